@@ -1,0 +1,150 @@
+"""The ASGI application: the JSON API, the staff UI, the live WebSocket and the public faces."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from madoguchi import __version__
+from madoguchi.channels.api import router as channels_router
+from madoguchi.config import Settings, get_settings
+from madoguchi.contacts.api import router as contacts_router
+from madoguchi.conversations.api import router as conversations_router
+from madoguchi.events import create_bus
+from madoguchi.kit.db import Database
+from madoguchi.kit.errors import DomainError
+from madoguchi.kit.web import Runtime, runtime_of, websocket_member
+from madoguchi.members.api import router as members_router
+from madoguchi.ui import router as ui_router
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings.sqlalchemy_url)
+        bus = create_bus(settings)
+        await bus.start()
+        app.state.runtime = Runtime(settings=settings, database=database, bus=bus)
+        try:
+            yield
+        finally:
+            await bus.close()
+            await database.dispose()
+
+    app = FastAPI(
+        title="Madoguchi",
+        version=__version__,
+        description="Multi-channel 1:1 chat inbox with a customer CRM.",
+        lifespan=lifespan,
+    )
+    _install_error_handlers(app)
+    app.include_router(members_router)
+    app.include_router(conversations_router)
+    app.include_router(contacts_router)
+    app.include_router(channels_router)
+    app.include_router(ui_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", tags=["meta"])
+    async def healthz(request: Request) -> JSONResponse:
+        """200 ``{"status": "ok"}`` when the database answers, 503 when it does not."""
+        try:
+            async with runtime_of(request).database.read_sessions() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            log.exception("health check: the database does not answer")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.websocket("/ws")
+    async def live(websocket: WebSocket) -> None:
+        """Live events for a member (session cookie or Bearer token)."""
+        member = await websocket_member(websocket)
+        if member is None:
+            await websocket.close(code=1008, reason="authentication required")
+            return
+        await websocket.accept()
+        await _stream_events(websocket, member.id)
+
+    return app
+
+
+async def _stream_events(websocket: WebSocket, member_id: int) -> None:
+    bus = runtime_of(websocket).bus
+    async with bus.subscribe() as subscription:
+        await websocket.send_json({"type": "ready", "member_id": member_id})
+
+        async def forward() -> None:
+            async for event in subscription:
+                if event.visible_to(member_id):
+                    await websocket.send_text(event.to_json())
+            # The bus dropped us (too slow, or shutting down): the client reconnects.
+            await websocket.close(code=1013)
+
+        sender = asyncio.create_task(forward())
+        try:
+            while True:
+                await websocket.receive_text()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, error: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _describe(error.errors())}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 401 and _wants_page(request):
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        return JSONResponse(
+            {"detail": error.detail}, status_code=error.status_code, headers=error.headers
+        )
+
+
+def _wants_page(request: Request) -> bool:
+    """A person's browser asking for a page (not the API, not an htmx fragment)."""
+    return (
+        not request.url.path.startswith("/api/")
+        and "text/html" in request.headers.get("accept", "")
+        and "hx-request" not in request.headers
+    )
+
+
+def _describe(errors: Any) -> str:
+    """One readable sentence for the 422 ``detail``."""
+    parts = []
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            parts.append("The request body is not valid JSON.")
+            continue
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        message = error.get("msg", "invalid")
+        parts.append(f"{location}: {message}" if location else message)
+    return "; ".join(parts) or "The request is not valid."

@@ -1,0 +1,205 @@
+"""The ``madoguchi`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from madoguchi.config import Settings, get_settings
+from madoguchi.events import InProcessBus
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import Database
+from madoguchi.kit.errors import DomainError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Madoguchi: a self-hosted multi-channel 1:1 chat inbox with a customer CRM.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+member_app = typer.Typer(help="Members (staff accounts).", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+channel_app = typer.Typer(help="Channels.", no_args_is_help=True)
+app.add_typer(member_app, name="member")
+app.add_typer(token_app, name="token")
+app.add_typer(channel_app, name="channel")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+@contextlib.asynccontextmanager
+async def command_ctx(settings: Settings) -> AsyncIterator[Ctx]:
+    """A writer context for one command. Events go to a local bus: no browser listens here."""
+    database = Database(settings.sqlalchemy_url, pool=False)
+    try:
+        async with database.write_sessions() as session:
+            yield Ctx(db=session, bus=InProcessBus(), settings=settings)
+    finally:
+        await database.dispose()
+
+
+def run_command(settings: Settings, action: Callable[[Ctx], Awaitable[T]]) -> T:
+    """Migrate, run ``action`` in a context, and turn domain errors into a sentence and exit 1."""
+    from madoguchi.kit.migrate import upgrade
+
+    upgrade(settings)
+
+    async def main() -> T:
+        async with command_ctx(settings) as ctx:
+            return await action(ctx)
+
+    try:
+        return asyncio.run(main())
+    except DomainError as error:
+        raise fail(str(error)) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Migrate if needed and serve the web UI, the API, WebSockets and webhooks."""
+    import uvicorn
+
+    from madoguchi.app import create_app
+    from madoguchi.kit.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings)
+    host = host or settings.host
+    port = port or settings.port
+    typer.echo(f"Madoguchi: http://{host}:{port}  (data: {_where(settings)})")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _where(settings: Settings) -> str:
+    return str(settings.data_dir.resolve()) if settings.is_sqlite else "DATABASE_URL"
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from madoguchi.kit.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings)
+    typer.echo(f"The database is up to date ({_where(settings)}).")
+
+
+@app.command()
+def demo(
+    scale: Annotated[
+        int | None,
+        typer.Option(min=1, help="Make N contacts with conversation histories, fast (benchmarks)."),
+    ] = None,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Only when the database has no members yet.")
+    ] = False,
+) -> None:
+    """Load realistic Japanese demo data (a salon with members, contacts and conversations)."""
+    from madoguchi import demo as demo_data
+    from madoguchi.members import service as members
+
+    settings = get_settings()
+    if if_empty:
+        count = run_command(settings, lambda ctx: members.count_members(ctx.db))
+        if count:
+            return
+    if scale is not None:
+        made = run_command(settings, lambda ctx: demo_data.load_scale(ctx, contacts=scale))
+        typer.echo(f"Made {made.contacts} contacts with {made.messages} messages.")
+        return
+    result = run_command(settings, demo_data.load_demo)
+    typer.echo("")
+    typer.secho("Demo data loaded. Sign in at http://127.0.0.1:8000 with:", bold=True)
+    typer.echo(f"  e-mail:   {result.owner_email}")
+    typer.echo(f"  password: {result.owner_password}")
+    typer.echo("")
+
+
+@member_app.command("create")
+def member_create(
+    email: str,
+    name: Annotated[str, typer.Option(help="The name colleagues see.")],
+    role: Annotated[str, typer.Option(help="owner, admin or agent.")] = "agent",
+    password: Annotated[
+        str | None, typer.Option(help="At least 8 characters; one is generated when left out.")
+    ] = None,
+) -> None:
+    """Create a member who can sign in to the inbox."""
+    from madoguchi.kit.security import new_password
+    from madoguchi.members import service as members
+
+    generated = password is None
+    secret = password or new_password()
+    member = run_command(
+        get_settings(),
+        lambda ctx: members.create_member(ctx, email=email, name=name, role=role, password=secret),
+    )
+    typer.echo(f"Member {member.id} created: {member.email} ({member.role}).")
+    if generated:
+        typer.echo(f"Password: {secret}")
+
+
+@token_app.command("create")
+def token_create(
+    email: str,
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "",
+) -> None:
+    """Print a new API token for a member (shown once; only its hash is stored)."""
+    from madoguchi.members import service as members
+
+    async def action(ctx: Ctx) -> str:
+        member = await members.get_member_by_email(ctx.db, email=email)
+        return await members.create_token(ctx, member=member, name=name)
+
+    typer.echo(run_command(get_settings(), action))
+
+
+@channel_app.command("create")
+def channel_create(
+    kind: Annotated[str, typer.Argument(help="api, web, line, instagram or email.")],
+    name: Annotated[str, typer.Option(help="The name members see.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A setting as KEY=VALUE (repeatable)."),
+    ] = None,
+) -> None:
+    """Create a channel and print its id."""
+    from madoguchi.channels import service as channels
+
+    settings: dict[str, str] = {}
+    for pair in set_ or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise fail(f"--set takes KEY=VALUE, not {pair!r}.", 2)
+        settings[key.strip()] = value
+    channel = run_command(
+        get_settings(),
+        lambda ctx: channels.create_channel(ctx, kind=kind, name=name, settings=settings),
+    )
+    typer.echo(channel.id)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,63 @@
+"""Settings: environment variables prefixed ``MADOGUCHI_`` (plus ``DATABASE_URL`` and ``REDIS_URL``) or ``.env``."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MADOGUCHI_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "MADOGUCHI_DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "MADOGUCHI_REDIS_URL")
+    )
+    # Prefix for Redis pub/sub channels, so several installs (or test runs) can share one Redis.
+    redis_prefix: str = "madoguchi"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Public base URL, used in links shown to members (webhook URLs, member links).
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_listen: str | None = None
+    default_language: str = "ja"
+    timezone: str = "Asia/Tokyo"
+    session_days: int = 30
+    # Cookie flag: set true when served over HTTPS.
+    secure_cookies: bool = False
+    login_max_failures: int = 5
+    login_lock_minutes: int = 15
+    log_level: str = "info"
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """The async driver URL for SQLAlchemy."""
+        url = self.database_url
+        if not url:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'madoguchi.db').resolve()}"
+        for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix) :]
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,110 @@
+"""Conversations, their messages, and each member's unread state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from madoguchi.kit.db import Base, JSONType, UTCDateTime, utcnow
+
+
+MAX_TEXT_LENGTH = 5000
+
+
+class ConversationState(StrEnum):
+    open = "open"
+    closed = "closed"
+    snoozed = "snoozed"
+
+
+class MessageKind(StrEnum):
+    inbound = "inbound"
+    reply = "reply"
+    note = "note"
+    system = "system"
+
+
+class Delivery(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    # The inbox list walks these indexes newest-first and stops after one page.
+    __table_args__ = (
+        Index("ix_conversations_activity", "last_activity_at", "id"),
+        Index("ix_conversations_channel_activity", "channel_id", "last_activity_at", "id"),
+        Index("ix_conversations_assignee_activity", "assignee_id", "last_activity_at", "id"),
+        Index("ix_conversations_state_activity", "state", "last_activity_at", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default=ConversationState.open)
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    snooze_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_message_kind: Mapped[str | None] = mapped_column(String(16))
+    last_message_preview: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # The channel's own message id: a redelivered message is stored once.
+        UniqueConstraint("channel_id", "external_id"),
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        # Ids are never reused: the search index is keyed on them.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    sender_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    delivery: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    # Structured extras: a system event's kind and arguments, later attachments.
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConversationUnread(Base):
+    """A row per member for whom a conversation is unread (未確認); no row means read."""
+
+    __tablename__ = "conversation_unreads"
+    __table_args__ = (
+        Index("ix_conversation_unreads_member_activity", "member_id", "activity_at", "conversation_id"),
+    )
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # A copy of the conversation's last_activity_at, so the 未確認 view pages on one index.
+    activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,0 +1,273 @@
+"""Conversations: messages in and out, and each member's read state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.channels import service as channels
+from madoguchi.channels.models import Channel
+from madoguchi.contacts import service as contacts
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations.models import (
+    MAX_TEXT_LENGTH,
+    Conversation,
+    ConversationState,
+    ConversationUnread,
+    Message,
+    MessageKind,
+)
+from madoguchi.events import Event
+from madoguchi.kit import search
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import UTCDateTime
+from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.kit.text import preview, search_key
+from madoguchi.members.models import Member
+
+
+_RAISE_UNREAD = text(
+    "INSERT INTO conversation_unreads (member_id, conversation_id, activity_at, count) "
+    "SELECT id, :conversation_id, :at, 1 FROM members WHERE active = :active "
+    "ON CONFLICT (member_id, conversation_id) DO UPDATE "
+    "SET count = conversation_unreads.count + 1, activity_at = excluded.activity_at"
+).bindparams(bindparam("at", type_=UTCDateTime()))
+
+
+def _clean_text(body: str) -> str:
+    body = body.strip()
+    if not body:
+        raise Invalid("The message is empty.")
+    if len(body) > MAX_TEXT_LENGTH:
+        raise Invalid("A message can be at most %(n)d characters.", n=MAX_TEXT_LENGTH)
+    return body
+
+
+async def get_conversation(db: AsyncSession, *, conversation_id: int) -> Conversation:
+    conversation = await db.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFound("No conversation with id %(id)s.", id=conversation_id)
+    return conversation
+
+
+async def _conversation_for(ctx: Ctx, *, contact: Contact) -> Conversation:
+    """The contact's latest conversation on its channel, or a new one."""
+    conversation = await ctx.db.scalar(
+        select(Conversation)
+        .where(
+            Conversation.contact_id == contact.id,
+            Conversation.channel_id == contact.channel_id,
+        )
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    if conversation is None:
+        conversation = Conversation(
+            contact_id=contact.id,
+            channel_id=contact.channel_id,
+            state=ConversationState.open,
+            last_activity_at=ctx.now(),
+            created_at=ctx.now(),
+        )
+        ctx.db.add(conversation)
+        await ctx.db.flush()
+    return conversation
+
+
+async def _touch(ctx: Ctx, conversation: Conversation, message: Message) -> None:
+    """A new message moves the conversation to the top of everyone's list."""
+    conversation.last_activity_at = message.created_at
+    conversation.last_message_kind = message.kind
+    conversation.last_message_preview = preview(message.text)
+    await ctx.db.execute(
+        update(ConversationUnread)
+        .where(ConversationUnread.conversation_id == conversation.id)
+        .values(activity_at=message.created_at)
+    )
+
+
+async def _store(ctx: Ctx, message: Message) -> None:
+    message.search_text = search_key(message.text)
+    ctx.db.add(message)
+    await ctx.db.flush()
+    await search.add(ctx.db, search.MESSAGES, [(message.id, message.text)])
+
+
+def _message_events(conversation: Conversation, message: Message) -> list[Event]:
+    ids = {"conversation_id": conversation.id, "contact_id": conversation.contact_id}
+    return [
+        Event("message.created", {**ids, "message_id": message.id}),
+        Event("conversation.updated", ids),
+    ]
+
+
+@dataclass(frozen=True)
+class Ingested:
+    message: Message
+    conversation: Conversation
+    created: bool
+
+
+async def ingest_inbound(
+    ctx: Ctx,
+    *,
+    channel: Channel,
+    contact_external_id: str,
+    contact_name: str | None,
+    text: str,
+    external_id: str | None,
+) -> Ingested:
+    """Store a customer's message once (idempotent on the channel's message id).
+
+    Acknowledge it to the channel only after this returns: it has been committed.
+    """
+    body = _clean_text(text)
+    if external_id is not None:
+        external_id = external_id.strip()
+        if not external_id or len(external_id) > 255:
+            raise Invalid("external_id must be 1 to 255 characters.")
+        existing = await _existing_message(ctx.db, channel_id=channel.id, external_id=external_id)
+        if existing is not None:
+            return existing
+    contact = await contacts.find_or_create_contact(
+        ctx, channel_id=channel.id, external_id=contact_external_id, channel_name=contact_name
+    )
+    conversation = await _conversation_for(ctx, contact=contact)
+    now = ctx.now()
+    message = Message(
+        conversation_id=conversation.id,
+        channel_id=channel.id,
+        kind=MessageKind.inbound,
+        text=body,
+        external_id=external_id,
+        created_at=now,
+    )
+    try:
+        async with ctx.db.begin_nested():
+            await _store(ctx, message)
+    except IntegrityError:
+        await ctx.db.rollback()
+        if external_id is not None:
+            existing = await _existing_message(ctx.db, channel_id=channel.id, external_id=external_id)
+            if existing is not None:
+                return existing
+        raise
+    await _touch(ctx, conversation, message)
+    conversation.last_inbound_at = now
+    if conversation.state != ConversationState.open:
+        # A customer writing wakes a closed or snoozed conversation (F11).
+        conversation.state = ConversationState.open
+        conversation.snooze_until = None
+    await ctx.db.execute(
+        _RAISE_UNREAD, {"conversation_id": conversation.id, "at": now, "active": True}
+    )
+    await ctx.commit(*_message_events(conversation, message))
+    return Ingested(message=message, conversation=conversation, created=True)
+
+
+async def _existing_message(
+    db: AsyncSession, *, channel_id: int, external_id: str
+) -> Ingested | None:
+    message = await db.scalar(
+        select(Message).where(Message.channel_id == channel_id, Message.external_id == external_id)
+    )
+    if message is None:
+        return None
+    conversation = await get_conversation(db, conversation_id=message.conversation_id)
+    return Ingested(message=message, conversation=conversation, created=False)
+
+
+async def send_message(
+    ctx: Ctx, *, conversation_id: int, member: Member, text: str, kind: str
+) -> Message:
+    """A member's reply to the customer, or an internal note only members see."""
+    if kind not in (MessageKind.reply, MessageKind.note):
+        raise Invalid("kind must be reply or note.")
+    body = _clean_text(text)
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    channel = await channels.get_channel(ctx.db, channel_id=conversation.channel_id)
+    message = Message(
+        conversation_id=conversation.id,
+        channel_id=channel.id,
+        kind=kind,
+        text=body,
+        sender_member_id=member.id,
+        delivery=channels.initial_delivery(channel) if kind == MessageKind.reply else None,
+        created_at=ctx.now(),
+    )
+    await _store(ctx, message)
+    await _touch(ctx, conversation, message)
+    events = _message_events(conversation, message)
+    if kind == MessageKind.reply:
+        # Answering is reading: the sender's own unread mark goes.
+        events += await _clear_unread(ctx, conversation=conversation, member=member)
+    await ctx.commit(*events)
+    return message
+
+
+async def _clear_unread(ctx: Ctx, *, conversation: Conversation, member: Member) -> list[Event]:
+    result = await ctx.db.execute(
+        delete(ConversationUnread).where(
+            ConversationUnread.conversation_id == conversation.id,
+            ConversationUnread.member_id == member.id,
+        )
+    )
+    if not getattr(result, "rowcount", 0):
+        return []
+    return [_read_state_event(conversation, member)]
+
+
+def _read_state_event(conversation: Conversation, member: Member) -> Event:
+    return Event(
+        "conversation.read_state",
+        {"conversation_id": conversation.id, "contact_id": conversation.contact_id},
+        member_id=member.id,
+    )
+
+
+async def mark_read(ctx: Ctx, *, conversation_id: int, member: Member) -> Conversation:
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    await _clear_unread(ctx, conversation=conversation, member=member)
+    await ctx.commit(_read_state_event(conversation, member))
+    return conversation
+
+
+async def mark_unread(ctx: Ctx, *, conversation_id: int, member: Member) -> Conversation:
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    existing = await ctx.db.get(ConversationUnread, (member.id, conversation.id))
+    if existing is None:
+        ctx.db.add(
+            ConversationUnread(
+                member_id=member.id,
+                conversation_id=conversation.id,
+                activity_at=conversation.last_activity_at,
+                count=1,
+            )
+        )
+    await ctx.commit(_read_state_event(conversation, member))
+    return conversation
+
+
+async def list_messages(
+    db: AsyncSession,
+    *,
+    conversation_id: int,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> list[Message]:
+    """Messages oldest first: the newest ``limit`` (before ``before_id``), or those after ``after_id``."""
+    await get_conversation(db, conversation_id=conversation_id)
+    query = select(Message).where(Message.conversation_id == conversation_id)
+    if after_id is not None:
+        rows = await db.scalars(
+            query.where(Message.id > after_id).order_by(Message.id).limit(limit)
+        )
+        return list(rows)
+    if before_id is not None:
+        query = query.where(Message.id < before_id)
+    rows = await db.scalars(query.order_by(Message.id.desc()).limit(limit))
+    return list(reversed(list(rows)))
+

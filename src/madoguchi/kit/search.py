@@ -1,0 +1,124 @@
+"""The n-gram search index behind name and message search (F3, F46).
+
+Texts are normalised (kit.text) and cut into bigrams. SQLite keeps them in a contentless FTS5
+table (a phrase of adjacent bigrams matches a substring); PostgreSQL in a GIN-indexed text array
+(containment, then a LIKE re-check). Callers see one interface and never the dialect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import BigInteger, Column, MetaData, Table, Text, bindparam, column, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TextualSelect
+
+from madoguchi.kit.text import gram_sequence, gram_set, query_grams
+
+_pg_metadata = MetaData()
+
+
+@dataclass(frozen=True)
+class SearchIndex:
+    """An index of one text per row of ``owner`` (messages, contacts)."""
+
+    name: str
+    owner: str
+
+    @property
+    def pg_table(self) -> Table:
+        table = _pg_metadata.tables.get(self.name)
+        if table is None:
+            table = Table(
+                self.name,
+                _pg_metadata,
+                Column("owner_id", BigInteger, primary_key=True),
+                Column("grams", ARRAY(Text)),
+            )
+        return table
+
+
+MESSAGES = SearchIndex(name="message_search", owner="messages")
+CONTACTS = SearchIndex(name="contact_search", owner="contacts")
+
+
+def _dialect(db: AsyncSession) -> str:
+    return db.get_bind().dialect.name
+
+
+async def add(db: AsyncSession, index: SearchIndex, rows: Sequence[tuple[int, str]]) -> None:
+    """Index ``(owner id, text)`` pairs; texts without letters or digits are skipped."""
+    if _dialect(db) == "sqlite":
+        params = [
+            {"id": owner_id, "grams": " ".join(grams)}
+            for owner_id, body in rows
+            if (grams := gram_sequence(body))
+        ]
+        if params:
+            await db.execute(
+                text(f"INSERT INTO {index.name}(rowid, grams) VALUES (:id, :grams)"), params
+            )
+        return
+    values = [
+        {"owner_id": owner_id, "grams": grams} for owner_id, body in rows if (grams := gram_set(body))
+    ]
+    if values:
+        await db.execute(index.pg_table.insert(), values)
+
+
+async def remove(db: AsyncSession, index: SearchIndex, rows: Sequence[tuple[int, str]]) -> None:
+    """Forget ``(owner id, text as indexed)`` pairs."""
+    if _dialect(db) == "sqlite":
+        # A contentless FTS5 table forgets a row only when told what it held.
+        params = [
+            {"id": owner_id, "grams": " ".join(grams)}
+            for owner_id, body in rows
+            if (grams := gram_sequence(body))
+        ]
+        if params:
+            await db.execute(
+                text(
+                    f"INSERT INTO {index.name}({index.name}, rowid, grams) "
+                    "VALUES ('delete', :id, :grams)"
+                ),
+                params,
+            )
+        return
+    table = index.pg_table
+    ids = [owner_id for owner_id, _ in rows]
+    if ids:
+        await db.execute(table.delete().where(table.c.owner_id.in_(ids)))
+
+
+async def replace(
+    db: AsyncSession, index: SearchIndex, owner_id: int, *, old: str, new: str
+) -> None:
+    await remove(db, index, [(owner_id, old)])
+    await add(db, index, [(owner_id, new)])
+
+
+def candidates(db: AsyncSession, index: SearchIndex, query: str) -> TextualSelect | None:
+    """A select of ``owner_id`` for the rows whose grams contain the query's: a superset of the
+    matches, to re-check with LIKE on the owner's ``search_text``. None when the query has no
+    letters or digits."""
+    grams = query_grams(query)
+    if not grams:
+        return None
+    owner_id = column("owner_id", BigInteger)
+    if _dialect(db) == "sqlite":
+        if len(grams) == 1 and len(grams[0]) == 1:
+            expression = f'"{grams[0]}"*'
+        else:
+            expression = '"' + " ".join(grams) + '"'
+        return (
+            text(f"SELECT rowid AS owner_id FROM {index.name} WHERE {index.name} MATCH :fts")
+            .bindparams(fts=expression)
+            .columns(owner_id)
+        )
+    return (
+        text(f"SELECT owner_id FROM {index.name} WHERE grams @> :grams")
+        .bindparams(bindparam("grams", value=grams, type_=ARRAY(Text)))
+        .columns(owner_id)
+    )

@@ -1,0 +1,65 @@
+"""Text normalisation for search (F46) and the n-grams the search index stores."""
+
+from __future__ import annotations
+
+import unicodedata
+
+_KATAKANA_START = 0x30A1
+_KATAKANA_END = 0x30F6
+_KANA_OFFSET = 0x60
+
+
+def normalize(text: str) -> str:
+    """Fold width, case and katakana/hiragana so that ＡＢＣ = abc and カタカナ = ｶﾀｶﾅ = かたかな."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(
+        chr(ord(ch) - _KANA_OFFSET) if _KATAKANA_START <= ord(ch) <= _KATAKANA_END else ch
+        for ch in folded
+    )
+
+
+def search_key(text: str) -> str:
+    """The letters and digits of a normalised text: what search compares."""
+    return "".join(ch for ch in normalize(text) if ch.isalnum())
+
+
+def gram_sequence(text: str) -> list[str]:
+    """Overlapping bigrams in order, then the last character alone.
+
+    Every substring of two or more characters is then a run of adjacent bigrams (a phrase query),
+    and every single character starts some token (a prefix query).
+    """
+    chars = search_key(text)
+    if not chars:
+        return []
+    grams = [chars[i : i + 2] for i in range(len(chars) - 1)]
+    grams.append(chars[-1])
+    return grams
+
+
+def gram_set(text: str) -> list[str]:
+    """The distinct bigrams and characters of a text (for an array index)."""
+    chars = search_key(text)
+    grams = {chars[i : i + 2] for i in range(len(chars) - 1)}
+    grams.update(chars)
+    return sorted(grams)
+
+
+def query_grams(query: str) -> list[str]:
+    """What a query must contain: its bigrams, or the single character it is."""
+    chars = search_key(query)
+    if len(chars) == 1:
+        return [chars]
+    return [chars[i : i + 2] for i in range(len(chars) - 1)]
+
+
+def like_pattern(query: str) -> str:
+    """A LIKE pattern (escape character ``\\``) matching the query's search key anywhere."""
+    escaped = search_key(query).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def preview(text: str, length: int = 120) -> str:
+    """One line for the inbox list."""
+    line = " ".join(text.split())
+    return line if len(line) <= length else line[: length - 1] + "…"

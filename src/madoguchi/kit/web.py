@@ -1,0 +1,105 @@
+"""What every route shares: the runtime, a context per request, and who is asking."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, HTTPException, Request, WebSocket
+from starlette.requests import HTTPConnection
+
+from madoguchi.config import Settings
+from madoguchi.events import EventBus
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import Database, utcnow
+from madoguchi.members import service as members
+from madoguchi.members.models import Member
+
+SESSION_COOKIE = "madoguchi_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class Runtime:
+    """Everything the process holds for its lifetime."""
+
+    settings: Settings
+    database: Database
+    bus: EventBus
+
+
+def runtime_of(connection: HTTPConnection) -> Runtime:
+    runtime: Runtime = connection.app.state.runtime
+    return runtime
+
+
+async def request_ctx(request: Request) -> AsyncIterator[Ctx]:
+    """A session per request: reads for GET, a writer transaction (on SQLite) otherwise."""
+    runtime = runtime_of(request)
+    database = runtime.database
+    factory = (
+        database.read_sessions if request.method in SAFE_METHODS else database.write_sessions
+    )
+    async with factory() as session:
+        yield Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
+
+
+CtxDep = Annotated[Ctx, Depends(request_ctx)]
+
+
+def bearer_token(connection: HTTPConnection) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def same_origin(connection: HTTPConnection) -> bool:
+    """A cookie-authenticated change must come from our own pages (no cross-site forgery)."""
+    origin = connection.headers.get("origin")
+    if not origin or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == connection.headers.get("host", "")
+
+
+async def authenticate(connection: HTTPConnection, ctx: Ctx, *, unsafe: bool) -> Member | None:
+    token = bearer_token(connection)
+    if token is not None:
+        return await members.member_for_token(ctx.db, secret=token)
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    if cookie:
+        if unsafe and not same_origin(connection):
+            raise HTTPException(403, "Cross-site request refused.")
+        return await members.member_for_session(ctx.db, secret=cookie, now=utcnow())
+    return None
+
+
+async def current_member(request: Request, ctx: CtxDep) -> Member:
+    member = await authenticate(request, ctx, unsafe=request.method not in SAFE_METHODS)
+    if member is None:
+        raise HTTPException(
+            401,
+            "Authentication required: a Bearer token or a signed-in session.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return member
+
+
+MemberDep = Annotated[Member, Depends(current_member)]
+
+
+async def websocket_member(websocket: WebSocket) -> Member | None:
+    runtime = runtime_of(websocket)
+    async with runtime.database.read_sessions() as session:
+        ctx = Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
+        try:
+            return await authenticate(websocket, ctx, unsafe=True)
+        except HTTPException:
+            return None
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,32 @@
+"""Every table, imported once so that metadata (and Alembic) sees them all."""
+
+from madoguchi.channels.models import Channel, ChannelKind
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations.models import (
+    Conversation,
+    ConversationState,
+    ConversationUnread,
+    Delivery,
+    Message,
+    MessageKind,
+)
+from madoguchi.kit.db import Base
+from madoguchi.members.models import ApiToken, LoginThrottle, Member, MemberSession, Role
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Channel",
+    "ChannelKind",
+    "Contact",
+    "Conversation",
+    "ConversationState",
+    "ConversationUnread",
+    "Delivery",
+    "LoginThrottle",
+    "Member",
+    "MemberSession",
+    "Message",
+    "MessageKind",
+    "Role",
+]

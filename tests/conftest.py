@@ -1,0 +1,181 @@
+"""Shared fixtures: a real database (SQLite file, or PostgreSQL when DATABASE_URL is set), a real
+event bus (Redis when REDIS_URL is set), the app in-process, and a live server for WebSockets
+and the browser."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+
+from madoguchi.app import create_app
+from madoguchi.config import Settings
+from madoguchi.events import Event, InProcessBus
+from madoguchi.kit import search
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import Base, Database
+from madoguchi.kit.migrate import upgrade
+from tests.fixtures import Factory
+
+
+def _pg_admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    data_dir = tmp_path_factory.mktemp("data")
+    database_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    overrides: dict[str, object] = {
+        "data_dir": data_dir,
+        "redis_url": redis_url,
+        "redis_prefix": f"madoguchi-test-{secrets.token_hex(4)}",
+        "login_max_failures": 5,
+    }
+    test_database = None
+    if database_url:
+        # Each run gets a database of its own on the given server, dropped at the end.
+        parts = urlsplit(database_url)
+        test_database = f"madoguchi_test_{secrets.token_hex(4)}"
+        _pg_admin(database_url, f'CREATE DATABASE "{test_database}"')
+        overrides["database_url"] = urlunsplit(parts._replace(path=f"/{test_database}"))
+    else:
+        overrides["database_url"] = None
+    built = Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+    upgrade(built)
+    yield built
+    if database_url and test_database:
+        _pg_admin(database_url, f'DROP DATABASE IF EXISTS "{test_database}" WITH (FORCE)')
+
+
+async def _wipe(database: Database) -> None:
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    async with database.write_sessions() as session:
+        if database.dialect == "sqlite":
+            for name in tables:
+                await session.execute(text(f"DELETE FROM {name}"))
+            for index in (search.MESSAGES, search.CONTACTS):
+                await session.execute(
+                    text(f"INSERT INTO {index.name}({index.name}) VALUES ('delete-all')")
+                )
+            await session.execute(text("DELETE FROM sqlite_sequence"))
+        else:
+            names = ", ".join([*tables, search.MESSAGES.name, search.CONTACTS.name])
+            await session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        await session.commit()
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.sqlalchemy_url)
+    await _wipe(database)
+    yield database
+    await database.dispose()
+
+
+class RecordingBus(InProcessBus):
+    """The in-process bus, remembering what was published."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[Event] = []
+
+    async def publish(self, event: Event) -> None:
+        self.published.append(event)
+        await super().publish(event)
+
+    def types(self) -> list[str]:
+        return [event.type for event in self.published]
+
+
+@pytest.fixture
+async def ctx(database: Database, settings: Settings) -> AsyncIterator[Ctx]:
+    """A writer context on the test database, with a recording bus."""
+    async with database.write_sessions() as session:
+        yield Ctx(db=session, bus=RecordingBus(), settings=settings)
+
+
+@pytest.fixture
+def factory(ctx: Ctx) -> Factory:
+    return Factory(ctx)
+
+
+@pytest.fixture
+async def client(database: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in-process (its lifespan run), over httpx."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LiveServer:
+    def __init__(self, settings: Settings) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the live server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def live_server_session(settings: Settings) -> Iterator[LiveServer]:
+    server = LiveServer(settings)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_server(live_server_session: LiveServer, database: Database) -> LiveServer:
+    """A real uvicorn server on a free port (shared by the session; the data is wiped per test)."""
+    return live_server_session
+
+
+@pytest.fixture
+def tmp_data_dir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,60 @@
+"""Making the things tests need, through the same service functions the app uses."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from madoguchi.channels import service as channels
+from madoguchi.channels.models import Channel
+from madoguchi.conversations import service as conversations
+from madoguchi.conversations.service import Ingested
+from madoguchi.kit.context import Ctx
+from madoguchi.members import service as members
+from madoguchi.members.models import Member
+
+PASSWORD = "correct horse battery"
+_counter = itertools.count(1)
+
+
+@dataclass
+class Factory:
+    ctx: Ctx
+
+    async def member(self, *, role: str = "agent", name: str | None = None) -> Member:
+        n = next(_counter)
+        return await members.create_member(
+            self.ctx,
+            email=f"member{n}@example.com",
+            name=name or f"スタッフ{n}",
+            role=role,
+            password=PASSWORD,
+        )
+
+    async def token(self, member: Member) -> str:
+        return await members.create_token(self.ctx, member=member)
+
+    async def channel(self, *, kind: str = "api", name: str = "API") -> Channel:
+        return await channels.create_channel(self.ctx, kind=kind, name=name)
+
+    async def inbound(
+        self,
+        channel: Channel,
+        *,
+        contact: str = "customer-1",
+        name: str | None = "山田 花子",
+        text: str = "こんにちは",
+        external_id: str | None = None,
+    ) -> Ingested:
+        return await conversations.ingest_inbound(
+            self.ctx,
+            channel=channel,
+            contact_external_id=contact,
+            contact_name=name,
+            text=text,
+            external_id=external_id,
+        )
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
