@@ -17,10 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from madoguchi.app import create_app
 from madoguchi.config import Settings
+from madoguchi.crm import defaults
+from madoguchi.crm.models import Mark, Status
 from madoguchi.events import Event, InProcessBus
 from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
@@ -84,6 +86,9 @@ async def _wipe(database: Database) -> None:
         else:
             names = ", ".join([*tables, search.MESSAGES.name, search.CONTACTS.name])
             await session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        # A wiped workspace starts as a new one does.
+        await session.execute(insert(Status), defaults.status_rows())
+        await session.execute(insert(Mark), defaults.mark_rows())
         await session.commit()
 
 

@@ -22,6 +22,7 @@ from madoguchi.channels.api import router as channels_router
 from madoguchi.config import Settings, get_settings
 from madoguchi.contacts.api import router as contacts_router
 from madoguchi.conversations.api import router as conversations_router
+from madoguchi.crm.api import router as crm_router
 from madoguchi.events import create_bus
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import DomainError
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(conversations_router)
     app.include_router(contacts_router)
     app.include_router(channels_router)
+    app.include_router(crm_router)
     app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -14,7 +16,7 @@ from madoguchi.config import Settings, get_settings
 from madoguchi.events import InProcessBus
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
-from madoguchi.kit.errors import DomainError
+from madoguchi.kit.errors import DomainError, Invalid
 
 T = TypeVar("T")
 
@@ -29,6 +31,10 @@ channel_app = typer.Typer(help="Channels.", no_args_is_help=True)
 app.add_typer(member_app, name="member")
 app.add_typer(token_app, name="token")
 app.add_typer(channel_app, name="channel")
+import_app = typer.Typer(help="Import contacts from a file.", no_args_is_help=True)
+export_app = typer.Typer(help="Export contacts to a file.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -196,6 +202,101 @@ def channel_create(
         lambda ctx: channels.create_channel(ctx, kind=kind, name=name, settings=settings),
     )
     typer.echo(channel.id)
+
+
+@import_app.command("contacts")
+def import_contacts(
+    file: Annotated[Path, typer.Argument(help="A .csv (UTF-8 or Shift_JIS) or .xlsx file.")],
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="COLUMN=TARGET (repeatable); TARGET is display_name, email, phone, "
+            "external_id, tags, status, mail_opt_in or field:<key>.",
+        ),
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="auto, utf-8 or cp932.")] = "auto",
+) -> None:
+    """Import contacts; a row matching an existing contact (external_id, e-mail or phone)
+    updates it. Every rejected row is listed; the exit status is 1 when any was rejected."""
+    from rich.progress import Progress
+
+    from madoguchi.contacts import transfer
+    from madoguchi.crm import fields
+
+    if not file.is_file():
+        raise fail(f"No such file: {file}", 2)
+    explicit: dict[str, str] = {}
+    for pair in map_ or []:
+        column, sep, target = pair.partition("=")
+        if not sep or not column.strip() or not target.strip():
+            raise fail(f"--map takes COLUMN=TARGET, not {pair!r}.", 2)
+        explicit[column.strip()] = target.strip()
+
+    async def action(ctx: Ctx) -> transfer.ImportResult:
+        table = transfer.read_table(file.name, file.read_bytes(), encoding)
+        mapping = transfer.auto_mapping(table.headers, await fields.list_fields(ctx.db), explicit)
+        columns = ", ".join(f"{table.headers[i]} → {t}" for i, t in mapping.items())
+        typer.echo(f"Columns: {columns}", err=True)
+        with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
+            task = progress.add_task("Importing", total=len(table.rows))
+            return await transfer.import_contacts(
+                ctx,
+                table,
+                mapping=mapping,
+                progress=lambda done: progress.update(task, completed=done),
+            )
+
+    result = run_command(get_settings(), action)
+    for rejected in result.rejected:
+        typer.secho(f"line {rejected.line}: {rejected.reason}", err=True, fg=typer.colors.RED)
+    typer.echo(
+        f"{result.created} created, {result.updated} updated, {len(result.rejected)} rejected "
+        f"({result.total} rows)."
+    )
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@export_app.command("contacts")
+def export_contacts(
+    file: Annotated[Path, typer.Argument(help="The .csv file to write.")],
+    encoding: Annotated[
+        str, typer.Option(help="utf-8 (with a BOM, for Excel) or cp932 (Shift_JIS).")
+    ] = "utf-8",
+) -> None:
+    """Write every contact with tags, status and profile fields to a CSV file."""
+    from rich.progress import Progress
+
+    from madoguchi.contacts import transfer
+
+    if encoding not in ("utf-8", "cp932"):
+        raise fail("--encoding is utf-8 or cp932.", 2)
+
+    async def action(ctx: Ctx) -> int:
+        total = await transfer.count_contacts(ctx)
+        buffer = io.StringIO()
+        with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
+            task = progress.add_task("Exporting", total=total)
+            written = await transfer.export_contacts(
+                ctx, buffer, progress=lambda done: progress.update(task, completed=done)
+            )
+        data = buffer.getvalue()
+        try:
+            encoded = data.encode("utf-8-sig" if encoding == "utf-8" else "cp932")
+        except UnicodeEncodeError as error:
+            raise Invalid(
+                "A name cannot be written in Shift_JIS (%(text)s): export as utf-8.",
+                text=error.object[error.start : error.end],
+            ) from None
+        file.write_bytes(encoded)
+        return written
+
+    try:
+        written = run_command(get_settings(), action)
+    except OSError as error:
+        raise fail(f"Cannot write {file}: {error.strerror}.") from None
+    typer.echo(f"{written} contacts written to {file}.")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Settings: environment variables prefixed ``MADOGUCHI_`` (plus ``DATABASE_URL`` and ``REDIS_URL``) or ``.env``."""
+"""Settings from `MADOGUCHI_*` environment variables (and `DATABASE_URL`, `REDIS_URL`) or `.env`."""
 
 from __future__ import annotations
 

@@ -10,6 +10,20 @@ from madoguchi.conversations.models import (
     Message,
     MessageKind,
 )
+from madoguchi.crm.models import (
+    ContactTag,
+    Field,
+    FieldFolder,
+    FieldType,
+    FieldValue,
+    Mark,
+    Memo,
+    Record,
+    RecordBook,
+    Status,
+    Tag,
+    TagFolder,
+)
 from madoguchi.kit.db import Base
 from madoguchi.members.models import ApiToken, LoginThrottle, Member, MemberSession, Role
 
@@ -19,14 +33,26 @@ __all__ = [
     "Channel",
     "ChannelKind",
     "Contact",
+    "ContactTag",
     "Conversation",
     "ConversationState",
     "ConversationUnread",
     "Delivery",
+    "Field",
+    "FieldFolder",
+    "FieldType",
+    "FieldValue",
     "LoginThrottle",
+    "Mark",
     "Member",
     "MemberSession",
+    "Memo",
     "Message",
     "MessageKind",
+    "Record",
+    "RecordBook",
     "Role",
+    "Status",
+    "Tag",
+    "TagFolder",
 ]

@@ -2,29 +2,110 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from madoguchi.contacts import service
-from madoguchi.contacts.models import Contact
-from madoguchi.contacts.schemas import ContactOut, ContactUpdate
+from fastapi import APIRouter, Query, Response
+
+from madoguchi.contacts import repository, service
+from madoguchi.contacts.schemas import ContactCreate, ContactOut, ContactPageOut, ContactUpdate
+from madoguchi.crm import filters
 from madoguchi.kit.web import CtxDep, MemberDep
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 
 
+async def _out(ctx: CtxDep, contact_id: int) -> ContactOut:
+    contact = await service.get_contact(ctx.db, contact_id=contact_id)
+    [detail] = await repository.details(ctx.db, [contact])
+    return ContactOut.of(detail)
+
+
+@router.get("", response_model=ContactPageOut)
+async def list_contacts(
+    member: MemberDep,
+    ctx: CtxDep,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    tag: Annotated[list[str] | None, Query()] = None,
+    tag_mode: Annotated[str, Query(pattern="^(any|all)$")] = "any",
+    status: Annotated[list[str] | None, Query()] = None,
+    mark: Annotated[list[str] | None, Query()] = None,
+    channel: int | None = None,
+    filter: Annotated[str | None, Query(description="JSON list of {field, op, value}")] = None,
+    limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 100,
+    cursor: int | None = None,
+) -> ContactPageOut:
+    """Contacts, newest first, narrowed by the same conditions as the inbox."""
+    conditions = filters.from_params(
+        q=q,
+        tag=tag,
+        tag_mode=tag_mode,
+        status=status,
+        mark=mark,
+        channel=channel,
+        filter_json=filter,
+    )
+    page = await repository.list_contacts(
+        ctx.db,
+        conditions=conditions,
+        member_id=member.id,
+        timezone=ctx.settings.timezone,
+        limit=limit,
+        before_id=cursor,
+    )
+    found = await repository.details(ctx.db, page.contacts)
+    return ContactPageOut(items=[ContactOut.of(d) for d in found], next_cursor=page.next_cursor)
+
+
+@router.post("", response_model=ContactOut, status_code=201)
+async def create_contact(body: ContactCreate, _member: MemberDep, ctx: CtxDep) -> ContactOut:
+    """A contact added by hand (no channel yet)."""
+    contact = await service.create_contact(
+        ctx,
+        display_name=body.display_name,
+        email=body.email,
+        phone=body.phone,
+        external_id=body.external_id,
+    )
+    return await _out(ctx, contact.id)
+
+
 @router.get("/{contact_id}", response_model=ContactOut)
-async def get_contact(contact_id: int, _member: MemberDep, ctx: CtxDep) -> Contact:
-    return await service.get_contact(ctx.db, contact_id=contact_id)
+async def get_contact(contact_id: int, _member: MemberDep, ctx: CtxDep) -> ContactOut:
+    """Everything kept about a contact: status, mark, tags, field values, conversations."""
+    return await _out(ctx, contact_id)
 
 
 @router.patch("/{contact_id}", response_model=ContactOut)
 async def update_contact(
     contact_id: int, body: ContactUpdate, _member: MemberDep, ctx: CtxDep
-) -> Contact:
-    """Change what is given; a blank ``display_name`` goes back to the channel name."""
-    contact = await service.get_contact(ctx.db, contact_id=contact_id)
-    if "display_name" in body.model_fields_set:
-        contact = await service.rename_contact(
-            ctx, contact_id=contact_id, display_name=body.display_name
-        )
-    return contact
+) -> ContactOut:
+    """Change what is given, all or nothing; a blank ``display_name`` goes back to the channel
+    name; ``status`` and ``mark`` take an id or a name (``null`` clears)."""
+    given = body.model_fields_set
+    await service.update_contact(
+        ctx,
+        contact_id=contact_id,
+        changes=service.ContactChanges(
+            display_name=body.display_name,
+            rename="display_name" in given,
+            status=body.status,
+            set_status="status" in given,
+            mark=body.mark,
+            set_mark="mark" in given,
+            email=body.email,
+            set_email="email" in given,
+            phone=body.phone,
+            set_phone="phone" in given,
+            mail_opt_in=body.mail_opt_in,
+            hidden=body.hidden,
+            blocked=body.blocked,
+        ),
+    )
+    return await _out(ctx, contact_id)
+
+
+@router.delete("/{contact_id}", status_code=204)
+async def delete_contact(contact_id: int, _member: MemberDep, ctx: CtxDep) -> Response:
+    """Delete the contact with their conversations, messages, memos, records and values."""
+    await service.delete_contact(ctx, contact_id=contact_id)
+    return Response(status_code=204)

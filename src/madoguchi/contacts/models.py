@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, UTCDateTime, utcnow
@@ -19,13 +19,29 @@ class Contact(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
-    external_id: Mapped[str] = mapped_column(String(255))
+    # None for a contact added by hand or imported from a file: no channel identity yet.
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    # The channel's id for them, or the id an imported file gave them.
+    external_id: Mapped[str | None] = mapped_column(String(255))
     # The name the channel gives (LINE registration name, Instagram account name): read-only.
     channel_name: Mapped[str] = mapped_column(String(255), default="")
     # The name members use (システム表示名); defaults to the channel name.
     display_name: Mapped[str] = mapped_column(String(255), default="")
     avatar_url: Mapped[str | None] = mapped_column(String(1000))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(50), index=True)
+    # メルマガ受信: may we send them mail broadcasts.
+    mail_opt_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # 非表示: out of the inbox, listed under 非表示中.
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Their messages are stored but do not raise the conversation.
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    status_id: Mapped[int | None] = mapped_column(
+        ForeignKey("statuses.id", ondelete="SET NULL"), index=True
+    )
+    mark_id: Mapped[int | None] = mapped_column(
+        ForeignKey("marks.id", ondelete="SET NULL"), index=True
+    )
     # kit.text.search_key of both names, for the LIKE re-check behind the search index.
     search_text: Mapped[str] = mapped_column(String(600), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.contacts.models import Contact
+from madoguchi.conversations.models import Conversation, Message
+from madoguchi.crm import marks, statuses, values
 from madoguchi.events import Event
 from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
@@ -29,6 +33,14 @@ async def get_contact(db: AsyncSession, *, contact_id: int) -> Contact:
     if contact is None:
         raise NotFound("No contact with id %(id)s.", id=contact_id)
     return contact
+
+
+async def find_contact_by_channel(
+    db: AsyncSession, *, channel_id: int, external_id: str
+) -> Contact | None:
+    return await db.scalar(
+        select(Contact).where(Contact.channel_id == channel_id, Contact.external_id == external_id)
+    )
 
 
 async def find_or_create_contact(
@@ -76,16 +88,184 @@ async def find_or_create_contact(
     return contact
 
 
-async def rename_contact(ctx: Ctx, *, contact_id: int, display_name: str | None) -> Contact:
-    """Set the display name (システム表示名); blank goes back to the channel name."""
-    contact = await get_contact(ctx.db, contact_id=contact_id)
+def contact_event(contact_id: int, part: str = "profile") -> Event:
+    """Tells members' screens which part of a contact to refresh (profile, tags, fields, memos,
+    records)."""
+    return Event("contact.updated", {"contact_id": contact_id, "part": part})
+
+
+def _clean_display_name(contact: Contact, display_name: str | None) -> str:
     name = (display_name or "").strip()
     if len(name) > MAX_NAME_LENGTH:
         raise Invalid("The display name must be at most %(n)d characters.", n=MAX_NAME_LENGTH)
+    return name or contact.channel_name
+
+
+async def _rename(ctx: Ctx, contact: Contact, display_name: str) -> None:
     old = _names_text(contact)
-    contact.display_name = name or contact.channel_name
+    contact.display_name = display_name
     contact.search_text = _index_key(contact)
-    contact.updated_at = ctx.now()
     await search.replace(ctx.db, search.CONTACTS, contact.id, old=old, new=_names_text(contact))
-    await ctx.commit(Event("contact.updated", {"contact_id": contact.id}))
+
+
+async def rename_contact(ctx: Ctx, *, contact_id: int, display_name: str | None) -> Contact:
+    """Set the display name (システム表示名); blank goes back to the channel name."""
+    return await update_contact(
+        ctx, contact_id=contact_id, changes=ContactChanges(display_name=display_name, rename=True)
+    )
+
+
+@dataclass(frozen=True)
+class ContactChanges:
+    """What to change on a contact; a field left at its default stays as it is.
+
+    ``rename``/``set_status``/``set_mark``/``set_email``/``set_phone`` say that the matching value
+    (which may be None: cleared) is to be applied.
+    """
+
+    display_name: str | None = None
+    rename: bool = False
+    status: int | str | None = None
+    set_status: bool = False
+    mark: int | str | None = None
+    set_mark: bool = False
+    email: str | None = None
+    set_email: bool = False
+    phone: str | None = None
+    set_phone: bool = False
+    mail_opt_in: bool | None = None
+    hidden: bool | None = None
+    blocked: bool | None = None
+
+
+async def update_contact(ctx: Ctx, *, contact_id: int, changes: ContactChanges) -> Contact:
+    """Apply every change or none (each is checked first), then tell members' screens."""
+    contact = await get_contact(ctx.db, contact_id=contact_id)
+    events = await apply_changes(ctx, contact, changes)
+    await ctx.commit(*events)
     return contact
+
+
+async def apply_changes(ctx: Ctx, contact: Contact, changes: ContactChanges) -> list[Event]:
+    """Check every change, then make them all (nothing committed here); the events to publish."""
+    display_name = _clean_display_name(contact, changes.display_name) if changes.rename else None
+    status_id = contact.status_id
+    if changes.set_status:
+        status_id = (
+            None
+            if changes.status is None
+            else (await statuses.find_status(ctx.db, changes.status)).id
+        )
+    mark_id = contact.mark_id
+    if changes.set_mark:
+        mark_id = None if changes.mark is None else (await marks.find_mark(ctx.db, changes.mark)).id
+    email = contact.email
+    if changes.set_email:
+        email = _as_text(values.coerce("email", changes.email, label="E-mail"))
+    phone = contact.phone
+    if changes.set_phone:
+        phone = _as_text(values.coerce("phone", changes.phone, label="Phone"))
+
+    events = [contact_event(contact.id)]
+    if display_name is not None and display_name != contact.display_name:
+        await _rename(ctx, contact, display_name)
+    contact.status_id, contact.mark_id, contact.email, contact.phone = (
+        status_id,
+        mark_id,
+        email,
+        phone,
+    )
+    if changes.mail_opt_in is not None:
+        contact.mail_opt_in = changes.mail_opt_in
+    if changes.blocked is not None:
+        contact.blocked = changes.blocked
+    if changes.hidden is not None and changes.hidden != contact.hidden:
+        contact.hidden = changes.hidden
+        # It leaves (or comes back to) everyone's inbox.
+        events += [
+            Event("conversation.updated", {"conversation_id": cid, "contact_id": contact.id})
+            for cid in await conversation_ids(ctx.db, contact_id=contact.id)
+        ]
+    contact.updated_at = ctx.now()
+    return events
+
+
+def _as_text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+async def create_contact(
+    ctx: Ctx,
+    *,
+    display_name: str,
+    email: str | None = None,
+    phone: str | None = None,
+    external_id: str | None = None,
+) -> Contact:
+    """A contact added by hand: no channel yet."""
+    contact = await new_contact(
+        ctx, display_name=display_name, email=email, phone=phone, external_id=external_id
+    )
+    await ctx.commit(Event("contact.created", {"contact_id": contact.id}))
+    return contact
+
+
+async def new_contact(
+    ctx: Ctx,
+    *,
+    display_name: str,
+    email: str | None = None,
+    phone: str | None = None,
+    external_id: str | None = None,
+) -> Contact:
+    """A channel-less contact, inside the caller's transaction (nothing committed here)."""
+    name = display_name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise Invalid("The display name must be 1 to %(n)d characters.", n=MAX_NAME_LENGTH)
+    contact = Contact(
+        channel_id=None,
+        external_id=(external_id or "").strip()[:255] or None,
+        channel_name="",
+        display_name=name,
+        email=_as_text(values.coerce("email", email, label="E-mail")),
+        phone=_as_text(values.coerce("phone", phone, label="Phone")),
+        created_at=ctx.now(),
+        updated_at=ctx.now(),
+    )
+    contact.search_text = _index_key(contact)
+    ctx.db.add(contact)
+    await ctx.db.flush()
+    await search.add(ctx.db, search.CONTACTS, [(contact.id, _names_text(contact))])
+    return contact
+
+
+async def conversation_ids(db: AsyncSession, *, contact_id: int) -> list[int]:
+    return list(
+        await db.scalars(
+            select(Conversation.id)
+            .where(Conversation.contact_id == contact_id)
+            .order_by(Conversation.id)
+        )
+    )
+
+
+async def delete_contact(ctx: Ctx, *, contact_id: int) -> None:
+    """Delete a contact with their conversations, messages, memos, records, tags and values."""
+    contact = await get_contact(ctx.db, contact_id=contact_id)
+    conversations = await conversation_ids(ctx.db, contact_id=contact_id)
+    messages = list(
+        await ctx.db.execute(
+            select(Message.id, Message.text).where(Message.conversation_id.in_(conversations))
+        )
+    )
+    await search.remove(ctx.db, search.MESSAGES, [(row.id, row.text) for row in messages])
+    await search.remove(ctx.db, search.CONTACTS, [(contact.id, _names_text(contact))])
+    await ctx.db.execute(delete(Conversation).where(Conversation.contact_id == contact_id))
+    await ctx.db.delete(contact)
+    await ctx.commit(
+        Event("contact.deleted", {"contact_id": contact_id}),
+        *[
+            Event("conversation.deleted", {"conversation_id": cid, "contact_id": contact_id})
+            for cid in conversations
+        ],
+    )

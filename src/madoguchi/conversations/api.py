@@ -14,11 +14,12 @@ from madoguchi.conversations.schemas import (
     ContactSummary,
     ConversationOut,
     ConversationPage,
+    Label,
     MessageCreate,
     MessageList,
     MessageOut,
 )
-from madoguchi.kit.errors import Invalid
+from madoguchi.crm import filters
 from madoguchi.kit.web import CtxDep, MemberDep
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
@@ -43,6 +44,13 @@ def conversation_out(item: InboxItem) -> ConversationOut:
             display_name=contact.display_name,
             channel_name=contact.channel_name,
             avatar_url=contact.avatar_url,
+            status=Label(id=item.status.id, name=item.status.name, color=item.status.color)
+            if item.status
+            else None,
+            mark=Label(id=item.mark.id, name=item.mark.name, color=item.mark.color)
+            if item.mark
+            else None,
+            tags=[Label(id=tag.id, name=tag.name) for tag in item.tags],
         ),
         channel=ChannelSummary(id=channel.id, kind=channel.kind, name=channel.name),
     )
@@ -54,29 +62,39 @@ async def list_conversations(
     ctx: CtxDep,
     view: View = View.all,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    tag: Annotated[list[int] | None, Query()] = None,
+    tag: Annotated[list[str] | None, Query(description="tag id or name (repeatable)")] = None,
     tag_mode: Annotated[str, Query(pattern="^(any|all)$")] = "any",
-    status: int | None = None,
-    mark: int | None = None,
-    assignee: int | None = None,
+    status: Annotated[list[str] | None, Query(description="status id or name")] = None,
+    mark: Annotated[list[str] | None, Query(description="mark id or name")] = None,
+    assignee: Annotated[str | None, Query(description='member id, "me" or "none"')] = None,
     channel: int | None = None,
+    filter: Annotated[
+        str | None, Query(description="JSON list of {field, op, value} (see docs/api.md)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 50,
     cursor: str | None = None,
 ) -> ConversationPage:
     """The inbox list, newest activity first. Page on with ``cursor`` = the last ``next_cursor``."""
-    if tag or status is not None or mark is not None:
-        raise Invalid("Filtering by tag, status or mark is not available yet.")
+    conditions = filters.from_params(
+        q=q,
+        tag=tag,
+        tag_mode=tag_mode,
+        status=status,
+        mark=mark,
+        channel=channel,
+        assignee=assignee,
+        filter_json=filter,
+    )
     page = await repository.list_conversations(
         ctx.db,
         member_id=member.id,
         query=InboxQuery(
             view=view,
-            q=q,
-            channel_id=channel,
-            assignee_id=assignee,
+            conditions=tuple(conditions),
             limit=limit,
             cursor=Cursor.decode(cursor) if cursor else None,
         ),
+        timezone=ctx.settings.timezone,
     )
     items = await repository.inbox_items(
         ctx.db, member_id=member.id, conversations=page.conversations
@@ -89,9 +107,7 @@ async def list_conversations(
 @router.get("/{conversation_id}", response_model=ConversationOut)
 async def get_conversation(conversation_id: int, member: MemberDep, ctx: CtxDep) -> ConversationOut:
     conversation = await service.get_conversation(ctx.db, conversation_id=conversation_id)
-    [item] = await repository.inbox_items(
-        ctx.db, member_id=member.id, conversations=[conversation]
-    )
+    [item] = await repository.inbox_items(ctx.db, member_id=member.id, conversations=[conversation])
     return conversation_out(item)
 
 
@@ -104,7 +120,7 @@ async def list_messages(
     after: int | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MessageList:
-    """Messages oldest first: the latest ``limit``, those ``before`` an id, or those ``after`` one."""
+    """Oldest first: the latest ``limit``, those ``before`` an id, or those ``after`` one."""
     messages = await service.list_messages(
         ctx.db, conversation_id=conversation_id, before_id=before, after_id=after, limit=limit
     )

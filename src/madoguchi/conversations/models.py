@@ -11,7 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, JSONType, UTCDateTime, utcnow
 
-
 MAX_TEXT_LENGTH = 5000
 
 
@@ -51,9 +50,7 @@ class Conversation(Base):
     )
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(String(16), default=ConversationState.open)
-    assignee_id: Mapped[int | None] = mapped_column(
-        ForeignKey("members.id", ondelete="SET NULL")
-    )
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     snooze_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -68,14 +65,13 @@ class Message(Base):
         # The channel's own message id: a redelivered message is stored once.
         UniqueConstraint("channel_id", "external_id"),
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        Index("ix_messages_mark_conversation", "mark_id", "conversation_id"),
         # Ids are never reused: the search index is keyed on them.
         {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE")
-    )
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text, default="")
@@ -85,6 +81,7 @@ class Message(Base):
     )
     delivery: Mapped[str | None] = mapped_column(String(16))
     delivery_error: Mapped[str | None] = mapped_column(Text)
+    mark_id: Mapped[int | None] = mapped_column(ForeignKey("marks.id", ondelete="SET NULL"))
     # Structured extras: a system event's kind and arguments, later attachments.
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     search_text: Mapped[str] = mapped_column(Text, default="")
@@ -96,7 +93,9 @@ class ConversationUnread(Base):
 
     __tablename__ = "conversation_unreads"
     __table_args__ = (
-        Index("ix_conversation_unreads_member_activity", "member_id", "activity_at", "conversation_id"),
+        Index(
+            "ix_conversation_unreads_member_activity", "member_id", "activity_at", "conversation_id"
+        ),
     )
 
     member_id: Mapped[int] = mapped_column(

@@ -7,20 +7,23 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.channels.models import Channel
 from madoguchi.contacts.models import Contact
-from madoguchi.conversations.models import Conversation, ConversationState, ConversationUnread, Message
-from madoguchi.kit import search
+from madoguchi.conversations.models import (
+    Conversation,
+    ConversationState,
+    ConversationUnread,
+)
+from madoguchi.crm import filters, tags
+from madoguchi.crm.models import Mark, Status, Tag
+from madoguchi.kit.db import utcnow
 from madoguchi.kit.errors import Invalid
-from madoguchi.kit.text import like_pattern, search_key
 
-# Up to this many index hits, a search sorts its matches; past it the term is common, and walking
-# the list newest-first finds a page of matches sooner.
-SEARCH_SET_LIMIT = 1000
 MAX_PAGE = 200
 
 
@@ -31,6 +34,7 @@ class View(StrEnum):
     unassigned = "unassigned"
     snoozed = "snoozed"
     closed = "closed"
+    hidden = "hidden"
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,26 @@ class Cursor:
 
 @dataclass(frozen=True)
 class InboxQuery:
+    """A view, filter conditions (crm.filters), and the page. ``q``, ``channel_id`` and
+    ``assignee_id`` are shorthands for the text, channel and assignee conditions."""
+
     view: View = View.all
     q: str | None = None
     channel_id: int | None = None
     assignee_id: int | None = None
+    conditions: tuple[filters.Condition, ...] = ()
     limit: int = 50
     cursor: Cursor | None = None
+
+    def all_conditions(self) -> list[filters.Condition]:
+        shorthands = []
+        if self.q and self.q.strip():
+            shorthands.append(filters.Condition("text", "contains", self.q))
+        if self.channel_id is not None:
+            shorthands.append(filters.Condition("channel", "eq", self.channel_id))
+        if self.assignee_id is not None:
+            shorthands.append(filters.Condition("assignee", "eq", self.assignee_id))
+        return [*shorthands, *self.conditions]
 
 
 @dataclass(frozen=True)
@@ -71,14 +89,20 @@ class Page:
     next_cursor: str | None
 
 
-async def list_conversations(db: AsyncSession, *, member_id: int, query: InboxQuery) -> Page:
+async def list_conversations(
+    db: AsyncSession,
+    *,
+    member_id: int,
+    query: InboxQuery,
+    timezone: str = "Asia/Tokyo",
+    now: datetime | None = None,
+) -> Page:
     if not 1 <= query.limit <= MAX_PAGE:
         raise Invalid("limit must be between 1 and %(n)d.", n=MAX_PAGE)
-    conditions: list[ColumnElement[bool]] = []
     if query.view == View.unread:
         activity = ConversationUnread.activity_at
         ident = ConversationUnread.conversation_id
-        statement: Select[tuple[Conversation]] = (
+        statement: Select[Conversation] = (
             select(Conversation)
             .join(ConversationUnread, ConversationUnread.conversation_id == Conversation.id)
             .where(ConversationUnread.member_id == member_id)
@@ -87,19 +111,19 @@ async def list_conversations(db: AsyncSession, *, member_id: int, query: InboxQu
         activity = Conversation.last_activity_at
         ident = Conversation.id
         statement = select(Conversation)
-        conditions += _view_conditions(query.view, member_id)
-    if query.channel_id is not None:
-        conditions.append(Conversation.channel_id == query.channel_id)
-    if query.assignee_id is not None:
-        conditions.append(Conversation.assignee_id == query.assignee_id)
-    if query.q and search_key(query.q):
-        conditions.append(await _search_condition(db, query.q))
+    statement = statement.join(Contact, Contact.id == Conversation.contact_id)
+    context = filters.Context(
+        scope=filters.Scope.conversation,
+        member_id=member_id,
+        timezone=timezone,
+        now=now or utcnow(),
+    )
+    conditions = _view_conditions(query.view, member_id)
+    conditions += await filters.compile_conditions(db, query.all_conditions(), context)
     if query.cursor is not None:
         conditions.append(tuple_(activity, ident) < tuple_(query.cursor.at, query.cursor.id))
     statement = (
-        statement.where(*conditions)
-        .order_by(activity.desc(), ident.desc())
-        .limit(query.limit + 1)
+        statement.where(*conditions).order_by(activity.desc(), ident.desc()).limit(query.limit + 1)
     )
     rows = list(await db.scalars(statement))
     next_cursor = None
@@ -112,79 +136,21 @@ async def list_conversations(db: AsyncSession, *, member_id: int, query: InboxQu
 
 
 def _view_conditions(view: View, member_id: int) -> list[ColumnElement[bool]]:
+    """Hidden contacts leave every view but their own (非表示中)."""
+    if view == View.hidden:
+        return [Contact.hidden.is_(True)]
+    shown = Contact.hidden.is_(False)
     match view:
         case View.mine:
-            return [Conversation.assignee_id == member_id]
+            return [shown, Conversation.assignee_id == member_id]
         case View.unassigned:
-            return [Conversation.assignee_id.is_(None)]
+            return [shown, Conversation.assignee_id.is_(None)]
         case View.snoozed:
-            return [Conversation.state == ConversationState.snoozed]
+            return [shown, Conversation.state == ConversationState.snoozed]
         case View.closed:
-            return [Conversation.state == ConversationState.closed]
+            return [shown, Conversation.state == ConversationState.closed]
         case _:
-            return []
-
-
-async def _search_condition(db: AsyncSession, q: str) -> ColumnElement[bool]:
-    """Conversations whose contact's names or any message contain ``q`` (normalised)."""
-    pattern = like_pattern(q)
-    by_message = await _matching(
-        db,
-        search.MESSAGES,
-        q,
-        select(Message.conversation_id).where(Message.search_text.like(pattern, escape="\\")),
-        Message.id,
-    )
-    by_name = await _matching(
-        db,
-        search.CONTACTS,
-        q,
-        select(Contact.id).where(Contact.search_text.like(pattern, escape="\\")),
-        Contact.id,
-    )
-    parts: list[ColumnElement[bool]] = []
-    if by_message is None:
-        parts.append(
-            exists().where(
-                Message.conversation_id == Conversation.id,
-                Message.search_text.like(pattern, escape="\\"),
-            )
-        )
-    elif by_message:
-        parts.append(Conversation.id.in_(by_message))
-    if by_name is None:
-        parts.append(
-            exists().where(
-                Contact.id == Conversation.contact_id,
-                Contact.search_text.like(pattern, escape="\\"),
-            )
-        )
-    elif by_name:
-        parts.append(Conversation.contact_id.in_(by_name))
-    return or_(*parts) if parts else false()
-
-
-async def _matching(
-    db: AsyncSession,
-    index: search.SearchIndex,
-    q: str,
-    recheck: Select[tuple[int]],
-    owner_key: ColumnElement[int],
-) -> set[int] | None:
-    """The ids ``recheck`` selects among the index's candidates, or None when there are more
-    than SEARCH_SET_LIMIT of them (a common term: the caller scans instead)."""
-    candidates = search.candidates(db, index, q)
-    if candidates is None:
-        return None
-    hits = candidates.subquery()
-    rows = list(
-        await db.scalars(
-            recheck.join(hits, and_(hits.c.owner_id == owner_key)).limit(SEARCH_SET_LIMIT + 1)
-        )
-    )
-    if len(rows) > SEARCH_SET_LIMIT:
-        return None
-    return set(rows)
+            return [shown]
 
 
 @dataclass(frozen=True)
@@ -195,28 +161,34 @@ class InboxItem:
     contact: Contact
     channel: Channel
     unread_count: int
+    status: Status | None = None
+    mark: Mark | None = None
+    tags: tuple[Tag, ...] = ()
 
     @property
     def unread(self) -> bool:
         return self.unread_count > 0
 
 
+async def _by_id(db: AsyncSession, model: Any, ids: set[Any]) -> dict[int, Any]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {row.id: row for row in await db.scalars(select(model).where(model.id.in_(wanted)))}
+
+
 async def inbox_items(
     db: AsyncSession, *, member_id: int, conversations: list[Conversation]
 ) -> list[InboxItem]:
-    """Contacts, channels and unread counts for a page, in three queries whatever its size."""
+    """Contacts, channels, CRM labels and unread counts for a page, in a few queries whatever
+    its size."""
     if not conversations:
         return []
-    contact_ids = {c.contact_id for c in conversations}
-    channel_ids = {c.channel_id for c in conversations}
-    contacts = {
-        contact.id: contact
-        for contact in await db.scalars(select(Contact).where(Contact.id.in_(contact_ids)))
-    }
-    channels = {
-        channel.id: channel
-        for channel in await db.scalars(select(Channel).where(Channel.id.in_(channel_ids)))
-    }
+    contacts = await _by_id(db, Contact, {c.contact_id for c in conversations})
+    channels = await _by_id(db, Channel, {c.channel_id for c in conversations})
+    statuses = await _by_id(db, Status, {c.status_id for c in contacts.values()})
+    marks = await _by_id(db, Mark, {c.mark_id for c in contacts.values()})
+    tag_map = await tags.contact_tags(db, contact_ids=list(contacts))
     rows = await db.execute(
         select(ConversationUnread.conversation_id, ConversationUnread.count).where(
             ConversationUnread.member_id == member_id,
@@ -224,20 +196,24 @@ async def inbox_items(
         )
     )
     unread = {conversation_id: count for conversation_id, count in rows}
-    return [
-        InboxItem(
-            conversation=conversation,
-            contact=contacts[conversation.contact_id],
-            channel=channels[conversation.channel_id],
-            unread_count=unread.get(conversation.id, 0),
+    items = []
+    for conversation in conversations:
+        contact = contacts[conversation.contact_id]
+        items.append(
+            InboxItem(
+                conversation=conversation,
+                contact=contact,
+                channel=channels[conversation.channel_id],
+                unread_count=unread.get(conversation.id, 0),
+                status=statuses.get(contact.status_id) if contact.status_id else None,
+                mark=marks.get(contact.mark_id) if contact.mark_id else None,
+                tags=tuple(tag_map[contact.id]),
+            )
         )
-        for conversation in conversations
-    ]
+    return items
 
 
 async def unread_total(db: AsyncSession, *, member_id: int) -> int:
     """How many conversations are unread for a member (the tab title, the 未確認 tab)."""
-    count = await db.scalar(
-        select(func.count()).where(ConversationUnread.member_id == member_id)
-    )
+    count = await db.scalar(select(func.count()).where(ConversationUnread.member_id == member_id))
     return int(count or 0)

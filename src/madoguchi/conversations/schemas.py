@@ -18,6 +18,7 @@ class MessageOut(BaseModel):
     sender_member_id: int | None
     delivery: str | None
     delivery_error: str | None
+    mark_id: int | None
     meta: dict[str, Any] | None
     created_at: datetime
 
@@ -32,11 +33,20 @@ class MessageList(BaseModel):
     items: list[MessageOut]
 
 
+class Label(BaseModel):
+    id: int
+    name: str
+    color: str | None = None
+
+
 class ContactSummary(BaseModel):
     id: int
     display_name: str
     channel_name: str
     avatar_url: str | None
+    status: Label | None = None
+    mark: Label | None = None
+    tags: list[Label] = []
 
 
 class ChannelSummary(BaseModel):

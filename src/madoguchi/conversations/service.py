@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,6 @@ from madoguchi.kit.db import UTCDateTime
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.text import preview, search_key
 from madoguchi.members.models import Member
-
 
 _RAISE_UNREAD = text(
     "INSERT INTO conversation_unreads (member_id, conversation_id, activity_at, count) "
@@ -124,6 +124,7 @@ async def ingest_inbound(
     Acknowledge it to the channel only after this returns: it has been committed.
     """
     body = _clean_text(text)
+    channel_id = channel.id
     if external_id is not None:
         external_id = external_id.strip()
         if not external_id or len(external_id) > 255:
@@ -148,12 +149,18 @@ async def ingest_inbound(
         async with ctx.db.begin_nested():
             await _store(ctx, message)
     except IntegrityError:
-        await ctx.db.rollback()
+        # The same message arrived through another request a moment ago.
         if external_id is not None:
-            existing = await _existing_message(ctx.db, channel_id=channel.id, external_id=external_id)
+            existing = await _existing_message(
+                ctx.db, channel_id=channel_id, external_id=external_id
+            )
             if existing is not None:
-                return existing
+                return existing  # what this request changed is rolled back with its session
         raise
+    if contact.blocked:
+        # Kept, but it neither raises the conversation nor tells anyone.
+        await ctx.commit()
+        return Ingested(message=message, conversation=conversation, created=True)
     await _touch(ctx, conversation, message)
     conversation.last_inbound_at = now
     if conversation.state != ConversationState.open:
@@ -258,7 +265,7 @@ async def list_messages(
     after_id: int | None = None,
     limit: int = 50,
 ) -> list[Message]:
-    """Messages oldest first: the newest ``limit`` (before ``before_id``), or those after ``after_id``."""
+    """Oldest first: the newest ``limit`` (before ``before_id``), or those after ``after_id``."""
     await get_conversation(db, conversation_id=conversation_id)
     query = select(Message).where(Message.conversation_id == conversation_id)
     if after_id is not None:
@@ -270,4 +277,3 @@ async def list_messages(
         query = query.where(Message.id < before_id)
     rows = await db.scalars(query.order_by(Message.id.desc()).limit(limit))
     return list(reversed(list(rows)))
-

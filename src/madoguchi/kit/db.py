@@ -54,19 +54,23 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
-def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
-    """An engine; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGIN handling."""
+def create_engine(url: str, *, pool: bool = True, foreign_keys: bool = True) -> AsyncEngine:
+    """An engine; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGIN handling.
+
+    ``foreign_keys=False`` is for migrations only: SQLite rebuilds a table to alter it, and
+    dropping the old copy with foreign keys on would cascade into its children.
+    """
     kwargs: dict[str, Any] = {}
     if not pool:
         kwargs["poolclass"] = NullPool
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, foreign_keys=foreign_keys)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -75,7 +79,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute("PRAGMA busy_timeout=30000")
         # NORMAL in WAL mode survives a killed process; only a power cut can lose the last commits.
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -102,9 +106,7 @@ class Database:
     def __init__(self, url: str, *, pool: bool = True) -> None:
         self.engine = create_engine(url, pool=pool)
         self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.write_sessions = async_sessionmaker(
-            writer_engine(self.engine), expire_on_commit=False
-        )
+        self.write_sessions = async_sessionmaker(writer_engine(self.engine), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:

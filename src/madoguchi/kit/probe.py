@@ -1,4 +1,4 @@
-"""``python -m madoguchi.kit.probe PG_URL REDIS_URL``: exit 0 when both servers accept connections."""
+"""``python -m madoguchi.kit.probe PG_URL REDIS_URL``: exit 0 when both servers answer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 def reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 2):
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 2
+        ):
             return True
     except OSError:
         return False

@@ -62,7 +62,9 @@ async def add(db: AsyncSession, index: SearchIndex, rows: Sequence[tuple[int, st
             )
         return
     values = [
-        {"owner_id": owner_id, "grams": grams} for owner_id, body in rows if (grams := gram_set(body))
+        {"owner_id": owner_id, "grams": grams}
+        for owner_id, body in rows
+        if (grams := gram_set(body))
     ]
     if values:
         await db.execute(index.pg_table.insert(), values)

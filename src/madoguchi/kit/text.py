@@ -10,7 +10,7 @@ _KANA_OFFSET = 0x60
 
 
 def normalize(text: str) -> str:
-    """Fold width, case and katakana/hiragana so that ＡＢＣ = abc and カタカナ = ｶﾀｶﾅ = かたかな."""
+    """Fold width, case and kana: ＡＢＣ = abc, and カタカナ = ｶﾀｶﾅ = かたかな."""
     folded = unicodedata.normalize("NFKC", text).casefold()
     return "".join(
         chr(ord(ch) - _KANA_OFFSET) if _KATAKANA_START <= ord(ch) <= _KATAKANA_END else ch

@@ -39,9 +39,7 @@ async def request_ctx(request: Request) -> AsyncIterator[Ctx]:
     """A session per request: reads for GET, a writer transaction (on SQLite) otherwise."""
     runtime = runtime_of(request)
     database = runtime.database
-    factory = (
-        database.read_sessions if request.method in SAFE_METHODS else database.write_sessions
-    )
+    factory = database.read_sessions if request.method in SAFE_METHODS else database.write_sessions
     async with factory() as session:
         yield Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
 

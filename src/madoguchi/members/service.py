@@ -10,7 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.events import Event
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Conflict, Invalid, NotFound, TooManyAttempts, Unauthorized
+from madoguchi.kit.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooManyAttempts,
+    Unauthorized,
+)
 from madoguchi.kit.security import hash_password, new_secret, secret_hash, verify_password
 from madoguchi.members.models import (
     ApiToken,
@@ -156,7 +163,9 @@ async def start_session(ctx: Ctx, *, member: Member) -> str:
 
 
 async def end_session(ctx: Ctx, *, secret: str) -> None:
-    await ctx.db.execute(delete(MemberSession).where(MemberSession.token_hash == secret_hash(secret)))
+    await ctx.db.execute(
+        delete(MemberSession).where(MemberSession.token_hash == secret_hash(secret))
+    )
     await ctx.commit()
 
 
@@ -178,7 +187,10 @@ async def create_token(ctx: Ctx, *, member: Member, name: str = "") -> str:
     secret = new_secret("mdg_")
     ctx.db.add(
         ApiToken(
-            member_id=member.id, name=name[:100], token_hash=secret_hash(secret), created_at=ctx.now()
+            member_id=member.id,
+            name=name[:100],
+            token_hash=secret_hash(secret),
+            created_at=ctx.now(),
         )
     )
     await ctx.commit()
@@ -192,3 +204,9 @@ async def member_for_token(db: AsyncSession, *, secret: str) -> Member | None:
         .where(ApiToken.token_hash == secret_hash(secret), Member.active.is_(True))
     )
     return row.scalar_one_or_none()
+
+
+def ensure_manager(member: Member) -> None:
+    """Workspace settings (statuses, fields, record books, channels) are for owners and admins."""
+    if member.role not in (Role.owner, Role.admin):
+        raise Forbidden("Only owners and admins can change this.")

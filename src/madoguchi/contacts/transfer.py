@@ -1,0 +1,390 @@
+"""Importing contacts from CSV (UTF-8 or Shift_JIS) or Excel, and exporting them to CSV (F26)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from zipfile import BadZipFile
+
+from sqlalchemy import func, select
+
+from madoguchi.contacts import repository
+from madoguchi.contacts.models import Contact
+from madoguchi.contacts.service import ContactChanges, apply_changes, new_contact
+from madoguchi.crm import fields, statuses, tags, values
+from madoguchi.crm.models import Field
+from madoguchi.events import Event
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import DomainError, Invalid
+from madoguchi.kit.text import normalize
+
+MAX_ROWS = 100_000
+BATCH = 500
+# What a column can fill; profile fields are "field:<key>".
+TARGETS = (
+    "madoguchi_id",
+    "display_name",
+    "email",
+    "phone",
+    "external_id",
+    "tags",
+    "status",
+    "mail_opt_in",
+)
+_ALIASES: dict[str, tuple[str, ...]] = {
+    # Our own id, as exported: it finds the very contact again.
+    "madoguchi_id": ("madoguchi_id",),
+    "display_name": (
+        "表示名",
+        "システム表示名",
+        "名前",
+        "氏名",
+        "お名前",
+        "顧客名",
+        "name",
+        "displayname",
+    ),
+    "email": ("メール", "メールアドレス", "eメール", "email", "mail", "e-mail"),
+    "phone": ("電話", "電話番号", "携帯", "携帯番号", "tel", "phone"),
+    "external_id": ("id", "externalid", "顧客id", "顧客番号", "会員番号"),
+    "tags": ("タグ", "tags", "tag"),
+    "status": ("ステータス", "対応ステータス", "status"),
+    "mail_opt_in": ("メルマガ受信", "メルマガ", "mailoptin"),
+}
+_YES = {"1", "true", "yes", "y", "はい", "受信する", "受信", "○", "〇", "有"}
+_NO = {"", "0", "false", "no", "n", "いいえ", "受信しない", "×", "無"}
+
+
+def _header_key(text: str) -> str:
+    return "".join(ch for ch in normalize(text) if ch not in " _-　・")
+
+
+# --- reading files ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    # (line number in the file, cells)
+    rows: list[tuple[int, list[str]]]
+
+
+def decode(raw: bytes, encoding: str = "auto") -> str:
+    """CSV text: UTF-8 (with or without BOM), or Shift_JIS/CP932 as Japanese Excel writes it."""
+    candidates = ["utf-8-sig", "cp932"] if encoding == "auto" else [encoding]
+    for candidate in candidates:
+        try:
+            return raw.decode(candidate)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise Invalid("The file is neither UTF-8 nor Shift_JIS (CP932) text.")
+
+
+def read_table(name: str, raw: bytes, encoding: str = "auto") -> Table:
+    """The header row and the data rows of a .csv or .xlsx file."""
+    suffix = Path(name).suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(raw)
+    if suffix not in (".csv", ".txt", ""):
+        raise Invalid("Import takes a .csv or .xlsx file, not %(name)s.", name=name)
+    reader = csv.reader(io.StringIO(decode(raw, encoding), newline=""))
+    return _table((reader.line_num, row) for row in reader)
+
+
+def _read_xlsx(raw: bytes) -> Table:
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    except (InvalidFileException, BadZipFile, OSError, KeyError, ValueError):
+        raise Invalid("The file is not an Excel workbook (.xlsx).") from None
+    sheet = workbook.worksheets[0]
+    rows = (
+        (number, ["" if cell is None else _cell_text(cell) for cell in row])
+        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1)
+    )
+    try:
+        return _table(rows)
+    finally:
+        workbook.close()
+
+
+def _cell_text(cell: Any) -> str:
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    if hasattr(cell, "date") and hasattr(cell, "hour"):  # a datetime cell: its date
+        return str(cell.date().isoformat())
+    if hasattr(cell, "isoformat"):
+        return str(cell.isoformat())
+    return str(cell)
+
+
+def _table(rows: Iterator[tuple[int, list[str]]]) -> Table:
+    headers: list[str] | None = None
+    data: list[tuple[int, list[str]]] = []
+    for number, cells in rows:
+        if headers is None:
+            if any(cell.strip() for cell in cells):
+                headers = [cell.strip() for cell in cells]
+            continue
+        if not any(cell.strip() for cell in cells):
+            continue
+        data.append((number, cells))
+        if len(data) > MAX_ROWS:
+            raise Invalid("A file can hold at most %(n)d rows.", n=MAX_ROWS)
+    if headers is None:
+        raise Invalid("The file is empty: it needs a header row.")
+    return Table(headers=headers, rows=data)
+
+
+# --- mapping columns --------------------------------------------------------------------------
+
+
+def auto_mapping(
+    headers: Sequence[str], field_rows: Sequence[Field], explicit: dict[str, str] | None = None
+) -> dict[int, str]:
+    """Which column fills what: by the explicit ``{header: target}``, else by known header names
+    (Japanese or English) and field labels or keys. Unknown columns are left out."""
+    by_field = {}
+    for field_row in field_rows:
+        by_field[_header_key(field_row.label)] = f"field:{field_row.key}"
+        by_field[_header_key(field_row.key)] = f"field:{field_row.key}"
+    known_keys = {f"field:{f.key}" for f in field_rows}
+    explicit = {_header_key(k): v for k, v in (explicit or {}).items()}
+    mapping: dict[int, str] = {}
+    for index, header in enumerate(headers):
+        key = _header_key(header)
+        target = explicit.get(key)
+        if target is None:
+            target = next(
+                (name for name, aliases in _ALIASES.items() if key in map(_header_key, aliases)),
+                by_field.get(key),
+            )
+        elif target not in TARGETS and target not in known_keys:
+            raise Invalid(
+                "A column can fill %(targets)s or field:<key>, not %(target)s.",
+                targets=", ".join(TARGETS),
+                target=target,
+            )
+        if target is not None:
+            if target in mapping.values():
+                raise Invalid("Two columns fill %(target)s.", target=target)
+            mapping[index] = target
+    if not mapping:
+        raise Invalid("No column of the file matches a contact's details (表示名, メール, 電話…).")
+    return mapping
+
+
+# --- importing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rejected:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + len(self.rejected)
+
+
+def _opt_in(text: str) -> bool:
+    value = normalize(text).strip()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    raise Invalid("メルマガ受信 takes はい/いいえ (or 1/0), not %(value)s.", value=text)
+
+
+async def _match(ctx: Ctx, row: dict[str, str]) -> Contact | None:
+    """The contact this row is about: by our id, else external_id, else e-mail, else phone."""
+    our_id = row.get("madoguchi_id", "").strip()
+    if our_id:
+        contact = await ctx.db.get(Contact, int(our_id)) if our_id.isdigit() else None
+        if contact is None:
+            raise Invalid("No contact with id %(id)s.", id=our_id)
+        return contact
+    for target, column in (
+        ("external_id", Contact.external_id),
+        ("email", func.lower(Contact.email)),
+        ("phone", Contact.phone),
+    ):
+        given = row.get(target, "").strip()
+        if not given:
+            continue
+        if target == "email":
+            given = given.lower()
+        elif target == "phone":
+            given = str(values.coerce("phone", given, label="Phone"))
+        found = list(await ctx.db.scalars(select(Contact).where(column == given).limit(2)))
+        if len(found) > 1:
+            raise Invalid(
+                "More than one contact has the %(what)s %(value)s.", what=target, value=given
+            )
+        if found:
+            return found[0]
+    return None
+
+
+async def _import_row(
+    ctx: Ctx, row: dict[str, str], field_by_key: dict[str, Field], tag_cache: dict[str, int]
+) -> bool:
+    """One row into the current transaction; True when it made a new contact."""
+    contact = await _match(ctx, row)
+    created = contact is None
+    if contact is None:
+        contact = await new_contact(
+            ctx,
+            display_name=row.get("display_name", ""),
+            email=row.get("email"),
+            phone=row.get("phone"),
+            external_id=row.get("external_id"),
+        )
+    changes: dict[str, Any] = {}
+    if not created and row.get("display_name", "").strip():
+        changes |= {"display_name": row["display_name"], "rename": True}
+    for target in ("email", "phone"):
+        if not created and row.get(target, "").strip():
+            changes |= {target: row[target], f"set_{target}": True}
+    if row.get("status", "").strip():
+        status = await statuses.find_status(ctx.db, row["status"].strip())
+        changes |= {"status": status.id, "set_status": True}
+    if "mail_opt_in" in row:
+        changes["mail_opt_in"] = _opt_in(row["mail_opt_in"])
+    if changes:
+        await apply_changes(ctx, contact, ContactChanges(**changes))
+    for target, text in row.items():
+        if target.startswith("field:"):
+            await fields.write_value(
+                ctx, contact_id=contact.id, field=field_by_key[target[6:]], raw=text
+            )
+    if row.get("tags", "").strip():
+        wanted = [name.strip() for name in values.split_choices(row["tags"])]
+        for name in wanted:
+            if name not in tag_cache:
+                tag_cache[name] = (await tags.tag_by_name(ctx, name)).id
+        await tags.attach(ctx, contact_id=contact.id, tag_ids=[tag_cache[n] for n in wanted])
+    return created
+
+
+async def import_contacts(
+    ctx: Ctx,
+    table: Table,
+    *,
+    mapping: dict[int, str],
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import every valid row (new contacts, or updates of the ones they match) and list every
+    rejected row with its line and reason. Importing the same file twice changes nothing more."""
+    field_by_key = {f.key: f for f in await fields.list_fields(ctx.db)}
+    result = ImportResult()
+    tag_cache: dict[str, int] = {}
+    for done, (line, cells) in enumerate(table.rows, start=1):
+        row = {target: (cells[i] if i < len(cells) else "") for i, target in mapping.items()}
+        try:
+            async with ctx.db.begin_nested():
+                created = await _import_row(ctx, row, field_by_key, tag_cache)
+        except DomainError as error:
+            result.rejected.append(Rejected(line=line, reason=str(error)))
+        else:
+            if created:
+                result.created += 1
+            else:
+                result.updated += 1
+        if done % BATCH == 0:
+            await ctx.db.commit()
+        if progress is not None:
+            progress(done)
+    await ctx.commit(
+        Event("contacts.imported", {"created": result.created, "updated": result.updated})
+    )
+    return result
+
+
+# --- exporting --------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = (
+    "madoguchi_id",
+    "表示名",
+    "チャネル名",
+    "チャネル",
+    "external_id",
+    "メール",
+    "電話",
+    "メルマガ受信",
+    "対応ステータス",
+    "対応マーク",
+    "タグ",
+    "非表示",
+    "ブロック",
+    "登録日時",
+)
+
+
+async def export_contacts(
+    ctx: Ctx, out: IO[str], *, progress: Callable[[int], None] | None = None
+) -> int:
+    """Every contact as CSV rows (the caller writes the BOM or chooses the encoding)."""
+    field_rows = await fields.list_fields(ctx.db)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([*EXPORT_COLUMNS, *(f.label for f in field_rows)])
+    written = 0
+    last_id = 0
+    while True:
+        batch = list(
+            await ctx.db.scalars(
+                select(Contact).where(Contact.id > last_id).order_by(Contact.id).limit(BATCH)
+            )
+        )
+        if not batch:
+            return written
+        for detail in await repository.details(ctx.db, batch):
+            c = detail.contact
+            writer.writerow(
+                [
+                    c.id,
+                    c.display_name,
+                    c.channel_name,
+                    detail.channel.name if detail.channel else "",
+                    c.external_id or "",
+                    c.email or "",
+                    c.phone or "",
+                    "はい" if c.mail_opt_in else "いいえ",
+                    detail.status.name if detail.status else "",
+                    detail.mark.name if detail.mark else "",
+                    "、".join(t.name for t in detail.tags),
+                    "はい" if c.hidden else "",
+                    "はい" if c.blocked else "",
+                    c.created_at.isoformat(),
+                    *(_export_value(detail.values.get(f.key)) for f in field_rows),
+                ]
+            )
+        written += len(batch)
+        last_id = batch[-1].id
+        if progress is not None:
+            progress(written)
+
+
+def _export_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return str(value)
+
+
+async def count_contacts(ctx: Ctx) -> int:
+    return int(await ctx.db.scalar(select(func.count()).select_from(Contact)) or 0)

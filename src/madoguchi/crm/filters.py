@@ -1,0 +1,504 @@
+"""The one filter engine (F4, F30): conditions over contacts and their conversations, turned into
+SQL in one place. The inbox list, the API, and later segments and broadcasts all use it.
+
+A condition is ``{"field", "op", "value"}``; the fields and their ops:
+
+- ``tag``: ``eq``, ``in`` (any), ``all``, ``not_in`` — tag ids or names
+- ``status``, ``mark``: ``eq``, ``in``, ``ne``, ``empty``, ``not_empty`` — ids or names
+- ``channel``: ``eq``, ``in`` — channel ids
+- ``assignee``: ``eq``, ``in``, ``empty`` — member ids, or ``"me"``
+- ``text``: ``contains`` — names and message text, normalised (kit.text)
+- ``hidden``, ``blocked``, ``mail_opt_in``: ``eq`` — true or false
+- ``email``, ``phone``: ``eq``, ``contains``, ``empty``, ``not_empty``
+- ``field.<key>``: by type — ``eq``, ``ne``, ``in``, ``contains``, ``gt``, ``gte``, ``lt``, ``lte``,
+  ``before``, ``after``, ``empty``, ``not_empty``
+- ``record.<book>.newest_at`` / ``.oldest_at`` / ``.any_at``: ``days_ago`` (N),
+  ``between_days_ago`` ([from, to]), ``before`` / ``after`` (a date), ``empty`` (no record)
+
+Marks match a contact's mark or a mark on any of their messages (F17).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations.models import Conversation, Message
+from madoguchi.crm import marks, statuses, tags, values
+from madoguchi.crm.fields import field_by_key
+from madoguchi.crm.models import ContactTag, Field, FieldType, FieldValue, Record
+from madoguchi.crm.records import find_book
+from madoguchi.kit import search
+from madoguchi.kit.errors import Invalid
+from madoguchi.kit.text import like_pattern, search_key
+
+# Up to this many index hits, a text search sorts its matches; past it the term is common, and
+# walking the list newest-first finds a page of matches sooner.
+SEARCH_SET_LIMIT = 1000
+
+
+class Scope(StrEnum):
+    """What is being filtered: the inbox's conversations (joined to their contact), or contacts."""
+
+    conversation = "conversation"
+    contact = "contact"
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    op: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Context:
+    scope: Scope
+    member_id: int | None
+    timezone: str
+    now: datetime
+
+
+def parse(raw: Any) -> list[Condition]:
+    """Conditions from JSON (``[{"field", "op", "value"}, ...]``), checked for shape."""
+    if not isinstance(raw, list):
+        raise Invalid("Conditions are a list of {field, op, value}.")
+    conditions = []
+    for item in raw:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("field"), str)
+            or not isinstance(item.get("op"), str)
+        ):
+            raise Invalid("Each condition is an object with a field, an op and a value.")
+        extra = set(item) - {"field", "op", "value"}
+        if extra:
+            raise Invalid(
+                "A condition has only field, op and value, not %(keys)s.",
+                keys=", ".join(sorted(extra)),
+            )
+        conditions.append(Condition(field=item["field"], op=item["op"], value=item.get("value")))
+    return conditions
+
+
+def from_params(
+    *,
+    q: str | None = None,
+    tag: Sequence[int | str] | None = None,
+    tag_mode: str = "any",
+    status: Sequence[int | str] | None = None,
+    mark: Sequence[int | str] | None = None,
+    channel: int | None = None,
+    assignee: int | str | None = None,
+    filter_json: str | None = None,
+) -> list[Condition]:
+    """Conditions from the list endpoints' query parameters (``filter`` is a JSON list)."""
+    conditions: list[Condition] = []
+    if q and q.strip():
+        conditions.append(Condition("text", "contains", q))
+    if tag:
+        if tag_mode not in ("any", "all"):
+            raise Invalid("tag_mode is any or all.")
+        conditions.append(Condition("tag", "all" if tag_mode == "all" else "in", list(tag)))
+    if status:
+        conditions.append(Condition("status", "in", list(status)))
+    if mark:
+        conditions.append(Condition("mark", "in", list(mark)))
+    if channel is not None:
+        conditions.append(Condition("channel", "eq", channel))
+    if assignee is not None:
+        conditions.append(
+            Condition("assignee", "empty")
+            if assignee == "none"
+            else Condition("assignee", "eq", "me" if assignee == "me" else _ref(assignee, "member"))
+        )
+    if filter_json:
+        try:
+            raw = json.loads(filter_json)
+        except ValueError:
+            raise Invalid("filter must be a JSON list of {field, op, value}.") from None
+        conditions += parse(raw)
+    return conditions
+
+
+async def compile_conditions(
+    db: AsyncSession, conditions: Sequence[Condition], context: Context
+) -> list[ColumnElement[bool]]:
+    """SQL for each condition, against ``Contact`` (and ``Conversation`` in the inbox scope)."""
+    return [await _compile(db, condition, context) for condition in conditions]
+
+
+async def _compile(db: AsyncSession, condition: Condition, context: Context) -> ColumnElement[bool]:
+    field, op, value = condition.field, condition.op, condition.value
+    if field == "tag":
+        return await _tag(db, op, value)
+    if field == "status":
+        return await _reference(db, op, value, Contact.status_id, _status_id, "status")
+    if field == "mark":
+        return await _mark(db, op, value, context)
+    if field == "channel":
+        column = (
+            Conversation.channel_id if context.scope == Scope.conversation else Contact.channel_id
+        )
+        return _ids(op, value, column, "channel")
+    if field == "assignee":
+        return _assignee(op, value, context)
+    if field == "text":
+        _require(op, ("contains",), field)
+        if not isinstance(value, str):
+            raise Invalid("The text condition takes a text.")
+        return await text_condition(db, value, context.scope)
+    if field in ("hidden", "blocked", "mail_opt_in"):
+        _require(op, ("eq",), field)
+        if not isinstance(value, bool):
+            raise Invalid("%(field)s takes true or false.", field=field)
+        return getattr(Contact, field) == value  # type: ignore[no-any-return]
+    if field in ("email", "phone"):
+        return _plain_text(op, value, getattr(Contact, field), field)
+    if field.startswith("field."):
+        return await _field(db, field.removeprefix("field."), op, value)
+    if field.startswith("record."):
+        return await _record(db, field, op, value, context)
+    raise Invalid("Unknown filter field %(field)s.", field=field)
+
+
+def _require(op: str, allowed: Sequence[str], field: str) -> None:
+    if op not in allowed:
+        raise Invalid(
+            "%(field)s cannot be filtered with %(op)s (use %(ops)s).",
+            field=field,
+            op=op,
+            ops=", ".join(allowed),
+        )
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+async def _tag(db: AsyncSession, op: str, value: Any) -> ColumnElement[bool]:
+    _require(op, ("eq", "in", "all", "not_in"), "tag")
+    refs = _as_list(value)
+    if not refs:
+        raise Invalid("The tag condition needs at least one tag.")
+    tag_ids = [(await tags.find_tag(db, _ref(ref, "tag"))).id for ref in refs]
+
+    def has(tag_ids: list[int]) -> ColumnElement[bool]:
+        return exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag_id.in_(tag_ids))
+
+    if op == "all":
+        return and_(*[has([tag_id]) for tag_id in tag_ids])
+    if op == "not_in":
+        return not_(has(tag_ids))
+    return has(tag_ids)
+
+
+def _ref(ref: Any, what: str) -> int | str:
+    if isinstance(ref, bool) or not isinstance(ref, int | str):
+        raise Invalid("A %(what)s is given by its id or its name.", what=what)
+    if isinstance(ref, str) and ref.strip().isdigit():
+        return int(ref)
+    return ref
+
+
+async def _status_id(db: AsyncSession, ref: Any) -> int:
+    return (await statuses.find_status(db, _ref(ref, "status"))).id
+
+
+async def _mark_id(db: AsyncSession, ref: Any) -> int:
+    return (await marks.find_mark(db, _ref(ref, "mark"))).id
+
+
+async def _reference(
+    db: AsyncSession,
+    op: str,
+    value: Any,
+    column: InstrumentedAttribute[int | None],
+    resolve: Any,
+    field: str,
+) -> ColumnElement[bool]:
+    _require(op, ("eq", "in", "ne", "empty", "not_empty"), field)
+    if op == "empty":
+        return column.is_(None)
+    if op == "not_empty":
+        return column.is_not(None)
+    ids = [await resolve(db, ref) for ref in _as_list(value)]
+    if op == "ne":
+        return or_(column.is_(None), column.not_in(ids))
+    return column.in_(ids)
+
+
+async def _mark(db: AsyncSession, op: str, value: Any, context: Context) -> ColumnElement[bool]:
+    _require(op, ("eq", "in", "empty"), "mark")
+    if op == "empty":
+        return Contact.mark_id.is_(None)
+    ids = [await _mark_id(db, ref) for ref in _as_list(value)]
+    on_message = select(Message.conversation_id).where(Message.mark_id.in_(ids))
+    if context.scope == Scope.conversation:
+        return or_(Contact.mark_id.in_(ids), Conversation.id.in_(on_message))
+    return or_(
+        Contact.mark_id.in_(ids),
+        exists().where(Conversation.contact_id == Contact.id, Conversation.id.in_(on_message)),
+    )
+
+
+def _ids(
+    op: str, value: Any, column: InstrumentedAttribute[Any], field: str
+) -> ColumnElement[bool]:
+    _require(op, ("eq", "in"), field)
+    ids = _as_list(value)
+    if not ids or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise Invalid("%(field)s takes ids.", field=field)
+    return column.in_(ids)
+
+
+def _assignee(op: str, value: Any, context: Context) -> ColumnElement[bool]:
+    _require(op, ("eq", "in", "empty"), "assignee")
+    if op == "empty":
+        condition: ColumnElement[bool] = Conversation.assignee_id.is_(None)
+    else:
+        ids = [context.member_id if ref == "me" else ref for ref in _as_list(value)]
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise Invalid('assignee takes member ids (or "me").')
+        condition = Conversation.assignee_id.in_(ids)
+    if context.scope == Scope.conversation:
+        return condition
+    return exists().where(Conversation.contact_id == Contact.id, condition)
+
+
+def _plain_text(
+    op: str, value: Any, column: InstrumentedAttribute[str | None], field: str
+) -> ColumnElement[bool]:
+    _require(op, ("eq", "contains", "empty", "not_empty"), field)
+    if op == "empty":
+        return or_(column.is_(None), column == "")
+    if op == "not_empty":
+        return and_(column.is_not(None), column != "")
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid("%(field)s takes a text.", field=field)
+    if op == "eq":
+        return func.lower(column) == value.strip().lower()
+    return func.lower(column).like(_contains(value.strip().lower()), escape="\\")
+
+
+def _contains(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# --- profile fields ---------------------------------------------------------------------------
+
+_FIELD_OPS = {
+    FieldType.number: ("eq", "ne", "gt", "gte", "lt", "lte", "empty", "not_empty"),
+    FieldType.date: ("eq", "ne", "before", "after", "empty", "not_empty"),
+    FieldType.select: ("eq", "ne", "in", "empty", "not_empty"),
+    FieldType.multi_select: ("contains", "in", "empty", "not_empty"),
+}
+_TEXT_OPS = ("eq", "ne", "contains", "empty", "not_empty")
+
+
+async def _field(db: AsyncSession, key: str, op: str, value: Any) -> ColumnElement[bool]:
+    field = await field_by_key(db, key)
+    _require(op, _FIELD_OPS.get(FieldType(field.type), _TEXT_OPS), f"field.{key}")
+    has_value = exists().where(FieldValue.contact_id == Contact.id, FieldValue.field_id == field.id)
+    if op == "empty":
+        return not_(has_value)
+    if op == "not_empty":
+        return has_value
+    predicate = _field_predicate(field, op, value)
+    matching = exists().where(
+        FieldValue.contact_id == Contact.id, FieldValue.field_id == field.id, predicate
+    )
+    # "Not equal" includes contacts without a value, as a person reading the list expects.
+    return or_(not_(has_value), not_(matching)) if op == "ne" else matching
+
+
+def _field_predicate(field: Field, op: str, value: Any) -> ColumnElement[bool]:
+    label = field.label
+    if field.type == FieldType.number:
+        number = values.coerce(FieldType.number, value, label=label)
+        if number is None:
+            raise Invalid("%(label)s takes a number.", label=label)
+        column = FieldValue.value_number
+        return {
+            "eq": column == number,
+            "ne": column == number,
+            "gt": column > number,
+            "gte": column >= number,
+            "lt": column < number,
+            "lte": column <= number,
+        }[op]
+    if field.type == FieldType.date:
+        day = values.parse_date(value, label)
+        column_date = FieldValue.value_date
+        return {
+            "eq": column_date == day,
+            "ne": column_date == day,
+            "before": column_date < day,
+            "after": column_date > day,
+        }[op]
+    if field.type == FieldType.multi_select:
+        choices = [str(v) for v in _as_list(value)]
+        return or_(
+            *[FieldValue.value_text.like(_contains(f"\n{c}\n"), escape="\\") for c in choices]
+        )
+    if op == "in":
+        return FieldValue.value_text.in_([str(v) for v in _as_list(value)])
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise Invalid("%(label)s takes a text.", label=label)
+    text = str(value).strip()
+    if op == "contains":
+        return func.lower(FieldValue.value_text).like(_contains(text.lower()), escape="\\")
+    return FieldValue.value_text == text
+
+
+# --- record books -----------------------------------------------------------------------------
+
+
+def day_range(days_from: int, days_to: int, context: Context) -> tuple[datetime, datetime]:
+    """UTC bounds of the local days from ``days_to`` days ago to ``days_from`` days ago."""
+    zone = ZoneInfo(context.timezone)
+    today = context.now.astimezone(zone).date()
+    start = datetime.combine(today - timedelta(days=days_to), time(), zone)
+    end = datetime.combine(today - timedelta(days=days_from) + timedelta(days=1), time(), zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _days(value: Any, op: str) -> tuple[int, int]:
+    if op == "days_ago":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise Invalid("days_ago takes a number of days (0 is today).")
+        return value, value
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    ):
+        raise Invalid("between_days_ago takes two numbers of days, like [7, 30].")
+    low, high = sorted(value)
+    return low, high
+
+
+async def _record(
+    db: AsyncSession, field: str, op: str, value: Any, context: Context
+) -> ColumnElement[bool]:
+    parts = field.split(".")
+    if len(parts) != 3 or parts[2] not in ("newest_at", "oldest_at", "any_at"):
+        raise Invalid(
+            "Record conditions are record.<book>.newest_at, .oldest_at or .any_at, not %(field)s.",
+            field=field,
+        )
+    _require(op, ("days_ago", "between_days_ago", "before", "after", "empty"), field)
+    book = await find_book(db, _ref(parts[1], "record book"))
+    of_contact = and_(Record.contact_id == Contact.id, Record.book_id == book.id)
+    if op == "empty":
+        return not_(exists().where(of_contact))
+    if op in ("before", "after"):
+        day = values.parse_date(value, field)
+        boundary = datetime.combine(
+            day if op == "before" else day + timedelta(days=1), time(), ZoneInfo(context.timezone)
+        ).astimezone(UTC)
+        start, end = (None, boundary) if op == "before" else (boundary, None)
+    else:
+        start, end = day_range(*_days(value, op), context)
+
+    def within(column: Any) -> ColumnElement[bool]:
+        bounds = []
+        if start is not None:
+            bounds.append(column >= start)
+        if end is not None:
+            bounds.append(column < end)
+        return and_(*bounds)
+
+    if parts[2] == "any_at":
+        return exists().where(of_contact, within(Record.at))
+    aggregate = func.max(Record.at) if parts[2] == "newest_at" else func.min(Record.at)
+    return within(select(aggregate).where(of_contact).scalar_subquery())
+
+
+# --- text: names and messages -----------------------------------------------------------------
+
+
+async def text_condition(db: AsyncSession, q: str, scope: Scope) -> ColumnElement[bool]:
+    """Contacts (or conversations) whose names or messages contain ``q``, normalised (F3, F46)."""
+    if not search_key(q):
+        return false()
+    pattern = like_pattern(q)
+    message_matches = select(Message.conversation_id).where(
+        Message.search_text.like(pattern, escape="\\")
+    )
+    by_message = await _matching(db, search.MESSAGES, q, message_matches, Message.id)
+    by_name = await _matching(
+        db,
+        search.CONTACTS,
+        q,
+        select(Contact.id).where(Contact.search_text.like(pattern, escape="\\")),
+        Contact.id,
+    )
+    parts: list[ColumnElement[bool]] = []
+    if by_message is None:
+        in_conversation = exists().where(
+            Message.conversation_id == Conversation.id,
+            Message.search_text.like(pattern, escape="\\"),
+        )
+        parts.append(
+            in_conversation
+            if scope == Scope.conversation
+            else exists().where(Conversation.contact_id == Contact.id, in_conversation)
+        )
+    elif by_message:
+        if scope == Scope.conversation:
+            parts.append(Conversation.id.in_(by_message))
+        else:
+            parts.append(
+                Contact.id.in_(
+                    select(Conversation.contact_id).where(Conversation.id.in_(by_message))
+                )
+            )
+    if by_name is None:
+        parts.append(Contact.search_text.like(pattern, escape="\\"))
+    elif by_name:
+        parts.append(Contact.id.in_(by_name))
+    return or_(*parts) if parts else false()
+
+
+async def _matching(
+    db: AsyncSession,
+    index: search.SearchIndex,
+    q: str,
+    recheck: Select[int],
+    owner_key: InstrumentedAttribute[int],
+) -> set[int] | None:
+    """The ids ``recheck`` selects among the index's candidates, or None when there are more
+    than SEARCH_SET_LIMIT of them (a common term: the caller scans instead)."""
+    candidates = search.candidates(db, index, q)
+    if candidates is None:
+        return None
+    hits = candidates.subquery()
+    rows = list(
+        await db.scalars(
+            recheck.join(hits, hits.c.owner_id == owner_key).limit(SEARCH_SET_LIMIT + 1)
+        )
+    )
+    if len(rows) > SEARCH_SET_LIMIT:
+        return None
+    return set(rows)

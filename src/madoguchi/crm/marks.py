@@ -1,0 +1,61 @@
+"""Response marks (対応マーク, Liny's eight): renamed and recoloured by the owner."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.conversations.models import Message
+from madoguchi.crm.models import Mark
+from madoguchi.crm.statuses import clean_color, clean_name
+from madoguchi.events import Event
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Conflict, Invalid, NotFound
+
+MARKS_CHANGED = "marks.changed"
+
+
+async def list_marks(db: AsyncSession) -> list[Mark]:
+    return list(await db.scalars(select(Mark).order_by(Mark.position, Mark.id)))
+
+
+async def find_mark(db: AsyncSession, ref: int | str) -> Mark:
+    if isinstance(ref, int):
+        mark = await db.get(Mark, ref)
+        if mark is None:
+            raise NotFound("No mark with id %(id)s.", id=ref)
+        return mark
+    found = await db.scalar(select(Mark).where(Mark.name == ref.strip()))
+    if found is None:
+        raise NotFound("No mark named %(name)s.", name=ref)
+    return found
+
+
+async def update_mark(
+    ctx: Ctx, *, mark_id: int, name: str | None = None, color: str | None = None
+) -> Mark:
+    mark = await find_mark(ctx.db, mark_id)
+    if name is not None and name.strip() != mark.name:
+        if not mark.renamable:
+            raise Invalid("The mark %(name)s cannot be renamed.", name=mark.name)
+        name = clean_name(name)
+        if await ctx.db.scalar(select(Mark.id).where(Mark.name == name, Mark.id != mark.id)):
+            raise Conflict("A mark named %(name)s already exists.", name=name)
+        mark.name = name
+    if color is not None:
+        mark.color = clean_color(color)
+    await ctx.commit(Event(MARKS_CHANGED, {"mark_id": mark.id}))
+    return mark
+
+
+async def mark_message(ctx: Ctx, *, message_id: int, mark: int | str | None) -> Message:
+    """Set (or clear, with None) the mark of one message (F17)."""
+    message = await ctx.db.get(Message, message_id)
+    if message is None:
+        raise NotFound("No message with id %(id)s.", id=message_id)
+    message.mark_id = None if mark is None else (await find_mark(ctx.db, mark)).id
+    conversation_id = message.conversation_id
+    await ctx.commit(
+        Event("message.updated", {"message_id": message_id, "conversation_id": conversation_id})
+    )
+    return message

@@ -1,0 +1,93 @@
+"""Memos (メモ): a title and a body about a contact, in the order members give them."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.contacts.service import contact_event, get_contact
+from madoguchi.crm.models import Memo
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.kit.ordering import reorder
+from madoguchi.members.models import Member
+
+TITLE_LIMIT = 100
+BODY_LIMIT = 5000
+
+
+def _clean(title: str, body: str) -> tuple[str, str]:
+    title, body = title.strip(), body.strip()
+    if len(title) > TITLE_LIMIT:
+        raise Invalid("A memo's title can be at most %(n)d characters.", n=TITLE_LIMIT)
+    if len(body) > BODY_LIMIT:
+        raise Invalid("A memo can be at most %(n)d characters.", n=BODY_LIMIT)
+    if not title and not body:
+        raise Invalid("The memo is empty.")
+    return title, body
+
+
+async def list_memos(db: AsyncSession, *, contact_id: int) -> list[Memo]:
+    await get_contact(db, contact_id=contact_id)
+    return list(
+        await db.scalars(
+            select(Memo).where(Memo.contact_id == contact_id).order_by(Memo.position, Memo.id)
+        )
+    )
+
+
+async def get_memo(db: AsyncSession, *, contact_id: int, memo_id: int) -> Memo:
+    memo = await db.get(Memo, memo_id)
+    if memo is None or memo.contact_id != contact_id:
+        raise NotFound("No memo with id %(id)s for this contact.", id=memo_id)
+    return memo
+
+
+async def create_memo(
+    ctx: Ctx, *, contact_id: int, title: str, body: str, author: Member | None
+) -> Memo:
+    """A new memo, at the top of the contact's memos."""
+    await get_contact(ctx.db, contact_id=contact_id)
+    title, body = _clean(title, body)
+    first = await ctx.db.scalar(
+        select(func.min(Memo.position)).where(Memo.contact_id == contact_id)
+    )
+    memo = Memo(
+        contact_id=contact_id,
+        title=title,
+        body=body,
+        position=0 if first is None else first - 1,
+        author_id=author.id if author else None,
+        created_at=ctx.now(),
+        updated_at=ctx.now(),
+    )
+    ctx.db.add(memo)
+    await ctx.db.flush()
+    await ctx.commit(contact_event(contact_id, "memos"))
+    return memo
+
+
+async def update_memo(
+    ctx: Ctx, *, contact_id: int, memo_id: int, title: str | None, body: str | None
+) -> Memo:
+    memo = await get_memo(ctx.db, contact_id=contact_id, memo_id=memo_id)
+    memo.title, memo.body = _clean(
+        memo.title if title is None else title, memo.body if body is None else body
+    )
+    memo.updated_at = ctx.now()
+    await ctx.commit(contact_event(contact_id, "memos"))
+    return memo
+
+
+async def delete_memo(ctx: Ctx, *, contact_id: int, memo_id: int) -> None:
+    memo = await get_memo(ctx.db, contact_id=contact_id, memo_id=memo_id)
+    await ctx.db.delete(memo)
+    await ctx.commit(contact_event(contact_id, "memos"))
+
+
+async def reorder_memos(ctx: Ctx, *, contact_id: int, ids: list[int]) -> list[Memo]:
+    """Put the contact's memos in the order of ``ids`` (each exactly once)."""
+    await get_contact(ctx.db, contact_id=contact_id)
+    memos = await reorder(ctx.db, Memo, ids, Memo.contact_id == contact_id)
+    await ctx.commit(contact_event(contact_id, "memos"))
+    return memos

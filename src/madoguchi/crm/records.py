@@ -1,0 +1,194 @@
+"""Record books (カルテ, 履歴タイプ 1:N) and the dated records members add to a contact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.contacts.service import contact_event, get_contact
+from madoguchi.crm import values
+from madoguchi.crm.models import Record, RecordBook
+from madoguchi.crm.statuses import clean_name
+from madoguchi.events import Event
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from madoguchi.kit.ordering import next_position
+from madoguchi.members.models import Member
+
+CHANGED = "record_books.changed"
+MAX_FIELDS = 50
+
+
+def clean_book_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A book's field definitions: ``{"key", "label", "type", "options"?}`` each."""
+    if len(fields) > MAX_FIELDS:
+        raise Invalid("A record book has at most %(n)d fields.", n=MAX_FIELDS)
+    cleaned: list[dict[str, Any]] = []
+    keys: set[str] = set()
+    for field in fields:
+        key = values.check_key(str(field.get("key", "")))
+        if key in keys:
+            raise Invalid("The field key %(key)s appears twice.", key=key)
+        keys.add(key)
+        field_type = values.check_type(str(field.get("type", "")))
+        options = field.get("options") or []
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise Invalid("A field's options are a list of texts.")
+        cleaned.append(
+            {
+                "key": key,
+                "label": clean_name(str(field.get("label") or key), 100),
+                "type": field_type,
+                "options": values.check_options(field_type, options),
+            }
+        )
+    return cleaned
+
+
+async def list_books(db: AsyncSession) -> list[RecordBook]:
+    return list(await db.scalars(select(RecordBook).order_by(RecordBook.position, RecordBook.id)))
+
+
+async def find_book(db: AsyncSession, ref: int | str) -> RecordBook:
+    if isinstance(ref, int):
+        book = await db.get(RecordBook, ref)
+        if book is None:
+            raise NotFound("No record book with id %(id)s.", id=ref)
+        return book
+    found = await db.scalar(select(RecordBook).where(RecordBook.name == ref.strip()))
+    if found is None:
+        raise NotFound("No record book named %(name)s.", name=ref)
+    return found
+
+
+async def create_book(ctx: Ctx, *, name: str, fields: list[dict[str, Any]]) -> RecordBook:
+    name = clean_name(name)
+    if await ctx.db.scalar(select(RecordBook.id).where(RecordBook.name == name)):
+        raise Conflict("A record book named %(name)s already exists.", name=name)
+    book = RecordBook(
+        name=name,
+        fields=clean_book_fields(fields),
+        position=await next_position(ctx.db, RecordBook.position),
+    )
+    ctx.db.add(book)
+    await ctx.db.flush()
+    await ctx.commit(Event(CHANGED, {"book_id": book.id}))
+    return book
+
+
+async def update_book(
+    ctx: Ctx, *, book_id: int, name: str | None = None, fields: list[dict[str, Any]] | None = None
+) -> RecordBook:
+    """Rename a book or change its fields; records keep what they hold (removed keys are kept
+    in them, and shown again if the field comes back)."""
+    book = await find_book(ctx.db, book_id)
+    if name is not None:
+        name = clean_name(name)
+        if await ctx.db.scalar(
+            select(RecordBook.id).where(RecordBook.name == name, RecordBook.id != book.id)
+        ):
+            raise Conflict("A record book named %(name)s already exists.", name=name)
+        book.name = name
+    if fields is not None:
+        book.fields = clean_book_fields(fields)
+    await ctx.commit(Event(CHANGED, {"book_id": book.id}))
+    return book
+
+
+async def delete_book(ctx: Ctx, *, book_id: int) -> None:
+    """Delete a book with all its records."""
+    book = await find_book(ctx.db, book_id)
+    await ctx.db.delete(book)
+    await ctx.commit(Event(CHANGED, {"book_id": book_id}))
+
+
+def _record_values(book: RecordBook, raw: dict[str, Any]) -> dict[str, Any]:
+    by_key = {field["key"]: field for field in book.fields}
+    unknown = sorted(set(raw) - set(by_key))
+    if unknown:
+        raise Invalid(
+            "The record book %(book)s has no field %(keys)s.",
+            book=book.name,
+            keys=", ".join(unknown),
+        )
+    cleaned: dict[str, Any] = {}
+    for key, value in raw.items():
+        field = by_key[key]
+        typed = values.coerce(field["type"], value, label=field["label"], options=field["options"])
+        if typed is not None:
+            cleaned[key] = values.to_json(typed)
+    return cleaned
+
+
+def aware(at: datetime, timezone: str) -> datetime:
+    """A record's time; one written without a zone is taken as the workspace's local time."""
+    local = at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(timezone))
+    return local.astimezone(UTC)
+
+
+async def list_records(
+    db: AsyncSession, *, contact_id: int, book: int | str | None = None
+) -> list[Record]:
+    """A contact's records, newest first."""
+    await get_contact(db, contact_id=contact_id)
+    query = select(Record).where(Record.contact_id == contact_id)
+    if book is not None:
+        query = query.where(Record.book_id == (await find_book(db, book)).id)
+    return list(await db.scalars(query.order_by(Record.at.desc(), Record.id.desc())))
+
+
+async def get_record(db: AsyncSession, *, record_id: int) -> Record:
+    record = await db.get(Record, record_id)
+    if record is None:
+        raise NotFound("No record with id %(id)s.", id=record_id)
+    return record
+
+
+async def create_record(
+    ctx: Ctx,
+    *,
+    contact_id: int,
+    book: int | str,
+    at: datetime,
+    values_: dict[str, Any],
+    author: Member | None,
+) -> Record:
+    await get_contact(ctx.db, contact_id=contact_id)
+    record_book = await find_book(ctx.db, book)
+    record = Record(
+        book_id=record_book.id,
+        contact_id=contact_id,
+        at=aware(at, ctx.settings.timezone),
+        values=_record_values(record_book, values_),
+        author_id=author.id if author else None,
+        created_at=ctx.now(),
+        updated_at=ctx.now(),
+    )
+    ctx.db.add(record)
+    await ctx.db.flush()
+    await ctx.commit(contact_event(contact_id, "records"))
+    return record
+
+
+async def update_record(
+    ctx: Ctx, *, record_id: int, at: datetime | None, values_: dict[str, Any] | None
+) -> Record:
+    record = await get_record(ctx.db, record_id=record_id)
+    if at is not None:
+        record.at = aware(at, ctx.settings.timezone)
+    if values_ is not None:
+        record.values = _record_values(await find_book(ctx.db, record.book_id), values_)
+    record.updated_at = ctx.now()
+    await ctx.commit(contact_event(record.contact_id, "records"))
+    return record
+
+
+async def delete_record(ctx: Ctx, *, record_id: int) -> None:
+    record = await get_record(ctx.db, record_id=record_id)
+    contact_id = record.contact_id
+    await ctx.db.delete(record)
+    await ctx.commit(contact_event(contact_id, "records"))

@@ -1,0 +1,98 @@
+"""Support statuses (対応ステータス): the workspace's list and each contact's choice."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.crm.models import Status
+from madoguchi.events import Event
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from madoguchi.kit.ordering import next_position, reorder
+
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+CHANGED = "statuses.changed"
+
+
+def clean_color(color: str) -> str:
+    if not _COLOR.match(color):
+        raise Invalid("A colour is written like #2563eb.")
+    return color.lower()
+
+
+def clean_name(name: str, limit: int = 50) -> str:
+    name = name.strip()
+    if not name or len(name) > limit:
+        raise Invalid("A name must be 1 to %(n)d characters.", n=limit)
+    return name
+
+
+async def list_statuses(db: AsyncSession) -> list[Status]:
+    return list(await db.scalars(select(Status).order_by(Status.position, Status.id)))
+
+
+async def get_status(db: AsyncSession, *, status_id: int) -> Status:
+    status = await db.get(Status, status_id)
+    if status is None:
+        raise NotFound("No status with id %(id)s.", id=status_id)
+    return status
+
+
+async def find_status(db: AsyncSession, ref: int | str) -> Status:
+    """A status by id, or by its name."""
+    if isinstance(ref, int):
+        return await get_status(db, status_id=ref)
+    status = await db.scalar(select(Status).where(Status.name == ref.strip()))
+    if status is None:
+        raise NotFound("No status named %(name)s.", name=ref)
+    return status
+
+
+async def _check_unique(db: AsyncSession, name: str, exclude: int | None = None) -> None:
+    query = select(Status.id).where(Status.name == name)
+    if exclude is not None:
+        query = query.where(Status.id != exclude)
+    if await db.scalar(query) is not None:
+        raise Conflict("A status named %(name)s already exists.", name=name)
+
+
+async def create_status(ctx: Ctx, *, name: str, color: str = "#64748b") -> Status:
+    name = clean_name(name)
+    await _check_unique(ctx.db, name)
+    status = Status(
+        name=name, color=clean_color(color), position=await next_position(ctx.db, Status.position)
+    )
+    ctx.db.add(status)
+    await ctx.db.flush()
+    await ctx.commit(Event(CHANGED, {"status_id": status.id}))
+    return status
+
+
+async def update_status(
+    ctx: Ctx, *, status_id: int, name: str | None = None, color: str | None = None
+) -> Status:
+    status = await get_status(ctx.db, status_id=status_id)
+    if name is not None:
+        name = clean_name(name)
+        await _check_unique(ctx.db, name, exclude=status.id)
+        status.name = name
+    if color is not None:
+        status.color = clean_color(color)
+    await ctx.commit(Event(CHANGED, {"status_id": status.id}))
+    return status
+
+
+async def delete_status(ctx: Ctx, *, status_id: int) -> None:
+    """Delete a status; contacts that had it are left with none."""
+    status = await get_status(ctx.db, status_id=status_id)
+    await ctx.db.delete(status)
+    await ctx.commit(Event(CHANGED, {"status_id": status_id}))
+
+
+async def reorder_statuses(ctx: Ctx, *, ids: list[int]) -> list[Status]:
+    statuses = await reorder(ctx.db, Status, ids)
+    await ctx.commit(Event(CHANGED, {}))
+    return statuses

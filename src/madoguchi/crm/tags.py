@@ -1,0 +1,231 @@
+"""Tags in folders (タグ / フォルダ), and which contacts carry them."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.contacts.service import contact_event, get_contact
+from madoguchi.crm.models import ContactTag, Tag, TagFolder
+from madoguchi.crm.statuses import clean_name
+from madoguchi.events import Event
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from madoguchi.kit.ordering import next_position
+
+CHANGED = "tags.changed"
+
+
+async def list_folders(db: AsyncSession) -> list[TagFolder]:
+    return list(await db.scalars(select(TagFolder).order_by(TagFolder.position, TagFolder.id)))
+
+
+async def list_tags(db: AsyncSession) -> list[Tag]:
+    return list(await db.scalars(select(Tag).order_by(Tag.position, Tag.id)))
+
+
+async def get_folder(db: AsyncSession, *, folder_id: int) -> TagFolder:
+    folder = await db.get(TagFolder, folder_id)
+    if folder is None:
+        raise NotFound("No tag folder with id %(id)s.", id=folder_id)
+    return folder
+
+
+async def get_tag(db: AsyncSession, *, tag_id: int) -> Tag:
+    tag = await db.get(Tag, tag_id)
+    if tag is None:
+        raise NotFound("No tag with id %(id)s.", id=tag_id)
+    return tag
+
+
+async def find_tag(db: AsyncSession, ref: int | str) -> Tag:
+    """A tag by id, or by name (a name used in two folders is ambiguous)."""
+    if isinstance(ref, int):
+        return await get_tag(db, tag_id=ref)
+    found = list(await db.scalars(select(Tag).where(Tag.name == ref.strip())))
+    if not found:
+        raise NotFound("No tag named %(name)s.", name=ref)
+    if len(found) > 1:
+        raise Invalid("More than one tag is named %(name)s: use its id.", name=ref)
+    return found[0]
+
+
+async def _folder_for(ctx: Ctx, ref: int | str | None) -> TagFolder | None:
+    """A folder by id, or by name (made at the top level if new)."""
+    if ref is None or ref == "":
+        return None
+    if isinstance(ref, int):
+        return await get_folder(ctx.db, folder_id=ref)
+    name = clean_name(ref)
+    folder = await ctx.db.scalar(
+        select(TagFolder).where(TagFolder.name == name, TagFolder.parent_id.is_(None))
+    )
+    if folder is None:
+        folder = TagFolder(name=name, position=await next_position(ctx.db, TagFolder.position))
+        ctx.db.add(folder)
+        await ctx.db.flush()
+    return folder
+
+
+async def create_folder(ctx: Ctx, *, name: str, parent_id: int | None = None) -> TagFolder:
+    name = clean_name(name)
+    if parent_id is not None:
+        parent = await get_folder(ctx.db, folder_id=parent_id)
+        if parent.parent_id is not None:
+            raise Invalid("Folders nest one level deep: this folder is already inside another.")
+    folder = TagFolder(
+        name=name, parent_id=parent_id, position=await next_position(ctx.db, TagFolder.position)
+    )
+    ctx.db.add(folder)
+    await ctx.db.flush()
+    await ctx.commit(Event(CHANGED, {"folder_id": folder.id}))
+    return folder
+
+
+async def rename_folder(ctx: Ctx, *, folder_id: int, name: str) -> TagFolder:
+    folder = await get_folder(ctx.db, folder_id=folder_id)
+    folder.name = clean_name(name)
+    await ctx.commit(Event(CHANGED, {"folder_id": folder.id}))
+    return folder
+
+
+async def delete_folder(ctx: Ctx, *, folder_id: int) -> None:
+    """Delete a folder (and its sub-folders); their tags stay, outside any folder."""
+    folder = await get_folder(ctx.db, folder_id=folder_id)
+    await ctx.db.delete(folder)
+    await ctx.commit(Event(CHANGED, {"folder_id": folder_id}))
+
+
+async def _check_unique(
+    db: AsyncSession, name: str, folder_id: int | None, exclude: int | None = None
+) -> None:
+    query = select(Tag.id).where(
+        Tag.name == name,
+        Tag.folder_id.is_(None) if folder_id is None else Tag.folder_id == folder_id,
+    )
+    if exclude is not None:
+        query = query.where(Tag.id != exclude)
+    if await db.scalar(query) is not None:
+        raise Conflict("A tag named %(name)s already exists in that folder.", name=name)
+
+
+async def create_tag(ctx: Ctx, *, name: str, folder: int | str | None = None) -> Tag:
+    name = clean_name(name)
+    tag_folder = await _folder_for(ctx, folder)
+    folder_id = tag_folder.id if tag_folder else None
+    await _check_unique(ctx.db, name, folder_id)
+    tag = Tag(name=name, folder_id=folder_id, position=await next_position(ctx.db, Tag.position))
+    ctx.db.add(tag)
+    await ctx.db.flush()
+    await ctx.commit(Event(CHANGED, {"tag_id": tag.id}))
+    return tag
+
+
+async def update_tag(
+    ctx: Ctx,
+    *,
+    tag_id: int,
+    name: str | None = None,
+    folder: int | str | None = None,
+    move: bool = False,
+) -> Tag:
+    """Rename a tag, and with ``move`` put it in ``folder`` (None: outside any folder)."""
+    tag = await get_tag(ctx.db, tag_id=tag_id)
+    new_name = clean_name(name) if name is not None else tag.name
+    folder_id = tag.folder_id
+    if move:
+        tag_folder = await _folder_for(ctx, folder)
+        folder_id = tag_folder.id if tag_folder else None
+    await _check_unique(ctx.db, new_name, folder_id, exclude=tag.id)
+    tag.name, tag.folder_id = new_name, folder_id
+    await ctx.commit(Event(CHANGED, {"tag_id": tag.id}))
+    return tag
+
+
+async def delete_tag(ctx: Ctx, *, tag_id: int) -> None:
+    tag = await get_tag(ctx.db, tag_id=tag_id)
+    await ctx.db.delete(tag)
+    await ctx.commit(Event(CHANGED, {"tag_id": tag_id}))
+
+
+async def contact_tags(db: AsyncSession, *, contact_ids: list[int]) -> dict[int, list[Tag]]:
+    """Each contact's tags, in the workspace's tag order."""
+    rows = await db.execute(
+        select(ContactTag.contact_id, Tag)
+        .join(Tag, Tag.id == ContactTag.tag_id)
+        .where(ContactTag.contact_id.in_(contact_ids))
+        .order_by(Tag.position, Tag.id)
+    )
+    tags: dict[int, list[Tag]] = {contact_id: [] for contact_id in contact_ids}
+    for contact_id, tag in rows:
+        tags[contact_id].append(tag)
+    return tags
+
+
+async def tag_by_name(ctx: Ctx, name: str) -> Tag:
+    """The tag of that name, made outside any folder if there is none (inside the caller's
+    transaction: nothing committed here)."""
+    found = list(await ctx.db.scalars(select(Tag).where(Tag.name == clean_name(name))))
+    if len(found) > 1:
+        raise Invalid("More than one tag is named %(name)s: use its id.", name=name)
+    if found:
+        return found[0]
+    tag = Tag(name=clean_name(name), position=await next_position(ctx.db, Tag.position))
+    ctx.db.add(tag)
+    await ctx.db.flush()
+    return tag
+
+
+async def attach(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[int]:
+    """Put these tags on a contact (nothing committed here); the ids that were new to them."""
+    current = set(
+        await ctx.db.scalars(select(ContactTag.tag_id).where(ContactTag.contact_id == contact_id))
+    )
+    added = [tag_id for tag_id in dict.fromkeys(tag_ids) if tag_id not in current]
+    for tag_id in added:
+        ctx.db.add(ContactTag(contact_id=contact_id, tag_id=tag_id, created_at=ctx.now()))
+    return added
+
+
+async def add_tag(ctx: Ctx, *, contact_id: int, tag_id: int) -> None:
+    """Put a tag on a contact (already there: nothing changes)."""
+    await get_contact(ctx.db, contact_id=contact_id)
+    await get_tag(ctx.db, tag_id=tag_id)
+    if await attach(ctx, contact_id=contact_id, tag_ids=[tag_id]):
+        await ctx.commit(
+            contact_event(contact_id, "tags"),
+            Event("tag.added", {"contact_id": contact_id, "tag_id": tag_id}),
+        )
+
+
+async def remove_tag(ctx: Ctx, *, contact_id: int, tag_id: int) -> None:
+    await get_contact(ctx.db, contact_id=contact_id)
+    await get_tag(ctx.db, tag_id=tag_id)
+    await ctx.db.execute(
+        delete(ContactTag).where(ContactTag.contact_id == contact_id, ContactTag.tag_id == tag_id)
+    )
+    await ctx.commit(contact_event(contact_id, "tags"))
+
+
+async def set_tags(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[Tag]:
+    """Make a contact's tags exactly these (the chat's multi-select editor)."""
+    await get_contact(ctx.db, contact_id=contact_id)
+    wanted = set(tag_ids)
+    known = set(await ctx.db.scalars(select(Tag.id).where(Tag.id.in_(wanted))))
+    if wanted - known:
+        raise NotFound("No tag with id %(id)s.", id=min(wanted - known))
+    current = set(
+        await ctx.db.scalars(select(ContactTag.tag_id).where(ContactTag.contact_id == contact_id))
+    )
+    if current - wanted:
+        await ctx.db.execute(
+            delete(ContactTag).where(
+                ContactTag.contact_id == contact_id, ContactTag.tag_id.in_(current - wanted)
+            )
+        )
+    added = [
+        Event("tag.added", {"contact_id": contact_id, "tag_id": tag_id})
+        for tag_id in await attach(ctx, contact_id=contact_id, tag_ids=sorted(wanted - current))
+    ]
+    await ctx.commit(contact_event(contact_id, "tags"), *added)
+    return (await contact_tags(ctx.db, contact_ids=[contact_id]))[contact_id]

@@ -1,0 +1,162 @@
+"""Import from CSV (UTF-8 / Shift_JIS) and Excel, export to CSV: as a salon owner does it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from madoguchi.config import Settings
+from madoguchi.contacts import repository, transfer
+from madoguchi.crm import fields
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import Database
+from madoguchi.kit.errors import Invalid
+from tests.test_cli import run
+
+HEADER = (
+    "表示名,メールアドレス,電話番号,会員番号,タグ,ステータス,来店ポイント,誕生日,メルマガ受信\r\n"
+)
+ROWS = [
+    "山田 花子,hanako@example.jp,090-1111-2222,A001,VIP、くせ毛,対応中,1200,1990/04/01,はい\r\n",
+    "佐藤 美咲,misaki@example.jp,,A002,新規,,300,,いいえ\r\n",
+    "壊れた 行,not-an-address,,A003,,,,,\r\n",
+    "高橋 健太,,080-3333-4444,A004,,,たくさん,,\r\n",
+    "鈴木 一郎,ichiro@example.jp,,A005,,存在しない,,,\r\n",
+]
+
+
+async def _define_fields(ctx: Ctx) -> None:
+    await fields.create_field(ctx, key="points", label="来店ポイント", type="number")
+    await fields.create_field(ctx, key="birthday", label="誕生日", type="date")
+
+
+def _sjis_file(tmp_path: Path) -> Path:
+    path = tmp_path / "顧客名簿.csv"
+    path.write_bytes((HEADER + "".join(ROWS)).encode("cp932"))
+    return path
+
+
+async def test_cli_import_shift_jis_reports_rejected_rows_and_reimport_updates(
+    settings: Settings, database: Database, ctx: Ctx, tmp_path: Path
+) -> None:
+    await _define_fields(ctx)
+    path = _sjis_file(tmp_path)
+    first = run(settings, "import", "contacts", str(path))
+    assert first.returncode == 1
+    assert "2 created, 0 updated, 3 rejected (5 rows)." in first.stdout
+    assert "line 4: E-mail takes an e-mail address, not not-an-address." in first.stderr
+    assert "line 5: 来店ポイント takes a number, not たくさん." in first.stderr
+    assert "line 6: No status named 存在しない." in first.stderr
+
+    page = await repository.list_contacts(
+        ctx.db, conditions=[], member_id=None, timezone="Asia/Tokyo"
+    )
+    [hanako] = [
+        d
+        for d in await repository.details(ctx.db, page.contacts)
+        if d.contact.external_id == "A001"
+    ]
+    assert hanako.contact.display_name == "山田 花子"
+    assert (hanako.contact.email, hanako.contact.phone) == ("hanako@example.jp", "090-1111-2222")
+    assert hanako.contact.mail_opt_in is True
+    assert hanako.status is not None and hanako.status.name == "対応中"
+    assert sorted(t.name for t in hanako.tags) == ["VIP", "くせ毛"]
+    assert hanako.values == {"points": 1200, "birthday": "1990-04-01"}
+
+    await ctx.db.rollback()  # end the test's own (writer) transaction before the command runs
+    again = run(settings, "import", "contacts", str(path))
+    assert "0 created, 2 updated, 3 rejected (5 rows)." in again.stdout
+    page = await repository.list_contacts(
+        ctx.db, conditions=[], member_id=None, timezone="Asia/Tokyo"
+    )
+    assert len(page.contacts) == 2
+
+
+async def test_xlsx_import_with_an_explicit_column_map(ctx: Ctx, database: Database) -> None:
+    await _define_fields(ctx)
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["お客様", "連絡先", "pt"])
+    sheet.append(["中村 さくら", "sakura@example.jp", 50])
+    sheet.append(["小林 愛", "ai@example.jp", 75.0])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    table = transfer.read_table("list.xlsx", buffer.getvalue())
+    mapping = transfer.auto_mapping(
+        table.headers,
+        await fields.list_fields(ctx.db),
+        {"お客様": "display_name", "連絡先": "email", "pt": "field:points"},
+    )
+    result = await transfer.import_contacts(ctx, table, mapping=mapping)
+    assert (result.created, result.updated, result.rejected) == (2, 0, [])
+    details = await repository.details(
+        ctx.db,
+        (
+            await repository.list_contacts(
+                ctx.db, conditions=[], member_id=None, timezone="Asia/Tokyo"
+            )
+        ).contacts,
+    )
+    assert {d.contact.display_name: d.values.get("points") for d in details} == {
+        "中村 さくら": 50,
+        "小林 愛": 75,
+    }
+
+
+async def test_unreadable_files_are_refused(ctx: Ctx, database: Database) -> None:
+    with pytest.raises(Invalid, match="neither UTF-8 nor Shift_JIS"):
+        transfer.read_table("a.csv", b"\xff\xfe\x00\x81\x00")
+    with pytest.raises(Invalid, match="not an Excel workbook"):
+        transfer.read_table("a.xlsx", b"not a zip")
+    with pytest.raises(Invalid, match=r"\.csv or \.xlsx"):
+        transfer.read_table("a.pdf", b"x")
+    with pytest.raises(Invalid, match="empty"):
+        transfer.read_table("a.csv", b"\r\n\r\n")
+    table = transfer.read_table("a.csv", "色,大きさ\r\n赤,大\r\n".encode())
+    with pytest.raises(Invalid, match="No column"):
+        transfer.auto_mapping(table.headers, [])
+    with pytest.raises(Invalid, match="not colour"):
+        transfer.auto_mapping(table.headers, [], {"色": "colour"})
+
+
+async def test_export_writes_excel_readable_utf8_with_tags_status_and_fields(
+    settings: Settings, database: Database, ctx: Ctx, tmp_path: Path
+) -> None:
+    await _define_fields(ctx)
+    path = _sjis_file(tmp_path)
+    run(settings, "import", "contacts", str(path))
+    out = tmp_path / "export.csv"
+    result = run(settings, "export", "contacts", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "2 contacts written" in result.stdout
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    hanako = next(r for r in rows if r["external_id"] == "A001")
+    assert hanako["表示名"] == "山田 花子"
+    assert hanako["タグ"] == "VIP、くせ毛"
+    assert hanako["対応ステータス"] == "対応中"
+    assert hanako["来店ポイント"] == "1200" and hanako["誕生日"] == "1990-04-01"
+    assert hanako["メルマガ受信"] == "はい"
+
+    # What was exported imports back onto the same contacts.
+    back = run(settings, "import", "contacts", str(out))
+    assert "0 created, 2 updated, 0 rejected" in back.stdout, back.stderr
+
+    sjis = tmp_path / "sjis.csv"
+    assert run(settings, "export", "contacts", str(sjis), "--encoding", "cp932").returncode == 0
+    assert "山田 花子" in sjis.read_bytes().decode("cp932")
+
+
+def test_cli_import_bad_arguments(settings: Settings, tmp_path: Path) -> None:
+    missing = run(settings, "import", "contacts", str(tmp_path / "nothing.csv"))
+    assert missing.returncode == 2 and "No such file" in missing.stderr
+    path = tmp_path / "a.csv"
+    path.write_text("表示名\r\nx\r\n")
+    bad_map = run(settings, "import", "contacts", str(path), "--map", "oops")
+    assert bad_map.returncode == 2 and "COLUMN=TARGET" in bad_map.stderr

@@ -1,0 +1,209 @@
+"""The filter engine against a plain Python evaluation over the same contacts."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from madoguchi.contacts import repository as contacts_repository
+from madoguchi.contacts import service as contacts
+from madoguchi.conversations import repository
+from madoguchi.conversations.repository import InboxQuery
+from madoguchi.crm import fields, records, tags
+from madoguchi.crm.filters import Condition, Context, Scope, day_range
+from madoguchi.crm.statuses import list_statuses
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Invalid
+from tests.fixtures import Factory
+
+NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # 12:00 in Japan
+TAGS = ["VIP", "新規", "くせ毛"]
+
+
+@dataclass
+class Person:
+    contact_id: int
+    conversation_id: int
+    tags: set[str] = field(default_factory=set)
+    status: str | None = None
+    points: int | None = None
+    visits: list[datetime] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    people: list[Person]
+    status_names: list[str]
+
+
+@pytest.fixture
+async def world(ctx: Ctx, factory: Factory) -> World:
+    rng = random.Random(7)
+    channel = await factory.channel()
+    tag_ids = {name: (await tags.create_tag(ctx, name=name)).id for name in TAGS}
+    await fields.create_field(ctx, key="points", label="ポイント", type="number")
+    await records.create_book(ctx, name="施術履歴", fields=[])
+    status_names = [s.name for s in await list_statuses(ctx.db)]
+    people = []
+    for n in range(24):
+        ingested = await factory.inbound(channel, contact=f"p{n}", name=f"客{n}")
+        person = Person(ingested.conversation.contact_id, ingested.conversation.id)
+        person.tags = {t for t in TAGS if rng.random() < 0.4}
+        for tag in sorted(person.tags):
+            await tags.add_tag(ctx, contact_id=person.contact_id, tag_id=tag_ids[tag])
+        if rng.random() < 0.7:
+            person.status = rng.choice(status_names)
+            await contacts.update_contact(
+                ctx,
+                contact_id=person.contact_id,
+                changes=contacts.ContactChanges(status=person.status, set_status=True),
+            )
+        if rng.random() < 0.6:
+            person.points = rng.randrange(0, 1000)
+            await fields.set_value(
+                ctx, contact_id=person.contact_id, key="points", value=person.points
+            )
+        for _ in range(rng.randrange(0, 4)):
+            at = NOW - timedelta(days=rng.randrange(0, 40), hours=rng.randrange(0, 24))
+            person.visits.append(at)
+            await records.create_record(
+                ctx, contact_id=person.contact_id, book="施術履歴", at=at, values_={}, author=None
+            )
+        people.append(person)
+    return World(people=people, status_names=status_names)
+
+
+def japan_day(at: datetime) -> date:
+    return (at + timedelta(hours=9)).date()
+
+
+def expected(person: Person, condition: Condition) -> bool:
+    today = japan_day(NOW)
+    match condition.field, condition.op:
+        case "tag", "in":
+            return bool(person.tags & set(condition.value))
+        case "tag", "all":
+            return set(condition.value) <= person.tags
+        case "tag", "not_in":
+            return not person.tags & set(condition.value)
+        case "status", "in":
+            return person.status in condition.value
+        case "status", "empty":
+            return person.status is None
+        case "field.points", "gt":
+            return person.points is not None and person.points > condition.value
+        case "field.points", "lte":
+            return person.points is not None and person.points <= condition.value
+        case "field.points", "empty":
+            return person.points is None
+        case "record.施術履歴.newest_at", "between_days_ago":
+            low, high = sorted(condition.value)
+            return (
+                bool(person.visits) and low <= (today - japan_day(max(person.visits))).days <= high
+            )
+        case "record.施術履歴.oldest_at", "days_ago":
+            return (
+                bool(person.visits)
+                and (today - japan_day(min(person.visits))).days == condition.value
+            )
+        case "record.施術履歴.any_at", "days_ago":
+            return any((today - japan_day(v)).days == condition.value for v in person.visits)
+        case "record.施術履歴.any_at", "empty":
+            return not person.visits
+    raise AssertionError(condition)
+
+
+def conditions(status_names: list[str]) -> st.SearchStrategy[Condition]:
+    tag_lists = st.lists(st.sampled_from(TAGS), min_size=1, max_size=3, unique=True)
+    return st.one_of(
+        st.builds(Condition, st.just("tag"), st.sampled_from(["in", "all", "not_in"]), tag_lists),
+        st.builds(
+            Condition,
+            st.just("status"),
+            st.just("in"),
+            st.lists(st.sampled_from(status_names), min_size=1, max_size=2, unique=True),
+        ),
+        st.just(Condition("status", "empty")),
+        st.builds(
+            Condition,
+            st.just("field.points"),
+            st.sampled_from(["gt", "lte"]),
+            st.integers(-10, 1010),
+        ),
+        st.just(Condition("field.points", "empty")),
+        st.builds(
+            Condition,
+            st.just("record.施術履歴.newest_at"),
+            st.just("between_days_ago"),
+            st.lists(st.integers(0, 45), min_size=2, max_size=2),
+        ),
+        st.builds(
+            Condition, st.just("record.施術履歴.oldest_at"), st.just("days_ago"), st.integers(0, 45)
+        ),
+        st.builds(
+            Condition, st.just("record.施術履歴.any_at"), st.just("days_ago"), st.integers(0, 45)
+        ),
+        st.just(Condition("record.施術履歴.any_at", "empty")),
+    )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+async def test_conditions_match_a_python_evaluation(
+    ctx: Ctx, world: World, data: st.DataObject
+) -> None:
+    chosen = data.draw(st.lists(conditions(world.status_names), min_size=1, max_size=3))
+    want = {p.contact_id for p in world.people if all(expected(p, c) for c in chosen)}
+
+    page = await contacts_repository.list_contacts(
+        ctx.db, conditions=chosen, member_id=None, timezone="Asia/Tokyo", limit=500, now=NOW
+    )
+    assert {c.id for c in page.contacts} == want, chosen
+
+    inbox = await repository.list_conversations(
+        ctx.db,
+        member_id=0,
+        query=InboxQuery(conditions=tuple(chosen), limit=200),
+        timezone="Asia/Tokyo",
+        now=NOW,
+    )
+    by_conversation = {p.conversation_id: p.contact_id for p in world.people}
+    assert {by_conversation[c.id] for c in inbox.conversations} == want, chosen
+
+
+def test_day_range_is_the_local_day() -> None:
+    context = Context(scope=Scope.contact, member_id=None, timezone="Asia/Tokyo", now=NOW)
+    start, end = day_range(2, 2, context)
+    assert (start, end) == (
+        datetime(2026, 11, 21, 15, 0, tzinfo=UTC),
+        datetime(2026, 11, 22, 15, 0, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Condition("tag", "gt", ["VIP"]),
+        Condition("tag", "in", []),
+        Condition("record.施術履歴.newest_at", "days_ago", -1),
+        Condition("record.施術履歴.newest_at", "between_days_ago", [1]),
+        Condition("record.施術履歴", "days_ago", 1),
+        Condition("hidden", "eq", "yes"),
+        Condition("channel", "eq", "LINE"),
+    ],
+)
+async def test_malformed_conditions_are_refused_with_a_sentence(
+    ctx: Ctx, world: World, bad: Condition
+) -> None:
+    with pytest.raises(Invalid) as raised:
+        await contacts_repository.list_contacts(
+            ctx.db, conditions=[bad], member_id=None, timezone="Asia/Tokyo", now=NOW
+        )
+    assert str(raised.value)

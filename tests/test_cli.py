@@ -1,0 +1,116 @@
+"""The ``madoguchi`` command, run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from madoguchi.config import Settings
+from madoguchi.kit.db import Database
+from tests.fixtures import auth
+
+MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
+
+
+def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["MADOGUCHI_DATA_DIR"] = str(settings.data_dir)
+    if settings.database_url:
+        env["DATABASE_URL"] = settings.database_url
+    return subprocess.run(
+        [MADOGUCHI, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_help_lists_the_commands(settings: Settings) -> None:
+    result = run(settings, "--help")
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "demo", "member", "token", "channel"):
+        assert command in result.stdout
+
+
+async def test_member_token_and_channel_work_through_the_api(
+    settings: Settings, database: Database, client: httpx.AsyncClient
+) -> None:
+    assert run(settings, "migrate").returncode == 0
+    created = run(
+        settings, "member", "create", "aya@example.com", "--name", "彩", "--role", "owner"
+    )
+    assert created.returncode == 0, created.stderr
+    assert "Password: " in created.stdout  # generated, shown once
+
+    token = run(settings, "token", "create", "aya@example.com").stdout.strip()
+    assert token.startswith("mdg_")
+    channel = run(settings, "channel", "create", "api", "--name", "予約システム")
+    assert channel.returncode == 0, channel.stderr
+    channel_id = int(channel.stdout.strip())
+
+    me = await client.get("/api/v1/me", headers=auth(token))
+    assert me.json()["name"] == "彩" and me.json()["role"] == "owner"
+    posted = await client.post(
+        f"/api/v1/channels/{channel_id}/inbound",
+        json={"contact": {"external_id": "x"}, "text": "テスト"},
+        headers=auth(token),
+    )
+    assert posted.status_code == 201
+
+
+def test_channel_create_takes_settings_and_keeps_secrets_out_of_the_api(
+    settings: Settings, database: Database
+) -> None:
+    result = run(
+        settings,
+        "channel",
+        "create",
+        "line",
+        "--name",
+        "公式LINE",
+        "--set",
+        "channel_secret=s3cret",
+        "--set",
+        "access_token=tok",
+        "--set",
+        "api_base=http://127.0.0.1:9",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().isdigit()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "sentence"),
+    [
+        (("member", "create", "bad", "--name", "x"), 1, "is not an e-mail address"),
+        (
+            ("member", "create", "a@example.com", "--name", "x", "--role", "boss"),
+            1,
+            "owner, admin or agent",
+        ),
+        (
+            ("member", "create", "a@example.com", "--name", "x", "--password", "short"),
+            1,
+            "at least 8",
+        ),
+        (("token", "create", "ghost@example.com"), 1, "No member with the e-mail"),
+        (("channel", "create", "fax", "--name", "x"), 1, "Unknown channel kind fax"),
+        (("channel", "create", "line", "--name", "x", "--set", "colour=red"), 1, "Unknown setting"),
+        (("channel", "create", "api", "--name", "x", "--set", "novalue"), 2, "KEY=VALUE"),
+    ],
+)
+def test_bad_input_exits_with_a_sentence(
+    settings: Settings, database: Database, args: tuple[str, ...], code: int, sentence: str
+) -> None:
+    result = run(settings, *args)
+    assert result.returncode == code
+    assert sentence in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_duplicate_member_is_refused(settings: Settings, database: Database) -> None:
+    assert run(settings, "member", "create", "b@example.com", "--name", "B").returncode == 0
+    again = run(settings, "member", "create", "b@example.com", "--name", "B")
+    assert again.returncode == 1 and "already exists" in again.stderr

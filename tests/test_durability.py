@@ -1,0 +1,91 @@
+"""A message is acknowledged only once committed: killing the server loses nothing acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+
+import httpx
+from sqlalchemy import func, select
+
+from madoguchi.config import Settings
+from madoguchi.conversations.models import Message
+from madoguchi.kit.db import Database
+from tests.conftest import _free_port
+from tests.fixtures import Factory, auth
+from tests.test_cli import MADOGUCHI
+
+
+def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["MADOGUCHI_DATA_DIR"] = str(settings.data_dir)
+    env["MADOGUCHI_LOG_LEVEL"] = "warning"
+    if settings.database_url:
+        env["DATABASE_URL"] = settings.database_url
+    process = subprocess.Popen(
+        [MADOGUCHI, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
+async def test_killed_server_keeps_every_acknowledged_message(
+    settings: Settings, database: Database, factory: Factory
+) -> None:
+    member = await factory.member()
+    token = await factory.token(member)
+    channel = await factory.channel()
+    port = _free_port()
+    server = start_server(settings, port)
+    acknowledged: set[str] = set()
+
+    async def post_forever(worker: int) -> None:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=auth(token)
+        ) as http:
+            for n in range(100_000):
+                external_id = f"w{worker}-{n}"
+                try:
+                    response = await http.post(
+                        f"/api/v1/channels/{channel.id}/inbound",
+                        json={
+                            "contact": {"external_id": f"c{n % 7}"},
+                            "external_id": external_id,
+                            "text": f"メッセージ {n}",
+                        },
+                    )
+                except httpx.TransportError:
+                    return
+                if response.status_code in (200, 201):
+                    acknowledged.add(external_id)
+
+    workers = [asyncio.create_task(post_forever(w)) for w in range(4)]
+    await asyncio.sleep(1.5)
+    server.send_signal(signal.SIGKILL)
+    server.wait(10)
+    await asyncio.wait_for(asyncio.gather(*workers), 10)
+    assert len(acknowledged) > 10
+
+    async with database.read_sessions() as session:
+        stored = set(await session.scalars(select(Message.external_id)))
+        count = await session.scalar(select(func.count()).select_from(Message))
+    assert acknowledged <= stored
+    assert count == len(stored)  # nothing stored twice
+
+    # And the server comes back on the same data.
+    restarted = start_server(settings, port)
+    restarted.terminate()
+    restarted.wait(10)
