@@ -152,3 +152,23 @@ async def test_reply_on_a_channel_without_its_adapter_waits_as_pending(
         ctx, conversation_id=ingested.conversation.id, member=alice, text="はい", kind="reply"
     )
     assert reply.delivery == "pending"
+
+
+async def test_in_view_follows_the_view_and_the_filters(ctx: Ctx, factory: Factory) -> None:
+    alice = await factory.member()
+    channel = await factory.channel()
+    ingested = await factory.inbound(channel, text="パーマの相談")
+    conversation_id = ingested.conversation.id
+
+    async def check(query: InboxQuery) -> bool:
+        return await repository.in_view(
+            ctx.db, member_id=alice.id, query=query, conversation_id=conversation_id
+        )
+
+    assert await check(InboxQuery(view=View.unread))
+    assert await check(InboxQuery(q="パーマ"))
+    assert not await check(InboxQuery(q="カラー"))
+    await service.mark_read(ctx, conversation_id=conversation_id, member=alice)
+    assert not await check(InboxQuery(view=View.unread))
+    assert await check(InboxQuery(view=View.all))
+    assert not await check(InboxQuery(view=View.hidden))

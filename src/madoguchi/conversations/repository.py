@@ -89,6 +89,40 @@ class Page:
     next_cursor: str | None
 
 
+@dataclass(frozen=True)
+class _Listing:
+    statement: Select[Conversation]
+    activity: Any
+    ident: Any
+
+
+async def _listing(
+    db: AsyncSession, *, member_id: int, query: InboxQuery, timezone: str, now: datetime | None
+) -> _Listing:
+    """The view and the conditions, as one select (no cursor, no order)."""
+    if query.view == View.unread:
+        statement: Select[Conversation] = (
+            select(Conversation)
+            .join(ConversationUnread, ConversationUnread.conversation_id == Conversation.id)
+            .where(ConversationUnread.member_id == member_id)
+        )
+        activity: Any = ConversationUnread.activity_at
+        ident: Any = ConversationUnread.conversation_id
+    else:
+        statement = select(Conversation)
+        activity, ident = Conversation.last_activity_at, Conversation.id
+    context = filters.Context(
+        scope=filters.Scope.conversation,
+        member_id=member_id,
+        timezone=timezone,
+        now=now or utcnow(),
+    )
+    conditions = _view_conditions(query.view, member_id)
+    conditions += await filters.compile_conditions(db, query.all_conditions(), context)
+    statement = statement.join(Contact, Contact.id == Conversation.contact_id).where(*conditions)
+    return _Listing(statement=statement, activity=activity, ident=ident)
+
+
 async def list_conversations(
     db: AsyncSession,
     *,
@@ -99,31 +133,14 @@ async def list_conversations(
 ) -> Page:
     if not 1 <= query.limit <= MAX_PAGE:
         raise Invalid("limit must be between 1 and %(n)d.", n=MAX_PAGE)
-    if query.view == View.unread:
-        activity = ConversationUnread.activity_at
-        ident = ConversationUnread.conversation_id
-        statement: Select[Conversation] = (
-            select(Conversation)
-            .join(ConversationUnread, ConversationUnread.conversation_id == Conversation.id)
-            .where(ConversationUnread.member_id == member_id)
-        )
-    else:
-        activity = Conversation.last_activity_at
-        ident = Conversation.id
-        statement = select(Conversation)
-    statement = statement.join(Contact, Contact.id == Conversation.contact_id)
-    context = filters.Context(
-        scope=filters.Scope.conversation,
-        member_id=member_id,
-        timezone=timezone,
-        now=now or utcnow(),
-    )
-    conditions = _view_conditions(query.view, member_id)
-    conditions += await filters.compile_conditions(db, query.all_conditions(), context)
+    listing = await _listing(db, member_id=member_id, query=query, timezone=timezone, now=now)
+    statement = listing.statement
     if query.cursor is not None:
-        conditions.append(tuple_(activity, ident) < tuple_(query.cursor.at, query.cursor.id))
-    statement = (
-        statement.where(*conditions).order_by(activity.desc(), ident.desc()).limit(query.limit + 1)
+        statement = statement.where(
+            tuple_(listing.activity, listing.ident) < tuple_(query.cursor.at, query.cursor.id)
+        )
+    statement = statement.order_by(listing.activity.desc(), listing.ident.desc()).limit(
+        query.limit + 1
     )
     rows = list(await db.scalars(statement))
     next_cursor = None
@@ -133,6 +150,25 @@ async def list_conversations(
         # On the unread view the copy in conversation_unreads equals last_activity_at.
         next_cursor = Cursor(at=last.last_activity_at, id=last.id).encode()
     return Page(conversations=rows, next_cursor=next_cursor)
+
+
+async def in_view(
+    db: AsyncSession,
+    *,
+    member_id: int,
+    query: InboxQuery,
+    conversation_id: int,
+    timezone: str = "Asia/Tokyo",
+    now: datetime | None = None,
+) -> bool:
+    """Whether one conversation belongs in this view and filter now (for live updates)."""
+    listing = await _listing(db, member_id=member_id, query=query, timezone=timezone, now=now)
+    found = await db.scalar(
+        listing.statement.where(Conversation.id == conversation_id).with_only_columns(
+            Conversation.id
+        )
+    )
+    return found is not None
 
 
 def _view_conditions(view: View, member_id: int) -> list[ColumnElement[bool]]:

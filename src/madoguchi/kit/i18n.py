@@ -10,6 +10,7 @@ import io
 from functools import cache
 from pathlib import Path
 
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -20,15 +21,27 @@ LANGUAGES = ("ja", "en")
 DEFAULT_LANGUAGE = "ja"
 
 
+def catalog(language: str) -> Catalog:
+    """Every ``.po`` file of a language merged, ``messages.po`` first (areas of the UI may keep
+    a file of their own, such as ``workspace.po``)."""
+    merged = Catalog(locale=language)
+    folder = LOCALE_DIR / language / "LC_MESSAGES"
+    paths = sorted(folder.glob("*.po"), key=lambda path: (path.name != "messages.po", path.name))
+    for path in paths:
+        with path.open("rb") as po_file:
+            for message in read_po(po_file, locale=language):
+                if message.id and message.id not in merged:
+                    merged[message.id] = message
+    return merged
+
+
 @cache
 def translations(language: str) -> gettext.NullTranslations:
-    po_path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
-    if not po_path.exists():
+    merged = catalog(language)
+    if not len(merged):
         return gettext.NullTranslations()
-    with po_path.open("rb") as po_file:
-        catalog = read_po(po_file, locale=language)
     buffer = io.BytesIO()
-    write_mo(buffer, catalog)
+    write_mo(buffer, merged)
     buffer.seek(0)
     return gettext.GNUTranslations(buffer)
 

@@ -1,0 +1,472 @@
+"""The inbox: the list (left), the conversation (middle), the customer (right), and their fragments.
+
+Pages are ``/`` and ``/c/{id}`` (the member link); fragments live under ``/ui/`` and are what htmx
+and the live-update script ask for. Every change goes through a service function.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from madoguchi.contacts import service as contacts
+from madoguchi.conversations import repository
+from madoguchi.conversations import service as conversations
+from madoguchi.conversations.models import MAX_TEXT_LENGTH, MessageKind
+from madoguchi.conversations.repository import Cursor, InboxItem, InboxQuery, View
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import DomainError
+from madoguchi.kit.i18n import translate_error
+from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.members import service as members
+from madoguchi.members.models import Member
+from madoguchi.ui.present import (
+    LIST_PAGE,
+    THREAD_PAGE,
+    ThreadEntry,
+    list_view,
+    search_text,
+    thread_entries,
+)
+from madoguchi.ui.render import error_text, render_for
+
+router = APIRouter()
+
+# Fragments that touch the list also tell the page the member's unread total (tab and title).
+UNREAD_HEADER = "X-Madoguchi-Unread"
+
+
+@dataclass(frozen=True)
+class ListPage:
+    view: View
+    q: str
+    items: list[InboxItem]
+    next_cursor: str | None
+    unread_total: int
+
+
+@dataclass(frozen=True)
+class OpenConversation:
+    item: InboxItem
+    entries: list[ThreadEntry]
+    has_older: bool
+    sender_names: dict[int, str]
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def _trigger(name: str, **detail: Any) -> dict[str, str]:
+    """An event for the page once the answer is swapped in: it refreshes what depends on the
+    change at once, without waiting for (or having) the live socket."""
+    return {"HX-Trigger-After-Settle": json.dumps({name: detail})}
+
+
+def _page(
+    request: Request,
+    ctx: Ctx,
+    member: Member,
+    name: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    return render_for(
+        request,
+        ctx,
+        member,
+        name,
+        status_code=status_code,
+        headers=headers,
+        max_text_length=MAX_TEXT_LENGTH,
+        **context,
+    )
+
+
+async def _list_page(
+    ctx: Ctx, member: Member, *, view: View, q: str, cursor: str | None = None
+) -> ListPage:
+    page = await repository.list_conversations(
+        ctx.db,
+        member_id=member.id,
+        query=InboxQuery(
+            view=view,
+            q=q or None,
+            limit=LIST_PAGE,
+            cursor=Cursor.decode(cursor) if cursor else None,
+        ),
+        timezone=ctx.settings.timezone,
+        now=ctx.now(),
+    )
+    items = await repository.inbox_items(
+        ctx.db, member_id=member.id, conversations=page.conversations
+    )
+    total = await repository.unread_total(ctx.db, member_id=member.id)
+    return ListPage(view=view, q=q, items=items, next_cursor=page.next_cursor, unread_total=total)
+
+
+async def _item(ctx: Ctx, member: Member, conversation_id: int) -> InboxItem:
+    conversation = await conversations.get_conversation(ctx.db, conversation_id=conversation_id)
+    [item] = await repository.inbox_items(ctx.db, member_id=member.id, conversations=[conversation])
+    return item
+
+
+def _in_tab(item: InboxItem, view: View) -> bool:
+    """Whether a row belongs in the list's tab (hidden contacts are in no tab of the inbox)."""
+    if item.contact.hidden:
+        return False
+    return item.unread if view == View.unread else True
+
+
+async def _sender_names(ctx: Ctx) -> dict[int, str]:
+    return {m.id: m.name for m in await members.list_members(ctx.db)}
+
+
+async def _open(ctx: Ctx, member: Member, conversation_id: int) -> OpenConversation:
+    item = await _item(ctx, member, conversation_id)
+    # One more than a page tells whether older messages exist.
+    messages = await conversations.list_messages(
+        ctx.db, conversation_id=conversation_id, limit=THREAD_PAGE + 1
+    )
+    has_older = len(messages) > THREAD_PAGE
+    messages = messages[-THREAD_PAGE:]
+    return OpenConversation(
+        item=item,
+        entries=thread_entries(messages, ZoneInfo(ctx.settings.timezone)),
+        has_older=has_older,
+        sender_names=await _sender_names(ctx),
+    )
+
+
+async def _inbox_page(
+    request: Request,
+    ctx: Ctx,
+    member: Member,
+    *,
+    view: str | None,
+    q: str | None,
+    conversation_id: int | None,
+    composer_text: str = "",
+    composer_kind: str = MessageKind.reply,
+    composer_error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    listing = await _list_page(ctx, member, view=list_view(view), q=search_text(q))
+    opened = None
+    error = None
+    if conversation_id is not None:
+        try:
+            opened = await _open(ctx, member, conversation_id)
+        except DomainError as domain_error:
+            error = translate_error(domain_error, member.language)
+            status_code = domain_error.status_code
+    return _page(
+        request,
+        ctx,
+        member,
+        "inbox/index.html",
+        status_code=status_code,
+        listing=listing,
+        opened=opened,
+        page_error=error,
+        composer_text=composer_text,
+        composer_kind=composer_kind,
+        composer_error=composer_error,
+    )
+
+
+# --- pages --------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def inbox(
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    view: str | None = None,
+    q: str | None = None,
+) -> Response:
+    return await _inbox_page(request, ctx, member, view=view, q=q, conversation_id=None)
+
+
+@router.get("/c/{conversation_id}")
+async def conversation_page(
+    conversation_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    view: str | None = None,
+    q: str | None = None,
+) -> Response:
+    """The member link: the inbox with this conversation open (opening does not mark it read)."""
+    return await _inbox_page(request, ctx, member, view=view, q=q, conversation_id=conversation_id)
+
+
+# --- the list -----------------------------------------------------------------------------
+
+
+@router.get("/ui/list")
+async def list_fragment(
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    view: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+    active: int | None = None,
+) -> Response:
+    """The list's rows (a tab, a search, or the next page when ``cursor`` is given)."""
+    try:
+        listing = await _list_page(
+            ctx, member, view=list_view(view), q=search_text(q), cursor=cursor
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _page(
+        request,
+        ctx,
+        member,
+        "inbox/_list.html",
+        headers={UNREAD_HEADER: str(listing.unread_total)},
+        listing=listing,
+        active_id=active,
+        more_only=cursor is not None,
+        oob_tabs=cursor is None,
+    )
+
+
+@router.get("/ui/rows/{conversation_id}")
+async def row_fragment(
+    conversation_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    view: str | None = None,
+    active: int | None = None,
+) -> Response:
+    """One list row, fresh; empty when it no longer belongs in the tab (read, on 未確認)."""
+    try:
+        item = await _item(ctx, member, conversation_id)
+    except DomainError:
+        item = None
+    if item is not None and not _in_tab(item, list_view(view)):
+        item = None
+    total = await repository.unread_total(ctx.db, member_id=member.id)
+    return _page(
+        request,
+        ctx,
+        member,
+        "inbox/_row.html",
+        headers={UNREAD_HEADER: str(total)},
+        item=item,
+        active_id=active,
+    )
+
+
+# --- the conversation ---------------------------------------------------------------------
+
+
+@router.get("/ui/conversations/{conversation_id}")
+async def conversation_fragment(
+    conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    """The middle pane, with the customer pane out of band (opening does not mark it read)."""
+    try:
+        opened = await _open(ctx, member, conversation_id)
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _page(
+        request,
+        ctx,
+        member,
+        "inbox/_open.html",
+        opened=opened,
+        composer_text="",
+        composer_kind=MessageKind.reply,
+        composer_error=None,
+    )
+
+
+@router.get("/ui/conversations/{conversation_id}/messages")
+async def messages_fragment(
+    conversation_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    before: int | None = None,
+    after: int | None = None,
+) -> Response:
+    """Older messages (``before``, with the next 「以前のメッセージ」 button) or newer ones."""
+    try:
+        if before is not None:
+            messages = await conversations.list_messages(
+                ctx.db, conversation_id=conversation_id, before_id=before, limit=THREAD_PAGE + 1
+            )
+            has_older = len(messages) > THREAD_PAGE
+            messages = messages[-THREAD_PAGE:]
+        else:
+            messages = await conversations.list_messages(
+                ctx.db, conversation_id=conversation_id, after_id=after, limit=200
+            )
+            has_older = False
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _page(
+        request,
+        ctx,
+        member,
+        "inbox/_messages.html",
+        conversation_id=conversation_id,
+        entries=thread_entries(messages, ZoneInfo(ctx.settings.timezone)),
+        has_older=has_older,
+        sender_names=await _sender_names(ctx),
+    )
+
+
+@router.post("/ui/conversations/{conversation_id}/messages")
+async def send_message(
+    conversation_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    text: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = MessageKind.reply,
+) -> Response:
+    """The composer: a reply to the customer or a 社内メモ. On an error nothing typed is lost."""
+    try:
+        message = await conversations.send_message(
+            ctx, conversation_id=conversation_id, member=member, text=text, kind=kind
+        )
+    except DomainError as error:
+        if _is_htmx(request):
+            return error_text(error, member.language)
+        return await _inbox_page(
+            request,
+            ctx,
+            member,
+            view=None,
+            q=None,
+            conversation_id=conversation_id,
+            composer_text=text,
+            composer_kind=kind,
+            composer_error=translate_error(error, member.language),
+            status_code=error.status_code,
+        )
+    if not _is_htmx(request):
+        return RedirectResponse(f"/c/{conversation_id}", status_code=303)
+    return _page(
+        request,
+        ctx,
+        member,
+        "inbox/_messages.html",
+        conversation_id=conversation_id,
+        entries=thread_entries([message], ZoneInfo(ctx.settings.timezone)),
+        has_older=False,
+        sender_names={member.id: member.name},
+    )
+
+
+@router.get("/ui/conversations/{conversation_id}/header")
+async def header_fragment(
+    conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    try:
+        item = await _item(ctx, member, conversation_id)
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _page(request, ctx, member, "inbox/_thread_header.html", item=item)
+
+
+@router.get("/ui/conversations/{conversation_id}/customer")
+async def customer_fragment(
+    conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    try:
+        item = await _item(ctx, member, conversation_id)
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _page(request, ctx, member, "inbox/_customer.html", item=item, oob=False)
+
+
+# --- read state (未確認 / 確認済み) ---------------------------------------------------------
+
+
+@router.get("/ui/conversations/{conversation_id}/read-toggle")
+async def read_toggle(
+    conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    try:
+        item = await _item(ctx, member, conversation_id)
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _page(request, ctx, member, "inbox/_read_toggle.html", item=item)
+
+
+@router.post("/ui/conversations/{conversation_id}/read")
+async def mark_read(
+    conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    return await _change_read_state(request, ctx, member, conversation_id, read=True)
+
+
+@router.post("/ui/conversations/{conversation_id}/unread")
+async def mark_unread(
+    conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    return await _change_read_state(request, ctx, member, conversation_id, read=False)
+
+
+async def _change_read_state(
+    request: Request, ctx: Ctx, member: Member, conversation_id: int, *, read: bool
+) -> Response:
+    change = conversations.mark_read if read else conversations.mark_unread
+    try:
+        await change(ctx, conversation_id=conversation_id, member=member)
+        item = await _item(ctx, member, conversation_id)
+    except DomainError as error:
+        return error_text(error, member.language)
+    if not _is_htmx(request):
+        return RedirectResponse(f"/c/{conversation_id}", status_code=303)
+    return _page(
+        request,
+        ctx,
+        member,
+        "inbox/_read_toggle.html",
+        headers=_trigger("madoguchi:read-state", conversationId=conversation_id),
+        item=item,
+    )
+
+
+# --- the customer (システム表示名) -----------------------------------------------------------
+
+
+@router.post("/ui/contacts/{contact_id}/name")
+async def rename_contact(
+    contact_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    display_name: Annotated[str, Form()] = "",
+) -> Response:
+    """Enter in the システム表示名 field; blank goes back to the channel's name."""
+    try:
+        contact = await contacts.rename_contact(
+            ctx, contact_id=contact_id, display_name=display_name
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _page(
+        request,
+        ctx,
+        member,
+        "inbox/_contact_name.html",
+        headers=_trigger("madoguchi:contact-updated", contactId=contact_id),
+        contact=contact,
+    )

@@ -1,0 +1,230 @@
+"""The staff UI's Jinja environment: translations per request, Japan-time filters, responses."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from functools import cache
+from gettext import NullTranslations
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from fastapi import Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
+
+from madoguchi.config import Settings
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import DomainError
+from madoguchi.kit.i18n import gettext_for, pick_language, translate_error
+from madoguchi.members.models import Member
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+STATIC_DIR = PACKAGE_DIR / "static"
+
+# Everything the pages load comes from this server: no CDN, no web font, no remote image.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'; object-src 'none'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+# Day-separator formats (CLDR patterns); Japanese: 2026年11月24日（火）.
+DAY_PATTERNS = {"ja": "y年M月d日（E）", "en": "EEEE, MMMM d, y"}
+_URL = re.compile(r"https?://[^\s<>\"'、。「」（）]+")
+
+
+def _template_gettext(translations: NullTranslations) -> Callable[..., str]:
+    """``gettext`` for templates (new style: always %-formatted, autoescape-aware)."""
+
+    @pass_context
+    def gettext(context: Context, message: str, /, **variables: Any) -> str:
+        translated: str = translations.gettext(message)
+        if context.eval_ctx.autoescape:
+            translated = Markup(translated)
+        return translated % variables
+
+    return gettext
+
+
+def _template_ngettext(translations: NullTranslations) -> Callable[..., str]:
+    @pass_context
+    def ngettext(context: Context, singular: str, plural: str, n: int, /, **variables: Any) -> str:
+        variables.setdefault("num", n)
+        translated: str = translations.ngettext(singular, plural, n)
+        if context.eval_ctx.autoescape:
+            translated = Markup(translated)
+        return translated % variables
+
+    return ngettext
+
+
+def _timezone(context: Context) -> ZoneInfo:
+    zone: ZoneInfo = context["timezone"]
+    return zone
+
+
+@pass_context
+def list_time(context: Context, moment: datetime) -> str:
+    """The inbox list's time: today HH:MM, this year M/D, else YYYY/M/D (local time)."""
+    zone = _timezone(context)
+    local = moment.astimezone(zone)
+    today = context["now"].astimezone(zone).date()
+    if local.date() == today:
+        return f"{local:%H:%M}"
+    if local.year == today.year:
+        return f"{local.month}/{local.day}"
+    return f"{local.year}/{local.month}/{local.day}"
+
+
+@pass_context
+def clock(context: Context, moment: datetime) -> str:
+    return f"{moment.astimezone(_timezone(context)):%H:%M}"
+
+
+@pass_context
+def full_time(context: Context, moment: datetime) -> str:
+    local = moment.astimezone(_timezone(context))
+    return f"{local.year}/{local.month}/{local.day} {local:%H:%M}"
+
+
+@pass_context
+def local_day(context: Context, moment: datetime) -> date:
+    return moment.astimezone(_timezone(context)).date()
+
+
+@pass_context
+def day_label(context: Context, day: date) -> str:
+    language = pick_language(context.get("language"))
+    return format_date(day, DAY_PATTERNS[language], locale=language)
+
+
+def linkify(text: str) -> Markup:
+    """Escape a message and make its web addresses clickable (opened in a new tab)."""
+    parts: list[str] = []
+    last = 0
+    for match in _URL.finditer(text):
+        parts.append(str(escape(text[last : match.start()])))
+        url = escape(match.group(0))
+        parts.append(f'<a href="{url}" target="_blank" rel="noopener noreferrer">{url}</a>')
+        last = match.end()
+    parts.append(str(escape(text[last:])))
+    return Markup("".join(parts))
+
+
+def initial(name: str) -> str:
+    """The first letter of a name, for an avatar."""
+    stripped = name.strip()
+    return stripped[:1].upper() if stripped else "?"
+
+
+@cache
+def static_url(path: str) -> str:
+    """``/static/<path>?v=<content hash>``, so a new release is never served from a stale cache."""
+    try:
+        digest = hashlib.sha256((STATIC_DIR / path).read_bytes()).hexdigest()[:10]
+    except OSError:  # not built yet (``make assets``): the page still renders
+        return f"/static/{path}"
+    return f"/static/{path}?v={digest}"
+
+
+def _build_environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    # Set by the i18n extension; translations are given per render (each member's language).
+    environment.newstyle_gettext = True  # type: ignore[attr-defined]
+    environment.filters.update(
+        list_time=list_time,
+        clock=clock,
+        full_time=full_time,
+        local_day=local_day,
+        day_label=day_label,
+        linkify=linkify,
+        initial=initial,
+    )
+    environment.globals["static_url"] = static_url
+    return environment
+
+
+environment = _build_environment()
+
+
+def render_template(
+    name: str, *, language: str | None, settings: Settings, now: datetime, **context: Any
+) -> str:
+    language = pick_language(language)
+    translations = gettext_for(language)
+    template = environment.get_template(name)
+    return template.render(
+        {
+            **context,
+            "language": language,
+            "timezone": ZoneInfo(settings.timezone),
+            "now": now,
+            "gettext": _template_gettext(translations),
+            "ngettext": _template_ngettext(translations),
+        }
+    )
+
+
+def render(
+    request: Request,
+    name: str,
+    *,
+    language: str | None,
+    settings: Settings,
+    now: datetime,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """A page or an htmx fragment."""
+    body = render_template(
+        name, language=language, settings=settings, now=now, request=request, **context
+    )
+    return HTMLResponse(body, status_code=status_code, headers={**PAGE_HEADERS, **(headers or {})})
+
+
+def render_for(
+    request: Request,
+    ctx: Ctx,
+    member: Member,
+    name: str,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """A page or fragment for a signed-in member, in their language."""
+    return render(
+        request,
+        name,
+        language=member.language,
+        settings=ctx.settings,
+        now=ctx.now(),
+        status_code=status_code,
+        headers=headers,
+        member=member,
+        **context,
+    )
+
+
+def error_text(error: DomainError, language: str | None) -> PlainTextResponse:
+    """A fragment request's domain error: the translated sentence, shown where the member acted."""
+    return PlainTextResponse(translate_error(error, language), status_code=error.status_code)

@@ -1,0 +1,61 @@
+"""Personal settings: the send shortcut and the language."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from madoguchi.conversations import repository
+from madoguchi.kit.errors import DomainError
+from madoguchi.kit.i18n import translate_error
+from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.members import service as members
+from madoguchi.ui.render import render_for
+
+router = APIRouter()
+
+
+@router.get("/settings")
+async def settings_page(
+    request: Request, member: MemberDep, ctx: CtxDep, saved: bool = False
+) -> Response:
+    return render_for(
+        request,
+        ctx,
+        member,
+        "settings/index.html",
+        saved=saved,
+        error=None,
+        unread_total=await repository.unread_total(ctx.db, member_id=member.id),
+    )
+
+
+@router.post("/settings")
+async def save_settings(
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    send_shortcut: Annotated[str | None, Form()] = None,
+    language: Annotated[str | None, Form()] = None,
+) -> Response:
+    try:
+        await members.update_settings(
+            ctx, member=member, send_shortcut=send_shortcut, language=language
+        )
+    except DomainError as error:
+        await ctx.db.rollback()
+        await ctx.db.refresh(member)
+        return render_for(
+            request,
+            ctx,
+            member,
+            "settings/index.html",
+            status_code=error.status_code,
+            saved=False,
+            error=translate_error(error, member.language),
+            unread_total=await repository.unread_total(ctx.db, member_id=member.id),
+        )
+    # Post/redirect/get: a reload does not post again, and the page shows 「保存しました」.
+    return RedirectResponse("/settings?saved=1", status_code=303)

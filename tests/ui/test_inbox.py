@@ -1,0 +1,330 @@
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import httpx
+
+from madoguchi.conversations.models import MAX_TEXT_LENGTH
+from madoguchi.members import service as members
+from tests.fixtures import Factory
+from tests.ui.conftest import HTML, HTMX, Inbox, is_unread, sign_in
+
+
+async def test_inbox_is_japanese_by_default(client: httpx.AsyncClient, inbox: Inbox) -> None:
+    response = await client.get("/", headers=HTML)
+    assert response.status_code == 200
+    page = response.text
+    assert '<html lang="ja">' in page
+    assert "<title>(1) 受信箱 | Madoguchi</title>" in page
+    for text in (
+        "一覧",
+        "未確認",
+        "名前・メッセージで検索",
+        "佐藤 美咲",
+        "カットの予約をしたいです",
+    ):
+        assert text in page, text
+    assert f'id="row-{inbox.conversation_id}"' in page
+    assert "会話を選んでください" in page
+
+
+async def test_a_member_who_chose_english_sees_english(
+    client: httpx.AsyncClient, factory: Factory, inbox: Inbox
+) -> None:
+    await members.update_settings(factory.ctx, member=inbox.member, language="en")
+    page = (await client.get(f"/c/{inbox.conversation_id}", headers=HTML)).text
+    assert '<html lang="en">' in page
+    assert "<title>(1) Inbox | Madoguchi</title>" in page
+    for text in ("All", "Unread", "Unread (click to change)", "Send", "Display name"):
+        assert text in page, text
+    assert "受信箱" not in page and "未確認" not in page
+
+
+async def test_the_member_link_opens_the_conversation(
+    client: httpx.AsyncClient, inbox: Inbox
+) -> None:
+    response = await client.get(f"/c/{inbox.conversation_id}", headers=HTML)
+    assert response.status_code == 200
+    page = response.text
+    assert f'data-conversation-id="{inbox.conversation_id}"' in page
+    assert 'data-pane="thread"' in page  # a phone shows the conversation first
+    assert 'aria-current="true"' in page  # the row is highlighted
+    assert "名前" in page and "システム表示名" in page  # the API channel's name label
+    assert 'class="message message--inbound"' in page
+
+
+async def test_opening_a_conversation_does_not_mark_it_read(
+    client: httpx.AsyncClient, inbox: Inbox
+) -> None:
+    page = await client.get(f"/c/{inbox.conversation_id}", headers=HTML)
+    assert "未確認（クリックで変更）" in page.text
+    fragment = await client.get(f"/ui/conversations/{inbox.conversation_id}", headers=HTMX)
+    assert fragment.status_code == 200
+    assert "未確認（クリックで変更）" in fragment.text
+    assert await is_unread(client, inbox.conversation_id)
+
+
+async def test_the_toggle_marks_read_and_unread_again(
+    client: httpx.AsyncClient, inbox: Inbox
+) -> None:
+    conversation_id = inbox.conversation_id
+    response = await client.post(f"/ui/conversations/{conversation_id}/read", headers=HTMX)
+    assert response.status_code == 200
+    assert "<span>確認済み</span>" in response.text
+    assert "未確認（クリックで変更）" not in response.text
+    assert "madoguchi:read-state" in response.headers["hx-trigger-after-settle"]
+    assert not await is_unread(client, conversation_id)
+    page = await client.get("/", headers=HTML)
+    assert "<title>受信箱 | Madoguchi</title>" in page.text
+
+    response = await client.post(f"/ui/conversations/{conversation_id}/unread", headers=HTMX)
+    assert "未確認（クリックで変更）" in response.text
+    assert await is_unread(client, conversation_id)
+
+
+async def test_the_composer_sends_a_reply(client: httpx.AsyncClient, inbox: Inbox) -> None:
+    response = await client.post(
+        f"/ui/conversations/{inbox.conversation_id}/messages",
+        data={"text": "ご連絡ありがとうございます。\n明日10時はいかがですか？", "kind": "reply"},
+        headers=HTMX,
+    )
+    assert response.status_code == 200
+    assert 'class="message message--reply"' in response.text
+    assert "明日10時はいかがですか？" in response.text
+    assert "店長" in response.text  # who answered
+    stored = (await client.get(f"/api/v1/conversations/{inbox.conversation_id}/messages")).json()[
+        "items"
+    ]
+    assert [m["kind"] for m in stored] == ["inbound", "reply"]
+    assert stored[-1]["text"] == "ご連絡ありがとうございます。\n明日10時はいかがですか？"
+    assert stored[-1]["sender_member_id"] == inbox.member.id
+    # Answering is reading.
+    assert not await is_unread(client, inbox.conversation_id)
+
+
+async def test_the_composer_saves_an_internal_note(client: httpx.AsyncClient, inbox: Inbox) -> None:
+    response = await client.post(
+        f"/ui/conversations/{inbox.conversation_id}/messages",
+        data={"text": "前回はカラー（アッシュ系）", "kind": "note"},
+        headers=HTMX,
+    )
+    assert 'class="message message--note"' in response.text
+    assert "社内メモ" in response.text
+    stored = (await client.get(f"/api/v1/conversations/{inbox.conversation_id}/messages")).json()[
+        "items"
+    ]
+    assert stored[-1]["kind"] == "note"
+    assert await is_unread(client, inbox.conversation_id)  # a note is not an answer
+
+
+async def test_a_too_long_message_is_refused_in_japanese_and_nothing_is_stored(
+    client: httpx.AsyncClient, inbox: Inbox
+) -> None:
+    text = "あ" * (MAX_TEXT_LENGTH + 1)
+    url = f"/ui/conversations/{inbox.conversation_id}/messages"
+    response = await client.post(url, data={"text": text, "kind": "reply"}, headers=HTMX)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == f"メッセージは{MAX_TEXT_LENGTH}文字以内で入力してください。"
+    stored = (await client.get(f"/api/v1/conversations/{inbox.conversation_id}/messages")).json()[
+        "items"
+    ]
+    assert len(stored) == 1
+
+    # Without JavaScript the page comes back with the error and the text still in the box.
+    page = await client.post(url, data={"text": text, "kind": "reply"}, headers=HTML)
+    assert page.status_code == 422
+    assert "メッセージは5000文字以内で入力してください。" in page.text
+    assert text in page.text
+
+
+async def test_without_javascript_the_composer_posts_and_comes_back(
+    client: httpx.AsyncClient, inbox: Inbox
+) -> None:
+    response = await client.post(
+        f"/ui/conversations/{inbox.conversation_id}/messages",
+        data={"text": "承知しました", "kind": "reply"},
+        headers=HTML,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/c/{inbox.conversation_id}"
+
+
+async def test_renaming_the_customer_in_the_panel(client: httpx.AsyncClient, inbox: Inbox) -> None:
+    url = f"/ui/contacts/{inbox.contact_id}/name"
+    response = await client.post(url, data={"display_name": "佐藤様（常連）"}, headers=HTMX)
+    assert response.status_code == 200
+    assert "佐藤様（常連）" in response.text
+    assert "madoguchi:contact-updated" in response.headers["hx-trigger-after-settle"]
+    contact = (await client.get(f"/api/v1/contacts/{inbox.contact_id}")).json()
+    assert contact["display_name"] == "佐藤様（常連）"
+    assert contact["channel_name"] == "佐藤 美咲"
+    header = await client.get(f"/ui/conversations/{inbox.conversation_id}/header", headers=HTMX)
+    assert "佐藤様（常連）" in header.text
+
+    # Blank goes back to the channel's name.
+    response = await client.post(url, data={"display_name": "  "}, headers=HTMX)
+    assert "佐藤 美咲" in response.text
+
+
+async def test_a_too_long_name_is_refused_with_the_reason(
+    client: httpx.AsyncClient, inbox: Inbox
+) -> None:
+    response = await client.post(
+        f"/ui/contacts/{inbox.contact_id}/name", data={"display_name": "名" * 256}, headers=HTMX
+    )
+    assert response.status_code == 422
+    assert response.text == "システム表示名は255文字以内で入力してください。"
+
+
+async def test_an_unknown_conversation_is_a_translated_404(
+    client: httpx.AsyncClient, inbox: Inbox
+) -> None:
+    page = await client.get("/c/999999", headers=HTML)
+    assert page.status_code == 404
+    assert "ID 999999 の会話は見つかりません。" in page.text
+    fragment = await client.get("/ui/conversations/999999", headers=HTMX)
+    assert fragment.status_code == 404
+    assert fragment.text == "ID 999999 の会話は見つかりません。"
+    toggle = await client.post("/ui/conversations/999999/read", headers=HTMX)
+    assert toggle.status_code == 404
+
+
+async def test_the_list_fragment_searches_and_switches_tabs(
+    client: httpx.AsyncClient, factory: Factory, inbox: Inbox
+) -> None:
+    await factory.inbound(inbox.channel, contact="c-2", name="田中 翔太", text="駐車場はありますか")
+    await client.post(f"/ui/conversations/{inbox.conversation_id}/read", headers=HTMX)
+
+    everything = await client.get("/ui/list", headers=HTMX)
+    assert everything.headers["x-madoguchi-unread"] == "1"
+    assert "佐藤 美咲" in everything.text and "田中 翔太" in everything.text
+    assert 'id="list-tabs"' in everything.text and 'hx-swap-oob="true"' in everything.text
+
+    unread = await client.get("/ui/list?view=unread", headers=HTMX)
+    assert "田中 翔太" in unread.text and "佐藤 美咲" not in unread.text
+
+    by_text = await client.get("/ui/list", params={"q": "駐車場"}, headers=HTMX)
+    assert "田中 翔太" in by_text.text and "佐藤 美咲" not in by_text.text
+    by_name = await client.get("/ui/list", params={"q": "さとう"}, headers=HTMX)
+    assert "佐藤 美咲" not in by_name.text or "田中 翔太" not in by_name.text
+    nothing = await client.get("/ui/list", params={"q": "存在しない言葉"}, headers=HTMX)
+    assert "「存在しない言葉」に一致する会話はありません。" in nothing.text
+
+
+async def test_the_list_pages_on_with_show_more(
+    client: httpx.AsyncClient, factory: Factory, inbox: Inbox
+) -> None:
+    for n in range(35):
+        await factory.inbound(
+            inbox.channel, contact=f"many-{n}", name=f"お客様{n:02d}", text="質問"
+        )
+    first = await client.get("/", headers=HTML)
+    assert first.text.count('<li class="row') == 30
+    assert "さらに表示" in first.text
+    cursor = re.search(r"cursor=([\w-]+)", first.text)
+    assert cursor is not None
+    more = await client.get(f"/ui/list?view=all&cursor={cursor.group(1)}", headers=HTMX)
+    assert more.text.count('<li class="row') == 6
+    assert "さらに表示" not in more.text
+    assert 'id="conversation-list"' not in more.text  # just rows, to replace the button
+
+
+async def test_the_row_fragment_follows_the_tab(client: httpx.AsyncClient, inbox: Inbox) -> None:
+    url = f"/ui/rows/{inbox.conversation_id}"
+    row = await client.get(url, params={"view": "unread"}, headers=HTMX)
+    assert f'id="row-{inbox.conversation_id}"' in row.text
+    assert 'class="badge"' in row.text
+    await client.post(f"/ui/conversations/{inbox.conversation_id}/read", headers=HTMX)
+    gone = await client.get(url, params={"view": "unread"}, headers=HTMX)
+    assert gone.text.strip() == ""  # read: it leaves the 未確認 tab
+    assert gone.headers["x-madoguchi-unread"] == "0"
+    still = await client.get(url, params={"view": "all"}, headers=HTMX)
+    assert f'id="row-{inbox.conversation_id}"' in still.text
+    assert 'class="badge"' not in still.text
+    assert (await client.get("/ui/rows/999999", headers=HTMX)).text.strip() == ""
+
+
+async def test_the_thread_fragments_give_newer_and_older_messages(
+    client: httpx.AsyncClient, factory: Factory, inbox: Inbox
+) -> None:
+    ids = [inbox.first.message.id]
+    for n in range(60):
+        ingested = await factory.inbound(inbox.channel, contact="c-1", text=f"メッセージ{n}")
+        ids.append(ingested.message.id)
+    page = await client.get(f"/c/{inbox.conversation_id}", headers=HTML)
+    assert page.text.count('data-message-id="') == 50
+    assert "以前のメッセージを表示" in page.text
+
+    base = f"/ui/conversations/{inbox.conversation_id}/messages"
+    older = await client.get(base, params={"before": ids[-50]}, headers=HTMX)
+    assert older.text.count('data-message-id="') == 11
+    assert "以前のメッセージを表示" not in older.text
+    newer = await client.get(base, params={"after": ids[-3]}, headers=HTMX)
+    found = [int(i) for i in re.findall(r'data-message-id="(\d+)"', newer.text)]
+    assert found == ids[-2:]
+
+
+async def test_days_and_times_are_shown_in_japan_time(
+    client: httpx.AsyncClient, factory: Factory, inbox: Inbox
+) -> None:
+    # 15:30 UTC on Tuesday 24 November is 00:30 on Wednesday the 25th in Tokyo.
+    factory.ctx.clock = lambda: datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
+    await factory.inbound(inbox.channel, contact="c-1", text="夜分にすみません")
+    page = (await client.get(f"/c/{inbox.conversation_id}", headers=HTML)).text
+    assert "2026年11月25日（水）" in page
+    assert ">00:30</time>" in page
+
+
+async def test_pages_load_nothing_from_other_hosts(client: httpx.AsyncClient, inbox: Inbox) -> None:
+    for path in ("/", f"/c/{inbox.conversation_id}", "/settings"):
+        response = await client.get(path, headers=HTML)
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        references = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+        assert references, path
+        assert all(ref.startswith(("/", "#")) for ref in references), (path, references)
+
+
+async def test_a_message_can_not_be_sent_across_sites(
+    client: httpx.AsyncClient, inbox: Inbox
+) -> None:
+    response = await client.post(
+        f"/ui/conversations/{inbox.conversation_id}/messages",
+        data={"text": "forged", "kind": "reply"},
+        headers={**HTMX, "Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403
+
+
+async def test_each_member_has_their_own_read_state(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    owner = await factory.member(role="owner")
+    other = await factory.member(name="あや")
+    ingested = await factory.inbound(await factory.channel())
+    await sign_in(client, owner)
+    await client.post(f"/ui/conversations/{ingested.conversation.id}/read", headers=HTMX)
+    assert "<title>受信箱 | Madoguchi</title>" in (await client.get("/", headers=HTML)).text
+    await client.post("/logout")
+    await sign_in(client, other)
+    page = await client.get("/", headers=HTML)
+    assert "<title>(1) 受信箱 | Madoguchi</title>" in page.text
+
+
+async def test_a_reply_waiting_for_its_channel_shows_as_sending(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    member = await factory.member()
+    line = await factory.channel(kind="line", name="サロン公式LINE")
+    ingested = await factory.inbound(line, contact="U123", name="高橋 由美")
+    await sign_in(client, member)
+    response = await client.post(
+        f"/ui/conversations/{ingested.conversation.id}/messages",
+        data={"text": "お待ちしております", "kind": "reply"},
+        headers=HTMX,
+    )
+    assert "送信中…" in response.text
+    page = (await client.get(f"/c/{ingested.conversation.id}", headers=HTML)).text
+    assert "LINE登録名" in page  # the channel name's label follows the channel
+    assert "送信中…" in page
