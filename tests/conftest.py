@@ -55,6 +55,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         "redis_url": redis_url,
         "redis_prefix": f"madoguchi-test-{secrets.token_hex(4)}",
         "login_max_failures": 5,
+        # Tests drive the worker themselves, with a clock of their own.
+        "worker": False,
     }
     test_database = None
     if database_url:

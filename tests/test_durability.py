@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import func, select
@@ -19,10 +20,11 @@ from tests.fixtures import Factory, auth
 from tests.test_cli import MADOGUCHI
 
 
-def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+def start_server(settings: Settings, port: int, **extra_env: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["MADOGUCHI_DATA_DIR"] = str(settings.data_dir)
     env["MADOGUCHI_LOG_LEVEL"] = "warning"
+    env.update(extra_env)
     if settings.database_url:
         env["DATABASE_URL"] = settings.database_url
     process = subprocess.Popen(
@@ -89,3 +91,37 @@ async def test_killed_server_keeps_every_acknowledged_message(
     restarted = start_server(settings, port)
     restarted.terminate()
     restarted.wait(10)
+
+
+async def test_serve_runs_the_worker_that_sends_scheduled_messages(
+    settings: Settings, database: Database, factory: Factory
+) -> None:
+    member = await factory.member()
+    token = await factory.token(member)
+    channel = await factory.channel()
+    ingested = await factory.inbound(channel)
+    await factory.ctx.db.rollback()
+    port = _free_port()
+    server = start_server(settings, port, MADOGUCHI_WORKER_INTERVAL="0.2")
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=auth(token)
+        ) as http:
+            at = datetime.now(UTC) + timedelta(seconds=1)
+            created = await http.post(
+                f"/api/v1/contacts/{ingested.conversation.contact_id}/scheduled-messages",
+                json={"text": "まもなく送られます", "at": at.isoformat()},
+            )
+            assert created.status_code == 201, created.text
+            for _ in range(100):
+                messages = (
+                    await http.get(f"/api/v1/conversations/{ingested.conversation.id}/messages")
+                ).json()["items"]
+                if any(m["text"] == "まもなく送られます" for m in messages):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the scheduled message was not sent by the server's worker")
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -18,12 +18,16 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from madoguchi import __version__
+from madoguchi.automation.api import router as automation_router
 from madoguchi.channels.api import router as channels_router
 from madoguchi.config import Settings, get_settings
 from madoguchi.contacts.api import router as contacts_router
 from madoguchi.conversations.api import router as conversations_router
+from madoguchi.conversations.extra_api import router as conversations_extra_router
 from madoguchi.crm.api import router as crm_router
 from madoguchi.events import create_bus
+from madoguchi.files.api import router as files_router
+from madoguchi.jobs import Worker
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import DomainError
 from madoguchi.kit.web import Runtime, runtime_of, websocket_member
@@ -43,9 +47,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = create_bus(settings)
         await bus.start()
         app.state.runtime = Runtime(settings=settings, database=database, bus=bus)
+        stop = asyncio.Event()
+        worker_task = None
+        if settings.worker:
+            worker = Worker(settings=settings, database=database, bus=bus)
+            worker_task = asyncio.create_task(worker.run(stop))
         try:
             yield
         finally:
+            stop.set()
+            if worker_task is not None:
+                await worker_task
             await bus.close()
             await database.dispose()
 
@@ -61,6 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(contacts_router)
     app.include_router(channels_router)
     app.include_router(crm_router)
+    app.include_router(automation_router)
+    app.include_router(conversations_extra_router)
+    app.include_router(files_router)
     app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

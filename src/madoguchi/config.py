@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lock_minutes: int = 15
     log_level: str = "info"
+    # The worker loop (scheduled messages, snooze wake-ups) runs inside `serve`.
+    worker: bool = True
+    worker_interval: float = 2.0
 
     @cached_property
     def sqlalchemy_url(self) -> str:

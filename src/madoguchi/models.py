@@ -1,14 +1,22 @@
 """Every table, imported once so that metadata (and Alembic) sees them all."""
 
+from madoguchi.audit.models import AuditEntry
+from madoguchi.automation.models import Action, Template, TemplateFolder
 from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
     Conversation,
+    ConversationFollower,
     ConversationState,
+    ConversationTag,
+    ConversationTagging,
     ConversationUnread,
     Delivery,
     Message,
+    MessageImage,
     MessageKind,
+    ScheduledMessage,
+    ScheduleState,
 )
 from madoguchi.crm.models import (
     ContactTag,
@@ -24,18 +32,25 @@ from madoguchi.crm.models import (
     Tag,
     TagFolder,
 )
+from madoguchi.files.models import StoredFile
 from madoguchi.kit.db import Base
 from madoguchi.members.models import ApiToken, LoginThrottle, Member, MemberSession, Role
+from madoguchi.notifications.models import Notification
 
 __all__ = [
+    "Action",
     "ApiToken",
+    "AuditEntry",
     "Base",
     "Channel",
     "ChannelKind",
     "Contact",
     "ContactTag",
     "Conversation",
+    "ConversationFollower",
     "ConversationState",
+    "ConversationTag",
+    "ConversationTagging",
     "ConversationUnread",
     "Delivery",
     "Field",
@@ -48,11 +63,18 @@ __all__ = [
     "MemberSession",
     "Memo",
     "Message",
+    "MessageImage",
     "MessageKind",
+    "Notification",
     "Record",
     "RecordBook",
     "Role",
+    "ScheduleState",
+    "ScheduledMessage",
     "Status",
+    "StoredFile",
     "Tag",
     "TagFolder",
+    "Template",
+    "TemplateFolder",
 ]

@@ -9,9 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.contacts.models import Contact
-from madoguchi.conversations.models import Conversation, Message
+from madoguchi.conversations.models import Conversation, Message, MessageImage
 from madoguchi.crm import marks, statuses, values
 from madoguchi.events import Event
+from madoguchi.files import service as files
 from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
@@ -250,7 +251,8 @@ async def conversation_ids(db: AsyncSession, *, contact_id: int) -> list[int]:
 
 
 async def delete_contact(ctx: Ctx, *, contact_id: int) -> None:
-    """Delete a contact with their conversations, messages, memos, records, tags and values."""
+    """Delete a contact with their conversations, messages, images, memos, records, tags and
+    values."""
     contact = await get_contact(ctx.db, contact_id=contact_id)
     conversations = await conversation_ids(ctx.db, contact_id=contact_id)
     messages = list(
@@ -258,10 +260,21 @@ async def delete_contact(ctx: Ctx, *, contact_id: int) -> None:
             select(Message.id, Message.text).where(Message.conversation_id.in_(conversations))
         )
     )
+    file_ids = set(
+        await ctx.db.scalars(
+            select(MessageImage.file_id).where(
+                MessageImage.message_id.in_([row.id for row in messages])
+            )
+        )
+    )
     await search.remove(ctx.db, search.MESSAGES, [(row.id, row.text) for row in messages])
     await search.remove(ctx.db, search.CONTACTS, [(contact.id, _names_text(contact))])
     await ctx.db.execute(delete(Conversation).where(Conversation.contact_id == contact_id))
     await ctx.db.delete(contact)
+    await ctx.db.flush()
+    orphans = await files.unreferenced(ctx.db, file_ids)
+    for stored in orphans:
+        await ctx.db.delete(stored)
     await ctx.commit(
         Event("contact.deleted", {"contact_id": contact_id}),
         *[
@@ -269,3 +282,4 @@ async def delete_contact(ctx: Ctx, *, contact_id: int) -> None:
             for cid in conversations
         ],
     )
+    files.remove_files(files.root(ctx), orphans)

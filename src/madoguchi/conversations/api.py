@@ -4,23 +4,35 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
-from madoguchi.conversations import repository, service
-from madoguchi.conversations.models import Message
+from madoguchi.automation import templates
+from madoguchi.conversations import repository, service, workflow
 from madoguchi.conversations.repository import Cursor, InboxItem, InboxQuery, View
 from madoguchi.conversations.schemas import (
+    AssignIn,
     ChannelSummary,
+    CloseIn,
     ContactSummary,
+    ConversationDetail,
     ConversationOut,
     ConversationPage,
+    ConversationTagOut,
+    FollowIn,
     Label,
+    MemberRef,
+    MemoIn,
     MessageCreate,
     MessageList,
     MessageOut,
+    SnoozeIn,
+    TagIdsIn,
 )
-from madoguchi.crm import filters
+from madoguchi.crm import filters, records
+from madoguchi.crm.schemas import Items
+from madoguchi.kit.errors import Invalid
 from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.members.service import ensure_manager
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
@@ -32,6 +44,8 @@ def conversation_out(item: InboxItem) -> ConversationOut:
         contact_id=conversation.contact_id,
         channel_id=conversation.channel_id,
         state=conversation.state,
+        memo=conversation.memo,
+        closed_at=conversation.closed_at,
         assignee_id=conversation.assignee_id,
         snooze_until=conversation.snooze_until,
         last_activity_at=conversation.last_activity_at,
@@ -124,17 +138,161 @@ async def list_messages(
     messages = await service.list_messages(
         ctx.db, conversation_id=conversation_id, before_id=before, after_id=after, limit=limit
     )
-    return MessageList(items=[MessageOut.model_validate(m) for m in messages])
+    images = await service.images_for(ctx.db, [m.id for m in messages])
+    return MessageList(items=[MessageOut.of(m, images[m.id]) for m in messages])
 
 
 @router.post("/{conversation_id}/messages", response_model=MessageOut, status_code=201)
 async def post_message(
     conversation_id: int, body: MessageCreate, member: MemberDep, ctx: CtxDep
-) -> Message:
-    """A reply (goes out through the conversation's channel) or an internal note."""
-    return await service.send_message(
-        ctx, conversation_id=conversation_id, member=member, text=body.text, kind=body.kind
+) -> MessageOut:
+    """A reply (goes out through the conversation's channel; up to three ``image_ids``), an
+    internal note (``@name`` makes that member a follower), or a template (``template_id``)."""
+    if body.template_id is not None:
+        if body.kind != "reply" or body.text.strip() or body.image_ids:
+            raise Invalid("A template is sent alone, as a reply.")
+        message = await templates.send_template(
+            ctx, conversation_id=conversation_id, template_id=body.template_id, member=member
+        )
+    else:
+        message = await service.send_message(
+            ctx,
+            conversation_id=conversation_id,
+            member=member,
+            text=body.text,
+            kind=body.kind,
+            image_ids=body.image_ids,
+        )
+    images = await service.images_for(ctx.db, [message.id])
+    return MessageOut.of(message, images[message.id])
+
+
+@router.get("/{conversation_id}/detail", response_model=ConversationDetail)
+async def conversation_detail(
+    conversation_id: int, _member: MemberDep, ctx: CtxDep
+) -> ConversationDetail:
+    """Memo, followers, conversation tags and the member link (F15)."""
+    conversation = await service.get_conversation(ctx.db, conversation_id=conversation_id)
+    followers = await workflow.followers(ctx.db, conversation_id=conversation_id)
+    tags = await workflow.conversation_tags(ctx.db, conversation_id=conversation_id)
+    return ConversationDetail(
+        memo=conversation.memo,
+        closed_at=conversation.closed_at,
+        followers=[MemberRef.model_validate(f) for f in followers],
+        tags=[ConversationTagOut.model_validate(t) for t in tags],
+        member_link=f"{ctx.settings.base_url.rstrip('/')}/c/{conversation_id}",
     )
+
+
+async def _item(ctx: CtxDep, member: MemberDep, conversation_id: int) -> ConversationOut:
+    conversation = await service.get_conversation(ctx.db, conversation_id=conversation_id)
+    [item] = await repository.inbox_items(ctx.db, member_id=member.id, conversations=[conversation])
+    return conversation_out(item)
+
+
+@router.post("/{conversation_id}/assign", response_model=ConversationOut)
+async def assign(
+    conversation_id: int, body: AssignIn, member: MemberDep, ctx: CtxDep
+) -> ConversationOut:
+    """Make a member the assignee (``null``: nobody); they are notified."""
+    await workflow.assign(
+        ctx, conversation_id=conversation_id, member_id=body.member_id, actor=member
+    )
+    return await _item(ctx, member, conversation_id)
+
+
+@router.post("/{conversation_id}/become-assignee", response_model=ConversationOut)
+async def become_assignee(conversation_id: int, member: MemberDep, ctx: CtxDep) -> ConversationOut:
+    """担当者になる: 409 when a colleague already has it (follow instead)."""
+    await workflow.become_assignee(ctx, conversation_id=conversation_id, actor=member)
+    return await _item(ctx, member, conversation_id)
+
+
+@router.post("/{conversation_id}/follow", response_model=ConversationOut)
+async def follow(
+    conversation_id: int,
+    member: MemberDep,
+    ctx: CtxDep,
+    body: Annotated[FollowIn | None, Body()] = None,
+) -> ConversationOut:
+    """Follow (you, or ``member_id``)."""
+    target = body.member_id if body and body.member_id is not None else member.id
+    await workflow.follow(ctx, conversation_id=conversation_id, member_id=target, actor=member)
+    return await _item(ctx, member, conversation_id)
+
+
+@router.post("/{conversation_id}/unfollow", response_model=ConversationOut)
+async def unfollow(
+    conversation_id: int,
+    member: MemberDep,
+    ctx: CtxDep,
+    body: Annotated[FollowIn | None, Body()] = None,
+) -> ConversationOut:
+    target = body.member_id if body and body.member_id is not None else member.id
+    await workflow.unfollow(ctx, conversation_id=conversation_id, member_id=target, actor=member)
+    return await _item(ctx, member, conversation_id)
+
+
+@router.post("/{conversation_id}/close", response_model=ConversationOut)
+async def close(
+    conversation_id: int,
+    member: MemberDep,
+    ctx: CtxDep,
+    body: Annotated[CloseIn | None, Body()] = None,
+) -> ConversationOut:
+    """Close, optionally with conversation tags (``tag_ids``) and the memo (≤ 500)."""
+    await workflow.close(
+        ctx,
+        conversation_id=conversation_id,
+        actor=member,
+        tag_ids=body.tag_ids if body else None,
+        memo=body.memo if body else None,
+    )
+    return await _item(ctx, member, conversation_id)
+
+
+@router.post("/{conversation_id}/reopen", response_model=ConversationOut)
+async def reopen(conversation_id: int, member: MemberDep, ctx: CtxDep) -> ConversationOut:
+    await workflow.reopen(ctx, conversation_id=conversation_id, actor=member)
+    return await _item(ctx, member, conversation_id)
+
+
+@router.post("/{conversation_id}/snooze", response_model=ConversationOut)
+async def snooze(
+    conversation_id: int, body: SnoozeIn, member: MemberDep, ctx: CtxDep
+) -> ConversationOut:
+    """Snooze until ``until`` (ISO 8601; without a zone it is Japan time); it wakes then, or
+    when the customer writes."""
+    until = records.aware(body.until, ctx.settings.timezone)
+    await workflow.snooze(ctx, conversation_id=conversation_id, until=until, actor=member)
+    return await _item(ctx, member, conversation_id)
+
+
+@router.put("/{conversation_id}/memo", response_model=ConversationOut)
+async def set_memo(
+    conversation_id: int, body: MemoIn, member: MemberDep, ctx: CtxDep
+) -> ConversationOut:
+    await workflow.set_memo(ctx, conversation_id=conversation_id, memo=body.memo)
+    return await _item(ctx, member, conversation_id)
+
+
+@router.put("/{conversation_id}/tags", response_model=Items[ConversationTagOut])
+async def set_tags(
+    conversation_id: int, body: TagIdsIn, _member: MemberDep, ctx: CtxDep
+) -> Items[ConversationTagOut]:
+    found = await workflow.set_conversation_tags(
+        ctx, conversation_id=conversation_id, tag_ids=body.ids
+    )
+    return Items(items=[ConversationTagOut.model_validate(t) for t in found])
+
+
+@router.delete("/{conversation_id}", status_code=204)
+async def delete_conversation(conversation_id: int, member: MemberDep, ctx: CtxDep) -> Response:
+    """Delete permanently (永久削除): messages, images, scheduled sends and statistics go; an
+    audit entry remains. Owners and admins only."""
+    ensure_manager(member)
+    await workflow.delete_conversation(ctx, conversation_id=conversation_id, actor=member)
+    return Response(status_code=204)
 
 
 @router.post("/{conversation_id}/read", status_code=204)

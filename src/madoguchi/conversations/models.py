@@ -56,6 +56,9 @@ class Conversation(Base):
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_message_kind: Mapped[str | None] = mapped_column(String(16))
     last_message_preview: Mapped[str] = mapped_column(String(200), default="")
+    # 問い合わせメモ: at most 500 characters.
+    memo: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -107,3 +110,84 @@ class ConversationUnread(Base):
     # A copy of the conversation's last_activity_at, so the 未確認 view pages on one index.
     activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ConversationFollower(Base):
+    """Members following a conversation besides its assignee (フォロワー)."""
+
+    __tablename__ = "conversation_followers"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConversationTag(Base):
+    """A conversation tag (問い合わせタグ), chosen when closing; statistics group by them."""
+
+    __tablename__ = "conversation_tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    color: Mapped[str] = mapped_column(String(7), default="#64748b")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConversationTagging(Base):
+    __tablename__ = "conversation_taggings"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(
+        ForeignKey("conversation_tags.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class MessageImage(Base):
+    """The images sent or received with a message (at most three), in order."""
+
+    __tablename__ = "message_images"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
+
+
+class ScheduleState(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    cancelled = "cancelled"
+    failed = "failed"
+
+
+class ScheduledMessage(Base):
+    """送信予約: a message to send to a contact at a time (at most three pending each)."""
+
+    __tablename__ = "scheduled_messages"
+    __table_args__ = (
+        # The worker finds due rows on this index; the per-contact limit counts on the other.
+        Index("ix_scheduled_messages_state_at", "state", "at"),
+        Index("ix_scheduled_messages_contact_state", "contact_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    text: Mapped[str] = mapped_column(Text)
+    image_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default=ScheduleState.pending)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -172,21 +172,26 @@ async def in_view(
 
 
 def _view_conditions(view: View, member_id: int) -> list[ColumnElement[bool]]:
-    """Hidden contacts leave every view but their own (非表示中)."""
+    """一覧 is the open work; snoozed and closed conversations wait in their own views; the
+    未確認 view is what this member has not read, whatever its state. Hidden contacts leave
+    every view but their own (非表示中)."""
     if view == View.hidden:
         return [Contact.hidden.is_(True)]
     shown = Contact.hidden.is_(False)
+    is_open = Conversation.state == ConversationState.open
     match view:
+        case View.unread:
+            return [shown]
         case View.mine:
-            return [shown, Conversation.assignee_id == member_id]
+            return [shown, is_open, Conversation.assignee_id == member_id]
         case View.unassigned:
-            return [shown, Conversation.assignee_id.is_(None)]
+            return [shown, is_open, Conversation.assignee_id.is_(None)]
         case View.snoozed:
             return [shown, Conversation.state == ConversationState.snoozed]
         case View.closed:
             return [shown, Conversation.state == ConversationState.closed]
         case _:
-            return [shown]
+            return [shown, is_open]
 
 
 @dataclass(frozen=True)

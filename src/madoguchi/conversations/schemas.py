@@ -5,7 +5,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from madoguchi.conversations.models import MAX_TEXT_LENGTH
+from madoguchi.conversations.models import MAX_TEXT_LENGTH, Message
+from madoguchi.files.models import StoredFile
+from madoguchi.files.schemas import FileOut
 
 
 class MessageOut(BaseModel):
@@ -20,13 +22,116 @@ class MessageOut(BaseModel):
     delivery_error: str | None
     mark_id: int | None
     meta: dict[str, Any] | None
+    images: list[FileOut] = []
     created_at: datetime
+
+    @classmethod
+    def of(cls, message: Message, images: list[StoredFile] | None = None) -> MessageOut:
+        out = cls.model_validate(message)
+        out.images = [FileOut.of(image) for image in images or []]
+        return out
 
 
 class MessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
+    text: str = Field(default="", max_length=MAX_TEXT_LENGTH)
     kind: Literal["reply", "note"] = "reply"
+    # Up to three uploaded images (POST /api/v1/files) sent with a reply.
+    image_ids: list[int] = Field(default_factory=list, max_length=3)
+    # Send a template (filled in for this contact) instead of ``text``.
+    template_id: int | None = None
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    member_id: int | None
+
+
+class FollowIn(BaseModel):
+    """Whom to add or remove as a follower; yourself when left out."""
+
+    model_config = ConfigDict(extra="forbid")
+    member_id: int | None = None
+
+
+class SnoozeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    until: datetime
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tag_ids: list[int] | None = None
+    memo: str | None = Field(default=None, max_length=500)
+
+
+class MemoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    memo: str = Field(max_length=500)
+
+
+class TagIdsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[int]
+
+
+class ConversationTagOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    color: str
+    position: int
+
+
+class ConversationTagCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=50)
+    color: str = "#64748b"
+
+
+class MemberRef(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+
+
+class ConversationDetail(BaseModel):
+    """What the conversation's header and side panel show beyond the list item."""
+
+    memo: str
+    closed_at: datetime | None
+    followers: list[MemberRef]
+    tags: list[ConversationTagOut]
+    member_link: str
+
+
+class ScheduledIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(default="", max_length=MAX_TEXT_LENGTH)
+    at: datetime
+    image_ids: list[int] = Field(default_factory=list, max_length=3)
+
+
+class ScheduledUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(default=None, max_length=MAX_TEXT_LENGTH)
+    at: datetime | None = None
+    image_ids: list[int] | None = Field(default=None, max_length=3)
+
+
+class ScheduledOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    contact_id: int
+    conversation_id: int | None
+    text: str
+    image_ids: list[int]
+    at: datetime
+    state: str
+    created_by: int | None
+    message_id: int | None
+    error: str | None
+    created_at: datetime
 
 
 class MessageList(BaseModel):
@@ -60,6 +165,8 @@ class ConversationOut(BaseModel):
     contact_id: int
     channel_id: int
     state: str
+    memo: str = ""
+    closed_at: datetime | None = None
     assignee_id: int | None
     snooze_until: datetime | None
     last_activity_at: datetime

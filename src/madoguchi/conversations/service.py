@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select, text, update
@@ -15,18 +16,23 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
     MAX_TEXT_LENGTH,
     Conversation,
+    ConversationFollower,
     ConversationState,
     ConversationUnread,
     Message,
+    MessageImage,
     MessageKind,
 )
 from madoguchi.events import Event
+from madoguchi.files import service as files
+from madoguchi.files.models import StoredFile
 from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import UTCDateTime
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.text import preview, search_key
 from madoguchi.members.models import Member
+from madoguchi.notifications import service as notifications
 
 _RAISE_UNREAD = text(
     "INSERT INTO conversation_unreads (member_id, conversation_id, activity_at, count) "
@@ -187,12 +193,25 @@ async def _existing_message(
 
 
 async def send_message(
-    ctx: Ctx, *, conversation_id: int, member: Member, text: str, kind: str
+    ctx: Ctx,
+    *,
+    conversation_id: int,
+    member: Member | None,
+    text: str,
+    kind: str,
+    image_ids: Sequence[int] = (),
 ) -> Message:
-    """A member's reply to the customer, or an internal note only members see."""
+    """A member's reply to the customer (with up to three images), or an internal note only
+    members see (``@name`` makes that member a follower and notifies them). ``member`` is None
+    for what the system sends on someone's behalf (a scheduled message)."""
     if kind not in (MessageKind.reply, MessageKind.note):
         raise Invalid("kind must be reply or note.")
-    body = _clean_text(text)
+    images = await files.images(ctx.db, list(image_ids))
+    if images and kind == MessageKind.note:
+        raise Invalid("Images go with replies, not with internal notes.")
+    body = text.strip() if images else _clean_text(text)
+    if len(body) > MAX_TEXT_LENGTH:
+        raise Invalid("A message can be at most %(n)d characters.", n=MAX_TEXT_LENGTH)
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
     channel = await channels.get_channel(ctx.db, channel_id=conversation.channel_id)
     message = Message(
@@ -200,18 +219,90 @@ async def send_message(
         channel_id=channel.id,
         kind=kind,
         text=body,
-        sender_member_id=member.id,
+        sender_member_id=member.id if member else None,
         delivery=channels.initial_delivery(channel) if kind == MessageKind.reply else None,
         created_at=ctx.now(),
     )
     await _store(ctx, message)
+    for position, image in enumerate(images):
+        ctx.db.add(MessageImage(message_id=message.id, file_id=image.id, position=position))
     await _touch(ctx, conversation, message)
     events = _message_events(conversation, message)
     if kind == MessageKind.reply:
-        # Answering is reading: the sender's own unread mark goes.
-        events += await _clear_unread(ctx, conversation=conversation, member=member)
+        if conversation.state == ConversationState.closed:
+            # A message from either side reopens a closed conversation (F11).
+            conversation.state = ConversationState.open
+            conversation.closed_at = None
+        if member is not None:
+            # Answering is reading: the sender's own unread mark goes.
+            events += await _clear_unread(ctx, conversation=conversation, member=member)
+    else:
+        events += await _mention(ctx, conversation=conversation, message=message, author=member)
     await ctx.commit(*events)
     return message
+
+
+async def _mention(
+    ctx: Ctx, *, conversation: Conversation, message: Message, author: Member | None
+) -> list[Event]:
+    """Members named ``@name`` in a note follow the conversation and are notified."""
+    members = list(await ctx.db.scalars(select(Member).where(Member.active.is_(True))))
+    events: list[Event] = []
+    for mentioned in mentioned_members(message.text, members):
+        await follow_quietly(ctx, conversation_id=conversation.id, member_id=mentioned.id)
+        event = await notifications.notify(
+            ctx,
+            member_id=mentioned.id,
+            kind="mentioned",
+            conversation_id=conversation.id,
+            message_id=message.id,
+            actor=author,
+        )
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def mentioned_members(text: str, members: Sequence[Member]) -> list[Member]:
+    """The members a text names as ``@name`` (the name with or without its spaces, or the part
+    of the e-mail before ``@``); the longest name wins where one name starts another."""
+    folded = text.casefold()
+    handles = sorted(
+        (
+            (handle.casefold(), member)
+            for member in members
+            for handle in {
+                member.name,
+                member.name.replace(" ", "").replace("\u3000", ""),
+                member.email.split("@")[0],
+            }
+            if handle
+        ),
+        key=lambda pair: -len(pair[0]),
+    )
+    found: dict[int, Member] = {}
+    position = folded.find("@")
+    while position != -1:
+        rest = folded[position + 1 :]
+        for handle, member in handles:
+            if rest.startswith(handle):
+                found.setdefault(member.id, member)
+                break
+        position = folded.find("@", position + 1)
+    return list(found.values())
+
+
+async def follow_quietly(ctx: Ctx, *, conversation_id: int, member_id: int) -> bool:
+    """Add a follower inside the caller's transaction; False if they already follow."""
+    existing = await ctx.db.get(ConversationFollower, (conversation_id, member_id))
+    if existing is not None:
+        return False
+    ctx.db.add(
+        ConversationFollower(
+            conversation_id=conversation_id, member_id=member_id, created_at=ctx.now()
+        )
+    )
+    return True
 
 
 async def _clear_unread(ctx: Ctx, *, conversation: Conversation, member: Member) -> list[Event]:
@@ -277,3 +368,19 @@ async def list_messages(
         query = query.where(Message.id < before_id)
     rows = await db.scalars(query.order_by(Message.id.desc()).limit(limit))
     return list(reversed(list(rows)))
+
+
+async def images_for(db: AsyncSession, message_ids: Sequence[int]) -> dict[int, list[StoredFile]]:
+    """Each message's images, in order."""
+    result: dict[int, list[StoredFile]] = {message_id: [] for message_id in message_ids}
+    if not message_ids:
+        return result
+    rows = await db.execute(
+        select(MessageImage.message_id, StoredFile)
+        .join(StoredFile, StoredFile.id == MessageImage.file_id)
+        .where(MessageImage.message_id.in_(message_ids))
+        .order_by(MessageImage.message_id, MessageImage.position)
+    )
+    for message_id, stored in rows:
+        result[message_id].append(stored)
+    return result

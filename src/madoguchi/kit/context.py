@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,6 +20,8 @@ class Ctx:
     bus: EventBus
     settings: Settings
     clock: Callable[[], datetime] = field(default=utcnow)
+    _depth: int = 0
+    _pending: list[Event] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.clock()
@@ -29,7 +32,31 @@ class Ctx:
         return bind.dialect.name
 
     async def commit(self, *events: Event) -> None:
-        """Commit, then publish: members only ever hear of what is stored."""
+        """Commit, then publish: members only ever hear of what is stored.
+
+        Inside ``atomic()`` this only flushes; the outermost block commits once.
+        """
+        if self._depth:
+            await self.db.flush()
+            self._pending.extend(events)
+            return
         await self.db.commit()
         for event in events:
             await self.bus.publish(event)
+
+    @contextlib.asynccontextmanager
+    async def atomic(self) -> AsyncIterator[None]:
+        """Several service calls as one transaction (an action's steps, a rule): all or nothing."""
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if not self._depth:
+                self._pending.clear()
+                await self.db.rollback()
+            raise
+        self._depth -= 1
+        if not self._depth:
+            events, self._pending = self._pending, []
+            await self.commit(*events)

@@ -21,6 +21,11 @@ LANGUAGES = ("ja", "en")
 DEFAULT_LANGUAGE = "ja"
 
 
+def N_(message: str) -> str:
+    """Marks a msgid for extraction where it is translated later (system messages)."""
+    return message
+
+
 def catalog(language: str) -> Catalog:
     """Every ``.po`` file of a language merged, ``messages.po`` first (areas of the UI may keep
     a file of their own, such as ``workspace.po``)."""

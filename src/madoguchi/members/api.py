@@ -58,9 +58,14 @@ async def me(member: MemberDep) -> Member:
 
 @router.patch("/me", response_model=MemberOut)
 async def update_me(body: MeUpdate, member: MemberDep, ctx: CtxDep) -> Member:
-    """Personal settings: the send shortcut and the language."""
+    """Personal settings: the send shortcut, the language and browser notifications."""
     return await service.update_settings(
-        ctx, member=member, send_shortcut=body.send_shortcut, language=body.language
+        ctx,
+        member=member,
+        send_shortcut=body.send_shortcut,
+        language=body.language,
+        notify_assigned=body.notify_assigned,
+        notify_mentions=body.notify_mentions,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, UTCDateTime, utcnow
@@ -32,6 +32,9 @@ class Member(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     send_shortcut: Mapped[str] = mapped_column(String(16), default=SendShortcut.enter)
     language: Mapped[str] = mapped_column(String(8), default="ja")
+    # Browser notifications for conversations assigned to them and notes mentioning them.
+    notify_assigned: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    notify_mentions: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

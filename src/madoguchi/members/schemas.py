@@ -20,6 +20,8 @@ class MemberOut(BaseModel):
     role: str
     send_shortcut: str
     language: str
+    notify_assigned: bool
+    notify_mentions: bool
     active: bool
     created_at: datetime
 
@@ -36,6 +38,8 @@ class MeUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     send_shortcut: Literal["enter", "mod_enter"] | None = None
     language: Literal["ja", "en"] | None = None
+    notify_assigned: bool | None = None
+    notify_mentions: bool | None = None
 
 
 class MemberList(BaseModel):

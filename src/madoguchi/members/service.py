@@ -90,7 +90,13 @@ async def count_members(db: AsyncSession) -> int:
 
 
 async def update_settings(
-    ctx: Ctx, *, member: Member, send_shortcut: str | None = None, language: str | None = None
+    ctx: Ctx,
+    *,
+    member: Member,
+    send_shortcut: str | None = None,
+    language: str | None = None,
+    notify_assigned: bool | None = None,
+    notify_mentions: bool | None = None,
 ) -> Member:
     if send_shortcut is not None and send_shortcut not in set(SendShortcut):
         raise Invalid("The send shortcut must be enter or mod_enter.")
@@ -100,6 +106,10 @@ async def update_settings(
         member.send_shortcut = send_shortcut
     if language is not None:
         member.language = language
+    if notify_assigned is not None:
+        member.notify_assigned = notify_assigned
+    if notify_mentions is not None:
+        member.notify_mentions = notify_mentions
     await ctx.commit(Event("member.updated", {"member_id": member.id}, member_id=member.id))
     return member
 

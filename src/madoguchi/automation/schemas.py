@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from madoguchi.automation.templates import TEXT_LIMIT
+
+
+class TemplateFolderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    position: int
+
+
+class TemplateOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    text: str
+    folder_id: int | None
+    image_ids: list[int]
+    position: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TemplateCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=100)
+    text: str = Field(default="", max_length=TEXT_LIMIT)
+    folder: int | str | None = None
+    image_ids: list[int] = Field(default_factory=list, max_length=3)
+
+
+class TemplateUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=100)
+    text: str | None = Field(default=None, max_length=TEXT_LIMIT)
+    folder: int | str | None = None
+    image_ids: list[int] | None = Field(default=None, max_length=3)
+
+
+class TemplatePreview(BaseModel):
+    text: str
+
+
+class ActionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    steps: list[dict[str, Any]]
+    position: int
+
+
+class ActionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=100)
+    steps: list[dict[str, Any]]
+
+
+class ActionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=100)
+    steps: list[dict[str, Any]] | None = None
+
+
+class ActionRun(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contact_id: int

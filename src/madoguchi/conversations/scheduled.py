@@ -1,0 +1,219 @@
+"""Scheduled messages (送信予約, F13): at most three pending per contact, sent by the worker
+exactly once at their time through the contact's conversation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.contacts.models import Contact
+from madoguchi.contacts.service import get_contact
+from madoguchi.conversations import service
+from madoguchi.conversations.models import (
+    MAX_TEXT_LENGTH,
+    Conversation,
+    ScheduledMessage,
+    ScheduleState,
+)
+from madoguchi.events import Event
+from madoguchi.files import service as files
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import DomainError, Invalid, NotFound
+from madoguchi.members.models import Member
+
+log = logging.getLogger(__name__)
+MAX_PENDING = 3
+
+
+def _changed(scheduled: ScheduledMessage) -> Event:
+    return Event(
+        "scheduled_message.changed",
+        {"scheduled_message_id": scheduled.id, "contact_id": scheduled.contact_id},
+    )
+
+
+async def _check(
+    ctx: Ctx, *, text: str, at: datetime, image_ids: Sequence[int]
+) -> tuple[str, list[int]]:
+    if at.tzinfo is None:
+        raise Invalid("The time needs a time zone.")
+    if at <= ctx.now():
+        raise Invalid("The time to send must be in the future.")
+    images = await files.images(ctx.db, list(image_ids))
+    body = text.strip()
+    if not body and not images:
+        raise Invalid("The message is empty.")
+    if len(body) > MAX_TEXT_LENGTH:
+        raise Invalid("A message can be at most %(n)d characters.", n=MAX_TEXT_LENGTH)
+    return body, [image.id for image in images]
+
+
+async def _conversation_of(db: AsyncSession, contact: Contact) -> Conversation:
+    conversation = await db.scalar(
+        select(Conversation)
+        .where(Conversation.contact_id == contact.id)
+        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+        .limit(1)
+    )
+    if conversation is None:
+        raise Invalid("This contact has no conversation to send through yet.")
+    return conversation
+
+
+async def pending_count(db: AsyncSession, *, contact_id: int) -> int:
+    return int(
+        await db.scalar(
+            select(func.count()).where(
+                ScheduledMessage.contact_id == contact_id,
+                ScheduledMessage.state == ScheduleState.pending,
+            )
+        )
+        or 0
+    )
+
+
+async def schedule(
+    ctx: Ctx,
+    *,
+    contact_id: int,
+    text: str,
+    at: datetime,
+    image_ids: Sequence[int] = (),
+    author: Member | None,
+) -> ScheduledMessage:
+    """Schedule a message; a fourth pending one for the same contact is refused."""
+    contact = await get_contact(ctx.db, contact_id=contact_id)
+    # Counting and inserting under the contact's row lock keeps two requests from making a 4th.
+    await ctx.db.scalar(select(Contact.id).where(Contact.id == contact.id).with_for_update())
+    body, images = await _check(ctx, text=text, at=at, image_ids=image_ids)
+    conversation = await _conversation_of(ctx.db, contact)
+    if await pending_count(ctx.db, contact_id=contact.id) >= MAX_PENDING:
+        raise Invalid(
+            "A contact can have at most %(n)d scheduled messages waiting: cancel one first.",
+            n=MAX_PENDING,
+        )
+    scheduled = ScheduledMessage(
+        contact_id=contact.id,
+        conversation_id=conversation.id,
+        text=body,
+        image_ids=images,
+        at=at,
+        state=ScheduleState.pending,
+        created_by=author.id if author else None,
+        created_at=ctx.now(),
+        updated_at=ctx.now(),
+    )
+    ctx.db.add(scheduled)
+    await ctx.db.flush()
+    await ctx.commit(_changed(scheduled))
+    return scheduled
+
+
+async def list_scheduled(
+    db: AsyncSession, *, contact_id: int, include_done: bool = False
+) -> list[ScheduledMessage]:
+    await get_contact(db, contact_id=contact_id)
+    query = select(ScheduledMessage).where(ScheduledMessage.contact_id == contact_id)
+    if not include_done:
+        query = query.where(ScheduledMessage.state == ScheduleState.pending)
+    return list(await db.scalars(query.order_by(ScheduledMessage.at, ScheduledMessage.id)))
+
+
+async def _pending(ctx: Ctx, scheduled_id: int) -> ScheduledMessage:
+    scheduled = await ctx.db.scalar(
+        select(ScheduledMessage).where(ScheduledMessage.id == scheduled_id).with_for_update()
+    )
+    if scheduled is None:
+        raise NotFound("No scheduled message with id %(id)s.", id=scheduled_id)
+    if scheduled.state != ScheduleState.pending:
+        raise Invalid("This scheduled message was already sent or cancelled.")
+    return scheduled
+
+
+async def update_scheduled(
+    ctx: Ctx,
+    *,
+    scheduled_id: int,
+    text: str | None = None,
+    at: datetime | None = None,
+    image_ids: Sequence[int] | None = None,
+) -> ScheduledMessage:
+    scheduled = await _pending(ctx, scheduled_id)
+    body, images = await _check(
+        ctx,
+        text=scheduled.text if text is None else text,
+        at=scheduled.at if at is None else at,
+        image_ids=scheduled.image_ids if image_ids is None else image_ids,
+    )
+    scheduled.text, scheduled.image_ids = body, images
+    if at is not None:
+        scheduled.at = at
+    scheduled.updated_at = ctx.now()
+    await ctx.commit(_changed(scheduled))
+    return scheduled
+
+
+async def cancel_scheduled(ctx: Ctx, *, scheduled_id: int) -> ScheduledMessage:
+    scheduled = await _pending(ctx, scheduled_id)
+    scheduled.state = ScheduleState.cancelled
+    scheduled.updated_at = ctx.now()
+    await ctx.commit(_changed(scheduled))
+    return scheduled
+
+
+async def send_due(ctx: Ctx, *, now: datetime, limit: int = 20) -> int:
+    """Send the scheduled messages whose time has come (the worker loop calls this).
+
+    Each is claimed, sent and marked in a transaction of its own, so a crash sends nothing
+    twice and skips nothing; on PostgreSQL another process skips the row this one holds.
+    """
+    sent = 0
+    for _ in range(limit):
+        scheduled = await ctx.db.scalar(
+            select(ScheduledMessage)
+            .where(ScheduledMessage.state == ScheduleState.pending, ScheduledMessage.at <= now)
+            .order_by(ScheduledMessage.at, ScheduledMessage.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if scheduled is None:
+            break
+        scheduled_id = scheduled.id
+        author = await ctx.db.get(Member, scheduled.created_by) if scheduled.created_by else None
+        try:
+            async with ctx.atomic():
+                message = await service.send_message(
+                    ctx,
+                    conversation_id=scheduled.conversation_id or 0,
+                    member=author,
+                    text=scheduled.text,
+                    kind="reply",
+                    image_ids=scheduled.image_ids,
+                )
+                scheduled.state = ScheduleState.sent
+                scheduled.message_id = message.id
+                scheduled.updated_at = now
+                await ctx.commit(_changed(scheduled))
+            sent += 1
+        except DomainError as error:
+            log.warning("scheduled message %s could not be sent: %s", scheduled_id, error)
+            await _fail(ctx, scheduled_id, str(error), now)
+    await ctx.db.rollback()  # release a claim-less read transaction
+    return sent
+
+
+async def _fail(ctx: Ctx, scheduled_id: int, error: str, now: datetime) -> None:
+    scheduled = await ctx.db.scalar(
+        select(ScheduledMessage).where(ScheduledMessage.id == scheduled_id).with_for_update()
+    )
+    if scheduled is not None and scheduled.state == ScheduleState.pending:
+        scheduled.state = ScheduleState.failed
+        scheduled.error = error
+        scheduled.updated_at = now
+        await ctx.commit(_changed(scheduled))
+    else:
+        await ctx.db.rollback()

@@ -1,0 +1,393 @@
+"""Team workflow on a conversation (F10–F12, F16): assignee and followers, close and reopen,
+snooze and wake, the conversation memo and tags, and permanent delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.audit import service as audit
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations.models import (
+    Conversation,
+    ConversationFollower,
+    ConversationState,
+    ConversationTag,
+    ConversationTagging,
+    Message,
+    MessageImage,
+    MessageKind,
+)
+from madoguchi.conversations.service import follow_quietly, get_conversation
+from madoguchi.crm.statuses import clean_color, clean_name
+from madoguchi.events import Event
+from madoguchi.files import service as files
+from madoguchi.kit import search
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from madoguchi.kit.i18n import N_
+from madoguchi.kit.ordering import next_position
+from madoguchi.members.models import Member
+from madoguchi.notifications import service as notifications
+
+MEMO_LIMIT = 500
+
+# English fallbacks of system messages; the UI shows them translated from ``meta``.
+SYSTEM_TEXT = {
+    "assigned": N_("%(actor)s assigned %(member)s"),
+    "self_assigned": N_("%(actor)s became the assignee"),
+    "unassigned": N_("%(actor)s removed the assignee"),
+    "followed": N_("%(member)s is following"),
+    "unfollowed": N_("%(member)s stopped following"),
+    "closed": N_("%(actor)s closed this conversation"),
+    "reopened": N_("%(actor)s reopened this conversation"),
+    "snoozed": N_("%(actor)s snoozed this conversation until %(until)s"),
+    "woke": N_("The snooze ended"),
+}
+
+
+def _updated(conversation: Conversation) -> Event:
+    return Event(
+        "conversation.updated",
+        {"conversation_id": conversation.id, "contact_id": conversation.contact_id},
+    )
+
+
+async def _system(
+    ctx: Ctx, conversation: Conversation, event: str, actor: Member | None, **args: Any
+) -> Event:
+    """A system line in the thread ("aya closed this conversation"); it does not move the
+    conversation in the list."""
+    meta = {"event": event, "actor": actor.name if actor else "", **args}
+    message = Message(
+        conversation_id=conversation.id,
+        channel_id=conversation.channel_id,
+        kind=MessageKind.system,
+        text=SYSTEM_TEXT[event] % {"actor": meta["actor"], **args},
+        sender_member_id=actor.id if actor else None,
+        meta=meta,
+        created_at=ctx.now(),
+    )
+    ctx.db.add(message)
+    await ctx.db.flush()
+    return Event(
+        "message.created",
+        {
+            "conversation_id": conversation.id,
+            "contact_id": conversation.contact_id,
+            "message_id": message.id,
+        },
+    )
+
+
+async def _member(db: AsyncSession, member_id: int) -> Member:
+    member = await db.get(Member, member_id)
+    if member is None or not member.active:
+        raise NotFound("No member with id %(id)s.", id=member_id)
+    return member
+
+
+# --- assignee and followers -------------------------------------------------------------------
+
+
+async def assign(
+    ctx: Ctx, *, conversation_id: int, member_id: int | None, actor: Member
+) -> Conversation:
+    """Make a member the assignee (None: nobody); they are notified."""
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    assignee = None if member_id is None else await _member(ctx.db, member_id)
+    if conversation.assignee_id == member_id:
+        return conversation
+    events = [_updated(conversation)]
+    conversation.assignee_id = member_id
+    if assignee is None:
+        events.append(await _system(ctx, conversation, "unassigned", actor))
+    else:
+        if assignee.id == actor.id:
+            events.append(await _system(ctx, conversation, "self_assigned", actor))
+        else:
+            events.append(await _system(ctx, conversation, "assigned", actor, member=assignee.name))
+        # The assignee no longer needs to follow as well.
+        await ctx.db.execute(
+            delete(ConversationFollower).where(
+                ConversationFollower.conversation_id == conversation.id,
+                ConversationFollower.member_id == assignee.id,
+            )
+        )
+        notice = await notifications.notify(
+            ctx,
+            member_id=assignee.id,
+            kind="assigned",
+            conversation_id=conversation.id,
+            actor=actor,
+        )
+        if notice is not None:
+            events.append(notice)
+    await ctx.commit(*events)
+    return conversation
+
+
+async def become_assignee(ctx: Ctx, *, conversation_id: int, actor: Member) -> Conversation:
+    """担当者になる: take an unassigned conversation; when a colleague has it, follow instead."""
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    if conversation.assignee_id not in (None, actor.id):
+        holder = await ctx.db.get(Member, conversation.assignee_id)
+        raise Conflict(
+            "%(name)s is already the assignee: follow the conversation instead.",
+            name=holder.name if holder else "",
+        )
+    return await assign(ctx, conversation_id=conversation_id, member_id=actor.id, actor=actor)
+
+
+async def follow(ctx: Ctx, *, conversation_id: int, member_id: int, actor: Member) -> Conversation:
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    follower = await _member(ctx.db, member_id)
+    if conversation.assignee_id == follower.id:
+        return conversation
+    if await follow_quietly(ctx, conversation_id=conversation.id, member_id=follower.id):
+        event = await _system(ctx, conversation, "followed", actor, member=follower.name)
+        await ctx.commit(event, _updated(conversation))
+    return conversation
+
+
+async def unfollow(
+    ctx: Ctx, *, conversation_id: int, member_id: int, actor: Member
+) -> Conversation:
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    follower = await _member(ctx.db, member_id)
+    removed = await ctx.db.execute(
+        delete(ConversationFollower).where(
+            ConversationFollower.conversation_id == conversation.id,
+            ConversationFollower.member_id == follower.id,
+        )
+    )
+    if getattr(removed, "rowcount", 0):
+        event = await _system(ctx, conversation, "unfollowed", actor, member=follower.name)
+        await ctx.commit(event, _updated(conversation))
+    return conversation
+
+
+async def followers(db: AsyncSession, *, conversation_id: int) -> list[Member]:
+    await get_conversation(db, conversation_id=conversation_id)
+    return list(
+        await db.scalars(
+            select(Member)
+            .join(ConversationFollower, ConversationFollower.member_id == Member.id)
+            .where(ConversationFollower.conversation_id == conversation_id)
+            .order_by(ConversationFollower.created_at, Member.id)
+        )
+    )
+
+
+# --- close, reopen, snooze --------------------------------------------------------------------
+
+
+def _clean_memo(memo: str) -> str:
+    memo = memo.strip()
+    if len(memo) > MEMO_LIMIT:
+        raise Invalid("The conversation memo can be at most %(n)d characters.", n=MEMO_LIMIT)
+    return memo
+
+
+async def close(
+    ctx: Ctx,
+    *,
+    conversation_id: int,
+    actor: Member,
+    tag_ids: Sequence[int] | None = None,
+    memo: str | None = None,
+) -> Conversation:
+    """Close (終了), optionally choosing its conversation tags and writing its memo."""
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    cleaned_memo = None if memo is None else _clean_memo(memo)
+    if tag_ids is not None:
+        await _set_tags(ctx, conversation, list(tag_ids))
+    if cleaned_memo is not None:
+        conversation.memo = cleaned_memo
+    events = [_updated(conversation)]
+    if conversation.state != ConversationState.closed:
+        conversation.state = ConversationState.closed
+        conversation.snooze_until = None
+        conversation.closed_at = ctx.now()
+        events.append(await _system(ctx, conversation, "closed", actor))
+    await ctx.commit(*events)
+    return conversation
+
+
+async def reopen(ctx: Ctx, *, conversation_id: int, actor: Member) -> Conversation:
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    if conversation.state == ConversationState.open:
+        return conversation
+    conversation.state = ConversationState.open
+    conversation.snooze_until = None
+    conversation.closed_at = None
+    event = await _system(ctx, conversation, "reopened", actor)
+    await ctx.commit(event, _updated(conversation))
+    return conversation
+
+
+async def snooze(ctx: Ctx, *, conversation_id: int, until: datetime, actor: Member) -> Conversation:
+    """Snooze until a time: it wakes then, or when the customer writes, whichever first."""
+    if until.tzinfo is None:
+        raise Invalid("The snooze time needs a time zone.")
+    if until <= ctx.now():
+        raise Invalid("The snooze time must be in the future.")
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    conversation.state = ConversationState.snoozed
+    conversation.snooze_until = until
+    conversation.closed_at = None
+    event = await _system(ctx, conversation, "snoozed", actor, until=until.isoformat())
+    await ctx.commit(event, _updated(conversation))
+    return conversation
+
+
+async def wake_due(ctx: Ctx, *, now: datetime, limit: int = 100) -> int:
+    """Wake the snoozed conversations whose time has come (the worker loop calls this)."""
+    query = (
+        select(Conversation)
+        .where(Conversation.state == ConversationState.snoozed, Conversation.snooze_until <= now)
+        .order_by(Conversation.snooze_until)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    due = list(await ctx.db.scalars(query))
+    events: list[Event] = []
+    for conversation in due:
+        conversation.state = ConversationState.open
+        conversation.snooze_until = None
+        events += [await _system(ctx, conversation, "woke", None), _updated(conversation)]
+    await ctx.commit(*events)
+    return len(due)
+
+
+async def set_memo(ctx: Ctx, *, conversation_id: int, memo: str) -> Conversation:
+    """The conversation memo (問い合わせメモ), at most 500 characters."""
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    conversation.memo = _clean_memo(memo)
+    await ctx.commit(_updated(conversation))
+    return conversation
+
+
+# --- conversation tags (問い合わせタグ) ---------------------------------------------------------
+
+
+async def list_conversation_tags(db: AsyncSession) -> list[ConversationTag]:
+    return list(
+        await db.scalars(
+            select(ConversationTag).order_by(ConversationTag.position, ConversationTag.id)
+        )
+    )
+
+
+async def create_conversation_tag(
+    ctx: Ctx, *, name: str, color: str = "#64748b"
+) -> ConversationTag:
+    name = clean_name(name)
+    if await ctx.db.scalar(select(ConversationTag.id).where(ConversationTag.name == name)):
+        raise Conflict("A conversation tag named %(name)s already exists.", name=name)
+    tag = ConversationTag(
+        name=name,
+        color=clean_color(color),
+        position=await next_position(ctx.db, ConversationTag.position),
+    )
+    ctx.db.add(tag)
+    await ctx.db.flush()
+    await ctx.commit(Event("conversation_tags.changed", {"tag_id": tag.id}))
+    return tag
+
+
+async def delete_conversation_tag(ctx: Ctx, *, tag_id: int) -> None:
+    tag = await ctx.db.get(ConversationTag, tag_id)
+    if tag is None:
+        raise NotFound("No conversation tag with id %(id)s.", id=tag_id)
+    await ctx.db.delete(tag)
+    await ctx.commit(Event("conversation_tags.changed", {"tag_id": tag_id}))
+
+
+async def _set_tags(ctx: Ctx, conversation: Conversation, tag_ids: list[int]) -> None:
+    wanted = set(tag_ids)
+    known = set(
+        await ctx.db.scalars(select(ConversationTag.id).where(ConversationTag.id.in_(wanted)))
+    )
+    if wanted - known:
+        raise NotFound("No conversation tag with id %(id)s.", id=min(wanted - known))
+    await ctx.db.execute(
+        delete(ConversationTagging).where(ConversationTagging.conversation_id == conversation.id)
+    )
+    for tag_id in sorted(wanted):
+        ctx.db.add(ConversationTagging(conversation_id=conversation.id, tag_id=tag_id))
+
+
+async def set_conversation_tags(
+    ctx: Ctx, *, conversation_id: int, tag_ids: Sequence[int]
+) -> list[ConversationTag]:
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    await _set_tags(ctx, conversation, list(tag_ids))
+    await ctx.commit(_updated(conversation))
+    return await conversation_tags(ctx.db, conversation_id=conversation_id)
+
+
+async def conversation_tags(db: AsyncSession, *, conversation_id: int) -> list[ConversationTag]:
+    return list(
+        await db.scalars(
+            select(ConversationTag)
+            .join(ConversationTagging, ConversationTagging.tag_id == ConversationTag.id)
+            .where(ConversationTagging.conversation_id == conversation_id)
+            .order_by(ConversationTag.position, ConversationTag.id)
+        )
+    )
+
+
+# --- permanent delete (永久削除) ---------------------------------------------------------------
+
+
+async def delete_conversation(ctx: Ctx, *, conversation_id: int, actor: Member) -> None:
+    """Delete a conversation for good: its messages, images, scheduled sends and everything
+    counted from it. An audit entry remains saying who deleted what and when."""
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    rows = list(
+        await ctx.db.execute(
+            select(Message.id, Message.text).where(Message.conversation_id == conversation.id)
+        )
+    )
+    message_ids = [row.id for row in rows]
+    await search.remove(ctx.db, search.MESSAGES, [(row.id, row.text) for row in rows])
+    file_ids = set(
+        await ctx.db.scalars(
+            select(MessageImage.file_id).where(MessageImage.message_id.in_(message_ids))
+        )
+    )
+    contact_name = await _contact_name(ctx, conversation.contact_id)
+    audit.record(
+        ctx,
+        actor=actor,
+        action="conversation.deleted",
+        subject=f"conversation {conversation.id}",
+        detail={
+            "conversation_id": conversation.id,
+            "contact_id": conversation.contact_id,
+            "contact_name": contact_name,
+            "messages": len(message_ids),
+        },
+    )
+    await ctx.db.delete(conversation)
+    await ctx.db.flush()
+    orphans = await files.unreferenced(ctx.db, file_ids)
+    for stored in orphans:
+        await ctx.db.delete(stored)
+    await ctx.commit(
+        Event(
+            "conversation.deleted",
+            {"conversation_id": conversation_id, "contact_id": conversation.contact_id},
+        )
+    )
+    files.remove_files(files.root(ctx), orphans)
+
+
+async def _contact_name(ctx: Ctx, contact_id: int) -> str:
+    contact = await ctx.db.get(Contact, contact_id)
+    return contact.display_name if contact else ""

@@ -1,0 +1,50 @@
+"""Uploading images (``POST /api/v1/files``) and reading stored files (members only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, UploadFile
+from fastapi.responses import FileResponse
+
+from madoguchi.files import service
+from madoguchi.files.schemas import FileOut
+from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.kit.web import CtxDep, MemberDep
+
+router = APIRouter(tags=["files"])
+
+
+@router.post("/api/v1/files", response_model=FileOut, status_code=201)
+async def upload(file: UploadFile, _member: MemberDep, ctx: CtxDep) -> FileOut:
+    """An image (JPEG, PNG, GIF or WebP, judged by its content; at most 10 MB) to send or to
+    put in a template: give its ``id`` in ``image_ids``."""
+    data = await file.read(service.MAX_IMAGE_BYTES + 1)
+    if not data:
+        raise Invalid("The file is empty.")
+    stored = await service.upload_image(ctx, data=data, name=file.filename or "")
+    return FileOut.of(stored)
+
+
+async def _serve(file_id: int, ctx: CtxDep, *, thumbnail: bool) -> FileResponse:
+    stored = await service.get_file(ctx.db, file_id=file_id)
+    path = service.path_of(service.root(ctx), stored, thumbnail=thumbnail)
+    if not path.is_file():
+        raise NotFound("The file %(id)s is missing from the store.", id=file_id)
+    media_type = "image/webp" if thumbnail and stored.thumbnail_path else stored.content_type
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={
+            "Cache-Control": "private, max-age=31536000, immutable",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.get("/files/{file_id}", include_in_schema=False)
+async def read_file(file_id: int, _member: MemberDep, ctx: CtxDep) -> FileResponse:
+    return await _serve(file_id, ctx, thumbnail=False)
+
+
+@router.get("/files/{file_id}/thumbnail", include_in_schema=False)
+async def read_thumbnail(file_id: int, _member: MemberDep, ctx: CtxDep) -> FileResponse:
+    return await _serve(file_id, ctx, thumbnail=True)

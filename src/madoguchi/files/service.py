@@ -1,0 +1,141 @@
+"""The file store: images checked by their content, kept in a folder, with a thumbnail."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.automation.models import Template
+from madoguchi.conversations.models import MessageImage
+from madoguchi.files.models import StoredFile
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Invalid, NotFound
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_IMAGES = 3
+THUMBNAIL_SIZE = (480, 480)
+# Pillow's format name → what we store and serve it as.
+IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
+
+
+def root(ctx: Ctx) -> Path:
+    return ctx.settings.files_dir
+
+
+def _inspect(data: bytes) -> tuple[str, int, int]:
+    """The format and size of an image, judged by its bytes (a .jpg that is not one fails)."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise Invalid("An image can be at most 10 MB.")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image_format = image.format or ""
+            width, height = image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise Invalid("This file is not a JPEG, PNG, GIF or WebP image.") from None
+    if image_format not in IMAGE_TYPES:
+        raise Invalid("This file is not a JPEG, PNG, GIF or WebP image.")
+    return image_format, width, height
+
+
+def _thumbnail(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        image.seek(0)
+        frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
+        frame.thumbnail(THUMBNAIL_SIZE)
+        out = io.BytesIO()
+        frame.save(out, format="WEBP", quality=80)
+        return out.getvalue()
+
+
+async def store_image(ctx: Ctx, *, data: bytes, name: str = "") -> StoredFile:
+    """Keep an image (inside the caller's transaction: the row is flushed, not committed)."""
+    image_format, width, height = _inspect(data)
+    digest = hashlib.sha256(data).hexdigest()
+    stem = f"images/{digest[:2]}/{secrets.token_hex(16)}"
+    path = f"{stem}.{_EXTENSIONS[image_format]}"
+    thumbnail_path = f"{stem}.thumb.webp"
+    base = root(ctx)
+    (base / path).parent.mkdir(parents=True, exist_ok=True)
+    (base / path).write_bytes(data)
+    (base / thumbnail_path).write_bytes(_thumbnail(data))
+    stored = StoredFile(
+        path=path,
+        thumbnail_path=thumbnail_path,
+        content_type=IMAGE_TYPES[image_format],
+        size=len(data),
+        width=width,
+        height=height,
+        sha256=digest,
+        original_name=Path(name).name[:255],
+        created_at=ctx.now(),
+    )
+    ctx.db.add(stored)
+    await ctx.db.flush()
+    return stored
+
+
+async def upload_image(ctx: Ctx, *, data: bytes, name: str = "") -> StoredFile:
+    """Keep an uploaded image, to be sent or put in a template."""
+    stored = await store_image(ctx, data=data, name=name)
+    await ctx.commit()
+    return stored
+
+
+async def get_file(db: AsyncSession, *, file_id: int) -> StoredFile:
+    stored = await db.get(StoredFile, file_id)
+    if stored is None:
+        raise NotFound("No file with id %(id)s.", id=file_id)
+    return stored
+
+
+async def images(db: AsyncSession, file_ids: list[int]) -> list[StoredFile]:
+    """These stored images, in the given order; at most three, each must exist."""
+    if len(file_ids) > MAX_IMAGES:
+        raise Invalid("At most %(n)d images can be sent at once.", n=MAX_IMAGES)
+    if len(set(file_ids)) != len(file_ids):
+        raise Invalid("The same image is given twice.")
+    found = {
+        f.id: f for f in await db.scalars(select(StoredFile).where(StoredFile.id.in_(file_ids)))
+    }
+    missing = [i for i in file_ids if i not in found]
+    if missing:
+        raise NotFound("No file with id %(id)s.", id=missing[0])
+    return [found[i] for i in file_ids]
+
+
+def path_of(ctx_root: Path, stored: StoredFile, *, thumbnail: bool = False) -> Path:
+    relative = stored.thumbnail_path if thumbnail and stored.thumbnail_path else stored.path
+    return ctx_root / relative
+
+
+def remove_files(base: Path, stored: list[StoredFile]) -> None:
+    """Delete the bytes of files whose rows are gone (after the commit)."""
+    for row in stored:
+        for relative in (row.path, row.thumbnail_path):
+            if relative:
+                (base / relative).unlink(missing_ok=True)
+
+
+async def unreferenced(db: AsyncSession, file_ids: set[int]) -> list[StoredFile]:
+    """Of these files, those no message and no template uses any more."""
+    if not file_ids:
+        return []
+    still_used = set(
+        await db.scalars(
+            select(MessageImage.file_id).where(MessageImage.file_id.in_(file_ids)).distinct()
+        )
+    )
+    for template_images in await db.scalars(select(Template.image_ids)):
+        still_used.update(set(template_images or []) & file_ids)
+    candidates = file_ids - still_used
+    if not candidates:
+        return []
+    return list(await db.scalars(select(StoredFile).where(StoredFile.id.in_(candidates))))
