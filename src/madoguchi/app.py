@@ -12,13 +12,14 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from madoguchi import __version__
 from madoguchi.automation.api import router as automation_router
+from madoguchi.channels import email, instagram, line, web
 from madoguchi.channels.api import router as channels_router
 from madoguchi.config import Settings, get_settings
 from madoguchi.contacts.api import router as contacts_router
@@ -28,11 +29,14 @@ from madoguchi.crm.api import router as crm_router
 from madoguchi.events import create_bus
 from madoguchi.files.api import router as files_router
 from madoguchi.jobs import Worker
-from madoguchi.kit.db import Database
+from madoguchi.kit.db import Database, utcnow
 from madoguchi.kit.errors import DomainError
+from madoguchi.kit.i18n import gettext_for
 from madoguchi.kit.web import Runtime, runtime_of, websocket_member
 from madoguchi.members.api import router as members_router
 from madoguchi.ui import router as ui_router
+from madoguchi.ui.present import safe_next
+from madoguchi.ui.render import render
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -48,12 +52,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await bus.start()
         app.state.runtime = Runtime(settings=settings, database=database, bus=bus)
         stop = asyncio.Event()
-        worker_task = None
-        if settings.worker:
-            worker = Worker(settings=settings, database=database, bus=bus)
-            worker_task = asyncio.create_task(worker.run(stop))
+        worker = Worker(settings=settings, database=database, bus=bus)
+        worker_task = asyncio.create_task(worker.run(stop)) if settings.worker else None
         try:
-            yield
+            async with contextlib.AsyncExitStack() as listeners:
+                if settings.smtp_listen:
+                    await listeners.enter_async_context(
+                        email.listening(worker.ctx, settings.smtp_listen)
+                    )
+                yield
         finally:
             stop.set()
             if worker_task is not None:
@@ -76,6 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(automation_router)
     app.include_router(conversations_extra_router)
     app.include_router(files_router)
+    app.include_router(line.router)
+    app.include_router(instagram.router)
+    app.include_router(web.router)
     app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -139,10 +149,42 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         if error.status_code == 401 and _wants_page(request):
-            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+            # The query comes along: a filtered list or a member link survives signing in.
+            return RedirectResponse(f"/login?next={quote(_path_and_query(request))}", 303)
         return JSONResponse(
             {"detail": error.detail}, status_code=error.status_code, headers=error.headers
         )
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> Response:
+        """A bug: a small translated page for a person, one sentence for a fragment or the API
+        (the traceback still goes to the log)."""
+        language = _page_language(request)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "Internal server error."}, status_code=500)
+        if "hx-request" in request.headers:
+            message = gettext_for(language).gettext("Something went wrong. Please try again.")
+            return PlainTextResponse(message, status_code=500)
+        return render(
+            request,
+            "error.html",
+            language=language,
+            settings=runtime_of(request).settings,
+            now=utcnow(),
+            status_code=500,
+            retry_url=safe_next(_path_and_query(request)),
+        )
+
+
+def _path_and_query(request: Request) -> str:
+    query = request.url.query
+    return f"{request.url.path}?{query}" if query else request.url.path
+
+
+def _page_language(request: Request) -> str:
+    """The workspace's language: after an unexpected error the database is not asked for the
+    member's own."""
+    return runtime_of(request).settings.default_language
 
 
 def _wants_page(request: Request) -> bool:

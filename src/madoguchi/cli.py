@@ -85,6 +85,8 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     typer.echo(f"Madoguchi: http://{host}:{port}  (data: {_where(settings)})")
+    if settings.smtp_listen:
+        typer.echo(f"Receiving e-mail by SMTP on {settings.smtp_listen}")
     uvicorn.run(
         create_app(settings),
         host=host,

@@ -1,6 +1,6 @@
 """The worker loop: time-based work is rows in the database, claimed in transactions, so a
 restart loses nothing and two processes never do the same thing twice (snooze wake-ups,
-scheduled messages; later broadcasts and outbound retries)."""
+scheduled messages, deliveries through the outbox; later broadcasts)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from madoguchi.channels import outbox
+from madoguchi.channels.base import Adapter
 from madoguchi.config import Settings
 from madoguchi.conversations import scheduled, workflow
 from madoguchi.events import EventBus
@@ -24,6 +26,15 @@ log = logging.getLogger(__name__)
 class TickResult:
     woke: int
     sent: int
+    delivered: int = 0
+
+
+def default_adapters() -> dict[str, Adapter]:
+    from madoguchi.channels.email import EmailAdapter
+    from madoguchi.channels.instagram import InstagramAdapter
+    from madoguchi.channels.line import LineAdapter
+
+    return {"line": LineAdapter(), "instagram": InstagramAdapter(), "email": EmailAdapter()}
 
 
 class Worker:
@@ -34,19 +45,21 @@ class Worker:
         database: Database,
         bus: EventBus,
         clock: Callable[[], datetime] = utcnow,
+        adapters: dict[str, Adapter] | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
         self.bus = bus
         self.clock = clock
+        self.adapters = default_adapters() if adapters is None else adapters
 
     @contextlib.asynccontextmanager
-    async def _ctx(self) -> AsyncIterator[Ctx]:
+    async def ctx(self) -> AsyncIterator[Ctx]:
         async with self.database.write_sessions() as session:
             yield Ctx(db=session, bus=self.bus, settings=self.settings, clock=self.clock)
 
     async def _step(self, work: Callable[[Ctx], Awaitable[int]]) -> int:
-        async with self._ctx() as ctx:
+        async with self.ctx() as ctx:
             return await work(ctx)
 
     async def tick(self, now: datetime | None = None) -> TickResult:
@@ -54,7 +67,8 @@ class Worker:
         moment = now or self.clock()
         woke = await self._step(lambda ctx: workflow.wake_due(ctx, now=moment))
         sent = await self._step(lambda ctx: scheduled.send_due(ctx, now=moment))
-        return TickResult(woke=woke, sent=sent)
+        delivered = await outbox.deliver_due(self.ctx, self.adapters, now=moment)
+        return TickResult(woke=woke, sent=sent, delivered=delivered)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a failing tick is logged and tried again."""

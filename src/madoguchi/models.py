@@ -2,7 +2,7 @@
 
 from madoguchi.audit.models import AuditEntry
 from madoguchi.automation.models import Action, Template, TemplateFolder
-from madoguchi.channels.models import Channel, ChannelKind
+from madoguchi.channels.models import Channel, ChannelKind, OutboxEntry, OutboxState, VisitorSession
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
     Conversation,
@@ -36,6 +36,7 @@ from madoguchi.files.models import StoredFile
 from madoguchi.kit.db import Base
 from madoguchi.members.models import ApiToken, LoginThrottle, Member, MemberSession, Role
 from madoguchi.notifications.models import Notification
+from madoguchi.workspace.models import WorkspaceValue
 
 __all__ = [
     "Action",
@@ -66,6 +67,8 @@ __all__ = [
     "MessageImage",
     "MessageKind",
     "Notification",
+    "OutboxEntry",
+    "OutboxState",
     "Record",
     "RecordBook",
     "Role",
@@ -77,4 +80,6 @@ __all__ = [
     "TagFolder",
     "Template",
     "TemplateFolder",
+    "VisitorSession",
+    "WorkspaceValue",
 ]

@@ -4,36 +4,55 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from madoguchi.channels import service
+from madoguchi.channels import outbox, service
 from madoguchi.channels.models import ChannelKind
-from madoguchi.channels.schemas import ChannelCreate, ChannelList, ChannelOut, InboundMessage
+from madoguchi.channels.schemas import (
+    ChannelCreate,
+    ChannelList,
+    ChannelOut,
+    ChannelUpdate,
+    InboundMessage,
+)
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.schemas import MessageOut
-from madoguchi.kit.errors import Forbidden, Invalid
+from madoguchi.files import service as files
+from madoguchi.kit.errors import Invalid
 from madoguchi.kit.web import CtxDep, MemberDep
-from madoguchi.members.models import Role
+from madoguchi.members.service import ensure_manager
 
-router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
+router = APIRouter(prefix="/api/v1", tags=["channels"])
 
 
-@router.get("", response_model=ChannelList)
+@router.get("/channels", response_model=ChannelList)
 async def list_channels(_member: MemberDep, ctx: CtxDep) -> ChannelList:
     """Channels with their secrets masked."""
-    return ChannelList(items=[ChannelOut.of(c) for c in await service.list_channels(ctx.db)])
+    base = ctx.settings.base_url
+    return ChannelList(items=[ChannelOut.of(c, base) for c in await service.list_channels(ctx.db)])
 
 
-@router.post("", response_model=ChannelOut, status_code=201)
+@router.post("/channels", response_model=ChannelOut, status_code=201)
 async def create_channel(body: ChannelCreate, member: MemberDep, ctx: CtxDep) -> ChannelOut:
-    if member.role == Role.agent:
-        raise Forbidden("Only owners and admins add channels.")
+    ensure_manager(member)
     channel = await service.create_channel(
         ctx, kind=body.kind, name=body.name, settings=body.settings
     )
-    return ChannelOut.of(channel)
+    return ChannelOut.of(channel, ctx.settings.base_url)
+
+
+@router.patch("/channels/{channel_id}", response_model=ChannelOut)
+async def update_channel(
+    channel_id: int, body: ChannelUpdate, member: MemberDep, ctx: CtxDep
+) -> ChannelOut:
+    """Rename, change settings (a secret sent back as ``********`` is kept), or disable."""
+    ensure_manager(member)
+    channel = await service.update_channel(
+        ctx, channel_id=channel_id, name=body.name, settings=body.settings, enabled=body.enabled
+    )
+    return ChannelOut.of(channel, ctx.settings.base_url)
 
 
 @router.post(
-    "/{channel_id}/inbound",
+    "/channels/{channel_id}/inbound",
     response_model=MessageOut,
     status_code=201,
     responses={200: {"description": "Already stored (same external_id): the stored message."}},
@@ -62,3 +81,11 @@ async def inbound(
     if not ingested.created:
         response.status_code = 200
     return MessageOut.model_validate(ingested.message)
+
+
+@router.post("/messages/{message_id}/resend", response_model=MessageOut, tags=["conversations"])
+async def resend(message_id: int, _member: MemberDep, ctx: CtxDep) -> MessageOut:
+    """再送: send a reply that failed again (it goes back to the outbox)."""
+    message = await outbox.resend(ctx, message_id=message_id)
+    images = await files.message_images(ctx.db, [message.id])
+    return MessageOut.of(message, images[message.id])

@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from madoguchi.channels.models import Channel
-from madoguchi.channels.service import public_settings
+from madoguchi.channels.service import public_settings, snippet, webhook_url
 
 
 class ChannelOut(BaseModel):
@@ -15,18 +15,30 @@ class ChannelOut(BaseModel):
     name: str
     enabled: bool
     settings: dict[str, Any]
+    # LINE and Instagram: the address to paste into their console; web: the tag for the site.
+    webhook_url: str | None = None
+    snippet: str | None = None
     created_at: datetime
 
     @classmethod
-    def of(cls, channel: Channel) -> ChannelOut:
+    def of(cls, channel: Channel, base_url: str = "") -> ChannelOut:
         return cls(
             id=channel.id,
             kind=channel.kind,
             name=channel.name,
             enabled=channel.enabled,
             settings=public_settings(channel),
+            webhook_url=webhook_url(channel, base_url),
+            snippet=snippet(channel, base_url),
             created_at=channel.created_at,
         )
+
+
+class ChannelUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=100)
+    settings: dict[str, Any] | None = None
+    enabled: bool | None = None
 
 
 class ChannelCreate(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from email.utils import make_msgid
 from typing import Any
 
 from sqlalchemy import select
@@ -41,9 +43,9 @@ SECRET_KEYS = frozenset(
 
 
 def public_settings(channel: Channel) -> dict[str, Any]:
-    """Settings safe to show: secrets become ``"********"`` (set) or are left out (unset)."""
+    """Settings safe to show: secrets become ``********`` (set) or are left out (unset)."""
     return {
-        key: ("********" if key in SECRET_KEYS else value)
+        key: (MASK if key in SECRET_KEYS else value)
         for key, value in channel.settings.items()
         if value not in (None, "")
     }
@@ -91,6 +93,58 @@ async def create_channel(
     return channel
 
 
+MASK = "********"
+
+
+async def update_channel(
+    ctx: Ctx,
+    *,
+    channel_id: int,
+    name: str | None = None,
+    settings: dict[str, Any] | None = None,
+    enabled: bool | None = None,
+) -> Channel:
+    """Rename, change settings (a secret left as ``********`` stays as it was; ``""`` or null
+    removes a setting), enable or disable a channel."""
+    channel = await get_channel(ctx.db, channel_id=channel_id)
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise Invalid("A channel's name must be 1 to 100 characters.")
+        channel.name = name
+    if settings is not None:
+        merged = dict(channel.settings)
+        for key, value in settings.items():
+            if key in SECRET_KEYS and value == MASK:
+                continue
+            if value in (None, ""):
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        channel.settings = _clean_settings(channel.kind, merged)
+    if enabled is not None:
+        channel.enabled = enabled
+    await ctx.commit(Event("channel.updated", {"channel_id": channel.id}))
+    return channel
+
+
+def webhook_url(channel: Channel, base_url: str) -> str | None:
+    """What the owner pastes into LINE's or Meta's console."""
+    base = base_url.rstrip("/")
+    if channel.kind == ChannelKind.line:
+        return f"{base}/webhooks/line/{channel.id}"
+    if channel.kind == ChannelKind.instagram:
+        return f"{base}/webhooks/instagram/{channel.id}"
+    return None
+
+
+def snippet(channel: Channel, base_url: str) -> str | None:
+    """The web chat's tag for the site owner's pages."""
+    if channel.kind != ChannelKind.web:
+        return None
+    return f'<script src="{base_url.rstrip("/")}/widget/{channel.id}.js" async></script>'
+
+
 async def get_channel(db: AsyncSession, *, channel_id: int) -> Channel:
     channel = await db.get(Channel, channel_id)
     if channel is None:
@@ -105,9 +159,40 @@ async def list_channels(db: AsyncSession) -> list[Channel]:
 def initial_delivery(channel: Channel) -> Delivery:
     """Where a reply stands once stored.
 
-    The API channel's integration reads replies through the API and demo channels go nowhere,
-    so those are sent once stored; the other kinds wait for their channel adapter.
+    The API channel's integration reads replies through the API, the web chat shows them to the
+    visitor from the database, and demo channels go nowhere: those are sent once stored. LINE,
+    Instagram and e-mail replies wait in the outbox for their adapter.
     """
-    if channel.kind == ChannelKind.api or channel.settings.get("demo"):
+    if channel.kind in (ChannelKind.api, ChannelKind.web) or channel.settings.get("demo"):
         return Delivery.sent
     return Delivery.pending
+
+
+# Instagram lets a business answer only within 24 hours of the customer's last message.
+INSTAGRAM_WINDOW = timedelta(hours=24)
+
+
+def reply_window_ends(channel: Channel, last_inbound_at: datetime | None) -> datetime | None:
+    """Until when a reply may be sent (None: no limit)."""
+    if channel.kind != ChannelKind.instagram or channel.settings.get("demo"):
+        return None
+    if last_inbound_at is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return last_inbound_at + INSTAGRAM_WINDOW
+
+
+def check_reply_allowed(channel: Channel, last_inbound_at: datetime | None, now: datetime) -> None:
+    ends = reply_window_ends(channel, last_inbound_at)
+    if ends is not None and now > ends:
+        raise Invalid(
+            "Instagram allows replies only within 24 hours of the customer's last message."
+        )
+
+
+def outbound_external_id(channel: Channel) -> str | None:
+    """The id a reply carries on its channel, chosen before it is sent (an e-mail's
+    Message-ID, so that every retry sends the same one)."""
+    if channel.kind != ChannelKind.email:
+        return None
+    address = str(channel.settings.get("address") or "")
+    return make_msgid(domain=address.rpartition("@")[2] or "madoguchi.invalid")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response
 
 from madoguchi.automation import templates
+from madoguchi.channels import service as channels
 from madoguchi.conversations import repository, service, workflow
 from madoguchi.conversations.repository import Cursor, InboxItem, InboxQuery, View
 from madoguchi.conversations.schemas import (
@@ -30,6 +31,7 @@ from madoguchi.conversations.schemas import (
 )
 from madoguchi.crm import filters, records
 from madoguchi.crm.schemas import Items
+from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members.service import ensure_manager
@@ -46,6 +48,7 @@ def conversation_out(item: InboxItem) -> ConversationOut:
         state=conversation.state,
         memo=conversation.memo,
         closed_at=conversation.closed_at,
+        reply_until=channels.reply_window_ends(channel, conversation.last_inbound_at),
         assignee_id=conversation.assignee_id,
         snooze_until=conversation.snooze_until,
         last_activity_at=conversation.last_activity_at,
@@ -138,7 +141,7 @@ async def list_messages(
     messages = await service.list_messages(
         ctx.db, conversation_id=conversation_id, before_id=before, after_id=after, limit=limit
     )
-    images = await service.images_for(ctx.db, [m.id for m in messages])
+    images = await files.message_images(ctx.db, [m.id for m in messages])
     return MessageList(items=[MessageOut.of(m, images[m.id]) for m in messages])
 
 
@@ -163,7 +166,7 @@ async def post_message(
             kind=body.kind,
             image_ids=body.image_ids,
         )
-    images = await service.images_for(ctx.db, [message.id])
+    images = await files.message_images(ctx.db, [message.id])
     return MessageOut.of(message, images[message.id])
 
 

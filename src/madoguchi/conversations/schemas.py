@@ -167,6 +167,8 @@ class ConversationOut(BaseModel):
     state: str
     memo: str = ""
     closed_at: datetime | None = None
+    # Instagram: replies are allowed until then (24 hours after the customer's last message).
+    reply_until: datetime | None = None
     assignee_id: int | None
     snooze_until: datetime | None
     last_activity_at: datetime

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.channels import outbox
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel
 from madoguchi.contacts import service as contacts
@@ -19,13 +21,13 @@ from madoguchi.conversations.models import (
     ConversationFollower,
     ConversationState,
     ConversationUnread,
+    Delivery,
     Message,
     MessageImage,
     MessageKind,
 )
 from madoguchi.events import Event
 from madoguchi.files import service as files
-from madoguchi.files.models import StoredFile
 from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import UTCDateTime
@@ -86,12 +88,19 @@ async def _touch(ctx: Ctx, conversation: Conversation, message: Message) -> None
     """A new message moves the conversation to the top of everyone's list."""
     conversation.last_activity_at = message.created_at
     conversation.last_message_kind = message.kind
-    conversation.last_message_preview = preview(message.text)
+    conversation.last_message_preview = preview(message.text) or _symbol(message)
     await ctx.db.execute(
         update(ConversationUnread)
         .where(ConversationUnread.conversation_id == conversation.id)
         .values(activity_at=message.created_at)
     )
+
+
+def _symbol(message: Message) -> str:
+    """A list preview for a message without text, in no particular language."""
+    if message.meta and "sticker" in message.meta:
+        return "🙂"
+    return "📷"
 
 
 async def _store(ctx: Ctx, message: Message) -> None:
@@ -124,12 +133,20 @@ async def ingest_inbound(
     contact_name: str | None,
     text: str,
     external_id: str | None,
+    image_ids: Sequence[int] = (),
+    meta: dict[str, Any] | None = None,
+    conversation_id: int | None = None,
 ) -> Ingested:
-    """Store a customer's message once (idempotent on the channel's message id).
+    """Store a customer's message once (idempotent on the channel's message id), with images
+    already in the file store, or ``meta`` for what is not text (a LINE sticker).
 
-    Acknowledge it to the channel only after this returns: it has been committed.
+    ``conversation_id`` puts it in that conversation of the contact (e-mail threading);
+    otherwise it goes to the contact's latest. Acknowledge it to the channel only after this
+    returns: it has been committed.
     """
-    body = _clean_text(text)
+    body = text.strip() if (image_ids or meta) else _clean_text(text)
+    if len(body) > MAX_TEXT_LENGTH:
+        raise Invalid("A message can be at most %(n)d characters.", n=MAX_TEXT_LENGTH)
     channel_id = channel.id
     if external_id is not None:
         external_id = external_id.strip()
@@ -138,10 +155,17 @@ async def ingest_inbound(
         existing = await _existing_message(ctx.db, channel_id=channel.id, external_id=external_id)
         if existing is not None:
             return existing
+    images = await files.images(ctx.db, list(image_ids))
     contact = await contacts.find_or_create_contact(
         ctx, channel_id=channel.id, external_id=contact_external_id, channel_name=contact_name
     )
-    conversation = await _conversation_for(ctx, contact=contact)
+    conversation = None
+    if conversation_id is not None:
+        conversation = await ctx.db.get(Conversation, conversation_id)
+        if conversation is not None and conversation.contact_id != contact.id:
+            conversation = None
+    if conversation is None:
+        conversation = await _conversation_for(ctx, contact=contact)
     now = ctx.now()
     message = Message(
         conversation_id=conversation.id,
@@ -149,11 +173,14 @@ async def ingest_inbound(
         kind=MessageKind.inbound,
         text=body,
         external_id=external_id,
+        meta=meta,
         created_at=now,
     )
     try:
         async with ctx.db.begin_nested():
             await _store(ctx, message)
+            for position, image in enumerate(images):
+                ctx.db.add(MessageImage(message_id=message.id, file_id=image.id, position=position))
     except IntegrityError:
         # The same message arrived through another request a moment ago.
         if external_id is not None:
@@ -178,6 +205,15 @@ async def ingest_inbound(
     )
     await ctx.commit(*_message_events(conversation, message))
     return Ingested(message=message, conversation=conversation, created=True)
+
+
+async def message_exists(db: AsyncSession, *, channel_id: int, external_id: str) -> bool:
+    found = await db.scalar(
+        select(Message.id).where(
+            Message.channel_id == channel_id, Message.external_id == external_id
+        )
+    )
+    return found is not None
 
 
 async def _existing_message(
@@ -214,6 +250,8 @@ async def send_message(
         raise Invalid("A message can be at most %(n)d characters.", n=MAX_TEXT_LENGTH)
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
     channel = await channels.get_channel(ctx.db, channel_id=conversation.channel_id)
+    if kind == MessageKind.reply:
+        channels.check_reply_allowed(channel, conversation.last_inbound_at, ctx.now())
     message = Message(
         conversation_id=conversation.id,
         channel_id=channel.id,
@@ -221,11 +259,14 @@ async def send_message(
         text=body,
         sender_member_id=member.id if member else None,
         delivery=channels.initial_delivery(channel) if kind == MessageKind.reply else None,
+        external_id=channels.outbound_external_id(channel) if kind == MessageKind.reply else None,
         created_at=ctx.now(),
     )
     await _store(ctx, message)
     for position, image in enumerate(images):
         ctx.db.add(MessageImage(message_id=message.id, file_id=image.id, position=position))
+    if message.delivery == Delivery.pending:
+        await outbox.enqueue(ctx, message=message)
     await _touch(ctx, conversation, message)
     events = _message_events(conversation, message)
     if kind == MessageKind.reply:
@@ -368,19 +409,3 @@ async def list_messages(
         query = query.where(Message.id < before_id)
     rows = await db.scalars(query.order_by(Message.id.desc()).limit(limit))
     return list(reversed(list(rows)))
-
-
-async def images_for(db: AsyncSession, message_ids: Sequence[int]) -> dict[int, list[StoredFile]]:
-    """Each message's images, in order."""
-    result: dict[int, list[StoredFile]] = {message_id: [] for message_id in message_ids}
-    if not message_ids:
-        return result
-    rows = await db.execute(
-        select(MessageImage.message_id, StoredFile)
-        .join(StoredFile, StoredFile.id == MessageImage.file_id)
-        .where(MessageImage.message_id.in_(message_ids))
-        .order_by(MessageImage.message_id, MessageImage.position)
-    )
-    for message_id, stored in rows:
-        result[message_id].append(stored)
-    return result

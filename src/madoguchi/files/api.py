@@ -9,6 +9,7 @@ from madoguchi.files import service
 from madoguchi.files.schemas import FileOut
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.workspace import service as workspace
 
 router = APIRouter(tags=["files"])
 
@@ -29,7 +30,7 @@ async def _serve(file_id: int, ctx: CtxDep, *, thumbnail: bool) -> FileResponse:
     path = service.path_of(service.root(ctx), stored, thumbnail=thumbnail)
     if not path.is_file():
         raise NotFound("The file %(id)s is missing from the store.", id=file_id)
-    media_type = "image/webp" if thumbnail and stored.thumbnail_path else stored.content_type
+    media_type = "image/jpeg" if thumbnail and stored.thumbnail_path else stored.content_type
     return FileResponse(
         path,
         media_type=media_type,
@@ -48,3 +49,15 @@ async def read_file(file_id: int, _member: MemberDep, ctx: CtxDep) -> FileRespon
 @router.get("/files/{file_id}/thumbnail", include_in_schema=False)
 async def read_thumbnail(file_id: int, _member: MemberDep, ctx: CtxDep) -> FileResponse:
     return await _serve(file_id, ctx, thumbnail=True)
+
+
+@router.get("/public/files/{file_id}/{variant}/{signature}", include_in_schema=False)
+async def read_public_file(file_id: int, variant: str, signature: str, ctx: CtxDep) -> FileResponse:
+    """An image behind a signed, unguessable address: for the servers of LINE and Instagram
+    and for the web chat, which do not sign in."""
+    key = await workspace.signing_key(ctx.db)
+    if variant not in ("original", "thumbnail") or not workspace.verify(
+        key, service.public_token(file_id, variant), signature
+    ):
+        raise NotFound("No file with id %(id)s.", id=file_id)
+    return await _serve(file_id, ctx, thumbnail=variant == "thumbnail")

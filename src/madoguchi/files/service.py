@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -16,6 +17,7 @@ from madoguchi.conversations.models import MessageImage
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.workspace import service as workspace
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_IMAGES = 3
@@ -46,12 +48,15 @@ def _inspect(data: bytes) -> tuple[str, int, int]:
 
 
 def _thumbnail(data: bytes) -> bytes:
+    """A JPEG at most 480 px wide or high (transparency on white): every channel takes it."""
     with Image.open(io.BytesIO(data)) as image:
         image.seek(0)
-        frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
+        frame = image.convert("RGBA")
         frame.thumbnail(THUMBNAIL_SIZE)
+        flat = Image.new("RGB", frame.size, (255, 255, 255))
+        flat.paste(frame, mask=frame.getchannel("A"))
         out = io.BytesIO()
-        frame.save(out, format="WEBP", quality=80)
+        flat.save(out, format="JPEG", quality=82)
         return out.getvalue()
 
 
@@ -61,7 +66,7 @@ async def store_image(ctx: Ctx, *, data: bytes, name: str = "") -> StoredFile:
     digest = hashlib.sha256(data).hexdigest()
     stem = f"images/{digest[:2]}/{secrets.token_hex(16)}"
     path = f"{stem}.{_EXTENSIONS[image_format]}"
-    thumbnail_path = f"{stem}.thumb.webp"
+    thumbnail_path = f"{stem}.thumb.jpg"
     base = root(ctx)
     (base / path).parent.mkdir(parents=True, exist_ok=True)
     (base / path).write_bytes(data)
@@ -139,3 +144,36 @@ async def unreferenced(db: AsyncSession, file_ids: set[int]) -> list[StoredFile]
     if not candidates:
         return []
     return list(await db.scalars(select(StoredFile).where(StoredFile.id.in_(candidates))))
+
+
+def public_token(file_id: int, variant: str) -> str:
+    return f"file:{file_id}:{variant}"
+
+
+async def public_urls(db: AsyncSession, base_url: str, stored: StoredFile) -> tuple[str, str]:
+    """Signed addresses of an image and its thumbnail that work without signing in."""
+    key = await workspace.signing_key(db)
+    base = base_url.rstrip("/")
+    return tuple(  # type: ignore[return-value]
+        f"{base}/public/files/{stored.id}/{variant}/"
+        f"{workspace.sign(key, public_token(stored.id, variant))}"
+        for variant in ("original", "thumbnail")
+    )
+
+
+async def message_images(
+    db: AsyncSession, message_ids: Sequence[int]
+) -> dict[int, list[StoredFile]]:
+    """Each message's images, in order."""
+    result: dict[int, list[StoredFile]] = {message_id: [] for message_id in message_ids}
+    if not message_ids:
+        return result
+    rows = await db.execute(
+        select(MessageImage.message_id, StoredFile)
+        .join(StoredFile, StoredFile.id == MessageImage.file_id)
+        .where(MessageImage.message_id.in_(message_ids))
+        .order_by(MessageImage.message_id, MessageImage.position)
+    )
+    for message_id, stored in rows:
+        result[message_id].append(stored)
+    return result

@@ -1,0 +1,79 @@
+"""The shape every channel adapter has: verify → normalise → ingest for what comes in (each
+channel's webhook or listener, ending in ``conversations.service.ingest_inbound``), and
+``send`` for what goes out (called by the outbox, with retries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from madoguchi.channels.models import Channel
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations.models import Conversation, Message
+from madoguchi.files.models import StoredFile
+
+# The channels' own services, unless a channel's settings say otherwise (tests point them at a
+# local recorder).
+DEFAULT_API_BASE = {
+    "line": "https://api.line.me",
+    "line_data": "https://api-data.line.me",
+    "instagram": "https://graph.instagram.com/v21.0",
+}
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+class DeliveryError(Exception):
+    """The channel did not take the message. ``retryable``: try again later (a timeout, a 5xx,
+    a rate limit); otherwise it will never work (a bad token, a blocked user)."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class PublicImage:
+    """An image with addresses the channel's servers can fetch without signing in."""
+
+    file: StoredFile
+    url: str
+    thumbnail_url: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    channel: Channel
+    contact: Contact
+    conversation: Conversation
+    message: Message
+    images: list[PublicImage]
+    retry_key: str
+    # Where the file store keeps the images' bytes (e-mail attaches them).
+    files_root: Path
+    # What a channel needs to thread the reply (e-mail: the subject and Message-IDs).
+    thread: dict[str, Any] = field(default_factory=dict)
+
+
+class Adapter(Protocol):
+    async def send(self, outgoing: Outgoing) -> str | None:
+        """Deliver; answers the channel's id for the message when it gives one. Raises
+        ``DeliveryError``."""
+        ...
+
+
+def api_base(channel: Channel, kind: str) -> str:
+    return str(channel.settings.get("api_base") or DEFAULT_API_BASE[kind]).rstrip("/")
+
+
+def http_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+
+
+def failure(response: httpx.Response, what: str) -> DeliveryError:
+    """A refusal from a channel's API, retryable when it is the service's trouble, not ours."""
+    detail = response.text[:300]
+    retryable = response.status_code >= 500 or response.status_code == 429
+    return DeliveryError(f"{what}: HTTP {response.status_code} {detail}", retryable=retryable)

@@ -1,0 +1,207 @@
+"""The outbox: a reply is committed first, then delivered by the worker through its channel's
+adapter, with exponential backoff. One that finally fails is marked failed in the thread with
+the channel's error, and can be sent again (再送)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import or_, select
+
+from madoguchi.channels.base import Adapter, DeliveryError, Outgoing, PublicImage
+from madoguchi.channels.models import Channel, OutboxEntry, OutboxState
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations.models import Conversation, Delivery, Message, MessageKind
+from madoguchi.events import Event
+from madoguchi.files import service as files
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Invalid, NotFound
+
+log = logging.getLogger(__name__)
+
+# Seconds to wait after each failed attempt; after the last, the message is marked failed.
+BACKOFF = (5, 30, 120, 600, 1800, 3600)
+# A claim is a lease: if the process dies mid-send, another picks the entry up after this.
+LEASE = timedelta(minutes=2)
+
+CtxFactory = Callable[[], contextlib.AbstractAsyncContextManager[Ctx]]
+
+
+async def enqueue(ctx: Ctx, *, message: Message) -> OutboxEntry:
+    """Queue a stored reply for delivery (inside the caller's transaction)."""
+    entry = OutboxEntry(
+        message_id=message.id,
+        channel_id=message.channel_id,
+        state=OutboxState.pending,
+        attempts=0,
+        next_attempt_at=ctx.now(),
+        retry_key=_retry_key(),
+        created_at=ctx.now(),
+        updated_at=ctx.now(),
+    )
+    ctx.db.add(entry)
+    return entry
+
+
+def _retry_key() -> str:
+    # LINE wants a UUID; the same one on every attempt makes LINE drop a duplicate.
+    raw = secrets.token_hex(16)
+    return f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-a{raw[17:20]}-{raw[20:32]}"
+
+
+def _message_updated(message: Message) -> Event:
+    return Event(
+        "message.updated",
+        {"message_id": message.id, "conversation_id": message.conversation_id},
+    )
+
+
+async def resend(ctx: Ctx, *, message_id: int) -> Message:
+    """再送: try a failed reply again, from the first attempt."""
+    message = await ctx.db.get(Message, message_id)
+    if message is None:
+        raise NotFound("No message with id %(id)s.", id=message_id)
+    if message.kind != MessageKind.reply or message.delivery != Delivery.failed:
+        raise Invalid("Only a reply that failed to send can be sent again.")
+    entry = await ctx.db.scalar(select(OutboxEntry).where(OutboxEntry.message_id == message.id))
+    if entry is None:
+        entry = await enqueue(ctx, message=message)
+    entry.state = OutboxState.pending
+    entry.attempts = 0
+    entry.next_attempt_at = ctx.now()
+    entry.locked_until = None
+    entry.updated_at = ctx.now()
+    message.delivery = Delivery.pending
+    message.delivery_error = None
+    await ctx.commit(_message_updated(message))
+    return message
+
+
+async def _claim(ctx: Ctx, now: datetime) -> tuple[int, Outgoing] | None:
+    entry = await ctx.db.scalar(
+        select(OutboxEntry)
+        .where(
+            OutboxEntry.state == OutboxState.pending,
+            OutboxEntry.next_attempt_at <= now,
+            or_(OutboxEntry.locked_until.is_(None), OutboxEntry.locked_until < now),
+        )
+        .order_by(OutboxEntry.next_attempt_at, OutboxEntry.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if entry is None:
+        return None
+    entry.locked_until = now + LEASE
+    entry.attempts += 1
+    entry.updated_at = now
+    message = await ctx.db.get(Message, entry.message_id)
+    channel = await ctx.db.get(Channel, entry.channel_id)
+    assert message is not None and channel is not None
+    conversation = await ctx.db.get(Conversation, message.conversation_id)
+    assert conversation is not None
+    contact = await ctx.db.get(Contact, conversation.contact_id)
+    assert contact is not None
+    images = []
+    for stored in (await files.message_images(ctx.db, [message.id]))[message.id]:
+        url, thumbnail_url = await files.public_urls(ctx.db, ctx.settings.base_url, stored)
+        images.append(PublicImage(file=stored, url=url, thumbnail_url=thumbnail_url))
+    thread = await _thread(ctx, conversation, message)
+    outgoing = Outgoing(
+        channel=channel,
+        contact=contact,
+        conversation=conversation,
+        message=message,
+        images=images,
+        retry_key=entry.retry_key,
+        files_root=files.root(ctx),
+        thread=thread,
+    )
+    await ctx.db.commit()
+    return entry.id, outgoing
+
+
+async def _thread(ctx: Ctx, conversation: Conversation, message: Message) -> dict[str, object]:
+    """What e-mail needs to thread a reply: the customer's last Message-ID and subject."""
+    last_inbound = await ctx.db.scalar(
+        select(Message)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.kind == MessageKind.inbound,
+            Message.id < message.id,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if last_inbound is None or not last_inbound.meta:
+        return {}
+    return {
+        "in_reply_to": last_inbound.external_id,
+        "references": last_inbound.meta.get("references", []),
+        "subject": last_inbound.meta.get("subject", ""),
+    }
+
+
+async def _record(ctx: Ctx, entry_id: int, now: datetime, error: DeliveryError | None) -> None:
+    entry = await ctx.db.scalar(
+        select(OutboxEntry).where(OutboxEntry.id == entry_id).with_for_update()
+    )
+    if entry is None:  # the conversation was deleted meanwhile
+        await ctx.db.rollback()
+        return
+    message = await ctx.db.get(Message, entry.message_id)
+    assert message is not None
+    entry.locked_until = None
+    entry.updated_at = now
+    if error is None:
+        entry.state = OutboxState.sent
+        entry.last_error = None
+        message.delivery = Delivery.sent
+        message.delivery_error = None
+    elif error.retryable and entry.attempts <= len(BACKOFF):
+        entry.last_error = str(error)
+        entry.next_attempt_at = now + timedelta(seconds=BACKOFF[entry.attempts - 1])
+    else:
+        entry.state = OutboxState.failed
+        entry.last_error = str(error)
+        message.delivery = Delivery.failed
+        message.delivery_error = str(error)
+    await ctx.commit(_message_updated(message))
+
+
+async def deliver_due(
+    new_ctx: CtxFactory, adapters: dict[str, Adapter], *, now: datetime, limit: int = 20
+) -> int:
+    """Deliver what is due: claim (a short transaction), send (no transaction open), record
+    (another short one). Answers how many went out."""
+    delivered = 0
+    for _ in range(limit):
+        async with new_ctx() as ctx:
+            claimed = await _claim(ctx, now)
+        if claimed is None:
+            break
+        entry_id, outgoing = claimed
+        error: DeliveryError | None = None
+        adapter = adapters.get(outgoing.channel.kind)
+        try:
+            if adapter is None:
+                raise DeliveryError(
+                    f"no adapter delivers {outgoing.channel.kind} messages", retryable=False
+                )
+            if not outgoing.channel.enabled:
+                raise DeliveryError("the channel is disabled", retryable=False)
+            await adapter.send(outgoing)
+        except DeliveryError as failed:
+            error = failed
+        except (httpx.HTTPError, OSError) as failed:
+            error = DeliveryError(f"{type(failed).__name__}: {failed}", retryable=True)
+        if error is not None:
+            log.warning("delivering message %s failed: %s", outgoing.message.id, error)
+        async with new_ctx() as ctx:
+            await _record(ctx, entry_id, now, error)
+        delivered += error is None
+    return delivered

@@ -1,0 +1,101 @@
+"""A local HTTP server standing in for LINE's and Meta's APIs: it records every request and
+answers what a test tells it to. No test reaches the internet."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.conftest import _free_port
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Recorder:
+    url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+    # (method, path) -> answers given in turn; the last one repeats.
+    answers: dict[tuple[str, str], list[tuple[int, bytes, str]]] = field(default_factory=dict)
+
+    def answer(
+        self, method: str, path: str, *responses: tuple[int, Any], content_type: str = ""
+    ) -> None:
+        prepared = []
+        for status, body in responses:
+            if isinstance(body, bytes):
+                prepared.append((status, body, content_type or "application/octet-stream"))
+            else:
+                prepared.append((status, json.dumps(body).encode(), "application/json"))
+        self.answers[(method, path)] = prepared
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.answers.clear()
+
+    def calls(self, method: str, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and r.path == path]
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        self.requests.append(
+            Recorded(
+                method=request.method,
+                path=request.url.path,
+                query=dict(request.query_params),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=body,
+            )
+        )
+        queue = self.answers.get((request.method, request.url.path))
+        if not queue:
+            return Response(b"{}", status_code=200, media_type="application/json")
+        status, content, media_type = queue[0] if len(queue) == 1 else queue.pop(0)
+        return Response(content, status_code=status, media_type=media_type)
+
+
+@pytest.fixture(scope="session")
+def recorder_server() -> Iterator[Recorder]:
+    recorder = Recorder()
+    app = Starlette(
+        routes=[Route("/{path:path}", recorder.handle, methods=["GET", "POST", "PUT", "DELETE"])]
+    )
+    port = _free_port()
+    recorder.url = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the recorder did not start"
+        time.sleep(0.05)
+    yield recorder
+    server.should_exit = True
+    thread.join(5)
+
+
+@pytest.fixture
+def recorder(recorder_server: Recorder) -> Recorder:
+    recorder_server.reset()
+    return recorder_server

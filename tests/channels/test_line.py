@@ -1,0 +1,304 @@
+"""LINE through its real wire format: signed webhook bodies in, push API calls out."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from madoguchi.channels.models import Channel
+from madoguchi.config import Settings
+from madoguchi.conversations.models import Message
+from madoguchi.events import InProcessBus
+from madoguchi.jobs import Worker
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import Database
+from tests.channels.conftest import Recorder
+from tests.fixtures import Factory, auth
+
+SECRET = "line-channel-secret"
+TOKEN = "line-access-token"
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def text_event(
+    message_id: str, text: str, user: str = "U1", redelivery: bool = False
+) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "mode": "active",
+        "timestamp": 1732500000000,
+        "webhookEventId": f"01EV{message_id}",
+        "deliveryContext": {"isRedelivery": redelivery},
+        "source": {"type": "user", "userId": user},
+        "replyToken": "r" * 32,
+        "message": {"id": message_id, "type": "text", "quoteToken": "q", "text": text},
+    }
+
+
+@pytest.fixture
+async def line(ctx: Ctx, recorder: Recorder) -> Channel:
+    from madoguchi.channels import service as channels
+
+    return await channels.create_channel(
+        ctx,
+        kind="line",
+        name="ルミエール公式LINE",
+        settings={"channel_secret": SECRET, "access_token": TOKEN, "api_base": recorder.url},
+    )
+
+
+async def post(
+    client: httpx.AsyncClient, channel: Channel, events: list[dict[str, Any]], **kw: Any
+) -> httpx.Response:
+    body = json.dumps({"destination": "Uxxxxxxxx", "events": events}, ensure_ascii=False).encode()
+    signature = kw.get("signature") or sign(body)
+    return await client.post(
+        f"/webhooks/line/{channel.id}",
+        content=body,
+        headers={"X-Line-Signature": signature, "Content-Type": "application/json"},
+    )
+
+
+async def count_messages(database: Database) -> int:
+    async with database.read_sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(Message)) or 0)
+
+
+async def test_verify_button_and_bad_signatures(
+    client: httpx.AsyncClient, line: Channel, database: Database
+) -> None:
+    assert (await post(client, line, [])).status_code == 200
+    forged = await post(client, line, [text_event("1", "こんにちは")], signature=sign(b"other"))
+    assert forged.status_code == 401
+    wrong_secret = await post(
+        client, line, [text_event("1", "x")], signature=None or sign(b"{}", "x")
+    )
+    assert wrong_secret.status_code == 401
+    missing = await client.post(f"/webhooks/line/{line.id}", content=b"{}")
+    assert missing.status_code == 401
+    unknown = await client.post(
+        "/webhooks/line/999", content=b"{}", headers={"X-Line-Signature": "x"}
+    )
+    assert unknown.status_code == 404
+    malformed_body = b"{not json"
+    malformed = await client.post(
+        f"/webhooks/line/{line.id}",
+        content=malformed_body,
+        headers={"X-Line-Signature": sign(malformed_body)},
+    )
+    assert malformed.status_code == 422
+    assert await count_messages(database) == 0
+
+
+async def test_text_message_lands_in_the_inbox_with_the_profile_name_once(
+    client: httpx.AsyncClient,
+    line: Channel,
+    recorder: Recorder,
+    factory: Factory,
+    database: Database,
+) -> None:
+    token = await factory.token(await factory.member())
+    recorder.answer("GET", "/v2/bot/profile/U1", (200, {"userId": "U1", "displayName": "はなこ🌸"}))
+    assert (
+        await post(client, line, [text_event("5001", "明日14時空いてますか？")])
+    ).status_code == 200
+    again = await post(
+        client, line, [text_event("5001", "明日14時空いてますか？", redelivery=True)]
+    )
+    assert again.status_code == 200
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    assert item["contact"]["channel_name"] == "はなこ🌸"
+    assert item["channel"]["kind"] == "line"
+    assert item["last_message_preview"] == "明日14時空いてますか？"
+    assert await count_messages(database) == 1
+    profile_calls = recorder.calls("GET", "/v2/bot/profile/U1")
+    assert profile_calls and profile_calls[0].headers["authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_image_sticker_follow_and_unfollow(
+    client: httpx.AsyncClient, line: Channel, recorder: Recorder, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member())
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(picture, format="JPEG")
+    recorder.answer(
+        "GET", "/v2/bot/message/7001/content", (200, picture.getvalue()), content_type="image/jpeg"
+    )
+    events = [
+        {
+            "type": "follow",
+            "source": {"type": "user", "userId": "U2"},
+            "timestamp": 1,
+            "mode": "active",
+        },
+        {
+            **text_event("7001", ""),
+            "source": {"type": "user", "userId": "U2"},
+            "message": {"id": "7001", "type": "image", "contentProvider": {"type": "line"}},
+        },
+        {
+            **text_event("7002", ""),
+            "source": {"type": "user", "userId": "U2"},
+            "message": {"id": "7002", "type": "sticker", "packageId": "446", "stickerId": "1988"},
+        },
+    ]
+    assert (await post(client, line, events)).status_code == 200
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    messages = (
+        await client.get(f"/api/v1/conversations/{item['id']}/messages", headers=auth(token))
+    ).json()["items"]
+    image, sticker = messages
+    assert image["images"][0]["width"] == 64
+    assert sticker["meta"] == {"sticker": {"package_id": "446", "sticker_id": "1988"}}
+    content = recorder.calls("GET", "/v2/bot/message/7001/content")[0]
+    assert content.headers["authorization"] == f"Bearer {TOKEN}"
+
+    unfollow = {
+        "type": "unfollow",
+        "source": {"type": "user", "userId": "U2"},
+        "timestamp": 2,
+        "mode": "active",
+    }
+    await post(client, line, [unfollow])
+    contact = (
+        await client.get(f"/api/v1/contacts/{item['contact_id']}", headers=auth(token))
+    ).json()
+    assert contact["blocked"] is True
+    follow = {
+        "type": "follow",
+        "source": {"type": "user", "userId": "U2"},
+        "timestamp": 3,
+        "mode": "active",
+    }
+    await post(client, line, [follow])
+    contact = (
+        await client.get(f"/api/v1/contacts/{item['contact_id']}", headers=auth(token))
+    ).json()
+    assert contact["blocked"] is False
+
+
+async def test_reply_goes_out_by_push_with_a_retry_key_and_retries_then_fails_visibly(
+    client: httpx.AsyncClient,
+    line: Channel,
+    recorder: Recorder,
+    factory: Factory,
+    settings: Settings,
+    database: Database,
+) -> None:
+    member = await factory.member()
+    token = await factory.token(member)
+    await post(client, line, [text_event("9001", "予約したいです", user="U9")])
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    reply = await client.post(
+        f"/api/v1/conversations/{item['id']}/messages",
+        json={"text": "ご予約承ります。"},
+        headers=auth(token),
+    )
+    assert reply.json()["delivery"] == "pending"
+
+    recorder.answer(
+        "POST", "/v2/bot/message/push", (500, {"message": "busy"}), (200, {"sentMessages": []})
+    )
+    worker = Worker(settings=settings, database=database, bus=InProcessBus())
+    now = datetime.now(UTC)
+    assert (await worker.tick(now)).delivered == 0
+    assert (await worker.tick(now + timedelta(seconds=2))).delivered == 0  # backing off
+    assert (await worker.tick(now + timedelta(seconds=6))).delivered == 1
+    first, second = recorder.calls("POST", "/v2/bot/message/push")
+    assert first.headers["authorization"] == f"Bearer {TOKEN}"
+    assert first.headers["x-line-retry-key"] == second.headers["x-line-retry-key"]
+    assert second.json() == {"to": "U9", "messages": [{"type": "text", "text": "ご予約承ります。"}]}
+    messages = (
+        await client.get(f"/api/v1/conversations/{item['id']}/messages", headers=auth(token))
+    ).json()["items"]
+    assert messages[-1]["delivery"] == "sent"
+
+    recorder.answer(
+        "POST",
+        "/v2/bot/message/push",
+        (400, {"message": "The property, 'to', in the request body is invalid"}),
+    )
+    failing = await client.post(
+        f"/api/v1/conversations/{item['id']}/messages",
+        json={"text": "もう一通"},
+        headers=auth(token),
+    )
+    await worker.tick(now + timedelta(seconds=10))
+    messages = (
+        await client.get(f"/api/v1/conversations/{item['id']}/messages", headers=auth(token))
+    ).json()["items"]
+    assert messages[-1]["delivery"] == "failed"
+    assert "HTTP 400" in messages[-1]["delivery_error"]
+
+    recorder.answer("POST", "/v2/bot/message/push", (200, {}))
+    resent = await client.post(
+        f"/api/v1/messages/{failing.json()['id']}/resend", headers=auth(token)
+    )
+    assert resent.status_code == 200 and resent.json()["delivery"] == "pending"
+    assert (await worker.tick(now + timedelta(seconds=11))).delivered == 1
+    not_failed = await client.post(
+        f"/api/v1/messages/{failing.json()['id']}/resend", headers=auth(token)
+    )
+    assert not_failed.status_code == 422
+
+
+async def test_reply_with_images_uses_public_signed_urls(
+    client: httpx.AsyncClient,
+    line: Channel,
+    recorder: Recorder,
+    factory: Factory,
+    settings: Settings,
+    database: Database,
+) -> None:
+    token = await factory.token(await factory.member())
+    await post(client, line, [text_event("9101", "写真送ってください", user="U7")])
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    picture = io.BytesIO()
+    Image.new("RGB", (30, 30), (0, 0, 0)).save(picture, format="PNG")
+    image = (
+        await client.post(
+            "/api/v1/files",
+            files={"file": ("p.png", picture.getvalue(), "image/png")},
+            headers=auth(token),
+        )
+    ).json()
+    await client.post(
+        f"/api/v1/conversations/{item['id']}/messages",
+        json={"text": "こちらです", "image_ids": [image["id"]]},
+        headers=auth(token),
+    )
+    await Worker(settings=settings, database=database, bus=InProcessBus()).tick()
+    [push] = recorder.calls("POST", "/v2/bot/message/push")
+    text, picture_message = push.json()["messages"]
+    assert text == {"type": "text", "text": "こちらです"}
+    url = picture_message["originalContentUrl"]
+    assert url.startswith(settings.base_url + "/public/files/")
+    fetched = await client.get(url.replace(settings.base_url, ""))
+    assert fetched.status_code == 200 and fetched.content == picture.getvalue()
+    forged = await client.get(url.replace(settings.base_url, "")[:-4] + "0000")
+    assert forged.status_code == 404
+
+
+async def test_a_burst_of_1000_events_with_redeliveries_stores_the_distinct_messages(
+    client: httpx.AsyncClient, line: Channel, recorder: Recorder, database: Database
+) -> None:
+    recorder.answer("GET", "/v2/bot/profile/U1", (200, {"displayName": "常連さん"}))
+    events = [text_event(str(10000 + n), f"メッセージ{n}", user=f"U{n % 20}") for n in range(900)]
+    events += [{**events[n * 9], "deliveryContext": {"isRedelivery": True}} for n in range(100)]
+    for start in range(0, len(events), 100):
+        response = await post(client, line, events[start : start + 100])
+        assert response.status_code == 200
+    assert await count_messages(database) == 900
