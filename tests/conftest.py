@@ -77,17 +77,18 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 async def _wipe(database: Database) -> None:
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     async with database.write_sessions() as session:
+        # DELETE, child tables first: far quicker than TRUNCATE for a test's few rows.
+        for name in tables:
+            await session.execute(text(f"DELETE FROM {name}"))
         if database.dialect == "sqlite":
-            for name in tables:
-                await session.execute(text(f"DELETE FROM {name}"))
             for index in (search.MESSAGES, search.CONTACTS):
                 await session.execute(
                     text(f"INSERT INTO {index.name}({index.name}) VALUES ('delete-all')")
                 )
             await session.execute(text("DELETE FROM sqlite_sequence"))
         else:
-            names = ", ".join([*tables, search.MESSAGES.name, search.CONTACTS.name])
-            await session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            for index in (search.MESSAGES, search.CONTACTS):
+                await session.execute(text(f"DELETE FROM {index.name}"))
         # A wiped workspace starts as a new one does.
         await session.execute(insert(Status), defaults.status_rows())
         await session.execute(insert(Mark), defaults.mark_rows())

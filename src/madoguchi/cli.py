@@ -260,6 +260,43 @@ def import_contacts(
         raise typer.Exit(1)
 
 
+def _write_csv(file: Path, data: str, encoding: str) -> None:
+    try:
+        encoded = data.encode("utf-8-sig" if encoding == "utf-8" else "cp932")
+    except UnicodeEncodeError as error:
+        raise Invalid(
+            "A name cannot be written in Shift_JIS (%(text)s): export as utf-8.",
+            text=error.object[error.start : error.end],
+        ) from None
+    file.write_bytes(encoded)
+
+
+@export_app.command("records")
+def export_records(
+    file: Annotated[Path, typer.Argument(help="The .csv file to write.")],
+    encoding: Annotated[
+        str, typer.Option(help="utf-8 (with a BOM, for Excel) or cp932 (Shift_JIS).")
+    ] = "utf-8",
+) -> None:
+    """Write every record (カルテ) with its contact, book, date and fields to a CSV file."""
+    from madoguchi.contacts import transfer
+
+    if encoding not in ("utf-8", "cp932"):
+        raise fail("--encoding is utf-8 or cp932.", 2)
+
+    async def action(ctx: Ctx) -> int:
+        buffer = io.StringIO()
+        written = await transfer.export_records(ctx, buffer)
+        _write_csv(file, buffer.getvalue(), encoding)
+        return written
+
+    try:
+        written = run_command(get_settings(), action)
+    except OSError as error:
+        raise fail(f"Cannot write {file}: {error.strerror}.") from None
+    typer.echo(f"{written} records written to {file}.")
+
+
 @export_app.command("contacts")
 def export_contacts(
     file: Annotated[Path, typer.Argument(help="The .csv file to write.")],
@@ -283,15 +320,7 @@ def export_contacts(
             written = await transfer.export_contacts(
                 ctx, buffer, progress=lambda done: progress.update(task, completed=done)
             )
-        data = buffer.getvalue()
-        try:
-            encoded = data.encode("utf-8-sig" if encoding == "utf-8" else "cp932")
-        except UnicodeEncodeError as error:
-            raise Invalid(
-                "A name cannot be written in Shift_JIS (%(text)s): export as utf-8.",
-                text=error.object[error.start : error.end],
-            ) from None
-        file.write_bytes(encoded)
+        _write_csv(file, buffer.getvalue(), encoding)
         return written
 
     try:

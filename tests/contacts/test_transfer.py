@@ -160,3 +160,47 @@ def test_cli_import_bad_arguments(settings: Settings, tmp_path: Path) -> None:
     path.write_text("表示名\r\nx\r\n")
     bad_map = run(settings, "import", "contacts", str(path), "--map", "oops")
     assert bad_map.returncode == 2 and "COLUMN=TARGET" in bad_map.stderr
+
+
+async def test_export_records_lists_every_record_with_its_book_fields(
+    settings: Settings, database: Database, ctx: Ctx, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from madoguchi.contacts import service as contacts
+    from madoguchi.crm import records
+
+    contact = await contacts.create_contact(ctx, display_name="山田 花子")
+    await records.create_book(
+        ctx, name="施術履歴", fields=[{"key": "menu", "label": "メニュー", "type": "text"}]
+    )
+    await records.create_book(
+        ctx, name="対応記録", fields=[{"key": "memo", "label": "内容", "type": "long_text"}]
+    )
+    await records.create_record(
+        ctx,
+        contact_id=contact.id,
+        book="施術履歴",
+        at=datetime(2026, 11, 1, 5, tzinfo=UTC),
+        values_={"menu": "カット"},
+        author=None,
+    )
+    await records.create_record(
+        ctx,
+        contact_id=contact.id,
+        book="対応記録",
+        at=datetime(2026, 11, 2, 1, tzinfo=UTC),
+        values_={"memo": "電話で予約"},
+        author=None,
+    )
+    await ctx.db.rollback()
+    out = tmp_path / "records.csv"
+    result = run(settings, "export", "records", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
+    assert [(r["表示名"], r["カルテ"], r["日時"]) for r in rows] == [
+        ("山田 花子", "施術履歴", "2026-11-01 14:00"),
+        ("山田 花子", "対応記録", "2026-11-02 10:00"),
+    ]
+    assert rows[0]["施術履歴:メニュー"] == "カット" and rows[0]["対応記録:内容"] == ""
+    assert rows[1]["対応記録:内容"] == "電話で予約"

@@ -9,14 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from zipfile import BadZipFile
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from madoguchi.contacts import repository
 from madoguchi.contacts.models import Contact
 from madoguchi.contacts.service import ContactChanges, apply_changes, new_contact
-from madoguchi.crm import fields, statuses, tags, values
-from madoguchi.crm.models import Field
+from madoguchi.crm import fields, records, statuses, tags, values
+from madoguchi.crm.models import Field, Record
 from madoguchi.events import Event
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
@@ -388,3 +389,44 @@ def _export_value(value: Any) -> str:
 
 async def count_contacts(ctx: Ctx) -> int:
     return int(await ctx.db.scalar(select(func.count()).select_from(Contact)) or 0)
+
+
+async def export_records(ctx: Ctx, out: IO[str]) -> int:
+    """Every record of every book as CSV rows, oldest first, one column per book field."""
+    books = await records.list_books(ctx.db)
+    columns = [(book.id, field["key"]) for book in books for field in book.fields]
+    labels = [f"{book.name}:{field['label']}" for book in books for field in book.fields]
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["record_id", "madoguchi_id", "表示名", "カルテ", "日時", *labels])
+    names = {book.id: book.name for book in books}
+    zone = ZoneInfo(ctx.settings.timezone)
+    written = 0
+    last_id = 0
+    while True:
+        rows = list(
+            await ctx.db.execute(
+                select(Record, Contact.display_name)
+                .join(Contact, Contact.id == Record.contact_id)
+                .where(Record.id > last_id)
+                .order_by(Record.id)
+                .limit(BATCH)
+            )
+        )
+        if not rows:
+            return written
+        for record, display_name in rows:
+            writer.writerow(
+                [
+                    record.id,
+                    record.contact_id,
+                    display_name,
+                    names.get(record.book_id, ""),
+                    record.at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                    *(
+                        _export_value(record.values.get(key)) if book_id == record.book_id else ""
+                        for book_id, key in columns
+                    ),
+                ]
+            )
+        written += len(rows)
+        last_id = rows[-1][0].id
