@@ -48,7 +48,7 @@ async def test_cli_import_shift_jis_reports_rejected_rows_and_reimport_updates(
     first = run(settings, "import", "contacts", str(path))
     assert first.returncode == 1
     assert "2 created, 0 updated, 3 rejected (5 rows)." in first.stdout
-    assert "line 4: E-mail takes an e-mail address, not not-an-address." in first.stderr
+    assert "line 4: not-an-address is not an e-mail address." in first.stderr
     assert "line 5: 来店ポイント takes a number, not たくさん." in first.stderr
     assert "line 6: No status named 存在しない." in first.stderr
 

@@ -612,3 +612,71 @@ async def test_contacts_list_and_manual_contact(client: httpx.AsyncClient, token
     assert [c["display_name"] for c in listing.json()["items"]] == ["ヤマダ ハナコ"]
     blank = await client.post("/api/v1/contacts", json={"display_name": " "}, headers=auth(token))
     assert blank.status_code == 422
+
+
+async def test_tag_folders_keep_names_apart_and_agents_only_make_tags(
+    client: httpx.AsyncClient, token: str, agent_token: str
+) -> None:
+    first = (
+        await client.post("/api/v1/tag-folders", json={"name": "診断"}, headers=auth(token))
+    ).json()
+    other = (
+        await client.post("/api/v1/tag-folders", json={"name": "来店"}, headers=auth(token))
+    ).json()
+    dup = await client.post("/api/v1/tag-folders", json={"name": "診断"}, headers=auth(token))
+    assert dup.status_code == 409
+    clash = await client.patch(
+        f"/api/v1/tag-folders/{other['id']}", json={"name": "診断"}, headers=auth(token)
+    )
+    assert clash.status_code == 409
+
+    await client.post(
+        "/api/v1/tags", json={"name": "VIP", "folder": first["id"]}, headers=auth(token)
+    )
+    await client.post("/api/v1/tags", json={"name": "VIP"}, headers=auth(token))
+    refused = await client.delete(f"/api/v1/tag-folders/{first['id']}", headers=auth(token))
+    assert refused.status_code == 409 and "VIP" in refused.json()["detail"]
+    tags = (await client.get("/api/v1/tags", headers=auth(token))).json()["items"]
+    assert {(t["name"], t["folder_id"]) for t in tags} == {("VIP", first["id"]), ("VIP", None)}
+    await client.post(
+        "/api/v1/tags", json={"name": "新規", "folder": other["id"]}, headers=auth(token)
+    )
+    assert (
+        await client.delete(f"/api/v1/tag-folders/{other['id']}", headers=auth(token))
+    ).status_code == 204
+    tags = (await client.get("/api/v1/tags", headers=auth(token))).json()["items"]
+    assert ("新規", None) in [(t["name"], t["folder_id"]) for t in tags]
+
+    made = await client.post("/api/v1/tags", json={"name": "くせ毛"}, headers=auth(agent_token))
+    assert made.status_code == 201
+    assert (
+        await client.delete(f"/api/v1/tags/{made.json()['id']}", headers=auth(agent_token))
+    ).status_code == 403
+    assert (
+        await client.post("/api/v1/tag-folders", json={"name": "x"}, headers=auth(agent_token))
+    ).status_code == 403
+
+
+async def test_a_record_book_field_keeps_its_type(client: httpx.AsyncClient, token: str) -> None:
+    book = await client.post(
+        "/api/v1/record-books",
+        json={"name": "施術履歴", "fields": [{"key": "price", "label": "金額", "type": "number"}]},
+        headers=auth(token),
+    )
+    changed = await client.patch(
+        f"/api/v1/record-books/{book.json()['id']}",
+        json={"fields": [{"key": "price", "label": "金額", "type": "text"}]},
+        headers=auth(token),
+    )
+    assert changed.status_code == 422
+    relabelled = await client.patch(
+        f"/api/v1/record-books/{book.json()['id']}",
+        json={
+            "fields": [
+                {"key": "price", "label": "料金", "type": "number"},
+                {"key": "memo", "label": "内容", "type": "long_text"},
+            ]
+        },
+        headers=auth(token),
+    )
+    assert [f["label"] for f in relabelled.json()["fields"]] == ["料金", "内容"]

@@ -162,10 +162,10 @@ async def apply_changes(ctx: Ctx, contact: Contact, changes: ContactChanges) -> 
         mark_id = None if changes.mark is None else (await marks.find_mark(ctx.db, changes.mark)).id
     email = contact.email
     if changes.set_email:
-        email = _as_text(values.coerce("email", changes.email, label="E-mail"))
+        email = values.email_address(changes.email)
     phone = contact.phone
     if changes.set_phone:
-        phone = _as_text(values.coerce("phone", changes.phone, label="Phone"))
+        phone = values.phone_number(changes.phone)
 
     events = [contact_event(contact.id)]
     if display_name is not None and display_name != contact.display_name:
@@ -189,10 +189,6 @@ async def apply_changes(ctx: Ctx, contact: Contact, changes: ContactChanges) -> 
         ]
     contact.updated_at = ctx.now()
     return events
-
-
-def _as_text(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 async def create_contact(
@@ -228,8 +224,8 @@ async def new_contact(
         external_id=(external_id or "").strip()[:255] or None,
         channel_name="",
         display_name=name,
-        email=_as_text(values.coerce("email", email, label="E-mail")),
-        phone=_as_text(values.coerce("phone", phone, label="Phone")),
+        email=values.email_address(email),
+        phone=values.phone_number(phone),
         created_at=ctx.now(),
         updated_at=ctx.now(),
     )

@@ -187,7 +187,12 @@ def auto_mapping(
 @dataclass(frozen=True)
 class Rejected:
     line: int
-    reason: str
+    # The refusal itself, so that each screen can show it in its member's language.
+    error: DomainError
+
+    @property
+    def reason(self) -> str:
+        return str(self.error)
 
 
 @dataclass
@@ -218,6 +223,11 @@ async def _match(ctx: Ctx, row: dict[str, str]) -> Contact | None:
         if contact is None:
             raise Invalid("No contact with id %(id)s.", id=our_id)
         return contact
+    ambiguous = {
+        "external_id": "More than one contact has the customer number %(value)s.",
+        "email": "More than one contact has the e-mail address %(value)s.",
+        "phone": "More than one contact has the phone number %(value)s.",
+    }
     for target, column in (
         ("external_id", Contact.external_id),
         ("email", func.lower(Contact.email)),
@@ -227,14 +237,12 @@ async def _match(ctx: Ctx, row: dict[str, str]) -> Contact | None:
         if not given:
             continue
         if target == "email":
-            given = given.lower()
+            given = values.email_address(given) or ""
         elif target == "phone":
-            given = str(values.coerce("phone", given, label="Phone"))
+            given = values.phone_number(given) or ""
         found = list(await ctx.db.scalars(select(Contact).where(column == given).limit(2)))
         if len(found) > 1:
-            raise Invalid(
-                "More than one contact has the %(what)s %(value)s.", what=target, value=given
-            )
+            raise Invalid(ambiguous[target], value=given)
         if found:
             return found[0]
     return None
@@ -299,7 +307,7 @@ async def import_contacts(
             async with ctx.db.begin_nested():
                 created = await _import_row(ctx, row, field_by_key, tag_cache)
         except DomainError as error:
-            result.rejected.append(Rejected(line=line, reason=str(error)))
+            result.rejected.append(Rejected(line=line, error=error))
         else:
             if created:
                 result.created += 1

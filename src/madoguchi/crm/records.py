@@ -94,7 +94,16 @@ async def update_book(
             raise Conflict("A record book named %(name)s already exists.", name=name)
         book.name = name
     if fields is not None:
-        book.fields = clean_book_fields(fields)
+        cleaned = clean_book_fields(fields)
+        before = {field["key"]: field["type"] for field in book.fields}
+        for field in cleaned:
+            if before.get(field["key"], field["type"]) != field["type"]:
+                raise Invalid(
+                    "The field %(key)s keeps its type (records hold its values): add a new field "
+                    "instead.",
+                    key=field["key"],
+                )
+        book.fields = cleaned
     await ctx.commit(Event(CHANGED, {"book_id": book.id}))
     return book
 

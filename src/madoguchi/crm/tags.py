@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.contacts.service import contact_event, get_contact
@@ -51,15 +51,20 @@ async def find_tag(db: AsyncSession, ref: int | str) -> Tag:
 
 
 async def _folder_for(ctx: Ctx, ref: int | str | None) -> TagFolder | None:
-    """A folder by id, or by name (made at the top level if new)."""
+    """A folder by id, or by name (a top-level one; made if new)."""
     if ref is None or ref == "":
         return None
     if isinstance(ref, int):
         return await get_folder(ctx.db, folder_id=ref)
     name = clean_name(ref)
-    folder = await ctx.db.scalar(
-        select(TagFolder).where(TagFolder.name == name, TagFolder.parent_id.is_(None))
+    found = list(
+        await ctx.db.scalars(
+            select(TagFolder).where(TagFolder.name == name, TagFolder.parent_id.is_(None))
+        )
     )
+    if len(found) > 1:
+        raise Invalid("More than one folder is named %(name)s: use its id.", name=name)
+    folder = found[0] if found else None
     if folder is None:
         folder = TagFolder(name=name, position=await next_position(ctx.db, TagFolder.position))
         ctx.db.add(folder)
@@ -67,8 +72,22 @@ async def _folder_for(ctx: Ctx, ref: int | str | None) -> TagFolder | None:
     return folder
 
 
+async def _check_folder_name(
+    db: AsyncSession, name: str, parent_id: int | None, exclude: int | None = None
+) -> None:
+    query = select(TagFolder.id).where(
+        TagFolder.name == name,
+        TagFolder.parent_id.is_(None) if parent_id is None else TagFolder.parent_id == parent_id,
+    )
+    if exclude is not None:
+        query = query.where(TagFolder.id != exclude)
+    if await db.scalar(query) is not None:
+        raise Conflict("A folder named %(name)s already exists there.", name=name)
+
+
 async def create_folder(ctx: Ctx, *, name: str, parent_id: int | None = None) -> TagFolder:
     name = clean_name(name)
+    await _check_folder_name(ctx.db, name, parent_id)
     if parent_id is not None:
         parent = await get_folder(ctx.db, folder_id=parent_id)
         if parent.parent_id is not None:
@@ -84,14 +103,30 @@ async def create_folder(ctx: Ctx, *, name: str, parent_id: int | None = None) ->
 
 async def rename_folder(ctx: Ctx, *, folder_id: int, name: str) -> TagFolder:
     folder = await get_folder(ctx.db, folder_id=folder_id)
-    folder.name = clean_name(name)
+    name = clean_name(name)
+    await _check_folder_name(ctx.db, name, folder.parent_id, exclude=folder.id)
+    folder.name = name
     await ctx.commit(Event(CHANGED, {"folder_id": folder.id}))
     return folder
 
 
 async def delete_folder(ctx: Ctx, *, folder_id: int) -> None:
-    """Delete a folder (and its sub-folders); their tags stay, outside any folder."""
+    """Delete a folder (and its sub-folders); their tags stay, outside any folder. Refused
+    when a tag would then share its name with another outside any folder."""
     folder = await get_folder(ctx.db, folder_id=folder_id)
+    folder_ids = [
+        folder.id,
+        *await ctx.db.scalars(select(TagFolder.id).where(TagFolder.parent_id == folder.id)),
+    ]
+    moving = list(await ctx.db.scalars(select(Tag.name).where(Tag.folder_id.in_(folder_ids))))
+    loose = set(await ctx.db.scalars(select(Tag.name).where(Tag.folder_id.is_(None))))
+    clash = sorted((set(moving) & loose) | {n for n in moving if moving.count(n) > 1})
+    if clash:
+        raise Conflict(
+            "Tags named %(names)s would have the same name outside any folder: rename them first.",
+            names="、".join(clash),
+        )
+    await ctx.db.execute(update(Tag).where(Tag.folder_id.in_(folder_ids)).values(folder_id=None))
     await ctx.db.delete(folder)
     await ctx.commit(Event(CHANGED, {"folder_id": folder_id}))
 

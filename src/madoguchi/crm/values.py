@@ -81,6 +81,26 @@ def _choices(raw: Any, label: str, options: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def email_address(raw: str | None) -> str | None:
+    """A contact's e-mail address (None for empty), normalised."""
+    if raw is None or not str(raw).strip():
+        return None
+    value = unicodedata.normalize("NFKC", str(raw)).strip().lower()
+    if not _EMAIL.match(value) or len(value) > 320:
+        raise Invalid("%(email)s is not an e-mail address.", email=raw)
+    return value
+
+
+def phone_number(raw: str | None) -> str | None:
+    """A contact's phone number (None for empty), in half-width digits."""
+    if raw is None or not str(raw).strip():
+        return None
+    value = unicodedata.normalize("NFKC", str(raw)).strip()
+    if not _PHONE.match(value):
+        raise Invalid("%(value)s is not a phone number.", value=raw)
+    return value
+
+
 def coerce(
     field_type: str, raw: Any, *, label: str, options: list[str] | None = None
 ) -> Value | None:

@@ -1,4 +1,6 @@
-"""Personal settings: the send shortcut and the language."""
+"""Settings: the member's own (send shortcut, language) at ``/settings``, the hub of the
+workspace settings that owners and admins keep (statuses, marks, tags, fields, record books,
+import and export; see ``settings_*.py``)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from madoguchi.kit.errors import DomainError
 from madoguchi.kit.i18n import translate_error
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members import service as members
+from madoguchi.ui import settings_fields, settings_lists, settings_transfer
 from madoguchi.ui.render import render_for
+from madoguchi.ui.settings_pages import is_manager
 
 router = APIRouter()
 
@@ -26,6 +30,8 @@ async def settings_page(
         ctx,
         member,
         "settings/index.html",
+        page="personal",
+        manager=is_manager(member),
         saved=saved,
         error=None,
         unread_total=await repository.unread_total(ctx.db, member_id=member.id),
@@ -53,9 +59,16 @@ async def save_settings(
             member,
             "settings/index.html",
             status_code=error.status_code,
+            page="personal",
+            manager=is_manager(member),
             saved=False,
             error=translate_error(error, member.language),
             unread_total=await repository.unread_total(ctx.db, member_id=member.id),
         )
     # Post/redirect/get: a reload does not post again, and the page shows 「保存しました」.
     return RedirectResponse("/settings?saved=1", status_code=303)
+
+
+router.include_router(settings_lists.router)
+router.include_router(settings_fields.router)
+router.include_router(settings_transfer.router)

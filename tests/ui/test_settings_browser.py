@@ -1,0 +1,123 @@
+"""The settings pages in Chromium: what only a browser shows (popovers, the drag, focus)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer
+from tests.fixtures import PASSWORD, Factory, auth
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = pytest.mark.e2e
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} is not installed (apt-get install chromium): the browser test is skipped",
+        allow_module_level=True,
+    )
+
+from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def sign_in(page: Page, base_url: str, email: str) -> None:
+    await page.goto(f"{base_url}/login")
+    await page.get_by_label("メールアドレス").fill(email)
+    await page.get_by_label("パスワード").fill(PASSWORD)
+    await page.get_by_role("button", name="ログイン").click()
+    await page.wait_for_url(f"{base_url}/")
+
+
+async def status_names(base: str, token: str) -> list[str]:
+    async with httpx.AsyncClient(base_url=base, headers=auth(token)) as api:
+        return [s["name"] for s in (await api.get("/api/v1/statuses")).json()["items"]]
+
+
+async def test_an_owner_edits_and_reorders_statuses_in_place(
+    live_server: LiveServer, factory: Factory, browser: Browser
+) -> None:
+    owner = await factory.member(role="owner", name="店長")
+    token = await factory.token(owner)
+    base = live_server.url
+    expect.set_options(timeout=5000)
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            outside.append(request.url) if not request.url.startswith((base, "data:")) else None
+        ),
+    )
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await sign_in(page, base, owner.email)
+    await page.goto(f"{base}/settings/statuses")
+
+    # 編集 opens in place; a name already taken is refused next to it, in Japanese.
+    row = page.locator(".set-item", has_text="対応中")
+    await row.get_by_text("編集").click()
+    name = row.get_by_label("名前")
+    await expect(name).to_be_focused()
+    await name.fill("未対応")
+    await row.get_by_role("button", name="保存").click()
+    await expect(row.get_by_role("alert")).to_have_text(
+        "「未対応」という対応ステータスはすでにあります。"
+    )
+    await expect(row.get_by_label("名前")).to_have_value("未対応")
+    await row.get_by_label("名前").fill("対応中（店舗）")
+    await row.get_by_role("button", name="保存").click()
+    await expect(page.locator(".set-item", has_text="対応中（店舗）")).to_contain_text(
+        "保存しました"
+    )
+    assert "対応中（店舗）" in await status_names(base, token)
+
+    # The arrows keep the focus on the moved status.
+    await page.get_by_role("button", name="未対応を下へ移動").click()
+    await expect(page.get_by_role("button", name="未対応を下へ移動")).to_be_focused()
+    assert await status_names(base, token) == ["対応中（店舗）", "未対応", "連絡待ち", "完了"]
+
+    # Drag 完了 by its handle to the top.
+    handle = page.locator(".set-item", has_text="完了").locator("[data-drag-handle]")
+    first = await page.locator(".set-item").first.bounding_box()
+    box = await handle.bounding_box()
+    assert first is not None and box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    await page.mouse.move(x, y)
+    await page.mouse.down()
+    for step in range(1, 11):
+        await page.mouse.move(x, y - (y - first["y"] + 8) * step / 10)
+    await page.mouse.up()
+    await expect(page.locator(".set-item").first).to_contain_text("完了")
+    await expect(page.locator(".set-item-list.is-saving")).to_have_count(0)
+    assert await status_names(base, token) == ["完了", "対応中（店舗）", "未対応", "連絡待ち"]
+
+    # Delete asks first, saying what happens to the customers.
+    row = page.locator(".set-item", has_text="連絡待ち")
+    await row.get_by_label("連絡待ちを削除").click()  # a disclosure (summary)
+    await expect(row.get_by_text("「なし」になります")).to_be_visible()
+    await row.locator(".set-popover--danger").get_by_role("button", name="削除").click()
+    await expect(page.get_by_text("ステータス「連絡待ち」を削除しました。")).to_be_visible()
+    assert await status_names(base, token) == ["完了", "対応中（店舗）", "未対応"]
+
+    assert errors == []
+    assert outside == []
+    await context.close()
