@@ -4,9 +4,14 @@ import re
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 
+from madoguchi.app import create_app
+from madoguchi.config import Settings
 from madoguchi.conversations.models import MAX_TEXT_LENGTH
+from madoguchi.kit.db import Database
 from madoguchi.members import service as members
+from madoguchi.ui import inbox as inbox_ui
 from tests.fixtures import Factory
 from tests.ui.conftest import HTML, HTMX, Inbox, is_unread, sign_in
 
@@ -38,7 +43,8 @@ async def test_a_member_who_chose_english_sees_english(
     assert "<title>(1) Inbox | Madoguchi</title>" in page
     for text in ("All", "Unread", "Unread (click to change)", "Send", "Display name"):
         assert text in page, text
-    assert "受信箱" not in page and "未確認" not in page
+    assert "受信箱" not in page and "未確認（クリックで変更）" not in page
+    # The workspace's own names (the mark 未確認, the statuses) are its data, shown as written.
 
 
 async def test_the_member_link_opens_the_conversation(
@@ -328,3 +334,48 @@ async def test_a_reply_waiting_for_its_channel_shows_as_sending(
     page = (await client.get(f"/c/{ingested.conversation.id}", headers=HTML)).text
     assert "LINE登録名" in page  # the channel name's label follows the channel
     assert "送信中…" in page
+
+
+async def test_signing_in_again_keeps_the_lists_filter(
+    client: httpx.AsyncClient, inbox: Inbox
+) -> None:
+    await client.post("/logout")
+    response = await client.get("/c/1?view=unread&tag=3&tag=5", headers=HTML)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/c/1%3Fview%3Dunread%26tag%3D3%26tag%3D5"
+    login = await client.get(response.headers["location"], headers=HTML)
+    assert 'value="/c/1?view=unread&amp;tag=3&amp;tag=5"' in login.text
+
+
+async def test_an_unexpected_error_shows_a_small_translated_page(
+    settings: Settings, database: Database, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member = await factory.member()
+    await factory.inbound(await factory.channel())
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(inbox_ui, "_list_page", broken)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            await sign_in(client, member)
+            page = await client.get("/?view=unread", headers=HTML)
+            assert page.status_code == 500
+            assert page.headers["content-type"].startswith("text/html")
+            assert "問題が発生しました" in page.text
+            assert 'href="/?view=unread"' in page.text  # 「再読み込み」 asks for the same page
+            assert "Internal Server Error" not in page.text
+            fragment = await client.get("/ui/list", headers=HTMX)
+            assert fragment.status_code == 500
+            assert fragment.text == "問題が発生しました。もう一度お試しください。"
+
+
+async def test_the_list_has_a_tab_for_hidden_customers(
+    client: httpx.AsyncClient, inbox: Inbox
+) -> None:
+    page = (await client.get("/", headers=HTML)).text
+    assert 'href="/?view=hidden"' in page and "非表示中" in page
+    assert "絞り込み" in page and 'aria-controls="filter-panel"' in page

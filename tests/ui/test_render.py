@@ -7,7 +7,7 @@ import pytest
 
 from madoguchi.conversations.models import Message
 from madoguchi.ui.present import safe_next, thread_entries
-from madoguchi.ui.render import environment, linkify
+from madoguchi.ui.render import environment, initial, linkify
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # 21:00 in Tokyo
@@ -88,3 +88,19 @@ def test_the_thread_starts_each_day_and_groups_a_minute_from_one_side() -> None:
         "2026-11-25",
         "2026-11-25",
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("【店長】長谷川 裕美", "長"),
+        ("[担当:佐藤] 山田 花子", "山"),
+        ("（新規）haru_0312", "H"),
+        ("【VIP】", "【"),
+        ("  ", "?"),
+    ],
+)
+def test_an_avatar_shows_the_customers_initial_after_the_member_in_charge(
+    name: str, shown: str
+) -> None:
+    assert initial(name) == shown

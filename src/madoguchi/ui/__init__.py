@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from madoguchi.ui import auth, inbox, settings
+from madoguchi.ui import auth, contacts, inbox, settings
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(inbox.router)
+router.include_router(contacts.router)
 router.include_router(settings.router)

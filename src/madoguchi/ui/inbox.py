@@ -17,23 +17,24 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import repository
 from madoguchi.conversations import service as conversations
-from madoguchi.conversations.models import MAX_TEXT_LENGTH, MessageKind
-from madoguchi.conversations.repository import Cursor, InboxItem, InboxQuery, View
+from madoguchi.conversations.models import MAX_TEXT_LENGTH, Message, MessageKind
+from madoguchi.conversations.repository import Cursor, InboxItem
+from madoguchi.crm import marks
+from madoguchi.crm.models import Mark
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import DomainError
-from madoguchi.kit.i18n import translate_error
+from madoguchi.kit.errors import DomainError, NotFound
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
-from madoguchi.ui.present import (
-    LIST_PAGE,
-    THREAD_PAGE,
-    ThreadEntry,
-    list_view,
-    search_text,
-    thread_entries,
+from madoguchi.ui.filtering import (
+    FilterChoices,
+    ListState,
+    field_ops,
+    load_choices,
 )
-from madoguchi.ui.render import error_text, render_for
+from madoguchi.ui.panel import Panel, Place, load_panel
+from madoguchi.ui.present import LIST_PAGE, THREAD_PAGE, ThreadEntry, thread_entries
+from madoguchi.ui.render import error_message, error_text, render_for
 
 router = APIRouter()
 
@@ -43,11 +44,22 @@ UNREAD_HEADER = "X-Madoguchi-Unread"
 
 @dataclass(frozen=True)
 class ListPage:
-    view: View
-    q: str
+    state: ListState
     items: list[InboxItem]
     next_cursor: str | None
     unread_total: int
+    # The filter's names for its chips (loaded only when a filter is on).
+    choices: FilterChoices | None = None
+    # A filter the engine refused (an unknown tag, a number that is not one…), translated.
+    error: str | None = None
+
+    @property
+    def view(self) -> str:
+        return self.state.view
+
+    @property
+    def q(self) -> str:
+        return self.state.q
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,8 @@ class OpenConversation:
     entries: list[ThreadEntry]
     has_older: bool
     sender_names: dict[int, str]
+    marks: dict[int, Mark]
+    panel: Panel
 
 
 def _is_htmx(request: Request) -> bool:
@@ -91,25 +105,30 @@ def _page(
 
 
 async def _list_page(
-    ctx: Ctx, member: Member, *, view: View, q: str, cursor: str | None = None
+    ctx: Ctx, member: Member, state: ListState, *, cursor: str | None = None
 ) -> ListPage:
-    page = await repository.list_conversations(
-        ctx.db,
-        member_id=member.id,
-        query=InboxQuery(
-            view=view,
-            q=q or None,
-            limit=LIST_PAGE,
-            cursor=Cursor.decode(cursor) if cursor else None,
-        ),
-        timezone=ctx.settings.timezone,
-        now=ctx.now(),
-    )
+    """A page of the list; a filter the engine refuses gives an empty page with the reason."""
+    total = await repository.unread_total(ctx.db, member_id=member.id)
+    choices = await load_choices(ctx.db) if state.filter.active else None
+    try:
+        page = await repository.list_conversations(
+            ctx.db,
+            member_id=member.id,
+            query=state.inbox_query(
+                limit=LIST_PAGE, cursor=Cursor.decode(cursor) if cursor else None
+            ),
+            timezone=ctx.settings.timezone,
+            now=ctx.now(),
+        )
+    except DomainError as error:
+        if cursor is not None:
+            raise
+        message = error_message(error, member.language)
+        return ListPage(state, [], None, total, choices=choices, error=message)
     items = await repository.inbox_items(
         ctx.db, member_id=member.id, conversations=page.conversations
     )
-    total = await repository.unread_total(ctx.db, member_id=member.id)
-    return ListPage(view=view, q=q, items=items, next_cursor=page.next_cursor, unread_total=total)
+    return ListPage(state, items, page.next_cursor, total, choices=choices)
 
 
 async def _item(ctx: Ctx, member: Member, conversation_id: int) -> InboxItem:
@@ -118,15 +137,12 @@ async def _item(ctx: Ctx, member: Member, conversation_id: int) -> InboxItem:
     return item
 
 
-def _in_tab(item: InboxItem, view: View) -> bool:
-    """Whether a row belongs in the list's tab (hidden contacts are in no tab of the inbox)."""
-    if item.contact.hidden:
-        return False
-    return item.unread if view == View.unread else True
-
-
 async def _sender_names(ctx: Ctx) -> dict[int, str]:
     return {m.id: m.name for m in await members.list_members(ctx.db)}
+
+
+async def _marks(ctx: Ctx) -> dict[int, Mark]:
+    return {mark.id: mark for mark in await marks.list_marks(ctx.db)}
 
 
 async def _open(ctx: Ctx, member: Member, conversation_id: int) -> OpenConversation:
@@ -142,6 +158,8 @@ async def _open(ctx: Ctx, member: Member, conversation_id: int) -> OpenConversat
         entries=thread_entries(messages, ZoneInfo(ctx.settings.timezone)),
         has_older=has_older,
         sender_names=await _sender_names(ctx),
+        marks=await _marks(ctx),
+        panel=await load_panel(ctx, member, contact_id=item.contact.id, place=Place.chat),
     )
 
 
@@ -150,22 +168,20 @@ async def _inbox_page(
     ctx: Ctx,
     member: Member,
     *,
-    view: str | None,
-    q: str | None,
     conversation_id: int | None,
     composer_text: str = "",
     composer_kind: str = MessageKind.reply,
     composer_error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    listing = await _list_page(ctx, member, view=list_view(view), q=search_text(q))
+    listing = await _list_page(ctx, member, ListState.from_query(request.query_params))
     opened = None
     error = None
     if conversation_id is not None:
         try:
             opened = await _open(ctx, member, conversation_id)
         except DomainError as domain_error:
-            error = translate_error(domain_error, member.language)
+            error = error_message(domain_error, member.language)
             status_code = domain_error.status_code
     return _page(
         request,
@@ -176,6 +192,7 @@ async def _inbox_page(
         listing=listing,
         opened=opened,
         page_error=error,
+        deleted=request.query_params.get("deleted") == "1",
         composer_text=composer_text,
         composer_kind=composer_kind,
         composer_error=composer_error,
@@ -186,27 +203,18 @@ async def _inbox_page(
 
 
 @router.get("/")
-async def inbox(
-    request: Request,
-    member: MemberDep,
-    ctx: CtxDep,
-    view: str | None = None,
-    q: str | None = None,
-) -> Response:
-    return await _inbox_page(request, ctx, member, view=view, q=q, conversation_id=None)
+async def inbox(request: Request, member: MemberDep, ctx: CtxDep) -> Response:
+    """The inbox; the list's tab, search and filter come from the query (see ui.filtering)."""
+    return await _inbox_page(request, ctx, member, conversation_id=None)
 
 
 @router.get("/c/{conversation_id}")
 async def conversation_page(
-    conversation_id: int,
-    request: Request,
-    member: MemberDep,
-    ctx: CtxDep,
-    view: str | None = None,
-    q: str | None = None,
+    conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
-    """The member link: the inbox with this conversation open (opening does not mark it read)."""
-    return await _inbox_page(request, ctx, member, view=view, q=q, conversation_id=conversation_id)
+    """The member link: the inbox with this conversation open (opening does not mark it read);
+    the list keeps the tab, search and filter given in the query."""
+    return await _inbox_page(request, ctx, member, conversation_id=conversation_id)
 
 
 # --- the list -----------------------------------------------------------------------------
@@ -217,16 +225,14 @@ async def list_fragment(
     request: Request,
     member: MemberDep,
     ctx: CtxDep,
-    view: str | None = None,
-    q: str | None = None,
     cursor: str | None = None,
     active: int | None = None,
 ) -> Response:
-    """The list's rows (a tab, a search, or the next page when ``cursor`` is given)."""
+    """The list's rows (a tab, a search, a filter, or the next page when ``cursor`` is given),
+    with the tabs and the filter's chips out of band."""
+    state = ListState.from_query(request.query_params)
     try:
-        listing = await _list_page(
-            ctx, member, view=list_view(view), q=search_text(q), cursor=cursor
-        )
+        listing = await _list_page(ctx, member, state, cursor=cursor)
     except DomainError as error:
         return error_text(error, member.language)
     return _page(
@@ -248,15 +254,22 @@ async def row_fragment(
     request: Request,
     member: MemberDep,
     ctx: CtxDep,
-    view: str | None = None,
     active: int | None = None,
 ) -> Response:
-    """One list row, fresh; empty when it no longer belongs in the tab (read, on 未確認)."""
+    """One list row, fresh; empty when it no longer belongs in the list's tab and filter
+    (read, on 未確認; hidden; a status no longer the filtered one…)."""
+    state = ListState.from_query(request.query_params)
     try:
-        item = await _item(ctx, member, conversation_id)
+        belongs = await repository.in_view(
+            ctx.db,
+            member_id=member.id,
+            query=state.inbox_query(),
+            conversation_id=conversation_id,
+            timezone=ctx.settings.timezone,
+            now=ctx.now(),
+        )
+        item = await _item(ctx, member, conversation_id) if belongs else None
     except DomainError:
-        item = None
-    if item is not None and not _in_tab(item, list_view(view)):
         item = None
     total = await repository.unread_total(ctx.db, member_id=member.id)
     return _page(
@@ -267,6 +280,7 @@ async def row_fragment(
         headers={UNREAD_HEADER: str(total)},
         item=item,
         active_id=active,
+        state=state,
     )
 
 
@@ -327,6 +341,7 @@ async def messages_fragment(
         entries=thread_entries(messages, ZoneInfo(ctx.settings.timezone)),
         has_older=has_older,
         sender_names=await _sender_names(ctx),
+        marks=await _marks(ctx),
     )
 
 
@@ -351,12 +366,10 @@ async def send_message(
             request,
             ctx,
             member,
-            view=None,
-            q=None,
             conversation_id=conversation_id,
             composer_text=text,
             composer_kind=kind,
-            composer_error=translate_error(error, member.language),
+            composer_error=error_message(error, member.language),
             status_code=error.status_code,
         )
     if not _is_htmx(request):
@@ -370,6 +383,7 @@ async def send_message(
         entries=thread_entries([message], ZoneInfo(ctx.settings.timezone)),
         has_older=False,
         sender_names={member.id: member.name},
+        marks={},
     )
 
 
@@ -382,17 +396,6 @@ async def header_fragment(
     except DomainError as error:
         return error_text(error, member.language)
     return _page(request, ctx, member, "inbox/_thread_header.html", item=item)
-
-
-@router.get("/ui/conversations/{conversation_id}/customer")
-async def customer_fragment(
-    conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
-) -> Response:
-    try:
-        item = await _item(ctx, member, conversation_id)
-    except DomainError as error:
-        return error_text(error, member.language)
-    return _page(request, ctx, member, "inbox/_customer.html", item=item, oob=False)
 
 
 # --- read state (未確認 / 確認済み) ---------------------------------------------------------
@@ -467,6 +470,108 @@ async def rename_contact(
         ctx,
         member,
         "inbox/_contact_name.html",
-        headers=_trigger("madoguchi:contact-updated", contactId=contact_id),
+        headers=_trigger("madoguchi:contact-updated", contactId=contact_id, part="profile"),
         contact=contact,
+    )
+
+
+# --- marks on one message (F17) ------------------------------------------------------------
+
+
+async def _message(ctx: Ctx, message_id: int) -> Message:
+    message = await ctx.db.get(Message, message_id)
+    if message is None:
+        raise NotFound("No message with id %(id)s.", id=message_id)
+    return message
+
+
+@router.get("/ui/messages/{message_id}/marks")
+async def message_mark_menu(
+    message_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    """The 対応マーク menu of a message (loaded when opened: it follows renamed marks)."""
+    try:
+        message = await _message(ctx, message_id)
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _page(
+        request,
+        ctx,
+        member,
+        "inbox/_mark_menu.html",
+        message=message,
+        marks=list((await _marks(ctx)).values()),
+    )
+
+
+@router.post("/ui/messages/{message_id}/mark")
+async def mark_message(
+    message_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    mark: Annotated[str, Form()] = "",
+) -> Response:
+    """Set (or clear, with 「なし」) a message's mark; answers the message, fresh."""
+    try:
+        chosen = int(mark) if mark.strip().isdigit() else None
+        message = await marks.mark_message(ctx, message_id=message_id, mark=chosen)
+        # The message and the one after it: whether it reads as a block with the next.
+        shown = await conversations.list_messages(
+            ctx.db, conversation_id=message.conversation_id, after_id=message_id - 1, limit=2
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _page(
+        request,
+        ctx,
+        member,
+        "inbox/_messages.html",
+        conversation_id=message.conversation_id,
+        entries=thread_entries(shown, ZoneInfo(ctx.settings.timezone))[:1],
+        has_older=False,
+        sender_names=await _sender_names(ctx),
+        marks=await _marks(ctx),
+    )
+
+
+# --- 絞り込み (the list's filter) ------------------------------------------------------------
+
+
+@router.get("/ui/filter")
+async def filter_form(request: Request, member: MemberDep, ctx: CtxDep) -> Response:
+    """The filter form, filled in with the list's current filter."""
+    state = ListState.from_query(request.query_params)
+    return _page(
+        request,
+        ctx,
+        member,
+        "inbox/_filter.html",
+        state=state,
+        choices=await load_choices(ctx.db),
+        field_ops=field_ops,
+    )
+
+
+@router.get("/ui/filter/term")
+async def filter_term(
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    fk: str = "",
+    fo: str = "",
+    fv: str = "",
+) -> Response:
+    """One profile-field condition, its ops and value input fitting the chosen field."""
+    choices = await load_choices(ctx.db)
+    return _page(
+        request,
+        ctx,
+        member,
+        "inbox/_filter_term.html",
+        choices=choices,
+        term_key=fk,
+        term_op=fo,
+        term_value=fv,
+        field_ops=field_ops,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from madoguchi.conversations.models import Message
@@ -12,7 +13,8 @@ from madoguchi.conversations.repository import View
 # How many messages a thread shows at first, and per 「以前のメッセージ」 step.
 THREAD_PAGE = 50
 LIST_PAGE = 30
-LIST_VIEWS = (View.all, View.unread)
+# The list's tabs: 一覧, 未確認, and 非表示中 (hidden contacts, who leave the other two).
+LIST_VIEWS = (View.all, View.unread, View.hidden)
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,8 @@ def thread_entries(messages: list[Message], zone: ZoneInfo) -> list[ThreadEntry]
 
 
 def list_view(value: str | None) -> View:
-    """The list tab asked for: 一覧 (all) or 未確認 (unread)."""
-    return View.unread if value == View.unread else View.all
+    """The list tab asked for: 一覧 (all), 未確認 (unread) or 非表示中 (hidden)."""
+    return next((view for view in LIST_VIEWS if view == value), View.all)
 
 
 def search_text(value: str | None) -> str:
@@ -75,3 +77,12 @@ def safe_next(target: str | None) -> str:
     if any(ch in target for ch in "\r\n\t") or "\\" in target:
         return "/"
     return target
+
+
+def display_value(value: Any) -> str:
+    """A profile or record value as read: choices joined with 、, 3.0 as 3."""
+    if isinstance(value, list):
+        return "、".join(str(item) for item in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)

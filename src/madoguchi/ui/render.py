@@ -24,6 +24,7 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError
 from madoguchi.kit.i18n import gettext_for, pick_language, translate_error
 from madoguchi.members.models import Member
+from madoguchi.ui.present import display_value
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -123,9 +124,13 @@ def linkify(text: str) -> Markup:
     return Markup("".join(parts))
 
 
+# A salon's display names often start with the member in charge: 【担当者】顧客氏名.
+_NAME_PREFIX = re.compile(r"^\s*(?:【[^】]*】|\[[^\]]*\]|［[^］]*］|\([^)]*\)|（[^）]*）)\s*")
+
+
 def initial(name: str) -> str:
-    """The first letter of a name, for an avatar."""
-    stripped = name.strip()
+    """The first letter of a name, for an avatar (after a 【担当者】 prefix)."""
+    stripped = _NAME_PREFIX.sub("", name).strip() or name.strip()
     return stripped[:1].upper() if stripped else "?"
 
 
@@ -157,6 +162,7 @@ def _build_environment() -> Environment:
         day_label=day_label,
         linkify=linkify,
         initial=initial,
+        display_value=display_value,
     )
     environment.globals["static_url"] = static_url
     return environment
@@ -225,6 +231,12 @@ def render_for(
     )
 
 
+def error_message(error: DomainError, language: str | None) -> str:
+    """A domain error in the member's language (its values, such as an owner's field label,
+    stay as written)."""
+    return translate_error(error, language)
+
+
 def error_text(error: DomainError, language: str | None) -> PlainTextResponse:
     """A fragment request's domain error: the translated sentence, shown where the member acted."""
-    return PlainTextResponse(translate_error(error, language), status_code=error.status_code)
+    return PlainTextResponse(error_message(error, language), status_code=error.status_code)

@@ -1,0 +1,898 @@
+"""The customer: the panel's parts and their editors (``/ui/contacts/…``), the contact page
+(``/contacts/{id}``), adding a customer by hand, and the customer list (``/contacts``).
+
+Each change goes through a service function; a route only reads the form, calls it, and
+renders the part again (see ``ui.panel`` for what a part shows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from madoguchi.contacts import repository as contact_repository
+from madoguchi.contacts import service as contacts
+from madoguchi.conversations import repository as conversation_repository
+from madoguchi.conversations import service as conversations
+from madoguchi.conversations.repository import InboxItem
+from madoguchi.crm import fields, filters, marks, memos, records, statuses, tags
+from madoguchi.crm.memos import BODY_LIMIT, TITLE_LIMIT
+from madoguchi.crm.models import FieldType, Record, RecordBook
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import DomainError, Invalid, NotFound
+from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.members.models import Member
+from madoguchi.ui.filtering import TagGroup, tag_groups
+from madoguchi.ui.panel import (
+    PARTS,
+    FieldEntry,
+    Panel,
+    Place,
+    load_panel,
+    local_input_value,
+    place_of,
+)
+from madoguchi.ui.present import search_text
+from madoguchi.ui.render import error_message, error_text, render_for
+
+router = APIRouter()
+
+
+def _parse_local(raw: str | None) -> datetime:
+    """A ``datetime-local`` value; without a zone, the service takes it as Japan time."""
+    try:
+        moment = datetime.fromisoformat((raw or "").strip())
+    except ValueError:
+        raise Invalid("Give the date and time like 2026-04-01 14:30.") from None
+    return moment
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def _render(
+    request: Request,
+    ctx: Ctx,
+    member: Member,
+    name: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Response:
+    return render_for(
+        request,
+        ctx,
+        member,
+        name,
+        status_code=status_code,
+        headers=headers,
+        memo_title_limit=TITLE_LIMIT,
+        memo_body_limit=BODY_LIMIT,
+        **context,
+    )
+
+
+def _updated(contact_id: int, part: str) -> dict[str, str]:
+    """After the swap, the page refreshes what else shows this part (the list's row…) at once,
+    without waiting for the live socket."""
+    detail = {"contactId": contact_id, "part": part}
+    return {"HX-Trigger-After-Settle": json.dumps({"madoguchi:contact-updated": detail})}
+
+
+async def _part(
+    request: Request,
+    ctx: Ctx,
+    member: Member,
+    *,
+    contact_id: int,
+    part: str,
+    place: Place,
+    saved: bool = False,
+    changed: bool = True,
+    **context: Any,
+) -> Response:
+    panel = await load_panel(ctx, member, contact_id=contact_id, place=place, parts=(part,))
+    return _render(
+        request,
+        ctx,
+        member,
+        "contacts/_part.html",
+        headers=_updated(contact_id, part) if changed else None,
+        panel=panel,
+        part=part,
+        saved=saved,
+        **context,
+    )
+
+
+async def _after_error(ctx: Ctx, member: Member) -> None:
+    """A refused change leaves nothing half-made in the session before the page is rendered
+    again (the member is read again: a rollback forgets what was loaded)."""
+    await ctx.db.rollback()
+    await ctx.db.refresh(member)
+
+
+# --- the panel's parts ------------------------------------------------------------------------
+
+
+@router.get("/ui/contacts/{contact_id}/part/{part}")
+async def part_fragment(
+    contact_id: int,
+    part: str,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    place: str | None = None,
+) -> Response:
+    """One part of the panel, fresh (live updates, and 「キャンセル」 in an editor)."""
+    if part not in PARTS:
+        return error_text(NotFound("No such part of the customer panel."), member.language)
+    try:
+        return await _part(
+            request,
+            ctx,
+            member,
+            contact_id=contact_id,
+            part=part,
+            place=place_of(place),
+            changed=False,
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+@router.post("/ui/contacts/{contact_id}/profile")
+async def change_profile(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    """対応ステータス, 対応マーク, e-mail, phone, メルマガ受信: whichever the form sends.
+
+    Each control posts on its own and picks its own row from the answer (``hx-select``).
+    """
+    form = await request.form()
+    changes = contacts.ContactChanges(
+        status=_reference(form, "status"),
+        set_status="status" in form,
+        mark=_reference(form, "mark"),
+        set_mark="mark" in form,
+        email=_text(form, "email"),
+        set_email="email" in form,
+        phone=_text(form, "phone"),
+        set_phone="phone" in form,
+        mail_opt_in=_flag(form, "mail_opt_in"),
+    )
+    place = place_of(_text(form, "place"))
+    try:
+        await contacts.update_contact(ctx, contact_id=contact_id, changes=changes)
+        return await _part(
+            request, ctx, member, contact_id=contact_id, part="profile", place=place, saved=True
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+def _text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _reference(form: FormData, name: str) -> int | None:
+    """A status or mark chosen in a select: its id, or None for 「なし」."""
+    value = (_text(form, name) or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _flag(form: FormData, name: str) -> bool | None:
+    """A check box posted after a hidden "0": the last value wins; absent means unchanged."""
+    posted = form.getlist(name)
+    return None if not posted else posted[-1] == "1"
+
+
+# --- tags -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagEditor:
+    groups: list[TagGroup]
+    checked: set[int]
+
+
+async def _tag_editor(
+    request: Request,
+    ctx: Ctx,
+    member: Member,
+    *,
+    contact_id: int,
+    place: Place,
+    checked: set[int] | None,
+    status_code: int = 200,
+    error: str | None = None,
+) -> Response:
+    panel = await load_panel(ctx, member, contact_id=contact_id, place=place, parts=())
+    groups, _ = await tag_groups(ctx.db)
+    return _render(
+        request,
+        ctx,
+        member,
+        "contacts/_tags_editor.html",
+        status_code=status_code,
+        panel=panel,
+        editor=TagEditor(groups=groups, checked=panel.tag_ids if checked is None else checked),
+        error=error,
+    )
+
+
+def _ids(form: FormData, name: str) -> list[int]:
+    return [int(v) for v in form.getlist(name) if isinstance(v, str) and v.isdigit()]
+
+
+@router.get("/ui/contacts/{contact_id}/tags/edit")
+async def tags_editor(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep, place: str | None = None
+) -> Response:
+    """「タグ編集」: every tag by folder, the contact's checked."""
+    try:
+        return await _tag_editor(
+            request, ctx, member, contact_id=contact_id, place=place_of(place), checked=None
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+@router.post("/ui/contacts/{contact_id}/tags")
+async def save_tags(contact_id: int, request: Request, member: MemberDep, ctx: CtxDep) -> Response:
+    """「保存」 in the tag editor: the contact's tags become exactly the checked ones."""
+    form = await request.form()
+    try:
+        await tags.set_tags(ctx, contact_id=contact_id, tag_ids=_ids(form, "tag"))
+        return await _part(
+            request,
+            ctx,
+            member,
+            contact_id=contact_id,
+            part="tags",
+            place=place_of(_text(form, "place")),
+            saved=True,
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+@router.post("/ui/contacts/{contact_id}/tags/new")
+async def new_tag(contact_id: int, request: Request, member: MemberDep, ctx: CtxDep) -> Response:
+    """A new tag (outside any folder) made from the editor, checked, not yet saved on the
+    contact: the editor comes back with what was checked kept."""
+    form = await request.form()
+    checked = set(_ids(form, "tag"))
+    place = place_of(_text(form, "place"))
+    try:
+        tag = await tags.create_tag(ctx, name=_text(form, "name") or "", folder=None)
+    except DomainError as error:
+        return error_text(error, member.language)
+    try:
+        return await _tag_editor(
+            request, ctx, member, contact_id=contact_id, place=place, checked=checked | {tag.id}
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+# --- profile fields ---------------------------------------------------------------------------
+
+
+@router.post("/ui/contacts/{contact_id}/fields/{key}")
+async def save_field(
+    contact_id: int, key: str, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    """A value edited in place; a value of the wrong type is refused with the reason, and
+    nothing is stored."""
+    form = await request.form()
+    posted = [v for v in form.getlist("value") if isinstance(v, str)]
+    try:
+        definition = await fields.field_by_key(ctx.db, key)
+        raw: Any = posted if definition.type == FieldType.multi_select else (posted or [""])[0]
+        value = await fields.set_value(ctx, contact_id=contact_id, key=key, value=raw)
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _render(
+        request,
+        ctx,
+        member,
+        "contacts/_field_row.html",
+        headers=_updated(contact_id, "fields"),
+        entry=FieldEntry(field=definition, value=value),
+        contact_id=contact_id,
+        saved=True,
+    )
+
+
+# --- memos ------------------------------------------------------------------------------------
+
+
+@router.get("/ui/contacts/{contact_id}/memos/new")
+async def memo_form(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep, place: str | None = None
+) -> Response:
+    try:
+        await contacts.get_contact(ctx.db, contact_id=contact_id)
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _render(
+        request,
+        ctx,
+        member,
+        "contacts/_memo_form.html",
+        contact_id=contact_id,
+        memo=None,
+        place=place_of(place),
+    )
+
+
+@router.get("/ui/contacts/{contact_id}/memos/{memo_id}/edit")
+async def memo_edit_form(
+    contact_id: int,
+    memo_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    place: str | None = None,
+) -> Response:
+    try:
+        memo = await memos.get_memo(ctx.db, contact_id=contact_id, memo_id=memo_id)
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _render(
+        request,
+        ctx,
+        member,
+        "contacts/_memo_form.html",
+        contact_id=contact_id,
+        memo=memo,
+        place=place_of(place),
+    )
+
+
+@router.post("/ui/contacts/{contact_id}/memos")
+async def create_memo(
+    contact_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    title: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
+    place: Annotated[str, Form()] = "",
+) -> Response:
+    """「メモ作成」: the new memo goes on top."""
+    try:
+        await memos.create_memo(ctx, contact_id=contact_id, title=title, body=body, author=member)
+        return await _part(
+            request,
+            ctx,
+            member,
+            contact_id=contact_id,
+            part="memos",
+            place=place_of(place),
+            saved=True,
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+@router.post("/ui/contacts/{contact_id}/memos/order")
+async def order_memos(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    """A memo dragged to a new place: every memo's id in the new order."""
+    form = await request.form()
+    try:
+        await memos.reorder_memos(ctx, contact_id=contact_id, ids=_ids(form, "id"))
+        return await _part(
+            request,
+            ctx,
+            member,
+            contact_id=contact_id,
+            part="memos",
+            place=place_of(_text(form, "place")),
+            saved=True,
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+@router.post("/ui/contacts/{contact_id}/memos/{memo_id}")
+async def update_memo(
+    contact_id: int,
+    memo_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    title: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
+    place: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        await memos.update_memo(ctx, contact_id=contact_id, memo_id=memo_id, title=title, body=body)
+        return await _part(
+            request,
+            ctx,
+            member,
+            contact_id=contact_id,
+            part="memos",
+            place=place_of(place),
+            saved=True,
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+@router.post("/ui/contacts/{contact_id}/memos/{memo_id}/delete")
+async def delete_memo(
+    contact_id: int,
+    memo_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    place: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        await memos.delete_memo(ctx, contact_id=contact_id, memo_id=memo_id)
+        return await _part(
+            request,
+            ctx,
+            member,
+            contact_id=contact_id,
+            part="memos",
+            place=place_of(place),
+            saved=True,
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+@router.post("/ui/contacts/{contact_id}/memos/{memo_id}/move")
+async def move_memo(
+    contact_id: int,
+    memo_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    direction: Annotated[str, Form()] = "up",
+    place: Annotated[str, Form()] = "",
+) -> Response:
+    """The keyboard's way to reorder: one step up or down."""
+    try:
+        current = [memo.id for memo in await memos.list_memos(ctx.db, contact_id=contact_id)]
+        if memo_id not in current:
+            raise NotFound("No memo with id %(id)s for this contact.", id=memo_id)
+        index = current.index(memo_id)
+        other = index - 1 if direction == "up" else index + 1
+        if 0 <= other < len(current):
+            current[index], current[other] = current[other], current[index]
+            await memos.reorder_memos(ctx, contact_id=contact_id, ids=current)
+        return await _part(
+            request,
+            ctx,
+            member,
+            contact_id=contact_id,
+            part="memos",
+            place=place_of(place),
+            saved=True,
+            moved=memo_id,
+            moved_direction=direction,
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+# --- records (カルテ) -------------------------------------------------------------------------
+
+
+def _book_values(book: RecordBook, form: FormData) -> dict[str, Any]:
+    """Every field of the book from the form (empty ones clear)."""
+    found: dict[str, Any] = {}
+    for spec in book.fields:
+        posted = [v for v in form.getlist(f"v.{spec['key']}") if isinstance(v, str)]
+        found[spec["key"]] = (
+            posted if spec["type"] == FieldType.multi_select else (posted[0] if posted else None)
+        )
+    return found
+
+
+async def _contact_record(ctx: Ctx, *, contact_id: int, record_id: int) -> Record:
+    record = await records.get_record(ctx.db, record_id=record_id)
+    if record.contact_id != contact_id:
+        raise NotFound("No record with id %(id)s.", id=record_id)
+    return record
+
+
+@router.get("/ui/contacts/{contact_id}/records/new")
+async def record_form(
+    contact_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    book: int = 0,
+    place: str | None = None,
+) -> Response:
+    """「記録を追加」: the book's fields, dated now (Japan time) unless changed."""
+    try:
+        await contacts.get_contact(ctx.db, contact_id=contact_id)
+        record_book_ = await records.find_book(ctx.db, book)
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _render(
+        request,
+        ctx,
+        member,
+        "contacts/_record_form.html",
+        contact_id=contact_id,
+        book=record_book_,
+        record=None,
+        at=local_input_value(ctx.now(), ctx.settings.timezone),
+        place=place_of(place),
+    )
+
+
+@router.post("/ui/contacts/{contact_id}/records")
+async def create_record(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    form = await request.form()
+    try:
+        book_ref = _text(form, "book") or ""
+        book = await records.find_book(ctx.db, int(book_ref) if book_ref.isdigit() else book_ref)
+        await records.create_record(
+            ctx,
+            contact_id=contact_id,
+            book=book.id,
+            at=_parse_local(_text(form, "at")),
+            values_=_book_values(book, form),
+            author=member,
+        )
+        return await _part(
+            request,
+            ctx,
+            member,
+            contact_id=contact_id,
+            part="records",
+            place=place_of(_text(form, "place")),
+            saved=True,
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+@router.get("/ui/contacts/{contact_id}/records/{record_id}/edit")
+async def record_edit_form(
+    contact_id: int,
+    record_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    place: str | None = None,
+) -> Response:
+    try:
+        record = await _contact_record(ctx, contact_id=contact_id, record_id=record_id)
+        book = await records.find_book(ctx.db, record.book_id)
+    except DomainError as error:
+        return error_text(error, member.language)
+    return _render(
+        request,
+        ctx,
+        member,
+        "contacts/_record_form.html",
+        contact_id=contact_id,
+        book=book,
+        record=record,
+        at=local_input_value(record.at, ctx.settings.timezone),
+        place=place_of(place),
+    )
+
+
+@router.post("/ui/contacts/{contact_id}/records/{record_id}")
+async def update_record(
+    contact_id: int, record_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    form = await request.form()
+    try:
+        record = await _contact_record(ctx, contact_id=contact_id, record_id=record_id)
+        book = await records.find_book(ctx.db, record.book_id)
+        await records.update_record(
+            ctx,
+            record_id=record_id,
+            at=_parse_local(_text(form, "at")),
+            values_=_book_values(book, form),
+        )
+        return await _part(
+            request,
+            ctx,
+            member,
+            contact_id=contact_id,
+            part="records",
+            place=place_of(_text(form, "place")),
+            saved=True,
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+@router.post("/ui/contacts/{contact_id}/records/{record_id}/delete")
+async def delete_record(
+    contact_id: int,
+    record_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    place: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        await _contact_record(ctx, contact_id=contact_id, record_id=record_id)
+        await records.delete_record(ctx, record_id=record_id)
+        return await _part(
+            request,
+            ctx,
+            member,
+            contact_id=contact_id,
+            part="records",
+            place=place_of(place),
+            saved=True,
+        )
+    except DomainError as error:
+        return error_text(error, member.language)
+
+
+# --- colours of statuses and marks ------------------------------------------------------------
+
+
+@router.get("/ui/palette.css")
+async def palette(request: Request, _member: MemberDep, ctx: CtxDep) -> Response:
+    """The workspace's status and mark colours as classes (the pages allow no inline style).
+
+    Revalidated on every page load (a 304 when nothing changed); the live script reloads it
+    when a status or a mark changes.
+    """
+    lines = [
+        f".tone-s{status.id}{{--tone:{status.color}}}"
+        for status in await statuses.list_statuses(ctx.db)
+    ]
+    lines += [f".tone-m{mark.id}{{--tone:{mark.color}}}" for mark in await marks.list_marks(ctx.db)]
+    css = "\n".join(lines) + "\n"
+    etag = '"' + hashlib.sha256(css.encode()).hexdigest()[:16] + '"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(css, media_type="text/css", headers=headers)
+
+
+# --- the contact page -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    panel: Panel
+    conversations: list[InboxItem]
+
+
+async def _contact_page(ctx: Ctx, member: Member, contact_id: int) -> ContactPage:
+    panel = await load_panel(ctx, member, contact_id=contact_id, place=Place.page)
+    opened = [
+        await conversations.get_conversation(ctx.db, conversation_id=cid)
+        for cid in panel.detail.conversation_ids
+    ]
+    items = await conversation_repository.inbox_items(
+        ctx.db, member_id=member.id, conversations=opened
+    )
+    items.sort(key=lambda item: item.conversation.last_activity_at, reverse=True)
+    return ContactPage(panel=panel, conversations=items)
+
+
+async def _unread_total(ctx: Ctx, member: Member) -> int:
+    return await conversation_repository.unread_total(ctx.db, member_id=member.id)
+
+
+CONTACT_PAGE_SIZE = 50
+
+
+@router.get("/contacts")
+async def contact_list(
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    q: str | None = None,
+    before: int | None = None,
+) -> Response:
+    """お客様一覧: everyone, newest first, with or without a chat — the customers added by hand
+    or imported from Excel live here until they write."""
+    text = search_text(q)
+    page = await contact_repository.list_contacts(
+        ctx.db,
+        conditions=filters.from_params(q=text),
+        member_id=member.id,
+        timezone=ctx.settings.timezone,
+        limit=CONTACT_PAGE_SIZE,
+        before_id=before,
+        now=ctx.now(),
+    )
+    return _render(
+        request,
+        ctx,
+        member,
+        "contacts/index.html",
+        unread_total=await _unread_total(ctx, member),
+        q=text,
+        details=await contact_repository.details(ctx.db, page.contacts),
+        next_cursor=page.next_cursor,
+        paged=before is not None,
+    )
+
+
+@router.get("/contacts/new")
+async def new_contact_page(request: Request, member: MemberDep, ctx: CtxDep) -> Response:
+    """「お客様を追加」: a customer from paper or Excel, with no chat yet."""
+    return _render(
+        request,
+        ctx,
+        member,
+        "contacts/new.html",
+        unread_total=await _unread_total(ctx, member),
+        values={},
+        error=None,
+    )
+
+
+@router.post("/contacts/new")
+async def create_contact(
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    display_name: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    phone: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        contact = await contacts.create_contact(
+            ctx, display_name=display_name, email=email or None, phone=phone or None
+        )
+    except DomainError as error:
+        await _after_error(ctx, member)
+        return _render(
+            request,
+            ctx,
+            member,
+            "contacts/new.html",
+            status_code=error.status_code,
+            unread_total=await _unread_total(ctx, member),
+            values={"display_name": display_name, "email": email, "phone": phone},
+            error=error_message(error, member.language),
+        )
+    return RedirectResponse(f"/contacts/{contact.id}?done=created", status_code=303)
+
+
+@router.get("/contacts/{contact_id}")
+async def contact_page(
+    contact_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    done: str | None = None,
+) -> Response:
+    """お客様詳細ページ: everything kept about them, their conversations, and what can be
+    done to them (非表示, ブロック, 削除)."""
+    try:
+        page = await _contact_page(ctx, member, contact_id)
+    except DomainError as error:
+        return await _missing(request, ctx, member, error)
+    return _render(
+        request,
+        ctx,
+        member,
+        "contacts/page.html",
+        unread_total=await _unread_total(ctx, member),
+        page=page,
+        panel=page.panel,
+        done=done,
+    )
+
+
+async def _switch(
+    request: Request,
+    ctx: Ctx,
+    member: Member,
+    contact_id: int,
+    changes: contacts.ContactChanges,
+    done: str,
+) -> Response:
+    try:
+        await contacts.update_contact(ctx, contact_id=contact_id, changes=changes)
+    except DomainError as error:
+        await _after_error(ctx, member)
+        return await _missing(request, ctx, member, error)
+    return RedirectResponse(f"/contacts/{contact_id}?done={done}", status_code=303)
+
+
+async def _missing(request: Request, ctx: Ctx, member: Member, error: DomainError) -> Response:
+    return _render(
+        request,
+        ctx,
+        member,
+        "contacts/missing.html",
+        status_code=error.status_code,
+        unread_total=await _unread_total(ctx, member),
+        error=error_message(error, member.language),
+    )
+
+
+@router.post("/contacts/{contact_id}/hide")
+async def hide_contact(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    """非表示: out of the inbox, listed under 非表示中 until shown again."""
+    changes = contacts.ContactChanges(hidden=True)
+    return await _switch(request, ctx, member, contact_id, changes, "hidden")
+
+
+@router.post("/contacts/{contact_id}/show")
+async def show_contact(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    changes = contacts.ContactChanges(hidden=False)
+    return await _switch(request, ctx, member, contact_id, changes, "shown")
+
+
+@router.post("/contacts/{contact_id}/block")
+async def block_contact(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    """ブロック: their messages are still kept, but no longer raise the conversation."""
+    changes = contacts.ContactChanges(blocked=True)
+    return await _switch(request, ctx, member, contact_id, changes, "blocked")
+
+
+@router.post("/contacts/{contact_id}/unblock")
+async def unblock_contact(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    changes = contacts.ContactChanges(blocked=False)
+    return await _switch(request, ctx, member, contact_id, changes, "unblocked")
+
+
+@router.get("/contacts/{contact_id}/delete")
+async def confirm_delete(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    """「このお客様を削除」 asks first, saying what goes with them."""
+    try:
+        page = await _contact_page(ctx, member, contact_id)
+    except DomainError as error:
+        return await _missing(request, ctx, member, error)
+    record_count = sum(len(book.records) for book in page.panel.books)
+    return _render(
+        request,
+        ctx,
+        member,
+        "contacts/delete.html",
+        unread_total=await _unread_total(ctx, member),
+        page=page,
+        panel=page.panel,
+        record_count=record_count,
+    )
+
+
+@router.post("/contacts/{contact_id}/delete")
+async def delete_contact(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    try:
+        await contacts.delete_contact(ctx, contact_id=contact_id)
+    except DomainError as error:
+        await _after_error(ctx, member)
+        return await _missing(request, ctx, member, error)
+    return RedirectResponse("/?deleted=1", status_code=303)
