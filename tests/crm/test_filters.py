@@ -207,3 +207,40 @@ async def test_malformed_conditions_are_refused_with_a_sentence(
             ctx.db, conditions=[bad], member_id=None, timezone="Asia/Tokyo", now=NOW
         )
     assert str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        (Condition("tag", "in", ["VIP"]),),
+        (Condition("status", "in", ["対応中"]), Condition("tag", "all", ["新規", "くせ毛"])),
+        (Condition("status", "eq", "未対応"),),
+        (),
+    ],
+)
+async def test_paging_a_filtered_list_gives_the_same_rows_newest_first(
+    ctx: Ctx, world: World, chosen: tuple[Condition, ...]
+) -> None:
+    from madoguchi.conversations.models import Conversation
+
+    everything = await repository.list_conversations(
+        ctx.db, member_id=0, query=InboxQuery(conditions=chosen, limit=200), now=NOW
+    )
+    paged: list[int] = []
+    cursor = None
+    while True:
+        page = await repository.list_conversations(
+            ctx.db,
+            member_id=0,
+            query=InboxQuery(conditions=chosen, limit=3, cursor=cursor),
+            now=NOW,
+        )
+        paged += [c.id for c in page.conversations]
+        if page.next_cursor is None:
+            break
+        cursor = repository.Cursor.decode(page.next_cursor)
+    assert paged == [c.id for c in everything.conversations]
+    activity = [
+        (c.last_activity_at, c.id) for c in everything.conversations if isinstance(c, Conversation)
+    ]
+    assert [a for a, _ in activity] == sorted((a for a, _ in activity), reverse=True)

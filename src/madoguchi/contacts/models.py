@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, false
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, UTCDateTime, utcnow
@@ -14,6 +14,8 @@ class Contact(Base):
     __tablename__ = "contacts"
     __table_args__ = (
         UniqueConstraint("channel_id", "external_id"),
+        # The inbox filtered by status walks this, newest first (see conversations.repository).
+        Index("ix_contacts_status_activity", "status_id", "activity_at", "id"),
         # Ids are never reused: the search index is keyed on them.
         {"sqlite_autoincrement": True},
     )
@@ -42,6 +44,8 @@ class Contact(Base):
     mark_id: Mapped[int | None] = mapped_column(
         ForeignKey("marks.id", ondelete="SET NULL"), index=True
     )
+    # A copy of their conversation's last_activity_at, so filtered lists walk an index.
+    activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # kit.text.search_key of both names, for the LIKE re-check behind the search index.
     search_text: Mapped[str] = mapped_column(String(600), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,7 +20,7 @@ from madoguchi.conversations.models import (
     ConversationUnread,
 )
 from madoguchi.crm import filters, tags
-from madoguchi.crm.models import Mark, Status, Tag
+from madoguchi.crm.models import ContactTag, Mark, Status, Tag
 from madoguchi.kit.db import utcnow
 from madoguchi.kit.errors import Invalid
 
@@ -99,28 +99,70 @@ class _Listing:
 async def _listing(
     db: AsyncSession, *, member_id: int, query: InboxQuery, timezone: str, now: datetime | None
 ) -> _Listing:
-    """The view and the conditions, as one select (no cursor, no order)."""
+    """The view and the conditions, as one select (no cursor, no order).
+
+    The list is walked newest-first on an index and stops after a page. Which index: the member's
+    unread rows on 未確認; else, when the conditions name one tag or one status, that tag's or
+    status's rows (each keeps a copy of the contact's latest activity), the fewest of them; else
+    the conversations themselves. A rare filter then costs as little as the plain list.
+    """
+    conditions = query.all_conditions()
+    activity: Any
+    ident: Any
     if query.view == View.unread:
         statement: Select[Conversation] = (
             select(Conversation)
             .join(ConversationUnread, ConversationUnread.conversation_id == Conversation.id)
             .where(ConversationUnread.member_id == member_id)
+            .join(Contact, Contact.id == Conversation.contact_id)
         )
-        activity: Any = ConversationUnread.activity_at
-        ident: Any = ConversationUnread.conversation_id
+        activity, ident = ConversationUnread.activity_at, ConversationUnread.conversation_id
     else:
-        statement = select(Conversation)
-        activity, ident = Conversation.last_activity_at, Conversation.id
+        driver = await _driver(db, conditions)
+        if driver is not None and driver[0] == "tag":
+            statement = (
+                select(Conversation)
+                .select_from(ContactTag)
+                .join(Conversation, Conversation.contact_id == ContactTag.contact_id)
+                .join(Contact, Contact.id == Conversation.contact_id)
+                .where(ContactTag.tag_id == driver[1], ContactTag.activity_at.is_not(None))
+            )
+            activity, ident = ContactTag.activity_at, ContactTag.contact_id
+        elif driver is not None:
+            statement = (
+                select(Conversation)
+                .select_from(Contact)
+                .join(Conversation, Conversation.contact_id == Contact.id)
+                .where(Contact.status_id == driver[1], Contact.activity_at.is_not(None))
+            )
+            activity, ident = Contact.activity_at, Contact.id
+        else:
+            statement = select(Conversation).join(Contact, Contact.id == Conversation.contact_id)
+            activity, ident = Conversation.last_activity_at, Conversation.id
     context = filters.Context(
         scope=filters.Scope.conversation,
         member_id=member_id,
         timezone=timezone,
         now=now or utcnow(),
     )
-    conditions = _view_conditions(query.view, member_id)
-    conditions += await filters.compile_conditions(db, query.all_conditions(), context)
-    statement = statement.join(Contact, Contact.id == Conversation.contact_id).where(*conditions)
-    return _Listing(statement=statement, activity=activity, ident=ident)
+    where = _view_conditions(query.view, member_id)
+    where += await filters.compile_conditions(db, conditions, context)
+    return _Listing(statement=statement.where(*where), activity=activity, ident=ident)
+
+
+async def _driver(db: AsyncSession, conditions: list[filters.Condition]) -> tuple[str, int] | None:
+    """The single tag or status among the conditions with the fewest rows, if any."""
+    candidates = await filters.single_valued(db, conditions)
+    best: tuple[int, tuple[str, int]] | None = None
+    for kind, ident in candidates:
+        if kind == "tag":
+            counted = select(func.count()).where(ContactTag.tag_id == ident)
+        else:
+            counted = select(func.count()).select_from(Contact).where(Contact.status_id == ident)
+        size = int(await db.scalar(counted) or 0)
+        if best is None or size < best[0]:
+            best = (size, (kind, ident))
+    return best[1] if best else None
 
 
 async def list_conversations(
@@ -139,17 +181,19 @@ async def list_conversations(
         statement = statement.where(
             tuple_(listing.activity, listing.ident) < tuple_(query.cursor.at, query.cursor.id)
         )
-    statement = statement.order_by(listing.activity.desc(), listing.ident.desc()).limit(
-        query.limit + 1
+    statement = (
+        statement.add_columns(listing.activity, listing.ident)
+        .order_by(listing.activity.desc(), listing.ident.desc())
+        .limit(query.limit + 1)
     )
-    rows = list(await db.scalars(statement))
+    rows: list[Any] = [tuple(row) for row in await db.execute(statement)]
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
-        last = rows[-1]
-        # On the unread view the copy in conversation_unreads equals last_activity_at.
-        next_cursor = Cursor(at=last.last_activity_at, id=last.id).encode()
-    return Page(conversations=rows, next_cursor=next_cursor)
+        # The cursor is the walked index's own position (its activity and its row's id).
+        _last, at, ident = rows[-1]
+        next_cursor = Cursor(at=at, id=ident).encode()
+    return Page(conversations=[row[0] for row in rows], next_cursor=next_cursor)
 
 
 async def in_view(

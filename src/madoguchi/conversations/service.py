@@ -26,6 +26,7 @@ from madoguchi.conversations.models import (
     MessageImage,
     MessageKind,
 )
+from madoguchi.crm.models import ContactTag
 from madoguchi.events import Event
 from madoguchi.files import service as files
 from madoguchi.kit import search
@@ -92,6 +93,17 @@ async def _touch(ctx: Ctx, conversation: Conversation, message: Message) -> None
     await ctx.db.execute(
         update(ConversationUnread)
         .where(ConversationUnread.conversation_id == conversation.id)
+        .values(activity_at=message.created_at)
+    )
+    # The copies the filtered lists walk (conversations.repository._listing).
+    await ctx.db.execute(
+        update(Contact)
+        .where(Contact.id == conversation.contact_id)
+        .values(activity_at=message.created_at)
+    )
+    await ctx.db.execute(
+        update(ContactTag)
+        .where(ContactTag.contact_id == conversation.contact_id)
         .values(activity_at=message.created_at)
     )
 

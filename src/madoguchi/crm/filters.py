@@ -40,7 +40,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message
@@ -141,6 +141,21 @@ def from_params(
     return conditions
 
 
+async def single_valued(db: AsyncSession, conditions: Sequence[Condition]) -> list[tuple[str, int]]:
+    """The tags and statuses that every match must have, one id each: ``[("tag", 3), ...]``.
+    A list can be walked on the rows of any one of them (see conversations.repository)."""
+    found: list[tuple[str, int]] = []
+    for condition in conditions:
+        refs = _as_list(condition.value)
+        if condition.field == "tag" and (
+            condition.op == "all" or (condition.op in ("eq", "in") and len(refs) == 1)
+        ):
+            found += [("tag", (await tags.find_tag(db, _ref(ref, "tag"))).id) for ref in refs]
+        elif condition.field == "status" and condition.op in ("eq", "in") and len(refs) == 1:
+            found.append(("status", await _status_id(db, refs[0])))
+    return found
+
+
 async def compile_conditions(
     db: AsyncSession, conditions: Sequence[Condition], context: Context
 ) -> list[ColumnElement[bool]]:
@@ -204,7 +219,9 @@ async def _tag(db: AsyncSession, op: str, value: Any) -> ColumnElement[bool]:
     tag_ids = [(await tags.find_tag(db, _ref(ref, "tag"))).id for ref in refs]
 
     def has(tag_ids: list[int]) -> ColumnElement[bool]:
-        return exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag_id.in_(tag_ids))
+        # An alias of its own: the list may already walk contact_tags (conversations.repository).
+        tagged = aliased(ContactTag)
+        return exists().where(tagged.contact_id == Contact.id, tagged.tag_id.in_(tag_ids))
 
     if op == "all":
         return and_(*[has([tag_id]) for tag_id in tag_ids])

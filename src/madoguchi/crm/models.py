@@ -68,13 +68,19 @@ class Tag(Base):
 
 class ContactTag(Base):
     __tablename__ = "contact_tags"
-    __table_args__ = (Index("ix_contact_tags_tag_contact", "tag_id", "contact_id"),)
+    __table_args__ = (
+        Index("ix_contact_tags_tag_contact", "tag_id", "contact_id"),
+        # The inbox filtered by a tag walks this, newest first (see conversations.repository).
+        Index("ix_contact_tags_tag_activity", "tag_id", "activity_at", "contact_id"),
+    )
 
     contact_id: Mapped[int] = mapped_column(
         ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
     )
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A copy of the contact's activity_at.
+    activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class FieldType(StrEnum):

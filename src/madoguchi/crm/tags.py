@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.contacts.models import Contact
 from madoguchi.contacts.service import contact_event, get_contact
 from madoguchi.crm.models import ContactTag, Tag, TagFolder
 from madoguchi.crm.statuses import clean_name
@@ -217,8 +218,13 @@ async def attach(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[int]:
         await ctx.db.scalars(select(ContactTag.tag_id).where(ContactTag.contact_id == contact_id))
     )
     added = [tag_id for tag_id in dict.fromkeys(tag_ids) if tag_id not in current]
+    activity = await ctx.db.scalar(select(Contact.activity_at).where(Contact.id == contact_id))
     for tag_id in added:
-        ctx.db.add(ContactTag(contact_id=contact_id, tag_id=tag_id, created_at=ctx.now()))
+        ctx.db.add(
+            ContactTag(
+                contact_id=contact_id, tag_id=tag_id, created_at=ctx.now(), activity_at=activity
+            )
+        )
     return added
 
 
