@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.sqlalchemy_url)
+        # Fresh planner statistics, so the lists walk the right indexes from the first request.
+        await database.analyze()
         bus = create_bus(settings)
         await bus.start()
         app.state.runtime = Runtime(settings=settings, database=database, bus=bus)

@@ -131,7 +131,19 @@ def demo(
         if count:
             return
     if scale is not None:
-        made = run_command(settings, lambda ctx: demo_data.load_scale(ctx, contacts=scale))
+
+        async def load(ctx: Ctx) -> demo_data.ScaleResult:
+            made = await demo_data.load_scale(ctx, contacts=scale)
+            await ctx.db.commit()
+            # Fresh statistics, so the first requests on the new data walk the right indexes.
+            database = Database(settings.sqlalchemy_url, pool=False)
+            try:
+                await database.analyze()
+            finally:
+                await database.dispose()
+            return made
+
+        made = run_command(settings, load)
         typer.echo(f"Made {made.contacts} contacts with {made.messages} messages.")
         return
     result = run_command(settings, demo_data.load_demo)

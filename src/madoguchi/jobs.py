@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database, utcnow
 
 log = logging.getLogger(__name__)
+ANALYZE_EVERY = 6 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,14 @@ class Worker:
         return TickResult(woke=woke, sent=sent, delivered=delivered)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick until ``stop`` is set; a failing tick is logged and tried again."""
+        """Tick until ``stop`` is set; a failing tick is logged and tried again. The planner's
+        statistics are refreshed every few hours."""
+        analyzed = time.monotonic()  # create_app analyzed at start
         while not stop.is_set():
             try:
+                if time.monotonic() - analyzed > ANALYZE_EVERY:
+                    analyzed = time.monotonic()
+                    await self.database.analyze()
                 await self.tick()
             except Exception:
                 log.exception("the worker's tick failed; trying again")

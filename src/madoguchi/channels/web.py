@@ -298,20 +298,23 @@ async def _stream(
     async with runtime.bus.subscribe() as subscription:
         await websocket.send_json({"type": "ready"})
 
+        wanted = contact_id
+
         async def forward() -> None:
+            nonlocal wanted
             async for event in subscription:
                 if event.type != "message.created" or event.member_id is not None:
                     continue
                 async with runtime.database.read_sessions() as session:
-                    ctx = Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
-                    wanted = contact_id
                     if wanted is None and channel_id is not None and external_id is not None:
+                        # A new visitor's contact exists from their first message on.
                         found = await contacts.find_contact_by_channel(
                             session, channel_id=channel_id, external_id=external_id
                         )
                         wanted = found.id if found else None
                     if wanted is None or event.data.get("contact_id") != wanted:
                         continue
+                    ctx = Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
                     contact = await session.get(Contact, wanted)
                     items = await history(
                         ctx, contact, after=int(event.data.get("message_id", 0)) - 1

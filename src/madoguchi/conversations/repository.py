@@ -145,7 +145,9 @@ async def _listing(
         timezone=timezone,
         now=now or utcnow(),
     )
-    where = _view_conditions(query.view, member_id)
+    where = _view_conditions(
+        query.view, member_id, walking_conversations=activity is Conversation.last_activity_at
+    )
     where += await filters.compile_conditions(db, conditions, context)
     return _Listing(statement=statement.where(*where), activity=activity, ident=ident)
 
@@ -215,25 +217,37 @@ async def in_view(
     return found is not None
 
 
-def _view_conditions(view: View, member_id: int) -> list[ColumnElement[bool]]:
+def _view_conditions(
+    view: View, member_id: int, *, walking_conversations: bool = True
+) -> list[ColumnElement[bool]]:
     """一覧 is the open work; snoozed and closed conversations wait in their own views; the
     未確認 view is what this member has not read, whatever its state. Hidden contacts leave
-    every view but their own (非表示中)."""
+    every view but their own (非表示中).
+
+    When another index is walked, the conversations' own columns are written so that no index
+    of theirs is chosen instead (``state || ''``, ``assignee_id + 0``): a database without
+    statistics would otherwise walk them and sort.
+    """
+    state: Any = Conversation.state
+    assignee: Any = Conversation.assignee_id
+    if not walking_conversations:
+        state = Conversation.state.concat("")
+        assignee = Conversation.assignee_id + 0
     if view == View.hidden:
         return [Contact.hidden.is_(True)]
     shown = Contact.hidden.is_(False)
-    is_open = Conversation.state == ConversationState.open
+    is_open = state == ConversationState.open
     match view:
         case View.unread:
             return [shown]
         case View.mine:
-            return [shown, is_open, Conversation.assignee_id == member_id]
+            return [shown, is_open, assignee == member_id]
         case View.unassigned:
-            return [shown, is_open, Conversation.assignee_id.is_(None)]
+            return [shown, is_open, assignee.is_(None)]
         case View.snoozed:
-            return [shown, Conversation.state == ConversationState.snoozed]
+            return [shown, state == ConversationState.snoozed]
         case View.closed:
-            return [shown, Conversation.state == ConversationState.closed]
+            return [shown, state == ConversationState.closed]
         case _:
             return [shown, is_open]
 

@@ -52,9 +52,10 @@ from madoguchi.kit import search
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.text import like_pattern, search_key
 
-# Up to this many index hits, a text search sorts its matches; past it the term is common, and
-# walking the list newest-first finds a page of matches sooner.
-SEARCH_SET_LIMIT = 1000
+# Up to this many matching conversations, a text search sorts them; past it the term is common,
+# and walking the list newest-first finds a page of matches sooner (after about
+# 51 × conversations ÷ matches rows: at 100,000 conversations, 2,500 at the most).
+SEARCH_SET_LIMIT = 2000
 
 
 class Scope(StrEnum):
@@ -513,7 +514,7 @@ async def _matching(
     hits = candidates.subquery()
     rows = list(
         await db.scalars(
-            recheck.join(hits, hits.c.owner_id == owner_key).limit(SEARCH_SET_LIMIT + 1)
+            recheck.join(hits, hits.c.owner_id == owner_key).distinct().limit(SEARCH_SET_LIMIT + 1)
         )
     )
     if len(rows) > SEARCH_SET_LIMIT:

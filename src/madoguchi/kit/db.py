@@ -115,6 +115,15 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
+    async def analyze(self) -> None:
+        """Refresh the planner's statistics (a quick sample on SQLite), so that lists keep
+        walking the right index as the data grows. PostgreSQL's autovacuum does this too."""
+        async with self.engine.connect() as connection:
+            if self.dialect == "sqlite":
+                await connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+            await connection.exec_driver_sql("ANALYZE")
+            await connection.commit()
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -1,0 +1,65 @@
+"""The benchmark's own code path on tiny sizes, so that it cannot rot. It checks that figures come
+out, never what they are: timings belong in docs/benchmarks.md, measured on a quiet machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import run as bench
+
+
+def table(report: str, heading: str) -> list[list[str]]:
+    """The cells of the first Markdown table after ``heading``, without its header rows."""
+    lines = report.split(heading, 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def number(cell: str) -> float:
+    return float(cell.replace(",", "").removesuffix(" s"))
+
+
+def test_quick_benchmark_reports_latency_flatness_and_ingest_figures(tmp_path: Path) -> None:
+    out = tmp_path / "latest.md"
+    argv = ["--quick", "--sizes", "20,40", "--requests", "3", "--warmup", "1", "--ingest", "10"]
+    assert bench.main([*argv, "--out", str(out)]) == 0
+    report = out.read_text(encoding="utf-8")
+
+    made = table(report, "## Data")
+    assert [row[0] for row in made] == ["20", "40"]
+    scenarios = ["healthz", "all", "all, page 2", "unread", "q: common name"]
+    scenarios += ["q: rare full name", "q: common word", "q: uncommon word", "q: 1 character"]
+    scenarios += ["bare SQL"]
+    for size in ("20", "40"):
+        rows = table(report, f"## Inbox list at {size} contacts")
+        assert [row[0].split(" (")[0].split(":")[0] for row in rows] == [
+            name.split(":")[0] for name in scenarios
+        ]
+        for row in rows:
+            p50, p95, ratio = (number(cell) for cell in row[2:5])
+            assert 0 < p50 <= p95 and ratio > 0
+        assert number(rows[1][1]) == int(size)  # all conversations
+        assert number(rows[5][1]) >= 1  # the rare name is someone's
+    flatness = table(report, "## Flatness: 40 vs 20 contacts")
+    assert len(flatness) == len(scenarios)  # each but healthz, then healthz itself
+    assert all(number(row[1]) > 0 and number(row[2]) > 0 for row in flatness)
+    ingest = table(report, "## Inbound ingest")
+    assert [(row[0], row[1], row[2]) for row in ingest] == [
+        ("20", "1", "10"),
+        ("20", "2", "10"),
+        ("40", "1", "10"),
+        ("40", "2", "10"),
+    ]
+    assert all(number(row[3]) > 0 and number(row[5]) > 0 for row in ingest)
+
+
+def test_p95_of_few_samples_lies_among_them() -> None:
+    stats = bench.Stats((5.0, 1.0, 3.0))
+    assert stats.p50 == 3.0
+    assert 3.0 <= stats.p95 <= 5.0
+    assert bench.Stats((2.0,)).p95 == 2.0
