@@ -59,3 +59,39 @@ async def test_a_value_the_service_refuses_is_shown_and_nothing_changes(
     assert "言語は ja か en を指定してください。" in response.text
     me = (await client.get("/api/v1/me")).json()
     assert me["send_shortcut"] == "enter" and me["language"] == "ja"
+
+
+async def test_browser_notifications_are_chosen_on_the_personal_page(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    await sign_in(client, await factory.member())
+    page = (await client.get("/settings", headers=HTML)).text
+    for text in ["ブラウザ通知", "担当になったとき", "メンションされたとき"]:
+        assert text in page, text
+    assert 'name="notify_assigned" value="1" checked' in page
+
+    # Unticking one: the form says its choices were on it, so an unticked box means off.
+    response = await client.post(
+        "/settings",
+        data={
+            "send_shortcut": "enter",
+            "language": "ja",
+            "notifications": "1",
+            "notify_mentions": "1",
+        },
+    )
+    assert response.status_code == 303
+    me = (await client.get("/api/v1/me")).json()
+    assert (me["notify_assigned"], me["notify_mentions"]) == (False, True)
+    saved = (await client.get(response.headers["location"], headers=HTML)).text
+    assert 'name="notify_assigned" value="1" checked' not in saved
+    assert 'name="notify_mentions" value="1" checked' in saved
+
+    # A form without the choices (an older page) leaves them as they are.
+    await client.post("/settings", data={"send_shortcut": "mod_enter"})
+    me = (await client.get("/api/v1/me")).json()
+    assert (me["notify_assigned"], me["notify_mentions"], me["send_shortcut"]) == (
+        False,
+        True,
+        "mod_enter",
+    )

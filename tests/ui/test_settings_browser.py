@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from madoguchi.channels import service as channels
 from tests.conftest import LiveServer
 from tests.fixtures import PASSWORD, Factory, auth
 
@@ -120,4 +121,63 @@ async def test_an_owner_edits_and_reorders_statuses_in_place(
 
     assert errors == []
     assert outside == []
+    await context.close()
+
+
+async def test_an_owner_copies_a_webhook_url_and_builds_an_action_step_by_step(
+    live_server: LiveServer, factory: Factory, browser: Browser
+) -> None:
+    owner = await factory.member(role="owner", name="店長")
+    token = await factory.token(owner)
+    base = live_server.url
+    line_id = (await channels.create_channel(factory.ctx, kind="line", name="公式LINE")).id
+    async with httpx.AsyncClient(base_url=base, headers=auth(token)) as api:
+        template = (
+            await api.post("/api/v1/templates", json={"name": "予約の確認", "text": "どうぞ"})
+        ).json()
+        tag = (await api.post("/api/v1/tags", json={"name": "VIP"})).json()
+    expect.set_options(timeout=5000)
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await sign_in(page, base, owner.email)
+
+    # The webhook URL goes to the clipboard, and the page says so.
+    await page.goto(f"{base}/settings/channels")
+    card = page.locator(f"#channel-{line_id}")
+    await card.get_by_role("button", name="コピー").click()
+    await expect(card.get_by_text("コピーしました")).to_be_visible()
+    assert await page.evaluate("navigator.clipboard.readText()") == (
+        f"{base}/webhooks/line/{line_id}"
+    )
+
+    # A step shows only what its type needs; adding and moving keep the focus in the editor.
+    await page.goto(f"{base}/settings/actions")
+    await page.get_by_label("名前").fill("VIPの予約")
+    first = page.locator("#new-action-step-0")
+    await first.get_by_label("テンプレート", exact=True).select_option(str(template["id"]))
+    await expect(first.get_by_label("本文")).to_be_hidden()
+    await page.get_by_label("追加するステップ").select_option("add_tags")
+    await page.get_by_role("button", name="ステップを追加").click()
+    second = page.locator("#new-action-step-1")
+    await expect(second.get_by_label("ステップ2の内容")).to_be_focused()
+    await expect(second.get_by_label("テンプレート", exact=True)).to_be_hidden()
+    await second.get_by_text("VIP").click()
+    await second.get_by_role("button", name="ステップ2を上へ移動").press("Enter")  # keyboard
+    await expect(page.get_by_role("button", name="ステップ1を上へ移動")).to_be_focused()
+    await expect(page.locator("#new-action-step-0-type")).to_have_value("add_tags")
+    await expect(
+        page.get_by_text("ステップを変更しました。保存するまで反映されません。")
+    ).to_be_visible()
+    await page.get_by_role("button", name="アクションを追加").click()
+    await expect(page.get_by_text("アクション「VIPの予約」を保存しました。")).to_be_visible()
+    async with httpx.AsyncClient(base_url=base, headers=auth(token)) as api:
+        [action] = (await api.get("/api/v1/actions")).json()["items"]
+    assert action["steps"] == [
+        {"type": "add_tags", "tag_ids": [tag["id"]]},
+        {"type": "send_template", "template_id": template["id"]},
+    ]
+    assert errors == []
     await context.close()

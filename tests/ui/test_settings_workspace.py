@@ -3,33 +3,19 @@ books, changed through the pages as an owner does it and checked through the JSO
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
 from tests.fixtures import Factory
 from tests.ui.conftest import HTML, HTMX, sign_in
+from tests.ui.settings_support import api_items as api
+from tests.ui.settings_support import api_named as named
 
 
 @pytest.fixture
 async def owner(client: httpx.AsyncClient, factory: Factory) -> httpx.AsyncClient:
     await sign_in(client, await factory.member(role="owner", name="店長"))
     return client
-
-
-async def api(client: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
-    response = await client.get(f"/api/v1/{path}")
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
-
-
-async def named(
-    client: httpx.AsyncClient, path: str, name: str, key: str = "name"
-) -> dict[str, Any]:
-    [item] = [item for item in await api(client, path) if item[key] == name]
-    return item
 
 
 # --- the hub and who may use it ---------------------------------------------------------------

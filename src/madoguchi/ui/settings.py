@@ -1,6 +1,7 @@
-"""Settings: the member's own (send shortcut, language) at ``/settings``, the hub of the
-workspace settings that owners and admins keep (statuses, marks, tags, fields, record books,
-import and export; see ``settings_*.py``)."""
+"""Settings: the member's own (send shortcut, language, browser notifications) at
+``/settings``, the hub of the workspace settings that owners and admins keep (statuses, marks,
+tags, fields, record books, import and export, channels, templates, actions, conversation tags,
+members and the audit log; see ``settings_*.py``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ from madoguchi.kit.errors import DomainError
 from madoguchi.kit.i18n import translate_error
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members import service as members
-from madoguchi.ui import settings_fields, settings_lists, settings_transfer
+from madoguchi.ui import (
+    settings_actions,
+    settings_channels,
+    settings_conversation_tags,
+    settings_fields,
+    settings_lists,
+    settings_team,
+    settings_templates,
+    settings_transfer,
+)
 from madoguchi.ui.render import render_for
 from madoguchi.ui.settings_pages import is_manager
 
@@ -45,10 +55,20 @@ async def save_settings(
     ctx: CtxDep,
     send_shortcut: Annotated[str | None, Form()] = None,
     language: Annotated[str | None, Form()] = None,
+    notifications: Annotated[str, Form()] = "",
+    notify_assigned: Annotated[str, Form()] = "",
+    notify_mentions: Annotated[str, Form()] = "",
 ) -> Response:
+    # Unticked boxes send nothing: the form's marker says the choices were on it.
+    asked = notifications == "1"
     try:
         await members.update_settings(
-            ctx, member=member, send_shortcut=send_shortcut, language=language
+            ctx,
+            member=member,
+            send_shortcut=send_shortcut,
+            language=language,
+            notify_assigned=notify_assigned == "1" if asked else None,
+            notify_mentions=notify_mentions == "1" if asked else None,
         )
     except DomainError as error:
         await ctx.db.rollback()
@@ -72,3 +92,8 @@ async def save_settings(
 router.include_router(settings_lists.router)
 router.include_router(settings_fields.router)
 router.include_router(settings_transfer.router)
+router.include_router(settings_channels.router)
+router.include_router(settings_templates.router)
+router.include_router(settings_actions.router)
+router.include_router(settings_conversation_tags.router)
+router.include_router(settings_team.router)

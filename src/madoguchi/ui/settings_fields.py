@@ -17,21 +17,20 @@ from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.ui.settings_pages import (
     N_,
     PAGE,
+    FormText,
     SettingsPage,
     act,
+    add_page,
     as_id,
     as_ids,
     choices_from,
     counts_by,
     moved,
     moved_notice,
-    saved_outcome,
-    show,
     translated,
 )
 
 router = APIRouter()
-FormText = Annotated[str, Form()]
 
 FIELD_TYPES: tuple[tuple[str, str], ...] = (
     (FieldType.text, N_("Text (one line)")),
@@ -102,11 +101,7 @@ async def _fields(ctx: Ctx) -> dict[str, Any]:
 FIELDS = SettingsPage("fields", _fields)
 
 
-@router.get("/settings/fields")
-async def fields_page(
-    request: Request, member: MemberDep, ctx: CtxDep, saved: bool = False
-) -> Response:
-    return await show(request, ctx, member, FIELDS, outcome=saved_outcome(member, saved))
+add_page(router, FIELDS)
 
 
 @router.post("/settings/fields")
@@ -337,11 +332,7 @@ async def _change_book_fields(
     await records.update_book(ctx, book_id=book_id, fields=book_fields)
 
 
-@router.get("/settings/record-books")
-async def record_books_page(
-    request: Request, member: MemberDep, ctx: CtxDep, saved: bool = False
-) -> Response:
-    return await show(request, ctx, member, RECORD_BOOKS, outcome=saved_outcome(member, saved))
+add_page(router, RECORD_BOOKS)
 
 
 @router.post("/settings/record-books")

@@ -15,21 +15,20 @@ from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.ui.settings_pages import (
     N_,
     PAGE,
+    FormText,
     SettingsPage,
     act,
+    add_page,
     as_id,
     as_ids,
     chosen_color,
     counts_by,
     moved,
     moved_notice,
-    saved_outcome,
-    show,
     translated,
 )
 
 router = APIRouter()
-FormText = Annotated[str, Form()]
 
 
 # --- 対応ステータス -----------------------------------------------------------------------------
@@ -45,11 +44,7 @@ async def _statuses(ctx: Ctx) -> dict[str, Any]:
 STATUSES = SettingsPage("statuses", _statuses)
 
 
-@router.get("/settings/statuses")
-async def statuses_page(
-    request: Request, member: MemberDep, ctx: CtxDep, saved: bool = False
-) -> Response:
-    return await show(request, ctx, member, STATUSES, outcome=saved_outcome(member, saved))
+add_page(router, STATUSES)
 
 
 @router.post("/settings/statuses")
@@ -162,11 +157,7 @@ async def _marks(ctx: Ctx) -> dict[str, Any]:
 MARKS = SettingsPage("marks", _marks)
 
 
-@router.get("/settings/marks")
-async def marks_page(
-    request: Request, member: MemberDep, ctx: CtxDep, saved: bool = False
-) -> Response:
-    return await show(request, ctx, member, MARKS, outcome=saved_outcome(member, saved))
+add_page(router, MARKS)
 
 
 @router.post("/settings/marks/{mark_id}/update")
@@ -219,11 +210,7 @@ async def _tags(ctx: Ctx) -> dict[str, Any]:
 TAGS = SettingsPage("tags", _tags)
 
 
-@router.get("/settings/tags")
-async def tags_page(
-    request: Request, member: MemberDep, ctx: CtxDep, saved: bool = False
-) -> Response:
-    return await show(request, ctx, member, TAGS, outcome=saved_outcome(member, saved))
+add_page(router, TAGS)
 
 
 @router.post("/settings/tags")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,12 +23,15 @@ from madoguchi.conversations import repository
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Forbidden, NotFound
 from madoguchi.kit.i18n import gettext_for, translate_error
+from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members.models import Member
 from madoguchi.members.service import ensure_manager
 from madoguchi.ui.render import render_for
 
 # Where an outcome is shown when it belongs to no single item (a deleted one, the page itself).
 PAGE = "page"
+# A text field of a form (left out: empty).
+FormText = Annotated[str, Form()]
 
 
 def N_(message: str) -> str:
@@ -107,6 +110,17 @@ def saved_outcome(member: Member, saved: bool) -> Outcome:
     return Outcome(notice=translated(member, N_("Saved.")), at=PAGE) if saved else NOTHING
 
 
+def add_page(router: APIRouter, page: SettingsPage) -> None:
+    """``GET`` the page; ``?saved=1`` says that a change made without script was saved."""
+
+    async def view(
+        request: Request, member: MemberDep, ctx: CtxDep, saved: bool = False
+    ) -> Response:
+        return await show(request, ctx, member, page, outcome=saved_outcome(member, saved))
+
+    router.add_api_route(page.path, view, methods=["GET"], name=f"{page.name}_page")
+
+
 async def refused(request: Request, ctx: Ctx, member: Member) -> Response:
     """An agent asking for a workspace setting: a friendly page (or its sentence)."""
     message = translated(member, N_("Only owners and admins can change the workspace settings."))
@@ -168,33 +182,41 @@ async def act(
     change: Callable[[], Awaitable[object]],
     *,
     at: str,
-    notice: str | None = None,
+    notice: str | Callable[[Any], str] | None = None,
     notice_at: str | None = None,
     draft: Mapping[str, Any] | None = None,
     quiet: bool = False,
+    done_at: Callable[[Any], str] | None = None,
+    failed_at: Callable[[DomainError], str] | None = None,
 ) -> Response:
-    """Run one change; answer with the fresh panel (htmx) or a redirect, or with the error."""
+    """Run one change; answer with the fresh panel (htmx) or a redirect, or with the error.
+
+    A ``notice`` or ``done_at`` given as a function is told what the change answered (a new
+    item: its name, its row); ``failed_at`` places a refusal by the error (one step of several).
+    """
     if not is_manager(member):
         return await refused(request, ctx, member)
     language = member.language
     try:
-        await change()
+        result = await change()
     except DomainError as error:
         await ctx.db.rollback()  # nothing half-saved
         await ctx.db.refresh(member)
-        failed = Outcome(
-            error=translate_error(error, language),
+        if failed_at is not None:
+            where = failed_at(error)
+        else:
             # What was acted on may be gone (deleted meanwhile): say it at the top.
-            at=PAGE if isinstance(error, NotFound) else at,
-            draft=draft or {},
-        )
+            where = PAGE if isinstance(error, NotFound) else at
+        failed = Outcome(error=translate_error(error, language), at=where, draft=draft or {})
         return await show(request, ctx, member, page, outcome=failed, status_code=error.status_code)
     if not is_htmx(request):
         # Post/redirect/get: a reload does not post again.
         return RedirectResponse(f"{page.path}?saved=1", status_code=303)
+    if callable(notice):
+        notice = notice(result)
     done = Outcome(
         notice=notice or translated(member, N_("Saved.")),
-        at=notice_at or at,
+        at=done_at(result) if done_at is not None else notice_at or at,
         # Kept for the choices worth keeping (the folder of the next tag); texts start empty.
         draft=draft or {},
         quiet=quiet,
@@ -231,6 +253,11 @@ def moved_notice(member: Member, direction: str) -> str:
     if direction == "up":
         return translated(member, N_("Moved up."))
     return translated(member, N_("Moved down."))
+
+
+def form_text(value: object) -> str:
+    """A textarea's text as typed: browsers send line breaks as CR LF, which count twice."""
+    return str(value or "").replace("\r\n", "\n")
 
 
 def choices_from(text: str) -> list[str]:

@@ -1,5 +1,6 @@
-// Madoguchi settings pages: colours, popovers, drag to reorder, the import preview, and what
-// follows an htmx swap (errors shown in place, focus put back, the change said to screen readers).
+// Madoguchi settings pages: colours, popovers, drag to reorder, the import preview, copying,
+// counting characters, the notification permission, and what follows an htmx swap (errors shown
+// in place, focus put back, the change said to screen readers).
 (function () {
   "use strict";
 
@@ -175,6 +176,119 @@
     }
   });
 
+  // ---------- copy a webhook URL, a tag or a first password ----------
+
+  function selectAll(element) {
+    if (element.select) {
+      element.focus();
+      element.select();
+      return;
+    }
+    const range = document.createRange();
+    range.selectNodeContents(element);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  function say(status, text) {
+    status.textContent = text;
+    clearTimeout(status._timer);
+    status._timer = setTimeout(function () { status.textContent = ""; }, 4000);
+  }
+
+  function copy(button) {
+    const source = document.getElementById(button.dataset.copy);
+    const status = $("[data-copied='" + button.dataset.copy + "']");
+    if (!source || !status) return;
+    const text = source.value !== undefined ? source.value : source.textContent;
+    function done() { say(status, status.dataset.done); }
+    function byHand() {
+      // Without the clipboard (a plain-http address): select it, then Ctrl+C copies.
+      selectAll(source);
+      let copied = false;
+      try { copied = document.execCommand("copy"); } catch (error) { copied = false; }
+      if (copied) done(); else say(status, status.dataset.manual);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, byHand);
+    } else {
+      byHand();
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest && event.target.closest("[data-copy]");
+    if (button) copy(button);
+    const chip = event.target.closest && event.target.closest("[data-insert]");
+    if (chip) insertPlaceholder(chip);
+  });
+
+  // ---------- templates: the characters left, and placeholders put where the cursor is ----------
+
+  function countCharacters(textarea) {
+    const counter = $("[data-counter-for='" + textarea.id + "']");
+    if (!counter) return;
+    // As the server counts: code points of the trimmed text.
+    const used = Array.from(textarea.value.trim()).length;
+    const limit = Number(counter.dataset.limit);
+    const over = used > limit;
+    $("[data-count]", counter).textContent = used.toLocaleString();
+    counter.classList.toggle("is-over", over);
+    if (over) counter.setAttribute("title", counter.dataset.over);
+    else counter.removeAttribute("title");
+  }
+
+  function insertPlaceholder(chip) {
+    const textarea = document.getElementById(chip.dataset.into);
+    if (!textarea) return;
+    const start = textarea.selectionStart ?? textarea.value.length;
+    const end = textarea.selectionEnd ?? textarea.value.length;
+    textarea.setRangeText(chip.dataset.insert, start, end, "end");
+    textarea.focus();
+    countCharacters(textarea);
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches("[data-counted]")) countCharacters(event.target);
+  });
+
+  // ---------- members: typing a first password ----------
+
+  document.addEventListener("change", function (event) {
+    const element = event.target;
+    if (element.matches && element.matches("[data-password-typed]") && element.checked) {
+      const input = $("input[type=password]", element.closest("fieldset"));
+      if (input) input.focus();
+    }
+  });
+
+  // ---------- browser notifications: this browser's permission, asked for with a click ----------
+
+  function showPermission(box) {
+    const state = !("Notification" in window) ? "unsupported" : Notification.permission;
+    $all("[data-permission-state]", box).forEach(function (line) {
+      line.hidden = line.dataset.permissionState !== state;
+    });
+    $("[data-permission-request]", box).hidden = state !== "default";
+    box.hidden = false;
+  }
+
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest && event.target.closest("[data-permission-request]");
+    if (!button || !("Notification" in window)) return;
+    const box = button.closest("[data-notification-permission]");
+    Notification.requestPermission().then(function () { showPermission(box); });
+  });
+
+  // What script adds to a page or a swapped panel.
+  function enhance(root) {
+    paintColours(root);
+    $all("[data-copy]", root).forEach(function (button) { button.hidden = false; });
+    $all("[data-counted]", root).forEach(countCharacters);
+    $all("[data-notification-permission]", root).forEach(showPermission);
+  }
+
   // ---------- htmx: a refused change comes back as the panel with its error, shown in place ----------
 
   function inSettings(element) {
@@ -197,7 +311,7 @@
     if (!target || !target.id || !["settings-panel", "import-preview"].includes(target.id)) return;
     const swapped = document.getElementById(target.id);
     if (!swapped) return;
-    paintColours(swapped);
+    enhance(swapped);
     const focus = $("[data-focus]", swapped);
     if (focus) {
       focus.focus();
@@ -220,7 +334,7 @@
   // ---------- start ----------
 
   function start() {
-    paintColours(document);
+    enhance(document);
     const focus = $(".settings [data-focus]");
     if (focus && !$(".settings [autofocus]")) focus.focus();
   }

@@ -1,0 +1,324 @@
+"""Workspace settings: チャネル (LINE, Instagram, e-mail, the web chat and the API).
+
+A secret is never sent to the page: a set one shows as ``********`` in its password input, and
+sending the mask back keeps it (channels.service.update_channel); emptying the input removes it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from madoguchi.channels import service as channels
+from madoguchi.channels.models import Channel, ChannelKind
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.members.models import Member
+from madoguchi.ui.settings_pages import (
+    N_,
+    PAGE,
+    FormText,
+    SettingsPage,
+    act,
+    add_page,
+    translated,
+)
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a kind as the form shows it (``api_base`` and ``demo`` are not offered)."""
+
+    key: str
+    label: str
+    input: str = "text"  # text, secret, number, email or lines
+    required: bool = True
+    placeholder: str = ""
+    help: str = ""
+
+    @property
+    def secret(self) -> bool:
+        return self.key in channels.SECRET_KEYS
+
+
+KINDS: tuple[tuple[str, str], ...] = (
+    (ChannelKind.line, N_("LINE Official Account messages")),
+    (ChannelKind.instagram, N_("Instagram direct messages")),
+    (ChannelKind.email, N_("Mail to your shop's address, answered by e-mail")),
+    (ChannelKind.web, N_("A chat button on your own web site")),
+    (ChannelKind.api, N_("Messages from your own system (booking system, forms)")),
+)
+SETTINGS: dict[str, tuple[Setting, ...]] = {
+    ChannelKind.line: (
+        Setting(
+            "channel_secret",
+            N_("Channel secret"),
+            "secret",
+            help=N_("LINE Developers → your Messaging API channel → Basic settings."),
+        ),
+        Setting(
+            "access_token",
+            N_("Channel access token"),
+            "secret",
+            help=N_("The long-lived one, issued under Messaging API."),
+        ),
+    ),
+    ChannelKind.instagram: (
+        Setting(
+            "app_secret",
+            N_("App secret"),
+            "secret",
+            help=N_("Meta for Developers → your app → App settings → Basic."),
+        ),
+        Setting(
+            "verify_token",
+            N_("Verify token"),
+            "secret",
+            help=N_("Any phrase you make up; type the same one in the app's Webhooks settings."),
+        ),
+        Setting(
+            "access_token",
+            N_("Access token"),
+            "secret",
+            help=N_(
+                "Generated for the account with the instagram_business_basic and "
+                "instagram_business_manage_messages permissions."
+            ),
+        ),
+    ),
+    ChannelKind.email: (
+        Setting(
+            "address",
+            N_("Address"),
+            "email",
+            placeholder="info@salon.example.jp",
+            help=N_("The address customers write to."),
+        ),
+        Setting(
+            "smtp_host",
+            N_("SMTP server"),
+            placeholder="smtp.example.jp",
+            help=N_("The server that sends your replies."),
+        ),
+        Setting(
+            "smtp_port",
+            N_("Port"),
+            "number",
+            required=False,
+            placeholder="587",
+            help=N_("587 (STARTTLS) or 465 (TLS)."),
+        ),
+        Setting("smtp_username", N_("User name"), required=False),
+        Setting("smtp_password", N_("Password"), "secret", required=False),
+    ),
+    ChannelKind.web: (
+        Setting(
+            "allowed_origins",
+            N_("Allowed sites"),
+            "lines",
+            placeholder="https://salon.example.jp\nhttps://www.salon.example.jp",
+            help=N_("One a line, as in the address bar without the page: https://salon.example.jp"),
+        ),
+        Setting(
+            "identity_secret",
+            N_("Identity secret"),
+            "secret",
+            required=False,
+            help=N_(
+                "Optional: to recognise customers signed in on your site (see below). "
+                "Keep it on your server only."
+            ),
+        ),
+    ),
+    ChannelKind.api: (),
+}
+_LIST_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def origin_lines(value: Any) -> str:
+    """The allowed sites, one a line (stored as the command line takes them: spaces between)."""
+    items = value if isinstance(value, list) else _LIST_SEPARATORS.split(str(value or ""))
+    return "\n".join(str(item) for item in items if item)
+
+
+def reaches_the_internet(base_url: str) -> bool:
+    """Whether LINE's and Meta's servers can call this address (HTTPS, not this computer)."""
+    parts = urlsplit(base_url)
+    local = (parts.hostname or "") in ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+    return parts.scheme == "https" and not local
+
+
+@dataclass(frozen=True)
+class ShownSetting:
+    setting: Setting
+    # Safe to put in the page: the value for the others, the mask or "" for a secret.
+    value: str
+    is_set: bool
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    channel: Channel
+    settings: list[ShownSetting]
+    missing: list[str]
+    webhook_url: str | None
+    snippet: str | None
+    demo: bool
+
+    @property
+    def identity_example(self) -> str:
+        """The snippet with what a site sets before it for a signed-in customer."""
+        return (
+            "<script>\n"
+            '  window.madoguchiSettings = {userId: "customer-123", '
+            'userHash: "HMAC-SHA256(identity_secret, userId)"};\n'
+            "</script>\n"
+            f"{self.snippet}"
+        )
+
+
+def _shown(channel: Channel, base_url: str) -> ChannelView:
+    public = channels.public_settings(channel)  # secrets masked, unset ones left out
+    shown = []
+    for setting in SETTINGS.get(channel.kind, ()):
+        value = public.get(setting.key)
+        text = origin_lines(value) if setting.input == "lines" else str(value or "")
+        shown.append(ShownSetting(setting, text, value is not None))
+    return ChannelView(
+        channel=channel,
+        settings=shown,
+        missing=[s.setting.label for s in shown if s.setting.required and not s.is_set],
+        webhook_url=channels.webhook_url(channel, base_url),
+        snippet=channels.snippet(channel, base_url),
+        demo=bool(channel.settings.get("demo")),
+    )
+
+
+async def _channels(ctx: Ctx) -> dict[str, Any]:
+    base = ctx.settings.base_url
+    return {
+        "channel_views": [_shown(c, base) for c in await channels.list_channels(ctx.db)],
+        "kinds": KINDS,
+        "kind_settings": SETTINGS,
+        "base_url": ctx.settings.base_url,
+        "base_url_public": reaches_the_internet(ctx.settings.base_url),
+        "mask": channels.MASK,
+    }
+
+
+CHANNELS = SettingsPage("channels", _channels)
+
+
+def _form_settings(kind: str, form: Mapping[str, Any], *, keep_empty: bool) -> dict[str, Any]:
+    """The kind's settings as typed. A new channel leaves out what is empty; an edit sends it,
+    which removes the setting (and a secret's mask keeps the secret)."""
+    found: dict[str, Any] = {}
+    for setting in SETTINGS.get(kind, ()):
+        raw = str(form.get(setting.key) or "")
+        value = " ".join(origin_lines(raw).splitlines()) if setting.input == "lines" else raw
+        value = value.strip()
+        if value or keep_empty:
+            found[setting.key] = value
+    return found
+
+
+def _draft(kind: str, name: str, form: Mapping[str, Any]) -> dict[str, Any]:
+    """What was typed, given back when refused, without the secrets (never sent to the page)."""
+    typed = {s.key: str(form.get(s.key) or "") for s in SETTINGS.get(kind, ()) if not s.secret}
+    return {"name": name, **typed}
+
+
+def _added_notice(member: Member, channel: Channel) -> str:
+    if channel.kind in (ChannelKind.line, ChannelKind.instagram):
+        message = N_("Added the channel %(name)s: now paste its Webhook URL into the console.")
+    elif channel.kind == ChannelKind.web:
+        message = N_("Added the channel %(name)s: now paste its tag into your site's pages.")
+    else:
+        message = N_("Added the channel %(name)s.")
+    return translated(member, message, name=channel.name)
+
+
+add_page(router, CHANNELS)
+
+
+@router.post("/settings/channels")
+async def add_channel(request: Request, member: MemberDep, ctx: CtxDep) -> Response:
+    form = await request.form()
+    kind = str(form.get("kind") or "")
+    name = str(form.get("name") or "")
+    settings = _form_settings(kind, form, keep_empty=False)
+    return await act(
+        request,
+        ctx,
+        member,
+        CHANNELS,
+        lambda: channels.create_channel(ctx, kind=kind, name=name, settings=settings),
+        # An unknown kind has no form of its own: it is said at the top.
+        at=f"new-channel-{kind}" if kind in SETTINGS else PAGE,
+        notice=lambda channel: _added_notice(member, channel),
+        draft=_draft(kind, name, form),
+        done_at=lambda channel: f"channel-{channel.id}",
+    )
+
+
+@router.post("/settings/channels/{channel_id}/update")
+async def update_channel(
+    channel_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    """Rename and change the settings; a secret left as ``********`` stays as it was."""
+    form = await request.form()
+    name = str(form.get("name") or "")
+    kind = str(form.get("kind") or "")
+
+    async def change() -> Channel:
+        channel = await channels.get_channel(ctx.db, channel_id=channel_id)
+        return await channels.update_channel(
+            ctx,
+            channel_id=channel_id,
+            name=name,
+            settings=_form_settings(channel.kind, form, keep_empty=True),
+        )
+
+    return await act(
+        request,
+        ctx,
+        member,
+        CHANNELS,
+        change,
+        at=f"channel-{channel_id}",
+        draft=_draft(kind, name, form),
+    )
+
+
+@router.post("/settings/channels/{channel_id}/enabled")
+async def enable_channel(
+    channel_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    enabled: FormText = "",
+    name: FormText = "",
+) -> Response:
+    """Turn a channel on or off (off: its webhooks are refused, its replies not delivered)."""
+    on = enabled == "1"
+    if on:
+        notice = N_("%(name)s is on again: messages come in and replies go out.")
+    else:
+        notice = N_("%(name)s is off: nothing comes in through it and replies are not delivered.")
+    return await act(
+        request,
+        ctx,
+        member,
+        CHANNELS,
+        lambda: channels.update_channel(ctx, channel_id=channel_id, enabled=on),
+        at=f"channel-{channel_id}",
+        notice=translated(member, notice, name=name),
+    )

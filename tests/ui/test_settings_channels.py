@@ -1,0 +1,227 @@
+"""チャネル in the settings: an owner connects LINE, Instagram, e-mail, the web chat and the API
+from the page; secrets go in and never come back out; a channel can be turned off."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from madoguchi.channels import service as channels
+from tests.fixtures import Factory
+from tests.ui.conftest import HTML, HTMX, sign_in
+from tests.ui.settings_support import api_items, input_names, section, stored_channel
+
+SETTINGS_PAGES = [
+    "/settings",
+    "/settings/channels",
+    "/settings/templates",
+    "/settings/actions",
+    "/settings/conversation-tags",
+    "/settings/members",
+    "/settings/audit",
+]
+SECRET = "line-secret-5f2a9c"
+TOKEN = "line-token-Q8zL2"
+
+
+@pytest.fixture
+async def owner(client: httpx.AsyncClient, factory: Factory) -> httpx.AsyncClient:
+    await sign_in(client, await factory.member(role="owner", name="店長"))
+    return client
+
+
+async def test_the_page_lists_the_channels_with_what_each_needs_in_japanese(
+    owner: httpx.AsyncClient, factory: Factory
+) -> None:
+    line = await channels.create_channel(
+        factory.ctx, kind="line", name="公式LINE", settings={"channel_secret": SECRET}
+    )
+    page = (await owner.get("/settings/channels", headers=HTML)).text
+    assert '<html lang="ja">' in page
+    for text in ["チャネル", "公式LINE", "有効", "未設定: チャネルアクセストークン", "接続の手順"]:
+        assert text in page, text
+    # The webhook URL to paste, with a copy button, and LINE's console steps in Japanese.
+    assert f'value="http://127.0.0.1:8000/webhooks/line/{line.id}"' in page
+    assert "data-copy=" in page and "コピーしました" in page
+    assert "「Webhookの利用」をオンにして「検証」を押します" in page
+    # Served on plain http here: the page says LINE cannot reach it.
+    assert "MADOGUCHI_BASE_URL" in page
+    assert SECRET not in page
+    assert 'href="/settings/channels" class="settings-nav-link" aria-current="page"' in page
+
+
+async def test_each_kind_is_added_with_exactly_its_own_settings(owner: httpx.AsyncClient) -> None:
+    page = (await owner.get("/settings/channels", headers=HTML)).text
+    expected = {
+        "line": {"channel_secret", "access_token"},
+        "instagram": {"app_secret", "verify_token", "access_token"},
+        "email": {"address", "smtp_host", "smtp_port", "smtp_username", "smtp_password"},
+        "web": {"allowed_origins", "identity_secret"},
+        "api": set(),
+    }
+    for kind, keys in expected.items():
+        form = section(page, f"new-channel-{kind}")
+        assert input_names(form) == {"kind", "name"} | keys, kind
+        # Secrets are typed into password inputs, never filled in.
+        for key in keys & channels.SECRET_KEYS:
+            assert f'name="{key}" type="password" value=""' in form
+    assert "api_base" not in page
+
+
+async def test_a_new_line_channel_keeps_its_secrets_and_shows_its_webhook_url(
+    owner: httpx.AsyncClient, factory: Factory
+) -> None:
+    response = await owner.post(
+        "/settings/channels",
+        data={"kind": "line", "name": "公式LINE", "channel_secret": SECRET, "access_token": TOKEN},
+        headers=HTMX,
+    )
+    assert response.status_code == 200
+    assert "<html" not in response.text
+    assert "チャネル「公式LINE」を追加しました。Webhook URL をコンソールに貼り付けてください。" in (
+        response.text
+    )
+    [channel] = await api_items(owner, "channels")
+    assert channel["settings"] == {"channel_secret": "********", "access_token": "********"}
+    assert f"/webhooks/line/{channel['id']}" in response.text
+    assert SECRET not in response.text and TOKEN not in response.text
+    stored = await stored_channel(factory.ctx, channel["id"])
+    assert stored["settings"] == {"channel_secret": SECRET, "access_token": TOKEN}
+    # Nowhere else either: no settings page, no API answer.
+    for path in [*SETTINGS_PAGES, "/api/v1/channels"]:
+        shown = (await owner.get(path, headers=HTML)).text
+        assert SECRET not in shown and TOKEN not in shown, path
+
+
+async def test_the_mask_keeps_a_secret_and_an_emptied_box_removes_it(
+    owner: httpx.AsyncClient, factory: Factory
+) -> None:
+    channel = await channels.create_channel(
+        factory.ctx,
+        kind="instagram",
+        name="Instagram",
+        settings={"app_secret": "app-9", "verify_token": "verify-Zq7", "access_token": "ig-token"},
+    )
+    page = (await owner.get("/settings/channels", headers=HTML)).text
+    edit = section(page, f"channel-{channel.id}")
+    assert 'name="app_secret" type="password" value="********"' in edit
+    for secret in ("app-9", "verify-Zq7", "ig-token"):
+        assert secret not in page
+
+    response = await owner.post(
+        f"/settings/channels/{channel.id}/update",
+        data={
+            "kind": "instagram",
+            "name": "Instagram @salon",
+            "app_secret": "********",
+            "verify_token": "verify-new-4",
+            "access_token": "",
+        },
+        headers=HTMX,
+    )
+    assert response.status_code == 200 and "保存しました" in response.text
+    assert "verify-new-4" not in response.text
+    stored = await stored_channel(factory.ctx, channel.id)
+    assert stored["name"] == "Instagram @salon"
+    assert stored["settings"] == {"app_secret": "app-9", "verify_token": "verify-new-4"}
+    assert "未設定: アクセストークン" in response.text
+
+
+async def test_the_web_chat_shows_its_tag_and_how_a_site_vouches_for_a_customer(
+    owner: httpx.AsyncClient, factory: Factory
+) -> None:
+    await owner.post(
+        "/settings/channels",
+        data={
+            "kind": "web",
+            "name": "Webチャット",
+            "allowed_origins": "https://salon.example.jp\r\nhttps://www.salon.example.jp/\r\n",
+            "identity_secret": "hmac-key-77",
+        },
+        headers=HTMX,
+    )
+    [channel] = await api_items(owner, "channels")
+    stored = await stored_channel(factory.ctx, channel["id"])
+    assert stored["settings"] == {
+        "allowed_origins": "https://salon.example.jp https://www.salon.example.jp/",
+        "identity_secret": "hmac-key-77",
+    }
+    page = (await owner.get("/settings/channels", headers=HTML)).text
+    card = section(page, f"channel-{channel['id']}")
+    snippet = f"&lt;script src=&#34;http://127.0.0.1:8000/widget/{channel['id']}.js&#34; async&gt;"
+    assert snippet in card
+    assert "HMAC-SHA256" in card and "window.madoguchiSettings" in card
+    assert "https://salon.example.jp\nhttps://www.salon.example.jp/" in card  # one a line
+    assert "hmac-key-77" not in page
+
+
+async def test_a_refused_channel_is_said_in_japanese_next_to_its_form_without_secrets(
+    owner: httpx.AsyncClient,
+) -> None:
+    response = await owner.post(
+        "/settings/channels",
+        data={
+            "kind": "email",
+            "name": "メール",
+            "address": "info@salon.example.jp",
+            "smtp_host": "smtp.example.jp",
+            "smtp_port": "五八七",
+            "smtp_password": "mail-pass-3",
+        },
+        headers=HTMX,
+    )
+    assert response.status_code == 422
+    form = section(response.text, "new-channel-email")
+    assert 'id="error-new-channel-email"' in form
+    assert "smtp_port は数字で指定してください。" in form
+    assert 'value="info@salon.example.jp"' in form  # what was typed comes back…
+    assert "mail-pass-3" not in response.text  # …except the secret
+    assert "もう一度入力してください" in form
+    assert await api_items(owner, "channels") == []
+
+
+async def test_turning_a_channel_off_says_what_happens_and_refuses_its_webhooks(
+    owner: httpx.AsyncClient, factory: Factory
+) -> None:
+    channel_id = (
+        await channels.create_channel(
+            factory.ctx, kind="line", name="公式LINE", settings={"channel_secret": SECRET}
+        )
+    ).id
+    page = (await owner.get("/settings/channels", headers=HTML)).text
+    assert "無効の間は Webhook を受け付けず" in page and "「送信失敗」になります" in page
+
+    off = await owner.post(
+        f"/settings/channels/{channel_id}/enabled",
+        data={"enabled": "0", "name": "公式LINE"},
+        headers=HTMX,
+    )
+    assert off.status_code == 200
+    assert "「公式LINE」を無効にしました。" in off.text
+    assert "無効: Webhook を受け付けず、返信もお客様に届きません。" in off.text
+    assert (await stored_channel(factory.ctx, channel_id))["enabled"] is False
+    refused = await owner.post(f"/webhooks/line/{channel_id}", content=b"{}")
+    assert refused.status_code == 404
+
+    on = await owner.post(
+        f"/settings/channels/{channel_id}/enabled", data={"enabled": "1", "name": "公式LINE"}
+    )
+    assert on.status_code == 303  # without script: back to the page
+    assert (await stored_channel(factory.ctx, channel_id))["enabled"] is True
+
+
+async def test_agents_cannot_see_or_change_the_channels(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    channel_id = (await channels.create_channel(factory.ctx, kind="api", name="予約システム")).id
+    await sign_in(client, await factory.member(role="agent"))
+    page = await client.get("/settings/channels", headers=HTML)
+    assert page.status_code == 403 and "このページはオーナーと管理者専用です" in page.text
+    refused = await client.post(
+        f"/settings/channels/{channel_id}/enabled", data={"enabled": "0"}, headers=HTMX
+    )
+    assert refused.status_code == 403
+    added = await client.post("/settings/channels", data={"kind": "api", "name": "勝手に"})
+    assert added.status_code == 403
+    assert [c["name"] for c in await api_items(client, "channels")] == ["予約システム"]
+    assert (await stored_channel(factory.ctx, channel_id))["enabled"] is True
