@@ -17,11 +17,13 @@ from madoguchi.channels.base import Adapter
 from madoguchi.config import Settings
 from madoguchi.conversations import scheduled, workflow
 from madoguchi.events import EventBus
+from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database, utcnow
 
 log = logging.getLogger(__name__)
 ANALYZE_EVERY = 6 * 3600.0
+SWEEP_EVERY = 3600.0
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,17 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a failing tick is logged and tried again. The planner's
-        statistics are refreshed every few hours."""
+        statistics are refreshed every few hours, and unused uploads swept every hour."""
         analyzed = time.monotonic()  # create_app analyzed at start
+        swept = 0.0
         while not stop.is_set():
             try:
                 if time.monotonic() - analyzed > ANALYZE_EVERY:
                     analyzed = time.monotonic()
                     await self.database.analyze()
+                if time.monotonic() - swept > SWEEP_EVERY:
+                    swept = time.monotonic()
+                    await self._step(lambda ctx: files.sweep_unused(ctx, now=self.clock()))
                 await self.tick()
             except Exception:
                 log.exception("the worker's tick failed; trying again")

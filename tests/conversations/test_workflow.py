@@ -430,14 +430,17 @@ async def test_actions_run_all_steps_or_none(
         await client.get(f"/api/v1/conversations/{ingested.conversation.id}", headers=auth(token))
     ).json()["assignee_id"] == owner.id
 
-    other = (await factory.inbound(channel, contact="other")).conversation.contact_id
+    # A step that cannot run undoes the ones before it: a hand-added contact has no conversation.
+    other = (
+        await client.post("/api/v1/contacts", json={"display_name": "手入力"}, headers=auth(token))
+    ).json()["id"]
     failing = await client.post(
         "/api/v1/actions",
         json={
             "name": "壊れる",
             "steps": [
                 {"type": "add_tags", "tag_ids": [vip["id"]]},
-                {"type": "set_field", "key": "rank", "value": "たくさん"},
+                {"type": "send_text", "text": "こんにちは"},
             ],
         },
         headers=auth(token),
@@ -450,6 +453,15 @@ async def test_actions_run_all_steps_or_none(
     )
     assert broke.status_code == 422
     assert (await client.get(f"/api/v1/contacts/{other}", headers=auth(token))).json()["tags"] == []
+    wrong_value = await client.post(
+        "/api/v1/actions",
+        json={
+            "name": "型違い",
+            "steps": [{"type": "set_field", "key": "rank", "value": "たくさん"}],
+        },
+        headers=auth(token),
+    )
+    assert wrong_value.status_code == 422
     bad = await client.post(
         "/api/v1/actions", json={"name": "x", "steps": [{"type": "launch"}]}, headers=auth(token)
     )
@@ -502,6 +514,40 @@ async def test_permanent_delete_removes_everything_and_leaves_an_audit_entry(
     assert (
         await client.get(f"/api/v1/contacts/{contact_id}/scheduled-messages", headers=auth(token))
     ).json()["items"] == []
-    [entry] = (await client.get("/api/v1/audit", headers=auth(token))).json()["items"]
+    entries = (await client.get("/api/v1/audit", headers=auth(token))).json()["items"]
+    [entry] = [e for e in entries if e["action"] == "conversation.deleted"]
     assert entry["action"] == "conversation.deleted" and entry["member_name"] == "店長 彩"
     assert entry["detail"]["conversation_id"] == conversation_id
+
+
+async def test_uploads_nothing_uses_are_swept_after_a_day(
+    client: httpx.AsyncClient, token: str, factory: Factory, channel: Channel, ctx: Ctx
+) -> None:
+    from madoguchi.files import service as files
+
+    conversation_id = (await factory.inbound(channel)).conversation.id
+    sent, kept, abandoned = [
+        (
+            await client.post(
+                "/api/v1/files",
+                files={"file": (f"{n}.png", png(20 + n), "image/png")},
+                headers=auth(token),
+            )
+        ).json()
+        for n in range(3)
+    ]
+    await client.post(
+        f"/api/v1/conversations/{conversation_id}/messages",
+        json={"image_ids": [sent["id"]]},
+        headers=auth(token),
+    )
+    await client.post(
+        "/api/v1/templates",
+        json={"name": "写真", "text": "", "image_ids": [kept["id"]]},
+        headers=auth(token),
+    )
+    assert await files.sweep_unused(ctx, now=datetime.now(UTC)) == 0  # too young yet
+    assert await files.sweep_unused(ctx, now=datetime.now(UTC) + timedelta(days=2)) == 1
+    assert (await client.get(abandoned["url"], headers=auth(token))).status_code == 404
+    for still in (sent, kept):
+        assert (await client.get(still["url"], headers=auth(token))).status_code == 200

@@ -175,7 +175,7 @@ async def test_every_step_type_is_saved_with_what_it_needs_and_runs(
         {"type": "send_text", "text": "一行目\n二行目"},
         {"type": "add_tags", "tag_ids": [vip, new]},
         {"type": "remove_tags", "tag_ids": [new]},
-        {"type": "set_field", "key": "points", "value": "100"},
+        {"type": "set_field", "key": "points", "value": 100},
         {"type": "set_status", "status": status["id"]},
         {"type": "assign", "member_id": me["id"]},
         {"type": "hide", "value": True},
@@ -211,7 +211,7 @@ async def test_a_refused_step_is_said_next_to_it_in_japanese_and_nothing_is_save
     assert response.status_code == 422
     step = section(response.text, "new-action-step-1")
     assert 'id="error-new-action-step-1"' in step
-    assert "タグを追加 ステップには タグ（IDのリスト）が必要です。" in step
+    assert "このステップで使うタグを1つ以上選んでください。" in step
     assert "ありがとうございます</textarea>" in response.text  # the other step is kept
     assert await api_items(owner, "actions") == []
 
@@ -221,7 +221,7 @@ async def test_a_refused_step_is_said_next_to_it_in_japanese_and_nothing_is_save
         headers=HTMX,
     )
     assert no_template.status_code == 422
-    assert "テンプレート送信のステップにはテンプレートの指定が必要です。" in section(
+    assert "このステップで送るテンプレートを選んでください。" in section(
         no_template.text, "new-action-step-0"
     )
 

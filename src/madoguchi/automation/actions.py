@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.automation import templates
 from madoguchi.automation.models import Action
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations import workflow
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Conversation
-from madoguchi.crm import fields, statuses, tags
+from madoguchi.crm import fields, statuses, tags, values
 from madoguchi.crm.models import ContactTag
 from madoguchi.crm.statuses import clean_name
 from madoguchi.events import Event
@@ -38,14 +39,14 @@ STEP_TYPES = (
 )
 
 
-def _ids(step: dict[str, Any], key: str) -> list[int]:
-    value = step.get(key)
+def _tag_ids(step: dict[str, Any]) -> list[int]:
+    value = step.get("tag_ids")
     if (
         not isinstance(value, list)
         or not value
         or not all(isinstance(i, int) and not isinstance(i, bool) for i in value)
     ):
-        raise Invalid("The %(type)s step needs %(key)s: a list of ids.", type=step["type"], key=key)
+        raise Invalid("Choose at least one tag for this step.")
     return value
 
 
@@ -63,26 +64,32 @@ async def check_steps(db: AsyncSession, steps: list[dict[str, Any]]) -> list[dic
         if kind == "send_template":
             template_id = step.get("template_id")
             if not isinstance(template_id, int):
-                raise Invalid("The send_template step needs template_id.")
+                raise Invalid("Choose the template this step sends.")
             await templates.get_template(db, template_id=template_id)
             cleaned.append({"type": kind, "template_id": template_id})
         elif kind == "send_text":
             text = str(step.get("text") or "").strip()
             if not text or len(text) > MAX_TEXT_LENGTH:
                 raise Invalid(
-                    "The send_text step needs a text of at most %(n)d characters.",
+                    "Write the text this step sends (at most %(n)d characters).",
                     n=MAX_TEXT_LENGTH,
                 )
             cleaned.append({"type": kind, "text": text})
         elif kind in ("add_tags", "remove_tags"):
-            tag_ids = _ids(step, "tag_ids")
+            tag_ids = _tag_ids(step)
             for tag_id in tag_ids:
                 await tags.get_tag(db, tag_id=tag_id)
             cleaned.append({"type": kind, "tag_ids": tag_ids})
         elif kind == "set_field":
             key = str(step.get("key") or "")
+            if not key:
+                raise Invalid("Choose the profile field this step sets.")
             field = await fields.field_by_key(db, key)
-            cleaned.append({"type": kind, "key": field.key, "value": step.get("value")})
+            # The value is checked now, not when the action runs on a customer.
+            typed = values.coerce(
+                field.type, step.get("value"), label=field.label, options=field.options
+            )
+            cleaned.append({"type": kind, "key": field.key, "value": values.to_json(typed)})
         elif kind == "set_status":
             status = step.get("status")
             if status is not None:
@@ -144,8 +151,15 @@ async def update_action(
     return action
 
 
-async def delete_action(ctx: Ctx, *, action_id: int) -> None:
+async def delete_action(ctx: Ctx, *, action_id: int, actor: Member | None = None) -> None:
     action = await get_action(ctx.db, action_id=action_id)
+    audit.record(
+        ctx,
+        actor=actor,
+        action="action.deleted",
+        subject=f"action {action.id}",
+        detail={"name": action.name},
+    )
     await ctx.db.delete(action)
     await ctx.commit(Event(CHANGED, {"action_id": action_id}))
 

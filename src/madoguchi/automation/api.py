@@ -68,7 +68,7 @@ async def update_template(
 @router.delete("/templates/{template_id}", status_code=204)
 async def delete_template(template_id: int, member: MemberDep, ctx: CtxDep) -> Response:
     ensure_manager(member)
-    await templates.delete_template(ctx, template_id=template_id)
+    await templates.delete_template(ctx, template_id=template_id, actor=member)
     return Response(status_code=204)
 
 
@@ -106,7 +106,7 @@ async def update_action(action_id: int, body: ActionUpdate, member: MemberDep, c
 @router.delete("/actions/{action_id}", status_code=204)
 async def delete_action(action_id: int, member: MemberDep, ctx: CtxDep) -> Response:
     ensure_manager(member)
-    await actions.delete_action(ctx, action_id=action_id)
+    await actions.delete_action(ctx, action_id=action_id, actor=member)
     return Response(status_code=204)
 
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.automation.models import Template, TemplateFolder
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations
@@ -137,8 +138,15 @@ async def update_template(ctx: Ctx, *, template_id: int, changes: TemplateChange
     return template
 
 
-async def delete_template(ctx: Ctx, *, template_id: int) -> None:
+async def delete_template(ctx: Ctx, *, template_id: int, actor: Member | None = None) -> None:
     template = await get_template(ctx.db, template_id=template_id)
+    audit.record(
+        ctx,
+        actor=actor,
+        action="template.deleted",
+        subject=f"template {template.id}",
+        detail={"name": template.name},
+    )
     await ctx.db.delete(template)
     await ctx.commit(Event(CHANGED, {"template_id": template_id}))
 

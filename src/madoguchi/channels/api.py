@@ -34,7 +34,7 @@ async def list_channels(_member: MemberDep, ctx: CtxDep) -> ChannelList:
 async def create_channel(body: ChannelCreate, member: MemberDep, ctx: CtxDep) -> ChannelOut:
     ensure_manager(member)
     channel = await service.create_channel(
-        ctx, kind=body.kind, name=body.name, settings=body.settings
+        ctx, kind=body.kind, name=body.name, settings=body.settings, actor=member
     )
     return ChannelOut.of(channel, ctx.settings.base_url)
 
@@ -46,7 +46,12 @@ async def update_channel(
     """Rename, change settings (a secret sent back as ``********`` is kept), or disable."""
     ensure_manager(member)
     channel = await service.update_channel(
-        ctx, channel_id=channel_id, name=body.name, settings=body.settings, enabled=body.enabled
+        ctx,
+        channel_id=channel_id,
+        name=body.name,
+        settings=body.settings,
+        enabled=body.enabled,
+        actor=member,
     )
     return ChannelOut.of(channel, ctx.settings.base_url)
 

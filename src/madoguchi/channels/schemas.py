@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from madoguchi.channels.models import Channel
-from madoguchi.channels.service import public_settings, snippet, webhook_url
+from madoguchi.channels.service import missing_settings, public_settings, snippet, webhook_url
 
 
 class ChannelOut(BaseModel):
@@ -18,6 +18,8 @@ class ChannelOut(BaseModel):
     # LINE and Instagram: the address to paste into their console; web: the tag for the site.
     webhook_url: str | None = None
     snippet: str | None = None
+    # Settings it still needs before it can work.
+    missing: list[str] = []
     created_at: datetime
 
     @classmethod
@@ -30,6 +32,7 @@ class ChannelOut(BaseModel):
             settings=public_settings(channel),
             webhook_url=webhook_url(channel, base_url),
             snippet=snippet(channel, base_url),
+            missing=missing_settings(channel),
             created_at=channel.created_at,
         )
 

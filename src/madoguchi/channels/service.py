@@ -9,11 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.conversations.models import Delivery
 from madoguchi.events import Event
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.members.models import Member
 
 # The settings each kind takes (the fixed contract), and which of them are secrets.
 SETTING_KEYS: dict[str, tuple[str, ...]] = {
@@ -30,6 +32,14 @@ SETTING_KEYS: dict[str, tuple[str, ...]] = {
         "demo",
     ),
 }
+# What a channel cannot work without.
+REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
+    ChannelKind.api: (),
+    ChannelKind.web: ("allowed_origins",),
+    ChannelKind.line: ("channel_secret", "access_token"),
+    ChannelKind.instagram: ("app_secret", "verify_token", "access_token"),
+    ChannelKind.email: ("address", "smtp_host"),
+}
 SECRET_KEYS = frozenset(
     {
         "identity_secret",
@@ -40,6 +50,13 @@ SECRET_KEYS = frozenset(
         "smtp_password",
     }
 )
+
+
+def missing_settings(channel: Channel) -> list[str]:
+    """The settings a channel still needs before it can work (demo channels need none)."""
+    if channel.settings.get("demo"):
+        return []
+    return [key for key in REQUIRED_KEYS[channel.kind] if channel.settings.get(key) in (None, "")]
 
 
 def public_settings(channel: Channel) -> dict[str, Any]:
@@ -73,7 +90,12 @@ def _clean_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_channel(
-    ctx: Ctx, *, kind: str, name: str, settings: dict[str, Any] | None = None
+    ctx: Ctx,
+    *,
+    kind: str,
+    name: str,
+    settings: dict[str, Any] | None = None,
+    actor: Member | None = None,
 ) -> Channel:
     if kind not in SETTING_KEYS:
         raise Invalid(
@@ -89,6 +111,13 @@ async def create_channel(
     )
     ctx.db.add(channel)
     await ctx.db.flush()
+    audit.record(
+        ctx,
+        actor=actor,
+        action="channel.created",
+        subject=f"channel {channel.id}",
+        detail={"kind": kind, "name": name, "settings": sorted(channel.settings)},
+    )
     await ctx.commit(Event("channel.created", {"channel_id": channel.id}))
     return channel
 
@@ -103,6 +132,7 @@ async def update_channel(
     name: str | None = None,
     settings: dict[str, Any] | None = None,
     enabled: bool | None = None,
+    actor: Member | None = None,
 ) -> Channel:
     """Rename, change settings (a secret left as ``********`` stays as it was; ``""`` or null
     removes a setting), enable or disable a channel."""
@@ -124,6 +154,18 @@ async def update_channel(
         channel.settings = _clean_settings(channel.kind, merged)
     if enabled is not None:
         channel.enabled = enabled
+    # Which settings changed, never their values (secrets stay out of the log).
+    audit.record(
+        ctx,
+        actor=actor,
+        action="channel.updated",
+        subject=f"channel {channel.id}",
+        detail={
+            "name": channel.name,
+            "enabled": channel.enabled,
+            "settings": sorted((settings or {}).keys()),
+        },
+    )
     await ctx.commit(Event("channel.updated", {"channel_id": channel.id}))
     return channel
 

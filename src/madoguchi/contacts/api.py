@@ -105,7 +105,7 @@ async def update_contact(
 
 
 @router.delete("/{contact_id}", status_code=204)
-async def delete_contact(contact_id: int, _member: MemberDep, ctx: CtxDep) -> Response:
+async def delete_contact(contact_id: int, member: MemberDep, ctx: CtxDep) -> Response:
     """Delete the contact with their conversations, messages, memos, records and values."""
-    await service.delete_contact(ctx, contact_id=contact_id)
+    await service.delete_contact(ctx, contact_id=contact_id, actor=member)
     return Response(status_code=204)

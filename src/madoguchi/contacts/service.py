@@ -8,6 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message, MessageImage
 from madoguchi.crm import marks, statuses, values
@@ -17,6 +18,7 @@ from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.text import search_key
+from madoguchi.members.models import Member
 
 MAX_NAME_LENGTH = 255
 
@@ -246,7 +248,7 @@ async def conversation_ids(db: AsyncSession, *, contact_id: int) -> list[int]:
     )
 
 
-async def delete_contact(ctx: Ctx, *, contact_id: int) -> None:
+async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member | None = None) -> None:
     """Delete a contact with their conversations, messages, images, memos, records, tags and
     values."""
     contact = await get_contact(ctx.db, contact_id=contact_id)
@@ -265,6 +267,17 @@ async def delete_contact(ctx: Ctx, *, contact_id: int) -> None:
     )
     await search.remove(ctx.db, search.MESSAGES, [(row.id, row.text) for row in messages])
     await search.remove(ctx.db, search.CONTACTS, [(contact.id, _names_text(contact))])
+    audit.record(
+        ctx,
+        actor=actor,
+        action="contact.deleted",
+        subject=f"contact {contact.id}",
+        detail={
+            "display_name": contact.display_name,
+            "conversations": len(conversations),
+            "messages": len(messages),
+        },
+    )
     await ctx.db.execute(delete(Conversation).where(Conversation.contact_id == contact_id))
     await ctx.db.delete(contact)
     await ctx.db.flush()

@@ -6,6 +6,7 @@ import hashlib
 import io
 import secrets
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.automation.models import Template
-from madoguchi.conversations.models import MessageImage
+from madoguchi.conversations.models import MessageImage, ScheduledMessage, ScheduleState
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
@@ -21,6 +22,8 @@ from madoguchi.workspace import service as workspace
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_IMAGES = 3
+# An upload nothing uses after this long (an abandoned form) is removed by the worker.
+SWEEP_AFTER = timedelta(days=1)
 THUMBNAIL_SIZE = (480, 480)
 # Pillow's format name → what we store and serve it as.
 IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
@@ -104,7 +107,7 @@ async def get_file(db: AsyncSession, *, file_id: int) -> StoredFile:
 async def images(db: AsyncSession, file_ids: list[int]) -> list[StoredFile]:
     """These stored images, in the given order; at most three, each must exist."""
     if len(file_ids) > MAX_IMAGES:
-        raise Invalid("At most %(n)d images can be sent at once.", n=MAX_IMAGES)
+        raise Invalid("At most %(n)d images at once.", n=MAX_IMAGES)
     if len(set(file_ids)) != len(file_ids):
         raise Invalid("The same image is given twice.")
     found = {
@@ -130,7 +133,7 @@ def remove_files(base: Path, stored: list[StoredFile]) -> None:
 
 
 async def unreferenced(db: AsyncSession, file_ids: set[int]) -> list[StoredFile]:
-    """Of these files, those no message and no template uses any more."""
+    """Of these files, those no message, template or waiting scheduled message uses."""
     if not file_ids:
         return []
     still_used = set(
@@ -140,6 +143,10 @@ async def unreferenced(db: AsyncSession, file_ids: set[int]) -> list[StoredFile]
     )
     for template_images in await db.scalars(select(Template.image_ids)):
         still_used.update(set(template_images or []) & file_ids)
+    for waiting_images in await db.scalars(
+        select(ScheduledMessage.image_ids).where(ScheduledMessage.state == ScheduleState.pending)
+    ):
+        still_used.update(set(waiting_images or []) & file_ids)
     candidates = file_ids - still_used
     if not candidates:
         return []
@@ -177,3 +184,18 @@ async def message_images(
     for message_id, stored in rows:
         result[message_id].append(stored)
     return result
+
+
+async def sweep_unused(ctx: Ctx, *, now: datetime, older_than: timedelta = SWEEP_AFTER) -> int:
+    """Remove images uploaded but never used (an abandoned form): kept a day, then gone."""
+    candidates = set(
+        await ctx.db.scalars(
+            select(StoredFile.id).where(StoredFile.created_at < now - older_than).limit(1000)
+        )
+    )
+    orphans = await unreferenced(ctx.db, candidates)
+    for stored in orphans:
+        await ctx.db.delete(stored)
+    await ctx.commit()
+    remove_files(root(ctx), orphans)
+    return len(orphans)

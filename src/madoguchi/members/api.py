@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from madoguchi.kit.errors import Forbidden
 from madoguchi.kit.web import SESSION_COOKIE, CtxDep, MemberDep, client_address
 from madoguchi.members import service
-from madoguchi.members.models import Member, Role
+from madoguchi.members.models import Member
 from madoguchi.members.schemas import LoginIn, MemberCreate, MemberList, MemberOut, MeUpdate
 
 router = APIRouter(prefix="/api/v1", tags=["members"])
@@ -78,8 +77,11 @@ async def list_members(_member: MemberDep, ctx: CtxDep) -> MemberList:
 @router.post("/members", response_model=MemberOut, status_code=201)
 async def create_member(body: MemberCreate, member: MemberDep, ctx: CtxDep) -> Member:
     """Owners and admins add members; only an owner makes another owner."""
-    if member.role == Role.agent or (body.role == Role.owner and member.role != Role.owner):
-        raise Forbidden("Your role cannot add this member.")
     return await service.create_member(
-        ctx, email=body.email, name=body.name, role=body.role, password=body.password
+        ctx,
+        email=body.email,
+        name=body.name,
+        role=body.role,
+        password=body.password,
+        actor=member,
     )

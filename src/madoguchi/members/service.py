@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.events import Event
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import (
@@ -41,8 +42,20 @@ def _clean_email(email: str) -> str:
 
 
 async def create_member(
-    ctx: Ctx, *, email: str, name: str, role: str, password: str | None
+    ctx: Ctx,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None,
+    actor: Member | None = None,
 ) -> Member:
+    """A new member. ``actor`` is who adds them (None: the command line, which may do all):
+    agents add nobody, and only an owner adds an owner."""
+    if actor is not None and (
+        actor.role == Role.agent or (role == Role.owner and actor.role != Role.owner)
+    ):
+        raise Forbidden("Your role cannot add this member.")
     email = _clean_email(email)
     name = name.strip()
     if not name or len(name) > 100:
@@ -63,6 +76,13 @@ async def create_member(
     )
     ctx.db.add(member)
     await ctx.db.flush()
+    audit.record(
+        ctx,
+        actor=actor,
+        action="member.created",
+        subject=f"member {member.id}",
+        detail={"email": email, "name": name, "role": role},
+    )
     await ctx.commit(Event("member.created", {"member_id": member.id}))
     return member
 

@@ -67,8 +67,6 @@ STEP_NEEDS: dict[str, tuple[str, ...]] = {
     "assign": ("member_id",),
 }
 FLAG_TYPES = ("hide", "block")
-# What a refused step names, as members know it (the service's messages name the keys).
-PARAM_LABELS = {"tag_ids": N_("tags"), "template_id": N_("a template")}
 NEW_ACTION = "new-action"
 _STEP_FIELD = re.compile(r"^step-(\d+)-type$")
 
@@ -158,16 +156,6 @@ def edited(
         message = N_("Moved the step up.") if command == "up" else N_("Moved the step down.")
         return steps, f"{editor}-step-{to}-{command}", message
     return steps, f"{editor}-name", ""
-
-
-def _readable(error: DomainError, member: Member) -> DomainError:
-    """The service's refusal with the step's type and keys as members know them."""
-    params = dict(error.params)
-    for name, labels in (("type", STEP_LABELS), ("key", PARAM_LABELS)):
-        value = params.get(name)
-        if isinstance(value, str) and value in labels:
-            params[name] = translated(member, labels[value])
-    return type(error)(error.message, **params)
 
 
 async def _refused_step(ctx: Ctx, steps: Sequence[dict[str, Any]]) -> int | None:
@@ -288,7 +276,7 @@ async def _save_or_edit(
                 where["at"] = f"{editor}-step-{refused}"
             elif isinstance(error, NotFound):
                 where["at"] = PAGE  # the action itself is gone
-            raise _readable(error, member) from error
+            raise
 
     return await act(
         request,
@@ -327,7 +315,7 @@ async def delete_action(
         ctx,
         member,
         ACTIONS,
-        lambda: actions.delete_action(ctx, action_id=action_id),
+        lambda: actions.delete_action(ctx, action_id=action_id, actor=member),
         at=f"action-{action_id}",
         notice=translated(member, N_("Deleted the action %(name)s."), name=name),
         notice_at=PAGE,

@@ -40,13 +40,16 @@ class Setting:
     key: str
     label: str
     input: str = "text"  # text, secret, number, email or lines
-    required: bool = True
     placeholder: str = ""
     help: str = ""
 
     @property
     def secret(self) -> bool:
         return self.key in channels.SECRET_KEYS
+
+    @property
+    def required(self) -> bool:
+        return any(self.key in keys for keys in channels.REQUIRED_KEYS.values())
 
 
 KINDS: tuple[tuple[str, str], ...] = (
@@ -112,12 +115,11 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
             "smtp_port",
             N_("Port"),
             "number",
-            required=False,
             placeholder="587",
             help=N_("587 (STARTTLS) or 465 (TLS)."),
         ),
-        Setting("smtp_username", N_("User name"), required=False),
-        Setting("smtp_password", N_("Password"), "secret", required=False),
+        Setting("smtp_username", N_("User name")),
+        Setting("smtp_password", N_("Password"), "secret"),
     ),
     ChannelKind.web: (
         Setting(
@@ -131,7 +133,6 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
             "identity_secret",
             N_("Identity secret"),
             "secret",
-            required=False,
             help=N_(
                 "Optional: to recognise customers signed in on your site (see below). "
                 "Keep it on your server only."
@@ -195,7 +196,9 @@ def _shown(channel: Channel, base_url: str) -> ChannelView:
     return ChannelView(
         channel=channel,
         settings=shown,
-        missing=[s.setting.label for s in shown if s.setting.required and not s.is_set],
+        missing=[
+            s.setting.label for s in shown if s.setting.key in channels.missing_settings(channel)
+        ],
         webhook_url=channels.webhook_url(channel, base_url),
         snippet=channels.snippet(channel, base_url),
         demo=bool(channel.settings.get("demo")),
@@ -260,7 +263,7 @@ async def add_channel(request: Request, member: MemberDep, ctx: CtxDep) -> Respo
         ctx,
         member,
         CHANNELS,
-        lambda: channels.create_channel(ctx, kind=kind, name=name, settings=settings),
+        lambda: channels.create_channel(ctx, kind=kind, name=name, settings=settings, actor=member),
         # An unknown kind has no form of its own: it is said at the top.
         at=f"new-channel-{kind}" if kind in SETTINGS else PAGE,
         notice=lambda channel: _added_notice(member, channel),
@@ -285,6 +288,7 @@ async def update_channel(
             channel_id=channel_id,
             name=name,
             settings=_form_settings(channel.kind, form, keep_empty=True),
+            actor=member,
         )
 
     return await act(
@@ -318,7 +322,7 @@ async def enable_channel(
         ctx,
         member,
         CHANNELS,
-        lambda: channels.update_channel(ctx, channel_id=channel_id, enabled=on),
+        lambda: channels.update_channel(ctx, channel_id=channel_id, enabled=on, actor=member),
         at=f"channel-{channel_id}",
         notice=translated(member, notice, name=name),
     )

@@ -9,12 +9,12 @@ from fastapi.responses import Response
 
 from madoguchi.audit import service as audit
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import DomainError, Forbidden
+from madoguchi.kit.errors import DomainError
 from madoguchi.kit.i18n import translate_error
 from madoguchi.kit.security import new_password
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members import service as members
-from madoguchi.members.models import Member, Role
+from madoguchi.members.models import Role
 from madoguchi.ui.settings_pages import (
     N_,
     FormText,
@@ -44,15 +44,6 @@ ROLES: tuple[tuple[str, str, str], ...] = (
     ),
 )
 AUDIT_LIMIT = 100
-
-
-def ensure_may_add(actor: Member, role: str) -> None:
-    """Only an owner makes another owner.
-
-    The same check as ``POST /api/v1/members`` (members/api.py); it belongs in
-    ``members.service.create_member`` so that every face shares it."""
-    if actor.role == Role.agent or (role == Role.owner and actor.role != Role.owner):
-        raise Forbidden("Your role cannot add this member.")
 
 
 # --- メンバー -----------------------------------------------------------------------------------
@@ -91,9 +82,8 @@ async def add_member(
     typed = password_choice == "typed"
     first_password = password if typed else new_password()
     try:
-        ensure_may_add(member, role)
         added = await members.create_member(
-            ctx, email=email, name=name, role=role, password=first_password
+            ctx, email=email, name=name, role=role, password=first_password, actor=member
         )
     except DomainError as error:
         await ctx.db.rollback()

@@ -190,7 +190,7 @@ async def delete_template(
         ctx,
         member,
         TEMPLATES,
-        lambda: templates.delete_template(ctx, template_id=template_id),
+        lambda: templates.delete_template(ctx, template_id=template_id, actor=member),
         at=f"template-{template_id}",
         notice=translated(member, N_("Deleted the template %(name)s."), name=name),
         notice_at=PAGE,
