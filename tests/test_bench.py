@@ -34,7 +34,7 @@ def test_quick_benchmark_reports_latency_flatness_and_ingest_figures(tmp_path: P
     assert [row[0] for row in made] == ["20", "40"]
     scenarios = ["healthz", "all", "all, page 2", "unread", "q: common name"]
     scenarios += ["q: rare full name", "q: common word", "q: uncommon word", "q: 1 character"]
-    scenarios += ["bare SQL"]
+    scenarios += ["filter: tag", "filter: tag + status", "bare SQL"]
     for size in ("20", "40"):
         rows = table(report, f"## Inbox list at {size} contacts")
         assert [row[0].split(" (")[0].split(":")[0] for row in rows] == [
@@ -48,6 +48,11 @@ def test_quick_benchmark_reports_latency_flatness_and_ingest_figures(tmp_path: P
     flatness = table(report, "## Flatness: 40 vs 20 contacts")
     assert len(flatness) == len(scenarios)  # each but healthz, then healthz itself
     assert all(number(row[1]) > 0 and number(row[2]) > 0 for row in flatness)
+    filters = table(report, "## Filters against the unfiltered list")
+    assert [(row[0], row[1]) for row in filters] == [
+        (size, name) for size in ("20", "40") for name in ("filter: tag", "filter: tag + status")
+    ]
+    assert all(number(row[2]) > 0 and number(row[3]) > 0 for row in filters)
     ingest = table(report, "## Inbound ingest")
     assert [(row[0], row[1], row[2]) for row in ingest] == [
         ("20", "1", "10"),

@@ -3,49 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, expect
 
 from madoguchi.crm import fields, statuses, tags
 from tests.conftest import LiveServer
-from tests.fixtures import PASSWORD, Factory
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.e2e.conftest import sign_in
+from tests.fixtures import Factory
 
 pytestmark = pytest.mark.e2e
-
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"{CHROMIUM} is not installed (apt-get install chromium): the browser test is skipped",
-        allow_module_level=True,
-    )
-
-from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def sign_in(page: Page, base_url: str, email: str, next_path: str) -> None:
-    await page.goto(f"{base_url}/login?next={next_path}")
-    await page.get_by_label("メールアドレス").fill(email)
-    await page.get_by_label("パスワード").fill(PASSWORD)
-    await page.get_by_role("button", name="ログイン").click()
-    await page.wait_for_url(f"{base_url}{next_path}")
-    await expect(page.locator("body")).to_have_attribute("data-live", "ready")
 
 
 async def test_a_member_fills_the_panel_and_filters_the_list_by_it_while_another_watches(

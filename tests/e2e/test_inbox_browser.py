@@ -3,50 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser, expect
 
 from tests.conftest import LiveServer
-from tests.fixtures import PASSWORD, Factory, auth
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.e2e.conftest import sign_in
+from tests.fixtures import Factory, auth
 
 pytestmark = pytest.mark.e2e
-
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"{CHROMIUM} is not installed (apt-get install chromium): the browser test is skipped",
-        allow_module_level=True,
-    )
-
-from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def sign_in(page: Page, base_url: str, email: str) -> None:
-    await page.goto(f"{base_url}/login")
-    await page.get_by_label("メールアドレス").fill(email)
-    await page.get_by_label("パスワード").fill(PASSWORD)
-    await page.get_by_role("button", name="ログイン").click()
-    await page.wait_for_url(f"{base_url}/")
-    # The live connection is up once the server said "ready".
-    await expect(page.locator("body")).to_have_attribute("data-live", "ready")
 
 
 async def test_two_members_see_each_other_live_on_desk_and_phone(

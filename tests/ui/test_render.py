@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from madoguchi.conversations.models import Message
-from madoguchi.ui.present import safe_next, thread_entries
-from madoguchi.ui.render import environment, initial, linkify
+from madoguchi.files.models import StoredFile
+from madoguchi.ui.present import safe_next, thread_entries, thumbnail_size
+from madoguchi.ui.render import environment, initial, linkify, note_text
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # 21:00 in Tokyo
@@ -104,3 +105,43 @@ def test_an_avatar_shows_the_customers_initial_after_the_member_in_charge(
     name: str, shown: str
 ) -> None:
     assert initial(name) == shown
+
+
+def test_a_note_marks_the_members_it_mentions_and_stays_escaped() -> None:
+    html = str(
+        note_text("@鈴木彩 <b>在庫</b>確認 @店長 と @誰か https://e.x/a", ["鈴木 彩", "店長"])
+    )
+    assert '<span class="mention">@鈴木彩</span>' in html
+    assert '<span class="mention">@店長</span>' in html
+    assert "@誰か" in html and '<span class="mention">@誰か' not in html
+    assert "&lt;b&gt;在庫&lt;/b&gt;" in html
+    assert '<a href="https://e.x/a"' in html
+
+
+@pytest.mark.parametrize(
+    ("language", "meta", "shown"),
+    [
+        ("ja", {"event": "closed", "actor": "彩"}, "彩さんが問い合わせを終了しました"),
+        ("en", {"event": "closed", "actor": "Aya"}, "Aya closed this conversation"),
+        (
+            "ja",
+            {"event": "snoozed", "actor": "彩", "until": "2026-11-25T00:00:00+00:00"},
+            "彩さんが11/25 9:00までスヌーズしました",
+        ),
+        ("ja", {"event": "woke", "actor": ""}, "スヌーズが終わりました"),
+        ("ja", None, "as stored"),
+    ],
+)
+def test_system_lines_read_in_the_members_language(
+    language: str, meta: dict[str, str] | None, shown: str
+) -> None:
+    message = Message(kind="system", text="as stored", meta=meta, created_at=NOW)
+    template = environment.from_string("{{ message|system_line }}")
+    assert template.render(message=message, language=language, timezone=TOKYO) == shown
+
+
+def test_a_thumbnail_keeps_its_proportions_within_the_box() -> None:
+    assert thumbnail_size(StoredFile(width=800, height=600)) == (220, 165)
+    assert thumbnail_size(StoredFile(width=100, height=300)) == (73, 220)
+    assert thumbnail_size(StoredFile(width=50, height=40)) == (50, 40)
+    assert thumbnail_size(StoredFile(width=None, height=None)) == (220, 220)

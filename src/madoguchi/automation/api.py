@@ -77,10 +77,10 @@ async def preview_template(
     template_id: int, member: MemberDep, ctx: CtxDep, conversation_id: Annotated[int, Query()]
 ) -> TemplatePreview:
     """The text filled in for a conversation's contact, to insert into the composer."""
-    text = await templates.preview(
+    filled = await templates.preview(
         ctx, template_id=template_id, conversation_id=conversation_id, member=member
     )
-    return TemplatePreview(text=text)
+    return TemplatePreview(text=filled.text, image_ids=[image.id for image in filled.images])
 
 
 @router.get("/actions", response_model=Items[ActionOut])

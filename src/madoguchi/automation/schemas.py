@@ -45,6 +45,7 @@ class TemplateUpdate(BaseModel):
 
 class TemplatePreview(BaseModel):
     text: str
+    image_ids: list[int] = []
 
 
 class ActionOut(BaseModel):

@@ -19,6 +19,7 @@ from madoguchi.crm.models import Record
 from madoguchi.crm.statuses import clean_name
 from madoguchi.events import Event
 from madoguchi.files import service as files
+from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.kit.ordering import next_position
@@ -190,12 +191,23 @@ async def send_template(
     )
 
 
+@dataclass(frozen=True)
+class Filled:
+    """A template as it would be sent in one conversation."""
+
+    text: str
+    images: list[StoredFile]
+
+
 async def preview(
     ctx: Ctx, *, template_id: int, conversation_id: int, member: Member | None
-) -> str:
-    """The text as it would be sent in this conversation, for the composer to insert."""
+) -> Filled:
+    """The text and images as they would be sent here, for the composer to take in."""
     template = await get_template(ctx.db, template_id=template_id)
     conversation = await conversations.get_conversation(ctx.db, conversation_id=conversation_id)
     contact = await ctx.db.get(Contact, conversation.contact_id)
     assert contact is not None
-    return await render(ctx, template, contact=contact, staff=member)
+    return Filled(
+        text=await render(ctx, template, contact=contact, staff=member),
+        images=await files.images(ctx.db, list(template.image_ids)),
+    )

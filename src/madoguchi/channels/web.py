@@ -18,13 +18,14 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.channels.models import Channel, ChannelKind, VisitorSession
@@ -369,6 +370,19 @@ async def _revoke(ctx: Ctx, contact_id: int) -> None:
         )
         .values(revoked_at=ctx.now())
     )
+
+
+async def customer_link_issued_at(db: AsyncSession, *, contact_id: int) -> datetime | None:
+    """When the contact's working customer link was made (None: there is none). Only its hash
+    is kept, so the link itself cannot be shown again."""
+    issued: datetime | None = await db.scalar(
+        select(func.max(VisitorSession.created_at)).where(
+            VisitorSession.contact_id == contact_id,
+            VisitorSession.kind == "link",
+            VisitorSession.revoked_at.is_(None),
+        )
+    )
+    return issued
 
 
 async def revoke_customer_link(ctx: Ctx, *, contact_id: int) -> None:

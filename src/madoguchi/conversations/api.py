@@ -34,7 +34,6 @@ from madoguchi.crm.schemas import Items
 from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.web import CtxDep, MemberDep
-from madoguchi.members.service import ensure_manager
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
@@ -293,7 +292,6 @@ async def set_tags(
 async def delete_conversation(conversation_id: int, member: MemberDep, ctx: CtxDep) -> Response:
     """Delete permanently (永久削除): messages, images, scheduled sends and statistics go; an
     audit entry remains. Owners and admins only."""
-    ensure_manager(member)
     await workflow.delete_conversation(ctx, conversation_id=conversation_id, actor=member)
     return Response(status_code=204)
 

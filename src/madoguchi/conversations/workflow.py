@@ -28,10 +28,10 @@ from madoguchi.events import Event
 from madoguchi.files import service as files
 from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from madoguchi.kit.i18n import N_
 from madoguchi.kit.ordering import next_position
-from madoguchi.members.models import Member
+from madoguchi.members.models import Member, Role
 from madoguchi.notifications import service as notifications
 
 MEMO_LIMIT = 500
@@ -347,7 +347,10 @@ async def conversation_tags(db: AsyncSession, *, conversation_id: int) -> list[C
 
 async def delete_conversation(ctx: Ctx, *, conversation_id: int, actor: Member) -> None:
     """Delete a conversation for good: its messages, images, scheduled sends and everything
-    counted from it. An audit entry remains saying who deleted what and when."""
+    counted from it. An audit entry remains saying who deleted what and when. Owners and
+    admins only."""
+    if actor.role not in (Role.owner, Role.admin):
+        raise Forbidden("Only owners and admins can delete a conversation for good.")
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
     rows = list(
         await ctx.db.execute(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.events import Event
@@ -53,6 +53,15 @@ async def list_notifications(
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
     return list(await db.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+
+
+async def unread_count(db: AsyncSession, *, member_id: int) -> int:
+    count = await db.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.member_id == member_id, Notification.read_at.is_(None)
+        )
+    )
+    return int(count or 0)
 
 
 async def mark_all_read(ctx: Ctx, *, member: Member) -> None:

@@ -2,10 +2,23 @@
 
 from fastapi import APIRouter
 
-from madoguchi.ui import auth, contacts, inbox, settings
+from madoguchi.ui import (
+    auth,
+    composing,
+    contacts,
+    inbox,
+    notices,
+    scheduling,
+    settings,
+    workflow,
+)
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(inbox.router)
+router.include_router(workflow.router)
+router.include_router(composing.router)
 router.include_router(contacts.router)
+router.include_router(scheduling.router)
+router.include_router(notices.router)
 router.include_router(settings.router)

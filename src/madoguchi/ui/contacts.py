@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -21,15 +20,17 @@ from madoguchi.contacts import repository as contact_repository
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import repository as conversation_repository
 from madoguchi.conversations import service as conversations
+from madoguchi.conversations import workflow
 from madoguchi.conversations.repository import InboxItem
 from madoguchi.crm import fields, filters, marks, memos, records, statuses, tags
 from madoguchi.crm.memos import BODY_LIMIT, TITLE_LIMIT
 from madoguchi.crm.models import FieldType, Record, RecordBook
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import DomainError, Invalid, NotFound
+from madoguchi.kit.errors import DomainError, NotFound
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui.filtering import TagGroup, tag_groups
+from madoguchi.ui.forms import ids, parse_local, reference, text
 from madoguchi.ui.panel import (
     PARTS,
     FieldEntry,
@@ -40,18 +41,10 @@ from madoguchi.ui.panel import (
     place_of,
 )
 from madoguchi.ui.present import search_text
-from madoguchi.ui.render import error_message, error_text, render_for
+from madoguchi.ui.render import error_message, error_text
+from madoguchi.ui.threads import after_error, respond
 
 router = APIRouter()
-
-
-def _parse_local(raw: str | None) -> datetime:
-    """A ``datetime-local`` value; without a zone, the service takes it as Japan time."""
-    try:
-        moment = datetime.fromisoformat((raw or "").strip())
-    except ValueError:
-        raise Invalid("Give the date and time like 2026-04-01 14:30.") from None
-    return moment
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -67,7 +60,9 @@ def _render(
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> Response:
-    return render_for(
+    """A page or fragment with the limits its forms count against (memos, and the messages
+    and images of 送信予約)."""
+    return respond(
         request,
         ctx,
         member,
@@ -87,7 +82,7 @@ def _updated(contact_id: int, part: str) -> dict[str, str]:
     return {"HX-Trigger-After-Settle": json.dumps({"madoguchi:contact-updated": detail})}
 
 
-async def _part(
+async def part_response(
     request: Request,
     ctx: Ctx,
     member: Member,
@@ -113,13 +108,6 @@ async def _part(
     )
 
 
-async def _after_error(ctx: Ctx, member: Member) -> None:
-    """A refused change leaves nothing half-made in the session before the page is rendered
-    again (the member is read again: a rollback forgets what was loaded)."""
-    await ctx.db.rollback()
-    await ctx.db.refresh(member)
-
-
 # --- the panel's parts ------------------------------------------------------------------------
 
 
@@ -136,7 +124,7 @@ async def part_fragment(
     if part not in PARTS:
         return error_text(NotFound("No such part of the customer panel."), member.language)
     try:
-        return await _part(
+        return await part_response(
             request,
             ctx,
             member,
@@ -159,35 +147,24 @@ async def change_profile(
     """
     form = await request.form()
     changes = contacts.ContactChanges(
-        status=_reference(form, "status"),
+        status=reference(form, "status"),
         set_status="status" in form,
-        mark=_reference(form, "mark"),
+        mark=reference(form, "mark"),
         set_mark="mark" in form,
-        email=_text(form, "email"),
+        email=text(form, "email"),
         set_email="email" in form,
-        phone=_text(form, "phone"),
+        phone=text(form, "phone"),
         set_phone="phone" in form,
         mail_opt_in=_flag(form, "mail_opt_in"),
     )
-    place = place_of(_text(form, "place"))
+    place = place_of(text(form, "place"))
     try:
         await contacts.update_contact(ctx, contact_id=contact_id, changes=changes)
-        return await _part(
+        return await part_response(
             request, ctx, member, contact_id=contact_id, part="profile", place=place, saved=True
         )
     except DomainError as error:
         return error_text(error, member.language)
-
-
-def _text(form: FormData, name: str) -> str | None:
-    value = form.get(name)
-    return value if isinstance(value, str) else None
-
-
-def _reference(form: FormData, name: str) -> int | None:
-    """A status or mark chosen in a select: its id, or None for 「なし」."""
-    value = (_text(form, name) or "").strip()
-    return int(value) if value.isdigit() else None
 
 
 def _flag(form: FormData, name: str) -> bool | None:
@@ -230,10 +207,6 @@ async def _tag_editor(
     )
 
 
-def _ids(form: FormData, name: str) -> list[int]:
-    return [int(v) for v in form.getlist(name) if isinstance(v, str) and v.isdigit()]
-
-
 @router.get("/ui/contacts/{contact_id}/tags/edit")
 async def tags_editor(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep, place: str | None = None
@@ -252,14 +225,14 @@ async def save_tags(contact_id: int, request: Request, member: MemberDep, ctx: C
     """「保存」 in the tag editor: the contact's tags become exactly the checked ones."""
     form = await request.form()
     try:
-        await tags.set_tags(ctx, contact_id=contact_id, tag_ids=_ids(form, "tag"))
-        return await _part(
+        await tags.set_tags(ctx, contact_id=contact_id, tag_ids=ids(form, "tag"))
+        return await part_response(
             request,
             ctx,
             member,
             contact_id=contact_id,
             part="tags",
-            place=place_of(_text(form, "place")),
+            place=place_of(text(form, "place")),
             saved=True,
         )
     except DomainError as error:
@@ -271,10 +244,10 @@ async def new_tag(contact_id: int, request: Request, member: MemberDep, ctx: Ctx
     """A new tag (outside any folder) made from the editor, checked, not yet saved on the
     contact: the editor comes back with what was checked kept."""
     form = await request.form()
-    checked = set(_ids(form, "tag"))
-    place = place_of(_text(form, "place"))
+    checked = set(ids(form, "tag"))
+    place = place_of(text(form, "place"))
     try:
-        tag = await tags.create_tag(ctx, name=_text(form, "name") or "", folder=None)
+        tag = await tags.create_tag(ctx, name=text(form, "name") or "", folder=None)
     except DomainError as error:
         return error_text(error, member.language)
     try:
@@ -373,7 +346,7 @@ async def create_memo(
     """「メモ作成」: the new memo goes on top."""
     try:
         await memos.create_memo(ctx, contact_id=contact_id, title=title, body=body, author=member)
-        return await _part(
+        return await part_response(
             request,
             ctx,
             member,
@@ -393,14 +366,14 @@ async def order_memos(
     """A memo dragged to a new place: every memo's id in the new order."""
     form = await request.form()
     try:
-        await memos.reorder_memos(ctx, contact_id=contact_id, ids=_ids(form, "id"))
-        return await _part(
+        await memos.reorder_memos(ctx, contact_id=contact_id, ids=ids(form, "id"))
+        return await part_response(
             request,
             ctx,
             member,
             contact_id=contact_id,
             part="memos",
-            place=place_of(_text(form, "place")),
+            place=place_of(text(form, "place")),
             saved=True,
         )
     except DomainError as error:
@@ -420,7 +393,7 @@ async def update_memo(
 ) -> Response:
     try:
         await memos.update_memo(ctx, contact_id=contact_id, memo_id=memo_id, title=title, body=body)
-        return await _part(
+        return await part_response(
             request,
             ctx,
             member,
@@ -444,7 +417,7 @@ async def delete_memo(
 ) -> Response:
     try:
         await memos.delete_memo(ctx, contact_id=contact_id, memo_id=memo_id)
-        return await _part(
+        return await part_response(
             request,
             ctx,
             member,
@@ -477,7 +450,7 @@ async def move_memo(
         if 0 <= other < len(current):
             current[index], current[other] = current[other], current[index]
             await memos.reorder_memos(ctx, contact_id=contact_id, ids=current)
-        return await _part(
+        return await part_response(
             request,
             ctx,
             member,
@@ -547,23 +520,23 @@ async def create_record(
 ) -> Response:
     form = await request.form()
     try:
-        book_ref = _text(form, "book") or ""
+        book_ref = text(form, "book") or ""
         book = await records.find_book(ctx.db, int(book_ref) if book_ref.isdigit() else book_ref)
         await records.create_record(
             ctx,
             contact_id=contact_id,
             book=book.id,
-            at=_parse_local(_text(form, "at")),
+            at=parse_local(text(form, "at")),
             values_=_book_values(book, form),
             author=member,
         )
-        return await _part(
+        return await part_response(
             request,
             ctx,
             member,
             contact_id=contact_id,
             part="records",
-            place=place_of(_text(form, "place")),
+            place=place_of(text(form, "place")),
             saved=True,
         )
     except DomainError as error:
@@ -608,16 +581,16 @@ async def update_record(
         await records.update_record(
             ctx,
             record_id=record_id,
-            at=_parse_local(_text(form, "at")),
+            at=parse_local(text(form, "at")),
             values_=_book_values(book, form),
         )
-        return await _part(
+        return await part_response(
             request,
             ctx,
             member,
             contact_id=contact_id,
             part="records",
-            place=place_of(_text(form, "place")),
+            place=place_of(text(form, "place")),
             saved=True,
         )
     except DomainError as error:
@@ -636,7 +609,7 @@ async def delete_record(
     try:
         await _contact_record(ctx, contact_id=contact_id, record_id=record_id)
         await records.delete_record(ctx, record_id=record_id)
-        return await _part(
+        return await part_response(
             request,
             ctx,
             member,
@@ -654,7 +627,8 @@ async def delete_record(
 
 @router.get("/ui/palette.css")
 async def palette(request: Request, _member: MemberDep, ctx: CtxDep) -> Response:
-    """The workspace's status and mark colours as classes (the pages allow no inline style).
+    """The workspace's colours of statuses, marks and conversation tags as classes (the pages
+    allow no inline style).
 
     Revalidated on every page load (a 304 when nothing changed); the live script reloads it
     when a status or a mark changes.
@@ -664,6 +638,10 @@ async def palette(request: Request, _member: MemberDep, ctx: CtxDep) -> Response
         for status in await statuses.list_statuses(ctx.db)
     ]
     lines += [f".tone-m{mark.id}{{--tone:{mark.color}}}" for mark in await marks.list_marks(ctx.db)]
+    lines += [
+        f".tone-t{tag.id}{{--tone:{tag.color}}}"
+        for tag in await workflow.list_conversation_tags(ctx.db)
+    ]
     css = "\n".join(lines) + "\n"
     etag = '"' + hashlib.sha256(css.encode()).hexdigest()[:16] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
@@ -711,10 +689,10 @@ async def contact_list(
 ) -> Response:
     """お客様一覧: everyone, newest first, with or without a chat — the customers added by hand
     or imported from Excel live here until they write."""
-    text = search_text(q)
+    searched = search_text(q)
     page = await contact_repository.list_contacts(
         ctx.db,
-        conditions=filters.from_params(q=text),
+        conditions=filters.from_params(q=searched),
         member_id=member.id,
         timezone=ctx.settings.timezone,
         limit=CONTACT_PAGE_SIZE,
@@ -727,7 +705,7 @@ async def contact_list(
         member,
         "contacts/index.html",
         unread_total=await _unread_total(ctx, member),
-        q=text,
+        q=searched,
         details=await contact_repository.details(ctx.db, page.contacts),
         next_cursor=page.next_cursor,
         paged=before is not None,
@@ -762,7 +740,7 @@ async def create_contact(
             ctx, display_name=display_name, email=email or None, phone=phone or None
         )
     except DomainError as error:
-        await _after_error(ctx, member)
+        await after_error(ctx, member)
         return _render(
             request,
             ctx,
@@ -813,7 +791,7 @@ async def _switch(
     try:
         await contacts.update_contact(ctx, contact_id=contact_id, changes=changes)
     except DomainError as error:
-        await _after_error(ctx, member)
+        await after_error(ctx, member)
         return await _missing(request, ctx, member, error)
     return RedirectResponse(f"/contacts/{contact_id}?done={done}", status_code=303)
 
@@ -893,6 +871,6 @@ async def delete_contact(
     try:
         await contacts.delete_contact(ctx, contact_id=contact_id)
     except DomainError as error:
-        await _after_error(ctx, member)
+        await after_error(ctx, member)
         return await _missing(request, ctx, member, error)
     return RedirectResponse("/?deleted=1", status_code=303)

@@ -7,9 +7,8 @@ and the live-update script ask for. Every change goes through a service function
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -17,15 +16,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import repository
 from madoguchi.conversations import service as conversations
-from madoguchi.conversations.models import MAX_TEXT_LENGTH, Message, MessageKind
+from madoguchi.conversations.models import Message, MessageKind
 from madoguchi.conversations.repository import Cursor, InboxItem
 from madoguchi.crm import marks
-from madoguchi.crm.models import Mark
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, NotFound
 from madoguchi.kit.web import CtxDep, MemberDep
-from madoguchi.members import service as members
 from madoguchi.members.models import Member
+from madoguchi.ui import forms
 from madoguchi.ui.filtering import (
     FilterChoices,
     ListState,
@@ -33,8 +31,20 @@ from madoguchi.ui.filtering import (
     load_choices,
 )
 from madoguchi.ui.panel import Panel, Place, load_panel
-from madoguchi.ui.present import LIST_PAGE, THREAD_PAGE, ThreadEntry, thread_entries
-from madoguchi.ui.render import error_message, error_text, render_for
+from madoguchi.ui.present import LIST_PAGE, THREAD_PAGE
+from madoguchi.ui.render import error_message, error_text
+from madoguchi.ui.threads import (
+    Team,
+    Thread,
+    inbox_item,
+    is_htmx,
+    load_team,
+    mark_map,
+    member_names,
+    open_fragment,
+    respond,
+    thread,
+)
 
 router = APIRouter()
 
@@ -48,6 +58,8 @@ class ListPage:
     items: list[InboxItem]
     next_cursor: str | None
     unread_total: int
+    # Members' names, for the assignee on each row.
+    names: dict[int, str]
     # The filter's names for its chips (loaded only when a filter is on).
     choices: FilterChoices | None = None
     # A filter the engine refused (an unknown tag, a number that is not one…), translated.
@@ -65,15 +77,9 @@ class ListPage:
 @dataclass(frozen=True)
 class OpenConversation:
     item: InboxItem
-    entries: list[ThreadEntry]
-    has_older: bool
-    sender_names: dict[int, str]
-    marks: dict[int, Mark]
+    thread: Thread
+    team: Team
     panel: Panel
-
-
-def _is_htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true"
 
 
 def _trigger(name: str, **detail: Any) -> dict[str, str]:
@@ -82,34 +88,13 @@ def _trigger(name: str, **detail: Any) -> dict[str, str]:
     return {"HX-Trigger-After-Settle": json.dumps({name: detail})}
 
 
-def _page(
-    request: Request,
-    ctx: Ctx,
-    member: Member,
-    name: str,
-    *,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-    **context: Any,
-) -> HTMLResponse:
-    return render_for(
-        request,
-        ctx,
-        member,
-        name,
-        status_code=status_code,
-        headers=headers,
-        max_text_length=MAX_TEXT_LENGTH,
-        **context,
-    )
-
-
 async def _list_page(
     ctx: Ctx, member: Member, state: ListState, *, cursor: str | None = None
 ) -> ListPage:
     """A page of the list; a filter the engine refuses gives an empty page with the reason."""
     total = await repository.unread_total(ctx.db, member_id=member.id)
     choices = await load_choices(ctx.db) if state.filter.active else None
+    names = await member_names(ctx)
     try:
         page = await repository.list_conversations(
             ctx.db,
@@ -124,41 +109,24 @@ async def _list_page(
         if cursor is not None:
             raise
         message = error_message(error, member.language)
-        return ListPage(state, [], None, total, choices=choices, error=message)
+        return ListPage(state, [], None, total, names, choices=choices, error=message)
     items = await repository.inbox_items(
         ctx.db, member_id=member.id, conversations=page.conversations
     )
-    return ListPage(state, items, page.next_cursor, total, choices=choices)
-
-
-async def _item(ctx: Ctx, member: Member, conversation_id: int) -> InboxItem:
-    conversation = await conversations.get_conversation(ctx.db, conversation_id=conversation_id)
-    [item] = await repository.inbox_items(ctx.db, member_id=member.id, conversations=[conversation])
-    return item
-
-
-async def _sender_names(ctx: Ctx) -> dict[int, str]:
-    return {m.id: m.name for m in await members.list_members(ctx.db)}
-
-
-async def _marks(ctx: Ctx) -> dict[int, Mark]:
-    return {mark.id: mark for mark in await marks.list_marks(ctx.db)}
+    return ListPage(state, items, page.next_cursor, total, names, choices=choices)
 
 
 async def _open(ctx: Ctx, member: Member, conversation_id: int) -> OpenConversation:
-    item = await _item(ctx, member, conversation_id)
+    item = await inbox_item(ctx, member, conversation_id)
     # One more than a page tells whether older messages exist.
     messages = await conversations.list_messages(
         ctx.db, conversation_id=conversation_id, limit=THREAD_PAGE + 1
     )
     has_older = len(messages) > THREAD_PAGE
-    messages = messages[-THREAD_PAGE:]
     return OpenConversation(
         item=item,
-        entries=thread_entries(messages, ZoneInfo(ctx.settings.timezone)),
-        has_older=has_older,
-        sender_names=await _sender_names(ctx),
-        marks=await _marks(ctx),
+        thread=await thread(ctx, conversation_id, messages[-THREAD_PAGE:], has_older=has_older),
+        team=await load_team(ctx, member, item),
         panel=await load_panel(ctx, member, contact_id=item.contact.id, place=Place.chat),
     )
 
@@ -183,7 +151,7 @@ async def _inbox_page(
         except DomainError as domain_error:
             error = error_message(domain_error, member.language)
             status_code = domain_error.status_code
-    return _page(
+    return respond(
         request,
         ctx,
         member,
@@ -192,7 +160,7 @@ async def _inbox_page(
         listing=listing,
         opened=opened,
         page_error=error,
-        deleted=request.query_params.get("deleted") == "1",
+        deleted=request.query_params.get("deleted"),
         composer_text=composer_text,
         composer_kind=composer_kind,
         composer_error=composer_error,
@@ -235,7 +203,7 @@ async def list_fragment(
         listing = await _list_page(ctx, member, state, cursor=cursor)
     except DomainError as error:
         return error_text(error, member.language)
-    return _page(
+    return respond(
         request,
         ctx,
         member,
@@ -268,11 +236,11 @@ async def row_fragment(
             timezone=ctx.settings.timezone,
             now=ctx.now(),
         )
-        item = await _item(ctx, member, conversation_id) if belongs else None
+        item = await inbox_item(ctx, member, conversation_id) if belongs else None
     except DomainError:
         item = None
     total = await repository.unread_total(ctx.db, member_id=member.id)
-    return _page(
+    return respond(
         request,
         ctx,
         member,
@@ -281,6 +249,7 @@ async def row_fragment(
         item=item,
         active_id=active,
         state=state,
+        names=await member_names(ctx),
     )
 
 
@@ -296,7 +265,7 @@ async def conversation_fragment(
         opened = await _open(ctx, member, conversation_id)
     except DomainError as error:
         return error_text(error, member.language)
-    return _page(
+    return respond(
         request,
         ctx,
         member,
@@ -306,6 +275,10 @@ async def conversation_fragment(
         composer_kind=MessageKind.reply,
         composer_error=None,
     )
+
+
+def _thread_response(request: Request, ctx: Ctx, member: Member, shown: Thread) -> Response:
+    return respond(request, ctx, member, "inbox/_messages.html", thread=shown)
 
 
 @router.get("/ui/conversations/{conversation_id}/messages")
@@ -332,35 +305,30 @@ async def messages_fragment(
             has_older = False
     except DomainError as error:
         return error_text(error, member.language)
-    return _page(
-        request,
-        ctx,
-        member,
-        "inbox/_messages.html",
-        conversation_id=conversation_id,
-        entries=thread_entries(messages, ZoneInfo(ctx.settings.timezone)),
-        has_older=has_older,
-        sender_names=await _sender_names(ctx),
-        marks=await _marks(ctx),
-    )
+    shown = await thread(ctx, conversation_id, messages, has_older=has_older)
+    return _thread_response(request, ctx, member, shown)
 
 
 @router.post("/ui/conversations/{conversation_id}/messages")
 async def send_message(
-    conversation_id: int,
-    request: Request,
-    member: MemberDep,
-    ctx: CtxDep,
-    text: Annotated[str, Form()] = "",
-    kind: Annotated[str, Form()] = MessageKind.reply,
+    conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
-    """The composer: a reply to the customer or a 社内メモ. On an error nothing typed is lost."""
+    """The composer: a reply to the customer (with up to three uploaded images) or a 社内メモ.
+    On an error nothing typed is lost."""
+    form = await request.form()
+    text = forms.text(form, "text") or ""
+    kind = forms.text(form, "kind") or MessageKind.reply
     try:
         message = await conversations.send_message(
-            ctx, conversation_id=conversation_id, member=member, text=text, kind=kind
+            ctx,
+            conversation_id=conversation_id,
+            member=member,
+            text=text,
+            kind=kind,
+            image_ids=forms.ids(form, "image_ids"),
         )
     except DomainError as error:
-        if _is_htmx(request):
+        if is_htmx(request):
             return error_text(error, member.language)
         return await _inbox_page(
             request,
@@ -372,30 +340,17 @@ async def send_message(
             composer_error=error_message(error, member.language),
             status_code=error.status_code,
         )
-    if not _is_htmx(request):
+    if not is_htmx(request):
         return RedirectResponse(f"/c/{conversation_id}", status_code=303)
-    return _page(
-        request,
-        ctx,
-        member,
-        "inbox/_messages.html",
-        conversation_id=conversation_id,
-        entries=thread_entries([message], ZoneInfo(ctx.settings.timezone)),
-        has_older=False,
-        sender_names={member.id: member.name},
-        marks={},
-    )
+    return _thread_response(request, ctx, member, await thread(ctx, conversation_id, [message]))
 
 
 @router.get("/ui/conversations/{conversation_id}/header")
 async def header_fragment(
     conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
-    try:
-        item = await _item(ctx, member, conversation_id)
-    except DomainError as error:
-        return error_text(error, member.language)
-    return _page(request, ctx, member, "inbox/_thread_header.html", item=item)
+    """The conversation's header: who it is, its state, its assignee (live updates)."""
+    return await open_fragment(request, ctx, member, conversation_id, "inbox/_thread_header.html")
 
 
 # --- read state (未確認 / 確認済み) ---------------------------------------------------------
@@ -406,10 +361,10 @@ async def read_toggle(
     conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     try:
-        item = await _item(ctx, member, conversation_id)
+        item = await inbox_item(ctx, member, conversation_id)
     except DomainError as error:
         return error_text(error, member.language)
-    return _page(request, ctx, member, "inbox/_read_toggle.html", item=item)
+    return respond(request, ctx, member, "inbox/_read_toggle.html", item=item)
 
 
 @router.post("/ui/conversations/{conversation_id}/read")
@@ -432,12 +387,12 @@ async def _change_read_state(
     change = conversations.mark_read if read else conversations.mark_unread
     try:
         await change(ctx, conversation_id=conversation_id, member=member)
-        item = await _item(ctx, member, conversation_id)
+        item = await inbox_item(ctx, member, conversation_id)
     except DomainError as error:
         return error_text(error, member.language)
-    if not _is_htmx(request):
+    if not is_htmx(request):
         return RedirectResponse(f"/c/{conversation_id}", status_code=303)
-    return _page(
+    return respond(
         request,
         ctx,
         member,
@@ -465,7 +420,7 @@ async def rename_contact(
         )
     except DomainError as error:
         return error_text(error, member.language)
-    return _page(
+    return respond(
         request,
         ctx,
         member,
@@ -494,13 +449,13 @@ async def message_mark_menu(
         message = await _message(ctx, message_id)
     except DomainError as error:
         return error_text(error, member.language)
-    return _page(
+    return respond(
         request,
         ctx,
         member,
         "inbox/_mark_menu.html",
         message=message,
-        marks=list((await _marks(ctx)).values()),
+        marks=list((await mark_map(ctx)).values()),
     )
 
 
@@ -520,19 +475,10 @@ async def mark_message(
         shown = await conversations.list_messages(
             ctx.db, conversation_id=message.conversation_id, after_id=message_id - 1, limit=2
         )
+        chunk = await thread(ctx, message.conversation_id, shown)
     except DomainError as error:
         return error_text(error, member.language)
-    return _page(
-        request,
-        ctx,
-        member,
-        "inbox/_messages.html",
-        conversation_id=message.conversation_id,
-        entries=thread_entries(shown, ZoneInfo(ctx.settings.timezone))[:1],
-        has_older=False,
-        sender_names=await _sender_names(ctx),
-        marks=await _marks(ctx),
-    )
+    return _thread_response(request, ctx, member, replace(chunk, entries=chunk.entries[:1]))
 
 
 # --- 絞り込み (the list's filter) ------------------------------------------------------------
@@ -542,7 +488,7 @@ async def mark_message(
 async def filter_form(request: Request, member: MemberDep, ctx: CtxDep) -> Response:
     """The filter form, filled in with the list's current filter."""
     state = ListState.from_query(request.query_params)
-    return _page(
+    return respond(
         request,
         ctx,
         member,
@@ -564,7 +510,7 @@ async def filter_term(
 ) -> Response:
     """One profile-field condition, its ops and value input fitting the chosen field."""
     choices = await load_choices(ctx.db)
-    return _page(
+    return respond(
         request,
         ctx,
         member,

@@ -3,7 +3,7 @@ services' answers: layout decisions only, no rules.
 
 The panel is made of parts that refresh on their own when ``contact.updated`` names them:
 ``profile`` (names, status, mark, e-mail, phone, hidden, blocked), ``tags``, ``fields``,
-``memos`` and ``records``.
+``memos`` and ``records``; ``scheduled`` (送信予約) when ``scheduled_message.changed`` does.
 """
 
 from __future__ import annotations
@@ -14,18 +14,24 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from madoguchi.contacts import repository as contact_repository
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.repository import ContactDetail
+from madoguchi.conversations import scheduled as scheduled_messages
+from madoguchi.conversations.models import ScheduledMessage
+from madoguchi.conversations.scheduled import MAX_PENDING
 from madoguchi.crm import fields, marks, memos, records, statuses
 from madoguchi.crm.models import Field, FieldFolder, Mark, Memo, Record, RecordBook, Status
+from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Forbidden
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
 from madoguchi.ui.present import display_value
 
-PARTS = ("profile", "tags", "fields", "memos", "records")
+PARTS = ("profile", "tags", "fields", "memos", "records", "scheduled")
 
 
 class Place(StrEnum):
@@ -106,6 +112,14 @@ class Panel:
     memos: list[Memo] = field(default_factory=list)
     books: list[BookHistory] = field(default_factory=list)
     member_names: dict[int, str] = field(default_factory=dict)
+    # 送信予約: the pending ones, soonest first, and their images by id.
+    scheduled: list[ScheduledMessage] = field(default_factory=list)
+    scheduled_images: dict[int, StoredFile] = field(default_factory=dict)
+    max_scheduled: int = MAX_PENDING
+
+    @property
+    def scheduled_full(self) -> bool:
+        return len(self.scheduled) >= self.max_scheduled
 
     @property
     def contact_id(self) -> int:
@@ -148,6 +162,13 @@ async def _books(ctx: Ctx, contact_id: int) -> list[BookHistory]:
     return list(by_book.values())
 
 
+async def _images_by_id(ctx: Ctx, image_ids: list[int]) -> dict[int, StoredFile]:
+    if not image_ids:
+        return {}
+    found = await ctx.db.scalars(select(StoredFile).where(StoredFile.id.in_(image_ids)))
+    return {image.id: image for image in found}
+
+
 async def load_panel(
     ctx: Ctx,
     member: Member,
@@ -168,7 +189,12 @@ async def load_panel(
         loaded["memos"] = await memos.list_memos(ctx.db, contact_id=contact_id)
     if "records" in parts:
         loaded["books"] = await _books(ctx, contact_id)
-    if "memos" in parts or "records" in parts:
+    if "scheduled" in parts:
+        pending = await scheduled_messages.list_scheduled(ctx.db, contact_id=contact_id)
+        image_ids = [image_id for item in pending for image_id in item.image_ids]
+        loaded["scheduled"] = pending
+        loaded["scheduled_images"] = await _images_by_id(ctx, image_ids)
+    if {"memos", "records", "scheduled"} & set(parts):
         loaded["member_names"] = {m.id: m.name for m in await members.list_members(ctx.db)}
     return Panel(detail=detail, place=place, can_manage=can_manage(member), **loaded)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from functools import cache
 from gettext import NullTranslations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime
 from fastapi import Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
@@ -20,11 +21,13 @@ from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 from madoguchi.config import Settings
+from madoguchi.conversations.models import Message
+from madoguchi.conversations.workflow import SYSTEM_TEXT
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError
 from madoguchi.kit.i18n import gettext_for, pick_language, translate_error
 from madoguchi.members.models import Member
-from madoguchi.ui.present import display_value
+from madoguchi.ui.present import display_value, thumbnail_size
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -43,6 +46,8 @@ PAGE_HEADERS = {
 }
 # Day-separator formats (CLDR patterns); Japanese: 2026年11月24日（火）.
 DAY_PATTERNS = {"ja": "y年M月d日（E）", "en": "EEEE, MMMM d, y"}
+# A moment with its weekday, for what is still to come (a scheduled send): 11/25（水）10:00.
+WEEKDAY_TIME_PATTERNS = {"ja": "M/d（E） H:mm", "en": "EEE M/d H:mm"}
 _URL = re.compile(r"https?://[^\s<>\"'、。「」（）]+")
 
 
@@ -101,6 +106,37 @@ def full_time(context: Context, moment: datetime) -> str:
 
 
 @pass_context
+def short_time(context: Context, moment: datetime) -> str:
+    """A moment in a sentence (スヌーズ中 〜11/25 9:00, 返信期限 11/25 14:00 まで)."""
+    local = moment.astimezone(_timezone(context))
+    return f"{local.month}/{local.day} {local.hour}:{local.minute:02d}"
+
+
+@pass_context
+def weekday_time(context: Context, moment: datetime) -> str:
+    language = pick_language(context.get("language"))
+    local = moment.astimezone(_timezone(context))
+    return format_datetime(local, WEEKDAY_TIME_PATTERNS[language], locale=language)
+
+
+@pass_context
+def system_line(context: Context, message: Message) -> str:
+    """A system line in the member's language, from its event and arguments (``meta``); the
+    stored English text when it has none."""
+    meta = message.meta or {}
+    event = meta.get("event")
+    if event not in SYSTEM_TEXT:
+        return message.text
+    arguments = {key: str(value) for key, value in meta.items()}
+    arguments.setdefault("member", "")
+    if "until" in meta:
+        with contextlib.suppress(ValueError):
+            arguments["until"] = short_time(context, datetime.fromisoformat(str(meta["until"])))
+    translated: str = gettext_for(context.get("language")).gettext(SYSTEM_TEXT[event])
+    return translated % arguments
+
+
+@pass_context
 def local_day(context: Context, moment: datetime) -> date:
     return moment.astimezone(_timezone(context)).date()
 
@@ -122,6 +158,23 @@ def linkify(text: str) -> Markup:
         last = match.end()
     parts.append(str(escape(text[last:])))
     return Markup("".join(parts))
+
+
+def note_text(text: str, names: Iterable[str]) -> Markup:
+    """An internal note: linkified, with each ``@name`` of a member marked (as the service
+    reads mentions: the name with or without its spaces)."""
+    html = str(linkify(text))
+    handles = {
+        str(escape(handle))
+        for name in names
+        for handle in (name, name.replace(" ", "").replace("\u3000", ""))
+        if handle
+    }
+    if not handles:
+        return Markup(html)
+    alternatives = "|".join(re.escape(h) for h in sorted(handles, key=len, reverse=True))
+    marked = re.sub(f"@({alternatives})", r'<span class="mention">@\1</span>', html)
+    return Markup(marked)
 
 
 # A salon's display names often start with the member in charge: 【担当者】顧客氏名.
@@ -159,8 +212,13 @@ def _build_environment() -> Environment:
         clock=clock,
         full_time=full_time,
         local_day=local_day,
+        short_time=short_time,
+        weekday_time=weekday_time,
+        system_line=system_line,
+        thumbnail_size=thumbnail_size,
         day_label=day_label,
         linkify=linkify,
+        note_text=note_text,
         initial=initial,
         display_value=display_value,
     )

@@ -1,5 +1,6 @@
-// Madoguchi staff UI: panes on a phone, the composer's keys, the name editor, the customer
-// panel (tags, fields, memos, records), the list's filter, and live updates.
+// Madoguchi staff UI: panes on a phone, the composer (keys, images, templates, actions,
+// @mentions), the team workflow (menus, dialogs), the name editor, the customer panel (tags,
+// fields, memos, records, 送信予約), the list's filter, notifications, and live updates.
 // Live updates: /ws tells us what changed (ids only); we fetch the fresh HTML fragments.
 (function () {
   "use strict";
@@ -102,7 +103,29 @@
       // Leave an editor: the part comes back as it is stored now.
       const section = trigger.closest("[data-panel-part]");
       if (section) refreshSection(section, true);
+    } else if (action === "close-dialog") {
+      const dialog = trigger.closest("dialog");
+      if (dialog) dialog.close();
+    } else if (action === "focus-team") {
+      focusTeam(trigger.dataset.focus);
+    } else if (action === "copy-link") {
+      copyText(location.origin + trigger.dataset.copyPath);
+    } else if (action === "copy-field") {
+      const field = document.getElementById(trigger.dataset.field);
+      if (field) { field.select(); copyText(field.value); }
+    } else if (action === "pick-images") {
+      const input = document.getElementById(trigger.dataset.input);
+      if (input) input.click();
+    } else if (action === "remove-image") {
+      removeImage(trigger.closest(".attachment"));
+    } else if (action === "insert-template") {
+      insertTemplate(trigger);
+    } else if (action === "allow-notifications") {
+      allowNotifications();
+    } else if (action === "dismiss-notifications") {
+      dismissNotificationBanner();
     }
+    closeMenuOf(trigger);
   });
 
   function highlightOpenRow() {
@@ -207,8 +230,16 @@
     return refreshConversationPart(conversationId, "/read-toggle", "#read-toggle");
   }
 
+  // A header with a menu open is not replaced under the member's pointer: it is refreshed
+  // when the menu closes.
   function refreshThreadHeader(conversationId) {
+    const header = $("#thread-header");
+    if (header && $("details[open]", header)) { header.dataset.stale = "true"; return null; }
     return refreshConversationPart(conversationId, "/header", "#thread-header");
+  }
+
+  function refreshReplyWindow(conversationId) {
+    return refreshConversationPart(conversationId, "/reply-window", "#reply-window").then(applyReplyWindow);
   }
 
   // A conversation (or its customer) deleted while open: say so instead of a broken pane.
@@ -555,6 +586,27 @@
         break;
       case "conversation.updated":
         refreshRow(conversationId, true);
+        if (openConversationId() === conversationId) refreshOpenConversation(conversationId, "");
+        break;
+      case "notification.created":
+        onNotification(event);
+        break;
+      case "notifications.read":
+        setNotificationCount(0);
+        break;
+      case "member.updated":
+        readMemberSettings();
+        break;
+      case "scheduled_message.changed":
+        refreshPanelPart(event.contact_id, "scheduled");
+        break;
+      case "conversation_tags.changed":
+        reloadPalette();
+        if (openConversationId() !== null) refreshTeam(openConversationId());
+        break;
+      case "templates.changed":
+      case "actions.changed":
+        reloadOpenPickers();
         break;
       case "conversation.read_state":
         refreshRow(conversationId, false);
@@ -597,10 +649,11 @@
     if (id !== null) {
       appendNewMessages(id);
       refreshReadToggle(id);
-      refreshThreadHeader(id);
+      refreshOpenConversation(id, "");
     }
-    ["profile", "tags", "fields", "memos", "records"].forEach(refreshAllPanels);
+    ["profile", "tags", "fields", "memos", "records", "scheduled"].forEach(refreshAllPanels);
     reloadPalette();
+    loadNotificationCount();
   }
 
   function connectLive() {
@@ -668,9 +721,15 @@
     counter.classList.toggle("is-over", length > limit);
   }
 
+  // A text, or an image, is something to send.
+  function composerHasContent(form) {
+    return !!($("[data-composer]", form).value.trim() || $(".attachment:not(.is-uploading)", form));
+  }
+
   document.addEventListener("keydown", function (event) {
     const textarea = event.target;
     if (!(textarea instanceof HTMLTextAreaElement) || !textarea.matches("[data-composer]")) return;
+    if (mentionKeydown(event)) return; // the @ suggestions have the keys while open
     if (event.key !== "Enter" || event.isComposing || event.keyCode === 229) return; // IME: never send
     const form = textarea.form;
     const modifier = event.ctrlKey || event.metaKey;
@@ -678,7 +737,7 @@
     const wantsSend = sendsOnEnter ? !modifier && !event.shiftKey && !event.altKey : modifier;
     if (wantsSend) {
       event.preventDefault();
-      if (textarea.value.trim()) form.requestSubmit();
+      if (composerHasContent(form)) form.requestSubmit();
     } else if (sendsOnEnter && modifier) {
       // Ctrl+Enter does nothing in a textarea by itself; here it is the "new line" key.
       event.preventDefault();
@@ -690,23 +749,33 @@
   document.addEventListener("input", function (event) {
     const target = event.target;
     if (!target.matches) return;
-    if (target.matches("[data-composer]")) growTextarea(target);
+    if (target.matches("[data-composer]")) { growTextarea(target); suggestMentions(target); }
+    if (target.matches("[data-picker-find]")) findInPicker(target);
+    if (target.matches("[data-confirm-words]")) checkConfirmWords(target);
     if (target.matches("[data-autogrow]")) autogrow(target);
     if (target.matches("[data-counter]")) updateCounter(target);
     if (target.matches("[data-tag-find]")) findTags(target);
   });
 
-  document.addEventListener("change", function (event) {
-    const radio = event.target;
-    if (!radio.matches || !radio.matches('.composer input[name="kind"]')) return;
-    const form = radio.form;
-    const note = radio.value === "note";
+  // Reply or 社内メモ: the box turns yellow for a note; images and templates go with replies.
+  function setComposerKind(form, note) {
     form.classList.toggle("composer--note", note);
     const textarea = $("[data-composer]", form);
     textarea.placeholder = note ? textarea.dataset.placeholderNote : textarea.dataset.placeholderReply;
     const send = $(".composer-send", form);
     $("span", send).textContent = note ? send.dataset.labelNote : send.dataset.labelReply;
-    textarea.focus();
+    $all("[data-reply-only]", form).forEach(function (tool) {
+      if (tool.tagName === "DETAILS") { tool.open = false; tool.classList.toggle("is-disabled", note); }
+      else tool.disabled = note;
+    });
+    if (!note) hideMentions();
+  }
+
+  document.addEventListener("change", function (event) {
+    const radio = event.target;
+    if (!radio.matches || !radio.matches('.composer input[name="kind"]')) return;
+    setComposerKind(radio.form, radio.value === "note");
+    $("[data-composer]", radio.form).focus();
   });
 
   // Search waits for the IME: half-typed kana is not a query.
@@ -889,12 +958,17 @@
 
   // ---------- asking before a deletion (hx-confirm, in the page's own dialog) ----------
 
+  // The OK button says what will happen (削除, 送信, 実行…) in its tone (danger by default).
   body.addEventListener("htmx:confirm", function (event) {
     const question = event.detail.question;
     const dialog = $("#confirm-dialog");
     if (!question || !dialog || typeof dialog.showModal !== "function") return;
-    if (!event.detail.elt.closest("[data-contact-panel]")) return;
     event.preventDefault();
+    const elt = event.detail.elt;
+    const ok = $("[data-confirm-ok]", dialog);
+    if (!ok.dataset.defaultLabel) ok.dataset.defaultLabel = ok.textContent;
+    ok.textContent = elt.dataset.confirmLabel || ok.dataset.defaultLabel;
+    ok.className = "button button--" + (elt.dataset.confirmTone === "primary" ? "primary" : "danger");
     $("#confirm-text", dialog).textContent = question;
     dialog.returnValue = "";
     dialog.addEventListener("close", function () {
@@ -969,8 +1043,14 @@
 
   body.addEventListener("htmx:beforeRequest", function (event) {
     const element = event.detail.elt;
-    if (element.id === "composer" && !composerText().value.trim()) {
+    if (element.id === "composer" && !composerHasContent(element)) {
       event.preventDefault(); // an empty box sends nothing
+      return;
+    }
+    if (element.matches && element.matches("form") && $(".attachment.is-uploading", element)) {
+      event.preventDefault(); // images still on their way would be left out
+      const input = $("[data-image-input]", element);
+      showError(element, input ? input.dataset.messageUploading : body.dataset.messageFailed);
       return;
     }
     clearError(element);
@@ -988,9 +1068,23 @@
       const textarea = composerText();
       textarea.value = "";
       growTextarea(textarea);
+      $all(".attachment", element).forEach(function (chip) { chip.remove(); });
       textarea.focus();
     }
     if (element.id === "filter-form" && event.detail.successful) toggleFilter(true);
+    // A dialog's form that changed something elsewhere (the header…) has done its work.
+    const dialog = element.closest && element.closest("dialog.sheet");
+    const target = event.detail.target;
+    if (dialog && event.detail.successful && target && !dialog.contains(target)) dialog.close();
+  });
+
+  // A refused header action answers the header with the reason in it: show it there.
+  body.addEventListener("htmx:beforeSwap", function (event) {
+    const xhr = event.detail.xhr;
+    if (xhr && xhr.getResponseHeader("X-Madoguchi-Swap") === "error") {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
   });
 
   body.addEventListener("htmx:responseError", function (event) {
@@ -1026,7 +1120,9 @@
     if (target && target.id === "thread-messages") {
       tidyThread();
       scrollToBottom();
+      closeMenus();
     }
+    if (target && target.id === "work-dialog-body") openWorkDialog();
     if (target && target.id === "conversation-pane") {
       // A conversation was opened from the list (opening does not mark it read).
       const pane = openPane();
@@ -1048,6 +1144,7 @@
     if (target && target.id === "conversation-list") {
       highlightOpenRow();
       syncAddress();
+      showActiveTab();
       const toggle = $("#filter-toggle");
       const panel = filterPanel();
       if (toggle && panel) toggle.setAttribute("aria-expanded", String(!panel.hidden));
@@ -1065,7 +1162,25 @@
   });
 
   body.addEventListener("madoguchi:contact-updated", function (event) {
-    onContactUpdated(Number(event.detail.contactId), event.detail.part, true);
+    const part = event.detail.part;
+    if (part === "all") {
+      // An action may have changed any part of the customer.
+      ["profile", "tags", "fields", "memos", "records", "scheduled"].forEach(function (name) {
+        onContactUpdated(Number(event.detail.contactId), name, false);
+      });
+    } else {
+      onContactUpdated(Number(event.detail.contactId), part, true);
+    }
+  });
+
+  body.addEventListener("madoguchi:conversation-changed", function (event) {
+    const id = Number(event.detail.conversationId);
+    refreshRow(id, true);
+    if (openConversationId() === id) refreshOpenConversation(id, event.detail.from);
+  });
+
+  body.addEventListener("madoguchi:conversation-gone", function (event) {
+    onConversationGone(Number(event.detail.conversationId));
   });
 
   // New content (a page, a fragment): grow text boxes, count, and focus a fresh editor.
@@ -1074,6 +1189,587 @@
     $all("[data-counter]", root).forEach(updateCounter);
     const focus = $("[data-autofocus]", root);
     if (focus && root !== document.body) focus.focus();
+    if (root === document.body || $("#reply-window", root) || root.id === "reply-window") applyReplyWindow();
+  }
+
+  // ---------- menus (details[data-menu]): one open at a time ----------
+
+  function closeMenus(except) {
+    $all("details[data-menu][open]").forEach(function (menu) {
+      if (menu !== except && !(except && menu.contains(except))) menu.open = false;
+    });
+  }
+
+  function closeMenuOf(element) {
+    const menu = element.closest && element.closest("details[data-menu]");
+    if (menu && !element.matches("summary")) menu.open = false;
+  }
+
+  document.addEventListener("toggle", function (event) {
+    const menu = event.target;
+    if (!menu.matches || !menu.matches("details[data-menu]")) return;
+    if (menu.open) {
+      closeMenus(menu);
+      if (menu.matches("[data-bell]")) setNotificationCount(0, true);
+      return;
+    }
+    // A header refreshed while its menu was open catches up now.
+    const header = menu.closest("#thread-header");
+    if (header && header.dataset.stale && openConversationId() !== null) {
+      delete header.dataset.stale;
+      setTimeout(function () { refreshThreadHeader(openConversationId()); }, 0);
+    }
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest || event.target.closest("dialog")) return; // its confirmation
+    closeMenus(event.target.closest("details[data-menu]"));
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    const menu = event.target.closest && event.target.closest("details[data-menu][open]");
+    if (!menu) return;
+    event.preventDefault();
+    menu.open = false;
+    const summary = $("summary", menu);
+    if (summary) summary.focus();
+  });
+
+  // A request made from inside a menu (a snooze preset) closes it; its answer lands elsewhere.
+  body.addEventListener("htmx:beforeRequest", function (event) {
+    const elt = event.detail.elt;
+    const menu = elt.closest && elt.closest("details[data-menu]");
+    if (menu && !menu.contains(event.detail.target) && !elt.closest(".menu-panel--picker")) menu.open = false;
+  });
+
+  // ---------- the dialogs of the team workflow ----------
+
+  function workDialog() { return $("#work-dialog"); }
+
+  function openWorkDialog() {
+    const dialog = workDialog();
+    if (!dialog) return;
+    closeMenus();
+    if (!dialog.open) dialog.showModal();
+    const focus = $("[data-autofocus]", dialog);
+    if (focus) focus.focus();
+  }
+
+  document.addEventListener("close", function (event) {
+    if (event.target.id === "work-dialog") $("#work-dialog-body").replaceChildren();
+  }, true);
+
+  // A click on the dimmed backdrop closes the dialog (not a click inside it).
+  document.addEventListener("click", function (event) {
+    const dialog = event.target;
+    if (!(dialog instanceof HTMLDialogElement) || !dialog.matches(".sheet, .viewer")) return;
+    const box = dialog.getBoundingClientRect();
+    const outside = event.clientX < box.left || event.clientX > box.right ||
+      event.clientY < box.top || event.clientY > box.bottom;
+    if (outside || dialog.matches(".viewer")) dialog.close();
+  });
+
+  // 永久削除: the button wakes up once the customer's name (or 削除) is typed.
+  function checkConfirmWords(input) {
+    const words = input.dataset.confirmWords.split("\n").map(fold).filter(Boolean);
+    const typed = fold(input.value.trim());
+    const button = $("[data-confirm-submit]", input.form);
+    if (button) button.disabled = !words.includes(typed);
+  }
+
+  // ---------- the conversation's header and 「この問い合わせ」 ----------
+
+  // After a change (here or by a colleague): what else shows the conversation, fresh.
+  // ``from``: where the member acted, whose answer is already on the page.
+  function refreshOpenConversation(conversationId, from) {
+    appendNewMessages(conversationId);
+    if (from !== "header" && from !== "dialog") refreshThreadHeader(conversationId);
+    if (from !== "team") refreshTeam(conversationId);
+    refreshReplyWindow(conversationId);
+  }
+
+  function teamEditing(part) {
+    const memo = $("#team-memo", part);
+    const active = document.activeElement;
+    return !!((memo && memo.value !== memo.defaultValue) ||
+      (active && part.contains(active) && active.matches("textarea, input, select")));
+  }
+
+  async function refreshTeam(conversationId) {
+    const part = $("#team-part");
+    if (!part || Number(part.dataset.conversationId) !== conversationId) return;
+    if (teamEditing(part)) { part.dataset.stale = "true"; return; }
+    const html = await fetchFragment("/ui/conversations/" + conversationId + "/team");
+    const current = $("#team-part");
+    if (html === null || !current || teamEditing(current)) return;
+    const fresh = parseFragment(html).firstElementChild;
+    if (!fresh) return;
+    $all(".saved-note", current).forEach(function (note) {
+      const head = $(".part-head", fresh);
+      if (head && !$(".saved-note", head)) head.insertBefore(note.cloneNode(true), $(".team-state", head));
+    });
+    current.replaceWith(fresh);
+    htmx.process(fresh);
+    prepare(fresh);
+  }
+
+  document.addEventListener("focusout", function () {
+    setTimeout(function () {
+      const part = $("#team-part[data-stale]");
+      if (part && !teamEditing(part)) {
+        delete part.dataset.stale;
+        refreshTeam(Number(part.dataset.conversationId));
+      }
+    }, 50);
+  });
+
+  // The memo's 保存 button shows once something was typed.
+  document.addEventListener("input", function (event) {
+    const memo = event.target;
+    if (!memo.matches || !memo.matches("[data-dirty-watch]")) return;
+    const save = $("[data-dirty-only]", memo.form);
+    if (save) save.classList.toggle("is-dirty", memo.value !== memo.defaultValue);
+  });
+
+  // ••• 「担当者を変更」「フォロワーを追加」: to the choices in the customer pane.
+  function focusTeam(id) {
+    const target = document.getElementById(id);
+    if (!target) return;
+    const pane = $("#customer-pane");
+    const hidden = pane && (!pane.offsetParent || getComputedStyle(pane).visibility === "hidden");
+    if (hidden) showPane("customer");
+    setTimeout(function () {
+      // Scroll the pane only (scrollIntoView would also move the page under the top bar).
+      const box = target.closest(".customer-body");
+      if (box) {
+        const offset = target.getBoundingClientRect().top - box.getBoundingClientRect().top;
+        box.scrollTop += offset - box.clientHeight / 3;
+      }
+      target.focus({ preventScroll: true });
+    }, 60);
+  }
+
+  // ---------- copying links ----------
+
+  async function copyText(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      toast(body.dataset.messageCopied);
+    } catch (error) {
+      // Plain http on a shop's network: the older way.
+      const field = document.createElement("textarea");
+      field.value = text;
+      field.setAttribute("readonly", "");
+      field.className = "visually-hidden";
+      document.body.append(field);
+      field.select();
+      let copied = false;
+      try { copied = document.execCommand("copy"); } catch (ignored) { copied = false; }
+      field.remove();
+      toast(copied ? body.dataset.messageCopied : body.dataset.messageCopyFailed + " " + text);
+    }
+  }
+
+  // ---------- Instagram's reply window ----------
+
+  let replyWindowTimer = null;
+  function applyReplyWindow() {
+    const windowInfo = $("#reply-window");
+    const form = $("#composer");
+    if (!windowInfo || !form) return;
+    const closed = windowInfo.dataset.replyClosed === "true";
+    const reply = $("[data-kind-reply]", form);
+    const note = $('input[name="kind"][value="note"]', form);
+    const sentence = $("#reply-closed-note");
+    if (sentence) sentence.hidden = !closed;
+    if (reply) {
+      reply.disabled = closed;
+      if (closed && reply.checked && note) { note.checked = true; setComposerKind(form, true); }
+    }
+    // The window closes while the page is open: say so at that moment.
+    clearTimeout(replyWindowTimer);
+    const ends = windowInfo.dataset.endsAt ? Date.parse(windowInfo.dataset.endsAt) : NaN;
+    const id = openConversationId();
+    if (!isNaN(ends) && id !== null && ends - Date.now() < 2147483647) {
+      replyWindowTimer = setTimeout(function () { refreshReplyWindow(id); }, Math.max(0, ends - Date.now()) + 1000);
+    }
+  }
+
+  // ---------- images to send (the composer, 送信予約) ----------
+
+  function trayOf(input) { return document.getElementById(input.dataset.tray); }
+
+  function newChip() {
+    const template = $("#attachment-chip");
+    return template.content.firstElementChild.cloneNode(true);
+  }
+
+  function fillChip(chip, image) {
+    chip.dataset.imageId = String(image.id);
+    const picture = $("img", chip);
+    picture.src = image.thumbnail_url;
+    $("input", chip).value = String(image.id);
+    chip.classList.remove("is-uploading");
+    chip.removeAttribute("aria-busy");
+  }
+
+  function addImageChips(tray, images) {
+    images.forEach(function (image) {
+      const chip = newChip();
+      fillChip(chip, image);
+      tray.append(chip);
+    });
+  }
+
+  async function uploadImage(input, file) {
+    const tray = trayOf(input);
+    const chip = newChip();
+    chip.classList.add("is-uploading");
+    chip.setAttribute("aria-busy", "true");
+    $("img", chip).removeAttribute("src");
+    $("input", chip).disabled = true;
+    tray.append(chip);
+    const data = new FormData();
+    data.append("file", file);
+    let response = null;
+    try {
+      response = await fetch("/ui/files", {
+        method: "POST", body: data, credentials: "same-origin", headers: FRAGMENT_HEADERS,
+      });
+    } catch (error) {
+      chip.remove();
+      showError(input, body.dataset.messageNetwork);
+      return;
+    }
+    if (response.status === 401) { goToLogin(); return; }
+    if (!response.ok) {
+      chip.remove();
+      const plain = (response.headers.get("Content-Type") || "").startsWith("text/plain");
+      showError(input, plain && response.status < 500 ? await response.text() : body.dataset.messageFailed);
+      return;
+    }
+    $("input", chip).disabled = false;
+    fillChip(chip, await response.json());
+  }
+
+  // The browser checks first (kind, size, how many); the server checks the content again.
+  document.addEventListener("change", function (event) {
+    const input = event.target;
+    if (!input.matches || !input.matches("[data-image-input]")) return;
+    const tray = trayOf(input);
+    const files = Array.from(input.files || []);
+    input.value = "";
+    if (!tray || !files.length) return;
+    clearError(input);
+    const room = Number(tray.dataset.max) - $all(".attachment", tray).length;
+    const allowed = (input.accept || "").split(",");
+    let problem = files.length > room ? input.dataset.messageCount : "";
+    files.slice(0, Math.max(0, room)).forEach(function (file) {
+      if (!allowed.includes(file.type)) { problem = problem || input.dataset.messageType; return; }
+      if (file.size > Number(input.dataset.maxBytes)) { problem = problem || input.dataset.messageSize; return; }
+      uploadImage(input, file);
+    });
+    if (problem) showError(input, problem);
+  });
+
+  function removeImage(chip) {
+    if (!chip) return;
+    const tray = chip.parentElement;
+    const next = chip.nextElementSibling || chip.previousElementSibling;
+    chip.remove();
+    const button = next ? $(".attachment-remove", next) : null;
+    if (button) button.focus();
+    else if (tray && tray.closest("form")) {
+      const text = $("textarea", tray.closest("form"));
+      if (text) text.focus();
+    }
+  }
+
+  // ---------- templates (テンプレート) and actions (☆) ----------
+
+  function findInPicker(input) {
+    const picker = input.closest("[data-picker]");
+    const wanted = fold(input.value.trim());
+    let shown = 0;
+    $all("[data-picker-item]", picker).forEach(function (item) {
+      const match = !wanted || fold(item.dataset.find || "").includes(wanted);
+      item.hidden = !match;
+      if (match) shown += 1;
+    });
+    $all("[data-picker-group]", picker).forEach(function (group) {
+      group.hidden = !$all("[data-picker-item]", group).some(function (item) { return !item.hidden; });
+    });
+    const none = $("[data-picker-none]", picker);
+    if (none) none.hidden = shown > 0 || !$("[data-picker-item]", picker);
+  }
+
+  // 「挿入」: the text, filled in for this customer, goes where the cursor is; its images join
+  // the tray. The member may still change it before sending.
+  async function insertTemplate(button) {
+    const form = $("#composer");
+    if (!form) return;
+    const tray = $("[data-attachments]", form);
+    const input = $("[data-image-input]", form);
+    let response = null;
+    try {
+      response = await fetch(button.dataset.url, { headers: FRAGMENT_HEADERS, credentials: "same-origin" });
+    } catch (error) {
+      showError(button, body.dataset.messageNetwork);
+      return;
+    }
+    if (response.status === 401) { goToLogin(); return; }
+    if (!response.ok) {
+      const plain = (response.headers.get("Content-Type") || "").startsWith("text/plain");
+      showError(button, plain && response.status < 500 ? await response.text() : body.dataset.messageFailed);
+      return;
+    }
+    const filled = await response.json();
+    if ($all(".attachment", tray).length + filled.images.length > Number(tray.dataset.max)) {
+      showError(button, input.dataset.messageCount);
+      return;
+    }
+    const reply = $("[data-kind-reply]", form);
+    if (reply && !reply.checked && !reply.disabled) {
+      reply.checked = true;
+      setComposerKind(form, false);
+    }
+    const textarea = composerText();
+    const start = textarea.selectionStart;
+    const end = textarea.selectionEnd;
+    const before = textarea.value.slice(0, start);
+    const glue = before && !before.endsWith("\n") ? "\n" : "";
+    textarea.setRangeText(glue + filled.text, start, end, "end");
+    addImageChips(tray, filled.images);
+    closeMenus();
+    growTextarea(textarea);
+    textarea.focus();
+  }
+
+  function reloadOpenPickers() {
+    $all("details[data-menu][open] .menu-panel--picker[hx-get]").forEach(function (panel) {
+      htmx.ajax("GET", panel.getAttribute("hx-get"), { target: panel, swap: "innerHTML" });
+    });
+  }
+
+  // ---------- @mentions in an internal note ----------
+
+  const mention = { open: false, start: -1, index: 0 };
+
+  function mentionList() { return $("#mention-list"); }
+
+  function mentionOptions() {
+    const list = mentionList();
+    return list ? $all(".mention-option", list).filter(function (option) { return !option.hidden; }) : [];
+  }
+
+  function hideMentions() {
+    const list = mentionList();
+    if (list) list.hidden = true;
+    const textarea = composerText();
+    if (textarea) {
+      textarea.removeAttribute("aria-activedescendant");
+    }
+    mention.open = false;
+  }
+
+  function highlightMention(index) {
+    const options = mentionOptions();
+    if (!options.length) return;
+    mention.index = (index + options.length) % options.length;
+    options.forEach(function (option, i) { option.setAttribute("aria-selected", String(i === mention.index)); });
+    const chosen = options[mention.index];
+    composerText().setAttribute("aria-activedescendant", chosen.id);
+    chosen.scrollIntoView({ block: "nearest" });
+  }
+
+  // "@" in a note: the members whose name (or e-mail name) starts with what follows.
+  function suggestMentions(textarea) {
+    const list = mentionList();
+    if (!list || !textarea.form.classList.contains("composer--note")) { hideMentions(); return; }
+    const before = textarea.value.slice(0, textarea.selectionStart);
+    const found = /(^|[\s　(（「])@([^\s@　]{0,20})$/.exec(before);
+    if (!found) { hideMentions(); return; }
+    const wanted = fold(found[2]);
+    let shown = 0;
+    $all(".mention-option", list).forEach(function (option) {
+      const words = fold(option.dataset.search || "");
+      const match = !wanted || words.split(/\s+/).some(function (word) { return word.startsWith(wanted); }) ||
+        fold(option.dataset.handle || "").startsWith(wanted);
+      option.hidden = !match;
+      if (match) shown += 1;
+    });
+    if (!shown) { hideMentions(); return; }
+    mention.open = true;
+    mention.start = before.length - found[2].length - 1;
+    list.hidden = false;
+    highlightMention(0);
+  }
+
+  function chooseMention(option) {
+    const textarea = composerText();
+    const end = textarea.selectionStart;
+    textarea.setRangeText("@" + option.dataset.handle + " ", mention.start, end, "end");
+    hideMentions();
+    textarea.focus();
+    growTextarea(textarea);
+  }
+
+  function mentionKeydown(event) {
+    if (!mention.open || event.isComposing || event.keyCode === 229) return false;
+    const options = mentionOptions();
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      highlightMention(mention.index + (event.key === "ArrowDown" ? 1 : -1));
+      return true;
+    }
+    if ((event.key === "Enter" || event.key === "Tab") && options[mention.index]) {
+      event.preventDefault();
+      chooseMention(options[mention.index]);
+      return true;
+    }
+    if (event.key === "Escape") {
+      event.preventDefault();
+      hideMentions();
+      return true;
+    }
+    return false;
+  }
+
+  document.addEventListener("mousedown", function (event) {
+    const option = event.target.closest && event.target.closest(".mention-option");
+    if (!option) return;
+    event.preventDefault(); // keep the caret in the box
+    chooseMention(option);
+  });
+
+  document.addEventListener("focusout", function (event) {
+    if (event.target.matches && event.target.matches("[data-composer]")) setTimeout(hideMentions, 150);
+  });
+
+  // ---------- the image viewer ----------
+
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest && event.target.closest("a[data-viewer]");
+    const viewer = $("#image-viewer");
+    if (!link || !viewer || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    event.preventDefault();
+    $("#image-viewer-img", viewer).src = link.href;
+    $("#image-viewer-open", viewer).href = link.href;
+    viewer.showModal();
+  });
+
+  // ---------- the list's tabs: the chosen one in sight ----------
+
+  function showActiveTab() {
+    const tab = $("#list-tabs [aria-current]");
+    const row = tab && tab.parentElement;
+    if (!row || row.scrollWidth <= row.clientWidth) return;
+    row.scrollLeft = tab.offsetLeft - (row.clientWidth - tab.offsetWidth) / 2;
+  }
+
+  // ---------- notifications (F41) ----------
+
+  function setNotificationCount(count, seen) {
+    $all("[data-notification-count]").forEach(function (badge) {
+      badge.textContent = count > 99 ? "99+" : String(count);
+      badge.hidden = count === 0;
+    });
+    if (seen) markNotificationsSeen();
+  }
+
+  async function loadNotificationCount() {
+    if (!$("[data-notification-count]")) return;
+    const text = await fetchFragment("/ui/notifications/unread");
+    if (text !== null) setNotificationCount(Number(text) || 0);
+  }
+
+  let seenTimer = null;
+  function markNotificationsSeen() {
+    clearTimeout(seenTimer);
+    seenTimer = setTimeout(function () {
+      fetch("/ui/notifications/read", { method: "POST", credentials: "same-origin", headers: FRAGMENT_HEADERS })
+        .catch(function () {});
+    }, 600);
+  }
+
+  function notificationsWanted() {
+    return body.dataset.notifyAssigned === "true" || body.dataset.notifyMentions === "true";
+  }
+
+  // A small banner offers browser notifications; the browser is asked only from its button.
+  function offerNotifications() {
+    const banner = $("#notify-banner");
+    if (!banner || !("Notification" in window) || !listElement()) return;
+    let dismissed = false;
+    try { dismissed = localStorage.getItem("madoguchi.notify-banner") === "dismissed"; } catch (error) { dismissed = false; }
+    banner.hidden = dismissed || Notification.permission !== "default" || !notificationsWanted();
+  }
+
+  async function allowNotifications() {
+    const banner = $("#notify-banner");
+    if (banner) banner.hidden = true;
+    if (!("Notification" in window)) return;
+    try { await Notification.requestPermission(); } catch (error) { /* an old browser */ }
+  }
+
+  function dismissNotificationBanner() {
+    const banner = $("#notify-banner");
+    if (banner) banner.hidden = true;
+    try { localStorage.setItem("madoguchi.notify-banner", "dismissed"); } catch (error) { /* private mode */ }
+  }
+
+  async function readMemberSettings() {
+    try {
+      const response = await fetch("/api/v1/me", { credentials: "same-origin" });
+      if (!response.ok) return;
+      const me = await response.json();
+      body.dataset.notifyAssigned = String(!!me.notify_assigned);
+      body.dataset.notifyMentions = String(!!me.notify_mentions);
+    } catch (error) { /* the next change tells again */ }
+  }
+
+  function openConversation(conversationId) {
+    if (!$("#conversation-pane") || !listElement()) {
+      window.location.href = "/c/" + conversationId;
+      return;
+    }
+    const url = withQuery("/c/" + conversationId, listQuery());
+    htmx.ajax("GET", "/ui/conversations/" + conversationId, { target: "#conversation-pane", swap: "outerHTML" })
+      .then(function () { history.pushState(null, "", url); });
+  }
+
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest && event.target.closest("[data-open-conversation]");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    if (!listElement()) return; // another page: the link itself opens the inbox
+    event.preventDefault();
+    closeMenus();
+    openConversation(Number(link.dataset.openConversation));
+  });
+
+  async function onNotification(event) {
+    const badge = $("[data-notification-count]");
+    if (badge) setNotificationCount((Number(badge.textContent) || 0) + 1);
+    const wanted = event.kind === "mentioned" ? body.dataset.notifyMentions : body.dataset.notifyAssigned;
+    if (wanted !== "true" || !("Notification" in window) || Notification.permission !== "granted") return;
+    const name = event.actor_name || body.dataset.messageSomeone;
+    const template = event.kind === "mentioned" ? body.dataset.messageNotifyMentioned : body.dataset.messageNotifyAssigned;
+    let title = "Madoguchi";
+    try {
+      const response = await fetch("/api/v1/conversations/" + event.conversation_id, { credentials: "same-origin" });
+      if (response.ok) title = (await response.json()).contact.display_name;
+    } catch (error) { /* the notification still says who */ }
+    const notice = new Notification(title, {
+      body: template.replace("{name}", name),
+      tag: "madoguchi-" + event.kind + "-" + event.conversation_id,
+      icon: "/static/favicon.svg",
+    });
+    notice.addEventListener("click", function () {
+      window.focus();
+      openConversation(event.conversation_id);
+      notice.close();
+    });
   }
 
   // ---------- start ----------
@@ -1084,6 +1780,9 @@
     if (textarea) growTextarea(textarea);
     prepare(document.body);
     htmx.onLoad(prepare);
+    showActiveTab();
+    loadNotificationCount();
+    offerNotifications();
     connectLive();
   }
 
