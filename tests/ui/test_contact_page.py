@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from madoguchi.contacts import service as contacts
-from madoguchi.crm import fields, memos, records, statuses, tags
+from madoguchi.crm import fields, marks, memos, records, statuses, tags
 from tests.fixtures import Factory
 from tests.ui.conftest import HTML, HTMX, Inbox
 
@@ -269,6 +269,7 @@ async def test_the_list_is_filtered_by_status_tags_and_a_field_and_keeps_it_in_l
     other = await factory.inbound(inbox.channel, contact="c-2", name="田中 翔太", text="駐車場は？")
     third = await factory.inbound(inbox.channel, contact="c-3", name="鈴木 花", text="予約です")
     waiting = (await statuses.list_statuses(ctx.db))[2]
+    unchecked = (await marks.list_marks(ctx.db))[0]
     vip = await tags.create_tag(ctx, name="VIP")
     new = await tags.create_tag(ctx, name="新規")
     await fields.create_field(ctx, key="points", label="来店ポイント", type="number")
@@ -316,7 +317,7 @@ async def test_the_list_is_filtered_by_status_tags_and_a_field_and_keeps_it_in_l
     assert rows(combined.text) == {second}
     nothing = await client.get(
         "/ui/list",
-        params={"tag": str(new.id), "status": str(waiting.id), "mark": "1"},
+        params={"tag": str(new.id), "status": str(waiting.id), "mark": str(unchecked.id)},
         headers=HTMX,
     )
     assert "この条件に一致する会話はありません。" in nothing.text
