@@ -148,7 +148,7 @@ def demo(
         return
     result = run_command(settings, demo_data.load_demo)
     typer.echo("")
-    typer.secho("Demo data loaded. Sign in at http://127.0.0.1:8000 with:", bold=True)
+    typer.secho(f"Demo data loaded. Sign in at {settings.base_url} with:", bold=True)
     typer.echo(f"  e-mail:   {result.owner_email}")
     typer.echo(f"  password: {result.owner_password}")
     typer.echo("")

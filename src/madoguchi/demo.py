@@ -4,15 +4,22 @@ Members and channels come from their services. Conversation histories have times
 which no service writes, so one writer (``write_histories``) stores them in bulk while keeping every
 invariant the services keep: ``search_text`` and the search index for messages and contacts, the
 conversation's ``last_*`` fields, and a ``conversation_unreads`` row per member for what is unread.
+
+What the salon keeps about its customers (statuses, marks, tags, profile fields, memos, records)
+and does with their conversations (follow, close, snooze, schedule), and its settings (tags and
+fields in folders, record books, templates, actions), go through the services, each run with a
+clock turned back to when it happened. ``--scale`` writes its statuses and tags in bulk, with the
+activity copies the filtered lists walk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import secrets
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, cast
@@ -20,9 +27,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, insert, select, text
 
+from madoguchi.automation import actions, templates
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel, ChannelKind
+from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
+from madoguchi.conversations import scheduled, workflow
 from madoguchi.conversations.models import (
     Conversation,
     ConversationFollower,
@@ -33,6 +43,9 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.conversations.service import mentioned_members
 from madoguchi.conversations.workflow import SYSTEM_TEXT
+from madoguchi.crm import fields, marks, memos, records, statuses, tags
+from madoguchi.crm.defaults import DEFAULT_STATUSES
+from madoguchi.crm.models import ContactTag, Tag, TagFolder
 from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
@@ -70,6 +83,9 @@ class ContactHistory:
     # after the last reply is unread for every member.
     read: bool = True
     assignee_id: int | None = None
+    # The contact's support status and tags (each tagging keeps a copy of the latest activity).
+    status_id: int | None = None
+    tag_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,9 @@ class Written:
     contacts: int
     messages: int
     unread: int
+    # The new contacts and their conversations, in the order of the histories.
+    contact_ids: tuple[int, ...] = ()
+    conversation_ids: tuple[int, ...] = ()
 
 
 def _table(model: type[Any]) -> Table:
@@ -174,9 +193,12 @@ async def write_histories(
     ctx: Ctx, *, histories: Sequence[ContactHistory], members: Sequence[Member]
 ) -> Written:
     """Store contacts with their past conversations in bulk, inside the caller's transaction,
-    as the services would have: search keys and index, the conversation's ``last_*`` fields,
-    unread rows for every member, an assignment's system line and notification, and followers
-    and notifications for @mentions in notes. ``members`` are the active members."""
+    as the services would have: search keys and index, the conversation's ``last_*`` fields and
+    the contact's copy of the last activity, unread rows for every member, an assignment's
+    system line and notification, followers and notifications for @mentions in notes, and the
+    contact's status and tags (each tagging with its copy of the last activity, as
+    ``crm.tags.attach`` and ``conversations.service._touch`` keep it). ``members`` are the active
+    members."""
     by_id = {member.id: member for member in members}
     threads = [_thread(history, by_id) for history in histories]
     for thread in threads:
@@ -196,6 +218,7 @@ async def write_histories(
     unread_rows: list[dict[str, Any]] = []
     follower_rows: list[dict[str, Any]] = []
     notification_rows: list[dict[str, Any]] = []
+    tag_rows: list[dict[str, Any]] = []
     contact_texts: list[tuple[int, str]] = []
     message_texts: list[tuple[int, str]] = []
     for history, thread, contact_id, conversation_id in zip(
@@ -216,12 +239,22 @@ async def write_histories(
                 "channel_name": history.channel_name,
                 "display_name": history.display_name,
                 "search_text": search_key(names),
+                "status_id": history.status_id,
                 # The copy the filtered lists walk (conversations.repository._listing).
                 "activity_at": last.at,
                 "created_at": first.at,
                 "updated_at": first.at,
             }
         )
+        tag_rows += [
+            {
+                "contact_id": contact_id,
+                "tag_id": tag_id,
+                "created_at": first.at,
+                "activity_at": last.at,
+            }
+            for tag_id in dict.fromkeys(history.tag_ids)
+        ]
         contact_texts.append((contact_id, names))
         reply_delivery = channels.initial_delivery(channel)
         followers: set[int] = set()
@@ -321,6 +354,7 @@ async def write_histories(
         (ConversationUnread, unread_rows),
         (ConversationFollower, follower_rows),
         (Notification, notification_rows),
+        (ContactTag, tag_rows),
     ):
         if rows:
             await ctx.db.execute(insert(_table(model)), rows)
@@ -330,6 +364,8 @@ async def write_histories(
         contacts=len(contact_rows),
         messages=len(message_rows) + len(system_rows),
         unread=len({row["conversation_id"] for row in unread_rows}),
+        contact_ids=tuple(contact_ids),
+        conversation_ids=tuple(conversation_ids),
     )
 
 
@@ -454,6 +490,11 @@ class _Script:
     lines: str
     read: bool = True
     assignee: str | None = None
+
+    @property
+    def name(self) -> str:
+        """How the inbox names them: the display name, else the channel's name."""
+        return self.display_name or self.channel_name
 
     def steps(self) -> list[tuple[str, int, str]]:
         steps: list[tuple[str, int, str]] = []
@@ -960,66 +1001,871 @@ def _message_id(kind: str, rng: random.Random) -> str:
             return rng.randbytes(10).hex()
 
 
+# --- the salon's CRM: what it keeps about each customer ---------------------------------------
+
+# Member keys as the salon writes them in tags, fields and records (担当: 店長 / 美咲 / 翔太).
+_STAFF_LABELS = {"owner": "店長", "misaki": "美咲", "shota": "翔太"}
+
+# Tag folders and their tags (顧客ランク, 髪質診断 results, the stylist in charge, how they came).
+_TAG_FOLDERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("顧客ランク", ("VIP", "常連", "新規")),
+    ("髪質診断", ("くせ毛", "細毛", "乾燥")),
+    ("担当", ("店長", "美咲", "翔太")),
+    ("来店きっかけ", ("Instagram", "紹介", "ホットペッパー", "ホームページ")),
+)
+
+# Profile fields: folder, key, label, type, choices, shown in the chat (表示設定).
+_FIELDS: tuple[tuple[str, str, str, str, tuple[str, ...], bool], ...] = (
+    ("基本情報", "birthday", "生年月日", "date", (), True),
+    ("基本情報", "tel", "電話番号", "phone", (), True),
+    ("基本情報", "gender", "性別", "select", ("女性", "男性", "その他", "回答しない"), False),
+    ("来店情報", "points", "来店ポイント", "number", (), True),
+    ("来店情報", "last_visit", "最終来店日", "date", (), True),
+    ("来店情報", "stylist", "担当スタイリスト", "select", tuple(_STAFF_LABELS.values()), True),
+    ("来店情報", "parking", "駐車場利用", "select", ("なし", "あり", "自転車"), False),
+    ("施術メモ", "style", "好みのスタイル", "long_text", (), True),
+)
+# 来店ポイント: two a visit (10 make a free treatment).
+POINTS_PER_VISIT = 2
+
+# 施術履歴's menus and their prices (yen, tax included).
+_RECORD_MENUS = {
+    "カット": 4950,
+    "カット＋カラー": 11000,
+    "カラー": 7150,
+    "白髪染め": 6600,
+    "パーマ": 8800,
+    "デジタルパーマ": 13200,
+    "縮毛矯正": 16500,
+    "トリートメント": 3300,
+    "酸熱トリートメント": 6600,
+    "前髪カット": 1100,
+    "インナーカラー": 9900,
+    "メンズカット": 4400,
+    "メンズカット＋パーマ": 9900,
+    "キッズカット": 2200,
+    "ヘアセット": 5500,
+}
+TREATMENTS = "施術履歴"
+SUPPORT_LOG = "対応記録"
+_RECORD_BOOKS: tuple[tuple[str, list[dict[str, Any]]], ...] = (
+    (
+        TREATMENTS,
+        [
+            {"key": "menu", "label": "メニュー", "type": "select", "options": list(_RECORD_MENUS)},
+            {
+                "key": "staff",
+                "label": "担当",
+                "type": "select",
+                "options": list(_STAFF_LABELS.values()),
+            },
+            {"key": "price", "label": "金額", "type": "number"},
+            {"key": "note", "label": "内容", "type": "long_text"},
+        ],
+    ),
+    (SUPPORT_LOG, [{"key": "note", "label": "内容", "type": "long_text"}]),
+)
+
+# 問い合わせタグ: name, colour.
+_CONVERSATION_TAGS = (("予約", "#2563eb"), ("料金", "#16a34a"), ("クレーム", "#dc2626"))
+
+# Templates: folder, name, text.
+_TEMPLATES = (
+    (
+        "予約",
+        "予約確認",
+        "{name}様\nご予約ありがとうございます。ご予約を承りました。\n"
+        "当日はお気をつけてお越しください。変更・キャンセルはこちらのチャットでお気軽にどうぞ。\n"
+        "ヘアサロン ルミエール",
+    ),
+    (
+        "お礼・フォロー",
+        "来店お礼",
+        "{name}様\n先日はご来店ありがとうございました。"
+        "ご来店から{days_since_last_visit}日が経ちましたが、その後スタイリングはいかがでしょうか？\n"
+        "気になることがあれば、いつでもこちらのチャットでご相談ください。\n{staff}",
+    ),
+    (
+        "ご案内",
+        "駐車場案内",
+        "専用駐車場はございませんが、ビル裏のコインパーキングをご利用いただけます。"
+        "ご来店時にお声がけいただければ、1時間分のサービス券をお渡しいたします。",
+    ),
+    (
+        "ご案内",
+        "営業時間",
+        "営業時間は10:00〜20:00（最終受付：カット19:00、カラー・パーマ18:00）、"
+        "毎週火曜日が定休日です。",
+    ),
+)
+BOOKED_TEMPLATE = "予約確認"
+VIP_ACTION = "VIP対応"
+BOOKED_ACTION = "予約完了"
+
+
+@dataclass(frozen=True)
+class _Visit:
+    """A 施術履歴 record ``days_ago`` (at a time of day the salon is open)."""
+
+    days_ago: int
+    menu: str
+    staff: str
+    note: str = ""
+    # None: the menu's price.
+    price: int | None = None
+
+
+@dataclass(frozen=True)
+class _Log:
+    """A 対応記録 record, written at the end of that day."""
+
+    days_ago: int
+    staff: str
+    note: str
+
+
+@dataclass(frozen=True)
+class _Customer:
+    """What the salon keeps about one demo customer, and what it did with their conversation."""
+
+    status: str | None = None
+    mark: str | None = None
+    tags: tuple[str, ...] = ()
+    # Profile values by field key; 来店ポイント, 最終来店日 and 担当スタイリスト follow from the
+    # visits unless given.
+    fields: dict[str, str] = field(default_factory=dict)
+    # (title, body), in the order they are listed.
+    memos: tuple[tuple[str, str], ...] = ()
+    visits: tuple[_Visit, ...] = ()
+    logs: tuple[_Log, ...] = ()
+    # (mark, the start of the customer's message it goes on).
+    message_mark: tuple[str, str] | None = None
+    followers: tuple[str, ...] = ()
+    # 問い合わせメモ.
+    memo: str = ""
+    # Closed with these conversation tags.
+    closed_with: tuple[str, ...] | None = None
+    # Snoozed until tomorrow morning.
+    snoozed: bool = False
+    # A message scheduled (送信予約) for tomorrow morning.
+    scheduled: str | None = None
+    # Who closes, snoozes, schedules and writes memos: the assignee when not given, else the owner.
+    by: str | None = None
+
+
+# By the script's name (its display name, else its channel name).
+_CUSTOMERS: dict[str, _Customer] = {
+    "【美咲】田中 陽子": _Customer(
+        status="完了",
+        tags=("常連", "くせ毛", "美咲", "紹介"),
+        fields={
+            "birthday": "1988-04-12",
+            "tel": "090-1234-5678",
+            "gender": "女性",
+            "parking": "なし",
+            "style": "肩上のボブ。乾かすだけでまとまるように。",
+        },
+        memos=(("好み", "前髪は眉上。耳にかけられる長さは残す。"),),
+        visits=(
+            _Visit(
+                165,
+                "カット＋カラー",
+                "misaki",
+                "ミルクティーベージュ 9レベル。後頭部のくせが強いので量は少なめに",
+            ),
+            _Visit(108, "カット", "misaki", "肩上のボブに。前髪は眉上"),
+            _Visit(52, "カット＋カラー", "misaki", "アッシュベージュ 8レベル。次回も同系色で"),
+        ),
+        scheduled="田中様、美咲です。土曜日11:00〜のカット＋カラーのご予約、お待ちしております。"
+        "ご不明な点があればお気軽にご連絡ください😊",
+    ),
+    "【翔太】木村 麻衣": _Customer(
+        status="完了",
+        tags=("常連", "細毛", "翔太", "ホットペッパー"),
+        fields={
+            "birthday": "1992-11-03",
+            "gender": "女性",
+            "parking": "なし",
+            "style": "ゆるめのレイヤー。トップにボリュームがほしい。",
+        },
+        visits=(
+            _Visit(133, "デジタルパーマ", "shota", "細毛のため薬剤は弱め、ロッドは大きめ"),
+            _Visit(68, "カット", "shota", "レイヤーを入れてトップにボリューム"),
+        ),
+        logs=(_Log(2, "shota", "LINEで予約変更のご連絡。明日14時 → 木曜18時に変更"),),
+    ),
+    "haru_0312": _Customer(status="未対応", tags=("新規", "Instagram")),
+    "【店長】山本 由香": _Customer(
+        status="対応中",
+        mark="クレーム",
+        tags=("常連", "乾燥", "店長", "紹介"),
+        fields={
+            "birthday": "1985-07-21",
+            "tel": "080-2345-6789",
+            "gender": "女性",
+            "parking": "自転車",
+            "stylist": "店長",
+            "style": "ワンレンのロングボブ。乾燥しやすいので毎回トリートメント。",
+        },
+        memos=(
+            ("お直し", "左右の長さの差でご連絡あり（前回担当：翔太）。お直しは店長が担当、無料。"),
+        ),
+        visits=(
+            _Visit(
+                201,
+                "カット＋カラー",
+                "owner",
+                "ダークブラウン 6レベル。毛先の乾燥にトリートメントをおすすめ",
+            ),
+            _Visit(96, "カット", "owner"),
+            _Visit(5, "カット", "shota", "ロングボブ。毛先を軽く"),
+        ),
+        logs=(
+            _Log(
+                4,
+                "owner",
+                "カット後の左右差についてLINEでご連絡。店長がお直し（無料）、土曜10:30で予約",
+            ),
+        ),
+        followers=("shota",),
+        memo="お直し：土曜10:30〜 店長担当（無料）",
+    ),
+    "ゲスト 4821": _Customer(status="完了", tags=("新規", "ホームページ")),
+    "佐藤 健太": _Customer(
+        status="完了",
+        tags=("新規", "翔太", "ホームページ"),
+        fields={"tel": "090-3456-7890", "gender": "男性", "parking": "なし"},
+        visits=(
+            _Visit(6, "メンズカット＋パーマ", "shota", "初来店。ツーブロック＋ニュアンスパーマ"),
+        ),
+        closed_with=("予約", "料金"),
+        memo="メンズカット＋パーマ（9,900円）のお問い合わせ。金曜19時でご予約。",
+    ),
+    "【美咲】小林 さくら": _Customer(
+        status="完了",
+        tags=("常連", "美咲", "Instagram"),
+        fields={
+            "birthday": "1999-02-14",
+            "gender": "女性",
+            "parking": "自転車",
+            "style": "ハイライト多めの明るめカラー。レイヤー多め。",
+        },
+        visits=(
+            _Visit(134, "カット＋カラー", "misaki", "ラベンダーグレー"),
+            _Visit(66, "カット", "misaki"),
+            _Visit(
+                3, "カット＋カラー", "misaki", "ハイライト＋ラベンダーグレー。次回は2ヶ月後の予定"
+            ),
+        ),
+    ),
+    "aya.m_hair": _Customer(status="未対応", mark="質問(中)", tags=("新規", "細毛", "Instagram")),
+    "【翔太】伊藤 加奈": _Customer(
+        status="完了",
+        tags=("常連", "翔太"),
+        fields={
+            "birthday": "1987-09-30",
+            "gender": "女性",
+            "parking": "あり",
+            "style": "肩につかない長さ。家事の邪魔にならないように。",
+        },
+        visits=(
+            _Visit(97, "カット", "shota"),
+            _Visit(41, "カット＋カラー", "shota", "白髪ぼかしのベージュ 7レベル"),
+        ),
+        logs=(_Log(5, "shota", "お子様の発熱で予約キャンセル（キャンセル料なし）"),),
+        closed_with=("予約",),
+        memo="お子様の発熱でキャンセル。落ち着いたら再予約のご連絡をいただく予定。",
+    ),
+    "【店長】渡辺 真由美": _Customer(
+        status="完了",
+        tags=("VIP", "乾燥", "店長", "紹介"),
+        fields={
+            "birthday": "1975-05-05",
+            "tel": "090-4567-8901",
+            "gender": "女性",
+            "parking": "あり",
+            "style": "白髪ぼかしのハイライト。トップはふんわり。",
+        },
+        memos=(
+            ("ポイント", "10ポイントでトリートメント1回無料。次回のご来店で達成。"),
+            ("駐車場", "車で来店。ビル裏のコインパーキング、サービス券1時間分をお渡し。"),
+        ),
+        visits=(
+            _Visit(188, "白髪染め", "owner"),
+            _Visit(131, "カット＋カラー", "owner"),
+            _Visit(76, "白髪染め", "owner"),
+            _Visit(20, "カット＋カラー", "owner", "ハイライトで白髪ぼかし。次回で10ポイント"),
+        ),
+        logs=(_Log(12, "owner", "ポイント残高のお問い合わせ（LINE）。現在8ポイント"),),
+    ),
+    "加藤 美穂": _Customer(
+        status="未対応",
+        tags=("新規", "ホームページ"),
+        fields={"gender": "女性", "parking": "あり"},
+        memos=(("駐車場", "車で来店予定。コインパーキングのご案内が必要。"),),
+    ),
+    "【美咲】中島 里奈": _Customer(
+        status="未対応",
+        tags=("常連", "美咲"),
+        fields={
+            "birthday": "1995-08-08",
+            "gender": "女性",
+            "style": "グレージュ系。根元が伸びたらリタッチ。",
+        },
+        visits=(
+            _Visit(118, "カラー", "misaki", "グレージュ 8レベル"),
+            _Visit(
+                61, "カット＋カラー", "misaki", "グレージュ 8レベル。根元が伸びたらリタッチ希望"
+            ),
+        ),
+    ),
+    # His first visit was two days ago (segments: "first 施術履歴 record 2 days ago").
+    "たけし": _Customer(
+        status="完了",
+        tags=("新規", "翔太", "ホットペッパー"),
+        fields={"tel": "070-5678-9012", "gender": "男性", "parking": "あり"},
+        memos=(
+            (
+                "駐車場",
+                "車で来店（白のワゴン）。ビル裏コインパーキングの2台目に駐車。"
+                "サービス券1時間分をお渡し済み。",
+            ),
+        ),
+        visits=(
+            _Visit(2, "メンズカット", "shota", "初来店。サイドは刈り上げ、トップは長めに残す"),
+        ),
+    ),
+    "高橋 直子": _Customer(
+        status="完了",
+        tags=("常連", "店長", "紹介"),
+        fields={
+            "birthday": "1984-03-18",
+            "tel": "080-6789-0123",
+            "gender": "女性",
+            "parking": "あり",
+        },
+        memos=(("ご家族", "5歳の娘さんと一緒に来店。キッズチェアを用意する。"),),
+        visits=(
+            _Visit(152, "カット", "owner"),
+            _Visit(9, "カット", "owner", "お嬢様（5歳）のキッズカット 2,200円と一緒に", price=7150),
+        ),
+    ),
+    "【翔太】松本 美優": _Customer(
+        status="連絡待ち",
+        tags=("常連", "翔太", "Instagram"),
+        fields={
+            "birthday": "1997-07-28",
+            "gender": "女性",
+            "style": "ゆるふわの巻き髪。結婚式は編み込みのアップで。",
+        },
+        visits=(_Visit(83, "カット＋カラー", "shota"), _Visit(27, "カット", "shota")),
+    ),
+    "【美咲】井上 千尋": _Customer(
+        status="未対応",
+        tags=("常連", "乾燥", "美咲"),
+        fields={
+            "birthday": "1990-12-01",
+            "tel": "090-7890-1234",
+            "gender": "女性",
+            "parking": "なし",
+            "style": "明るめのブラウン（ノンジアミンカラー）。",
+        },
+        memos=(
+            (
+                "アレルギー",
+                "ジアミンで赤み。ノンジアミンカラーを使用し、施術の48時間前にパッチテスト。",
+            ),
+            ("好み", "明るめのブラウン。暗くなりすぎない色が好き。"),
+        ),
+        visits=(
+            _Visit(
+                187,
+                "カット＋カラー",
+                "misaki",
+                "カラー後に頭皮の赤み。以後ノンジアミンカラーで対応",
+            ),
+            _Visit(102, "カット＋カラー", "misaki", "ノンジアミンカラー 8レベル。かゆみなし"),
+            _Visit(44, "カット", "misaki"),
+        ),
+        logs=(
+            _Log(
+                186,
+                "misaki",
+                "カラー後に頭皮の赤みが出たとお電話。皮膚科の受診をおすすめし、"
+                "次回からノンジアミンカラーで対応",
+            ),
+        ),
+    ),
+    "けんじ": _Customer(
+        status="未対応",
+        tags=("常連", "翔太"),
+        fields={"gender": "男性"},
+        visits=(_Visit(36, "メンズカット", "shota"),),
+    ),
+    "ゲスト 7730": _Customer(
+        status="連絡待ち",
+        tags=("新規", "くせ毛", "ホームページ"),
+        memo="縮毛矯正（ロング 18,700円）をご案内。検討中とのことなので明日フォロー。",
+        snoozed=True,
+        by="shota",
+    ),
+    "【店長】森 優花": _Customer(
+        status="完了",
+        tags=("VIP", "店長", "Instagram"),
+        fields={
+            "birthday": "1993-10-10",
+            "gender": "女性",
+            "style": "アッシュグレージュ 8レベル。ツヤ重視。",
+        },
+        visits=(
+            _Visit(212, "カット＋カラー", "owner"),
+            _Visit(151, "カラー", "owner"),
+            _Visit(96, "カット＋カラー", "owner", "アッシュグレージュ 8レベル"),
+            _Visit(41, "カラー", "owner", "アッシュグレージュ 8レベル（前回と同じ）"),
+            _Visit(5, "カット＋カラー", "owner", "アッシュグレージュ 8レベル"),
+        ),
+    ),
+    "【翔太】清水 夏希": _Customer(
+        status="未対応",
+        tags=("常連", "翔太", "ホットペッパー"),
+        fields={"birthday": "1996-06-21", "gender": "女性"},
+        visits=(_Visit(92, "カット", "shota"), _Visit(31, "カット＋カラー", "shota")),
+    ),
+    "山口 隆": _Customer(
+        status="完了",
+        fields={"gender": "男性"},
+        logs=(_Log(17, "misaki", "ギフト券 5,000円を店頭で販売（お母様の誕生日プレゼント）"),),
+    ),
+    "【美咲】斎藤 桃子": _Customer(
+        status="完了",
+        tags=("VIP", "乾燥", "美咲", "紹介"),
+        fields={
+            "birthday": "1991-01-25",
+            "tel": "090-8901-2345",
+            "gender": "女性",
+            "style": "ピンクブラウン 7レベル。ツヤとまとまり重視。",
+        },
+        memos=(("次回", "酸熱トリートメントを追加。カラーは前回と同じ7レベルのピンクブラウン。"),),
+        visits=(
+            _Visit(223, "カット＋カラー", "misaki"),
+            _Visit(161, "カット＋カラー", "misaki"),
+            _Visit(104, "カラー", "misaki"),
+            _Visit(51, "カット＋カラー", "misaki", "ピンクブラウン 7レベル"),
+        ),
+    ),
+    "りょう": _Customer(status="未対応", tags=("新規",), fields={"gender": "男性"}),
+    "sora.tabi": _Customer(tags=("Instagram",)),
+    "岡田 智子": _Customer(
+        status="完了",
+        tags=("常連", "店長", "ホームページ"),
+        fields={
+            "birthday": "1968-02-02",
+            "gender": "女性",
+            "parking": "あり",
+            "style": "白髪染め。しみにくい低刺激のカラー剤で。",
+        },
+        memos=(("頭皮", "頭皮が敏感でしみやすい。低刺激のカラー剤を使用。"),),
+        visits=(
+            _Visit(72, "白髪染め", "owner", "低刺激のカラー剤。しみなし"),
+            _Visit(36, "白髪染め", "owner"),
+        ),
+    ),
+    "【店長】長谷川 裕美": _Customer(
+        status="未対応",
+        tags=("常連", "店長"),
+        fields={"gender": "女性", "style": "重めのワンレン。前髪は眉下ギリギリ。"},
+        visits=(_Visit(63, "カット", "owner"), _Visit(22, "前髪カット", "owner")),
+    ),
+    "【美咲】エミリー ブラウン": _Customer(
+        status="完了",
+        tags=("新規", "美咲"),
+        fields={"gender": "女性"},
+        memos=(("言語", "英語で対応（日本語は簡単な会話のみ）。"),),
+        visits=(_Visit(7, "カット", "misaki", "English. レイヤーカット、5cmカット"),),
+    ),
+    "【翔太】前田 純": _Customer(
+        status="対応中",
+        tags=("常連", "細毛", "翔太"),
+        fields={"gender": "男性", "style": "ニュアンスパーマ。朝は乾かすだけで決まるように。"},
+        visits=(
+            _Visit(64, "メンズカット", "shota"),
+            _Visit(8, "デジタルパーマ", "shota", "細毛のため薬剤弱め"),
+        ),
+        message_mark=("クレーム", "先週パーマかけたんですけど"),
+        followers=("owner",),
+    ),
+    "ゲスト 2096": _Customer(),
+    "【美咲】藤田 琴音": _Customer(
+        status="完了",
+        tags=("常連", "美咲", "Instagram"),
+        fields={
+            "birthday": "2001-09-09",
+            "gender": "女性",
+            "style": "インナーカラー（ラベンダー）。",
+        },
+        visits=(
+            _Visit(91, "カット", "misaki"),
+            _Visit(
+                12,
+                "インナーカラー",
+                "misaki",
+                "カット＋インナーカラー（ラベンダー）。ブリーチ1回",
+                price=14300,
+            ),
+        ),
+    ),
+    "【店長】石井 孝子": _Customer(
+        status="対応中",
+        tags=("VIP", "くせ毛", "店長", "紹介"),
+        fields={
+            "birthday": "1978-11-11",
+            "tel": "090-9012-3456",
+            "gender": "女性",
+            "parking": "あり",
+            "style": "縮毛矯正で顔まわりのくせをおさえる。",
+        },
+        memos=(("ご家族", "中学生の娘さんも一緒にカット（翔太が担当）。"),),
+        visits=(
+            _Visit(243, "縮毛矯正", "owner", "前髪と顔まわりのくせ"),
+            _Visit(181, "カット＋カラー", "owner"),
+            _Visit(122, "カット＋カラー", "owner"),
+            _Visit(60, "縮毛矯正", "owner", "根元のリタッチ"),
+            _Visit(19, "カット＋カラー", "owner"),
+        ),
+    ),
+}
+
+
+class _Clock:
+    """What ``ctx.now()`` answers while the demo is written: the time something happened (a
+    visit, a close), or the real time when none is set."""
+
+    def __init__(self, real: Callable[[], datetime]) -> None:
+        self.real = real
+        self.at: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.at if self.at is not None else self.real()
+
+    @contextlib.contextmanager
+    def set(self, at: datetime | None) -> Iterator[None]:
+        previous, self.at = self.at, at
+        try:
+            yield
+        finally:
+            self.at = previous
+
+
+@dataclass(frozen=True)
+class _Workspace:
+    """What the salon's settings hold, by name."""
+
+    tags: dict[str, int]
+    conversation_tags: dict[str, int]
+    templates: dict[str, int]
+    actions: dict[str, int]
+
+
+async def _status_ids(ctx: Ctx) -> dict[str, int]:
+    """The default statuses (未対応, 対応中, 連絡待ち, 完了) by name, made again if missing."""
+    found = {status.name: status.id for status in await statuses.list_statuses(ctx.db)}
+    for name, color in DEFAULT_STATUSES:
+        if name not in found:
+            found[name] = (await statuses.create_status(ctx, name=name, color=color)).id
+    return found
+
+
+async def _set_up_workspace(ctx: Ctx) -> _Workspace:
+    """Tags in folders, profile fields in folders, record books, conversation tags, templates
+    and actions, as the salon's owner would set them up in the settings."""
+    tag_ids: dict[str, int] = {}
+    for folder_name, names in _TAG_FOLDERS:
+        folder = await tags.create_folder(ctx, name=folder_name)
+        for name in names:
+            tag_ids[name] = (await tags.create_tag(ctx, name=name, folder=folder.id)).id
+    field_folders: dict[str, int] = {}
+    for folder_name, key, label, field_type, options, shown in _FIELDS:
+        if folder_name not in field_folders:
+            field_folders[folder_name] = (await fields.create_folder(ctx, name=folder_name)).id
+        await fields.create_field(
+            ctx,
+            key=key,
+            label=label,
+            type=field_type,
+            folder=field_folders[folder_name],
+            options=list(options),
+            show_in_chat=shown,
+        )
+    for name, book_fields in _RECORD_BOOKS:
+        await records.create_book(ctx, name=name, fields=book_fields)
+    conversation_tags = {
+        name: (await workflow.create_conversation_tag(ctx, name=name, color=color)).id
+        for name, color in _CONVERSATION_TAGS
+    }
+    template_ids = {
+        name: (await templates.create_template(ctx, name=name, text=body, folder=folder)).id
+        for folder, name, body in _TEMPLATES
+    }
+    status_ids = await _status_ids(ctx)
+    action_steps: dict[str, list[dict[str, Any]]] = {
+        VIP_ACTION: [
+            {"type": "add_tags", "tag_ids": [tag_ids["VIP"]]},
+            {"type": "set_status", "status": status_ids["対応中"]},
+        ],
+        BOOKED_ACTION: [
+            {"type": "send_template", "template_id": template_ids[BOOKED_TEMPLATE]},
+            {"type": "set_status", "status": status_ids["完了"]},
+        ],
+    }
+    action_ids = {
+        name: (await actions.create_action(ctx, name=name, steps=steps)).id
+        for name, steps in action_steps.items()
+    }
+    return _Workspace(
+        tags=tag_ids,
+        conversation_tags=conversation_tags,
+        templates=template_ids,
+        actions=action_ids,
+    )
+
+
+def _visit_day(visit: _Visit, today: date) -> date:
+    day = today - timedelta(days=visit.days_ago)
+    # Older visits avoid the closed day; recent ones are where the conversations put them.
+    if visit.days_ago >= 8 and day.weekday() == CLOSED_WEEKDAY:
+        day -= timedelta(days=1)
+    return day
+
+
+def _visit_at(visit: _Visit, today: date, zone: tzinfo) -> datetime:
+    """In salon hours (11:00–18:30), varying with the day."""
+    at = time(11 + visit.days_ago * 3 % 8, 30 if visit.days_ago % 2 else 0)
+    return datetime.combine(_visit_day(visit, today), at, zone)
+
+
+def _profile(customer: _Customer, today: date) -> dict[str, Any]:
+    """The customer's profile values: those given, and what their visits say."""
+    values: dict[str, Any] = {}
+    if customer.visits:
+        newest = min(customer.visits, key=lambda visit: visit.days_ago)
+        values = {
+            "points": POINTS_PER_VISIT * len(customer.visits),
+            "last_visit": _visit_day(newest, today).isoformat(),
+            "stylist": _STAFF_LABELS[newest.staff],
+        }
+    return {**values, **customer.fields}
+
+
+@dataclass(frozen=True)
+class _Furnishing:
+    """One demo customer as written: who, in which conversation, by whom."""
+
+    customer: _Customer
+    contact_id: int
+    conversation_id: int
+    # The time of their conversation's last message.
+    last_at: datetime
+    actor: Member
+
+
+async def _furnish(
+    ctx: Ctx,
+    clock: _Clock,
+    one: _Furnishing,
+    *,
+    staff: dict[str, Member],
+    workspace: _Workspace,
+    zone: tzinfo,
+    now: datetime,
+) -> None:
+    """Everything the salon keeps about one customer, through the services, each at the time it
+    would have happened: the profile just after the conversation's last message, records at
+    their visits, the close after that; a snooze and a scheduled message now."""
+    customer, contact_id, conversation_id = one.customer, one.contact_id, one.conversation_id
+    today = now.astimezone(zone).date()
+    # A few moments after the last message (and before now), in order.
+    step = min(timedelta(minutes=1), (now - one.last_at) / 5)
+
+    with clock.set(one.last_at + step):
+        if customer.status or customer.mark:
+            await contacts.update_contact(
+                ctx,
+                contact_id=contact_id,
+                changes=contacts.ContactChanges(
+                    status=customer.status,
+                    set_status=customer.status is not None,
+                    mark=customer.mark,
+                    set_mark=customer.mark is not None,
+                ),
+            )
+        if customer.tags:
+            await tags.set_tags(
+                ctx,
+                contact_id=contact_id,
+                tag_ids=[workspace.tags[name] for name in customer.tags],
+            )
+        for key, value in _profile(customer, today).items():
+            await fields.set_value(ctx, contact_id=contact_id, key=key, value=value)
+        # Each new memo goes on top: the last one first.
+        for title, body in reversed(customer.memos):
+            await memos.create_memo(
+                ctx, contact_id=contact_id, title=title, body=body, author=one.actor
+            )
+        if customer.memo and customer.closed_with is None:
+            await workflow.set_memo(ctx, conversation_id=conversation_id, memo=customer.memo)
+    for visit in customer.visits:
+        at = _visit_at(visit, today, zone)
+        price = _RECORD_MENUS[visit.menu] if visit.price is None else visit.price
+        with clock.set(min(at + timedelta(hours=2), now)):
+            await records.create_record(
+                ctx,
+                contact_id=contact_id,
+                book=TREATMENTS,
+                at=at,
+                values_={
+                    "menu": visit.menu,
+                    "staff": _STAFF_LABELS[visit.staff],
+                    "price": price,
+                    "note": visit.note,
+                },
+                author=staff[visit.staff],
+            )
+    for log in customer.logs:
+        at = datetime.combine(today - timedelta(days=log.days_ago), time(19, 30), zone)
+        with clock.set(min(at, now)):
+            await records.create_record(
+                ctx,
+                contact_id=contact_id,
+                book=SUPPORT_LOG,
+                at=at,
+                values_={"note": log.note},
+                author=staff[log.staff],
+            )
+    if customer.message_mark is not None:
+        mark, beginning = customer.message_mark
+        message_id = await ctx.db.scalar(
+            select(Message.id)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.kind == MessageKind.inbound,
+                Message.text.startswith(beginning, autoescape=True),
+            )
+            .order_by(Message.id)
+            .limit(1)
+        )
+        if message_id is None:
+            raise ValueError(f"no message starting {beginning!r} to mark")
+        await marks.mark_message(ctx, message_id=message_id, mark=mark)
+    with clock.set(one.last_at + 2 * step):
+        for key in customer.followers:
+            member = staff[key]
+            await workflow.follow(
+                ctx, conversation_id=conversation_id, member_id=member.id, actor=member
+            )
+    if customer.closed_with is not None:
+        with clock.set(one.last_at + 3 * step):
+            await workflow.close(
+                ctx,
+                conversation_id=conversation_id,
+                actor=one.actor,
+                tag_ids=[workspace.conversation_tags[name] for name in customer.closed_with],
+                memo=customer.memo or None,
+            )
+    tomorrow_morning = datetime.combine(today + timedelta(days=1), OPENS, zone)
+    if customer.snoozed:
+        await workflow.snooze(
+            ctx, conversation_id=conversation_id, until=tomorrow_morning, actor=one.actor
+        )
+    if customer.scheduled:
+        await scheduled.schedule(
+            ctx,
+            contact_id=contact_id,
+            text=customer.scheduled,
+            at=tomorrow_morning,
+            author=one.actor,
+        )
+
+
 async def load_demo(ctx: Ctx) -> DemoResult:
-    """A hair salon (ヘアサロン ルミエール): three members, five channels, thirty customers."""
-    staff: dict[str, Member] = {}
-    passwords: dict[str, str] = {}
-    for key, email, name, role in _SALON_MEMBERS:
-        password = new_password()
-        staff[key] = await members.create_member(
-            ctx, email=email, name=name, role=role, password=password
-        )
-        passwords[email] = password
-    salon_channels = await _demo_channels(ctx)
-    # Fresh ids each load (they only need to be unique); the texts and times are fixed.
-    rng = random.Random(secrets.randbits(64))
-    zone = _zone(ctx)
-    today = ctx.now().astimezone(zone).date()
-    histories = []
-    for script in _SCRIPTS:
-        lines = script.steps()
-        hour, minute = (int(part) for part in script.start.split(":"))
-        times = _timeline(
-            first_day=today - timedelta(days=script.days_ago),
-            start=time(hour, minute),
-            steps=[(who != "c", delay) for who, delay, _ in lines],
-            zone=zone,
-            now=ctx.now(),
-        )
-        messages = []
-        for (who, _, body), at in zip(lines, times, strict=True):
-            if who == "c":
+    """A hair salon (ヘアサロン ルミエール): three members, five channels, thirty-one customers
+    with their conversations, and what the salon keeps about them: statuses, marks, tags, profile
+    fields, memos, visit and support records; closed, snoozed and assigned conversations,
+    templates, actions and a scheduled message. One transaction: all of it, or nothing."""
+    clock = _Clock(ctx.now)
+    # The same session and bus, with a clock the demo can turn back.
+    work = Ctx(db=ctx.db, bus=ctx.bus, settings=ctx.settings, clock=clock)
+    now = ctx.now()
+    async with work.atomic():
+        staff: dict[str, Member] = {}
+        passwords: dict[str, str] = {}
+        for key, email, name, role in _SALON_MEMBERS:
+            password = new_password()
+            staff[key] = await members.create_member(
+                work, email=email, name=name, role=role, password=password
+            )
+            passwords[email] = password
+        salon_channels = await _demo_channels(work)
+        # Fresh ids each load (they only need to be unique); the texts and times are fixed.
+        rng = random.Random(secrets.randbits(64))
+        zone = _zone(ctx)
+        today = now.astimezone(zone).date()
+        histories = []
+        for script in _SCRIPTS:
+            lines = script.steps()
+            hour, minute = (int(part) for part in script.start.split(":"))
+            times = _timeline(
+                first_day=today - timedelta(days=script.days_ago),
+                start=time(hour, minute),
+                steps=[(who != "c", delay) for who, delay, _ in lines],
+                zone=zone,
+                now=now,
+            )
+            messages = []
+            for (who, _, body), at in zip(lines, times, strict=True):
+                if who == "c":
+                    messages.append(
+                        HistoryMessage(
+                            kind=MessageKind.inbound,
+                            text=body,
+                            at=at,
+                            external_id=_message_id(script.kind, rng),
+                        )
+                    )
+                    continue
+                mark, _, member_key = who.partition(":")
                 messages.append(
                     HistoryMessage(
-                        kind=MessageKind.inbound,
+                        kind=MessageKind.reply if mark == "r" else MessageKind.note,
                         text=body,
                         at=at,
-                        external_id=_message_id(script.kind, rng),
+                        sender_member_id=staff[member_key].id,
                     )
                 )
-                continue
-            mark, _, member_key = who.partition(":")
-            messages.append(
-                HistoryMessage(
-                    kind=MessageKind.reply if mark == "r" else MessageKind.note,
-                    text=body,
-                    at=at,
-                    sender_member_id=staff[member_key].id,
+            histories.append(
+                ContactHistory(
+                    channel=salon_channels[script.kind],
+                    external_id=_customer_id(script.kind, script.channel_name, rng),
+                    channel_name=script.channel_name,
+                    display_name=script.display_name or script.channel_name,
+                    messages=messages,
+                    read=script.read,
+                    assignee_id=staff[script.assignee].id if script.assignee else None,
                 )
             )
-        histories.append(
-            ContactHistory(
-                channel=salon_channels[script.kind],
-                external_id=_customer_id(script.kind, script.channel_name, rng),
-                channel_name=script.channel_name,
-                display_name=script.display_name or script.channel_name,
-                messages=messages,
-                read=script.read,
-                assignee_id=staff[script.assignee].id if script.assignee else None,
+        written = await write_histories(work, histories=histories, members=list(staff.values()))
+        workspace = await _set_up_workspace(work)
+        for script, history, contact_id, conversation_id in zip(
+            _SCRIPTS, histories, written.contact_ids, written.conversation_ids, strict=True
+        ):
+            customer = _CUSTOMERS.get(script.name, _Customer())
+            one = _Furnishing(
+                customer=customer,
+                contact_id=contact_id,
+                conversation_id=conversation_id,
+                last_at=history.messages[-1].at,
+                actor=staff[customer.by or script.assignee or "owner"],
             )
-        )
-    written = await write_histories(ctx, histories=histories, members=list(staff.values()))
-    await ctx.commit()
+            await _furnish(work, clock, one, staff=staff, workspace=workspace, zone=zone, now=now)
     owner_email = _SALON_MEMBERS[0][1]
     return DemoResult(
         owner_email=owner_email,
@@ -1502,6 +2348,20 @@ SCALE_BATCH = 2000
 SCALE_SEED = 20261124
 # When customers write (hour of day, Japan time), with repeats as weights.
 _CUSTOMER_HOURS = (7, 8, 9, 10, 11, 12, 12, 13, 15, 17, 18, 19, 20, 21, 21, 22, 22, 23)
+# Statuses and tags come from a generator of their own: the histories stay as they were.
+SCALE_CRM_SEED = SCALE_SEED + 1
+# Status shares: (name, share) for conversations waiting for an answer, and for the others;
+# what is left has none (about 80% have one in all).
+_SCALE_STATUSES_UNREAD = (("未対応", 0.9), ("対応中", 0.1))
+_SCALE_STATUSES_READ = (("完了", 0.55), ("連絡待ち", 0.1), ("対応中", 0.06))
+# Tags: (folder, name, share). The ranks exclude each other; the others are drawn apart.
+_SCALE_RANKS = (
+    ("顧客ランク", "VIP", 0.05),
+    ("顧客ランク", "常連", 0.35),
+    ("顧客ランク", "新規", 0.15),
+)
+_SCALE_OTHER_TAGS = (("来店きっかけ", "Instagram", 0.2), ("髪質診断", "くせ毛", 0.25))
+SCALE_TAGS = tuple((folder, name) for folder, name, _ in (*_SCALE_RANKS, *_SCALE_OTHER_TAGS))
 
 
 @dataclass(frozen=True)
@@ -1524,7 +2384,33 @@ class _ScaleMaker:
     rng: random.Random
     # Makes this run's external ids differ from every earlier run's.
     salt: str
+    # Statuses and tags by name, and the generator that picks them.
+    status_ids: dict[str, int]
+    tag_ids: dict[str, int]
+    crm_rng: random.Random
     serial: int = 0
+
+    def _status(self, unread: bool) -> int | None:
+        roll = self.crm_rng.random()
+        for name, share in _SCALE_STATUSES_UNREAD if unread else _SCALE_STATUSES_READ:
+            if roll < share:
+                return self.status_ids[name]
+            roll -= share
+        return None
+
+    def _tags(self) -> tuple[int, ...]:
+        rng = self.crm_rng
+        chosen = []
+        roll = rng.random()
+        for _folder, name, share in _SCALE_RANKS:
+            if roll < share:
+                chosen.append(self.tag_ids[name])
+                break
+            roll -= share
+        for _folder, name, share in _SCALE_OTHER_TAGS:
+            if rng.random() < share:
+                chosen.append(self.tag_ids[name])
+        return tuple(chosen)
 
     def _channel_name(self, kind: str, surname: tuple[str, str], given: tuple[str, ...]) -> str:
         rng = self.rng
@@ -1661,6 +2547,8 @@ class _ScaleMaker:
             messages=messages,
             read=not unread,
             assignee_id=person.member.id if in_charge else None,
+            status_id=self._status(unread),
+            tag_ids=self._tags(),
         )
 
 
@@ -1669,9 +2557,28 @@ def _short_name(member: Member) -> str:
     return "店長" if member.role == Role.owner else member.name.split()[-1]
 
 
+async def _scale_tag_ids(ctx: Ctx) -> dict[str, int]:
+    """The scale's tags by name: those in their folders already (the demo's), else new ones."""
+    found: dict[str, int] = {}
+    for folder, name in SCALE_TAGS:
+        tag_id = await ctx.db.scalar(
+            select(Tag.id)
+            .join(TagFolder, TagFolder.id == Tag.folder_id)
+            .where(Tag.name == name, TagFolder.name == folder, TagFolder.parent_id.is_(None))
+            .order_by(Tag.id)
+            .limit(1)
+        )
+        if tag_id is None:
+            tag_id = (await tags.create_tag(ctx, name=name, folder=folder)).id
+        found[name] = tag_id
+    return found
+
+
 async def load_scale(ctx: Ctx, *, contacts: int) -> ScaleResult:
     """``contacts`` contacts with 3–12 message conversations over the last year, about 30%
-    unread, written in batches (each committed). Adds to what the database already holds."""
+    unread, about 80% with a status (未対応 for most unread ones, 完了 for most others) and tags
+    (顧客ランク VIP 5%, 常連 35%, 新規 15%; Instagram 20%; くせ毛 25%), written in batches
+    (each committed). Adds to what the database already holds."""
     if contacts < 1:
         raise Invalid("Make at least one contact.")
     active = list(
@@ -1694,6 +2601,9 @@ async def load_scale(ctx: Ctx, *, contacts: int) -> ScaleResult:
         now=ctx.now(),
         rng=random.Random(SCALE_SEED),
         salt=secrets.token_hex(8),
+        status_ids=await _status_ids(ctx),
+        tag_ids=await _scale_tag_ids(ctx),
+        crm_rng=random.Random(SCALE_CRM_SEED),
     )
     made = Written(contacts=0, messages=0, unread=0)
     for start in range(0, contacts, SCALE_BATCH):
@@ -1707,7 +2617,7 @@ async def load_scale(ctx: Ctx, *, contacts: int) -> ScaleResult:
         )
     if ctx.dialect == "postgresql":
         # Plans need statistics; autovacuum would gather them, but only some time later.
-        tables = [Contact, Conversation, Message, ConversationUnread, Notification]
+        tables = [Contact, ContactTag, Conversation, Message, ConversationUnread, Notification]
         names = [_table(model).name for model in tables]
         names += [search.CONTACTS.name, search.MESSAGES.name]
         await ctx.db.execute(text(f"ANALYZE {', '.join(names)}"))

@@ -551,3 +551,20 @@ async def test_uploads_nothing_uses_are_swept_after_a_day(
     assert (await client.get(abandoned["url"], headers=auth(token))).status_code == 404
     for still in (sent, kept):
         assert (await client.get(still["url"], headers=auth(token))).status_code == 200
+
+
+async def test_name_in_a_template_leaves_out_the_staff_prefix(ctx: Ctx, factory: Factory) -> None:
+    from madoguchi.automation import templates
+    from madoguchi.contacts import service as contacts
+
+    channel = await factory.channel()
+    ingested = await factory.inbound(channel, name="田中 陽子")
+    await contacts.rename_contact(
+        ctx, contact_id=ingested.conversation.contact_id, display_name="【美咲】田中 陽子"
+    )
+    template = await templates.create_template(ctx, name="確認", text="{name}様、{staff}です")
+    staff = await factory.member(name="美咲")
+    filled = await templates.preview(
+        ctx, template_id=template.id, conversation_id=ingested.conversation.id, member=staff
+    )
+    assert filled.text == "田中 陽子様、美咲です"

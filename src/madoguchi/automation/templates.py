@@ -29,6 +29,7 @@ TEXT_LIMIT = 1000
 CHANGED = "templates.changed"
 # What a template may say in braces; anything else in braces is left as written.
 PLACEHOLDERS = ("name", "channel_name", "days_since_last_visit", "staff")
+_STAFF_PREFIX = re.compile(r"^\s*【[^】]*】\s*")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
 
@@ -153,10 +154,12 @@ async def delete_template(ctx: Ctx, *, template_id: int, actor: Member | None = 
 
 
 async def render(ctx: Ctx, template: Template, *, contact: Contact, staff: Member | None) -> str:
-    """The template's text for one contact: {name}, {channel_name}, {staff} and
+    """The template's text for one contact: {name} (the display name without a 【担当者】
+    prefix), {channel_name}, {staff} and
     {days_since_last_visit} (days since their newest record, in Japan time; blank when none)."""
     values = {
-        "name": contact.display_name,
+        # 「【美咲】田中 陽子」 is for the staff: the customer reads 「田中 陽子様」.
+        "name": _STAFF_PREFIX.sub("", contact.display_name) or contact.display_name,
         "channel_name": contact.channel_name,
         "staff": staff.name if staff else "",
         "days_since_last_visit": "",
