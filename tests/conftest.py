@@ -28,6 +28,7 @@ from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Base, Database
 from madoguchi.kit.migrate import upgrade
+from tests.browser import browser  # noqa: F401 - the fixture, for every browser test
 from tests.fixtures import Factory
 
 

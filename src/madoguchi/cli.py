@@ -16,7 +16,7 @@ from madoguchi.config import Settings, get_settings
 from madoguchi.events import InProcessBus
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
-from madoguchi.kit.errors import DomainError, Invalid
+from madoguchi.kit.errors import DomainError
 
 T = TypeVar("T")
 
@@ -272,74 +272,61 @@ def import_contacts(
         raise typer.Exit(1)
 
 
-def _write_csv(file: Path, data: str, encoding: str) -> None:
-    try:
-        encoded = data.encode("utf-8-sig" if encoding == "utf-8" else "cp932")
-    except UnicodeEncodeError as error:
-        raise Invalid(
-            "A name cannot be written in Shift_JIS (%(text)s): export as utf-8.",
-            text=error.object[error.start : error.end],
-        ) from None
-    file.write_bytes(encoded)
+Encoding = Annotated[str, typer.Option(help="utf-8 (with a BOM, for Excel) or cp932 (Shift_JIS).")]
 
 
-@export_app.command("records")
-def export_records(
-    file: Annotated[Path, typer.Argument(help="The .csv file to write.")],
-    encoding: Annotated[
-        str, typer.Option(help="utf-8 (with a BOM, for Excel) or cp932 (Shift_JIS).")
-    ] = "utf-8",
+def _export(
+    file: Path, encoding: str, noun: str, write: Callable[[Ctx, io.StringIO], Awaitable[int]]
 ) -> None:
-    """Write every record (カルテ) with its contact, book, date and fields to a CSV file."""
+    """Write what ``write`` puts in a CSV to ``file`` in the encoding, and say how many."""
     from madoguchi.contacts import transfer
 
     if encoding not in ("utf-8", "cp932"):
         raise fail("--encoding is utf-8 or cp932.", 2)
 
-    async def action(ctx: Ctx) -> int:
+    async def action(ctx: Ctx) -> tuple[int, bytes]:
         buffer = io.StringIO()
-        written = await transfer.export_records(ctx, buffer)
-        _write_csv(file, buffer.getvalue(), encoding)
-        return written
+        written = await write(ctx, buffer)
+        return written, transfer.encode_csv(buffer.getvalue(), encoding)
 
+    written, data = run_command(get_settings(), action)
     try:
-        written = run_command(get_settings(), action)
+        file.write_bytes(data)
     except OSError as error:
         raise fail(f"Cannot write {file}: {error.strerror}.") from None
-    typer.echo(f"{written} records written to {file}.")
+    typer.echo(f"{written} {noun} written to {file}.")
+
+
+@export_app.command("records")
+def export_records(
+    file: Annotated[Path, typer.Argument(help="The .csv file to write.")],
+    encoding: Encoding = "utf-8",
+) -> None:
+    """Write every record (カルテ) with its contact, book, date and fields to a CSV file."""
+    from madoguchi.contacts import transfer
+
+    _export(file, encoding, "records", transfer.export_records)
 
 
 @export_app.command("contacts")
 def export_contacts(
     file: Annotated[Path, typer.Argument(help="The .csv file to write.")],
-    encoding: Annotated[
-        str, typer.Option(help="utf-8 (with a BOM, for Excel) or cp932 (Shift_JIS).")
-    ] = "utf-8",
+    encoding: Encoding = "utf-8",
 ) -> None:
     """Write every contact with tags, status and profile fields to a CSV file."""
     from rich.progress import Progress
 
     from madoguchi.contacts import transfer
 
-    if encoding not in ("utf-8", "cp932"):
-        raise fail("--encoding is utf-8 or cp932.", 2)
-
-    async def action(ctx: Ctx) -> int:
+    async def write(ctx: Ctx, out: io.StringIO) -> int:
         total = await transfer.count_contacts(ctx)
-        buffer = io.StringIO()
         with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
             task = progress.add_task("Exporting", total=total)
-            written = await transfer.export_contacts(
-                ctx, buffer, progress=lambda done: progress.update(task, completed=done)
+            return await transfer.export_contacts(
+                ctx, out, progress=lambda done: progress.update(task, completed=done)
             )
-        _write_csv(file, buffer.getvalue(), encoding)
-        return written
 
-    try:
-        written = run_command(get_settings(), action)
-    except OSError as error:
-        raise fail(f"Cannot write {file}: {error.strerror}.") from None
-    typer.echo(f"{written} contacts written to {file}.")
+    _export(file, encoding, "contacts", write)
 
 
 def main() -> None:

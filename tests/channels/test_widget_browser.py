@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser, expect
 
 from madoguchi.kit.context import Ctx
 from tests.channels.conftest import Recorder
 from tests.conftest import LiveServer
 from tests.fixtures import Factory, auth
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.e2e
-
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"{CHROMIUM} is not installed (apt-get install chromium): the browser test is skipped",
-        allow_module_level=True,
-    )
-
-from playwright.async_api import Browser, async_playwright, expect  # noqa: E402
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 async def test_visitor_on_another_site_chats_live_and_keeps_the_history(

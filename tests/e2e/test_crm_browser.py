@@ -8,8 +8,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from madoguchi.crm import fields, statuses, tags
+from tests.browser import sign_in
 from tests.conftest import LiveServer
-from tests.e2e.conftest import sign_in
 from tests.fixtures import Factory
 
 pytestmark = pytest.mark.e2e

@@ -2,49 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
+from playwright.async_api import Browser, expect
 
 from madoguchi.channels import service as channels
+from tests.browser import sign_in
 from tests.conftest import LiveServer
-from tests.fixtures import PASSWORD, Factory, auth
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.fixtures import Factory, auth
 
 pytestmark = pytest.mark.e2e
-
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"{CHROMIUM} is not installed (apt-get install chromium): the browser test is skipped",
-        allow_module_level=True,
-    )
-
-from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def sign_in(page: Page, base_url: str, email: str) -> None:
-    await page.goto(f"{base_url}/login")
-    await page.get_by_label("メールアドレス").fill(email)
-    await page.get_by_label("パスワード").fill(PASSWORD)
-    await page.get_by_role("button", name="ログイン").click()
-    await page.wait_for_url(f"{base_url}/")
 
 
 async def status_names(base: str, token: str) -> list[str]:
@@ -70,7 +37,7 @@ async def test_an_owner_edits_and_reorders_statuses_in_place(
     )
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    await sign_in(page, base, owner.email)
+    await sign_in(page, base, owner.email, live=False)
     await page.goto(f"{base}/settings/statuses")
 
     # 編集 opens in place; a name already taken is refused next to it, in Japanese.
@@ -142,7 +109,7 @@ async def test_an_owner_copies_a_webhook_url_and_builds_an_action_step_by_step(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    await sign_in(page, base, owner.email)
+    await sign_in(page, base, owner.email, live=False)
 
     # The webhook URL goes to the clipboard, and the page says so.
     await page.goto(f"{base}/settings/channels")

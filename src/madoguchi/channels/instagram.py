@@ -20,10 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from madoguchi.channels.base import DeliveryError, Outgoing, api_base, failure, http_client
 from madoguchi.channels.models import Channel, ChannelKind
-from madoguchi.channels.webhooks import load_channel
-from madoguchi.contacts import service as contacts
-from madoguchi.conversations import service as conversations
-from madoguchi.files import service as files
+from madoguchi.channels.webhooks import Incoming, first_sight, load_channel, store
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Forbidden, Invalid, Unauthorized
 from madoguchi.kit.security import constant_time_equals
@@ -116,18 +113,19 @@ async def _handle(
     message_id = str(message.get("mid") or "")
     if not message_id:
         return
-    if await conversations.message_exists(
-        ctx.db, channel_id=config.channel_id, external_id=message_id
-    ):
-        await ctx.db.rollback()
-        return
-    known = await contacts.find_contact_by_channel(
-        ctx.db, channel_id=config.channel_id, external_id=sender
+    new, known = await first_sight(
+        ctx, channel_id=config.channel_id, message_id=message_id, sender=sender
     )
-    await ctx.db.rollback()
-    name = None if known else await _username(http, config, sender)
-    images: list[bytes] = []
-    errors: list[str] = []
+    if not new:
+        return
+    incoming = Incoming(
+        channel_id=config.channel_id,
+        kind=ChannelKind.instagram,
+        sender=sender,
+        sender_name=None if known else await _username(http, config, sender),
+        message_id=message_id,
+        text=str(message.get("text") or ""),
+    )
     for attachment in message.get("attachments") or []:
         url = ((attachment or {}).get("payload") or {}).get("url")
         if (attachment or {}).get("type") == "image" and url:
@@ -135,31 +133,10 @@ async def _handle(
                 response = await http.get(str(url))
                 if response.status_code != 200:
                     raise failure(response, "Instagram attachment")
-                images.append(response.content)
+                incoming.images.append(response.content)
             except (DeliveryError, httpx.HTTPError) as error:
-                errors.append(str(error))
-    image_ids = []
-    for position, data in enumerate(images[:3]):
-        try:
-            stored = await files.store_image(ctx, data=data, name=f"{message_id}-{position}.jpg")
-            image_ids.append(stored.id)
-        except Invalid as error:
-            errors.append(str(error))
-    meta = {"image_error": "; ".join(errors)} if errors else None
-    text = str(message.get("text") or "")
-    if not text and not image_ids and meta is None:
-        meta = {"unsupported": "attachment"}
-    channel = await load_channel(ctx, config.channel_id, ChannelKind.instagram)
-    await conversations.ingest_inbound(
-        ctx,
-        channel=channel,
-        contact_external_id=sender,
-        contact_name=name,
-        text=text,
-        external_id=message_id,
-        image_ids=image_ids,
-        meta=meta,
-    )
+                incoming.errors.append(str(error))
+    await store(ctx, incoming)
 
 
 async def _username(http: httpx.AsyncClient, config: InstagramConfig, igsid: str) -> str | None:

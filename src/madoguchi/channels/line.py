@@ -24,10 +24,8 @@ from madoguchi.channels.base import (
     http_client,
 )
 from madoguchi.channels.models import Channel, ChannelKind
-from madoguchi.channels.webhooks import load_channel
+from madoguchi.channels.webhooks import Incoming, first_sight, load_channel, store
 from madoguchi.contacts import service as contacts
-from madoguchi.conversations import service as conversations
-from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, Unauthorized
 from madoguchi.kit.web import CtxDep
@@ -127,54 +125,37 @@ async def _message(
     message_id = str(message.get("id") or "")
     if not message_id:
         return
-    if await conversations.message_exists(
-        ctx.db, channel_id=config.channel_id, external_id=message_id
-    ):
-        await ctx.db.rollback()
-        return  # a redelivery: stored already
-    known = await contacts.find_contact_by_channel(
-        ctx.db, channel_id=config.channel_id, external_id=user_id
+    new, known = await first_sight(
+        ctx, channel_id=config.channel_id, message_id=message_id, sender=user_id
     )
-    await ctx.db.rollback()  # nothing held while LINE is asked
-    name = None if known else await _profile_name(http, config, user_id)
-    text = ""
-    meta: dict[str, Any] | None = None
-    data: bytes | None = None
+    if not new:
+        return  # a redelivery: stored already
+    incoming = Incoming(
+        channel_id=config.channel_id,
+        kind=ChannelKind.line,
+        sender=user_id,
+        sender_name=None if known else await _profile_name(http, config, user_id),
+        message_id=message_id,
+    )
     match message.get("type"):
         case "text":
-            text = str(message.get("text") or "")
+            incoming.text = str(message.get("text") or "")
         case "image":
             try:
-                data = await _image(http, config, message_id, message)
+                incoming.images.append(await _image(http, config, message_id, message))
             except (DeliveryError, httpx.HTTPError) as error:
                 log.warning("LINE image %s could not be fetched: %s", message_id, error)
-                meta = {"image_error": str(error)}
+                incoming.errors.append(str(error))
         case "sticker":
-            meta = {
+            incoming.meta = {
                 "sticker": {
                     "package_id": str(message.get("packageId") or ""),
                     "sticker_id": str(message.get("stickerId") or ""),
                 }
             }
         case other:
-            meta = {"unsupported": str(other)}
-    image_ids: list[int] = []
-    if data is not None:
-        try:
-            image_ids = [(await files.store_image(ctx, data=data, name=f"{message_id}.jpg")).id]
-        except Invalid as error:
-            meta = {"image_error": str(error)}
-    channel = await load_channel(ctx, config.channel_id, ChannelKind.line)
-    await conversations.ingest_inbound(
-        ctx,
-        channel=channel,
-        contact_external_id=user_id,
-        contact_name=name,
-        text=text,
-        external_id=message_id,
-        image_ids=image_ids,
-        meta=meta,
-    )
+            incoming.meta = {"unsupported": str(other)}
+    await store(ctx, incoming)
 
 
 async def _profile_name(http: httpx.AsyncClient, config: LineConfig, user_id: str) -> str | None:

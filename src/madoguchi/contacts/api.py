@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from madoguchi.contacts import repository, service
 from madoguchi.contacts.schemas import ContactCreate, ContactOut, ContactPageOut, ContactUpdate
-from madoguchi.crm import filters
+from madoguchi.crm.params import FilterDep
 from madoguchi.kit.web import CtxDep, MemberDep
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
@@ -24,26 +24,11 @@ async def _out(ctx: CtxDep, contact_id: int) -> ContactOut:
 async def list_contacts(
     member: MemberDep,
     ctx: CtxDep,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    tag: Annotated[list[str] | None, Query()] = None,
-    tag_mode: Annotated[str, Query(pattern="^(any|all)$")] = "any",
-    status: Annotated[list[str] | None, Query()] = None,
-    mark: Annotated[list[str] | None, Query()] = None,
-    channel: int | None = None,
-    filter: Annotated[str | None, Query(description="JSON list of {field, op, value}")] = None,
+    conditions: FilterDep,
     limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 100,
     cursor: int | None = None,
 ) -> ContactPageOut:
     """Contacts, newest first, narrowed by the same conditions as the inbox."""
-    conditions = filters.from_params(
-        q=q,
-        tag=tag,
-        tag_mode=tag_mode,
-        status=status,
-        mark=mark,
-        channel=channel,
-        filter_json=filter,
-    )
     page = await repository.list_contacts(
         ctx.db,
         conditions=conditions,

@@ -6,12 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from madoguchi.contacts.repository import ContactDetail
-
-
-class Named(BaseModel):
-    id: int
-    name: str
-    color: str | None = None
+from madoguchi.crm.schemas import Label
 
 
 class ChannelRef(BaseModel):
@@ -32,9 +27,9 @@ class ContactOut(BaseModel):
     mail_opt_in: bool
     hidden: bool
     blocked: bool
-    status: Named | None
-    mark: Named | None
-    tags: list[Named]
+    status: Label | None
+    mark: Label | None
+    tags: list[Label]
     fields: dict[str, Any]
     conversation_ids: list[int]
     created_at: datetime
@@ -59,17 +54,9 @@ class ContactOut(BaseModel):
             mail_opt_in=c.mail_opt_in,
             hidden=c.hidden,
             blocked=c.blocked,
-            status=(
-                Named(id=detail.status.id, name=detail.status.name, color=detail.status.color)
-                if detail.status
-                else None
-            ),
-            mark=(
-                Named(id=detail.mark.id, name=detail.mark.name, color=detail.mark.color)
-                if detail.mark
-                else None
-            ),
-            tags=[Named(id=t.id, name=t.name) for t in detail.tags],
+            status=Label.of(detail.status),
+            mark=Label.of(detail.mark),
+            tags=[label for tag in detail.tags if (label := Label.of(tag))],
             fields=detail.values,
             conversation_ids=detail.conversation_ids,
             created_at=c.created_at,

@@ -387,6 +387,20 @@ async def export_contacts(
             progress(written)
 
 
+def encode_csv(text: str, encoding: str) -> bytes:
+    """An export's bytes: UTF-8 with a BOM (so Excel opens it right), or Shift_JIS (cp932),
+    which cannot hold every character: such a name is a clear refusal, not a ``?``."""
+    if encoding not in ("utf-8", "cp932"):
+        raise Invalid("The encoding is utf-8 or cp932.")
+    try:
+        return text.encode("utf-8-sig" if encoding == "utf-8" else "cp932")
+    except UnicodeEncodeError as error:
+        raise Invalid(
+            "A name cannot be written in Shift_JIS (%(text)s): export as utf-8.",
+            text=error.object[error.start : error.end],
+        ) from None
+
+
 def _export_value(value: Any) -> str:
     if value is None:
         return ""

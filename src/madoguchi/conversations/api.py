@@ -20,7 +20,6 @@ from madoguchi.conversations.schemas import (
     ConversationPage,
     ConversationTagOut,
     FollowIn,
-    Label,
     MemberRef,
     MemoIn,
     MessageCreate,
@@ -30,7 +29,8 @@ from madoguchi.conversations.schemas import (
     TagIdsIn,
 )
 from madoguchi.crm import filters, records
-from madoguchi.crm.schemas import Items
+from madoguchi.crm.params import FilterDep
+from madoguchi.crm.schemas import Items, Label
 from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.web import CtxDep, MemberDep
@@ -60,13 +60,9 @@ def conversation_out(item: InboxItem) -> ConversationOut:
             display_name=contact.display_name,
             channel_name=contact.channel_name,
             avatar_url=contact.avatar_url,
-            status=Label(id=item.status.id, name=item.status.name, color=item.status.color)
-            if item.status
-            else None,
-            mark=Label(id=item.mark.id, name=item.mark.name, color=item.mark.color)
-            if item.mark
-            else None,
-            tags=[Label(id=tag.id, name=tag.name) for tag in item.tags],
+            status=Label.of(item.status),
+            mark=Label.of(item.mark),
+            tags=[label for tag in item.tags if (label := Label.of(tag))],
         ),
         channel=ChannelSummary(id=channel.id, kind=channel.kind, name=channel.name),
     )
@@ -76,31 +72,15 @@ def conversation_out(item: InboxItem) -> ConversationOut:
 async def list_conversations(
     member: MemberDep,
     ctx: CtxDep,
+    conditions: FilterDep,
     view: View = View.all,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    tag: Annotated[list[str] | None, Query(description="tag id or name (repeatable)")] = None,
-    tag_mode: Annotated[str, Query(pattern="^(any|all)$")] = "any",
-    status: Annotated[list[str] | None, Query(description="status id or name")] = None,
-    mark: Annotated[list[str] | None, Query(description="mark id or name")] = None,
     assignee: Annotated[str | None, Query(description='member id, "me" or "none"')] = None,
-    channel: int | None = None,
-    filter: Annotated[
-        str | None, Query(description="JSON list of {field, op, value} (see docs/api.md)")
-    ] = None,
     limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 50,
     cursor: str | None = None,
 ) -> ConversationPage:
     """The inbox list, newest activity first. Page on with ``cursor`` = the last ``next_cursor``."""
-    conditions = filters.from_params(
-        q=q,
-        tag=tag,
-        tag_mode=tag_mode,
-        status=status,
-        mark=mark,
-        channel=channel,
-        assignee=assignee,
-        filter_json=filter,
-    )
+    if assignee is not None:
+        conditions = [*conditions, *filters.from_params(assignee=assignee)]
     page = await repository.list_conversations(
         ctx.db,
         member_id=member.id,

@@ -152,15 +152,22 @@ async def _listing(
     return _Listing(statement=statement.where(*where), activity=activity, ident=ident)
 
 
+# Counting a driver's rows stops here: past it, either is a fine index to walk.
+DRIVER_COUNT_CAP = 2000
+
+
 async def _driver(db: AsyncSession, conditions: list[filters.Condition]) -> tuple[str, int] | None:
     """The single tag or status among the conditions with the fewest rows, if any."""
     candidates = await filters.single_valued(db, conditions)
+    if len(candidates) == 1:
+        return candidates[0]
     best: tuple[int, tuple[str, int]] | None = None
     for kind, ident in candidates:
         if kind == "tag":
-            counted = select(func.count()).where(ContactTag.tag_id == ident)
+            rows = select(ContactTag.contact_id).where(ContactTag.tag_id == ident)
         else:
-            counted = select(func.count()).select_from(Contact).where(Contact.status_id == ident)
+            rows = select(Contact.id).where(Contact.status_id == ident)
+        counted = select(func.count()).select_from(rows.limit(DRIVER_COUNT_CAP).subquery())
         size = int(await db.scalar(counted) or 0)
         if best is None or size < best[0]:
             best = (size, (kind, ident))

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Message
+from madoguchi.crm.schemas import Label
 from madoguchi.files.models import StoredFile
 from madoguchi.files.schemas import FileOut
 
@@ -136,12 +137,6 @@ class ScheduledOut(BaseModel):
 
 class MessageList(BaseModel):
     items: list[MessageOut]
-
-
-class Label(BaseModel):
-    id: int
-    name: str
-    color: str | None = None
 
 
 class ContactSummary(BaseModel):

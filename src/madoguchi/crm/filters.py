@@ -52,8 +52,8 @@ from madoguchi.kit import search
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.text import like_pattern, search_key
 
-# Up to this many matching conversations, a text search sorts them; past it the term is common,
-# and walking the list newest-first finds a page of matches sooner (after about
+# Up to this many hits in the search index, a text search sorts its matches; past it the term is
+# common, and walking the list newest-first finds a page of matches sooner (after about
 # 51 × conversations ÷ matches rows: at 100,000 conversations, 2,500 at the most).
 SEARCH_SET_LIMIT = 2000
 
@@ -506,17 +506,16 @@ async def _matching(
     recheck: Select[int],
     owner_key: InstrumentedAttribute[int],
 ) -> set[int] | None:
-    """The ids ``recheck`` selects among the index's candidates, or None when there are more
-    than SEARCH_SET_LIMIT of them (a common term: the caller scans instead)."""
+    """The ids ``recheck`` selects among the index's candidates, or None for a common term (more
+    than SEARCH_SET_LIMIT hits in the index alone, counted without reading a row): the caller
+    then walks the list instead."""
     candidates = search.candidates(db, index, q)
     if candidates is None:
         return None
     hits = candidates.subquery()
-    rows = list(
-        await db.scalars(
-            recheck.join(hits, hits.c.owner_id == owner_key).distinct().limit(SEARCH_SET_LIMIT + 1)
-        )
+    counted = select(func.count()).select_from(
+        select(hits.c.owner_id).limit(SEARCH_SET_LIMIT + 1).subquery()
     )
-    if len(rows) > SEARCH_SET_LIMIT:
+    if int(await db.scalar(counted) or 0) > SEARCH_SET_LIMIT:
         return None
-    return set(rows)
+    return set(await db.scalars(recheck.join(hits, hits.c.owner_id == owner_key).distinct()))

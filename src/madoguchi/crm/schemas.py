@@ -6,9 +6,24 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from madoguchi.crm.memos import BODY_LIMIT, TITLE_LIMIT
+from madoguchi.crm.models import Mark, Status, Tag
 
 Strict = ConfigDict(extra="forbid")
 T = TypeVar("T")
+
+
+class Label(BaseModel):
+    """A status, mark or tag as a list or a contact shows it."""
+
+    id: int
+    name: str
+    color: str | None = None
+
+    @classmethod
+    def of(cls, thing: Status | Mark | Tag | None) -> Label | None:
+        if thing is None:
+            return None
+        return cls(id=thing.id, name=thing.name, color=getattr(thing, "color", None))
 
 
 class StatusOut(BaseModel):

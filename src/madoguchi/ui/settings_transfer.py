@@ -377,12 +377,8 @@ async def export_contacts(
     await transfer.export_contacts(ctx, buffer)
     shift_jis = encoding == "cp932"
     try:
-        data = buffer.getvalue().encode("cp932" if shift_jis else "utf-8-sig")
-    except UnicodeEncodeError as error:
-        problem = Invalid(
-            "A name cannot be written in Shift_JIS (%(text)s): export as utf-8.",
-            text=error.object[error.start : error.end],
-        )
+        data = transfer.encode_csv(buffer.getvalue(), "cp932" if shift_jis else "utf-8")
+    except DomainError as problem:
         outcome = Outcome(error=translate_error(problem, member.language), at="export")
         return await show(request, ctx, member, TRANSFER, outcome=outcome, status_code=422)
     day = datetime.now(ZoneInfo(ctx.settings.timezone)).strftime("%Y%m%d")

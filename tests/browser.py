@@ -1,5 +1,6 @@
-"""Chromium for the end-to-end tests: Debian's /usr/bin/chromium, headless; without it the
-tests that need it are skipped with the reason."""
+"""Chromium for the browser tests (tests/e2e, the settings and the web chat): Debian's
+/usr/bin/chromium, headless; without it the tests that need it are skipped with the reason.
+The ``browser`` fixture is registered for every test by tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -31,12 +32,15 @@ async def browser() -> AsyncIterator[Browser]:
             await browser.close()
 
 
-async def sign_in(page: Page, base_url: str, email: str, next_path: str = "/") -> None:
-    """Through the login form; done once the live connection said "ready"."""
+async def sign_in(
+    page: Page, base_url: str, email: str, next_path: str = "/", *, live: bool = True
+) -> None:
+    """Through the login form; with ``live``, done once the live connection said "ready"."""
     suffix = f"?next={next_path}" if next_path != "/" else ""
     await page.goto(f"{base_url}/login{suffix}")
     await page.get_by_label("メールアドレス").fill(email)
     await page.get_by_label("パスワード").fill(PASSWORD)
     await page.get_by_role("button", name="ログイン").click()
     await page.wait_for_url(f"{base_url}{next_path}")
-    await expect(page.locator("body")).to_have_attribute("data-live", "ready")
+    if live:
+        await expect(page.locator("body")).to_have_attribute("data-live", "ready")
