@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
+import json
 import os
 import platform
 import secrets
@@ -157,6 +161,8 @@ class SizeResult:
     latency: dict[str, Stats]
     sql_baseline: Stats
     ingest: list[Ingest]
+    # LINE webhook events accepted (signed bodies of ten events each), one client.
+    webhooks: Ingest | None = None
     # The 1-minute load average before and after measuring: other work on the machine shows here.
     load: tuple[float, float] = (0.0, 0.0)
 
@@ -171,6 +177,7 @@ class Site:
     settings: Settings
     token: str
     api_channel_id: int
+    line_channel_id: int
     rare_name: str
     messages: int
     generate_seconds: float
@@ -212,7 +219,7 @@ def make_site(size: int, options: Options, workdir: Path) -> Site:
     settings = Settings(_env_file=None, data_dir=data_dir, database_url=database_url)
     upgrade(settings)
 
-    async def fill() -> tuple[float, int, str, int, str]:
+    async def fill() -> tuple[float, int, str, int, int, str]:
         async with command_ctx(settings) as ctx:
             started = time.perf_counter()
             made = await load_scale(ctx, contacts=size)
@@ -223,11 +230,21 @@ def make_site(size: int, options: Options, workdir: Path) -> Site:
                 c.id for c in await channels.list_channels(ctx.db) if c.kind == ChannelKind.api
             )
             names = list(await ctx.db.scalars(select(Contact.display_name)))
-            await ctx.db.rollback()
-            return seconds, made.messages, token, api_channel_id, _rare_full_name(names)
+            # Its profile API points nowhere: a new sender's name is simply not found.
+            line = await channels.create_channel(
+                ctx,
+                kind="line",
+                name="bench LINE",
+                settings={
+                    "channel_secret": LINE_SECRET,
+                    "access_token": "bench",
+                    "api_base": "http://127.0.0.1:9",
+                },
+            )
+            return seconds, made.messages, token, api_channel_id, line.id, _rare_full_name(names)
 
-    seconds, messages, token, channel_id, rare = asyncio.run(fill())
-    return Site(settings, token, channel_id, rare, messages, seconds, drop)
+    seconds, messages, token, channel_id, line_id, rare = asyncio.run(fill())
+    return Site(settings, token, channel_id, line_id, rare, messages, seconds, drop)
 
 
 def _rare_full_name(display_names: Sequence[str]) -> str:
@@ -507,6 +524,55 @@ def measure_ingest(url: str, site: Site, *, messages: int, clients: int) -> list
     return figures
 
 
+LINE_SECRET = "bench-line-secret"
+EVENTS_PER_BODY = 10
+
+
+def measure_webhooks(url: str, site: Site, *, events: int) -> Ingest:
+    """Signed LINE webhook bodies of ten text events each (twenty senders), one client; beside
+    it, /healthz requests per second."""
+    run_id = secrets.token_hex(3)
+    bodies = []
+    for start in range(0, events, EVENTS_PER_BODY):
+        batch = [
+            {
+                "type": "message",
+                "mode": "active",
+                "timestamp": 1764000000000,
+                "webhookEventId": f"{run_id}-{n}",
+                "deliveryContext": {"isRedelivery": False},
+                "source": {"type": "user", "userId": f"U{run_id}{n % 20}"},
+                "message": {"id": f"{run_id}-{n}", "type": "text", "text": f"予約の確認です {n}"},
+            }
+            for n in range(start, min(start + EVENTS_PER_BODY, events))
+        ]
+        raw = json.dumps({"destination": "Ubench", "events": batch}).encode()
+        signature = base64.b64encode(
+            hmac.new(LINE_SECRET.encode(), raw, hashlib.sha256).digest()
+        ).decode()
+        bodies.append((raw, signature))
+
+    def healthz(_number: int) -> Request:
+        return ("GET", "/healthz", None)
+
+    health_seconds = asyncio.run(
+        _throughput(url, site.token, clients=1, count=len(bodies), request=healthz)
+    )
+    path = f"/webhooks/line/{site.line_channel_id}"
+    with httpx.Client(base_url=url, timeout=60) as client:
+        started = time.perf_counter()
+        for raw, signature in bodies:
+            response = client.post(
+                path,
+                content=raw,
+                headers={"X-Line-Signature": signature, "Content-Type": "application/json"},
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"webhook: {response.status_code} {response.text}")
+        seconds = time.perf_counter() - started
+    return Ingest(1, events, seconds, len(bodies) / health_seconds)
+
+
 def run_size(size: int, options: Options, workdir: Path) -> SizeResult:
     print(f"… {size:,} contacts: generating", file=sys.stderr, flush=True)
     site = make_site(size, options, workdir)
@@ -526,6 +592,7 @@ def run_size(size: int, options: Options, workdir: Path) -> SizeResult:
                 )
             sql = measure_sql(site.settings, requests=options.requests, warmup=options.warmup)
             ingest = measure_ingest(url, site, messages=options.ingest, clients=options.clients)
+            webhooks = measure_webhooks(url, site, events=options.ingest)
         return SizeResult(
             size=size,
             messages=site.messages,
@@ -534,6 +601,7 @@ def run_size(size: int, options: Options, workdir: Path) -> SizeResult:
             latency=latency,
             sql_baseline=sql,
             ingest=ingest,
+            webhooks=webhooks,
             load=(load_before, os.getloadavg()[0]),
         )
     finally:
@@ -652,6 +720,18 @@ def render(results: Sequence[SizeResult], options: Options) -> str:
             lines.append(
                 f"| {r.size:,} | {i.clients} | {i.messages:,} | {i.per_second:,.0f} "
                 f"| {i.healthz_per_second:,.0f} | {i.per_second / i.healthz_per_second:.2f} |"
+            )
+    lines += ["", "## LINE webhook events accepted", ""]
+    lines += [
+        "| contacts | events | events/s | /healthz req/s | ÷ /healthz |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        if r.webhooks is not None:
+            w = r.webhooks
+            lines.append(
+                f"| {r.size:,} | {w.messages:,} | {w.per_second:,.0f} "
+                f"| {w.healthz_per_second:,.0f} | {w.per_second / w.healthz_per_second:.2f} |"
             )
     return "\n".join(lines) + "\n"
 

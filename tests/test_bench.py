@@ -61,6 +61,9 @@ def test_quick_benchmark_reports_latency_flatness_and_ingest_figures(tmp_path: P
         ("40", "2", "10"),
     ]
     assert all(number(row[3]) > 0 and number(row[5]) > 0 for row in ingest)
+    webhooks = table(report, "## LINE webhook events accepted")
+    assert [(row[0], row[1]) for row in webhooks] == [("20", "10"), ("40", "10")]
+    assert all(number(row[2]) > 0 and number(row[4]) > 0 for row in webhooks)
 
 
 def test_p95_of_few_samples_lies_among_them() -> None:

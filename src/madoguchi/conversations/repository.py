@@ -157,21 +157,21 @@ DRIVER_COUNT_CAP = 2000
 
 
 async def _driver(db: AsyncSession, conditions: list[filters.Condition]) -> tuple[str, int] | None:
-    """The single tag or status among the conditions with the fewest rows, if any."""
+    """The single tag or status among the conditions with the fewest rows, if any (all counted
+    in one query, each up to DRIVER_COUNT_CAP)."""
     candidates = await filters.single_valued(db, conditions)
-    if len(candidates) == 1:
-        return candidates[0]
-    best: tuple[int, tuple[str, int]] | None = None
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    counts = []
     for kind, ident in candidates:
         if kind == "tag":
             rows = select(ContactTag.contact_id).where(ContactTag.tag_id == ident)
         else:
             rows = select(Contact.id).where(Contact.status_id == ident)
-        counted = select(func.count()).select_from(rows.limit(DRIVER_COUNT_CAP).subquery())
-        size = int(await db.scalar(counted) or 0)
-        if best is None or size < best[0]:
-            best = (size, (kind, ident))
-    return best[1] if best else None
+        capped = rows.limit(DRIVER_COUNT_CAP).subquery()
+        counts.append(select(func.count()).select_from(capped).scalar_subquery())
+    sizes = (await db.execute(select(*counts))).one()
+    return min(zip(sizes, candidates, strict=True), key=lambda pair: int(pair[0]))[1]
 
 
 async def list_conversations(

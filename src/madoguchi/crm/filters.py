@@ -21,7 +21,7 @@ Marks match a contact's mark or a mark on any of their messages (F17).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -151,7 +151,7 @@ async def single_valued(db: AsyncSession, conditions: Sequence[Condition]) -> li
         if condition.field == "tag" and (
             condition.op == "all" or (condition.op in ("eq", "in") and len(refs) == 1)
         ):
-            found += [("tag", (await tags.find_tag(db, _ref(ref, "tag"))).id) for ref in refs]
+            found += [("tag", await _tag_id(db, ref)) for ref in refs]
         elif condition.field == "status" and condition.op in ("eq", "in") and len(refs) == 1:
             found.append(("status", await _status_id(db, refs[0])))
     return found
@@ -217,7 +217,7 @@ async def _tag(db: AsyncSession, op: str, value: Any) -> ColumnElement[bool]:
     refs = _as_list(value)
     if not refs:
         raise Invalid("The tag condition needs at least one tag.")
-    tag_ids = [(await tags.find_tag(db, _ref(ref, "tag"))).id for ref in refs]
+    tag_ids = [await _tag_id(db, ref) for ref in refs]
 
     def has(tag_ids: list[int]) -> ColumnElement[bool]:
         # An alias of its own: the list may already walk contact_tags (conversations.repository).
@@ -239,12 +239,28 @@ def _ref(ref: Any, what: str) -> int | str:
     return ref
 
 
+async def _resolved(
+    db: AsyncSession, kind: str, ref: Any, find: Callable[[AsyncSession, int | str], Awaitable[Any]]
+) -> int:
+    """A tag's, status's or mark's id from its id or name, asked of the database once per
+    session (a list resolves each twice: to choose its index, then to filter)."""
+    known: dict[tuple[str, int | str], int] = db.info.setdefault("madoguchi.filter_refs", {})
+    key = (kind, _ref(ref, kind))
+    if key not in known:
+        known[key] = (await find(db, key[1])).id
+    return known[key]
+
+
+async def _tag_id(db: AsyncSession, ref: Any) -> int:
+    return await _resolved(db, "tag", ref, tags.find_tag)
+
+
 async def _status_id(db: AsyncSession, ref: Any) -> int:
-    return (await statuses.find_status(db, _ref(ref, "status"))).id
+    return await _resolved(db, "status", ref, statuses.find_status)
 
 
 async def _mark_id(db: AsyncSession, ref: Any) -> int:
-    return (await marks.find_mark(db, _ref(ref, "mark"))).id
+    return await _resolved(db, "mark", ref, marks.find_mark)
 
 
 async def _reference(
