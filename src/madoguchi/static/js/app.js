@@ -1078,6 +1078,24 @@
     if (dialog && event.detail.successful && target && !dialog.contains(target)) dialog.close();
   });
 
+  // The list answers the newest request for it: a live refresh answered after the member's own
+  // (clearing the filter, a tab) must not put the older list back. The member's request also
+  // makes a pending live refresh needless.
+  let latestListRequest = null;
+  body.addEventListener("htmx:beforeRequest", function (event) {
+    const target = event.detail.target;
+    if (event.defaultPrevented || !target || target.id !== "conversation-list") return;
+    clearTimeout(listRefreshTimer);
+    latestListRequest = event.detail.xhr;
+  });
+  body.addEventListener("htmx:beforeSwap", function (event) {
+    const target = event.detail.target;
+    if (target && target.id === "conversation-list" && latestListRequest !== null
+        && event.detail.xhr !== latestListRequest) {
+      event.detail.shouldSwap = false;
+    }
+  });
+
   // A refused header action answers the header with the reason in it: show it there.
   body.addEventListener("htmx:beforeSwap", function (event) {
     const xhr = event.detail.xhr;
