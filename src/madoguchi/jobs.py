@@ -71,7 +71,7 @@ class Worker:
         moment = now or self.clock()
         woke = await self._step(lambda ctx: workflow.wake_due(ctx, now=moment))
         sent = await self._step(lambda ctx: scheduled.send_due(ctx, now=moment))
-        delivered = await outbox.deliver_due(self.ctx, self.adapters, now=moment)
+        delivered = await outbox.deliver_due(self.ctx, self.adapters, now=moment, clock=self.clock)
         return TickResult(woke=woke, sent=sent, delivered=delivered)
 
     async def run(self, stop: asyncio.Event) -> None:

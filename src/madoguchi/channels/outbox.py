@@ -4,10 +4,12 @@ the channel's error, and can be sent again (再送)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
@@ -27,7 +29,10 @@ log = logging.getLogger(__name__)
 # Seconds to wait after each failed attempt; after the last, the message is marked failed.
 BACKOFF = (5, 30, 120, 600, 1800, 3600)
 # A claim is a lease: if the process dies mid-send, another picks the entry up after this.
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(minutes=5)
+# A send is cut off well inside its lease, so no other worker can claim an entry still being
+# sent (an adapter makes at most a handful of calls, each with its own timeout).
+SEND_LIMIT = LEASE.total_seconds() / 2
 
 CtxFactory = Callable[[], contextlib.AbstractAsyncContextManager[Ctx]]
 
@@ -82,7 +87,15 @@ async def resend(ctx: Ctx, *, message_id: int) -> Message:
     return message
 
 
-async def _claim(ctx: Ctx, now: datetime) -> tuple[int, Outgoing] | None:
+@dataclass(frozen=True)
+class _Claim:
+    entry_id: int
+    # The attempt this claim made: recording it again after someone else's claim is refused.
+    attempt: int
+    outgoing: Outgoing
+
+
+async def _claim(ctx: Ctx, now: datetime) -> _Claim | None:
     entry = await ctx.db.scalar(
         select(OutboxEntry)
         .where(
@@ -121,8 +134,9 @@ async def _claim(ctx: Ctx, now: datetime) -> tuple[int, Outgoing] | None:
         files_root=files.root(ctx),
         thread=thread,
     )
+    attempt = entry.attempts
     await ctx.db.commit()
-    return entry.id, outgoing
+    return _Claim(entry_id=entry.id, attempt=attempt, outgoing=outgoing)
 
 
 async def _thread(ctx: Ctx, conversation: Conversation, message: Message) -> dict[str, object]:
@@ -146,11 +160,16 @@ async def _thread(ctx: Ctx, conversation: Conversation, message: Message) -> dic
     }
 
 
-async def _record(ctx: Ctx, entry_id: int, now: datetime, error: DeliveryError | None) -> None:
+async def _record(ctx: Ctx, claim: _Claim, now: datetime, error: DeliveryError | None) -> None:
     entry = await ctx.db.scalar(
-        select(OutboxEntry).where(OutboxEntry.id == entry_id).with_for_update()
+        select(OutboxEntry).where(OutboxEntry.id == claim.entry_id).with_for_update()
     )
     if entry is None:  # the conversation was deleted meanwhile
+        await ctx.db.rollback()
+        return
+    if entry.attempts != claim.attempt or entry.state != OutboxState.pending:
+        # Another claim (a resend, or a worker that found the lease run out) owns it now.
+        log.warning("outbox entry %s was claimed again while it was sent", entry.id)
         await ctx.db.rollback()
         return
     message = await ctx.db.get(Message, entry.message_id)
@@ -174,34 +193,55 @@ async def _record(ctx: Ctx, entry_id: int, now: datetime, error: DeliveryError |
 
 
 async def deliver_due(
-    new_ctx: CtxFactory, adapters: dict[str, Adapter], *, now: datetime, limit: int = 20
+    new_ctx: CtxFactory,
+    adapters: dict[str, Adapter],
+    *,
+    now: datetime,
+    clock: Callable[[], datetime],
+    limit: int = 20,
 ) -> int:
     """Deliver what is due: claim (a short transaction), send (no transaction open), record
-    (another short one). Answers how many went out."""
+    (another short one). Answers how many went out.
+
+    ``now`` is the tick's time; each claim and record happen at ``now`` plus the time since
+    (by ``clock``), so a lease runs from its own claim, not from the start of a long tick.
+    """
+    offset = now - clock()
     delivered = 0
     for _ in range(limit):
         async with new_ctx() as ctx:
-            claimed = await _claim(ctx, now)
-        if claimed is None:
+            claim = await _claim(ctx, clock() + offset)
+        if claim is None:
             break
-        entry_id, outgoing = claimed
-        error: DeliveryError | None = None
-        adapter = adapters.get(outgoing.channel.kind)
-        try:
-            if adapter is None:
-                raise DeliveryError(
-                    f"no adapter delivers {outgoing.channel.kind} messages", retryable=False
-                )
-            if not outgoing.channel.enabled:
-                raise DeliveryError("the channel is disabled", retryable=False)
-            await adapter.send(outgoing)
-        except DeliveryError as failed:
-            error = failed
-        except (httpx.HTTPError, OSError) as failed:
-            error = DeliveryError(f"{type(failed).__name__}: {failed}", retryable=True)
+        error = await _send(adapters, claim.outgoing)
         if error is not None:
-            log.warning("delivering message %s failed: %s", outgoing.message.id, error)
+            log.warning("delivering message %s failed: %s", claim.outgoing.message.id, error)
         async with new_ctx() as ctx:
-            await _record(ctx, entry_id, now, error)
+            await _record(ctx, claim, clock() + offset, error)
         delivered += error is None
     return delivered
+
+
+async def _send(adapters: dict[str, Adapter], outgoing: Outgoing) -> DeliveryError | None:
+    """One attempt; whatever goes wrong is the attempt's error, so the entry is always recorded
+    (an escaping exception would leave it to be claimed again and again)."""
+    adapter = adapters.get(outgoing.channel.kind)
+    if adapter is None:
+        return DeliveryError(
+            f"no adapter delivers {outgoing.channel.kind} messages", retryable=False
+        )
+    if not outgoing.channel.enabled:
+        return DeliveryError("the channel is disabled", retryable=False)
+    try:
+        async with asyncio.timeout(SEND_LIMIT):
+            await adapter.send(outgoing)
+    except DeliveryError as failed:
+        return failed
+    except TimeoutError:
+        return DeliveryError(f"no answer within {SEND_LIMIT:g} seconds", retryable=True)
+    except (httpx.HTTPError, OSError) as failed:
+        return DeliveryError(f"{type(failed).__name__}: {failed}", retryable=True)
+    except Exception as failed:  # an answer the adapter did not expect (a bug, a strange API)
+        log.exception("the %s adapter failed unexpectedly", outgoing.channel.kind)
+        return DeliveryError(f"{type(failed).__name__}: {failed}", retryable=True)
+    return None
