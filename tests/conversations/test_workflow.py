@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -360,6 +361,33 @@ async def test_scheduled_messages_limit_edit_cancel_and_exactly_once(
         f"/api/v1/scheduled-messages/{ids[0]}", json={"text": "x"}, headers=auth(token)
     )
     assert edit_sent.status_code == 422
+
+
+async def test_a_damaged_or_enormous_image_is_refused_and_leaves_no_file(
+    client: httpx.AsyncClient, token: str, settings: Settings
+) -> None:
+    def stored_files() -> list[Path]:
+        return sorted(p for p in settings.files_dir.rglob("*") if p.is_file())
+
+    before = stored_files()
+    whole = png(400, 300, fmt="JPEG")
+    cut = await client.post(
+        "/api/v1/files",
+        files={"file": ("cut.jpg", whole[: len(whole) // 2], "image/jpeg")},
+        headers=auth(token),
+    )
+    assert cut.status_code == 422
+    assert cut.json()["detail"] == "This image is damaged or incomplete."
+    bitmap = io.BytesIO()
+    Image.new("1", (8000, 6000)).save(bitmap, format="PNG")  # small file, 48 megapixels
+    enormous = await client.post(
+        "/api/v1/files",
+        files={"file": ("wide.png", bitmap.getvalue(), "image/png")},
+        headers=auth(token),
+    )
+    assert enormous.status_code == 422
+    assert enormous.json()["detail"] == "An image can be at most 40 megapixels."
+    assert stored_files() == before
 
 
 async def test_two_workers_send_every_scheduled_message_exactly_once(

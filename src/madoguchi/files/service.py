@@ -25,6 +25,8 @@ MAX_IMAGES = 3
 # An upload nothing uses after this long (an abandoned form) is removed by the worker.
 SWEEP_AFTER = timedelta(days=1)
 THUMBNAIL_SIZE = (480, 480)
+# Decoding is done in memory: a small file can unpack into a huge bitmap (a "bomb").
+MAX_MEGAPIXELS = 40
 # Pillow's format name → what we store and serve it as.
 IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
@@ -47,11 +49,21 @@ def _inspect(data: bytes) -> tuple[str, int, int]:
         raise Invalid("This file is not a JPEG, PNG, GIF or WebP image.") from None
     if image_format not in IMAGE_TYPES:
         raise Invalid("This file is not a JPEG, PNG, GIF or WebP image.")
+    if width * height > MAX_MEGAPIXELS * 1_000_000:
+        raise Invalid("An image can be at most %(n)d megapixels.", n=MAX_MEGAPIXELS)
     return image_format, width, height
 
 
 def _thumbnail(data: bytes) -> bytes:
-    """A JPEG at most 480 px wide or high (transparency on white): every channel takes it."""
+    """A JPEG at most 480 px wide or high (transparency on white): every channel takes it.
+    Decoding the whole image is the real check: a cut-off JPEG passes ``verify``, not this."""
+    try:
+        return _draw_thumbnail(data)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        raise Invalid("This image is damaged or incomplete.") from None
+
+
+def _draw_thumbnail(data: bytes) -> bytes:
     with Image.open(io.BytesIO(data)) as image:
         image.seek(0)
         frame = image.convert("RGBA")
@@ -66,6 +78,7 @@ def _thumbnail(data: bytes) -> bytes:
 async def store_image(ctx: Ctx, *, data: bytes, name: str = "") -> StoredFile:
     """Keep an image (inside the caller's transaction: the row is flushed, not committed)."""
     image_format, width, height = _inspect(data)
+    thumbnail = _thumbnail(data)  # before anything is written: a damaged image leaves nothing
     digest = hashlib.sha256(data).hexdigest()
     stem = f"images/{digest[:2]}/{secrets.token_hex(16)}"
     path = f"{stem}.{_EXTENSIONS[image_format]}"
@@ -73,7 +86,7 @@ async def store_image(ctx: Ctx, *, data: bytes, name: str = "") -> StoredFile:
     base = root(ctx)
     (base / path).parent.mkdir(parents=True, exist_ok=True)
     (base / path).write_bytes(data)
-    (base / thumbnail_path).write_bytes(_thumbnail(data))
+    (base / thumbnail_path).write_bytes(thumbnail)
     stored = StoredFile(
         path=path,
         thumbnail_path=thumbnail_path,
@@ -86,7 +99,12 @@ async def store_image(ctx: Ctx, *, data: bytes, name: str = "") -> StoredFile:
         created_at=ctx.now(),
     )
     ctx.db.add(stored)
-    await ctx.db.flush()
+    try:
+        await ctx.db.flush()
+    except BaseException:
+        for written in (path, thumbnail_path):
+            (base / written).unlink(missing_ok=True)
+        raise
     return stored
 
 
