@@ -38,6 +38,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    union,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
@@ -488,6 +489,14 @@ async def text_condition(db: AsyncSession, q: str, scope: Scope) -> ColumnElemen
         select(Contact.id).where(Contact.search_text.like(pattern, escape="\\")),
         Contact.id,
     )
+    if by_message is not None and by_name is not None:
+        # Both rare enough: one list of ids, which the query starts from (an OR of two would
+        # make SQLite walk the whole list instead).
+        if scope == Scope.conversation:
+            named = select(Conversation.id).where(Conversation.contact_id.in_(by_name))
+            return Conversation.id.in_(union(by_message, named))
+        written = select(Conversation.contact_id).where(Conversation.id.in_(by_message))
+        return Contact.id.in_(union(written, by_name))
     parts: list[ColumnElement[bool]] = []
     if by_message is None:
         in_conversation = exists().where(
@@ -499,20 +508,17 @@ async def text_condition(db: AsyncSession, q: str, scope: Scope) -> ColumnElemen
             if scope == Scope.conversation
             else exists().where(Conversation.contact_id == Contact.id, in_conversation)
         )
-    elif by_message:
-        if scope == Scope.conversation:
-            parts.append(Conversation.id.in_(by_message))
-        else:
-            parts.append(
-                Contact.id.in_(
-                    select(Conversation.contact_id).where(Conversation.id.in_(by_message))
-                )
-            )
+    elif scope == Scope.conversation:
+        parts.append(Conversation.id.in_(by_message))
+    else:
+        parts.append(
+            Contact.id.in_(select(Conversation.contact_id).where(Conversation.id.in_(by_message)))
+        )
     if by_name is None:
         parts.append(Contact.search_text.like(pattern, escape="\\"))
-    elif by_name:
+    else:
         parts.append(Contact.id.in_(by_name))
-    return or_(*parts) if parts else false()
+    return or_(*parts)
 
 
 async def _matching(
@@ -521,10 +527,11 @@ async def _matching(
     q: str,
     recheck: Select[int],
     owner_key: InstrumentedAttribute[int],
-) -> set[int] | None:
-    """The ids ``recheck`` selects among the index's candidates, or None for a common term (more
-    than SEARCH_SET_LIMIT hits in the index alone, counted without reading a row): the caller
-    then walks the list instead."""
+) -> Select[int] | None:
+    """A select of the ids ``recheck`` selects among the index's candidates, or None for a
+    common term (more than SEARCH_SET_LIMIT hits in the index alone, counted without reading a
+    row): the caller then walks the list instead. The select goes into the list's own query,
+    so the matches never travel to Python and back as a long list of parameters."""
     candidates = search.candidates(db, index, q)
     if candidates is None:
         return None
@@ -534,4 +541,4 @@ async def _matching(
     )
     if int(await db.scalar(counted) or 0) > SEARCH_SET_LIMIT:
         return None
-    return set(await db.scalars(recheck.join(hits, hits.c.owner_id == owner_key).distinct()))
+    return recheck.join(hits, hits.c.owner_id == owner_key)
