@@ -198,3 +198,190 @@ async def test_customer_link_shows_only_that_customer_and_can_be_revoked(
     assert revoked.status_code == 204
     assert (await client.get(new_path + "/messages")).status_code == 404
     assert (await client.get("/chat/guessing-a-token")).status_code == 404
+
+
+async def test_widget_errors_carry_cors_headers_for_allowed_origins_only(
+    client: httpx.AsyncClient, web: Channel
+) -> None:
+    token = (await session(client, web)).json()["visitor_token"]
+    allowed = {"Origin": SITE, "X-Visitor-Token": token}
+    answers = [
+        await session(client, web, user_id="member-42", user_hash="0" * 64),
+        await client.get(f"/widget/{web.id}/messages", headers={**allowed, "X-Visitor-Token": "x"}),
+        await client.post(f"/widget/{web.id}/messages", json={"text": ""}, headers=allowed),
+        await client.post(f"/widget/{web.id}/messages", json={"text": "   "}, headers=allowed),
+        await client.post(
+            f"/widget/{web.id}/messages",
+            content=b"{not json",
+            headers={**allowed, "Content-Type": "application/json"},
+        ),
+    ]
+    assert [answer.status_code for answer in answers] == [401, 401, 422, 422, 422]
+    for answer in answers:
+        assert answer.headers["access-control-allow-origin"] == SITE
+        assert "detail" in answer.json()
+
+    stranger = {"Origin": "https://evil.example", "X-Visitor-Token": token}
+    refused = [
+        await client.post(f"/widget/{web.id}/session", json={}, headers=stranger),
+        await client.post(f"/widget/{web.id}/messages", json={"text": ""}, headers=stranger),
+        await client.get(f"/widget/{web.id}/messages", headers=stranger),
+        await client.options(f"/widget/{web.id}/session", headers=stranger),
+        await client.post("/widget/999/session", json={}, headers={"Origin": SITE}),
+    ]
+    assert [answer.status_code for answer in refused] == [403, 422, 403, 403, 404]
+    for answer in refused:
+        assert "access-control-allow-origin" not in answer.headers
+
+
+async def _link_path(http: httpx.AsyncClient, member_token: str, contact_id: int) -> str:
+    created = await http.post(
+        f"/api/v1/contacts/{contact_id}/customer-link", headers=auth(member_token)
+    )
+    return "/" + created.json()["url"].split("/", 3)[3]
+
+
+async def test_revoking_a_customer_link_closes_its_open_chat(
+    live_server: LiveServer, factory: Factory
+) -> None:
+    member_token = await factory.token(await factory.member())
+    api = await factory.channel()
+    first = await factory.inbound(api, contact="me", name="自分", text="予約したいです")
+    contact_id = first.conversation.contact_id
+    ws_base = live_server.url.replace("http", "ws")
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        path = await _link_path(http, member_token, contact_id)
+        async with websockets.connect(ws_base + path + "/ws") as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "ready"}
+            revoked = await http.delete(
+                f"/api/v1/contacts/{contact_id}/customer-link", headers=auth(member_token)
+            )
+            assert revoked.status_code == 204
+            await http.post(
+                f"/api/v1/conversations/{first.conversation.id}/messages",
+                json={"text": "リンク無効後の返信"},
+                headers=auth(member_token),
+            )
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                while True:  # nothing but the close may come: no reply after the revocation
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                    assert frame["type"] != "message", frame
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+        # A new link ends the chat open on the old one too.
+        old = await _link_path(http, member_token, contact_id)
+        async with websockets.connect(ws_base + old + "/ws") as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "ready"}
+            await _link_path(http, member_token, contact_id)
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        with pytest.raises(websockets.exceptions.InvalidStatus):
+            async with websockets.connect(ws_base + old + "/ws"):
+                pass
+
+
+async def _frames_until(ws: websockets.ClientConnection, kind: str) -> dict[str, object]:
+    while True:
+        frame: dict[str, object] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if frame["type"] == kind:
+            return frame
+
+
+async def test_visitor_writes_over_the_websocket_once_per_client_id(
+    live_server: LiveServer, web: Channel, factory: Factory
+) -> None:
+    member_token = await factory.token(await factory.member())
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        token = (
+            await http.post(f"/widget/{web.id}/session", json={}, headers={"Origin": SITE})
+        ).json()["visitor_token"]
+        url = live_server.url.replace("http", "ws") + f"/widget/{web.id}/ws?token={token}"
+        frame = {"type": "message", "text": "カットの予約をしたいです", "client_id": "c-ws-0001"}
+        async with websockets.connect(url, additional_headers={"Origin": SITE}) as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "ready"}
+            await ws.send(json.dumps(frame, ensure_ascii=False))
+            ack = await _frames_until(ws, "ack")
+            assert ack["client_id"] == "c-ws-0001" and ack["created"] is True
+            stored = ack["message"]
+            assert isinstance(stored, dict)
+            assert stored["text"] == "カットの予約をしたいです" and stored["from"] == "customer"
+        # The page reconnects and resends what it had no answer for: stored once.
+        async with websockets.connect(url, additional_headers={"Origin": SITE}) as ws:
+            await _frames_until(ws, "ready")
+            await ws.send(json.dumps(frame, ensure_ascii=False))
+            again = await _frames_until(ws, "ack")
+            assert again["created"] is False and again["message"] == stored
+        posted = await http.post(
+            f"/widget/{web.id}/messages",
+            json={"text": frame["text"], "client_id": frame["client_id"]},
+            headers={"Origin": SITE, "X-Visitor-Token": token},
+        )
+        assert posted.status_code == 200 and posted.json()["id"] == stored["id"]
+
+        [item] = (await http.get("/api/v1/conversations", headers=auth(member_token))).json()[
+            "items"
+        ]
+        thread = await http.get(
+            f"/api/v1/conversations/{item['id']}/messages", headers=auth(member_token)
+        )
+        texts = [m["text"] for m in thread.json()["items"] if m["kind"] == "inbound"]
+        assert texts == ["カットの予約をしたいです"]
+
+
+async def test_bad_frames_get_an_error_and_the_chat_goes_on(
+    live_server: LiveServer, web: Channel
+) -> None:
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        token = (
+            await http.post(f"/widget/{web.id}/session", json={}, headers={"Origin": SITE})
+        ).json()["visitor_token"]
+    url = live_server.url.replace("http", "ws") + f"/widget/{web.id}/ws?token={token}"
+    bad: list[str | bytes] = [
+        "{not json",
+        json.dumps(["message", "こんにちは"]),
+        json.dumps({"type": "typing"}),
+        json.dumps({"type": "message", "text": "", "client_id": "c-empty-01"}),
+        json.dumps({"type": "message", "text": "   ", "client_id": "c-blank-01"}),
+        json.dumps({"type": "message", "text": "あ" * 5001, "client_id": "c-long-001"}),
+        json.dumps({"type": "message", "text": 42}),
+        b"\x00binary",
+    ]
+    async with websockets.connect(url, additional_headers={"Origin": SITE}) as ws:
+        await _frames_until(ws, "ready")
+        details = []
+        for raw in bad:
+            await ws.send(raw)
+            error = await _frames_until(ws, "error")
+            assert isinstance(error["detail"], str) and error["detail"]
+            details.append(error["detail"])
+        assert "JSON" in details[0]
+        assert details[4] == "The message is empty."
+        assert "5000" in details[5]
+        await ws.send(
+            json.dumps({"type": "message", "text": "失礼しました", "client_id": "c-ok-0001"})
+        )
+        ack = await _frames_until(ws, "ack")
+        assert isinstance(ack["message"], dict) and ack["message"]["text"] == "失礼しました"
+
+
+async def test_customer_link_page_writes_over_its_websocket(
+    live_server: LiveServer, factory: Factory
+) -> None:
+    member_token = await factory.token(await factory.member())
+    api = await factory.channel()
+    first = await factory.inbound(api, contact="me", name="自分", text="はじめまして")
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        path = await _link_path(http, member_token, first.conversation.contact_id)
+        async with websockets.connect(live_server.url.replace("http", "ws") + path + "/ws") as ws:
+            await _frames_until(ws, "ready")
+            frame = {"type": "message", "text": "リンクから", "client_id": "c-link-001"}
+            await ws.send(json.dumps(frame, ensure_ascii=False))
+            ack = await _frames_until(ws, "ack")
+            assert isinstance(ack["message"], dict)
+            posted = await http.post(
+                path + "/messages", json={"text": "リンクから", "client_id": "c-link-001"}
+            )
+            assert posted.status_code == 200 and posted.json()["id"] == ack["message"]["id"]
+        texts = [m["text"] for m in (await http.get(path + "/messages")).json()["items"]]
+        assert texts == ["はじめまして", "リンクから"]

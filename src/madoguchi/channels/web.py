@@ -6,7 +6,12 @@ history). A site can vouch for a logged-in customer by giving ``user_id`` with
 ``HMAC-SHA256(identity_secret, user_id)``: a wrong hash is refused, and an unverified visitor can
 never reach a verified customer's history (their ids live in different namespaces, and only the
 hash opens the verified one). The customer link is a page for one customer, behind an
-unguessable token a member can revoke.
+unguessable token a member can revoke: revoking (or renewing) it also ends a chat open on it.
+
+Both pages talk over one WebSocket each way: the server pushes new messages, the page sends
+``{"type": "message", "text", "client_id"}`` and gets ``{"type": "ack", "message"}`` or
+``{"type": "error", "detail"}`` back; the HTTP POST stays as the fallback. Both go through
+:func:`receive_message`, so the rules and the idempotency key are the same.
 """
 
 from __future__ import annotations
@@ -17,16 +22,21 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.websockets import WebSocketState
 
 from madoguchi.channels.models import Channel, ChannelKind, VisitorSession
 from madoguchi.channels.webhooks import load_channel
@@ -37,12 +47,11 @@ from madoguchi.conversations.models import MAX_TEXT_LENGTH, Conversation, Messag
 from madoguchi.events import Event
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Forbidden, Invalid, NotFound, Unauthorized
+from madoguchi.kit.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from madoguchi.kit.security import new_secret, secret_hash
-from madoguchi.kit.web import CtxDep, MemberDep, runtime_of
+from madoguchi.kit.web import CtxDep, MemberDep, Runtime, runtime_of
 from madoguchi.workspace import service as workspace
 
-router = APIRouter(tags=["web chat"])
 WIDGET_JS = Path(__file__).resolve().parent.parent / "static" / "widget" / "widget.js"
 VISITOR = "visitor:"
 VERIFIED = "user:"
@@ -77,10 +86,14 @@ def allowed_origins(channel: Channel) -> set[str]:
     return {str(item).rstrip("/") for item in items if item}
 
 
-def _check_origin(channel: Channel, origin: str | None, own: str) -> None:
+def _origin_allowed(channel: Channel, origin: str | None, own: str) -> bool:
     if origin is None or origin.rstrip("/") == own.rstrip("/"):
-        return
-    if origin.rstrip("/") not in allowed_origins(channel):
+        return True
+    return origin.rstrip("/") in allowed_origins(channel)
+
+
+def _check_origin(channel: Channel, origin: str | None, own: str) -> None:
+    if not _origin_allowed(channel, origin, own):
         raise Forbidden("This site is not allowed to use this chat.")
 
 
@@ -94,14 +107,83 @@ def _cors(response: Response, origin: str | None) -> Response:
     return response
 
 
+async def _may_read_errors(request: Request) -> bool:
+    """Whether the page's origin may read this widget endpoint's answer: an allowed origin of
+    the enabled web channel in the path (the endpoint may have failed before loading it)."""
+    origin = request.headers.get("origin")
+    try:
+        channel_id = int(request.path_params.get("channel_id", ""))
+    except ValueError:
+        return False
+    runtime = runtime_of(request)
+    async with runtime.database.read_sessions() as session:
+        channel = await session.get(Channel, channel_id)
+        return (
+            channel is not None
+            and channel.kind == ChannelKind.web
+            and channel.enabled
+            and _origin_allowed(channel, origin, runtime.settings.base_url)
+        )
+
+
+class WidgetRoute(APIRoute):
+    """A widget endpoint, called by a page on the site's origin: every answer to an allowed
+    origin carries the CORS headers, errors included, so the page can read why it failed."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_with_cors(request: Request) -> Response:
+            origin = request.headers.get("origin")
+            try:
+                # Succeeding means the endpoint checked the origin.
+                return _cors(await handle(request), origin)
+            except (DomainError, RequestValidationError, StarletteHTTPException) as error:
+                handler = _exception_handler(request, error)
+                if handler is None:
+                    raise
+                response = await handler(request, error)
+            return _cors(response, origin if await _may_read_errors(request) else None)
+
+        return handle_with_cors
+
+
+def _exception_handler(
+    request: Request, error: Exception
+) -> Callable[[Request, Exception], Awaitable[Response]] | None:
+    """The app's own handler for the error, so the answer reads like every other one."""
+    handlers = request.app.exception_handlers
+    for kind in type(error).__mro__:
+        if kind in handlers:
+            handler: Callable[[Request, Exception], Awaitable[Response]] = handlers[kind]
+            return handler
+    return None
+
+
+router = APIRouter(tags=["web chat"])
+widget_router = APIRouter(tags=["web chat"], route_class=WidgetRoute)
+
+
 @dataclass(frozen=True)
 class Visitor:
+    """Who writes in a chat: a widget visitor, or the customer behind a customer link."""
+
     channel: Channel
     external_id: str
+    # Known from the start on a customer link; a new widget visitor has none before writing.
+    contact_id: int | None = None
 
     @property
     def verified(self) -> bool:
         return self.external_id.startswith(VERIFIED)
+
+    def message_key(self, client_id: str | None) -> str | None:
+        """The channel message id for a page's client_id: a resent message is stored once."""
+        if client_id is None:
+            return None
+        if self.contact_id is not None:
+            return f"link:{self.contact_id}:{client_id}"
+        return f"web:{self.external_id}:{client_id}"
 
 
 async def _web_channel(ctx: Ctx, channel_id: int, origin: str | None) -> Channel:
@@ -147,6 +229,7 @@ async def widget_script(channel_id: int, request: Request, ctx: CtxDep) -> Respo
         "channelId": channel.id,
         "base": ctx.settings.base_url.rstrip("/"),
         "title": channel.name,
+        "maxLength": MAX_TEXT_LENGTH,
     }
     script = WIDGET_JS.read_text(encoding="utf-8").replace(
         "/*MADOGUCHI_CONFIG*/ null", _json_for_script(config)
@@ -158,14 +241,13 @@ async def widget_script(channel_id: int, request: Request, ctx: CtxDep) -> Respo
     )
 
 
-@router.options("/widget/{channel_id}/{path:path}", include_in_schema=False)
+@widget_router.options("/widget/{channel_id}/{path:path}", include_in_schema=False)
 async def preflight(channel_id: int, path: str, request: Request, ctx: CtxDep) -> Response:
-    origin = request.headers.get("origin")
-    await _web_channel(ctx, channel_id, origin)
-    return _cors(Response(status_code=204), origin)
+    await _web_channel(ctx, channel_id, request.headers.get("origin"))
+    return Response(status_code=204)
 
 
-@router.post("/widget/{channel_id}/session")
+@widget_router.post("/widget/{channel_id}/session")
 async def start_session(
     channel_id: int, body: SessionIn, request: Request, ctx: CtxDep
 ) -> JSONResponse:
@@ -192,7 +274,7 @@ async def start_session(
         "visitor_token": _token_for(key, channel.id, external_id),
         "verified": external_id.startswith(VERIFIED),
     }
-    return _cors(JSONResponse(payload), origin)  # type: ignore[return-value]
+    return JSONResponse(payload)
 
 
 async def _contact(db: AsyncSession, visitor: Visitor) -> Contact | None:
@@ -237,7 +319,7 @@ async def history(
     return result
 
 
-@router.get("/widget/{channel_id}/messages")
+@widget_router.get("/widget/{channel_id}/messages")
 async def widget_messages(
     channel_id: int,
     request: Request,
@@ -245,13 +327,29 @@ async def widget_messages(
     after: int | None = None,
     x_visitor_token: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
-    origin = request.headers.get("origin")
-    visitor = await _visitor(ctx, channel_id, x_visitor_token, origin)
+    visitor = await _visitor(ctx, channel_id, x_visitor_token, request.headers.get("origin"))
     items = await history(ctx, await _contact(ctx.db, visitor), after=after)
-    return _cors(JSONResponse({"items": items}), origin)  # type: ignore[return-value]
+    return JSONResponse({"items": items})
 
 
-@router.post("/widget/{channel_id}/messages", status_code=201)
+async def receive_message(
+    ctx: Ctx, visitor: Visitor, body: MessageIn
+) -> tuple[dict[str, Any], bool]:
+    """The visitor writes (by POST or over the WebSocket): stored like any customer message,
+    once for a resent client_id. Returns what the page shows and whether it is new."""
+    ingested = await conversations.ingest_inbound(
+        ctx,
+        channel=visitor.channel,
+        contact_external_id=visitor.external_id,
+        contact_name=None,
+        text=body.text,
+        external_id=visitor.message_key(body.client_id),
+    )
+    stored = {"id": ingested.message.id, "text": ingested.message.text, "from": "customer"}
+    return stored, ingested.created
+
+
+@widget_router.post("/widget/{channel_id}/messages", status_code=201)
 async def widget_send(
     channel_id: int,
     body: MessageIn,
@@ -260,74 +358,144 @@ async def widget_send(
     x_visitor_token: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """The visitor writes: stored like any customer message (once, for a retried client_id)."""
-    origin = request.headers.get("origin")
-    visitor = await _visitor(ctx, channel_id, x_visitor_token, origin)
-    ingested = await conversations.ingest_inbound(
-        ctx,
-        channel=visitor.channel,
-        contact_external_id=visitor.external_id,
-        contact_name=None,
-        text=body.text,
-        external_id=f"web:{visitor.external_id}:{body.client_id}" if body.client_id else None,
-    )
-    response = JSONResponse(
-        {"id": ingested.message.id, "text": ingested.message.text, "from": "customer"},
-        status_code=201 if ingested.created else 200,
-    )
-    return _cors(response, origin)  # type: ignore[return-value]
+    visitor = await _visitor(ctx, channel_id, x_visitor_token, request.headers.get("origin"))
+    stored, created = await receive_message(ctx, visitor, body)
+    return JSONResponse(stored, status_code=201 if created else 200)
+
+
+Resolve = Callable[[Ctx], Awaitable[Visitor]]
+# What ends a chat: a bad token, a refused origin, a revoked link, a disabled channel.
+GONE = (Unauthorized, Forbidden, NotFound)
 
 
 @router.websocket("/widget/{channel_id}/ws")
 async def widget_live(websocket: WebSocket, channel_id: int, token: str = "") -> None:
-    """New messages for this visitor, pushed as they come."""
-    runtime = runtime_of(websocket)
-    async with runtime.database.read_sessions() as session:
+    """The visitor's chat, live both ways."""
+    origin = websocket.headers.get("origin")
+
+    async def resolve(ctx: Ctx) -> Visitor:
+        return await _visitor(ctx, channel_id, token, origin)
+
+    await _stream(websocket, resolve)
+
+
+def _describe(error: ValidationError) -> str:
+    """One readable sentence for a frame the model refuses."""
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item.get("loc", ()))
+        parts.append(f"{location}: {item['msg']}" if location else item["msg"])
+    return "; ".join(parts) or "The message is not valid."
+
+
+class _Closed(Exception):
+    """The chat may not go on (its link was revoked, say): close the socket."""
+
+
+async def _take_frame(runtime: Runtime, resolve: Resolve, raw: str | None) -> dict[str, Any]:
+    """The answer to one frame from the page: an ack with the stored message, or an error."""
+    if raw is None:
+        return {"type": "error", "client_id": None, "detail": "Send text frames of JSON."}
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        return {"type": "error", "client_id": None, "detail": "The frame is not valid JSON."}
+    if not isinstance(frame, dict) or frame.get("type") != "message":
+        detail = 'Send {"type": "message", "text": "…", "client_id": "…"}.'
+        return {"type": "error", "client_id": None, "detail": detail}
+    client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
+    try:
+        body = MessageIn.model_validate({k: v for k, v in frame.items() if k != "type"})
+    except ValidationError as error:
+        return {"type": "error", "client_id": client_id, "detail": _describe(error)}
+    async with runtime.database.write_sessions() as session:
         ctx = Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
         try:
-            visitor = await _visitor(ctx, channel_id, token, websocket.headers.get("origin"))
-        except (Unauthorized, Forbidden, NotFound):
+            visitor = await resolve(ctx)
+        except GONE as error:
+            raise _Closed(str(error)) from error
+        try:
+            stored, created = await receive_message(ctx, visitor, body)
+        except DomainError as error:
+            return {"type": "error", "client_id": client_id, "detail": str(error)}
+    return {"type": "ack", "client_id": client_id, "created": created, "message": stored}
+
+
+async def _stream(websocket: WebSocket, resolve: Resolve) -> None:
+    """Push the chat's new messages to the page and take the page's own; re-check who may
+    chat on every event of theirs, so a revoked link or a disabled channel ends the chat."""
+    runtime = runtime_of(websocket)
+
+    def ctx_for(session: AsyncSession) -> Ctx:
+        return Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
+
+    async with runtime.database.read_sessions() as session:
+        try:
+            visitor = await resolve(ctx_for(session))
+        except GONE:
             await websocket.close(code=1008)
             return
-    await _stream(websocket, visitor.channel.id, visitor.external_id, None)
-
-
-async def _stream(
-    websocket: WebSocket, channel_id: int | None, external_id: str | None, contact_id: int | None
-) -> None:
-    runtime = runtime_of(websocket)
     await websocket.accept()
-    async with runtime.bus.subscribe() as subscription:
-        await websocket.send_json({"type": "ready"})
+    sending = asyncio.Lock()
 
-        wanted = contact_id
+    async def send(frame: dict[str, Any]) -> None:
+        async with sending:
+            if websocket.application_state == WebSocketState.CONNECTED:
+                await websocket.send_json(frame)
+
+    async def close(code: int, reason: str = "") -> None:
+        async with sending:
+            if websocket.application_state == WebSocketState.CONNECTED:
+                await websocket.close(code=code, reason=reason)
+
+    async with runtime.bus.subscribe() as subscription:
+        await send({"type": "ready"})
+        wanted = visitor.contact_id
 
         async def forward() -> None:
             nonlocal wanted
             async for event in subscription:
-                if event.type != "message.created" or event.member_id is not None:
+                if event.member_id is not None or event.type not in (
+                    "message.created",
+                    "contact.updated",
+                ):
                     continue
                 async with runtime.database.read_sessions() as session:
-                    if wanted is None and channel_id is not None and external_id is not None:
+                    if wanted is None:
                         # A new visitor's contact exists from their first message on.
                         found = await contacts.find_contact_by_channel(
-                            session, channel_id=channel_id, external_id=external_id
+                            session, channel_id=visitor.channel.id, external_id=visitor.external_id
                         )
                         wanted = found.id if found else None
                     if wanted is None or event.data.get("contact_id") != wanted:
                         continue
-                    ctx = Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
+                    try:
+                        await resolve(ctx_for(session))
+                    except GONE as error:
+                        await close(1008, str(error))
+                        return
+                    if event.type != "message.created":
+                        continue
                     contact = await session.get(Contact, wanted)
-                    items = await history(
-                        ctx, contact, after=int(event.data.get("message_id", 0)) - 1
-                    )
+                    message_id = int(event.data.get("message_id", 0))
+                    items = await history(ctx_for(session), contact, after=message_id - 1)
                 for item in items:
-                    if item["id"] == event.data.get("message_id"):
-                        await websocket.send_json({"type": "message", "message": item})
+                    if item["id"] == message_id:
+                        await send({"type": "message", "message": item})
+            # The bus dropped us (too slow, or shutting down): the page reconnects.
+            await close(1013)
 
         sender = asyncio.create_task(forward())
         try:
             while True:
-                await websocket.receive_text()
+                received = await websocket.receive()
+                if received["type"] == "websocket.disconnect":
+                    break
+                try:
+                    await send(await _take_frame(runtime, resolve, received.get("text")))
+                except _Closed as closed:
+                    await send({"type": "error", "client_id": None, "detail": str(closed)})
+                    await close(1008, str(closed))
         except WebSocketDisconnect:
             pass
         finally:
@@ -405,6 +573,14 @@ async def _linked_contact(db: AsyncSession, token: str) -> Contact:
     return contact
 
 
+async def _link_visitor(db: AsyncSession, token: str) -> Visitor:
+    contact = await _linked_contact(db, token)
+    channel = await db.get(Channel, contact.channel_id) if contact.channel_id else None
+    if channel is None or contact.external_id is None:
+        raise NotFound("This chat link is not valid any more.")
+    return Visitor(channel=channel, external_id=contact.external_id, contact_id=contact.id)
+
+
 class LinkOut(BaseModel):
     url: str
 
@@ -426,7 +602,13 @@ async def chat_page(token: str, ctx: CtxDep) -> HTMLResponse:
     """The customer's own chat, as a full page."""
     contact = await _linked_contact(ctx.db, token)
     channel = await ctx.db.get(Channel, contact.channel_id) if contact.channel_id else None
-    config = {"link": token, "base": "", "title": channel.name if channel else "", "fullPage": True}
+    config = {
+        "link": token,
+        "base": "",
+        "title": channel.name if channel else "",
+        "fullPage": True,
+        "maxLength": MAX_TEXT_LENGTH,
+    }
     page = CHAT_PAGE.replace("__CONFIG__", _json_for_script(config))
     return HTMLResponse(
         page,
@@ -458,30 +640,18 @@ async def link_messages(token: str, ctx: CtxDep, after: int | None = None) -> JS
 
 @router.post("/chat/{token}/messages", status_code=201, include_in_schema=False)
 async def link_send(token: str, body: MessageIn, ctx: CtxDep) -> JSONResponse:
-    contact = await _linked_contact(ctx.db, token)
-    channel = await ctx.db.get(Channel, contact.channel_id)
-    assert channel is not None and contact.external_id is not None
-    ingested = await conversations.ingest_inbound(
-        ctx,
-        channel=channel,
-        contact_external_id=contact.external_id,
-        contact_name=None,
-        text=body.text,
-        external_id=f"link:{contact.id}:{body.client_id}" if body.client_id else None,
-    )
-    return JSONResponse(
-        {"id": ingested.message.id, "text": ingested.message.text, "from": "customer"},
-        status_code=201 if ingested.created else 200,
-    )
+    stored, created = await receive_message(ctx, await _link_visitor(ctx.db, token), body)
+    return JSONResponse(stored, status_code=201 if created else 200)
 
 
 @router.websocket("/chat/{token}/ws")
 async def link_live(websocket: WebSocket, token: str) -> None:
-    runtime = runtime_of(websocket)
-    async with runtime.database.read_sessions() as session:
-        try:
-            contact = await _linked_contact(session, token)
-        except NotFound:
-            await websocket.close(code=1008)
-            return
-    await _stream(websocket, None, None, contact.id)
+    """The customer's own chat, live both ways, for as long as the link works."""
+
+    async def resolve(ctx: Ctx) -> Visitor:
+        return await _link_visitor(ctx.db, token)
+
+    await _stream(websocket, resolve)
+
+
+router.include_router(widget_router)

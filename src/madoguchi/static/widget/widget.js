@@ -12,17 +12,19 @@
     config = JSON.parse(holder.textContent || "{}");
   }
   var english = /^en/i.test(document.documentElement.lang || navigator.language || "");
+  var full = !!config.fullPage;
   var words = english
     ? { open: "Chat with us", close: "Close", placeholder: "Write a message…", send: "Send",
         failed: "Could not send. Please try again.", empty: "Send us a message. We will answer here.",
-        offline: "Reconnecting…", staff: "Staff" }
+        offline: "Reconnecting…", staff: "Staff",
+        ended: full ? "This chat link is no longer valid." : "This chat is not available now." }
     : { open: "チャットで問い合わせ", close: "閉じる", placeholder: "メッセージを入力…", send: "送信",
         failed: "送信できませんでした。もう一度お試しください。",
         empty: "お気軽にメッセージをお送りください。こちらでお返事します。",
-        offline: "再接続しています…", staff: "スタッフ" };
+        offline: "再接続しています…", staff: "スタッフ",
+        ended: full ? "このチャットのリンクは無効になりました。" : "現在このチャットはご利用いただけません。" };
 
   var base = (config.base || "").replace(/\/$/, "");
-  var full = !!config.fullPage;
   var api = full ? base + "/chat/" + encodeURIComponent(config.link) : base + "/widget/" + config.channelId;
   var storageKey = "madoguchi:" + base + ":" + config.channelId;
   var token = null;
@@ -99,6 +101,7 @@
   input.rows = 1;
   input.placeholder = words.placeholder;
   input.setAttribute("aria-label", words.placeholder);
+  if (config.maxLength) input.maxLength = config.maxLength;
   var send = el("button", "send", words.send);
   send.type = "submit";
   form.appendChild(input);
@@ -139,9 +142,25 @@
     log.scrollTop = log.scrollHeight;
   }
 
+  // The chat is over (its link revoked, the channel switched off): say so and stop trying.
+  var over = false;
+  function end() {
+    over = true;
+    status.hidden = true;
+    error.textContent = words.ended;
+    error.hidden = false;
+    input.disabled = true;
+    send.disabled = true;
+  }
+
+  function refused(response) {
+    if (full && response.status === 404) end();
+    return !response.ok;
+  }
+
   function load() {
     return fetch(api + "/messages" + (lastId ? "?after=" + lastId : ""), { headers: headers() })
-      .then(function (r) { return r.ok ? r.json() : { items: [] }; })
+      .then(function (r) { return refused(r) ? { items: [] } : r.json(); })
       .then(function (body) { (body.items || []).forEach(add); });
   }
 
@@ -158,18 +177,56 @@
       .then(function (body) { token = body.visitor_token; localStorage.setItem(storageKey, token); });
   }
 
+  function post(text, clientId) {
+    return fetch(api + "/messages", { method: "POST", headers: headers(), body: JSON.stringify({ text: text, client_id: clientId }) })
+      .then(function (r) { if (refused(r)) throw new Error(String(r.status)); return r.json(); });
+  }
+
+  // Messages sent over the socket and not yet acknowledged, by client_id.
+  var pending = {};
+  function settle(clientId) {
+    var entry = pending[clientId];
+    if (entry) { clearTimeout(entry.timer); delete pending[clientId]; }
+    return entry;
+  }
+  // An unanswered frame goes again by POST with the same client_id: the server stores it once.
+  function fallback(clientId) {
+    var entry = settle(clientId);
+    if (entry) post(entry.text, clientId).then(entry.resolve, entry.reject);
+  }
+
   var socket = null;
   var delay = 1000;
+  // Over the socket when it is open (the ack carries the stored message), else by POST.
+  function deliver(text, clientId) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return post(text, clientId);
+    return new Promise(function (resolve, reject) {
+      pending[clientId] = { text: text, resolve: resolve, reject: reject, timer: setTimeout(function () { fallback(clientId); }, 10000) };
+      socket.send(JSON.stringify({ type: "message", text: text, client_id: clientId }));
+    });
+  }
+
   function connect() {
+    if (over) return;
     var url = (base || location.origin).replace(/^http/, "ws") + (full ? "/chat/" + encodeURIComponent(config.link) + "/ws" : "/widget/" + config.channelId + "/ws?token=" + encodeURIComponent(token));
     socket = new WebSocket(url);
     socket.onopen = function () { status.hidden = true; delay = 1000; load(); };
     socket.onmessage = function (e) {
       var event = JSON.parse(e.data);
+      var entry;
       if (event.type === "message") add(event.message);
+      else if (event.type === "ack" && (entry = settle(event.client_id))) entry.resolve(event.message);
+      else if (event.type === "error" && event.client_id && (entry = settle(event.client_id))) entry.reject(new Error(event.detail));
     };
-    socket.onclose = function () {
+    socket.onclose = function (e) {
+      var waiting = Object.keys(pending);
+      // 1008: the server ended this chat (a revoked link, say); anything else is the network.
+      if (e.code === 1008) end();
+      waiting.forEach(over ? function (clientId) { settle(clientId).reject(new Error("closed")); } : fallback);
+      if (over) return;
       status.hidden = false;
+      // A link revoked while we were away refuses the handshake; its messages answer 404.
+      if (full) load().catch(function () {});
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 30000);
     };
@@ -190,19 +247,16 @@
 
   function submit() {
     var text = input.value.trim();
-    if (!text) return;
+    if (!text || over) return;
     var clientId = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
     send.disabled = true;
     error.hidden = true;
     // A visitor quicker than the network waits for their session, not for an error.
     start()
-      .then(function () {
-        return fetch(api + "/messages", { method: "POST", headers: headers(), body: JSON.stringify({ text: text, client_id: clientId }) });
-      })
-      .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+      .then(function () { return deliver(text, clientId); })
       .then(function (message) { input.value = ""; add(message); })
-      .catch(function () { error.textContent = words.failed; error.hidden = false; })
-      .then(function () { send.disabled = false; input.focus(); });
+      .catch(function () { if (!over) { error.textContent = words.failed; error.hidden = false; } })
+      .then(function () { send.disabled = over; if (!over) input.focus(); });
   }
 
   form.addEventListener("submit", function (e) { e.preventDefault(); submit(); });
