@@ -19,6 +19,7 @@ from madoguchi.kit.i18n import catalog, gettext_for, translate_error
 SOURCE_DIR = Path(madoguchi.__file__).resolve().parent
 ERROR_CLASSES = (
     "DomainError",
+    "BadRequest",
     "Invalid",
     "NotFound",
     "Conflict",

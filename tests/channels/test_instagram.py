@@ -12,11 +12,12 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from madoguchi.channels.models import Channel
 from madoguchi.config import Settings
-from madoguchi.conversations.models import Conversation
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations.models import Conversation, Message
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
@@ -125,7 +126,7 @@ async def test_signed_messages_are_stored_echoes_and_forgeries_are_not(
     assert profile.query["access_token"] == "IGTOKEN"
 
     not_instagram = json.dumps({"object": "page", "entry": []}).encode()
-    assert (await post(client, instagram, not_instagram)).status_code == 422
+    assert (await post(client, instagram, not_instagram)).status_code == 400
 
 
 async def test_replies_go_by_the_send_api_within_the_24_hour_window(
@@ -173,3 +174,161 @@ async def test_replies_go_by_the_send_api_within_the_24_hour_window(
         headers=auth(token),
     )
     assert note.status_code == 201
+
+
+async def stored(database: Database) -> tuple[int, int]:
+    """How many messages and contacts there are."""
+    async with database.read_sessions() as session:
+        messages = await session.scalar(select(func.count()).select_from(Message))
+        contacts = await session.scalar(select(func.count()).select_from(Contact))
+        return int(messages or 0), int(contacts or 0)
+
+
+def raw_body(*entries: Any) -> bytes:
+    return json.dumps({"object": "instagram", "entry": list(entries)}).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (raw_body({"messaging": [dm("m_ok", "先")]}, "x"), "entry[1]"),
+        (envelope(dm("m_ok", "先"), {**dm("m_2", "x"), "sender": "S1"}), "messaging[1].sender"),
+        (envelope(dm("m_ok", "先"), dm("m_2", attachments=["x"])), "attachments[0]"),
+        (envelope(dm("m_ok", "先"), dm("m_2", attachments={"x": 1})), "message.attachments"),
+        (envelope(dm("m_ok", "先"), {**dm("m_2"), "message": "str"}), "messaging[1].message"),
+        (envelope(dm("m_ok", "先"), dm("m_2", "x", is_echo="yes")), "message.is_echo"),
+        (envelope(dm("m_ok", "先"), dm("m_2", text=["x"])), "message.text"),
+        (raw_body({"messaging": "x"}), "entry[0].messaging"),
+        (json.dumps({"object": "instagram", "entry": {}}).encode(), "entry"),
+        (b"[not json", "JSON"),
+    ],
+)
+async def test_a_malformed_body_is_refused_whole_with_400_and_nothing_is_stored(
+    client: httpx.AsyncClient,
+    instagram: Channel,
+    recorder: Recorder,
+    database: Database,
+    body: bytes,
+    where: str,
+) -> None:
+    response = await post(client, instagram, body)
+    assert response.status_code == 400
+    assert where in response.json()["detail"]
+    assert await stored(database) == (0, 0)
+    assert recorder.requests == []
+
+
+async def test_well_formed_events_without_a_message_are_ignored(
+    client: httpx.AsyncClient, instagram: Channel, database: Database
+) -> None:
+    read = {"sender": {"id": "IGSID1"}, "recipient": {"id": "1"}, "read": {"mid": "m_1"}}
+    reaction = {"sender": {"id": "IGSID1"}, "reaction": {"mid": "m_1", "action": "react"}}
+    body = raw_body({"id": "1", "messaging": [read, reaction]}, {"id": "1", "changes": []})
+    assert (await post(client, instagram, body)).status_code == 200
+    assert await stored(database) == (0, 0)
+
+
+async def test_a_profile_answer_that_is_not_json_leaves_the_igsid_as_name(
+    client: httpx.AsyncClient, instagram: Channel, recorder: Recorder, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member())
+    recorder.answer("GET", "/IGSID1", (200, b"<html>oops</html>"), content_type="text/html")
+    assert (await post(client, instagram, envelope(dm("m_20", "こんにちは")))).status_code == 200
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    assert item["contact"]["channel_name"] == "IGSID1"
+    assert item["contact"]["avatar_url"] is None
+
+
+async def test_the_contacts_picture_comes_from_the_profile(
+    client: httpx.AsyncClient, instagram: Channel, recorder: Recorder, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member())
+    picture = "https://scontent.cdninstagram.com/v/t51/haru.jpg?oh=1"
+    recorder.answer(
+        "GET", "/IGSID1", (200, {"username": "haru_0312", "name": "Haru", "profile_pic": picture})
+    )
+    assert (await post(client, instagram, envelope(dm("m_30", "はじめまして")))).status_code == 200
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    assert item["contact"]["channel_name"] == "haru_0312"
+    assert item["contact"]["avatar_url"] == picture
+    [profile] = recorder.calls("GET", "/IGSID1")
+    assert profile.query["fields"] == "name,username,profile_pic"
+
+
+async def test_a_text_over_the_limit_is_kept_shortened_with_the_rest_of_the_body(
+    client: httpx.AsyncClient, instagram: Channel, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member())
+    body = envelope(dm("m_40", "あ" * 5001), dm("m_41", "次のメッセージ"))
+    assert (await post(client, instagram, body)).status_code == 200
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    messages = (
+        await client.get(f"/api/v1/conversations/{item['id']}/messages", headers=auth(token))
+    ).json()["items"]
+    assert [len(m["text"]) for m in messages] == [5000, 7]
+    assert messages[0]["meta"] == {"truncated_from": 5001}
+
+
+async def test_a_reply_with_images_sends_each_image_and_a_retry_skips_what_went_out(
+    client: httpx.AsyncClient,
+    instagram: Channel,
+    recorder: Recorder,
+    factory: Factory,
+    settings: Settings,
+    database: Database,
+) -> None:
+    token = await factory.token(await factory.member())
+    await post(client, instagram, envelope(dm("m_50", "写真見せてください")))
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    image_ids, pictures = [], []
+    for colour in ((255, 0, 0), (0, 0, 255)):
+        picture = io.BytesIO()
+        Image.new("RGB", (24, 24), colour).save(picture, format="PNG")
+        pictures.append(picture.getvalue())
+        uploaded = await client.post(
+            "/api/v1/files",
+            files={"file": ("p.png", picture.getvalue(), "image/png")},
+            headers=auth(token),
+        )
+        image_ids.append(uploaded.json()["id"])
+    reply = await client.post(
+        f"/api/v1/conversations/{item['id']}/messages",
+        json={"text": "こちらです", "image_ids": image_ids},
+        headers=auth(token),
+    )
+    assert reply.status_code == 201
+    # The text and the first image go out, the second image meets a busy Send API.
+    recorder.answer(
+        "POST",
+        "/me/messages",
+        (200, {"recipient_id": "IGSID1", "message_id": "m_out1"}),
+        (200, {"recipient_id": "IGSID1", "message_id": "m_out2"}),
+        (500, {"error": {"message": "busy"}}),
+        (200, {"recipient_id": "IGSID1", "message_id": "m_out3"}),
+    )
+    worker = Worker(settings=settings, database=database, bus=InProcessBus())
+    now = datetime.now(UTC)
+    assert (await worker.tick(now)).delivered == 0
+    assert (await worker.tick(now + timedelta(seconds=6))).delivered == 1
+
+    calls = recorder.calls("POST", "/me/messages")
+    assert all(call.query["access_token"] == "IGTOKEN" for call in calls)
+    bodies = [call.json() for call in calls]
+    assert [body["recipient"] for body in bodies] == [{"id": "IGSID1"}] * 4
+    assert bodies[0]["message"] == {"text": "こちらです"}
+    # The retry sends the second image again, not the text and the first image.
+    urls = []
+    for body in bodies[1:]:
+        attachment = body["message"]["attachment"]
+        assert set(body["message"]) == {"attachment"}
+        assert attachment["type"] == "image" and set(attachment["payload"]) == {"url"}
+        urls.append(attachment["payload"]["url"])
+    assert urls[1] == urls[2] and urls[0] != urls[1]
+    for url, picture in zip((urls[0], urls[2]), pictures, strict=True):
+        assert url.startswith(settings.base_url + "/public/files/")
+        fetched = await client.get(url.replace(settings.base_url, ""))
+        assert fetched.status_code == 200 and fetched.content == picture
+    messages = (
+        await client.get(f"/api/v1/conversations/{item['id']}/messages", headers=auth(token))
+    ).json()["items"]
+    assert messages[-1]["delivery"] == "sent"

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from madoguchi.channels.models import Channel
 from madoguchi.config import Settings
+from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Message
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
@@ -99,7 +100,7 @@ async def test_verify_button_and_bad_signatures(
         content=malformed_body,
         headers={"X-Line-Signature": sign(malformed_body)},
     )
-    assert malformed.status_code == 422
+    assert malformed.status_code == 400
     assert await count_messages(database) == 0
 
 
@@ -302,3 +303,177 @@ async def test_a_burst_of_1000_events_with_redeliveries_stores_the_distinct_mess
         response = await post(client, line, events[start : start + 100])
         assert response.status_code == 200
     assert await count_messages(database) == 900
+
+
+async def count_contacts(database: Database) -> int:
+    async with database.read_sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(Contact)) or 0)
+
+
+def now_ms(shift: timedelta = timedelta()) -> int:
+    return int((datetime.now(UTC) + shift).timestamp() * 1000)
+
+
+@pytest.mark.parametrize(
+    ("event", "where"),
+    [
+        ({**text_event("1", "x"), "source": "U1"}, "events[1].source"),
+        ({**text_event("1", "x"), "message": "str"}, "events[1].message"),
+        ({**text_event("1", "x"), "message": {"id": 1, "type": "text"}}, "events[1].message.id"),
+        ({**text_event("1", "x"), "deliveryContext": []}, "events[1].deliveryContext"),
+        ({"type": "follow", "source": {"type": "user", "userId": ["U1"]}}, "events[1].source"),
+        ("x", "events[1]"),
+    ],
+)
+async def test_a_malformed_body_is_refused_whole_with_400_and_nothing_is_stored(
+    client: httpx.AsyncClient,
+    line: Channel,
+    recorder: Recorder,
+    database: Database,
+    event: Any,
+    where: str,
+) -> None:
+    response = await post(client, line, [text_event("500", "先に届いた方"), event])
+    assert response.status_code == 400
+    assert where in response.json()["detail"]
+    assert await count_messages(database) == 0
+    assert await count_contacts(database) == 0
+    assert recorder.requests == []
+
+
+async def test_not_json_is_400_and_well_formed_unknown_events_are_ignored(
+    client: httpx.AsyncClient, line: Channel, database: Database
+) -> None:
+    raw = b"[1, 2"
+    response = await client.post(
+        f"/webhooks/line/{line.id}", content=raw, headers={"X-Line-Signature": sign(raw)}
+    )
+    assert response.status_code == 400
+    unknown = [
+        {"type": "postback", "source": {"type": "user", "userId": "U1"}, "postback": {}},
+        {**text_event("1", ""), "message": {"id": "1", "type": "location", "title": "x"}},
+        {**text_event("2", "グループの話"), "source": {"type": "group", "groupId": "C1"}},
+        {"type": "membership", "timestamp": 1},
+    ]
+    assert (await post(client, line, unknown)).status_code == 200
+    assert await count_messages(database) == 1  # the location, shown as unsupported
+
+
+async def test_a_text_over_the_limit_is_kept_shortened_and_the_rest_of_the_batch_stored(
+    client: httpx.AsyncClient, line: Channel, factory: Factory, database: Database
+) -> None:
+    token = await factory.token(await factory.member())
+    events = [
+        text_event("601", "一通目"),
+        text_event("602", "長" * 6000),
+        text_event("603", "三通目"),
+    ]
+    assert (await post(client, line, events)).status_code == 200
+    assert await count_messages(database) == 3
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    messages = (
+        await client.get(f"/api/v1/conversations/{item['id']}/messages", headers=auth(token))
+    ).json()["items"]
+    first, long, third = messages
+    assert (first["text"], third["text"]) == ("一通目", "三通目")
+    assert len(long["text"]) == 5000 and long["text"].startswith("長長")
+    assert long["meta"] == {"truncated_from": 6000}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [(200, b"<html>busy</html>"), (200, b"[1, 2]"), (200, b'{"displayName": 3}'), (503, b"")],
+)
+async def test_a_profile_api_answer_that_is_not_a_profile_leaves_the_id_as_name(
+    client: httpx.AsyncClient,
+    line: Channel,
+    recorder: Recorder,
+    factory: Factory,
+    answer: tuple[int, bytes],
+) -> None:
+    token = await factory.token(await factory.member())
+    recorder.answer("GET", "/v2/bot/profile/U1", answer, content_type="text/html")
+    assert (await post(client, line, [text_event("701", "こんにちは")])).status_code == 200
+    follow = {"type": "follow", "source": {"type": "user", "userId": "U1"}, "timestamp": 1}
+    assert (await post(client, line, [follow])).status_code == 200
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    assert item["contact"]["channel_name"] == "U1"
+    assert item["contact"]["avatar_url"] is None
+
+
+async def test_the_contacts_picture_comes_from_the_profile_api(
+    client: httpx.AsyncClient, line: Channel, recorder: Recorder, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member())
+    picture = "https://profile.line-scdn.net/0hAbCd"
+    recorder.answer(
+        "GET", "/v2/bot/profile/U1", (200, {"displayName": "はなこ", "pictureUrl": picture})
+    )
+    assert (await post(client, line, [text_event("801", "はじめまして")])).status_code == 200
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    assert item["contact"]["avatar_url"] == picture
+    contact_url = f"/api/v1/contacts/{item['contact_id']}"
+    assert (await client.get(contact_url, headers=auth(token))).json()["avatar_url"] == picture
+
+    # A follow fetches the profile again: a new picture replaces the old one.
+    recorder.answer(
+        "GET",
+        "/v2/bot/profile/U1",
+        (200, {"displayName": "はなこ", "pictureUrl": picture + "-new"}),
+    )
+    follow = {"type": "follow", "source": {"type": "user", "userId": "U1"}, "timestamp": now_ms()}
+    assert (await post(client, line, [follow])).status_code == 200
+    contact = (await client.get(contact_url, headers=auth(token))).json()
+    assert contact["avatar_url"] == picture + "-new"
+
+    # A follow from someone new creates the contact with their picture.
+    recorder.answer(
+        "GET", "/v2/bot/profile/U2", (200, {"displayName": "たろう", "pictureUrl": picture + "2"})
+    )
+    newcomer = {"type": "follow", "source": {"type": "user", "userId": "U2"}, "timestamp": 1}
+    assert (await post(client, line, [newcomer])).status_code == 200
+    newcomer_contact = (await line_contacts(client, token))["U2"]
+    assert newcomer_contact["avatar_url"] == picture + "2"
+    assert newcomer_contact["channel_name"] == "たろう"
+
+
+async def line_contacts(client: httpx.AsyncClient, token: str) -> dict[str, dict[str, Any]]:
+    """The contacts by their LINE user id, read through the API."""
+    items = (await client.get("/api/v1/contacts", headers=auth(token))).json()["items"]
+    return {contact["external_id"]: contact for contact in items}
+
+
+async def test_a_redelivered_stale_unfollow_does_not_block_a_contact_who_followed_again(
+    client: httpx.AsyncClient, line: Channel, recorder: Recorder, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member())
+
+    def change(kind: str, event_id: str, at: int, redelivery: bool = False) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "mode": "active",
+            "timestamp": at,
+            "webhookEventId": event_id,
+            "deliveryContext": {"isRedelivery": redelivery},
+            "source": {"type": "user", "userId": "U5"},
+        }
+
+    unfollow = change("unfollow", "01UNFOLLOW", now_ms(-timedelta(minutes=5)))
+    await post(client, line, [change("follow", "01FOLLOW1", now_ms(-timedelta(minutes=9)))])
+    await post(client, line, [unfollow])
+    await post(client, line, [change("follow", "01FOLLOW2", now_ms(-timedelta(minutes=1)))])
+    # LINE did not hear our 200 for the unfollow and sends it again, after the newer follow.
+    redelivered = {**unfollow, "deliveryContext": {"isRedelivery": True}}
+    assert (await post(client, line, [redelivered])).status_code == 200
+    assert (await line_contacts(client, token))["U5"]["blocked"] is False
+    profile_calls = len(recorder.calls("GET", "/v2/bot/profile/U5"))
+
+    # A redelivered follow whose effect is in place is not processed again.
+    late_follow = change("follow", "01FOLLOW2", now_ms(-timedelta(minutes=1)), redelivery=True)
+    assert (await post(client, line, [late_follow])).status_code == 200
+    assert len(recorder.calls("GET", "/v2/bot/profile/U5")) == profile_calls
+
+    # A redelivered unfollow that happened after everything we know of is applied.
+    fresh = change("unfollow", "01UNFOLLOW2", now_ms(timedelta(seconds=5)), redelivery=True)
+    assert (await post(client, line, [fresh])).status_code == 200
+    assert (await line_contacts(client, token))["U5"]["blocked"] is True

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +20,24 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from madoguchi.channels.base import DeliveryError, Outgoing, api_base, failure, http_client
 from madoguchi.channels.models import Channel, ChannelKind
-from madoguchi.channels.webhooks import Incoming, first_sight, load_channel, store
+from madoguchi.channels.webhooks import (
+    Incoming,
+    Profile,
+    body_flag,
+    body_id,
+    body_list,
+    body_object,
+    body_string,
+    first_sight,
+    load_channel,
+    optional_list,
+    optional_object,
+    parse_json,
+    profile_of,
+    store,
+)
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Forbidden, Invalid, Unauthorized
+from madoguchi.kit.errors import BadRequest, DomainError, Forbidden, Invalid, Unauthorized
 from madoguchi.kit.security import constant_time_equals
 from madoguchi.kit.web import CtxDep
 
@@ -73,8 +88,64 @@ async def verify(
     return PlainTextResponse(challenge)
 
 
+@dataclass(frozen=True)
+class InstagramMessage:
+    """One ``messaging`` event that carries a message, its fields checked."""
+
+    sender: str
+    mid: str
+    text: str
+    # Our own reply coming back.
+    echo: bool
+    image_urls: list[str]
+
+
+def _messages(payload: Any) -> list[InstagramMessage]:
+    """The body's messages, every field we read checked before anything is stored. Reads,
+    reactions and postbacks (events without a message) are left out."""
+    body = body_object(payload, "body")
+    if body.get("object") != "instagram":
+        raise BadRequest("The body is not an Instagram webhook (object: instagram).")
+    found = []
+    for n, raw_entry in enumerate(body_list(body.get("entry"), "entry")):
+        entry = body_object(raw_entry, f"entry[{n}]")
+        events = optional_list(entry.get("messaging"), f"entry[{n}].messaging")
+        for m, raw_event in enumerate(events):
+            path = f"entry[{n}].messaging[{m}]"
+            event = body_object(raw_event, path)
+            sender = optional_object(event.get("sender"), f"{path}.sender")
+            body_string(sender.get("id"), f"{path}.sender.id")
+            if event.get("message") is not None:
+                found.append(_message(event, sender, path))
+    return found
+
+
+def _message(event: dict[str, Any], sender: dict[str, Any], path: str) -> InstagramMessage:
+    message = body_object(event.get("message"), f"{path}.message")
+    image_urls = []
+    attachments = optional_list(message.get("attachments"), f"{path}.message.attachments")
+    for n, raw in enumerate(attachments):
+        where = f"{path}.message.attachments[{n}]"
+        attachment = body_object(raw, where)
+        kind = body_string(attachment.get("type"), f"{where}.type")
+        url = body_string(
+            optional_object(attachment.get("payload"), f"{where}.payload").get("url"),
+            f"{where}.payload.url",
+        )
+        if kind == "image" and url:
+            image_urls.append(url)
+    return InstagramMessage(
+        sender=body_id(sender.get("id"), f"{path}.sender.id"),
+        mid=body_id(message.get("mid"), f"{path}.message.mid"),
+        text=body_string(message.get("text"), f"{path}.message.text") or "",
+        echo=body_flag(message.get("is_echo"), f"{path}.message.is_echo"),
+        image_urls=image_urls,
+    )
+
+
 @router.post("/webhooks/instagram/{channel_id}")
 async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONResponse:
+    """Meta's webhook: a bad signature is 401, a malformed body 400; both store nothing."""
     raw = await request.body()
     config = InstagramConfig.of(await load_channel(ctx, channel_id, ChannelKind.instagram))
     await ctx.db.rollback()
@@ -85,75 +156,91 @@ async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONRespons
         log.warning("Instagram webhook %s: bad signature, refused", channel_id)
         raise Unauthorized("The X-Hub-Signature-256 does not match the body.")
     try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise Invalid("The body is not JSON.") from None
-    if not isinstance(payload, dict) or payload.get("object") != "instagram":
-        raise Invalid("The body is not an Instagram webhook (object: instagram).")
-    entries = payload.get("entry")
-    if not isinstance(entries, list):
-        raise Invalid("The body has no entry list.")
+        messages = _messages(parse_json(raw))
+    except DomainError as error:
+        log.warning("Instagram webhook %s: %s, refused", channel_id, error)
+        raise
+    # Each message stands on its own, as on LINE (see line.webhook): Meta redelivers a body we
+    # did not take, and messages are stored once by their mid.
     async with http_client() as http:
-        for entry in entries:
-            for event in (entry or {}).get("messaging") or []:
-                if isinstance(event, dict):
-                    await _handle(ctx, config, http, event)
+        for message in messages:
+            try:
+                await _handle(ctx, config, http, message)
+            except Invalid as error:
+                await ctx.db.rollback()
+                log.warning(
+                    "Instagram message %s on channel %s not stored: %s",
+                    message.mid,
+                    channel_id,
+                    error,
+                )
     return JSONResponse({})
 
 
 async def _handle(
-    ctx: Ctx, config: InstagramConfig, http: httpx.AsyncClient, event: dict[str, Any]
+    ctx: Ctx, config: InstagramConfig, http: httpx.AsyncClient, message: InstagramMessage
 ) -> None:
-    message = event.get("message")
-    sender = (event.get("sender") or {}).get("id")
-    if not isinstance(message, dict) or not isinstance(sender, str):
-        return  # reads, reactions, postbacks: nothing to store
-    if message.get("is_echo"):
+    if message.echo:
         return  # our own reply coming back
-    message_id = str(message.get("mid") or "")
-    if not message_id:
-        return
     new, known = await first_sight(
-        ctx, channel_id=config.channel_id, message_id=message_id, sender=sender
+        ctx, channel_id=config.channel_id, message_id=message.mid, sender=message.sender
     )
     if not new:
         return
     incoming = Incoming(
         channel_id=config.channel_id,
         kind=ChannelKind.instagram,
-        sender=sender,
-        sender_name=None if known else await _username(http, config, sender),
-        message_id=message_id,
-        text=str(message.get("text") or ""),
+        sender=message.sender,
+        sender_profile=None if known else await _profile(http, config, message.sender),
+        message_id=message.mid,
+        text=message.text,
     )
-    for attachment in message.get("attachments") or []:
-        url = ((attachment or {}).get("payload") or {}).get("url")
-        if (attachment or {}).get("type") == "image" and url:
-            try:
-                response = await http.get(str(url))
-                if response.status_code != 200:
-                    raise failure(response, "Instagram attachment")
-                incoming.images.append(response.content)
-            except (DeliveryError, httpx.HTTPError) as error:
-                incoming.errors.append(str(error))
+    for url in message.image_urls:
+        try:
+            response = await http.get(url)
+            if response.status_code != 200:
+                raise failure(response, "Instagram attachment")
+            incoming.images.append(response.content)
+        except (DeliveryError, httpx.HTTPError) as error:
+            incoming.errors.append(str(error))
     await store(ctx, incoming)
 
 
-async def _username(http: httpx.AsyncClient, config: InstagramConfig, igsid: str) -> str | None:
-    """The Instagram account name (Instagramアカウント名), or None when Meta does not say."""
+async def _profile(http: httpx.AsyncClient, config: InstagramConfig, igsid: str) -> Profile | None:
+    """The Instagram account name (Instagramアカウント名) and picture, or None when Meta does not
+    answer with a profile (logged; the contact keeps its IGSID as name)."""
     try:
         response = await http.get(
             f"{config.api}/{igsid}",
-            params={"fields": "name,username", "access_token": config.token},
+            params={"fields": "name,username,profile_pic", "access_token": config.token},
         )
     except httpx.HTTPError as error:
         log.warning("Instagram profile of %s: %s", igsid, error)
         return None
-    if response.status_code != 200:
-        return None
-    body = response.json()
-    name = body.get("username") or body.get("name")
-    return str(name) if name else None
+    profile = None
+    if response.status_code == 200:
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        profile = profile_of(answer, name_keys=("username", "name"), picture_key="profile_pic")
+    if profile is None:
+        log.warning("Instagram profile of %s: HTTP %s, not a profile", igsid, response.status_code)
+    return profile
+
+
+# How many parts of a reply the Send API took, by the outbox entry's retry key, so that a retry
+# after a failed image does not send the text again. Kept in this process only (the outbox has
+# no column for it): after a restart a retry sends the whole reply again.
+_SENT_PARTS: OrderedDict[str, int] = OrderedDict()
+_SENT_PARTS_KEPT = 1000
+
+
+def _remember_sent(retry_key: str, parts: int) -> None:
+    _SENT_PARTS[retry_key] = parts
+    _SENT_PARTS.move_to_end(retry_key)
+    while len(_SENT_PARTS) > _SENT_PARTS_KEPT:
+        _SENT_PARTS.popitem(last=False)
 
 
 class InstagramAdapter:
@@ -175,8 +262,11 @@ class InstagramAdapter:
                 }
             )
         last_id = None
+        sent = _SENT_PARTS.get(outgoing.retry_key, 0)
         async with http_client() as http:
-            for body in bodies:
+            for part, body in enumerate(bodies):
+                if part < sent:
+                    continue  # the customer has it from an earlier attempt
                 response = await http.post(
                     f"{config.api}/me/messages",
                     params={"access_token": config.token},
@@ -184,5 +274,12 @@ class InstagramAdapter:
                 )
                 if response.status_code != 200:
                     raise failure(response, "Instagram Send API")
-                last_id = response.json().get("message_id")
-        return str(last_id) if last_id else None
+                _remember_sent(outgoing.retry_key, part + 1)
+                try:
+                    answer = response.json()
+                except ValueError:
+                    answer = None
+                if isinstance(answer, dict) and answer.get("message_id"):
+                    last_id = str(answer["message_id"])
+        _SENT_PARTS.pop(outgoing.retry_key, None)
+        return last_id

@@ -6,9 +6,9 @@ empty ``events``) with 200, and stores each message once however often LINE rede
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,10 +24,27 @@ from madoguchi.channels.base import (
     http_client,
 )
 from madoguchi.channels.models import Channel, ChannelKind
-from madoguchi.channels.webhooks import Incoming, first_sight, load_channel, store
+from madoguchi.channels.webhooks import (
+    Incoming,
+    Profile,
+    body_flag,
+    body_id,
+    body_list,
+    body_number,
+    body_object,
+    body_string,
+    contact_with_profile,
+    first_sight,
+    load_channel,
+    optional_object,
+    parse_json,
+    profile_of,
+    store,
+)
 from madoguchi.contacts import service as contacts
+from madoguchi.contacts.models import Contact
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Invalid, Unauthorized
+from madoguchi.kit.errors import BadRequest, DomainError, Invalid, Unauthorized
 from madoguchi.kit.web import CtxDep
 
 log = logging.getLogger(__name__)
@@ -58,9 +75,63 @@ class LineConfig:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+@dataclass(frozen=True)
+class LineEvent:
+    """One webhook event, its fields checked."""
+
+    kind: str
+    # The person in a 1:1 chat; None for groups, rooms and events without a source.
+    user_id: str | None
+    event_id: str
+    # When it happened, in milliseconds since the epoch.
+    timestamp: int | None
+    redelivery: bool
+    # A message event's message (its id checked present), else empty.
+    message: dict[str, Any]
+
+
+def _events(payload: Any) -> list[LineEvent]:
+    """The body's events, every field we read checked before anything is stored."""
+    body = body_object(payload, "body")
+    events = body_list(body.get("events"), "events")
+    return [_event(raw, f"events[{n}]") for n, raw in enumerate(events)]
+
+
+def _event(raw: Any, path: str) -> LineEvent:
+    event = body_object(raw, path)
+    kind = body_string(event.get("type"), f"{path}.type") or ""
+    source = optional_object(event.get("source"), f"{path}.source")
+    user_id = body_string(source.get("userId"), f"{path}.source.userId")
+    if body_string(source.get("type"), f"{path}.source.type") == "user":
+        user_id = body_id(user_id, f"{path}.source.userId")
+    else:
+        user_id = None  # groups and rooms are not 1:1 conversations
+    delivery = optional_object(event.get("deliveryContext"), f"{path}.deliveryContext")
+    message: dict[str, Any] = {}
+    if kind == "message":
+        message = body_object(event.get("message"), f"{path}.message")
+        body_id(message.get("id"), f"{path}.message.id")
+        for key in ("type", "text", "packageId", "stickerId"):
+            body_string(message.get(key), f"{path}.message.{key}")
+        provider = optional_object(
+            message.get("contentProvider"), f"{path}.message.contentProvider"
+        )
+        for key in ("type", "originalContentUrl"):
+            body_string(provider.get(key), f"{path}.message.contentProvider.{key}")
+    return LineEvent(
+        kind=kind,
+        user_id=user_id,
+        event_id=body_string(event.get("webhookEventId"), f"{path}.webhookEventId") or "",
+        timestamp=body_number(event.get("timestamp"), f"{path}.timestamp"),
+        redelivery=body_flag(delivery.get("isRedelivery"), f"{path}.deliveryContext.isRedelivery"),
+        message=message,
+    )
+
+
 @router.post("/webhooks/line/{channel_id}")
 async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONResponse:
-    """LINE's webhook: a bad signature is 401 and stores nothing; ``{"events": []}`` is 200."""
+    """LINE's webhook: a bad signature is 401 and stores nothing; ``{"events": []}`` is 200; a
+    malformed body is 400 and stores nothing."""
     raw = await request.body()
     channel = await load_channel(ctx, channel_id, ChannelKind.line)
     config = LineConfig.of(channel)
@@ -70,7 +141,7 @@ async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONRespons
     try:
         body = raw.decode()
     except UnicodeDecodeError:
-        raise Invalid("The body is not UTF-8.") from None
+        raise BadRequest("The body is not UTF-8.") from None
     if (
         not config.secret
         or not signature
@@ -79,40 +150,82 @@ async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONRespons
         log.warning("LINE webhook for channel %s: bad signature, refused", channel_id)
         raise Unauthorized("The X-Line-Signature does not match the body.")
     try:
-        payload = json.loads(body)
-    except ValueError:
-        raise Invalid("The body is not JSON.") from None
-    events = payload.get("events") if isinstance(payload, dict) else None
-    if not isinstance(events, list):
-        raise Invalid("The body has no events list.")
+        events = _events(parse_json(raw))
+    except DomainError as error:
+        log.warning("LINE webhook for channel %s: %s, refused", channel_id, error)
+        raise
+    # Each event stands on its own: LINE redelivers the whole body when we answer non-2xx, so
+    # holding every event back for one that can never be stored would lose them all on every
+    # redelivery. Storing is idempotent (messages by id, follow/unfollow see _superseded), so
+    # after a passing failure (the database away: 500) the redelivery stores only what is
+    # missing; an event refused for its own content is logged and skipped, and the body is 200.
     async with http_client() as http:
         for event in events:
-            if isinstance(event, dict):
+            try:
                 await _handle(ctx, config, http, event)
+            except Invalid as error:
+                await ctx.db.rollback()
+                log.warning(
+                    "LINE event %s on channel %s not stored: %s",
+                    event.event_id or event.message.get("id"),
+                    channel_id,
+                    error,
+                )
     return JSONResponse({})
 
 
-async def _handle(
-    ctx: Ctx, config: LineConfig, http: httpx.AsyncClient, event: dict[str, Any]
+async def _handle(ctx: Ctx, config: LineConfig, http: httpx.AsyncClient, event: LineEvent) -> None:
+    if event.user_id is None:
+        return
+    if event.kind == "message":
+        await _message(ctx, config, http, event.user_id, event.message)
+    elif event.kind in ("follow", "unfollow"):
+        await _follow_state(ctx, config, http, event.user_id, event)
+
+
+async def _follow_state(
+    ctx: Ctx, config: LineConfig, http: httpx.AsyncClient, user_id: str, event: LineEvent
 ) -> None:
-    source = event.get("source") or {}
-    user_id = source.get("userId")
-    if source.get("type") != "user" or not isinstance(user_id, str):
-        return  # groups and rooms are not 1:1 conversations
-    kind = event.get("type")
-    if kind == "message":
-        await _message(ctx, config, http, user_id, event.get("message") or {})
-    elif kind in ("follow", "unfollow"):
-        name = await _profile_name(http, config, user_id) if kind == "follow" else None
-        contact = await contacts.find_or_create_contact(
-            ctx, channel_id=config.channel_id, external_id=user_id, channel_name=name
+    """友だち追加 (follow) unblocks the contact and refreshes its name and picture; ブロック
+    (unfollow) marks them blocked."""
+    blocked = event.kind == "unfollow"
+    if event.redelivery:
+        known = await contacts.find_contact_by_channel(
+            ctx.db, channel_id=config.channel_id, external_id=user_id
         )
-        await contacts.update_contact(
-            ctx,
-            contact_id=contact.id,
-            # 友だち追加 unblocks; ブロック (unfollow) marks them blocked.
-            changes=contacts.ContactChanges(blocked=kind == "unfollow"),
-        )
+        superseded = known is not None and _superseded(known, event, blocked=blocked)
+        await ctx.db.rollback()
+        if superseded:
+            log.info("LINE %s %s redelivered: already applied or superseded", event.kind, user_id)
+            return
+    profile = None if blocked else await _profile(http, config, user_id)
+    contact = await contact_with_profile(
+        ctx, channel_id=config.channel_id, external_id=user_id, profile=profile
+    )
+    await contacts.update_contact(
+        ctx, contact_id=contact.id, changes=contacts.ContactChanges(blocked=blocked)
+    )
+
+
+def _superseded(contact: Contact, event: LineEvent, *, blocked: bool) -> bool:
+    """Whether a redelivered follow/unfollow is in effect already or older than the contact's
+    last change.
+
+    A redelivery's first delivery may have been stored (only our 2xx was lost), and a newer
+    follow or unfollow may have come since: a stale unfollow must not block again someone who
+    followed again. With no record of the webhookEventIds applied, the contact's ``updated_at``
+    stands in: changed after the event happened means applied or superseded (a member's edit
+    counts too, and then the contact is left as it is rather than flipped).
+    """
+    if contact.blocked == blocked:
+        return True
+    if event.timestamp is None:
+        return False
+    try:
+        happened = datetime.fromtimestamp(event.timestamp / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return False
+    return contact.updated_at >= happened
 
 
 async def _message(
@@ -122,9 +235,7 @@ async def _message(
     user_id: str,
     message: dict[str, Any],
 ) -> None:
-    message_id = str(message.get("id") or "")
-    if not message_id:
-        return
+    message_id = str(message["id"])
     new, known = await first_sight(
         ctx, channel_id=config.channel_id, message_id=message_id, sender=user_id
     )
@@ -134,12 +245,12 @@ async def _message(
         channel_id=config.channel_id,
         kind=ChannelKind.line,
         sender=user_id,
-        sender_name=None if known else await _profile_name(http, config, user_id),
+        sender_profile=None if known else await _profile(http, config, user_id),
         message_id=message_id,
     )
     match message.get("type"):
         case "text":
-            incoming.text = str(message.get("text") or "")
+            incoming.text = message.get("text") or ""
         case "image":
             try:
                 incoming.images.append(await _image(http, config, message_id, message))
@@ -149,8 +260,8 @@ async def _message(
         case "sticker":
             incoming.meta = {
                 "sticker": {
-                    "package_id": str(message.get("packageId") or ""),
-                    "sticker_id": str(message.get("stickerId") or ""),
+                    "package_id": message.get("packageId") or "",
+                    "sticker_id": message.get("stickerId") or "",
                 }
             }
         case other:
@@ -158,18 +269,24 @@ async def _message(
     await store(ctx, incoming)
 
 
-async def _profile_name(http: httpx.AsyncClient, config: LineConfig, user_id: str) -> str | None:
-    """The LINE registration name (LINE登録名), or None when LINE does not say."""
+async def _profile(http: httpx.AsyncClient, config: LineConfig, user_id: str) -> Profile | None:
+    """The LINE registration name (LINE登録名) and picture, or None when LINE does not answer
+    with a profile (logged; the contact keeps its user id as name)."""
     try:
         response = await http.get(f"{config.api}/v2/bot/profile/{user_id}", headers=config.auth)
     except httpx.HTTPError as error:
         log.warning("LINE profile of %s: %s", user_id, error)
         return None
-    if response.status_code != 200:
-        log.warning("LINE profile of %s: HTTP %s", user_id, response.status_code)
-        return None
-    name = response.json().get("displayName")
-    return str(name) if name else None
+    profile = None
+    if response.status_code == 200:
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        profile = profile_of(answer, name_keys=("displayName",), picture_key="pictureUrl")
+    if profile is None:
+        log.warning("LINE profile of %s: HTTP %s, not a profile", user_id, response.status_code)
+    return profile
 
 
 async def _image(

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from madoguchi.channels.models import Channel
 from madoguchi.contacts import service as contacts
+from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations
+from madoguchi.conversations.models import MAX_TEXT_LENGTH
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.kit.errors import BadRequest, Invalid, NotFound
+
+# The longest id a channel may give a message or a person (the columns that keep them).
+MAX_ID_LENGTH = 255
+# The contacts.avatar_url column.
+MAX_PICTURE_URL_LENGTH = 1000
 
 
 async def load_channel(ctx: Ctx, channel_id: int, kind: str) -> Channel:
@@ -20,6 +28,111 @@ async def load_channel(ctx: Ctx, channel_id: int, kind: str) -> Channel:
     if channel is None or channel.kind != kind or not channel.enabled:
         raise NotFound("No %(kind)s channel with id %(id)s.", kind=kind, id=channel_id)
     return channel
+
+
+# A webhook body is checked whole before anything is stored: a malformed one is answered 400
+# (DomainError's status: a bad request) and leaves nothing behind. Absent fields are left to the
+# caller; present ones of the wrong type are refused, naming where they are.
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadRequest("The body is not JSON.") from None
+
+
+def body_object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest("Malformed body: %(path)s must be an object.", path=path)
+    return value
+
+
+def optional_object(value: Any, path: str) -> dict[str, Any]:
+    """The object at ``path``, or ``{}`` when it is absent."""
+    return {} if value is None else body_object(value, path)
+
+
+def body_list(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise BadRequest("Malformed body: %(path)s must be a list.", path=path)
+    return value
+
+
+def optional_list(value: Any, path: str) -> list[Any]:
+    return [] if value is None else body_list(value, path)
+
+
+def body_string(value: Any, path: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise BadRequest("Malformed body: %(path)s must be a string.", path=path)
+    return value
+
+
+def body_id(value: Any, path: str) -> str:
+    """A message's or a person's id on the channel: required, and short enough to keep."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID_LENGTH:
+        raise BadRequest(
+            "Malformed body: %(path)s must be an id of 1 to %(n)d characters.",
+            path=path,
+            n=MAX_ID_LENGTH,
+        )
+    return value
+
+
+def body_flag(value: Any, path: str) -> bool:
+    if value is not None and not isinstance(value, bool):
+        raise BadRequest("Malformed body: %(path)s must be true or false.", path=path)
+    return bool(value)
+
+
+def body_number(value: Any, path: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise BadRequest("Malformed body: %(path)s must be a whole number.", path=path)
+    return value
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a channel's profile API says of a person (None fields: it does not say)."""
+
+    name: str | None
+    picture_url: str | None
+
+
+def profile_of(answer: Any, *, name_keys: tuple[str, ...], picture_key: str) -> Profile | None:
+    """A profile from a profile API's JSON answer; None when the answer is not one."""
+    if not isinstance(answer, dict):
+        return None
+    name = next(
+        (answer[key] for key in name_keys if isinstance(answer.get(key), str) and answer[key]),
+        None,
+    )
+    picture = answer.get(picture_key)
+    usable = (
+        isinstance(picture, str)
+        and picture.startswith(("https://", "http://"))
+        and len(picture) <= MAX_PICTURE_URL_LENGTH
+    )
+    return Profile(name=name, picture_url=picture if usable else None)
+
+
+async def contact_with_profile(
+    ctx: Ctx, *, channel_id: int, external_id: str, profile: Profile | None
+) -> Contact:
+    """The contact behind a channel identity (created on first sight) with the channel name
+    and the picture its profile gives (nothing committed here). Without a profile (the API
+    did not answer) the picture stays as it was."""
+    contact = await contacts.find_or_create_contact(
+        ctx,
+        channel_id=channel_id,
+        external_id=external_id,
+        channel_name=profile.name if profile else None,
+    )
+    if profile is not None and contact.avatar_url != profile.picture_url:
+        contact.avatar_url = profile.picture_url
+        contact.updated_at = ctx.now()
+    return contact
 
 
 async def first_sight(
@@ -45,7 +158,8 @@ class Incoming:
     channel_id: int
     kind: str
     sender: str
-    sender_name: str | None
+    # The sender's profile when it was asked for (a new contact) and answered.
+    sender_profile: Profile | None
     message_id: str
     text: str = ""
     images: list[bytes] = field(default_factory=list)
@@ -66,15 +180,28 @@ async def store(ctx: Ctx, incoming: Incoming) -> None:
     meta = dict(incoming.meta or {})
     if errors:
         meta["image_error"] = "; ".join(errors)
-    if not incoming.text and not image_ids and not meta:
+    text = incoming.text.strip()
+    if len(text) > MAX_TEXT_LENGTH:
+        # Refusing it would lose the customer's message: keep what fits, and say it was cut.
+        meta["truncated_from"] = len(text)
+        text = text[:MAX_TEXT_LENGTH]
+    if not text and not image_ids and not meta:
         meta = {"unsupported": "attachment"}
     channel = await load_channel(ctx, incoming.channel_id, incoming.kind)
+    if incoming.sender_profile is not None:
+        # In the message's transaction: the contact is made with its picture, or not at all.
+        await contact_with_profile(
+            ctx,
+            channel_id=incoming.channel_id,
+            external_id=incoming.sender,
+            profile=incoming.sender_profile,
+        )
     await conversations.ingest_inbound(
         ctx,
         channel=channel,
         contact_external_id=incoming.sender,
-        contact_name=incoming.sender_name,
-        text=incoming.text,
+        contact_name=incoming.sender_profile.name if incoming.sender_profile else None,
+        text=text,
         external_id=incoming.message_id,
         image_ids=image_ids,
         meta=meta or None,

@@ -20,6 +20,12 @@ class DomainError(Exception):
         return self.message % self.params if self.params else self.message
 
 
+class BadRequest(DomainError):
+    """A body that cannot be read at all (not JSON, not the shape the sender's format has)."""
+
+    status_code = 400
+
+
 class NotFound(DomainError):
     status_code = 404
 
