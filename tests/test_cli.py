@@ -114,3 +114,15 @@ def test_duplicate_member_is_refused(settings: Settings, database: Database) -> 
     assert run(settings, "member", "create", "b@example.com", "--name", "B").returncode == 0
     again = run(settings, "member", "create", "b@example.com", "--name", "B")
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_a_port_out_of_range_is_refused_before_serving(settings: Settings) -> None:
+    flag = run(settings, "serve", "--port", "99999")
+    assert flag.returncode == 2 and "65535" in flag.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(MADOGUCHI_DATA_DIR=str(settings.data_dir), MADOGUCHI_PORT="99999")
+    variable = subprocess.run(
+        [MADOGUCHI, "serve"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert variable.returncode == 2
+    assert "MADOGUCHI_PORT=99999" in variable.stderr and "Traceback" not in variable.stderr

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from madoguchi import __version__
@@ -30,8 +31,9 @@ from madoguchi.events import create_bus
 from madoguchi.files.api import router as files_router
 from madoguchi.jobs import Worker
 from madoguchi.kit.db import Database, utcnow
-from madoguchi.kit.errors import DomainError
-from madoguchi.kit.i18n import gettext_for
+from madoguchi.kit.errors import DomainError, Invalid
+from madoguchi.kit.i18n import gettext_for, translate_error
+from madoguchi.kit.nul import RefuseNul
 from madoguchi.kit.web import Runtime, runtime_of, websocket_member
 from madoguchi.members.api import router as members_router
 from madoguchi.ui import router as ui_router
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     _install_error_handlers(app)
+    app.add_middleware(RefuseNul, language=settings.default_language)
     app.include_router(members_router)
     app.include_router(conversations_router)
     app.include_router(contacts_router)
@@ -157,6 +160,23 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"detail": error.detail}, status_code=error.status_code, headers=error.headers
         )
 
+    @app.exception_handler(OverflowError)
+    async def out_of_range(request: Request, _error: Exception) -> Response:
+        """A number or a date too large for the database or the calendar (an id past 2³¹ on
+        PostgreSQL, the year 9999 in a zone west of UTC): the request's fault, not a bug."""
+        refusal = Invalid("A number or a date is out of range.")
+        if request.url.path.startswith("/api/") or "hx-request" not in request.headers:
+            return JSONResponse({"detail": str(refusal)}, status_code=refusal.status_code)
+        message = translate_error(refusal, _page_language(request))
+        return PlainTextResponse(message, status_code=refusal.status_code)
+
+    @app.exception_handler(DBAPIError)
+    async def database_refused(request: Request, error: DBAPIError) -> Response:
+        # The PostgreSQL driver wraps a parameter out of its column's range.
+        if _caused_by(error, OverflowError):
+            return await out_of_range(request, error)
+        return await unexpected_error(request, error)
+
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> Response:
         """A bug: a small translated page for a person, one sentence for a fragment or the API
@@ -176,6 +196,17 @@ def _install_error_handlers(app: FastAPI) -> None:
             status_code=500,
             retry_url=safe_next(_path_and_query(request)),
         )
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = error
+    for _ in range(10):  # a short chain; never a loop
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _path_and_query(request: Request) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from madoguchi.config import Settings, get_settings
 from madoguchi.events import InProcessBus
@@ -40,6 +41,19 @@ app.add_typer(export_app, name="export")
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(message, err=True, fg=typer.colors.RED)
     return typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or one sentence per bad setting and exit status 2."""
+    try:
+        return get_settings()
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            name = str(problem["loc"][0]) if problem.get("loc") else ""
+            variable = f"MADOGUCHI_{name.upper()}" if name else "a setting"
+            lines.append(f"{variable}={problem.get('input')!s}: {problem['msg']}")
+        raise fail("Madoguchi cannot start with these settings:\n" + "\n".join(lines), 2) from None
 
 
 @contextlib.asynccontextmanager
@@ -72,7 +86,9 @@ def run_command(settings: Settings, action: Callable[[Ctx], Awaitable[T]]) -> T:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (1-65535).", min=1, max=65535)
+    ] = None,
 ) -> None:
     """Migrate if needed and serve the web UI, the API, WebSockets and webhooks."""
     import uvicorn
@@ -80,7 +96,7 @@ def serve(
     from madoguchi.app import create_app
     from madoguchi.kit.migrate import upgrade
 
-    settings = get_settings()
+    settings = settings_or_exit()
     upgrade(settings)
     host = host or settings.host
     port = port or settings.port
@@ -106,7 +122,7 @@ def migrate() -> None:
     """Bring the database schema up to date."""
     from madoguchi.kit.migrate import upgrade
 
-    settings = get_settings()
+    settings = settings_or_exit()
     upgrade(settings)
     typer.echo(f"The database is up to date ({_where(settings)}).")
 
@@ -125,7 +141,7 @@ def demo(
     from madoguchi import demo as demo_data
     from madoguchi.members import service as members
 
-    settings = get_settings()
+    settings = settings_or_exit()
     if if_empty:
         count = run_command(settings, lambda ctx: members.count_members(ctx.db))
         if count:
@@ -170,7 +186,7 @@ def member_create(
     generated = password is None
     secret = password or new_password()
     member = run_command(
-        get_settings(),
+        settings_or_exit(),
         lambda ctx: members.create_member(ctx, email=email, name=name, role=role, password=secret),
     )
     typer.echo(f"Member {member.id} created: {member.email} ({member.role}).")
@@ -190,7 +206,7 @@ def token_create(
         member = await members.get_member_by_email(ctx.db, email=email)
         return await members.create_token(ctx, member=member, name=name)
 
-    typer.echo(run_command(get_settings(), action))
+    typer.echo(run_command(settings_or_exit(), action))
 
 
 @channel_app.command("create")
@@ -212,7 +228,7 @@ def channel_create(
             raise fail(f"--set takes KEY=VALUE, not {pair!r}.", 2)
         settings[key.strip()] = value
     channel = run_command(
-        get_settings(),
+        settings_or_exit(),
         lambda ctx: channels.create_channel(ctx, kind=kind, name=name, settings=settings),
     )
     typer.echo(channel.id)
@@ -261,7 +277,7 @@ def import_contacts(
                 progress=lambda done: progress.update(task, completed=done),
             )
 
-    result = run_command(get_settings(), action)
+    result = run_command(settings_or_exit(), action)
     for rejected in result.rejected:
         typer.secho(f"line {rejected.line}: {rejected.reason}", err=True, fg=typer.colors.RED)
     typer.echo(
@@ -289,7 +305,7 @@ def _export(
         written = await write(ctx, buffer)
         return written, transfer.encode_csv(buffer.getvalue(), encoding)
 
-    written, data = run_command(get_settings(), action)
+    written, data = run_command(settings_or_exit(), action)
     try:
         file.write_bytes(data)
     except OSError as error:

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     # Prefix for Redis pub/sub channels, so several installs (or test runs) can share one Redis.
     redis_prefix: str = "madoguchi"
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     # Public base URL, used in links shown to members (webhook URLs, member links).
     base_url: str = "http://127.0.0.1:8000"
     smtp_listen: str | None = None

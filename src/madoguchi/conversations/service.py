@@ -45,6 +45,10 @@ _RAISE_UNREAD = text(
 ).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
+def _without_nul(value: str) -> str:
+    return value.replace("\x00", "")
+
+
 def _clean_text(body: str) -> str:
     body = body.strip()
     if not body:
@@ -156,6 +160,10 @@ async def ingest_inbound(
     otherwise it goes to the contact's latest. Acknowledge it to the channel only after this
     returns: it has been committed.
     """
+    # A customer's NUL (PostgreSQL cannot keep one) is dropped, never the customer's message.
+    text, contact_external_id = _without_nul(text), _without_nul(contact_external_id)
+    contact_name = _without_nul(contact_name) if contact_name is not None else None
+    external_id = _without_nul(external_id) if external_id is not None else None
     body = text.strip() if (image_ids or meta) else _clean_text(text)
     if len(body) > MAX_TEXT_LENGTH:
         raise Invalid("A message can be at most %(n)d characters.", n=MAX_TEXT_LENGTH)
