@@ -129,7 +129,16 @@ async def _store(ctx: Ctx, message: Message) -> None:
 def _message_events(conversation: Conversation, message: Message) -> list[Event]:
     ids = {"conversation_id": conversation.id, "contact_id": conversation.contact_id}
     return [
-        Event("message.created", {**ids, "message_id": message.id}),
+        Event(
+            "message.created",
+            {
+                **ids,
+                "message_id": message.id,
+                # Enough for a browser to decide on a notification (F41) without asking.
+                "kind": message.kind.value,
+                "assignee_id": conversation.assignee_id,
+            },
+        ),
         Event("conversation.updated", ids),
     ]
 

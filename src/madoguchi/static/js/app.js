@@ -580,6 +580,7 @@
       case "message.created":
         refreshRow(conversationId, true);
         if (openConversationId() === conversationId) appendNewMessages(conversationId);
+        notifyCustomerWrote(event);
         break;
       case "message.updated":
         refreshMessage(conversationId, event.message_id);
@@ -1781,6 +1782,34 @@
     const notice = new Notification(title, {
       body: template.replace("{name}", name),
       tag: "madoguchi-" + event.kind + "-" + event.conversation_id,
+      icon: "/static/favicon.svg",
+    });
+    notice.addEventListener("click", function () {
+      window.focus();
+      openConversation(event.conversation_id);
+      notice.close();
+    });
+  }
+
+  // A customer writes in a conversation assigned to me: a browser notification, unless I am
+  // looking at that very conversation.
+  async function notifyCustomerWrote(event) {
+    if (event.kind !== "inbound" || String(event.assignee_id) !== body.dataset.memberId) return;
+    if (body.dataset.notifyAssigned !== "true" || !("Notification" in window) || Notification.permission !== "granted") return;
+    if (document.visibilityState === "visible" && openConversationId() === event.conversation_id) return;
+    let title = "Madoguchi";
+    let text = body.dataset.messageNotifyWrote || "";
+    try {
+      const response = await fetch("/api/v1/conversations/" + event.conversation_id, { credentials: "same-origin" });
+      if (response.ok) {
+        const conversation = await response.json();
+        title = conversation.contact.display_name;
+        text = conversation.last_message_preview || text;
+      }
+    } catch (error) { /* the notification still comes */ }
+    const notice = new Notification(title, {
+      body: text,
+      tag: "madoguchi-message-" + event.conversation_id,
       icon: "/static/favicon.svg",
     });
     notice.addEventListener("click", function () {
