@@ -165,6 +165,8 @@ class ScheduleState(StrEnum):
     sent = "sent"
     cancelled = "cancelled"
     failed = "failed"
+    # A failed one a member has seen and put away.
+    dismissed = "dismissed"
 
 
 class ScheduledMessage(Base):

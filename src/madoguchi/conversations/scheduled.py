@@ -23,10 +23,14 @@ from madoguchi.events import Event
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid, NotFound
+from madoguchi.kit.i18n import translate_error
 from madoguchi.members.models import Member
+from madoguchi.notifications import service as notifications
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 3
+# The notification a member gets when one of theirs could not be sent.
+SCHEDULED_FAILED = "scheduled_failed"
 
 
 def _changed(scheduled: ScheduledMessage) -> Event:
@@ -157,7 +161,24 @@ async def update_scheduled(
     return scheduled
 
 
+async def list_failed(db: AsyncSession, *, contact_id: int) -> list[ScheduledMessage]:
+    """The contact's scheduled messages that could not be sent, until a member puts them away."""
+    query = select(ScheduledMessage).where(
+        ScheduledMessage.contact_id == contact_id, ScheduledMessage.state == ScheduleState.failed
+    )
+    return list(await db.scalars(query.order_by(ScheduledMessage.at, ScheduledMessage.id)))
+
+
 async def cancel_scheduled(ctx: Ctx, *, scheduled_id: int) -> ScheduledMessage:
+    """Cancel a pending one (it will not be sent), or put away one that failed."""
+    scheduled = await ctx.db.scalar(
+        select(ScheduledMessage).where(ScheduledMessage.id == scheduled_id).with_for_update()
+    )
+    if scheduled is not None and scheduled.state == ScheduleState.failed:
+        scheduled.state = ScheduleState.dismissed
+        scheduled.updated_at = ctx.now()
+        await ctx.commit(_changed(scheduled))
+        return scheduled
     scheduled = await _pending(ctx, scheduled_id)
     scheduled.state = ScheduleState.cancelled
     scheduled.updated_at = ctx.now()
@@ -201,7 +222,9 @@ async def send_due(ctx: Ctx, *, now: datetime, limit: int = 20) -> int:
             sent += 1
         except DomainError as error:
             log.warning("scheduled message %s could not be sent: %s", scheduled_id, error)
-            await _fail(ctx, scheduled_id, str(error), now)
+            # Kept in the workspace's language: it is shown to members as it is.
+            reason = translate_error(error, ctx.settings.default_language)
+            await _fail(ctx, scheduled_id, reason, now)
     await ctx.db.rollback()  # release a claim-less read transaction
     return sent
 
@@ -210,10 +233,27 @@ async def _fail(ctx: Ctx, scheduled_id: int, error: str, now: datetime) -> None:
     scheduled = await ctx.db.scalar(
         select(ScheduledMessage).where(ScheduledMessage.id == scheduled_id).with_for_update()
     )
-    if scheduled is not None and scheduled.state == ScheduleState.pending:
-        scheduled.state = ScheduleState.failed
-        scheduled.error = error
-        scheduled.updated_at = now
-        await ctx.commit(_changed(scheduled))
-    else:
+    if scheduled is None or scheduled.state != ScheduleState.pending:
         await ctx.db.rollback()
+        return
+    scheduled.state = ScheduleState.failed
+    scheduled.error = error
+    scheduled.updated_at = now
+    events = [_changed(scheduled)]
+    # Somebody must know it did not go: who scheduled it, else who has the conversation.
+    conversation = (
+        await ctx.db.get(Conversation, scheduled.conversation_id)
+        if scheduled.conversation_id
+        else None
+    )
+    told = scheduled.created_by or (conversation.assignee_id if conversation else None)
+    if told is not None:
+        notice = await notifications.notify(
+            ctx,
+            member_id=told,
+            kind=SCHEDULED_FAILED,
+            conversation_id=conversation.id if conversation else None,
+        )
+        if notice is not None:
+            events.append(notice)
+    await ctx.commit(*events)

@@ -135,7 +135,7 @@ def _message_events(conversation: Conversation, message: Message) -> list[Event]
                 **ids,
                 "message_id": message.id,
                 # Enough for a browser to decide on a notification (F41) without asking.
-                "kind": message.kind.value,
+                "kind": str(message.kind),
                 "assignee_id": conversation.assignee_id,
             },
         ),

@@ -115,6 +115,8 @@ class Panel:
     # 送信予約: the pending ones, soonest first, and their images by id.
     scheduled: list[ScheduledMessage] = field(default_factory=list)
     scheduled_images: dict[int, StoredFile] = field(default_factory=dict)
+    # The ones that could not be sent, shown with the reason until a member puts them away.
+    scheduled_failed: list[ScheduledMessage] = field(default_factory=list)
     max_scheduled: int = MAX_PENDING
 
     @property
@@ -191,8 +193,10 @@ async def load_panel(
         loaded["books"] = await _books(ctx, contact_id)
     if "scheduled" in parts:
         pending = await scheduled_messages.list_scheduled(ctx.db, contact_id=contact_id)
-        image_ids = [image_id for item in pending for image_id in item.image_ids]
+        failed = await scheduled_messages.list_failed(ctx.db, contact_id=contact_id)
+        image_ids = [image_id for item in pending + failed for image_id in item.image_ids]
         loaded["scheduled"] = pending
+        loaded["scheduled_failed"] = failed
         loaded["scheduled_images"] = await _images_by_id(ctx, image_ids)
     if {"memos", "records", "scheduled"} & set(parts):
         loaded["member_names"] = {m.id: m.name for m in await members.list_members(ctx.db)}

@@ -1770,10 +1770,13 @@
   async function onNotification(event) {
     const badge = $("[data-notification-count]");
     if (badge) setNotificationCount((Number(badge.textContent) || 0) + 1);
+    // A scheduled message that failed is the member's own business: told like an assignment.
     const wanted = event.kind === "mentioned" ? body.dataset.notifyMentions : body.dataset.notifyAssigned;
     if (wanted !== "true" || !("Notification" in window) || Notification.permission !== "granted") return;
     const name = event.actor_name || body.dataset.messageSomeone;
-    const template = event.kind === "mentioned" ? body.dataset.messageNotifyMentioned : body.dataset.messageNotifyAssigned;
+    const template = event.kind === "mentioned" ? body.dataset.messageNotifyMentioned
+      : event.kind === "scheduled_failed" ? body.dataset.messageNotifyScheduledFailed
+      : body.dataset.messageNotifyAssigned;
     let title = "Madoguchi";
     try {
       const response = await fetch("/api/v1/conversations/" + event.conversation_id, { credentials: "same-origin" });
