@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -34,7 +33,7 @@ from madoguchi.kit.db import Database, utcnow
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.i18n import gettext_for, translate_error
 from madoguchi.kit.nul import RefuseNul
-from madoguchi.kit.web import Runtime, runtime_of, websocket_member
+from madoguchi.kit.web import Runtime, describe_invalid, runtime_of, websocket_member
 from madoguchi.members.api import router as members_router
 from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
@@ -149,7 +148,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _describe(error.errors())}, status_code=422)
+        return JSONResponse({"detail": describe_invalid(error.errors())}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
@@ -227,16 +226,3 @@ def _wants_page(request: Request) -> bool:
         and "text/html" in request.headers.get("accept", "")
         and "hx-request" not in request.headers
     )
-
-
-def _describe(errors: Any) -> str:
-    """One readable sentence for the 422 ``detail``."""
-    parts = []
-    for error in errors:
-        if error.get("type") == "json_invalid":
-            parts.append("The request body is not valid JSON.")
-            continue
-        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        message = error.get("msg", "invalid")
-        parts.append(f"{location}: {message}" if location else message)
-    return "; ".join(parts) or "The request is not valid."

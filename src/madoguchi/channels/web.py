@@ -49,7 +49,7 @@ from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from madoguchi.kit.security import new_secret, secret_hash
-from madoguchi.kit.web import CtxDep, MemberDep, Runtime, runtime_of
+from madoguchi.kit.web import CtxDep, MemberDep, Runtime, describe_invalid, runtime_of
 from madoguchi.workspace import service as workspace
 
 WIDGET_JS = Path(__file__).resolve().parent.parent / "static" / "widget" / "widget.js"
@@ -379,15 +379,6 @@ async def widget_live(websocket: WebSocket, channel_id: int, token: str = "") ->
     await _stream(websocket, resolve)
 
 
-def _describe(error: ValidationError) -> str:
-    """One readable sentence for a frame the model refuses."""
-    parts = []
-    for item in error.errors():
-        location = ".".join(str(part) for part in item.get("loc", ()))
-        parts.append(f"{location}: {item['msg']}" if location else item["msg"])
-    return "; ".join(parts) or "The message is not valid."
-
-
 class _Closed(Exception):
     """The chat may not go on (its link was revoked, say): close the socket."""
 
@@ -407,7 +398,7 @@ async def _take_frame(runtime: Runtime, resolve: Resolve, raw: str | None) -> di
     try:
         body = MessageIn.model_validate({k: v for k, v in frame.items() if k != "type"})
     except ValidationError as error:
-        return {"type": "error", "client_id": client_id, "detail": _describe(error)}
+        return {"type": "error", "client_id": client_id, "detail": describe_invalid(error.errors())}
     async with runtime.database.write_sessions() as session:
         ctx = Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, WebSocket
@@ -101,3 +101,16 @@ async def websocket_member(websocket: WebSocket) -> Member | None:
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def describe_invalid(errors: Any) -> str:
+    """One readable sentence for a 422 ``detail`` (or a WebSocket error frame)."""
+    parts = []
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            parts.append("The request body is not valid JSON.")
+            continue
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        message = error.get("msg", "invalid")
+        parts.append(f"{location}: {message}" if location else message)
+    return "; ".join(parts) or "The request is not valid."
