@@ -15,8 +15,10 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from madoguchi.channels import email as email_channel
+from madoguchi.channels.base import printable
 from madoguchi.channels.models import Channel
 from madoguchi.config import Settings
+from madoguchi.conversations.models import Conversation, ConversationState
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
@@ -193,3 +195,86 @@ def test_quoted_text_is_cut_from_replies() -> None:
     english = "Thanks!\n\nOn Mon, Nov 24 2026 Salon wrote:\n> hi\n"
     assert email_channel.strip_quote(english) == "Thanks!"
     assert email_channel.strip_quote("本文だけ") == "本文だけ"
+
+
+async def conversation_texts(
+    client: httpx.AsyncClient, token: str, conversation_id: int
+) -> list[str]:
+    items = (
+        await client.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(token))
+    ).json()["items"]
+    return [message["text"] for message in items]
+
+
+async def test_a_reply_goes_to_the_conversation_its_references_name_not_the_latest(
+    client: httpx.AsyncClient,
+    ctx: Ctx,
+    mail_channel: Channel,
+    listener: int,
+    factory: Factory,
+) -> None:
+    token = await factory.token(await factory.member())
+    first = customer_mail("予約の件", "来週の土曜日に予約できますか？")
+    await asyncio.to_thread(send_mail, listener, first)
+    [old] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    # The service keeps one conversation per contact and channel; a second, newer one (imported
+    # data) is made directly, so that only the References can put a mail in the older one.
+    newer = Conversation(
+        contact_id=old["contact_id"],
+        channel_id=mail_channel.id,
+        state=ConversationState.closed,
+        last_activity_at=ctx.now(),
+        created_at=ctx.now(),
+    )
+    ctx.db.add(newer)
+    await ctx.db.commit()
+
+    answer = customer_mail(
+        "Re: 予約の件",
+        "10時でお願いします",
+        In_Reply_To=first["Message-ID"],
+        References=first["Message-ID"],
+    )
+    await asyncio.to_thread(send_mail, listener, answer)
+    assert await conversation_texts(client, token, old["id"]) == [
+        "来週の土曜日に予約できますか？",
+        "10時でお願いします",
+    ]
+    # A mail that references nothing known continues the sender's latest conversation.
+    unrelated = customer_mail("駐車場について", "車で行っても大丈夫ですか？", References="<x@y>")
+    await asyncio.to_thread(send_mail, listener, unrelated)
+    assert await conversation_texts(client, token, newer.id) == ["車で行っても大丈夫ですか？"]
+    # Someone else quoting her mail starts a conversation of their own.
+    other = customer_mail("Re: 予約の件", "私も予約したいです", References=first["Message-ID"])
+    other.replace_header("From", "鈴木 一郎 <ichiro@example.com>")
+    await asyncio.to_thread(send_mail, listener, other)
+    items = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    [ichiro] = [item for item in items if item["contact"]["channel_name"] == "鈴木 一郎"]
+    assert await conversation_texts(client, token, ichiro["id"]) == ["私も予約したいです"]
+    assert len(await conversation_texts(client, token, old["id"])) == 2
+
+
+async def test_control_characters_in_a_mail_are_stored_cleaned(
+    client: httpx.AsyncClient, mail_channel: Channel, listener: int, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member())
+    mail = customer_mail("予約\x00の件\x07", "来週\x00の土曜日\tに\x1b予約できますか？\n")
+    mail.replace_header("From", "山田\x00 花子 <hanako@example.com>")
+    mail.replace_header("Message-ID", "<nul\x00mail@example.com>")
+    await asyncio.to_thread(send_mail, listener, mail)
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    assert item["contact"]["channel_name"] == "山田 花子"
+    [message] = (
+        await client.get(f"/api/v1/conversations/{item['id']}/messages", headers=auth(token))
+    ).json()["items"]
+    assert message["text"] == "来週の土曜日\tに予約できますか？"
+    assert message["external_id"] == "<nulmail@example.com>"
+    assert message["meta"]["subject"] == "予約の件"
+    # Delivered again (the sender's server did not hear our 250): stored once.
+    await asyncio.to_thread(send_mail, listener, mail)
+    assert len(await conversation_texts(client, token, item["id"])) == 1
+
+
+def test_printable_keeps_tabs_and_line_breaks_only() -> None:
+    assert printable("a\x00b\x01c\x1fd\x7f\te\nf\r\ng　ü😀") == "abcd\x7f\te\nf\r\ng　ü😀"
+    assert printable("") == ""

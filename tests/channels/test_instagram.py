@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select, update
 
-from madoguchi.channels.models import Channel
+from madoguchi.channels.models import Channel, OutboxEntry
 from madoguchi.config import Settings
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message
@@ -332,3 +332,148 @@ async def test_a_reply_with_images_sends_each_image_and_a_retry_skips_what_went_
         await client.get(f"/api/v1/conversations/{item['id']}/messages", headers=auth(token))
     ).json()["items"]
     assert messages[-1]["delivery"] == "sent"
+
+
+async def reply_with_two_images(
+    client: httpx.AsyncClient, instagram: Channel, token: str
+) -> dict[str, Any]:
+    """A customer's DM, and a member's reply to it with a text and two images (posted, not yet
+    delivered)."""
+    await post(client, instagram, envelope(dm("m_60", "写真見せてください")))
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    image_ids = []
+    for colour in ((255, 0, 0), (0, 0, 255)):
+        picture = io.BytesIO()
+        Image.new("RGB", (24, 24), colour).save(picture, format="PNG")
+        uploaded = await client.post(
+            "/api/v1/files",
+            files={"file": ("p.png", picture.getvalue(), "image/png")},
+            headers=auth(token),
+        )
+        image_ids.append(uploaded.json()["id"])
+    reply = await client.post(
+        f"/api/v1/conversations/{item['id']}/messages",
+        json={"text": "こちらです", "image_ids": image_ids},
+        headers=auth(token),
+    )
+    assert reply.status_code == 201
+    answer: dict[str, Any] = reply.json()
+    return answer
+
+
+def parts_posted(recorder: Recorder) -> list[str]:
+    """What the Send API was asked to deliver, in order: the text, or the image's file id."""
+    posted = []
+    for call in recorder.calls("POST", "/me/messages"):
+        message = call.json()["message"]
+        if "text" in message:
+            posted.append(message["text"])
+        else:
+            url = message["attachment"]["payload"]["url"]
+            posted.append(url.split("/public/files/")[1].split("/")[0])
+    return posted
+
+
+async def test_a_retry_by_another_worker_sends_only_the_parts_the_customer_does_not_have(
+    client: httpx.AsyncClient,
+    instagram: Channel,
+    recorder: Recorder,
+    factory: Factory,
+    settings: Settings,
+    database: Database,
+) -> None:
+    token = await factory.token(await factory.member())
+    reply = await reply_with_two_images(client, instagram, token)
+    recorder.answer(
+        "POST",
+        "/me/messages",
+        (200, {"message_id": "m_out1"}),
+        (200, {"message_id": "m_out2"}),
+        (500, {"error": {"message": "busy"}}),
+        (200, {"message_id": "m_out3"}),
+    )
+    now = datetime.now(UTC)
+    first = Worker(settings=settings, database=database, bus=InProcessBus())
+    assert (await first.tick(now)).delivered == 0
+    text, image1, image2 = parts_posted(recorder)
+    assert [text, image1, image2] == ["こちらです", *(str(i["id"]) for i in reply["images"])]
+    # What went out is kept with the reply, not in the worker that sent it.
+    async with database.read_sessions() as session:
+        entry = await session.scalar(
+            select(OutboxEntry).where(OutboxEntry.message_id == reply["id"])
+        )
+        assert entry is not None and entry.parts_sent == 2
+
+    # A worker that never saw the first attempt (another process, or after a restart).
+    second = Worker(settings=settings, database=database, bus=InProcessBus())
+    assert (await second.tick(now + timedelta(seconds=6))).delivered == 1
+    assert parts_posted(recorder) == [text, image1, image2, image2]
+    messages = (
+        await client.get(
+            f"/api/v1/conversations/{reply['conversation_id']}/messages", headers=auth(token)
+        )
+    ).json()["items"]
+    assert messages[-1]["delivery"] == "sent"
+
+
+async def test_a_resent_failed_reply_skips_the_parts_the_customer_got(
+    client: httpx.AsyncClient,
+    instagram: Channel,
+    recorder: Recorder,
+    factory: Factory,
+    settings: Settings,
+    database: Database,
+) -> None:
+    token = await factory.token(await factory.member())
+    reply = await reply_with_two_images(client, instagram, token)
+    # The second image is refused for good (a 400 is not retried): the reply is marked failed,
+    # with Meta's answer (a NUL in it is not kept: PostgreSQL could not).
+    recorder.answer(
+        "POST",
+        "/me/messages",
+        (200, {"message_id": "m_out1"}),
+        (200, {"message_id": "m_out2"}),
+        (400, b'{"error": {"message": "bad\x00 image"}}'),
+        content_type="application/json",
+    )
+    now = datetime.now(UTC)
+    await Worker(settings=settings, database=database, bus=InProcessBus()).tick(now)
+    text, image1, image2 = parts_posted(recorder)
+    messages = (
+        await client.get(
+            f"/api/v1/conversations/{reply['conversation_id']}/messages", headers=auth(token)
+        )
+    ).json()["items"]
+    assert messages[-1]["delivery"] == "failed"
+    assert "HTTP 400" in messages[-1]["delivery_error"]
+    assert "bad image" in messages[-1]["delivery_error"]
+
+    recorder.answer("POST", "/me/messages", (200, {"message_id": "m_out3"}))
+    resent = await client.post(f"/api/v1/messages/{reply['id']}/resend", headers=auth(token))
+    assert resent.status_code == 200
+    worker = Worker(settings=settings, database=database, bus=InProcessBus())
+    assert (await worker.tick(now + timedelta(seconds=1))).delivered == 1
+    assert parts_posted(recorder) == [text, image1, image2, image2]
+
+
+async def test_control_characters_in_a_dm_are_stored_cleaned(
+    client: httpx.AsyncClient,
+    instagram: Channel,
+    recorder: Recorder,
+    factory: Factory,
+    database: Database,
+) -> None:
+    token = await factory.token(await factory.member())
+    recorder.answer("GET", "/IGSID9", (200, {"username": "haru\x00_0312\x07"}))
+    body = envelope(dm("m_\x0070", "予約\x00したい\tです\r\n明日\x1b", sender="IGSID\x009"))
+    assert (await post(client, instagram, body)).status_code == 200
+    assert (await post(client, instagram, body)).status_code == 200  # redelivered: stored once
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    assert item["contact"]["channel_name"] == "haru_0312"
+    contact_url = f"/api/v1/contacts/{item['contact_id']}"
+    assert (await client.get(contact_url, headers=auth(token))).json()["external_id"] == "IGSID9"
+    [message] = (
+        await client.get(f"/api/v1/conversations/{item['id']}/messages", headers=auth(token))
+    ).json()["items"]
+    assert message["text"] == "予約したい\tです\r\n明日"
+    assert message["external_id"] == "m_70"

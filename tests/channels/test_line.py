@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from madoguchi.channels.models import Channel
+from madoguchi.channels.models import Channel, ChannelEvent
 from madoguchi.config import Settings
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Message
@@ -322,6 +322,7 @@ def now_ms(shift: timedelta = timedelta()) -> int:
         ({**text_event("1", "x"), "message": {"id": 1, "type": "text"}}, "events[1].message.id"),
         ({**text_event("1", "x"), "deliveryContext": []}, "events[1].deliveryContext"),
         ({"type": "follow", "source": {"type": "user", "userId": ["U1"]}}, "events[1].source"),
+        ({**text_event("1", "x"), "webhookEventId": "E" * 65}, "events[1].webhookEventId"),
         ("x", "events[1]"),
     ],
 )
@@ -477,3 +478,122 @@ async def test_a_redelivered_stale_unfollow_does_not_block_a_contact_who_followe
     fresh = change("unfollow", "01UNFOLLOW2", now_ms(timedelta(seconds=5)), redelivery=True)
     assert (await post(client, line, [fresh])).status_code == 200
     assert (await line_contacts(client, token))["U5"]["blocked"] is True
+
+
+def follow_change(
+    kind: str, event_id: str, at: int, user: str = "U6", redelivery: bool = False
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "mode": "active",
+        "timestamp": at,
+        "webhookEventId": event_id,
+        "deliveryContext": {"isRedelivery": redelivery},
+        "source": {"type": "user", "userId": user},
+    }
+
+
+async def test_a_follow_delivered_twice_is_applied_once_even_without_the_redelivery_flag(
+    client: httpx.AsyncClient, line: Channel, recorder: Recorder, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member())
+    follow = follow_change("follow", "01FOLLOWTWICE", now_ms())
+    assert (await post(client, line, [follow])).status_code == 200
+    # Two webhook requests raced (LINE's retry, a proxy's): the same webhookEventId again.
+    assert (await post(client, line, [follow])).status_code == 200
+    assert len(recorder.calls("GET", "/v2/bot/profile/U6")) == 1
+    assert (await line_contacts(client, token))["U6"]["blocked"] is False
+
+
+async def test_an_unfollow_arriving_after_a_newer_follow_does_not_block(
+    client: httpx.AsyncClient, line: Channel, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member())
+    unfollow = follow_change("unfollow", "01LATEUNFOLLOW", now_ms(-timedelta(minutes=5)))
+    follow = follow_change("follow", "01NEWFOLLOW", now_ms(-timedelta(minutes=1)))
+    # Two webhook requests overtook each other: the newer follow is applied first.
+    assert (await post(client, line, [follow])).status_code == 200
+    assert (await post(client, line, [unfollow])).status_code == 200
+    assert (await line_contacts(client, token))["U6"]["blocked"] is False
+    # An unfollow that happened after the follow still blocks.
+    newer = follow_change("unfollow", "01NEWUNFOLLOW", now_ms())
+    assert (await post(client, line, [newer])).status_code == 200
+    assert (await line_contacts(client, token))["U6"]["blocked"] is True
+
+
+async def test_a_redelivered_unfollow_never_applied_blocks_though_the_contact_changed_since(
+    client: httpx.AsyncClient, line: Channel, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member())
+    follow = follow_change("follow", "01FIRSTFOLLOW", now_ms(-timedelta(minutes=20)))
+    assert (await post(client, line, [follow])).status_code == 200
+    contact = (await line_contacts(client, token))["U6"]
+    renamed = await client.patch(
+        f"/api/v1/contacts/{contact['id']}", json={"display_name": "田中様"}, headers=auth(token)
+    )
+    assert renamed.status_code == 200
+    # The unfollow's first delivery was lost before it was stored (our 500); LINE sends it again
+    # after a member edited the contact: the edit is not a sign it was applied.
+    unfollow = follow_change(
+        "unfollow", "01LOSTUNFOLLOW", now_ms(-timedelta(minutes=10)), redelivery=True
+    )
+    assert (await post(client, line, [unfollow])).status_code == 200
+    contact = (await line_contacts(client, token))["U6"]
+    assert contact["blocked"] is True
+    assert contact["display_name"] == "田中様"
+
+
+async def test_applied_events_are_forgotten_after_a_week(
+    client: httpx.AsyncClient, line: Channel, ctx: Ctx, database: Database
+) -> None:
+    now = datetime.now(UTC)
+    for event_id, received in (("01OLD", now - timedelta(days=8)), ("01RECENT", now)):
+        ctx.db.add(
+            ChannelEvent(
+                channel_id=line.id,
+                event_id=event_id,
+                external_id="U9",
+                happened_at=received,
+                received_at=received,
+            )
+        )
+    await ctx.db.commit()
+    follow = follow_change("follow", "01NEWEST", now_ms(timedelta(seconds=1)), user="U9")
+    assert (await post(client, line, [follow])).status_code == 200
+    async with database.read_sessions() as session:
+        kept = set(await session.scalars(select(ChannelEvent.event_id)))
+    assert kept == {"01RECENT", "01NEWEST"}
+
+
+async def test_control_characters_in_a_line_event_are_stored_cleaned(
+    client: httpx.AsyncClient,
+    line: Channel,
+    recorder: Recorder,
+    factory: Factory,
+    database: Database,
+) -> None:
+    token = await factory.token(await factory.member())
+    recorder.answer("GET", "/v2/bot/profile/U8", (200, {"displayName": "はな\x00こ\x1f"}))
+    events = [
+        {
+            **text_event("9\x00501", "明日\x00の\x0b予約\tです\n", user="U\x008"),
+            "webhookEventId": "01EV\x009501",
+        },
+        {
+            **text_event("9502", "", user="U8"),
+            "message": {"id": "9502", "type": "sticker", "packageId": "4\x0046", "stickerId": "1"},
+        },
+        follow_change("follow", "01FOLLOW\x00NUL", now_ms(), user="U\x008"),
+    ]
+    assert (await post(client, line, events)).status_code == 200
+    assert (await post(client, line, events)).status_code == 200  # redelivered: stored once
+    [item] = (await client.get("/api/v1/conversations", headers=auth(token))).json()["items"]
+    assert item["contact"]["channel_name"] == "はなこ"
+    assert (await line_contacts(client, token))["U8"]["blocked"] is False
+    text, sticker = (
+        await client.get(f"/api/v1/conversations/{item['id']}/messages", headers=auth(token))
+    ).json()["items"]
+    assert text["text"] == "明日の予約\tです"
+    assert text["external_id"] == "9501"
+    assert sticker["meta"] == {"sticker": {"package_id": "446", "sticker_id": "1"}}
+    assert await count_messages(database) == 2

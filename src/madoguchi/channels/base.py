@@ -24,14 +24,30 @@ DEFAULT_API_BASE = {
 }
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
+# The C0 control characters but tab, line feed and carriage return. PostgreSQL refuses NUL in
+# text (a webhook would answer 500, a mail 451, and the channel try again forever); the others
+# only hide text.
+_CONTROL_CHARACTERS = dict.fromkeys(c for c in range(0x20) if chr(c) not in "\t\n\r")
+
+
+def printable(text: str) -> str:
+    """The text without control characters (tab and line breaks kept): what a channel gives us
+    (texts, names, ids, its errors) is kept so."""
+    return text.translate(_CONTROL_CHARACTERS)
+
 
 class DeliveryError(Exception):
     """The channel did not take the message. ``retryable``: try again later (a timeout, a 5xx,
-    a rate limit); otherwise it will never work (a bad token, a blocked user)."""
+    a rate limit); otherwise it will never work (a bad token, a blocked user). ``parts_sent``:
+    for a reply sent in parts, how many (from the first) the customer has now (None: the
+    adapter does not send in parts)."""
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool = True, parts_sent: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.parts_sent = parts_sent
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,9 @@ class Outgoing:
     files_root: Path
     # What a channel needs to thread the reply (e-mail: the subject and Message-IDs).
     thread: dict[str, Any] = field(default_factory=dict)
+    # Parts of the reply the channel took in earlier attempts (Instagram sends the text and each
+    # image on its own): the customer has them, so they are not sent again.
+    parts_sent: int = 0
 
 
 class Adapter(Protocol):

@@ -24,7 +24,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.channels.base import DeliveryError, Outgoing
+from madoguchi.channels.base import DeliveryError, Outgoing, printable
 from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import service as conversations
@@ -101,25 +101,27 @@ class InboundMail:
 
 
 def parse_mail(raw: bytes, envelope_from: str | None = None) -> InboundMail:
+    """The mail's parts we keep, every string ``printable`` (PostgreSQL keeps no NUL: storing
+    one would answer 451 and the sender's server would try again and again)."""
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     senders = getaddresses([str(message.get("From", ""))])
     name, address = senders[0] if senders else ("", "")
-    address = (address or envelope_from or "").strip().lower()
+    address = printable(address or envelope_from or "").strip().lower()
     if "@" not in address:
         raise Invalid("The mail has no sender address.")
-    message_id = str(message.get("Message-ID", "")).strip()
+    message_id = printable(str(message.get("Message-ID", ""))).strip()
     if not message_id:
         message_id = "<" + hashlib.sha256(raw).hexdigest()[:32] + "@madoguchi.invalid>"
-    references = (
-        str(message.get("References", "")).split() + str(message.get("In-Reply-To", "")).split()
-    )
+    references = printable(
+        f"{message.get('References', '')} {message.get('In-Reply-To', '')}"
+    ).split()
     body = message.get_body(preferencelist=("plain", "html"))
     text = ""
     if isinstance(body, EmailMessage):
         content = body.get_content()
         text = html_to_text(content) if body.get_content_subtype() == "html" else str(content)
-    text = strip_quote(text.replace("\r\n", "\n"))
+    text = strip_quote(printable(text.replace("\r\n", "\n")))
     if len(text) > MAX_TEXT_LENGTH:
         text = text[: MAX_TEXT_LENGTH - 1] + "…"
     images = []
@@ -127,12 +129,12 @@ def parse_mail(raw: bytes, envelope_from: str | None = None) -> InboundMail:
         if part.get_content_maintype() == "image" and isinstance(part, EmailMessage):
             data = part.get_content()
             if isinstance(data, bytes):
-                images.append((part.get_filename() or "image", data))
+                images.append((printable(part.get_filename() or "") or "image", data))
     return InboundMail(
         sender=address,
-        sender_name=str(name or "").strip(),
+        sender_name=printable(str(name or "")).strip(),
         message_id=message_id[:255],
-        subject=str(message.get("Subject", "")).strip()[:300],
+        subject=printable(str(message.get("Subject", ""))).strip()[:300],
         references=list(dict.fromkeys(references))[-20:],
         text=text,
         images=images[:3],
@@ -154,7 +156,13 @@ async def email_channel(db: AsyncSession, address: str) -> Channel | None:
 
 
 async def receive(ctx: Ctx, channel: Channel, mail: InboundMail) -> Message:
-    """Store one mail as the customer's message, in the conversation it answers."""
+    """Store one mail as the customer's message, in the conversation it answers (a message its
+    ``References`` / ``In-Reply-To`` name), else in the sender's latest.
+
+    No subject fallback: the sender is one contact on this channel, and a contact keeps one
+    conversation per channel (a closed one reopens), which is the latest — the subject could
+    choose no other. Should a contact ever have several, match the subject here.
+    """
     conversation_id = None
     if mail.references:
         conversation_id = await ctx.db.scalar(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,20 +228,6 @@ async def _profile(http: httpx.AsyncClient, config: InstagramConfig, igsid: str)
     return profile
 
 
-# How many parts of a reply the Send API took, by the outbox entry's retry key, so that a retry
-# after a failed image does not send the text again. Kept in this process only (the outbox has
-# no column for it): after a restart a retry sends the whole reply again.
-_SENT_PARTS: OrderedDict[str, int] = OrderedDict()
-_SENT_PARTS_KEPT = 1000
-
-
-def _remember_sent(retry_key: str, parts: int) -> None:
-    _SENT_PARTS[retry_key] = parts
-    _SENT_PARTS.move_to_end(retry_key)
-    while len(_SENT_PARTS) > _SENT_PARTS_KEPT:
-        _SENT_PARTS.popitem(last=False)
-
-
 class InstagramAdapter:
     """Replies by the Send API: the text, then each image as its own message."""
 
@@ -262,24 +247,29 @@ class InstagramAdapter:
                 }
             )
         last_id = None
-        sent = _SENT_PARTS.get(outgoing.retry_key, 0)
+        sent = outgoing.parts_sent
         async with http_client() as http:
             for part, body in enumerate(bodies):
                 if part < sent:
                     continue  # the customer has it from an earlier attempt
-                response = await http.post(
-                    f"{config.api}/me/messages",
-                    params={"access_token": config.token},
-                    json=body,
-                )
+                try:
+                    response = await http.post(
+                        f"{config.api}/me/messages",
+                        params={"access_token": config.token},
+                        json=body,
+                    )
+                except httpx.HTTPError as error:
+                    raise DeliveryError(
+                        f"Instagram Send API: {type(error).__name__}: {error}", parts_sent=part
+                    ) from None
                 if response.status_code != 200:
-                    raise failure(response, "Instagram Send API")
-                _remember_sent(outgoing.retry_key, part + 1)
+                    refused = failure(response, "Instagram Send API")
+                    refused.parts_sent = part
+                    raise refused
                 try:
                     answer = response.json()
                 except ValueError:
                     answer = None
                 if isinstance(answer, dict) and answer.get("message_id"):
                     last_id = str(answer["message_id"])
-        _SENT_PARTS.pop(outgoing.retry_key, None)
         return last_id

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from linebot.v3.webhook import SignatureValidator
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from madoguchi.channels.base import (
     DeliveryError,
@@ -23,7 +25,7 @@ from madoguchi.channels.base import (
     failure,
     http_client,
 )
-from madoguchi.channels.models import Channel, ChannelKind
+from madoguchi.channels.models import Channel, ChannelEvent, ChannelKind
 from madoguchi.channels.webhooks import (
     Incoming,
     Profile,
@@ -42,13 +44,17 @@ from madoguchi.channels.webhooks import (
     store,
 )
 from madoguchi.contacts import service as contacts
-from madoguchi.contacts.models import Contact
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import BadRequest, DomainError, Invalid, Unauthorized
 from madoguchi.kit.web import CtxDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])
+
+# The channel_events.event_id column (LINE's webhookEventIds are ULIDs, 26 characters).
+MAX_EVENT_ID_LENGTH = 64
+# How long applied follows and unfollows are remembered: LINE redelivers for less than this.
+EVENTS_KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,17 @@ class LineEvent:
     # When it happened, in milliseconds since the epoch.
     timestamp: int | None
     redelivery: bool
-    # A message event's message (its id checked present), else empty.
+    # A message event's message (the fields we read, checked and cleaned), else empty.
     message: dict[str, Any]
+
+    @property
+    def happened_at(self) -> datetime | None:
+        if self.timestamp is None:
+            return None
+        try:
+            return datetime.fromtimestamp(self.timestamp / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
 
 
 def _events(payload: Any) -> list[LineEvent]:
@@ -109,19 +124,28 @@ def _event(raw: Any, path: str) -> LineEvent:
     delivery = optional_object(event.get("deliveryContext"), f"{path}.deliveryContext")
     message: dict[str, Any] = {}
     if kind == "message":
-        message = body_object(event.get("message"), f"{path}.message")
-        body_id(message.get("id"), f"{path}.message.id")
+        raw_message = body_object(event.get("message"), f"{path}.message")
+        message["id"] = body_id(raw_message.get("id"), f"{path}.message.id")
         for key in ("type", "text", "packageId", "stickerId"):
-            body_string(message.get(key), f"{path}.message.{key}")
+            message[key] = body_string(raw_message.get(key), f"{path}.message.{key}")
         provider = optional_object(
-            message.get("contentProvider"), f"{path}.message.contentProvider"
+            raw_message.get("contentProvider"), f"{path}.message.contentProvider"
         )
-        for key in ("type", "originalContentUrl"):
-            body_string(provider.get(key), f"{path}.message.contentProvider.{key}")
+        message["contentProvider"] = {
+            key: body_string(provider.get(key), f"{path}.message.contentProvider.{key}")
+            for key in ("type", "originalContentUrl")
+        }
+    event_id = body_string(event.get("webhookEventId"), f"{path}.webhookEventId") or ""
+    if len(event_id) > MAX_EVENT_ID_LENGTH:
+        raise BadRequest(
+            "Malformed body: %(path)s must be an id of 1 to %(n)d characters.",
+            path=f"{path}.webhookEventId",
+            n=MAX_EVENT_ID_LENGTH,
+        )
     return LineEvent(
         kind=kind,
         user_id=user_id,
-        event_id=body_string(event.get("webhookEventId"), f"{path}.webhookEventId") or "",
+        event_id=event_id,
         timestamp=body_number(event.get("timestamp"), f"{path}.timestamp"),
         redelivery=body_flag(delivery.get("isRedelivery"), f"{path}.deliveryContext.isRedelivery"),
         message=message,
@@ -156,7 +180,7 @@ async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONRespons
         raise
     # Each event stands on its own: LINE redelivers the whole body when we answer non-2xx, so
     # holding every event back for one that can never be stored would lose them all on every
-    # redelivery. Storing is idempotent (messages by id, follow/unfollow see _superseded), so
+    # redelivery. Storing is idempotent (messages by id, follow/unfollow by event id), so
     # after a passing failure (the database away: 500) the redelivery stores only what is
     # missing; an event refused for its own content is logged and skipped, and the body is 200.
     async with http_client() as http:
@@ -187,18 +211,27 @@ async def _follow_state(
     ctx: Ctx, config: LineConfig, http: httpx.AsyncClient, user_id: str, event: LineEvent
 ) -> None:
     """友だち追加 (follow) unblocks the contact and refreshes its name and picture; ブロック
-    (unfollow) marks them blocked."""
+    (unfollow) marks them blocked. Each event is applied once, and only when nothing newer for
+    that person has been applied (see _applicable)."""
     blocked = event.kind == "unfollow"
-    if event.redelivery:
-        known = await contacts.find_contact_by_channel(
-            ctx.db, channel_id=config.channel_id, external_id=user_id
+    applicable = await _applicable(ctx, config.channel_id, user_id, event)
+    await ctx.db.rollback()  # no transaction open while LINE is asked for the profile
+    if not applicable:
+        log.info(
+            "LINE %s %s %s (redelivery: %s): applied already or superseded",
+            event.kind,
+            user_id,
+            event.event_id,
+            event.redelivery,
         )
-        superseded = known is not None and _superseded(known, event, blocked=blocked)
-        await ctx.db.rollback()
-        if superseded:
-            log.info("LINE %s %s redelivered: already applied or superseded", event.kind, user_id)
-            return
+        return
     profile = None if blocked else await _profile(http, config, user_id)
+    # Asked again in the transaction that applies it: another request may have come meanwhile.
+    if not await _applicable(ctx, config.channel_id, user_id, event) or not await _record(
+        ctx, config.channel_id, user_id, event
+    ):
+        await ctx.db.rollback()
+        return
     contact = await contact_with_profile(
         ctx, channel_id=config.channel_id, external_id=user_id, profile=profile
     )
@@ -207,25 +240,56 @@ async def _follow_state(
     )
 
 
-def _superseded(contact: Contact, event: LineEvent, *, blocked: bool) -> bool:
-    """Whether a redelivered follow/unfollow is in effect already or older than the contact's
-    last change.
-
-    A redelivery's first delivery may have been stored (only our 2xx was lost), and a newer
-    follow or unfollow may have come since: a stale unfollow must not block again someone who
-    followed again. With no record of the webhookEventIds applied, the contact's ``updated_at``
-    stands in: changed after the event happened means applied or superseded (a member's edit
-    counts too, and then the contact is left as it is rather than flipped).
-    """
-    if contact.blocked == blocked:
+async def _applicable(ctx: Ctx, channel_id: int, user_id: str, event: LineEvent) -> bool:
+    """Whether a follow/unfollow is to be applied: not when its webhookEventId was applied
+    before (a redelivery whose first delivery was stored, only our 200 lost), nor when a newer
+    follow or unfollow of that person was applied (a stale unfollow must not block again
+    someone who followed again)."""
+    if event.event_id:
+        seen = await ctx.db.scalar(
+            select(ChannelEvent.id).where(
+                ChannelEvent.channel_id == channel_id, ChannelEvent.event_id == event.event_id
+            )
+        )
+        if seen is not None:
+            return False
+    happened = event.happened_at
+    if happened is None:
         return True
-    if event.timestamp is None:
-        return False
+    newest = await ctx.db.scalar(
+        select(func.max(ChannelEvent.happened_at)).where(
+            ChannelEvent.channel_id == channel_id, ChannelEvent.external_id == user_id
+        )
+    )
+    return newest is None or happened >= newest
+
+
+async def _record(ctx: Ctx, channel_id: int, user_id: str, event: LineEvent) -> bool:
+    """Note the event as applied, in the transaction that applies it; False when another
+    request noted it first. Records older than ``EVENTS_KEPT`` go at the same time (follows
+    and unfollows are few, and the index makes the look cheap)."""
+    if not event.event_id:
+        return True  # nothing to know it by (LINE has sent a webhookEventId since 2022)
+    now = ctx.now()
+    await ctx.db.execute(
+        delete(ChannelEvent).where(
+            ChannelEvent.channel_id == channel_id, ChannelEvent.received_at < now - EVENTS_KEPT
+        )
+    )
     try:
-        happened = datetime.fromtimestamp(event.timestamp / 1000, UTC)
-    except (OverflowError, OSError, ValueError):
+        async with ctx.db.begin_nested():
+            ctx.db.add(
+                ChannelEvent(
+                    channel_id=channel_id,
+                    event_id=event.event_id,
+                    external_id=user_id,
+                    happened_at=event.happened_at,
+                    received_at=now,
+                )
+            )
+    except IntegrityError:
         return False
-    return contact.updated_at >= happened
+    return True
 
 
 async def _message(

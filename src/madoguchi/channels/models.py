@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, JSONType, UTCDateTime, utcnow
@@ -30,6 +30,32 @@ class Channel(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChannelEvent(Base):
+    """A webhook event a channel gave us and we applied (LINE's follow and unfollow), so that a
+    redelivery of it is skipped and an older one arriving late does not undo a newer one.
+
+    Kept for a week (``channels.line.EVENTS_KEPT``): channels redeliver for less than that.
+    """
+
+    __tablename__ = "channel_events"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "event_id"),
+        # The newest change applied for one person (LINE's follow/unfollow ordering).
+        Index("ix_channel_events_sender", "channel_id", "external_id", "happened_at"),
+        Index("ix_channel_events_received", "channel_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    # The channel's id for the event (LINE's webhookEventId).
+    event_id: Mapped[str] = mapped_column(String(64))
+    # Who it was about: the sender's id on the channel.
+    external_id: Mapped[str] = mapped_column(String(255))
+    # When it happened by the channel's clock (None: the channel did not say).
+    happened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OutboxState(StrEnum):
@@ -59,6 +85,9 @@ class OutboxEntry(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Sent with every attempt (LINE's X-Line-Retry-Key), so a retry is not delivered twice.
     retry_key: Mapped[str] = mapped_column(String(64))
+    # How many parts of the reply (an Instagram text, each image) the channel took already: a
+    # retry, in whichever worker, sends only the rest.
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import or_, select
 
-from madoguchi.channels.base import Adapter, DeliveryError, Outgoing, PublicImage
+from madoguchi.channels.base import Adapter, DeliveryError, Outgoing, PublicImage, printable
 from madoguchi.channels.models import Channel, OutboxEntry, OutboxState
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Delivery, Message, MessageKind
@@ -46,6 +46,7 @@ async def enqueue(ctx: Ctx, *, message: Message) -> OutboxEntry:
         attempts=0,
         next_attempt_at=ctx.now(),
         retry_key=_retry_key(),
+        parts_sent=0,
         created_at=ctx.now(),
         updated_at=ctx.now(),
     )
@@ -67,7 +68,8 @@ def _message_updated(message: Message) -> Event:
 
 
 async def resend(ctx: Ctx, *, message_id: int) -> Message:
-    """再送: try a failed reply again, from the first attempt."""
+    """再送: try a failed reply again, from the first attempt. The parts the customer got
+    already (``parts_sent``) stay counted: they are not sent twice."""
     message = await ctx.db.get(Message, message_id)
     if message is None:
         raise NotFound("No message with id %(id)s.", id=message_id)
@@ -133,6 +135,7 @@ async def _claim(ctx: Ctx, now: datetime) -> _Claim | None:
         retry_key=entry.retry_key,
         files_root=files.root(ctx),
         thread=thread,
+        parts_sent=entry.parts_sent,
     )
     attempt = entry.attempts
     await ctx.db.commit()
@@ -176,20 +179,27 @@ async def _record(ctx: Ctx, claim: _Claim, now: datetime, error: DeliveryError |
     assert message is not None
     entry.locked_until = None
     entry.updated_at = now
+    if error is not None and error.parts_sent is not None:
+        entry.parts_sent = max(entry.parts_sent, error.parts_sent)
     if error is None:
         entry.state = OutboxState.sent
         entry.last_error = None
         message.delivery = Delivery.sent
         message.delivery_error = None
     elif error.retryable and entry.attempts <= len(BACKOFF):
-        entry.last_error = str(error)
+        entry.last_error = _reason(error)
         entry.next_attempt_at = now + timedelta(seconds=BACKOFF[entry.attempts - 1])
     else:
         entry.state = OutboxState.failed
-        entry.last_error = str(error)
+        entry.last_error = _reason(error)
         message.delivery = Delivery.failed
-        message.delivery_error = str(error)
+        message.delivery_error = _reason(error)
     await ctx.commit(_message_updated(message))
+
+
+def _reason(error: DeliveryError) -> str:
+    # A channel's answer is quoted in it, and may hold what PostgreSQL cannot keep (NUL).
+    return printable(str(error))
 
 
 async def deliver_due(

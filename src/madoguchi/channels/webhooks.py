@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from madoguchi.channels.base import printable
 from madoguchi.channels.models import Channel
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
@@ -32,7 +33,8 @@ async def load_channel(ctx: Ctx, channel_id: int, kind: str) -> Channel:
 
 # A webhook body is checked whole before anything is stored: a malformed one is answered 400
 # (DomainError's status: a bad request) and leaves nothing behind. Absent fields are left to the
-# caller; present ones of the wrong type are refused, naming where they are.
+# caller; present ones of the wrong type are refused, naming where they are. The strings given
+# back are ``printable``: use them, not the raw body's.
 
 
 def parse_json(raw: bytes) -> Any:
@@ -64,13 +66,17 @@ def optional_list(value: Any, path: str) -> list[Any]:
 
 
 def body_string(value: Any, path: str) -> str | None:
-    if value is not None and not isinstance(value, str):
+    if value is None:
+        return None
+    if not isinstance(value, str):
         raise BadRequest("Malformed body: %(path)s must be a string.", path=path)
-    return value
+    return printable(value)
 
 
 def body_id(value: Any, path: str) -> str:
     """A message's or a person's id on the channel: required, and short enough to keep."""
+    if isinstance(value, str):
+        value = printable(value)
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID_LENGTH:
         raise BadRequest(
             "Malformed body: %(path)s must be an id of 1 to %(n)d characters.",
@@ -104,13 +110,12 @@ def profile_of(answer: Any, *, name_keys: tuple[str, ...], picture_key: str) -> 
     """A profile from a profile API's JSON answer; None when the answer is not one."""
     if not isinstance(answer, dict):
         return None
-    name = next(
-        (answer[key] for key in name_keys if isinstance(answer.get(key), str) and answer[key]),
-        None,
-    )
+    names = (printable(answer[key]) for key in name_keys if isinstance(answer.get(key), str))
+    name = next((found for found in names if found), None)
     picture = answer.get(picture_key)
     usable = (
         isinstance(picture, str)
+        and picture == printable(picture)
         and picture.startswith(("https://", "http://"))
         and len(picture) <= MAX_PICTURE_URL_LENGTH
     )
@@ -168,7 +173,8 @@ class Incoming:
 
 
 async def store(ctx: Ctx, incoming: Incoming) -> None:
-    """Keep the images (an unreadable one is noted, not lost), then ingest the message."""
+    """Keep the images (an unreadable one is noted, not lost), then ingest the message (its text
+    ``printable``: PostgreSQL keeps no NUL)."""
     image_ids = []
     errors = list(incoming.errors)
     for position, data in enumerate(incoming.images[: files.MAX_IMAGES]):
@@ -179,8 +185,8 @@ async def store(ctx: Ctx, incoming: Incoming) -> None:
             errors.append(str(error))
     meta = dict(incoming.meta or {})
     if errors:
-        meta["image_error"] = "; ".join(errors)
-    text = incoming.text.strip()
+        meta["image_error"] = printable("; ".join(errors))
+    text = printable(incoming.text).strip()
     if len(text) > MAX_TEXT_LENGTH:
         # Refusing it would lose the customer's message: keep what fits, and say it was cut.
         meta["truncated_from"] = len(text)
