@@ -265,6 +265,10 @@ def import_contacts(
 
     async def action(ctx: Ctx) -> transfer.ImportResult:
         table = transfer.read_table(file.name, file.read_bytes(), encoding)
+        try:
+            transfer.check_columns(table.headers, explicit)
+        except DomainError as error:
+            raise fail(str(error), 2) from None
         mapping = transfer.auto_mapping(table.headers, await fields.list_fields(ctx.db), explicit)
         columns = ", ".join(f"{table.headers[i]} → {t}" for i, t in mapping.items())
         typer.echo(f"Columns: {columns}", err=True)

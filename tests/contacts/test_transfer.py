@@ -204,3 +204,40 @@ async def test_export_records_lists_every_record_with_its_book_fields(
     ]
     assert rows[0]["施術履歴:メニュー"] == "カット" and rows[0]["対応記録:内容"] == ""
     assert rows[1]["対応記録:内容"] == "電話で予約"
+
+
+async def test_a_map_naming_a_column_the_file_lacks_is_refused_with_the_files_columns(
+    settings: Settings, database: Database, ctx: Ctx, tmp_path: Path
+) -> None:
+    path = tmp_path / "顧客.csv"
+    path.write_text("表示名,メール\r\n山田 花子,hanako@example.jp\r\n", encoding="utf-8")
+    table = transfer.read_table(path.name, path.read_bytes())
+    with pytest.raises(Invalid) as refused:
+        transfer.auto_mapping(table.headers, [], {"電話番号": "phone"})
+    assert str(refused.value) == "The file has no column 電話番号 (its columns: 表示名, メール)."
+
+    cli = run(settings, "import", "contacts", str(path), "--map", "電話番号=phone")
+    assert cli.returncode == 2
+    assert "The file has no column 電話番号 (its columns: 表示名, メール)." in cli.stderr
+    page = await repository.list_contacts(
+        ctx.db, conditions=[], member_id=None, timezone="Asia/Tokyo"
+    )
+    assert page.contacts == []
+    # Written differently (width, case, spaces), it is the same column.
+    mapping = transfer.auto_mapping(["Ｅメール", "お名前"], [], {"eメール": "email"})
+    assert mapping == {0: "email", 1: "display_name"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "targets"),
+    [
+        (["顧客氏名", "メールアドレス", "携帯電話"], ["display_name", "email", "phone"]),
+        (["氏名", "メール", "電話"], ["display_name", "email", "phone"]),
+        (["お名前", "Eメールアドレス", "電話番号"], ["display_name", "email", "phone"]),
+        (["名前", "E-mail", "携帯"], ["display_name", "email", "phone"]),
+        (["顧客名", "mail", "携帯電話番号"], ["display_name", "email", "phone"]),
+        (["お客様名", "email", "TEL"], ["display_name", "email", "phone"]),
+    ],
+)
+def test_the_salons_japanese_headers_are_recognised(headers: list[str], targets: list[str]) -> None:
+    assert transfer.auto_mapping(headers, []) == dict(enumerate(targets))

@@ -197,6 +197,21 @@ def test_day_range_is_the_local_day() -> None:
         Condition("record.施術履歴", "days_ago", 1),
         Condition("hidden", "eq", "yes"),
         Condition("channel", "eq", "LINE"),
+        # Empty text: a mistake, as an empty e-mail or phone condition is.
+        Condition("text", "contains", ""),
+        Condition("text", "contains", "  "),
+        Condition("email", "contains", ""),
+        # Out of the database's or the calendar's range.
+        Condition("channel", "eq", 99999999999999999999),
+        Condition("channel", "in", [1, 2**31]),
+        Condition("status", "in", [99999999999999999999]),
+        Condition("tag", "all", ["99999999999999999999"]),
+        Condition("mark", "eq", 2**63),
+        Condition("assignee", "in", [2**40]),
+        Condition("record.施術履歴.newest_at", "days_ago", 99999999999),
+        Condition("record.施術履歴.oldest_at", "between_days_ago", [0, 10**15]),
+        Condition("record.施術履歴.any_at", "before", "0001-01-01"),
+        Condition("record.施術履歴.any_at", "after", "9999-12-31"),
     ],
 )
 async def test_malformed_conditions_are_refused_with_a_sentence(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from madoguchi.contacts import repository, service
 from madoguchi.contacts.schemas import ContactCreate, ContactOut, ContactPageOut, ContactUpdate
 from madoguchi.crm.params import FilterDep
+from madoguchi.crm.values import MAX_ID
 from madoguchi.kit.web import CtxDep, MemberDep
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
@@ -26,7 +27,7 @@ async def list_contacts(
     ctx: CtxDep,
     conditions: FilterDep,
     limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 100,
-    cursor: int | None = None,
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> ContactPageOut:
     """Contacts, newest first, narrowed by the same conditions as the inbox."""
     page = await repository.list_contacts(

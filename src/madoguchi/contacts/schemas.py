@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from madoguchi.contacts.repository import ContactDetail
 from madoguchi.crm.schemas import Label
@@ -75,13 +75,14 @@ class ContactUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     display_name: str | None = Field(default=None, max_length=255)
-    status: int | str | None = None
-    mark: int | str | None = None
+    # Strict: "yes", 1 or "true" is a mistake to answer with a 422, not a guess.
+    status: StrictInt | StrictStr | None = None
+    mark: StrictInt | StrictStr | None = None
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=50)
-    mail_opt_in: bool | None = None
-    hidden: bool | None = None
-    blocked: bool | None = None
+    mail_opt_in: StrictBool | None = None
+    hidden: StrictBool | None = None
+    blocked: StrictBool | None = None
 
 
 class ContactCreate(BaseModel):

@@ -16,9 +16,9 @@ from madoguchi.events import Event
 from madoguchi.files import service as files
 from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.kit.errors import Forbidden, Invalid, NotFound
 from madoguchi.kit.text import search_key
-from madoguchi.members.models import Member
+from madoguchi.members.models import Member, Role
 
 MAX_NAME_LENGTH = 255
 
@@ -32,7 +32,7 @@ def _index_key(contact: Contact) -> str:
 
 
 async def get_contact(db: AsyncSession, *, contact_id: int) -> Contact:
-    contact = await db.get(Contact, contact_id)
+    contact = await db.get(Contact, contact_id) if values.is_id(contact_id) else None
     if contact is None:
         raise NotFound("No contact with id %(id)s.", id=contact_id)
     return contact
@@ -248,9 +248,17 @@ async def conversation_ids(db: AsyncSession, *, contact_id: int) -> list[int]:
     )
 
 
-async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member | None = None) -> None:
+def ensure_can_delete(actor: Member) -> None:
+    """Deleting a customer loses their whole history: owners and admins only, as for deleting a
+    conversation for good."""
+    if actor.role not in (Role.owner, Role.admin):
+        raise Forbidden("Only owners and admins can delete a customer.")
+
+
+async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member) -> None:
     """Delete a contact with their conversations, messages, images, memos, records, tags and
-    values."""
+    values. Owners and admins only; an audit entry says who deleted whom."""
+    ensure_can_delete(actor)
     contact = await get_contact(ctx.db, contact_id=contact_id)
     conversations = await conversation_ids(ctx.db, contact_id=contact_id)
     messages = list(

@@ -46,11 +46,35 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "氏名",
         "お名前",
         "顧客名",
+        "顧客氏名",
+        "お客様名",
+        "お客様氏名",
+        "会員名",
+        "フルネーム",
         "name",
         "displayname",
+        "fullname",
     ),
-    "email": ("メール", "メールアドレス", "eメール", "email", "mail", "e-mail"),
-    "phone": ("電話", "電話番号", "携帯", "携帯番号", "tel", "phone"),
+    "email": (
+        "メール",
+        "メールアドレス",
+        "eメール",
+        "eメールアドレス",
+        "email",
+        "mail",
+        "e-mail",
+        "emailaddress",
+    ),
+    "phone": (
+        "電話",
+        "電話番号",
+        "携帯",
+        "携帯番号",
+        "携帯電話",
+        "携帯電話番号",
+        "tel",
+        "phone",
+    ),
     "external_id": ("id", "externalid", "顧客id", "顧客番号", "会員番号"),
     "tags": ("タグ", "tags", "tag"),
     "status": ("ステータス", "対応ステータス", "status"),
@@ -146,6 +170,18 @@ def _table(rows: Iterator[tuple[int, list[str]]]) -> Table:
 # --- mapping columns --------------------------------------------------------------------------
 
 
+def check_columns(headers: Sequence[str], explicit: dict[str, str]) -> None:
+    """Every column an explicit map names is in the file (a typo must not be skipped quietly)."""
+    present = {_header_key(header) for header in headers}
+    for column in explicit:
+        if _header_key(column) not in present:
+            raise Invalid(
+                "The file has no column %(column)s (its columns: %(columns)s).",
+                column=column,
+                columns=", ".join(header for header in headers if header.strip()),
+            )
+
+
 def auto_mapping(
     headers: Sequence[str], field_rows: Sequence[Field], explicit: dict[str, str] | None = None
 ) -> dict[int, str]:
@@ -156,6 +192,7 @@ def auto_mapping(
         by_field[_header_key(field_row.label)] = f"field:{field_row.key}"
         by_field[_header_key(field_row.key)] = f"field:{field_row.key}"
     known_keys = {f"field:{f.key}" for f in field_rows}
+    check_columns(headers, explicit or {})
     explicit = {_header_key(k): v for k, v in (explicit or {}).items()}
     mapping: dict[int, str] = {}
     for index, header in enumerate(headers):
@@ -219,7 +256,8 @@ async def _match(ctx: Ctx, row: dict[str, str]) -> Contact | None:
     """The contact this row is about: by our id, else external_id, else e-mail, else phone."""
     our_id = row.get("madoguchi_id", "").strip()
     if our_id:
-        contact = await ctx.db.get(Contact, int(our_id)) if our_id.isdigit() else None
+        number = int(our_id) if our_id.isascii() and our_id.isdigit() else None
+        contact = await ctx.db.get(Contact, number) if values.is_id(number) else None
         if contact is None:
             raise Invalid("No contact with id %(id)s.", id=our_id)
         return contact

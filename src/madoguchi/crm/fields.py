@@ -32,7 +32,7 @@ async def list_fields(db: AsyncSession) -> list[Field]:
 
 
 async def get_field(db: AsyncSession, *, field_id: int) -> Field:
-    field = await db.get(Field, field_id)
+    field = await db.get(Field, field_id) if values.is_id(field_id) else None
     if field is None:
         raise NotFound("No field with id %(id)s.", id=field_id)
     return field
@@ -50,7 +50,7 @@ async def folder_for(ctx: Ctx, ref: int | str | None) -> FieldFolder | None:
     if ref is None or ref == "":
         return None
     if isinstance(ref, int):
-        folder = await ctx.db.get(FieldFolder, ref)
+        folder = await ctx.db.get(FieldFolder, ref) if values.is_id(ref) else None
         if folder is None:
             raise NotFound("No field folder with id %(id)s.", id=ref)
         return folder
@@ -75,7 +75,7 @@ async def create_folder(ctx: Ctx, *, name: str) -> FieldFolder:
 
 async def delete_folder(ctx: Ctx, *, folder_id: int) -> None:
     """Delete a folder; its fields stay, outside any folder."""
-    folder = await ctx.db.get(FieldFolder, folder_id)
+    folder = await ctx.db.get(FieldFolder, folder_id) if values.is_id(folder_id) else None
     if folder is None:
         raise NotFound("No field folder with id %(id)s.", id=folder_id)
     await ctx.db.delete(folder)

@@ -48,7 +48,7 @@ from madoguchi.conversations.models import Conversation, Message
 from madoguchi.crm import marks, statuses, tags, values
 from madoguchi.crm.fields import field_by_key
 from madoguchi.crm.models import ContactTag, Field, FieldType, FieldValue, Record
-from madoguchi.crm.records import find_book
+from madoguchi.crm.records import check_record_day, find_book
 from madoguchi.kit import search
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.text import like_pattern, search_key
@@ -57,6 +57,8 @@ from madoguchi.kit.text import like_pattern, search_key
 # common, and walking the list newest-first finds a page of matches sooner (after about
 # 51 × conversations ÷ matches rows: at 100,000 conversations, 2,500 at the most).
 SEARCH_SET_LIMIT = 2000
+# How far back "days ago" reaches: a hundred years covers every customer's history.
+MAX_DAYS = 36_500
 
 
 class Scope(StrEnum):
@@ -184,6 +186,9 @@ async def _compile(db: AsyncSession, condition: Condition, context: Context) -> 
         _require(op, ("contains",), field)
         if not isinstance(value, str):
             raise Invalid("The text condition takes a text.")
+        if not value.strip():
+            # As for e-mail and phone: an empty "contains" is a mistake, not "match nothing".
+            raise Invalid("The text condition needs a word to look for.")
         return await text_condition(db, value, context.scope)
     if field in ("hidden", "blocked", "mail_opt_in"):
         _require(op, ("eq",), field)
@@ -232,11 +237,24 @@ async def _tag(db: AsyncSession, op: str, value: Any) -> ColumnElement[bool]:
     return has(tag_ids)
 
 
+def _check_id(value: Any) -> int:
+    if not values.is_id(value):
+        raise Invalid(
+            "An id is a whole number from 1 to %(max)d, not %(value)s.",
+            max=values.MAX_ID,
+            value=value,
+        )
+    number: int = value
+    return number
+
+
 def _ref(ref: Any, what: str) -> int | str:
     if isinstance(ref, bool) or not isinstance(ref, int | str):
         raise Invalid("A %(what)s is given by its id or its name.", what=what)
-    if isinstance(ref, str) and ref.strip().isdigit():
-        return int(ref)
+    if isinstance(ref, str) and ref.strip().isascii() and ref.strip().isdigit():
+        return _check_id(int(ref))
+    if isinstance(ref, int):
+        return _check_id(ref)
     return ref
 
 
@@ -304,7 +322,7 @@ def _ids(
     ids = _as_list(value)
     if not ids or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
         raise Invalid("%(field)s takes ids.", field=field)
-    return column.in_(ids)
+    return column.in_([_check_id(i) for i in ids])
 
 
 def _assignee(op: str, value: Any, context: Context) -> ColumnElement[bool]:
@@ -315,7 +333,7 @@ def _assignee(op: str, value: Any, context: Context) -> ColumnElement[bool]:
         ids = [context.member_id if ref == "me" else ref for ref in _as_list(value)]
         if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
             raise Invalid('assignee takes member ids (or "me").')
-        condition = Conversation.assignee_id.in_(ids)
+        condition = Conversation.assignee_id.in_([_check_id(i) for i in ids])
     if context.scope == Scope.conversation:
         return condition
     return exists().where(Conversation.contact_id == Contact.id, condition)
@@ -401,6 +419,11 @@ def _field_predicate(field: Field, op: str, value: Any) -> ColumnElement[bool]:
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise Invalid("%(label)s takes a text.", label=label)
     text = str(value).strip()
+    if not text:
+        # Empty values are not stored: "is empty" is the way to find them.
+        raise Invalid(
+            "%(label)s takes a text (to find contacts without one, use empty).", label=label
+        )
     if op == "contains":
         return func.lower(FieldValue.value_text).like(_contains(text.lower()), escape="\\")
     return FieldValue.value_text == text
@@ -419,16 +442,20 @@ def day_range(days_from: int, days_to: int, context: Context) -> tuple[datetime,
 
 
 def _days(value: Any, op: str) -> tuple[int, int]:
+    def is_days(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_DAYS
+
     if op == "days_ago":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise Invalid("days_ago takes a number of days (0 is today).")
+        if not is_days(value):
+            raise Invalid(
+                "days_ago takes a number of days from 0 (today) to %(max)d.", max=MAX_DAYS
+            )
         return value, value
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
-    ):
-        raise Invalid("between_days_ago takes two numbers of days, like [7, 30].")
+    if not isinstance(value, list) or len(value) != 2 or not all(is_days(v) for v in value):
+        raise Invalid(
+            "between_days_ago takes two numbers of days from 0 to %(max)d, like [7, 30].",
+            max=MAX_DAYS,
+        )
     low, high = sorted(value)
     return low, high
 
@@ -448,7 +475,7 @@ async def _record(
     if op == "empty":
         return not_(exists().where(of_contact))
     if op in ("before", "after"):
-        day = values.parse_date(value, field)
+        day = check_record_day(values.parse_date(value, field))
         boundary = datetime.combine(
             day if op == "before" else day + timedelta(days=1), time(), ZoneInfo(context.timezone)
         ).astimezone(UTC)

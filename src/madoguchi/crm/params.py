@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from madoguchi.crm import filters
+from madoguchi.crm.values import MAX_ID
 
 
 def filter_conditions(
@@ -15,7 +16,7 @@ def filter_conditions(
     tag_mode: Annotated[str, Query(pattern="^(any|all)$")] = "any",
     status: Annotated[list[str] | None, Query(description="status id or name")] = None,
     mark: Annotated[list[str] | None, Query(description="mark id or name")] = None,
-    channel: int | None = None,
+    channel: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     filter: Annotated[
         str | None, Query(description="JSON list of {field, op, value} (see docs/api.md)")
     ] = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,10 @@ from madoguchi.members.models import Member
 
 CHANGED = "record_books.changed"
 MAX_FIELDS = 50
+# Dates of records (and snoozes, scheduled sends) lie in these years: far enough for any history,
+# and far from the calendar's ends (year 1, year 9999), where moving between zones leaves it.
+FIRST_YEAR = 1900
+LAST_YEAR = 2999
 
 
 def clean_book_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -55,7 +59,7 @@ async def list_books(db: AsyncSession) -> list[RecordBook]:
 
 async def find_book(db: AsyncSession, ref: int | str) -> RecordBook:
     if isinstance(ref, int):
-        book = await db.get(RecordBook, ref)
+        book = await db.get(RecordBook, ref) if values.is_id(ref) else None
         if book is None:
             raise NotFound("No record book with id %(id)s.", id=ref)
         return book
@@ -133,10 +137,32 @@ def _record_values(book: RecordBook, raw: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+def _year_refusal() -> Invalid:
+    return Invalid(
+        "A date must be between the years %(first)d and %(last)d.",
+        first=FIRST_YEAR,
+        last=LAST_YEAR,
+    )
+
+
+def check_record_day(day: date) -> date:
+    """A day that records' dates are compared with (a filter's before / after)."""
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise _year_refusal()
+    return day
+
+
 def aware(at: datetime, timezone: str) -> datetime:
-    """A record's time; one written without a zone is taken as the workspace's local time."""
+    """A record's (or a snooze's, a scheduled send's) time in UTC; one written without a zone is
+    taken as the workspace's local time. Outside FIRST_YEAR..LAST_YEAR it is refused."""
+    # Checked before moving zones too: near year 1 or 9999 the move itself would overflow.
+    if not FIRST_YEAR <= at.year <= LAST_YEAR:
+        raise _year_refusal()
     local = at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(timezone))
-    return local.astimezone(UTC)
+    at_utc = local.astimezone(UTC)
+    if not FIRST_YEAR <= at_utc.year <= LAST_YEAR:
+        raise _year_refusal()
+    return at_utc
 
 
 async def list_records(
@@ -151,7 +177,7 @@ async def list_records(
 
 
 async def get_record(db: AsyncSession, *, record_id: int) -> Record:
-    record = await db.get(Record, record_id)
+    record = await db.get(Record, record_id) if values.is_id(record_id) else None
     if record is None:
         raise NotFound("No record with id %(id)s.", id=record_id)
     return record

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from madoguchi.crm.memos import BODY_LIMIT, TITLE_LIMIT
 from madoguchi.crm.models import Mark, Status, Tag
@@ -62,7 +62,7 @@ class MarkOut(BaseModel):
 
 class MarkSet(BaseModel):
     model_config = Strict
-    mark: int | str | None
+    mark: StrictInt | StrictStr | None
 
 
 class TagFolderOut(BaseModel):
@@ -140,7 +140,7 @@ class FieldCreate(BaseModel):
     type: FieldTypeName
     folder: int | str | None = None
     options: list[str] = Field(default_factory=list)
-    show_in_chat: bool = True
+    show_in_chat: StrictBool = True
 
 
 class FieldUpdate(BaseModel):
@@ -148,7 +148,7 @@ class FieldUpdate(BaseModel):
     label: str | None = Field(default=None, max_length=100)
     folder: int | str | None = None
     options: list[str] | None = None
-    show_in_chat: bool | None = None
+    show_in_chat: StrictBool | None = None
 
 
 class FieldValueIn(BaseModel):
@@ -203,7 +203,7 @@ class RecordOut(BaseModel):
 
 class RecordCreate(BaseModel):
     model_config = Strict
-    book: int | str
+    book: StrictInt | StrictStr
     at: datetime
     values: dict[str, Any] = Field(default_factory=dict)
 

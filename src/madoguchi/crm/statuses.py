@@ -7,6 +7,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.crm import values
 from madoguchi.crm.models import Status
 from madoguchi.events import Event
 from madoguchi.kit.context import Ctx
@@ -35,7 +36,7 @@ async def list_statuses(db: AsyncSession) -> list[Status]:
 
 
 async def get_status(db: AsyncSession, *, status_id: int) -> Status:
-    status = await db.get(Status, status_id)
+    status = await db.get(Status, status_id) if values.is_id(status_id) else None
     if status is None:
         raise NotFound("No status with id %(id)s.", id=status_id)
     return status

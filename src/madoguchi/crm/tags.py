@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.contacts.models import Contact
 from madoguchi.contacts.service import contact_event, get_contact
+from madoguchi.crm import values
 from madoguchi.crm.models import ContactTag, Tag, TagFolder
 from madoguchi.crm.statuses import clean_name
 from madoguchi.events import Event
@@ -26,14 +27,14 @@ async def list_tags(db: AsyncSession) -> list[Tag]:
 
 
 async def get_folder(db: AsyncSession, *, folder_id: int) -> TagFolder:
-    folder = await db.get(TagFolder, folder_id)
+    folder = await db.get(TagFolder, folder_id) if values.is_id(folder_id) else None
     if folder is None:
         raise NotFound("No tag folder with id %(id)s.", id=folder_id)
     return folder
 
 
 async def get_tag(db: AsyncSession, *, tag_id: int) -> Tag:
-    tag = await db.get(Tag, tag_id)
+    tag = await db.get(Tag, tag_id) if values.is_id(tag_id) else None
     if tag is None:
         raise NotFound("No tag with id %(id)s.", id=tag_id)
     return tag
@@ -252,7 +253,8 @@ async def set_tags(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[Tag
     """Make a contact's tags exactly these (the chat's multi-select editor)."""
     await get_contact(ctx.db, contact_id=contact_id)
     wanted = set(tag_ids)
-    known = set(await ctx.db.scalars(select(Tag.id).where(Tag.id.in_(wanted))))
+    possible = [tag_id for tag_id in wanted if values.is_id(tag_id)]
+    known = set(await ctx.db.scalars(select(Tag.id).where(Tag.id.in_(possible))))
     if wanted - known:
         raise NotFound("No tag with id %(id)s.", id=min(wanted - known))
     current = set(

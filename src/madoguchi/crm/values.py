@@ -15,14 +15,23 @@ LONG_TEXT_LIMIT = 5000
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9()\- ]{6,25}$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+# Ids are 32-bit integers in PostgreSQL: a larger number names nothing, and the database would
+# refuse to even compare it.
+MAX_ID = 2**31 - 1
 
 Value = str | float | int | date | list[str]
 
 
+def is_id(value: Any) -> bool:
+    """Whether ``value`` can be a row's id (a number past MAX_ID cannot)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
 def _text(raw: Any, label: str, limit: int) -> str:
-    if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+    # A number is not quietly made a text: the sender meant something else.
+    if not isinstance(raw, str):
         raise Invalid("%(label)s takes text.", label=label)
-    value = str(raw).strip()
+    value = raw.strip()
     if len(value) > limit:
         raise Invalid("%(label)s can be at most %(n)d characters.", label=label, n=limit)
     return value

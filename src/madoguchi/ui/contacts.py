@@ -146,19 +146,19 @@ async def change_profile(
     Each control posts on its own and picks its own row from the answer (``hx-select``).
     """
     form = await request.form()
-    changes = contacts.ContactChanges(
-        status=reference(form, "status"),
-        set_status="status" in form,
-        mark=reference(form, "mark"),
-        set_mark="mark" in form,
-        email=text(form, "email"),
-        set_email="email" in form,
-        phone=text(form, "phone"),
-        set_phone="phone" in form,
-        mail_opt_in=_flag(form, "mail_opt_in"),
-    )
     place = place_of(text(form, "place"))
     try:
+        changes = contacts.ContactChanges(
+            status=reference(form, "status"),
+            set_status="status" in form,
+            mark=reference(form, "mark"),
+            set_mark="mark" in form,
+            email=text(form, "email"),
+            set_email="email" in form,
+            phone=text(form, "phone"),
+            set_phone="phone" in form,
+            mail_opt_in=_flag(form, "mail_opt_in"),
+        )
         await contacts.update_contact(ctx, contact_id=contact_id, changes=changes)
         return await part_response(
             request, ctx, member, contact_id=contact_id, part="profile", place=place, saved=True
@@ -846,8 +846,9 @@ async def unblock_contact(
 async def confirm_delete(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
-    """「このお客様を削除」 asks first, saying what goes with them."""
+    """「このお客様を削除」 asks first, saying what goes with them (owners and admins only)."""
     try:
+        contacts.ensure_can_delete(member)
         page = await _contact_page(ctx, member, contact_id)
     except DomainError as error:
         return await _missing(request, ctx, member, error)
@@ -869,7 +870,7 @@ async def delete_contact(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     try:
-        await contacts.delete_contact(ctx, contact_id=contact_id)
+        await contacts.delete_contact(ctx, contact_id=contact_id, actor=member)
     except DomainError as error:
         await after_error(ctx, member)
         return await _missing(request, ctx, member, error)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from starlette.datastructures import FormData
 
+from madoguchi.crm.values import is_id
 from madoguchi.kit.errors import Invalid
 
 
@@ -14,15 +15,31 @@ def text(form: FormData, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _as_id(value: str) -> int | None:
+    """The id written in ``value`` (ASCII digits, within the ids' range), or None."""
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if is_id(number) else None
+
+
 def ids(form: FormData, name: str) -> list[int]:
     """The ids posted under one name (check boxes, hidden inputs), in order; junk is skipped."""
-    return [int(v) for v in form.getlist(name) if isinstance(v, str) and v.isdigit()]
+    found = [_as_id(v) for v in form.getlist(name) if isinstance(v, str)]
+    return [number for number in found if number is not None]
 
 
 def reference(form: FormData, name: str) -> int | None:
-    """An id chosen in a select: the id, or None for 「なし」."""
+    """An id chosen in a select: the id, or None for 「なし」 (sent as "" or "none"). Anything
+    else is refused: a wrong choice must not clear the current one."""
     value = (text(form, name) or "").strip()
-    return int(value) if value.isdigit() else None
+    if value in ("", "none"):
+        return None
+    number = _as_id(value)
+    if number is None:
+        raise Invalid("%(value)s is not one of the choices.", value=value)
+    return number
 
 
 def parse_local(raw: str | None) -> datetime:
