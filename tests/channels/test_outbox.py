@@ -206,7 +206,7 @@ async def test_a_send_that_never_answers_is_cut_off_inside_its_lease(
     assert (await worker.tick()).delivered == 0
     [entry] = await entries(database)
     assert entry.state == OutboxState.pending and entry.locked_until is None
-    assert entry.last_error == "no answer within 0.2 seconds"
+    assert entry.last_error == "The channel did not answer in time."
     async with database.read_sessions() as session:
         message = await session.get(Message, entry.message_id)
     assert message is not None and message.delivery == Delivery.pending

@@ -18,7 +18,7 @@ from madoguchi.channels import service as channels
 from madoguchi.config import Settings
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations import workflow
-from madoguchi.conversations.models import Conversation
+from madoguchi.conversations.models import Conversation, Message
 from madoguchi.crm import tags
 from madoguchi.events import InProcessBus
 from madoguchi.files import service as files
@@ -645,6 +645,36 @@ async def test_a_failed_reply_shows_its_error_and_resend_puts_it_back_in_the_out
     assert (await messages(client, cid))[-1]["delivery"] == "pending"
     again = await client.post(f"/ui/messages/{reply['id']}/resend", headers=HTMX)
     assert again.status_code == 422 and again.text == "再送できるのは送信に失敗した返信だけです。"
+
+
+async def test_our_own_delivery_errors_read_in_japanese_and_a_channels_as_it_said(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    inbox: Inbox,
+    database: Database,
+    settings: Settings,
+) -> None:
+    line = await channels.create_channel(factory.ctx, kind="line", name="LINE（設定途中）")
+    first = await factory.inbound(line, contact="U-new", name="お客様", text="こんにちは")
+    cid = first.conversation.id
+    await client.post(ui(cid, "messages"), data={"text": "ようこそ", "kind": "reply"}, headers=HTMX)
+    await Worker(settings=settings, database=database, bus=InProcessBus()).tick()
+    reply = (await messages(client, cid))[-1]
+    assert (
+        reply["delivery_error"] == "The LINE channel has no access token: set it in its settings."
+    )
+    thread = await client.get(ui(cid, "messages"), headers=HTMX)
+    assert "LINEチャネルにアクセストークンが設定されていません。" in thread.text
+
+    # A channel's own answer is shown as it came, even with a % in it.
+    async with database.write_sessions() as session:
+        stored = await session.get(Message, reply["id"])
+        assert stored is not None
+        stored.delivery_error = 'LINE push API: HTTP 400 {"message": "100% <b>bad</b>"}'
+        await session.commit()
+    thread = await client.get(ui(cid, "messages"), headers=HTMX)
+    assert thread.status_code == 200
+    assert "HTTP 400 {&#34;message&#34;: &#34;100% &lt;b&gt;bad&lt;/b&gt;&#34;}" in thread.text
 
 
 async def test_instagram_shows_its_reply_window_and_after_it_only_notes(

@@ -32,6 +32,7 @@ from madoguchi.conversations.models import MAX_TEXT_LENGTH, Message
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
+from madoguchi.kit.i18n import N_
 
 log = logging.getLogger(__name__)
 MAX_MAIL_BYTES = 25 * 1024 * 1024
@@ -284,10 +285,13 @@ class EmailAdapter:
         address = str(settings.get("address") or "")
         host = str(settings.get("smtp_host") or "")
         if not address or not host:
-            raise DeliveryError("the e-mail channel has no address or smtp_host", retryable=False)
+            raise DeliveryError(
+                N_("The e-mail channel has no address or SMTP server: set them in its settings."),
+                retryable=False,
+            )
         recipient = outgoing.contact.email or outgoing.contact.external_id or ""
         if "@" not in recipient:
-            raise DeliveryError("the contact has no e-mail address", retryable=False)
+            raise DeliveryError(N_("This customer has no e-mail address."), retryable=False)
         mail = EmailMessage()
         mail["From"] = formataddr((outgoing.channel.name, address))
         mail["To"] = recipient

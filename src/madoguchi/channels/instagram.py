@@ -37,6 +37,7 @@ from madoguchi.channels.webhooks import (
 )
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import BadRequest, DomainError, Forbidden, Invalid, Unauthorized
+from madoguchi.kit.i18n import N_
 from madoguchi.kit.security import constant_time_equals
 from madoguchi.kit.web import CtxDep
 
@@ -234,7 +235,10 @@ class InstagramAdapter:
     async def send(self, outgoing: Outgoing) -> str | None:
         config = InstagramConfig.of(outgoing.channel)
         if not config.token:
-            raise DeliveryError("the Instagram channel has no access_token", retryable=False)
+            raise DeliveryError(
+                N_("The Instagram channel has no access token: set it in its settings."),
+                retryable=False,
+            )
         recipient = {"id": outgoing.contact.external_id}
         bodies: list[dict[str, Any]] = []
         if outgoing.message.text:

@@ -46,6 +46,7 @@ from madoguchi.channels.webhooks import (
 from madoguchi.contacts import service as contacts
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import BadRequest, DomainError, Invalid, Unauthorized
+from madoguchi.kit.i18n import N_
 from madoguchi.kit.web import CtxDep
 
 log = logging.getLogger(__name__)
@@ -374,7 +375,10 @@ class LineAdapter:
     async def send(self, outgoing: Outgoing) -> str | None:
         config = LineConfig.of(outgoing.channel)
         if not config.token:
-            raise DeliveryError("the LINE channel has no access_token", retryable=False)
+            raise DeliveryError(
+                N_("The LINE channel has no access token: set it in its settings."),
+                retryable=False,
+            )
         messages: list[dict[str, str]] = []
         if outgoing.message.text:
             messages.append({"type": "text", "text": outgoing.message.text})

@@ -23,6 +23,7 @@ from madoguchi.events import Event
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.kit.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -237,18 +238,16 @@ async def _send(adapters: dict[str, Adapter], outgoing: Outgoing) -> DeliveryErr
     (an escaping exception would leave it to be claimed again and again)."""
     adapter = adapters.get(outgoing.channel.kind)
     if adapter is None:
-        return DeliveryError(
-            f"no adapter delivers {outgoing.channel.kind} messages", retryable=False
-        )
+        return DeliveryError(N_("This kind of channel cannot send replies."), retryable=False)
     if not outgoing.channel.enabled:
-        return DeliveryError("the channel is disabled", retryable=False)
+        return DeliveryError(N_("The channel is turned off."), retryable=False)
     try:
         async with asyncio.timeout(SEND_LIMIT):
             await adapter.send(outgoing)
     except DeliveryError as failed:
         return failed
     except TimeoutError:
-        return DeliveryError(f"no answer within {SEND_LIMIT:g} seconds", retryable=True)
+        return DeliveryError(N_("The channel did not answer in time."), retryable=True)
     except (httpx.HTTPError, OSError) as failed:
         return DeliveryError(f"{type(failed).__name__}: {failed}", retryable=True)
     except Exception as failed:  # an answer the adapter did not expect (a bug, a strange API)

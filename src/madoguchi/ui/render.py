@@ -243,6 +243,9 @@ def render_template(
             "now": now,
             "gettext": _template_gettext(translations),
             "ngettext": _template_ngettext(translations),
+            # A stored sentence that may be one of ours (a delivery error): translated when the
+            # catalogue knows it, else shown as it is (a channel's own words); never %-formatted.
+            "translated": translations.gettext,
         }
     )
 
