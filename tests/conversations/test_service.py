@@ -29,6 +29,8 @@ async def test_inbound_publishes_after_commit_and_counts_unread_per_member(
         "conversation_id": first.conversation.id,
         "contact_id": first.conversation.contact_id,
         "message_id": first.message.id,
+        "kind": "inbound",
+        "assignee_id": None,
     }
     rows = list(
         await ctx.db.scalars(select(ConversationUnread).order_by(ConversationUnread.member_id))
