@@ -157,21 +157,12 @@ DRIVER_COUNT_CAP = 2000
 
 
 async def _driver(db: AsyncSession, conditions: list[filters.Condition]) -> tuple[str, int] | None:
-    """The single tag or status among the conditions with the fewest rows, if any (all counted
-    in one query, each up to DRIVER_COUNT_CAP)."""
-    candidates = await filters.single_valued(db, conditions)
-    if len(candidates) <= 1:
-        return candidates[0] if candidates else None
-    counts = []
-    for kind, ident in candidates:
-        if kind == "tag":
-            rows = select(ContactTag.contact_id).where(ContactTag.tag_id == ident)
-        else:
-            rows = select(Contact.id).where(Contact.status_id == ident)
-        capped = rows.limit(DRIVER_COUNT_CAP).subquery()
-        counts.append(select(func.count()).select_from(capped).scalar_subquery())
-    sizes = (await db.execute(select(*counts))).one()
-    return min(zip(sizes, candidates, strict=True), key=lambda pair: int(pair[0]))[1]
+    """The single tag or status among the conditions with the fewest rows, if any."""
+    candidates = await filters.single_valued(db, conditions, count_cap=DRIVER_COUNT_CAP)
+    if not candidates:
+        return None
+    kind, ident, _size = min(candidates, key=lambda candidate: candidate[2])
+    return kind, ident
 
 
 async def list_conversations(

@@ -47,7 +47,7 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message
 from madoguchi.crm import marks, statuses, tags, values
 from madoguchi.crm.fields import field_by_key
-from madoguchi.crm.models import ContactTag, Field, FieldType, FieldValue, Record
+from madoguchi.crm.models import ContactTag, Field, FieldType, FieldValue, Record, Status, Tag
 from madoguchi.crm.records import check_record_day, find_book
 from madoguchi.kit import search
 from madoguchi.kit.errors import Invalid
@@ -145,19 +145,52 @@ def from_params(
     return conditions
 
 
-async def single_valued(db: AsyncSession, conditions: Sequence[Condition]) -> list[tuple[str, int]]:
-    """The tags and statuses that every match must have, one id each: ``[("tag", 3), ...]``.
-    A list can be walked on the rows of any one of them (see conversations.repository)."""
-    found: list[tuple[str, int]] = []
+async def single_valued(
+    db: AsyncSession, conditions: Sequence[Condition], *, count_cap: int
+) -> list[tuple[str, int, int]]:
+    """The tags and statuses that every match must have, one id each, with how many contacts
+    carry each (counted up to ``count_cap``): ``[("tag", 3, 2000), ("status", 1, 412)]``. A list
+    can be walked on the rows of any one of them (see conversations.repository).
+
+    With two or more, checking that each exists and counting them is one query: a filtered
+    list costs no more round trips than it must (the ids are remembered for the filter itself).
+    """
+    refs: list[tuple[str, int | str]] = []
     for condition in conditions:
-        refs = _as_list(condition.value)
+        given = _as_list(condition.value)
         if condition.field == "tag" and (
-            condition.op == "all" or (condition.op in ("eq", "in") and len(refs) == 1)
+            condition.op == "all" or (condition.op in ("eq", "in") and len(given) == 1)
         ):
-            found += [("tag", await _tag_id(db, ref)) for ref in refs]
-        elif condition.field == "status" and condition.op in ("eq", "in") and len(refs) == 1:
-            found.append(("status", await _status_id(db, refs[0])))
-    return found
+            refs += [("tag", _ref(ref, "tag")) for ref in given]
+        elif condition.field == "status" and condition.op in ("eq", "in") and len(given) == 1:
+            refs.append(("status", _ref(given[0], "status")))
+    if len(refs) <= 1:
+        return [(kind, await _RESOLVERS[kind](db, ref), 0) for kind, ref in refs]
+    known: dict[tuple[str, int | str], int] = db.info.setdefault(KNOWN_REFS, {})
+    # Names are looked up first (the UI and most integrations give ids).
+    ids = [
+        (kind, ref if isinstance(ref, int) else await _RESOLVERS[kind](db, ref))
+        for kind, ref in refs
+    ]
+    columns: list[Any] = []
+    for kind, ident in ids:
+        rows: Select[Any]
+        if kind == "tag":
+            columns.append(select(Tag.id).where(Tag.id == ident).scalar_subquery())
+            rows = select(ContactTag.contact_id).where(ContactTag.tag_id == ident)
+        else:
+            columns.append(select(Status.id).where(Status.id == ident).scalar_subquery())
+            rows = select(Contact.id).where(Contact.status_id == ident)
+        capped = rows.limit(count_cap).subquery()
+        columns.append(select(func.count()).select_from(capped).scalar_subquery())
+    found = (await db.execute(select(*columns))).one()
+    result = []
+    for n, (kind, ident) in enumerate(ids):
+        if found[2 * n] is None:
+            await _RESOLVERS[kind](db, ident)  # raises the usual NotFound
+        known[(kind, ident)] = ident
+        result.append((kind, ident, int(found[2 * n + 1])))
+    return result
 
 
 async def compile_conditions(
@@ -258,12 +291,16 @@ def _ref(ref: Any, what: str) -> int | str:
     return ref
 
 
+# Where a session remembers the tags, statuses and marks its filter named, by id or name.
+KNOWN_REFS = "madoguchi.filter_refs"
+
+
 async def _resolved(
     db: AsyncSession, kind: str, ref: Any, find: Callable[[AsyncSession, int | str], Awaitable[Any]]
 ) -> int:
     """A tag's, status's or mark's id from its id or name, asked of the database once per
     session (a list resolves each twice: to choose its index, then to filter)."""
-    known: dict[tuple[str, int | str], int] = db.info.setdefault("madoguchi.filter_refs", {})
+    known: dict[tuple[str, int | str], int] = db.info.setdefault(KNOWN_REFS, {})
     key = (kind, _ref(ref, kind))
     if key not in known:
         known[key] = (await find(db, key[1])).id
@@ -280,6 +317,9 @@ async def _status_id(db: AsyncSession, ref: Any) -> int:
 
 async def _mark_id(db: AsyncSession, ref: Any) -> int:
     return await _resolved(db, "mark", ref, marks.find_mark)
+
+
+_RESOLVERS = {"tag": _tag_id, "status": _status_id}
 
 
 async def _reference(
