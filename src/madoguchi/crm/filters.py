@@ -57,6 +57,12 @@ from madoguchi.kit.text import like_pattern, search_key
 # common, and walking the list newest-first finds a page of matches sooner (after about
 # 51 × conversations ÷ matches rows: at 100,000 conversations, 2,500 at the most).
 SEARCH_SET_LIMIT = 2000
+# Where the database can estimate a term's hits (PostgreSQL), one estimated past this many times
+# the limit is taken as common without counting.
+ESTIMATE_MARGIN = 4
+# Set in a session whose list must be walked newest first, checking each row (see
+# walk_with_checks).
+WALK_WITH_CHECKS = "madoguchi.walk_with_checks"
 # How far back "days ago" reaches: a hundred years covers every customer's history.
 MAX_DAYS = 36_500
 
@@ -197,6 +203,7 @@ async def compile_conditions(
     db: AsyncSession, conditions: Sequence[Condition], context: Context
 ) -> list[ColumnElement[bool]]:
     """SQL for each condition, against ``Contact`` (and ``Conversation`` in the inbox scope)."""
+    db.info.pop(WALK_WITH_CHECKS, None)  # said again below if these conditions need it
     return [await _compile(db, condition, context) for condition in conditions]
 
 
@@ -540,6 +547,12 @@ async def _record(
 # --- text: names and messages -----------------------------------------------------------------
 
 
+def walk_with_checks(db: AsyncSession) -> None:
+    """Say that the list's query must walk its index newest first, checking each row, rather
+    than gather every match and sort them (see conversations.repository)."""
+    db.info[WALK_WITH_CHECKS] = True
+
+
 async def text_condition(db: AsyncSession, q: str, scope: Scope) -> ColumnElement[bool]:
     """Contacts (or conversations) whose names or messages contain ``q``, normalised (F3, F46)."""
     if not search_key(q):
@@ -566,10 +579,17 @@ async def text_condition(db: AsyncSession, q: str, scope: Scope) -> ColumnElemen
         return Contact.id.in_(union(written, by_name))
     parts: list[ColumnElement[bool]] = []
     if by_message is None:
-        in_conversation = exists().where(
+        # A common term: the list is walked newest first and each conversation checked.
+        walk_with_checks(db)
+        checked = select(Message.id).where(
             Message.conversation_id == Conversation.id,
             Message.search_text.like(pattern, escape="\\"),
         )
+        if db.get_bind().dialect.name == "postgresql":
+            # OFFSET 0 keeps PostgreSQL from hashing every matching message up front (a
+            # "hashed SubPlan" reads them all): each conversation walked is checked instead.
+            checked = checked.offset(0)
+        in_conversation = exists(checked)
         parts.append(
             in_conversation
             if scope == Scope.conversation
@@ -602,6 +622,9 @@ async def _matching(
     candidates = search.candidates(db, index, q)
     if candidates is None:
         return None
+    estimate = await search.estimated_hits(db, index, q)
+    if estimate is not None and estimate > SEARCH_SET_LIMIT * ESTIMATE_MARGIN:
+        return None  # surely common: not worth counting
     hits = candidates.subquery()
     counted = select(func.count()).select_from(
         select(hits.c.owner_id).limit(SEARCH_SET_LIMIT + 1).subquery()

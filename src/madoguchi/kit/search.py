@@ -7,6 +7,7 @@ table (a phrase of adjacent bigrams matches a substring); PostgreSQL in a GIN-in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -99,6 +100,24 @@ async def replace(
 ) -> None:
     await remove(db, index, [(owner_id, old)])
     await add(db, index, [(owner_id, new)])
+
+
+async def estimated_hits(db: AsyncSession, index: SearchIndex, query: str) -> int | None:
+    """PostgreSQL's own estimate of the rows holding the query's grams (from the index's
+    statistics, without reading it), or None where there is none (SQLite: count instead).
+
+    A GIN index answers with a bitmap of every hit before any LIMIT applies, so counting a
+    common gram's hits costs as much as reading them all; the estimate costs a plan."""
+    grams = query_grams(query)
+    if not grams or _dialect(db) != "postgresql":
+        return None
+    explained = await db.scalar(
+        text(
+            f"EXPLAIN (FORMAT JSON) SELECT owner_id FROM {index.name} WHERE grams @> :grams"
+        ).bindparams(bindparam("grams", value=grams, type_=ARRAY(Text)))
+    )
+    plans = explained if isinstance(explained, list) else json.loads(str(explained))
+    return int(plans[0]["Plan"]["Plan Rows"])
 
 
 def candidates(db: AsyncSession, index: SearchIndex, query: str) -> TextualSelect | None:
