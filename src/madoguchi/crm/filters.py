@@ -558,16 +558,23 @@ async def text_condition(db: AsyncSession, q: str, scope: Scope) -> ColumnElemen
     if not search_key(q):
         return false()
     pattern = like_pattern(q)
-    message_matches = select(Message.conversation_id).where(
-        Message.search_text.like(pattern, escape="\\")
-    )
-    by_message = await _matching(db, search.MESSAGES, q, message_matches, Message.id)
-    by_name = await _matching(
+    by_message, by_name = await _matching(
         db,
-        search.CONTACTS,
+        [
+            (
+                search.MESSAGES,
+                select(Message.conversation_id).where(
+                    Message.search_text.like(pattern, escape="\\")
+                ),
+                Message.id,
+            ),
+            (
+                search.CONTACTS,
+                select(Contact.id).where(Contact.search_text.like(pattern, escape="\\")),
+                Contact.id,
+            ),
+        ],
         q,
-        select(Contact.id).where(Contact.search_text.like(pattern, escape="\\")),
-        Contact.id,
     )
     if by_message is not None and by_name is not None:
         # Both rare enough: one list of ids, which the query starts from (an OR of two would
@@ -610,25 +617,34 @@ async def text_condition(db: AsyncSession, q: str, scope: Scope) -> ColumnElemen
 
 async def _matching(
     db: AsyncSession,
-    index: search.SearchIndex,
+    lookups: list[tuple[search.SearchIndex, Select[int], InstrumentedAttribute[int]]],
     q: str,
-    recheck: Select[int],
-    owner_key: InstrumentedAttribute[int],
-) -> Select[int] | None:
-    """A select of the ids ``recheck`` selects among the index's candidates, or None for a
-    common term (more than SEARCH_SET_LIMIT hits in the index alone, counted without reading a
-    row): the caller then walks the list instead. The select goes into the list's own query,
-    so the matches never travel to Python and back as a long list of parameters."""
-    candidates = search.candidates(db, index, q)
-    if candidates is None:
-        return None
-    estimate = await search.estimated_hits(db, index, q)
-    if estimate is not None and estimate > SEARCH_SET_LIMIT * ESTIMATE_MARGIN:
-        return None  # surely common: not worth counting
-    hits = candidates.subquery()
-    counted = select(func.count()).select_from(
-        select(hits.c.owner_id).limit(SEARCH_SET_LIMIT + 1).subquery()
-    )
-    if int(await db.scalar(counted) or 0) > SEARCH_SET_LIMIT:
-        return None
-    return recheck.join(hits, hits.c.owner_id == owner_key)
+) -> list[Select[int] | None]:
+    """For each (index, recheck, owner key): a select of the ids ``recheck`` selects among the
+    index's candidates, or None for a common term (more than SEARCH_SET_LIMIT hits in the index
+    alone, counted without reading a row, all indexes in one query): the caller then walks the
+    list instead. The selects go into the list's own query, so the matches never travel to
+    Python and back as a long list of parameters."""
+    found: list[Select[int] | None] = []
+    counts: list[Any] = []
+    for index, recheck, owner_key in lookups:
+        candidates = search.candidates(db, index, q)
+        estimate = await search.estimated_hits(db, index, q)
+        if candidates is None or (
+            estimate is not None and estimate > SEARCH_SET_LIMIT * ESTIMATE_MARGIN
+        ):
+            found.append(None)  # no grams, or surely common: not worth counting
+            continue
+        hits = candidates.subquery()
+        counts.append(
+            select(func.count())
+            .select_from(select(hits.c.owner_id).limit(SEARCH_SET_LIMIT + 1).subquery())
+            .scalar_subquery()
+        )
+        found.append(recheck.join(hits, hits.c.owner_id == owner_key))
+    if counts:
+        sizes = iter((await db.execute(select(*counts))).one())
+        found = [
+            None if item is None or int(next(sizes)) > SEARCH_SET_LIMIT else item for item in found
+        ]
+    return found
