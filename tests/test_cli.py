@@ -126,3 +126,13 @@ def test_a_port_out_of_range_is_refused_before_serving(settings: Settings) -> No
     )
     assert variable.returncode == 2
     assert "MADOGUCHI_PORT=99999" in variable.stderr and "Traceback" not in variable.stderr
+
+
+def test_the_public_address_follows_the_served_one_unless_given() -> None:
+    from madoguchi.config import Settings
+
+    assert Settings(port=9000).base_url == "http://127.0.0.1:9000"
+    assert Settings(host="0.0.0.0", port=8080).base_url == "http://127.0.0.1:8080"
+    assert Settings(port=9000, base_url="https://salon.example.jp").base_url == (
+        "https://salon.example.jp"
+    )

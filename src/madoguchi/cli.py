@@ -43,10 +43,10 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def settings_or_exit() -> Settings:
+def settings_or_exit(**overrides: object) -> Settings:
     """The settings, or one sentence per bad setting and exit status 2."""
     try:
-        return get_settings()
+        return get_settings(**overrides)
     except ValidationError as error:
         lines = []
         for problem in error.errors():
@@ -96,10 +96,10 @@ def serve(
     from madoguchi.app import create_app
     from madoguchi.kit.migrate import upgrade
 
-    settings = settings_or_exit()
+    given = {name: value for name, value in (("host", host), ("port", port)) if value}
+    settings = settings_or_exit(**given)
     upgrade(settings)
-    host = host or settings.host
-    port = port or settings.port
+    host, port = settings.host, settings.port
     typer.echo(f"Madoguchi: http://{host}:{port}  (data: {_where(settings)})")
     if settings.smtp_listen:
         typer.echo(f"Receiving e-mail by SMTP on {settings.smtp_listen}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,8 +26,9 @@ class Settings(BaseSettings):
     redis_prefix: str = "madoguchi"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    # Public base URL, used in links shown to members (webhook URLs, member links).
-    base_url: str = "http://127.0.0.1:8000"
+    # Public base URL, used in links shown to members (webhook URLs, member links). Unset, it is
+    # the address served on (http://HOST:PORT).
+    base_url: str = ""
     smtp_listen: str | None = None
     default_language: str = "ja"
     timezone: str = "Asia/Tokyo"
@@ -39,6 +41,15 @@ class Settings(BaseSettings):
     # The worker loop (scheduled messages, snooze wake-ups) runs inside `serve`.
     worker: bool = True
     worker_interval: float = 2.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _base_url_from_address(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("base_url"):
+            host = str(data.get("host") or "127.0.0.1")
+            shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            data = {**data, "base_url": f"http://{shown}:{data.get('port') or 8000}"}
+        return data
 
     @cached_property
     def sqlalchemy_url(self) -> str:
@@ -62,5 +73,6 @@ class Settings(BaseSettings):
         return self.data_dir / "files"
 
 
-def get_settings() -> Settings:
-    return Settings()
+def get_settings(**overrides: Any) -> Settings:
+    """The settings, with ``overrides`` (a command's options) before the environment."""
+    return Settings(**overrides)
