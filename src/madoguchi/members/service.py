@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
@@ -75,7 +76,11 @@ async def create_member(
         created_at=ctx.now(),
     )
     ctx.db.add(member)
-    await ctx.db.flush()
+    try:
+        await ctx.db.flush()
+    except IntegrityError:  # the same e-mail, added at the same moment by someone else
+        await ctx.db.rollback()
+        raise Conflict("A member with the e-mail %(email)s already exists.", email=email) from None
     audit.record(
         ctx,
         actor=actor,
@@ -145,7 +150,8 @@ async def _throttle_rows(ctx: Ctx, keys: list[str]) -> list[LoginThrottle]:
 async def authenticate(ctx: Ctx, *, email: str, password: str, address: str) -> Member:
     """The member with these credentials; repeated failures lock the account and the address."""
     now = ctx.now()
-    keys = [f"email:{email.strip().lower()}", f"addr:{address}"]
+    # The column holds 400 characters; the forms already stop an e-mail at 320.
+    keys = [f"email:{email.strip().lower()[:320]}", f"addr:{address[:300]}"]
     for row in await _throttle_rows(ctx, keys):
         if row.locked_until is not None and row.locked_until > now:
             raise TooManyAttempts("Too many failed sign-ins. Try again in a few minutes.")
@@ -176,7 +182,12 @@ async def _record_failure(ctx: Ctx, keys: list[str]) -> None:
         limit = ctx.settings.login_max_failures * (1 if key.startswith("email:") else 4)
         if row.failures >= limit:
             row.locked_until = now + window
-    await ctx.commit()
+    try:
+        await ctx.commit()
+    except IntegrityError:
+        # A first failure for the same key, recorded at the same moment by another request:
+        # theirs counts, this one is not added (the lock comes one attempt later at most).
+        await ctx.db.rollback()
 
 
 async def start_session(ctx: Ctx, *, member: Member) -> str:
