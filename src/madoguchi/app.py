@@ -164,6 +164,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         """A number or a date too large for the database or the calendar (an id past 2³¹ on
         PostgreSQL, the year 9999 in a zone west of UTC): the request's fault, not a bug."""
         refusal = Invalid("A number or a date is out of range.")
+        # Usually the request's; if it was our own arithmetic, the log shows where.
+        log.warning("out of range in %s %s", request.method, request.url.path, exc_info=_error)
         if request.url.path.startswith("/api/") or "hx-request" not in request.headers:
             return JSONResponse({"detail": str(refusal)}, status_code=refusal.status_code)
         message = translate_error(refusal, _page_language(request))
@@ -174,6 +176,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         # The PostgreSQL driver wraps a parameter out of its column's range.
         if _caused_by(error, OverflowError):
             return await out_of_range(request, error)
+        # Handled here, it would not reach the server's own log: say it.
+        log.error("the database refused %s %s", request.method, request.url.path, exc_info=error)
         return await unexpected_error(request, error)
 
     @app.exception_handler(Exception)

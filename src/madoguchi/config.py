@@ -48,6 +48,8 @@ class Settings(BaseSettings):
         if isinstance(data, dict) and not data.get("base_url"):
             host = str(data.get("host") or "127.0.0.1")
             shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            if ":" in shown:  # an IPv6 address goes in brackets in a URL
+                shown = f"[{shown}]"
             data = {**data, "base_url": f"http://{shown}:{data.get('port') or 8000}"}
         return data
 

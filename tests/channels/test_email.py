@@ -278,3 +278,4 @@ async def test_control_characters_in_a_mail_are_stored_cleaned(
 def test_printable_keeps_tabs_and_line_breaks_only() -> None:
     assert printable("a\x00b\x01c\x1fd\x7f\te\nf\r\ng　ü😀") == "abcd\x7f\te\nf\r\ng　ü😀"
     assert printable("") == ""
+    assert printable("予約\ud83dです") == "予約です"  # half of a surrogate pair

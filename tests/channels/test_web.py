@@ -385,3 +385,26 @@ async def test_customer_link_page_writes_over_its_websocket(
             assert posted.status_code == 200 and posted.json()["id"] == ack["message"]["id"]
         texts = [m["text"] for m in (await http.get(path + "/messages")).json()["items"]]
         assert texts == ["はじめまして", "リンクから"]
+
+
+async def test_a_visitors_nul_is_dropped_and_a_broken_character_refused_readably(
+    client: httpx.AsyncClient, web: Channel
+) -> None:
+    token = (await session(client, web)).json()["visitor_token"]
+    headers = {"Origin": SITE, "X-Visitor-Token": token, "Content-Type": "application/json"}
+    # The JSON as a broken client writes it: a NUL (dropped: the message is kept) ...
+    sent = await client.post(
+        f"/widget/{web.id}/messages",
+        content='{"text": "予約\\u0000したいです", "client_id": "c-broken1"}'.encode(),
+        headers=headers,
+    )
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["text"] == "予約したいです"
+    # ... and half of an emoji's surrogate pair: refused, in words the page can read.
+    half = await client.post(
+        f"/widget/{web.id}/messages",
+        content='{"text": "予約\\ud83d", "client_id": "c-broken2"}'.encode(),
+        headers=headers,
+    )
+    assert half.status_code == 422 and "text" in half.json()["detail"]
+    assert half.headers["access-control-allow-origin"] == SITE

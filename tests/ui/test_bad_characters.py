@@ -41,6 +41,22 @@ async def test_a_nul_in_json_a_form_or_a_query_is_a_clear_422(
     assert searched.status_code == 422
     assert await stored_texts(client, inbox.conversation_id) == before
 
+    half = await client.post(
+        url,
+        content='{"text": "\\ud83d だけ"}'.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert half.status_code == 422
+    assert half.json()["detail"] == (
+        "Text cannot contain half of a character (a lone UTF-16 surrogate)."
+    )
+    whole = await client.post(
+        url,
+        content='{"text": "\\ud83d\\ude00 ありがとう"}'.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert whole.status_code == 201 and whole.json()["text"] == "😀 ありがとう"
+
     # A backslash and "u0000" written as text are five characters, not a NUL: kept as typed.
     typed = await client.post(url, json={"text": "escape: \\u0000"})
     assert typed.status_code == 201, typed.text
@@ -55,6 +71,8 @@ def test_what_counts_as_a_nul() -> None:
     assert carries_nul(b"", b"text=a%00b", "application/x-www-form-urlencoded")
     assert not carries_nul(b"", b"text=100%25", "application/x-www-form-urlencoded")
     assert not carries_nul(b"", b'{"broken": ', "application/json")
+    assert carries_nul(b"", b'{"a": "\\uD800"}', "application/json")
+    assert not carries_nul(b"", b'{"a": "\\ud83d\\ude00"}', "application/json")
 
 
 async def test_numbers_and_dates_out_of_range_are_422_not_500(

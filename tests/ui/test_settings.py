@@ -66,7 +66,7 @@ async def test_browser_notifications_are_chosen_on_the_personal_page(
 ) -> None:
     await sign_in(client, await factory.member())
     page = (await client.get("/settings", headers=HTML)).text
-    for text in ["ブラウザ通知", "自分が担当の会話", "メンションされたとき"]:
+    for text in ["ブラウザ通知", "自分が担当する会話", "メンションされたとき"]:
         assert text in page, text
     assert 'name="notify_assigned" value="1" checked' in page
 

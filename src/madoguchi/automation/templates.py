@@ -23,6 +23,7 @@ from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.kit.ordering import next_position
+from madoguchi.kit.text import storable
 from madoguchi.members.models import Member
 
 TEXT_LIMIT = 1000
@@ -72,7 +73,7 @@ async def _folder_for(ctx: Ctx, ref: int | str | None) -> TemplateFolder | None:
 
 
 async def _clean(ctx: Ctx, text: str, image_ids: Sequence[int]) -> tuple[str, list[int]]:
-    text = text.strip()
+    text = storable(text).strip()  # the form is multipart: no door checks it (kit.nul)
     images = await files.images(ctx.db, list(image_ids))
     if not text and not images:
         raise Invalid("A template needs a text or an image.")

@@ -27,12 +27,15 @@ TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # The C0 control characters but tab, line feed and carriage return. PostgreSQL refuses NUL in
 # text (a webhook would answer 500, a mail 451, and the channel try again forever); the others
 # only hide text.
-_CONTROL_CHARACTERS = dict.fromkeys(c for c in range(0x20) if chr(c) not in "\t\n\r")
+# Control characters (tab and line breaks kept) and lone surrogate halves (see kit.text).
+_CONTROL_CHARACTERS = dict.fromkeys(
+    [*(c for c in range(0x20) if chr(c) not in "\t\n\r"), *range(0xD800, 0xE000)]
+)
 
 
 def printable(text: str) -> str:
-    """The text without control characters (tab and line breaks kept): what a channel gives us
-    (texts, names, ids, its errors) is kept so."""
+    """The text without control characters (tab and line breaks kept) and without lone
+    surrogates: what a channel gives us (texts, names, ids, its errors) is kept so."""
     return text.translate(_CONTROL_CHARACTERS)
 
 

@@ -152,9 +152,18 @@ async def _listing(
     plain = activity is Conversation.last_activity_at or db.get_bind().dialect.name == "postgresql"
     where = _view_conditions(query.view, member_id, walking_conversations=plain)
     where += await filters.compile_conditions(db, conditions, context)
-    walk = bool(db.info.pop(filters.WALK_WITH_CHECKS, False))
+    # Forced only where nothing else narrows the list more than its walked index does: with an
+    # assignee, a channel or a field, sorting their few rows is cheaper than walking them all.
+    walk = (
+        bool(db.info.pop(filters.WALK_WITH_CHECKS, False))
+        and query.view in (View.all, View.unread)
+        and all(condition.field in WALKABLE_WITH for condition in conditions)
+    )
     return _Listing(statement=statement.where(*where), activity=activity, ident=ident, walk=walk)
 
+
+# The conditions a forced walk may carry besides the text: their own index is walked.
+WALKABLE_WITH = frozenset({"text", "tag", "status"})
 
 # Counting a driver's rows stops here: past it, either is a fine index to walk.
 DRIVER_COUNT_CAP = 2000
@@ -207,10 +216,10 @@ async def _page_rows(db: AsyncSession, statement: Any, *, walk: bool) -> Sequenc
     if not walk or db.get_bind().dialect.name != "postgresql":
         return (await db.execute(statement)).all()
     await db.execute(text("SET LOCAL enable_sort = off"))
-    try:
-        return (await db.execute(statement)).all()
-    finally:
-        await db.execute(text("SET LOCAL enable_sort TO DEFAULT"))
+    rows = (await db.execute(statement)).all()
+    # (Were the statement refused, the transaction is over and the setting with it.)
+    await db.execute(text("SET LOCAL enable_sort TO DEFAULT"))
+    return rows
 
 
 async def in_view(

@@ -33,7 +33,7 @@ from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import UTCDateTime
 from madoguchi.kit.errors import Invalid, NotFound
-from madoguchi.kit.text import preview, search_key
+from madoguchi.kit.text import preview, search_key, storable
 from madoguchi.members.models import Member
 from madoguchi.notifications import service as notifications
 
@@ -43,10 +43,6 @@ _RAISE_UNREAD = text(
     "ON CONFLICT (member_id, conversation_id) DO UPDATE "
     "SET count = conversation_unreads.count + 1, activity_at = excluded.activity_at"
 ).bindparams(bindparam("at", type_=UTCDateTime()))
-
-
-def _without_nul(value: str) -> str:
-    return value.replace("\x00", "")
 
 
 def _clean_text(body: str) -> str:
@@ -169,10 +165,10 @@ async def ingest_inbound(
     otherwise it goes to the contact's latest. Acknowledge it to the channel only after this
     returns: it has been committed.
     """
-    # A customer's NUL (PostgreSQL cannot keep one) is dropped, never the customer's message.
-    text, contact_external_id = _without_nul(text), _without_nul(contact_external_id)
-    contact_name = _without_nul(contact_name) if contact_name is not None else None
-    external_id = _without_nul(external_id) if external_id is not None else None
+    # What no database keeps (a NUL, half a surrogate pair) is dropped, never the message.
+    text, contact_external_id = storable(text), storable(contact_external_id)
+    contact_name = storable(contact_name) if contact_name is not None else None
+    external_id = storable(external_id) if external_id is not None else None
     body = text.strip() if (image_ids or meta) else _clean_text(text)
     if len(body) > MAX_TEXT_LENGTH:
         raise Invalid("A message can be at most %(n)d characters.", n=MAX_TEXT_LENGTH)

@@ -13,6 +13,7 @@ from madoguchi.events import Event
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.kit.ordering import next_position, reorder
+from madoguchi.kit.text import storable
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 CHANGED = "statuses.changed"
@@ -25,7 +26,7 @@ def clean_color(color: str) -> str:
 
 
 def clean_name(name: str, limit: int = 50) -> str:
-    name = name.strip()
+    name = storable(name).strip()
     if not name or len(name) > limit:
         raise Invalid("A name must be 1 to %(n)d characters.", n=limit)
     return name

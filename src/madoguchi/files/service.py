@@ -18,6 +18,7 @@ from madoguchi.conversations.models import MessageImage, ScheduledMessage, Sched
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.kit.text import storable
 from madoguchi.workspace import service as workspace
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -95,7 +96,7 @@ async def store_image(ctx: Ctx, *, data: bytes, name: str = "") -> StoredFile:
         width=width,
         height=height,
         sha256=digest,
-        original_name=Path(name).name[:255],
+        original_name=storable(Path(name).name)[:255],
         created_at=ctx.now(),
     )
     ctx.db.add(stored)
