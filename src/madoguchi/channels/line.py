@@ -45,6 +45,7 @@ from madoguchi.channels.webhooks import (
 )
 from madoguchi.contacts import service as contacts
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import one_at_a_time
 from madoguchi.kit.errors import BadRequest, DomainError, Invalid, Unauthorized
 from madoguchi.kit.i18n import N_
 from madoguchi.kit.web import CtxDep
@@ -227,7 +228,9 @@ async def _follow_state(
         )
         return
     profile = None if blocked else await _profile(http, config, user_id)
-    # Asked again in the transaction that applies it: another request may have come meanwhile.
+    # Asked again in the transaction that applies it, one request per person at a time: another
+    # may have come meanwhile (on PostgreSQL two could otherwise both find themselves newest).
+    await one_at_a_time(ctx.db, f"line:{config.channel_id}:{user_id}")
     if not await _applicable(ctx, config.channel_id, user_id, event) or not await _record(
         ctx, config.channel_id, user_id, event
     ):

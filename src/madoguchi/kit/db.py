@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -123,6 +124,16 @@ class Database:
                 await connection.exec_driver_sql("PRAGMA analysis_limit=1000")
             await connection.exec_driver_sql("ANALYZE")
             await connection.commit()
+
+
+async def one_at_a_time(session: AsyncSession, key: str) -> None:
+    """Until this transaction ends, no other one passes here with the same ``key`` (a person on
+    a channel, say). PostgreSQL: a transaction-level advisory lock; SQLite has one writer at a
+    time already."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:n)"), {"n": number})
 
 
 def utcnow() -> datetime:
