@@ -408,3 +408,23 @@ async def test_a_visitors_nul_is_dropped_and_a_broken_character_refused_readably
     )
     assert half.status_code == 422 and "text" in half.json()["detail"]
     assert half.headers["access-control-allow-origin"] == SITE
+
+
+async def test_turning_the_channel_off_ends_the_chats_open_on_it(
+    live_server: LiveServer, web: Channel, factory: Factory
+) -> None:
+    owner_token = await factory.token(await factory.member(role="owner"))
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        token = (
+            await http.post(f"/widget/{web.id}/session", json={}, headers={"Origin": SITE})
+        ).json()["visitor_token"]
+        url = live_server.url.replace("http", "ws") + f"/widget/{web.id}/ws?token={token}"
+        async with websockets.connect(url, additional_headers={"Origin": SITE}) as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "ready"}
+            turned_off = await http.patch(
+                f"/api/v1/channels/{web.id}", json={"enabled": False}, headers=auth(owner_token)
+            )
+            assert turned_off.status_code == 200, turned_off.text
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008

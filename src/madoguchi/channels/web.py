@@ -449,7 +449,19 @@ async def _stream(websocket: WebSocket, resolve: Resolve) -> None:
                 if event.member_id is not None or event.type not in (
                     "message.created",
                     "contact.updated",
+                    "channel.updated",
                 ):
+                    continue
+                if event.type == "channel.updated":
+                    # Turned off, or this site no longer allowed: the chat ends now.
+                    if event.data.get("channel_id") != visitor.channel.id:
+                        continue
+                    async with runtime.database.read_sessions() as session:
+                        try:
+                            await resolve(ctx_for(session))
+                        except GONE as error:
+                            await close(1008, str(error))
+                            return
                     continue
                 async with runtime.database.read_sessions() as session:
                     if wanted is None:
