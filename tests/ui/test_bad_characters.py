@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from madoguchi.kit.nul import carries_nul
+from madoguchi.kit.nul import refusal_for
 from tests.fixtures import Factory
 from tests.ui.conftest import HTMX, Inbox
 
@@ -64,15 +64,15 @@ async def test_a_nul_in_json_a_form_or_a_query_is_a_clear_422(
 
 
 def test_what_counts_as_a_nul() -> None:
-    assert carries_nul(b"q=%00", b"", "")
-    assert carries_nul(b"", b'{"a": ["x", {"b": "\\u0000"}]}', "application/json")
-    assert carries_nul(b"", b'{"\\u0000": 1}', "application/json")
-    assert not carries_nul(b"", b'{"a": "\\\\u0000"}', "application/json")
-    assert carries_nul(b"", b"text=a%00b", "application/x-www-form-urlencoded")
-    assert not carries_nul(b"", b"text=100%25", "application/x-www-form-urlencoded")
-    assert not carries_nul(b"", b'{"broken": ', "application/json")
-    assert carries_nul(b"", b'{"a": "\\uD800"}', "application/json")
-    assert not carries_nul(b"", b'{"a": "\\ud83d\\ude00"}', "application/json")
+    assert refusal_for(b"q=%00", b"", "")
+    assert refusal_for(b"", b'{"a": ["x", {"b": "\\u0000"}]}', "application/json")
+    assert refusal_for(b"", b'{"\\u0000": 1}', "application/json")
+    assert not refusal_for(b"", b'{"a": "\\\\u0000"}', "application/json")
+    assert refusal_for(b"", b"text=a%00b", "application/x-www-form-urlencoded")
+    assert not refusal_for(b"", b"text=100%25", "application/x-www-form-urlencoded")
+    assert not refusal_for(b"", b'{"broken": ', "application/json")
+    assert refusal_for(b"", b'{"a": "\\uD800"}', "application/json")
+    assert not refusal_for(b"", b'{"a": "\\ud83d\\ude00"}', "application/json")
 
 
 async def test_numbers_and_dates_out_of_range_are_422_not_500(

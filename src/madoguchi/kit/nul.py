@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,42 +32,54 @@ _SUSPECT_ESCAPE = re.compile(rb"\\u(0000|d[89a-f])", re.IGNORECASE)
 _CHECKED_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def _in_json(value: Any) -> bool:
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a parsed JSON value, keys included."""
     if isinstance(value, str):
-        return has_unstorable(value)
-    if isinstance(value, dict):
-        return any(_in_json(key) or _in_json(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_in_json(item) for item in value)
-    return False
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
-def _in_form(encoded: bytes) -> bool:
-    if b"%00" not in encoded.lower():
-        return False
-    pairs = parse_qsl(encoded.decode("latin-1"), keep_blank_values=True)
-    return any("\x00" in key or "\x00" in value for key, value in pairs)
+def _judge(texts: Iterable[str]) -> Invalid | None:
+    """The refusal for the first text that holds a NUL or a surrogate half, if one does."""
+    for text in texts:
+        if "\x00" in text:
+            return REFUSAL
+        if has_unstorable(text):
+            return HALF_REFUSAL
+    return None
 
 
-def carries_nul(query: bytes, body: bytes, content_type: str) -> bool:
-    """Whether the query string or a JSON / form body holds a NUL or a surrogate half (a literal
-    ``\\u0000`` written as text, with its backslash escaped, is neither)."""
-    if _in_form(query):
-        return True
-    if not body:
-        return False
+def _form_texts(encoded: bytes) -> Iterator[str]:
+    if b"%00" in encoded.lower():
+        for pair in parse_qsl(encoded.decode("latin-1"), keep_blank_values=True):
+            yield from pair
+
+
+def refusal_for(query: bytes, body: bytes, content_type: str) -> Invalid | None:
+    """Why the query string or a JSON / form body cannot be kept, or None: it holds a NUL or a
+    surrogate half (a literal ``\\u0000`` written as text, with its backslash escaped, is
+    neither)."""
+    found = _judge(_form_texts(query))
+    if found is not None or not body:
+        return found
     if b"\x00" in body:
-        return True
+        return REFUSAL
     if content_type.startswith("application/json"):
         if not _SUSPECT_ESCAPE.search(body):
-            return False
+            return None
         try:
-            return _in_json(json.loads(body))
+            return _judge(_strings(json.loads(body)))
         except ValueError:
-            return False  # the route answers what is wrong with it
+            return None  # the route answers what is wrong with it
     if content_type.startswith("application/x-www-form-urlencoded"):
-        return _in_form(body)
-    return False
+        return _judge(_form_texts(body))
+    return None
 
 
 class RefuseNul:
@@ -90,8 +103,8 @@ class RefuseNul:
         )
         if reads_body:
             body, receive = await _buffered(receive)
-        if carries_nul(query, body, content_type):
-            refusal = REFUSAL if b"%00" in query.lower() or _has_nul(body) else HALF_REFUSAL
+        refusal = refusal_for(query, body, content_type)
+        if refusal is not None:
             await _refusal(scope, headers, self.language, refusal)(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -125,10 +138,6 @@ def _repeat(message: Message) -> Receive:
         return message
 
     return again
-
-
-def _has_nul(body: bytes) -> bool:
-    return b"\x00" in body or b"\\u0000" in body or b"%00" in body.lower()
 
 
 def _refusal(
