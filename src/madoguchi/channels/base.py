@@ -14,6 +14,7 @@ from madoguchi.channels.models import Channel
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message
 from madoguchi.files.models import StoredFile
+from madoguchi.kit.text import UNSTORABLE
 
 # The channels' own services, unless a channel's settings say otherwise (tests point them at a
 # local recorder).
@@ -24,13 +25,13 @@ DEFAULT_API_BASE = {
 }
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
-# The C0 control characters but tab, line feed and carriage return. PostgreSQL refuses NUL in
-# text (a webhook would answer 500, a mail 451, and the channel try again forever); the others
-# only hide text.
-# Control characters (tab and line breaks kept) and lone surrogate halves (see kit.text).
-_CONTROL_CHARACTERS = dict.fromkeys(
-    [*(c for c in range(0x20) if chr(c) not in "\t\n\r"), *range(0xD800, 0xE000)]
-)
+# What no database keeps (kit.text: NUL, lone surrogate halves: a webhook would answer 500, a
+# mail 451, and the channel try again forever), and the other C0 control characters but tab,
+# line feed and carriage return, which only hide text.
+_CONTROL_CHARACTERS = {
+    **UNSTORABLE,
+    **dict.fromkeys(c for c in range(0x20) if chr(c) not in "\t\n\r"),
+}
 
 
 def printable(text: str) -> str:

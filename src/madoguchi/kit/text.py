@@ -11,12 +11,12 @@ _KANA_OFFSET = 0x60
 
 # What no database keeps in text: NUL (PostgreSQL refuses it) and the lone halves of a UTF-16
 # surrogate pair (a broken "\\ud83d" JSON escape: neither driver can encode one).
-_UNSTORABLE = dict.fromkeys([0, *range(0xD800, 0xE000)])
+UNSTORABLE = dict.fromkeys([0, *range(0xD800, 0xE000)])
 
 
 def storable(text: str) -> str:
     """The text without the characters no database keeps (see above)."""
-    return text.translate(_UNSTORABLE)
+    return text.translate(UNSTORABLE)
 
 
 def has_unstorable(text: str) -> bool:
