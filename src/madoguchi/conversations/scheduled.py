@@ -127,13 +127,16 @@ async def list_scheduled(
     return list(await db.scalars(query.order_by(ScheduledMessage.at, ScheduledMessage.id)))
 
 
-async def _pending(ctx: Ctx, scheduled_id: int) -> ScheduledMessage:
+async def _pending(ctx: Ctx, scheduled_id: int, *, or_failed: bool = False) -> ScheduledMessage:
+    """The scheduled message, locked, if it still waits (or, with ``or_failed``, failed)."""
     scheduled = await ctx.db.scalar(
         select(ScheduledMessage).where(ScheduledMessage.id == scheduled_id).with_for_update()
     )
     if scheduled is None:
         raise NotFound("No scheduled message with id %(id)s.", id=scheduled_id)
-    if scheduled.state != ScheduleState.pending:
+    if scheduled.state != ScheduleState.pending and not (
+        or_failed and scheduled.state == ScheduleState.failed
+    ):
         raise Invalid("This scheduled message was already sent or cancelled.")
     return scheduled
 
@@ -171,16 +174,9 @@ async def list_failed(db: AsyncSession, *, contact_id: int) -> list[ScheduledMes
 
 async def cancel_scheduled(ctx: Ctx, *, scheduled_id: int) -> ScheduledMessage:
     """Cancel a pending one (it will not be sent), or put away one that failed."""
-    scheduled = await ctx.db.scalar(
-        select(ScheduledMessage).where(ScheduledMessage.id == scheduled_id).with_for_update()
-    )
-    if scheduled is not None and scheduled.state == ScheduleState.failed:
-        scheduled.state = ScheduleState.dismissed
-        scheduled.updated_at = ctx.now()
-        await ctx.commit(_changed(scheduled))
-        return scheduled
-    scheduled = await _pending(ctx, scheduled_id)
-    scheduled.state = ScheduleState.cancelled
+    scheduled = await _pending(ctx, scheduled_id, or_failed=True)
+    failed = scheduled.state == ScheduleState.failed
+    scheduled.state = ScheduleState.dismissed if failed else ScheduleState.cancelled
     scheduled.updated_at = ctx.now()
     await ctx.commit(_changed(scheduled))
     return scheduled
