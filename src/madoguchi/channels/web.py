@@ -443,6 +443,16 @@ async def _stream(websocket: WebSocket, resolve: Resolve) -> None:
         await send({"type": "ready"})
         wanted = visitor.contact_id
 
+        async def ended(session: AsyncSession) -> bool:
+            """Whether the chat may not go on (a revoked link, a channel turned off, a site no
+            longer allowed): then the socket is closed."""
+            try:
+                await resolve(ctx_for(session))
+            except GONE as error:
+                await close(1008, str(error))
+                return True
+            return False
+
         async def forward() -> None:
             nonlocal wanted
             async for event in subscription:
@@ -457,10 +467,7 @@ async def _stream(websocket: WebSocket, resolve: Resolve) -> None:
                     if event.data.get("channel_id") != visitor.channel.id:
                         continue
                     async with runtime.database.read_sessions() as session:
-                        try:
-                            await resolve(ctx_for(session))
-                        except GONE as error:
-                            await close(1008, str(error))
+                        if await ended(session):
                             return
                     continue
                 async with runtime.database.read_sessions() as session:
@@ -472,10 +479,7 @@ async def _stream(websocket: WebSocket, resolve: Resolve) -> None:
                         wanted = found.id if found else None
                     if wanted is None or event.data.get("contact_id") != wanted:
                         continue
-                    try:
-                        await resolve(ctx_for(session))
-                    except GONE as error:
-                        await close(1008, str(error))
+                    if await ended(session):
                         return
                     if event.type != "message.created":
                         continue
