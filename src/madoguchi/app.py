@@ -31,9 +31,9 @@ from madoguchi.files.api import router as files_router
 from madoguchi.jobs import Worker
 from madoguchi.kit.db import Database, utcnow
 from madoguchi.kit.errors import DomainError, Invalid
-from madoguchi.kit.i18n import gettext_for, translate_error
+from madoguchi.kit.i18n import gettext_for
 from madoguchi.kit.nul import RefuseNul
-from madoguchi.kit.web import Runtime, describe_invalid, runtime_of, websocket_member
+from madoguchi.kit.web import Runtime, describe_invalid, refused, runtime_of, websocket_member
 from madoguchi.members.api import router as members_router
 from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
@@ -166,10 +166,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         refusal = Invalid("A number or a date is out of range.")
         # Usually the request's; if it was our own arithmetic, the log shows where.
         log.warning("out of range in %s %s", request.method, request.url.path, exc_info=_error)
-        if request.url.path.startswith("/api/") or "hx-request" not in request.headers:
-            return JSONResponse({"detail": str(refusal)}, status_code=refusal.status_code)
-        message = translate_error(refusal, _page_language(request))
-        return PlainTextResponse(message, status_code=refusal.status_code)
+        return refused(
+            request.url.path, "hx-request" in request.headers, refusal, _page_language(request)
+        )
 
     @app.exception_handler(DBAPIError)
     async def database_refused(request: Request, error: DBAPIError) -> Response:

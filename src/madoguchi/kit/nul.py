@@ -16,12 +16,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from madoguchi.kit.errors import Invalid
-from madoguchi.kit.i18n import translate_error
 from madoguchi.kit.text import has_unstorable
+from madoguchi.kit.web import refused
 
 REFUSAL = Invalid("Text cannot contain the NUL character (U+0000).")
 HALF_REFUSAL = Invalid("Text cannot contain half of a character (a lone UTF-16 surrogate).")
@@ -105,7 +104,8 @@ class RefuseNul:
             body, receive = await _buffered(receive)
         refusal = refusal_for(query, body, content_type)
         if refusal is not None:
-            await _refusal(scope, headers, self.language, refusal)(scope, receive, send)
+            answer = refused(scope["path"], b"hx-request" in headers, refusal, self.language)
+            await answer(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -138,11 +138,3 @@ def _repeat(message: Message) -> Receive:
         return message
 
     return again
-
-
-def _refusal(
-    scope: Scope, headers: dict[bytes, bytes], language: str, refusal: Invalid
-) -> Response:
-    if scope["path"].startswith("/api/") or b"hx-request" not in headers:
-        return JSONResponse({"detail": str(refusal)}, status_code=refusal.status_code)
-    return PlainTextResponse(translate_error(refusal, language), status_code=refusal.status_code)

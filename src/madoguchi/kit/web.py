@@ -9,11 +9,14 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, WebSocket
 from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from madoguchi.config import Settings
 from madoguchi.events import EventBus
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database, utcnow
+from madoguchi.kit.errors import DomainError
+from madoguchi.kit.i18n import translate_error
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
 
@@ -114,3 +117,11 @@ def describe_invalid(errors: Any) -> str:
         message = error.get("msg", "invalid")
         parts.append(f"{location}: {message}" if location else message)
     return "; ".join(parts) or "The request is not valid."
+
+
+def refused(path: str, htmx: bool, error: DomainError, language: str) -> Response:
+    """A refusal answered before (or instead of) a route: ``{"detail"}`` JSON to the API and to
+    plain requests, the translated sentence to an htmx fragment (which shows it where it asked)."""
+    if path.startswith("/api/") or not htmx:
+        return JSONResponse({"detail": str(error)}, status_code=error.status_code)
+    return PlainTextResponse(translate_error(error, language), status_code=error.status_code)
