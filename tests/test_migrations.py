@@ -7,6 +7,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from madoguchi.config import Settings
+from madoguchi.kit import search
 from madoguchi.kit.migrate import alembic_config, upgrade
 from tests.conftest import _pg_admin
 
@@ -83,3 +85,68 @@ def test_postgresql_search_indexes_keep_no_pending_list(fresh: Settings) -> None
         "ix_message_search_grams": ["fastupdate=off"],
         "ix_contact_search_grams": ["fastupdate=off"],
     }
+
+
+def test_conversations_already_there_get_their_search_entries(fresh: Settings) -> None:
+    """0009 gives every existing conversation its entry: names and messages (not system
+    lines), keyed by its last activity; the inbox search then finds it."""
+    if fresh.is_sqlite:
+        fresh.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(fresh), "0008")
+
+    def fill(connection: Connection) -> None:
+        statements = [
+            "INSERT INTO channels (id, kind, name, settings, enabled, created_at) "
+            "VALUES (1, 'api', 'API', '{}', true, '2026-01-01 00:00:00')",
+            "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
+            "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
+            "(1, 1, 'x', '山田', '山田 花子', '山田山田花子', false, false, true, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            "INSERT INTO conversations (id, contact_id, channel_id, state, last_activity_at, "
+            "last_message_preview, created_at) VALUES "
+            "(7, 1, 1, 'open', '2026-02-03 04:05:06', '', '2026-01-01 00:00:00')",
+            "INSERT INTO messages (id, conversation_id, channel_id, kind, text, search_text, "
+            "created_at) VALUES (1, 7, 1, 'inbound', 'カット予約', 'かっと予約', "
+            "'2026-02-03 04:05:06'), (2, 7, 1, 'system', '担当者を変更', '', "
+            "'2026-02-03 04:05:06')",
+        ]
+        for statement in statements:
+            connection.execute(text(statement))
+        connection.commit()
+
+    _run_writing(fresh, fill)
+    upgrade(fresh)
+    seq, grams = _run(
+        fresh,
+        lambda connection: connection.execute(
+            text("SELECT seq, grams FROM conversation_search WHERE conversation_id = 7")
+        ).one(),
+    )
+    held = set(grams.split() if isinstance(grams, str) else grams)
+    assert {"山田", "花子", "かっ", "予約"} <= held
+    assert "担当" not in held
+    at = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert seq == search.activity_seq(at, 7)
+    if fresh.is_sqlite:
+        found = _run(
+            fresh,
+            lambda connection: connection.execute(
+                text(
+                    "SELECT rowid FROM conversation_search_fts "
+                    'WHERE conversation_search_fts MATCH \'"予約" AND "山田"\''
+                )
+            ).all(),
+        )
+        assert found == [(seq,)]
+
+
+def _run_writing(settings: Settings, write: Callable[[Connection], None]) -> None:
+    async def run() -> None:
+        engine = create_async_engine(settings.sqlalchemy_url)
+        try:
+            async with engine.connect() as connection:
+                await connection.run_sync(write)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())

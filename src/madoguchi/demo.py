@@ -211,6 +211,9 @@ async def write_histories(
     )
     # Scale histories repeat phrases: normalise each distinct text once.
     keys: dict[str, str] = {}
+    # Pools repeat their texts: each text's grams are worked out once.
+    gram_cache: dict[str, frozenset[str]] = {}
+    entries: list[search.ConversationEntry] = []
     contact_rows: list[dict[str, Any]] = []
     conversation_rows: list[dict[str, Any]] = []
     message_rows: list[dict[str, Any]] = []
@@ -256,6 +259,7 @@ async def write_histories(
             for tag_id in dict.fromkeys(history.tag_ids)
         ]
         contact_texts.append((contact_id, names))
+        grams = set(search.grams_of([names]))
         reply_delivery = channels.initial_delivery(channel)
         followers: set[int] = set()
         for index, message in enumerate(thread.messages):
@@ -296,6 +300,10 @@ async def write_histories(
                 key = keys[message.text] = search_key(message.text)
             row["search_text"] = key
             message_texts.append((message_id, message.text))
+            found = gram_cache.get(message.text)
+            if found is None:
+                found = gram_cache[message.text] = search.grams_of([message.text])
+            grams |= found
             for mentioned in thread.mentions.get(index, []):
                 if mentioned.id != history.assignee_id:
                     followers.add(mentioned.id)
@@ -325,6 +333,13 @@ async def write_histories(
                 "last_message_preview": preview(last.text),
                 "created_at": first.at,
             }
+        )
+        entries.append(
+            search.ConversationEntry(
+                conversation_id=conversation_id,
+                seq=search.activity_seq(last.at, conversation_id),
+                grams=frozenset(grams),
+            )
         )
         follower_rows += [
             {"conversation_id": conversation_id, "member_id": member_id, "created_at": first.at}
@@ -360,6 +375,7 @@ async def write_histories(
             await ctx.db.execute(insert(_table(model)), rows)
     await search.add(ctx.db, search.CONTACTS, contact_texts)
     await search.add(ctx.db, search.MESSAGES, message_texts)
+    await search.write_conversations(ctx.db, entries, new=True)
     return Written(
         contacts=len(contact_rows),
         messages=len(message_rows) + len(system_rows),
@@ -2619,7 +2635,7 @@ async def load_scale(ctx: Ctx, *, contacts: int) -> ScaleResult:
         # Plans need statistics; autovacuum would gather them, but only some time later.
         tables = [Contact, ContactTag, Conversation, Message, ConversationUnread, Notification]
         names = [_table(model).name for model in tables]
-        names += [search.CONTACTS.name, search.MESSAGES.name]
+        names += [search.CONTACTS.name, search.MESSAGES.name, search.CONVERSATIONS]
         await ctx.db.execute(text(f"ANALYZE {', '.join(names)}"))
         await ctx.commit()
     return ScaleResult(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
 from madoguchi.contacts.models import Contact
+from madoguchi.conversations import searching
 from madoguchi.conversations.models import Conversation, Message, MessageImage
 from madoguchi.crm import marks, statuses, values
 from madoguchi.events import Event
@@ -23,12 +24,8 @@ from madoguchi.members.models import Member, Role
 MAX_NAME_LENGTH = 255
 
 
-def _names_text(contact: Contact) -> str:
-    return f"{contact.channel_name} {contact.display_name}"
-
-
 def _index_key(contact: Contact) -> str:
-    return search_key(_names_text(contact))
+    return search_key(searching.names_text(contact))
 
 
 async def get_contact(db: AsyncSession, *, contact_id: int) -> Contact:
@@ -78,16 +75,19 @@ async def find_or_create_contact(
             if found is None:
                 raise
             return found
-        await search.add(ctx.db, search.CONTACTS, [(contact.id, _names_text(contact))])
+        await search.add(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])
         return contact
     if channel_name and channel_name != contact.channel_name:
-        old = _names_text(contact)
+        old = searching.names_text(contact)
         if contact.display_name == contact.channel_name:
             contact.display_name = channel_name
         contact.channel_name = channel_name
         contact.search_text = _index_key(contact)
         contact.updated_at = ctx.now()
-        await search.replace(ctx.db, search.CONTACTS, contact.id, old=old, new=_names_text(contact))
+        await search.replace(
+            ctx.db, search.CONTACTS, contact.id, old=old, new=searching.names_text(contact)
+        )
+        await searching.refresh_contact(ctx.db, contact.id)
     return contact
 
 
@@ -105,10 +105,13 @@ def _clean_display_name(contact: Contact, display_name: str | None) -> str:
 
 
 async def _rename(ctx: Ctx, contact: Contact, display_name: str) -> None:
-    old = _names_text(contact)
+    old = searching.names_text(contact)
     contact.display_name = display_name
     contact.search_text = _index_key(contact)
-    await search.replace(ctx.db, search.CONTACTS, contact.id, old=old, new=_names_text(contact))
+    await search.replace(
+        ctx.db, search.CONTACTS, contact.id, old=old, new=searching.names_text(contact)
+    )
+    await searching.refresh_contact(ctx.db, contact.id)
 
 
 async def rename_contact(ctx: Ctx, *, contact_id: int, display_name: str | None) -> Contact:
@@ -234,7 +237,7 @@ async def new_contact(
     contact.search_text = _index_key(contact)
     ctx.db.add(contact)
     await ctx.db.flush()
-    await search.add(ctx.db, search.CONTACTS, [(contact.id, _names_text(contact))])
+    await search.add(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])
     return contact
 
 
@@ -274,7 +277,7 @@ async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member) -> None:
         )
     )
     await search.remove(ctx.db, search.MESSAGES, [(row.id, row.text) for row in messages])
-    await search.remove(ctx.db, search.CONTACTS, [(contact.id, _names_text(contact))])
+    await search.remove(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])
     audit.record(
         ctx,
         actor=actor,

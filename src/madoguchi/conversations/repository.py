@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -22,6 +22,7 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.crm import filters, tags
 from madoguchi.crm.models import ContactTag, Mark, Status, Tag
+from madoguchi.kit import search
 from madoguchi.kit.db import utcnow
 from madoguchi.kit.errors import Invalid
 
@@ -97,6 +98,12 @@ class _Listing:
     ident: Any
     # A common search term: walk the index newest first, checking each row (see _walked).
     walk: bool = False
+    # The walked index's order and what comes after a cursor, where they are not (activity,
+    # ident) themselves (the conversations' search index: see _searched).
+    order: tuple[Any, ...] | None = None
+    after: Callable[[Cursor], ColumnElement[bool]] | None = None
+    # Conditions to add one at a time until a page is full (kit.search.epoch_spans).
+    steps: list[ColumnElement[bool]] | None = None
 
 
 async def _listing(
@@ -110,6 +117,15 @@ async def _listing(
     the conversations themselves. A rare filter then costs as little as the plain list.
     """
     conditions = query.all_conditions()
+    context = filters.Context(
+        scope=filters.Scope.conversation,
+        member_id=member_id,
+        timezone=timezone,
+        now=now or utcnow(),
+    )
+    searched = await _searched(db, query, conditions, context)
+    if searched is not None:
+        return searched
     activity: Any
     ident: Any
     if query.view == View.unread:
@@ -142,12 +158,6 @@ async def _listing(
         else:
             statement = select(Conversation).join(Contact, Contact.id == Conversation.contact_id)
             activity, ident = Conversation.last_activity_at, Conversation.id
-    context = filters.Context(
-        scope=filters.Scope.conversation,
-        member_id=member_id,
-        timezone=timezone,
-        now=now or utcnow(),
-    )
     # PostgreSQL keeps statistics and picks its index by them; the guard would only blind it.
     plain = activity is Conversation.last_activity_at or db.get_bind().dialect.name == "postgresql"
     where = _view_conditions(query.view, member_id, walking_conversations=plain)
@@ -160,6 +170,62 @@ async def _listing(
         and all(condition.field in WALKABLE_WITH for condition in conditions)
     )
     return _Listing(statement=statement.where(*where), activity=activity, ident=ident, walk=walk)
+
+
+async def _searched(
+    db: AsyncSession,
+    query: InboxQuery,
+    conditions: list[filters.Condition],
+    context: filters.Context,
+) -> _Listing | None:
+    """The inbox searched for words (一覧, nothing else but text conditions) walks the
+    conversations' own search index from the newest activity down, checking each entry, and
+    stops after a page: as fast for a word in 1 % of conversations as for one in half of them,
+    and at a million conversations as at a thousand. Other views and filters walk their own
+    index and check the words there (crm.filters.text_condition)."""
+    if query.view != View.all or not conditions:
+        return None
+    texts = [
+        condition.value
+        for condition in conditions
+        if condition.field == "text"
+        and condition.op == "contains"
+        and isinstance(condition.value, str)
+        and condition.value.strip()
+    ]
+    if len(texts) != len(conditions):
+        return None  # other conditions, or a text condition the usual path refuses
+    walk = await filters.search_walk(db, texts)
+    if walk is None:
+        return None
+    statement = (
+        select(Conversation)
+        .select_from(walk.source)
+        .join(Conversation, Conversation.id == walk.conversation_id)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .where(*walk.conditions, *_view_conditions(query.view, context.member_id or 0))
+    )
+
+    def after(cursor: Cursor) -> ColumnElement[bool]:
+        return walk.after(search.activity_seq(cursor.at, cursor.id), cursor.id)
+
+    steps = None
+    if walk.steps is not None:
+        cursor = query.cursor
+        top = (
+            search.activity_seq(cursor.at, cursor.id)
+            if cursor is not None
+            else await search.newest_seq(db)
+        )
+        steps = walk.steps(top)
+    return _Listing(
+        statement=statement,
+        activity=Conversation.last_activity_at,
+        ident=Conversation.id,
+        order=walk.order,
+        after=after,
+        steps=steps,
+    )
 
 
 # The conditions a forced walk may carry besides the text: their own index is walked.
@@ -190,16 +256,28 @@ async def list_conversations(
         raise Invalid("limit must be between 1 and %(n)d.", n=MAX_PAGE)
     listing = await _listing(db, member_id=member_id, query=query, timezone=timezone, now=now)
     statement = listing.statement
-    if query.cursor is not None:
+    if query.cursor is None:
+        pass
+    elif listing.after is not None:
+        statement = statement.where(listing.after(query.cursor))
+    else:
         statement = statement.where(
             tuple_(listing.activity, listing.ident) < tuple_(query.cursor.at, query.cursor.id)
         )
+    order = listing.order or (listing.activity.desc(), listing.ident.desc())
     statement = (
         statement.add_columns(listing.activity, listing.ident)
-        .order_by(listing.activity.desc(), listing.ident.desc())
+        .order_by(*order)
         .limit(query.limit + 1)
     )
-    rows: list[Any] = [tuple(row) for row in await _page_rows(db, statement, walk=listing.walk)]
+    rows: list[Any] = []
+    if listing.steps is None:
+        rows = [tuple(row) for row in await _page_rows(db, statement, walk=listing.walk)]
+    for step in listing.steps or []:
+        wanted = query.limit + 1 - len(rows)
+        rows += [tuple(row) for row in await db.execute(statement.where(step).limit(wanted))]
+        if len(rows) > query.limit:
+            break
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]

@@ -15,6 +15,7 @@ from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
+from madoguchi.conversations import searching
 from madoguchi.conversations.models import (
     MAX_TEXT_LENGTH,
     Conversation,
@@ -82,6 +83,7 @@ async def _conversation_for(ctx: Ctx, *, contact: Contact) -> Conversation:
         )
         ctx.db.add(conversation)
         await ctx.db.flush()
+        await searching.add_conversation(ctx.db, conversation, contact)
     return conversation
 
 
@@ -106,6 +108,7 @@ async def _touch(ctx: Ctx, conversation: Conversation, message: Message) -> None
         .where(ContactTag.contact_id == conversation.contact_id)
         .values(activity_at=message.created_at)
     )
+    await searching.add_message(ctx.db, conversation, message.text)
 
 
 def _symbol(message: Message) -> str:
@@ -217,6 +220,7 @@ async def ingest_inbound(
         raise
     if contact.blocked:
         # Kept, but it neither raises the conversation nor tells anyone.
+        await searching.add_message(ctx.db, conversation, message.text)
         await ctx.commit()
         return Ingested(message=message, conversation=conversation, created=True)
     await _touch(ctx, conversation, message)

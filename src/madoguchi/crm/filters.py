@@ -29,19 +29,28 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Integer,
     Select,
+    Text,
     and_,
+    column,
     exists,
     false,
     func,
+    literal_column,
     not_,
     or_,
     select,
+    table,
+    tuple_,
     union,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.sql import FromClause
 
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message
@@ -51,7 +60,7 @@ from madoguchi.crm.models import ContactTag, Field, FieldType, FieldValue, Recor
 from madoguchi.crm.records import check_record_day, find_book
 from madoguchi.kit import search
 from madoguchi.kit.errors import Invalid
-from madoguchi.kit.text import like_pattern, search_key
+from madoguchi.kit.text import like_pattern, query_grams, search_key
 
 # Up to this many hits in the search index, a text search sorts its matches; past it the term is
 # common, and walking the list newest-first finds a page of matches sooner (after about
@@ -553,6 +562,91 @@ def walk_with_checks(db: AsyncSession) -> None:
     db.info[WALK_WITH_CHECKS] = True
 
 
+@dataclass(frozen=True)
+class SearchWalk:
+    """The conversations' search index, walked from the newest activity down (kit.search):
+    join ``source`` to the conversations on ``conversation_id``, keep the rows ``conditions``
+    hold for, in ``order``; ``after(seq, conversation id)`` is what comes after a cursor.
+
+    On PostgreSQL, whose index answers in no order, the walk goes in ``steps`` from the newest
+    entry: each step's condition is added in turn, and the rows of each are sorted."""
+
+    source: FromClause
+    conversation_id: ColumnElement[int]
+    order: tuple[ColumnElement[Any], ...]
+    after: Callable[[int, int], ColumnElement[bool]]
+    conditions: list[ColumnElement[bool]]
+    steps: Callable[[int], list[ColumnElement[bool]]] | None = None
+
+
+async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | None:
+    """A walk for conversations containing every text (in names or messages), or None where a
+    text has no letter or digit, or where PostgreSQL expects it in more conversations than a
+    step should sort (the list is then walked and each conversation checked: text_condition).
+
+    The index says which conversations hold all of a text's grams; each one walked is then
+    checked for the text itself (a LIKE on its contact's names and on its messages)."""
+    if not texts or any(search.match_expression(q) is None for q in texts):
+        return None
+    rechecks = [_text_recheck(q) for q in texts]
+    if db.get_bind().dialect.name == "sqlite":
+        entries = table(search.CONVERSATIONS, column("conversation_id"), column("seq"))
+        fts = table(search.CONVERSATIONS_FTS, column("rowid"))
+        rowid: ColumnElement[int] = fts.c.rowid
+        expression = " AND ".join(str(search.match_expression(q)) for q in texts)
+        return SearchWalk(
+            source=entries.join(fts, fts.c.rowid == entries.c.seq),
+            conversation_id=entries.c.conversation_id,
+            order=(rowid.desc(),),
+            # The rowid orders by (activity, id) itself: one column to compare.
+            after=lambda seq, _id: rowid < seq,
+            conditions=[
+                literal_column(search.CONVERSATIONS_FTS).op("MATCH")(expression),
+                *rechecks,
+            ],
+        )
+    grams = sorted({gram for q in texts for gram in query_grams(q)})
+    estimate = await search.estimated_hits(db, search.CONVERSATIONS, texts[0])
+    if estimate is not None and estimate > SEARCH_SET_LIMIT * ESTIMATE_MARGIN:
+        return None
+    entries = table(
+        search.CONVERSATIONS,
+        column("conversation_id", Integer),
+        column("seq", BigInteger),
+        column("grams", ARRAY(Text)),
+    )
+    seq, ident, held = entries.c.seq, entries.c.conversation_id, entries.c.grams
+
+    def steps(top: int) -> list[ColumnElement[bool]]:
+        return [
+            held.overlap(tokens) if tokens is not None else seq < before
+            for tokens, before in search.epoch_spans(top)
+        ]
+
+    return SearchWalk(
+        source=entries,
+        conversation_id=ident,
+        order=(seq.desc(), ident.desc()),
+        after=lambda at, conversation_id: tuple_(seq, ident) < tuple_(at, conversation_id),
+        conditions=[held.contains(grams), *rechecks],
+        steps=steps,
+    )
+
+
+def _text_recheck(q: str) -> ColumnElement[bool]:
+    """A conversation (joined to its contact) whose names or messages contain ``q``."""
+    pattern = like_pattern(q)
+    return or_(
+        Contact.search_text.like(pattern, escape="\\"),
+        exists(
+            select(Message.id).where(
+                Message.conversation_id == Conversation.id,
+                Message.search_text.like(pattern, escape="\\"),
+            )
+        ),
+    )
+
+
 async def text_condition(db: AsyncSession, q: str, scope: Scope) -> ColumnElement[bool]:
     """Contacts (or conversations) whose names or messages contain ``q``, normalised (F3, F46)."""
     if not search_key(q):
@@ -629,7 +723,7 @@ async def _matching(
     counts: list[Any] = []
     for index, recheck, owner_key in lookups:
         candidates = search.candidates(db, index, q)
-        estimate = await search.estimated_hits(db, index, q)
+        estimate = await search.estimated_hits(db, index.name, q)
         if candidates is None or (
             estimate is not None and estimate > SEARCH_SET_LIMIT * ESTIMATE_MARGIN
         ):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, MetaData, Table, Text, bindparam, column, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -102,7 +103,7 @@ async def replace(
     await add(db, index, [(owner_id, new)])
 
 
-async def estimated_hits(db: AsyncSession, index: SearchIndex, query: str) -> int | None:
+async def estimated_hits(db: AsyncSession, table: str, query: str) -> int | None:
     """PostgreSQL's own estimate of the rows holding the query's grams (from the index's
     statistics, without reading it), or None where there is none (SQLite: count instead).
 
@@ -112,9 +113,9 @@ async def estimated_hits(db: AsyncSession, index: SearchIndex, query: str) -> in
     if not grams or _dialect(db) != "postgresql":
         return None
     explained = await db.scalar(
-        text(
-            f"EXPLAIN (FORMAT JSON) SELECT owner_id FROM {index.name} WHERE grams @> :grams"
-        ).bindparams(bindparam("grams", value=grams, type_=ARRAY(Text)))
+        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE grams @> :grams").bindparams(
+            bindparam("grams", value=grams, type_=ARRAY(Text))
+        )
     )
     plans = explained if isinstance(explained, list) else json.loads(str(explained))
     return int(plans[0]["Plan"]["Plan Rows"])
@@ -143,3 +144,171 @@ def candidates(db: AsyncSession, index: SearchIndex, query: str) -> TextualSelec
         .bindparams(bindparam("grams", value=grams, type_=ARRAY(Text)))
         .columns(owner_id)
     )
+
+
+# --- conversations, newest activity first -----------------------------------------------------
+#
+# The inbox searches conversations and lists them newest activity first. Indexes of messages and
+# names find every match, which must then be sorted: a word in 1 % of a million conversations
+# would sort ten thousand of them for a page of fifty. So each conversation also has one entry
+# holding every gram of its contact's names and of its messages, keyed by ``seq``: its last
+# activity (milliseconds) with the low bits of its id. Reading that index from the highest key
+# down yields the newest matching conversations first, and a page stops after fifty.
+#
+# SQLite keeps the entries in ``conversation_search`` (grams as text) with an FTS5 index over
+# them (``conversation_search_fts``, rowid = seq, kept in step by triggers); PostgreSQL keeps a
+# text array with a GIN index, plus a token naming the entry's period of activity (an "epoch")
+# so that one period can be searched at a time, newest first.
+
+CONVERSATIONS = "conversation_search"
+CONVERSATIONS_FTS = "conversation_search_fts"
+# seq = milliseconds since 1970 << ID_BITS | the id's low bits: unique but for two conversations
+# whose ids differ by a multiple of 2**20 and whose activity falls in the same millisecond.
+ID_BITS = 20
+# An epoch is 2**EPOCH_BITS milliseconds of activity (about six days).
+EPOCH_BITS = 29
+EPOCH_PREFIX = "@e"  # never a gram: grams are letters and digits only
+
+
+async def newest_seq(db: AsyncSession) -> int:
+    return int(await db.scalar(text(f"SELECT max(seq) FROM {CONVERSATIONS}")) or 0)
+
+
+def epoch_spans(top: int) -> list[tuple[list[str] | None, int | None]]:
+    """PostgreSQL's walk, newest first from the entry ``top``: the epoch tokens to search in
+    turn (the newest epoch, the three before it), then (None, seq) for everything older than
+    seq. Each step gathers and sorts only the matches of its epochs."""
+    newest = epoch_of(top)
+    older = [epoch_token(e) for e in range(newest - 1, newest - 4, -1) if e >= 0]
+    return [
+        ([epoch_token(newest)], None),
+        (older, None),
+        (None, max(0, newest - 3) << (ID_BITS + EPOCH_BITS)),
+    ]
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 query for the entries holding every gram of ``query`` (each gram quoted: grams
+    are letters and digits, never a quote), or None without letters or digits."""
+    grams = query_grams(query)
+    if not grams:
+        return None
+    return " AND ".join(f'"{gram}"' for gram in dict.fromkeys(grams))
+
+
+def activity_seq(at: datetime, conversation_id: int) -> int:
+    """The key of a conversation's entry: ordered as (last activity, id) to the millisecond."""
+    milliseconds = max(0, int(at.timestamp() * 1000))
+    return milliseconds << ID_BITS | conversation_id & ((1 << ID_BITS) - 1)
+
+
+def epoch_of(seq: int) -> int:
+    return seq >> (ID_BITS + EPOCH_BITS)
+
+
+def epoch_token(epoch: int) -> str:
+    return f"{EPOCH_PREFIX}{epoch}"
+
+
+@dataclass(frozen=True)
+class ConversationEntry:
+    conversation_id: int
+    seq: int
+    grams: frozenset[str]
+
+
+def grams_of(texts: Sequence[str]) -> frozenset[str]:
+    """Every gram of the texts (the contact's names, the messages)."""
+    grams: set[str] = set()
+    for body in texts:
+        grams.update(gram_set(body))
+    return frozenset(grams)
+
+
+async def conversation_entry(db: AsyncSession, conversation_id: int) -> ConversationEntry | None:
+    row = (
+        await db.execute(
+            text(f"SELECT seq, grams FROM {CONVERSATIONS} WHERE conversation_id = :id"),
+            {"id": conversation_id},
+        )
+    ).first()
+    if row is None:
+        return None
+    stored = row[1].split() if isinstance(row[1], str) else row[1]
+    grams = frozenset(g for g in stored if not g.startswith(EPOCH_PREFIX))
+    return ConversationEntry(conversation_id=conversation_id, seq=int(row[0]), grams=grams)
+
+
+async def conversations_with_entries(db: AsyncSession, ids: Sequence[int]) -> set[int]:
+    if not ids:
+        return set()
+    rows = await db.scalars(
+        text(
+            f"SELECT conversation_id FROM {CONVERSATIONS} WHERE conversation_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": list(ids)},
+    )
+    return {int(row) for row in rows}
+
+
+async def write_conversations(
+    db: AsyncSession, entries: Sequence[ConversationEntry], *, new: bool
+) -> None:
+    """Store entries: ``new`` ones are inserted, the others replace what their conversation had."""
+    if not entries:
+        return
+    sqlite = _dialect(db) == "sqlite"
+    if sqlite:
+        entries = await _free_seqs(db, entries)
+    params: list[dict[str, object]] = []
+    for entry in entries:
+        grams: object
+        if sqlite:
+            grams = " ".join(sorted(entry.grams))
+        else:
+            grams = [*sorted(entry.grams), epoch_token(epoch_of(entry.seq))]
+        params.append({"id": entry.conversation_id, "seq": entry.seq, "grams": grams})
+    grams_param = bindparam("grams", type_=Text() if sqlite else ARRAY(Text))
+    if new:
+        statement = text(
+            f"INSERT INTO {CONVERSATIONS} (conversation_id, seq, grams) VALUES (:id, :seq, :grams)"
+        )
+    else:
+        statement = text(
+            f"UPDATE {CONVERSATIONS} SET seq = :seq, grams = :grams WHERE conversation_id = :id"
+        )
+    await db.execute(statement.bindparams(grams_param), params)
+
+
+async def _free_seqs(
+    db: AsyncSession, entries: Sequence[ConversationEntry]
+) -> list[ConversationEntry]:
+    """SQLite's index needs each seq once: a seq another conversation holds already (their
+    activity in the same millisecond, their ids 2**20 apart) goes one lower, and so on.
+    Writers take turns on SQLite, so what is free now is still free when written."""
+    wanted = [entry.seq for entry in entries]
+    rows = await db.execute(
+        text(f"SELECT seq, conversation_id FROM {CONVERSATIONS} WHERE seq IN :seqs").bindparams(
+            bindparam("seqs", expanding=True)
+        ),
+        {"seqs": wanted},
+    )
+    taken = {int(seq): int(owner) for seq, owner in rows}
+    if len(set(wanted)) == len(wanted) and not taken:
+        return list(entries)
+    mine = {entry.conversation_id for entry in entries}
+    # Seqs that stay taken: held by conversations not written now.
+    held = {seq for seq, owner in taken.items() if owner not in mine}
+    result = []
+    for entry in entries:
+        seq = entry.seq
+        while seq in held or (
+            seq != entry.seq
+            and await db.scalar(
+                text(f"SELECT 1 FROM {CONVERSATIONS} WHERE seq = :seq"), {"seq": seq}
+            )
+        ):
+            seq -= 1
+        held.add(seq)
+        result.append(ConversationEntry(entry.conversation_id, seq, entry.grams))
+    return result

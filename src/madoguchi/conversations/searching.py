@@ -1,0 +1,96 @@
+"""Each conversation's search entry (kit.search): the grams of its contact's names and of its
+messages, keyed by its last activity, kept in step by the services that change any of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations.models import Conversation, Message, MessageKind
+from madoguchi.kit import search
+
+
+def names_text(contact: Contact) -> str:
+    """What a conversation is found by besides its messages (as the contact index holds it)."""
+    return f"{contact.channel_name} {contact.display_name}"
+
+
+async def add_conversation(db: AsyncSession, conversation: Conversation, contact: Contact) -> None:
+    """A new conversation's entry: its contact's names (messages come one by one)."""
+    await search.write_conversations(
+        db,
+        [
+            search.ConversationEntry(
+                conversation_id=conversation.id,
+                seq=search.activity_seq(conversation.last_activity_at, conversation.id),
+                grams=search.grams_of([names_text(contact)]),
+            )
+        ],
+        new=True,
+    )
+
+
+async def add_message(db: AsyncSession, conversation: Conversation, body: str) -> None:
+    """A message's grams join its conversation's entry, which moves to the conversation's
+    current last activity. One read and at most one write."""
+    entry = await search.conversation_entry(db, conversation.id)
+    if entry is None:
+        await refresh(db, [conversation.id])
+        return
+    grams = entry.grams | search.grams_of([body])
+    seq = search.activity_seq(conversation.last_activity_at, conversation.id)
+    if grams == entry.grams and seq == entry.seq:
+        return
+    await search.write_conversations(
+        db,
+        [search.ConversationEntry(conversation_id=conversation.id, seq=seq, grams=grams)],
+        new=False,
+    )
+
+
+async def refresh(db: AsyncSession, conversation_ids: Sequence[int]) -> None:
+    """Rebuild entries from what the conversations hold now (after a contact's names change)."""
+    if not conversation_ids:
+        return
+    rows = (
+        await db.execute(
+            select(Conversation, Contact)
+            .join(Contact, Contact.id == Conversation.contact_id)
+            .where(Conversation.id.in_(conversation_ids))
+        )
+    ).all()
+    texts: dict[int, list[str]] = {}
+    for conversation_id, body in await db.execute(
+        select(Message.conversation_id, Message.text).where(
+            Message.conversation_id.in_(conversation_ids), Message.kind != MessageKind.system
+        )
+    ):
+        texts.setdefault(conversation_id, []).append(body)
+    entries = [
+        search.ConversationEntry(
+            conversation_id=conversation.id,
+            seq=search.activity_seq(conversation.last_activity_at, conversation.id),
+            grams=search.grams_of([names_text(contact), *texts.get(conversation.id, [])]),
+        )
+        for conversation, contact in rows
+    ]
+    existing = await search.conversations_with_entries(
+        db, [entry.conversation_id for entry in entries]
+    )
+    await search.write_conversations(
+        db, [e for e in entries if e.conversation_id in existing], new=False
+    )
+    await search.write_conversations(
+        db, [e for e in entries if e.conversation_id not in existing], new=True
+    )
+
+
+async def refresh_contact(db: AsyncSession, contact_id: int) -> None:
+    """A contact's names changed: so did the entries of their conversations."""
+    ids = list(
+        await db.scalars(select(Conversation.id).where(Conversation.contact_id == contact_id))
+    )
+    await refresh(db, ids)

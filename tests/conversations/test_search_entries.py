@@ -1,0 +1,160 @@
+"""Each conversation's search entry (kit.search, conversations.searching): kept in step with its
+messages, its contact's names and its activity, and walked newest first by the inbox search."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from madoguchi.contacts import service as contacts
+from madoguchi.conversations import repository, workflow
+from madoguchi.conversations import service as conversations
+from madoguchi.conversations.repository import Cursor, InboxQuery
+from madoguchi.kit import search
+from madoguchi.kit.context import Ctx
+from tests.fixtures import Factory
+
+START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def _word() -> str:
+    """A word no other test writes: kanji drawn at random."""
+    return "".join(chr(0x5000 + secrets.randbelow(0x2000)) for _ in range(3))
+
+
+async def _found(ctx: Ctx, q: str, *, limit: int = 50) -> list[int]:
+    """Every conversation the inbox search finds, page after page."""
+    ids: list[int] = []
+    cursor: Cursor | None = None
+    while True:
+        page = await repository.list_conversations(
+            ctx.db, member_id=0, query=InboxQuery(q=q, limit=limit, cursor=cursor)
+        )
+        ids += [conversation.id for conversation in page.conversations]
+        if page.next_cursor is None:
+            return ids
+        cursor = Cursor.decode(page.next_cursor)
+
+
+async def _fts_is_whole(ctx: Ctx) -> None:
+    if ctx.dialect == "sqlite":
+        # FTS5 compares its index with the entries it was built from; a mismatch raises.
+        await ctx.db.execute(
+            text(
+                f"INSERT INTO {search.CONVERSATIONS_FTS}({search.CONVERSATIONS_FTS}, rank) "
+                "VALUES ('integrity-check', 1)"
+            )
+        )
+
+
+async def test_entry_follows_messages_names_and_activity(ctx: Ctx, factory: Factory) -> None:
+    channel = await factory.channel()
+    member = await factory.member(role="owner")
+    first, reply, name = _word(), _word(), _word()
+    ingested = await factory.inbound(
+        channel, contact=f"c-{first}", name=f"{name} 様", text=f"{first}の件です"
+    )
+    conversation = ingested.conversation
+    entry = await search.conversation_entry(ctx.db, conversation.id)
+    assert entry is not None
+    assert {first[:2], first[1:], name[:2]} <= entry.grams
+    assert entry.seq == search.activity_seq(conversation.last_activity_at, conversation.id)
+
+    ctx.clock = lambda: START + timedelta(days=30)
+    await conversations.send_message(
+        ctx,
+        conversation_id=conversation.id,
+        member=member,
+        text=f"{reply}でお待ちしています",
+        kind="reply",
+    )
+    moved = await search.conversation_entry(ctx.db, conversation.id)
+    assert moved is not None and {reply[:2], first[:2]} <= moved.grams
+    assert moved.seq == search.activity_seq(START + timedelta(days=30), conversation.id)
+    assert await _found(ctx, first) == [conversation.id]
+    assert await _found(ctx, reply) == [conversation.id]
+    assert await _found(ctx, name) == [conversation.id]
+
+    # The display name changes twice: the first one is forgotten (the channel's name stays).
+    renamed, again = _word(), _word()
+    await contacts.rename_contact(ctx, contact_id=conversation.contact_id, display_name=renamed)
+    await contacts.rename_contact(ctx, contact_id=conversation.contact_id, display_name=again)
+    await ctx.commit()
+    assert await _found(ctx, again) == [conversation.id]
+    assert await _found(ctx, renamed) == []
+    assert await _found(ctx, name) == [conversation.id]
+    assert await _found(ctx, first) == [conversation.id]  # its messages are still there
+    await _fts_is_whole(ctx)
+
+    await workflow.delete_conversation(ctx, conversation_id=conversation.id, actor=member)
+    assert await search.conversation_entry(ctx.db, conversation.id) is None
+    assert await _found(ctx, first) == []
+    await _fts_is_whole(ctx)
+
+
+async def test_blocked_contacts_messages_are_found_where_they_are(
+    ctx: Ctx, factory: Factory
+) -> None:
+    channel = await factory.channel()
+    word = _word()
+    ingested = await factory.inbound(channel, contact=f"b-{word}", text="はじめまして")
+    await contacts.update_contact(
+        ctx,
+        contact_id=ingested.conversation.contact_id,
+        changes=contacts.ContactChanges(blocked=True),
+    )
+    await factory.inbound(channel, contact=f"b-{word}", text=f"{word}です")
+    assert await _found(ctx, word) == [ingested.conversation.id]
+
+
+async def test_search_pages_newest_first_without_gaps_or_lookalikes(
+    ctx: Ctx, factory: Factory
+) -> None:
+    """Conversations weeks and months apart (several of PostgreSQL's steps), paged three at a
+    time: every match once, newest activity first; one holding the word's grams in two
+    different messages is not a match."""
+    channel = await factory.channel()
+    word = _word()
+    expected = []
+    for n in range(11):
+        ctx.clock = lambda n=n: START + timedelta(days=5 * n * n)
+        ingested = await factory.inbound(channel, contact=f"p-{word}-{n}", text=f"{word} {n}")
+        if n % 4 == 3:
+            # Another conversation a moment later, without the word: never in the results.
+            ctx.clock = lambda n=n: START + timedelta(days=5 * n * n, minutes=1)
+            await factory.inbound(channel, contact=f"q-{word}-{n}", text="ほかの話")
+        expected.append(ingested.conversation.id)
+    # The word's first two characters in one message, its last two in another.
+    ctx.clock = lambda: START + timedelta(days=600)
+    await factory.inbound(channel, contact=f"x-{word}", text=f"{word[:2]}について")
+    await factory.inbound(channel, contact=f"x-{word}", text=f"それと{word[1:]}")
+    assert await _found(ctx, word, limit=3) == expected[::-1]
+    assert await _found(ctx, word, limit=50) == expected[::-1]
+
+
+async def test_conversations_in_the_same_millisecond_with_ids_far_apart(
+    ctx: Ctx, factory: Factory
+) -> None:
+    """Two entries asking for one seq (activity in the same millisecond, ids 2**20 apart) are
+    both kept; SQLite's index gives the second the next free seq below."""
+    channel = await factory.channel()
+    word = _word()
+    ids = []
+    for n in range(2):
+        ingested = await factory.inbound(channel, contact=f"s-{word}-{n}", text=f"{word}")
+        ids.append(ingested.conversation.id)
+    seq = search.activity_seq(START, ids[0])
+    for conversation_id in ids:
+        await search.write_conversations(
+            ctx.db,
+            [search.ConversationEntry(conversation_id, seq, search.grams_of([word]))],
+            new=False,
+        )
+    await ctx.commit()
+    seqs = [(await search.conversation_entry(ctx.db, i)).seq for i in ids]  # type: ignore[union-attr]
+    assert seqs[0] == seq
+    assert seqs[1] == (seq - 1 if ctx.dialect == "sqlite" else seq)
+    assert sorted(await _found(ctx, word)) == sorted(ids)
+    await _fts_is_whole(ctx)
