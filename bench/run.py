@@ -326,6 +326,9 @@ def measure_latency(
     return {name: Stats(tuple(values)) for name, values in samples.items()}
 
 
+SMALL_PAGE = "5"
+
+
 def list_scenarios(client: httpx.Client, site: Site) -> list[Scenario]:
     path = "/api/v1/conversations"
     first = client.get(path).json()
@@ -348,6 +351,18 @@ def list_scenarios(client: httpx.Client, site: Site) -> list[Scenario]:
     ]
     for name, q in searches:
         scenarios.append(Scenario(name, path, {"q": q}, hits=count_matches(site.settings, q)))
+    # The uncommon word has fewer matches than a page at 1,000 contacts (6) and a full page at
+    # 100,000: its page of 50 compares 6 rows with 50. Pages of 5 are full at both sizes, so
+    # their ratio is the search's own; "all" in pages of 5 is what those rows cost unsearched.
+    scenarios += [
+        Scenario("all, 5 per page", path, {"limit": SMALL_PAGE}),
+        Scenario(
+            "q: uncommon word, 5 per page",
+            path,
+            {"q": UNCOMMON_WORD, "limit": SMALL_PAGE},
+            hits=count_matches(site.settings, UNCOMMON_WORD),
+        ),
+    ]
     scenarios += filter_scenarios(site.settings, path)
     return scenarios
 
