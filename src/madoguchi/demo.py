@@ -50,7 +50,7 @@ from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.security import new_password
-from madoguchi.kit.text import preview, search_key
+from madoguchi.kit.text import gram_sequence, grams_in, preview, search_key
 from madoguchi.members import service as members
 from madoguchi.members.models import Member, Role
 from madoguchi.notifications.models import Notification
@@ -212,7 +212,7 @@ async def write_histories(
     # Scale histories repeat phrases: normalise each distinct text once.
     keys: dict[str, str] = {}
     # Pools repeat their texts: each text's grams are worked out once.
-    gram_cache: dict[str, frozenset[str]] = {}
+    gram_cache: dict[str, tuple[list[str], set[str]]] = {}
     entries: list[search.ConversationEntry] = []
     contact_rows: list[dict[str, Any]] = []
     conversation_rows: list[dict[str, Any]] = []
@@ -222,8 +222,8 @@ async def write_histories(
     follower_rows: list[dict[str, Any]] = []
     notification_rows: list[dict[str, Any]] = []
     tag_rows: list[dict[str, Any]] = []
-    contact_texts: list[tuple[int, str]] = []
-    message_texts: list[tuple[int, str]] = []
+    contact_grams: list[tuple[int, list[str]]] = []
+    message_grams: list[tuple[int, list[str]]] = []
     for history, thread, contact_id, conversation_id in zip(
         histories, threads, contact_ids, conversation_ids, strict=True
     ):
@@ -258,8 +258,9 @@ async def write_histories(
             }
             for tag_id in dict.fromkeys(history.tag_ids)
         ]
-        contact_texts.append((contact_id, names))
-        grams = set(search.grams_of([names]))
+        name_grams = gram_sequence(names)
+        contact_grams.append((contact_id, name_grams))
+        grams = grams_in(name_grams)
         reply_delivery = channels.initial_delivery(channel)
         followers: set[int] = set()
         for index, message in enumerate(thread.messages):
@@ -299,11 +300,12 @@ async def write_histories(
             if key is None:
                 key = keys[message.text] = search_key(message.text)
             row["search_text"] = key
-            message_texts.append((message_id, message.text))
             found = gram_cache.get(message.text)
             if found is None:
-                found = gram_cache[message.text] = search.grams_of([message.text])
-            grams |= found
+                sequence = gram_sequence(message.text)
+                found = gram_cache[message.text] = (sequence, grams_in(sequence))
+            message_grams.append((message_id, found[0]))
+            grams |= found[1]
             for mentioned in thread.mentions.get(index, []):
                 if mentioned.id != history.assignee_id:
                     followers.add(mentioned.id)
@@ -373,8 +375,8 @@ async def write_histories(
     ):
         if rows:
             await ctx.db.execute(insert(_table(model)), rows)
-    await search.add(ctx.db, search.CONTACTS, contact_texts)
-    await search.add(ctx.db, search.MESSAGES, message_texts)
+    await search.add_grams(ctx.db, search.CONTACTS, contact_grams)
+    await search.add_grams(ctx.db, search.MESSAGES, message_grams)
     await search.write_conversations(ctx.db, entries, new=True)
     return Written(
         contacts=len(contact_rows),

@@ -107,7 +107,13 @@ class _Listing:
 
 
 async def _listing(
-    db: AsyncSession, *, member_id: int, query: InboxQuery, timezone: str, now: datetime | None
+    db: AsyncSession,
+    *,
+    member_id: int,
+    query: InboxQuery,
+    timezone: str,
+    now: datetime | None,
+    walk_search: bool = True,
 ) -> _Listing:
     """The view and the conditions, as one select (no cursor, no order).
 
@@ -123,7 +129,7 @@ async def _listing(
         timezone=timezone,
         now=now or utcnow(),
     )
-    searched = await _searched(db, query, conditions, context)
+    searched = await _searched(db, query, conditions, context) if walk_search else None
     if searched is not None:
         return searched
     activity: Any
@@ -309,8 +315,11 @@ async def in_view(
     timezone: str = "Asia/Tokyo",
     now: datetime | None = None,
 ) -> bool:
-    """Whether one conversation belongs in this view and filter now (for live updates)."""
-    listing = await _listing(db, member_id=member_id, query=query, timezone=timezone, now=now)
+    """Whether one conversation belongs in this view and filter now (for live updates). A
+    search is checked on the conversation itself, not by walking the search index to it."""
+    listing = await _listing(
+        db, member_id=member_id, query=query, timezone=timezone, now=now, walk_search=False
+    )
     found = await db.scalar(
         listing.statement.where(Conversation.id == conversation_id).with_only_columns(
             Conversation.id

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import TextualSelect
 
-from madoguchi.kit.text import gram_sequence, gram_set, query_grams
+from madoguchi.kit.text import gram_sequence, grams_in, query_grams
 
 _pg_metadata = MetaData()
 
@@ -52,21 +52,25 @@ def _dialect(db: AsyncSession) -> str:
 
 async def add(db: AsyncSession, index: SearchIndex, rows: Sequence[tuple[int, str]]) -> None:
     """Index ``(owner id, text)`` pairs; texts without letters or digits are skipped."""
+    await add_grams(db, index, [(owner_id, gram_sequence(body)) for owner_id, body in rows])
+
+
+async def add_grams(
+    db: AsyncSession, index: SearchIndex, rows: Sequence[tuple[int, Sequence[str]]]
+) -> None:
+    """Index ``(owner id, kit.text.gram_sequence of its text)`` pairs: for a caller that has
+    the grams already (the demo loader, whose texts repeat)."""
     if _dialect(db) == "sqlite":
-        params = [
-            {"id": owner_id, "grams": " ".join(grams)}
-            for owner_id, body in rows
-            if (grams := gram_sequence(body))
-        ]
+        params = [{"id": owner_id, "grams": " ".join(grams)} for owner_id, grams in rows if grams]
         if params:
             await db.execute(
                 text(f"INSERT INTO {index.name}(rowid, grams) VALUES (:id, :grams)"), params
             )
         return
     values = [
-        {"owner_id": owner_id, "grams": grams}
-        for owner_id, body in rows
-        if (grams := gram_set(body))
+        {"owner_id": owner_id, "grams": sorted(grams_in(grams))}
+        for owner_id, grams in rows
+        if grams
     ]
     if values:
         await db.execute(index.pg_table.insert(), values)
@@ -221,7 +225,7 @@ def grams_of(texts: Sequence[str]) -> frozenset[str]:
     """Every gram of the texts (the contact's names, the messages)."""
     grams: set[str] = set()
     for body in texts:
-        grams.update(gram_set(body))
+        grams.update(grams_in(gram_sequence(body)))
     return frozenset(grams)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 
 _KATAKANA_START = 0x30A1
 _KATAKANA_END = 0x30F6
@@ -53,10 +54,13 @@ def gram_sequence(text: str) -> list[str]:
 
 def gram_set(text: str) -> list[str]:
     """The distinct bigrams and characters of a text (for an array index)."""
-    chars = search_key(text)
-    grams = {chars[i : i + 2] for i in range(len(chars) - 1)}
-    grams.update(chars)
-    return sorted(grams)
+    return sorted(grams_in(gram_sequence(text)))
+
+
+def grams_in(sequence: Sequence[str]) -> set[str]:
+    """The distinct bigrams and characters of a gram_sequence: every character starts a
+    bigram but the last, which stands alone at the end."""
+    return {*sequence, *(gram[0] for gram in sequence)}
 
 
 def query_grams(query: str) -> list[str]:
