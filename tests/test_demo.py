@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi import demo
@@ -33,6 +33,7 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.conversations.service import mentioned_members
 from madoguchi.crm.models import ContactTag, Status, Tag
+from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.text import preview, search_key
@@ -857,6 +858,17 @@ async def test_scale_adds_to_the_demo_without_colliding(
     second = await demo.load_scale(ctx, contacts=80)
     assert first.new_members == {} and second.new_members == {}
     assert len(list(await ctx.db.scalars(select(Channel)))) == channels_before
+    if ctx.dialect == "postgresql":
+        # The loader's bulk mode is over: the search indexes take entries one by one again.
+        rows = await ctx.db.execute(
+            text("SELECT relname, reloptions FROM pg_class WHERE relname IN :names").bindparams(
+                bindparam("names", expanding=True)
+            ),
+            {"names": list(search.GIN_INDEXES)},
+        )
+        assert {name: list(o) for name, o in rows} == {
+            name: ["fastupdate=off"] for name in search.GIN_INDEXES
+        }
     data = await snapshot(ctx.db)
     assert_consistent(data)
     assert len(data.contacts) == demo_contacts() + 200

@@ -76,7 +76,8 @@ def test_postgresql_search_indexes_keep_no_pending_list(fresh: Settings) -> None
         lambda connection: connection.execute(
             text(
                 "SELECT relname, reloptions FROM pg_class WHERE relname IN "
-                "('ix_message_search_grams', 'ix_contact_search_grams')"
+                "('ix_message_search_grams', 'ix_contact_search_grams', "
+                "'ix_conversation_search_grams')"
             )
         ).all(),
     )
@@ -84,6 +85,7 @@ def test_postgresql_search_indexes_keep_no_pending_list(fresh: Settings) -> None
     assert options == {
         "ix_message_search_grams": ["fastupdate=off"],
         "ix_contact_search_grams": ["fastupdate=off"],
+        "ix_conversation_search_grams": ["fastupdate=off"],
     }
 
 

@@ -2624,15 +2624,16 @@ async def load_scale(ctx: Ctx, *, contacts: int) -> ScaleResult:
         crm_rng=random.Random(SCALE_CRM_SEED),
     )
     made = Written(contacts=0, messages=0, unread=0)
-    for start in range(0, contacts, SCALE_BATCH):
-        batch = [maker.history() for _ in range(min(SCALE_BATCH, contacts - start))]
-        written = await write_histories(ctx, histories=batch, members=active)
-        await ctx.commit()
-        made = Written(
-            contacts=made.contacts + written.contacts,
-            messages=made.messages + written.messages,
-            unread=made.unread + written.unread,
-        )
+    async with search.bulk_loading(ctx.db):
+        for start in range(0, contacts, SCALE_BATCH):
+            batch = [maker.history() for _ in range(min(SCALE_BATCH, contacts - start))]
+            written = await write_histories(ctx, histories=batch, members=active)
+            await ctx.commit()
+            made = Written(
+                contacts=made.contacts + written.contacts,
+                messages=made.messages + written.messages,
+                unread=made.unread + written.unread,
+            )
     if ctx.dialect == "postgresql":
         # Plans need statistics; autovacuum would gather them, but only some time later.
         tables = [Contact, ContactTag, Conversation, Message, ConversationUnread, Notification]

@@ -218,11 +218,7 @@ async def _searched(
     steps = None
     if walk.steps is not None:
         cursor = query.cursor
-        top = (
-            search.activity_seq(cursor.at, cursor.id)
-            if cursor is not None
-            else await search.newest_seq(db)
-        )
+        top = search.activity_seq(cursor.at, cursor.id) if cursor is not None else None
         steps = walk.steps(top)
     return _Listing(
         statement=statement,

@@ -568,15 +568,16 @@ class SearchWalk:
     join ``source`` to the conversations on ``conversation_id``, keep the rows ``conditions``
     hold for, in ``order``; ``after(seq, conversation id)`` is what comes after a cursor.
 
-    On PostgreSQL, whose index answers in no order, the walk goes in ``steps`` from the newest
-    entry: each step's condition is added in turn, and the rows of each are sorted."""
+    On PostgreSQL, whose index answers in no order, the walk goes in ``steps`` from a cursor's
+    key (None: from the newest entry): the recent epochs first, then all the others; each
+    step's condition is added in turn and its own matches sorted."""
 
     source: FromClause
     conversation_id: ColumnElement[int]
     order: tuple[ColumnElement[Any], ...]
     after: Callable[[int, int], ColumnElement[bool]]
     conditions: list[ColumnElement[bool]]
-    steps: Callable[[int], list[ColumnElement[bool]]] | None = None
+    steps: Callable[[int | None], list[ColumnElement[bool]]] | None = None
 
 
 async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | None:
@@ -617,11 +618,13 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
     )
     seq, ident, held = entries.c.seq, entries.c.conversation_id, entries.c.grams
 
-    def steps(top: int) -> list[ColumnElement[bool]]:
-        return [
-            held.overlap(tokens) if tokens is not None else seq < before
-            for tokens, before in search.epoch_spans(top)
-        ]
+    def steps(top: int | None) -> list[ColumnElement[bool]]:
+        recent: Any = (
+            search.recent_epoch_tokens(top)
+            if top is not None
+            else literal_column(search.newest_epoch_tokens(), ARRAY(Text))
+        )
+        return [held.overlap(recent), not_(held.overlap(recent))]
 
     return SearchWalk(
         source=entries,
