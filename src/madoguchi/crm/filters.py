@@ -69,6 +69,8 @@ SEARCH_SET_LIMIT = 2000
 # Where the database can estimate a term's hits (PostgreSQL), one estimated past this many times
 # the limit is taken as common without counting.
 ESTIMATE_MARGIN = 4
+# The texts a session's search found in most conversations (search_walk), not to estimate twice.
+COMMON_TERMS = "madoguchi.common_terms"
 # Set in a session whose list must be walked newest first, checking each row (see
 # walk_with_checks).
 WALK_WITH_CHECKS = "madoguchi.walk_with_checks"
@@ -609,6 +611,8 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
     grams = sorted({gram for q in texts for gram in query_grams(q)})
     estimate = await search.estimated_hits(db, search.CONVERSATIONS, texts[0])
     if estimate is not None and estimate > SEARCH_SET_LIMIT * ESTIMATE_MARGIN:
+        # Remembered, so that text_condition walks the list without estimating again.
+        db.info.setdefault(COMMON_TERMS, set()).add(texts[0])
         return None
     entries = table(
         search.CONVERSATIONS,
@@ -655,24 +659,27 @@ async def text_condition(db: AsyncSession, q: str, scope: Scope) -> ColumnElemen
     if not search_key(q):
         return false()
     pattern = like_pattern(q)
-    by_message, by_name = await _matching(
-        db,
-        [
-            (
-                search.MESSAGES,
-                select(Message.conversation_id).where(
-                    Message.search_text.like(pattern, escape="\\")
+    if q in db.info.get(COMMON_TERMS, ()):
+        by_message, by_name = None, None  # in most conversations: so in most messages and names
+    else:
+        by_message, by_name = await _matching(
+            db,
+            [
+                (
+                    search.MESSAGES,
+                    select(Message.conversation_id).where(
+                        Message.search_text.like(pattern, escape="\\")
+                    ),
+                    Message.id,
                 ),
-                Message.id,
-            ),
-            (
-                search.CONTACTS,
-                select(Contact.id).where(Contact.search_text.like(pattern, escape="\\")),
-                Contact.id,
-            ),
-        ],
-        q,
-    )
+                (
+                    search.CONTACTS,
+                    select(Contact.id).where(Contact.search_text.like(pattern, escape="\\")),
+                    Contact.id,
+                ),
+            ],
+            q,
+        )
     if by_message is not None and by_name is not None:
         # Both rare enough: one list of ids, which the query starts from (an OR of two would
         # make SQLite walk the whole list instead).
