@@ -102,7 +102,7 @@ class _Listing:
     # ident) themselves (the conversations' search index: see _searched).
     order: tuple[Any, ...] | None = None
     after: Callable[[Cursor], ColumnElement[bool]] | None = None
-    # Conditions to add one at a time until a page is full (kit.search.epoch_spans).
+    # Conditions to add one at a time until a page is full (crm.filters.SearchWalk.steps).
     steps: list[ColumnElement[bool]] | None = None
 
 
@@ -258,13 +258,11 @@ async def list_conversations(
         raise Invalid("limit must be between 1 and %(n)d.", n=MAX_PAGE)
     listing = await _listing(db, member_id=member_id, query=query, timezone=timezone, now=now)
     statement = listing.statement
-    if query.cursor is None:
-        pass
-    elif listing.after is not None:
-        statement = statement.where(listing.after(query.cursor))
-    else:
+    if query.cursor is not None:
         statement = statement.where(
-            tuple_(listing.activity, listing.ident) < tuple_(query.cursor.at, query.cursor.id)
+            listing.after(query.cursor)
+            if listing.after is not None
+            else tuple_(listing.activity, listing.ident) < tuple_(query.cursor.at, query.cursor.id)
         )
     order = listing.order or (listing.activity.desc(), listing.ident.desc())
     statement = (

@@ -589,14 +589,15 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
 
     The index says which conversations hold all of a text's grams; each one walked is then
     checked for the text itself (a LIKE on its contact's names and on its messages)."""
-    if not texts or any(search.match_expression(q) is None for q in texts):
+    expressions = [search.match_expression(q) for q in texts]
+    if not texts or any(expression is None for expression in expressions):
         return None
-    rechecks = [_text_recheck(q) for q in texts]
+    rechecks = [_text_recheck(db, q) for q in texts]
     if db.get_bind().dialect.name == "sqlite":
         entries = table(search.CONVERSATIONS, column("conversation_id"), column("seq"))
         fts = table(search.CONVERSATIONS_FTS, column("rowid"))
         rowid: ColumnElement[int] = fts.c.rowid
-        expression = " AND ".join(str(search.match_expression(q)) for q in texts)
+        expression = " AND ".join(str(expression) for expression in expressions)
         return SearchWalk(
             source=entries.join(fts, fts.c.rowid == entries.c.seq),
             conversation_id=entries.c.conversation_id,
@@ -640,18 +641,24 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
     )
 
 
-def _text_recheck(q: str) -> ColumnElement[bool]:
+def _text_recheck(db: AsyncSession, q: str) -> ColumnElement[bool]:
     """A conversation (joined to its contact) whose names or messages contain ``q``."""
     pattern = like_pattern(q)
-    return or_(
-        Contact.search_text.like(pattern, escape="\\"),
-        exists(
-            select(Message.id).where(
-                Message.conversation_id == Conversation.id,
-                Message.search_text.like(pattern, escape="\\"),
-            )
-        ),
+    return or_(Contact.search_text.like(pattern, escape="\\"), _in_messages(db, pattern))
+
+
+def _in_messages(db: AsyncSession, pattern: str) -> ColumnElement[bool]:
+    """The walked conversation has a message matching ``pattern``, checked for that
+    conversation alone."""
+    checked = select(Message.id).where(
+        Message.conversation_id == Conversation.id,
+        Message.search_text.like(pattern, escape="\\"),
     )
+    if db.get_bind().dialect.name == "postgresql":
+        # OFFSET 0 keeps PostgreSQL from hashing every matching message up front (a "hashed
+        # SubPlan" reads them all): each conversation walked is checked instead.
+        checked = checked.offset(0)
+    return exists(checked)
 
 
 async def text_condition(db: AsyncSession, q: str, scope: Scope) -> ColumnElement[bool]:
@@ -692,15 +699,7 @@ async def text_condition(db: AsyncSession, q: str, scope: Scope) -> ColumnElemen
     if by_message is None:
         # A common term: the list is walked newest first and each conversation checked.
         walk_with_checks(db)
-        checked = select(Message.id).where(
-            Message.conversation_id == Conversation.id,
-            Message.search_text.like(pattern, escape="\\"),
-        )
-        if db.get_bind().dialect.name == "postgresql":
-            # OFFSET 0 keeps PostgreSQL from hashing every matching message up front (a
-            # "hashed SubPlan" reads them all): each conversation walked is checked instead.
-            checked = checked.offset(0)
-        in_conversation = exists(checked)
+        in_conversation = _in_messages(db, pattern)
         parts.append(
             in_conversation
             if scope == Scope.conversation

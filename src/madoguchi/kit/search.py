@@ -268,6 +268,14 @@ def grams_of(texts: Sequence[str]) -> frozenset[str]:
     return frozenset(grams)
 
 
+def stored_grams(grams: frozenset[str], seq: int, *, sqlite: bool) -> str | list[str]:
+    """An entry's grams as its table holds them: text for SQLite's FTS5 index, an array with
+    the entry's epoch token for PostgreSQL's GIN index (conversation_entry reads either)."""
+    if sqlite:
+        return " ".join(sorted(grams))
+    return [*sorted(grams), epoch_token(epoch_of(seq))]
+
+
 async def conversation_entry(db: AsyncSession, conversation_id: int) -> ConversationEntry | None:
     row = (
         await db.execute(
@@ -303,14 +311,14 @@ async def write_conversations(
     sqlite = _dialect(db) == "sqlite"
     if sqlite:
         entries = await _free_seqs(db, entries)
-    params: list[dict[str, object]] = []
-    for entry in entries:
-        grams: object
-        if sqlite:
-            grams = " ".join(sorted(entry.grams))
-        else:
-            grams = [*sorted(entry.grams), epoch_token(epoch_of(entry.seq))]
-        params.append({"id": entry.conversation_id, "seq": entry.seq, "grams": grams})
+    params = [
+        {
+            "id": entry.conversation_id,
+            "seq": entry.seq,
+            "grams": stored_grams(entry.grams, entry.seq, sqlite=sqlite),
+        }
+        for entry in entries
+    ]
     grams_param = bindparam("grams", type_=Text() if sqlite else ARRAY(Text))
     if new:
         statement = text(

@@ -118,9 +118,7 @@ def _fill(bind: sa.Connection, sqlite: bool) -> None:
                 {
                     "id": conversation_id,
                     "seq": seq,
-                    "grams": " ".join(sorted(grams))
-                    if sqlite
-                    else [*sorted(grams), search.epoch_token(search.epoch_of(seq))],
+                    "grams": search.stored_grams(grams, seq, sqlite=sqlite),
                 }
             )
         statement = text(
