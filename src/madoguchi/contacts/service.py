@@ -265,18 +265,14 @@ async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member) -> None:
     contact = await get_contact(ctx.db, contact_id=contact_id)
     conversations = await conversation_ids(ctx.db, contact_id=contact_id)
     messages = list(
-        await ctx.db.execute(
-            select(Message.id, Message.text).where(Message.conversation_id.in_(conversations))
-        )
+        await ctx.db.scalars(select(Message.id).where(Message.conversation_id.in_(conversations)))
     )
     file_ids = set(
         await ctx.db.scalars(
-            select(MessageImage.file_id).where(
-                MessageImage.message_id.in_([row.id for row in messages])
-            )
+            select(MessageImage.file_id).where(MessageImage.message_id.in_(messages))
         )
     )
-    await search.remove(ctx.db, search.MESSAGES, [(row.id, row.text) for row in messages])
+    await searching.forget_messages(ctx.db, conversations)
     await search.remove(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])
     audit.record(
         ctx,

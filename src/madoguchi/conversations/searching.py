@@ -12,6 +12,9 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message, MessageKind
 from madoguchi.kit import search
 
+# System lines ("aya closed this conversation") are neither searched nor indexed.
+SEARCHED = Message.kind != MessageKind.system
+
 
 def names_text(contact: Contact) -> str:
     """What a conversation is found by besides its messages (as the contact index holds it)."""
@@ -65,7 +68,7 @@ async def refresh(db: AsyncSession, conversation_ids: Sequence[int]) -> None:
     texts: dict[int, list[str]] = {}
     for conversation_id, body in await db.execute(
         select(Message.conversation_id, Message.text).where(
-            Message.conversation_id.in_(conversation_ids), Message.kind != MessageKind.system
+            Message.conversation_id.in_(conversation_ids), SEARCHED
         )
     ):
         texts.setdefault(conversation_id, []).append(body)
@@ -94,3 +97,17 @@ async def refresh_contact(db: AsyncSession, contact_id: int) -> None:
         await db.scalars(select(Conversation.id).where(Conversation.contact_id == contact_id))
     )
     await refresh(db, ids)
+
+
+async def forget_messages(db: AsyncSession, conversation_ids: Sequence[int]) -> None:
+    """Take the messages of these conversations out of the message index, before they are
+    deleted: exactly those it holds. SQLite's contentless FTS5 index, told to forget a row it
+    never held (a system line), reports itself corrupt and the delete fails."""
+    if not conversation_ids:
+        return
+    rows = await db.execute(
+        select(Message.id, Message.text).where(
+            Message.conversation_id.in_(conversation_ids), SEARCHED
+        )
+    )
+    await search.remove(db, search.MESSAGES, [(row.id, row.text) for row in rows])

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
 from madoguchi.contacts.models import Contact
+from madoguchi.conversations import searching
 from madoguchi.conversations.models import (
     Conversation,
     ConversationFollower,
@@ -26,7 +27,6 @@ from madoguchi.conversations.service import follow_quietly, get_conversation
 from madoguchi.crm.statuses import clean_color, clean_name
 from madoguchi.events import Event
 from madoguchi.files import service as files
-from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from madoguchi.kit.i18n import N_
@@ -352,13 +352,10 @@ async def delete_conversation(ctx: Ctx, *, conversation_id: int, actor: Member) 
     if actor.role not in (Role.owner, Role.admin):
         raise Forbidden("Only owners and admins can delete a conversation for good.")
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
-    rows = list(
-        await ctx.db.execute(
-            select(Message.id, Message.text).where(Message.conversation_id == conversation.id)
-        )
+    message_ids = list(
+        await ctx.db.scalars(select(Message.id).where(Message.conversation_id == conversation.id))
     )
-    message_ids = [row.id for row in rows]
-    await search.remove(ctx.db, search.MESSAGES, [(row.id, row.text) for row in rows])
+    await searching.forget_messages(ctx.db, [conversation.id])
     file_ids = set(
         await ctx.db.scalars(
             select(MessageImage.file_id).where(MessageImage.message_id.in_(message_ids))
