@@ -115,7 +115,8 @@ async def _every_kind_of_message(
 
 async def _indexes_are_whole(ctx: Ctx, conversation_id: int, contact_id: int | None) -> None:
     """Nothing of the deleted rows is left in any index (the contact's names, when it went
-    too), and SQLite's FTS5 indexes agree with what they were built from (a mismatch raises "database disk image is malformed")."""
+    too), and SQLite's FTS5 indexes agree with what they were built from (a mismatch raises
+    "database disk image is malformed")."""
     if ctx.dialect == "sqlite":
         for table in ("message_search", "contact_search", search.CONVERSATIONS_FTS):
             await ctx.db.execute(
