@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
 from madoguchi.channels import service as channels
 from tests.browser import sign_in
@@ -17,6 +17,13 @@ pytestmark = pytest.mark.e2e
 async def status_names(base: str, token: str) -> list[str]:
     async with httpx.AsyncClient(base_url=base, headers=auth(token)) as api:
         return [s["name"] for s in (await api.get("/api/v1/statuses")).json()["items"]]
+
+
+async def notice_shown_and_announced(page: Page, text: str) -> None:
+    """A saved change is said on the page and, a moment later, to screen readers (the hidden
+    live region repeats it: a locator over the whole page would find the text twice)."""
+    await expect(page.locator(".settings-content").get_by_text(text)).to_be_visible()
+    await expect(page.locator("#settings-live")).to_have_text(text)
 
 
 async def test_an_owner_edits_and_reorders_statuses_in_place(
@@ -83,7 +90,7 @@ async def test_an_owner_edits_and_reorders_statuses_in_place(
     await row.get_by_label("連絡待ちを削除").click()  # a disclosure (summary)
     await expect(row.get_by_text("「なし」になります")).to_be_visible()
     await row.locator(".set-popover--danger").get_by_role("button", name="削除").click()
-    await expect(page.get_by_text("ステータス「連絡待ち」を削除しました。")).to_be_visible()
+    await notice_shown_and_announced(page, "ステータス「連絡待ち」を削除しました。")
     assert await status_names(base, token) == ["完了", "対応中（店舗）", "未対応"]
 
     assert errors == []
@@ -136,10 +143,12 @@ async def test_an_owner_copies_a_webhook_url_and_builds_an_action_step_by_step(
     await expect(page.get_by_role("button", name="ステップ1を上へ移動")).to_be_focused()
     await expect(page.locator("#new-action-step-0-type")).to_have_value("add_tags")
     await expect(
-        page.get_by_text("ステップを変更しました。保存するまで反映されません。")
+        page.locator(".settings-content").get_by_text(
+            "ステップを変更しました。保存するまで反映されません。"
+        )
     ).to_be_visible()
     await page.get_by_role("button", name="アクションを追加").click()
-    await expect(page.get_by_text("アクション「VIPの予約」を保存しました。")).to_be_visible()
+    await notice_shown_and_announced(page, "アクション「VIPの予約」を保存しました。")
     async with httpx.AsyncClient(base_url=base, headers=auth(token)) as api:
         [action] = (await api.get("/api/v1/actions")).json()["items"]
     assert action["steps"] == [
