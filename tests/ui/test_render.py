@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -116,6 +117,15 @@ def test_a_note_marks_the_members_it_mentions_and_stays_escaped() -> None:
     assert "@誰か" in html and '<span class="mention">@誰か' not in html
     assert "&lt;b&gt;在庫&lt;/b&gt;" in html
     assert '<a href="https://e.x/a"' in html
+
+
+def test_a_mention_inside_a_web_address_leaves_the_link_whole() -> None:
+    html = str(note_text("見て https://x.example/@evil?a=1&b=@evil と @evil", ["evil"]))
+    links = re.findall(r'<a href="([^"]*)"[^>]*>(.*?)</a>', html)
+    assert links == [("https://x.example/@evil?a=1&amp;b=@evil",) * 2]
+    # Only the mention outside the address is marked, once.
+    assert html.count('<span class="mention">') == 1
+    assert html.endswith('と <span class="mention">@evil</span>')
 
 
 @pytest.mark.parametrize(

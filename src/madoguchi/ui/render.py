@@ -147,23 +147,28 @@ def day_label(context: Context, day: date) -> str:
     return format_date(day, DAY_PATTERNS[language], locale=language)
 
 
-def linkify(text: str) -> Markup:
-    """Escape a message and make its web addresses clickable (opened in a new tab)."""
+def linkify(text: str, *, mark: Callable[[str], str] | None = None) -> Markup:
+    """Escape a message and make its web addresses clickable (opened in a new tab). ``mark``
+    rewrites the escaped text between addresses (never inside one)."""
     parts: list[str] = []
     last = 0
+
+    def between(plain: str) -> str:
+        escaped = str(escape(plain))
+        return mark(escaped) if mark is not None else escaped
+
     for match in _URL.finditer(text):
-        parts.append(str(escape(text[last : match.start()])))
+        parts.append(between(text[last : match.start()]))
         url = escape(match.group(0))
         parts.append(f'<a href="{url}" target="_blank" rel="noopener noreferrer">{url}</a>')
         last = match.end()
-    parts.append(str(escape(text[last:])))
+    parts.append(between(text[last:]))
     return Markup("".join(parts))
 
 
 def note_text(text: str, names: Iterable[str]) -> Markup:
     """An internal note: linkified, with each ``@name`` of a member marked (as the service
-    reads mentions: the name with or without its spaces)."""
-    html = str(linkify(text))
+    reads mentions: the name with or without its spaces), outside web addresses."""
     handles = {
         str(escape(handle))
         for name in names
@@ -171,10 +176,10 @@ def note_text(text: str, names: Iterable[str]) -> Markup:
         if handle
     }
     if not handles:
-        return Markup(html)
+        return linkify(text)
     alternatives = "|".join(re.escape(h) for h in sorted(handles, key=len, reverse=True))
-    marked = re.sub(f"@({alternatives})", r'<span class="mention">@\1</span>', html)
-    return Markup(marked)
+    mention = re.compile(f"@({alternatives})")
+    return linkify(text, mark=lambda html: mention.sub(r'<span class="mention">@\1</span>', html))
 
 
 # A salon's display names often start with the member in charge: 【担当者】顧客氏名.
