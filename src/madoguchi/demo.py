@@ -1598,9 +1598,9 @@ async def _set_up_workspace(ctx: Ctx) -> _Workspace:
     and actions, as the salon's owner would set them up in the settings."""
     tag_ids: dict[str, int] = {}
     for folder_name, names in _TAG_FOLDERS:
-        folder = await tags.create_folder(ctx, name=folder_name)
+        folder = await tags.create_folder(ctx, actor=None, name=folder_name)
         for name in names:
-            tag_ids[name] = (await tags.create_tag(ctx, name=name, folder=folder.id)).id
+            tag_ids[name] = (await tags.create_tag(ctx, actor=None, name=name, folder=folder.id)).id
     field_folders: dict[str, int] = {}
     for folder_name, key, label, field_type, options, shown in _FIELDS:
         if folder_name not in field_folders:
@@ -2587,7 +2587,7 @@ async def _scale_tag_ids(ctx: Ctx) -> dict[str, int]:
             .limit(1)
         )
         if tag_id is None:
-            tag_id = (await tags.create_tag(ctx, name=name, folder=folder)).id
+            tag_id = (await tags.create_tag(ctx, actor=None, name=name, folder=folder)).id
         found[name] = tag_id
     return found
 

@@ -614,7 +614,7 @@ async def test_contacts_list_and_manual_contact(client: httpx.AsyncClient, token
     assert blank.status_code == 422
 
 
-async def test_tag_folders_keep_names_apart_and_agents_only_make_tags(
+async def test_tag_folders_keep_names_apart(
     client: httpx.AsyncClient, token: str, agent_token: str
 ) -> None:
     first = (
@@ -647,14 +647,61 @@ async def test_tag_folders_keep_names_apart_and_agents_only_make_tags(
     tags = (await client.get("/api/v1/tags", headers=auth(token))).json()["items"]
     assert ("新規", None) in [(t["name"], t["folder_id"]) for t in tags]
 
-    made = await client.post("/api/v1/tags", json={"name": "くせ毛"}, headers=auth(agent_token))
+
+async def test_agents_make_tags_in_folders_that_exist_and_managers_do_the_rest(
+    client: httpx.AsyncClient, token: str, agent_token: str, factory: Factory
+) -> None:
+    """One rule for tags, kept by the service whatever the door (docs/api.md)."""
+    folder = (
+        await client.post("/api/v1/tag-folders", json={"name": "髪質"}, headers=auth(token))
+    ).json()
+    agent = auth(agent_token)
+    made = await client.post("/api/v1/tags", json={"name": "くせ毛"}, headers=agent)
     assert made.status_code == 201
+    inside = await client.post(
+        "/api/v1/tags", json={"name": "直毛", "folder": folder["id"]}, headers=agent
+    )
+    assert inside.status_code == 201 and inside.json()["folder_id"] == folder["id"]
+    by_name = await client.post(
+        "/api/v1/tags", json={"name": "細毛", "folder": "髪質"}, headers=agent
+    )
+    assert by_name.status_code == 201 and by_name.json()["folder_id"] == folder["id"]
+    new_folder = await client.post(
+        "/api/v1/tags", json={"name": "VIP", "folder": "ランク"}, headers=agent
+    )
+    assert new_folder.status_code == 403
+    assert "フォルダ" in new_folder.json()["detail"] or "folder" in new_folder.json()["detail"]
+    tag_id, folder_id = made.json()["id"], folder["id"]
+    refused = [
+        await client.patch(f"/api/v1/tags/{tag_id}", json={"name": "x"}, headers=agent),
+        await client.delete(f"/api/v1/tags/{tag_id}", headers=agent),
+        await client.post("/api/v1/tag-folders", json={"name": "x"}, headers=agent),
+        await client.patch(f"/api/v1/tag-folders/{folder_id}", json={"name": "x"}, headers=agent),
+        await client.delete(f"/api/v1/tag-folders/{folder_id}", headers=agent),
+        await client.get("/settings/tags", headers=agent),
+        await client.post("/settings/tags", data={"name": "x"}, headers=agent),
+    ]
+    assert [r.status_code for r in refused] == [403] * len(refused)
+    names = {t["name"] for t in (await client.get("/api/v1/tags", headers=agent)).json()["items"]}
+    assert names == {"くせ毛", "直毛", "細毛"}
+
+    # Tagging a customer, and a new tag from their editor, are every member's.
+    contact = (await factory.inbound(await factory.channel())).conversation.contact_id
+    put = await client.put(f"/api/v1/contacts/{contact}/tags/{tag_id}", headers=agent)
+    assert put.status_code == 204
+    editor = await client.post(
+        f"/ui/contacts/{contact}/tags/new", data={"name": "紹介"}, headers=agent
+    )
+    assert editor.status_code == 200 and "紹介" in editor.text
+
+    admin = auth(await factory.token(await factory.member(role="admin")))
+    renamed = await client.patch(
+        f"/api/v1/tags/{tag_id}", json={"name": "強いくせ毛"}, headers=admin
+    )
+    assert renamed.status_code == 200
     assert (
-        await client.delete(f"/api/v1/tags/{made.json()['id']}", headers=auth(agent_token))
-    ).status_code == 403
-    assert (
-        await client.post("/api/v1/tag-folders", json={"name": "x"}, headers=auth(agent_token))
-    ).status_code == 403
+        await client.delete(f"/api/v1/tag-folders/{folder_id}", headers=admin)
+    ).status_code == 204
 
 
 async def test_a_record_book_field_keeps_its_type(client: httpx.AsyncClient, token: str) -> None:

@@ -45,7 +45,7 @@ class World:
 async def world(ctx: Ctx, factory: Factory) -> World:
     rng = random.Random(7)
     channel = await factory.channel()
-    tag_ids = {name: (await tags.create_tag(ctx, name=name)).id for name in TAGS}
+    tag_ids = {name: (await tags.create_tag(ctx, actor=None, name=name)).id for name in TAGS}
     await fields.create_field(ctx, key="points", label="ポイント", type="number")
     await records.create_book(ctx, name="施術履歴", fields=[])
     status_names = [s.name for s in await list_statuses(ctx.db)]

@@ -174,29 +174,31 @@ async def test_a_mark_is_set_on_a_contact_and_on_a_single_message(
 
 
 async def test_tags_live_in_folders_nested_one_level(ctx: Ctx, bus: RecordingBus) -> None:
-    diagnosis = await tags.create_folder(ctx, name="診断結果")
-    hair = await tags.create_folder(ctx, name="髪質", parent_id=diagnosis.id)
+    diagnosis = await tags.create_folder(ctx, actor=None, name="診断結果")
+    hair = await tags.create_folder(ctx, actor=None, name="髪質", parent_id=diagnosis.id)
     assert heard(bus) == [
         ("tags.changed", {"folder_id": diagnosis.id}),
         ("tags.changed", {"folder_id": hair.id}),
     ]
     with pytest.raises(Invalid):
-        await tags.create_folder(ctx, name="さらに下", parent_id=hair.id)
+        await tags.create_folder(ctx, actor=None, name="さらに下", parent_id=hair.id)
     with pytest.raises(Conflict):
-        await tags.create_folder(ctx, name="髪質", parent_id=diagnosis.id)
+        await tags.create_folder(ctx, actor=None, name="髪質", parent_id=diagnosis.id)
 
-    curly = await tags.create_tag(ctx, name="くせ毛", folder=hair.id)
+    curly = await tags.create_tag(ctx, actor=None, name="くせ毛", folder=hair.id)
     assert curly.folder_id == hair.id
     # The same name may live in another folder; by name it is then ambiguous.
-    staff_curly = await tags.create_tag(ctx, name="くせ毛", folder="担当者")
+    staff_curly = await tags.create_tag(ctx, actor=None, name="くせ毛", folder="担当者")
     assert staff_curly.folder_id not in (None, hair.id)
     with pytest.raises(Conflict):
-        await tags.create_tag(ctx, name="くせ毛", folder=hair.id)
+        await tags.create_tag(ctx, actor=None, name="くせ毛", folder=hair.id)
     with pytest.raises(Invalid):
         await tags.find_tag(ctx.db, "くせ毛")
     heard(bus)
 
-    await tags.update_tag(ctx, tag_id=staff_curly.id, name="担当:くせ毛", folder=None, move=True)
+    await tags.update_tag(
+        ctx, actor=None, tag_id=staff_curly.id, name="担当:くせ毛", folder=None, move=True
+    )
     assert staff_curly.folder_id is None
     assert (await tags.find_tag(ctx.db, "くせ毛")).id == curly.id
     assert heard(bus) == [("tags.changed", {"tag_id": staff_curly.id})]
@@ -204,7 +206,7 @@ async def test_tags_live_in_folders_nested_one_level(ctx: Ctx, bus: RecordingBus
 
 async def test_a_contacts_tags_and_the_any_all_filters(ctx: Ctx, bus: RecordingBus) -> None:
     vip, new, curly = [
-        (await tags.create_tag(ctx, name=name, folder="診断結果")).id
+        (await tags.create_tag(ctx, actor=None, name=name, folder="診断結果")).id
         for name in ("VIP", "新規", "くせ毛")
     ]
     hanako, misaki, kenta = (

@@ -28,9 +28,9 @@ async def test_a_member_fills_the_panel_and_filters_the_list_by_it_while_another
     shota = await factory.inbound(
         channel, contact="U2", name="田中 翔太", text="駐車場はありますか"
     )
-    folder = await tags.create_folder(ctx, name="顧客ランク")
-    await tags.create_tag(ctx, name="VIP", folder=folder.id)
-    await tags.create_tag(ctx, name="新規")
+    folder = await tags.create_folder(ctx, actor=None, name="顧客ランク")
+    await tags.create_tag(ctx, actor=None, name="VIP", folder=folder.id)
+    await tags.create_tag(ctx, actor=None, name="新規")
     await fields.create_field(ctx, key="points", label="来店ポイント", type="number")
     waiting = next(s for s in await statuses.list_statuses(ctx.db) if s.name == "連絡待ち")
     await ctx.db.commit()

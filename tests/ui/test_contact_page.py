@@ -22,7 +22,7 @@ async def test_the_contact_page_shows_everything_kept_about_the_customer(
     client: httpx.AsyncClient, factory: Factory, inbox: Inbox
 ) -> None:
     ctx = factory.ctx
-    vip = await tags.create_tag(ctx, name="VIP")
+    vip = await tags.create_tag(ctx, actor=None, name="VIP")
     await tags.add_tag(ctx, contact_id=inbox.contact_id, tag_id=vip.id)
     await fields.create_field(ctx, key="points", label="来店ポイント", type="number")
     await fields.create_field(ctx, key="note", label="社内向け", type="text", show_in_chat=False)
@@ -270,8 +270,8 @@ async def test_the_list_is_filtered_by_status_tags_and_a_field_and_keeps_it_in_l
     third = await factory.inbound(inbox.channel, contact="c-3", name="鈴木 花", text="予約です")
     waiting = (await statuses.list_statuses(ctx.db))[2]
     unchecked = (await marks.list_marks(ctx.db))[0]
-    vip = await tags.create_tag(ctx, name="VIP")
-    new = await tags.create_tag(ctx, name="新規")
+    vip = await tags.create_tag(ctx, actor=None, name="VIP")
+    new = await tags.create_tag(ctx, actor=None, name="新規")
     await fields.create_field(ctx, key="points", label="来店ポイント", type="number")
     await contacts.update_contact(
         ctx,
@@ -362,8 +362,8 @@ async def test_a_filter_the_engine_refuses_is_explained_in_the_list(
 async def test_the_filter_form_offers_what_the_workspace_has(
     client: httpx.AsyncClient, factory: Factory, inbox: Inbox
 ) -> None:
-    folder = await tags.create_folder(factory.ctx, name="担当スタッフ")
-    await tags.create_tag(factory.ctx, name="担当:佐藤", folder=folder.id)
+    folder = await tags.create_folder(factory.ctx, actor=None, name="担当スタッフ")
+    await tags.create_tag(factory.ctx, actor=None, name="担当:佐藤", folder=folder.id)
     await fields.create_field(factory.ctx, key="birthday", label="生年月日", type="date")
     form = await client.get(
         "/ui/filter", params={"fk": "birthday", "fo": "after", "fv": "1990-01-01"}, headers=HTMX

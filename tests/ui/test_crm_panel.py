@@ -39,12 +39,12 @@ class Salon:
 @pytest.fixture
 async def salon(inbox: Inbox, factory: Factory) -> Salon:
     ctx = factory.ctx
-    diagnosis = await tags.create_folder(ctx, name="診断結果")
-    color = await tags.create_folder(ctx, name="カラー診断", parent_id=diagnosis.id)
+    diagnosis = await tags.create_folder(ctx, actor=None, name="診断結果")
+    color = await tags.create_folder(ctx, actor=None, name="カラー診断", parent_id=diagnosis.id)
     made = {
-        "くせ毛": await tags.create_tag(ctx, name="くせ毛", folder=diagnosis.id),
-        "イエベ春": await tags.create_tag(ctx, name="イエベ春", folder=color.id),
-        "VIP": await tags.create_tag(ctx, name="VIP"),
+        "くせ毛": await tags.create_tag(ctx, actor=None, name="くせ毛", folder=diagnosis.id),
+        "イエベ春": await tags.create_tag(ctx, actor=None, name="イエベ春", folder=color.id),
+        "VIP": await tags.create_tag(ctx, actor=None, name="VIP"),
     }
     await fields.create_field(ctx, key="points", label="来店ポイント", type="number", folder="基本")
     await fields.create_field(ctx, key="birthday", label="生年月日", type="date", folder="基本")

@@ -435,7 +435,7 @@ async def test_an_action_runs_every_step_or_none_with_the_reason(
     client: httpx.AsyncClient, factory: Factory, inbox: Inbox
 ) -> None:
     ctx = factory.ctx
-    vip = await tags.create_tag(ctx, name="VIP")
+    vip = await tags.create_tag(ctx, actor=None, name="VIP")
     welcome = await actions.create_action(
         ctx,
         name="初回来店のお礼",

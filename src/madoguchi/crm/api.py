@@ -117,23 +117,20 @@ async def list_tag_folders(_member: MemberDep, ctx: CtxDep) -> Items[TagFolderOu
 
 @router.post("/tag-folders", response_model=TagFolderOut, status_code=201)
 async def create_tag_folder(body: TagFolderCreate, member: MemberDep, ctx: CtxDep) -> Any:
-    ensure_manager(member)
-    return await tags.create_folder(ctx, name=body.name, parent_id=body.parent_id)
+    return await tags.create_folder(ctx, actor=member, name=body.name, parent_id=body.parent_id)
 
 
 @router.patch("/tag-folders/{folder_id}", response_model=TagFolderOut)
 async def rename_tag_folder(
     folder_id: int, body: TagFolderCreate, member: MemberDep, ctx: CtxDep
 ) -> Any:
-    ensure_manager(member)
-    return await tags.rename_folder(ctx, folder_id=folder_id, name=body.name)
+    return await tags.rename_folder(ctx, actor=member, folder_id=folder_id, name=body.name)
 
 
 @router.delete("/tag-folders/{folder_id}", status_code=204)
 async def delete_tag_folder(folder_id: int, member: MemberDep, ctx: CtxDep) -> Response:
     """Delete a folder; its tags stay, outside any folder."""
-    ensure_manager(member)
-    await tags.delete_folder(ctx, folder_id=folder_id)
+    await tags.delete_folder(ctx, actor=member, folder_id=folder_id)
     return _no_content()
 
 
@@ -143,17 +140,17 @@ async def list_tags(_member: MemberDep, ctx: CtxDep) -> Items[TagOut]:
 
 
 @router.post("/tags", response_model=TagOut, status_code=201)
-async def create_tag(body: TagCreate, _member: MemberDep, ctx: CtxDep) -> Any:
+async def create_tag(body: TagCreate, member: MemberDep, ctx: CtxDep) -> Any:
     """A tag (any member may make one); ``folder`` is a folder's id, or a name (a new folder is
-    made for a new name)."""
-    return await tags.create_tag(ctx, name=body.name, folder=body.folder)
+    made for a new name, by an owner or an admin)."""
+    return await tags.create_tag(ctx, actor=member, name=body.name, folder=body.folder)
 
 
 @router.patch("/tags/{tag_id}", response_model=TagOut)
 async def update_tag(tag_id: int, body: TagUpdate, member: MemberDep, ctx: CtxDep) -> Any:
-    ensure_manager(member)
     return await tags.update_tag(
         ctx,
+        actor=member,
         tag_id=tag_id,
         name=body.name,
         folder=body.folder,
@@ -163,8 +160,7 @@ async def update_tag(tag_id: int, body: TagUpdate, member: MemberDep, ctx: CtxDe
 
 @router.delete("/tags/{tag_id}", status_code=204)
 async def delete_tag(tag_id: int, member: MemberDep, ctx: CtxDep) -> Response:
-    ensure_manager(member)
-    await tags.delete_tag(ctx, tag_id=tag_id)
+    await tags.delete_tag(ctx, actor=member, tag_id=tag_id)
     return _no_content()
 
 

@@ -12,8 +12,21 @@ from madoguchi.crm.models import ContactTag, Tag, TagFolder
 from madoguchi.crm.statuses import clean_name
 from madoguchi.events import Event
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from madoguchi.kit.ordering import next_position
+from madoguchi.members.models import Member, Role
+from madoguchi.members.service import ensure_manager
+
+# Who may do what with tags (docs/api.md, "Tags"): every member tags customers and may make a
+# new tag while doing so, outside any folder or in a folder that exists; making, renaming and
+# deleting folders, and renaming, moving and deleting tags, is for owners and admins.
+# ``actor`` None is the product itself (the demo loader, an import already checked).
+
+
+def _ensure_manager(actor: Member | None) -> None:
+    if actor is not None:
+        ensure_manager(actor)
+
 
 CHANGED = "tags.changed"
 
@@ -52,7 +65,7 @@ async def find_tag(db: AsyncSession, ref: int | str) -> Tag:
     return found[0]
 
 
-async def _folder_for(ctx: Ctx, ref: int | str | None) -> TagFolder | None:
+async def _folder_for(ctx: Ctx, ref: int | str | None, actor: Member | None) -> TagFolder | None:
     """A folder by id, or by name (a top-level one; made if new)."""
     if ref is None or ref == "":
         return None
@@ -68,6 +81,10 @@ async def _folder_for(ctx: Ctx, ref: int | str | None) -> TagFolder | None:
         raise Invalid("More than one folder is named %(name)s: use its id.", name=name)
     folder = found[0] if found else None
     if folder is None:
+        if actor is not None and actor.role not in (Role.owner, Role.admin):
+            raise Forbidden(
+                "Only owners and admins can make a tag folder: choose one that exists, or none."
+            )
         folder = TagFolder(name=name, position=await next_position(ctx.db, TagFolder.position))
         ctx.db.add(folder)
         await ctx.db.flush()
@@ -87,7 +104,10 @@ async def _check_folder_name(
         raise Conflict("A folder named %(name)s already exists there.", name=name)
 
 
-async def create_folder(ctx: Ctx, *, name: str, parent_id: int | None = None) -> TagFolder:
+async def create_folder(
+    ctx: Ctx, *, actor: Member | None, name: str, parent_id: int | None = None
+) -> TagFolder:
+    _ensure_manager(actor)
     name = clean_name(name)
     await _check_folder_name(ctx.db, name, parent_id)
     if parent_id is not None:
@@ -103,7 +123,8 @@ async def create_folder(ctx: Ctx, *, name: str, parent_id: int | None = None) ->
     return folder
 
 
-async def rename_folder(ctx: Ctx, *, folder_id: int, name: str) -> TagFolder:
+async def rename_folder(ctx: Ctx, *, actor: Member | None, folder_id: int, name: str) -> TagFolder:
+    _ensure_manager(actor)
     folder = await get_folder(ctx.db, folder_id=folder_id)
     name = clean_name(name)
     await _check_folder_name(ctx.db, name, folder.parent_id, exclude=folder.id)
@@ -112,9 +133,10 @@ async def rename_folder(ctx: Ctx, *, folder_id: int, name: str) -> TagFolder:
     return folder
 
 
-async def delete_folder(ctx: Ctx, *, folder_id: int) -> None:
+async def delete_folder(ctx: Ctx, *, actor: Member | None, folder_id: int) -> None:
     """Delete a folder (and its sub-folders); their tags stay, outside any folder. Refused
     when a tag would then share its name with another outside any folder."""
+    _ensure_manager(actor)
     folder = await get_folder(ctx.db, folder_id=folder_id)
     folder_ids = [
         folder.id,
@@ -146,9 +168,13 @@ async def _check_unique(
         raise Conflict("A tag named %(name)s already exists in that folder.", name=name)
 
 
-async def create_tag(ctx: Ctx, *, name: str, folder: int | str | None = None) -> Tag:
+async def create_tag(
+    ctx: Ctx, *, actor: Member | None, name: str, folder: int | str | None = None
+) -> Tag:
+    """A new tag; ``folder`` is a folder's id, or a name (a new folder is made for a new name,
+    by an owner or an admin)."""
     name = clean_name(name)
-    tag_folder = await _folder_for(ctx, folder)
+    tag_folder = await _folder_for(ctx, folder, actor)
     folder_id = tag_folder.id if tag_folder else None
     await _check_unique(ctx.db, name, folder_id)
     tag = Tag(name=name, folder_id=folder_id, position=await next_position(ctx.db, Tag.position))
@@ -161,17 +187,19 @@ async def create_tag(ctx: Ctx, *, name: str, folder: int | str | None = None) ->
 async def update_tag(
     ctx: Ctx,
     *,
+    actor: Member | None,
     tag_id: int,
     name: str | None = None,
     folder: int | str | None = None,
     move: bool = False,
 ) -> Tag:
     """Rename a tag, and with ``move`` put it in ``folder`` (None: outside any folder)."""
+    _ensure_manager(actor)
     tag = await get_tag(ctx.db, tag_id=tag_id)
     new_name = clean_name(name) if name is not None else tag.name
     folder_id = tag.folder_id
     if move:
-        tag_folder = await _folder_for(ctx, folder)
+        tag_folder = await _folder_for(ctx, folder, actor)
         folder_id = tag_folder.id if tag_folder else None
     await _check_unique(ctx.db, new_name, folder_id, exclude=tag.id)
     tag.name, tag.folder_id = new_name, folder_id
@@ -179,7 +207,8 @@ async def update_tag(
     return tag
 
 
-async def delete_tag(ctx: Ctx, *, tag_id: int) -> None:
+async def delete_tag(ctx: Ctx, *, actor: Member | None, tag_id: int) -> None:
+    _ensure_manager(actor)
     tag = await get_tag(ctx.db, tag_id=tag_id)
     await ctx.db.delete(tag)
     await ctx.commit(Event(CHANGED, {"tag_id": tag_id}))

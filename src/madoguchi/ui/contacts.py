@@ -247,7 +247,7 @@ async def new_tag(contact_id: int, request: Request, member: MemberDep, ctx: Ctx
     checked = set(ids(form, "tag"))
     place = place_of(text(form, "place"))
     try:
-        tag = await tags.create_tag(ctx, name=text(form, "name") or "", folder=None)
+        tag = await tags.create_tag(ctx, actor=member, name=text(form, "name") or "", folder=None)
     except DomainError as error:
         return error_text(error, member.language)
     try:

@@ -226,7 +226,7 @@ async def add_tag(
         ctx,
         member,
         TAGS,
-        lambda: tags.create_tag(ctx, name=name, folder=as_id(folder_id)),
+        lambda: tags.create_tag(ctx, actor=member, name=name, folder=as_id(folder_id)),
         at="new-tag",
         notice=translated(member, N_("Added the tag %(name)s."), name=name.strip()),
         draft={"name": name, "folder_id": as_id(folder_id)},
@@ -248,7 +248,9 @@ async def update_tag(
         ctx,
         member,
         TAGS,
-        lambda: tags.update_tag(ctx, tag_id=tag_id, name=name, folder=as_id(folder_id), move=True),
+        lambda: tags.update_tag(
+            ctx, actor=member, tag_id=tag_id, name=name, folder=as_id(folder_id), move=True
+        ),
         at=f"tag-{tag_id}",
         draft={"name": name, "folder_id": as_id(folder_id)},
     )
@@ -263,7 +265,7 @@ async def delete_tag(
         ctx,
         member,
         TAGS,
-        lambda: tags.delete_tag(ctx, tag_id=tag_id),
+        lambda: tags.delete_tag(ctx, actor=member, tag_id=tag_id),
         at=f"tag-{tag_id}",
         notice=translated(member, N_("Deleted the tag %(name)s."), name=name),
         notice_at=PAGE,
@@ -283,7 +285,7 @@ async def add_tag_folder(
         ctx,
         member,
         TAGS,
-        lambda: tags.create_folder(ctx, name=name, parent_id=as_id(parent_id)),
+        lambda: tags.create_folder(ctx, actor=member, name=name, parent_id=as_id(parent_id)),
         at="new-folder",
         notice=translated(member, N_("Added the folder %(name)s."), name=name.strip()),
         draft={"name": name, "parent_id": as_id(parent_id)},
@@ -299,7 +301,7 @@ async def rename_tag_folder(
         ctx,
         member,
         TAGS,
-        lambda: tags.rename_folder(ctx, folder_id=folder_id, name=name),
+        lambda: tags.rename_folder(ctx, actor=member, folder_id=folder_id, name=name),
         at=f"folder-{folder_id}",
         draft={"name": name},
     )
@@ -315,7 +317,7 @@ async def delete_tag_folder(
         ctx,
         member,
         TAGS,
-        lambda: tags.delete_folder(ctx, folder_id=folder_id),
+        lambda: tags.delete_folder(ctx, actor=member, folder_id=folder_id),
         at=f"folder-{folder_id}",
         notice=translated(
             member,
