@@ -32,6 +32,7 @@ from madoguchi.jobs import Worker
 from madoguchi.kit.db import Database, utcnow
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.i18n import gettext_for
+from madoguchi.kit.logs import redact_secrets_in_logs
 from madoguchi.kit.nul import RefuseNul
 from madoguchi.kit.web import Runtime, describe_invalid, refused, runtime_of, websocket_member
 from madoguchi.members.api import router as members_router
@@ -45,6 +46,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    redact_secrets_in_logs()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
