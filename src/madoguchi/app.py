@@ -33,6 +33,7 @@ from madoguchi.kit.db import Database, utcnow
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.i18n import gettext_for
 from madoguchi.kit.logs import redact_secrets_in_logs
+from madoguchi.kit.limits import LimitBodies
 from madoguchi.kit.nul import RefuseNul
 from madoguchi.kit.web import Runtime, describe_invalid, refused, runtime_of, websocket_member
 from madoguchi.members.api import router as members_router
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _install_error_handlers(app)
     app.add_middleware(RefuseNul, language=settings.default_language)
+    # Outside RefuseNul, which reads bodies whole: a body is bounded before anyone reads it.
+    app.add_middleware(LimitBodies, settings=settings)
     app.include_router(members_router)
     app.include_router(conversations_router)
     app.include_router(contacts_router)

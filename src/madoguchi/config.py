@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     # The worker loop (scheduled messages, snooze wake-ups) runs inside `serve`.
     worker: bool = True
     worker_interval: float = 2.0
+    # Request bodies, in bytes, counted as they arrive: a larger one is answered 413 before the
+    # rest is read (kit/limits.py). The JSON API, the staff UI's forms and the web chat:
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # LINE and Instagram webhooks (/webhooks/...), checked before their signature is.
+    max_webhook_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The largest image an upload may carry (POST /api/v1/files and the composer's); a template's
+    # form carries up to three. The form around the files may add 64 KiB.
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # The contact import's form (Settings > Import/export); its file may be 10 MB, and up to this
+    # size a larger one is refused with a sentence rather than a bare 413.
+    max_import_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     @model_validator(mode="before")
     @classmethod
