@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +12,7 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import MAX_TEXT_LENGTH
 from madoguchi.files import service as files
+from madoguchi.kit import jsonsafe
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import BadRequest, Invalid, NotFound
 
@@ -39,7 +39,11 @@ async def load_channel(ctx: Ctx, channel_id: int, kind: str) -> Channel:
 
 def parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return jsonsafe.loads(raw)
+    except jsonsafe.TooDeep as error:
+        raise BadRequest(
+            "The body nests lists and objects deeper than %(n)d levels.", n=error.max_depth
+        ) from None
     except ValueError:
         raise BadRequest("The body is not JSON.") from None
 

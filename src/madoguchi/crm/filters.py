@@ -20,7 +20,6 @@ Marks match a contact's mark or a mark on any of their messages (F17).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -58,7 +57,7 @@ from madoguchi.crm import marks, statuses, tags, values
 from madoguchi.crm.fields import field_by_key
 from madoguchi.crm.models import ContactTag, Field, FieldType, FieldValue, Record, Status, Tag
 from madoguchi.crm.records import check_record_day, find_book
-from madoguchi.kit import search
+from madoguchi.kit import jsonsafe, search
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.text import like_pattern, query_grams, search_key
 
@@ -155,7 +154,11 @@ def from_params(
         )
     if filter_json:
         try:
-            raw = json.loads(filter_json)
+            raw = jsonsafe.loads(filter_json)
+        except jsonsafe.TooDeep as error:
+            raise Invalid(
+                "filter nests lists and objects deeper than %(n)d levels.", n=error.max_depth
+            ) from None
         except ValueError:
             raise Invalid("filter must be a JSON list of {field, op, value}.") from None
         conditions += parse(raw)
