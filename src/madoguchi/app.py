@@ -32,9 +32,10 @@ from madoguchi.jobs import Worker
 from madoguchi.kit.db import Database, utcnow
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.i18n import gettext_for
-from madoguchi.kit.logs import redact_secrets_in_logs
 from madoguchi.kit.limits import LimitBodies
+from madoguchi.kit.logs import redact_secrets_in_logs
 from madoguchi.kit.nul import RefuseNul
+from madoguchi.kit.proxies import TrustedProxies
 from madoguchi.kit.web import Runtime, describe_invalid, refused, runtime_of, websocket_member
 from madoguchi.members.api import router as members_router
 from madoguchi.ui import router as ui_router
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RefuseNul, language=settings.default_language)
     # Outside RefuseNul, which reads bodies whole: a body is bounded before anyone reads it.
     app.add_middleware(LimitBodies, settings=settings)
+    # Outermost: everything after it sees the client behind a trusted proxy.
+    app.add_middleware(TrustedProxies, trusted=settings.trusted_proxies)
     app.include_router(members_router)
     app.include_router(conversations_router)
     app.include_router(contacts_router)

@@ -108,7 +108,8 @@ def serve(
         host=host,
         port=port,
         log_level=settings.log_level,
-        proxy_headers=True,
+        # Forwarded headers are believed from MADOGUCHI_TRUSTED_PROXIES only (kit/proxies.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
 

@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     # The contact import's form (Settings > Import/export); its file may be 10 MB, and up to this
     # size a larger one is refused with a sentence rather than a bare 413.
     max_import_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated
+    # addresses or networks ("127.0.0.1, 10.0.0.0/8"). Empty: none, the peer is the client.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        from madoguchi.kit.proxies import networks
+
+        networks(value)  # a mistyped address stops the start, rather than trusting nobody
+        return value
 
     @model_validator(mode="before")
     @classmethod
