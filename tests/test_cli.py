@@ -136,3 +136,53 @@ def test_the_public_address_follows_the_served_one_unless_given() -> None:
     assert Settings(port=9000, base_url="https://salon.example.jp").base_url == (
         "https://salon.example.jp"
     )
+
+
+async def test_tokens_are_named_listed_and_revoked_on_the_command_line(
+    settings: Settings, database: Database, client: httpx.AsyncClient
+) -> None:
+    assert run(settings, "migrate").returncode == 0
+    for email, name in (("aya@example.com", "彩"), ("ken@example.com", "健")):
+        made = run(settings, "member", "create", email, "--name", name, "--role", "admin")
+        assert made.returncode == 0, made.stderr
+    token = run(settings, "token", "create", "aya@example.com", "--name", "予約システム")
+    assert token.returncode == 0, token.stderr
+    secret = token.stdout.strip()
+    run(settings, "token", "create", "ken@example.com", "--name", "在庫")
+    assert (await client.get("/api/v1/me", headers=auth(secret))).status_code == 200
+
+    everyone = run(settings, "token", "list")
+    assert everyone.returncode == 0, everyone.stderr
+    assert "予約システム" in everyone.stdout and "在庫" in everyone.stdout
+    assert secret not in everyone.stdout
+    own = run(settings, "token", "list", "aya@example.com")
+    lines = own.stdout.strip().splitlines()
+    assert len(lines) == 2 and "aya@example.com" in lines[1] and "在庫" not in own.stdout
+    assert "never" not in lines[1]  # used once above
+    token_id = lines[1].split("\t")[0]
+
+    revoked = run(settings, "token", "revoke", token_id)
+    assert revoked.returncode == 0, revoked.stderr
+    assert "revoked" in revoked.stdout
+    assert (await client.get("/api/v1/me", headers=auth(secret))).status_code == 401
+
+    missing = run(settings, "token", "revoke", token_id)
+    assert missing.returncode == 1
+    assert f"No API token with id {token_id}." in missing.stderr
+    unknown = run(settings, "token", "list", "nobody@example.com")
+    assert unknown.returncode == 1 and "No member with the e-mail" in unknown.stderr
+
+
+async def test_a_forgotten_owner_password_is_reset_on_the_command_line(
+    settings: Settings, database: Database, client: httpx.AsyncClient
+) -> None:
+    assert run(settings, "migrate").returncode == 0
+    run(settings, "member", "create", "owner@example.com", "--name", "店長", "--role", "owner")
+    reset = run(settings, "member", "reset-password", "owner@example.com")
+    assert reset.returncode == 0, reset.stderr
+    password = reset.stdout.split("One-time password: ")[1].split()[0]
+    signed_in = await client.post(
+        "/api/v1/auth/login", json={"email": "owner@example.com", "password": password}
+    )
+    assert signed_in.status_code == 200 and signed_in.json()["password_must_change"] is True
+    assert (await client.get("/api/v1/conversations")).status_code == 403

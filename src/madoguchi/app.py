@@ -134,6 +134,9 @@ async def _stream_events(websocket: WebSocket, member_id: int) -> None:
             async for event in subscription:
                 if event.visible_to(member_id):
                     await websocket.send_text(event.to_json())
+                    if event.type == "member.signed_out":  # deactivated, or password reset
+                        await websocket.close(code=1008, reason="signed out")
+                        return
             # The bus dropped us (too slow, or shutting down): the client reconnects.
             await websocket.close(code=1013)
 

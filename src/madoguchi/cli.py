@@ -210,6 +210,57 @@ def token_create(
     typer.echo(run_command(settings_or_exit(), action))
 
 
+@token_app.command("list")
+def token_list(
+    email: Annotated[str | None, typer.Argument(help="Only this member's tokens.")] = None,
+) -> None:
+    """List API tokens (never their secrets): id, member, name, created, last used."""
+    from madoguchi.members import service as members
+
+    async def action(ctx: Ctx) -> list[members.TokenRow]:
+        if email is None:
+            return await members.list_tokens(ctx.db)
+        member = await members.get_member_by_email(ctx.db, email=email)
+        return await members.list_tokens(ctx.db, member_ids=[member.id])
+
+    rows = run_command(settings_or_exit(), action)
+    if not rows:
+        typer.echo("No API tokens.")
+        return
+    typer.echo("ID\tMEMBER\tNAME\tCREATED\tLAST USED")
+    for row in rows:
+        token = row.token
+        used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "never"
+        created = token.created_at.isoformat(timespec="minutes")
+        typer.echo(f"{token.id}\t{row.member.email}\t{token.name or '-'}\t{created}\t{used}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Revoke an API token: it answers 401 from now on."""
+    from madoguchi.members import service as members
+
+    token = run_command(
+        settings_or_exit(), lambda ctx: members.revoke_token(ctx, token_id=token_id)
+    )
+    typer.echo(f"Token {token.id} ({token.name or 'unnamed'}) revoked.")
+
+
+@member_app.command("reset-password")
+def member_reset_password(email: str) -> None:
+    """Print a one-time password for a member (such as an owner who forgot theirs): they are
+    signed out everywhere and choose their own at their next sign-in."""
+    from madoguchi.members import service as members
+
+    async def action(ctx: Ctx) -> str:
+        member = await members.get_member_by_email(ctx.db, email=email)
+        return await members.reset_password(ctx, member_id=member.id, actor=None)
+
+    password = run_command(settings_or_exit(), action)
+    typer.echo(f"One-time password: {password}")
+    typer.echo("At their next sign-in they choose their own.")
+
+
 @channel_app.command("create")
 def channel_create(
     kind: Annotated[str, typer.Argument(help="api, web, line, instagram or email.")],

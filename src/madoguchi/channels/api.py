@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from madoguchi.channels import outbox, service
 from madoguchi.channels.models import ChannelKind
@@ -24,10 +24,17 @@ router = APIRouter(prefix="/api/v1", tags=["channels"])
 
 
 @router.get("/channels", response_model=ChannelList)
-async def list_channels(_member: MemberDep, ctx: CtxDep) -> ChannelList:
+async def list_channels(
+    _member: MemberDep,
+    ctx: CtxDep,
+    removed: bool = Query(
+        default=False, description="The deleted channels instead, whose conversations are kept."
+    ),
+) -> ChannelList:
     """Channels with their secrets masked."""
     base = ctx.settings.base_url
-    return ChannelList(items=[ChannelOut.of(c, base) for c in await service.list_channels(ctx.db)])
+    channels = await service.list_channels(ctx.db, removed=removed)
+    return ChannelList(items=[ChannelOut.of(c, base) for c in channels])
 
 
 @router.post("/channels", response_model=ChannelOut, status_code=201)
@@ -54,6 +61,16 @@ async def update_channel(
         actor=member,
     )
     return ChannelOut.of(channel, ctx.settings.base_url)
+
+
+@router.delete("/channels/{channel_id}", status_code=204)
+async def remove_channel(channel_id: int, member: MemberDep, ctx: CtxDep) -> Response:
+    """Delete a channel: nothing comes in or goes out through it any more and its settings are
+    forgotten; its conversations are kept, to be read (a reply in them answers 409). To stop
+    it for a while instead, ``PATCH`` it with ``{"enabled": false}``."""
+    ensure_manager(member)
+    await service.remove_channel(ctx, channel_id=channel_id, actor=member)
+    return Response(status_code=204)
 
 
 @router.post(

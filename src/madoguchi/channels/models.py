@@ -30,6 +30,13 @@ class Channel(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Deleted by an owner or admin: kept (off, without its settings) so that its conversations
+    # stay readable; they can no longer be answered (channels.service.check_reply_allowed).
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def removed(self) -> bool:
+        return self.removed_at is not None
 
 
 class ChannelEvent(Base):

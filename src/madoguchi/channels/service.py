@@ -14,7 +14,7 @@ from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.conversations.models import Delivery
 from madoguchi.events import Event
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.members.models import Member
 
 # The settings each kind takes (the fixed contract), and which of them are secrets.
@@ -135,8 +135,8 @@ async def update_channel(
     actor: Member | None = None,
 ) -> Channel:
     """Rename, change settings (a secret left as ``********`` stays as it was; ``""`` or null
-    removes a setting), enable or disable a channel."""
-    channel = await get_channel(ctx.db, channel_id=channel_id)
+    removes a setting), enable or disable a channel (a removed one is not there any more)."""
+    channel = await get_channel(ctx.db, channel_id=channel_id, removed=False)
     if name is not None:
         name = name.strip()
         if not name or len(name) > 100:
@@ -187,15 +187,40 @@ def snippet(channel: Channel, base_url: str) -> str | None:
     return f'<script src="{base_url.rstrip("/")}/widget/{channel.id}.js" async></script>'
 
 
-async def get_channel(db: AsyncSession, *, channel_id: int) -> Channel:
+async def remove_channel(ctx: Ctx, *, channel_id: int, actor: Member | None = None) -> Channel:
+    """Delete a channel for its owners: nothing comes in or goes out through it any more and
+    its credentials are forgotten, but its conversations stay, to be read (not answered)."""
+    channel = await get_channel(ctx.db, channel_id=channel_id, removed=False)
+    channel.enabled = False
+    channel.removed_at = ctx.now()
+    # Secrets are no use to a channel that is gone.
+    channel.settings = {"demo": True} if channel.settings.get("demo") else {}
+    audit.record(
+        ctx,
+        actor=actor,
+        action="channel.removed",
+        subject=f"channel {channel.id}",
+        detail={"kind": channel.kind, "name": channel.name},
+    )
+    # channel.updated: open web chats on it end at once (channels.web).
+    await ctx.commit(Event("channel.updated", {"channel_id": channel.id, "removed": True}))
+    return channel
+
+
+async def get_channel(db: AsyncSession, *, channel_id: int, removed: bool | None = None) -> Channel:
+    """A channel, removed or not (a conversation's); ``removed=False``: one still there."""
     channel = await db.get(Channel, channel_id)
-    if channel is None:
+    if channel is None or (removed is False and channel.removed):
         raise NotFound("No channel with id %(id)s.", id=channel_id)
     return channel
 
 
-async def list_channels(db: AsyncSession) -> list[Channel]:
-    return list(await db.scalars(select(Channel).order_by(Channel.id)))
+async def list_channels(db: AsyncSession, *, removed: bool = False) -> list[Channel]:
+    """The channels in use, or (``removed``) the ones deleted, whose conversations are kept."""
+    query = select(Channel).where(
+        Channel.removed_at.is_not(None) if removed else Channel.removed_at.is_(None)
+    )
+    return list(await db.scalars(query.order_by(Channel.id)))
 
 
 def initial_delivery(channel: Channel) -> Delivery:
@@ -215,7 +240,10 @@ INSTAGRAM_WINDOW = timedelta(hours=24)
 
 
 def reply_window_ends(channel: Channel, last_inbound_at: datetime | None) -> datetime | None:
-    """Until when a reply may be sent (None: no limit)."""
+    """Until when a reply may be sent (None: no limit; long past: never, as for a deleted
+    channel's conversations)."""
+    if channel.removed:
+        return datetime.min.replace(tzinfo=UTC)
     if channel.kind != ChannelKind.instagram or channel.settings.get("demo"):
         return None
     if last_inbound_at is None:
@@ -224,6 +252,10 @@ def reply_window_ends(channel: Channel, last_inbound_at: datetime | None) -> dat
 
 
 def check_reply_allowed(channel: Channel, last_inbound_at: datetime | None, now: datetime) -> None:
+    if channel.removed:
+        raise Conflict(
+            "This conversation's channel was deleted: it can be read, but no longer answered."
+        )
     ends = reply_window_ends(channel, last_inbound_at)
     if ends is not None and now > ends:
         raise Invalid(

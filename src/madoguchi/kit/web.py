@@ -86,6 +86,14 @@ async def current_member(request: Request, ctx: CtxDep) -> Member:
             "Authentication required: a Bearer token or a signed-in session.",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    if members.must_change_password(member, method=request.method, path=request.url.path):
+        if request.url.path.startswith("/api/"):
+            raise members.password_change_first()
+        # A page goes to the form that changes it (an htmx fragment: the whole page does).
+        page = members.PASSWORD_PAGE
+        if "hx-request" in request.headers:
+            raise HTTPException(403, "Choose a new password first.", headers={"HX-Redirect": page})
+        raise HTTPException(303, "Choose a new password first.", headers={"Location": page})
     return member
 
 

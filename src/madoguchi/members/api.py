@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from madoguchi.kit.web import SESSION_COOKIE, CtxDep, MemberDep, client_address
 from madoguchi.members import service
 from madoguchi.members.models import Member
-from madoguchi.members.schemas import LoginIn, MemberCreate, MemberList, MemberOut, MeUpdate
+from madoguchi.members.schemas import (
+    LoginIn,
+    MemberCreate,
+    MemberList,
+    MemberOut,
+    MemberUpdate,
+    MeUpdate,
+    PasswordChange,
+    PasswordReset,
+    TokenCreate,
+    TokenCreated,
+    TokenList,
+    TokenOut,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["members"])
 
@@ -85,3 +98,89 @@ async def create_member(body: MemberCreate, member: MemberDep, ctx: CtxDep) -> M
         password=body.password,
         actor=member,
     )
+
+
+@router.patch("/members/{member_id}", response_model=MemberOut)
+async def update_member(
+    member_id: int, body: MemberUpdate, member: MemberDep, ctx: CtxDep
+) -> Member:
+    """Change a member's role or name, or deactivate (``"active": false``: their sessions and
+    tokens answer 401 at once) or reactivate them. Owners and admins; only an owner changes an
+    owner or makes one; the last active owner stays one (409)."""
+    return await service.update_member(
+        ctx, member_id=member_id, actor=member, role=body.role, active=body.active, name=body.name
+    )
+
+
+@router.post("/members/{member_id}/password-reset", response_model=PasswordReset)
+async def reset_password(
+    member_id: int, member: MemberDep, ctx: CtxDep, response: Response
+) -> PasswordReset:
+    """A one-time password, shown once: the member is signed out everywhere and must choose
+    their own at their next sign-in."""
+    password = await service.reset_password(ctx, member_id=member_id, actor=member)
+    response.headers["Cache-Control"] = "no-store"
+    return PasswordReset(password=password)
+
+
+@router.post("/me/password", status_code=204)
+async def change_password(
+    body: PasswordChange, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    """Change your own password (with the current one). Your other sessions end; this one
+    stays."""
+    await service.change_password(
+        ctx,
+        member=member,
+        current=body.current,
+        new=body.new,
+        session=request.cookies.get(SESSION_COOKIE),
+    )
+    return Response(status_code=204)
+
+
+def _token_out(row: service.TokenRow) -> TokenOut:
+    token = row.token
+    return TokenOut(
+        id=token.id,
+        name=token.name,
+        member_id=row.member.id,
+        member_name=row.member.name,
+        created_at=token.created_at,
+        last_used_at=token.last_used_at,
+    )
+
+
+@router.get("/tokens", response_model=TokenList, tags=["tokens"])
+async def list_tokens(
+    member: MemberDep,
+    ctx: CtxDep,
+    member_id: int | None = Query(default=None, description="Another member's (managers)."),
+    all: bool = Query(default=False, description="Everyone's (owners and admins)."),
+) -> TokenList:
+    """Your API tokens (never their secrets); owners and admins may ask for another member's
+    or everyone's."""
+    rows = await service.tokens_visible_to(ctx.db, actor=member, member_id=member_id, everyone=all)
+    return TokenList(items=[_token_out(row) for row in rows])
+
+
+@router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"])
+async def create_token(
+    body: TokenCreate, member: MemberDep, ctx: CtxDep, response: Response
+) -> TokenCreated:
+    """A new API token for yourself, named for what it is for. The secret is in this answer
+    only."""
+    issued = await service.issue_token(ctx, member=member, name=body.name, actor=member)
+    response.headers["Cache-Control"] = "no-store"
+    token = issued.token
+    return TokenCreated(
+        id=token.id, name=token.name, token=issued.secret, created_at=token.created_at
+    )
+
+
+@router.delete("/tokens/{token_id}", status_code=204, tags=["tokens"])
+async def revoke_token(token_id: int, member: MemberDep, ctx: CtxDep) -> Response:
+    """Revoke a token: it answers 401 from now on. Your own; owners and admins anyone's (an
+    admin not an owner's)."""
+    await service.revoke_token(ctx, token_id=token_id, actor=member)
+    return Response(status_code=204)

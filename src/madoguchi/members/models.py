@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, true
+from sqlalchemy import Boolean, ForeignKey, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, UTCDateTime, utcnow
@@ -36,6 +36,11 @@ class Member(Base):
     notify_assigned: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     notify_mentions: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when an owner or admin resets the password: the one-time password only lets them
+    # choose their own (members.service.must_change_password).
+    password_must_change: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -48,6 +53,7 @@ class ApiToken(Base):
     # Only a SHA-256 of the token is kept; the token itself is shown once.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Written at most once a minute (members.service.TOKEN_USE_PRECISION).
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from madoguchi.audit import service as audit
 from madoguchi.events import Event
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import utcnow
 from madoguchi.kit.errors import (
     Conflict,
     Forbidden,
@@ -20,7 +24,13 @@ from madoguchi.kit.errors import (
     TooManyAttempts,
     Unauthorized,
 )
-from madoguchi.kit.security import hash_password, new_secret, secret_hash, verify_password
+from madoguchi.kit.security import (
+    hash_password,
+    new_password,
+    new_secret,
+    secret_hash,
+    verify_password,
+)
 from madoguchi.members.models import (
     ApiToken,
     LoginThrottle,
@@ -30,9 +40,12 @@ from madoguchi.members.models import (
     SendShortcut,
 )
 
+log = logging.getLogger(__name__)
+
 LANGUAGES = ("ja", "en")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1000
 
 
 def _clean_email(email: str) -> str:
@@ -139,6 +152,186 @@ async def update_settings(
     return member
 
 
+# --- managing members (owners and admins) ------------------------------------------------------
+
+# What a member's live connections hear when they must stop (deactivated, or their password
+# reset): the WebSocket closes on it (app._stream_events).
+SIGNED_OUT = "member.signed_out"
+
+
+def _ensure_may_manage(actor: Member, target: Member, *, role: str | None = None) -> None:
+    """Owners and admins manage other members; only an owner changes an owner or makes one."""
+    if actor.role not in (Role.owner, Role.admin):
+        raise Forbidden("Only owners and admins can manage other members.")
+    if target.role == Role.owner and actor.role != Role.owner:
+        raise Forbidden("Only an owner can change an owner.")
+    if role == Role.owner and actor.role != Role.owner:
+        raise Forbidden("Only an owner can make someone an owner.")
+
+
+async def _ensure_another_owner(ctx: Ctx, target: Member) -> None:
+    """Refuse to leave the workspace without an active owner. The active owners are locked
+    (PostgreSQL) so that two owners demoting each other at once cannot both succeed."""
+    query = select(Member.id).where(Member.role == Role.owner, Member.active.is_(True))
+    if ctx.dialect == "postgresql":
+        query = query.with_for_update()
+    owners = set(await ctx.db.scalars(query))
+    if not owners - {target.id}:
+        raise Conflict(
+            "The workspace needs at least one active owner: make another member owner first."
+        )
+
+
+async def _end_sessions(ctx: Ctx, *, member_id: int, keep: str | None = None) -> None:
+    """Sign the member out everywhere (but for the session ``keep``, their own of now)."""
+    statement = delete(MemberSession).where(MemberSession.member_id == member_id)
+    if keep:
+        statement = statement.where(MemberSession.token_hash != secret_hash(keep))
+    await ctx.db.execute(statement)
+
+
+async def update_member(
+    ctx: Ctx,
+    *,
+    member_id: int,
+    actor: Member | None,
+    role: str | None = None,
+    active: bool | None = None,
+    name: str | None = None,
+) -> Member:
+    """Change a member's role or name, deactivate them (their sessions, tokens and live
+    connections stop at once; their name stays on what they wrote) or reactivate them.
+    ``actor`` None: the command line."""
+    target = await get_member(ctx.db, member_id=member_id)
+    if actor is not None:
+        _ensure_may_manage(actor, target, role=role)
+    if role is not None and role not in set(Role):
+        raise Invalid("The role must be owner, admin or agent.")
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise Invalid("A member's name must be 1 to 100 characters.")
+    leaves_owners = target.role == Role.owner and target.active
+    if leaves_owners and ((role is not None and role != Role.owner) or active is False):
+        await _ensure_another_owner(ctx, target)
+    events = []
+    subject = f"member {target.id}"
+    if name is not None and name != target.name:
+        audit.record(
+            ctx,
+            actor=actor,
+            action="member.renamed",
+            subject=subject,
+            detail={"name": name, "before": target.name},
+        )
+        target.name = name
+    if role is not None and role != target.role:
+        audit.record(
+            ctx,
+            actor=actor,
+            action="member.role_changed",
+            subject=subject,
+            detail={"name": target.name, "role": role, "before": target.role},
+        )
+        target.role = role
+    if active is not None and active != target.active:
+        target.active = active
+        audit.record(
+            ctx,
+            actor=actor,
+            action="member.reactivated" if active else "member.deactivated",
+            subject=subject,
+            detail={"name": target.name, "email": target.email},
+        )
+        if not active:
+            # Tokens are refused while inactive (member_for_token); sessions go for good.
+            await _end_sessions(ctx, member_id=target.id)
+            events.append(Event(SIGNED_OUT, {"reason": "deactivated"}, member_id=target.id))
+    await ctx.commit(Event("member.updated", {"member_id": target.id}), *events)
+    return target
+
+
+async def reset_password(ctx: Ctx, *, member_id: int, actor: Member | None) -> str:
+    """A one-time password for a member who cannot sign in: it signs them out everywhere, and
+    at their next sign-in they must choose their own before anything else."""
+    target = await get_member(ctx.db, member_id=member_id)
+    if actor is not None:
+        if actor.id == target.id:
+            raise Invalid("Change your own password with your current one instead.")
+        _ensure_may_manage(actor, target)
+    password = new_password()
+    target.password_hash = hash_password(password)
+    target.password_must_change = True
+    await _end_sessions(ctx, member_id=target.id)
+    audit.record(
+        ctx,
+        actor=actor,
+        action="member.password_reset",
+        subject=f"member {target.id}",
+        detail={"name": target.name, "email": target.email},
+    )
+    await ctx.commit(
+        Event("member.updated", {"member_id": target.id}),
+        Event(SIGNED_OUT, {"reason": "password_reset"}, member_id=target.id),
+    )
+    return password
+
+
+async def change_password(
+    ctx: Ctx, *, member: Member, current: str, new: str, session: str | None = None
+) -> Member:
+    """A member changes their own password (they give the current one). Their other sessions
+    end; ``session``, the one they are using, is kept."""
+    keys = [f"email:{member.email}"]
+    for row in await _throttle_rows(ctx, keys):
+        if row.locked_until is not None and row.locked_until > ctx.now():
+            raise TooManyAttempts("Too many failed sign-ins. Try again in a few minutes.")
+    if not verify_password(member.password_hash, current):
+        await _record_failure(ctx, keys)
+        raise Invalid("The current password is wrong.")
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise Invalid("The password must be at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
+    if len(new) > MAX_PASSWORD_LENGTH:
+        raise Invalid("The password can be at most %(n)d characters.", n=MAX_PASSWORD_LENGTH)
+    if new == current:
+        raise Invalid("The new password must differ from the current one.")
+    member.password_hash = hash_password(new)
+    member.password_must_change = False
+    await _end_sessions(ctx, member_id=member.id, keep=session)
+    audit.record(
+        ctx,
+        actor=member,
+        action="member.password_changed",
+        subject=f"member {member.id}",
+        detail={"name": member.name},
+    )
+    await ctx.commit(Event("member.updated", {"member_id": member.id}, member_id=member.id))
+    return member
+
+
+# What a member whose password was reset may still do: see who they are, change it, sign out.
+PASSWORD_PAGE = "/settings/password"
+_BEFORE_PASSWORD_CHANGE = frozenset(
+    {
+        ("GET", "/api/v1/me"),
+        ("POST", "/api/v1/me/password"),
+        ("POST", "/api/v1/auth/logout"),
+        ("GET", PASSWORD_PAGE),
+        ("POST", PASSWORD_PAGE),
+        ("POST", "/logout"),
+    }
+)
+
+
+def must_change_password(member: Member, *, method: str, path: str) -> bool:
+    """Whether this request waits for the member to choose a new password first."""
+    return member.password_must_change and (method, path) not in _BEFORE_PASSWORD_CHANGE
+
+
+def password_change_first() -> Forbidden:
+    return Forbidden("Your password was reset: choose a new one first (POST /api/v1/me/password).")
+
+
 # --- signing in ---------------------------------------------------------------------------
 
 
@@ -225,28 +418,166 @@ async def member_for_session(db: AsyncSession, *, secret: str, now: datetime) ->
     return row.scalar_one_or_none()
 
 
-async def create_token(ctx: Ctx, *, member: Member, name: str = "") -> str:
-    """A new API token; it is shown once and only its hash is stored."""
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token: its row, and the secret shown this once (only its hash is kept)."""
+
+    token: ApiToken
+    secret: str
+
+
+MAX_TOKEN_NAME = 100
+
+
+async def issue_token(
+    ctx: Ctx, *, member: Member, name: str = "", actor: Member | None = None
+) -> IssuedToken:
+    """A new API token for ``member``, named for what it is for. ``actor`` is who asks (None:
+    the command line)."""
+    name = name.strip()[:MAX_TOKEN_NAME]
     secret = new_secret("mdg_")
-    ctx.db.add(
-        ApiToken(
-            member_id=member.id,
-            name=name[:100],
-            token_hash=secret_hash(secret),
-            created_at=ctx.now(),
-        )
+    token = ApiToken(
+        member_id=member.id, name=name, token_hash=secret_hash(secret), created_at=ctx.now()
     )
-    await ctx.commit()
-    return secret
+    ctx.db.add(token)
+    await ctx.db.flush()
+    audit.record(
+        ctx,
+        actor=actor,
+        action="token.created",
+        subject=f"token {token.id}",
+        detail={"name": name, "member_id": member.id, "member_name": member.name},
+    )
+    await ctx.commit(Event("token.created", {"token_id": token.id}, member_id=member.id))
+    return IssuedToken(token=token, secret=secret)
 
 
-async def member_for_token(db: AsyncSession, *, secret: str) -> Member | None:
+async def create_token(ctx: Ctx, *, member: Member, name: str = "") -> str:
+    """A new API token's secret (the command line's and the tests' short way)."""
+    return (await issue_token(ctx, member=member, name=name)).secret
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """A token as listed: never its secret, with whose it is."""
+
+    token: ApiToken
+    member: Member
+
+
+async def list_tokens(
+    db: AsyncSession, *, member_ids: Sequence[int] | None = None
+) -> list[TokenRow]:
+    """Tokens, oldest first: of these members, or everyone's (None)."""
+    query = select(ApiToken, Member).join(Member, Member.id == ApiToken.member_id)
+    if member_ids is not None:
+        query = query.where(ApiToken.member_id.in_(member_ids))
+    rows = await db.execute(query.order_by(ApiToken.id))
+    return [TokenRow(token=token, member=member) for token, member in rows.all()]
+
+
+async def tokens_visible_to(
+    db: AsyncSession, *, actor: Member, member_id: int | None = None, everyone: bool = False
+) -> list[TokenRow]:
+    """What ``actor`` may see: their own; an owner or admin also anyone's (or everyone's)."""
+    if everyone or (member_id is not None and member_id != actor.id):
+        if actor.role not in (Role.owner, Role.admin):
+            raise Forbidden("Only owners and admins can see other members' tokens.")
+        if member_id is not None:
+            await get_member(db, member_id=member_id)
+        return await list_tokens(db, member_ids=None if member_id is None else [member_id])
+    return await list_tokens(db, member_ids=[actor.id])
+
+
+async def revoke_token(ctx: Ctx, *, token_id: int, actor: Member | None = None) -> ApiToken:
+    """The token answers 401 from now on. A member revokes their own; an owner or admin anyone's
+    (an admin not an owner's). ``actor`` None: the command line."""
+    token = await ctx.db.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound("No API token with id %(id)s.", id=token_id)
+    owner = await get_member(ctx.db, member_id=token.member_id)
+    if actor is not None and actor.id != owner.id:
+        if actor.role not in (Role.owner, Role.admin):
+            # An agent is not told whose tokens exist.
+            raise NotFound("No API token with id %(id)s.", id=token_id)
+        _ensure_may_manage(actor, owner)
+    await ctx.db.delete(token)
+    audit.record(
+        ctx,
+        actor=actor,
+        action="token.revoked",
+        subject=f"token {token.id}",
+        detail={"name": token.name, "member_id": owner.id, "member_name": owner.name},
+    )
+    await ctx.commit(Event("token.revoked", {"token_id": token.id}, member_id=owner.id))
+    return token
+
+
+# A token's last use is written at most this often: a busy integration does not write a row on
+# every request.
+TOKEN_USE_PRECISION = timedelta(minutes=1)
+# How long (ms) the note of a use waits for SQLite's write lock held by another request.
+NOTE_WAIT_MS = 50
+
+
+async def member_for_token(
+    db: AsyncSession, *, secret: str, now: datetime | None = None
+) -> Member | None:
+    """The active member behind a token (None: unknown, revoked, or deactivated), noting when
+    the token was last used."""
     row = await db.execute(
-        select(Member)
+        select(Member, ApiToken)
         .join(ApiToken, ApiToken.member_id == Member.id)
         .where(ApiToken.token_hash == secret_hash(secret), Member.active.is_(True))
     )
-    return row.scalar_one_or_none()
+    found = row.one_or_none()
+    if found is None:
+        return None
+    member, token = found
+    now = now or utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_PRECISION:
+        await _note_token_use(db, token_id=token.id, now=now)
+    return member
+
+
+async def _note_token_use(db: AsyncSession, *, token_id: int, now: datetime) -> None:
+    """Write the token's last use. A reader's request writes it in a short transaction of its
+    own; a writer's (SQLite: it holds the write lock already) with its own change. The
+    condition keeps two requests in the same minute to one write."""
+    statement = (
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(
+                ApiToken.last_used_at.is_(None),
+                ApiToken.last_used_at <= now - TOKEN_USE_PRECISION,
+            ),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    engine = db.bind
+    if not isinstance(engine, AsyncEngine):
+        return
+    sqlite = engine.dialect.name == "sqlite"
+    try:
+        if sqlite and engine.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
+            await db.execute(statement)  # this request holds SQLite's write lock already
+            return
+        async with engine.connect() as connection:
+            if sqlite:
+                # Another writer at work: the note waits a moment, then waits for a later use.
+                waits = (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+                await connection.exec_driver_sql(f"PRAGMA busy_timeout={NOTE_WAIT_MS}")
+            try:
+                await connection.execute(statement)
+                await connection.commit()
+            finally:
+                if sqlite:
+                    await connection.exec_driver_sql(f"PRAGMA busy_timeout={int(waits or 0)}")
+    except SQLAlchemyError:
+        # Only a note: a busy database must not refuse the request for it.
+        log.warning("could not note the use of API token %s", token_id, exc_info=True)
 
 
 def ensure_manager(member: Member) -> None:
