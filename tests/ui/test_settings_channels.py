@@ -225,3 +225,31 @@ async def test_agents_cannot_see_or_change_the_channels(
     assert added.status_code == 403
     assert [c["name"] for c in await api_items(client, "channels")] == ["予約システム"]
     assert (await stored_channel(factory.ctx, channel_id))["enabled"] is True
+
+
+async def test_a_deleted_channel_leaves_the_list_and_its_conversations_stay_readable(
+    owner: httpx.AsyncClient, factory: Factory
+) -> None:
+    channel = await factory.channel(name="予約システム")
+    inbound = await factory.inbound(channel, text="予約できますか")
+    page = (await owner.get("/settings/channels", headers=HTML)).text
+    card = section(page, f"channel-{channel.id}")
+    assert "「予約システム」を削除しますか？" in card
+    assert "会話は受信箱に残り" in card
+
+    deleted = await owner.post(
+        f"/settings/channels/{channel.id}/delete", data={"name": "予約システム"}, headers=HTMX
+    )
+    assert deleted.status_code == 200
+    assert "チャネル「予約システム」を削除しました" in deleted.text
+    assert f'id="channel-{channel.id}"' not in deleted.text
+    gone = section(deleted.text, f"removed-channel-{channel.id}")
+    assert "予約システム" in gone and "削除" in gone
+    assert [c["id"] for c in await api_items(owner, "channels")] == []
+
+    messages = await api_items(owner, f"conversations/{inbound.conversation.id}/messages")
+    assert [m["text"] for m in messages] == ["予約できますか"]
+    again = await owner.post(
+        f"/settings/channels/{channel.id}/delete", data={"name": "予約システム"}, headers=HTMX
+    )
+    assert again.status_code == 404

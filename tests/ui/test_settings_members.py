@@ -11,7 +11,7 @@ import pytest
 
 from madoguchi.kit.errors import Unauthorized
 from madoguchi.members import service as members
-from tests.fixtures import Factory
+from tests.fixtures import PASSWORD, Factory
 from tests.ui.conftest import HTML, HTMX, sign_in
 from tests.ui.settings_support import api_items, api_named, section
 
@@ -217,3 +217,202 @@ async def test_conversation_tags_are_added_and_deleted_saying_what_deleting_does
     )
     assert "問い合わせタグ「予約」を削除しました。" in deleted.text
     assert await api_items(owner, "conversation-tags") == []
+
+
+# --- managing members, passwords and tokens ---------------------------------------------------
+
+
+async def test_an_owner_changes_a_role_and_deactivates_and_reactivates_a_member(
+    owner: httpx.AsyncClient, factory: Factory
+) -> None:
+    agent = await factory.member(role="agent", name="美咲")
+    changed = await owner.post(
+        f"/settings/members/{agent.id}/update",
+        data={"name": "佐藤 美咲", "role": "admin"},
+        headers=HTMX,
+    )
+    assert changed.status_code == 200
+    assert "保存しました" in section(changed.text, f"member-{agent.id}")
+    person = await api_named(owner, "members", agent.email, key="email")
+    assert (person["name"], person["role"]) == ("佐藤 美咲", "admin")
+
+    off = await owner.post(
+        f"/settings/members/{agent.id}/active",
+        data={"active": "0", "name": "佐藤 美咲"},
+        headers=HTMX,
+    )
+    row = section(off.text, f"member-{agent.id}")
+    assert "佐藤 美咲さんはログインできなくなり、すべての端末でログアウトしました。" in row
+    assert "ログイン不可" in row and "再開する" in row
+    assert (await api_named(owner, "members", agent.email, key="email"))["active"] is False
+
+    on = await owner.post(
+        f"/settings/members/{agent.id}/active", data={"active": "1", "name": "佐藤 美咲"}
+    )
+    assert on.status_code == 303  # without script: post/redirect/get
+    assert (await api_named(owner, "members", agent.email, key="email"))["active"] is True
+
+    audit = (await owner.get("/settings/audit", headers=HTML)).text
+    for line in [
+        "美咲さんを佐藤 美咲さんに名前を変更しました",
+        "佐藤 美咲さんの役割を変更しました",
+        "スタッフ → 管理者",
+        "メンバー「佐藤 美咲」を停止しました",
+        "メンバー「佐藤 美咲」を再開しました",
+    ]:
+        assert line in audit, line
+
+
+async def test_the_last_owner_is_told_why_they_cannot_step_down(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    me = await factory.member(role="owner", name="店長")
+    await sign_in(client, me)
+    refused = await client.post(
+        f"/settings/members/{me.id}/update", data={"name": "店長", "role": "admin"}, headers=HTMX
+    )
+    assert refused.status_code == 409
+    assert "オーナーが一人もいなくなります" in section(refused.text, f"member-{me.id}")
+    off = await client.post(
+        f"/settings/members/{me.id}/active", data={"active": "0", "name": "店長"}, headers=HTMX
+    )
+    assert off.status_code == 409
+
+
+async def test_an_admin_is_offered_no_changes_to_an_owner(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    boss = await factory.member(role="owner", name="オーナー")
+    agent = await factory.member(role="agent", name="美咲")
+    await sign_in(client, await factory.member(role="admin", name="管理"))
+    page = (await client.get("/settings/members", headers=HTML)).text
+    assert f"/settings/members/{boss.id}/update" not in page
+    assert f"/settings/members/{agent.id}/update" in page
+    assert 'value="owner"' not in section(page, f"member-{agent.id}")
+    refused = await client.post(
+        f"/settings/members/{boss.id}/password-reset", data={"name": "オーナー"}, headers=HTMX
+    )
+    assert refused.status_code == 403
+    assert "オーナーを変更できるのはオーナーだけです。" in refused.text
+
+
+async def test_a_reset_password_is_shown_once_and_must_be_changed_at_the_next_sign_in(
+    owner: httpx.AsyncClient, factory: Factory, client: httpx.AsyncClient
+) -> None:
+    agent = await factory.member(role="agent", name="美咲")
+    reset = await owner.post(
+        f"/settings/members/{agent.id}/password-reset", data={"name": "美咲"}, headers=HTMX
+    )
+    assert reset.status_code == 200
+    assert reset.headers["cache-control"] == "no-store"
+    row = section(reset.text, f"member-{agent.id}")
+    assert "美咲さんの仮パスワード" in row and "表示されるのは今だけです" in row
+    match = re.search(r'id="member-\d+-password" type="text" value="([^"]+)"', row)
+    assert match is not None
+    one_time = match.group(1)
+    page = (await owner.get("/settings/members", headers=HTML)).text
+    assert one_time not in page
+    assert "次回ログイン時に新しいパスワードを決めます" in section(page, f"member-{agent.id}")
+
+    # The member signs in with it: every page leads to the form until they choose their own.
+    owner.cookies.clear()
+    signed_in = await owner.post(
+        "/login", data={"email": agent.email, "password": one_time, "next": "/"}
+    )
+    assert signed_in.status_code == 303
+    inbox = await owner.get("/", headers=HTML)
+    assert inbox.status_code == 303 and inbox.headers["location"] == "/settings/password"
+    fragment = await owner.get("/settings", headers=HTMX)
+    assert fragment.headers["hx-redirect"] == "/settings/password"
+    form = await owner.get("/settings/password", headers=HTML)
+    assert form.status_code == 200
+    assert "オーナーまたは管理者があなたのパスワードをリセットしました" in form.text
+    assert "仮パスワード" in form.text
+
+    mismatch = await owner.post(
+        "/settings/password",
+        data={"current": one_time, "new": "my own phrase", "again": "my own phrasE"},
+    )
+    assert mismatch.status_code == 422
+    assert "新しいパスワードが一致しません" in mismatch.text
+    wrong = await owner.post(
+        "/settings/password",
+        data={"current": "not it", "new": "my own phrase", "again": "my own phrase"},
+    )
+    assert wrong.status_code == 422 and "現在のパスワードが違います。" in wrong.text
+    done = await owner.post(
+        "/settings/password",
+        data={"current": one_time, "new": "my own phrase", "again": "my own phrase"},
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/"
+    assert (await owner.get("/", headers=HTML)).status_code == 200
+
+
+async def test_a_member_changes_their_own_password_from_the_settings(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    agent = await factory.member(role="agent", name="美咲")
+    await sign_in(client, agent)
+    page = await client.get("/settings/password", headers=HTML)
+    assert "パスワードの変更" in page.text and "現在のパスワード" in page.text
+    done = await client.post(
+        "/settings/password",
+        data={"current": PASSWORD, "new": "a phrase of mine", "again": "a phrase of mine"},
+    )
+    assert done.status_code == 303
+    saved = await client.get(done.headers["location"], headers=HTML)
+    assert "パスワードを変更しました" in saved.text
+    client.cookies.clear()
+    signed_in = await client.post(
+        "/api/v1/auth/login", json={"email": agent.email, "password": "a phrase of mine"}
+    )
+    assert signed_in.status_code == 200
+
+
+async def test_an_agent_makes_and_revokes_their_own_tokens_and_sees_no_one_elses(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    other = await factory.member(role="agent", name="健")
+    await factory.token(other)
+    agent = await factory.member(role="agent", name="美咲")
+    await sign_in(client, agent)
+    page = (await client.get("/settings/tokens", headers=HTML)).text
+    assert "APIトークン" in page and "トークンはありません" in page
+    assert "健" not in page
+
+    made = await client.post("/settings/tokens", data={"name": "予約システム"}, headers=HTMX)
+    assert made.status_code == 200 and made.headers["cache-control"] == "no-store"
+    match = re.search(r'id="token-(\d+)-secret" type="text" value="(mdg_[^"]+)"', made.text)
+    assert match is not None
+    token_id, secret = match.group(1), match.group(2)
+    assert "表示されるのは今だけです" in made.text
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.status_code == 200
+    listed = (await client.get("/settings/tokens", headers=HTML)).text
+    assert secret not in listed and "予約システム" in listed and "最終利用" in listed
+
+    unnamed = await client.post("/settings/tokens", data={"name": " "}, headers=HTMX)
+    assert unnamed.status_code == 422 and "名前を付けてください" in unnamed.text
+
+    revoked = await client.post(
+        f"/settings/tokens/{token_id}/revoke", data={"name": "予約システム"}, headers=HTMX
+    )
+    assert "トークン「予約システム」を無効にしました" in revoked.text
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.status_code == 401
+
+
+async def test_an_owner_sees_and_revokes_everyones_tokens(
+    owner: httpx.AsyncClient, factory: Factory
+) -> None:
+    agent = await factory.member(role="agent", name="美咲")
+    secret = await factory.token(agent)
+    page = (await owner.get("/settings/tokens", headers=HTML)).text
+    others = section(page, "other-tokens-title")
+    assert "他のメンバーのトークン" in others
+    [token_id] = re.findall(r'action="/settings/tokens/(\d+)/revoke"', page)
+    assert "美咲" in section(page, f"token-{token_id}")
+    revoked = await owner.post(f"/settings/tokens/{token_id}/revoke", data={"name": ""})
+    assert revoked.status_code == 303
+    me = await owner.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.status_code == 401

@@ -209,6 +209,7 @@ async def _channels(ctx: Ctx) -> dict[str, Any]:
     base = ctx.settings.base_url
     return {
         "channel_views": [_shown(c, base) for c in await channels.list_channels(ctx.db)],
+        "removed_channels": await channels.list_channels(ctx.db, removed=True),
         "kinds": KINDS,
         "kind_settings": SETTINGS,
         "base_url": ctx.settings.base_url,
@@ -325,4 +326,25 @@ async def enable_channel(
         lambda: channels.update_channel(ctx, channel_id=channel_id, enabled=on, actor=member),
         at=f"channel-{channel_id}",
         notice=translated(member, notice, name=name),
+    )
+
+
+@router.post("/settings/channels/{channel_id}/delete")
+async def delete_channel(
+    channel_id: int, request: Request, member: MemberDep, ctx: CtxDep, name: FormText = ""
+) -> Response:
+    """Delete a channel; its conversations stay, to be read but not answered."""
+    return await act(
+        request,
+        ctx,
+        member,
+        CHANNELS,
+        lambda: channels.remove_channel(ctx, channel_id=channel_id, actor=member),
+        at=f"channel-{channel_id}",
+        notice=translated(
+            member,
+            N_("Deleted the channel %(name)s. Its conversations stay in the inbox, to be read."),
+            name=name,
+        ),
+        notice_at=PAGE,
     )
