@@ -46,7 +46,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-assets: $(VENDOR)/htmx.min.js
+# Swagger UI for /docs, served from here: no CDN, nothing foreign on a screen that may be offline.
+SWAGGER_UI := $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css
+
+assets: $(VENDOR)/htmx.min.js $(SWAGGER_UI)
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -55,6 +58,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 $(VENDOR)/htmx.min.js: node_modules/.package-lock.json
 	mkdir -p $(VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+$(SWAGGER_UI): $(VENDOR)/%: node_modules/.package-lock.json
+	mkdir -p $(VENDOR)
+	cp node_modules/swagger-ui-dist/$* $@
 
 # Debian's Chromium for the end-to-end test; without it (not root, no apt) that test is skipped.
 browser:

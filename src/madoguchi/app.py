@@ -29,8 +29,10 @@ from madoguchi.crm.api import router as crm_router
 from madoguchi.events import create_bus
 from madoguchi.files.api import router as files_router
 from madoguchi.jobs import Worker
+from madoguchi.kit.apidocs import swagger_page
 from madoguchi.kit.db import Database, utcnow
 from madoguchi.kit.errors import DomainError, Invalid
+from madoguchi.kit.headers import DefaultHeaders
 from madoguchi.kit.i18n import gettext_for
 from madoguchi.kit.limits import LimitBodies
 from madoguchi.kit.logs import redact_secrets_in_logs
@@ -40,7 +42,7 @@ from madoguchi.kit.web import Runtime, describe_invalid, refused, runtime_of, we
 from madoguchi.members.api import router as members_router
 from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
-from madoguchi.ui.render import render
+from madoguchi.ui.render import PAGE_HEADERS, render
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -80,11 +82,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Multi-channel 1:1 chat inbox with a customer CRM.",
         lifespan=lifespan,
+        # /docs is served below from vendored files; ReDoc would load its script from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     _install_error_handlers(app)
     app.add_middleware(RefuseNul, language=settings.default_language)
     # Outside RefuseNul, which reads bodies whole: a body is bounded before anyone reads it.
     app.add_middleware(LimitBodies, settings=settings)
+    app.add_middleware(DefaultHeaders)
     # Outermost: everything after it sees the client behind a trusted proxy.
     app.add_middleware(TrustedProxies, trusted=settings.trusted_proxies)
     app.include_router(members_router)
@@ -100,6 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.router)
     app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> Response:
+        """The API reference (Swagger UI), under the pages' Content-Security-Policy."""
+        page = swagger_page(title=app.title, openapi_url=app.openapi_url or "/openapi.json")
+        return Response(page, media_type="text/html", headers=PAGE_HEADERS)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz(request: Request) -> JSONResponse:
