@@ -41,12 +41,17 @@ async def test_staff_pages_and_fragments_are_not_stored(
 
 
 async def test_static_files_stay_cacheable_and_routes_keep_their_own_cache_rules(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, factory: Factory
 ) -> None:
-    css = await client.get("/static/favicon.svg")
-    assert css.status_code == 200
-    assert "cache-control" not in css.headers
-    assert css.headers["x-content-type-options"] == "nosniff"
+    icon = await client.get("/static/favicon.svg")
+    assert icon.status_code == 200
+    assert "cache-control" not in icon.headers
+    assert icon.headers["x-content-type-options"] == "nosniff"
+    web = await factory.channel(kind="web", name="Web")
+    script = await client.get(f"/widget/{web.id}.js")
+    assert script.status_code == 200
+    assert script.headers["cache-control"] == "public, max-age=300"
+    assert script.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_docs_is_swagger_ui_from_this_server_under_the_csp(
