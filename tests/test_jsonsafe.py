@@ -3,6 +3,7 @@ signed LINE and Instagram webhook bodies."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -10,10 +11,12 @@ import json
 
 import httpx
 import pytest
+import websockets
 
 from madoguchi.channels import service as channels
 from madoguchi.kit import jsonsafe
 from madoguchi.kit.context import Ctx
+from tests.conftest import LiveServer
 from tests.fixtures import Factory, auth
 
 LINE_SECRET = "line-channel-secret"
@@ -105,3 +108,52 @@ async def test_signed_instagram_body_nested_fifty_thousand_deep_is_a_400(
     )
     assert answer.status_code == 400
     assert "deeper than" in answer.json()["detail"]
+
+
+async def test_a_deep_body_holding_an_escaped_nul_is_refused_not_a_500(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    """The NUL door reads a JSON body with a \\u0000 escape itself: its bound is the same."""
+    token = await factory.token(await factory.member(role="owner"))
+    body = '{"name": "a\\u0000b", "x": ' + nested(50_000) + "}"
+    answer = await client.post(
+        "/api/v1/tags",
+        content=body.encode(),
+        headers={**auth(token), "Content-Type": "application/json"},
+    )
+    assert 400 <= answer.status_code < 500, answer.text
+    assert isinstance(answer.json()["detail"], str)
+
+
+async def test_a_deep_web_chat_frame_is_answered_with_an_error_frame(
+    live_server: LiveServer, factory: Factory
+) -> None:
+    web = await channels.create_channel(
+        factory.ctx, kind="web", name="サイト", settings={"allowed_origins": "https://shop.example"}
+    )
+    site = {"Origin": "https://shop.example"}
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        token = (await http.post(f"/widget/{web.id}/session", json={}, headers=site)).json()[
+            "visitor_token"
+        ]
+    url = live_server.url.replace("http", "ws") + f"/widget/{web.id}/ws?token={token}"
+    async with websockets.connect(url, additional_headers=site, max_size=None) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "ready"}
+        await ws.send(nested(50_000))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert answer["type"] == "error" and "JSON" in answer["detail"]
+        await ws.send(json.dumps({"type": "message", "text": "まだ話せます", "client_id": "client-0001"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "ack"
+
+
+async def test_a_deep_headers_field_in_the_import_form_is_not_a_500(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member(role="owner"))
+    answer = await client.post(
+        "/settings/import-export/import",
+        data={"headers": nested(50_000)},
+        files={"file": ("a.csv", "表示名\r\n山田\r\n".encode(), "text/csv")},
+        headers=auth(token),
+    )
+    assert answer.status_code < 500, answer.text

@@ -46,6 +46,7 @@ from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Conversation, Message, MessageKind
 from madoguchi.events import Event
 from madoguchi.files import service as files
+from madoguchi.kit import jsonsafe
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from madoguchi.kit.security import new_secret, secret_hash
@@ -388,7 +389,7 @@ async def _take_frame(runtime: Runtime, resolve: Resolve, raw: str | None) -> di
     if raw is None:
         return {"type": "error", "client_id": None, "detail": "Send text frames of JSON."}
     try:
-        frame = json.loads(raw)
+        frame = jsonsafe.loads(raw)
     except ValueError:
         return {"type": "error", "client_id": None, "detail": "The frame is not valid JSON."}
     if not isinstance(frame, dict) or frame.get("type") != "message":

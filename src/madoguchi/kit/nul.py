@@ -10,7 +10,6 @@ characters: conversations.service.ingest_inbound drops them) and uploads (binary
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -18,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from madoguchi.kit import jsonsafe
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.text import has_unstorable
 from madoguchi.kit.web import refused
@@ -73,7 +73,7 @@ def refusal_for(query: bytes, body: bytes, content_type: str) -> Invalid | None:
         if not _SUSPECT_ESCAPE.search(body):
             return None
         try:
-            return _judge(_strings(json.loads(body)))
+            return _judge(_strings(jsonsafe.loads(body)))
         except ValueError:
             return None  # the route answers what is wrong with it
     if content_type.startswith("application/x-www-form-urlencoded"):

@@ -9,7 +9,6 @@ the file's size and row count, and answers with what was created, updated and re
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ from starlette.datastructures import FormData, UploadFile
 from madoguchi.contacts import transfer
 from madoguchi.crm import fields
 from madoguchi.crm.models import Field
+from madoguchi.kit import jsonsafe
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.i18n import gettext_for, translate_error
@@ -348,7 +348,7 @@ async def _import_refused(
 
 def _previewed_headers(form: FormData) -> list[str] | None:
     try:
-        headers = json.loads(str(form.get("headers") or "null"))
+        headers = jsonsafe.loads(str(form.get("headers") or "null"))
     except ValueError:
         return None
     if isinstance(headers, list) and all(isinstance(h, str) for h in headers):
