@@ -247,7 +247,7 @@ async def update_member(
             # Tokens are refused while inactive (member_for_token); sessions go for good.
             await _end_sessions(ctx, member_id=target.id)
             events.append(Event(SIGNED_OUT, {"reason": "deactivated"}, member_id=target.id))
-    await ctx.commit(Event("member.updated", {"member_id": target.id}), *events)
+    await ctx.commit(Event("member.updated", {"member_id": target.id}, member_id=target.id), *events)
     return target
 
 
@@ -271,7 +271,7 @@ async def reset_password(ctx: Ctx, *, member_id: int, actor: Member | None) -> s
         detail={"name": target.name, "email": target.email},
     )
     await ctx.commit(
-        Event("member.updated", {"member_id": target.id}),
+        Event("member.updated", {"member_id": target.id}, member_id=target.id),
         Event(SIGNED_OUT, {"reason": "password_reset"}, member_id=target.id),
     )
     return password
