@@ -269,6 +269,28 @@ async def test_a_deactivated_members_open_websocket_closes(
             pass
 
 
+async def test_a_websocket_opened_with_a_revoked_token_closes(
+    live_server: LiveServer, factory: Factory
+) -> None:
+    member = await factory.member(role="agent")
+    keep, revoke = await factory.token(member), await factory.token(member)
+    async with (
+        websockets.connect(ws_url(live_server), additional_headers=auth(revoke)) as live,
+        httpx.AsyncClient(base_url=live_server.url, headers=auth(keep)) as http,
+    ):
+        assert '"ready"' in await asyncio.wait_for(live.recv(), 5)
+        [_, revoked] = (await http.get("/api/v1/tokens")).json()["items"]
+        assert (await http.delete(f"/api/v1/tokens/{revoked['id']}")).status_code == 204
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(live.recv(), 5)
+    with pytest.raises(websockets.exceptions.InvalidStatus):
+        async with websockets.connect(ws_url(live_server), additional_headers=auth(revoke)):
+            pass
+    async with websockets.connect(ws_url(live_server), additional_headers=auth(keep)) as again:
+        assert '"ready"' in await asyncio.wait_for(again.recv(), 5)
+
+
 # --- passwords ------------------------------------------------------------------------------
 
 

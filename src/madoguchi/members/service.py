@@ -154,8 +154,8 @@ async def update_settings(
 
 # --- managing members (owners and admins) ------------------------------------------------------
 
-# What a member's live connections hear when they must stop (deactivated, or their password
-# reset): the WebSocket closes on it (app._stream_events).
+# What a member's live connections hear when they must stop (deactivated, their password reset,
+# one of their tokens revoked): the WebSocket closes on it (app._stream_events).
 SIGNED_OUT = "member.signed_out"
 
 
@@ -509,7 +509,12 @@ async def revoke_token(ctx: Ctx, *, token_id: int, actor: Member | None = None) 
         subject=f"token {token.id}",
         detail={"name": token.name, "member_id": owner.id, "member_name": owner.name},
     )
-    await ctx.commit(Event("token.revoked", {"token_id": token.id}, member_id=owner.id))
+    # Live connections cannot tell which token opened them: all of the member's close, and
+    # those with a session or another token reconnect.
+    await ctx.commit(
+        Event("token.revoked", {"token_id": token.id}, member_id=owner.id),
+        Event(SIGNED_OUT, {"reason": "token_revoked"}, member_id=owner.id),
+    )
     return token
 
 
