@@ -37,6 +37,7 @@ from madoguchi.kit.i18n import gettext_for
 from madoguchi.kit.limits import LimitBodies
 from madoguchi.kit.logs import redact_secrets_in_logs
 from madoguchi.kit.nul import RefuseNul
+from madoguchi.kit.openapi import install_openapi
 from madoguchi.kit.proxies import TrustedProxies
 from madoguchi.kit.web import Runtime, describe_invalid, refused, runtime_of, websocket_member
 from madoguchi.members.api import router as members_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    install_openapi(app)
     _install_error_handlers(app)
     app.add_middleware(RefuseNul, language=settings.default_language)
     # Outside RefuseNul, which reads bodies whole: a body is bounded before anyone reads it.
