@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 from sqlalchemy import select
 
@@ -94,9 +96,13 @@ async def test_a_deleted_channel_keeps_its_conversations_to_read_but_not_to_answ
 
     listed = (await client.get("/api/v1/channels", headers=auth(owner_token))).json()["items"]
     assert [c["id"] for c in listed] == [other.id]
+    assert listed[0]["removed_at"] is None
     removed = await client.get("/api/v1/channels?removed=true", headers=auth(owner_token))
     [gone] = removed.json()["items"]
     assert gone["id"] == channel.id and gone["enabled"] is False
+    # When it was deleted: now, give or take the test's own run.
+    removed_at = datetime.fromisoformat(gone["removed_at"])
+    assert abs(removed_at - datetime.now(UTC)) < timedelta(minutes=5)
 
     # Its conversation is still there to read, marked as no longer answerable.
     messages = await client.get(

@@ -253,3 +253,34 @@ async def test_a_deleted_channel_leaves_the_list_and_its_conversations_stay_read
         f"/settings/channels/{channel.id}/delete", data={"name": "予約システム"}, headers=HTMX
     )
     assert again.status_code == 404
+
+
+async def test_a_deleted_channels_conversation_is_marked_in_the_header_and_the_list(
+    owner: httpx.AsyncClient, factory: Factory
+) -> None:
+    channel = await factory.channel(name="予約システム")
+    inbound = await factory.inbound(channel, text="予約できますか")
+    page = f"/c/{inbound.conversation.id}"
+
+    def header(html: str) -> str:
+        return section(html, "thread-header")
+
+    def row(html: str) -> str:
+        return section(html, f"row-{inbound.conversation.id}")
+
+    before = (await owner.get(page, headers=HTML)).text
+    assert "削除したチャネル" not in header(before) and "削除したチャネル" not in row(before)
+
+    deleted = await owner.delete(f"/api/v1/channels/{channel.id}")
+    assert deleted.status_code == 204
+    after = (await owner.get(page, headers=HTML)).text
+    # Next to the channel's name, which stays: the conversation is the same one.
+    channel_line = section(header(after), "thread-header").split('class="thread-channel"')[1]
+    assert "予約システム" in channel_line and "削除したチャネル" in channel_line
+    assert "削除したチャネル" in row(after)
+    # The composer says why only notes can be written (not Instagram's 24 hours).
+    assert "この会話のチャネルは削除されているため、返信は送れません。" in after
+    assert "Instagramでは" not in after
+    # The header alone, as htmx refreshes it after an action.
+    fragment = await owner.get(f"/ui/conversations/{inbound.conversation.id}/header")
+    assert fragment.status_code == 200 and "削除したチャネル" in fragment.text

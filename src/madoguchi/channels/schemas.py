@@ -21,6 +21,8 @@ class ChannelOut(BaseModel):
     # Settings it still needs before it can work.
     missing: list[str] = []
     created_at: datetime
+    # When an owner or admin deleted it (null: in use); its conversations stay, read-only.
+    removed_at: datetime | None = None
 
     @classmethod
     def of(cls, channel: Channel, base_url: str = "") -> ChannelOut:
@@ -34,6 +36,7 @@ class ChannelOut(BaseModel):
             snippet=snippet(channel, base_url),
             missing=missing_settings(channel),
             created_at=channel.created_at,
+            removed_at=channel.removed_at,
         )
 
 
