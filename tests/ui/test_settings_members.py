@@ -348,6 +348,42 @@ async def test_a_reset_password_is_shown_once_and_must_be_changed_at_the_next_si
     assert (await owner.get("/", headers=HTML)).status_code == 200
 
 
+def _links(html: str) -> set[str]:
+    return set(re.findall(r'<a [^>]*href="([^"]+)"', html))
+
+
+async def test_an_agent_finds_their_password_and_tokens_from_the_settings_page(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    agent = await factory.member(role="agent", name="美咲")
+    await sign_in(client, agent)
+    page = await client.get("/settings", headers=HTML)
+    assert page.status_code == 200
+    # An agent has no menu: the account card is their way there.
+    assert 'class="settings-nav"' not in page.text
+    account = section(page.text, "account")
+    assert "アカウント" in account
+    assert {"/settings/password", "/settings/tokens"} <= _links(account)
+    for path in ("/settings/password", "/settings/tokens"):
+        opened = await client.get(path, headers=HTML)
+        assert opened.status_code == 200, path
+
+
+async def test_owners_and_admins_have_their_password_and_tokens_in_the_menu(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    for role in ("owner", "admin"):
+        client.cookies.clear()
+        await sign_in(client, await factory.member(role=role))
+        page = (await client.get("/settings", headers=HTML)).text
+        assert {"/settings/password", "/settings/tokens"} <= _links(section(page, "account"))
+        start = page.index('class="settings-nav"')
+        menu = page[start : page.index("</nav>", start)]
+        assert {"/settings/password", "/settings/tokens"} <= _links(menu)
+        tokens = (await client.get("/settings/tokens", headers=HTML)).text
+        assert re.search(r'href="/settings/tokens"[^>]*aria-current="page"', tokens)
+
+
 async def test_a_member_changes_their_own_password_from_the_settings(
     client: httpx.AsyncClient, factory: Factory
 ) -> None:
