@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from madoguchi.app import create_app
+from madoguchi.channels import service as channels
 from madoguchi.config import Settings
 from tests.fixtures import Factory, auth
 
@@ -69,15 +70,7 @@ async def test_routes_behind_a_member_document_401_and_changes_403(
 async def test_statuses_follow_from_the_route_and_what_its_service_raises(
     document: dict[str, Any],
 ) -> None:
-    assert _statuses(document, "post", "/api/v1/statuses") == {
-        201,
-        400,
-        401,
-        403,
-        409,
-        413,
-        422,
-    }
+    assert _statuses(document, "post", "/api/v1/statuses") == {201, 401, 403, 409, 413, 422}
     assert _statuses(document, "delete", "/api/v1/records/{record_id}") == {
         204,
         401,
@@ -85,7 +78,9 @@ async def test_statuses_follow_from_the_route_and_what_its_service_raises(
         404,
         422,
     }
-    assert _statuses(document, "post", "/api/v1/auth/login") == {200, 400, 401, 413, 422, 429}
+    assert _statuses(document, "post", "/api/v1/auth/login") == {200, 401, 413, 422, 429}
+    # A broken multipart form is Starlette's 400.
+    assert 400 in _statuses(document, "post", "/api/v1/files")
     assert {409} <= _statuses(
         document, "post", "/api/v1/conversations/{conversation_id}/become-assignee"
     )
@@ -111,15 +106,58 @@ async def test_a_refusal_reads_as_documented(
         assert status in _statuses(document, method, documented)
         assert list(response.json()) == ["detail"]
         assert isinstance(response.json()["detail"], str)
-    # A body FastAPI cannot decode: its own 400, in the same shape.
-    undecodable = await client.post(
-        "/api/v1/statuses",
-        content=b'{"name": "\xff"}',
-        headers={**auth(token), "Content-Type": "application/json"},
+    # JSON that is not even text (not UTF-8) is malformed JSON: 422, as docs/api.md says, and
+    # not FastAPI's own 400 "There was an error parsing the body".
+    for content_type in ("application/json", "application/merge-patch+json; charset=utf-8"):
+        undecodable = await client.post(
+            "/api/v1/statuses",
+            content=b'{"name": "\xff"}',
+            headers={**auth(token), "Content-Type": content_type},
+        )
+        assert undecodable.status_code == 422, content_type
+        assert undecodable.json() == {"detail": "The request body is not valid JSON."}
+    assert 400 not in _statuses(document, "post", "/api/v1/statuses")
+    # A broken multipart form stays a 400, documented on the upload.
+    broken = await client.post(
+        "/api/v1/files",
+        content=b"--x\r\nContent-Disposition: form-data; name=file\r\n",
+        headers={**auth(token), "Content-Type": "multipart/form-data"},
     )
-    assert undecodable.status_code == 400
-    assert 400 in _statuses(document, "post", "/api/v1/statuses")
-    assert isinstance(undecodable.json()["detail"], str)
+    assert broken.status_code == 400, broken.text
+    assert 400 in _statuses(document, "post", "/api/v1/files")
+    assert isinstance(broken.json()["detail"], str)
+
+
+async def test_a_retried_web_chat_message_and_an_unavailable_database_are_documented(
+    client: httpx.AsyncClient, factory: Factory, document: dict[str, Any], monkeypatch: Any
+) -> None:
+    channel = await channels.create_channel(
+        factory.ctx, kind="web", name="Web", settings={"allowed_origins": "https://a.example"}
+    )
+    origin = {"Origin": "https://a.example"}
+    started = await client.post(f"/widget/{channel.id}/session", json={}, headers=origin)
+    headers = {**origin, "X-Visitor-Token": started.json()["visitor_token"]}
+    url = f"/widget/{channel.id}/messages"
+    body = {"text": "こんにちは", "client_id": "c-000001"}
+    first = await client.post(url, json=body, headers=headers)
+    again = await client.post(url, json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    answers = document["paths"]["/widget/{channel_id}/messages"]["post"]["responses"]
+    assert {"200", "201"} <= set(answers)
+    assert answers["200"]["content"] == answers["201"]["content"]
+
+    def no_database(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError("the database is gone")
+
+    # The health check's query fails as it would with the database down.
+    monkeypatch.setattr("madoguchi.app.text", no_database)
+    down = await client.get("/healthz")
+    assert down.status_code == 503 and down.json() == {"status": "unavailable"}
+    unavailable = document["paths"]["/healthz"]["get"]["responses"]["503"]
+    schema = unavailable["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    described = document["components"]["schemas"][schema]
+    assert described["required"] == ["status"]
+    assert described["properties"]["status"]["const"] == "unavailable"
 
 
 def test_the_document_is_built_once(settings: Settings) -> None:

@@ -7,12 +7,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -39,7 +41,14 @@ from madoguchi.kit.logs import redact_secrets_in_logs
 from madoguchi.kit.nul import RefuseNul
 from madoguchi.kit.openapi import install_openapi
 from madoguchi.kit.proxies import TrustedProxies
-from madoguchi.kit.web import Runtime, describe_invalid, refused, runtime_of, websocket_member
+from madoguchi.kit.web import (
+    NOT_JSON,
+    Runtime,
+    describe_invalid,
+    refused,
+    runtime_of,
+    websocket_member,
+)
 from madoguchi.members.api import router as members_router
 from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
@@ -47,6 +56,14 @@ from madoguchi.ui.render import PAGE_HEADERS, render
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+class Healthy(BaseModel):
+    status: Literal["ok"]
+
+
+class Unavailable(BaseModel):
+    status: Literal["unavailable"]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -115,9 +132,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         page = swagger_page(title=app.title, openapi_url=app.openapi_url or "/openapi.json")
         return Response(page, media_type="text/html", headers=PAGE_HEADERS)
 
-    @app.get("/healthz", tags=["meta"])
+    @app.get(
+        "/healthz",
+        tags=["meta"],
+        response_model=Healthy,
+        responses={503: {"model": Unavailable, "description": "The database does not answer."}},
+    )
     async def healthz(request: Request) -> JSONResponse:
-        """200 ``{"status": "ok"}`` when the database answers, 503 when it does not."""
+        """200 ``{"status": "ok"}`` when the database answers, 503 ``{"status": "unavailable"}``
+        when it does not."""
         try:
             async with runtime_of(request).database.read_sessions() as session:
                 await session.execute(text("SELECT 1"))
@@ -177,6 +200,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if _undecodable_json(request, error):
+            # A JSON body that is not even text (not UTF-8) is malformed JSON like any other.
+            return JSONResponse({"detail": NOT_JSON}, status_code=422)
         if error.status_code == 401 and _wants_page(request):
             # The query comes along: a filtered list or a member link survives signing in.
             return RedirectResponse(f"/login?next={quote(_path_and_query(request))}", 303)
@@ -234,6 +260,21 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _undecodable_json(request: Request, error: StarletteHTTPException) -> bool:
+    """FastAPI's own 400 for a JSON body it could not decode ("There was an error parsing the
+    body"), which it raises from the decoding error (bytes that are not UTF-8, nesting past
+    Python's recursion limit); a broken multipart form is Starlette's 400 and stays one."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    is_json = media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+    return (
+        error.status_code == 400
+        and is_json
+        and isinstance(error.__cause__, ValueError | RecursionError)
+    )
 
 
 def _path_and_query(request: Request) -> str:

@@ -350,7 +350,11 @@ async def receive_message(
     return stored, ingested.created
 
 
-@widget_router.post("/widget/{channel_id}/messages", status_code=201)
+@widget_router.post(
+    "/widget/{channel_id}/messages",
+    status_code=201,
+    responses={200: {"description": "Already stored (same client_id): the stored message."}},
+)
 async def widget_send(
     channel_id: int,
     body: MessageIn,

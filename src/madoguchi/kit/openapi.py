@@ -8,7 +8,8 @@ route itself, not written by hand on each one:
   check can refuse it (a cookie from another site, on a change; a member who must first replace
   a reset password, everywhere but the few requests left to them);
 - 404 when it has path parameters (an id that is not there, or a path that matches no route);
-- 413 when it reads a body, and 400 when FastAPI parses that body (and may not manage to);
+- 413 when it reads a body, and 400 when that body is a form (a broken multipart upload is
+  Starlette's 400; a JSON body that cannot be decoded is a 422 like any malformed JSON, app.py);
 - 422 when it takes parameters or a body, or when the NUL check at the door reads its query
   (kit/nul.py);
 - and every status of the domain errors (kit/errors.py) its own code, its dependencies and the
@@ -16,7 +17,8 @@ route itself, not written by hand on each one:
   ``TooManyAttempts`` documents 429 on sign-in, ``BadRequest`` 400 on the webhooks.
 
 A route may still declare more with FastAPI's ``responses=``; those are kept, with the ``Error``
-schema on the ones that have no content of their own.
+schema on the 4xx ones that have no content of their own, and the success answer's body on a
+second success status (200 for a retry that finds what a 201 made).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from functools import cache
 from http import HTTPStatus
 from typing import Any, Protocol
 
-from fastapi import FastAPI, routing
+from fastapi import FastAPI, params, routing
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
@@ -131,9 +133,8 @@ def error_statuses(route: RouteLike, method: str) -> set[int]:
         statuses.add(404)
     if has_body:
         statuses.add(413)
-    if dependant.body_params:
-        # FastAPI's own answer to a body it cannot decode (JSON that is not UTF-8, a broken
-        # multipart form): ``{"detail": "There was an error parsing the body"}``.
+    if any(isinstance(param.field_info, params.Form) for param in dependant.body_params):
+        # Starlette's answer to a multipart form it cannot parse (File is a Form).
         statuses.add(400)
     parameters = (
         dependant.path_params
@@ -178,10 +179,24 @@ def _describe(operation: dict[str, Any], statuses: set[int]) -> None:
         answer.setdefault("description", DESCRIPTIONS.get(status, HTTPStatus(status).phrase))
         # FastAPI's own 422 (a list of errors) is replaced: the API answers one sentence.
         answer["content"] = {"application/json": {"schema": ERROR_REF}}
+    success = next(
+        (
+            answer["content"]
+            for code, answer in sorted(responses.items())
+            if _is_success(code) and "content" in answer
+        ),
+        None,
+    )
     for code, answer in responses.items():
         if code.isdigit() and 400 <= int(code) < 500 and "content" not in answer:
             answer["content"] = {"application/json": {"schema": ERROR_REF}}
+        elif _is_success(code) and code != "204" and "content" not in answer and success:
+            answer["content"] = success
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def _is_success(code: str) -> bool:
+    return code.isdigit() and 200 <= int(code) < 300
 
 
 def _referenced(value: Any, ref: str) -> bool:

@@ -114,12 +114,16 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+# The 422 for a body that is not JSON: malformed, or not even text (app.py).
+NOT_JSON = "The request body is not valid JSON."
+
+
 def describe_invalid(errors: Any) -> str:
     """One readable sentence for a 422 ``detail`` (or a WebSocket error frame)."""
     parts = []
     for error in errors:
         if error.get("type") == "json_invalid":
-            parts.append("The request body is not valid JSON.")
+            parts.append(NOT_JSON)
             continue
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
         message = error.get("msg", "invalid")
