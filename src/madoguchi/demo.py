@@ -32,7 +32,7 @@ from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
-from madoguchi.conversations import scheduled, workflow
+from madoguchi.conversations import recording, scheduled, workflow
 from madoguchi.conversations.models import (
     Conversation,
     ConversationFollower,
@@ -50,7 +50,7 @@ from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.security import new_password
-from madoguchi.kit.text import gram_sequence, grams_in, preview, search_key
+from madoguchi.kit.text import gram_sequence, search_key
 from madoguchi.members import service as members
 from madoguchi.members.models import Member, Role
 from madoguchi.notifications.models import Notification
@@ -126,15 +126,15 @@ async def _reserve_ids(ctx: Ctx, table: Table, count: int) -> list[int]:
     return [int(row) for row in rows]
 
 
-def _unread_count(messages: Sequence[HistoryMessage]) -> int:
-    """Customer messages since the last reply: what raising the unread mark counted."""
-    count = 0
+def _unread(messages: Sequence[HistoryMessage]) -> list[HistoryMessage]:
+    """Customer messages since the last reply: what raised the unread mark."""
+    found: list[HistoryMessage] = []
     for message in reversed(messages):
         if message.kind == MessageKind.reply:
             break
         if message.kind == MessageKind.inbound:
-            count += 1
-    return count
+            found.append(message)
+    return found
 
 
 @dataclass(frozen=True)
@@ -193,12 +193,11 @@ async def write_histories(
     ctx: Ctx, *, histories: Sequence[ContactHistory], members: Sequence[Member]
 ) -> Written:
     """Store contacts with their past conversations in bulk, inside the caller's transaction,
-    as the services would have: search keys and index, the conversation's ``last_*`` fields and
-    the contact's copy of the last activity, unread rows for every member, an assignment's
-    system line and notification, followers and notifications for @mentions in notes, and the
-    contact's status and tags (each tagging with its copy of the last activity, as
-    ``crm.tags.attach`` and ``conversations.service._touch`` keep it). ``members`` are the active
-    members."""
+    as the services would have: the contacts with their name index, status and tags, each
+    conversation with its assignee (an assignment's system line and notification), followers
+    and notifications for @mentions in notes, and the messages through the one writer of
+    messages (conversations.recording.record_many), which keeps everything that follows from
+    them. ``members`` are the active members."""
     by_id = {member.id: member for member in members}
     threads = [_thread(history, by_id) for history in histories]
     for thread in threads:
@@ -209,30 +208,26 @@ async def write_histories(
     message_ids = iter(
         await _reserve_ids(ctx, _table(Message), sum(len(t.messages) for t in threads))
     )
-    # Scale histories repeat phrases: normalise each distinct text once.
-    keys: dict[str, str] = {}
-    # Pools repeat their texts: each text's grams are worked out once.
-    gram_cache: dict[str, tuple[list[str], set[str]]] = {}
-    entries: list[search.ConversationEntry] = []
     contact_rows: list[dict[str, Any]] = []
     conversation_rows: list[dict[str, Any]] = []
-    message_rows: list[dict[str, Any]] = []
-    system_rows: list[dict[str, Any]] = []
-    unread_rows: list[dict[str, Any]] = []
+    messages: list[recording.NewMessage] = []
     follower_rows: list[dict[str, Any]] = []
     notification_rows: list[dict[str, Any]] = []
     tag_rows: list[dict[str, Any]] = []
     contact_grams: list[tuple[int, list[str]]] = []
-    message_grams: list[tuple[int, list[str]]] = []
+    unread_conversations = 0
     for history, thread, contact_id, conversation_id in zip(
         histories, threads, contact_ids, conversation_ids, strict=True
     ):
         channel = history.channel
         shown = [m for m in thread.messages if m.kind != MessageKind.system]
-        first, last = thread.messages[0], shown[-1]
-        unread = 0 if history.read else _unread_count(shown)
+        first = thread.messages[0]
+        # The customer's messages since the last reply, when members have not read them.
+        unread_inbound = set() if history.read else {id(m) for m in _unread(shown)}
+        unread = len(unread_inbound)
+        unread_conversations += bool(unread)
         # Notifications about a conversation still waiting for an answer are not read yet.
-        read_at = None if unread else last.at
+        read_at = None if unread else shown[-1].at
         names = f"{history.channel_name} {history.display_name}"
         contact_rows.append(
             {
@@ -243,43 +238,37 @@ async def write_histories(
                 "display_name": history.display_name,
                 "search_text": search_key(names),
                 "status_id": history.status_id,
-                # The copy the filtered lists walk (conversations.repository._listing).
-                "activity_at": last.at,
                 "created_at": first.at,
                 "updated_at": first.at,
             }
         )
         tag_rows += [
-            {
-                "contact_id": contact_id,
-                "tag_id": tag_id,
-                "created_at": first.at,
-                "activity_at": last.at,
-            }
+            {"contact_id": contact_id, "tag_id": tag_id, "created_at": first.at}
             for tag_id in dict.fromkeys(history.tag_ids)
         ]
-        name_grams = gram_sequence(names)
-        contact_grams.append((contact_id, name_grams))
-        grams = grams_in(name_grams)
+        contact_grams.append((contact_id, gram_sequence(names)))
         reply_delivery = channels.initial_delivery(channel)
         followers: set[int] = set()
         for index, message in enumerate(thread.messages):
             message_id = next(message_ids)
-            row: dict[str, Any] = {
-                "id": message_id,
-                "conversation_id": conversation_id,
-                "channel_id": channel.id,
-                "kind": message.kind,
-                "text": message.text,
-                "external_id": message.external_id,
-                "sender_member_id": message.sender_member_id,
-                "delivery": reply_delivery if message.kind == MessageKind.reply else None,
-                "search_text": "",
-                "created_at": message.at,
-            }
+            messages.append(
+                recording.NewMessage(
+                    id=message_id,
+                    conversation_id=conversation_id,
+                    contact_id=contact_id,
+                    channel_id=channel.id,
+                    kind=message.kind,
+                    text=message.text,
+                    created_at=message.at,
+                    external_id=message.external_id,
+                    sender_member_id=message.sender_member_id,
+                    delivery=reply_delivery if message.kind == MessageKind.reply else None,
+                    meta=message.meta,
+                    moves=message.kind != MessageKind.system,
+                    unread=id(message) in unread_inbound,
+                )
+            )
             if message.kind == MessageKind.system:
-                # System lines are neither searched nor shown in the list (workflow._system).
-                system_rows.append({**row, "meta": message.meta})
                 assignee = by_id[history.assignee_id or 0]
                 if thread.assigned_by is not None and thread.assigned_by.id != assignee.id:
                     notification_rows.append(
@@ -294,18 +283,6 @@ async def write_histories(
                         }
                     )
                 continue
-            # Without a "meta" key: SQL NULL, as the ORM leaves it (None would be JSON null).
-            message_rows.append(row)
-            key = keys.get(message.text)
-            if key is None:
-                key = keys[message.text] = search_key(message.text)
-            row["search_text"] = key
-            found = gram_cache.get(message.text)
-            if found is None:
-                sequence = gram_sequence(message.text)
-                found = gram_cache[message.text] = (sequence, grams_in(sequence))
-            message_grams.append((message_id, found[0]))
-            grams |= found[1]
             for mentioned in thread.mentions.get(index, []):
                 if mentioned.id != history.assignee_id:
                     followers.add(mentioned.id)
@@ -321,7 +298,6 @@ async def write_histories(
                             "read_at": read_at,
                         }
                     )
-        inbound = [m.at for m in shown if m.kind == MessageKind.inbound]
         conversation_rows.append(
             {
                 "id": conversation_id,
@@ -329,34 +305,15 @@ async def write_histories(
                 "channel_id": channel.id,
                 "state": ConversationState.open,
                 "assignee_id": history.assignee_id,
-                "last_activity_at": last.at,
-                "last_inbound_at": inbound[-1] if inbound else None,
-                "last_message_kind": last.kind,
-                "last_message_preview": preview(last.text),
+                # Until its messages are recorded, which moves it.
+                "last_activity_at": first.at,
                 "created_at": first.at,
             }
-        )
-        entries.append(
-            search.ConversationEntry(
-                conversation_id=conversation_id,
-                seq=search.activity_seq(last.at, conversation_id),
-                grams=frozenset(grams),
-            )
         )
         follower_rows += [
             {"conversation_id": conversation_id, "member_id": member_id, "created_at": first.at}
             for member_id in sorted(followers)
         ]
-        if unread:
-            unread_rows += [
-                {
-                    "member_id": member.id,
-                    "conversation_id": conversation_id,
-                    "activity_at": last.at,
-                    "count": unread,
-                }
-                for member in members
-            ]
     for row, notification_id in zip(
         notification_rows,
         await _reserve_ids(ctx, _table(Notification), len(notification_rows)),
@@ -366,22 +323,22 @@ async def write_histories(
     for model, rows in (
         (Contact, contact_rows),
         (Conversation, conversation_rows),
-        (Message, message_rows),
-        (Message, system_rows),
-        (ConversationUnread, unread_rows),
-        (ConversationFollower, follower_rows),
-        (Notification, notification_rows),
         (ContactTag, tag_rows),
     ):
         if rows:
             await ctx.db.execute(insert(_table(model)), rows)
     await search.add_grams(ctx.db, search.CONTACTS, contact_grams)
-    await search.add_grams(ctx.db, search.MESSAGES, message_grams)
-    await search.write_conversations(ctx.db, entries, new=True)
+    await recording.record_many(ctx, messages)
+    for table, rows in (
+        (_table(ConversationFollower), follower_rows),
+        (_table(Notification), notification_rows),
+    ):
+        if rows:
+            await ctx.db.execute(insert(table), rows)
     return Written(
         contacts=len(contact_rows),
-        messages=len(message_rows) + len(system_rows),
-        unread=len({row["conversation_id"] for row in unread_rows}),
+        messages=len(messages),
+        unread=unread_conversations,
         contact_ids=tuple(contact_ids),
         conversation_ids=tuple(conversation_ids),
     )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
 from madoguchi.contacts.models import Contact
-from madoguchi.conversations import searching
-from madoguchi.conversations.models import Conversation, Message, MessageImage
+from madoguchi.conversations import recording, searching
+from madoguchi.conversations.models import Conversation
 from madoguchi.crm import marks, statuses, values
 from madoguchi.events import Event
 from madoguchi.files import service as files
@@ -264,15 +264,7 @@ async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member) -> None:
     ensure_can_delete(actor)
     contact = await get_contact(ctx.db, contact_id=contact_id)
     conversations = await conversation_ids(ctx.db, contact_id=contact_id)
-    messages = list(
-        await ctx.db.scalars(select(Message.id).where(Message.conversation_id.in_(conversations)))
-    )
-    file_ids = set(
-        await ctx.db.scalars(
-            select(MessageImage.file_id).where(MessageImage.message_id.in_(messages))
-        )
-    )
-    await searching.forget_messages(ctx.db, conversations)
+    forgotten = await recording.forget(ctx, conversations)
     await search.remove(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])
     audit.record(
         ctx,
@@ -282,15 +274,10 @@ async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member) -> None:
         detail={
             "display_name": contact.display_name,
             "conversations": len(conversations),
-            "messages": len(messages),
+            "messages": forgotten.messages,
         },
     )
-    await ctx.db.execute(delete(Conversation).where(Conversation.contact_id == contact_id))
     await ctx.db.delete(contact)
-    await ctx.db.flush()
-    orphans = await files.unreferenced(ctx.db, file_ids)
-    for stored in orphans:
-        await ctx.db.delete(stored)
     await ctx.commit(
         Event("contact.deleted", {"contact_id": contact_id}),
         *[
@@ -298,4 +285,4 @@ async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member) -> None:
             for cid in conversations
         ],
     )
-    files.remove_files(files.root(ctx), orphans)
+    files.remove_files(files.root(ctx), forgotten.files)

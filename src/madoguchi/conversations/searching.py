@@ -12,7 +12,13 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message, MessageKind
 from madoguchi.kit import search
 
-# System lines ("aya closed this conversation") are neither searched nor indexed.
+
+# System lines ("aya closed this conversation") are neither searched nor indexed: the rule, in
+# Python and in SQL.
+def is_searched(kind: str) -> bool:
+    return kind != MessageKind.system
+
+
 SEARCHED = Message.kind != MessageKind.system
 
 
@@ -33,24 +39,6 @@ async def add_conversation(db: AsyncSession, conversation: Conversation, contact
             )
         ],
         new=True,
-    )
-
-
-async def add_message(db: AsyncSession, conversation: Conversation, body: str) -> None:
-    """A message's grams join its conversation's entry, which moves to the conversation's
-    current last activity. One read and at most one write."""
-    entry = await search.conversation_entry(db, conversation.id)
-    if entry is None:
-        await refresh(db, [conversation.id])
-        return
-    grams = entry.grams | search.grams_of([body])
-    seq = search.activity_seq(conversation.last_activity_at, conversation.id)
-    if grams == entry.grams and seq == entry.seq:
-        return
-    await search.write_conversations(
-        db,
-        [search.ConversationEntry(conversation_id=conversation.id, seq=seq, grams=grams)],
-        new=False,
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +15,7 @@ from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
-from madoguchi.conversations import searching
+from madoguchi.conversations import recording, searching
 from madoguchi.conversations.models import (
     MAX_TEXT_LENGTH,
     Conversation,
@@ -24,26 +24,15 @@ from madoguchi.conversations.models import (
     ConversationUnread,
     Delivery,
     Message,
-    MessageImage,
     MessageKind,
 )
-from madoguchi.crm.models import ContactTag
 from madoguchi.events import Event
 from madoguchi.files import service as files
-from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import UTCDateTime
 from madoguchi.kit.errors import Invalid, NotFound
-from madoguchi.kit.text import preview, search_key, storable
+from madoguchi.kit.text import storable
 from madoguchi.members.models import Member
 from madoguchi.notifications import service as notifications
-
-_RAISE_UNREAD = text(
-    "INSERT INTO conversation_unreads (member_id, conversation_id, activity_at, count) "
-    "SELECT id, :conversation_id, :at, 1 FROM members WHERE active = :active "
-    "ON CONFLICT (member_id, conversation_id) DO UPDATE "
-    "SET count = conversation_unreads.count + 1, activity_at = excluded.activity_at"
-).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
 def _clean_text(body: str) -> str:
@@ -85,44 +74,6 @@ async def _conversation_for(ctx: Ctx, *, contact: Contact) -> Conversation:
         await ctx.db.flush()
         await searching.add_conversation(ctx.db, conversation, contact)
     return conversation
-
-
-async def _touch(ctx: Ctx, conversation: Conversation, message: Message) -> None:
-    """A new message moves the conversation to the top of everyone's list."""
-    conversation.last_activity_at = message.created_at
-    conversation.last_message_kind = message.kind
-    conversation.last_message_preview = preview(message.text) or _symbol(message)
-    await ctx.db.execute(
-        update(ConversationUnread)
-        .where(ConversationUnread.conversation_id == conversation.id)
-        .values(activity_at=message.created_at)
-    )
-    # The copies the filtered lists walk (conversations.repository._listing).
-    await ctx.db.execute(
-        update(Contact)
-        .where(Contact.id == conversation.contact_id)
-        .values(activity_at=message.created_at)
-    )
-    await ctx.db.execute(
-        update(ContactTag)
-        .where(ContactTag.contact_id == conversation.contact_id)
-        .values(activity_at=message.created_at)
-    )
-    await searching.add_message(ctx.db, conversation, message.text)
-
-
-def _symbol(message: Message) -> str:
-    """A list preview for a message without text, in no particular language."""
-    if message.meta and "sticker" in message.meta:
-        return "🙂"
-    return "📷"
-
-
-async def _store(ctx: Ctx, message: Message) -> None:
-    message.search_text = search_key(message.text)
-    ctx.db.add(message)
-    await ctx.db.flush()
-    await search.add(ctx.db, search.MESSAGES, [(message.id, message.text)])
 
 
 def _message_events(conversation: Conversation, message: Message) -> list[Event]:
@@ -206,9 +157,15 @@ async def ingest_inbound(
     )
     try:
         async with ctx.db.begin_nested():
-            await _store(ctx, message)
-            for position, image in enumerate(images):
-                ctx.db.add(MessageImage(message_id=message.id, file_id=image.id, position=position))
+            # A blocked customer's message is kept, but it neither raises the conversation nor
+            # tells anyone.
+            await recording.record(
+                ctx,
+                conversation=conversation,
+                message=message,
+                images=images,
+                moves=not contact.blocked,
+            )
     except IntegrityError:
         # The same message arrived through another request a moment ago.
         if external_id is not None:
@@ -219,19 +176,12 @@ async def ingest_inbound(
                 return existing  # what this request changed is rolled back with its session
         raise
     if contact.blocked:
-        # Kept, but it neither raises the conversation nor tells anyone.
-        await searching.add_message(ctx.db, conversation, message.text)
         await ctx.commit()
         return Ingested(message=message, conversation=conversation, created=True)
-    await _touch(ctx, conversation, message)
-    conversation.last_inbound_at = now
     if conversation.state != ConversationState.open:
         # A customer writing wakes a closed or snoozed conversation (F11).
         conversation.state = ConversationState.open
         conversation.snooze_until = None
-    await ctx.db.execute(
-        _RAISE_UNREAD, {"conversation_id": conversation.id, "at": now, "active": True}
-    )
     await ctx.commit(*_message_events(conversation, message))
     return Ingested(message=message, conversation=conversation, created=True)
 
@@ -291,12 +241,9 @@ async def send_message(
         external_id=channels.outbound_external_id(channel) if kind == MessageKind.reply else None,
         created_at=ctx.now(),
     )
-    await _store(ctx, message)
-    for position, image in enumerate(images):
-        ctx.db.add(MessageImage(message_id=message.id, file_id=image.id, position=position))
+    await recording.record(ctx, conversation=conversation, message=message, images=images)
     if message.delivery == Delivery.pending:
         await outbox.enqueue(ctx, message=message)
-    await _touch(ctx, conversation, message)
     events = _message_events(conversation, message)
     if kind == MessageKind.reply:
         if conversation.state == ConversationState.closed:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
 from madoguchi.contacts.models import Contact
-from madoguchi.conversations import searching
+from madoguchi.conversations import recording
 from madoguchi.conversations.models import (
     Conversation,
     ConversationFollower,
@@ -20,7 +20,6 @@ from madoguchi.conversations.models import (
     ConversationTag,
     ConversationTagging,
     Message,
-    MessageImage,
     MessageKind,
 )
 from madoguchi.conversations.service import follow_quietly, get_conversation
@@ -72,8 +71,7 @@ async def _system(
         meta=meta,
         created_at=ctx.now(),
     )
-    ctx.db.add(message)
-    await ctx.db.flush()
+    await recording.record(ctx, conversation=conversation, message=message)
     return Event(
         "message.created",
         {
@@ -352,40 +350,28 @@ async def delete_conversation(ctx: Ctx, *, conversation_id: int, actor: Member) 
     if actor.role not in (Role.owner, Role.admin):
         raise Forbidden("Only owners and admins can delete a conversation for good.")
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
-    message_ids = list(
-        await ctx.db.scalars(select(Message.id).where(Message.conversation_id == conversation.id))
-    )
-    await searching.forget_messages(ctx.db, [conversation.id])
-    file_ids = set(
-        await ctx.db.scalars(
-            select(MessageImage.file_id).where(MessageImage.message_id.in_(message_ids))
-        )
-    )
-    contact_name = await _contact_name(ctx, conversation.contact_id)
+    contact_id = conversation.contact_id
+    contact_name = await _contact_name(ctx, contact_id)
+    forgotten = await recording.forget(ctx, [conversation.id])
     audit.record(
         ctx,
         actor=actor,
         action="conversation.deleted",
-        subject=f"conversation {conversation.id}",
+        subject=f"conversation {conversation_id}",
         detail={
-            "conversation_id": conversation.id,
-            "contact_id": conversation.contact_id,
+            "conversation_id": conversation_id,
+            "contact_id": contact_id,
             "contact_name": contact_name,
-            "messages": len(message_ids),
+            "messages": forgotten.messages,
         },
     )
-    await ctx.db.delete(conversation)
-    await ctx.db.flush()
-    orphans = await files.unreferenced(ctx.db, file_ids)
-    for stored in orphans:
-        await ctx.db.delete(stored)
     await ctx.commit(
         Event(
             "conversation.deleted",
-            {"conversation_id": conversation_id, "contact_id": conversation.contact_id},
+            {"conversation_id": conversation_id, "contact_id": contact_id},
         )
     )
-    files.remove_files(files.root(ctx), orphans)
+    files.remove_files(files.root(ctx), forgotten.files)
 
 
 async def _contact_name(ctx: Ctx, contact_id: int) -> str:

@@ -277,17 +277,27 @@ def stored_grams(grams: frozenset[str], seq: int, *, sqlite: bool) -> str | list
 
 
 async def conversation_entry(db: AsyncSession, conversation_id: int) -> ConversationEntry | None:
-    row = (
-        await db.execute(
-            text(f"SELECT seq, grams FROM {CONVERSATIONS} WHERE conversation_id = :id"),
-            {"id": conversation_id},
-        )
-    ).first()
-    if row is None:
-        return None
-    stored = row[1].split() if isinstance(row[1], str) else row[1]
-    grams = frozenset(g for g in stored if not g.startswith(EPOCH_PREFIX))
-    return ConversationEntry(conversation_id=conversation_id, seq=int(row[0]), grams=grams)
+    return (await conversation_entries(db, [conversation_id])).get(conversation_id)
+
+
+async def conversation_entries(
+    db: AsyncSession, conversation_ids: Sequence[int]
+) -> dict[int, ConversationEntry]:
+    """The entries these conversations have (a conversation without one is left out)."""
+    if not conversation_ids:
+        return {}
+    rows = await db.execute(
+        text(
+            f"SELECT conversation_id, seq, grams FROM {CONVERSATIONS} WHERE conversation_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": list(conversation_ids)},
+    )
+    found: dict[int, ConversationEntry] = {}
+    for conversation_id, seq, stored in rows:
+        held = stored.split() if isinstance(stored, str) else stored
+        grams = frozenset(g for g in held if not g.startswith(EPOCH_PREFIX))
+        found[int(conversation_id)] = ConversationEntry(int(conversation_id), int(seq), grams)
+    return found
 
 
 async def conversations_with_entries(db: AsyncSession, ids: Sequence[int]) -> set[int]:

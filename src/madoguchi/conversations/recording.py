@@ -1,0 +1,363 @@
+"""The one writer of messages and of everything that follows from them, and the one place that
+forgets conversations with everything derived from them.
+
+A message recorded moves its conversation in the list (its last activity, kind and preview, and
+for a customer's message the last inbound time), moves the copies of that activity the filtered
+lists walk (the contact's, each of its tag rows', each member's unread row), raises every member's
+unread count for a customer's message, and is found by search (the message index and its
+conversation's search entry). The services record one message at a time; the demo loader (and,
+next, broadcasts) record many at once, through the same function. Forgetting undoes exactly what
+recording did: only what was indexed is un-indexed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text
+from sqlalchemy.orm import attributes
+from sqlalchemy.orm.util import identity_key
+
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations import searching
+from madoguchi.conversations.models import (
+    Conversation,
+    ConversationUnread,
+    Message,
+    MessageImage,
+    MessageKind,
+)
+from madoguchi.crm.models import ContactTag
+from madoguchi.files import service as files
+from madoguchi.files.models import StoredFile
+from madoguchi.kit import search
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import UTCDateTime
+from madoguchi.kit.text import gram_sequence, grams_in, preview, search_key
+
+
+def list_preview(text: str, meta: dict[str, Any] | None) -> str:
+    """What the list shows for a message; a symbol, in no particular language, without text."""
+    shown = preview(text)
+    if shown:
+        return shown
+    return "🙂" if meta and "sticker" in meta else "📷"
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to record in bulk, with the id reserved for it.
+
+    ``moves``: it raises its conversation in the list (not a system line, nor a blocked
+    contact's message). ``unread``: a customer's message members have not read."""
+
+    id: int
+    conversation_id: int
+    contact_id: int
+    channel_id: int
+    kind: str
+    text: str
+    created_at: datetime
+    external_id: str | None = None
+    sender_member_id: int | None = None
+    delivery: str | None = None
+    meta: dict[str, Any] | None = None
+    moves: bool = True
+    unread: bool = False
+
+
+@lru_cache(maxsize=65_536)
+def _grams(body: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A text's gram sequence (the message index) and gram set (the conversation entry); a
+    loader's texts repeat, so each distinct one is worked out once."""
+    sequence = tuple(gram_sequence(body))
+    return sequence, frozenset(grams_in(list(sequence)))
+
+
+@lru_cache(maxsize=65_536)
+def _search_key(body: str) -> str:
+    return search_key(body)
+
+
+async def record(
+    ctx: Ctx,
+    *,
+    conversation: Conversation,
+    message: Message,
+    images: Sequence[StoredFile] = (),
+    moves: bool = True,
+) -> None:
+    """Store one message (added to the session: the caller keeps the object) with its images,
+    and everything that follows from it. ``conversation`` is brought up to date as stored."""
+    message.search_text = _search_key(message.text) if searching.is_searched(message.kind) else ""
+    ctx.db.add(message)
+    await ctx.db.flush()
+    for position, image in enumerate(images):
+        ctx.db.add(MessageImage(message_id=message.id, file_id=image.id, position=position))
+    await _follow(
+        ctx,
+        [
+            NewMessage(
+                id=message.id,
+                conversation_id=conversation.id,
+                contact_id=conversation.contact_id,
+                channel_id=message.channel_id,
+                kind=message.kind,
+                text=message.text,
+                created_at=message.created_at,
+                meta=message.meta,
+                moves=moves and searching.is_searched(message.kind),
+                unread=moves and message.kind == MessageKind.inbound,
+            )
+        ],
+    )
+
+
+async def record_many(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
+    """Store many messages at once (ids reserved by the caller), and everything that follows
+    from them, as :func:`record` would one by one in the order given."""
+    rows = [_row(message) for message in messages]
+    table = _table(Message)
+    # Without a "meta" key a row stores SQL NULL, as the ORM leaves it (None would be JSON null).
+    for with_meta in (False, True):
+        batch = [row for row in rows if ("meta" in row) == with_meta]
+        if batch:
+            await ctx.db.execute(insert(table), batch)
+    await _follow(ctx, messages)
+
+
+def _row(message: NewMessage) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "channel_id": message.channel_id,
+        "kind": message.kind,
+        "text": message.text,
+        "external_id": message.external_id,
+        "sender_member_id": message.sender_member_id,
+        "delivery": message.delivery,
+        "search_text": _search_key(message.text) if searching.is_searched(message.kind) else "",
+        "created_at": message.created_at,
+    }
+    if message.meta is not None:
+        row["meta"] = message.meta
+    return row
+
+
+@dataclass
+class _Newest:
+    """What a conversation's newest moving message sets."""
+
+    at: datetime
+    kind: str
+    preview: str
+    contact_id: int
+    inbound_at: datetime | None = None
+    unread: int = 0
+
+
+async def _follow(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
+    searched = [m for m in messages if searching.is_searched(m.kind)]
+    await search.add_grams(ctx.db, search.MESSAGES, [(m.id, _grams(m.text)[0]) for m in searched])
+    newest: dict[int, _Newest] = {}
+    for message in messages:
+        if not message.moves:
+            continue
+        current = newest.get(message.conversation_id)
+        if current is None or message.created_at >= current.at:
+            moved = _Newest(
+                at=message.created_at,
+                kind=message.kind,
+                preview=list_preview(message.text, message.meta),
+                contact_id=message.contact_id,
+            )
+            if current is not None:
+                moved.inbound_at, moved.unread = current.inbound_at, current.unread
+            newest[message.conversation_id] = current = moved
+        if message.kind == MessageKind.inbound and (
+            current.inbound_at is None or message.created_at > current.inbound_at
+        ):
+            current.inbound_at = message.created_at
+        current.unread += message.unread
+    await _move(ctx, newest)
+    await _add_to_entries(ctx, searched, newest)
+
+
+async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
+    """The conversations' ``last_*`` fields and the activity copies the filtered lists walk."""
+    if not newest:
+        return
+    conversations = _table(Conversation)
+    await ctx.db.execute(
+        conversations.update()
+        .where(conversations.c.id == bindparam("_id"))
+        .values(
+            last_activity_at=bindparam("_at"),
+            last_message_kind=bindparam("_kind"),
+            last_message_preview=bindparam("_preview"),
+            # A customer's message moves the time the reply window counts from.
+            last_inbound_at=func.coalesce(
+                bindparam("_inbound", type_=UTCDateTime()), conversations.c.last_inbound_at
+            ),
+        ),
+        [
+            {
+                "_id": cid,
+                "_at": new.at,
+                "_kind": new.kind,
+                "_preview": new.preview,
+                "_inbound": new.inbound_at,
+            }
+            for cid, new in newest.items()
+        ],
+    )
+    unreads = _table(ConversationUnread)
+    await ctx.db.execute(
+        unreads.update()
+        .where(unreads.c.conversation_id == bindparam("_id"))
+        .values(activity_at=bindparam("_at")),
+        [{"_id": cid, "_at": new.at} for cid, new in newest.items()],
+    )
+    raised = [
+        {"conversation_id": cid, "at": new.at, "n": new.unread, "active": True}
+        for cid, new in newest.items()
+        if new.unread
+    ]
+    if raised:
+        await ctx.db.execute(_RAISE_UNREAD, raised)
+    contact_activity: dict[int, datetime] = {}
+    for new in newest.values():
+        if new.at >= contact_activity.get(new.contact_id, new.at):
+            contact_activity[new.contact_id] = new.at
+    activity = [{"_id": contact_id, "_at": at} for contact_id, at in contact_activity.items()]
+    contacts, tag_rows = _table(Contact), _table(ContactTag)
+    await ctx.db.execute(
+        contacts.update()
+        .where(contacts.c.id == bindparam("_id"))
+        .values(activity_at=bindparam("_at")),
+        activity,
+    )
+    await ctx.db.execute(
+        tag_rows.update()
+        .where(tag_rows.c.contact_id == bindparam("_id"))
+        .values(activity_at=bindparam("_at")),
+        activity,
+    )
+    # Objects the session holds show what was just stored.
+    for cid, new in newest.items():
+        _set_loaded(
+            ctx,
+            Conversation,
+            cid,
+            last_activity_at=new.at,
+            last_message_kind=new.kind,
+            last_message_preview=new.preview,
+            **({"last_inbound_at": new.inbound_at} if new.inbound_at else {}),
+        )
+    for contact_id, at in contact_activity.items():
+        _set_loaded(ctx, Contact, contact_id, activity_at=at)
+
+
+_RAISE_UNREAD = text(
+    "INSERT INTO conversation_unreads (member_id, conversation_id, activity_at, count) "
+    "SELECT id, :conversation_id, :at, :n FROM members WHERE active = :active "
+    "ON CONFLICT (member_id, conversation_id) DO UPDATE "
+    "SET count = conversation_unreads.count + excluded.count, activity_at = excluded.activity_at"
+).bindparams(bindparam("at", type_=UTCDateTime()))
+
+
+async def _add_to_entries(
+    ctx: Ctx, searched: Sequence[NewMessage], newest: dict[int, _Newest]
+) -> None:
+    """Each conversation's search entry takes its new messages' grams, and moves to its new
+    last activity. A conversation without an entry gets one (its contact's names as well)."""
+    ids = sorted({m.conversation_id for m in searched} | set(newest))
+    if not ids:
+        return
+    entries = await search.conversation_entries(ctx.db, ids)
+    missing = [cid for cid in ids if cid not in entries]
+    started: dict[int, search.ConversationEntry] = {}
+    if missing:
+        rows = await ctx.db.execute(
+            select(Conversation.id, Conversation.last_activity_at, Contact)
+            .join(Contact, Contact.id == Conversation.contact_id)
+            .where(Conversation.id.in_(missing))
+        )
+        for cid, at, contact in rows:
+            started[cid] = search.ConversationEntry(
+                conversation_id=cid,
+                seq=search.activity_seq(at, cid),
+                grams=search.grams_of([searching.names_text(contact)]),
+            )
+    grams: dict[int, set[str]] = {}
+    for message in searched:
+        grams.setdefault(message.conversation_id, set()).update(_grams(message.text)[1])
+    changed: list[search.ConversationEntry] = []
+    new: list[search.ConversationEntry] = []
+    for cid in ids:
+        entry = entries.get(cid) or started.get(cid)
+        if entry is None:
+            continue  # deleted meanwhile
+        seq = search.activity_seq(newest[cid].at, cid) if cid in newest else entry.seq
+        merged = entry.grams | grams.get(cid, set())
+        if cid in started:
+            new.append(search.ConversationEntry(cid, seq, frozenset(merged)))
+        elif merged != entry.grams or seq != entry.seq:
+            changed.append(search.ConversationEntry(cid, seq, frozenset(merged)))
+    await search.write_conversations(ctx.db, changed, new=False)
+    await search.write_conversations(ctx.db, new, new=True)
+
+
+def _set_loaded(ctx: Ctx, model: type[Any], ident: int, **values: Any) -> None:
+    loaded = ctx.db.sync_session.identity_map.get(identity_key(model, ident))
+    if loaded is not None:
+        for name, value in values.items():
+            attributes.set_committed_value(loaded, name, value)
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+# --- forgetting --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    messages: int
+    # Image files no message uses any more: removed from disk once the transaction is committed
+    # (files.remove_files).
+    files: list[StoredFile]
+
+
+async def forget(ctx: Ctx, conversation_ids: Iterable[int]) -> Forgotten:
+    """Delete conversations with their messages and everything derived from them: the rows
+    that cascade (search entries, unread rows, followers, scheduled sends), the message index
+    (what it holds), and the images no other message uses."""
+    ids = list(conversation_ids)
+    if not ids:
+        return Forgotten(messages=0, files=[])
+    messages = int(
+        await ctx.db.scalar(
+            select(func.count()).select_from(Message).where(Message.conversation_id.in_(ids))
+        )
+        or 0
+    )
+    await searching.forget_messages(ctx.db, ids)
+    file_ids = set(
+        await ctx.db.scalars(
+            select(MessageImage.file_id)
+            .join(Message, Message.id == MessageImage.message_id)
+            .where(Message.conversation_id.in_(ids))
+        )
+    )
+    await ctx.db.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+    await ctx.db.flush()
+    orphans = await files.unreferenced(ctx.db, file_ids)
+    for stored in orphans:
+        await ctx.db.delete(stored)
+    return Forgotten(messages=messages, files=orphans)

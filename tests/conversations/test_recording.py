@@ -1,0 +1,193 @@
+"""The one writer of messages (conversations.recording): a thread recorded in bulk (as the demo
+loader does) leaves exactly what the services leave recording it message by message: the
+conversation's place in the list, the activity copies the filtered lists walk, every member's
+unread count, the message index and the conversation's search entry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from madoguchi.channels.models import Channel
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations import recording, repository, workflow
+from madoguchi.conversations import service as conversations
+from madoguchi.conversations.models import Conversation, ConversationUnread, Message
+from madoguchi.conversations.repository import InboxQuery
+from madoguchi.crm import tags
+from madoguchi.crm.models import ContactTag
+from madoguchi.kit import search
+from madoguchi.kit.context import Ctx
+from madoguchi.members.models import Member
+from tests.fixtures import Factory
+
+START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+# (kind, text, minutes after START): a thread as the services see it.
+THREAD = [
+    ("inbound", "カットの予約をしたいです", 0),
+    ("reply", "ありがとうございます。ご希望の日時は？", 5),
+    ("note", "常連の方です", 6),
+    ("inbound", "土曜の午後はどうですか", 30),
+    ("inbound", "📷", 31),
+]
+
+
+async def _through_services(
+    ctx: Ctx, channel: Channel, member: Member, colleague: Member, tag_id: int
+) -> Conversation:
+    await _at(ctx, 0)
+    ingested = await conversations.ingest_inbound(
+        ctx,
+        channel=channel,
+        contact_external_id="one-by-one",
+        contact_name="比べる 花子",
+        text=THREAD[0][1],
+        external_id=None,
+    )
+    conversation = ingested.conversation
+    await tags.add_tag(ctx, contact_id=conversation.contact_id, tag_id=tag_id)
+    for kind, body, minutes in THREAD[1:]:
+        await _at(ctx, minutes)
+        if kind == "inbound":
+            await conversations.ingest_inbound(
+                ctx,
+                channel=channel,
+                contact_external_id="one-by-one",
+                contact_name="比べる 花子",
+                text=body,
+                external_id=None,
+            )
+        else:
+            await conversations.send_message(
+                ctx, conversation_id=conversation.id, member=member, text=body, kind=kind
+            )
+        if kind == "reply":  # the colleague has read the thread by then, as the loader assumes
+            await conversations.mark_read(ctx, conversation_id=conversation.id, member=colleague)
+    # A system line is kept, but it does not move the conversation.
+    await _at(ctx, 40)
+    await workflow.become_assignee(ctx, conversation_id=conversation.id, actor=member)
+    return conversation
+
+
+async def _at(ctx: Ctx, minutes: int) -> None:
+    moment = START + timedelta(minutes=minutes)
+    ctx.clock = lambda: moment
+
+
+async def _in_bulk(ctx: Ctx, channel: Channel, member: Member, tag_id: int) -> Conversation:
+    """The same thread, written as the demo loader writes histories."""
+    contact = Contact(
+        channel_id=channel.id,
+        external_id="in-bulk",
+        channel_name="比べる 花子",
+        display_name="比べる 花子",
+        created_at=START,
+        updated_at=START,
+    )
+    ctx.db.add(contact)
+    await ctx.db.flush()
+    ctx.db.add(ContactTag(contact_id=contact.id, tag_id=tag_id, created_at=START))
+    conversation = Conversation(
+        contact_id=contact.id,
+        channel_id=channel.id,
+        last_activity_at=START,
+        created_at=START,
+    )
+    ctx.db.add(conversation)
+    await ctx.db.flush()
+    top = int(await ctx.db.scalar(select(Message.id).order_by(Message.id.desc()).limit(1)) or 0)
+    messages = [
+        recording.NewMessage(
+            id=top + 1 + n,
+            conversation_id=conversation.id,
+            contact_id=contact.id,
+            channel_id=channel.id,
+            kind=kind,
+            text=body,
+            created_at=START + timedelta(minutes=minutes),
+            sender_member_id=None if kind == "inbound" else member.id,
+            # Replied to at 5: only what came after is unread.
+            unread=kind == "inbound" and minutes > 5,
+        )
+        for n, (kind, body, minutes) in enumerate(THREAD)
+    ]
+    line = recording.NewMessage(
+        id=top + 1 + len(THREAD),
+        conversation_id=conversation.id,
+        contact_id=contact.id,
+        channel_id=channel.id,
+        kind="system",
+        text="担当者になりました",
+        created_at=START + timedelta(minutes=40),
+        sender_member_id=member.id,
+        meta={"event": "self_assigned", "actor": member.name},
+        moves=False,
+    )
+    await recording.record_many(ctx, [*messages, line])
+    await ctx.db.commit()
+    return conversation
+
+
+async def _derived(ctx: Ctx, conversation_id: int) -> dict[str, Any]:
+    conversation = await ctx.db.get(Conversation, conversation_id, populate_existing=True)
+    assert conversation is not None
+    contact = await ctx.db.get(Contact, conversation.contact_id, populate_existing=True)
+    assert contact is not None
+    entry = await search.conversation_entry(ctx.db, conversation_id)
+    assert entry is not None
+    unread = sorted(
+        (
+            await ctx.db.execute(
+                select(
+                    ConversationUnread.member_id,
+                    ConversationUnread.count,
+                    ConversationUnread.activity_at,
+                ).where(ConversationUnread.conversation_id == conversation_id)
+            )
+        ).all()
+    )
+    tag_activity = list(
+        await ctx.db.scalars(
+            select(ContactTag.activity_at).where(ContactTag.contact_id == contact.id)
+        )
+    )
+    return {
+        "last": (
+            conversation.last_activity_at,
+            conversation.last_inbound_at,
+            conversation.last_message_kind,
+            conversation.last_message_preview,
+        ),
+        "contact_activity": contact.activity_at,
+        "tag_activity": tag_activity,
+        "unread": unread,
+        "seq": entry.seq >> search.ID_BITS,
+        "grams": entry.grams,
+    }
+
+
+async def test_a_thread_recorded_in_bulk_leaves_what_the_services_leave(
+    ctx: Ctx, factory: Factory
+) -> None:
+    channel = await factory.channel()
+    member = await factory.member(role="owner")
+    colleague = await factory.member()
+    tag = await tags.create_tag(ctx, actor=None, name="比較")
+    one_by_one = await _through_services(ctx, channel, member, colleague, tag.id)
+    # What a member who replied has read is theirs: the colleague's count is the team's.
+    await conversations.mark_read(ctx, conversation_id=one_by_one.id, member=member)
+    in_bulk = await _in_bulk(ctx, channel, member, tag.id)
+    await conversations.mark_read(ctx, conversation_id=in_bulk.id, member=member)
+
+    services, bulk = await _derived(ctx, one_by_one.id), await _derived(ctx, in_bulk.id)
+    assert bulk == services
+    assert services["last"][2:] == ("inbound", "📷")
+    assert [(m, n) for m, n, _ in services["unread"]] == [(colleague.id, 2)]
+
+    # Both are found by their words; the system line is not indexed.
+    page = await repository.list_conversations(
+        ctx.db, member_id=member.id, query=InboxQuery(q="土曜の午後")
+    )
+    assert {c.id for c in page.conversations} == {one_by_one.id, in_bulk.id}
