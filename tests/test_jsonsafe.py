@@ -142,7 +142,9 @@ async def test_a_deep_web_chat_frame_is_answered_with_an_error_frame(
         await ws.send(nested(50_000))
         answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert answer["type"] == "error" and "JSON" in answer["detail"]
-        await ws.send(json.dumps({"type": "message", "text": "まだ話せます", "client_id": "client-0001"}))
+        await ws.send(
+            json.dumps({"type": "message", "text": "まだ話せます", "client_id": "client-0001"})
+        )
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "ack"
 
 
