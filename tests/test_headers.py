@@ -4,8 +4,12 @@ API reference served from this server under the pages' CSP."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
-from madoguchi.app import STATIC_DIR
+from madoguchi.app import STATIC_DIR, create_app
+from madoguchi.config import Settings
+from madoguchi.members import service as members
+from madoguchi.ui import inbox as inbox_ui
 from madoguchi.ui.render import CONTENT_SECURITY_POLICY
 from tests.fixtures import Factory, auth
 
@@ -38,6 +42,34 @@ async def test_staff_pages_and_fragments_are_not_stored(
         assert answer.headers["x-content-type-options"] == "nosniff"
     login = await client.get("/login")
     assert login.headers["cache-control"] == "no-store"
+
+
+async def test_an_unexpected_error_is_never_stored_or_sniffed_either(
+    settings: Settings, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catch-all 500 answer is made outside every middleware (Starlette's
+    ServerErrorMiddleware), DefaultHeaders included: it carries the headers itself."""
+    token = await factory.token(await factory.member())
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(members, "list_members", broken)
+    monkeypatch.setattr(inbox_ui, "_list_page", broken)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            api = await client.get("/api/v1/members", headers=auth(token))
+            fragment = await client.get("/ui/list", headers={**auth(token), "HX-Request": "true"})
+            page = await client.get("/", headers={**auth(token), "Accept": "text/html"})
+    assert api.json() == {"detail": "Internal server error."}
+    assert fragment.text == "問題が発生しました。もう一度お試しください。"
+    assert "問題が発生しました" in page.text
+    for answer in (api, fragment, page):
+        assert answer.status_code == 500, answer.request.url
+        assert answer.headers["cache-control"] == "no-store", answer.request.url
+        assert answer.headers["x-content-type-options"] == "nosniff", answer.request.url
 
 
 async def test_static_files_stay_cacheable_and_routes_keep_their_own_cache_rules(

@@ -34,7 +34,7 @@ from madoguchi.jobs import Worker
 from madoguchi.kit.apidocs import swagger_page
 from madoguchi.kit.db import Database, utcnow
 from madoguchi.kit.errors import DomainError, Invalid
-from madoguchi.kit.headers import DefaultHeaders
+from madoguchi.kit.headers import DefaultHeaders, add_defaults
 from madoguchi.kit.i18n import gettext_for
 from madoguchi.kit.limits import LimitBodies
 from madoguchi.kit.logs import redact_secrets_in_logs
@@ -191,7 +191,10 @@ async def _stream_events(websocket: WebSocket, member_id: int) -> None:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def domain_error(_request: Request, error: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, error: DomainError) -> Response:
+        if _from_staff_ui(request):
+            # A fragment shows the refusal where the member acted, in their own language.
+            return error_text(error, _member_language(request))
         return JSONResponse({"detail": str(error)}, status_code=error.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -233,7 +236,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> Response:
         """A bug: a small translated page for a person, one sentence for a fragment or the API
-        (the traceback still goes to the log)."""
+        (the traceback still goes to the log). Starlette answers it outside every middleware,
+        so the default headers are added here."""
+        return add_defaults(_unexpected_answer(request), request.url.path)
+
+    def _unexpected_answer(request: Request) -> Response:
         language = _page_language(request)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": "Internal server error."}, status_code=500)
@@ -280,6 +287,20 @@ def _undecodable_json(request: Request, error: StarletteHTTPException) -> bool:
 def _path_and_query(request: Request) -> str:
     query = request.url.query
     return f"{request.url.path}?{query}" if query else request.url.path
+
+
+def _from_staff_ui(request: Request) -> bool:
+    """Whether the route that refused belongs to the staff UI (madoguchi.ui)."""
+    endpoint = request.scope.get("endpoint")
+    return str(getattr(endpoint, "__module__", "")).startswith("madoguchi.ui.")
+
+
+def _member_language(request: Request) -> str:
+    """The language of the member the request was made for (kit.web.current_member), or the
+    workspace's."""
+    member = getattr(request.state, "member", None)
+    language = getattr(member, "language", None)
+    return str(language) if language else runtime_of(request).settings.default_language
 
 
 def _page_language(request: Request) -> str:

@@ -8,9 +8,25 @@ that may be kept (an image behind its address, the web chat's script) says so it
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+NO_STORE = {"Cache-Control": "no-store"}
 _CACHEABLE = ("/static/",)
+
+
+def defaults_for(path: str) -> dict[str, str]:
+    """The headers an answer to ``path`` carries unless it set its own."""
+    return NOSNIFF if path.startswith(_CACHEABLE) else {**NOSNIFF, **NO_STORE}
+
+
+def add_defaults(response: Response, path: str) -> Response:
+    """``response`` with the default headers it lacks: for the answers made outside the
+    middleware (the catch-all 500 handler runs outermost, in Starlette's ServerErrorMiddleware)."""
+    for name, value in defaults_for(path).items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 class DefaultHeaders:
@@ -23,9 +39,10 @@ class DefaultHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        defaults = [(b"x-content-type-options", b"nosniff")]
-        if not scope["path"].startswith(_CACHEABLE):
-            defaults.append((b"cache-control", b"no-store"))
+        defaults = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in defaults_for(scope["path"]).items()
+        ]
 
         async def with_defaults(message: Message) -> None:
             if message["type"] == "http.response.start":

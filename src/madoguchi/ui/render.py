@@ -25,6 +25,7 @@ from madoguchi.conversations.models import Message
 from madoguchi.conversations.workflow import SYSTEM_TEXT
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError
+from madoguchi.kit.headers import NOSNIFF
 from madoguchi.kit.i18n import gettext_for, pick_language, translate_error
 from madoguchi.members.models import Member
 from madoguchi.ui.present import display_value, thumbnail_size
@@ -42,7 +43,7 @@ CONTENT_SECURITY_POLICY = (
 PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
+    **NOSNIFF,
 }
 # Day-separator formats (CLDR patterns); Japanese: 2026年11月24日（火）.
 DAY_PATTERNS = {"ja": "y年M月d日（E）", "en": "EEEE, MMMM d, y"}
