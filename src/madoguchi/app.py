@@ -52,7 +52,7 @@ from madoguchi.kit.web import (
 from madoguchi.members.api import router as members_router
 from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
-from madoguchi.ui.render import PAGE_HEADERS, render
+from madoguchi.ui.render import PAGE_HEADERS, error_text, render
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"

@@ -20,7 +20,6 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.ui.panel import can_manage
-from madoguchi.ui.render import error_text
 from madoguchi.ui.threads import (
     conversation_changed,
     inbox_item,
@@ -51,13 +50,10 @@ def image_json(stored: StoredFile) -> dict[str, Any]:
 async def upload_image(file: UploadFile, member: MemberDep, ctx: CtxDep) -> Response:
     """One image for the composer or a scheduled message (JPEG, PNG, GIF or WebP by its
     content, at most 10 MB); a refused file answers the reason in the member's language."""
-    try:
-        data = await file.read(files.MAX_IMAGE_BYTES + 1)
-        if not data:
-            raise Invalid("The file is empty.")
-        stored = await files.upload_image(ctx, data=data, name=file.filename or "")
-    except DomainError as error:
-        return error_text(error, member.language)
+    data = await file.read(files.MAX_IMAGE_BYTES + 1)
+    if not data:
+        raise Invalid("The file is empty.")
+    stored = await files.upload_image(ctx, data=data, name=file.filename or "")
     return JSONResponse(image_json(stored), status_code=201)
 
 
@@ -85,10 +81,7 @@ async def template_picker(
     conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     """The picker: templates by folder, with a box that narrows them."""
-    try:
-        await conversations.get_conversation(ctx.db, conversation_id=conversation_id)
-    except DomainError as error:
-        return error_text(error, member.language)
+    await conversations.get_conversation(ctx.db, conversation_id=conversation_id)
     return respond(
         request,
         ctx,
@@ -106,12 +99,9 @@ async def template_filled(
 ) -> Response:
     """「挿入」: the text filled in for this customer ({name}, {staff}…) and the images, for the
     composer to take in (the member may still change it before sending)."""
-    try:
-        filled = await templates.preview(
-            ctx, template_id=template_id, conversation_id=conversation_id, member=member
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    filled = await templates.preview(
+        ctx, template_id=template_id, conversation_id=conversation_id, member=member
+    )
     return JSONResponse(
         {"text": filled.text, "images": [image_json(image) for image in filled.images]}
     )

@@ -123,18 +123,15 @@ async def part_fragment(
     """One part of the panel, fresh (live updates, and 「キャンセル」 in an editor)."""
     if part not in PARTS:
         return error_text(NotFound("No such part of the customer panel."), member.language)
-    try:
-        return await part_response(
-            request,
-            ctx,
-            member,
-            contact_id=contact_id,
-            part=part,
-            place=place_of(place),
-            changed=False,
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    return await part_response(
+        request,
+        ctx,
+        member,
+        contact_id=contact_id,
+        part=part,
+        place=place_of(place),
+        changed=False,
+    )
 
 
 @router.post("/ui/contacts/{contact_id}/profile")
@@ -147,24 +144,21 @@ async def change_profile(
     """
     form = await request.form()
     place = place_of(text(form, "place"))
-    try:
-        changes = contacts.ContactChanges(
-            status=reference(form, "status"),
-            set_status="status" in form,
-            mark=reference(form, "mark"),
-            set_mark="mark" in form,
-            email=text(form, "email"),
-            set_email="email" in form,
-            phone=text(form, "phone"),
-            set_phone="phone" in form,
-            mail_opt_in=_flag(form, "mail_opt_in"),
-        )
-        await contacts.update_contact(ctx, contact_id=contact_id, changes=changes)
-        return await part_response(
-            request, ctx, member, contact_id=contact_id, part="profile", place=place, saved=True
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    changes = contacts.ContactChanges(
+        status=reference(form, "status"),
+        set_status="status" in form,
+        mark=reference(form, "mark"),
+        set_mark="mark" in form,
+        email=text(form, "email"),
+        set_email="email" in form,
+        phone=text(form, "phone"),
+        set_phone="phone" in form,
+        mail_opt_in=_flag(form, "mail_opt_in"),
+    )
+    await contacts.update_contact(ctx, contact_id=contact_id, changes=changes)
+    return await part_response(
+        request, ctx, member, contact_id=contact_id, part="profile", place=place, saved=True
+    )
 
 
 def _flag(form: FormData, name: str) -> bool | None:
@@ -212,31 +206,25 @@ async def tags_editor(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep, place: str | None = None
 ) -> Response:
     """「タグ編集」: every tag by folder, the contact's checked."""
-    try:
-        return await _tag_editor(
-            request, ctx, member, contact_id=contact_id, place=place_of(place), checked=None
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    return await _tag_editor(
+        request, ctx, member, contact_id=contact_id, place=place_of(place), checked=None
+    )
 
 
 @router.post("/ui/contacts/{contact_id}/tags")
 async def save_tags(contact_id: int, request: Request, member: MemberDep, ctx: CtxDep) -> Response:
     """「保存」 in the tag editor: the contact's tags become exactly the checked ones."""
     form = await request.form()
-    try:
-        await tags.set_tags(ctx, contact_id=contact_id, tag_ids=ids(form, "tag"))
-        return await part_response(
-            request,
-            ctx,
-            member,
-            contact_id=contact_id,
-            part="tags",
-            place=place_of(text(form, "place")),
-            saved=True,
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    await tags.set_tags(ctx, contact_id=contact_id, tag_ids=ids(form, "tag"))
+    return await part_response(
+        request,
+        ctx,
+        member,
+        contact_id=contact_id,
+        part="tags",
+        place=place_of(text(form, "place")),
+        saved=True,
+    )
 
 
 @router.post("/ui/contacts/{contact_id}/tags/new")
@@ -246,16 +234,10 @@ async def new_tag(contact_id: int, request: Request, member: MemberDep, ctx: Ctx
     form = await request.form()
     checked = set(ids(form, "tag"))
     place = place_of(text(form, "place"))
-    try:
-        tag = await tags.create_tag(ctx, actor=member, name=text(form, "name") or "", folder=None)
-    except DomainError as error:
-        return error_text(error, member.language)
-    try:
-        return await _tag_editor(
-            request, ctx, member, contact_id=contact_id, place=place, checked=checked | {tag.id}
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    tag = await tags.create_tag(ctx, actor=member, name=text(form, "name") or "", folder=None)
+    return await _tag_editor(
+        request, ctx, member, contact_id=contact_id, place=place, checked=checked | {tag.id}
+    )
 
 
 # --- profile fields ---------------------------------------------------------------------------
@@ -269,12 +251,9 @@ async def save_field(
     nothing is stored."""
     form = await request.form()
     posted = [v for v in form.getlist("value") if isinstance(v, str)]
-    try:
-        definition = await fields.field_by_key(ctx.db, key)
-        raw: Any = posted if definition.type == FieldType.multi_select else (posted or [""])[0]
-        value = await fields.set_value(ctx, contact_id=contact_id, key=key, value=raw)
-    except DomainError as error:
-        return error_text(error, member.language)
+    definition = await fields.field_by_key(ctx.db, key)
+    raw: Any = posted if definition.type == FieldType.multi_select else (posted or [""])[0]
+    value = await fields.set_value(ctx, contact_id=contact_id, key=key, value=raw)
     return _render(
         request,
         ctx,
@@ -294,10 +273,7 @@ async def save_field(
 async def memo_form(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep, place: str | None = None
 ) -> Response:
-    try:
-        await contacts.get_contact(ctx.db, contact_id=contact_id)
-    except DomainError as error:
-        return error_text(error, member.language)
+    await contacts.get_contact(ctx.db, contact_id=contact_id)
     return _render(
         request,
         ctx,
@@ -318,10 +294,7 @@ async def memo_edit_form(
     ctx: CtxDep,
     place: str | None = None,
 ) -> Response:
-    try:
-        memo = await memos.get_memo(ctx.db, contact_id=contact_id, memo_id=memo_id)
-    except DomainError as error:
-        return error_text(error, member.language)
+    memo = await memos.get_memo(ctx.db, contact_id=contact_id, memo_id=memo_id)
     return _render(
         request,
         ctx,
@@ -344,19 +317,16 @@ async def create_memo(
     place: Annotated[str, Form()] = "",
 ) -> Response:
     """「メモ作成」: the new memo goes on top."""
-    try:
-        await memos.create_memo(ctx, contact_id=contact_id, title=title, body=body, author=member)
-        return await part_response(
-            request,
-            ctx,
-            member,
-            contact_id=contact_id,
-            part="memos",
-            place=place_of(place),
-            saved=True,
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    await memos.create_memo(ctx, contact_id=contact_id, title=title, body=body, author=member)
+    return await part_response(
+        request,
+        ctx,
+        member,
+        contact_id=contact_id,
+        part="memos",
+        place=place_of(place),
+        saved=True,
+    )
 
 
 @router.post("/ui/contacts/{contact_id}/memos/order")
@@ -365,19 +335,16 @@ async def order_memos(
 ) -> Response:
     """A memo dragged to a new place: every memo's id in the new order."""
     form = await request.form()
-    try:
-        await memos.reorder_memos(ctx, contact_id=contact_id, ids=ids(form, "id"))
-        return await part_response(
-            request,
-            ctx,
-            member,
-            contact_id=contact_id,
-            part="memos",
-            place=place_of(text(form, "place")),
-            saved=True,
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    await memos.reorder_memos(ctx, contact_id=contact_id, ids=ids(form, "id"))
+    return await part_response(
+        request,
+        ctx,
+        member,
+        contact_id=contact_id,
+        part="memos",
+        place=place_of(text(form, "place")),
+        saved=True,
+    )
 
 
 @router.post("/ui/contacts/{contact_id}/memos/{memo_id}")
@@ -391,19 +358,16 @@ async def update_memo(
     body: Annotated[str, Form()] = "",
     place: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
-        await memos.update_memo(ctx, contact_id=contact_id, memo_id=memo_id, title=title, body=body)
-        return await part_response(
-            request,
-            ctx,
-            member,
-            contact_id=contact_id,
-            part="memos",
-            place=place_of(place),
-            saved=True,
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    await memos.update_memo(ctx, contact_id=contact_id, memo_id=memo_id, title=title, body=body)
+    return await part_response(
+        request,
+        ctx,
+        member,
+        contact_id=contact_id,
+        part="memos",
+        place=place_of(place),
+        saved=True,
+    )
 
 
 @router.post("/ui/contacts/{contact_id}/memos/{memo_id}/delete")
@@ -415,19 +379,16 @@ async def delete_memo(
     ctx: CtxDep,
     place: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
-        await memos.delete_memo(ctx, contact_id=contact_id, memo_id=memo_id)
-        return await part_response(
-            request,
-            ctx,
-            member,
-            contact_id=contact_id,
-            part="memos",
-            place=place_of(place),
-            saved=True,
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    await memos.delete_memo(ctx, contact_id=contact_id, memo_id=memo_id)
+    return await part_response(
+        request,
+        ctx,
+        member,
+        contact_id=contact_id,
+        part="memos",
+        place=place_of(place),
+        saved=True,
+    )
 
 
 @router.post("/ui/contacts/{contact_id}/memos/{memo_id}/move")
@@ -441,28 +402,25 @@ async def move_memo(
     place: Annotated[str, Form()] = "",
 ) -> Response:
     """The keyboard's way to reorder: one step up or down."""
-    try:
-        current = [memo.id for memo in await memos.list_memos(ctx.db, contact_id=contact_id)]
-        if memo_id not in current:
-            raise NotFound("No memo with id %(id)s for this contact.", id=memo_id)
-        index = current.index(memo_id)
-        other = index - 1 if direction == "up" else index + 1
-        if 0 <= other < len(current):
-            current[index], current[other] = current[other], current[index]
-            await memos.reorder_memos(ctx, contact_id=contact_id, ids=current)
-        return await part_response(
-            request,
-            ctx,
-            member,
-            contact_id=contact_id,
-            part="memos",
-            place=place_of(place),
-            saved=True,
-            moved=memo_id,
-            moved_direction=direction,
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    current = [memo.id for memo in await memos.list_memos(ctx.db, contact_id=contact_id)]
+    if memo_id not in current:
+        raise NotFound("No memo with id %(id)s for this contact.", id=memo_id)
+    index = current.index(memo_id)
+    other = index - 1 if direction == "up" else index + 1
+    if 0 <= other < len(current):
+        current[index], current[other] = current[other], current[index]
+        await memos.reorder_memos(ctx, contact_id=contact_id, ids=current)
+    return await part_response(
+        request,
+        ctx,
+        member,
+        contact_id=contact_id,
+        part="memos",
+        place=place_of(place),
+        saved=True,
+        moved=memo_id,
+        moved_direction=direction,
+    )
 
 
 # --- records (カルテ) -------------------------------------------------------------------------
@@ -496,11 +454,8 @@ async def record_form(
     place: str | None = None,
 ) -> Response:
     """「記録を追加」: the book's fields, dated now (Japan time) unless changed."""
-    try:
-        await contacts.get_contact(ctx.db, contact_id=contact_id)
-        record_book_ = await records.find_book(ctx.db, book)
-    except DomainError as error:
-        return error_text(error, member.language)
+    await contacts.get_contact(ctx.db, contact_id=contact_id)
+    record_book_ = await records.find_book(ctx.db, book)
     return _render(
         request,
         ctx,
@@ -519,28 +474,25 @@ async def create_record(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     form = await request.form()
-    try:
-        book_ref = text(form, "book") or ""
-        book = await records.find_book(ctx.db, int(book_ref) if book_ref.isdigit() else book_ref)
-        await records.create_record(
-            ctx,
-            contact_id=contact_id,
-            book=book.id,
-            at=parse_local(text(form, "at")),
-            values_=_book_values(book, form),
-            author=member,
-        )
-        return await part_response(
-            request,
-            ctx,
-            member,
-            contact_id=contact_id,
-            part="records",
-            place=place_of(text(form, "place")),
-            saved=True,
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    book_ref = text(form, "book") or ""
+    book = await records.find_book(ctx.db, int(book_ref) if book_ref.isdigit() else book_ref)
+    await records.create_record(
+        ctx,
+        contact_id=contact_id,
+        book=book.id,
+        at=parse_local(text(form, "at")),
+        values_=_book_values(book, form),
+        author=member,
+    )
+    return await part_response(
+        request,
+        ctx,
+        member,
+        contact_id=contact_id,
+        part="records",
+        place=place_of(text(form, "place")),
+        saved=True,
+    )
 
 
 @router.get("/ui/contacts/{contact_id}/records/{record_id}/edit")
@@ -552,11 +504,8 @@ async def record_edit_form(
     ctx: CtxDep,
     place: str | None = None,
 ) -> Response:
-    try:
-        record = await _contact_record(ctx, contact_id=contact_id, record_id=record_id)
-        book = await records.find_book(ctx.db, record.book_id)
-    except DomainError as error:
-        return error_text(error, member.language)
+    record = await _contact_record(ctx, contact_id=contact_id, record_id=record_id)
+    book = await records.find_book(ctx.db, record.book_id)
     return _render(
         request,
         ctx,
@@ -575,26 +524,23 @@ async def update_record(
     contact_id: int, record_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     form = await request.form()
-    try:
-        record = await _contact_record(ctx, contact_id=contact_id, record_id=record_id)
-        book = await records.find_book(ctx.db, record.book_id)
-        await records.update_record(
-            ctx,
-            record_id=record_id,
-            at=parse_local(text(form, "at")),
-            values_=_book_values(book, form),
-        )
-        return await part_response(
-            request,
-            ctx,
-            member,
-            contact_id=contact_id,
-            part="records",
-            place=place_of(text(form, "place")),
-            saved=True,
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    record = await _contact_record(ctx, contact_id=contact_id, record_id=record_id)
+    book = await records.find_book(ctx.db, record.book_id)
+    await records.update_record(
+        ctx,
+        record_id=record_id,
+        at=parse_local(text(form, "at")),
+        values_=_book_values(book, form),
+    )
+    return await part_response(
+        request,
+        ctx,
+        member,
+        contact_id=contact_id,
+        part="records",
+        place=place_of(text(form, "place")),
+        saved=True,
+    )
 
 
 @router.post("/ui/contacts/{contact_id}/records/{record_id}/delete")
@@ -606,20 +552,17 @@ async def delete_record(
     ctx: CtxDep,
     place: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
-        await _contact_record(ctx, contact_id=contact_id, record_id=record_id)
-        await records.delete_record(ctx, record_id=record_id)
-        return await part_response(
-            request,
-            ctx,
-            member,
-            contact_id=contact_id,
-            part="records",
-            place=place_of(place),
-            saved=True,
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    await _contact_record(ctx, contact_id=contact_id, record_id=record_id)
+    await records.delete_record(ctx, record_id=record_id)
+    return await part_response(
+        request,
+        ctx,
+        member,
+        contact_id=contact_id,
+        part="records",
+        place=place_of(place),
+        saved=True,
+    )
 
 
 # --- colours of statuses and marks ------------------------------------------------------------

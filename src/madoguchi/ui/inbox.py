@@ -199,10 +199,7 @@ async def list_fragment(
     """The list's rows (a tab, a search, a filter, or the next page when ``cursor`` is given),
     with the tabs and the filter's chips out of band."""
     state = ListState.from_query(request.query_params)
-    try:
-        listing = await _list_page(ctx, member, state, cursor=cursor)
-    except DomainError as error:
-        return error_text(error, member.language)
+    listing = await _list_page(ctx, member, state, cursor=cursor)
     return respond(
         request,
         ctx,
@@ -261,10 +258,7 @@ async def conversation_fragment(
     conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     """The middle pane, with the customer pane out of band (opening does not mark it read)."""
-    try:
-        opened = await _open(ctx, member, conversation_id)
-    except DomainError as error:
-        return error_text(error, member.language)
+    opened = await _open(ctx, member, conversation_id)
     return respond(
         request,
         ctx,
@@ -291,20 +285,17 @@ async def messages_fragment(
     after: int | None = None,
 ) -> Response:
     """Older messages (``before``, with the next 「以前のメッセージ」 button) or newer ones."""
-    try:
-        if before is not None:
-            messages = await conversations.list_messages(
-                ctx.db, conversation_id=conversation_id, before_id=before, limit=THREAD_PAGE + 1
-            )
-            has_older = len(messages) > THREAD_PAGE
-            messages = messages[-THREAD_PAGE:]
-        else:
-            messages = await conversations.list_messages(
-                ctx.db, conversation_id=conversation_id, after_id=after, limit=200
-            )
-            has_older = False
-    except DomainError as error:
-        return error_text(error, member.language)
+    if before is not None:
+        messages = await conversations.list_messages(
+            ctx.db, conversation_id=conversation_id, before_id=before, limit=THREAD_PAGE + 1
+        )
+        has_older = len(messages) > THREAD_PAGE
+        messages = messages[-THREAD_PAGE:]
+    else:
+        messages = await conversations.list_messages(
+            ctx.db, conversation_id=conversation_id, after_id=after, limit=200
+        )
+        has_older = False
     shown = await thread(ctx, conversation_id, messages, has_older=has_older)
     return _thread_response(request, ctx, member, shown)
 
@@ -360,10 +351,7 @@ async def header_fragment(
 async def read_toggle(
     conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
-    try:
-        item = await inbox_item(ctx, member, conversation_id)
-    except DomainError as error:
-        return error_text(error, member.language)
+    item = await inbox_item(ctx, member, conversation_id)
     return respond(request, ctx, member, "inbox/_read_toggle.html", item=item)
 
 
@@ -385,11 +373,8 @@ async def _change_read_state(
     request: Request, ctx: Ctx, member: Member, conversation_id: int, *, read: bool
 ) -> Response:
     change = conversations.mark_read if read else conversations.mark_unread
-    try:
-        await change(ctx, conversation_id=conversation_id, member=member)
-        item = await inbox_item(ctx, member, conversation_id)
-    except DomainError as error:
-        return error_text(error, member.language)
+    await change(ctx, conversation_id=conversation_id, member=member)
+    item = await inbox_item(ctx, member, conversation_id)
     if not is_htmx(request):
         return RedirectResponse(f"/c/{conversation_id}", status_code=303)
     return respond(
@@ -414,12 +399,7 @@ async def rename_contact(
     display_name: Annotated[str, Form()] = "",
 ) -> Response:
     """Enter in the システム表示名 field; blank goes back to the channel's name."""
-    try:
-        contact = await contacts.rename_contact(
-            ctx, contact_id=contact_id, display_name=display_name
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    contact = await contacts.rename_contact(ctx, contact_id=contact_id, display_name=display_name)
     return respond(
         request,
         ctx,
@@ -445,10 +425,7 @@ async def message_mark_menu(
     message_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     """The 対応マーク menu of a message (loaded when opened: it follows renamed marks)."""
-    try:
-        message = await _message(ctx, message_id)
-    except DomainError as error:
-        return error_text(error, member.language)
+    message = await _message(ctx, message_id)
     return respond(
         request,
         ctx,
@@ -468,16 +445,13 @@ async def mark_message(
     mark: Annotated[str, Form()] = "",
 ) -> Response:
     """Set (or clear, with 「なし」) a message's mark; answers the message, fresh."""
-    try:
-        chosen = int(mark) if mark.strip().isdigit() else None
-        message = await marks.mark_message(ctx, message_id=message_id, mark=chosen)
-        # The message and the one after it: whether it reads as a block with the next.
-        shown = await conversations.list_messages(
-            ctx.db, conversation_id=message.conversation_id, after_id=message_id - 1, limit=2
-        )
-        chunk = await thread(ctx, message.conversation_id, shown)
-    except DomainError as error:
-        return error_text(error, member.language)
+    chosen = int(mark) if mark.strip().isdigit() else None
+    message = await marks.mark_message(ctx, message_id=message_id, mark=chosen)
+    # The message and the one after it: whether it reads as a block with the next.
+    shown = await conversations.list_messages(
+        ctx.db, conversation_id=message.conversation_id, after_id=message_id - 1, limit=2
+    )
+    chunk = await thread(ctx, message.conversation_id, shown)
     return _thread_response(request, ctx, member, replace(chunk, entries=chunk.entries[:1]))
 
 

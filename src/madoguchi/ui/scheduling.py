@@ -26,7 +26,6 @@ from madoguchi.ui.composing import image_json
 from madoguchi.ui.contacts import part_response
 from madoguchi.ui.panel import Place, local_input_value, place_of
 from madoguchi.ui.present import SnoozePreset, snooze_time
-from madoguchi.ui.render import error_text
 from madoguchi.ui.threads import refused, respond
 
 router = APIRouter()
@@ -78,12 +77,9 @@ async def new_form(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep, place: str | None = None
 ) -> Response:
     """「予約を追加」: the text, the date and time (Japan time), and images if wanted."""
-    try:
-        return await _form(
-            request, ctx, member, contact_id=contact_id, place=place_of(place), editing=None
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    return await _form(
+        request, ctx, member, contact_id=contact_id, place=place_of(place), editing=None
+    )
 
 
 @router.get("/ui/contacts/{contact_id}/scheduled/{scheduled_id}/edit")
@@ -95,13 +91,10 @@ async def edit_form(
     ctx: CtxDep,
     place: str | None = None,
 ) -> Response:
-    try:
-        editing = await _own(ctx, contact_id=contact_id, scheduled_id=scheduled_id)
-        return await _form(
-            request, ctx, member, contact_id=contact_id, place=place_of(place), editing=editing
-        )
-    except DomainError as error:
-        return error_text(error, member.language)
+    editing = await _own(ctx, contact_id=contact_id, scheduled_id=scheduled_id)
+    return await _form(
+        request, ctx, member, contact_id=contact_id, place=place_of(place), editing=editing
+    )
 
 
 def _at(form: FormData, ctx: Ctx) -> datetime:

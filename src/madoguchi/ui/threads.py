@@ -215,11 +215,8 @@ async def open_fragment(
 ) -> Response:
     """A fragment of the open conversation (its header, 「この問い合わせ」, a dialog), fresh;
     one that is gone answers why."""
-    try:
-        item = await inbox_item(ctx, member, conversation_id)
-        team = await load_team(ctx, member, item)
-    except DomainError as error:
-        return error_text(error, member.language)
+    item = await inbox_item(ctx, member, conversation_id)
+    team = await load_team(ctx, member, item)
     return respond(request, ctx, member, name, item=item, team=team, **context)
 
 

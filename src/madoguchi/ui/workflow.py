@@ -41,7 +41,7 @@ from madoguchi.members.models import Member
 from madoguchi.ui import forms
 from madoguchi.ui.panel import local_input_value
 from madoguchi.ui.present import SnoozePreset, snooze_time
-from madoguchi.ui.render import error_message, error_text
+from madoguchi.ui.render import error_message
 from madoguchi.ui.threads import (
     after_error,
     conversation_changed,
@@ -133,16 +133,10 @@ async def _act(
         if answer is not Answer.header:
             return await refused(ctx, member, error)
         await after_error(ctx, member)
-        try:
-            return await _part(request, ctx, member, conversation_id, answer, error=error)
-        except DomainError:
-            return error_text(error, member.language)
+        return await _part(request, ctx, member, conversation_id, answer, error=error)
     if not is_htmx(request):
         return RedirectResponse(f"/c/{conversation_id}", status_code=303)
-    try:
-        return await _part(request, ctx, member, conversation_id, answer)
-    except DomainError as error:
-        return error_text(error, member.language)
+    return await _part(request, ctx, member, conversation_id, answer)
 
 
 # --- the header's and the panel's fragments -------------------------------------------------
@@ -371,11 +365,8 @@ async def delete_dialog(
     conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     """Asks first, saying what goes with it; the member types the customer's name (or 削除)."""
-    try:
-        members.ensure_manager(member)
-        item = await inbox_item(ctx, member, conversation_id)
-    except DomainError as error:
-        return error_text(error, member.language)
+    members.ensure_manager(member)
+    item = await inbox_item(ctx, member, conversation_id)
     messages = select(func.count(Message.id)).where(Message.conversation_id == conversation_id)
     images = (
         select(func.count())
@@ -465,10 +456,7 @@ async def customer_link_dialog(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     """「お客様に送るリンク」: whether one works now, and making or revoking one."""
-    try:
-        return await _link_dialog(request, ctx, member, contact_id, url=None, revoked=False)
-    except DomainError as error:
-        return error_text(error, member.language)
+    return await _link_dialog(request, ctx, member, contact_id, url=None, revoked=False)
 
 
 @router.post("/ui/contacts/{contact_id}/customer-link")
