@@ -428,3 +428,46 @@ async def test_turning_the_channel_off_ends_the_chats_open_on_it(
             with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 5)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+@pytest.mark.parametrize("how", ["turned off", "deleted"])
+async def test_a_customer_link_stops_when_its_channel_is_turned_off_or_deleted(
+    how: str, live_server: LiveServer, factory: Factory
+) -> None:
+    owner_token = await factory.token(await factory.member(role="owner"))
+    api = await factory.channel()
+    first = await factory.inbound(api, contact="linked", name="リンク 客", text="こんにちは")
+    contact_id = first.conversation.contact_id
+    ws_base = live_server.url.replace("http", "ws")
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        path = await _link_path(http, owner_token, contact_id)
+        sent = await http.post(f"{path}/messages", json={"text": "停止前のメッセージ"})
+        assert sent.status_code == 201
+        async with websockets.connect(ws_base + path + "/ws") as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "ready"}
+            if how == "turned off":
+                changed = await http.patch(
+                    f"/api/v1/channels/{api.id}", json={"enabled": False}, headers=auth(owner_token)
+                )
+            else:
+                changed = await http.delete(f"/api/v1/channels/{api.id}", headers=auth(owner_token))
+            assert changed.status_code in (200, 204), changed.text
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        refused = [
+            await http.get(path),
+            await http.get(f"{path}/messages"),
+            await http.post(f"{path}/messages", json={"text": "停止後のメッセージ"}),
+        ]
+        assert [r.status_code for r in refused] == [404, 404, 404]
+        again = await http.post(
+            f"/api/v1/contacts/{contact_id}/customer-link", headers=auth(owner_token)
+        )
+        assert again.status_code == 409
+        thread = await http.get(
+            f"/api/v1/conversations/{first.conversation.id}/messages", headers=auth(owner_token)
+        )
+        texts = [m["text"] for m in thread.json()["items"]]
+        assert "停止前のメッセージ" in texts and "停止後のメッセージ" not in texts

@@ -48,7 +48,14 @@ from madoguchi.events import Event
 from madoguchi.files import service as files
 from madoguchi.kit import jsonsafe
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from madoguchi.kit.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthorized,
+)
 from madoguchi.kit.security import new_secret, secret_hash
 from madoguchi.kit.web import CtxDep, MemberDep, Runtime, describe_invalid, runtime_of
 from madoguchi.workspace import service as workspace
@@ -525,6 +532,9 @@ async def create_customer_link(ctx: Ctx, *, contact_id: int) -> str:
     contact = await contacts.get_contact(ctx.db, contact_id=contact_id)
     if contact.channel_id is None:
         raise Invalid("This contact has no channel to chat on yet.")
+    channel = await ctx.db.get(Channel, contact.channel_id)
+    if channel is None or not channel.enabled:
+        raise Conflict("This contact's channel is turned off or deleted: no chat link can be made.")
     await _revoke(ctx, contact_id)
     token = new_secret()
     ctx.db.add(
@@ -585,12 +595,18 @@ async def _linked_contact(db: AsyncSession, token: str) -> Contact:
     return contact
 
 
-async def _link_visitor(db: AsyncSession, token: str) -> Visitor:
+async def _open_link(db: AsyncSession, token: str) -> tuple[Contact, Visitor]:
+    """The contact behind a customer link, as the visitor who writes through it: nobody once
+    its channel is turned off or deleted (nothing comes in or goes out through such a channel)."""
     contact = await _linked_contact(db, token)
     channel = await db.get(Channel, contact.channel_id) if contact.channel_id else None
-    if channel is None or contact.external_id is None:
+    if channel is None or not channel.enabled or contact.external_id is None:
         raise NotFound("This chat link is not valid any more.")
-    return Visitor(channel=channel, external_id=contact.external_id, contact_id=contact.id)
+    return contact, Visitor(channel=channel, external_id=contact.external_id, contact_id=contact.id)
+
+
+async def _link_visitor(db: AsyncSession, token: str) -> Visitor:
+    return (await _open_link(db, token))[1]
 
 
 class LinkOut(BaseModel):
@@ -612,12 +628,11 @@ async def revoke_link(contact_id: int, _member: MemberDep, ctx: CtxDep) -> Respo
 @router.get("/chat/{token}", include_in_schema=False)
 async def chat_page(token: str, ctx: CtxDep) -> HTMLResponse:
     """The customer's own chat, as a full page."""
-    contact = await _linked_contact(ctx.db, token)
-    channel = await ctx.db.get(Channel, contact.channel_id) if contact.channel_id else None
+    channel = (await _link_visitor(ctx.db, token)).channel
     config = {
         "link": token,
         "base": "",
-        "title": channel.name if channel else "",
+        "title": channel.name,
         "fullPage": True,
         "maxLength": MAX_TEXT_LENGTH,
     }
@@ -646,7 +661,7 @@ CHAT_PAGE = """<!doctype html>
 
 @router.get("/chat/{token}/messages", include_in_schema=False)
 async def link_messages(token: str, ctx: CtxDep, after: int | None = None) -> JSONResponse:
-    contact = await _linked_contact(ctx.db, token)
+    contact, _visitor = await _open_link(ctx.db, token)
     return JSONResponse({"items": await history(ctx, contact, after=after)})
 
 
