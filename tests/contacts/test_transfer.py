@@ -340,3 +340,25 @@ def test_a_cell_that_starts_a_formula_is_written_as_text_and_read_back_as_it_was
     assert row == [f"'{cell}", "-3", "2.5", "普通の名前", "メール@example.jp"]
     assert [restored(c) for c in row] == [cell, "-3", "2.5", "普通の名前", "メール@example.jp"]
     assert restored("'quoted on purpose") == "'quoted on purpose"
+
+
+async def test_a_cell_too_long_for_csv_is_a_sentence_not_a_crash(
+    settings: Settings, database: Database, client: httpx.AsyncClient, ctx: Ctx, tmp_path: Path
+) -> None:
+    from tests.fixtures import Factory, auth
+
+    raw = ("表示名,備考\r\n山田,短い\r\n佐藤," + "x" * 200_000 + "\r\n").encode()
+    path = tmp_path / "long.csv"
+    path.write_bytes(raw)
+    result = run(settings, "import", "contacts", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Line 3" in result.stderr or "3 行目" in result.stderr
+
+    token = await Factory(ctx).token(await Factory(ctx).member(role="owner"))
+    answer = await client.post(
+        "/settings/import-export/preview",
+        files={"file": ("long.csv", raw, "text/csv")},
+        headers={**auth(token), "HX-Request": "true"},
+    )
+    assert answer.status_code == 422
+    assert "3 行目をCSVとして読み込めません" in answer.text

@@ -505,3 +505,21 @@ async def test_who_may_see_and_revoke_whose_tokens(
     assert done.status_code == 204
     assert (await client.get("/api/v1/me", headers=auth(agent_token))).status_code == 401
     assert (await client.get("/api/v1/me", headers=auth(owner_token))).status_code == 200
+
+
+async def test_a_member_whose_password_was_reset_gets_no_live_connection(
+    live_server: LiveServer, factory: Factory
+) -> None:
+    owner_token = await factory.token(await factory.member(role="owner"))
+    agent = await factory.member(role="agent")
+    agent_token = await factory.token(agent)
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        reset = await http.post(
+            f"/api/v1/members/{agent.id}/password-reset", headers=auth(owner_token)
+        )
+        assert reset.status_code == 200
+    # Refused at the handshake, as for no member at all.
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        async with websockets.connect(ws_url(live_server), additional_headers=auth(agent_token)):
+            pass
+    assert refused.value.response.status_code == 403

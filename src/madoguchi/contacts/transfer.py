@@ -118,7 +118,14 @@ def read_table(name: str, raw: bytes, encoding: str = "auto") -> Table:
     if suffix not in (".csv", ".txt", ""):
         raise Invalid("Import takes a .csv or .xlsx file, not %(name)s.", name=name)
     reader = csv.reader(io.StringIO(decode(raw, encoding), newline=""))
-    return _table((reader.line_num, [restored(cell) for cell in row]) for row in reader)
+    try:
+        return _table((reader.line_num, [restored(cell) for cell in row]) for row in reader)
+    except csv.Error:
+        # csv's own limit is 131,072 characters a cell, far past any real name or note.
+        raise Invalid(
+            "Line %(line)d cannot be read as CSV: a cell is too long (over 130,000 characters).",
+            line=reader.line_num,
+        ) from None
 
 
 def _read_xlsx(raw: bytes) -> Table:

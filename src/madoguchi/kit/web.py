@@ -107,9 +107,12 @@ async def websocket_member(websocket: WebSocket) -> Member | None:
     async with runtime.database.read_sessions() as session:
         ctx = Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
         try:
-            return await authenticate(websocket, ctx, unsafe=True)
+            member = await authenticate(websocket, ctx, unsafe=True)
         except HTTPException:
             return None
+    if member is not None and member.password_must_change:
+        return None  # nothing but choosing a new password until they have (current_member)
+    return member
 
 
 def client_address(request: Request) -> str:
