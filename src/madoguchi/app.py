@@ -29,6 +29,7 @@ from madoguchi.conversations.api import router as conversations_router
 from madoguchi.conversations.extra_api import router as conversations_extra_router
 from madoguchi.crm.api import router as crm_router
 from madoguchi.events import create_bus
+from madoguchi.files import service as files
 from madoguchi.files.api import router as files_router
 from madoguchi.jobs import Worker
 from madoguchi.kit.apidocs import swagger_page
@@ -36,7 +37,7 @@ from madoguchi.kit.db import Database, utcnow
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.headers import DefaultHeaders, add_defaults
 from madoguchi.kit.i18n import gettext_for
-from madoguchi.kit.limits import LimitBodies
+from madoguchi.kit.limits import Caps, LimitBodies
 from madoguchi.kit.logs import redact_secrets_in_logs
 from madoguchi.kit.nul import RefuseNul
 from madoguchi.kit.openapi import install_openapi
@@ -53,6 +54,7 @@ from madoguchi.members.api import router as members_router
 from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
 from madoguchi.ui.render import PAGE_HEADERS, error_text, render
+from madoguchi.ui.settings_transfer import MAX_REQUEST_BYTES as MAX_IMPORT_BYTES
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -108,7 +110,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.add_middleware(RefuseNul, language=settings.default_language)
     # Outside RefuseNul, which reads bodies whole: a body is bounded before anyone reads it.
-    app.add_middleware(LimitBodies, settings=settings)
+    caps = Caps.of(
+        settings,
+        image=files.MAX_IMAGE_BYTES,
+        images_per_template=files.MAX_IMAGES,
+        import_form=MAX_IMPORT_BYTES,
+    )
+    app.add_middleware(LimitBodies, caps=caps, language=settings.default_language)
     app.add_middleware(DefaultHeaders)
     # Outermost: everything after it sees the client behind a trusted proxy.
     app.add_middleware(TrustedProxies, trusted=settings.trusted_proxies)

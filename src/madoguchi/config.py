@@ -46,12 +46,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # LINE and Instagram webhooks (/webhooks/...), checked before their signature is.
     max_webhook_bytes: int = Field(default=1024 * 1024, ge=1024)
-    # The largest image an upload may carry (POST /api/v1/files and the composer's); a template's
-    # form carries up to three. The form around the files may add 64 KiB.
-    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    # The contact import's form (Settings > Import/export); its file may be 10 MB, and up to this
-    # size a larger one is refused with a sentence rather than a bare 413.
-    max_import_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated
     # addresses or networks ("127.0.0.1, 10.0.0.0/8"). Empty: none, the peer is the client.
     trusted_proxies: str = ""

@@ -14,6 +14,7 @@ This middleware sits outside every other one: kit.nul reads JSON and form bodies
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,8 +26,6 @@ from madoguchi.kit.web import refused
 MIB = 1024 * 1024
 # Room for a multipart form's boundaries and its other fields, around the files it carries.
 FORM_OVERHEAD = 64 * 1024
-# How many images a template's form may carry (files.service.MAX_IMAGES; a test keeps them equal).
-TEMPLATE_IMAGES = 3
 _UPLOADS = re.compile(r"/(?:api/v1|ui)/files")
 _TEMPLATE_FORMS = re.compile(r"/settings/templates(?:/\d+/update)?")
 TOO_LARGE = N_("The request is too large: this address accepts at most %(n)s MB.")
@@ -36,23 +35,49 @@ class TooLarge(DomainError):
     status_code = 413
 
 
-def cap_for(path: str, content_type: str, settings: Settings) -> int:
+@dataclass(frozen=True)
+class Caps:
+    """The most bytes a body may hold, by where it goes. The JSON API's and the webhooks' are
+    settings; an image's, how many a template carries and the import's are the rules of the
+    parts that read them (files.service, ui.settings_transfer), handed in by create_app."""
+
+    body: int
+    webhook: int
+    image: int
+    images_per_template: int
+    import_form: int
+
+    @classmethod
+    def of(
+        cls, settings: Settings, *, image: int, images_per_template: int, import_form: int
+    ) -> Caps:
+        return cls(
+            body=settings.max_body_bytes,
+            webhook=settings.max_webhook_bytes,
+            image=image,
+            images_per_template=images_per_template,
+            import_form=import_form,
+        )
+
+
+def cap_for(path: str, content_type: str, caps: Caps) -> int:
     """The most bytes a request body to ``path`` may hold."""
     if path.startswith("/webhooks/"):
-        return settings.max_webhook_bytes
+        return caps.webhook
     if not content_type.lower().startswith("multipart/form-data"):
-        return settings.max_body_bytes
+        return caps.body
     if _UPLOADS.fullmatch(path):
-        return settings.max_upload_bytes + FORM_OVERHEAD
+        return caps.image + FORM_OVERHEAD
     if _TEMPLATE_FORMS.fullmatch(path):
-        return TEMPLATE_IMAGES * settings.max_upload_bytes + FORM_OVERHEAD
+        return caps.images_per_template * caps.image + FORM_OVERHEAD
     if path.startswith("/settings/import-export/"):
-        return settings.max_import_bytes
-    return settings.max_body_bytes
+        return caps.import_form
+    return caps.body
 
 
 def refusal(cap: int) -> TooLarge:
-    shown = f"{cap / MIB:.1f}".removesuffix(".0")
+    """Said in whole megabytes, the form's own overhead left out (10 MB, not 10.1)."""
+    shown = str(cap // MIB) if cap >= MIB else f"{cap / MIB:.1f}"
     return TooLarge(TOO_LARGE, n=shown)
 
 
@@ -63,9 +88,10 @@ class _Overflow(Exception):
 class LimitBodies:
     """ASGI middleware: see the module's text."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, *, caps: Caps, language: str) -> None:
         self.app = app
-        self.settings = settings
+        self.caps = caps
+        self.language = language
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,9 +99,9 @@ class LimitBodies:
             return
         path: str = scope["path"]
         headers = dict(scope.get("headers", []))
-        cap = cap_for(path, headers.get(b"content-type", b"").decode("latin-1"), self.settings)
+        cap = cap_for(path, headers.get(b"content-type", b"").decode("latin-1"), self.caps)
         htmx = b"hx-request" in headers
-        language = self.settings.default_language
+        language = self.language
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > cap:
             await refused(path, htmx, refusal(cap), language)(scope, receive, send)
