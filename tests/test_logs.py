@@ -35,6 +35,11 @@ def _free_port() -> int:
         ("/chat/AbC/messages?after=3", "/chat/[redacted]/messages?after=3"),
         ("/widget/4/ws?token=s3cr3t&x=1", "/widget/4/ws?token=[redacted]&x=1"),
         ("/api/v1/conversations?q=token", "/api/v1/conversations?q=token"),
+        (
+            "/webhooks/instagram/2?hub.mode=subscribe&hub.verify_token=v3r1fy&hub.challenge=9",
+            "/webhooks/instagram/2?hub.mode=subscribe&hub.verify_token=[redacted]&hub.challenge=9",
+        ),
+        ("/public/files/12/thumb/AbC-9_x", "/public/files/12/thumb/[redacted]"),
     ],
 )
 def test_redact_keeps_the_path_and_drops_the_secret(line: str, kept: str) -> None:

@@ -1,9 +1,11 @@
 """Secrets that travel in URLs stay out of the logs.
 
-A customer link (``/chat/<secret>``, its messages and its WebSocket) and the web chat's visitor
-token (``/widget/<id>/ws?token=<secret>``) are bearer secrets: the database keeps only their
-hashes, so the access log must not keep them either. Every log record, whoever writes it
-(uvicorn's access and WebSocket lines, our own warnings naming a path), is redacted as it is made.
+A customer link (``/chat/<secret>``, its messages and its WebSocket), the web chat's visitor
+token (``/widget/<id>/ws?token=<secret>``), Instagram's ``hub.verify_token`` and an image's signed
+address (``/public/files/<id>/<variant>/<signature>``) are bearer secrets: the database keeps
+only the hashes of the first two, and the access log must keep none of them. Every log record,
+whoever writes it (uvicorn's access and WebSocket lines, our own warnings naming a path), is
+redacted as it is made.
 """
 
 from __future__ import annotations
@@ -13,14 +15,20 @@ import re
 from typing import Any
 
 REDACTED = "[redacted]"
-_SECRETS = re.compile(r"(/chat/)[^/?#\s\"']+|([?&](?:token|visitor_token)=)[^&#\s\"']+")
+_SECRETS = re.compile(
+    # a customer link; an image's signed address (what LINE fetches); a token in a query
+    # (the web chat's ?token=, Instagram's ?hub.verify_token=)
+    r"(/chat/)[^/?#\s\"']+"
+    r"|(/public/files/\d+/\w+/)[^/?#\s\"']+"
+    r"|([?&][\w.]*token=)[^&#\s\"']+"
+)
 
 
 def redact(text: str) -> str:
-    """``text`` with every customer-link secret and visitor token replaced."""
-    if "/chat/" not in text and "token=" not in text:
+    """``text`` with every secret that travels in an address replaced."""
+    if "/chat/" not in text and "token=" not in text and "/public/files/" not in text:
         return text
-    return _SECRETS.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
+    return _SECRETS.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + REDACTED, text)
 
 
 def _redacted(value: Any) -> Any:
