@@ -113,17 +113,89 @@ async def test_websocket_without_credentials_is_refused(live_server: LiveServer)
             pass
 
 
-@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (the services leg)")
-async def test_redis_bus_carries_events_between_processes(settings: Settings) -> None:
-    # Two buses stand for two app processes sharing one Redis.
-    first, second = create_bus(settings), create_bus(settings)
-    await first.start()
-    await second.start()
+BUSES = [
+    "in-process",
+    pytest.param(
+        "redis",
+        marks=pytest.mark.skipif(
+            not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (the services leg)"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("kind", BUSES)
+async def test_both_buses_deliver_an_event_as_published_and_to_the_same_members(
+    settings: Settings, kind: str
+) -> None:
+    published = [
+        # The workspace's, though its data names a member.
+        Event("member.created", {"member_id": 5}),
+        # That member's own.
+        Event("member.updated", {"member_id": 5}, member_id=5),
+        Event("conversation.read_state", {"conversation_id": 1, "contact_id": 2}, member_id=5),
+        Event("message.created", {"message_id": 7, "conversation_id": 1}),
+    ]
+    # Two buses on Redis stand for two app processes sharing it.
+    bus_settings = (
+        settings.model_copy(update={"redis_url": None}) if kind == "in-process" else settings
+    )
+    publisher = create_bus(bus_settings)
+    listener = publisher if kind == "in-process" else create_bus(bus_settings)
+    await publisher.start()
+    if listener is not publisher:
+        await listener.start()
     try:
-        async with second.subscribe() as subscription:
-            await first.publish(Event("message.created", {"message_id": 7}, member_id=3))
-            received = await asyncio.wait_for(anext(aiter(subscription)), 5)
-        assert received == Event("message.created", {"message_id": 7}, member_id=3)
+        async with listener.subscribe() as subscription:
+            for event in published:
+                await publisher.publish(event)
+            stream = aiter(subscription)
+            received = [await asyncio.wait_for(anext(stream), 5) for _ in published]
     finally:
-        await first.close()
-        await second.close()
+        await publisher.close()
+        if listener is not publisher:
+            await listener.close()
+    assert received == published
+    assert [event.visible_to(5) for event in received] == [True, True, True, True]
+    assert [event.visible_to(6) for event in received] == [True, False, False, True]
+
+
+def test_an_event_says_whom_it_is_for_by_its_type() -> None:
+    with pytest.raises(ValueError, match="for one member"):
+        Event("conversation.read_state", {"conversation_id": 1})
+    with pytest.raises(ValueError, match="for everyone"):
+        Event("member.created", {"member_id": 5}, member_id=5)
+
+
+async def test_every_member_hears_of_a_new_colleague_and_only_they_of_their_own_change(
+    live_server: LiveServer, factory: Factory
+) -> None:
+    owner_token = await factory.token(await factory.member(role="owner"))
+    agent = await factory.member(role="agent", name="美咲")
+    agent_token = await factory.token(agent)
+    async with (
+        websockets.connect(ws_url(live_server), additional_headers=auth(owner_token)) as owner_ws,
+        httpx.AsyncClient(base_url=live_server.url, headers=auth(owner_token)) as http,
+    ):
+        await next_event(owner_ws)  # ready
+        added = await http.post(
+            "/api/v1/members",
+            json={"email": "ken@example.jp", "name": "健", "role": "agent", "password": PASSWORD},
+        )
+        assert added.status_code == 201, added.text
+        heard = await next_event(owner_ws)
+        assert heard == {"type": "member.created", "member_id": added.json()["id"]}
+        # A change to the agent is theirs: the owner hears the next workspace event instead.
+        renamed = await http.patch(f"/api/v1/members/{agent.id}", json={"name": "美咲さん"})
+        assert renamed.status_code == 200
+        channel = await http.post("/api/v1/channels", json={"kind": "api", "name": "予約"})
+        assert channel.status_code == 201
+        assert (await next_event(owner_ws))["type"] == "channel.created"
+    async with websockets.connect(
+        ws_url(live_server), additional_headers=auth(agent_token)
+    ) as agent_ws:
+        await next_event(agent_ws)  # ready
+        async with httpx.AsyncClient(base_url=live_server.url, headers=auth(agent_token)) as http:
+            await http.patch("/api/v1/me", json={"language": "en"})
+        heard = await next_event(agent_ws)
+        assert heard == {"type": "member.updated", "member_id": agent.id}

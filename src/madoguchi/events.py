@@ -21,32 +21,63 @@ log = logging.getLogger(__name__)
 # A subscriber this far behind is dropped rather than letting memory grow; its client reconnects.
 QUEUE_SIZE = 1000
 
+# The events about one member's own state: only that member hears them. Every other event is the
+# workspace's and every member hears it, whatever ids its data names (``member.created`` names
+# the new member).
+PRIVATE_TYPES = frozenset(
+    {
+        "conversation.read_state",  # your read state of a conversation
+        "notification.created",  # your notifications
+        "notifications.read",
+        "member.updated",  # your settings, name or role changed: the page re-reads its own
+        "member.signed_out",  # your sessions end (deactivated, password reset, token revoked)
+        "token.created",  # your API tokens
+        "token.revoked",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Event:
     """``type`` names what happened (``message.created`` …); ``data`` holds the ids it concerns.
 
-    ``member_id`` restricts an event to one member (their own read state, say).
+    ``member_id`` is the one member a private event (``PRIVATE_TYPES``) is for, and None for
+    the workspace's events; it is never read from ``data``.
     """
 
     type: str
     data: dict[str, Any] = field(default_factory=dict)
     member_id: int | None = None
 
+    def __post_init__(self) -> None:
+        if (self.type in PRIVATE_TYPES) != (self.member_id is not None):
+            raise ValueError(
+                f"{self.type} is "
+                + ("for one member: say which" if self.type in PRIVATE_TYPES else "for everyone")
+            )
+
+    def visible_to(self, member_id: int) -> bool:
+        """Whether this member hears it: the one place that decides, whichever bus carried it."""
+        return self.member_id is None or self.member_id == member_id
+
     def to_json(self) -> str:
+        """The frame a member's WebSocket gets (docs/api.md: the data's ids at the top level)."""
         return json.dumps(
             {"type": self.type, "member_id": self.member_id, **self.data}, ensure_ascii=False
         )
 
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> Event:
-        payload = json.loads(raw)
-        event_type = payload.pop("type")
-        member_id = payload.pop("member_id", None)
-        return cls(type=event_type, data=payload, member_id=member_id)
+    def to_wire(self) -> str:
+        """The event between processes, its addressee apart from its data, so that it arrives
+        as it was published (in a client frame, a data ``member_id`` would take its place)."""
+        return json.dumps(
+            {"type": self.type, "member_id": self.member_id, "data": self.data},
+            ensure_ascii=False,
+        )
 
-    def visible_to(self, member_id: int) -> bool:
-        return self.member_id is None or self.member_id == member_id
+    @classmethod
+    def from_wire(cls, raw: str | bytes) -> Event:
+        payload = json.loads(raw)
+        return cls(type=payload["type"], data=payload["data"], member_id=payload["member_id"])
 
 
 class Subscription:
@@ -152,7 +183,7 @@ class RedisBus(_LocalFanout):
                 self._ready.set()
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
-                        self.fan_out(Event.from_json(message["data"]))
+                        self.fan_out(Event.from_wire(message["data"]))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -168,7 +199,7 @@ class RedisBus(_LocalFanout):
         await self._redis.aclose()
 
     async def publish(self, event: Event) -> None:
-        await self._redis.publish(self._channel, event.to_json())
+        await self._redis.publish(self._channel, event.to_wire())
 
 
 def create_bus(settings: Settings) -> EventBus:
