@@ -174,3 +174,13 @@ async def test_in_view_follows_the_view_and_the_filters(ctx: Ctx, factory: Facto
     assert not await check(InboxQuery(view=View.unread))
     assert await check(InboxQuery(view=View.all))
     assert not await check(InboxQuery(view=View.hidden))
+
+
+async def test_a_mention_inside_a_web_address_names_nobody(factory: Factory) -> None:
+    from madoguchi.conversations.service import mentioned_members
+
+    aya = await factory.member(name="aya")
+    mika = await factory.member(name="美香")
+    assert mentioned_members("見て https://x.example/@aya?ref=@美香 です", [aya, mika]) == []
+    found = mentioned_members("@美香 さん https://x.example/@aya を確認して", [aya, mika])
+    assert found == [mika]

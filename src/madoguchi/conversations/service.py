@@ -30,7 +30,7 @@ from madoguchi.events import Event
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
-from madoguchi.kit.text import storable
+from madoguchi.kit.text import storable, without_web_addresses
 from madoguchi.members.models import Member
 from madoguchi.notifications import service as notifications
 
@@ -282,8 +282,9 @@ async def _mention(
 
 def mentioned_members(text: str, members: Sequence[Member]) -> list[Member]:
     """The members a text names as ``@name`` (the name with or without its spaces, or the part
-    of the e-mail before ``@``); the longest name wins where one name starts another."""
-    folded = text.casefold()
+    of the e-mail before ``@``), outside web addresses; the longest name wins where one name
+    starts another."""
+    folded = without_web_addresses(text).casefold()
     handles = sorted(
         (
             (handle.casefold(), member)

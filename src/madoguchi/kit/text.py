@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 
+# A web address in a message: linked when shown, and no @mention inside it.
+WEB_ADDRESS = re.compile(r"https?://[^\s<>\"'、。「」（）]+")
 _KATAKANA_START = 0x30A1
 _KATAKANA_END = 0x30F6
 _KANA_OFFSET = 0x60
@@ -63,6 +66,14 @@ def grams_in(sequence: Sequence[str]) -> set[str]:
     return {*sequence, *(gram[0] for gram in sequence)}
 
 
+def grams_of(texts: Sequence[str]) -> frozenset[str]:
+    """Every distinct gram of the texts together (a conversation's names and messages)."""
+    grams: set[str] = set()
+    for body in texts:
+        grams.update(grams_in(gram_sequence(body)))
+    return frozenset(grams)
+
+
 def query_grams(query: str) -> list[str]:
     """What a query must contain: its bigrams, or the single character it is."""
     chars = search_key(query)
@@ -81,3 +92,8 @@ def preview(text: str, length: int = 120) -> str:
     """One line for the inbox list."""
     line = " ".join(text.split())
     return line if len(line) <= length else line[: length - 1] + "…"
+
+
+def without_web_addresses(text: str) -> str:
+    """``text`` with each web address blanked out (same length, so positions still match)."""
+    return WEB_ADDRESS.sub(lambda match: " " * len(match.group()), text)

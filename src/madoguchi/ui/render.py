@@ -27,6 +27,7 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError
 from madoguchi.kit.headers import NOSNIFF
 from madoguchi.kit.i18n import gettext_for, pick_language, translate_error
+from madoguchi.kit.text import WEB_ADDRESS
 from madoguchi.members.models import Member
 from madoguchi.ui.present import display_value, thumbnail_size
 
@@ -49,7 +50,6 @@ PAGE_HEADERS = {
 DAY_PATTERNS = {"ja": "y年M月d日（E）", "en": "EEEE, MMMM d, y"}
 # A moment with its weekday, for what is still to come (a scheduled send): 11/25（水）10:00.
 WEEKDAY_TIME_PATTERNS = {"ja": "M/d（E） H:mm", "en": "EEE M/d H:mm"}
-_URL = re.compile(r"https?://[^\s<>\"'、。「」（）]+")
 
 
 def _template_gettext(translations: NullTranslations) -> Callable[..., str]:
@@ -158,7 +158,7 @@ def linkify(text: str, *, mark: Callable[[str], str] | None = None) -> Markup:
         escaped = str(escape(plain))
         return mark(escaped) if mark is not None else escaped
 
-    for match in _URL.finditer(text):
+    for match in WEB_ADDRESS.finditer(text):
         parts.append(between(text[last : match.start()]))
         url = escape(match.group(0))
         parts.append(f'<a href="{url}" target="_blank" rel="noopener noreferrer">{url}</a>')
