@@ -20,13 +20,13 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from madoguchi import __version__
+from madoguchi.audit.api import router as audit_router
 from madoguchi.automation.api import router as automation_router
 from madoguchi.channels import email, instagram, line, web
 from madoguchi.channels.api import router as channels_router
 from madoguchi.config import Settings, get_settings
 from madoguchi.contacts.api import router as contacts_router
 from madoguchi.conversations.api import router as conversations_router
-from madoguchi.conversations.extra_api import router as conversations_extra_router
 from madoguchi.crm.api import router as crm_router
 from madoguchi.events import create_bus
 from madoguchi.files import service as files
@@ -51,6 +51,7 @@ from madoguchi.kit.web import (
     websocket_member,
 )
 from madoguchi.members.api import router as members_router
+from madoguchi.notifications.api import router as notifications_router
 from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
 from madoguchi.ui.render import PAGE_HEADERS, error_text, render
@@ -126,7 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(channels_router)
     app.include_router(crm_router)
     app.include_router(automation_router)
-    app.include_router(conversations_extra_router)
+    app.include_router(notifications_router)
+    app.include_router(audit_router)
     app.include_router(files_router)
     app.include_router(line.router)
     app.include_router(instagram.router)

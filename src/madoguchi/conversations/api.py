@@ -1,14 +1,15 @@
-"""``/api/v1/conversations``: the inbox list, messages, read state."""
+"""``/api/v1/conversations``: the inbox list, messages, read state; conversation tags and
+scheduled messages."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
 from madoguchi.automation import templates
 from madoguchi.channels import service as channels
-from madoguchi.conversations import repository, service, workflow
+from madoguchi.conversations import repository, scheduled, service, workflow
 from madoguchi.conversations.repository import Cursor, InboxItem, InboxQuery, View
 from madoguchi.conversations.schemas import (
     AssignIn,
@@ -18,6 +19,7 @@ from madoguchi.conversations.schemas import (
     ConversationDetail,
     ConversationOut,
     ConversationPage,
+    ConversationTagCreate,
     ConversationTagOut,
     FollowIn,
     MemberRef,
@@ -25,6 +27,9 @@ from madoguchi.conversations.schemas import (
     MessageCreate,
     MessageList,
     MessageOut,
+    ScheduledIn,
+    ScheduledOut,
+    ScheduledUpdate,
     SnoozeIn,
     TagIdsIn,
 )
@@ -34,8 +39,9 @@ from madoguchi.crm.schemas import Items, Label
 from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.members.service import ensure_manager
 
-router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
+router = APIRouter(prefix="/api/v1", tags=["conversations"])
 
 
 def conversation_out(item: InboxItem) -> ConversationOut:
@@ -68,7 +74,7 @@ def conversation_out(item: InboxItem) -> ConversationOut:
     )
 
 
-@router.get("", response_model=ConversationPage)
+@router.get("/conversations", response_model=ConversationPage)
 async def list_conversations(
     member: MemberDep,
     ctx: CtxDep,
@@ -100,14 +106,14 @@ async def list_conversations(
     )
 
 
-@router.get("/{conversation_id}", response_model=ConversationOut)
+@router.get("/conversations/{conversation_id}", response_model=ConversationOut)
 async def get_conversation(conversation_id: int, member: MemberDep, ctx: CtxDep) -> ConversationOut:
     conversation = await service.get_conversation(ctx.db, conversation_id=conversation_id)
     [item] = await repository.inbox_items(ctx.db, member_id=member.id, conversations=[conversation])
     return conversation_out(item)
 
 
-@router.get("/{conversation_id}/messages", response_model=MessageList)
+@router.get("/conversations/{conversation_id}/messages", response_model=MessageList)
 async def list_messages(
     conversation_id: int,
     _member: MemberDep,
@@ -124,7 +130,9 @@ async def list_messages(
     return MessageList(items=[MessageOut.of(m, images[m.id]) for m in messages])
 
 
-@router.post("/{conversation_id}/messages", response_model=MessageOut, status_code=201)
+@router.post(
+    "/conversations/{conversation_id}/messages", response_model=MessageOut, status_code=201
+)
 async def post_message(
     conversation_id: int, body: MessageCreate, member: MemberDep, ctx: CtxDep
 ) -> MessageOut:
@@ -149,7 +157,7 @@ async def post_message(
     return MessageOut.of(message, images[message.id])
 
 
-@router.get("/{conversation_id}/detail", response_model=ConversationDetail)
+@router.get("/conversations/{conversation_id}/detail", response_model=ConversationDetail)
 async def conversation_detail(
     conversation_id: int, _member: MemberDep, ctx: CtxDep
 ) -> ConversationDetail:
@@ -172,7 +180,7 @@ async def _item(ctx: CtxDep, member: MemberDep, conversation_id: int) -> Convers
     return conversation_out(item)
 
 
-@router.post("/{conversation_id}/assign", response_model=ConversationOut)
+@router.post("/conversations/{conversation_id}/assign", response_model=ConversationOut)
 async def assign(
     conversation_id: int, body: AssignIn, member: MemberDep, ctx: CtxDep
 ) -> ConversationOut:
@@ -183,14 +191,14 @@ async def assign(
     return await _item(ctx, member, conversation_id)
 
 
-@router.post("/{conversation_id}/become-assignee", response_model=ConversationOut)
+@router.post("/conversations/{conversation_id}/become-assignee", response_model=ConversationOut)
 async def become_assignee(conversation_id: int, member: MemberDep, ctx: CtxDep) -> ConversationOut:
     """担当者になる: 409 when a colleague already has it (follow instead)."""
     await workflow.become_assignee(ctx, conversation_id=conversation_id, actor=member)
     return await _item(ctx, member, conversation_id)
 
 
-@router.post("/{conversation_id}/follow", response_model=ConversationOut)
+@router.post("/conversations/{conversation_id}/follow", response_model=ConversationOut)
 async def follow(
     conversation_id: int,
     member: MemberDep,
@@ -203,7 +211,7 @@ async def follow(
     return await _item(ctx, member, conversation_id)
 
 
-@router.post("/{conversation_id}/unfollow", response_model=ConversationOut)
+@router.post("/conversations/{conversation_id}/unfollow", response_model=ConversationOut)
 async def unfollow(
     conversation_id: int,
     member: MemberDep,
@@ -215,7 +223,7 @@ async def unfollow(
     return await _item(ctx, member, conversation_id)
 
 
-@router.post("/{conversation_id}/close", response_model=ConversationOut)
+@router.post("/conversations/{conversation_id}/close", response_model=ConversationOut)
 async def close(
     conversation_id: int,
     member: MemberDep,
@@ -233,13 +241,13 @@ async def close(
     return await _item(ctx, member, conversation_id)
 
 
-@router.post("/{conversation_id}/reopen", response_model=ConversationOut)
+@router.post("/conversations/{conversation_id}/reopen", response_model=ConversationOut)
 async def reopen(conversation_id: int, member: MemberDep, ctx: CtxDep) -> ConversationOut:
     await workflow.reopen(ctx, conversation_id=conversation_id, actor=member)
     return await _item(ctx, member, conversation_id)
 
 
-@router.post("/{conversation_id}/snooze", response_model=ConversationOut)
+@router.post("/conversations/{conversation_id}/snooze", response_model=ConversationOut)
 async def snooze(
     conversation_id: int, body: SnoozeIn, member: MemberDep, ctx: CtxDep
 ) -> ConversationOut:
@@ -250,7 +258,7 @@ async def snooze(
     return await _item(ctx, member, conversation_id)
 
 
-@router.put("/{conversation_id}/memo", response_model=ConversationOut)
+@router.put("/conversations/{conversation_id}/memo", response_model=ConversationOut)
 async def set_memo(
     conversation_id: int, body: MemoIn, member: MemberDep, ctx: CtxDep
 ) -> ConversationOut:
@@ -258,7 +266,7 @@ async def set_memo(
     return await _item(ctx, member, conversation_id)
 
 
-@router.put("/{conversation_id}/tags", response_model=Items[ConversationTagOut])
+@router.put("/conversations/{conversation_id}/tags", response_model=Items[ConversationTagOut])
 async def set_tags(
     conversation_id: int, body: TagIdsIn, _member: MemberDep, ctx: CtxDep
 ) -> Items[ConversationTagOut]:
@@ -268,7 +276,7 @@ async def set_tags(
     return Items(items=[ConversationTagOut.model_validate(t) for t in found])
 
 
-@router.delete("/{conversation_id}", status_code=204)
+@router.delete("/conversations/{conversation_id}", status_code=204)
 async def delete_conversation(conversation_id: int, member: MemberDep, ctx: CtxDep) -> Response:
     """Delete permanently (永久削除): messages, images, scheduled sends and statistics go; an
     audit entry remains. Owners and admins only."""
@@ -276,13 +284,80 @@ async def delete_conversation(conversation_id: int, member: MemberDep, ctx: CtxD
     return Response(status_code=204)
 
 
-@router.post("/{conversation_id}/read", status_code=204)
+@router.post("/conversations/{conversation_id}/read", status_code=204)
 async def mark_read(conversation_id: int, member: MemberDep, ctx: CtxDep) -> Response:
     await service.mark_read(ctx, conversation_id=conversation_id, member=member)
     return Response(status_code=204)
 
 
-@router.post("/{conversation_id}/unread", status_code=204)
+@router.post("/conversations/{conversation_id}/unread", status_code=204)
 async def mark_unread(conversation_id: int, member: MemberDep, ctx: CtxDep) -> Response:
     await service.mark_unread(ctx, conversation_id=conversation_id, member=member)
+    return Response(status_code=204)
+
+
+@router.get("/conversation-tags", response_model=Items[ConversationTagOut])
+async def list_conversation_tags(_member: MemberDep, ctx: CtxDep) -> Items[ConversationTagOut]:
+    found = await workflow.list_conversation_tags(ctx.db)
+    return Items(items=[ConversationTagOut.model_validate(t) for t in found])
+
+
+@router.post("/conversation-tags", response_model=ConversationTagOut, status_code=201)
+async def create_conversation_tag(
+    body: ConversationTagCreate, member: MemberDep, ctx: CtxDep
+) -> Any:
+    ensure_manager(member)
+    return await workflow.create_conversation_tag(ctx, name=body.name, color=body.color)
+
+
+@router.delete("/conversation-tags/{tag_id}", status_code=204)
+async def delete_conversation_tag(tag_id: int, member: MemberDep, ctx: CtxDep) -> Response:
+    ensure_manager(member)
+    await workflow.delete_conversation_tag(ctx, tag_id=tag_id)
+    return Response(status_code=204)
+
+
+@router.get("/contacts/{contact_id}/scheduled-messages", response_model=Items[ScheduledOut])
+async def list_scheduled(
+    contact_id: int, _member: MemberDep, ctx: CtxDep, include_done: bool = False
+) -> Items[ScheduledOut]:
+    """The contact's pending scheduled messages, soonest first (``include_done`` for all)."""
+    found = await scheduled.list_scheduled(ctx.db, contact_id=contact_id, include_done=include_done)
+    return Items(items=[ScheduledOut.model_validate(s) for s in found])
+
+
+@router.post(
+    "/contacts/{contact_id}/scheduled-messages", response_model=ScheduledOut, status_code=201
+)
+async def create_scheduled(
+    contact_id: int, body: ScheduledIn, member: MemberDep, ctx: CtxDep
+) -> Any:
+    """Schedule a message (``at`` in ISO 8601; without a zone it is Japan time); at most three
+    wait per contact."""
+    return await scheduled.schedule(
+        ctx,
+        contact_id=contact_id,
+        text=body.text,
+        at=records.aware(body.at, ctx.settings.timezone),
+        image_ids=body.image_ids,
+        author=member,
+    )
+
+
+@router.patch("/scheduled-messages/{scheduled_id}", response_model=ScheduledOut)
+async def update_scheduled(
+    scheduled_id: int, body: ScheduledUpdate, _member: MemberDep, ctx: CtxDep
+) -> Any:
+    return await scheduled.update_scheduled(
+        ctx,
+        scheduled_id=scheduled_id,
+        text=body.text,
+        at=None if body.at is None else records.aware(body.at, ctx.settings.timezone),
+        image_ids=body.image_ids,
+    )
+
+
+@router.delete("/scheduled-messages/{scheduled_id}", status_code=204)
+async def cancel_scheduled(scheduled_id: int, _member: MemberDep, ctx: CtxDep) -> Response:
+    await scheduled.cancel_scheduled(ctx, scheduled_id=scheduled_id)
     return Response(status_code=204)
