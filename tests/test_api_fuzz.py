@@ -2,6 +2,9 @@
 has a documented status, content type and body.
 
 Reproducible: Hypothesis is derandomized and the database starts from the same rows each run.
+Every case carries one owner's token, which no case may revoke, deactivate, demote or reset; the
+run fails loudly if that owner loses their access anyway, or if an operation only ever met a 401
+(checked at the door, never past it).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,13 +52,32 @@ CHANNEL_KINDS = ("api", "web", "line", "instagram")
 class Run:
     cases: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
+    # Per operation: the statuses it answered, to tell a checked operation from one that only
+    # ever met a 401.
+    answered: dict[str, Counter[int]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Fuzzer:
+    """The owner whose token every case carries."""
+
+    member_id: int
+    token: str
+    token_id: int
+
+
 @pytest.fixture
-async def owner_token(factory: Factory) -> str:
+async def fuzzer(factory: Factory, client: httpx.AsyncClient) -> Fuzzer:
     owner = await factory.member(role="owner")
-    return await factory.token(owner)
+    token = await factory.token(owner)
+    [own] = (await client.get("/api/v1/tokens", headers=auth(token))).json()["items"]
+    return Fuzzer(member_id=owner.id, token=token, token_id=own["id"])
+
+
+@pytest.fixture
+def owner_token(fuzzer: Fuzzer) -> str:
+    return fuzzer.token
 
 
 @pytest.fixture
@@ -158,13 +181,40 @@ def _known_path(operation: APIOperation, known: dict[str, int | str]) -> dict[st
     return chosen
 
 
+# What would take the fuzzing owner's own access away (deactivate or demote them, reset their
+# password, revoke their token) and turn every later case into a 401, checking nothing: these
+# operations are tried on everyone and everything else.
+_OWN_ACCESS = {
+    ("PATCH", "/api/v1/members/{member_id}"): "member_id",
+    ("POST", "/api/v1/members/{member_id}/password-reset"): "member_id",
+    ("DELETE", "/api/v1/tokens/{token_id}"): "token_id",
+}
+
+
+def _spares_the_fuzzer(operation: APIOperation, fuzzer: Fuzzer) -> Callable[[Case], bool]:
+    name = _OWN_ACCESS.get((operation.method.upper(), operation.path))
+    own = {"member_id": fuzzer.member_id, "token_id": fuzzer.token_id}
+
+    def spares(case: Case) -> bool:
+        value = (case.path_parameters or {}).get(name) if name else None
+        return value is None or str(value) != str(own[name or ""])
+
+    return spares
+
+
 def _exercise(
-    operation: APIOperation, headers: dict[str, str], known: dict[str, int | str], run: Run
+    operation: APIOperation,
+    headers: dict[str, str],
+    known: dict[str, int | str],
+    fuzzer: Fuzzer,
+    run: Run,
 ) -> None:
     cases = operation.as_strategy()
     path = _known_path(operation, known)
     if path:
         cases = st.one_of(cases, operation.as_strategy(path_parameters=path))
+    cases = cases.filter(_spares_the_fuzzer(operation, fuzzer))
+    answered = run.answered.setdefault(operation.label, Counter())
 
     @settings(
         max_examples=MAX_EXAMPLES,
@@ -180,6 +230,7 @@ def _exercise(
         response = case.call(headers=headers)
         run.cases += 1
         run.statuses[response.status_code] += 1
+        answered[response.status_code] += 1
         case.validate_response(response, checks=CHECKS, headers=headers)
 
     try:
@@ -195,18 +246,26 @@ def _deletions_last(operation: APIOperation) -> tuple[bool, int]:
 
 
 def test_every_documented_operation_answers_as_documented(
-    settings: Settings, owner_token: str, known: dict[str, int | str]
+    settings: Settings, fuzzer: Fuzzer, known: dict[str, int | str]
 ) -> None:
     app = create_app(settings)
+    headers = auth(fuzzer.token)
     started = time.monotonic()
+    locked_out = None
     try:
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in schema.get_all_operations()]
+        me = schema["/api/v1/me"]["GET"]
         run = Run()
         # Deletions last, so the known things are there for every other operation; a contact's
         # memo before the contact.
         for operation in sorted(operations, key=_deletions_last):
-            _exercise(operation, auth(owner_token), known, run)
+            _exercise(operation, headers, known, fuzzer, run)
+            # Still the owner it was: otherwise every case after this one is a 401.
+            still = me.Case().call(headers=headers)
+            if still.status_code != 200 or still.json()["role"] != "owner":
+                locked_out = f"after {operation.label}: GET /api/v1/me {still.status_code}"
+                break
     finally:
         shutdown_lifespans()
     took = time.monotonic() - started
@@ -214,5 +273,32 @@ def test_every_documented_operation_answers_as_documented(
         f"schemathesis: {run.cases} cases over {len(operations)} operations in {took:.1f} s; "
         f"statuses {dict(sorted(run.statuses.items()))}; {len(run.failures)} failing operations"
     )
+    assert locked_out is None, f"the fuzzing owner lost their access {locked_out}"
     assert len(operations) > 100
     assert not run.failures, "\n\n".join(run.failures)
+    # Each operation was checked past the door, not only refused at it.
+    only_refused = sorted(label for label, seen in run.answered.items() if not set(seen) - {401})
+    assert not only_refused, f"only 401s from: {only_refused}"
+
+
+def test_the_run_never_takes_the_fuzzing_owners_own_access_away(settings: Settings) -> None:
+    fuzzer = Fuzzer(member_id=3, token="mdg_x", token_id=7)
+    try:
+        schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(settings))
+        revoke = schema["/api/v1/tokens/{token_id}"]["DELETE"]
+        change = schema["/api/v1/members/{member_id}"]["PATCH"]
+        reset = schema["/api/v1/members/{member_id}/password-reset"]["POST"]
+        contact = schema["/api/v1/contacts/{contact_id}"]["GET"]
+        cases = [
+            (revoke, {"token_id": 7}, False),
+            (revoke, {"token_id": 3}, True),
+            (change, {"member_id": 3}, False),
+            (change, {"member_id": 7}, True),
+            (reset, {"member_id": 3}, False),
+            (contact, {"contact_id": 3}, True),
+        ]
+        for operation, path, spared in cases:
+            case = operation.Case(path_parameters=path)
+            assert _spares_the_fuzzer(operation, fuzzer)(case) is spared, (operation.label, path)
+    finally:
+        shutdown_lifespans()
