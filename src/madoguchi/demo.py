@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, insert, select, text
 
-from madoguchi.automation import actions, templates
+from madoguchi.automation import macros, templates
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.contacts import service as contacts
@@ -1593,7 +1593,7 @@ async def _set_up_workspace(ctx: Ctx) -> _Workspace:
         ],
     }
     action_ids = {
-        name: (await actions.create_action(ctx, name=name, steps=steps)).id
+        name: (await macros.create_action(ctx, name=name, steps=steps)).id
         for name, steps in action_steps.items()
     }
     return _Workspace(

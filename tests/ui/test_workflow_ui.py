@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from madoguchi.automation import actions, templates
+from madoguchi.automation import macros, templates
 from madoguchi.channels import service as channels
 from madoguchi.config import Settings
 from madoguchi.conversations import service as conversations
@@ -436,7 +436,7 @@ async def test_an_action_runs_every_step_or_none_with_the_reason(
 ) -> None:
     ctx = factory.ctx
     vip = await tags.create_tag(ctx, actor=None, name="VIP")
-    welcome = await actions.create_action(
+    welcome = await macros.create_action(
         ctx,
         name="初回来店のお礼",
         steps=[

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from madoguchi.automation import actions, templates
+from madoguchi.automation import macros, templates
 from madoguchi.automation.schemas import (
     ActionCreate,
     ActionOut,
@@ -85,7 +85,7 @@ async def preview_template(
 
 @router.get("/actions", response_model=Items[ActionOut])
 async def list_actions(_member: MemberDep, ctx: CtxDep) -> Items[ActionOut]:
-    return Items(items=[ActionOut.model_validate(a) for a in await actions.list_actions(ctx.db)])
+    return Items(items=[ActionOut.model_validate(a) for a in await macros.list_actions(ctx.db)])
 
 
 @router.post("/actions", response_model=ActionOut, status_code=201)
@@ -94,24 +94,24 @@ async def create_action(body: ActionCreate, member: MemberDep, ctx: CtxDep) -> A
     ``add_tags`` / ``remove_tags`` (tag_ids), ``set_field`` (key, value), ``set_status``
     (status), ``assign`` (member_id), ``hide`` / ``block`` (value: true or false)."""
     ensure_manager(member)
-    return await actions.create_action(ctx, name=body.name, steps=body.steps)
+    return await macros.create_action(ctx, name=body.name, steps=body.steps)
 
 
 @router.patch("/actions/{action_id}", response_model=ActionOut)
 async def update_action(action_id: int, body: ActionUpdate, member: MemberDep, ctx: CtxDep) -> Any:
     ensure_manager(member)
-    return await actions.update_action(ctx, action_id=action_id, name=body.name, steps=body.steps)
+    return await macros.update_action(ctx, action_id=action_id, name=body.name, steps=body.steps)
 
 
 @router.delete("/actions/{action_id}", status_code=204)
 async def delete_action(action_id: int, member: MemberDep, ctx: CtxDep) -> Response:
     ensure_manager(member)
-    await actions.delete_action(ctx, action_id=action_id, actor=member)
+    await macros.delete_action(ctx, action_id=action_id, actor=member)
     return Response(status_code=204)
 
 
 @router.post("/actions/{action_id}/run", status_code=204)
 async def run_action(action_id: int, body: ActionRun, member: MemberDep, ctx: CtxDep) -> Response:
     """Run every step on the contact, all or nothing (☆ in the chat)."""
-    await actions.run_action(ctx, action_id=action_id, contact_id=body.contact_id, actor=member)
+    await macros.run_action(ctx, action_id=action_id, contact_id=body.contact_id, actor=member)
     return Response(status_code=204)

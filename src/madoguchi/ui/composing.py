@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from madoguchi.automation import actions, templates
+from madoguchi.automation import macros, templates
 from madoguchi.automation.models import Action, Template, TemplateFolder
 from madoguchi.channels import outbox
 from madoguchi.conversations import service as conversations
@@ -194,7 +194,7 @@ async def action_list(
     names = await _step_names(ctx)
     found = [
         ActionView(action, [describe_step(step, names) for step in action.steps or []])
-        for action in await actions.list_actions(ctx.db)
+        for action in await macros.list_actions(ctx.db)
     ]
     return await open_fragment(
         request,
@@ -214,9 +214,9 @@ async def run_action(
     """Run an action on the conversation's customer: every step, or none with the reason."""
     try:
         item = await inbox_item(ctx, member, conversation_id)
-        action = await actions.get_action(ctx.db, action_id=action_id)
+        action = await macros.get_action(ctx.db, action_id=action_id)
         name = action.name
-        await actions.run_action(ctx, action_id=action_id, contact_id=item.contact.id, actor=member)
+        await macros.run_action(ctx, action_id=action_id, contact_id=item.contact.id, actor=member)
     except DomainError as error:
         return await refused(ctx, member, error)
     headers = conversation_changed(conversation_id, item.contact.id, "action", contact_part="all")

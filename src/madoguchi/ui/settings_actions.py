@@ -3,7 +3,7 @@
 The step editor is one form. Adding, moving and removing a step post the form with ``edit``
 (``add``, ``up:N``, ``down:N``, ``remove:N``): the page comes back with the steps changed and
 nothing saved, so it works without script too. 「保存」 sends the steps to the service, which
-checks them (actions.check_steps); a refused step shows why next to it.
+checks them (macros.check_steps); a refused step shows why next to it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from madoguchi.automation import actions, templates
+from madoguchi.automation import macros, templates
 from madoguchi.automation.models import Action
 from madoguchi.conversations.models import MAX_TEXT_LENGTH
 from madoguchi.crm import fields, statuses, tags
@@ -162,7 +162,7 @@ async def _refused_step(ctx: Ctx, steps: Sequence[dict[str, Any]]) -> int | None
     """Which step the service refuses, to show why next to it."""
     for index, step in enumerate(steps):
         try:
-            await actions.check_steps(ctx.db, [step])
+            await macros.check_steps(ctx.db, [step])
         except DomainError:
             return index
     return None
@@ -199,9 +199,9 @@ async def _actions(ctx: Ctx) -> dict[str, Any]:
     all_statuses = await statuses.list_statuses(ctx.db)
     team = [m for m in await members.list_members(ctx.db) if m.active]
     return {
-        "actions": await actions.list_actions(ctx.db),
+        "actions": await macros.list_actions(ctx.db),
         "step_types": STEP_TYPES,
-        "max_steps": actions.MAX_STEPS,
+        "max_steps": macros.MAX_STEPS,
         "text_limit": MAX_TEXT_LENGTH,
         # What each step can choose from: (value, as shown).
         "template_choices": [
@@ -268,8 +268,8 @@ async def _save_or_edit(
     async def change() -> Action:
         try:
             if action_id is None:
-                return await actions.create_action(ctx, name=name, steps=sent)
-            return await actions.update_action(ctx, action_id=action_id, name=name, steps=sent)
+                return await macros.create_action(ctx, name=name, steps=sent)
+            return await macros.update_action(ctx, action_id=action_id, name=name, steps=sent)
         except DomainError as error:
             refused = await _refused_step(ctx, sent)
             if refused is not None:
@@ -315,7 +315,7 @@ async def delete_action(
         ctx,
         member,
         ACTIONS,
-        lambda: actions.delete_action(ctx, action_id=action_id, actor=member),
+        lambda: macros.delete_action(ctx, action_id=action_id, actor=member),
         at=f"action-{action_id}",
         notice=translated(member, N_("Deleted the action %(name)s."), name=name),
         notice_at=PAGE,

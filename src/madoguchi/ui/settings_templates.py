@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
 
-from madoguchi.automation import actions, templates
+from madoguchi.automation import macros, templates
 from madoguchi.automation.models import Action, Template
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
@@ -66,7 +66,7 @@ async def _templates(ctx: Ctx) -> dict[str, Any]:
         "folder_names": {f.id: f.name for f in folders},
         "templates_in": templates_in,
         "template_count": len(all_templates),
-        "used_by": users_of_templates(await actions.list_actions(ctx.db)),
+        "used_by": users_of_templates(await macros.list_actions(ctx.db)),
         "text_limit": templates.TEXT_LIMIT,
         "max_images": files.MAX_IMAGES,
         "placeholders": PLACEHOLDERS,

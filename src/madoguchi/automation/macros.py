@@ -1,5 +1,7 @@
-"""Actions (アクション実行, F14): a named bundle of steps run on a contact in one click (and
-later by rules). The steps run as one transaction: all of them happen, or none."""
+"""Macros: what users call actions (アクション実行, F14; ``Action`` in the glossary), a named
+bundle of steps run on a contact in one click (and later by rules). The steps run as one
+transaction: all of them happen, or none. Named as help desks name such bundles, so the module
+is not taken for a state-change action."""
 
 from __future__ import annotations
 
