@@ -19,12 +19,12 @@ import pytest
 import uvicorn
 from sqlalchemy import insert, text
 
+from madoguchi import search
 from madoguchi.app import create_app
 from madoguchi.config import Settings
 from madoguchi.crm import defaults
 from madoguchi.crm.models import Mark, Status
 from madoguchi.events import Event, InProcessBus
-from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Base, Database
 from madoguchi.kit.migrate import upgrade

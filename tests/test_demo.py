@@ -19,7 +19,7 @@ import httpx
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi import demo
+from madoguchi import demo, search
 from madoguchi.channels.models import Channel
 from madoguchi.config import Settings
 from madoguchi.contacts.models import Contact
@@ -33,7 +33,6 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.conversations.service import mentioned_members
 from madoguchi.crm.models import ContactTag, Status, Tag
-from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.text import preview, search_key

@@ -17,8 +17,8 @@ from alembic import command
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from madoguchi import search
 from madoguchi.config import Settings
-from madoguchi.kit import search
 from madoguchi.kit.migrate import alembic_config, upgrade
 from tests.conftest import _pg_admin
 

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, insert, select, text
 
+from madoguchi import search
 from madoguchi.automation import macros, templates
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel, ChannelKind
@@ -46,7 +47,6 @@ from madoguchi.conversations.workflow import SYSTEM_TEXT
 from madoguchi.crm import fields, marks, memos, records, statuses, tags
 from madoguchi.crm.defaults import DEFAULT_STATUSES
 from madoguchi.crm.models import ContactTag, Tag, TagFolder
-from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.security import new_password

@@ -378,7 +378,7 @@ async def test_search_over_many_matches_still_pages_newest_first(
     client: httpx.AsyncClient, token: str, channel: Channel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Past the set limit the list is walked instead of sorted; both must give the same answer.
-    from madoguchi.crm import filters
+    from madoguchi.search import planner
 
     url = f"/api/v1/channels/{channel.id}/inbound"
     for n in range(6):
@@ -394,10 +394,10 @@ async def test_search_over_many_matches_still_pages_newest_first(
         return [item["contact"]["display_name"] for item in r.json()["items"]]
 
     by_set = await names()
-    monkeypatch.setattr(filters, "SEARCH_SET_LIMIT", 1)
+    monkeypatch.setattr(planner, "SEARCH_SET_LIMIT", 1)
     by_walk = await names()
     # Taken as common on the database's estimate alone (PostgreSQL), without counting.
-    monkeypatch.setattr(filters, "ESTIMATE_MARGIN", 0)
+    monkeypatch.setattr(planner, "ESTIMATE_MARGIN", 0)
     by_estimate = await names()
     assert by_set == by_walk == by_estimate == ["客4", "客2", "客0"]
 

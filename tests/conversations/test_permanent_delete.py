@@ -12,13 +12,13 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select, text
 
+from madoguchi import search
 from madoguchi.config import Settings
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import Message
 from madoguchi.events import InProcessBus
 from madoguchi.files import service as files
 from madoguchi.jobs import Worker
-from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from tests.fixtures import Factory, auth

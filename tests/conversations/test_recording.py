@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from madoguchi import search
 from madoguchi.channels.models import Channel
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import recording, repository, workflow
@@ -18,7 +19,6 @@ from madoguchi.conversations.models import Conversation, ConversationUnread, Mes
 from madoguchi.conversations.repository import InboxQuery
 from madoguchi.crm import tags
 from madoguchi.crm.models import ContactTag
-from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.members.models import Member
 from tests.fixtures import Factory

@@ -92,7 +92,7 @@ async def list_contacts(
     context = filters.Context(
         scope=filters.Scope.contact, member_id=member_id, timezone=timezone, now=now or utcnow()
     )
-    where = await filters.compile_conditions(db, conditions, context)
+    where = list((await filters.compile_conditions(db, conditions, context)).where)
     if before_id is not None:
         where.append(Contact.id < before_id)
     rows = list(

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi import search
 from madoguchi.audit import service as audit
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import recording, searching
@@ -15,7 +16,6 @@ from madoguchi.conversations.models import Conversation
 from madoguchi.crm import marks, statuses, values
 from madoguchi.events import Event
 from madoguchi.files import service as files
-from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Forbidden, Invalid, NotFound
 from madoguchi.kit.text import search_key

@@ -22,6 +22,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, text
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 
+from madoguchi import search
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import searching
 from madoguchi.conversations.models import (
@@ -34,10 +35,9 @@ from madoguchi.conversations.models import (
 from madoguchi.crm.models import ContactTag
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
-from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import UTCDateTime
-from madoguchi.kit.text import gram_sequence, grams_in, preview, search_key
+from madoguchi.kit.text import gram_sequence, grams_in, grams_of, preview, search_key
 
 
 def list_preview(text: str, meta: dict[str, Any] | None) -> str:
@@ -291,7 +291,7 @@ async def _add_to_entries(
             started[cid] = search.ConversationEntry(
                 conversation_id=cid,
                 seq=search.activity_seq(at, cid),
-                grams=search.grams_of([searching.names_text(contact)]),
+                grams=grams_of([searching.names_text(contact)]),
             )
     grams: dict[int, set[str]] = {}
     for message in searched:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi import search
 from madoguchi.channels.models import Channel
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
@@ -22,7 +23,6 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.crm import filters, tags
 from madoguchi.crm.models import ContactTag, Mark, Status, Tag
-from madoguchi.kit import search
 from madoguchi.kit.db import utcnow
 from madoguchi.kit.errors import Invalid
 
@@ -102,7 +102,7 @@ class _Listing:
     # ident) themselves (the conversations' search index: see _searched).
     order: tuple[Any, ...] | None = None
     after: Callable[[Cursor], ColumnElement[bool]] | None = None
-    # Conditions to add one at a time until a page is full (crm.filters.SearchWalk.steps).
+    # Conditions to add one at a time until a page is full (search.SearchWalk.steps).
     steps: list[ColumnElement[bool]] | None = None
 
 
@@ -129,9 +129,11 @@ async def _listing(
         timezone=timezone,
         now=now or utcnow(),
     )
-    searched = await _searched(db, query, conditions, context) if walk_search else None
-    if searched is not None:
-        return searched
+    common_terms: frozenset[str] = frozenset()
+    if walk_search:
+        searched, common_terms = await _searched(db, query, conditions, context)
+        if searched is not None:
+            return searched
     activity: Any
     ident: Any
     if query.view == View.unread:
@@ -167,11 +169,12 @@ async def _listing(
     # PostgreSQL keeps statistics and picks its index by them; the guard would only blind it.
     plain = activity is Conversation.last_activity_at or db.get_bind().dialect.name == "postgresql"
     where = _view_conditions(query.view, member_id, walking_conversations=plain)
-    where += await filters.compile_conditions(db, conditions, context)
+    plan = await filters.compile_conditions(db, conditions, context, common_terms=common_terms)
+    where += plan.where
     # Forced only where nothing else narrows the list more than its walked index does: with an
     # assignee, a channel or a field, sorting their few rows is cheaper than walking them all.
     walk = (
-        bool(db.info.pop(filters.WALK_WITH_CHECKS, False))
+        plan.walk_with_checks
         and query.view in (View.all, View.unread)
         and all(condition.field in WALKABLE_WITH for condition in conditions)
     )
@@ -183,14 +186,15 @@ async def _searched(
     query: InboxQuery,
     conditions: list[filters.Condition],
     context: filters.Context,
-) -> _Listing | None:
+) -> tuple[_Listing | None, frozenset[str]]:
     """The inbox searched for words (一覧, nothing else but text conditions) walks the
     conversations' own search index from the newest activity down, checking each entry, and
     stops after a page: as fast for a word in 1 % of conversations as for one in half of them,
     and at a million conversations as at a thousand. Other views and filters walk their own
-    index and check the words there (crm.filters.text_condition)."""
+    index and check the words there (search.text_condition), told which words this found
+    common (the second value)."""
     if query.view != View.all or not conditions:
-        return None
+        return None, frozenset()
     texts = [
         condition.value
         for condition in conditions
@@ -200,10 +204,11 @@ async def _searched(
         and condition.value.strip()
     ]
     if len(texts) != len(conditions):
-        return None  # other conditions, or a text condition the usual path refuses
-    walk = await filters.search_walk(db, texts)
+        return None, frozenset()  # other conditions, or a text condition the usual path refuses
+    plan = await search.search_walk(db, texts)
+    walk = plan.walk
     if walk is None:
-        return None
+        return None, plan.common_terms
     statement = (
         select(Conversation)
         .select_from(walk.source)
@@ -220,7 +225,7 @@ async def _searched(
         cursor = query.cursor
         top = search.activity_seq(cursor.at, cursor.id) if cursor is not None else None
         steps = walk.steps(top)
-    return _Listing(
+    listing = _Listing(
         statement=statement,
         activity=Conversation.last_activity_at,
         ident=Conversation.id,
@@ -228,6 +233,7 @@ async def _searched(
         after=after,
         steps=steps,
     )
+    return listing, plan.common_terms
 
 
 # The conditions a forced walk may carry besides the text: their own index is walked.

@@ -1,4 +1,4 @@
-"""Each conversation's search entry (kit.search): the grams of its contact's names and of its
+"""Each conversation's search entry (search.entries): the grams of its contact's names and of its
 messages, keyed by its last activity, kept in step by the services that change any of them."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi import search
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message, MessageKind
-from madoguchi.kit import search
+from madoguchi.kit.text import grams_of
 
 
 # System lines ("aya closed this conversation") are neither searched nor indexed: the rule, in
@@ -35,7 +36,7 @@ async def add_conversation(db: AsyncSession, conversation: Conversation, contact
             search.ConversationEntry(
                 conversation_id=conversation.id,
                 seq=search.activity_seq(conversation.last_activity_at, conversation.id),
-                grams=search.grams_of([names_text(contact)]),
+                grams=grams_of([names_text(contact)]),
             )
         ],
         new=True,
@@ -64,7 +65,7 @@ async def refresh(db: AsyncSession, conversation_ids: Sequence[int]) -> None:
         search.ConversationEntry(
             conversation_id=conversation.id,
             seq=search.activity_seq(conversation.last_activity_at, conversation.id),
-            grams=search.grams_of([names_text(contact), *texts.get(conversation.id, [])]),
+            grams=grams_of([names_text(contact), *texts.get(conversation.id, [])]),
         )
         for conversation, contact in rows
     ]

@@ -7,7 +7,7 @@ A condition is ``{"field", "op", "value"}``; the fields and their ops:
 - ``status``, ``mark``: ``eq``, ``in``, ``ne``, ``empty``, ``not_empty`` — ids or names
 - ``channel``: ``eq``, ``in`` — channel ids
 - ``assignee``: ``eq``, ``in``, ``empty`` — member ids, or ``"me"``
-- ``text``: ``contains`` — names and message text, normalised (kit.text)
+- ``text``: ``contains`` — names and message text, normalised (found by search.planner)
 - ``hidden``, ``blocked``, ``mail_opt_in``: ``eq`` — true or false
 - ``email``, ``phone``: ``eq``, ``contains``, ``empty``, ``not_empty``
 - ``field.<key>``: by type — ``eq``, ``ne``, ``in``, ``contains``, ``gt``, ``gte``, ``lt``, ``lte``,
@@ -16,6 +16,9 @@ A condition is ``{"field", "op", "value"}``; the fields and their ops:
   ``between_days_ago`` ([from, to]), ``before`` / ``after`` (a date), ``empty`` (no record)
 
 Marks match a contact's mark or a mark on any of their messages (F17).
+
+The language is CRM's (its tags, statuses, marks, fields and record books); compiling it gives a
+FilterPlan, the conditions as SQL and how the list should read them.
 """
 
 from __future__ import annotations
@@ -23,65 +26,26 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Integer,
-    Select,
-    Text,
-    and_,
-    column,
-    exists,
-    false,
-    func,
-    literal_column,
-    not_,
-    or_,
-    select,
-    table,
-    tuple_,
-    union,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
-from sqlalchemy.sql import FromClause
 
+from madoguchi import search
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message
 from madoguchi.crm import marks, statuses, tags, values
 from madoguchi.crm.fields import field_by_key
 from madoguchi.crm.models import ContactTag, Field, FieldType, FieldValue, Record, Status, Tag
 from madoguchi.crm.records import check_record_day, find_book
-from madoguchi.kit import jsonsafe, search
+from madoguchi.kit import jsonsafe
 from madoguchi.kit.errors import Invalid
-from madoguchi.kit.text import like_pattern, query_grams, search_key
+from madoguchi.search import Scope as Scope  # what is filtered is what text search is for
 
-# Up to this many hits in the search index, a text search sorts its matches; past it the term is
-# common, and walking the list newest-first finds a page of matches sooner (after about
-# 51 × conversations ÷ matches rows: at 100,000 conversations, 2,500 at the most).
-SEARCH_SET_LIMIT = 2000
-# Where the database can estimate a term's hits (PostgreSQL), one estimated past this many times
-# the limit is taken as common without counting.
-ESTIMATE_MARGIN = 4
-# The texts a session's search found in most conversations (search_walk), not to estimate twice.
-COMMON_TERMS = "madoguchi.common_terms"
-# Set in a session whose list must be walked newest first, checking each row (see
-# walk_with_checks).
-WALK_WITH_CHECKS = "madoguchi.walk_with_checks"
 # How far back "days ago" reaches: a hundred years covers every customer's history.
 MAX_DAYS = 36_500
-
-
-class Scope(StrEnum):
-    """What is being filtered: the inbox's conversations (joined to their contact), or contacts."""
-
-    conversation = "conversation"
-    contact = "contact"
 
 
 @dataclass(frozen=True)
@@ -213,15 +177,51 @@ async def single_valued(
     return result
 
 
+@dataclass(frozen=True)
+class FilterPlan:
+    """The conditions as SQL, against ``Contact`` (and ``Conversation`` in the inbox scope), and
+    how the list should read them: ``walk_with_checks`` when a text is common, and the list is
+    better walked newest first, checking each row, than gathered and sorted (search.TextPlan)."""
+
+    where: tuple[ColumnElement[bool], ...]
+    walk_with_checks: bool = False
+
+
 async def compile_conditions(
-    db: AsyncSession, conditions: Sequence[Condition], context: Context
-) -> list[ColumnElement[bool]]:
-    """SQL for each condition, against ``Contact`` (and ``Conversation`` in the inbox scope)."""
-    db.info.pop(WALK_WITH_CHECKS, None)  # said again below if these conditions need it
-    return [await _compile(db, condition, context) for condition in conditions]
+    db: AsyncSession,
+    conditions: Sequence[Condition],
+    context: Context,
+    *,
+    common_terms: frozenset[str] = frozenset(),
+) -> FilterPlan:
+    """The plan for these conditions. ``common_terms``: texts the inbox's search walk already
+    found common (search.WalkPlan), not to be estimated again."""
+    where: list[ColumnElement[bool]] = []
+    walk_with_checks = False
+    for condition in conditions:
+        if condition.field == "text":
+            found = await search.text_condition(
+                db, _text(condition), context.scope, common_terms=common_terms
+            )
+            where.append(found.condition)
+            walk_with_checks = walk_with_checks or found.walk_with_checks
+        else:
+            where.append(await _compile(db, condition, context))
+    return FilterPlan(where=tuple(where), walk_with_checks=walk_with_checks)
+
+
+def _text(condition: Condition) -> str:
+    _require(condition.op, ("contains",), condition.field)
+    if not isinstance(condition.value, str):
+        raise Invalid("The text condition takes a text.")
+    if not condition.value.strip():
+        # As for e-mail and phone: an empty "contains" is a mistake, not "match nothing".
+        raise Invalid("The text condition needs a word to look for.")
+    return condition.value
 
 
 async def _compile(db: AsyncSession, condition: Condition, context: Context) -> ColumnElement[bool]:
+    """SQL for one condition but text (search's planner has those)."""
     field, op, value = condition.field, condition.op, condition.value
     if field == "tag":
         return await _tag(db, op, value)
@@ -236,14 +236,6 @@ async def _compile(db: AsyncSession, condition: Condition, context: Context) -> 
         return _ids(op, value, column, "channel")
     if field == "assignee":
         return _assignee(op, value, context)
-    if field == "text":
-        _require(op, ("contains",), field)
-        if not isinstance(value, str):
-            raise Invalid("The text condition takes a text.")
-        if not value.strip():
-            # As for e-mail and phone: an empty "contains" is a mistake, not "match nothing".
-            raise Invalid("The text condition needs a word to look for.")
-        return await text_condition(db, value, context.scope)
     if field in ("hidden", "blocked", "mail_opt_in"):
         _require(op, ("eq",), field)
         if not isinstance(value, bool):
@@ -556,201 +548,3 @@ async def _record(
         return exists().where(of_contact, within(Record.at))
     aggregate = func.max(Record.at) if parts[2] == "newest_at" else func.min(Record.at)
     return within(select(aggregate).where(of_contact).scalar_subquery())
-
-
-# --- text: names and messages -----------------------------------------------------------------
-
-
-def walk_with_checks(db: AsyncSession) -> None:
-    """Say that the list's query must walk its index newest first, checking each row, rather
-    than gather every match and sort them (see conversations.repository)."""
-    db.info[WALK_WITH_CHECKS] = True
-
-
-@dataclass(frozen=True)
-class SearchWalk:
-    """The conversations' search index, walked from the newest activity down (kit.search):
-    join ``source`` to the conversations on ``conversation_id``, keep the rows ``conditions``
-    hold for, in ``order``; ``after(seq, conversation id)`` is what comes after a cursor.
-
-    On PostgreSQL, whose index answers in no order, the walk goes in ``steps`` from a cursor's
-    key (None: from the newest entry): the recent epochs first, then all the others; each
-    step's condition is added in turn and its own matches sorted."""
-
-    source: FromClause
-    conversation_id: ColumnElement[int]
-    order: tuple[ColumnElement[Any], ...]
-    after: Callable[[int, int], ColumnElement[bool]]
-    conditions: list[ColumnElement[bool]]
-    steps: Callable[[int | None], list[ColumnElement[bool]]] | None = None
-
-
-async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | None:
-    """A walk for conversations containing every text (in names or messages), or None where a
-    text has no letter or digit, or where PostgreSQL expects it in more conversations than a
-    step should sort (the list is then walked and each conversation checked: text_condition).
-
-    The index says which conversations hold all of a text's grams; each one walked is then
-    checked for the text itself (a LIKE on its contact's names and on its messages)."""
-    expressions = [search.match_expression(q) for q in texts]
-    if not texts or any(expression is None for expression in expressions):
-        return None
-    rechecks = [_text_recheck(db, q) for q in texts]
-    if db.get_bind().dialect.name == "sqlite":
-        entries = table(search.CONVERSATIONS, column("conversation_id"), column("seq"))
-        fts = table(search.CONVERSATIONS_FTS, column("rowid"))
-        rowid: ColumnElement[int] = fts.c.rowid
-        expression = " AND ".join(str(expression) for expression in expressions)
-        return SearchWalk(
-            source=entries.join(fts, fts.c.rowid == entries.c.seq),
-            conversation_id=entries.c.conversation_id,
-            order=(rowid.desc(),),
-            # The rowid orders by (activity, id) itself: one column to compare.
-            after=lambda seq, _id: rowid < seq,
-            conditions=[
-                literal_column(search.CONVERSATIONS_FTS).op("MATCH")(expression),
-                *rechecks,
-            ],
-        )
-    grams = sorted({gram for q in texts for gram in query_grams(q)})
-    estimate = await search.estimated_hits(db, search.CONVERSATIONS, texts[0])
-    if estimate is not None and estimate > SEARCH_SET_LIMIT * ESTIMATE_MARGIN:
-        # Remembered, so that text_condition walks the list without estimating again.
-        db.info.setdefault(COMMON_TERMS, set()).add(texts[0])
-        return None
-    entries = table(
-        search.CONVERSATIONS,
-        column("conversation_id", Integer),
-        column("seq", BigInteger),
-        column("grams", ARRAY(Text)),
-    )
-    seq, ident, held = entries.c.seq, entries.c.conversation_id, entries.c.grams
-
-    def steps(top: int | None) -> list[ColumnElement[bool]]:
-        recent: Any = (
-            search.recent_epoch_tokens(top)
-            if top is not None
-            else literal_column(search.newest_epoch_tokens(), ARRAY(Text))
-        )
-        return [held.overlap(recent), not_(held.overlap(recent))]
-
-    return SearchWalk(
-        source=entries,
-        conversation_id=ident,
-        order=(seq.desc(), ident.desc()),
-        after=lambda at, conversation_id: tuple_(seq, ident) < tuple_(at, conversation_id),
-        conditions=[held.contains(grams), *rechecks],
-        steps=steps,
-    )
-
-
-def _text_recheck(db: AsyncSession, q: str) -> ColumnElement[bool]:
-    """A conversation (joined to its contact) whose names or messages contain ``q``."""
-    pattern = like_pattern(q)
-    return or_(Contact.search_text.like(pattern, escape="\\"), _in_messages(db, pattern))
-
-
-def _in_messages(db: AsyncSession, pattern: str) -> ColumnElement[bool]:
-    """The walked conversation has a message matching ``pattern``, checked for that
-    conversation alone."""
-    checked = select(Message.id).where(
-        Message.conversation_id == Conversation.id,
-        Message.search_text.like(pattern, escape="\\"),
-    )
-    if db.get_bind().dialect.name == "postgresql":
-        # OFFSET 0 keeps PostgreSQL from hashing every matching message up front (a "hashed
-        # SubPlan" reads them all): each conversation walked is checked instead.
-        checked = checked.offset(0)
-    return exists(checked)
-
-
-async def text_condition(db: AsyncSession, q: str, scope: Scope) -> ColumnElement[bool]:
-    """Contacts (or conversations) whose names or messages contain ``q``, normalised (F3, F46)."""
-    if not search_key(q):
-        return false()
-    pattern = like_pattern(q)
-    if q in db.info.get(COMMON_TERMS, ()):
-        by_message, by_name = None, None  # in most conversations: so in most messages and names
-    else:
-        by_message, by_name = await _matching(
-            db,
-            [
-                (
-                    search.MESSAGES,
-                    select(Message.conversation_id).where(
-                        Message.search_text.like(pattern, escape="\\")
-                    ),
-                    Message.id,
-                ),
-                (
-                    search.CONTACTS,
-                    select(Contact.id).where(Contact.search_text.like(pattern, escape="\\")),
-                    Contact.id,
-                ),
-            ],
-            q,
-        )
-    if by_message is not None and by_name is not None:
-        # Both rare enough: one list of ids, which the query starts from (an OR of two would
-        # make SQLite walk the whole list instead).
-        if scope == Scope.conversation:
-            named = select(Conversation.id).where(Conversation.contact_id.in_(by_name))
-            return Conversation.id.in_(union(by_message, named))
-        written = select(Conversation.contact_id).where(Conversation.id.in_(by_message))
-        return Contact.id.in_(union(written, by_name))
-    parts: list[ColumnElement[bool]] = []
-    if by_message is None:
-        # A common term: the list is walked newest first and each conversation checked.
-        walk_with_checks(db)
-        in_conversation = _in_messages(db, pattern)
-        parts.append(
-            in_conversation
-            if scope == Scope.conversation
-            else exists().where(Conversation.contact_id == Contact.id, in_conversation)
-        )
-    elif scope == Scope.conversation:
-        parts.append(Conversation.id.in_(by_message))
-    else:
-        parts.append(
-            Contact.id.in_(select(Conversation.contact_id).where(Conversation.id.in_(by_message)))
-        )
-    if by_name is None:
-        parts.append(Contact.search_text.like(pattern, escape="\\"))
-    else:
-        parts.append(Contact.id.in_(by_name))
-    return or_(*parts)
-
-
-async def _matching(
-    db: AsyncSession,
-    lookups: list[tuple[search.SearchIndex, Select[int], InstrumentedAttribute[int]]],
-    q: str,
-) -> list[Select[int] | None]:
-    """For each (index, recheck, owner key): a select of the ids ``recheck`` selects among the
-    index's candidates, or None for a common term (more than SEARCH_SET_LIMIT hits in the index
-    alone, counted without reading a row, all indexes in one query): the caller then walks the
-    list instead. The selects go into the list's own query, so the matches never travel to
-    Python and back as a long list of parameters."""
-    found: list[Select[int] | None] = []
-    counts: list[Any] = []
-    for index, recheck, owner_key in lookups:
-        candidates = search.candidates(db, index, q)
-        estimate = await search.estimated_hits(db, index.name, q)
-        if candidates is None or (
-            estimate is not None and estimate > SEARCH_SET_LIMIT * ESTIMATE_MARGIN
-        ):
-            found.append(None)  # no grams, or surely common: not worth counting
-            continue
-        hits = candidates.subquery()
-        counts.append(
-            select(func.count())
-            .select_from(select(hits.c.owner_id).limit(SEARCH_SET_LIMIT + 1).subquery())
-            .scalar_subquery()
-        )
-        found.append(recheck.join(hits, hits.c.owner_id == owner_key))
-    if counts:
-        sizes = iter((await db.execute(select(*counts))).one())
-        found = [
-            None if item is None or int(next(sizes)) > SEARCH_SET_LIMIT else item for item in found
-        ]
-    return found

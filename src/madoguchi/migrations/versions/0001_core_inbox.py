@@ -253,7 +253,7 @@ def upgrade() -> None:
 
 
 def _create_search_index(name: str, owner: str) -> None:
-    # See madoguchi.kit.search: FTS5 over bigrams on SQLite, a GIN text array on PostgreSQL.
+    # See madoguchi.search.indexes: FTS5 over bigrams on SQLite, a GIN text array on PostgreSQL.
     if op.get_bind().dialect.name == "sqlite":
         op.execute(
             f"CREATE VIRTUAL TABLE {name} USING fts5(grams, content='', "

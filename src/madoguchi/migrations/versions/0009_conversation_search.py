@@ -1,6 +1,6 @@
 """conversation search: one search entry per conversation (its contact's names and all its
 messages), keyed by its last activity, so that the inbox finds the newest matching conversations
-first instead of sorting every match (kit.search)
+first instead of sorting every match (madoguchi.search)
 
 Revision ID: 0009
 Revises: 0008
@@ -14,8 +14,9 @@ from alembic import op
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
-from madoguchi.kit import search
+from madoguchi import search
 from madoguchi.kit.db import UTCDateTime
+from madoguchi.kit.text import grams_of
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -111,7 +112,7 @@ def _fill(bind: sa.Connection, sqlite: bool) -> None:
             while sqlite and seq in taken:
                 seq -= 1
             taken.add(seq)
-            grams = search.grams_of(
+            grams = grams_of(
                 [f"{channel_name} {display_name}", *texts.get(conversation_id, [])]
             )
             params.append(

@@ -1,5 +1,6 @@
-"""Each conversation's search entry (kit.search, conversations.searching): kept in step with its
-messages, its contact's names and its activity, and walked newest first by the inbox search."""
+"""Each conversation's search entry (search.entries, filled by conversations.searching): kept in
+step with its messages, its contact's names and its activity, and walked newest first by the
+inbox search."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from madoguchi import search
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import repository, workflow
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.repository import Cursor, InboxQuery
-from madoguchi.kit import search
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.text import grams_of
 from tests.fixtures import Factory
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -149,7 +151,7 @@ async def test_conversations_in_the_same_millisecond_with_ids_far_apart(
     for conversation_id in ids:
         await search.write_conversations(
             ctx.db,
-            [search.ConversationEntry(conversation_id, seq, search.grams_of([word]))],
+            [search.ConversationEntry(conversation_id, seq, grams_of([word]))],
             new=False,
         )
     await ctx.commit()

@@ -1,0 +1,70 @@
+"""Search (F3, F46): the n-gram indexes and the planner that reads them.
+
+- ``indexes``: one row per message and per contact (FTS5 on SQLite, GIN on PostgreSQL);
+- ``entries``: one entry per conversation, keyed by its last activity (the inbox, newest first);
+- ``planner``: a text condition, or the inbox's walk of the entries, as a plan value.
+
+What a conversation's entry holds is decided by conversations.searching; the filter language
+that asks for text (crm.filters) reaches the planner through ``text_condition``. Normalising
+text and cutting it into grams is kit.text's.
+"""
+
+from madoguchi.search.entries import (
+    CONVERSATIONS,
+    CONVERSATIONS_FTS,
+    ID_BITS,
+    ConversationEntry,
+    activity_seq,
+    conversation_entries,
+    conversation_entry,
+    conversations_with_entries,
+    stored_grams,
+    write_conversations,
+)
+from madoguchi.search.indexes import (
+    CONTACTS,
+    GIN_INDEXES,
+    MESSAGES,
+    SearchIndex,
+    add,
+    add_grams,
+    bulk_loading,
+    remove,
+    replace,
+)
+from madoguchi.search.planner import (
+    Scope,
+    SearchWalk,
+    TextPlan,
+    WalkPlan,
+    search_walk,
+    text_condition,
+)
+
+__all__ = [
+    "CONTACTS",
+    "CONVERSATIONS",
+    "CONVERSATIONS_FTS",
+    "GIN_INDEXES",
+    "ID_BITS",
+    "MESSAGES",
+    "ConversationEntry",
+    "Scope",
+    "SearchIndex",
+    "SearchWalk",
+    "TextPlan",
+    "WalkPlan",
+    "activity_seq",
+    "add",
+    "add_grams",
+    "bulk_loading",
+    "conversation_entries",
+    "conversation_entry",
+    "conversations_with_entries",
+    "remove",
+    "replace",
+    "search_walk",
+    "stored_grams",
+    "text_condition",
+    "write_conversations",
+]

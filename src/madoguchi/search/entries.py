@@ -1,0 +1,196 @@
+"""Each conversation's search entry: the inbox's index, newest activity first (F3).
+
+The inbox searches conversations and lists them newest activity first. Indexes of messages and
+names find every match, which must then be sorted: a word in 1 % of a million conversations
+would sort ten thousand of them for a page of fifty. So each conversation also has one entry
+holding every gram of its contact's names and of its messages, keyed by ``seq``: its last
+activity (milliseconds) with the low bits of its id. Reading that index from the highest key
+down yields the newest matching conversations first, and a page stops after fifty.
+
+SQLite keeps the entries in ``conversation_search`` (grams as text) with an FTS5 index over
+them (``conversation_search_fts``, rowid = seq, kept in step by triggers); PostgreSQL keeps a
+text array with a GIN index, plus a token naming the entry's period of activity (an "epoch")
+so that one period can be searched at a time, newest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Text, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.kit.text import query_grams
+from madoguchi.search.indexes import dialect
+
+CONVERSATIONS = "conversation_search"
+CONVERSATIONS_FTS = "conversation_search_fts"
+# seq = milliseconds since 1970 << ID_BITS | the id's low bits: unique but for two conversations
+# whose ids differ by a multiple of 2**20 and whose activity falls in the same millisecond.
+ID_BITS = 20
+# An epoch is 2**EPOCH_BITS milliseconds of activity (about six days).
+EPOCH_BITS = 29
+EPOCH_PREFIX = "@e"  # never a gram: grams are letters and digits only
+
+
+# PostgreSQL's walk searches the epochs of the newest activity first: this many of them, as
+# one step (about four weeks: ~7,000 of 100,000 demo conversations).
+RECENT_EPOCHS = 4
+
+
+def recent_epoch_tokens(top: int) -> list[str]:
+    """The tokens of the epochs PostgreSQL's walk searches first, from the entry ``top`` (a
+    cursor's) down: its epoch and the ones before it. Everything else is the walk's second
+    step."""
+    newest = epoch_of(top)
+    return [epoch_token(e) for e in range(newest, newest - RECENT_EPOCHS, -1) if e >= 0]
+
+
+def newest_epoch_tokens() -> str:
+    """SQL for the same tokens from the newest entry there is, worked out inside the query
+    that searches them (PostgreSQL uses a value computed first in an index condition)."""
+    return (
+        f"ARRAY(SELECT '{EPOCH_PREFIX}' || "
+        f"(((SELECT max(seq) FROM {CONVERSATIONS}) >> {ID_BITS + EPOCH_BITS}) - g) "
+        f"FROM generate_series(0, {RECENT_EPOCHS - 1}) AS g)"
+    )
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 query for the entries holding every gram of ``query`` (each gram quoted: grams
+    are letters and digits, never a quote), or None without letters or digits."""
+    grams = query_grams(query)
+    if not grams:
+        return None
+    return " AND ".join(f'"{gram}"' for gram in dict.fromkeys(grams))
+
+
+def activity_seq(at: datetime, conversation_id: int) -> int:
+    """The key of a conversation's entry: ordered as (last activity, id) to the millisecond."""
+    milliseconds = max(0, int(at.timestamp() * 1000))
+    return milliseconds << ID_BITS | conversation_id & ((1 << ID_BITS) - 1)
+
+
+def epoch_of(seq: int) -> int:
+    return seq >> (ID_BITS + EPOCH_BITS)
+
+
+def epoch_token(epoch: int) -> str:
+    return f"{EPOCH_PREFIX}{epoch}"
+
+
+@dataclass(frozen=True)
+class ConversationEntry:
+    conversation_id: int
+    seq: int
+    grams: frozenset[str]
+
+
+def stored_grams(grams: frozenset[str], seq: int, *, sqlite: bool) -> str | list[str]:
+    """An entry's grams as its table holds them: text for SQLite's FTS5 index, an array with
+    the entry's epoch token for PostgreSQL's GIN index (conversation_entry reads either)."""
+    if sqlite:
+        return " ".join(sorted(grams))
+    return [*sorted(grams), epoch_token(epoch_of(seq))]
+
+
+async def conversation_entry(db: AsyncSession, conversation_id: int) -> ConversationEntry | None:
+    return (await conversation_entries(db, [conversation_id])).get(conversation_id)
+
+
+async def conversation_entries(
+    db: AsyncSession, conversation_ids: Sequence[int]
+) -> dict[int, ConversationEntry]:
+    """The entries these conversations have (a conversation without one is left out)."""
+    if not conversation_ids:
+        return {}
+    rows = await db.execute(
+        text(
+            f"SELECT conversation_id, seq, grams FROM {CONVERSATIONS} WHERE conversation_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": list(conversation_ids)},
+    )
+    found: dict[int, ConversationEntry] = {}
+    for conversation_id, seq, stored in rows:
+        held = stored.split() if isinstance(stored, str) else stored
+        grams = frozenset(g for g in held if not g.startswith(EPOCH_PREFIX))
+        found[int(conversation_id)] = ConversationEntry(int(conversation_id), int(seq), grams)
+    return found
+
+
+async def conversations_with_entries(db: AsyncSession, ids: Sequence[int]) -> set[int]:
+    if not ids:
+        return set()
+    rows = await db.scalars(
+        text(
+            f"SELECT conversation_id FROM {CONVERSATIONS} WHERE conversation_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": list(ids)},
+    )
+    return {int(row) for row in rows}
+
+
+async def write_conversations(
+    db: AsyncSession, entries: Sequence[ConversationEntry], *, new: bool
+) -> None:
+    """Store entries: ``new`` ones are inserted, the others replace what their conversation had."""
+    if not entries:
+        return
+    sqlite = dialect(db) == "sqlite"
+    if sqlite:
+        entries = await _free_seqs(db, entries)
+    params = [
+        {
+            "id": entry.conversation_id,
+            "seq": entry.seq,
+            "grams": stored_grams(entry.grams, entry.seq, sqlite=sqlite),
+        }
+        for entry in entries
+    ]
+    grams_param = bindparam("grams", type_=Text() if sqlite else ARRAY(Text))
+    if new:
+        statement = text(
+            f"INSERT INTO {CONVERSATIONS} (conversation_id, seq, grams) VALUES (:id, :seq, :grams)"
+        )
+    else:
+        statement = text(
+            f"UPDATE {CONVERSATIONS} SET seq = :seq, grams = :grams WHERE conversation_id = :id"
+        )
+    await db.execute(statement.bindparams(grams_param), params)
+
+
+async def _free_seqs(
+    db: AsyncSession, entries: Sequence[ConversationEntry]
+) -> list[ConversationEntry]:
+    """SQLite's index needs each seq once: a seq another conversation holds already (their
+    activity in the same millisecond, their ids 2**20 apart) goes one lower, and so on.
+    Writers take turns on SQLite, so what is free now is still free when written."""
+    wanted = [entry.seq for entry in entries]
+    rows = await db.execute(
+        text(f"SELECT seq, conversation_id FROM {CONVERSATIONS} WHERE seq IN :seqs").bindparams(
+            bindparam("seqs", expanding=True)
+        ),
+        {"seqs": wanted},
+    )
+    taken = {int(seq): int(owner) for seq, owner in rows}
+    if len(set(wanted)) == len(wanted) and not taken:
+        return list(entries)
+    mine = {entry.conversation_id for entry in entries}
+    # Seqs that stay taken: held by conversations not written now.
+    held = {seq for seq, owner in taken.items() if owner not in mine}
+    result = []
+    for entry in entries:
+        seq = entry.seq
+        while seq in held or (
+            seq != entry.seq
+            and await db.scalar(
+                text(f"SELECT 1 FROM {CONVERSATIONS} WHERE seq = :seq"), {"seq": seq}
+            )
+        ):
+            seq -= 1
+        held.add(seq)
+        result.append(ConversationEntry(entry.conversation_id, seq, entry.grams))
+    return result

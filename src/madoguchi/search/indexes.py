@@ -1,0 +1,184 @@
+"""The n-gram indexes of messages and contacts: one row per message, one per contact (F3, F46).
+
+Texts are normalised (kit.text) and cut into bigrams. SQLite keeps them in a contentless FTS5
+table (a phrase of adjacent bigrams matches a substring); PostgreSQL in a GIN-indexed text array
+(containment, then a LIKE re-check). Callers see one interface and never the dialect.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import BigInteger, Column, MetaData, Table, Text, bindparam, column, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TextualSelect
+
+from madoguchi.kit.text import gram_sequence, grams_in, query_grams
+
+_pg_metadata = MetaData()
+
+
+@dataclass(frozen=True)
+class SearchIndex:
+    """An index of one text per row of ``owner`` (messages, contacts)."""
+
+    name: str
+    owner: str
+
+    @property
+    def pg_table(self) -> Table:
+        table = _pg_metadata.tables.get(self.name)
+        if table is None:
+            table = Table(
+                self.name,
+                _pg_metadata,
+                Column("owner_id", BigInteger, primary_key=True),
+                Column("grams", ARRAY(Text)),
+            )
+        return table
+
+
+MESSAGES = SearchIndex(name="message_search", owner="messages")
+CONTACTS = SearchIndex(name="contact_search", owner="contacts")
+
+
+# PostgreSQL's GIN indexes of the search tables (migrations 0001, 0007, 0009).
+GIN_INDEXES = ("ix_message_search_grams", "ix_contact_search_grams", "ix_conversation_search_grams")
+
+
+@asynccontextmanager
+async def bulk_loading(db: AsyncSession) -> AsyncIterator[None]:
+    """While many rows are written at once (a loader, in batches of its own transactions),
+    PostgreSQL's GIN indexes take new entries into their pending list and merge them in one go
+    at the end, instead of one by one (about twice as fast). Searches read the pending list
+    meanwhile; afterwards it is empty and off again, as migration 0007 wants it. Nothing to do
+    on SQLite.
+
+    The setting must outlast the loader's transactions, so this commits: enter it with nothing
+    pending, and on the way out it rolls back whatever the loader left unfinished."""
+    if dialect(db) != "postgresql":
+        yield
+        return
+    await _set_fastupdate(db, on=True)
+    try:
+        yield
+    finally:
+        await db.rollback()  # whatever the loader left unfinished
+        await _set_fastupdate(db, on=False)
+
+
+async def _set_fastupdate(db: AsyncSession, *, on: bool) -> None:
+    for name in GIN_INDEXES:
+        await db.execute(text(f"ALTER INDEX {name} SET (fastupdate = {'on' if on else 'off'})"))
+        if not on:
+            await db.execute(text(f"SELECT gin_clean_pending_list('{name}'::regclass)"))
+    await db.commit()
+
+
+def dialect(db: AsyncSession) -> str:
+    """The session's database: "sqlite" or "postgresql"."""
+    return db.get_bind().dialect.name
+
+
+async def add(db: AsyncSession, index: SearchIndex, rows: Sequence[tuple[int, str]]) -> None:
+    """Index ``(owner id, text)`` pairs; texts without letters or digits are skipped."""
+    await add_grams(db, index, [(owner_id, gram_sequence(body)) for owner_id, body in rows])
+
+
+async def add_grams(
+    db: AsyncSession, index: SearchIndex, rows: Sequence[tuple[int, Sequence[str]]]
+) -> None:
+    """Index ``(owner id, kit.text.gram_sequence of its text)`` pairs: for a caller that has
+    the grams already (the demo loader, whose texts repeat)."""
+    if dialect(db) == "sqlite":
+        params = [{"id": owner_id, "grams": " ".join(grams)} for owner_id, grams in rows if grams]
+        if params:
+            await db.execute(
+                text(f"INSERT INTO {index.name}(rowid, grams) VALUES (:id, :grams)"), params
+            )
+        return
+    values = [
+        {"owner_id": owner_id, "grams": sorted(grams_in(grams))}
+        for owner_id, grams in rows
+        if grams
+    ]
+    if values:
+        await db.execute(index.pg_table.insert(), values)
+
+
+async def remove(db: AsyncSession, index: SearchIndex, rows: Sequence[tuple[int, str]]) -> None:
+    """Forget ``(owner id, text as indexed)`` pairs."""
+    if dialect(db) == "sqlite":
+        # A contentless FTS5 table forgets a row only when told what it held.
+        params = [
+            {"id": owner_id, "grams": " ".join(grams)}
+            for owner_id, body in rows
+            if (grams := gram_sequence(body))
+        ]
+        if params:
+            await db.execute(
+                text(
+                    f"INSERT INTO {index.name}({index.name}, rowid, grams) "
+                    "VALUES ('delete', :id, :grams)"
+                ),
+                params,
+            )
+        return
+    table = index.pg_table
+    ids = [owner_id for owner_id, _ in rows]
+    if ids:
+        await db.execute(table.delete().where(table.c.owner_id.in_(ids)))
+
+
+async def replace(
+    db: AsyncSession, index: SearchIndex, owner_id: int, *, old: str, new: str
+) -> None:
+    await remove(db, index, [(owner_id, old)])
+    await add(db, index, [(owner_id, new)])
+
+
+async def estimated_hits(db: AsyncSession, table: str, query: str) -> int | None:
+    """PostgreSQL's own estimate of the rows holding the query's grams (from the index's
+    statistics, without reading it), or None where there is none (SQLite: count instead).
+
+    A GIN index answers with a bitmap of every hit before any LIMIT applies, so counting a
+    common gram's hits costs as much as reading them all; the estimate costs a plan."""
+    grams = query_grams(query)
+    if not grams or dialect(db) != "postgresql":
+        return None
+    explained = await db.scalar(
+        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE grams @> :grams").bindparams(
+            bindparam("grams", value=grams, type_=ARRAY(Text))
+        )
+    )
+    plans = explained if isinstance(explained, list) else json.loads(str(explained))
+    return int(plans[0]["Plan"]["Plan Rows"])
+
+
+def candidates(db: AsyncSession, index: SearchIndex, query: str) -> TextualSelect | None:
+    """A select of ``owner_id`` for the rows whose grams contain the query's: a superset of the
+    matches, to re-check with LIKE on the owner's ``search_text``. None when the query has no
+    letters or digits."""
+    grams = query_grams(query)
+    if not grams:
+        return None
+    owner_id = column("owner_id", BigInteger)
+    if dialect(db) == "sqlite":
+        if len(grams) == 1 and len(grams[0]) == 1:
+            expression = f'"{grams[0]}"*'
+        else:
+            expression = '"' + " ".join(grams) + '"'
+        return (
+            text(f"SELECT rowid AS owner_id FROM {index.name} WHERE {index.name} MATCH :fts")
+            .bindparams(fts=expression)
+            .columns(owner_id)
+        )
+    return (
+        text(f"SELECT owner_id FROM {index.name} WHERE grams @> :grams")
+        .bindparams(bindparam("grams", value=grams, type_=ARRAY(Text)))
+        .columns(owner_id)
+    )

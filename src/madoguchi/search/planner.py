@@ -1,0 +1,274 @@
+"""How a search for words is read from the indexes (F3, F46): the full-text planner.
+
+A text is looked for in the contact's names and in the messages. Where few rows hold it, the
+indexes give the matching ids and the list's own query starts from them; where many do, the
+list is better walked newest first and each row checked. The inbox searched for words alone
+walks the conversations' own entries instead (search_walk). Each answer is a plan value that
+its caller reads: nothing is left in the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    Text,
+    column,
+    exists,
+    false,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+    tuple_,
+    union,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql import FromClause
+
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations.models import Conversation, Message
+from madoguchi.kit.text import like_pattern, query_grams, search_key
+from madoguchi.search import entries, indexes
+from madoguchi.search.indexes import dialect
+
+# Up to this many hits in the search index, a text search sorts its matches; past it the term is
+# common, and walking the list newest-first finds a page of matches sooner (after about
+# 51 × conversations ÷ matches rows: at 100,000 conversations, 2,500 at the most).
+SEARCH_SET_LIMIT = 2000
+# Where the database can estimate a term's hits (PostgreSQL), one estimated past this many times
+# the limit is taken as common without counting.
+ESTIMATE_MARGIN = 4
+
+
+class Scope(StrEnum):
+    """What is being searched: the inbox's conversations (joined to their contact), or contacts."""
+
+    conversation = "conversation"
+    contact = "contact"
+
+
+@dataclass(frozen=True)
+class TextPlan:
+    """Contacts (or conversations) holding a text, and how the list should read them:
+    ``walk_with_checks`` when the text is common, and the list's query must walk its index
+    newest first, checking each row, rather than gather every match and sort them."""
+
+    condition: ColumnElement[bool]
+    walk_with_checks: bool = False
+
+
+@dataclass(frozen=True)
+class SearchWalk:
+    """The conversations' search entries, walked from the newest activity down (entries.py):
+    join ``source`` to the conversations on ``conversation_id``, keep the rows ``conditions``
+    hold for, in ``order``; ``after(seq, conversation id)`` is what comes after a cursor.
+
+    On PostgreSQL, whose index answers in no order, the walk goes in ``steps`` from a cursor's
+    key (None: from the newest entry): the recent epochs first, then all the others; each
+    step's condition is added in turn and its own matches sorted."""
+
+    source: FromClause
+    conversation_id: ColumnElement[int]
+    order: tuple[ColumnElement[Any], ...]
+    after: Callable[[int, int], ColumnElement[bool]]
+    conditions: list[ColumnElement[bool]]
+    steps: Callable[[int | None], list[ColumnElement[bool]]] | None = None
+
+
+@dataclass(frozen=True)
+class WalkPlan:
+    """search_walk's answer: a walk of the entries, or None; and the texts PostgreSQL expects
+    in too many conversations for one, which text_condition then takes as common without
+    estimating them again."""
+
+    walk: SearchWalk | None
+    common_terms: frozenset[str] = frozenset()
+
+
+async def search_walk(db: AsyncSession, texts: Sequence[str]) -> WalkPlan:
+    """A walk for conversations containing every text (in names or messages), or none where a
+    text has no letter or digit, or where PostgreSQL expects it in more conversations than a
+    step should sort (the list is then walked and each conversation checked: text_condition).
+
+    The index says which conversations hold all of a text's grams; each one walked is then
+    checked for the text itself (a LIKE on its contact's names and on its messages)."""
+    expressions = [entries.match_expression(q) for q in texts]
+    if not texts or any(expression is None for expression in expressions):
+        return WalkPlan(walk=None)
+    rechecks = [_text_recheck(db, q) for q in texts]
+    if dialect(db) == "sqlite":
+        stored = table(entries.CONVERSATIONS, column("conversation_id"), column("seq"))
+        fts = table(entries.CONVERSATIONS_FTS, column("rowid"))
+        rowid: ColumnElement[int] = fts.c.rowid
+        expression = " AND ".join(str(expression) for expression in expressions)
+        return WalkPlan(
+            walk=SearchWalk(
+                source=stored.join(fts, fts.c.rowid == stored.c.seq),
+                conversation_id=stored.c.conversation_id,
+                order=(rowid.desc(),),
+                # The rowid orders by (activity, id) itself: one column to compare.
+                after=lambda seq, _id: rowid < seq,
+                conditions=[
+                    literal_column(entries.CONVERSATIONS_FTS).op("MATCH")(expression),
+                    *rechecks,
+                ],
+            )
+        )
+    grams = sorted({gram for q in texts for gram in query_grams(q)})
+    estimate = await indexes.estimated_hits(db, entries.CONVERSATIONS, texts[0])
+    if estimate is not None and estimate > SEARCH_SET_LIMIT * ESTIMATE_MARGIN:
+        return WalkPlan(walk=None, common_terms=frozenset({texts[0]}))
+    stored = table(
+        entries.CONVERSATIONS,
+        column("conversation_id", Integer),
+        column("seq", BigInteger),
+        column("grams", ARRAY(Text)),
+    )
+    seq, ident, held = stored.c.seq, stored.c.conversation_id, stored.c.grams
+
+    def steps(top: int | None) -> list[ColumnElement[bool]]:
+        recent: Any = (
+            entries.recent_epoch_tokens(top)
+            if top is not None
+            else literal_column(entries.newest_epoch_tokens(), ARRAY(Text))
+        )
+        return [held.overlap(recent), not_(held.overlap(recent))]
+
+    return WalkPlan(
+        walk=SearchWalk(
+            source=stored,
+            conversation_id=ident,
+            order=(seq.desc(), ident.desc()),
+            after=lambda at, conversation_id: tuple_(seq, ident) < tuple_(at, conversation_id),
+            conditions=[held.contains(grams), *rechecks],
+            steps=steps,
+        )
+    )
+
+
+def _text_recheck(db: AsyncSession, q: str) -> ColumnElement[bool]:
+    """A conversation (joined to its contact) whose names or messages contain ``q``."""
+    pattern = like_pattern(q)
+    return or_(Contact.search_text.like(pattern, escape="\\"), _in_messages(db, pattern))
+
+
+def _in_messages(db: AsyncSession, pattern: str) -> ColumnElement[bool]:
+    """The walked conversation has a message matching ``pattern``, checked for that
+    conversation alone."""
+    checked = select(Message.id).where(
+        Message.conversation_id == Conversation.id,
+        Message.search_text.like(pattern, escape="\\"),
+    )
+    if dialect(db) == "postgresql":
+        # OFFSET 0 keeps PostgreSQL from hashing every matching message up front (a "hashed
+        # SubPlan" reads them all): each conversation walked is checked instead.
+        checked = checked.offset(0)
+    return exists(checked)
+
+
+async def text_condition(
+    db: AsyncSession, q: str, scope: Scope, *, common_terms: frozenset[str] = frozenset()
+) -> TextPlan:
+    """Contacts (or conversations) whose names or messages contain ``q``, normalised (F3, F46).
+    ``common_terms``: texts a search_walk already found common (WalkPlan)."""
+    if not search_key(q):
+        return TextPlan(false())
+    pattern = like_pattern(q)
+    if q in common_terms:
+        by_message, by_name = None, None  # in most conversations: so in most messages and names
+    else:
+        by_message, by_name = await _matching(
+            db,
+            [
+                (
+                    indexes.MESSAGES,
+                    select(Message.conversation_id).where(
+                        Message.search_text.like(pattern, escape="\\")
+                    ),
+                    Message.id,
+                ),
+                (
+                    indexes.CONTACTS,
+                    select(Contact.id).where(Contact.search_text.like(pattern, escape="\\")),
+                    Contact.id,
+                ),
+            ],
+            q,
+        )
+    if by_message is not None and by_name is not None:
+        # Both rare enough: one list of ids, which the query starts from (an OR of two would
+        # make SQLite walk the whole list instead).
+        if scope == Scope.conversation:
+            named = select(Conversation.id).where(Conversation.contact_id.in_(by_name))
+            return TextPlan(Conversation.id.in_(union(by_message, named)))
+        written = select(Conversation.contact_id).where(Conversation.id.in_(by_message))
+        return TextPlan(Contact.id.in_(union(written, by_name)))
+    parts: list[ColumnElement[bool]] = []
+    walk_with_checks = False
+    if by_message is None:
+        # A common term: the list is walked newest first and each conversation checked.
+        walk_with_checks = True
+        in_conversation = _in_messages(db, pattern)
+        parts.append(
+            in_conversation
+            if scope == Scope.conversation
+            else exists().where(Conversation.contact_id == Contact.id, in_conversation)
+        )
+    elif scope == Scope.conversation:
+        parts.append(Conversation.id.in_(by_message))
+    else:
+        parts.append(
+            Contact.id.in_(select(Conversation.contact_id).where(Conversation.id.in_(by_message)))
+        )
+    if by_name is None:
+        parts.append(Contact.search_text.like(pattern, escape="\\"))
+    else:
+        parts.append(Contact.id.in_(by_name))
+    return TextPlan(or_(*parts), walk_with_checks=walk_with_checks)
+
+
+async def _matching(
+    db: AsyncSession,
+    lookups: list[tuple[indexes.SearchIndex, Select[int], InstrumentedAttribute[int]]],
+    q: str,
+) -> list[Select[int] | None]:
+    """For each (index, recheck, owner key): a select of the ids ``recheck`` selects among the
+    index's candidates, or None for a common term (more than SEARCH_SET_LIMIT hits in the index
+    alone, counted without reading a row, all indexes in one query): the caller then walks the
+    list instead. The selects go into the list's own query, so the matches never travel to
+    Python and back as a long list of parameters."""
+    found: list[Select[int] | None] = []
+    counts: list[Any] = []
+    for index, recheck, owner_key in lookups:
+        candidates = indexes.candidates(db, index, q)
+        estimate = await indexes.estimated_hits(db, index.name, q)
+        if candidates is None or (
+            estimate is not None and estimate > SEARCH_SET_LIMIT * ESTIMATE_MARGIN
+        ):
+            found.append(None)  # no grams, or surely common: not worth counting
+            continue
+        hits = candidates.subquery()
+        counts.append(
+            select(func.count())
+            .select_from(select(hits.c.owner_id).limit(SEARCH_SET_LIMIT + 1).subquery())
+            .scalar_subquery()
+        )
+        found.append(recheck.join(hits, hits.c.owner_id == owner_key))
+    if counts:
+        sizes = iter((await db.execute(select(*counts))).one())
+        found = [
+            None if item is None or int(next(sizes)) > SEARCH_SET_LIMIT else item for item in found
+        ]
+    return found
