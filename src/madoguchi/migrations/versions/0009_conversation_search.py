@@ -112,9 +112,7 @@ def _fill(bind: sa.Connection, sqlite: bool) -> None:
             while sqlite and seq in taken:
                 seq -= 1
             taken.add(seq)
-            grams = grams_of(
-                [f"{channel_name} {display_name}", *texts.get(conversation_id, [])]
-            )
+            grams = grams_of([f"{channel_name} {display_name}", *texts.get(conversation_id, [])])
             params.append(
                 {
                     "id": conversation_id,
