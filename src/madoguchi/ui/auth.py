@@ -26,6 +26,7 @@ from madoguchi.members.models import Member
 from madoguchi.ui.present import safe_next
 from madoguchi.ui.render import render, render_for
 from madoguchi.ui.settings_pages import is_manager
+from madoguchi.ui.threads import after_error
 
 router = APIRouter()
 
@@ -153,8 +154,7 @@ async def change_password(
             session=request.cookies.get(SESSION_COOKIE),
         )
     except DomainError as error:
-        await ctx.db.rollback()
-        await ctx.db.refresh(member)
+        await after_error(ctx, member)
         return await _password_page(
             request,
             ctx,

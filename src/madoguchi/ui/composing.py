@@ -20,12 +20,13 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.ui.panel import can_manage
+from madoguchi.ui.render import error_text
 from madoguchi.ui.threads import (
+    after_error,
     conversation_changed,
     inbox_item,
     member_names,
     open_fragment,
-    refused,
     respond,
     thread,
 )
@@ -112,13 +113,10 @@ async def send_template(
     conversation_id: int, template_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     """「送信」: the template goes out at once, filled in, with its images."""
-    try:
-        message = await templates.send_template(
-            ctx, conversation_id=conversation_id, template_id=template_id, member=member
-        )
-        conversation = await conversations.get_conversation(ctx.db, conversation_id=conversation_id)
-    except DomainError as error:
-        return await refused(ctx, member, error)
+    message = await templates.send_template(
+        ctx, conversation_id=conversation_id, template_id=template_id, member=member
+    )
+    conversation = await conversations.get_conversation(ctx.db, conversation_id=conversation_id)
     return respond(
         request,
         ctx,
@@ -212,13 +210,16 @@ async def run_action(
     conversation_id: int, action_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     """Run an action on the conversation's customer: every step, or none with the reason."""
+    item = await inbox_item(ctx, member, conversation_id)
+    action = await macros.get_action(ctx.db, action_id=action_id)
+    name = action.name
     try:
-        item = await inbox_item(ctx, member, conversation_id)
-        action = await macros.get_action(ctx.db, action_id=action_id)
-        name = action.name
         await macros.run_action(ctx, action_id=action_id, contact_id=item.contact.id, actor=member)
     except DomainError as error:
-        return await refused(ctx, member, error)
+        # The service rolled its steps back, which expires the member the app's handler would
+        # read the language from after the session is gone: answer here while it is loaded.
+        await after_error(ctx, member)
+        return error_text(error, member.language)
     headers = conversation_changed(conversation_id, item.contact.id, "action", contact_part="all")
     return respond(
         request, ctx, member, "inbox/_action_done.html", headers=headers, action_name=name
@@ -231,10 +232,7 @@ async def run_action(
 @router.post("/ui/messages/{message_id}/resend")
 async def resend(message_id: int, request: Request, member: MemberDep, ctx: CtxDep) -> Response:
     """再送: a reply its channel refused goes back in the outbox; the bubble says 送信中…"""
-    try:
-        message = await outbox.resend(ctx, message_id=message_id)
-    except DomainError as error:
-        return await refused(ctx, member, error)
+    message = await outbox.resend(ctx, message_id=message_id)
     return respond(
         request,
         ctx,

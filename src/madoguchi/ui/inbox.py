@@ -32,7 +32,7 @@ from madoguchi.ui.filtering import (
 )
 from madoguchi.ui.panel import Panel, Place, load_panel
 from madoguchi.ui.present import LIST_PAGE, THREAD_PAGE
-from madoguchi.ui.render import error_message, error_text
+from madoguchi.ui.render import error_message
 from madoguchi.ui.threads import (
     Team,
     Thread,
@@ -320,7 +320,7 @@ async def send_message(
         )
     except DomainError as error:
         if is_htmx(request):
-            return error_text(error, member.language)
+            raise  # the app's handler answers the sentence under the composer
         return await _inbox_page(
             request,
             ctx,

@@ -18,7 +18,7 @@ from madoguchi.conversations.models import ScheduledMessage
 from madoguchi.crm import records
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import DomainError, NotFound
+from madoguchi.kit.errors import NotFound
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui import forms
@@ -26,7 +26,7 @@ from madoguchi.ui.composing import image_json
 from madoguchi.ui.contacts import part_response
 from madoguchi.ui.panel import Place, local_input_value, place_of
 from madoguchi.ui.present import SnoozePreset, snooze_time
-from madoguchi.ui.threads import refused, respond
+from madoguchi.ui.threads import respond
 
 router = APIRouter()
 PART = "scheduled"
@@ -111,19 +111,16 @@ async def _change(
 ) -> Response:
     """Make one change through ``conversations.scheduled`` and answer the part again."""
     form = await request.form()
-    try:
-        await change(form)
-        return await part_response(
-            request,
-            ctx,
-            member,
-            contact_id=contact_id,
-            part=PART,
-            place=place_of(forms.text(form, "place")),
-            saved=True,
-        )
-    except DomainError as error:
-        return await refused(ctx, member, error)
+    await change(form)
+    return await part_response(
+        request,
+        ctx,
+        member,
+        contact_id=contact_id,
+        part=PART,
+        place=place_of(forms.text(form, "place")),
+        saved=True,
+    )
 
 
 @router.post("/ui/contacts/{contact_id}/scheduled")

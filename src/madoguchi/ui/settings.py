@@ -27,6 +27,7 @@ from madoguchi.ui import (
 )
 from madoguchi.ui.render import render_for
 from madoguchi.ui.settings_pages import is_manager
+from madoguchi.ui.threads import after_error
 
 router = APIRouter()
 
@@ -71,8 +72,7 @@ async def save_settings(
             notify_mentions=notify_mentions == "1" if asked else None,
         )
     except DomainError as error:
-        await ctx.db.rollback()
-        await ctx.db.refresh(member)
+        await after_error(ctx, member)
         return render_for(
             request,
             ctx,

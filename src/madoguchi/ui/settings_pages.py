@@ -174,6 +174,23 @@ async def show(
     )
 
 
+async def refusal(
+    ctx: Ctx,
+    member: Member,
+    error: DomainError,
+    *,
+    at: str,
+    draft: Mapping[str, Any] | None = None,
+    placed: bool = False,
+) -> Outcome:
+    """A refused change: nothing of it kept, and its reason where the member acted (at the top
+    when what was acted on is gone, unless ``placed`` says ``at`` already accounts for that)."""
+    await ctx.db.rollback()  # nothing half-saved
+    await ctx.db.refresh(member)  # a rollback forgets what was loaded
+    where = PAGE if isinstance(error, NotFound) and not placed else at
+    return Outcome(error=translate_error(error, member.language), at=where, draft=draft or {})
+
+
 async def act(
     request: Request,
     ctx: Ctx,
@@ -196,18 +213,15 @@ async def act(
     """
     if not is_manager(member):
         return await refused(request, ctx, member)
-    language = member.language
     try:
         result = await change()
     except DomainError as error:
-        await ctx.db.rollback()  # nothing half-saved
-        await ctx.db.refresh(member)
-        if failed_at is not None:
-            where = failed_at(error)
+        if failed_at is None:
+            failed = await refusal(ctx, member, error, at=at, draft=draft)
         else:
-            # What was acted on may be gone (deleted meanwhile): say it at the top.
-            where = PAGE if isinstance(error, NotFound) else at
-        failed = Outcome(error=translate_error(error, language), at=where, draft=draft or {})
+            failed = await refusal(
+                ctx, member, error, at=failed_at(error), draft=draft, placed=True
+            )
         return await show(request, ctx, member, page, outcome=failed, status_code=error.status_code)
     if not is_htmx(request):
         # Post/redirect/get: a reload does not post again.

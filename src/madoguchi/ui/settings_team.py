@@ -13,7 +13,6 @@ from madoguchi.audit import service as audit
 from madoguchi.conversations import repository
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
-from madoguchi.kit.i18n import translate_error
 from madoguchi.kit.security import new_password
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members import service as members
@@ -30,6 +29,7 @@ from madoguchi.ui.settings_pages import (
     add_page,
     is_htmx,
     is_manager,
+    refusal,
     refused,
     show,
     translated,
@@ -94,13 +94,9 @@ async def add_member(
             ctx, email=email, name=name, role=role, password=first_password, actor=member
         )
     except DomainError as error:
-        await ctx.db.rollback()
-        await ctx.db.refresh(member)
         # What was typed comes back, except the password.
         draft = {"name": name, "email": email, "role": role, "password_choice": password_choice}
-        failed = Outcome(
-            error=translate_error(error, member.language), at="new-member", draft=draft
-        )
+        failed = await refusal(ctx, member, error, at="new-member", draft=draft, placed=True)
         return await show(
             request, ctx, member, MEMBERS, outcome=failed, status_code=error.status_code
         )
@@ -185,9 +181,7 @@ async def reset_member_password(
     try:
         password = await members.reset_password(ctx, member_id=member_id, actor=member)
     except DomainError as error:
-        await ctx.db.rollback()
-        await ctx.db.refresh(member)
-        failed = Outcome(error=translate_error(error, member.language), at=key)
+        failed = await refusal(ctx, member, error, at=key, placed=True)
         return await show(
             request, ctx, member, MEMBERS, outcome=failed, status_code=error.status_code
         )
@@ -267,11 +261,8 @@ async def create_token(
             raise Invalid("Give the token a name, such as the program that uses it.")
         issued = await members.issue_token(ctx, member=member, name=name, actor=member)
     except DomainError as error:
-        await ctx.db.rollback()
-        await ctx.db.refresh(member)
-        failed = Outcome(
-            error=translate_error(error, member.language), at="new-token", draft={"name": name}
-        )
+        draft = {"name": name}
+        failed = await refusal(ctx, member, error, at="new-token", draft=draft, placed=True)
         return await _show_tokens(
             request, ctx, member, outcome=failed, status_code=error.status_code
         )
@@ -289,9 +280,7 @@ async def revoke_token(
     try:
         await members.revoke_token(ctx, token_id=token_id, actor=member)
     except DomainError as error:
-        await ctx.db.rollback()
-        await ctx.db.refresh(member)
-        failed = Outcome(error=translate_error(error, member.language), at=PAGE)
+        failed = await refusal(ctx, member, error, at=PAGE)
         return await _show_tokens(
             request, ctx, member, outcome=failed, status_code=error.status_code
         )

@@ -34,12 +34,11 @@ from madoguchi.crm.models import Mark
 from madoguchi.files import service as files
 from madoguchi.files.service import MAX_IMAGE_BYTES, MAX_IMAGES
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import DomainError
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
 from madoguchi.ui.panel import can_manage
 from madoguchi.ui.present import SnoozePreset, ThreadEntry, snooze_choices, thread_entries
-from madoguchi.ui.render import error_text, render_for
+from madoguchi.ui.render import render_for
 
 # What the browser checks before an upload (the server checks again, by the content).
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
@@ -98,12 +97,6 @@ async def after_error(ctx: Ctx, member: Member) -> None:
     (the member is read again: a rollback forgets what was loaded)."""
     await ctx.db.rollback()
     await ctx.db.refresh(member)
-
-
-async def refused(ctx: Ctx, member: Member, error: DomainError) -> Response:
-    """A change a service refused: nothing of it kept, and its reason where the member acted."""
-    await after_error(ctx, member)
-    return error_text(error, member.language)
 
 
 async def inbox_item(ctx: Ctx, member: Member, conversation_id: int) -> InboxItem:

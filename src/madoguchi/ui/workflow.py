@@ -49,7 +49,6 @@ from madoguchi.ui.threads import (
     is_htmx,
     load_team,
     open_fragment,
-    refused,
     respond,
 )
 
@@ -131,7 +130,7 @@ async def _act(
         await change(form)
     except DomainError as error:
         if answer is not Answer.header:
-            return await refused(ctx, member, error)
+            raise  # the app's handler answers the sentence where the member acted
         await after_error(ctx, member)
         return await _part(request, ctx, member, conversation_id, answer, error=error)
     if not is_htmx(request):
@@ -405,15 +404,12 @@ async def delete_conversation(
 ) -> Response:
     """Delete for good (owners and admins, after typing the confirmation)."""
     form = await request.form()
-    try:
-        members.ensure_manager(member)
-        item = await inbox_item(ctx, member, conversation_id)
-        typed = forms.text(form, "confirm") or ""
-        if not confirmed(typed, name=item.contact.display_name):
-            raise Invalid("Type the customer's name (or 削除) to confirm.")
-        await workflow.delete_conversation(ctx, conversation_id=conversation_id, actor=member)
-    except DomainError as error:
-        return await refused(ctx, member, error)
+    members.ensure_manager(member)
+    item = await inbox_item(ctx, member, conversation_id)
+    typed = forms.text(form, "confirm") or ""
+    if not confirmed(typed, name=item.contact.display_name):
+        raise Invalid("Type the customer's name (or 削除) to confirm.")
+    await workflow.delete_conversation(ctx, conversation_id=conversation_id, actor=member)
     if not is_htmx(request):
         return RedirectResponse("/?deleted=conversation", status_code=303)
     gone = {"madoguchi:conversation-gone": {"conversationId": conversation_id}}
@@ -464,19 +460,13 @@ async def create_customer_link(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     """A new customer link (the earlier one stops working), shown this once to copy."""
-    try:
-        url = await web.create_customer_link(ctx, contact_id=contact_id)
-        return await _link_dialog(request, ctx, member, contact_id, url=url, revoked=False)
-    except DomainError as error:
-        return await refused(ctx, member, error)
+    url = await web.create_customer_link(ctx, contact_id=contact_id)
+    return await _link_dialog(request, ctx, member, contact_id, url=url, revoked=False)
 
 
 @router.post("/ui/contacts/{contact_id}/customer-link/revoke")
 async def revoke_customer_link(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
-    try:
-        await web.revoke_customer_link(ctx, contact_id=contact_id)
-        return await _link_dialog(request, ctx, member, contact_id, url=None, revoked=True)
-    except DomainError as error:
-        return await refused(ctx, member, error)
+    await web.revoke_customer_link(ctx, contact_id=contact_id)
+    return await _link_dialog(request, ctx, member, contact_id, url=None, revoked=True)
