@@ -367,6 +367,41 @@ async def test_memos_hold_up_to_5000_characters_and_keep_the_members_order(
         await memos.get_memo(ctx.db, contact_id=contact_id, memo_id=likes.id)
 
 
+async def test_a_memo_moves_one_step_and_stays_put_at_either_end(
+    ctx: Ctx, bus: RecordingBus
+) -> None:
+    contact_id = await _customer(ctx)
+    other_id = await _customer(ctx)
+    first, second, third = [
+        await memos.create_memo(ctx, contact_id=contact_id, title=t, body=t, author=None)
+        for t in ("三", "二", "一")
+    ][::-1]
+
+    async def order() -> list[int]:
+        return [m.id for m in await memos.list_memos(ctx.db, contact_id=contact_id)]
+
+    assert await order() == [first.id, second.id, third.id]
+    heard(bus)
+    assert await memos.move_memo(ctx, contact_id=contact_id, memo_id=third.id, direction="up")
+    assert await order() == [first.id, third.id, second.id]
+    assert heard(bus) == [updated(contact_id, "memos")]
+    assert await memos.move_memo(ctx, contact_id=contact_id, memo_id=first.id, direction="down")
+    assert await order() == [third.id, first.id, second.id]
+
+    # At an end it stays, and nobody is told of a change.
+    heard(bus)
+    assert not await memos.move_memo(ctx, contact_id=contact_id, memo_id=third.id, direction="up")
+    assert not await memos.move_memo(
+        ctx, contact_id=contact_id, memo_id=second.id, direction="down"
+    )
+    assert await order() == [third.id, first.id, second.id]
+    assert heard(bus) == []
+
+    # Another customer's memo is not this one's to move.
+    with pytest.raises(NotFound):
+        await memos.move_memo(ctx, contact_id=other_id, memo_id=first.id, direction="up")
+
+
 # --- records (カルテ) -------------------------------------------------------------------------
 
 

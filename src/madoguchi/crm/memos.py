@@ -86,6 +86,20 @@ async def delete_memo(ctx: Ctx, *, contact_id: int, memo_id: int) -> None:
     await ctx.commit(contact_event(contact_id, "memos"))
 
 
+async def move_memo(ctx: Ctx, *, contact_id: int, memo_id: int, direction: str) -> bool:
+    """The keyboard's way to reorder: the memo one step ``"up"`` or down, among the contact's
+    memos. Whether it moved (at an end it stays, and nothing is published)."""
+    await get_memo(ctx.db, contact_id=contact_id, memo_id=memo_id)
+    order = [memo.id for memo in await list_memos(ctx.db, contact_id=contact_id)]
+    index = order.index(memo_id)
+    other = index - 1 if direction == "up" else index + 1
+    if not 0 <= other < len(order):
+        return False
+    order[index], order[other] = order[other], order[index]
+    await reorder_memos(ctx, contact_id=contact_id, ids=order)
+    return True
+
+
 async def reorder_memos(ctx: Ctx, *, contact_id: int, ids: list[int]) -> list[Memo]:
     """Put the contact's memos in the order of ``ids`` (each exactly once)."""
     await get_contact(ctx.db, contact_id=contact_id)

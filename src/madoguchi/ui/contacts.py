@@ -402,14 +402,7 @@ async def move_memo(
     place: Annotated[str, Form()] = "",
 ) -> Response:
     """The keyboard's way to reorder: one step up or down."""
-    current = [memo.id for memo in await memos.list_memos(ctx.db, contact_id=contact_id)]
-    if memo_id not in current:
-        raise NotFound("No memo with id %(id)s for this contact.", id=memo_id)
-    index = current.index(memo_id)
-    other = index - 1 if direction == "up" else index + 1
-    if 0 <= other < len(current):
-        current[index], current[other] = current[other], current[index]
-        await memos.reorder_memos(ctx, contact_id=contact_id, ids=current)
+    await memos.move_memo(ctx, contact_id=contact_id, memo_id=memo_id, direction=direction)
     return await part_response(
         request,
         ctx,
