@@ -22,8 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from madoguchi import __version__
 from madoguchi.audit.api import router as audit_router
 from madoguchi.automation.api import router as automation_router
-from madoguchi.channels import email, instagram, line, web
+from madoguchi.channels import email
 from madoguchi.channels.api import router as channels_router
+from madoguchi.channels.kinds import KINDS as CHANNEL_KINDS
 from madoguchi.config import Settings, get_settings
 from madoguchi.contacts.api import router as contacts_router
 from madoguchi.conversations.api import router as conversations_router
@@ -130,9 +131,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications_router)
     app.include_router(audit_router)
     app.include_router(files_router)
-    app.include_router(line.router)
-    app.include_router(instagram.router)
-    app.include_router(web.router)
+    for spec in CHANNEL_KINDS.values():
+        if spec.router is not None:
+            app.include_router(spec.router())  # the kind's webhooks (or widget) in
     app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from madoguchi.channels import outbox
 from madoguchi.channels.base import Adapter
+from madoguchi.channels.kinds import KINDS
 from madoguchi.config import Settings
 from madoguchi.conversations import scheduled, workflow
 from madoguchi.events import EventBus
@@ -34,11 +35,8 @@ class TickResult:
 
 
 def default_adapters() -> dict[str, Adapter]:
-    from madoguchi.channels.email import EmailAdapter
-    from madoguchi.channels.instagram import InstagramAdapter
-    from madoguchi.channels.line import LineAdapter
-
-    return {"line": LineAdapter(), "instagram": InstagramAdapter(), "email": EmailAdapter()}
+    """The outbound adapter of each kind that has one (the others' replies are sent once stored)."""
+    return {kind: spec.adapter() for kind, spec in KINDS.items() if spec.adapter is not None}
 
 
 class Worker:

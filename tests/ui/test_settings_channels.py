@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from markupsafe import escape
 
 from madoguchi.channels import service as channels
+from madoguchi.kit.i18n import gettext_for
 from tests.fixtures import Factory
 from tests.ui.conftest import HTML, HTMX, sign_in
 from tests.ui.settings_support import api_items, input_names, section, stored_channel
@@ -284,3 +286,33 @@ async def test_a_deleted_channels_conversation_is_marked_in_the_header_and_the_l
     # The header alone, as htmx refreshes it after an action.
     fragment = await owner.get(f"/ui/conversations/{inbound.conversation.id}/header")
     assert fragment.status_code == 200 and "削除したチャネル" in fragment.text
+
+
+async def test_each_kind_form_shows_its_own_steps_and_name_example(
+    owner: httpx.AsyncClient, factory: Factory
+) -> None:
+    ja = gettext_for("ja").gettext
+    api = await channels.create_channel(factory.ctx, kind="api", name="予約システム")
+    page = (await owner.get("/settings/channels", headers=HTML)).text
+    expected = {
+        "line": ("Paste both here and save.", "e.g. 公式LINE"),
+        "instagram": (
+            "Make the Instagram account a professional account (business or creator).",
+            "e.g. ルミエール",
+        ),
+        "email": (
+            "Point the address's MX record (or your mail server's forwarding) at this server.",
+            "e.g. ルミエール",
+        ),
+        "web": ("Enter the sites allowed to show the chat, and save.", "e.g. ルミエール"),
+        "api": ("Add the channel here: its ID is %(id)s.", "e.g. 予約システム"),
+    }
+    for kind, (step, example) in expected.items():
+        form = section(page, f"new-channel-{kind}")
+        assert escape(ja(step) % {"id": "{ID}"}) in form, kind
+        assert f'placeholder="{escape(ja(example))}"' in form, kind
+        others = [ja(s) for k, (s, _e) in expected.items() if k not in (kind, "api")]
+        assert not any(escape(other) in form for other in others), kind
+    # A channel's own steps name its id.
+    shown = section(page, f"channel-{api.id}")
+    assert escape(ja("Add the channel here: its ID is %(id)s.") % {"id": api.id}) in shown

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +34,12 @@ from madoguchi.channels.webhooks import (
     optional_object,
     parse_json,
     profile_of,
+    refusal_logged,
     store,
+    store_each,
 )
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import BadRequest, DomainError, Forbidden, Invalid, Unauthorized
+from madoguchi.kit.errors import BadRequest, Forbidden, Unauthorized
 from madoguchi.kit.i18n import N_
 from madoguchi.kit.security import constant_time_equals
 from madoguchi.kit.web import CtxDep
@@ -143,38 +146,12 @@ def _message(event: dict[str, Any], sender: dict[str, Any], path: str) -> Instag
     )
 
 
-@router.post("/webhooks/instagram/{channel_id}")
-async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONResponse:
-    """Meta's webhook: a bad signature is 401, a malformed body 400; both store nothing."""
-    raw = await request.body()
-    config = InstagramConfig.of(await load_channel(ctx, channel_id, ChannelKind.instagram))
-    await ctx.db.rollback()
-    signature = request.headers.get("x-hub-signature-256", "")
+def _verify(config: InstagramConfig, raw: bytes, headers: Mapping[str, str]) -> None:
+    signature = headers.get("x-hub-signature-256", "")
     if not config.app_secret or not constant_time_equals(
         signature, signature_of(config.app_secret, raw)
     ):
-        log.warning("Instagram webhook %s: bad signature, refused", channel_id)
         raise Unauthorized("The X-Hub-Signature-256 does not match the body.")
-    try:
-        messages = _messages(parse_json(raw))
-    except DomainError as error:
-        log.warning("Instagram webhook %s: %s, refused", channel_id, error)
-        raise
-    # Each message stands on its own, as on LINE (see line.webhook): Meta redelivers a body we
-    # did not take, and messages are stored once by their mid.
-    async with http_client() as http:
-        for message in messages:
-            try:
-                await _handle(ctx, config, http, message)
-            except Invalid as error:
-                await ctx.db.rollback()
-                log.warning(
-                    "Instagram message %s on channel %s not stored: %s",
-                    message.mid,
-                    channel_id,
-                    error,
-                )
-    return JSONResponse({})
 
 
 async def _handle(
@@ -204,6 +181,26 @@ async def _handle(
         except (DeliveryError, httpx.HTTPError) as error:
             incoming.errors.append(str(error))
     await store(ctx, incoming)
+
+
+@router.post("/webhooks/instagram/{channel_id}")
+async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONResponse:
+    """Meta's webhook: a bad signature is 401, a malformed body 400; both store nothing.
+    Echoes of our own replies are skipped; messages are stored once by their mid."""
+    raw = await request.body()
+    config = InstagramConfig.of(await load_channel(ctx, channel_id, ChannelKind.instagram))
+    with refusal_logged("Instagram", channel_id):
+        _verify(config, raw, request.headers)
+        events = _messages(parse_json(raw))
+    await store_each(
+        ctx,
+        events,
+        lambda http, event: _handle(ctx, config, http, event),
+        label="Instagram",
+        channel_id=channel_id,
+        event_id=lambda message: message.mid,
+    )
+    return JSONResponse({})
 
 
 async def _profile(http: httpx.AsyncClient, config: InstagramConfig, igsid: str) -> Profile | None:

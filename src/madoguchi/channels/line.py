@@ -7,6 +7,7 @@ empty ``events``) with 200, and stores each message once however often LINE rede
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,12 +42,14 @@ from madoguchi.channels.webhooks import (
     optional_object,
     parse_json,
     profile_of,
+    refusal_logged,
     store,
+    store_each,
 )
 from madoguchi.contacts import service as contacts
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import one_at_a_time
-from madoguchi.kit.errors import BadRequest, DomainError, Invalid, Unauthorized
+from madoguchi.kit.errors import BadRequest, Unauthorized
 from madoguchi.kit.i18n import N_
 from madoguchi.kit.web import CtxDep
 
@@ -154,16 +157,8 @@ def _event(raw: Any, path: str) -> LineEvent:
     )
 
 
-@router.post("/webhooks/line/{channel_id}")
-async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONResponse:
-    """LINE's webhook: a bad signature is 401 and stores nothing; ``{"events": []}`` is 200; a
-    malformed body is 400 and stores nothing."""
-    raw = await request.body()
-    channel = await load_channel(ctx, channel_id, ChannelKind.line)
-    config = LineConfig.of(channel)
-    # No transaction stays open while LINE's servers are asked for profiles and images.
-    await ctx.db.rollback()
-    signature = request.headers.get("x-line-signature", "")
+def _verify(config: LineConfig, raw: bytes, headers: Mapping[str, str]) -> None:
+    signature = headers.get("x-line-signature", "")
     try:
         body = raw.decode()
     except UnicodeDecodeError:
@@ -173,31 +168,7 @@ async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONRespons
         or not signature
         or not SignatureValidator(config.secret).validate(body, signature)
     ):
-        log.warning("LINE webhook for channel %s: bad signature, refused", channel_id)
         raise Unauthorized("The X-Line-Signature does not match the body.")
-    try:
-        events = _events(parse_json(raw))
-    except DomainError as error:
-        log.warning("LINE webhook for channel %s: %s, refused", channel_id, error)
-        raise
-    # Each event stands on its own: LINE redelivers the whole body when we answer non-2xx, so
-    # holding every event back for one that can never be stored would lose them all on every
-    # redelivery. Storing is idempotent (messages by id, follow/unfollow by event id), so
-    # after a passing failure (the database away: 500) the redelivery stores only what is
-    # missing; an event refused for its own content is logged and skipped, and the body is 200.
-    async with http_client() as http:
-        for event in events:
-            try:
-                await _handle(ctx, config, http, event)
-            except Invalid as error:
-                await ctx.db.rollback()
-                log.warning(
-                    "LINE event %s on channel %s not stored: %s",
-                    event.event_id or event.message.get("id"),
-                    channel_id,
-                    error,
-                )
-    return JSONResponse({})
 
 
 async def _handle(ctx: Ctx, config: LineConfig, http: httpx.AsyncClient, event: LineEvent) -> None:
@@ -207,6 +178,26 @@ async def _handle(ctx: Ctx, config: LineConfig, http: httpx.AsyncClient, event: 
         await _message(ctx, config, http, event.user_id, event.message)
     elif event.kind in ("follow", "unfollow"):
         await _follow_state(ctx, config, http, event.user_id, event)
+
+
+@router.post("/webhooks/line/{channel_id}")
+async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONResponse:
+    """LINE's webhook: a bad signature is 401 and stores nothing; ``{"events": []}`` is 200; a
+    malformed body is 400 and stores nothing."""
+    raw = await request.body()
+    config = LineConfig.of(await load_channel(ctx, channel_id, ChannelKind.line))
+    with refusal_logged("LINE", channel_id):
+        _verify(config, raw, request.headers)
+        events = _events(parse_json(raw))
+    await store_each(
+        ctx,
+        events,
+        lambda http, event: _handle(ctx, config, http, event),
+        label="LINE",
+        channel_id=channel_id,
+        event_id=lambda event: event.event_id or event.message.get("id"),
+    )
+    return JSONResponse({})
 
 
 async def _follow_state(

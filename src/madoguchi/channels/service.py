@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from email.utils import make_msgid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
+from madoguchi.channels.kinds import KINDS
 from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.conversations.models import Delivery
 from madoguchi.events import Event
@@ -17,46 +17,15 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.members.models import Member
 
-# The settings each kind takes (the fixed contract), and which of them are secrets.
-SETTING_KEYS: dict[str, tuple[str, ...]] = {
-    ChannelKind.api: ("demo",),
-    ChannelKind.web: ("allowed_origins", "identity_secret", "demo"),
-    ChannelKind.line: ("channel_secret", "access_token", "api_base", "demo"),
-    ChannelKind.instagram: ("app_secret", "verify_token", "access_token", "api_base", "demo"),
-    ChannelKind.email: (
-        "address",
-        "smtp_host",
-        "smtp_port",
-        "smtp_username",
-        "smtp_password",
-        "demo",
-    ),
-}
-# What a channel cannot work without.
-REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
-    ChannelKind.api: (),
-    ChannelKind.web: ("allowed_origins",),
-    ChannelKind.line: ("channel_secret", "access_token"),
-    ChannelKind.instagram: ("app_secret", "verify_token", "access_token"),
-    ChannelKind.email: ("address", "smtp_host"),
-}
-SECRET_KEYS = frozenset(
-    {
-        "identity_secret",
-        "channel_secret",
-        "access_token",
-        "app_secret",
-        "verify_token",
-        "smtp_password",
-    }
-)
+# The settings every kind keeps secret (shown masked, kept when the mask comes back).
+SECRET_KEYS = frozenset[str]().union(*(spec.secrets for spec in KINDS.values()))
 
 
 def missing_settings(channel: Channel) -> list[str]:
     """The settings a channel still needs before it can work (demo channels need none)."""
     if channel.settings.get("demo"):
         return []
-    return [key for key in REQUIRED_KEYS[channel.kind] if channel.settings.get(key) in (None, "")]
+    return [key for key in KINDS[channel.kind].required if channel.settings.get(key) in (None, "")]
 
 
 def public_settings(channel: Channel) -> dict[str, Any]:
@@ -69,7 +38,7 @@ def public_settings(channel: Channel) -> dict[str, Any]:
 
 
 def _clean_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
-    allowed = SETTING_KEYS[kind]
+    allowed = KINDS[kind].setting_keys
     unknown = sorted(set(settings) - set(allowed))
     if unknown:
         raise Invalid(
@@ -97,11 +66,11 @@ async def create_channel(
     settings: dict[str, Any] | None = None,
     actor: Member | None = None,
 ) -> Channel:
-    if kind not in SETTING_KEYS:
+    if kind not in KINDS:
         raise Invalid(
             "Unknown channel kind %(kind)s (one of: %(kinds)s).",
             kind=kind,
-            kinds=", ".join(SETTING_KEYS),
+            kinds=", ".join(ChannelKind),  # the contract's order
         )
     name = name.strip()
     if not name or len(name) > 100:
@@ -172,19 +141,16 @@ async def update_channel(
 
 def webhook_url(channel: Channel, base_url: str) -> str | None:
     """What the owner pastes into LINE's or Meta's console."""
-    base = base_url.rstrip("/")
-    if channel.kind == ChannelKind.line:
-        return f"{base}/webhooks/line/{channel.id}"
-    if channel.kind == ChannelKind.instagram:
-        return f"{base}/webhooks/instagram/{channel.id}"
-    return None
+    path = KINDS[channel.kind].webhook_path
+    return base_url.rstrip("/") + path.format(id=channel.id) if path else None
 
 
 def snippet(channel: Channel, base_url: str) -> str | None:
     """The web chat's tag for the site owner's pages."""
-    if channel.kind != ChannelKind.web:
+    path = KINDS[channel.kind].widget_path
+    if path is None:
         return None
-    return f'<script src="{base_url.rstrip("/")}/widget/{channel.id}.js" async></script>'
+    return f'<script src="{base_url.rstrip("/")}{path.format(id=channel.id)}" async></script>'
 
 
 async def remove_channel(ctx: Ctx, *, channel_id: int, actor: Member | None = None) -> Channel:
@@ -224,19 +190,10 @@ async def list_channels(db: AsyncSession, *, removed: bool = False) -> list[Chan
 
 
 def initial_delivery(channel: Channel) -> Delivery:
-    """Where a reply stands once stored.
-
-    The API channel's integration reads replies through the API, the web chat shows them to the
-    visitor from the database, and demo channels go nowhere: those are sent once stored. LINE,
-    Instagram and e-mail replies wait in the outbox for their adapter.
-    """
-    if channel.kind in (ChannelKind.api, ChannelKind.web) or channel.settings.get("demo"):
+    """Where a reply stands once stored (the kind's, but demo channels go nowhere: sent)."""
+    if channel.settings.get("demo"):
         return Delivery.sent
-    return Delivery.pending
-
-
-# Instagram lets a business answer only within 24 hours of the customer's last message.
-INSTAGRAM_WINDOW = timedelta(hours=24)
+    return KINDS[channel.kind].reply_delivery
 
 
 def reply_window_ends(channel: Channel, last_inbound_at: datetime | None) -> datetime | None:
@@ -244,11 +201,12 @@ def reply_window_ends(channel: Channel, last_inbound_at: datetime | None) -> dat
     channel's conversations)."""
     if channel.removed:
         return datetime.min.replace(tzinfo=UTC)
-    if channel.kind != ChannelKind.instagram or channel.settings.get("demo"):
+    window = KINDS[channel.kind].reply_window
+    if window is None or channel.settings.get("demo"):
         return None
     if last_inbound_at is None:
         return datetime.min.replace(tzinfo=UTC)
-    return last_inbound_at + INSTAGRAM_WINDOW
+    return last_inbound_at + window
 
 
 def check_reply_allowed(channel: Channel, last_inbound_at: datetime | None, now: datetime) -> None:
@@ -258,15 +216,11 @@ def check_reply_allowed(channel: Channel, last_inbound_at: datetime | None, now:
         )
     ends = reply_window_ends(channel, last_inbound_at)
     if ends is not None and now > ends:
-        raise Invalid(
-            "Instagram allows replies only within 24 hours of the customer's last message."
-        )
+        raise Invalid(KINDS[channel.kind].reply_window_closed)
 
 
 def outbound_external_id(channel: Channel) -> str | None:
     """The id a reply carries on its channel, chosen before it is sent (an e-mail's
     Message-ID, so that every retry sends the same one)."""
-    if channel.kind != ChannelKind.email:
-        return None
-    address = str(channel.settings.get("address") or "")
-    return make_msgid(domain=address.rpartition("@")[2] or "madoguchi.invalid")
+    outbound_id = KINDS[channel.kind].outbound_id
+    return outbound_id(channel) if outbound_id else None

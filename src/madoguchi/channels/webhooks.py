@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from madoguchi.channels.base import printable
+import httpx
+
+from madoguchi.channels.base import http_client, printable
 from madoguchi.channels.models import Channel
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
@@ -14,7 +19,9 @@ from madoguchi.conversations.models import MAX_TEXT_LENGTH
 from madoguchi.files import service as files
 from madoguchi.kit import jsonsafe
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import BadRequest, Invalid, NotFound
+from madoguchi.kit.errors import BadRequest, DomainError, Invalid, NotFound
+
+log = logging.getLogger(__name__)
 
 # The longest id a channel may give a message or a person (the columns that keep them).
 MAX_ID_LENGTH = 255
@@ -29,6 +36,58 @@ async def load_channel(ctx: Ctx, channel_id: int, kind: str) -> Channel:
     if channel is None or channel.kind != kind or not channel.enabled:
         raise NotFound("No %(kind)s channel with id %(id)s.", kind=kind, id=channel_id)
     return channel
+
+
+WebhookEvent = TypeVar("WebhookEvent")
+
+# Every channel's webhook does the same, in this order: load the enabled channel of its kind
+# (404), verify the body's signature (401) and parse it whole (400) inside ``refusal_logged``,
+# then ``store_each`` event on its own. The steps are called by name in each webhook, so that
+# the API document sees what each can answer (kit.openapi).
+
+
+@contextlib.contextmanager
+def refusal_logged(label: str, channel_id: int) -> Iterator[None]:
+    """Log a refused body (a bad signature, a malformed body): nothing of it is stored."""
+    try:
+        yield
+    except DomainError as error:
+        log.warning("%s webhook for channel %s: %s, refused", label, channel_id, error)
+        raise
+
+
+async def store_each(
+    ctx: Ctx,
+    events: Sequence[WebhookEvent],
+    store_event: Callable[[httpx.AsyncClient, WebhookEvent], Awaitable[None]],
+    *,
+    label: str,
+    channel_id: int,
+    event_id: Callable[[WebhookEvent], str | None],
+) -> None:
+    """Store each event on its own, once however often the channel delivers it.
+
+    The channel redelivers the whole body when we answer non-2xx, so holding every event back
+    for one that can never be stored would lose them all on every redelivery. Storing is
+    idempotent (messages by id, LINE's follow/unfollow by event id), so after a passing failure
+    (the database away: 500) the redelivery stores only what is missing; an event refused for
+    its own content is logged and skipped, and the body is 200.
+    """
+    # No transaction stays open while the channel's servers are asked for profiles and images.
+    await ctx.db.rollback()
+    async with http_client() as http:
+        for event in events:
+            try:
+                await store_event(http, event)
+            except Invalid as error:
+                await ctx.db.rollback()
+                log.warning(
+                    "%s event %s on channel %s not stored: %s",
+                    label,
+                    event_id(event),
+                    channel_id,
+                    error,
+                )
 
 
 # A webhook body is checked whole before anything is stored: a malformed one is answered 400

@@ -16,7 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from madoguchi.channels import service as channels
-from madoguchi.channels.models import Channel, ChannelKind
+from madoguchi.channels.kinds import KINDS as CHANNEL_KINDS
+from madoguchi.channels.kinds import Setting
+from madoguchi.channels.models import Channel
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members.models import Member
@@ -33,114 +35,11 @@ from madoguchi.ui.settings_pages import (
 router = APIRouter()
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One setting of a kind as the form shows it (``api_base`` and ``demo`` are not offered)."""
-
-    key: str
-    label: str
-    input: str = "text"  # text, secret, number, email or lines
-    placeholder: str = ""
-    help: str = ""
-
-    @property
-    def secret(self) -> bool:
-        return self.key in channels.SECRET_KEYS
-
-    @property
-    def required(self) -> bool:
-        return any(self.key in keys for keys in channels.REQUIRED_KEYS.values())
-
-
-KINDS: tuple[tuple[str, str], ...] = (
-    (ChannelKind.line, N_("LINE Official Account messages")),
-    (ChannelKind.instagram, N_("Instagram direct messages")),
-    (ChannelKind.email, N_("Mail to your shop's address, answered by e-mail")),
-    (ChannelKind.web, N_("A chat button on your own web site")),
-    (ChannelKind.api, N_("Messages from your own system (booking system, forms)")),
+# (kind, what it is for) in the order the page offers them, and each kind's form.
+KINDS: tuple[tuple[str, str], ...] = tuple(
+    (k, spec.description) for k, spec in CHANNEL_KINDS.items()
 )
-SETTINGS: dict[str, tuple[Setting, ...]] = {
-    ChannelKind.line: (
-        Setting(
-            "channel_secret",
-            N_("Channel secret"),
-            "secret",
-            help=N_("LINE Developers → your Messaging API channel → Basic settings."),
-        ),
-        Setting(
-            "access_token",
-            N_("Channel access token"),
-            "secret",
-            help=N_("The long-lived one, issued under Messaging API."),
-        ),
-    ),
-    ChannelKind.instagram: (
-        Setting(
-            "app_secret",
-            N_("App secret"),
-            "secret",
-            help=N_("Meta for Developers → your app → App settings → Basic."),
-        ),
-        Setting(
-            "verify_token",
-            N_("Verify token"),
-            "secret",
-            help=N_("Any phrase you make up; type the same one in the app's Webhooks settings."),
-        ),
-        Setting(
-            "access_token",
-            N_("Access token"),
-            "secret",
-            help=N_(
-                "Generated for the account with the instagram_business_basic and "
-                "instagram_business_manage_messages permissions."
-            ),
-        ),
-    ),
-    ChannelKind.email: (
-        Setting(
-            "address",
-            N_("Address"),
-            "email",
-            placeholder="info@salon.example.jp",
-            help=N_("The address customers write to."),
-        ),
-        Setting(
-            "smtp_host",
-            N_("SMTP server"),
-            placeholder="smtp.example.jp",
-            help=N_("The server that sends your replies."),
-        ),
-        Setting(
-            "smtp_port",
-            N_("Port"),
-            "number",
-            placeholder="587",
-            help=N_("587 (STARTTLS) or 465 (TLS)."),
-        ),
-        Setting("smtp_username", N_("User name")),
-        Setting("smtp_password", N_("Password"), "secret"),
-    ),
-    ChannelKind.web: (
-        Setting(
-            "allowed_origins",
-            N_("Allowed sites"),
-            "lines",
-            placeholder="https://salon.example.jp\nhttps://www.salon.example.jp",
-            help=N_("One a line, as in the address bar without the page: https://salon.example.jp"),
-        ),
-        Setting(
-            "identity_secret",
-            N_("Identity secret"),
-            "secret",
-            help=N_(
-                "Optional: to recognise customers signed in on your site (see below). "
-                "Keep it on your server only."
-            ),
-        ),
-    ),
-    ChannelKind.api: (),
-}
+SETTINGS: dict[str, tuple[Setting, ...]] = {k: spec.settings for k, spec in CHANNEL_KINDS.items()}
 _LIST_SEPARATORS = re.compile(r"[\s,]+")
 
 
@@ -171,6 +70,8 @@ class ChannelView:
     settings: list[ShownSetting]
     missing: list[str]
     webhook_url: str | None
+    # Where the owner pastes the webhook URL (a msgid).
+    webhook_help: str
     snippet: str | None
     demo: bool
 
@@ -200,6 +101,7 @@ def _shown(channel: Channel, base_url: str) -> ChannelView:
             s.setting.label for s in shown if s.setting.key in channels.missing_settings(channel)
         ],
         webhook_url=channels.webhook_url(channel, base_url),
+        webhook_help=CHANNEL_KINDS[channel.kind].webhook_help,
         snippet=channels.snippet(channel, base_url),
         demo=bool(channel.settings.get("demo")),
     )
@@ -212,6 +114,7 @@ async def _channels(ctx: Ctx) -> dict[str, Any]:
         "removed_channels": await channels.list_channels(ctx.db, removed=True),
         "kinds": KINDS,
         "kind_settings": SETTINGS,
+        "kind_specs": CHANNEL_KINDS,
         "base_url": ctx.settings.base_url,
         "base_url_public": reaches_the_internet(ctx.settings.base_url),
         "mask": channels.MASK,
@@ -241,13 +144,7 @@ def _draft(kind: str, name: str, form: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _added_notice(member: Member, channel: Channel) -> str:
-    if channel.kind in (ChannelKind.line, ChannelKind.instagram):
-        message = N_("Added the channel %(name)s: now paste its Webhook URL into the console.")
-    elif channel.kind == ChannelKind.web:
-        message = N_("Added the channel %(name)s: now paste its tag into your site's pages.")
-    else:
-        message = N_("Added the channel %(name)s.")
-    return translated(member, message, name=channel.name)
+    return translated(member, CHANNEL_KINDS[channel.kind].added_notice, name=channel.name)
 
 
 add_page(router, CHANNELS)
