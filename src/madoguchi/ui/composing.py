@@ -20,14 +20,13 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.ui.panel import can_manage
-from madoguchi.ui.render import error_text
+from madoguchi.ui.render import error_text, render_for
 from madoguchi.ui.threads import (
     after_error,
     conversation_changed,
     inbox_item,
     member_names,
     open_fragment,
-    respond,
     thread,
 )
 
@@ -83,7 +82,7 @@ async def template_picker(
 ) -> Response:
     """The picker: templates by folder, with a box that narrows them."""
     await conversations.get_conversation(ctx.db, conversation_id=conversation_id)
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -117,7 +116,7 @@ async def send_template(
         ctx, conversation_id=conversation_id, template_id=template_id, member=member
     )
     conversation = await conversations.get_conversation(ctx.db, conversation_id=conversation_id)
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -221,7 +220,7 @@ async def run_action(
         await after_error(ctx, member)
         return error_text(error, member.language)
     headers = conversation_changed(conversation_id, item.contact.id, "action", contact_part="all")
-    return respond(
+    return render_for(
         request, ctx, member, "inbox/_action_done.html", headers=headers, action_name=name
     )
 
@@ -233,7 +232,7 @@ async def run_action(
 async def resend(message_id: int, request: Request, member: MemberDep, ctx: CtxDep) -> Response:
     """再送: a reply its channel refused goes back in the outbox; the bubble says 送信中…"""
     message = await outbox.resend(ctx, message_id=message_id)
-    return respond(
+    return render_for(
         request,
         ctx,
         member,

@@ -23,7 +23,6 @@ from madoguchi.conversations import service as conversations
 from madoguchi.conversations import workflow
 from madoguchi.conversations.repository import InboxItem
 from madoguchi.crm import fields, filters, marks, memos, records, statuses, tags
-from madoguchi.crm.memos import BODY_LIMIT, TITLE_LIMIT
 from madoguchi.crm.models import FieldType, Record, RecordBook
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, NotFound
@@ -41,38 +40,13 @@ from madoguchi.ui.panel import (
     place_of,
 )
 from madoguchi.ui.present import search_text
-from madoguchi.ui.render import error_message, error_text
-from madoguchi.ui.threads import after_error, respond
+from madoguchi.ui.render import error_message, error_text, render_for
+from madoguchi.ui.threads import after_error
 
 router = APIRouter()
 
 
 # --- rendering --------------------------------------------------------------------------------
-
-
-def _render(
-    request: Request,
-    ctx: Ctx,
-    member: Member,
-    name: str,
-    *,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-    **context: Any,
-) -> Response:
-    """A page or fragment with the limits its forms count against (memos, and the messages
-    and images of 送信予約)."""
-    return respond(
-        request,
-        ctx,
-        member,
-        name,
-        status_code=status_code,
-        headers=headers,
-        memo_title_limit=TITLE_LIMIT,
-        memo_body_limit=BODY_LIMIT,
-        **context,
-    )
 
 
 def _updated(contact_id: int, part: str) -> dict[str, str]:
@@ -95,7 +69,7 @@ async def part_response(
     **context: Any,
 ) -> Response:
     panel = await load_panel(ctx, member, contact_id=contact_id, place=place, parts=(part,))
-    return _render(
+    return render_for(
         request,
         ctx,
         member,
@@ -189,7 +163,7 @@ async def _tag_editor(
 ) -> Response:
     panel = await load_panel(ctx, member, contact_id=contact_id, place=place, parts=())
     groups, _ = await tag_groups(ctx.db)
-    return _render(
+    return render_for(
         request,
         ctx,
         member,
@@ -254,7 +228,7 @@ async def save_field(
     definition = await fields.field_by_key(ctx.db, key)
     raw: Any = posted if definition.type == FieldType.multi_select else (posted or [""])[0]
     value = await fields.set_value(ctx, contact_id=contact_id, key=key, value=raw)
-    return _render(
+    return render_for(
         request,
         ctx,
         member,
@@ -274,7 +248,7 @@ async def memo_form(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep, place: str | None = None
 ) -> Response:
     await contacts.get_contact(ctx.db, contact_id=contact_id)
-    return _render(
+    return render_for(
         request,
         ctx,
         member,
@@ -295,7 +269,7 @@ async def memo_edit_form(
     place: str | None = None,
 ) -> Response:
     memo = await memos.get_memo(ctx.db, contact_id=contact_id, memo_id=memo_id)
-    return _render(
+    return render_for(
         request,
         ctx,
         member,
@@ -449,7 +423,7 @@ async def record_form(
     """「記録を追加」: the book's fields, dated now (Japan time) unless changed."""
     await contacts.get_contact(ctx.db, contact_id=contact_id)
     record_book_ = await records.find_book(ctx.db, book)
-    return _render(
+    return render_for(
         request,
         ctx,
         member,
@@ -499,7 +473,7 @@ async def record_edit_form(
 ) -> Response:
     record = await _contact_record(ctx, contact_id=contact_id, record_id=record_id)
     book = await records.find_book(ctx.db, record.book_id)
-    return _render(
+    return render_for(
         request,
         ctx,
         member,
@@ -635,7 +609,7 @@ async def contact_list(
         before_id=before,
         now=ctx.now(),
     )
-    return _render(
+    return render_for(
         request,
         ctx,
         member,
@@ -651,7 +625,7 @@ async def contact_list(
 @router.get("/contacts/new")
 async def new_contact_page(request: Request, member: MemberDep, ctx: CtxDep) -> Response:
     """「お客様を追加」: a customer from paper or Excel, with no chat yet."""
-    return _render(
+    return render_for(
         request,
         ctx,
         member,
@@ -677,7 +651,7 @@ async def create_contact(
         )
     except DomainError as error:
         await after_error(ctx, member)
-        return _render(
+        return render_for(
             request,
             ctx,
             member,
@@ -704,7 +678,7 @@ async def contact_page(
         page = await _contact_page(ctx, member, contact_id)
     except DomainError as error:
         return await _missing(request, ctx, member, error)
-    return _render(
+    return render_for(
         request,
         ctx,
         member,
@@ -733,7 +707,7 @@ async def _switch(
 
 
 async def _missing(request: Request, ctx: Ctx, member: Member, error: DomainError) -> Response:
-    return _render(
+    return render_for(
         request,
         ctx,
         member,
@@ -789,7 +763,7 @@ async def confirm_delete(
     except DomainError as error:
         return await _missing(request, ctx, member, error)
     record_count = sum(len(book.records) for book in page.panel.books)
-    return _render(
+    return render_for(
         request,
         ctx,
         member,

@@ -32,7 +32,7 @@ from madoguchi.ui.filtering import (
 )
 from madoguchi.ui.panel import Panel, Place, load_panel
 from madoguchi.ui.present import LIST_PAGE, THREAD_PAGE
-from madoguchi.ui.render import error_message
+from madoguchi.ui.render import error_message, render_for
 from madoguchi.ui.threads import (
     Team,
     Thread,
@@ -42,7 +42,6 @@ from madoguchi.ui.threads import (
     mark_map,
     member_names,
     open_fragment,
-    respond,
     thread,
 )
 
@@ -151,7 +150,7 @@ async def _inbox_page(
         except DomainError as domain_error:
             error = error_message(domain_error, member.language)
             status_code = domain_error.status_code
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -200,7 +199,7 @@ async def list_fragment(
     with the tabs and the filter's chips out of band."""
     state = ListState.from_query(request.query_params)
     listing = await _list_page(ctx, member, state, cursor=cursor)
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -237,7 +236,7 @@ async def row_fragment(
     except DomainError:
         item = None
     total = await repository.unread_total(ctx.db, member_id=member.id)
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -259,7 +258,7 @@ async def conversation_fragment(
 ) -> Response:
     """The middle pane, with the customer pane out of band (opening does not mark it read)."""
     opened = await _open(ctx, member, conversation_id)
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -272,7 +271,7 @@ async def conversation_fragment(
 
 
 def _thread_response(request: Request, ctx: Ctx, member: Member, shown: Thread) -> Response:
-    return respond(request, ctx, member, "inbox/_messages.html", thread=shown)
+    return render_for(request, ctx, member, "inbox/_messages.html", thread=shown)
 
 
 @router.get("/ui/conversations/{conversation_id}/messages")
@@ -352,7 +351,7 @@ async def read_toggle(
     conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     item = await inbox_item(ctx, member, conversation_id)
-    return respond(request, ctx, member, "inbox/_read_toggle.html", item=item)
+    return render_for(request, ctx, member, "inbox/_read_toggle.html", item=item)
 
 
 @router.post("/ui/conversations/{conversation_id}/read")
@@ -377,7 +376,7 @@ async def _change_read_state(
     item = await inbox_item(ctx, member, conversation_id)
     if not is_htmx(request):
         return RedirectResponse(f"/c/{conversation_id}", status_code=303)
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -400,7 +399,7 @@ async def rename_contact(
 ) -> Response:
     """Enter in the システム表示名 field; blank goes back to the channel's name."""
     contact = await contacts.rename_contact(ctx, contact_id=contact_id, display_name=display_name)
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -426,7 +425,7 @@ async def message_mark_menu(
 ) -> Response:
     """The 対応マーク menu of a message (loaded when opened: it follows renamed marks)."""
     message = await _message(ctx, message_id)
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -462,7 +461,7 @@ async def mark_message(
 async def filter_form(request: Request, member: MemberDep, ctx: CtxDep) -> Response:
     """The filter form, filled in with the list's current filter."""
     state = ListState.from_query(request.query_params)
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -484,7 +483,7 @@ async def filter_term(
 ) -> Response:
     """One profile-field condition, its ops and value input fitting the chosen field."""
     choices = await load_choices(ctx.db)
-    return respond(
+    return render_for(
         request,
         ctx,
         member,

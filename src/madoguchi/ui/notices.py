@@ -15,7 +15,8 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.notifications import service as notifications
-from madoguchi.ui.threads import member_names, respond
+from madoguchi.ui.render import render_for
+from madoguchi.ui.threads import member_names
 
 router = APIRouter()
 SHOWN = 20
@@ -56,7 +57,7 @@ async def notification_list(request: Request, member: MemberDep, ctx: CtxDep) ->
         )
         for n in found
     ]
-    return respond(request, ctx, member, "inbox/_notifications.html", notices=items)
+    return render_for(request, ctx, member, "inbox/_notifications.html", notices=items)
 
 
 @router.get("/ui/notifications/unread")

@@ -21,8 +21,10 @@ from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 from madoguchi.config import Settings
-from madoguchi.conversations.models import Message
-from madoguchi.conversations.workflow import SYSTEM_TEXT
+from madoguchi.conversations.models import MAX_TEXT_LENGTH, Message
+from madoguchi.conversations.workflow import MEMO_LIMIT, SYSTEM_TEXT
+from madoguchi.crm.memos import BODY_LIMIT, TITLE_LIMIT
+from madoguchi.files.service import MAX_IMAGE_BYTES, MAX_IMAGES
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError
 from madoguchi.kit.headers import NOSNIFF
@@ -234,26 +236,16 @@ def _build_environment() -> Environment:
 
 environment = _build_environment()
 
-
-def render_template(
-    name: str, *, language: str | None, settings: Settings, now: datetime, **context: Any
-) -> str:
-    language = pick_language(language)
-    translations = gettext_for(language)
-    template = environment.get_template(name)
-    return template.render(
-        {
-            **context,
-            "language": language,
-            "timezone": ZoneInfo(settings.timezone),
-            "now": now,
-            "gettext": _template_gettext(translations),
-            "ngettext": _template_ngettext(translations),
-            # A stored sentence that may be one of ours (a delivery error): translated when the
-            # catalogue knows it, else shown as it is (a channel's own words); never %-formatted.
-            "translated": translations.gettext,
-        }
-    )
+# What a member's forms count against, for their counters and the browser's own checks.
+FORM_LIMITS: dict[str, Any] = {
+    "max_text_length": MAX_TEXT_LENGTH,
+    "memo_limit": MEMO_LIMIT,
+    "memo_title_limit": TITLE_LIMIT,
+    "memo_body_limit": BODY_LIMIT,
+    "max_images": MAX_IMAGES,
+    "max_image_bytes": MAX_IMAGE_BYTES,
+    "image_types": ("image/jpeg", "image/png", "image/gif", "image/webp"),
+}
 
 
 def render(
@@ -267,9 +259,23 @@ def render(
     headers: Mapping[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    """A page or an htmx fragment."""
-    body = render_template(
-        name, language=language, settings=settings, now=now, request=request, **context
+    """A page or an htmx fragment in ``language`` (before sign-in: the workspace's); a signed-in
+    member's pages use ``render_for``."""
+    language = pick_language(language)
+    translations = gettext_for(language)
+    body = environment.get_template(name).render(
+        {
+            **context,
+            "request": request,
+            "language": language,
+            "timezone": ZoneInfo(settings.timezone),
+            "now": now,
+            "gettext": _template_gettext(translations),
+            "ngettext": _template_ngettext(translations),
+            # A stored sentence that may be one of ours (a delivery error): translated when the
+            # catalogue knows it, else shown as it is (a channel's own words); never %-formatted.
+            "translated": translations.gettext,
+        }
     )
     return HTMLResponse(body, status_code=status_code, headers={**PAGE_HEADERS, **(headers or {})})
 
@@ -284,7 +290,8 @@ def render_for(
     headers: Mapping[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    """A page or fragment for a signed-in member, in their language."""
+    """A page or fragment for a signed-in member, in their language, with the limits its forms
+    count against."""
     return render(
         request,
         name,
@@ -294,7 +301,7 @@ def render_for(
         status_code=status_code,
         headers=headers,
         member=member,
-        **context,
+        **{**FORM_LIMITS, **context},
     )
 
 

@@ -26,7 +26,7 @@ from madoguchi.ui.composing import image_json
 from madoguchi.ui.contacts import part_response
 from madoguchi.ui.panel import Place, local_input_value, place_of
 from madoguchi.ui.present import SnoozePreset, snooze_time
-from madoguchi.ui.threads import respond
+from madoguchi.ui.render import render_for
 
 router = APIRouter()
 PART = "scheduled"
@@ -58,7 +58,7 @@ async def _form(
         zone = ZoneInfo(ctx.settings.timezone)
         at = snooze_time(SnoozePreset.tomorrow, ctx.now(), zone).replace(hour=10)
         images = []
-    return respond(
+    return render_for(
         request,
         ctx,
         member,

@@ -8,31 +8,27 @@ and the scheduled messages; layout decisions only, every rule is a service's.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from madoguchi.channels import service as channels
 from madoguchi.conversations import repository, workflow
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import (
-    MAX_TEXT_LENGTH,
     Conversation,
     ConversationState,
     ConversationTag,
     Message,
 )
 from madoguchi.conversations.repository import InboxItem
-from madoguchi.conversations.workflow import MEMO_LIMIT
 from madoguchi.crm import marks
 from madoguchi.crm.models import Mark
 from madoguchi.files import service as files
-from madoguchi.files.service import MAX_IMAGE_BYTES, MAX_IMAGES
 from madoguchi.kit.context import Ctx
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
@@ -41,7 +37,6 @@ from madoguchi.ui.present import SnoozePreset, ThreadEntry, snooze_choices, thre
 from madoguchi.ui.render import render_for
 
 # What the browser checks before an upload (the server checks again, by the content).
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 
 CHANGED = "madoguchi:conversation-changed"
@@ -63,33 +58,6 @@ def conversation_changed(
 
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
-
-
-def respond(
-    request: Request,
-    ctx: Ctx,
-    member: Member,
-    name: str,
-    *,
-    status_code: int = 200,
-    headers: Mapping[str, str] | None = None,
-    **context: Any,
-) -> HTMLResponse:
-    """A page or fragment of the inbox, with the limits its forms count against."""
-    return render_for(
-        request,
-        ctx,
-        member,
-        name,
-        status_code=status_code,
-        headers=headers,
-        max_text_length=MAX_TEXT_LENGTH,
-        memo_limit=MEMO_LIMIT,
-        max_images=MAX_IMAGES,
-        max_image_bytes=MAX_IMAGE_BYTES,
-        image_types=IMAGE_TYPES,
-        **context,
-    )
 
 
 async def after_error(ctx: Ctx, member: Member) -> None:
@@ -210,7 +178,7 @@ async def open_fragment(
     one that is gone answers why."""
     item = await inbox_item(ctx, member, conversation_id)
     team = await load_team(ctx, member, item)
-    return respond(request, ctx, member, name, item=item, team=team, **context)
+    return render_for(request, ctx, member, name, item=item, team=team, **context)
 
 
 async def load_team(ctx: Ctx, member: Member, item: InboxItem) -> Team:

@@ -41,7 +41,7 @@ from madoguchi.members.models import Member
 from madoguchi.ui import forms
 from madoguchi.ui.panel import local_input_value
 from madoguchi.ui.present import SnoozePreset, snooze_time
-from madoguchi.ui.render import error_message
+from madoguchi.ui.render import error_message, render_for
 from madoguchi.ui.threads import (
     after_error,
     conversation_changed,
@@ -49,7 +49,6 @@ from madoguchi.ui.threads import (
     is_htmx,
     load_team,
     open_fragment,
-    respond,
 )
 
 router = APIRouter()
@@ -89,7 +88,7 @@ async def _part(
     item = await inbox_item(ctx, member, conversation_id)
     team = await load_team(ctx, member, item)
     if answer is Answer.team:
-        return respond(
+        return render_for(
             request,
             ctx,
             member,
@@ -103,7 +102,7 @@ async def _part(
         if error is not None
         else conversation_changed(conversation_id, item.contact.id, answer)
     )
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -377,7 +376,7 @@ async def delete_dialog(
         ScheduledMessage.conversation_id == conversation_id,
         ScheduledMessage.state == ScheduleState.pending,
     )
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -413,7 +412,7 @@ async def delete_conversation(
     if not is_htmx(request):
         return RedirectResponse("/?deleted=conversation", status_code=303)
     gone = {"madoguchi:conversation-gone": {"conversationId": conversation_id}}
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
@@ -436,7 +435,7 @@ async def _link_dialog(
     request: Request, ctx: Ctx, member: Member, contact_id: int, **context: Any
 ) -> Response:
     contact = await contacts.get_contact(ctx.db, contact_id=contact_id)
-    return respond(
+    return render_for(
         request,
         ctx,
         member,
