@@ -5,23 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import APIRouter
 
 from madoguchi.conversations import workflow
 from madoguchi.conversations.models import ConversationTagging
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.ui.settings_named import NamedList
 from madoguchi.ui.settings_pages import (
     N_,
-    PAGE,
-    FormText,
     SettingsPage,
-    act,
     add_page,
-    chosen_color,
     counts_by,
-    translated,
 )
 
 router = APIRouter()
@@ -40,39 +34,15 @@ CONVERSATION_TAGS = SettingsPage("conversation_tags", _conversation_tags)
 add_page(router, CONVERSATION_TAGS)
 
 
-@router.post("/settings/conversation-tags")
-async def add_conversation_tag(
-    request: Request,
-    member: MemberDep,
-    ctx: CtxDep,
-    name: FormText = "",
-    color: FormText = "",
-    custom_color: FormText = "",
-) -> Response:
-    picked = chosen_color(color, custom_color)
-    return await act(
-        request,
-        ctx,
-        member,
-        CONVERSATION_TAGS,
-        lambda: workflow.create_conversation_tag(ctx, name=name, color=picked),
-        at="new-conversation-tag",
-        notice=translated(member, N_("Added the conversation tag %(name)s."), name=name.strip()),
-        draft={"name": name, "color": picked},
-    )
-
-
-@router.post("/settings/conversation-tags/{tag_id}/delete")
-async def delete_conversation_tag(
-    tag_id: int, request: Request, member: MemberDep, ctx: CtxDep, name: FormText = ""
-) -> Response:
-    return await act(
-        request,
-        ctx,
-        member,
-        CONVERSATION_TAGS,
-        lambda: workflow.delete_conversation_tag(ctx, tag_id=tag_id),
-        at=f"conversation-tag-{tag_id}",
-        notice=translated(member, N_("Deleted the conversation tag %(name)s."), name=name),
-        notice_at=PAGE,
-    )
+NamedList(
+    CONVERSATION_TAGS,
+    "/settings/conversation-tags",
+    "conversation-tag",
+    colored=True,
+    create=lambda ctx, _, item: workflow.create_conversation_tag(
+        ctx, name=item.name, color=item.color
+    ),
+    added=N_("Added the conversation tag %(name)s."),
+    delete=lambda ctx, _, tag_id: workflow.delete_conversation_tag(ctx, tag_id=tag_id),
+    deleted=N_("Deleted the conversation tag %(name)s."),
+).register(router)

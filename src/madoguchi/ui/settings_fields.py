@@ -14,6 +14,7 @@ from madoguchi.crm.models import Field, FieldType, FieldValue, Record
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import NotFound
 from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.ui.settings_named import NamedList
 from madoguchi.ui.settings_pages import (
     N_,
     PAGE,
@@ -248,56 +249,24 @@ async def order_fields(
     )
 
 
-@router.post("/settings/fields/{field_id}/delete")
-async def delete_field(
-    field_id: int, request: Request, member: MemberDep, ctx: CtxDep, name: FormText = ""
-) -> Response:
-    return await act(
-        request,
-        ctx,
-        member,
-        FIELDS,
-        lambda: fields.delete_field(ctx, field_id=field_id),
-        at=f"field-{field_id}",
-        notice=translated(member, N_("Deleted the field %(name)s and its values."), name=name),
-        notice_at=PAGE,
-    )
+NamedList(
+    FIELDS,
+    "/settings/fields",
+    "field",
+    delete=lambda ctx, _, field_id: fields.delete_field(ctx, field_id=field_id),
+    deleted=N_("Deleted the field %(name)s and its values."),
+).register(router)
 
 
-@router.post("/settings/field-folders")
-async def add_field_folder(
-    request: Request, member: MemberDep, ctx: CtxDep, name: FormText = ""
-) -> Response:
-    return await act(
-        request,
-        ctx,
-        member,
-        FIELDS,
-        lambda: fields.create_folder(ctx, name=name),
-        at="new-field-folder",
-        notice=translated(member, N_("Added the folder %(name)s."), name=name.strip()),
-        draft={"name": name},
-    )
-
-
-@router.post("/settings/field-folders/{folder_id}/delete")
-async def delete_field_folder(
-    folder_id: int, request: Request, member: MemberDep, ctx: CtxDep, name: FormText = ""
-) -> Response:
-    return await act(
-        request,
-        ctx,
-        member,
-        FIELDS,
-        lambda: fields.delete_folder(ctx, folder_id=folder_id),
-        at=f"field-folder-{folder_id}",
-        notice=translated(
-            member,
-            N_("Deleted the folder %(name)s; its fields are now outside any folder."),
-            name=name,
-        ),
-        notice_at=PAGE,
-    )
+NamedList(
+    FIELDS,
+    "/settings/field-folders",
+    "field-folder",
+    create=lambda ctx, _, item: fields.create_folder(ctx, name=item.name),
+    added=N_("Added the folder %(name)s."),
+    delete=lambda ctx, _, folder_id: fields.delete_folder(ctx, folder_id=folder_id),
+    deleted=N_("Deleted the folder %(name)s; its fields are now outside any folder."),
+).register(router)
 
 
 # --- カルテ (record books) --------------------------------------------------------------------
@@ -335,55 +304,16 @@ async def _change_book_fields(
 add_page(router, RECORD_BOOKS)
 
 
-@router.post("/settings/record-books")
-async def add_record_book(
-    request: Request, member: MemberDep, ctx: CtxDep, name: FormText = ""
-) -> Response:
-    return await act(
-        request,
-        ctx,
-        member,
-        RECORD_BOOKS,
-        lambda: records.create_book(ctx, name=name, fields=[]),
-        at="new-book",
-        notice=translated(
-            member, N_("Added the record book %(name)s: now give it fields."), name=name.strip()
-        ),
-        draft={"name": name},
-    )
-
-
-@router.post("/settings/record-books/{book_id}/update")
-async def rename_record_book(
-    book_id: int, request: Request, member: MemberDep, ctx: CtxDep, name: FormText = ""
-) -> Response:
-    return await act(
-        request,
-        ctx,
-        member,
-        RECORD_BOOKS,
-        lambda: records.update_book(ctx, book_id=book_id, name=name),
-        at=f"book-{book_id}",
-        draft={"name": name},
-    )
-
-
-@router.post("/settings/record-books/{book_id}/delete")
-async def delete_record_book(
-    book_id: int, request: Request, member: MemberDep, ctx: CtxDep, name: FormText = ""
-) -> Response:
-    return await act(
-        request,
-        ctx,
-        member,
-        RECORD_BOOKS,
-        lambda: records.delete_book(ctx, book_id=book_id),
-        at=f"book-{book_id}",
-        notice=translated(
-            member, N_("Deleted the record book %(name)s with its records."), name=name
-        ),
-        notice_at=PAGE,
-    )
+NamedList(
+    RECORD_BOOKS,
+    "/settings/record-books",
+    "book",
+    create=lambda ctx, _, item: records.create_book(ctx, name=item.name, fields=[]),
+    added=N_("Added the record book %(name)s: now give it fields."),
+    rename=lambda ctx, _, book_id, item: records.update_book(ctx, book_id=book_id, name=item.name),
+    delete=lambda ctx, _, book_id: records.delete_book(ctx, book_id=book_id),
+    deleted=N_("Deleted the record book %(name)s with its records."),
+).register(router)
 
 
 @router.post("/settings/record-books/{book_id}/fields")

@@ -21,10 +21,9 @@ from madoguchi.automation.models import Action, Template
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.ui.settings_named import NamedList
 from madoguchi.ui.settings_pages import (
     N_,
-    PAGE,
-    FormText,
     SettingsPage,
     act,
     add_page,
@@ -181,17 +180,12 @@ async def update_template(
     )
 
 
-@router.post("/settings/templates/{template_id}/delete")
-async def delete_template(
-    template_id: int, request: Request, member: MemberDep, ctx: CtxDep, name: FormText = ""
-) -> Response:
-    return await act(
-        request,
-        ctx,
-        member,
-        TEMPLATES,
-        lambda: templates.delete_template(ctx, template_id=template_id, actor=member),
-        at=f"template-{template_id}",
-        notice=translated(member, N_("Deleted the template %(name)s."), name=name),
-        notice_at=PAGE,
-    )
+NamedList(
+    TEMPLATES,
+    "/settings/templates",
+    "template",
+    delete=lambda ctx, member, template_id: templates.delete_template(
+        ctx, template_id=template_id, actor=member
+    ),
+    deleted=N_("Deleted the template %(name)s."),
+).register(router)
