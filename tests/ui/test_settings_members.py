@@ -242,8 +242,8 @@ async def test_an_owner_changes_a_role_and_deactivates_and_reactivates_a_member(
         headers=HTMX,
     )
     row = section(off.text, f"member-{agent.id}")
-    assert "佐藤 美咲さんはログインできなくなり、すべての端末でログアウトしました。" in row
-    assert "ログイン不可" in row and "再開する" in row
+    assert "佐藤 美咲さんはログインできなくなり、すべての端末でログアウトされました。" in row
+    assert "ログイン不可" in row and "利用を再開する" in row
     assert (await api_named(owner, "members", agent.email, key="email"))["active"] is False
 
     on = await owner.post(
@@ -254,11 +254,11 @@ async def test_an_owner_changes_a_role_and_deactivates_and_reactivates_a_member(
 
     audit = (await owner.get("/settings/audit", headers=HTML)).text
     for line in [
-        "美咲さんを佐藤 美咲さんに名前を変更しました",
+        "美咲さんの名前を佐藤 美咲さんに変更しました",
         "佐藤 美咲さんの役割を変更しました",
         "スタッフ → 管理者",
-        "メンバー「佐藤 美咲」を停止しました",
-        "メンバー「佐藤 美咲」を再開しました",
+        "メンバー「佐藤 美咲」を利用停止にしました",
+        "メンバー「佐藤 美咲」の利用を再開しました",
     ]:
         assert line in audit, line
 
@@ -293,7 +293,7 @@ async def test_an_admin_is_offered_no_changes_to_an_owner(
         f"/settings/members/{boss.id}/password-reset", data={"name": "オーナー"}, headers=HTMX
     )
     assert refused.status_code == 403
-    assert "オーナーを変更できるのはオーナーだけです。" in refused.text
+    assert "オーナーの役割や利用状態を変更できるのはオーナーだけです。" in refused.text
 
 
 async def test_a_reset_password_is_shown_once_and_must_be_changed_at_the_next_sign_in(
@@ -445,7 +445,7 @@ async def test_an_owner_sees_and_revokes_everyones_tokens(
     secret = await factory.token(agent)
     page = (await owner.get("/settings/tokens", headers=HTML)).text
     others = section(page, "other-tokens-title")
-    assert "他のメンバーのトークン" in others
+    assert "ほかのメンバーのトークン" in others
     [token_id] = re.findall(r'action="/settings/tokens/(\d+)/revoke"', page)
     assert "美咲" in section(page, f"token-{token_id}")
     revoked = await owner.post(f"/settings/tokens/{token_id}/revoke", data={"name": ""})
