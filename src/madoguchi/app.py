@@ -309,8 +309,7 @@ def _from_staff_ui(request: Request) -> bool:
 def _member_language(request: Request) -> str:
     """The language of the member the request was made for (kit.web.current_member), or the
     workspace's."""
-    member = getattr(request.state, "member", None)
-    language = getattr(member, "language", None)
+    language = getattr(request.state, "language", None)
     return str(language) if language else runtime_of(request).settings.default_language
 
 

@@ -205,7 +205,9 @@ def token_create(
 
     async def action(ctx: Ctx) -> str:
         member = await members.get_member_by_email(ctx.db, email=email)
-        return await members.create_token(ctx, member=member, name=name)
+        return await members.create_token(
+            ctx, member=member, name=name or members.COMMAND_LINE_TOKEN
+        )
 
     typer.echo(run_command(settings_or_exit(), action))
 

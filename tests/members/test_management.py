@@ -419,7 +419,7 @@ async def test_a_named_token_is_shown_once_listed_without_its_secret_and_revoked
 
     listed = await client.get("/api/v1/tokens", headers=auth(first))
     items = listed.json()["items"]
-    assert [item["name"] for item in items] == ["", "予約システム"]
+    assert [item["name"] for item in items] == ["madoguchi token create", "予約システム"]
     assert secret not in listed.text and first not in listed.text
     new = next(item for item in items if item["id"] == body["id"])
     assert set(new) >= {"id", "name", "created_at", "last_used_at"}
@@ -440,6 +440,14 @@ async def test_a_token_needs_a_name(client: httpx.AsyncClient, factory: Factory)
     token = await factory.token(await factory.member())
     response = await client.post("/api/v1/tokens", json={"name": ""}, headers=auth(token))
     assert response.status_code == 422 and "name" in response.json()["detail"]
+    # Blank is no name either, whatever the door.
+    blank = await client.post("/api/v1/tokens", json={"name": "   "}, headers=auth(token))
+    assert blank.status_code == 422
+    assert blank.json()["detail"] == (
+        "A token needs a name saying what it is for (1 to 100 characters)."
+    )
+    listed = await client.get("/api/v1/tokens", headers=auth(token))
+    assert [t["name"] for t in listed.json()["items"]] == ["madoguchi token create"]
 
 
 async def test_last_used_is_noted_at_most_once_a_minute(

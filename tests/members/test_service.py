@@ -426,9 +426,12 @@ async def test_each_token_is_new_and_names_its_own_member(ctx: Ctx, factory: Fac
     assert found is not None and found.id == bob.id
 
 
-async def test_long_token_name_is_cut_to_fit(ctx: Ctx, factory: Factory) -> None:
+async def test_a_token_name_is_one_to_a_hundred_characters(ctx: Ctx, factory: Factory) -> None:
     member = await factory.member()
-    await service.create_token(ctx, member=member, name="名" * 150)
+    for name in ("名" * 101, "  "):
+        with pytest.raises(Invalid):
+            await service.create_token(ctx, member=member, name=name)
+    await service.create_token(ctx, member=member, name=" " + "名" * 100 + " ")
     assert await ctx.db.scalar(select(ApiToken.name)) == "名" * 100
 
 

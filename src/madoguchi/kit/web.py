@@ -94,8 +94,9 @@ async def current_member(request: Request, ctx: CtxDep) -> Member:
         if "hx-request" in request.headers:
             raise HTTPException(403, "Choose a new password first.", headers={"HX-Redirect": page})
         raise HTTPException(303, "Choose a new password first.", headers={"Location": page})
-    # Who the request was made for, for the answer to a refusal (app.py, in their language).
-    request.state.member = member
+    # The language of the answer to a refusal (app.py), kept as a plain value: a rolled-back
+    # session expires the member object before the handler runs.
+    request.state.language = member.language
     return member
 
 

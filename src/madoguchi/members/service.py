@@ -247,7 +247,9 @@ async def update_member(
             # Tokens are refused while inactive (member_for_token); sessions go for good.
             await _end_sessions(ctx, member_id=target.id)
             events.append(Event(SIGNED_OUT, {"reason": "deactivated"}, member_id=target.id))
-    await ctx.commit(Event("member.updated", {"member_id": target.id}, member_id=target.id), *events)
+    await ctx.commit(
+        Event("member.updated", {"member_id": target.id}, member_id=target.id), *events
+    )
     return target
 
 
@@ -434,7 +436,12 @@ async def issue_token(
 ) -> IssuedToken:
     """A new API token for ``member``, named for what it is for. ``actor`` is who asks (None:
     the command line)."""
-    name = name.strip()[:MAX_TOKEN_NAME]
+    name = name.strip()
+    if not name or len(name) > MAX_TOKEN_NAME:
+        raise Invalid(
+            "A token needs a name saying what it is for (1 to %(n)d characters).",
+            n=MAX_TOKEN_NAME,
+        )
     secret = new_secret("mdg_")
     token = ApiToken(
         member_id=member.id, name=name, token_hash=secret_hash(secret), created_at=ctx.now()
@@ -452,7 +459,11 @@ async def issue_token(
     return IssuedToken(token=token, secret=secret)
 
 
-async def create_token(ctx: Ctx, *, member: Member, name: str = "") -> str:
+# The name of a token made on the command line without one.
+COMMAND_LINE_TOKEN = "madoguchi token create"
+
+
+async def create_token(ctx: Ctx, *, member: Member, name: str = COMMAND_LINE_TOKEN) -> str:
     """A new API token's secret (the command line's and the tests' short way)."""
     return (await issue_token(ctx, member=member, name=name)).secret
 

@@ -17,12 +17,11 @@ from madoguchi.crm import fields, statuses, tags
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import DomainError, Invalid
+from madoguchi.kit.errors import Invalid
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.ui.panel import can_manage
-from madoguchi.ui.render import error_text, render_for
+from madoguchi.ui.render import render_for
 from madoguchi.ui.threads import (
-    after_error,
     conversation_changed,
     inbox_item,
     member_names,
@@ -212,13 +211,7 @@ async def run_action(
     item = await inbox_item(ctx, member, conversation_id)
     action = await macros.get_action(ctx.db, action_id=action_id)
     name = action.name
-    try:
-        await macros.run_action(ctx, action_id=action_id, contact_id=item.contact.id, actor=member)
-    except DomainError as error:
-        # The service rolled its steps back, which expires the member the app's handler would
-        # read the language from after the session is gone: answer here while it is loaded.
-        await after_error(ctx, member)
-        return error_text(error, member.language)
+    await macros.run_action(ctx, action_id=action_id, contact_id=item.contact.id, actor=member)
     headers = conversation_changed(conversation_id, item.contact.id, "action", contact_part="all")
     return render_for(
         request, ctx, member, "inbox/_action_done.html", headers=headers, action_name=name
