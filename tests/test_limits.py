@@ -221,6 +221,9 @@ async def post_huge(
             writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
             await writer.drain()
             sent += len(chunk)
+            # drain() does not yield while the socket takes everything (a quiet machine, a
+            # server dropping the refused rest): let the reader see an answer as soon as it comes.
+            await asyncio.sleep(0)
         if chunked:
             writer.write(b"0\r\n\r\n")
             await writer.drain()
