@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def networks(spec: str) -> tuple[Network, ...]:
+    """The networks in a comma-separated list of addresses and CIDRs (ValueError names a bad
+    one)."""
+    found = []
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            found.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network") from None
+    return tuple(found)
 
 
 class Settings(BaseSettings):
@@ -53,8 +71,6 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_addresses(cls, value: str) -> str:
-        from madoguchi.kit.proxies import networks
-
         networks(value)  # a mistyped address stops the start, rather than trusting nobody
         return value
 

@@ -14,24 +14,10 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from madoguchi.config import Network, networks
+
 _SCHEMES = {"http": "http", "https": "https", "ws": "ws", "wss": "wss"}
 _SECURE = {"http": "ws", "https": "wss"}
-
-
-def networks(spec: str) -> tuple[Network, ...]:
-    """The networks in a comma-separated list of addresses and CIDRs (ValueError names a bad
-    one)."""
-    found = []
-    for item in spec.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            found.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ValueError(f"{item!r} is not an IP address or network") from None
-    return tuple(found)
 
 
 def _trusted(address: str, trusted: Sequence[Network]) -> bool:
