@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
+from bench.run import server_process
+from madoguchi.config import Settings
+
 MIB = 1024 * 1024
 GOAL = 50 * MIB
 CHUNK = 256 * 1024
@@ -62,56 +60,11 @@ class Outcome:
     seconds: float
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def resident(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
-
-
-@contextlib.contextmanager
-def server(data_dir: Path) -> Iterator[tuple[str, int]]:
-    """``madoguchi serve`` in a process of its own: (base URL, pid)."""
-    port = _free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("MADOGUCHI_") and key not in ("DATABASE_URL", "REDIS_URL")
-    }
-    env.update(MADOGUCHI_DATA_DIR=str(data_dir), MADOGUCHI_LOG_LEVEL="warning")
-    process = subprocess.Popen(
-        [MADOGUCHI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=data_dir,
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer /healthz within 60 s")
-            time.sleep(0.1)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def post(url: str, probe: Round, total: int) -> int:
@@ -187,7 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8, help="bodies sent at once")
     options = parser.parse_args(argv)
     total = options.mb * MIB
-    with tempfile.TemporaryDirectory() as folder, server(Path(folder)) as (url, pid):
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        server_process(Settings(_env_file=None, data_dir=Path(folder), database_url=None)) as (
+            url,
+            pid,
+        ),
+    ):
         for _ in range(20):  # warm: the first requests import and cache what the rest use
             httpx.get(f"{url}/healthz")
             httpx.post(f"{url}/api/v1/auth/login", json={"email": "a@b.c", "password": "x"})

@@ -268,6 +268,13 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def server(settings: Settings) -> Iterator[str]:
     """``madoguchi serve`` on a free port, in its own process; yields its base URL."""
+    with server_process(settings) as (url, _pid):
+        yield url
+
+
+@contextlib.contextmanager
+def server_process(settings: Settings) -> Iterator[tuple[str, int]]:
+    """``madoguchi serve`` on a free port, in its own process; yields (base URL, pid)."""
     port = _free_port()
     env = {
         key: value
@@ -296,7 +303,7 @@ def server(settings: Settings) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not answer /healthz within 60 s")
             time.sleep(0.1)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         try:
