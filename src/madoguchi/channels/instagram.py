@@ -19,23 +19,19 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from madoguchi.channels.base import DeliveryError, Outgoing, api_base, failure, http_client
+from madoguchi.channels.inbound import Attachment, Inbound, Profile, load_channel, receive, seen
 from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.channels.webhooks import (
-    Incoming,
-    Profile,
     body_flag,
     body_id,
     body_list,
     body_object,
     body_string,
-    first_sight,
-    load_channel,
     optional_list,
     optional_object,
     parse_json,
     profile_of,
     refusal_logged,
-    store,
     store_each,
 )
 from madoguchi.kit.context import Ctx
@@ -159,16 +155,16 @@ async def _handle(
 ) -> None:
     if message.echo:
         return  # our own reply coming back
-    new, known = await first_sight(
-        ctx, channel_id=config.channel_id, message_id=message.mid, sender=message.sender
+    new, known = await seen(
+        ctx.db, channel_id=config.channel_id, message_id=message.mid, sender=message.sender
     )
     if not new:
         return
-    incoming = Incoming(
+    incoming = Inbound(
         channel_id=config.channel_id,
         kind=ChannelKind.instagram,
         sender=message.sender,
-        sender_profile=None if known else await _profile(http, config, message.sender),
+        profile=None if known else await _profile(http, config, message.sender),
         message_id=message.mid,
         text=message.text,
     )
@@ -177,10 +173,10 @@ async def _handle(
             response = await http.get(url)
             if response.status_code != 200:
                 raise failure(response, "Instagram attachment")
-            incoming.images.append(response.content)
+            incoming.images.append(Attachment("", response.content))
         except (DeliveryError, httpx.HTTPError) as error:
             incoming.errors.append(str(error))
-    await store(ctx, incoming)
+    await receive(ctx, incoming)
 
 
 @router.post("/webhooks/instagram/{channel_id}")

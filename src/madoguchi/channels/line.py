@@ -26,24 +26,19 @@ from madoguchi.channels.base import (
     failure,
     http_client,
 )
+from madoguchi.channels.inbound import Attachment, Inbound, Profile, load_channel, receive, seen
 from madoguchi.channels.models import Channel, ChannelEvent, ChannelKind
 from madoguchi.channels.webhooks import (
-    Incoming,
-    Profile,
     body_flag,
     body_id,
     body_list,
     body_number,
     body_object,
     body_string,
-    contact_with_profile,
-    first_sight,
-    load_channel,
     optional_object,
     parse_json,
     profile_of,
     refusal_logged,
-    store,
     store_each,
 )
 from madoguchi.contacts import service as contacts
@@ -227,11 +222,16 @@ async def _follow_state(
     ):
         await ctx.db.rollback()
         return
-    contact = await contact_with_profile(
-        ctx, channel_id=config.channel_id, external_id=user_id, profile=profile
+    found = await contacts.find_or_create_contact(
+        ctx,
+        channel_id=config.channel_id,
+        external_id=user_id,
+        channel_name=profile.name if profile else None,
+        picture_url=profile.picture_url if profile else contacts.UNSAID,
     )
+    # Commits with the contact's event, whatever of it changed.
     await contacts.update_contact(
-        ctx, contact_id=contact.id, changes=contacts.ContactChanges(blocked=blocked)
+        ctx, contact_id=found.contact.id, changes=contacts.ContactChanges(blocked=blocked)
     )
 
 
@@ -295,16 +295,16 @@ async def _message(
     message: dict[str, Any],
 ) -> None:
     message_id = str(message["id"])
-    new, known = await first_sight(
-        ctx, channel_id=config.channel_id, message_id=message_id, sender=user_id
+    new, known = await seen(
+        ctx.db, channel_id=config.channel_id, message_id=message_id, sender=user_id
     )
     if not new:
         return  # a redelivery: stored already
-    incoming = Incoming(
+    incoming = Inbound(
         channel_id=config.channel_id,
         kind=ChannelKind.line,
         sender=user_id,
-        sender_profile=None if known else await _profile(http, config, user_id),
+        profile=None if known else await _profile(http, config, user_id),
         message_id=message_id,
     )
     match message.get("type"):
@@ -312,7 +312,9 @@ async def _message(
             incoming.text = message.get("text") or ""
         case "image":
             try:
-                incoming.images.append(await _image(http, config, message_id, message))
+                incoming.images.append(
+                    Attachment("", await _image(http, config, message_id, message))
+                )
             except (DeliveryError, httpx.HTTPError) as error:
                 log.warning("LINE image %s could not be fetched: %s", message_id, error)
                 incoming.errors.append(str(error))
@@ -325,7 +327,7 @@ async def _message(
             }
         case other:
             incoming.meta = {"unsupported": str(other)}
-    await store(ctx, incoming)
+    await receive(ctx, incoming)
 
 
 async def _profile(http: httpx.AsyncClient, config: LineConfig, user_id: str) -> Profile | None:
