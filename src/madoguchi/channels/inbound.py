@@ -88,19 +88,34 @@ async def load_channel(ctx: Ctx, channel_id: int, kind: str) -> Channel:
     return channel
 
 
-async def seen(
-    db: AsyncSession, *, channel_id: int, message_id: str, sender: str
-) -> tuple[bool, bool]:
-    """(is this message new, do we know the sender), asked before the channel's servers are,
-    so that a redelivery fetches nothing; leaves no transaction open (SQLite must not wait on
-    those servers). ``receive`` checks again in its transaction."""
-    new = not await conversations.message_exists(db, channel_id=channel_id, external_id=message_id)
-    known = new and (
-        await contacts.find_contact_by_channel(db, channel_id=channel_id, external_id=sender)
-        is not None
+@dataclass
+class Seen:
+    """What was stored of a webhook body when it came: its messages stored already (a
+    redelivery) and its senders known (no profile to ask for). ``receive`` checks again in its
+    transaction: this only saves asking the channel's servers for nothing."""
+
+    stored: set[str]
+    known: set[str]
+
+    def is_new(self, message_id: str) -> bool:
+        return message_id not in self.stored
+
+    def received(self, sender: str) -> None:
+        """The sender's message is stored: their next one in the body needs no profile."""
+        self.known.add(sender)
+
+
+async def seen(db: AsyncSession, *, channel_id: int, messages: Sequence[tuple[str, str]]) -> Seen:
+    """``Seen`` for a body's (message id, sender) pairs: two reads in the webhook's first
+    transaction, which ``webhooks.store_each`` ends before the channel's servers are asked."""
+    return Seen(
+        stored=await conversations.stored_external_ids(
+            db, channel_id=channel_id, external_ids={m for m, _ in messages}
+        ),
+        known=await contacts.known_external_ids(
+            db, channel_id=channel_id, external_ids={s for _, s in messages}
+        ),
     )
-    await db.rollback()
-    return new, known
 
 
 async def receive(ctx: Ctx, inbound: Inbound) -> Ingested:

@@ -19,7 +19,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from madoguchi.channels.base import DeliveryError, Outgoing, api_base, failure, http_client
-from madoguchi.channels.inbound import Attachment, Inbound, Profile, load_channel, receive, seen
+from madoguchi.channels.inbound import (
+    Attachment,
+    Inbound,
+    Profile,
+    Seen,
+    load_channel,
+    receive,
+    seen,
+)
 from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.channels.webhooks import (
     body_flag,
@@ -151,20 +159,23 @@ def _verify(config: InstagramConfig, raw: bytes, headers: Mapping[str, str]) -> 
 
 
 async def _handle(
-    ctx: Ctx, config: InstagramConfig, http: httpx.AsyncClient, message: InstagramMessage
+    ctx: Ctx,
+    config: InstagramConfig,
+    http: httpx.AsyncClient,
+    message: InstagramMessage,
+    known: Seen,
 ) -> None:
     if message.echo:
         return  # our own reply coming back
-    new, known = await seen(
-        ctx.db, channel_id=config.channel_id, message_id=message.mid, sender=message.sender
-    )
-    if not new:
+    if not known.is_new(message.mid):
         return
     incoming = Inbound(
         channel_id=config.channel_id,
         kind=ChannelKind.instagram,
         sender=message.sender,
-        profile=None if known else await _profile(http, config, message.sender),
+        profile=None
+        if message.sender in known.known
+        else await _profile(http, config, message.sender),
         message_id=message.mid,
         text=message.text,
     )
@@ -177,6 +188,7 @@ async def _handle(
         except (DeliveryError, httpx.HTTPError) as error:
             incoming.errors.append(str(error))
     await receive(ctx, incoming)
+    known.received(message.sender)
 
 
 @router.post("/webhooks/instagram/{channel_id}")
@@ -188,10 +200,13 @@ async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONRespons
     with refusal_logged("Instagram", channel_id):
         _verify(config, raw, request.headers)
         events = _messages(parse_json(raw))
+    known = await seen(
+        ctx.db, channel_id=channel_id, messages=[(m.mid, m.sender) for m in events if not m.echo]
+    )
     await store_each(
         ctx,
         events,
-        lambda http, event: _handle(ctx, config, http, event),
+        lambda http, event: _handle(ctx, config, http, event, known),
         label="Instagram",
         channel_id=channel_id,
         event_id=lambda message: message.mid,

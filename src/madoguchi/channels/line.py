@@ -26,7 +26,15 @@ from madoguchi.channels.base import (
     failure,
     http_client,
 )
-from madoguchi.channels.inbound import Attachment, Inbound, Profile, load_channel, receive, seen
+from madoguchi.channels.inbound import (
+    Attachment,
+    Inbound,
+    Profile,
+    Seen,
+    load_channel,
+    receive,
+    seen,
+)
 from madoguchi.channels.models import Channel, ChannelEvent, ChannelKind
 from madoguchi.channels.webhooks import (
     body_flag,
@@ -166,11 +174,13 @@ def _verify(config: LineConfig, raw: bytes, headers: Mapping[str, str]) -> None:
         raise Unauthorized("The X-Line-Signature does not match the body.")
 
 
-async def _handle(ctx: Ctx, config: LineConfig, http: httpx.AsyncClient, event: LineEvent) -> None:
+async def _handle(
+    ctx: Ctx, config: LineConfig, http: httpx.AsyncClient, event: LineEvent, known: Seen
+) -> None:
     if event.user_id is None:
         return
     if event.kind == "message":
-        await _message(ctx, config, http, event.user_id, event.message)
+        await _message(ctx, config, http, event.user_id, event.message, known)
     elif event.kind in ("follow", "unfollow"):
         await _follow_state(ctx, config, http, event.user_id, event)
 
@@ -184,10 +194,14 @@ async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONRespons
     with refusal_logged("LINE", channel_id):
         _verify(config, raw, request.headers)
         events = _events(parse_json(raw))
+    messages = [
+        (str(e.message["id"]), e.user_id) for e in events if e.kind == "message" and e.user_id
+    ]
+    known = await seen(ctx.db, channel_id=channel_id, messages=messages)
     await store_each(
         ctx,
         events,
-        lambda http, event: _handle(ctx, config, http, event),
+        lambda http, event: _handle(ctx, config, http, event, known),
         label="LINE",
         channel_id=channel_id,
         event_id=lambda event: event.event_id or event.message.get("id"),
@@ -293,18 +307,16 @@ async def _message(
     http: httpx.AsyncClient,
     user_id: str,
     message: dict[str, Any],
+    known: Seen,
 ) -> None:
     message_id = str(message["id"])
-    new, known = await seen(
-        ctx.db, channel_id=config.channel_id, message_id=message_id, sender=user_id
-    )
-    if not new:
+    if not known.is_new(message_id):
         return  # a redelivery: stored already
     incoming = Inbound(
         channel_id=config.channel_id,
         kind=ChannelKind.line,
         sender=user_id,
-        profile=None if known else await _profile(http, config, user_id),
+        profile=None if user_id in known.known else await _profile(http, config, user_id),
         message_id=message_id,
     )
     match message.get("type"):
@@ -328,6 +340,7 @@ async def _message(
         case other:
             incoming.meta = {"unsupported": str(other)}
     await receive(ctx, incoming)
+    known.received(user_id)
 
 
 async def _profile(http: httpx.AsyncClient, config: LineConfig, user_id: str) -> Profile | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -53,6 +54,20 @@ class ChannelContact:
 # ``picture_url`` not given: the channel did not say (its profile API was not asked or did not
 # answer), so the contact keeps its picture.
 UNSAID = object()
+
+
+async def known_external_ids(
+    db: AsyncSession, *, channel_id: int, external_ids: Collection[str]
+) -> set[str]:
+    """Which of these channel identities are contacts already."""
+    if not external_ids:
+        return set()
+    found = await db.scalars(
+        select(Contact.external_id).where(
+            Contact.channel_id == channel_id, Contact.external_id.in_(external_ids)
+        )
+    )
+    return {external_id for external_id in found if external_id is not None}
 
 
 async def find_or_create_contact(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,13 +166,18 @@ async def add_inbound(
     return ingested, _message_events(conversation, message)
 
 
-async def message_exists(db: AsyncSession, *, channel_id: int, external_id: str) -> bool:
-    found = await db.scalar(
-        select(Message.id).where(
-            Message.channel_id == channel_id, Message.external_id == external_id
+async def stored_external_ids(
+    db: AsyncSession, *, channel_id: int, external_ids: Collection[str]
+) -> set[str]:
+    """Which of these channel message ids are stored."""
+    if not external_ids:
+        return set()
+    found = await db.scalars(
+        select(Message.external_id).where(
+            Message.channel_id == channel_id, Message.external_id.in_(external_ids)
         )
     )
-    return found is not None
+    return {external_id for external_id in found if external_id is not None}
 
 
 async def stored_inbound(db: AsyncSession, *, channel_id: int, external_id: str) -> Ingested | None:
