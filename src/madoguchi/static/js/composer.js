@@ -6,10 +6,10 @@ import {
 } from "./dom.js";
 import { closeMenus } from "./menus.js";
 
-export function composerText() { return $("[data-composer]"); }
+function composerText() { return $("[data-composer]"); }
 
 // Grows up to a third of the screen, and counts near the limit.
-export function growComposer(textarea) {
+function growComposer(textarea) {
   grow(textarea, window.innerHeight * 0.3);
   updateCount(textarea);
 }

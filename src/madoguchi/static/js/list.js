@@ -27,7 +27,7 @@ export function narrowed() {
 }
 
 // The address bar follows the list, so a reload or a shared member link keeps the filter.
-export function syncAddress() {
+function syncAddress() {
   if (!listElement()) return;
   const wanted = withQuery(location.pathname, listQuery());
   if (wanted !== location.pathname + location.search) history.replaceState(null, "", wanted);

@@ -103,7 +103,7 @@ export function contactUpdated(contactId, part, local) {
   if (!local) refreshPanelPart(contactId, part);
 }
 
-export function contactGone(contactId) {
+function contactGone(contactId) {
   removeRows('.row[data-contact-id="' + contactId + '"]');
   const pane = openPane();
   if (pane && Number(pane.dataset.contactId) === contactId) {
