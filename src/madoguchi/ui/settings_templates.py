@@ -28,6 +28,7 @@ from madoguchi.ui.settings_pages import (
     act,
     add_page,
     as_ids,
+    by_folder,
     form_text,
     translated,
 )
@@ -57,13 +58,10 @@ def users_of_templates(all_actions: Sequence[Action]) -> dict[int, list[str]]:
 async def _templates(ctx: Ctx) -> dict[str, Any]:
     folders = await templates.list_folders(ctx.db)
     all_templates = await templates.list_templates(ctx.db)
-    templates_in: dict[int | None, list[Template]] = {}
-    for template in all_templates:
-        templates_in.setdefault(template.folder_id, []).append(template)
     return {
         "folders": folders,
         "folder_names": {f.id: f.name for f in folders},
-        "templates_in": templates_in,
+        "templates_in": by_folder(all_templates),
         "template_count": len(all_templates),
         "used_by": users_of_templates(await macros.list_actions(ctx.db)),
         "text_limit": templates.TEXT_LIMIT,
@@ -123,6 +121,8 @@ class TemplateForm:
 add_page(router, TEMPLATES)
 
 
+# Adding and changing a template stay routes of their own (NamedList is for the delete): the
+# form is multipart, its images are stored before the template, and its folder is typed by name.
 @router.post("/settings/templates", max_body_size=MAX_REQUEST_BYTES)
 async def add_template(request: Request, member: MemberDep, ctx: CtxDep) -> Response:
     typed = await TemplateForm.read(request)
