@@ -42,6 +42,16 @@ class HistoryMessage:
     # A system line's event and arguments (conversations.workflow).
     meta: dict[str, Any] | None = None
 
+    @classmethod
+    def customer(cls, text: str, at: datetime, *, external_id: str) -> HistoryMessage:
+        return cls(kind=MessageKind.inbound, text=text, at=at, external_id=external_id)
+
+    @classmethod
+    def staff(cls, text: str, at: datetime, *, reply: bool, sender_id: int) -> HistoryMessage:
+        """A reply to the customer, else an internal note."""
+        kind = MessageKind.reply if reply else MessageKind.note
+        return cls(kind=kind, text=text, at=at, sender_member_id=sender_id)
+
 
 @dataclass(frozen=True)
 class ContactHistory:

@@ -374,23 +374,13 @@ async def load_demo(ctx: Ctx) -> DemoResult:
             messages = []
             for (who, _, body), at in zip(lines, times, strict=True):
                 if who == "c":
-                    messages.append(
-                        HistoryMessage(
-                            kind=MessageKind.inbound,
-                            text=body,
-                            at=at,
-                            external_id=_message_id(script.kind, rng),
-                        )
-                    )
+                    external_id = _message_id(script.kind, rng)
+                    messages.append(HistoryMessage.customer(body, at, external_id=external_id))
                     continue
                 mark, _, member_key = who.partition(":")
+                sender_id = staff[member_key].id
                 messages.append(
-                    HistoryMessage(
-                        kind=MessageKind.reply if mark == "r" else MessageKind.note,
-                        text=body,
-                        at=at,
-                        sender_member_id=staff[member_key].id,
-                    )
+                    HistoryMessage.staff(body, at, reply=mark == "r", sender_id=sender_id)
                 )
             histories.append(
                 ContactHistory(

@@ -17,7 +17,6 @@ from madoguchi.conversations.models import (
     Conversation,
     ConversationUnread,
     Message,
-    MessageKind,
 )
 from madoguchi.crm import tags
 from madoguchi.crm.models import ContactTag, Tag, TagFolder
@@ -227,23 +226,11 @@ class _ScaleMaker:
         for (who, pattern), at in zip(steps, times, strict=True):
             body = pattern.format_map(words)
             if who == "c":
-                messages.append(
-                    HistoryMessage(
-                        kind=MessageKind.inbound,
-                        text=body,
-                        at=at,
-                        external_id=self._external_id("message"),
-                    )
-                )
+                external_id = self._external_id("message")
+                messages.append(HistoryMessage.customer(body, at, external_id=external_id))
                 continue
-            messages.append(
-                HistoryMessage(
-                    kind=MessageKind.reply if who == "r" else MessageKind.note,
-                    text=body,
-                    at=at,
-                    sender_member_id=(person if who == "r" else colleague).member.id,
-                )
-            )
+            sender_id = (person if who == "r" else colleague).member.id
+            messages.append(HistoryMessage.staff(body, at, reply=who == "r", sender_id=sender_id))
         return ContactHistory(
             channel=self.channels[kind],
             external_id=self._external_id(kind),
