@@ -1,7 +1,7 @@
 """Every table, imported once so that metadata (and Alembic) sees them all."""
 
 from madoguchi.audit.models import AuditEntry
-from madoguchi.automation.models import Action, Template, TemplateFolder
+from madoguchi.automation.models import Action, MessageFilter, Template, TemplateFolder
 from madoguchi.channels.models import Channel, ChannelKind, OutboxEntry, OutboxState, VisitorSession
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
@@ -64,6 +64,7 @@ __all__ = [
     "MemberSession",
     "Memo",
     "Message",
+    "MessageFilter",
     "MessageImage",
     "MessageKind",
     "Notification",

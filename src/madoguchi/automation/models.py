@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, JSONType, UTCDateTime, utcnow
@@ -46,4 +47,22 @@ class Action(Base):
     # [{"type": "send_template", "template_id": 1}, {"type": "add_tags", "tag_ids": [2]}, ...]
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FilterMatch(StrEnum):
+    exact = "exact"  # the whole message is the text
+    contains = "contains"  # the message holds the text
+
+
+class MessageFilter(Base):
+    """メッセージフィルター (F27): a customer's message it matches arrives read for every member
+    (what a button tap sends, an auto-reply keyword): no unread badge, no notification."""
+
+    __tablename__ = "message_filters"
+    __table_args__ = (UniqueConstraint("match", "text"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    match: Mapped[str] = mapped_column(String(10))
+    text: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

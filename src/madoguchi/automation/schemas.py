@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from madoguchi.automation.filters import MAX_FILTER_TEXT
 from madoguchi.automation.templates import TEXT_LIMIT
 
 
@@ -71,3 +72,23 @@ class ActionUpdate(BaseModel):
 class ActionRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
     contact_id: int
+
+
+class MessageFilterOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    match: Literal["exact", "contains"]
+    text: str
+    created_at: datetime
+
+
+class MessageFilterCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    match: Literal["exact", "contains"]
+    text: str = Field(max_length=MAX_FILTER_TEXT)
+
+
+class MessageFilterUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    match: Literal["exact", "contains"] | None = None
+    text: str | None = Field(default=None, max_length=MAX_FILTER_TEXT)

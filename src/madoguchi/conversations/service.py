@@ -75,7 +75,9 @@ async def _conversation_for(ctx: Ctx, *, contact: Contact) -> Conversation:
     return conversation
 
 
-def _message_events(conversation: Conversation, message: Message) -> list[Event]:
+def _message_events(
+    conversation: Conversation, message: Message, *, filtered: bool = False
+) -> list[Event]:
     ids = {"conversation_id": conversation.id, "contact_id": conversation.contact_id}
     return [
         Event(
@@ -86,6 +88,8 @@ def _message_events(conversation: Conversation, message: Message) -> list[Event]
                 # Enough for a browser to decide on a notification (F41) without asking.
                 "kind": str(message.kind),
                 "assignee_id": conversation.assignee_id,
+                # A message filter's: it arrived read, no one is notified.
+                **({"filtered": True} if filtered else {}),
             },
         ),
         Event("conversation.updated", ids),
@@ -109,12 +113,14 @@ async def add_inbound(
     images: Sequence[StoredFile] = (),
     meta: dict[str, Any] | None = None,
     answers: Sequence[str] = (),
+    unread: bool = True,
 ) -> tuple[Ingested, list[Event]]:
     """Add a customer's message, cleaned and checked (``channels.inbound.receive``, the one way
     in, does that and commits), to the conversation it answers (a message of its channel named
     in ``answers``: e-mail threading) or the contact's latest; and the events to publish once
     committed. A message with this ``external_id`` stored meanwhile by another request is
-    answered instead (``created`` False: nothing to commit)."""
+    answered instead (``created`` False: nothing to commit). ``unread`` False: it arrives read
+    for every member (a message filter's), and its event says so."""
     conversation = None
     if answers:
         answered = await ctx.db.scalar(
@@ -148,6 +154,7 @@ async def add_inbound(
                 message=message,
                 images=images,
                 moves=not contact.blocked,
+                unread=unread,
             )
     except IntegrityError:
         # The same message arrived through another request a moment ago.
@@ -163,7 +170,7 @@ async def add_inbound(
         # A customer writing wakes a closed or snoozed conversation (F11).
         conversation.state = ConversationState.open
         conversation.snooze_until = None
-    return ingested, _message_events(conversation, message)
+    return ingested, _message_events(conversation, message, filtered=not unread)
 
 
 async def stored_external_ids(

@@ -20,6 +20,7 @@ from madoguchi.ui import (
     settings_channels,
     settings_conversation_tags,
     settings_fields,
+    settings_filters,
     settings_lists,
     settings_team,
     settings_templates,
@@ -96,4 +97,5 @@ router.include_router(settings_channels.router)
 router.include_router(settings_templates.router)
 router.include_router(settings_actions.router)
 router.include_router(settings_conversation_tags.router)
+router.include_router(settings_filters.router)
 router.include_router(settings_team.router)
