@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,13 +16,22 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from madoguchi.config import Settings
-from madoguchi.events import Event, create_bus
+from madoguchi.events import Backlog, EventBus, InProcessBus, RedisBus, create_bus
+from madoguchi.events.types import (
+    ConversationReadState,
+    Event,
+    MemberCreated,
+    MemberUpdated,
+    MessageCreated,
+    StatusesChanged,
+)
 from tests.conftest import LiveServer
 from tests.fixtures import PASSWORD, Factory, auth
 
 
-def ws_url(server: LiveServer) -> str:
-    return server.url.replace("http://", "ws://") + "/ws"
+def ws_url(server: LiveServer, since: int | str | None = None) -> str:
+    url = server.url.replace("http://", "ws://") + "/ws"
+    return url if since is None else f"{url}?since={since}"
 
 
 async def next_event(connection: ClientConnection) -> dict[str, Any]:
@@ -128,13 +140,15 @@ BUSES = [
 async def test_both_buses_deliver_an_event_as_published_and_to_the_same_members(
     settings: Settings, kind: str
 ) -> None:
-    published = [
+    published: list[Event] = [
         # The workspace's, though its data names a member.
-        Event("member.created", {"member_id": 5}),
+        MemberCreated(new_member_id=5),
         # That member's own.
-        Event("member.updated", {"member_id": 5}, member_id=5),
-        Event("conversation.read_state", {"conversation_id": 1, "contact_id": 2}, member_id=5),
-        Event("message.created", {"message_id": 7, "conversation_id": 1}),
+        MemberUpdated(member_id=5),
+        ConversationReadState(conversation_id=1, contact_id=2, member_id=5),
+        MessageCreated(
+            conversation_id=1, contact_id=2, message_id=7, kind="inbound", assignee_id=None
+        ),
     ]
     # Two buses on Redis stand for two app processes sharing it.
     bus_settings = (
@@ -156,15 +170,11 @@ async def test_both_buses_deliver_an_event_as_published_and_to_the_same_members(
         if listener is not publisher:
             await listener.close()
     assert received == published
+    # Numbered in the order published, one stream for every process.
+    ids = [event.id for event in received]
+    assert ids == list(range(ids[0], ids[0] + len(published))), ids
     assert [event.visible_to(5) for event in received] == [True, True, True, True]
     assert [event.visible_to(6) for event in received] == [True, False, False, True]
-
-
-def test_an_event_says_whom_it_is_for_by_its_type() -> None:
-    with pytest.raises(ValueError, match="for one member"):
-        Event("conversation.read_state", {"conversation_id": 1})
-    with pytest.raises(ValueError, match="for everyone"):
-        Event("member.created", {"member_id": 5}, member_id=5)
 
 
 async def test_every_member_hears_of_a_new_colleague_and_only_they_of_their_own_change(
@@ -199,3 +209,155 @@ async def test_every_member_hears_of_a_new_colleague_and_only_they_of_their_own_
             await http.patch("/api/v1/me", json={"language": "en"})
         heard = await next_event(agent_ws)
         assert heard == {"type": "member.updated", "member_id": agent.id}
+
+
+# --- catching up after a reconnect (?since=) ----------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _small_bus(settings: Settings, kind: str, keep: int) -> AsyncIterator[EventBus]:
+    """A bus keeping ``keep`` events, on a stream of its own (its ids start at 1)."""
+    if kind == "in-process":
+        yield InProcessBus(backlog_size=keep)
+        return
+    import redis.asyncio as redis
+
+    assert settings.redis_url
+    prefix = f"{settings.redis_prefix}-{secrets.token_hex(4)}"
+    bus = RedisBus(settings.redis_url, prefix, backlog_size=keep)
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+        client = redis.from_url(settings.redis_url)
+        await client.delete(f"{prefix}:events:last_id", f"{prefix}:events:recent")
+        await client.aclose()
+
+
+def _changed(status_id: int) -> Event:
+    return StatusesChanged(status_id=status_id)
+
+
+@pytest.mark.parametrize("kind", BUSES)
+async def test_the_backlog_holds_the_events_after_a_cursor_or_says_to_reload(
+    settings: Settings, kind: str
+) -> None:
+    async with _small_bus(settings, kind, keep=3) as bus:
+        assert (await bus.backlog(0)).last_id == 0
+        assert (await bus.backlog(0)).complete
+        for status_id in range(1, 6):
+            await bus.publish(_changed(status_id))
+        caught_up = await bus.backlog(2)
+        assert caught_up.complete and caught_up.last_id == 5
+        assert [(event.id, event) for event in caught_up.events] == [
+            (3, _changed(3)),
+            (4, _changed(4)),
+            (5, _changed(5)),
+        ]
+        assert (await bus.backlog(5)).complete and (await bus.backlog(5)).events == []
+        # Event 2 is no longer kept: whoever last saw event 1 must reload.
+        too_old = await bus.backlog(1)
+        assert (too_old.complete, too_old.events, too_old.last_id) == (False, [], 5)
+        # A cursor from another stream (before a restart) is above the newest id.
+        assert not (await bus.backlog(9)).complete
+        assert (await bus.backlog(None)) == Backlog(last_id=5, events=[], complete=True)
+
+
+async def test_a_client_with_a_cursor_gets_what_it_missed_then_the_live_events(
+    live_server: LiveServer, factory: Factory
+) -> None:
+    alice, bob = await factory.member(), await factory.member()
+    alice_token, bob_token = await factory.token(alice), await factory.token(bob)
+    ingested = await factory.inbound(await factory.channel())
+    conversation_id, contact_id = ingested.conversation.id, ingested.conversation.contact_id
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+
+        async def rename(name: str) -> None:
+            answer = await http.patch(
+                f"/api/v1/contacts/{contact_id}",
+                json={"display_name": name},
+                headers=auth(alice_token),
+            )
+            assert answer.status_code == 200, answer.text
+
+        async with websockets.connect(
+            ws_url(live_server, "now"), additional_headers=auth(alice_token)
+        ) as connection:
+            ready = await next_event(connection)
+            assert set(ready) == {"type", "member_id", "last_event_id"}
+            assert (ready["type"], ready["member_id"]) == ("ready", alice.id)
+            await rename("高橋様")
+            heard = await next_event(connection)
+            assert heard == {
+                "type": "contact.updated",
+                "member_id": None,
+                "contact_id": contact_id,
+                "part": "profile",
+                "id": ready["last_event_id"] + 1,
+            }
+            cursor = heard["id"]
+
+        # While Alice is away: a workspace event, Bob's own, and hers.
+        await rename("高橋さま")
+        read = f"/api/v1/conversations/{conversation_id}/read"
+        assert (await http.post(read, headers=auth(bob_token))).status_code == 204
+        assert (await http.post(read, headers=auth(alice_token))).status_code == 204
+
+        async with websockets.connect(
+            ws_url(live_server, cursor), additional_headers=auth(alice_token)
+        ) as connection:
+            ready = await next_event(connection)
+            assert ready == {"type": "ready", "member_id": alice.id, "last_event_id": cursor + 3}
+            missed = [await next_event(connection), await next_event(connection)]
+            assert missed == [
+                {
+                    "type": "contact.updated",
+                    "member_id": None,
+                    "contact_id": contact_id,
+                    "part": "profile",
+                    "id": cursor + 1,
+                },
+                {
+                    "type": "conversation.read_state",
+                    "member_id": alice.id,
+                    "conversation_id": conversation_id,
+                    "contact_id": contact_id,
+                    "id": cursor + 3,
+                },
+            ]
+            # Then the live ones, each once.
+            await rename("高橋")
+            live = await next_event(connection)
+            assert (live["type"], live["id"]) == ("contact.updated", cursor + 4)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(connection.recv(), 0.5)
+
+
+async def test_a_cursor_the_server_cannot_serve_asks_the_client_to_reload(
+    live_server: LiveServer, factory: Factory
+) -> None:
+    member = await factory.member()
+    token = await factory.token(member)
+    async with websockets.connect(
+        ws_url(live_server, "now"), additional_headers=auth(token)
+    ) as connection:
+        newest = (await next_event(connection))["last_event_id"]
+    # An id from before the server's stream restarted: above any it has given.
+    async with websockets.connect(
+        ws_url(live_server, newest + 1000), additional_headers=auth(token)
+    ) as connection:
+        assert (await next_event(connection))["type"] == "ready"
+        assert await next_event(connection) == {"type": "resync", "member_id": member.id}
+
+
+async def test_a_cursor_that_is_not_an_event_id_is_refused(
+    live_server: LiveServer, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member())
+    for since in ("-1", "abc", "1.5", "١"):
+        with pytest.raises(websockets.exceptions.InvalidStatus):
+            async with websockets.connect(
+                ws_url(live_server, since), additional_headers=auth(token)
+            ):
+                pass

@@ -26,7 +26,12 @@ from madoguchi.conversations.models import (
     Message,
     MessageKind,
 )
-from madoguchi.events import Event
+from madoguchi.events.types import (
+    ConversationReadState,
+    ConversationUpdated,
+    Event,
+    MessageCreated,
+)
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
@@ -77,19 +82,15 @@ async def _conversation_for(ctx: Ctx, *, contact: Contact) -> Conversation:
 
 
 def _message_events(conversation: Conversation, message: Message) -> list[Event]:
-    ids = {"conversation_id": conversation.id, "contact_id": conversation.contact_id}
     return [
-        Event(
-            "message.created",
-            {
-                **ids,
-                "message_id": message.id,
-                # Enough for a browser to decide on a notification (F41) without asking.
-                "kind": str(message.kind),
-                "assignee_id": conversation.assignee_id,
-            },
+        MessageCreated(
+            conversation_id=conversation.id,
+            contact_id=conversation.contact_id,
+            message_id=message.id,
+            kind=str(message.kind),
+            assignee_id=conversation.assignee_id,
         ),
-        Event("conversation.updated", ids),
+        ConversationUpdated(conversation_id=conversation.id, contact_id=conversation.contact_id),
     ]
 
 
@@ -336,10 +337,8 @@ async def _clear_unread(ctx: Ctx, *, conversation: Conversation, member: Member)
 
 
 def _read_state_event(conversation: Conversation, member: Member) -> Event:
-    return Event(
-        "conversation.read_state",
-        {"conversation_id": conversation.id, "contact_id": conversation.contact_id},
-        member_id=member.id,
+    return ConversationReadState(
+        conversation_id=conversation.id, contact_id=conversation.contact_id, member_id=member.id
     )
 
 
