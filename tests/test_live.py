@@ -361,3 +361,38 @@ async def test_a_cursor_that_is_not_an_event_id_is_refused(
                 ws_url(live_server, since), additional_headers=auth(token)
             ):
                 pass
+
+
+async def test_a_system_line_is_heard_with_its_kind_like_any_message(
+    live_server: LiveServer, factory: Factory
+) -> None:
+    member = await factory.member()
+    token = await factory.token(member)
+    conversation = (await factory.inbound(await factory.channel())).conversation
+    async with (
+        websockets.connect(ws_url(live_server), additional_headers=auth(token)) as connection,
+        httpx.AsyncClient(base_url=live_server.url, headers=auth(token)) as http,
+    ):
+        await next_event(connection)  # ready
+        taken = await http.post(f"/api/v1/conversations/{conversation.id}/become-assignee")
+        assert taken.status_code == 200, taken.text
+        heard = [await next_event(connection), await next_event(connection)]
+        line = await http.get(f"/api/v1/conversations/{conversation.id}/messages")
+        [system] = [message for message in line.json()["items"] if message["kind"] == "system"]
+        assert heard == [
+            {
+                "type": "conversation.updated",
+                "member_id": None,
+                "conversation_id": conversation.id,
+                "contact_id": conversation.contact_id,
+            },
+            {
+                "type": "message.created",
+                "member_id": None,
+                "conversation_id": conversation.id,
+                "contact_id": conversation.contact_id,
+                "message_id": system["id"],
+                "kind": "system",
+                "assignee_id": member.id,
+            },
+        ]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
@@ -184,12 +185,13 @@ NOW = "now"
 BAD_CURSOR = "since: the id of the last event you handled, or now"
 
 
+@dataclass(frozen=True)
 class _Live:
-    """Which events a connection wants: all (no cursor), or numbered ones after a cursor."""
+    """What a connection asked for: events as they come (no cursor), or numbered ones after
+    ``since`` (None: from now on)."""
 
-    def __init__(self, *, numbered: bool, since: int | None) -> None:
-        self.numbered = numbered
-        self.since = since
+    numbered: bool
+    since: int | None
 
 
 def _cursor(since: str | None) -> _Live | str:
