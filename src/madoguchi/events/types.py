@@ -115,13 +115,21 @@ class UnknownEvent(ValueError):
 TYPES: dict[str, type[Event]] = {}
 
 
+_DATA_FIELDS: dict[type[Event], list[tuple[str, dataclasses.Field[Any]]]] = {}
+
+
 def _data_fields(cls: type[Event]) -> list[tuple[str, dataclasses.Field[Any]]]:
-    base = {spec.name for spec in dataclasses.fields(Event)}
-    return [
-        (spec.metadata.get(KEY, spec.name), spec)
-        for spec in dataclasses.fields(cls)
-        if spec.name not in base
-    ]
+    """Its fields beyond the addressee and the id, each with its key in the data (worked out
+    once per type: every subscriber's frame reads them)."""
+    found = _DATA_FIELDS.get(cls)
+    if found is None:
+        base = {spec.name for spec in dataclasses.fields(Event)}
+        found = _DATA_FIELDS[cls] = [
+            (spec.metadata.get(KEY, spec.name), spec)
+            for spec in dataclasses.fields(cls)
+            if spec.name not in base
+        ]
+    return found
 
 
 @dataclass(frozen=True, kw_only=True)
