@@ -25,6 +25,7 @@ from madoguchi.events.types import (
     MessageCreated,
     StatusesChanged,
 )
+from madoguchi.kit.db import Database
 from tests.conftest import LiveServer
 from tests.fixtures import PASSWORD, Factory, auth
 
@@ -396,3 +397,74 @@ async def test_a_system_line_is_heard_with_its_kind_like_any_message(
                 "assignee_id": member.id,
             },
         ]
+
+
+async def test_reconnecting_with_the_cursor_while_events_flow_misses_none_and_repeats_none(
+    live_server: LiveServer, factory: Factory
+) -> None:
+    token = await factory.token(await factory.member())
+    contact_id = (await factory.inbound(await factory.channel())).conversation.contact_id
+    renames = 30
+    async with httpx.AsyncClient(base_url=live_server.url, headers=auth(token)) as http:
+
+        async def write() -> None:
+            for n in range(renames):
+                answer = await http.patch(
+                    f"/api/v1/contacts/{contact_id}", json={"display_name": f"高橋{n}"}
+                )
+                assert answer.status_code == 200, answer.text
+
+        async with websockets.connect(
+            ws_url(live_server, "now"), additional_headers=auth(token)
+        ) as connection:
+            cursor = first = (await next_event(connection))["last_event_id"]
+        writer = asyncio.create_task(write())
+        heard: list[int] = []
+        # Each connection takes a few events and drops, often while the writer is mid-flow.
+        while len(heard) < renames:
+            async with websockets.connect(
+                ws_url(live_server, cursor), additional_headers=auth(token)
+            ) as connection:
+                assert (await next_event(connection))["type"] == "ready"
+                for _ in range(1 + len(heard) % 3):
+                    event = await next_event(connection)
+                    assert event["type"] == "contact.updated", event
+                    heard.append(event["id"])
+                    cursor = event["id"]
+                    if len(heard) == renames:
+                        break
+        await writer
+    assert heard == list(range(first + 1, first + renames + 1))
+
+
+class RacingBus(InProcessBus):
+    """An event lands between a connection's subscribing and its reading of the backlog:
+    it is then both in the backlog and on its way live."""
+
+    async def backlog(self, since: int | None) -> Backlog:
+        await self.publish(StatusesChanged(status_id=1))
+        return await super().backlog(since)
+
+
+async def test_an_event_both_caught_up_and_live_is_sent_once(
+    settings: Settings, database: Database, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = await factory.token(await factory.member())
+    monkeypatch.setattr("madoguchi.app.create_bus", lambda _settings: RacingBus())
+    server = LiveServer(settings)
+    await asyncio.to_thread(server.start)
+    try:
+        async with websockets.connect(
+            ws_url(server, 0), additional_headers=auth(token)
+        ) as connection:
+            assert (await next_event(connection))["last_event_id"] == 1
+            assert await next_event(connection) == {
+                "type": "statuses.changed",
+                "member_id": None,
+                "status_id": 1,
+                "id": 1,
+            }
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(connection.recv(), 0.5)
+    finally:
+        await asyncio.to_thread(server.stop)
