@@ -217,7 +217,7 @@ async def test_every_member_hears_of_a_new_colleague_and_only_they_of_their_own_
 
 @contextlib.asynccontextmanager
 async def _small_bus(settings: Settings, kind: str, keep: int) -> AsyncIterator[EventBus]:
-    """A bus keeping ``keep`` events, on a stream of its own (its ids start at 1)."""
+    """A bus keeping ``keep`` events, on a stream of its own."""
     if kind == "in-process":
         yield InProcessBus(backlog_size=keep)
         return
@@ -245,24 +245,39 @@ async def test_the_backlog_holds_the_events_after_a_cursor_or_says_to_reload(
     settings: Settings, kind: str
 ) -> None:
     async with _small_bus(settings, kind, keep=3) as bus:
-        assert (await bus.backlog(0)).last_id == 0
-        assert (await bus.backlog(0)).complete
+        start = (await bus.backlog(None)).last_id
+        assert await bus.backlog(start) == Backlog(last_id=start, events=[], complete=True)
         for status_id in range(1, 6):
             await bus.publish(_changed(status_id))
-        caught_up = await bus.backlog(2)
-        assert caught_up.complete and caught_up.last_id == 5
+        newest = (await bus.backlog(None)).last_id
+        first = newest - 4  # the five events' ids: first … newest
+        assert first > 10**15, "a stream starts at the time, above an earlier stream's ids"
+        caught_up = await bus.backlog(first + 1)
+        assert caught_up.complete and caught_up.last_id == newest
         assert [(event.id, event) for event in caught_up.events] == [
-            (3, _changed(3)),
-            (4, _changed(4)),
-            (5, _changed(5)),
+            (first + 2, _changed(3)),
+            (first + 3, _changed(4)),
+            (first + 4, _changed(5)),
         ]
-        assert (await bus.backlog(5)).complete and (await bus.backlog(5)).events == []
-        # Event 2 is no longer kept: whoever last saw event 1 must reload.
-        too_old = await bus.backlog(1)
-        assert (too_old.complete, too_old.events, too_old.last_id) == (False, [], 5)
-        # A cursor from another stream (before a restart) is above the newest id.
-        assert not (await bus.backlog(9)).complete
-        assert (await bus.backlog(None)) == Backlog(last_id=5, events=[], complete=True)
+        assert await bus.backlog(newest) == Backlog(last_id=newest, events=[], complete=True)
+        # The second event is no longer kept: whoever last saw the first must reload.
+        too_old = await bus.backlog(first)
+        assert (too_old.complete, too_old.events, too_old.last_id) == (False, [], newest)
+        # Cursors from other streams: above the newest id, or far below the oldest kept.
+        assert not (await bus.backlog(newest + 1)).complete
+        assert not (await bus.backlog(0)).complete
+
+
+async def test_a_cursor_from_before_a_restart_asks_to_reload_however_busy_the_new_stream() -> None:
+    before = InProcessBus()
+    await before.publish(_changed(1))
+    cursor = (await before.backlog(None)).last_id
+    await asyncio.sleep(0.01)
+    restarted = InProcessBus()
+    for status_id in range(100):
+        await restarted.publish(_changed(status_id))
+    backlog = await restarted.backlog(cursor)
+    assert (backlog.complete, backlog.events) == (False, [])
 
 
 async def test_a_client_with_a_cursor_gets_what_it_missed_then_the_live_events(
@@ -441,6 +456,12 @@ class RacingBus(InProcessBus):
     """An event lands between a connection's subscribing and its reading of the backlog:
     it is then both in the backlog and on its way live."""
 
+    stream_start = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        RacingBus.stream_start = self._last_id
+
     async def backlog(self, since: int | None) -> Backlog:
         await self.publish(StatusesChanged(status_id=1))
         return await super().backlog(since)
@@ -455,14 +476,14 @@ async def test_an_event_both_caught_up_and_live_is_sent_once(
     await asyncio.to_thread(server.start)
     try:
         async with websockets.connect(
-            ws_url(server, 0), additional_headers=auth(token)
+            ws_url(server, RacingBus.stream_start), additional_headers=auth(token)
         ) as connection:
-            assert (await next_event(connection))["last_event_id"] == 1
+            raced = (await next_event(connection))["last_event_id"]
             assert await next_event(connection) == {
                 "type": "statuses.changed",
                 "member_id": None,
                 "status_id": 1,
-                "id": 1,
+                "id": raced,
             }
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(connection.recv(), 0.5)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,6 +32,13 @@ QUEUE_SIZE = 1000
 # after the last one: a client away longer reloads instead (docs/api.md).
 BACKLOG_SIZE = 1000
 BACKLOG_SECONDS = 24 * 3600
+
+
+def _stream_start() -> int:
+    """Where a new stream's ids start: the time in microseconds, above any id an earlier stream
+    (before a restart) can have reached, so that a cursor from it reads as lost, not as a place
+    in this one. Below 2**53: a JavaScript number holds it."""
+    return time.time_ns() // 1000
 
 
 @dataclass(frozen=True)
@@ -135,7 +143,7 @@ class InProcessBus(_LocalFanout):
 
     def __init__(self, backlog_size: int = BACKLOG_SIZE) -> None:
         super().__init__()
-        self._last_id = 0
+        self._last_id = _stream_start()
         self._recent: deque[Event] = deque(maxlen=backlog_size)
 
     async def start(self) -> None:
@@ -157,10 +165,15 @@ class InProcessBus(_LocalFanout):
 
 # Numbers the event, keeps it and publishes it in one step, so that every process hears the
 # events in the order of their ids and a reader of the buffer never sees a gap.
-# KEYS: the counter, the buffer; ARGV: the event's wire form, the channel, the cap, the TTL.
+# KEYS: the counter, the buffer; ARGV: the event's wire form, the channel, the cap, the TTL,
+# where a new stream starts.
 _PUBLISH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('SET', KEYS[1], ARGV[5])
+end
 local id = redis.call('INCR', KEYS[1])
-local wire = '{"id": ' .. id .. ', ' .. string.sub(ARGV[1], 2)
+-- Lua numbers are doubles: written as %d, not in the exponent form of ``..``.
+local wire = '{"id": ' .. string.format('%d', id) .. ', ' .. string.sub(ARGV[1], 2)
 redis.call('RPUSH', KEYS[2], wire)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
@@ -218,7 +231,13 @@ class RedisBus(_LocalFanout):
     async def publish(self, event: Event) -> None:
         await self._publish(
             keys=[self._counter, self._recent],
-            args=[event.to_wire(), self._channel, self._backlog_size, BACKLOG_SECONDS],
+            args=[
+                event.to_wire(),
+                self._channel,
+                self._backlog_size,
+                BACKLOG_SECONDS,
+                _stream_start(),
+            ],
         )
 
     async def backlog(self, since: int | None) -> Backlog:
