@@ -3,6 +3,7 @@ as before the types were declared, and the docs list exactly the declared types.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -237,3 +238,32 @@ def test_the_api_docs_list_every_declared_event_with_its_fields_and_no_other() -
         assert fields == declared.data_keys(), name
         assert optional == declared.optional_keys(), name
         assert heard_by == ("you" if declared.private else "everyone"), name
+
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "madoguchi"
+
+
+def _faces() -> list[Path]:
+    """The routes (API, staff UI, webhooks): they call services, which publish."""
+    return sorted(
+        [*SRC.glob("ui/**/*.py"), *SRC.glob("*/api.py"), SRC / "channels" / "webhooks.py"]
+    )
+
+
+def test_no_face_builds_or_publishes_an_event_of_its_own() -> None:
+    offences = []
+    for path in _faces():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "madoguchi.events"
+            ):
+                offences.append(f"{path.relative_to(SRC)}:{node.lineno} imports events")
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("commit", "publish")
+                and node.args
+            ):
+                offences.append(f"{path.relative_to(SRC)}:{node.lineno} publishes")
+    assert len(_faces()) > 20
+    assert offences == []
