@@ -45,7 +45,8 @@ def _stream_start() -> int:
 class Backlog:
     """The events after a client's cursor, read at one instant.
 
-    ``last_id`` is the newest event's id then (0 before the first); ``complete`` is False when
+    ``last_id`` is the newest event's id then (before the first: where the stream starts, or 0
+    with Redis); ``complete`` is False when
     some events after the cursor are no longer kept, or the cursor is from another stream (a
     restarted process, an emptied Redis): the client must reload what it shows.
     """
