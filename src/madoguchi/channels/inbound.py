@@ -24,6 +24,7 @@ from madoguchi.contacts import service as contacts
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import MAX_TEXT_LENGTH
 from madoguchi.conversations.service import Ingested
+from madoguchi.events.types import ContactUpdated
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
@@ -170,7 +171,7 @@ async def receive(ctx: Ctx, inbound: Inbound) -> Ingested:
     if not ingested.created:
         return ingested  # stored meanwhile by another request: this one's changes roll back
     if found.changed:
-        events.insert(0, contacts.contact_event(found.contact.id))
+        events.insert(0, ContactUpdated(contact_id=found.contact.id, part="profile"))
     await ctx.commit(*events)
     return ingested
 

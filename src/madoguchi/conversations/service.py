@@ -24,7 +24,12 @@ from madoguchi.conversations.models import (
     Message,
     MessageKind,
 )
-from madoguchi.events import Event
+from madoguchi.events.types import (
+    ConversationReadState,
+    ConversationUpdated,
+    Event,
+    MessageCreated,
+)
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
@@ -78,21 +83,16 @@ async def _conversation_for(ctx: Ctx, *, contact: Contact) -> Conversation:
 def _message_events(
     conversation: Conversation, message: Message, *, filtered: bool = False
 ) -> list[Event]:
-    ids = {"conversation_id": conversation.id, "contact_id": conversation.contact_id}
     return [
-        Event(
-            "message.created",
-            {
-                **ids,
-                "message_id": message.id,
-                # Enough for a browser to decide on a notification (F41) without asking.
-                "kind": str(message.kind),
-                "assignee_id": conversation.assignee_id,
-                # A message filter's: it arrived read, no one is notified.
-                **({"filtered": True} if filtered else {}),
-            },
+        MessageCreated(
+            conversation_id=conversation.id,
+            contact_id=conversation.contact_id,
+            message_id=message.id,
+            kind=str(message.kind),
+            assignee_id=conversation.assignee_id,
+            filtered=filtered,
         ),
-        Event("conversation.updated", ids),
+        ConversationUpdated(conversation_id=conversation.id, contact_id=conversation.contact_id),
     ]
 
 
@@ -327,10 +327,8 @@ async def _clear_unread(ctx: Ctx, *, conversation: Conversation, member: Member)
 
 
 def _read_state_event(conversation: Conversation, member: Member) -> Event:
-    return Event(
-        "conversation.read_state",
-        {"conversation_id": conversation.id, "contact_id": conversation.contact_id},
-        member_id=member.id,
+    return ConversationReadState(
+        conversation_id=conversation.id, contact_id=conversation.contact_id, member_id=member.id
     )
 
 

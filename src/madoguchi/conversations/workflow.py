@@ -24,7 +24,13 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.conversations.service import follow_quietly, get_conversation
 from madoguchi.crm.statuses import clean_color, clean_name
-from madoguchi.events import Event
+from madoguchi.events.types import (
+    ConversationDeleted,
+    ConversationTagsChanged,
+    ConversationUpdated,
+    Event,
+    MessageCreated,
+)
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
@@ -50,10 +56,7 @@ SYSTEM_TEXT = {
 
 
 def _updated(conversation: Conversation) -> Event:
-    return Event(
-        "conversation.updated",
-        {"conversation_id": conversation.id, "contact_id": conversation.contact_id},
-    )
+    return ConversationUpdated(conversation_id=conversation.id, contact_id=conversation.contact_id)
 
 
 async def _system(
@@ -72,13 +75,12 @@ async def _system(
         created_at=ctx.now(),
     )
     await recording.record(ctx, conversation=conversation, message=message)
-    return Event(
-        "message.created",
-        {
-            "conversation_id": conversation.id,
-            "contact_id": conversation.contact_id,
-            "message_id": message.id,
-        },
+    return MessageCreated(
+        conversation_id=conversation.id,
+        contact_id=conversation.contact_id,
+        message_id=message.id,
+        kind=str(message.kind),
+        assignee_id=conversation.assignee_id,
     )
 
 
@@ -294,7 +296,7 @@ async def create_conversation_tag(
     )
     ctx.db.add(tag)
     await ctx.db.flush()
-    await ctx.commit(Event("conversation_tags.changed", {"tag_id": tag.id}))
+    await ctx.commit(ConversationTagsChanged(tag_id=tag.id))
     return tag
 
 
@@ -303,7 +305,7 @@ async def delete_conversation_tag(ctx: Ctx, *, tag_id: int) -> None:
     if tag is None:
         raise NotFound("No conversation tag with id %(id)s.", id=tag_id)
     await ctx.db.delete(tag)
-    await ctx.commit(Event("conversation_tags.changed", {"tag_id": tag_id}))
+    await ctx.commit(ConversationTagsChanged(tag_id=tag_id))
 
 
 async def _set_tags(ctx: Ctx, conversation: Conversation, tag_ids: list[int]) -> None:
@@ -365,12 +367,7 @@ async def delete_conversation(ctx: Ctx, *, conversation_id: int, actor: Member) 
             "messages": forgotten.messages,
         },
     )
-    await ctx.commit(
-        Event(
-            "conversation.deleted",
-            {"conversation_id": conversation_id, "contact_id": contact_id},
-        )
-    )
+    await ctx.commit(ConversationDeleted(conversation_id=conversation_id, contact_id=contact_id))
     files.remove_files(files.root(ctx), forgotten.files)
 
 

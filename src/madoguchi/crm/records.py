@@ -9,17 +9,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.contacts.service import contact_event, get_contact
+from madoguchi.contacts.service import get_contact
 from madoguchi.crm import values
 from madoguchi.crm.models import Record, RecordBook
 from madoguchi.crm.statuses import clean_name
-from madoguchi.events import Event
+from madoguchi.events.types import ContactUpdated, RecordBooksChanged
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.kit.ordering import next_position
 from madoguchi.members.models import Member
 
-CHANGED = "record_books.changed"
 MAX_FIELDS = 50
 # Dates of records (and snoozes, scheduled sends) lie in these years: far enough for any history,
 # and far from the calendar's ends (year 1, year 9999), where moving between zones leaves it.
@@ -80,7 +79,7 @@ async def create_book(ctx: Ctx, *, name: str, fields: list[dict[str, Any]]) -> R
     )
     ctx.db.add(book)
     await ctx.db.flush()
-    await ctx.commit(Event(CHANGED, {"book_id": book.id}))
+    await ctx.commit(RecordBooksChanged(book_id=book.id))
     return book
 
 
@@ -108,7 +107,7 @@ async def update_book(
                     key=field["key"],
                 )
         book.fields = cleaned
-    await ctx.commit(Event(CHANGED, {"book_id": book.id}))
+    await ctx.commit(RecordBooksChanged(book_id=book.id))
     return book
 
 
@@ -116,7 +115,7 @@ async def delete_book(ctx: Ctx, *, book_id: int) -> None:
     """Delete a book with all its records."""
     book = await find_book(ctx.db, book_id)
     await ctx.db.delete(book)
-    await ctx.commit(Event(CHANGED, {"book_id": book_id}))
+    await ctx.commit(RecordBooksChanged(book_id=book_id))
 
 
 def _record_values(book: RecordBook, raw: dict[str, Any]) -> dict[str, Any]:
@@ -205,7 +204,7 @@ async def create_record(
     )
     ctx.db.add(record)
     await ctx.db.flush()
-    await ctx.commit(contact_event(contact_id, "records"))
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="records"))
     return record
 
 
@@ -218,7 +217,7 @@ async def update_record(
     if values_ is not None:
         record.values = _record_values(await find_book(ctx.db, record.book_id), values_)
     record.updated_at = ctx.now()
-    await ctx.commit(contact_event(record.contact_id, "records"))
+    await ctx.commit(ContactUpdated(contact_id=record.contact_id, part="records"))
     return record
 
 
@@ -226,4 +225,4 @@ async def delete_record(ctx: Ctx, *, record_id: int) -> None:
     record = await get_record(ctx.db, record_id=record_id)
     contact_id = record.contact_id
     await ctx.db.delete(record)
-    await ctx.commit(contact_event(contact_id, "records"))
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="records"))
