@@ -91,7 +91,7 @@ async def test_a_matching_message_arrives_read_for_every_member_and_notifies_no_
     first = await factory.member(role="owner")
     second = await factory.member(role="agent", name="美咲")
     channel: Channel = await factory.channel()
-    await filters.create_filter(ctx, match="exact", text="メニューを見る")
+    button = await filters.create_filter(ctx, match="exact", text="メニューを見る")
     await filters.create_filter(ctx, match="contains", text="営業時間")
     published = ctx.bus.published  # type: ignore[attr-defined]
 
@@ -113,7 +113,7 @@ async def test_a_matching_message_arrives_read_for_every_member_and_notifies_no_
 
     # Width and kana do not matter: a half-width tap is the same button.
     tapped = await write("m-1", "ﾒﾆｭｰを見る")
-    assert tapped.message.meta == {"filter_id": 1}
+    assert tapped.message.meta == {"filter_id": button.id}
     [created, updated] = published
     assert created.type == "message.created" and created.data["filtered"] is True
     assert updated.type == "conversation.updated"

@@ -1,5 +1,5 @@
-"""``/api/v1/templates``, ``/api/v1/template-folders``, ``/api/v1/actions`` and
-``/api/v1/message-filters``."""
+"""``/api/v1/templates``, ``/api/v1/template-folders``, ``/api/v1/actions``,
+``/api/v1/message-filters`` and ``/api/v1/auto-close``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from madoguchi.automation import filters, macros, templates
+from madoguchi.automation import autoclose, filters, macros, templates
 from madoguchi.automation.schemas import (
     ActionCreate,
     ActionOut,
     ActionRun,
     ActionUpdate,
+    AutoCloseIn,
+    AutoCloseOut,
+    AutoCloseSettings,
     MessageFilterCreate,
     MessageFilterOut,
     MessageFilterUpdate,
@@ -149,4 +152,36 @@ async def update_message_filter(
 async def delete_message_filter(filter_id: int, member: MemberDep, ctx: CtxDep) -> Response:
     ensure_manager(member)
     await filters.delete_filter(ctx, filter_id=filter_id, actor=member)
+    return Response(status_code=204)
+
+
+@router.get("/auto-close", response_model=AutoCloseSettings)
+async def get_auto_close(_member: MemberDep, ctx: CtxDep) -> AutoCloseSettings:
+    """自動クローズ: the workspace's (``after_hours`` null: off, the default) and the channels
+    that have their own."""
+    workspace, channels = await autoclose.settings(ctx.db)
+    return AutoCloseSettings(
+        after_hours=workspace.after_hours,
+        message=workspace.message,
+        channels=[AutoCloseOut(**vars(setting)) for setting in channels],
+    )
+
+
+@router.put("/auto-close", response_model=AutoCloseOut)
+async def set_auto_close(body: AutoCloseIn, member: MemberDep, ctx: CtxDep) -> AutoCloseOut:
+    """Close open conversations without a message for ``after_hours`` (null: off), sending
+    ``message`` first where the channel still lets us answer; with ``channel_id``, that
+    channel's own setting instead of the workspace's."""
+    ensure_manager(member)
+    setting = await autoclose.set_auto_close(
+        ctx, after_hours=body.after_hours, message=body.message, channel_id=body.channel_id
+    )
+    return AutoCloseOut(**vars(setting))
+
+
+@router.delete("/auto-close/channels/{channel_id}", status_code=204)
+async def follow_workspace_auto_close(channel_id: int, member: MemberDep, ctx: CtxDep) -> Response:
+    """The channel follows the workspace's auto-close again (404 when it has none of its own)."""
+    ensure_manager(member)
+    await autoclose.follow_workspace(ctx, channel_id=channel_id)
     return Response(status_code=204)

@@ -66,3 +66,16 @@ class MessageFilter(Base):
     match: Mapped[str] = mapped_column(String(10))
     text: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AutoClose(Base):
+    """自動クローズ: open conversations without a message for ``after_hours`` are closed, with
+    ``message`` sent first when one is written. ``scope`` is ``workspace`` (every channel) or
+    ``channel:<id>`` (that channel instead of the workspace's); ``after_hours`` None: off."""
+
+    __tablename__ = "auto_close"
+
+    scope: Mapped[str] = mapped_column(String(30), primary_key=True)
+    after_hours: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

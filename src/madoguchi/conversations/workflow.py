@@ -52,6 +52,7 @@ SYSTEM_TEXT = {
     "reopened": N_("%(actor)s reopened this conversation"),
     "snoozed": N_("%(actor)s snoozed this conversation until %(until)s"),
     "woke": N_("The snooze ended"),
+    "auto_closed": N_("Closed automatically after %(hours)s hours without a message"),
 }
 
 
@@ -197,11 +198,13 @@ async def close(
     ctx: Ctx,
     *,
     conversation_id: int,
-    actor: Member,
+    actor: Member | None,
     tag_ids: Sequence[int] | None = None,
     memo: str | None = None,
+    idle_hours: int | None = None,
 ) -> Conversation:
-    """Close (終了), optionally choosing its conversation tags and writing its memo."""
+    """Close (終了), optionally choosing its conversation tags and writing its memo; with no
+    ``actor``, closed by auto-close after ``idle_hours`` without a message."""
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
     cleaned_memo = None if memo is None else _clean_memo(memo)
     if tag_ids is not None:
@@ -213,7 +216,11 @@ async def close(
         conversation.state = ConversationState.closed
         conversation.snooze_until = None
         conversation.closed_at = ctx.now()
-        events.append(await _system(ctx, conversation, "closed", actor))
+        if actor is None:
+            line = await _system(ctx, conversation, "auto_closed", None, hours=idle_hours)
+        else:
+            line = await _system(ctx, conversation, "closed", actor)
+        events.append(line)
     await ctx.commit(*events)
     return conversation
 

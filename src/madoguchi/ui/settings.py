@@ -17,6 +17,7 @@ from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members import service as members
 from madoguchi.ui import (
     settings_actions,
+    settings_autoclose,
     settings_channels,
     settings_conversation_tags,
     settings_fields,
@@ -98,4 +99,5 @@ router.include_router(settings_templates.router)
 router.include_router(settings_actions.router)
 router.include_router(settings_conversation_tags.router)
 router.include_router(settings_filters.router)
+router.include_router(settings_autoclose.router)
 router.include_router(settings_team.router)
