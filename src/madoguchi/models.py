@@ -8,6 +8,7 @@ from madoguchi.automation.models import (
     Template,
     TemplateFolder,
 )
+from madoguchi.broadcasts.models import Segment
 from madoguchi.channels.models import Channel, ChannelKind, OutboxEntry, OutboxState, VisitorSession
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
@@ -82,6 +83,7 @@ __all__ = [
     "Role",
     "ScheduleState",
     "ScheduledMessage",
+    "Segment",
     "Status",
     "StoredFile",
     "Tag",

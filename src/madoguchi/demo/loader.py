@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from madoguchi.automation import filters, macros, templates
+from madoguchi.broadcasts import segments
 from madoguchi.channels.models import ChannelKind
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import scheduled, workflow
@@ -43,6 +44,7 @@ from madoguchi.demo.script import (
     RECORD_BOOKS,
     RECORD_MENUS,
     SCRIPTS,
+    SEGMENTS,
     STAFF_LABELS,
     SUPPORT_LOG,
     TAG_FOLDERS,
@@ -175,6 +177,8 @@ async def _set_up_workspace(ctx: Ctx) -> _Workspace:
     }
     for match, text in MESSAGE_FILTERS:
         await filters.create_filter(ctx, match=match, text=text)
+    for name, conditions in SEGMENTS:
+        await segments.create_segment(ctx, name=name, conditions=conditions)
     return _Workspace(
         tags=tag_ids,
         conversation_tags=conversation_tags,

@@ -579,7 +579,6 @@ RECORD_BOOKS: tuple[tuple[str, list[dict[str, Any]]], ...] = (
 # 問い合わせタグ: name, colour.
 CONVERSATION_TAGS = (("予約", "#2563eb"), ("料金", "#16a34a"), ("クレーム", "#dc2626"))
 
-# Templates: folder, name, text.
 # メッセージフィルター: what the rich menu's buttons send and an auto-reply keyword arrive read.
 MESSAGE_FILTERS = (
     ("exact", "メニューを見る"),
@@ -587,6 +586,24 @@ MESSAGE_FILTERS = (
     ("contains", "営業時間"),
 )
 
+# セグメント: name, conditions (crm.filters), as the seeds' thank-you and follow-up mails use them.
+SEGMENTS: tuple[tuple[str, list[dict[str, Any]]], ...] = (
+    (
+        "初回来店から2日",
+        [{"field": f"record.{TREATMENTS}.oldest_at", "op": "days_ago", "value": 2}],
+    ),
+    (
+        "最終来店から30日",
+        [{"field": f"record.{TREATMENTS}.newest_at", "op": "days_ago", "value": 30}],
+    ),
+    (
+        "ご無沙汰（最終来店から60〜120日）",
+        [{"field": f"record.{TREATMENTS}.newest_at", "op": "between_days_ago", "value": [60, 120]}],
+    ),
+    ("VIP", [{"field": "tag", "op": "in", "value": ["VIP"]}]),
+)
+
+# Templates: folder, name, text.
 TEMPLATES = (
     (
         "予約",

@@ -23,6 +23,7 @@ from madoguchi.ui import (
     settings_fields,
     settings_filters,
     settings_lists,
+    settings_segments,
     settings_team,
     settings_templates,
     settings_transfer,
@@ -100,4 +101,5 @@ router.include_router(settings_actions.router)
 router.include_router(settings_conversation_tags.router)
 router.include_router(settings_filters.router)
 router.include_router(settings_autoclose.router)
+router.include_router(settings_segments.router)
 router.include_router(settings_team.router)
