@@ -41,7 +41,7 @@ def _hours(typed: str) -> int | None:
     typed = typed.strip()
     if not typed:
         return None
-    if not typed.isdecimal():
+    if not typed.isdecimal() or len(typed) > 6:
         raise Invalid("Write the hours as a whole number, or leave it empty to turn it off.")
     return int(typed)
 
