@@ -18,7 +18,7 @@ from madoguchi.automation.schemas import (
     TemplatePreview,
     TemplateUpdate,
 )
-from madoguchi.crm.schemas import Items
+from madoguchi.kit.schemas import Items
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members.service import ensure_manager
 

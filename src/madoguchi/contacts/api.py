@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from madoguchi.contacts import repository, service
 from madoguchi.contacts.schemas import ContactCreate, ContactOut, ContactPageOut, ContactUpdate
 from madoguchi.crm.params import FilterDep
-from madoguchi.crm.values import MAX_ID
+from madoguchi.kit.ids import MAX_ID
 from madoguchi.kit.web import CtxDep, MemberDep
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])

@@ -13,11 +13,13 @@ from madoguchi.audit import service as audit
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import recording, searching
 from madoguchi.conversations.models import Conversation
-from madoguchi.crm import marks, statuses, values
+from madoguchi.crm import marks, statuses
 from madoguchi.events import Event
 from madoguchi.files import service as files
+from madoguchi.kit.clean import email_address, phone_number
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Forbidden, Invalid, NotFound
+from madoguchi.kit.ids import is_id
 from madoguchi.kit.text import search_key
 from madoguchi.members.models import Member, Role
 
@@ -29,7 +31,7 @@ def _index_key(contact: Contact) -> str:
 
 
 async def get_contact(db: AsyncSession, *, contact_id: int) -> Contact:
-    contact = await db.get(Contact, contact_id) if values.is_id(contact_id) else None
+    contact = await db.get(Contact, contact_id) if is_id(contact_id) else None
     if contact is None:
         raise NotFound("No contact with id %(id)s.", id=contact_id)
     return contact
@@ -167,10 +169,10 @@ async def apply_changes(ctx: Ctx, contact: Contact, changes: ContactChanges) -> 
         mark_id = None if changes.mark is None else (await marks.find_mark(ctx.db, changes.mark)).id
     email = contact.email
     if changes.set_email:
-        email = values.email_address(changes.email)
+        email = email_address(changes.email)
     phone = contact.phone
     if changes.set_phone:
-        phone = values.phone_number(changes.phone)
+        phone = phone_number(changes.phone)
 
     events = [contact_event(contact.id)]
     if display_name is not None and display_name != contact.display_name:
@@ -229,8 +231,8 @@ async def new_contact(
         external_id=(external_id or "").strip()[:255] or None,
         channel_name="",
         display_name=name,
-        email=values.email_address(email),
-        phone=values.phone_number(phone),
+        email=email_address(email),
+        phone=phone_number(phone),
         created_at=ctx.now(),
         updated_at=ctx.now(),
     )

@@ -35,9 +35,9 @@ from madoguchi.conversations.schemas import (
 )
 from madoguchi.crm import filters, records
 from madoguchi.crm.params import FilterDep
-from madoguchi.crm.schemas import Items, Label
 from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid
+from madoguchi.kit.schemas import Items, Label
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members.service import ensure_manager
 

@@ -23,9 +23,9 @@ from madoguchi.conversations.models import (
     MessageKind,
 )
 from madoguchi.conversations.service import follow_quietly, get_conversation
-from madoguchi.crm.statuses import clean_color, clean_name
 from madoguchi.events import Event
 from madoguchi.files import service as files
+from madoguchi.kit.clean import clean_color, clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from madoguchi.kit.i18n import N_

@@ -16,7 +16,6 @@ from madoguchi.crm.schemas import (
     FieldUpdate,
     FieldValueIn,
     FieldValueOut,
-    Items,
     MarkOut,
     MarkSet,
     MemoCreate,
@@ -39,6 +38,7 @@ from madoguchi.crm.schemas import (
     TagsSet,
     TagUpdate,
 )
+from madoguchi.kit.schemas import Items
 from madoguchi.kit.web import CtxDep, MemberDep
 from madoguchi.members.service import ensure_manager
 
