@@ -43,15 +43,9 @@ from madoguchi.kit.logs import redact_secrets_in_logs
 from madoguchi.kit.nul import RefuseNul
 from madoguchi.kit.openapi import install_openapi
 from madoguchi.kit.proxies import TrustedProxies
-from madoguchi.kit.web import (
-    NOT_JSON,
-    Runtime,
-    describe_invalid,
-    refused,
-    runtime_of,
-    websocket_member,
-)
+from madoguchi.kit.web import NOT_JSON, Runtime, describe_invalid, refused, runtime_of
 from madoguchi.members.api import router as members_router
+from madoguchi.members.dependencies import current_member, member_refusals, websocket_member
 from madoguchi.notifications.api import router as notifications_router
 from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
@@ -108,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    install_openapi(app)
+    install_openapi(app, refusals={current_member: member_refusals})
     _install_error_handlers(app)
     app.add_middleware(RefuseNul, language=settings.default_language)
     # Outside RefuseNul, which reads bodies whole: a body is bounded before anyone reads it.
@@ -307,7 +301,7 @@ def _from_staff_ui(request: Request) -> bool:
 
 
 def _member_language(request: Request) -> str:
-    """The language of the member the request was made for (kit.web.current_member), or the
+    """The language of the member the request was made for (members/dependencies.py: current_member), or the
     workspace's."""
     language = getattr(request.state, "language", None)
     return str(language) if language else runtime_of(request).settings.default_language

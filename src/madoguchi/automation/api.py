@@ -19,7 +19,8 @@ from madoguchi.automation.schemas import (
     TemplateUpdate,
 )
 from madoguchi.kit.schemas import Items
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 
 router = APIRouter(prefix="/api/v1", tags=["automation"])

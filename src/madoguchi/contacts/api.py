@@ -10,7 +10,8 @@ from madoguchi.contacts import repository, service
 from madoguchi.contacts.schemas import ContactCreate, ContactOut, ContactPageOut, ContactUpdate
 from madoguchi.crm.params import FilterDep
 from madoguchi.kit.ids import MAX_ID
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 

@@ -38,7 +38,8 @@ from madoguchi.crm.params import FilterDep
 from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.schemas import Items, Label
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 
 router = APIRouter(prefix="/api/v1", tags=["conversations"])

@@ -39,7 +39,8 @@ from madoguchi.crm.schemas import (
     TagUpdate,
 )
 from madoguchi.kit.schemas import Items
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 
 router = APIRouter(prefix="/api/v1", tags=["crm"])

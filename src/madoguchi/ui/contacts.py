@@ -26,7 +26,8 @@ from madoguchi.crm import fields, filters, marks, memos, records, statuses, tags
 from madoguchi.crm.models import FieldType, Record, RecordBook
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, NotFound
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui.filtering import TagGroup, tag_groups
 from madoguchi.ui.forms import ids, parse_local, reference, text

@@ -21,7 +21,8 @@ from madoguchi.conversations.repository import Cursor, InboxItem
 from madoguchi.crm import marks
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, NotFound
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui import forms
 from madoguchi.ui.filtering import (

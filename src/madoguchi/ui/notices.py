@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.notifications import service as notifications
 from madoguchi.ui.render import render_for
 from madoguchi.ui.threads import member_names

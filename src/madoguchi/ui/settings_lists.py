@@ -11,7 +11,8 @@ from madoguchi.contacts.models import Contact
 from madoguchi.crm import marks, statuses, tags
 from madoguchi.crm.models import ContactTag, Tag, TagFolder
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui.settings_named import NamedList
 from madoguchi.ui.settings_pages import (
     N_,

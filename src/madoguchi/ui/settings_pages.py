@@ -23,7 +23,8 @@ from madoguchi.conversations import repository
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Forbidden, NotFound
 from madoguchi.kit.i18n import gettext_for, translate_error
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.members.service import ensure_manager
 from madoguchi.ui.render import render_for

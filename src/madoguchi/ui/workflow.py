@@ -35,8 +35,9 @@ from madoguchi.conversations.models import (
 from madoguchi.crm import records
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
 from madoguchi.members import service as members
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui import forms
 from madoguchi.ui.panel import local_input_value
