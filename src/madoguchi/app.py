@@ -301,8 +301,8 @@ def _from_staff_ui(request: Request) -> bool:
 
 
 def _member_language(request: Request) -> str:
-    """The language of the member the request was made for (members/dependencies.py: current_member), or the
-    workspace's."""
+    """The language of the member the request was made for (current_member, in
+    members/dependencies.py), or the workspace's."""
     language = getattr(request.state, "language", None)
     return str(language) if language else runtime_of(request).settings.default_language
 
