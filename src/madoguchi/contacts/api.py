@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from madoguchi.contacts import repository, service
 from madoguchi.contacts.schemas import ContactCreate, ContactOut, ContactPageOut, ContactUpdate
+from madoguchi.conversations import workflow
 from madoguchi.crm.params import FilterDep
 from madoguchi.kit.ids import MAX_ID
 from madoguchi.kit.web import CtxDep
@@ -94,5 +95,5 @@ async def update_contact(
 @router.delete("/{contact_id}", status_code=204)
 async def delete_contact(contact_id: int, member: MemberDep, ctx: CtxDep) -> Response:
     """Delete the contact with their conversations, messages, memos, records and values."""
-    await service.delete_contact(ctx, contact_id=contact_id, actor=member)
+    await workflow.delete_contact(ctx, contact_id=contact_id, actor=member)
     return Response(status_code=204)

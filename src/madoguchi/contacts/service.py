@@ -9,19 +9,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi import search
-from madoguchi.audit import service as audit
 from madoguchi.contacts.models import Contact
-from madoguchi.conversations import recording, searching
 from madoguchi.conversations.models import Conversation
 from madoguchi.crm import marks, statuses
 from madoguchi.events import Event
-from madoguchi.files import service as files
 from madoguchi.kit.clean import email_address, phone_number
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Forbidden, Invalid, NotFound
 from madoguchi.kit.ids import is_id
 from madoguchi.kit.text import search_key
 from madoguchi.members.models import Member, Role
+from madoguchi.search import conversations as searching
 
 MAX_NAME_LENGTH = 255
 
@@ -258,33 +256,3 @@ def ensure_can_delete(actor: Member) -> None:
     conversation for good."""
     if actor.role not in (Role.owner, Role.admin):
         raise Forbidden("Only owners and admins can delete a customer.")
-
-
-async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member) -> None:
-    """Delete a contact with their conversations, messages, images, memos, records, tags and
-    values. Owners and admins only; an audit entry says who deleted whom."""
-    ensure_can_delete(actor)
-    contact = await get_contact(ctx.db, contact_id=contact_id)
-    conversations = await conversation_ids(ctx.db, contact_id=contact_id)
-    forgotten = await recording.forget(ctx, conversations)
-    await search.remove(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])
-    audit.record(
-        ctx,
-        actor=actor,
-        action="contact.deleted",
-        subject=f"contact {contact.id}",
-        detail={
-            "display_name": contact.display_name,
-            "conversations": len(conversations),
-            "messages": forgotten.messages,
-        },
-    )
-    await ctx.db.delete(contact)
-    await ctx.commit(
-        Event("contact.deleted", {"contact_id": contact_id}),
-        *[
-            Event("conversation.deleted", {"conversation_id": cid, "contact_id": contact_id})
-            for cid in conversations
-        ],
-    )
-    files.remove_files(files.root(ctx), forgotten.files)

@@ -15,7 +15,7 @@ from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
-from madoguchi.conversations import recording, searching
+from madoguchi.conversations import recording
 from madoguchi.conversations.models import (
     MAX_TEXT_LENGTH,
     Conversation,
@@ -33,6 +33,7 @@ from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.text import storable, without_web_addresses
 from madoguchi.members.models import Member
 from madoguchi.notifications import service as notifications
+from madoguchi.search import conversations as searching
 
 
 def _clean_text(body: str) -> str:

@@ -781,7 +781,7 @@ async def delete_contact(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     try:
-        await contacts.delete_contact(ctx, contact_id=contact_id, actor=member)
+        await workflow.delete_contact(ctx, contact_id=contact_id, actor=member)
     except DomainError as error:
         await after_error(ctx, member)
         return await _missing(request, ctx, member, error)
