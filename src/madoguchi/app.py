@@ -23,8 +23,8 @@ from madoguchi import __version__
 from madoguchi.audit.api import router as audit_router
 from madoguchi.automation.api import router as automation_router
 from madoguchi.channels import email
+from madoguchi.channels.adapters import ROUTERS as CHANNEL_ROUTERS
 from madoguchi.channels.api import router as channels_router
-from madoguchi.channels.kinds import KINDS as CHANNEL_KINDS
 from madoguchi.config import Settings, get_settings
 from madoguchi.contacts.api import router as contacts_router
 from madoguchi.conversations.api import router as conversations_router
@@ -125,9 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications_router)
     app.include_router(audit_router)
     app.include_router(files_router)
-    for spec in CHANNEL_KINDS.values():
-        if spec.router is not None:
-            app.include_router(spec.router())  # the kind's webhooks (or widget) in
+    for channel_router in CHANNEL_ROUTERS.values():
+        app.include_router(channel_router)  # each kind's webhooks (or widget) in
     app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
