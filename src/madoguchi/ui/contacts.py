@@ -163,7 +163,7 @@ async def _tag_editor(
     error: str | None = None,
 ) -> Response:
     panel = await load_panel(ctx, member, contact_id=contact_id, place=place, parts=())
-    groups, _ = await tag_groups(ctx.db)
+    groups, _ = await tag_groups(ctx)
     return render_for(
         request,
         ctx,
