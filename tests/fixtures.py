@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from madoguchi.channels import inbound
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel
-from madoguchi.conversations import service as conversations
 from madoguchi.conversations.service import Ingested
 from madoguchi.kit.context import Ctx
 from madoguchi.members import service as members
@@ -46,13 +46,17 @@ class Factory:
         text: str = "こんにちは",
         external_id: str | None = None,
     ) -> Ingested:
-        return await conversations.ingest_inbound(
+        return await inbound.receive(
             self.ctx,
-            channel=channel,
-            contact_external_id=contact,
-            contact_name=name,
-            text=text,
-            external_id=external_id,
+            inbound.Inbound(
+                channel_id=channel.id,
+                kind=channel.kind,
+                sender=contact,
+                name=name,
+                text=text,
+                message_id=external_id,
+                exact=True,
+            ),
         )
 
 

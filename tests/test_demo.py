@@ -33,6 +33,7 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.conversations.service import mentioned_members
 from madoguchi.crm.models import ContactTag, Status, Tag
+from madoguchi.demo import script as demo_script
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.text import preview, search_key
@@ -42,7 +43,7 @@ from madoguchi.notifications.models import Notification
 from tests.fixtures import auth
 
 MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
-DEMO_UNREAD = sum(not script.read for script in demo._SCRIPTS)
+DEMO_UNREAD = sum(not script.read for script in demo_script.SCRIPTS)
 
 
 @dataclass
@@ -367,10 +368,11 @@ async def _items(client: httpx.AsyncClient, url: str, **params: Any) -> list[dic
     return items
 
 
-def _sheet() -> dict[str, demo._Customer]:
+def _sheet() -> dict[str, demo_script.Customer]:
     """What the demo says about each customer, by the name the inbox shows."""
     return {
-        script.name: demo._CUSTOMERS.get(script.name, demo._Customer()) for script in demo._SCRIPTS
+        script.name: demo_script.CUSTOMERS.get(script.name, demo_script.Customer())
+        for script in demo_script.SCRIPTS
     }
 
 
@@ -391,7 +393,7 @@ async def test_demo_customers_have_statuses_marks_and_tags_in_folders(
     assert_consistent(data)
     everyone = await _everyone(client)
     sheet = _sheet()
-    assert set(demo._CUSTOMERS) <= set(sheet)  # each entry names a conversation of the demo
+    assert set(demo_script.CUSTOMERS) <= set(sheet)  # each entry names a conversation of the demo
     assert set(everyone) == set(sheet)
 
     # 対応ステータス on most, as each story goes: an unanswered booking request is 未対応,
@@ -508,7 +510,7 @@ async def test_demo_customers_have_fields_memos_and_dated_records(
         if visits[name]:
             # 最終来店日 and 来店ポイント are what the visits say.
             assert values[name]["last_visit"] == _local_day(visits[name][0]["at"], ctx).isoformat()
-            assert values[name]["points"] == demo.POINTS_PER_VISIT * len(visits[name])
+            assert values[name]["points"] == demo_script.POINTS_PER_VISIT * len(visits[name])
     assert logs >= 5
     days_ago = [(today - _local_day(r["at"], ctx)).days for v in visits.values() for r in v]
     assert min(days_ago) >= 1 and max(days_ago) >= 180
@@ -702,7 +704,7 @@ async def test_demo_inbox_filtered_by_tag_and_status_lists_whom_the_salon_expect
         "加藤 美穂",
         "りょう",
     }
-    every_tag = [name for _, names_ in demo._TAG_FOLDERS for name in names_]
+    every_tag = [name for _, names_ in demo_script.TAG_FOLDERS for name in names_]
     every_status = ["未対応", "対応中", "連絡待ち", "完了"]
     for tag in every_tag:
         assert await names(tag=tag, limit=4) == expected((tag,)), tag
@@ -878,7 +880,7 @@ async def test_scale_adds_to_the_demo_without_colliding(
     # The salon's own members are the ones in charge (【美咲】…) of scale contacts too.
     assert any(c.display_name.startswith("【美咲】") for c in data.contacts.values())
     # …and its tags are theirs too: none made again.
-    assert len(data.tag_names) == sum(len(names) for _, names in demo._TAG_FOLDERS)
+    assert len(data.tag_names) == sum(len(names) for _, names in demo_script.TAG_FOLDERS)
     scale_contacts = set(sorted(data.contacts)[demo_contacts() :])
     assert {
         data.tag_names[row.tag_id] for row in data.tagged if row.contact_id in scale_contacts
@@ -892,7 +894,7 @@ async def test_scale_adds_to_the_demo_without_colliding(
 
 
 def demo_contacts() -> int:
-    return len(demo._SCRIPTS)
+    return len(demo_script.SCRIPTS)
 
 
 # --- the command ----------------------------------------------------------------------------

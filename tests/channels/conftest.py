@@ -17,7 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from madoguchi.channels.models import Channel
+from madoguchi.kit.context import Ctx
 from tests.conftest import _free_port
+
+# A LINE channel's credentials, as its settings keep them.
+SECRET = "line-channel-secret"
+TOKEN = "line-access-token"
 
 
 @dataclass
@@ -99,3 +105,15 @@ def recorder_server() -> Iterator[Recorder]:
 def recorder(recorder_server: Recorder) -> Recorder:
     recorder_server.reset()
     return recorder_server
+
+
+@pytest.fixture
+async def line(ctx: Ctx, recorder: Recorder) -> Channel:
+    from madoguchi.channels import service as channels
+
+    return await channels.create_channel(
+        ctx,
+        kind="line",
+        name="ルミエール公式LINE",
+        settings={"channel_secret": SECRET, "access_token": TOKEN, "api_base": recorder.url},
+    )

@@ -23,11 +23,8 @@ from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
-from tests.channels.conftest import Recorder
+from tests.channels.conftest import SECRET, TOKEN, Recorder
 from tests.fixtures import Factory, auth
-
-SECRET = "line-channel-secret"
-TOKEN = "line-access-token"
 
 
 def sign(body: bytes, secret: str = SECRET) -> str:
@@ -47,18 +44,6 @@ def text_event(
         "replyToken": "r" * 32,
         "message": {"id": message_id, "type": "text", "quoteToken": "q", "text": text},
     }
-
-
-@pytest.fixture
-async def line(ctx: Ctx, recorder: Recorder) -> Channel:
-    from madoguchi.channels import service as channels
-
-    return await channels.create_channel(
-        ctx,
-        kind="line",
-        name="ルミエール公式LINE",
-        settings={"channel_secret": SECRET, "access_token": TOKEN, "api_base": recorder.url},
-    )
 
 
 async def post(

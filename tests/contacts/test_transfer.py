@@ -11,6 +11,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
+from madoguchi.channels import inbound
 from madoguchi.config import Settings
 from madoguchi.contacts import repository, transfer
 from madoguchi.contacts.models import Contact
@@ -269,7 +270,6 @@ async def test_exports_never_hand_excel_a_formula_and_import_back_the_same_names
     from datetime import UTC, datetime
 
     from madoguchi.channels import service as channels
-    from madoguchi.conversations import service as conversations
     from madoguchi.crm import records
     from tests.fixtures import Factory, auth
 
@@ -280,13 +280,16 @@ async def test_exports_never_hand_excel_a_formula_and_import_back_the_same_names
     )
     line = await channels.create_channel(ctx, kind="line", name="LINE")
     for n, name in enumerate(HOSTILE_NAMES):
-        ingested = await conversations.ingest_inbound(
+        ingested = await inbound.receive(
             ctx,
-            channel=line,
-            contact_external_id=f"U{n}",
-            contact_name=name,
-            text="こんにちは",
-            external_id=None,
+            inbound.Inbound(
+                channel_id=line.id,
+                kind=line.kind,
+                sender=f"U{n}",
+                name=name,
+                text="こんにちは",
+                message_id=None,
+            ),
         )
         contact_id = ingested.conversation.contact_id
         await fields.set_value(ctx, contact_id=contact_id, key="points", value=-5)

@@ -13,11 +13,10 @@ from PIL import Image
 from sqlalchemy import func, select, text
 
 from madoguchi import search
+from madoguchi.channels import inbound
 from madoguchi.config import Settings
-from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import Message
 from madoguchi.events import InProcessBus
-from madoguchi.files import service as files
 from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
@@ -41,15 +40,17 @@ async def _every_kind_of_message(
     """A LINE conversation without an access token (so replies fail) holding one message of
     each kind; answers (conversation id, contact id)."""
     line = await factory.channel(kind="line", name="LINE")
-    picture = await files.store_image(ctx, data=_png(), name="inbound.png")
-    ingested = await conversations.ingest_inbound(
+    ingested = await inbound.receive(
         ctx,
-        channel=line,
-        contact_external_id="U-delete-me",
-        contact_name="消える 予定",
-        text="永久削除テストの問い合わせ",
-        external_id="line-msg-1",
-        image_ids=[picture.id],
+        inbound.Inbound(
+            channel_id=line.id,
+            kind=line.kind,
+            sender="U-delete-me",
+            name="消える 予定",
+            text="永久削除テストの問い合わせ",
+            message_id="line-msg-1",
+            images=[inbound.Attachment("inbound.png", _png())],
+        ),
     )
     conversation_id = ingested.conversation.id
     contact_id = ingested.conversation.contact_id

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from madoguchi import search
+from madoguchi.channels import inbound
 from madoguchi.channels.models import Channel
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import recording, repository, workflow
@@ -38,26 +39,32 @@ async def _through_services(
     ctx: Ctx, channel: Channel, member: Member, colleague: Member, tag_id: int
 ) -> Conversation:
     await _at(ctx, 0)
-    ingested = await conversations.ingest_inbound(
+    ingested = await inbound.receive(
         ctx,
-        channel=channel,
-        contact_external_id="one-by-one",
-        contact_name="比べる 花子",
-        text=THREAD[0][1],
-        external_id=None,
+        inbound.Inbound(
+            channel_id=channel.id,
+            kind=channel.kind,
+            sender="one-by-one",
+            name="比べる 花子",
+            text=THREAD[0][1],
+            message_id=None,
+        ),
     )
     conversation = ingested.conversation
     await tags.add_tag(ctx, contact_id=conversation.contact_id, tag_id=tag_id)
     for kind, body, minutes in THREAD[1:]:
         await _at(ctx, minutes)
         if kind == "inbound":
-            await conversations.ingest_inbound(
+            await inbound.receive(
                 ctx,
-                channel=channel,
-                contact_external_id="one-by-one",
-                contact_name="比べる 花子",
-                text=body,
-                external_id=None,
+                inbound.Inbound(
+                    channel_id=channel.id,
+                    kind=channel.kind,
+                    sender="one-by-one",
+                    name="比べる 花子",
+                    text=body,
+                    message_id=None,
+                ),
             )
         else:
             await conversations.send_message(

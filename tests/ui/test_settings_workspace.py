@@ -318,6 +318,45 @@ async def test_a_tag_name_used_twice_in_a_folder_is_refused_in_japanese(
 # --- パーソナル情報 ------------------------------------------------------------------------------
 
 
+async def test_a_field_moves_among_its_folders_fields_and_the_others_keep_their_places(
+    owner: httpx.AsyncClient,
+) -> None:
+    await owner.post("/settings/field-folders", data={"name": "来店情報"}, headers=HTMX)
+    folder = await named(owner, "field-folders", "来店情報")
+    for key, folder_id in [("points", folder["id"]), ("memo", ""), ("last_visit", folder["id"])]:
+        created = await owner.post(
+            "/settings/fields",
+            data={"label": key, "key": key, "type": "text", "folder_id": str(folder_id)},
+            headers=HTMX,
+        )
+        assert created.status_code == 200, created.text
+    ids = {f["key"]: f["id"] for f in await api(owner, "fields")}
+
+    # One step up inside 来店情報 passes over points, not over memo (outside any folder).
+    moved = await owner.post(
+        f"/settings/fields/{ids['last_visit']}/move", data={"direction": "up"}, headers=HTMX
+    )
+    assert moved.status_code == 200
+    assert [f["key"] for f in await api(owner, "fields")] == ["last_visit", "memo", "points"]
+
+    # A drag sends one folder's fields: they take the places that folder's fields held.
+    await owner.post(
+        "/settings/fields/order",
+        data={"ids": [str(ids["points"]), str(ids["last_visit"])]},
+        headers=HTMX,
+    )
+    assert [f["key"] for f in await api(owner, "fields")] == ["points", "memo", "last_visit"]
+
+    # A field deleted meanwhile: said at the top of the page, the order as it was.
+    await owner.post(f"/settings/fields/{ids['memo']}/delete", data={"name": "memo"}, headers=HTMX)
+    gone = await owner.post(
+        f"/settings/fields/{ids['memo']}/move", data={"direction": "up"}, headers=HTMX
+    )
+    assert gone.status_code == 404
+    assert 'id="error-page"' in gone.text
+    assert [f["key"] for f in await api(owner, "fields")] == ["points", "last_visit"]
+
+
 async def test_profile_fields_are_defined_shown_in_chat_reordered_and_deleted(
     owner: httpx.AsyncClient,
 ) -> None:

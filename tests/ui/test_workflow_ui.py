@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from madoguchi.automation import macros, templates
+from madoguchi.channels import inbound
 from madoguchi.channels import service as channels
 from madoguchi.config import Settings
-from madoguchi.conversations import service as conversations
 from madoguchi.conversations import workflow
 from madoguchi.conversations.models import Conversation, Message
 from madoguchi.crm import tags
@@ -722,14 +722,16 @@ async def test_stickers_unreadable_messages_and_system_lines_read_in_japanese(
         ("m-image", {"image_error": "HTTP 404 from the content API"}),
         ("m-other", {"unsupported": "location"}),
     ):
-        await conversations.ingest_inbound(
+        await inbound.receive(
             ctx,
-            channel=inbox.channel,
-            contact_external_id="c-1",
-            contact_name="佐藤 美咲",
-            text="",
-            external_id=external_id,
-            meta=meta,
+            inbound.Inbound(
+                channel_id=inbox.channel.id,
+                kind=inbox.channel.kind,
+                sender="c-1",
+                name="佐藤 美咲",
+                message_id=external_id,
+                meta=meta,
+            ),
         )
     cid = inbox.conversation_id
     await workflow.close(ctx, conversation_id=cid, actor=inbox.member)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 
+from madoguchi.channels import inbound as inbound_messages
 from madoguchi.channels import outbox, service
 from madoguchi.channels.models import ChannelKind
 from madoguchi.channels.schemas import (
@@ -13,7 +14,6 @@ from madoguchi.channels.schemas import (
     ChannelUpdate,
     InboundMessage,
 )
-from madoguchi.conversations import service as conversations
 from madoguchi.conversations.schemas import MessageOut
 from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid
@@ -93,13 +93,17 @@ async def inbound(
         raise Invalid("Channel %(id)s is not an API channel.", id=channel_id)
     if not channel.enabled:
         raise Invalid("Channel %(id)s is disabled.", id=channel_id)
-    ingested = await conversations.ingest_inbound(
+    ingested = await inbound_messages.receive(
         ctx,
-        channel=channel,
-        contact_external_id=body.contact.external_id,
-        contact_name=body.contact.name,
-        text=body.text,
-        external_id=body.external_id,
+        inbound_messages.Inbound(
+            channel_id=channel.id,
+            kind=ChannelKind.api,
+            sender=body.contact.external_id,
+            name=body.contact.name,
+            message_id=body.external_id,
+            text=body.text,
+            exact=True,
+        ),
     )
     if not ingested.created:
         response.status_code = 200

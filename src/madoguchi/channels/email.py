@@ -24,10 +24,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.channels import inbound
 from madoguchi.channels.base import DeliveryError, Outgoing, printable
 from madoguchi.channels.models import Channel, ChannelKind
-from madoguchi.contacts import service as contacts
-from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Message
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
@@ -164,46 +163,25 @@ async def receive(ctx: Ctx, channel: Channel, mail: InboundMail) -> Message:
     conversation per channel (a closed one reopens), which is the latest — the subject could
     choose no other. Should a contact ever have several, match the subject here.
     """
-    conversation_id = None
-    if mail.references:
-        conversation_id = await ctx.db.scalar(
-            select(Message.conversation_id)
-            .where(Message.channel_id == channel.id, Message.external_id.in_(mail.references))
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
-    image_ids = []
-    errors = []
-    for name, data in mail.images:
-        try:
-            image_ids.append((await files.store_image(ctx, data=data, name=name)).id)
-        except Invalid as error:
-            errors.append(f"{name}: {error}")
-    meta: dict[str, Any] = {
-        "subject": mail.subject,
-        "references": [*mail.references, mail.message_id][-20:],
-        "from": mail.sender,
-    }
-    if errors:
-        meta["image_error"] = "; ".join(errors)
-    ingested = await conversations.ingest_inbound(
+    ingested = await inbound.receive(
         ctx,
-        channel=channel,
-        contact_external_id=mail.sender,
-        contact_name=mail.sender_name or mail.sender,
-        text=mail.text or (mail.subject if not image_ids else ""),
-        external_id=mail.message_id,
-        image_ids=image_ids,
-        meta=meta,
-        conversation_id=conversation_id,
+        inbound.Inbound(
+            channel_id=channel.id,
+            kind=ChannelKind.email,
+            sender=mail.sender,
+            name=mail.sender_name or mail.sender,
+            email=mail.sender,
+            message_id=mail.message_id,
+            text=mail.text or (mail.subject if not mail.images else ""),
+            images=[inbound.Attachment(name, data) for name, data in mail.images],
+            meta={
+                "subject": mail.subject,
+                "references": [*mail.references, mail.message_id][-20:],
+                "from": mail.sender,
+            },
+            answers=mail.references,
+        ),
     )
-    contact = await contacts.get_contact(ctx.db, contact_id=ingested.conversation.contact_id)
-    if contact.email is None:
-        await contacts.update_contact(
-            ctx,
-            contact_id=contact.id,
-            changes=contacts.ContactChanges(email=mail.sender, set_email=True),
-        )
     return ingested.message
 
 

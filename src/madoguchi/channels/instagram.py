@@ -19,23 +19,27 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from madoguchi.channels.base import DeliveryError, Outgoing, api_base, failure, http_client
+from madoguchi.channels.inbound import (
+    Attachment,
+    Inbound,
+    Profile,
+    Seen,
+    load_channel,
+    receive,
+    seen,
+)
 from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.channels.webhooks import (
-    Incoming,
-    Profile,
     body_flag,
     body_id,
     body_list,
     body_object,
     body_string,
-    first_sight,
-    load_channel,
     optional_list,
     optional_object,
     parse_json,
     profile_of,
     refusal_logged,
-    store,
     store_each,
 )
 from madoguchi.kit.context import Ctx
@@ -155,20 +159,23 @@ def _verify(config: InstagramConfig, raw: bytes, headers: Mapping[str, str]) -> 
 
 
 async def _handle(
-    ctx: Ctx, config: InstagramConfig, http: httpx.AsyncClient, message: InstagramMessage
+    ctx: Ctx,
+    config: InstagramConfig,
+    http: httpx.AsyncClient,
+    message: InstagramMessage,
+    known: Seen,
 ) -> None:
     if message.echo:
         return  # our own reply coming back
-    new, known = await first_sight(
-        ctx, channel_id=config.channel_id, message_id=message.mid, sender=message.sender
-    )
-    if not new:
+    if not known.is_new(message.mid):
         return
-    incoming = Incoming(
+    incoming = Inbound(
         channel_id=config.channel_id,
         kind=ChannelKind.instagram,
         sender=message.sender,
-        sender_profile=None if known else await _profile(http, config, message.sender),
+        profile=None
+        if message.sender in known.known
+        else await _profile(http, config, message.sender),
         message_id=message.mid,
         text=message.text,
     )
@@ -177,10 +184,11 @@ async def _handle(
             response = await http.get(url)
             if response.status_code != 200:
                 raise failure(response, "Instagram attachment")
-            incoming.images.append(response.content)
+            incoming.images.append(Attachment("", response.content))
         except (DeliveryError, httpx.HTTPError) as error:
             incoming.errors.append(str(error))
-    await store(ctx, incoming)
+    await receive(ctx, incoming)
+    known.received(message.sender)
 
 
 @router.post("/webhooks/instagram/{channel_id}")
@@ -192,10 +200,13 @@ async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONRespons
     with refusal_logged("Instagram", channel_id):
         _verify(config, raw, request.headers)
         events = _messages(parse_json(raw))
+    known = await seen(
+        ctx.db, channel_id=channel_id, messages=[(m.mid, m.sender) for m in events if not m.echo]
+    )
     await store_each(
         ctx,
         events,
-        lambda http, event: _handle(ctx, config, http, event),
+        lambda http, event: _handle(ctx, config, http, event, known),
         label="Instagram",
         channel_id=channel_id,
         event_id=lambda message: message.mid,

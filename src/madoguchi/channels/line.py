@@ -26,24 +26,27 @@ from madoguchi.channels.base import (
     failure,
     http_client,
 )
+from madoguchi.channels.inbound import (
+    Attachment,
+    Inbound,
+    Profile,
+    Seen,
+    load_channel,
+    receive,
+    seen,
+)
 from madoguchi.channels.models import Channel, ChannelEvent, ChannelKind
 from madoguchi.channels.webhooks import (
-    Incoming,
-    Profile,
     body_flag,
     body_id,
     body_list,
     body_number,
     body_object,
     body_string,
-    contact_with_profile,
-    first_sight,
-    load_channel,
     optional_object,
     parse_json,
     profile_of,
     refusal_logged,
-    store,
     store_each,
 )
 from madoguchi.contacts import service as contacts
@@ -171,11 +174,13 @@ def _verify(config: LineConfig, raw: bytes, headers: Mapping[str, str]) -> None:
         raise Unauthorized("The X-Line-Signature does not match the body.")
 
 
-async def _handle(ctx: Ctx, config: LineConfig, http: httpx.AsyncClient, event: LineEvent) -> None:
+async def _handle(
+    ctx: Ctx, config: LineConfig, http: httpx.AsyncClient, event: LineEvent, known: Seen
+) -> None:
     if event.user_id is None:
         return
     if event.kind == "message":
-        await _message(ctx, config, http, event.user_id, event.message)
+        await _message(ctx, config, http, event.user_id, event.message, known)
     elif event.kind in ("follow", "unfollow"):
         await _follow_state(ctx, config, http, event.user_id, event)
 
@@ -189,10 +194,14 @@ async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONRespons
     with refusal_logged("LINE", channel_id):
         _verify(config, raw, request.headers)
         events = _events(parse_json(raw))
+    messages = [
+        (str(e.message["id"]), e.user_id) for e in events if e.kind == "message" and e.user_id
+    ]
+    known = await seen(ctx.db, channel_id=channel_id, messages=messages)
     await store_each(
         ctx,
         events,
-        lambda http, event: _handle(ctx, config, http, event),
+        lambda http, event: _handle(ctx, config, http, event, known),
         label="LINE",
         channel_id=channel_id,
         event_id=lambda event: event.event_id or event.message.get("id"),
@@ -227,11 +236,16 @@ async def _follow_state(
     ):
         await ctx.db.rollback()
         return
-    contact = await contact_with_profile(
-        ctx, channel_id=config.channel_id, external_id=user_id, profile=profile
+    found = await contacts.find_or_create_contact(
+        ctx,
+        channel_id=config.channel_id,
+        external_id=user_id,
+        channel_name=profile.name if profile else None,
+        picture_url=profile.picture_url if profile else contacts.UNSAID,
     )
+    # Commits with the contact's event, whatever of it changed.
     await contacts.update_contact(
-        ctx, contact_id=contact.id, changes=contacts.ContactChanges(blocked=blocked)
+        ctx, contact_id=found.contact.id, changes=contacts.ContactChanges(blocked=blocked)
     )
 
 
@@ -293,18 +307,16 @@ async def _message(
     http: httpx.AsyncClient,
     user_id: str,
     message: dict[str, Any],
+    known: Seen,
 ) -> None:
     message_id = str(message["id"])
-    new, known = await first_sight(
-        ctx, channel_id=config.channel_id, message_id=message_id, sender=user_id
-    )
-    if not new:
+    if not known.is_new(message_id):
         return  # a redelivery: stored already
-    incoming = Incoming(
+    incoming = Inbound(
         channel_id=config.channel_id,
         kind=ChannelKind.line,
         sender=user_id,
-        sender_profile=None if known else await _profile(http, config, user_id),
+        profile=None if user_id in known.known else await _profile(http, config, user_id),
         message_id=message_id,
     )
     match message.get("type"):
@@ -312,7 +324,9 @@ async def _message(
             incoming.text = message.get("text") or ""
         case "image":
             try:
-                incoming.images.append(await _image(http, config, message_id, message))
+                incoming.images.append(
+                    Attachment("", await _image(http, config, message_id, message))
+                )
             except (DeliveryError, httpx.HTTPError) as error:
                 log.warning("LINE image %s could not be fetched: %s", message_id, error)
                 incoming.errors.append(str(error))
@@ -325,7 +339,8 @@ async def _message(
             }
         case other:
             incoming.meta = {"unsupported": str(other)}
-    await store(ctx, incoming)
+    await receive(ctx, incoming)
+    known.received(user_id)
 
 
 async def _profile(http: httpx.AsyncClient, config: LineConfig, user_id: str) -> Profile | None:

@@ -38,11 +38,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.websockets import WebSocketState
 
+from madoguchi.channels.inbound import Inbound, load_channel, receive
 from madoguchi.channels.models import Channel, ChannelKind, VisitorSession
-from madoguchi.channels.webhooks import load_channel
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
-from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Conversation, Message, MessageKind
 from madoguchi.events import Event
 from madoguchi.files import service as files
@@ -346,13 +345,17 @@ async def receive_message(
 ) -> tuple[dict[str, Any], bool]:
     """The visitor writes (by POST or over the WebSocket): stored like any customer message,
     once for a resent client_id. Returns what the page shows and whether it is new."""
-    ingested = await conversations.ingest_inbound(
+    ingested = await receive(
         ctx,
-        channel=visitor.channel,
-        contact_external_id=visitor.external_id,
-        contact_name=None,
-        text=body.text,
-        external_id=visitor.message_key(body.client_id),
+        Inbound(
+            channel_id=visitor.channel.id,
+            # A customer link writes through the contact's own channel, of whatever kind.
+            kind=visitor.channel.kind,
+            sender=visitor.external_id,
+            message_id=visitor.message_key(body.client_id),
+            text=body.text,
+            exact=True,
+        ),
     )
     stored = {"id": ingested.message.id, "text": ingested.message.text, "from": "customer"}
     return stored, ingested.created

@@ -5,37 +5,20 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 
 from madoguchi.channels.base import http_client, printable
-from madoguchi.channels.models import Channel
-from madoguchi.contacts import service as contacts
-from madoguchi.contacts.models import Contact
-from madoguchi.conversations import service as conversations
-from madoguchi.conversations.models import MAX_TEXT_LENGTH
-from madoguchi.files import service as files
+from madoguchi.channels.inbound import MAX_ID_LENGTH, Profile
 from madoguchi.kit import jsonsafe
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import BadRequest, DomainError, Invalid, NotFound
+from madoguchi.kit.errors import BadRequest, DomainError, Invalid
 
 log = logging.getLogger(__name__)
 
-# The longest id a channel may give a message or a person (the columns that keep them).
-MAX_ID_LENGTH = 255
 # The contacts.avatar_url column.
 MAX_PICTURE_URL_LENGTH = 1000
-
-
-async def load_channel(ctx: Ctx, channel_id: int, kind: str) -> Channel:
-    """The enabled channel of that kind behind a webhook (404 for anything else, so nothing
-    is told about channels of other kinds)."""
-    channel = await ctx.db.get(Channel, channel_id)
-    if channel is None or channel.kind != kind or not channel.enabled:
-        raise NotFound("No %(kind)s channel with id %(id)s.", kind=kind, id=channel_id)
-    return channel
 
 
 WebhookEvent = TypeVar("WebhookEvent")
@@ -161,14 +144,6 @@ def body_number(value: Any, path: str) -> int | None:
     return value
 
 
-@dataclass(frozen=True)
-class Profile:
-    """What a channel's profile API says of a person (None fields: it does not say)."""
-
-    name: str | None
-    picture_url: str | None
-
-
 def profile_of(answer: Any, *, name_keys: tuple[str, ...], picture_key: str) -> Profile | None:
     """A profile from a profile API's JSON answer; None when the answer is not one."""
     if not isinstance(answer, dict):
@@ -183,95 +158,3 @@ def profile_of(answer: Any, *, name_keys: tuple[str, ...], picture_key: str) -> 
         and len(picture) <= MAX_PICTURE_URL_LENGTH
     )
     return Profile(name=name, picture_url=picture if usable else None)
-
-
-async def contact_with_profile(
-    ctx: Ctx, *, channel_id: int, external_id: str, profile: Profile | None
-) -> Contact:
-    """The contact behind a channel identity (created on first sight) with the channel name
-    and the picture its profile gives (nothing committed here). Without a profile (the API
-    did not answer) the picture stays as it was."""
-    contact = await contacts.find_or_create_contact(
-        ctx,
-        channel_id=channel_id,
-        external_id=external_id,
-        channel_name=profile.name if profile else None,
-    )
-    if profile is not None and contact.avatar_url != profile.picture_url:
-        contact.avatar_url = profile.picture_url
-        contact.updated_at = ctx.now()
-    return contact
-
-
-async def first_sight(
-    ctx: Ctx, *, channel_id: int, message_id: str, sender: str
-) -> tuple[bool, bool]:
-    """(is this message new, do we know the sender), leaving no transaction open: the channel's
-    servers are asked for profiles and images next, and SQLite must not wait on them."""
-    new = not await conversations.message_exists(
-        ctx.db, channel_id=channel_id, external_id=message_id
-    )
-    known = new and (
-        await contacts.find_contact_by_channel(ctx.db, channel_id=channel_id, external_id=sender)
-        is not None
-    )
-    await ctx.db.rollback()
-    return new, known
-
-
-@dataclass
-class Incoming:
-    """A customer's message as a channel gave it, before it is stored."""
-
-    channel_id: int
-    kind: str
-    sender: str
-    # The sender's profile when it was asked for (a new contact) and answered.
-    sender_profile: Profile | None
-    message_id: str
-    text: str = ""
-    images: list[bytes] = field(default_factory=list)
-    meta: dict[str, Any] | None = None
-    errors: list[str] = field(default_factory=list)
-
-
-async def store(ctx: Ctx, incoming: Incoming) -> None:
-    """Keep the images (an unreadable one is noted, not lost), then ingest the message (its text
-    ``printable``: PostgreSQL keeps no NUL)."""
-    image_ids = []
-    errors = list(incoming.errors)
-    for position, data in enumerate(incoming.images[: files.MAX_IMAGES]):
-        try:
-            name = f"{incoming.message_id}-{position}.jpg"
-            image_ids.append((await files.store_image(ctx, data=data, name=name)).id)
-        except Invalid as error:
-            errors.append(str(error))
-    meta = dict(incoming.meta or {})
-    if errors:
-        meta["image_error"] = printable("; ".join(errors))
-    text = printable(incoming.text).strip()
-    if len(text) > MAX_TEXT_LENGTH:
-        # Refusing it would lose the customer's message: keep what fits, and say it was cut.
-        meta["truncated_from"] = len(text)
-        text = text[:MAX_TEXT_LENGTH]
-    if not text and not image_ids and not meta:
-        meta = {"unsupported": "attachment"}
-    channel = await load_channel(ctx, incoming.channel_id, incoming.kind)
-    if incoming.sender_profile is not None:
-        # In the message's transaction: the contact is made with its picture, or not at all.
-        await contact_with_profile(
-            ctx,
-            channel_id=incoming.channel_id,
-            external_id=incoming.sender,
-            profile=incoming.sender_profile,
-        )
-    await conversations.ingest_inbound(
-        ctx,
-        channel=channel,
-        contact_external_id=incoming.sender,
-        contact_name=incoming.sender_profile.name if incoming.sender_profile else None,
-        text=text,
-        external_id=incoming.message_id,
-        image_ids=image_ids,
-        meta=meta or None,
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -43,11 +44,45 @@ async def find_contact_by_channel(
     )
 
 
+@dataclass(frozen=True)
+class ChannelContact:
+    contact: Contact
+    # An existing contact's name, picture or e-mail address changed: its screens refresh.
+    changed: bool
+
+
+# ``picture_url`` not given: the channel did not say (its profile API was not asked or did not
+# answer), so the contact keeps its picture.
+UNSAID = object()
+
+
+async def known_external_ids(
+    db: AsyncSession, *, channel_id: int, external_ids: Collection[str]
+) -> set[str]:
+    """Which of these channel identities are contacts already."""
+    if not external_ids:
+        return set()
+    found = await db.scalars(
+        select(Contact.external_id).where(
+            Contact.channel_id == channel_id, Contact.external_id.in_(external_ids)
+        )
+    )
+    return {external_id for external_id in found if external_id is not None}
+
+
 async def find_or_create_contact(
-    ctx: Ctx, *, channel_id: int, external_id: str, channel_name: str | None
-) -> Contact:
+    ctx: Ctx,
+    *,
+    channel_id: int,
+    external_id: str,
+    channel_name: str | None,
+    picture_url: str | object | None = UNSAID,
+    email: str | None = None,
+) -> ChannelContact:
     """The contact behind a channel identity, created on first sight (inside the caller's
-    transaction: nothing is committed here). A new channel name is followed."""
+    transaction: nothing is committed here), with what the channel says of them: a new channel
+    name is followed, a profile's picture (or its absence) replaces ours, and ``email`` becomes
+    the contact's address when it has none and it is one."""
     external_id = external_id.strip()
     if not external_id or len(external_id) > 255:
         raise Invalid("A contact's external_id must be 1 to 255 characters.")
@@ -56,12 +91,15 @@ async def find_or_create_contact(
         Contact.channel_id == channel_id, Contact.external_id == external_id
     )
     contact = await ctx.db.scalar(query.with_for_update())
+    created = False
     if contact is None:
         contact = Contact(
             channel_id=channel_id,
             external_id=external_id,
             channel_name=channel_name or external_id,
             display_name=channel_name or external_id,
+            avatar_url=picture_url if isinstance(picture_url, str) else None,
+            email=_address_or_none(email),
             created_at=ctx.now(),
             updated_at=ctx.now(),
         )
@@ -74,21 +112,41 @@ async def find_or_create_contact(
             found = await ctx.db.scalar(query.with_for_update())
             if found is None:
                 raise
-            return found
-        await search.add(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])
-        return contact
+            contact = found
+        else:
+            created = True
+            await search.add(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])
+    changed = False
     if channel_name and channel_name != contact.channel_name:
         old = searching.names_text(contact)
         if contact.display_name == contact.channel_name:
             contact.display_name = channel_name
         contact.channel_name = channel_name
         contact.search_text = _index_key(contact)
-        contact.updated_at = ctx.now()
         await search.replace(
             ctx.db, search.CONTACTS, contact.id, old=old, new=searching.names_text(contact)
         )
         await searching.refresh_contact(ctx.db, contact.id)
-    return contact
+        changed = True
+    if created:
+        return ChannelContact(contact=contact, changed=False)
+    if picture_url is not UNSAID and contact.avatar_url != picture_url:
+        contact.avatar_url = picture_url if isinstance(picture_url, str) else None
+        changed = True
+    if contact.email is None and _address_or_none(email) is not None:
+        contact.email = _address_or_none(email)
+        changed = True
+    if changed:
+        contact.updated_at = ctx.now()
+    return ChannelContact(contact=contact, changed=changed)
+
+
+def _address_or_none(email: str | None) -> str | None:
+    """The address a channel gives, if it is one we keep (a message is kept all the same)."""
+    try:
+        return email_address(email)
+    except Invalid:
+        return None
 
 
 def contact_event(contact_id: int, part: str = "profile") -> Event:

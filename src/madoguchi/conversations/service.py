@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.channels import outbox
 from madoguchi.channels import service as channels
-from madoguchi.channels.models import Channel
-from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import recording
 from madoguchi.conversations.models import (
@@ -28,9 +26,10 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.events import Event
 from madoguchi.files import service as files
+from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
-from madoguchi.kit.text import storable, without_web_addresses
+from madoguchi.kit.text import without_web_addresses
 from madoguchi.members.models import Member
 from madoguchi.notifications import service as notifications
 from madoguchi.search import conversations as searching
@@ -101,60 +100,44 @@ class Ingested:
     created: bool
 
 
-async def ingest_inbound(
+async def add_inbound(
     ctx: Ctx,
     *,
-    channel: Channel,
-    contact_external_id: str,
-    contact_name: str | None,
+    channel_id: int,
+    contact: Contact,
     text: str,
     external_id: str | None,
-    image_ids: Sequence[int] = (),
+    images: Sequence[StoredFile] = (),
     meta: dict[str, Any] | None = None,
-    conversation_id: int | None = None,
-) -> Ingested:
-    """Store a customer's message once (idempotent on the channel's message id), with images
-    already in the file store, or ``meta`` for what is not text (a LINE sticker).
-
-    ``conversation_id`` puts it in that conversation of the contact (e-mail threading);
-    otherwise it goes to the contact's latest. Acknowledge it to the channel only after this
-    returns: it has been committed.
-    """
-    # What no database keeps (a NUL, half a surrogate pair) is dropped, never the message.
-    text, contact_external_id = storable(text), storable(contact_external_id)
-    contact_name = storable(contact_name) if contact_name is not None else None
-    external_id = storable(external_id) if external_id is not None else None
-    body = text.strip() if (image_ids or meta) else _clean_text(text)
-    if len(body) > MAX_TEXT_LENGTH:
-        raise Invalid("A message can be at most %(n)d characters.", n=MAX_TEXT_LENGTH)
-    channel_id = channel.id
-    if external_id is not None:
-        external_id = external_id.strip()
-        if not external_id or len(external_id) > 255:
-            raise Invalid("external_id must be 1 to 255 characters.")
-        existing = await _existing_message(ctx.db, channel_id=channel.id, external_id=external_id)
-        if existing is not None:
-            return existing
-    images = await files.images(ctx.db, list(image_ids))
-    contact = await contacts.find_or_create_contact(
-        ctx, channel_id=channel.id, external_id=contact_external_id, channel_name=contact_name
-    )
+    answers: Sequence[str] = (),
+) -> tuple[Ingested, list[Event]]:
+    """Add a customer's message, cleaned and checked (``channels.inbound.receive``, the one way
+    in, does that and commits), to the conversation it answers (a message of its channel named
+    in ``answers``: e-mail threading) or the contact's latest; and the events to publish once
+    committed. A message with this ``external_id`` stored meanwhile by another request is
+    answered instead (``created`` False: nothing to commit)."""
     conversation = None
-    if conversation_id is not None:
-        conversation = await ctx.db.get(Conversation, conversation_id)
+    if answers:
+        answered = await ctx.db.scalar(
+            select(Message.conversation_id)
+            .where(Message.channel_id == channel_id, Message.external_id.in_(answers))
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        if answered is not None:
+            conversation = await ctx.db.get(Conversation, answered)
         if conversation is not None and conversation.contact_id != contact.id:
             conversation = None
     if conversation is None:
         conversation = await _conversation_for(ctx, contact=contact)
-    now = ctx.now()
     message = Message(
         conversation_id=conversation.id,
-        channel_id=channel.id,
+        channel_id=channel_id,
         kind=MessageKind.inbound,
-        text=body,
+        text=text,
         external_id=external_id,
         meta=meta,
-        created_at=now,
+        created_at=ctx.now(),
     )
     try:
         async with ctx.db.begin_nested():
@@ -170,35 +153,36 @@ async def ingest_inbound(
     except IntegrityError:
         # The same message arrived through another request a moment ago.
         if external_id is not None:
-            existing = await _existing_message(
-                ctx.db, channel_id=channel_id, external_id=external_id
-            )
+            existing = await stored_inbound(ctx.db, channel_id=channel_id, external_id=external_id)
             if existing is not None:
-                return existing  # what this request changed is rolled back with its session
+                return existing, []  # what this request changed is rolled back with its session
         raise
+    ingested = Ingested(message=message, conversation=conversation, created=True)
     if contact.blocked:
-        await ctx.commit()
-        return Ingested(message=message, conversation=conversation, created=True)
+        return ingested, []
     if conversation.state != ConversationState.open:
         # A customer writing wakes a closed or snoozed conversation (F11).
         conversation.state = ConversationState.open
         conversation.snooze_until = None
-    await ctx.commit(*_message_events(conversation, message))
-    return Ingested(message=message, conversation=conversation, created=True)
+    return ingested, _message_events(conversation, message)
 
 
-async def message_exists(db: AsyncSession, *, channel_id: int, external_id: str) -> bool:
-    found = await db.scalar(
-        select(Message.id).where(
-            Message.channel_id == channel_id, Message.external_id == external_id
+async def stored_external_ids(
+    db: AsyncSession, *, channel_id: int, external_ids: Collection[str]
+) -> set[str]:
+    """Which of these channel message ids are stored."""
+    if not external_ids:
+        return set()
+    found = await db.scalars(
+        select(Message.external_id).where(
+            Message.channel_id == channel_id, Message.external_id.in_(external_ids)
         )
     )
-    return found is not None
+    return {external_id for external_id in found if external_id is not None}
 
 
-async def _existing_message(
-    db: AsyncSession, *, channel_id: int, external_id: str
-) -> Ingested | None:
+async def stored_inbound(db: AsyncSession, *, channel_id: int, external_id: str) -> Ingested | None:
+    """The message stored before under this channel's message id, if any."""
     message = await db.scalar(
         select(Message).where(Message.channel_id == channel_id, Message.external_id == external_id)
     )

@@ -7,8 +7,10 @@ from madoguchi.ui import (
     composing,
     contacts,
     inbox,
+    live,
     notices,
     scheduling,
+    scripts,
     settings,
     workflow,
 )
@@ -16,9 +18,11 @@ from madoguchi.ui import (
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(inbox.router)
+router.include_router(live.router)
 router.include_router(workflow.router)
 router.include_router(composing.router)
 router.include_router(contacts.router)
 router.include_router(scheduling.router)
+router.include_router(scripts.router)
 router.include_router(notices.router)
 router.include_router(settings.router)

@@ -43,6 +43,7 @@ from madoguchi.ui.threads import (
     mark_map,
     member_names,
     open_fragment,
+    row_item,
     thread,
 )
 
@@ -224,18 +225,7 @@ async def row_fragment(
     """One list row, fresh; empty when it no longer belongs in the list's tab and filter
     (read, on 未確認; hidden; a status no longer the filtered one…)."""
     state = ListState.from_query(request.query_params)
-    try:
-        belongs = await repository.in_view(
-            ctx.db,
-            member_id=member.id,
-            query=state.inbox_query(),
-            conversation_id=conversation_id,
-            timezone=ctx.settings.timezone,
-            now=ctx.now(),
-        )
-        item = await inbox_item(ctx, member, conversation_id) if belongs else None
-    except DomainError:
-        item = None
+    item = await row_item(ctx, member, state.inbox_query(), conversation_id)
     total = await repository.unread_total(ctx.db, member_id=member.id)
     return render_for(
         request,

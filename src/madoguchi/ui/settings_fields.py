@@ -3,14 +3,14 @@ books with their own fields)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from madoguchi.crm import fields, records
-from madoguchi.crm.models import Field, FieldType, FieldValue, Record
+from madoguchi.crm.models import FieldType, FieldValue, Record
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import NotFound
 from madoguchi.kit.web import CtxDep
@@ -18,13 +18,12 @@ from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui.settings_named import NamedList
 from madoguchi.ui.settings_pages import (
     N_,
-    PAGE,
     FormText,
     SettingsPage,
     act,
     add_page,
     as_id,
-    as_ids,
+    by_folder,
     choices_from,
     counts_by,
     moved,
@@ -53,14 +52,6 @@ def _options(field_type: str, text: str) -> list[str] | None:
     return choices_from(text) if field_type in SELECT_TYPES else None
 
 
-def regrouped(order: Sequence[int], group: Sequence[int]) -> list[int]:
-    """The whole order with one group's items (say, one folder's fields) in a new order,
-    in the places the group held."""
-    members = set(group)
-    queue = iter(group)
-    return [next(queue) if item in members else item for item in order]
-
-
 def _field_draft(
     *,
     key: str = "",
@@ -87,12 +78,9 @@ def _field_draft(
 async def _fields(ctx: Ctx) -> dict[str, Any]:
     folders = await fields.list_folders(ctx.db)
     all_fields = await fields.list_fields(ctx.db)
-    fields_in: dict[int | None, list[Field]] = {}
-    for field in all_fields:
-        fields_in.setdefault(field.folder_id, []).append(field)
     return {
         "folders": folders,
-        "fields_in": fields_in,
+        "fields_in": by_folder(all_fields),
         "field_count": len(all_fields),
         "field_types": FIELD_TYPES,
         "select_types": SELECT_TYPES,
@@ -199,61 +187,25 @@ async def show_field_in_chat(
     )
 
 
-@router.post("/settings/fields/{field_id}/move")
-async def move_field(
-    field_id: int, request: Request, member: MemberDep, ctx: CtxDep, direction: FormText = ""
-) -> Response:
-    """A step up or down inside its folder."""
-
-    async def change() -> None:
-        all_fields = await fields.list_fields(ctx.db)
-        field = await fields.get_field(ctx.db, field_id=field_id)
-        group = [f.id for f in all_fields if f.folder_id == field.folder_id]
-        order = regrouped([f.id for f in all_fields], moved(group, field_id, direction))
-        await fields.reorder_fields(ctx, ids=order)
-
-    return await act(
-        request,
-        ctx,
-        member,
-        FIELDS,
-        change,
-        at=f"field-{field_id}",
-        notice=moved_notice(member, direction),
-        quiet=True,
-    )
+async def _field_ids(ctx: Ctx) -> list[int]:
+    return [field.id for field in await fields.list_fields(ctx.db)]
 
 
-@router.post("/settings/fields/order")
-async def order_fields(
-    request: Request,
-    member: MemberDep,
-    ctx: CtxDep,
-    ids: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies the default)
-) -> Response:
-    """One folder's fields in the order a drag left them."""
-
-    async def change() -> None:
-        order = [f.id for f in await fields.list_fields(ctx.db)]
-        group = [i for i in as_ids(ids) if i in order]
-        await fields.reorder_fields(ctx, ids=regrouped(order, group))
-
-    return await act(
-        request,
-        ctx,
-        member,
-        FIELDS,
-        change,
-        at=PAGE,
-        notice=translated(member, N_("The new order is saved.")),
-        quiet=True,
-    )
+async def _fields_beside(ctx: Ctx, field_id: int) -> list[int]:
+    """The fields of the folder ``field_id`` is in: those it moves among."""
+    field = await fields.get_field(ctx.db, field_id=field_id)
+    return [f.id for f in await fields.list_fields(ctx.db) if f.folder_id == field.folder_id]
 
 
+# Adding and changing a field stay routes of their own (above): the form sends a key, a type,
+# choices and 表示設定, not a name, a colour and a folder. Fields are ordered inside their folders.
 NamedList(
     FIELDS,
     "/settings/fields",
     "field",
+    ids=_field_ids,
+    order=lambda ctx, ids: fields.reorder_fields(ctx, ids=ids),
+    group=_fields_beside,
     delete=lambda ctx, _, field_id: fields.delete_field(ctx, field_id=field_id),
     deleted=N_("Deleted the field %(name)s and its values."),
 ).register(router)
@@ -317,6 +269,8 @@ NamedList(
 ).register(router)
 
 
+# A book's fields are not a NamedList: they are not rows but a list kept whole in the book,
+# named by their keys under the book's path.
 @router.post("/settings/record-books/{book_id}/fields")
 async def add_record_book_field(
     book_id: int,

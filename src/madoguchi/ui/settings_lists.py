@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi import APIRouter
 
 from madoguchi.contacts.models import Contact
 from madoguchi.crm import marks, statuses, tags
-from madoguchi.crm.models import ContactTag, Tag, TagFolder
+from madoguchi.crm.models import ContactTag, TagFolder
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.web import CtxDep
-from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui.settings_named import NamedList
-from madoguchi.ui.settings_pages import (
-    N_,
-    FormText,
-    SettingsPage,
-    act,
-    add_page,
-    chosen_color,
-    counts_by,
-)
+from madoguchi.ui.settings_pages import N_, SettingsPage, add_page, by_folder, counts_by
 
 router = APIRouter()
 
@@ -77,27 +66,16 @@ MARKS = SettingsPage("marks", _marks)
 add_page(router, MARKS)
 
 
-@router.post("/settings/marks/{mark_id}/update")
-async def update_mark(
-    mark_id: int,
-    request: Request,
-    member: MemberDep,
-    ctx: CtxDep,
-    name: Annotated[str | None, Form()] = None,
-    color: FormText = "",
-    custom_color: FormText = "",
-) -> Response:
-    """Rename (the six renamable marks) and recolour (all eight)."""
-    picked = chosen_color(color, custom_color)
-    return await act(
-        request,
-        ctx,
-        member,
-        MARKS,
-        lambda: marks.update_mark(ctx, mark_id=mark_id, name=name, color=picked),
-        at=f"mark-{mark_id}",
-        draft={"name": name, "color": picked},
-    )
+NamedList(
+    MARKS,
+    "/settings/marks",
+    "mark",
+    colored=True,
+    # Renamed (the six renamable marks) and recoloured (all eight: a fixed one sends no name).
+    rename=lambda ctx, _, mark_id, item: marks.update_mark(
+        ctx, mark_id=mark_id, name=item.name if item.name_sent else None, color=item.color
+    ),
+).register(router)
 
 
 # --- タグ -----------------------------------------------------------------------------------
@@ -106,9 +84,6 @@ async def update_mark(
 async def _tags(ctx: Ctx) -> dict[str, Any]:
     folders = await tags.list_folders(ctx.db)
     all_tags = await tags.list_tags(ctx.db)
-    tags_in: dict[int | None, list[Tag]] = {}
-    for tag in all_tags:
-        tags_in.setdefault(tag.folder_id, []).append(tag)
     children: dict[int, list[TagFolder]] = {}
     for folder in folders:
         if folder.parent_id is not None:
@@ -118,7 +93,7 @@ async def _tags(ctx: Ctx) -> dict[str, Any]:
         "subfolders": children,
         "folders": folders,
         "folder_names": {f.id: f.name for f in folders},
-        "tags_in": tags_in,
+        "tags_in": by_folder(all_tags),
         "tag_count": len(all_tags),
         "contacts_by_tag": await counts_by(ctx.db, ContactTag.tag_id),
     }

@@ -1,18 +1,20 @@
 """The routes every named list on a settings page has (add, rename, move, reorder, delete),
 written once: a list is described by a ``NamedList`` and ``register`` adds its routes.
 
-Statuses, tags and their folders, conversation tags, fields and their folders, record books and
-templates are such lists; what one of them does differently (a tag's folder, a field's type, a
-template's images) stays a route of its own beside the registered ones.
+Statuses, marks, tags and their folders, conversation tags, fields and their folders, record
+books and templates are such lists. What a list's form sends beyond a name, a colour and a folder
+(a field's key, type and choices; a template's text and images) stays a route of its own beside
+the registered ones, and so do a record book's fields, which are not rows but a list kept whole
+in the book.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from madoguchi.kit.context import Ctx
@@ -42,6 +44,8 @@ class Named:
     name: str
     color: str = ""
     folder: int | None = None
+    # False when the form left the name out (a mark whose name is fixed sends only its colour).
+    name_sent: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,10 +70,23 @@ class NamedList:
     deleted: str = ""  # N_("Deleted … %(name)s.")
     ids: Callable[[Ctx], Awaitable[list[int]]] | None = None  # the order now
     order: Callable[[Ctx, list[int]], Awaitable[object]] | None = None
+    # On a list ordered inside its folders (fields): the items one moves among (its folder's),
+    # in order. A move or a drag then reorders those only, in the places they hold.
+    group: Callable[[Ctx, int], Awaitable[list[int]]] | None = None
 
-    def named(self, name: str, color: str, custom_color: str, folder: str) -> Named:
+    def typed(
+        self,
+        name: Annotated[str | None, Form()] = None,
+        color: FormText = "",
+        custom_color: FormText = "",
+        folder_id: FormText = "",
+        parent_id: FormText = "",
+    ) -> Named:
+        """What an add or update form sent (the routes' dependency)."""
         picked = chosen_color(color, custom_color) if self.colored else ""
-        return Named(name, picked, as_id(folder) if self.folder_field else None)
+        folder = parent_id if self.folder_field == "parent_id" else folder_id
+        in_folder = as_id(folder) if self.folder_field else None
+        return Named(name or "", picked, in_folder, name_sent=name is not None)
 
     def draft(self, item: Named) -> dict[str, Any]:
         """What was typed, given back to the form (a folder choice also to the next one)."""
@@ -99,17 +116,8 @@ class NamedList:
         self, router: APIRouter, create: Callable[[Ctx, Member, Named], Awaitable[object]]
     ) -> None:
         async def add(
-            request: Request,
-            member: MemberDep,
-            ctx: CtxDep,
-            name: FormText = "",
-            color: FormText = "",
-            custom_color: FormText = "",
-            folder_id: FormText = "",
-            parent_id: FormText = "",
+            request: Request, member: MemberDep, ctx: CtxDep, item: Named = Depends(self.typed)
         ) -> Response:
-            folder = parent_id if self.folder_field == "parent_id" else folder_id
-            item = self.named(name, color, custom_color, folder)
             return await act(
                 request,
                 ctx,
@@ -117,7 +125,7 @@ class NamedList:
                 self.page,
                 lambda: create(ctx, member, item),
                 at=f"new-{self.key}",
-                notice=translated(member, self.added, name=name.strip()),
+                notice=translated(member, self.added, name=item.name.strip()),
                 draft=self.draft(item),
             )
 
@@ -131,14 +139,8 @@ class NamedList:
             request: Request,
             member: MemberDep,
             ctx: CtxDep,
-            name: FormText = "",
-            color: FormText = "",
-            custom_color: FormText = "",
-            folder_id: FormText = "",
-            parent_id: FormText = "",
+            item: Named = Depends(self.typed),
         ) -> Response:
-            folder = parent_id if self.folder_field == "parent_id" else folder_id
-            item = self.named(name, color, custom_color, folder)
             return await act(
                 request,
                 ctx,
@@ -167,7 +169,9 @@ class NamedList:
             """The keyboard's way to reorder: one step up or down."""
 
             async def change() -> object:
-                return await order(ctx, moved(await current(ctx), item_id, direction))
+                now = await current(ctx)
+                among = now if self.group is None else await self.group(ctx, item_id)
+                return await order(ctx, regrouped(now, moved(among, item_id, direction)))
 
             return await act(
                 request,
@@ -186,13 +190,21 @@ class NamedList:
             ctx: CtxDep,
             ids: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies the default)
         ) -> Response:
-            """The order after a drag (every item's id once)."""
+            """The order after a drag (every item's id once; on a list ordered inside its
+            folders, every id of one folder)."""
+
+            async def change() -> object:
+                if self.group is None:
+                    return await order(ctx, as_ids(ids))
+                now = await current(ctx)
+                return await order(ctx, regrouped(now, [i for i in as_ids(ids) if i in now]))
+
             return await act(
                 request,
                 ctx,
                 member,
                 self.page,
-                lambda: order(ctx, as_ids(ids)),
+                change,
                 at=PAGE,
                 notice=translated(member, N_("The new order is saved.")),
                 quiet=True,
@@ -219,3 +231,11 @@ class NamedList:
             )
 
         self._route(router, f"{self.path}/{{item_id}}/delete", "delete", remove)
+
+
+def regrouped(order: Sequence[int], group: Sequence[int]) -> list[int]:
+    """The whole order with one group's items (say, one folder's fields) in a new order,
+    in the places the group held."""
+    members = set(group)
+    queue = iter(group)
+    return [next(queue) if item in members else item for item in order]

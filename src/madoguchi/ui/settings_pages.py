@@ -9,9 +9,9 @@ whole page (post/redirect/get on success).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
@@ -278,3 +278,19 @@ def form_text(value: object) -> str:
 def choices_from(text: str) -> list[str]:
     """A select field's choices, one a line."""
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class InFolder(Protocol):
+    @property
+    def folder_id(self) -> int | None: ...
+
+
+Item = TypeVar("Item", bound=InFolder)
+
+
+def by_folder(items: Iterable[Item]) -> dict[int | None, list[Item]]:
+    """Items by the folder they are in (``None``: outside any), each list in their order."""
+    found: dict[int | None, list[Item]] = {}
+    for item in items:
+        found.setdefault(item.folder_id, []).append(item)
+    return found

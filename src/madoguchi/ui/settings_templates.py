@@ -8,7 +8,7 @@ form (as ids), so nothing has to be chosen twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.web import CtxDep
 from madoguchi.members.dependencies import MemberDep
+from madoguchi.members.models import Member
 from madoguchi.ui.settings_named import NamedList
 from madoguchi.ui.settings_pages import (
     N_,
@@ -29,6 +30,7 @@ from madoguchi.ui.settings_pages import (
     act,
     add_page,
     as_ids,
+    by_folder,
     form_text,
     translated,
 )
@@ -58,13 +60,10 @@ def users_of_templates(all_actions: Sequence[Action]) -> dict[int, list[str]]:
 async def _templates(ctx: Ctx) -> dict[str, Any]:
     folders = await templates.list_folders(ctx.db)
     all_templates = await templates.list_templates(ctx.db)
-    templates_in: dict[int | None, list[Template]] = {}
-    for template in all_templates:
-        templates_in.setdefault(template.folder_id, []).append(template)
     return {
         "folders": folders,
         "folder_names": {f.id: f.name for f in folders},
-        "templates_in": templates_in,
+        "templates_in": by_folder(all_templates),
         "template_count": len(all_templates),
         "used_by": users_of_templates(await macros.list_actions(ctx.db)),
         "text_limit": templates.TEXT_LIMIT,
@@ -110,6 +109,12 @@ class TemplateForm:
             "image_ids": self.image_ids,
         }
 
+    def changes(self) -> templates.TemplateChanges:
+        """The form as an update: everything it holds, the folder too."""
+        return templates.TemplateChanges(
+            name=self.name, text=self.text, folder=self.folder, move=True, image_ids=self.image_ids
+        )
+
     async def store_images(self, ctx: Ctx) -> None:
         """Keep each chosen image, adding its id as soon as it is stored."""
         for upload in self.form.getlist("images"):
@@ -124,31 +129,41 @@ class TemplateForm:
 add_page(router, TEMPLATES)
 
 
-@router.post("/settings/templates", max_body_size=MAX_REQUEST_BYTES)
-async def add_template(request: Request, member: MemberDep, ctx: CtxDep) -> Response:
+async def _save(
+    request: Request,
+    ctx: Ctx,
+    member: Member,
+    save: Callable[[TemplateForm], Awaitable[Template]],
+    *,
+    at: str,
+    **answer: Any,
+) -> Response:
+    """Store the images chosen in the form, then the template through ``save``; a refusal
+    gives the form back with the stored images in it."""
     typed = await TemplateForm.read(request)
 
     async def change() -> Template:
         await typed.store_images(ctx)
-        return await templates.create_template(
-            ctx,
-            name=typed.name,
-            text=typed.text,
-            folder=typed.folder,
-            image_ids=typed.image_ids,
-        )
+        return await save(typed)
 
-    return await act(
+    return await act(request, ctx, member, TEMPLATES, change, at=at, draft=typed.draft, **answer)
+
+
+# Adding and changing a template stay routes of their own (NamedList is for the delete): the
+# form is multipart, its images are stored before the template, and its folder is typed by name.
+@router.post("/settings/templates", max_body_size=MAX_REQUEST_BYTES)
+async def add_template(request: Request, member: MemberDep, ctx: CtxDep) -> Response:
+    return await _save(
         request,
         ctx,
         member,
-        TEMPLATES,
-        change,
+        lambda typed: templates.create_template(
+            ctx, name=typed.name, text=typed.text, folder=typed.folder, image_ids=typed.image_ids
+        ),
         at="new-template",
         notice=lambda template: translated(
             member, N_("Added the template %(name)s."), name=template.name
         ),
-        draft=typed.draft,
         done_at=lambda template: f"template-{template.id}",
     )
 
@@ -157,27 +172,14 @@ async def add_template(request: Request, member: MemberDep, ctx: CtxDep) -> Resp
 async def update_template(
     template_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
-    typed = await TemplateForm.read(request)
-
-    async def change() -> Template:
-        await typed.store_images(ctx)
-        changes = templates.TemplateChanges(
-            name=typed.name,
-            text=typed.text,
-            folder=typed.folder,
-            move=True,
-            image_ids=typed.image_ids,
-        )
-        return await templates.update_template(ctx, template_id=template_id, changes=changes)
-
-    return await act(
+    return await _save(
         request,
         ctx,
         member,
-        TEMPLATES,
-        change,
+        lambda typed: templates.update_template(
+            ctx, template_id=template_id, changes=typed.changes()
+        ),
         at=f"template-{template_id}",
-        draft=typed.draft,
     )
 
 

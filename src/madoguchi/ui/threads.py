@@ -25,11 +25,12 @@ from madoguchi.conversations.models import (
     ConversationTag,
     Message,
 )
-from madoguchi.conversations.repository import InboxItem
+from madoguchi.conversations.repository import InboxItem, InboxQuery
 from madoguchi.crm import marks
 from madoguchi.crm.models import Mark
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import DomainError
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
 from madoguchi.ui.panel import can_manage
@@ -71,6 +72,25 @@ async def inbox_item(ctx: Ctx, member: Member, conversation_id: int) -> InboxIte
     conversation = await conversations.get_conversation(ctx.db, conversation_id=conversation_id)
     [item] = await repository.inbox_items(ctx.db, member_id=member.id, conversations=[conversation])
     return item
+
+
+async def row_item(
+    ctx: Ctx, member: Member, query: InboxQuery, conversation_id: int
+) -> InboxItem | None:
+    """The conversation's list row, fresh; None when it no longer belongs in the list's tab and
+    filter (read, on 未確認; hidden; a status no longer the filtered one…) or is gone."""
+    try:
+        belongs = await repository.in_view(
+            ctx.db,
+            member_id=member.id,
+            query=query,
+            conversation_id=conversation_id,
+            timezone=ctx.settings.timezone,
+            now=ctx.now(),
+        )
+        return await inbox_item(ctx, member, conversation_id) if belongs else None
+    except DomainError:
+        return None
 
 
 async def member_names(ctx: Ctx) -> dict[int, str]:

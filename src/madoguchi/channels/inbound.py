@@ -1,0 +1,203 @@
+"""The one way a customer's message comes in, whatever the channel.
+
+Each channel's adapter (a webhook, the SMTP listener, the web chat, the API channel) parses and
+checks what it was given, asks its servers for what is missing (a profile, an image) with no
+transaction open, and hands over one ``Inbound`` value. ``receive`` owns everything after that,
+in one transaction: the channel is still there, the limits, the text cleaned, the duplicate
+check, the images kept, the contact found or made with its name, picture and address, the
+message recorded with all that follows from it, and the events once committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.channels.base import printable
+from madoguchi.channels.models import Channel
+from madoguchi.contacts import service as contacts
+from madoguchi.conversations import service as conversations
+from madoguchi.conversations.models import MAX_TEXT_LENGTH
+from madoguchi.conversations.service import Ingested
+from madoguchi.files import service as files
+from madoguchi.files.models import StoredFile
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Invalid, NotFound
+
+# The longest id a channel may give a message or a person (the columns that keep them; the
+# refusals below say 255).
+MAX_ID_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a channel's profile API says of a person (None fields: it does not say)."""
+
+    name: str | None
+    picture_url: str | None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An image as the channel gave it, not yet checked."""
+
+    name: str
+    data: bytes
+
+
+@dataclass
+class Inbound:
+    """A customer's message as its channel gave it, parsed and fetched, before it is stored."""
+
+    channel_id: int
+    # The channel kind the adapter serves: a channel of another kind is not found.
+    kind: str
+    # The person as the channel knows them (a LINE user id, an e-mail address, a visitor).
+    sender: str
+    # The channel's id of the message: the same id is stored once (None: no such id).
+    message_id: str | None
+    text: str = ""
+    # What the channel calls the sender when it has no profile API (a mail's display name).
+    name: str | None = None
+    # The sender's profile when it was asked for (a new contact) and answered: its name is
+    # followed and its picture replaces ours.
+    profile: Profile | None = None
+    # The sender's address, kept as the contact's e-mail when it has none.
+    email: str | None = None
+    images: list[Attachment] = field(default_factory=list)
+    meta: dict[str, Any] | None = None
+    # What the adapter could not fetch (an image), noted on the message rather than lost.
+    errors: list[str] = field(default_factory=list)
+    # The channel's message ids this one answers (a mail's References): its conversation.
+    answers: Sequence[str] = ()
+    # Someone waits on the answer (the API channel, the web chat): an empty or too long text is
+    # refused so they can correct it. Otherwise what fits is kept: refusing a webhook's message
+    # would lose it.
+    exact: bool = False
+
+
+async def load_channel(ctx: Ctx, channel_id: int, kind: str) -> Channel:
+    """The enabled channel of that kind (404 for anything else, so that a webhook tells
+    nothing about channels of other kinds): nothing comes in through any other."""
+    channel = await ctx.db.get(Channel, channel_id)
+    if channel is None or channel.kind != kind or not channel.enabled:
+        raise NotFound("No %(kind)s channel with id %(id)s.", kind=kind, id=channel_id)
+    return channel
+
+
+@dataclass
+class Seen:
+    """What was stored of a webhook body when it came: its messages stored already (a
+    redelivery) and its senders known (no profile to ask for). ``receive`` checks again in its
+    transaction: this only saves asking the channel's servers for nothing."""
+
+    stored: set[str]
+    known: set[str]
+
+    def is_new(self, message_id: str) -> bool:
+        return message_id not in self.stored
+
+    def received(self, sender: str) -> None:
+        """The sender's message is stored: their next one in the body needs no profile."""
+        self.known.add(sender)
+
+
+async def seen(db: AsyncSession, *, channel_id: int, messages: Sequence[tuple[str, str]]) -> Seen:
+    """``Seen`` for a body's (message id, sender) pairs: two reads in the webhook's first
+    transaction, which ``webhooks.store_each`` ends before the channel's servers are asked."""
+    return Seen(
+        stored=await conversations.stored_external_ids(
+            db, channel_id=channel_id, external_ids={m for m, _ in messages}
+        ),
+        known=await contacts.known_external_ids(
+            db, channel_id=channel_id, external_ids={s for _, s in messages}
+        ),
+    )
+
+
+async def receive(ctx: Ctx, inbound: Inbound) -> Ingested:
+    """Store a customer's message once, and everything that follows from it; ``created`` is
+    False for a message stored before under its ``message_id``. Acknowledge it to the channel
+    only after this returns: it has been committed."""
+    sender = printable(inbound.sender).strip()
+    if not sender or len(sender) > MAX_ID_LENGTH:
+        raise Invalid("A contact's external_id must be 1 to 255 characters.")
+    message_id = None if inbound.message_id is None else printable(inbound.message_id).strip()
+    if message_id is not None and not 0 < len(message_id) <= MAX_ID_LENGTH:
+        raise Invalid("external_id must be 1 to 255 characters.")
+    text, meta = _limited(inbound)
+    # Asked again: it may have been stopped or deleted while its servers were being asked.
+    channel = await load_channel(ctx, inbound.channel_id, inbound.kind)
+    if message_id is not None:
+        stored = await conversations.stored_inbound(
+            ctx.db, channel_id=channel.id, external_id=message_id
+        )
+        if stored is not None:
+            return stored
+    images, errors = await _kept_images(ctx, inbound)
+    if errors:
+        meta["image_error"] = printable("; ".join(errors))
+    if not text and not images and not meta:
+        meta = {"unsupported": "attachment"}
+    profile = inbound.profile
+    found = await contacts.find_or_create_contact(
+        ctx,
+        channel_id=channel.id,
+        external_id=sender,
+        channel_name=_name(profile.name if profile else inbound.name),
+        picture_url=profile.picture_url if profile else contacts.UNSAID,
+        email=inbound.email,
+    )
+    ingested, events = await conversations.add_inbound(
+        ctx,
+        channel_id=channel.id,
+        contact=found.contact,
+        text=text,
+        external_id=message_id,
+        images=images,
+        meta=meta or None,
+        answers=inbound.answers,
+    )
+    if not ingested.created:
+        return ingested  # stored meanwhile by another request: this one's changes roll back
+    if found.changed:
+        events.insert(0, contacts.contact_event(found.contact.id))
+    await ctx.commit(*events)
+    return ingested
+
+
+def _name(value: str | None) -> str | None:
+    return None if value is None else printable(value)
+
+
+def _limited(inbound: Inbound) -> tuple[str, dict[str, Any]]:
+    """The text as kept (without control characters, trimmed) and the message's meta."""
+    text = printable(inbound.text).strip()
+    meta = dict(inbound.meta or {})
+    if inbound.exact:
+        if not text and not inbound.images:
+            raise Invalid("The message is empty.")
+        if len(text) > MAX_TEXT_LENGTH:
+            raise Invalid("A message can be at most %(n)d characters.", n=MAX_TEXT_LENGTH)
+    elif len(text) > MAX_TEXT_LENGTH:
+        # Refusing it would lose the customer's message: keep what fits, and say it was cut.
+        meta["truncated_from"] = len(text)
+        text = text[:MAX_TEXT_LENGTH]
+    return text, meta
+
+
+async def _kept_images(ctx: Ctx, inbound: Inbound) -> tuple[list[StoredFile], list[str]]:
+    """The images stored (up to ``files.MAX_IMAGES``), and what was wrong with the others: an
+    unreadable image is noted on the message, never a reason to lose it."""
+    kept: list[StoredFile] = []
+    errors = list(inbound.errors)
+    for position, image in enumerate(inbound.images[: files.MAX_IMAGES]):
+        name = image.name or f"{inbound.message_id or 'image'}-{position}.jpg"
+        try:
+            kept.append(await files.store_image(ctx, data=image.data, name=name))
+        except Invalid as error:
+            errors.append(f"{image.name}: {error}" if image.name else str(error))
+    return kept, errors

@@ -1,0 +1,327 @@
+"""The one writer of demo histories: conversations with timestamps in the past, which no
+service writes, stored in bulk; messages go through ``conversations.recording.record_many``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, text
+
+from madoguchi import search
+from madoguchi.channels import service as channels
+from madoguchi.channels.models import Channel
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations import recording
+from madoguchi.conversations.models import (
+    Conversation,
+    ConversationFollower,
+    ConversationState,
+    Message,
+    MessageKind,
+)
+from madoguchi.conversations.service import mentioned_members
+from madoguchi.conversations.workflow import SYSTEM_TEXT
+from madoguchi.crm.models import ContactTag
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.text import gram_sequence, search_key
+from madoguchi.members.models import Member
+from madoguchi.notifications.models import Notification
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    kind: MessageKind
+    text: str
+    at: datetime
+    sender_member_id: int | None = None
+    # The channel's message id (inbound only).
+    external_id: str | None = None
+    # A system line's event and arguments (conversations.workflow).
+    meta: dict[str, Any] | None = None
+
+    @classmethod
+    def customer(cls, text: str, at: datetime, *, external_id: str) -> HistoryMessage:
+        return cls(kind=MessageKind.inbound, text=text, at=at, external_id=external_id)
+
+    @classmethod
+    def staff(cls, text: str, at: datetime, *, reply: bool, sender_id: int) -> HistoryMessage:
+        """A reply to the customer, else an internal note."""
+        kind = MessageKind.reply if reply else MessageKind.note
+        return cls(kind=kind, text=text, at=at, sender_member_id=sender_id)
+
+
+@dataclass(frozen=True)
+class ContactHistory:
+    """A contact and its one conversation, messages oldest first."""
+
+    channel: Channel
+    external_id: str
+    channel_name: str
+    display_name: str
+    messages: Sequence[HistoryMessage]
+    # Every member has opened it and marked it read (確認済み); otherwise what the customer wrote
+    # after the last reply is unread for every member.
+    read: bool = True
+    assignee_id: int | None = None
+    # The contact's support status and tags (each tagging keeps a copy of the latest activity).
+    status_id: int | None = None
+    tag_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Written:
+    contacts: int
+    messages: int
+    unread: int
+    # The new contacts and their conversations, in the order of the histories.
+    contact_ids: tuple[int, ...] = ()
+    conversation_ids: tuple[int, ...] = ()
+
+
+def table_of(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+async def _reserve_ids(ctx: Ctx, table: Table, count: int) -> list[int]:
+    """``count`` fresh ids for ``table``, never used before (the search index is keyed on them)."""
+    if count == 0:
+        return []
+    name = table.name
+    if ctx.dialect == "sqlite":
+        # The writer transaction holds the database lock: the block after the highest id ever
+        # given out is ours, and inserting it moves sqlite_sequence past it.
+        top = await ctx.db.scalar(
+            text(
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = :name), 0), "
+                f"coalesce((SELECT max(id) FROM {name}), 0))"
+            ),
+            {"name": name},
+        )
+        start = int(top or 0) + 1
+        return list(range(start, start + count))
+    rows = await ctx.db.scalars(
+        text(f"SELECT nextval(pg_get_serial_sequence('{name}', 'id')) FROM generate_series(1, :n)"),
+        {"n": count},
+    )
+    return [int(row) for row in rows]
+
+
+def _unread(messages: Sequence[HistoryMessage]) -> list[HistoryMessage]:
+    """Customer messages since the last reply: what raised the unread mark."""
+    found: list[HistoryMessage] = []
+    for message in reversed(messages):
+        if message.kind == MessageKind.reply:
+            break
+        if message.kind == MessageKind.inbound:
+            found.append(message)
+    return found
+
+
+@dataclass(frozen=True)
+class _Thread:
+    """A history as the services would have stored it: the assignment as a system line, and
+    who was mentioned in which note."""
+
+    messages: list[HistoryMessage]
+    mentions: dict[int, list[Member]]  # index in messages → mentioned members
+    assigned_by: Member | None
+
+
+def _thread(history: ContactHistory, members: dict[int, Member]) -> _Thread:
+    messages = list(history.messages)
+    active = list(members.values())
+    mentions = {
+        index: mentioned_members(message.text, active)
+        for index, message in enumerate(messages)
+        if message.kind == MessageKind.note
+    }
+    assignee = members.get(history.assignee_id) if history.assignee_id else None
+    if assignee is None:
+        return _Thread(messages, mentions, None)
+    # Assigned right after a note asking them to take it (担当でお願いします), else they took it
+    # themselves (担当者になる) just before they first wrote, or last.
+    asking = next((i for i, found in mentions.items() if assignee in found), None)
+    if asking is not None:
+        at_index, at = asking + 1, messages[asking].at
+        actor = members.get(messages[asking].sender_member_id or 0, assignee)
+    else:
+        at_index = next(
+            (i for i, m in enumerate(messages) if m.sender_member_id == assignee.id),
+            len(messages),
+        )
+        at, actor = messages[min(at_index, len(messages) - 1)].at, assignee
+    event = "self_assigned" if actor.id == assignee.id else "assigned"
+    meta: dict[str, Any] = {"event": event, "actor": actor.name}
+    if event == "assigned":
+        meta["member"] = assignee.name
+    line = HistoryMessage(
+        kind=MessageKind.system,
+        text=SYSTEM_TEXT[event] % {"actor": actor.name, "member": assignee.name},
+        at=at,
+        sender_member_id=actor.id,
+        meta=meta,
+    )
+    messages.insert(at_index, line)
+    return _Thread(
+        messages,
+        {(i + 1 if i >= at_index else i): found for i, found in mentions.items()},
+        actor,
+    )
+
+
+async def write_histories(
+    ctx: Ctx, *, histories: Sequence[ContactHistory], members: Sequence[Member]
+) -> Written:
+    """Store contacts with their past conversations in bulk, inside the caller's transaction,
+    as the services would have: the contacts with their name index, status and tags, each
+    conversation with its assignee (an assignment's system line and notification), followers
+    and notifications for @mentions in notes, and the messages through the one writer of
+    messages (conversations.recording.record_many), which keeps everything that follows from
+    them. ``members`` are the active members."""
+    by_id = {member.id: member for member in members}
+    threads = [_thread(history, by_id) for history in histories]
+    for thread in threads:
+        if not any(m.kind != MessageKind.system for m in thread.messages):
+            raise ValueError("a history needs at least one message")
+    contact_ids = await _reserve_ids(ctx, table_of(Contact), len(histories))
+    conversation_ids = await _reserve_ids(ctx, table_of(Conversation), len(histories))
+    message_ids = iter(
+        await _reserve_ids(ctx, table_of(Message), sum(len(t.messages) for t in threads))
+    )
+    contact_rows: list[dict[str, Any]] = []
+    conversation_rows: list[dict[str, Any]] = []
+    messages: list[recording.NewMessage] = []
+    follower_rows: list[dict[str, Any]] = []
+    notification_rows: list[dict[str, Any]] = []
+    tag_rows: list[dict[str, Any]] = []
+    contact_grams: list[tuple[int, list[str]]] = []
+    unread_conversations = 0
+    for history, thread, contact_id, conversation_id in zip(
+        histories, threads, contact_ids, conversation_ids, strict=True
+    ):
+        channel = history.channel
+        shown = [m for m in thread.messages if m.kind != MessageKind.system]
+        first = thread.messages[0]
+        # The customer's messages since the last reply, when members have not read them.
+        unread_inbound = set() if history.read else {id(m) for m in _unread(shown)}
+        unread = len(unread_inbound)
+        unread_conversations += bool(unread)
+        # Notifications about a conversation still waiting for an answer are not read yet.
+        read_at = None if unread else shown[-1].at
+        names = f"{history.channel_name} {history.display_name}"
+        contact_rows.append(
+            {
+                "id": contact_id,
+                "channel_id": channel.id,
+                "external_id": history.external_id,
+                "channel_name": history.channel_name,
+                "display_name": history.display_name,
+                "search_text": search_key(names),
+                "status_id": history.status_id,
+                "created_at": first.at,
+                "updated_at": first.at,
+            }
+        )
+        tag_rows += [
+            {"contact_id": contact_id, "tag_id": tag_id, "created_at": first.at}
+            for tag_id in dict.fromkeys(history.tag_ids)
+        ]
+        contact_grams.append((contact_id, gram_sequence(names)))
+        reply_delivery = channels.initial_delivery(channel)
+        followers: set[int] = set()
+        for index, message in enumerate(thread.messages):
+            message_id = next(message_ids)
+            messages.append(
+                recording.NewMessage(
+                    id=message_id,
+                    conversation_id=conversation_id,
+                    contact_id=contact_id,
+                    channel_id=channel.id,
+                    kind=message.kind,
+                    text=message.text,
+                    created_at=message.at,
+                    external_id=message.external_id,
+                    sender_member_id=message.sender_member_id,
+                    delivery=reply_delivery if message.kind == MessageKind.reply else None,
+                    meta=message.meta,
+                    moves=message.kind != MessageKind.system,
+                    unread=id(message) in unread_inbound,
+                )
+            )
+            if message.kind == MessageKind.system:
+                assignee = by_id[history.assignee_id or 0]
+                if thread.assigned_by is not None and thread.assigned_by.id != assignee.id:
+                    notification_rows.append(
+                        {
+                            "member_id": assignee.id,
+                            "kind": "assigned",
+                            "conversation_id": conversation_id,
+                            "message_id": None,
+                            "actor_id": thread.assigned_by.id,
+                            "created_at": message.at,
+                            "read_at": read_at,
+                        }
+                    )
+                continue
+            for mentioned in thread.mentions.get(index, []):
+                if mentioned.id != history.assignee_id:
+                    followers.add(mentioned.id)
+                if mentioned.id != message.sender_member_id:
+                    notification_rows.append(
+                        {
+                            "member_id": mentioned.id,
+                            "kind": "mentioned",
+                            "conversation_id": conversation_id,
+                            "message_id": message_id,
+                            "actor_id": message.sender_member_id,
+                            "created_at": message.at,
+                            "read_at": read_at,
+                        }
+                    )
+        conversation_rows.append(
+            {
+                "id": conversation_id,
+                "contact_id": contact_id,
+                "channel_id": channel.id,
+                "state": ConversationState.open,
+                "assignee_id": history.assignee_id,
+                # Until its messages are recorded, which moves it.
+                "last_activity_at": first.at,
+                "created_at": first.at,
+            }
+        )
+        follower_rows += [
+            {"conversation_id": conversation_id, "member_id": member_id, "created_at": first.at}
+            for member_id in sorted(followers)
+        ]
+    for row, notification_id in zip(
+        notification_rows,
+        await _reserve_ids(ctx, table_of(Notification), len(notification_rows)),
+        strict=True,
+    ):
+        row["id"] = notification_id
+    for model, rows in (
+        (Contact, contact_rows),
+        (Conversation, conversation_rows),
+        (ContactTag, tag_rows),
+    ):
+        if rows:
+            await ctx.db.execute(insert(table_of(model)), rows)
+    await search.add_grams(ctx.db, search.CONTACTS, contact_grams)
+    await recording.record_many(ctx, messages)
+    for table, rows in (
+        (table_of(ConversationFollower), follower_rows),
+        (table_of(Notification), notification_rows),
+    ):
+        if rows:
+            await ctx.db.execute(insert(table), rows)
+    return Written(
+        contacts=len(contact_rows),
+        messages=len(messages),
+        unread=unread_conversations,
+        contact_ids=tuple(contact_ids),
+        conversation_ids=tuple(conversation_ids),
+    )

@@ -1,0 +1,323 @@
+"""``madoguchi demo --scale N``: N contacts with histories made from ``pools``, fast."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, tzinfo
+
+from sqlalchemy import select, text
+
+from madoguchi import search
+from madoguchi.channels.models import Channel, ChannelKind
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations.models import (
+    Conversation,
+    ConversationUnread,
+    Message,
+)
+from madoguchi.crm import tags
+from madoguchi.crm.models import ContactTag, Tag, TagFolder
+from madoguchi.demo.histories import (
+    ContactHistory,
+    HistoryMessage,
+    Written,
+    table_of,
+    write_histories,
+)
+from madoguchi.demo.pools import (
+    CHANNEL_KIND_WEIGHTS,
+    CHANNEL_KINDS,
+    COLOURS,
+    CUSTOMER_HOURS,
+    DAYS,
+    EMOJI,
+    FLOWS,
+    FOLLOW_UPS,
+    GIVEN_NAMES,
+    HOURS,
+    MENUS,
+    SCALE_BATCH,
+    SCALE_CRM_SEED,
+    SCALE_DAYS,
+    SCALE_OTHER_TAGS,
+    SCALE_RANKS,
+    SCALE_SEED,
+    SCALE_STATUSES_READ,
+    SCALE_STATUSES_UNREAD,
+    SCALE_TAGS,
+    SURNAME_WEIGHTS,
+    SURNAMES,
+    UNREAD_SHARE,
+)
+from madoguchi.demo.salon import (
+    SALON_MEMBERS,
+    Staff,
+    default_status_ids,
+    demo_channels,
+    salon_zone,
+    timeline,
+)
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Invalid
+from madoguchi.kit.security import new_password
+from madoguchi.members import service as members
+from madoguchi.members.models import Member, Role
+from madoguchi.notifications.models import Notification
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    contacts: int
+    messages: int
+    unread: int
+    # Members made because there were none: e-mail → password.
+    new_members: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _ScaleMaker:
+    """Makes one contact's history at a time, from the pools above."""
+
+    channels: dict[str, Channel]
+    staff: list[Staff]
+    zone: tzinfo
+    now: datetime
+    rng: random.Random
+    # Makes this run's external ids differ from every earlier run's.
+    salt: str
+    # Statuses and tags by name, and the generator that picks them.
+    status_ids: dict[str, int]
+    tag_ids: dict[str, int]
+    crm_rng: random.Random
+    serial: int = 0
+
+    def _status(self, unread: bool) -> int | None:
+        roll = self.crm_rng.random()
+        for name, share in SCALE_STATUSES_UNREAD if unread else SCALE_STATUSES_READ:
+            if roll < share:
+                return self.status_ids[name]
+            roll -= share
+        return None
+
+    def _tags(self) -> tuple[int, ...]:
+        rng = self.crm_rng
+        chosen = []
+        roll = rng.random()
+        for _folder, name, share in SCALE_RANKS:
+            if roll < share:
+                chosen.append(self.tag_ids[name])
+                break
+            roll -= share
+        for _folder, name, share in SCALE_OTHER_TAGS:
+            if rng.random() < share:
+                chosen.append(self.tag_ids[name])
+        return tuple(chosen)
+
+    def _channel_name(self, kind: str, surname: tuple[str, str], given: tuple[str, ...]) -> str:
+        rng = self.rng
+        kanji, kana, romaji = given
+        roll = rng.random()
+        match kind:
+            case ChannelKind.line:
+                if roll < 0.3:
+                    return kana
+                if roll < 0.5:
+                    return kana + rng.choice(EMOJI)
+                if roll < 0.7:
+                    return romaji.capitalize()
+                if roll < 0.85:
+                    return f"{surname[0]} {kanji}"
+                return f"{romaji}.{surname[1][0]}"
+            case ChannelKind.instagram:
+                if roll < 0.4:
+                    return f"{romaji}_{rng.randrange(100, 10000)}"
+                if roll < 0.7:
+                    return f"{romaji}.{surname[1]}"
+                suffix = rng.choice(("__", "_hair", ".m", "_0"))
+                return f"{romaji}{suffix}{rng.randrange(1, 100)}"
+            case ChannelKind.web if roll < 0.5:
+                return f"ゲスト {rng.randrange(1000, 10000)}"
+            case _:
+                return f"{surname[0]} {kanji}"
+
+    def _external_id(self, kind: str) -> str:
+        self.serial += 1
+        digest = hashlib.blake2b(f"{self.salt}:{self.serial}".encode(), digest_size=16).hexdigest()
+        match kind:
+            case ChannelKind.line:
+                return "U" + digest
+            case ChannelKind.instagram:
+                return str(int(digest[:14], 16))
+            case ChannelKind.email:
+                return f"customer.{digest[:12]}@example.jp"
+            case ChannelKind.web:
+                return f"visitor-{digest[:16]}"
+            case _:
+                return digest
+
+    def _steps(self, unread: bool) -> list[tuple[str, str]]:
+        """(who, pattern) for 3 to 12 messages; an unread one ends with the customer's."""
+        rng = self.rng
+        steps: list[tuple[str, str]] = []
+        for flow in rng.sample(FLOWS, rng.choice((1, 1, 2, 2, 3))):
+            for who, variants in flow:
+                if who == "n" and rng.random() < 0.5:
+                    continue
+                steps.append((who, rng.choice(variants)))
+        steps = steps[:12]
+        if unread:
+            # Cut after the last reply, then the customer writes again.
+            while steps[-1][0] != "r" and len(steps) > 2:
+                steps.pop()
+            steps = [*steps[:11], ("c", rng.choice(FOLLOW_UPS))]
+        elif len(steps) < 3:
+            steps.append(("c", "ありがとうございます！"))
+        return steps
+
+    def _delay(self, who: str, previous: str) -> int:
+        """Minutes between two messages."""
+        if who == "c":
+            return self.rng.randrange(0, 5) if previous == "c" else self.rng.randrange(2, 240)
+        return self.rng.randrange(1, 30) if who == "n" else self.rng.randrange(3, 180)
+
+    def history(self) -> ContactHistory:
+        rng = self.rng
+        kind = rng.choices(CHANNEL_KINDS, CHANNEL_KIND_WEIGHTS)[0]
+        surname = rng.choices(SURNAMES, SURNAME_WEIGHTS)[0]
+        given = rng.choice(GIVEN_NAMES)
+        channel_name = self._channel_name(kind, (surname[0], surname[1]), tuple(given))
+        person = rng.choice(self.staff)
+        # Notes come from a colleague (the owner, first) telling the person in charge.
+        colleague = next((s for s in self.staff if s is not person), person)
+        unread = rng.random() < UNREAD_SHARE
+        steps = self._steps(unread)
+        whos = [who for who, _ in steps]
+        # The salon's 【担当者】顧客氏名 display name, for customers someone is in charge of.
+        in_charge = "n" in whos or rng.random() < 0.45
+        display_name = (
+            f"【{person.short_name}】{surname[0]} {given[0]}" if in_charge else channel_name
+        )
+        menu, price = rng.choice(MENUS)
+        words = {
+            "sama": f"{surname[0]}様",
+            "staff": person.short_name,
+            "day": rng.choice(DAYS),
+            "hour": rng.choice(HOURS),
+            "menu": menu,
+            "price": price,
+            "colour": rng.choice(COLOURS),
+            "points": str(rng.randrange(1, 10)),
+        }
+        first_day = (self.now - timedelta(days=rng.random() * SCALE_DAYS)).astimezone(self.zone)
+        times = timeline(
+            first_day=first_day.date(),
+            start=time(rng.choice(CUSTOMER_HOURS), rng.randrange(60)),
+            steps=[
+                (who != "c", self._delay(who, whos[index - 1]) if index else 0)
+                for index, who in enumerate(whos)
+            ],
+            zone=self.zone,
+            now=self.now,
+        )
+        messages = []
+        for (who, pattern), at in zip(steps, times, strict=True):
+            body = pattern.format_map(words)
+            if who == "c":
+                external_id = self._external_id("message")
+                messages.append(HistoryMessage.customer(body, at, external_id=external_id))
+                continue
+            sender_id = (person if who == "r" else colleague).member.id
+            messages.append(HistoryMessage.staff(body, at, reply=who == "r", sender_id=sender_id))
+        return ContactHistory(
+            channel=self.channels[kind],
+            external_id=self._external_id(kind),
+            channel_name=channel_name,
+            display_name=display_name,
+            messages=messages,
+            read=not unread,
+            assignee_id=person.member.id if in_charge else None,
+            status_id=self._status(unread),
+            tag_ids=self._tags(),
+        )
+
+
+def _short_name(member: Member) -> str:
+    """店長 for the owner, else the given name (the last word of the name)."""
+    return "店長" if member.role == Role.owner else member.name.split()[-1]
+
+
+async def _scale_tag_ids(ctx: Ctx) -> dict[str, int]:
+    """The scale's tags by name: those in their folders already (the demo's), else new ones."""
+    found: dict[str, int] = {}
+    for folder, name in SCALE_TAGS:
+        tag_id = await ctx.db.scalar(
+            select(Tag.id)
+            .join(TagFolder, TagFolder.id == Tag.folder_id)
+            .where(Tag.name == name, TagFolder.name == folder, TagFolder.parent_id.is_(None))
+            .order_by(Tag.id)
+            .limit(1)
+        )
+        if tag_id is None:
+            tag_id = (await tags.create_tag(ctx, actor=None, name=name, folder=folder)).id
+        found[name] = tag_id
+    return found
+
+
+async def load_scale(ctx: Ctx, *, contacts: int) -> ScaleResult:
+    """``contacts`` contacts with 3–12 message conversations over the last year, about 30%
+    unread, about 80% with a status (未対応 for most unread ones, 完了 for most others) and tags
+    (顧客ランク VIP 5%, 常連 35%, 新規 15%; Instagram 20%; くせ毛 25%), written in batches
+    (each committed). Adds to what the database already holds."""
+    if contacts < 1:
+        raise Invalid("Make at least one contact.")
+    active = list(
+        await ctx.db.scalars(select(Member).where(Member.active.is_(True)).order_by(Member.id))
+    )
+    new_members: dict[str, str] = {}
+    if not active:
+        for key, _email, name, role in SALON_MEMBERS:
+            email, password = f"{key}.scale@example.com", new_password()
+            active.append(
+                await members.create_member(
+                    ctx, email=email, name=name, role=role, password=password
+                )
+            )
+            new_members[email] = password
+    maker = _ScaleMaker(
+        channels=await demo_channels(ctx),
+        staff=[Staff(member=member, short_name=_short_name(member)) for member in active],
+        zone=salon_zone(ctx),
+        now=ctx.now(),
+        rng=random.Random(SCALE_SEED),
+        salt=secrets.token_hex(8),
+        status_ids=await default_status_ids(ctx),
+        tag_ids=await _scale_tag_ids(ctx),
+        crm_rng=random.Random(SCALE_CRM_SEED),
+    )
+    made = Written(contacts=0, messages=0, unread=0)
+    async with search.bulk_loading(ctx.db):
+        for start in range(0, contacts, SCALE_BATCH):
+            batch = [maker.history() for _ in range(min(SCALE_BATCH, contacts - start))]
+            written = await write_histories(ctx, histories=batch, members=active)
+            await ctx.commit()
+            made = Written(
+                contacts=made.contacts + written.contacts,
+                messages=made.messages + written.messages,
+                unread=made.unread + written.unread,
+            )
+    if ctx.dialect == "postgresql":
+        # Plans need statistics; autovacuum would gather them, but only some time later.
+        tables = [Contact, ContactTag, Conversation, Message, ConversationUnread, Notification]
+        names = [table_of(model).name for model in tables]
+        names += [search.CONTACTS.name, search.MESSAGES.name, search.CONVERSATIONS]
+        await ctx.db.execute(text(f"ANALYZE {', '.join(names)}"))
+        await ctx.commit()
+    return ScaleResult(
+        contacts=made.contacts,
+        messages=made.messages,
+        unread=made.unread,
+        new_members=new_members,
+    )
