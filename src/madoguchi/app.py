@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
@@ -30,6 +31,7 @@ from madoguchi.contacts.api import router as contacts_router
 from madoguchi.conversations.api import router as conversations_router
 from madoguchi.crm.api import router as crm_router
 from madoguchi.events import create_bus
+from madoguchi.events.types import MemberSignedOut
 from madoguchi.files import service as files
 from madoguchi.files.api import router as files_router
 from madoguchi.jobs import Worker
@@ -154,28 +156,76 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ok"})
 
     @app.websocket("/ws")
-    async def live(websocket: WebSocket) -> None:
-        """Live events for a member (session cookie or Bearer token)."""
+    async def live(websocket: WebSocket, since: str | None = None) -> None:
+        """Live events for a member (session cookie or Bearer token); with ``since`` (the last
+        event id the client handled, or ``now``), numbered and caught up first."""
+        cursor = _cursor(since)
+        if isinstance(cursor, str):
+            await websocket.close(code=1008, reason=cursor)
+            return
         member = await websocket_member(websocket)
         if member is None:
             await websocket.close(code=1008, reason="authentication required")
             return
         await websocket.accept()
-        await _stream_events(websocket, member.id)
+        await _stream_events(websocket, member.id, cursor)
 
     return app
 
 
-async def _stream_events(websocket: WebSocket, member_id: int) -> None:
+# ``?since=now``: numbered events from now on, with nothing to catch up.
+NOW = "now"
+BAD_CURSOR = "since: the id of the last event you handled, or now"
+
+
+@dataclass(frozen=True)
+class _Live:
+    """What a connection asked for: events as they come (no cursor), or numbered ones after
+    ``since`` (None: from now on)."""
+
+    numbered: bool
+    since: int | None
+
+
+def _cursor(since: str | None) -> _Live | str:
+    """The connection's wish, or why ``since`` is refused."""
+    if since is None:
+        return _Live(numbered=False, since=None)
+    if since == NOW:
+        return _Live(numbered=True, since=None)
+    if not since.isascii() or not since.isdigit() or len(since) > 18:
+        return BAD_CURSOR
+    return _Live(numbered=True, since=int(since))
+
+
+async def _stream_events(websocket: WebSocket, member_id: int, live: _Live) -> None:
     bus = runtime_of(websocket).bus
+    # Subscribed before the backlog is read: what is published meanwhile is in one or the
+    # other (or both: then skipped live), never in neither.
     async with bus.subscribe() as subscription:
-        await websocket.send_json({"type": "ready", "member_id": member_id})
+        caught_up = 0
+        if not live.numbered:
+            await websocket.send_json({"type": "ready", "member_id": member_id})
+        else:
+            backlog = await bus.backlog(live.since)
+            caught_up = backlog.last_id
+            await websocket.send_json(
+                {"type": "ready", "member_id": member_id, "last_event_id": backlog.last_id}
+            )
+            if not backlog.complete:
+                await websocket.send_json({"type": "resync", "member_id": member_id})
+            for event in backlog.events:
+                # A sign-out before now was for an earlier session: this one was just checked.
+                if event.visible_to(member_id) and not isinstance(event, MemberSignedOut):
+                    await websocket.send_text(event.to_json(with_id=True))
 
         async def forward() -> None:
             async for event in subscription:
+                if event.id is not None and event.id <= caught_up:
+                    continue
                 if event.visible_to(member_id):
-                    await websocket.send_text(event.to_json())
-                    if event.type == "member.signed_out":  # deactivated, or password reset
+                    await websocket.send_text(event.to_json(with_id=live.numbered))
+                    if isinstance(event, MemberSignedOut):  # deactivated, or password reset
                         await websocket.close(code=1008, reason="signed out")
                         return
             # The bus dropped us (too slow, or shutting down): the client reconnects.

@@ -1,6 +1,6 @@
 """The worker loop: time-based work is rows in the database, claimed in transactions, so a
 restart loses nothing and two processes never do the same thing twice (snooze wake-ups,
-scheduled messages, deliveries through the outbox; later broadcasts)."""
+scheduled messages, deliveries through the outbox, auto-close; later broadcasts)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from madoguchi.automation import autoclose
 from madoguchi.channels import outbox
 from madoguchi.channels.adapters import ADAPTERS
 from madoguchi.channels.base import Adapter
@@ -32,6 +33,7 @@ class TickResult:
     woke: int
     sent: int
     delivered: int = 0
+    closed: int = 0
 
 
 def default_adapters() -> dict[str, Adapter]:
@@ -70,7 +72,8 @@ class Worker:
         woke = await self._step(lambda ctx: workflow.wake_due(ctx, now=moment))
         sent = await self._step(lambda ctx: scheduled.send_due(ctx, now=moment))
         delivered = await outbox.deliver_due(self.ctx, self.adapters, now=moment, clock=self.clock)
-        return TickResult(woke=woke, sent=sent, delivered=delivered)
+        closed = await self._step(lambda ctx: autoclose.close_idle(ctx, now=moment))
+        return TickResult(woke=woke, sent=sent, delivered=delivered, closed=closed)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a failing tick is logged and tried again. The planner's

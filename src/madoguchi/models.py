@@ -1,7 +1,13 @@
 """Every table, imported once so that metadata (and Alembic) sees them all."""
 
 from madoguchi.audit.models import AuditEntry
-from madoguchi.automation.models import Action, Template, TemplateFolder
+from madoguchi.automation.models import (
+    Action,
+    AutoClose,
+    MessageFilter,
+    Template,
+    TemplateFolder,
+)
 from madoguchi.channels.models import Channel, ChannelKind, OutboxEntry, OutboxState, VisitorSession
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
@@ -42,6 +48,7 @@ __all__ = [
     "Action",
     "ApiToken",
     "AuditEntry",
+    "AutoClose",
     "Base",
     "Channel",
     "ChannelKind",
@@ -64,6 +71,7 @@ __all__ = [
     "MemberSession",
     "Memo",
     "Message",
+    "MessageFilter",
     "MessageImage",
     "MessageKind",
     "Notification",

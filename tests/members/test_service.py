@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from madoguchi.audit.models import AuditEntry
 from madoguchi.config import Settings
-from madoguchi.events import Event
+from madoguchi.events.types import MemberCreated, MemberUpdated
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, TooManyAttempts, Unauthorized
@@ -84,7 +84,7 @@ async def test_member_of_each_role_is_stored_with_an_argon2_hash_and_announced(
     assert stored.password_hash.startswith("$argon2id$")
     assert PASSWORD not in stored.password_hash
     assert PasswordHasher().verify(stored.password_hash, PASSWORD)
-    assert _bus(ctx).published == [Event("member.created", {"member_id": member.id})]
+    assert _bus(ctx).published == [MemberCreated(new_member_id=member.id)]
     [entry] = list(await ctx.db.scalars(select(AuditEntry)))
     assert (entry.action, entry.subject, entry.member_id) == (
         "member.created",
@@ -349,7 +349,7 @@ async def test_settings_are_saved_and_announced_to_that_member_only(
         True,
     )
     [event] = _bus(ctx).published
-    assert event == Event("member.updated", {"member_id": member.id}, member_id=member.id)
+    assert event == MemberUpdated(member_id=member.id)
     assert event.visible_to(member.id) and not event.visible_to(colleague.id)
 
 

@@ -1,4 +1,5 @@
-"""``/api/v1/templates``, ``/api/v1/template-folders`` and ``/api/v1/actions``."""
+"""``/api/v1/templates``, ``/api/v1/template-folders``, ``/api/v1/actions``,
+``/api/v1/message-filters`` and ``/api/v1/auto-close``."""
 
 from __future__ import annotations
 
@@ -6,12 +7,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from madoguchi.automation import macros, templates
+from madoguchi.automation import autoclose, filters, macros, templates
 from madoguchi.automation.schemas import (
     ActionCreate,
     ActionOut,
     ActionRun,
     ActionUpdate,
+    AutoCloseIn,
+    AutoCloseOut,
+    AutoCloseSettings,
+    MessageFilterCreate,
+    MessageFilterOut,
+    MessageFilterUpdate,
     TemplateCreate,
     TemplateFolderOut,
     TemplateOut,
@@ -115,4 +122,67 @@ async def delete_action(action_id: int, member: MemberDep, ctx: CtxDep) -> Respo
 async def run_action(action_id: int, body: ActionRun, member: MemberDep, ctx: CtxDep) -> Response:
     """Run every step on the contact, all or nothing (☆ in the chat)."""
     await macros.run_action(ctx, action_id=action_id, contact_id=body.contact_id, actor=member)
+    return Response(status_code=204)
+
+
+@router.get("/message-filters", response_model=Items[MessageFilterOut])
+async def list_message_filters(_member: MemberDep, ctx: CtxDep) -> Items[MessageFilterOut]:
+    """メッセージフィルター: customer messages they match arrive read for every member."""
+    found = await filters.list_filters(ctx.db)
+    return Items(items=[MessageFilterOut.model_validate(f) for f in found])
+
+
+@router.post("/message-filters", response_model=MessageFilterOut, status_code=201)
+async def create_message_filter(body: MessageFilterCreate, member: MemberDep, ctx: CtxDep) -> Any:
+    """A filter: a customer's message that is ``text`` (``exact``) or holds it (``contains``),
+    compared without regard to width, case or kana, arrives read: no unread count, no
+    notification. 409 when the same filter exists."""
+    ensure_manager(member)
+    return await filters.create_filter(ctx, match=body.match, text=body.text)
+
+
+@router.patch("/message-filters/{filter_id}", response_model=MessageFilterOut)
+async def update_message_filter(
+    filter_id: int, body: MessageFilterUpdate, member: MemberDep, ctx: CtxDep
+) -> Any:
+    ensure_manager(member)
+    return await filters.update_filter(ctx, filter_id=filter_id, match=body.match, text=body.text)
+
+
+@router.delete("/message-filters/{filter_id}", status_code=204)
+async def delete_message_filter(filter_id: int, member: MemberDep, ctx: CtxDep) -> Response:
+    ensure_manager(member)
+    await filters.delete_filter(ctx, filter_id=filter_id, actor=member)
+    return Response(status_code=204)
+
+
+@router.get("/auto-close", response_model=AutoCloseSettings)
+async def get_auto_close(_member: MemberDep, ctx: CtxDep) -> AutoCloseSettings:
+    """自動クローズ: the workspace's (``after_hours`` null: off, the default) and the channels
+    that have their own."""
+    workspace, channels = await autoclose.settings(ctx.db)
+    return AutoCloseSettings(
+        after_hours=workspace.after_hours,
+        message=workspace.message,
+        channels=[AutoCloseOut(**vars(setting)) for setting in channels],
+    )
+
+
+@router.put("/auto-close", response_model=AutoCloseOut)
+async def set_auto_close(body: AutoCloseIn, member: MemberDep, ctx: CtxDep) -> AutoCloseOut:
+    """Close open conversations without a message for ``after_hours`` (null: off), sending
+    ``message`` first where the channel still lets us answer; with ``channel_id``, that
+    channel's own setting instead of the workspace's."""
+    ensure_manager(member)
+    setting = await autoclose.set_auto_close(
+        ctx, after_hours=body.after_hours, message=body.message, channel_id=body.channel_id
+    )
+    return AutoCloseOut(**vars(setting))
+
+
+@router.delete("/auto-close/channels/{channel_id}", status_code=204)
+async def follow_workspace_auto_close(channel_id: int, member: MemberDep, ctx: CtxDep) -> Response:
+    """The channel follows the workspace's auto-close again (404 when it has none of its own)."""
+    ensure_manager(member)
+    await autoclose.follow_workspace(ctx, channel_id=channel_id)
     return Response(status_code=204)

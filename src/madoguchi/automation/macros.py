@@ -19,14 +19,13 @@ from madoguchi.conversations import workflow
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Conversation
 from madoguchi.crm import fields, statuses, tags, values
 from madoguchi.crm.models import ContactTag
-from madoguchi.events import Event
+from madoguchi.events.types import ActionRan, ActionsChanged, ContactUpdated
 from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.kit.ordering import next_position
 from madoguchi.members.models import Member
 
-CHANGED = "actions.changed"
 MAX_STEPS = 20
 STEP_TYPES = (
     "send_template",
@@ -132,7 +131,7 @@ async def create_action(ctx: Ctx, *, name: str, steps: list[dict[str, Any]]) -> 
     )
     ctx.db.add(action)
     await ctx.db.flush()
-    await ctx.commit(Event(CHANGED, {"action_id": action.id}))
+    await ctx.commit(ActionsChanged(action_id=action.id))
     return action
 
 
@@ -149,7 +148,7 @@ async def update_action(
         action.name = name
     if steps is not None:
         action.steps = await check_steps(ctx.db, steps)
-    await ctx.commit(Event(CHANGED, {"action_id": action.id}))
+    await ctx.commit(ActionsChanged(action_id=action.id))
     return action
 
 
@@ -163,7 +162,7 @@ async def delete_action(ctx: Ctx, *, action_id: int, actor: Member | None = None
         detail={"name": action.name},
     )
     await ctx.db.delete(action)
-    await ctx.commit(Event(CHANGED, {"action_id": action_id}))
+    await ctx.commit(ActionsChanged(action_id=action_id))
 
 
 async def _conversation(ctx: Ctx, contact_id: int) -> Conversation:
@@ -186,7 +185,7 @@ async def run_action(ctx: Ctx, *, action_id: int, contact_id: int, actor: Member
     async with ctx.atomic():
         for step in steps:
             await _run_step(ctx, step, contact_id=contact_id, actor=actor)
-        await ctx.commit(Event("action.ran", {"action_id": action.id, "contact_id": contact_id}))
+        await ctx.commit(ActionRan(action_id=action.id, contact_id=contact_id))
 
 
 async def _run_step(
@@ -212,7 +211,7 @@ async def _run_step(
                 ContactTag.contact_id == contact_id, ContactTag.tag_id.in_(step["tag_ids"])
             )
         )
-        await ctx.commit(contacts.contact_event(contact_id, "tags"))
+        await ctx.commit(ContactUpdated(contact_id=contact_id, part="tags"))
     elif kind == "set_field":
         await fields.set_value(ctx, contact_id=contact_id, key=step["key"], value=step["value"])
     elif kind == "set_status":

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, JSONType, UTCDateTime, utcnow
@@ -47,3 +48,34 @@ class Action(Base):
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FilterMatch(StrEnum):
+    exact = "exact"  # the whole message is the text
+    contains = "contains"  # the message holds the text
+
+
+class MessageFilter(Base):
+    """メッセージフィルター (F27): a customer's message it matches arrives read for every member
+    (what a button tap sends, an auto-reply keyword): no unread badge, no notification."""
+
+    __tablename__ = "message_filters"
+    __table_args__ = (UniqueConstraint("match", "text"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    match: Mapped[str] = mapped_column(String(10))
+    text: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AutoClose(Base):
+    """自動クローズ: open conversations without a message for ``after_hours`` are closed, with
+    ``message`` sent first when one is written. ``scope`` is ``workspace`` (every channel) or
+    ``channel:<id>`` (that channel instead of the workspace's); ``after_hours`` None: off."""
+
+    __tablename__ = "auto_close"
+
+    scope: Mapped[str] = mapped_column(String(30), primary_key=True)
+    after_hours: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,7 +16,7 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import Message
 from madoguchi.crm.models import Record
-from madoguchi.events import Event
+from madoguchi.events.types import TemplatesChanged
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.clean import clean_name
@@ -27,7 +27,6 @@ from madoguchi.kit.text import storable
 from madoguchi.members.models import Member
 
 TEXT_LIMIT = 1000
-CHANGED = "templates.changed"
 # What a template may say in braces; anything else in braces is left as written.
 PLACEHOLDERS = ("name", "channel_name", "days_since_last_visit", "staff")
 _STAFF_PREFIX = re.compile(r"^\s*【[^】]*】\s*")
@@ -106,7 +105,7 @@ async def create_template(
     )
     ctx.db.add(template)
     await ctx.db.flush()
-    await ctx.commit(Event(CHANGED, {"template_id": template.id}))
+    await ctx.commit(TemplatesChanged(template_id=template.id))
     return template
 
 
@@ -137,7 +136,7 @@ async def update_template(ctx: Ctx, *, template_id: int, changes: TemplateChange
         template_folder = await _folder_for(ctx, changes.folder)
         template.folder_id = template_folder.id if template_folder else None
     template.updated_at = ctx.now()
-    await ctx.commit(Event(CHANGED, {"template_id": template.id}))
+    await ctx.commit(TemplatesChanged(template_id=template.id))
     return template
 
 
@@ -151,7 +150,7 @@ async def delete_template(ctx: Ctx, *, template_id: int, actor: Member | None = 
         detail={"name": template.name},
     )
     await ctx.db.delete(template)
-    await ctx.commit(Event(CHANGED, {"template_id": template_id}))
+    await ctx.commit(TemplatesChanged(template_id=template_id))
 
 
 async def render(ctx: Ctx, template: Template, *, contact: Contact, staff: Member | None) -> str:

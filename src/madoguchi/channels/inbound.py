@@ -5,7 +5,8 @@ checks what it was given, asks its servers for what is missing (a profile, an im
 transaction open, and hands over one ``Inbound`` value. ``receive`` owns everything after that,
 in one transaction: the channel is still there, the limits, the text cleaned, the duplicate
 check, the images kept, the contact found or made with its name, picture and address, the
-message recorded with all that follows from it, and the events once committed.
+message filters (a match arrives read), the message recorded with all that follows from it,
+and the events once committed.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.automation import filters
 from madoguchi.channels.base import printable
 from madoguchi.channels.models import Channel
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import MAX_TEXT_LENGTH
 from madoguchi.conversations.service import Ingested
+from madoguchi.events.types import ContactUpdated
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
@@ -151,6 +154,9 @@ async def receive(ctx: Ctx, inbound: Inbound) -> Ingested:
         picture_url=profile.picture_url if profile else contacts.UNSAID,
         email=inbound.email,
     )
+    message_filter = await filters.filtering(ctx.db, text)
+    if message_filter is not None:
+        meta["filter_id"] = message_filter.id
     ingested, events = await conversations.add_inbound(
         ctx,
         channel_id=channel.id,
@@ -160,11 +166,12 @@ async def receive(ctx: Ctx, inbound: Inbound) -> Ingested:
         images=images,
         meta=meta or None,
         answers=inbound.answers,
+        unread=message_filter is None,
     )
     if not ingested.created:
         return ingested  # stored meanwhile by another request: this one's changes roll back
     if found.changed:
-        events.insert(0, contacts.contact_event(found.contact.id))
+        events.insert(0, ContactUpdated(contact_id=found.contact.id, part="profile"))
     await ctx.commit(*events)
     return ingested
 

@@ -19,7 +19,7 @@ from madoguchi.channels.base import Adapter, DeliveryError, Outgoing, PublicImag
 from madoguchi.channels.models import Channel, OutboxEntry, OutboxState
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Delivery, Message, MessageKind
-from madoguchi.events import Event
+from madoguchi.events.types import Event, MessageUpdated
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
@@ -62,10 +62,7 @@ def _retry_key() -> str:
 
 
 def _message_updated(message: Message) -> Event:
-    return Event(
-        "message.updated",
-        {"message_id": message.id, "conversation_id": message.conversation_id},
-    )
+    return MessageUpdated(message_id=message.id, conversation_id=message.conversation_id)
 
 
 async def resend(ctx: Ctx, *, message_id: int) -> Message:

@@ -12,7 +12,7 @@ from madoguchi.audit import service as audit
 from madoguchi.channels.kinds import KINDS
 from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.conversations.models import Delivery
-from madoguchi.events import Event
+from madoguchi.events.types import ChannelCreated, ChannelUpdated
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.members.models import Member
@@ -87,7 +87,7 @@ async def create_channel(
         subject=f"channel {channel.id}",
         detail={"kind": kind, "name": name, "settings": sorted(channel.settings)},
     )
-    await ctx.commit(Event("channel.created", {"channel_id": channel.id}))
+    await ctx.commit(ChannelCreated(channel_id=channel.id))
     return channel
 
 
@@ -135,7 +135,7 @@ async def update_channel(
             "settings": sorted((settings or {}).keys()),
         },
     )
-    await ctx.commit(Event("channel.updated", {"channel_id": channel.id}))
+    await ctx.commit(ChannelUpdated(channel_id=channel.id))
     return channel
 
 
@@ -169,7 +169,7 @@ async def remove_channel(ctx: Ctx, *, channel_id: int, actor: Member | None = No
         detail={"kind": channel.kind, "name": channel.name},
     )
     # channel.updated: open web chats on it end at once (channels.web).
-    await ctx.commit(Event("channel.updated", {"channel_id": channel.id, "removed": True}))
+    await ctx.commit(ChannelUpdated(channel_id=channel.id, removed=True))
     return channel
 
 

@@ -43,7 +43,7 @@ from madoguchi.channels.models import Channel, ChannelKind, VisitorSession
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Conversation, Message, MessageKind
-from madoguchi.events import Event
+from madoguchi.events.types import ContactUpdated
 from madoguchi.files import service as files
 from madoguchi.kit import jsonsafe
 from madoguchi.kit.context import Ctx
@@ -550,7 +550,7 @@ async def create_customer_link(ctx: Ctx, *, contact_id: int) -> str:
             created_at=ctx.now(),
         )
     )
-    await ctx.commit(Event("contact.updated", {"contact_id": contact.id, "part": "link"}))
+    await ctx.commit(ContactUpdated(contact_id=contact.id, part="link"))
     return f"{ctx.settings.base_url.rstrip('/')}/chat/{token}"
 
 
@@ -582,7 +582,7 @@ async def customer_link_issued_at(db: AsyncSession, *, contact_id: int) -> datet
 async def revoke_customer_link(ctx: Ctx, *, contact_id: int) -> None:
     await contacts.get_contact(ctx.db, contact_id=contact_id)
     await _revoke(ctx, contact_id)
-    await ctx.commit(Event("contact.updated", {"contact_id": contact_id, "part": "link"}))
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="link"))
 
 
 async def _linked_contact(db: AsyncSession, token: str) -> Contact:

@@ -13,7 +13,12 @@ from madoguchi import search
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation
 from madoguchi.crm import marks, statuses
-from madoguchi.events import Event
+from madoguchi.events.types import (
+    ContactCreated,
+    ContactUpdated,
+    ConversationUpdated,
+    Event,
+)
 from madoguchi.kit.clean import email_address, phone_number
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Forbidden, Invalid, NotFound
@@ -149,12 +154,6 @@ def _address_or_none(email: str | None) -> str | None:
         return None
 
 
-def contact_event(contact_id: int, part: str = "profile") -> Event:
-    """Tells members' screens which part of a contact to refresh (profile, tags, fields, memos,
-    records)."""
-    return Event("contact.updated", {"contact_id": contact_id, "part": part})
-
-
 def _clean_display_name(contact: Contact, display_name: str | None) -> str:
     name = (display_name or "").strip()
     if len(name) > MAX_NAME_LENGTH:
@@ -230,7 +229,7 @@ async def apply_changes(ctx: Ctx, contact: Contact, changes: ContactChanges) -> 
     if changes.set_phone:
         phone = phone_number(changes.phone)
 
-    events = [contact_event(contact.id)]
+    events: list[Event] = [ContactUpdated(contact_id=contact.id, part="profile")]
     if display_name is not None and display_name != contact.display_name:
         await _rename(ctx, contact, display_name)
     contact.status_id, contact.mark_id, contact.email, contact.phone = (
@@ -247,7 +246,7 @@ async def apply_changes(ctx: Ctx, contact: Contact, changes: ContactChanges) -> 
         contact.hidden = changes.hidden
         # It leaves (or comes back to) everyone's inbox.
         events += [
-            Event("conversation.updated", {"conversation_id": cid, "contact_id": contact.id})
+            ConversationUpdated(conversation_id=cid, contact_id=contact.id)
             for cid in await conversation_ids(ctx.db, contact_id=contact.id)
         ]
     contact.updated_at = ctx.now()
@@ -266,7 +265,7 @@ async def create_contact(
     contact = await new_contact(
         ctx, display_name=display_name, email=email, phone=phone, external_id=external_id
     )
-    await ctx.commit(Event("contact.created", {"contact_id": contact.id}))
+    await ctx.commit(ContactCreated(contact_id=contact.id))
     return contact
 
 

@@ -18,7 +18,7 @@ from madoguchi.contacts.models import Contact
 from madoguchi.contacts.service import ContactChanges, apply_changes, new_contact
 from madoguchi.crm import fields, records, statuses, tags, values
 from madoguchi.crm.models import Field, Record
-from madoguchi.events import Event
+from madoguchi.events.types import ContactsImported
 from madoguchi.kit.clean import email_address, phone_number
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
@@ -365,9 +365,7 @@ async def import_contacts(
             await ctx.db.commit()
         if progress is not None:
             progress(done)
-    await ctx.commit(
-        Event("contacts.imported", {"created": result.created, "updated": result.updated})
-    )
+    await ctx.commit(ContactsImported(created=result.created, updated=result.updated))
     return result
 
 

@@ -90,9 +90,11 @@ async def record(
     message: Message,
     images: Sequence[StoredFile] = (),
     moves: bool = True,
+    unread: bool = True,
 ) -> None:
     """Store one message (added to the session: the caller keeps the object) with its images,
-    and everything that follows from it. ``conversation`` is brought up to date as stored."""
+    and everything that follows from it. ``conversation`` is brought up to date as stored.
+    ``unread`` False: a customer's message that arrives read (a message filter's)."""
     message.search_text = _search_key(message.text) if searching.is_searched(message.kind) else ""
     ctx.db.add(message)
     await ctx.db.flush()
@@ -111,7 +113,7 @@ async def record(
                 created_at=message.created_at,
                 meta=message.meta,
                 moves=moves and searching.is_searched(message.kind),
-                unread=moves and message.kind == MessageKind.inbound,
+                unread=moves and unread and message.kind == MessageKind.inbound,
             )
         ],
     )

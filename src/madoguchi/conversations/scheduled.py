@@ -19,7 +19,7 @@ from madoguchi.conversations.models import (
     ScheduledMessage,
     ScheduleState,
 )
-from madoguchi.events import Event
+from madoguchi.events.types import Event, ScheduledMessageChanged
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid, NotFound
@@ -34,9 +34,8 @@ SCHEDULED_FAILED = "scheduled_failed"
 
 
 def _changed(scheduled: ScheduledMessage) -> Event:
-    return Event(
-        "scheduled_message.changed",
-        {"scheduled_message_id": scheduled.id, "contact_id": scheduled.contact_id},
+    return ScheduledMessageChanged(
+        scheduled_message_id=scheduled.id, contact_id=scheduled.contact_id
     )
 
 

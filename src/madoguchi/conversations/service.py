@@ -24,7 +24,12 @@ from madoguchi.conversations.models import (
     Message,
     MessageKind,
 )
-from madoguchi.events import Event
+from madoguchi.events.types import (
+    ConversationReadState,
+    ConversationUpdated,
+    Event,
+    MessageCreated,
+)
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
@@ -76,20 +81,19 @@ async def _conversation_for(ctx: Ctx, *, contact: Contact) -> Conversation:
     return conversation
 
 
-def _message_events(conversation: Conversation, message: Message) -> list[Event]:
-    ids = {"conversation_id": conversation.id, "contact_id": conversation.contact_id}
+def _message_events(
+    conversation: Conversation, message: Message, *, filtered: bool = False
+) -> list[Event]:
     return [
-        Event(
-            "message.created",
-            {
-                **ids,
-                "message_id": message.id,
-                # Enough for a browser to decide on a notification (F41) without asking.
-                "kind": str(message.kind),
-                "assignee_id": conversation.assignee_id,
-            },
+        MessageCreated(
+            conversation_id=conversation.id,
+            contact_id=conversation.contact_id,
+            message_id=message.id,
+            kind=str(message.kind),
+            assignee_id=conversation.assignee_id,
+            filtered=filtered,
         ),
-        Event("conversation.updated", ids),
+        ConversationUpdated(conversation_id=conversation.id, contact_id=conversation.contact_id),
     ]
 
 
@@ -110,12 +114,14 @@ async def add_inbound(
     images: Sequence[StoredFile] = (),
     meta: dict[str, Any] | None = None,
     answers: Sequence[str] = (),
+    unread: bool = True,
 ) -> tuple[Ingested, list[Event]]:
     """Add a customer's message, cleaned and checked (``channels.inbound.receive``, the one way
     in, does that and commits), to the conversation it answers (a message of its channel named
     in ``answers``: e-mail threading) or the contact's latest; and the events to publish once
     committed. A message with this ``external_id`` stored meanwhile by another request is
-    answered instead (``created`` False: nothing to commit)."""
+    answered instead (``created`` False: nothing to commit). ``unread`` False: it arrives read
+    for every member (a message filter's), and its event says so."""
     conversation = None
     if answers:
         answered = await ctx.db.scalar(
@@ -149,6 +155,7 @@ async def add_inbound(
                 message=message,
                 images=images,
                 moves=not contact.blocked,
+                unread=unread,
             )
     except IntegrityError:
         # The same message arrived through another request a moment ago.
@@ -164,7 +171,7 @@ async def add_inbound(
         # A customer writing wakes a closed or snoozed conversation (F11).
         conversation.state = ConversationState.open
         conversation.snooze_until = None
-    return ingested, _message_events(conversation, message)
+    return ingested, _message_events(conversation, message, filtered=not unread)
 
 
 async def stored_external_ids(
@@ -321,10 +328,8 @@ async def _clear_unread(ctx: Ctx, *, conversation: Conversation, member: Member)
 
 
 def _read_state_event(conversation: Conversation, member: Member) -> Event:
-    return Event(
-        "conversation.read_state",
-        {"conversation_id": conversation.id, "contact_id": conversation.contact_id},
-        member_id=member.id,
+    return ConversationReadState(
+        conversation_id=conversation.id, contact_id=conversation.contact_id, member_id=member.id
     )
 
 

@@ -25,7 +25,14 @@ from madoguchi.conversations.models import (
     MessageKind,
 )
 from madoguchi.conversations.service import follow_quietly, get_conversation
-from madoguchi.events import Event
+from madoguchi.events.types import (
+    ContactDeleted,
+    ConversationDeleted,
+    ConversationTagsChanged,
+    ConversationUpdated,
+    Event,
+    MessageCreated,
+)
 from madoguchi.files import service as files
 from madoguchi.kit.clean import clean_color, clean_name
 from madoguchi.kit.context import Ctx
@@ -49,14 +56,12 @@ SYSTEM_TEXT = {
     "reopened": N_("%(actor)s reopened this conversation"),
     "snoozed": N_("%(actor)s snoozed this conversation until %(until)s"),
     "woke": N_("The snooze ended"),
+    "auto_closed": N_("Closed automatically after %(hours)s hours without a message"),
 }
 
 
 def _updated(conversation: Conversation) -> Event:
-    return Event(
-        "conversation.updated",
-        {"conversation_id": conversation.id, "contact_id": conversation.contact_id},
-    )
+    return ConversationUpdated(conversation_id=conversation.id, contact_id=conversation.contact_id)
 
 
 async def _system(
@@ -75,13 +80,12 @@ async def _system(
         created_at=ctx.now(),
     )
     await recording.record(ctx, conversation=conversation, message=message)
-    return Event(
-        "message.created",
-        {
-            "conversation_id": conversation.id,
-            "contact_id": conversation.contact_id,
-            "message_id": message.id,
-        },
+    return MessageCreated(
+        conversation_id=conversation.id,
+        contact_id=conversation.contact_id,
+        message_id=message.id,
+        kind=str(message.kind),
+        assignee_id=conversation.assignee_id,
     )
 
 
@@ -198,11 +202,13 @@ async def close(
     ctx: Ctx,
     *,
     conversation_id: int,
-    actor: Member,
+    actor: Member | None,
     tag_ids: Sequence[int] | None = None,
     memo: str | None = None,
+    idle_hours: int | None = None,
 ) -> Conversation:
-    """Close (終了), optionally choosing its conversation tags and writing its memo."""
+    """Close (終了), optionally choosing its conversation tags and writing its memo; with no
+    ``actor``, closed by auto-close after ``idle_hours`` without a message."""
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
     cleaned_memo = None if memo is None else _clean_memo(memo)
     if tag_ids is not None:
@@ -214,7 +220,11 @@ async def close(
         conversation.state = ConversationState.closed
         conversation.snooze_until = None
         conversation.closed_at = ctx.now()
-        events.append(await _system(ctx, conversation, "closed", actor))
+        if actor is None:
+            line = await _system(ctx, conversation, "auto_closed", None, hours=idle_hours)
+        else:
+            line = await _system(ctx, conversation, "closed", actor)
+        events.append(line)
     await ctx.commit(*events)
     return conversation
 
@@ -297,7 +307,7 @@ async def create_conversation_tag(
     )
     ctx.db.add(tag)
     await ctx.db.flush()
-    await ctx.commit(Event("conversation_tags.changed", {"tag_id": tag.id}))
+    await ctx.commit(ConversationTagsChanged(tag_id=tag.id))
     return tag
 
 
@@ -306,7 +316,7 @@ async def delete_conversation_tag(ctx: Ctx, *, tag_id: int) -> None:
     if tag is None:
         raise NotFound("No conversation tag with id %(id)s.", id=tag_id)
     await ctx.db.delete(tag)
-    await ctx.commit(Event("conversation_tags.changed", {"tag_id": tag_id}))
+    await ctx.commit(ConversationTagsChanged(tag_id=tag_id))
 
 
 async def _set_tags(ctx: Ctx, conversation: Conversation, tag_ids: list[int]) -> None:
@@ -368,12 +378,7 @@ async def delete_conversation(ctx: Ctx, *, conversation_id: int, actor: Member) 
             "messages": forgotten.messages,
         },
     )
-    await ctx.commit(
-        Event(
-            "conversation.deleted",
-            {"conversation_id": conversation_id, "contact_id": contact_id},
-        )
-    )
+    await ctx.commit(ConversationDeleted(conversation_id=conversation_id, contact_id=contact_id))
     files.remove_files(files.root(ctx), forgotten.files)
 
 
@@ -403,10 +408,7 @@ async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member) -> None:
     )
     await ctx.db.delete(contact)
     await ctx.commit(
-        Event("contact.deleted", {"contact_id": contact_id}),
-        *[
-            Event("conversation.deleted", {"conversation_id": cid, "contact_id": contact_id})
-            for cid in conversations
-        ],
+        ContactDeleted(contact_id=contact_id),
+        *[ConversationDeleted(conversation_id=cid, contact_id=contact_id) for cid in conversations],
     )
     files.remove_files(files.root(ctx), forgotten.files)

@@ -9,17 +9,15 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.contacts.service import contact_event, get_contact
+from madoguchi.contacts.service import get_contact
 from madoguchi.crm import values
 from madoguchi.crm.models import Field, FieldFolder, FieldType, FieldValue
-from madoguchi.events import Event
+from madoguchi.events.types import ContactUpdated, FieldsChanged
 from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import next_position, reorder
-
-CHANGED = "fields.changed"
 
 
 async def list_folders(db: AsyncSession) -> list[FieldFolder]:
@@ -70,7 +68,7 @@ async def create_folder(ctx: Ctx, *, name: str) -> FieldFolder:
         raise Conflict("A field folder named %(name)s already exists.", name=name)
     folder = await folder_for(ctx, name)
     assert folder is not None
-    await ctx.commit(Event(CHANGED, {"folder_id": folder.id}))
+    await ctx.commit(FieldsChanged(folder_id=folder.id))
     return folder
 
 
@@ -80,7 +78,7 @@ async def delete_folder(ctx: Ctx, *, folder_id: int) -> None:
     if folder is None:
         raise NotFound("No field folder with id %(id)s.", id=folder_id)
     await ctx.db.delete(folder)
-    await ctx.commit(Event(CHANGED, {"folder_id": folder_id}))
+    await ctx.commit(FieldsChanged(folder_id=folder_id))
 
 
 async def create_field(
@@ -109,7 +107,7 @@ async def create_field(
     )
     ctx.db.add(field)
     await ctx.db.flush()
-    await ctx.commit(Event(CHANGED, {"field_id": field.id}))
+    await ctx.commit(FieldsChanged(field_id=field.id))
     return field
 
 
@@ -138,7 +136,7 @@ async def update_field(ctx: Ctx, *, field_id: int, changes: FieldChanges) -> Fie
         field.options = options
     if changes.show_in_chat is not None:
         field.show_in_chat = changes.show_in_chat
-    await ctx.commit(Event(CHANGED, {"field_id": field.id}))
+    await ctx.commit(FieldsChanged(field_id=field.id))
     return field
 
 
@@ -153,7 +151,7 @@ async def _option_in_use(db: AsyncSession, field: Field, removed: set[str]) -> b
 
 async def reorder_fields(ctx: Ctx, *, ids: list[int]) -> list[Field]:
     fields = await reorder(ctx.db, Field, ids)
-    await ctx.commit(Event(CHANGED, {}))
+    await ctx.commit(FieldsChanged())
     return fields
 
 
@@ -161,7 +159,7 @@ async def delete_field(ctx: Ctx, *, field_id: int) -> None:
     """Delete a field with every contact's value of it."""
     field = await get_field(ctx.db, field_id=field_id)
     await ctx.db.delete(field)
-    await ctx.commit(Event(CHANGED, {"field_id": field_id}))
+    await ctx.commit(FieldsChanged(field_id=field_id))
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -221,7 +219,7 @@ async def set_value(ctx: Ctx, *, contact_id: int, key: str, value: Any) -> Any:
     await get_contact(ctx.db, contact_id=contact_id)
     field = await field_by_key(ctx.db, key)
     stored = await write_value(ctx, contact_id=contact_id, field=field, raw=value)
-    await ctx.commit(contact_event(contact_id, "fields"))
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="fields"))
     return stored
 
 

@@ -7,13 +7,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.conversations.models import Message
 from madoguchi.crm.models import Mark
-from madoguchi.events import Event
+from madoguchi.events.types import MarksChanged, MessageUpdated
 from madoguchi.kit.clean import clean_color, clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.kit.ids import is_id
-
-MARKS_CHANGED = "marks.changed"
 
 
 async def list_marks(db: AsyncSession) -> list[Mark]:
@@ -45,7 +43,7 @@ async def update_mark(
         mark.name = name
     if color is not None:
         mark.color = clean_color(color)
-    await ctx.commit(Event(MARKS_CHANGED, {"mark_id": mark.id}))
+    await ctx.commit(MarksChanged(mark_id=mark.id))
     return mark
 
 
@@ -56,7 +54,5 @@ async def mark_message(ctx: Ctx, *, message_id: int, mark: int | str | None) -> 
         raise NotFound("No message with id %(id)s.", id=message_id)
     message.mark_id = None if mark is None else (await find_mark(ctx.db, mark)).id
     conversation_id = message.conversation_id
-    await ctx.commit(
-        Event("message.updated", {"message_id": message_id, "conversation_id": conversation_id})
-    )
+    await ctx.commit(MessageUpdated(message_id=message_id, conversation_id=conversation_id))
     return message

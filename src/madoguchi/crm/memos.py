@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.contacts.service import contact_event, get_contact
+from madoguchi.contacts.service import get_contact
 from madoguchi.crm.models import Memo
+from madoguchi.events.types import ContactUpdated
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.ids import is_id
@@ -64,7 +65,7 @@ async def create_memo(
     )
     ctx.db.add(memo)
     await ctx.db.flush()
-    await ctx.commit(contact_event(contact_id, "memos"))
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="memos"))
     return memo
 
 
@@ -76,14 +77,14 @@ async def update_memo(
         memo.title if title is None else title, memo.body if body is None else body
     )
     memo.updated_at = ctx.now()
-    await ctx.commit(contact_event(contact_id, "memos"))
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="memos"))
     return memo
 
 
 async def delete_memo(ctx: Ctx, *, contact_id: int, memo_id: int) -> None:
     memo = await get_memo(ctx.db, contact_id=contact_id, memo_id=memo_id)
     await ctx.db.delete(memo)
-    await ctx.commit(contact_event(contact_id, "memos"))
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="memos"))
 
 
 async def move_memo(ctx: Ctx, *, contact_id: int, memo_id: int, direction: str) -> bool:
@@ -104,5 +105,5 @@ async def reorder_memos(ctx: Ctx, *, contact_id: int, ids: list[int]) -> list[Me
     """Put the contact's memos in the order of ``ids`` (each exactly once)."""
     await get_contact(ctx.db, contact_id=contact_id)
     memos = await reorder(ctx.db, Memo, ids, Memo.contact_id == contact_id)
-    await ctx.commit(contact_event(contact_id, "memos"))
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="memos"))
     return memos

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.contacts.service import contact_event, get_contact
+from madoguchi.contacts.service import get_contact
 from madoguchi.crm import values
 from madoguchi.crm.models import Record, RecordBook
-from madoguchi.events import Event
+from madoguchi.events.types import ContactUpdated, RecordBooksChanged
 from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
@@ -20,7 +20,6 @@ from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import next_position
 from madoguchi.members.models import Member
 
-CHANGED = "record_books.changed"
 MAX_FIELDS = 50
 # Dates of records (and snoozes, scheduled sends) lie in these years: far enough for any history,
 # and far from the calendar's ends (year 1, year 9999), where moving between zones leaves it.
@@ -81,7 +80,7 @@ async def create_book(ctx: Ctx, *, name: str, fields: list[dict[str, Any]]) -> R
     )
     ctx.db.add(book)
     await ctx.db.flush()
-    await ctx.commit(Event(CHANGED, {"book_id": book.id}))
+    await ctx.commit(RecordBooksChanged(book_id=book.id))
     return book
 
 
@@ -109,7 +108,7 @@ async def update_book(
                     key=field["key"],
                 )
         book.fields = cleaned
-    await ctx.commit(Event(CHANGED, {"book_id": book.id}))
+    await ctx.commit(RecordBooksChanged(book_id=book.id))
     return book
 
 
@@ -117,7 +116,7 @@ async def delete_book(ctx: Ctx, *, book_id: int) -> None:
     """Delete a book with all its records."""
     book = await find_book(ctx.db, book_id)
     await ctx.db.delete(book)
-    await ctx.commit(Event(CHANGED, {"book_id": book_id}))
+    await ctx.commit(RecordBooksChanged(book_id=book_id))
 
 
 def _record_values(book: RecordBook, raw: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +205,7 @@ async def create_record(
     )
     ctx.db.add(record)
     await ctx.db.flush()
-    await ctx.commit(contact_event(contact_id, "records"))
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="records"))
     return record
 
 
@@ -219,7 +218,7 @@ async def update_record(
     if values_ is not None:
         record.values = _record_values(await find_book(ctx.db, record.book_id), values_)
     record.updated_at = ctx.now()
-    await ctx.commit(contact_event(record.contact_id, "records"))
+    await ctx.commit(ContactUpdated(contact_id=record.contact_id, part="records"))
     return record
 
 
@@ -227,4 +226,4 @@ async def delete_record(ctx: Ctx, *, record_id: int) -> None:
     record = await get_record(ctx.db, record_id=record_id)
     contact_id = record.contact_id
     await ctx.db.delete(record)
-    await ctx.commit(contact_event(contact_id, "records"))
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="records"))

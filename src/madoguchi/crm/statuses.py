@@ -6,14 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.crm.models import Status
-from madoguchi.events import Event
+from madoguchi.events.types import StatusesChanged
 from madoguchi.kit.clean import clean_color, clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, NotFound
 from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import next_position, reorder
-
-CHANGED = "statuses.changed"
 
 
 async def list_statuses(db: AsyncSession) -> list[Status]:
@@ -53,7 +51,7 @@ async def create_status(ctx: Ctx, *, name: str, color: str = "#64748b") -> Statu
     )
     ctx.db.add(status)
     await ctx.db.flush()
-    await ctx.commit(Event(CHANGED, {"status_id": status.id}))
+    await ctx.commit(StatusesChanged(status_id=status.id))
     return status
 
 
@@ -67,7 +65,7 @@ async def update_status(
         status.name = name
     if color is not None:
         status.color = clean_color(color)
-    await ctx.commit(Event(CHANGED, {"status_id": status.id}))
+    await ctx.commit(StatusesChanged(status_id=status.id))
     return status
 
 
@@ -75,10 +73,10 @@ async def delete_status(ctx: Ctx, *, status_id: int) -> None:
     """Delete a status; contacts that had it are left with none."""
     status = await get_status(ctx.db, status_id=status_id)
     await ctx.db.delete(status)
-    await ctx.commit(Event(CHANGED, {"status_id": status_id}))
+    await ctx.commit(StatusesChanged(status_id=status_id))
 
 
 async def reorder_statuses(ctx: Ctx, *, ids: list[int]) -> list[Status]:
     statuses = await reorder(ctx.db, Status, ids)
-    await ctx.commit(Event(CHANGED, {}))
+    await ctx.commit(StatusesChanged())
     return statuses

@@ -6,9 +6,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.contacts.models import Contact
-from madoguchi.contacts.service import contact_event, get_contact
+from madoguchi.contacts.service import get_contact
 from madoguchi.crm.models import ContactTag, Tag, TagFolder
-from madoguchi.events import Event
+from madoguchi.events.types import ContactUpdated, TagAdded, TagsChanged
 from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
@@ -26,9 +26,6 @@ from madoguchi.members.service import ensure_manager
 def _ensure_manager(actor: Member | None) -> None:
     if actor is not None:
         ensure_manager(actor)
-
-
-CHANGED = "tags.changed"
 
 
 async def list_folders(db: AsyncSession) -> list[TagFolder]:
@@ -119,7 +116,7 @@ async def create_folder(
     )
     ctx.db.add(folder)
     await ctx.db.flush()
-    await ctx.commit(Event(CHANGED, {"folder_id": folder.id}))
+    await ctx.commit(TagsChanged(folder_id=folder.id))
     return folder
 
 
@@ -129,7 +126,7 @@ async def rename_folder(ctx: Ctx, *, actor: Member | None, folder_id: int, name:
     name = clean_name(name)
     await _check_folder_name(ctx.db, name, folder.parent_id, exclude=folder.id)
     folder.name = name
-    await ctx.commit(Event(CHANGED, {"folder_id": folder.id}))
+    await ctx.commit(TagsChanged(folder_id=folder.id))
     return folder
 
 
@@ -152,7 +149,7 @@ async def delete_folder(ctx: Ctx, *, actor: Member | None, folder_id: int) -> No
         )
     await ctx.db.execute(update(Tag).where(Tag.folder_id.in_(folder_ids)).values(folder_id=None))
     await ctx.db.delete(folder)
-    await ctx.commit(Event(CHANGED, {"folder_id": folder_id}))
+    await ctx.commit(TagsChanged(folder_id=folder_id))
 
 
 async def _check_unique(
@@ -180,7 +177,7 @@ async def create_tag(
     tag = Tag(name=name, folder_id=folder_id, position=await next_position(ctx.db, Tag.position))
     ctx.db.add(tag)
     await ctx.db.flush()
-    await ctx.commit(Event(CHANGED, {"tag_id": tag.id}))
+    await ctx.commit(TagsChanged(tag_id=tag.id))
     return tag
 
 
@@ -203,7 +200,7 @@ async def update_tag(
         folder_id = tag_folder.id if tag_folder else None
     await _check_unique(ctx.db, new_name, folder_id, exclude=tag.id)
     tag.name, tag.folder_id = new_name, folder_id
-    await ctx.commit(Event(CHANGED, {"tag_id": tag.id}))
+    await ctx.commit(TagsChanged(tag_id=tag.id))
     return tag
 
 
@@ -211,7 +208,7 @@ async def delete_tag(ctx: Ctx, *, actor: Member | None, tag_id: int) -> None:
     _ensure_manager(actor)
     tag = await get_tag(ctx.db, tag_id=tag_id)
     await ctx.db.delete(tag)
-    await ctx.commit(Event(CHANGED, {"tag_id": tag_id}))
+    await ctx.commit(TagsChanged(tag_id=tag_id))
 
 
 async def contact_tags(db: AsyncSession, *, contact_ids: list[int]) -> dict[int, list[Tag]]:
@@ -264,8 +261,8 @@ async def add_tag(ctx: Ctx, *, contact_id: int, tag_id: int) -> None:
     await get_tag(ctx.db, tag_id=tag_id)
     if await attach(ctx, contact_id=contact_id, tag_ids=[tag_id]):
         await ctx.commit(
-            contact_event(contact_id, "tags"),
-            Event("tag.added", {"contact_id": contact_id, "tag_id": tag_id}),
+            ContactUpdated(contact_id=contact_id, part="tags"),
+            TagAdded(contact_id=contact_id, tag_id=tag_id),
         )
 
 
@@ -275,7 +272,7 @@ async def remove_tag(ctx: Ctx, *, contact_id: int, tag_id: int) -> None:
     await ctx.db.execute(
         delete(ContactTag).where(ContactTag.contact_id == contact_id, ContactTag.tag_id == tag_id)
     )
-    await ctx.commit(contact_event(contact_id, "tags"))
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="tags"))
 
 
 async def set_tags(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[Tag]:
@@ -296,8 +293,8 @@ async def set_tags(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[Tag
             )
         )
     added = [
-        Event("tag.added", {"contact_id": contact_id, "tag_id": tag_id})
+        TagAdded(contact_id=contact_id, tag_id=tag_id)
         for tag_id in await attach(ctx, contact_id=contact_id, tag_ids=sorted(wanted - current))
     ]
-    await ctx.commit(contact_event(contact_id, "tags"), *added)
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="tags"), *added)
     return (await contact_tags(ctx.db, contact_ids=[contact_id]))[contact_id]

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from madoguchi.automation import macros, templates
+from madoguchi.automation import filters, macros, templates
 from madoguchi.channels.models import ChannelKind
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import scheduled, workflow
@@ -38,6 +38,7 @@ from madoguchi.demo.script import (
     CONVERSATION_TAGS,
     CUSTOMERS,
     FIELDS,
+    MESSAGE_FILTERS,
     POINTS_PER_VISIT,
     RECORD_BOOKS,
     RECORD_MENUS,
@@ -172,6 +173,8 @@ async def _set_up_workspace(ctx: Ctx) -> _Workspace:
         name: (await macros.create_action(ctx, name=name, steps=steps)).id
         for name, steps in action_steps.items()
     }
+    for match, text in MESSAGE_FILTERS:
+        await filters.create_filter(ctx, match=match, text=text)
     return _Workspace(
         tags=tag_ids,
         conversation_tags=conversation_tags,

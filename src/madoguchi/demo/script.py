@@ -580,6 +580,13 @@ RECORD_BOOKS: tuple[tuple[str, list[dict[str, Any]]], ...] = (
 CONVERSATION_TAGS = (("予約", "#2563eb"), ("料金", "#16a34a"), ("クレーム", "#dc2626"))
 
 # Templates: folder, name, text.
+# メッセージフィルター: what the rich menu's buttons send and an auto-reply keyword arrive read.
+MESSAGE_FILTERS = (
+    ("exact", "メニューを見る"),
+    ("exact", "予約する"),
+    ("contains", "営業時間"),
+)
+
 TEMPLATES = (
     (
         "予約",

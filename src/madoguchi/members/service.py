@@ -13,7 +13,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from madoguchi.audit import service as audit
-from madoguchi.events import Event
+from madoguchi.events.types import (
+    MemberCreated,
+    MemberSignedOut,
+    MemberUpdated,
+    TokenCreated,
+    TokenRevoked,
+)
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import utcnow
 from madoguchi.kit.errors import (
@@ -101,7 +107,7 @@ async def create_member(
         subject=f"member {member.id}",
         detail={"email": email, "name": name, "role": role},
     )
-    await ctx.commit(Event("member.created", {"member_id": member.id}))
+    await ctx.commit(MemberCreated(new_member_id=member.id))
     return member
 
 
@@ -148,15 +154,11 @@ async def update_settings(
         member.notify_assigned = notify_assigned
     if notify_mentions is not None:
         member.notify_mentions = notify_mentions
-    await ctx.commit(Event("member.updated", {"member_id": member.id}, member_id=member.id))
+    await ctx.commit(MemberUpdated(member_id=member.id))
     return member
 
 
 # --- managing members (owners and admins) ------------------------------------------------------
-
-# What a member's live connections hear when they must stop (deactivated, their password reset,
-# one of their tokens revoked): the WebSocket closes on it (app._stream_events).
-SIGNED_OUT = "member.signed_out"
 
 
 def _ensure_may_manage(actor: Member, target: Member, *, role: str | None = None) -> None:
@@ -246,10 +248,8 @@ async def update_member(
         if not active:
             # Tokens are refused while inactive (member_for_token); sessions go for good.
             await _end_sessions(ctx, member_id=target.id)
-            events.append(Event(SIGNED_OUT, {"reason": "deactivated"}, member_id=target.id))
-    await ctx.commit(
-        Event("member.updated", {"member_id": target.id}, member_id=target.id), *events
-    )
+            events.append(MemberSignedOut(reason="deactivated", member_id=target.id))
+    await ctx.commit(MemberUpdated(member_id=target.id), *events)
     return target
 
 
@@ -273,8 +273,8 @@ async def reset_password(ctx: Ctx, *, member_id: int, actor: Member | None) -> s
         detail={"name": target.name, "email": target.email},
     )
     await ctx.commit(
-        Event("member.updated", {"member_id": target.id}, member_id=target.id),
-        Event(SIGNED_OUT, {"reason": "password_reset"}, member_id=target.id),
+        MemberUpdated(member_id=target.id),
+        MemberSignedOut(reason="password_reset", member_id=target.id),
     )
     return password
 
@@ -307,7 +307,7 @@ async def change_password(
         subject=f"member {member.id}",
         detail={"name": member.name},
     )
-    await ctx.commit(Event("member.updated", {"member_id": member.id}, member_id=member.id))
+    await ctx.commit(MemberUpdated(member_id=member.id))
     return member
 
 
@@ -455,7 +455,7 @@ async def issue_token(
         subject=f"token {token.id}",
         detail={"name": name, "member_id": member.id, "member_name": member.name},
     )
-    await ctx.commit(Event("token.created", {"token_id": token.id}, member_id=member.id))
+    await ctx.commit(TokenCreated(token_id=token.id, member_id=member.id))
     return IssuedToken(token=token, secret=secret)
 
 
@@ -523,8 +523,8 @@ async def revoke_token(ctx: Ctx, *, token_id: int, actor: Member | None = None) 
     # Live connections cannot tell which token opened them: all of the member's close, and
     # those with a session or another token reconnect.
     await ctx.commit(
-        Event("token.revoked", {"token_id": token.id}, member_id=owner.id),
-        Event(SIGNED_OUT, {"reason": "token_revoked"}, member_id=owner.id),
+        TokenRevoked(token_id=token.id, member_id=owner.id),
+        MemberSignedOut(reason="token_revoked", member_id=owner.id),
     )
     return token
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.events import Event
+from madoguchi.events.types import NotificationCreated, NotificationsRead
 from madoguchi.kit.context import Ctx
 from madoguchi.members.models import Member
 from madoguchi.notifications.models import Notification
@@ -19,7 +19,7 @@ async def notify(
     conversation_id: int | None,
     message_id: int | None = None,
     actor: Member | None = None,
-) -> Event | None:
+) -> NotificationCreated | None:
     """Add a notification (nothing committed); the event to publish, None for oneself."""
     if actor is not None and actor.id == member_id:
         return None
@@ -33,15 +33,12 @@ async def notify(
     )
     ctx.db.add(notification)
     await ctx.db.flush()
-    return Event(
-        "notification.created",
-        {
-            "notification_id": notification.id,
-            "kind": kind,
-            "conversation_id": conversation_id,
-            "message_id": message_id,
-            "actor_name": actor.name if actor else "",
-        },
+    return NotificationCreated(
+        notification_id=notification.id,
+        kind=kind,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        actor_name=actor.name if actor else "",
         member_id=member_id,
     )
 
@@ -70,4 +67,4 @@ async def mark_all_read(ctx: Ctx, *, member: Member) -> None:
         .where(Notification.member_id == member.id, Notification.read_at.is_(None))
         .values(read_at=ctx.now())
     )
-    await ctx.commit(Event("notifications.read", {}, member_id=member.id))
+    await ctx.commit(NotificationsRead(member_id=member.id))

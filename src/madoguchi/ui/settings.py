@@ -18,9 +18,11 @@ from madoguchi.members import service as members
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui import (
     settings_actions,
+    settings_autoclose,
     settings_channels,
     settings_conversation_tags,
     settings_fields,
+    settings_filters,
     settings_lists,
     settings_team,
     settings_templates,
@@ -97,4 +99,6 @@ router.include_router(settings_channels.router)
 router.include_router(settings_templates.router)
 router.include_router(settings_actions.router)
 router.include_router(settings_conversation_tags.router)
+router.include_router(settings_filters.router)
+router.include_router(settings_autoclose.router)
 router.include_router(settings_team.router)

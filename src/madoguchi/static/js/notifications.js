@@ -97,6 +97,7 @@ export async function onNotification(event) {
 // looking at that very conversation.
 export async function notifyCustomerWrote(event) {
   if (event.kind !== "inbound" || String(event.assignee_id) !== body.dataset.memberId) return;
+  if (event.filtered) return;  // a message filter's: it arrived read (F27)
   if (body.dataset.notifyAssigned !== "true" || !("Notification" in window) || Notification.permission !== "granted") return;
   if (document.visibilityState === "visible" && openConversationId() === event.conversation_id) return;
   let title = "Madoguchi";

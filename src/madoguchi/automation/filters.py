@@ -1,0 +1,123 @@
+"""メッセージフィルター (F27): customer messages that need no one's attention arrive read.
+
+What a rich-menu button sends (「メニューを見る」) or an auto-reply keyword (「営業時間」) is a
+customer's message like any other, kept in the conversation and moving it up the list, but it
+raises no unread count and no notification for any member. A filter matches the whole message
+(``exact``) or a part of it (``contains``), compared as search compares: full- and half-width,
+upper and lower case, katakana and hiragana alike, spaces at the ends ignored.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.audit import service as audit
+from madoguchi.automation.models import FilterMatch, MessageFilter
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from madoguchi.kit.text import normalize, storable
+from madoguchi.members.models import Member
+
+MAX_FILTER_TEXT = 200
+MATCHES = tuple(match.value for match in FilterMatch)
+
+
+def _compared(text: str) -> str:
+    return normalize(text).strip()
+
+
+def _clean(match: str, text: str) -> tuple[str, str]:
+    if match not in MATCHES:
+        raise Invalid("match must be exact or contains.")
+    text = storable(text).strip()
+    if not text:
+        raise Invalid("Write the text the filter looks for.")
+    if len(text) > MAX_FILTER_TEXT:
+        raise Invalid("A filter's text can be at most %(n)d characters.", n=MAX_FILTER_TEXT)
+    return match, text
+
+
+async def list_filters(db: AsyncSession) -> list[MessageFilter]:
+    return list(await db.scalars(select(MessageFilter).order_by(MessageFilter.id)))
+
+
+async def get_filter(db: AsyncSession, *, filter_id: int) -> MessageFilter:
+    found = await db.get(MessageFilter, filter_id)
+    if found is None:
+        raise NotFound("No message filter with id %(id)s.", id=filter_id)
+    return found
+
+
+async def _refuse_twins(ctx: Ctx, match: str, text: str, filter_id: int | None = None) -> None:
+    twin = select(MessageFilter.id).where(MessageFilter.match == match, MessageFilter.text == text)
+    if filter_id is not None:
+        twin = twin.where(MessageFilter.id != filter_id)
+    if await ctx.db.scalar(twin) is not None:
+        raise Conflict("This filter exists already: %(text)s.", text=text)
+
+
+async def create_filter(ctx: Ctx, *, match: str, text: str) -> MessageFilter:
+    match, text = _clean(match, text)
+    await _refuse_twins(ctx, match, text)
+    message_filter = MessageFilter(match=match, text=text, created_at=ctx.now())
+    ctx.db.add(message_filter)
+    try:
+        await ctx.commit()
+    except IntegrityError:
+        # Another owner added the same filter a moment ago.
+        await ctx.db.rollback()
+        raise Conflict("This filter exists already: %(text)s.", text=text) from None
+    return message_filter
+
+
+async def update_filter(
+    ctx: Ctx,
+    *,
+    filter_id: int,
+    match: str | None = None,
+    text: str | None = None,
+) -> MessageFilter:
+    message_filter = await get_filter(ctx.db, filter_id=filter_id)
+    match, text = _clean(
+        message_filter.match if match is None else match,
+        message_filter.text if text is None else text,
+    )
+    await _refuse_twins(ctx, match, text, message_filter.id)
+    message_filter.match, message_filter.text = match, text
+    await ctx.commit()
+    return message_filter
+
+
+async def delete_filter(ctx: Ctx, *, filter_id: int, actor: Member | None) -> MessageFilter:
+    """Delete it (kept in the audit log: it changed what members were told)."""
+    message_filter = await get_filter(ctx.db, filter_id=filter_id)
+    audit.record(
+        ctx,
+        actor=actor,
+        action="message_filter.deleted",
+        subject=f"message filter {message_filter.id}",
+        detail={"match": message_filter.match, "text": message_filter.text},
+    )
+    await ctx.db.delete(message_filter)
+    await ctx.commit()
+    return message_filter
+
+
+def matches(message_filter: MessageFilter, text: str) -> bool:
+    wanted, given = _compared(message_filter.text), _compared(text)
+    if message_filter.match == FilterMatch.exact:
+        return given == wanted
+    return bool(wanted) and wanted in given
+
+
+async def filtering(db: AsyncSession, text: str) -> MessageFilter | None:
+    """The first filter a customer's message matches, if any (an image or a sticker without
+    text matches none)."""
+    if not text.strip():
+        return None
+    for message_filter in await list_filters(db):
+        if matches(message_filter, text):
+            return message_filter
+    return None
