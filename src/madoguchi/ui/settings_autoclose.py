@@ -11,7 +11,8 @@ from madoguchi.automation import autoclose
 from madoguchi.channels import service as channels
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui.settings_pages import N_, FormText, SettingsPage, act, add_page, translated
 
 router = APIRouter()
