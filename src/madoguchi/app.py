@@ -24,10 +24,10 @@ from madoguchi import __version__
 from madoguchi.audit.api import router as audit_router
 from madoguchi.automation.api import router as automation_router
 from madoguchi.broadcasts.api import router as broadcasts_router
-from madoguchi.channels import email
-from madoguchi.channels.adapters import ROUTERS as CHANNEL_ROUTERS
 from madoguchi.channels.api import router as channels_router
 from madoguchi.config import Settings, get_settings
+from madoguchi.connectors import email
+from madoguchi.connectors.adapters import ROUTERS as CHANNEL_ROUTERS
 from madoguchi.contacts.api import router as contacts_router
 from madoguchi.conversations.api import router as conversations_router
 from madoguchi.crm.api import router as crm_router

@@ -168,7 +168,7 @@ async def remove_channel(ctx: Ctx, *, channel_id: int, actor: Member | None = No
         subject=f"channel {channel.id}",
         detail={"kind": channel.kind, "name": channel.name},
     )
-    # channel.updated: open web chats on it end at once (channels.web).
+    # channel.updated: open web chats on it end at once (connectors.web).
     await ctx.commit(ChannelUpdated(channel_id=channel.id, removed=True))
     return channel
 

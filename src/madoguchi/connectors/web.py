@@ -38,8 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.websockets import WebSocketState
 
-from madoguchi.channels.inbound import Inbound, load_channel, receive
 from madoguchi.channels.models import Channel, ChannelKind, VisitorSession
+from madoguchi.connectors.inbound import Inbound, load_channel, receive
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Conversation, Message, MessageKind
