@@ -22,6 +22,7 @@ from madoguchi.ui import (
     settings_conversation_tags,
     settings_fields,
     settings_filters,
+    settings_forms,
     settings_lists,
     settings_segments,
     settings_team,
@@ -102,4 +103,5 @@ router.include_router(settings_conversation_tags.router)
 router.include_router(settings_filters.router)
 router.include_router(settings_autoclose.router)
 router.include_router(settings_segments.router)
+router.include_router(settings_forms.router)
 router.include_router(settings_team.router)
