@@ -11,7 +11,8 @@ from madoguchi.automation import autoclose
 from madoguchi.channels import service as channels
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui.settings_pages import N_, FormText, SettingsPage, act, add_page, translated
 
 router = APIRouter()
@@ -41,7 +42,7 @@ def _hours(typed: str) -> int | None:
     typed = typed.strip()
     if not typed:
         return None
-    if not typed.isdecimal():
+    if not typed.isdecimal() or len(typed) > 6:
         raise Invalid("Write the hours as a whole number, or leave it empty to turn it off.")
     return int(typed)
 

@@ -19,7 +19,8 @@ from madoguchi.crm import fields, records
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError
 from madoguchi.kit.i18n import translate_error
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui.render import render_for
 from madoguchi.ui.settings_named import NamedList
