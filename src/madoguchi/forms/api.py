@@ -7,8 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from madoguchi.crm.schemas import Items
-from madoguchi.crm.values import MAX_ID
 from madoguchi.forms import service as forms
 from madoguchi.forms.schemas import (
     AnswerOut,
@@ -18,7 +16,10 @@ from madoguchi.forms.schemas import (
     FormOut,
     FormUpdate,
 )
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.ids import MAX_ID
+from madoguchi.kit.schemas import Items
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 
 router = APIRouter(prefix="/api/v1/forms", tags=["forms"])

@@ -37,9 +37,11 @@ from madoguchi.crm.models import FieldType, Tag
 from madoguchi.events.types import ContactCreated, ContactUpdated, Event, TagAdded
 from madoguchi.forms.models import Form as Form
 from madoguchi.forms.models import FormAnswer
+from madoguchi.kit import clean
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, DomainError, Invalid, NotFound
 from madoguchi.kit.i18n import N_, gettext_for
+from madoguchi.kit.ids import is_id
 from madoguchi.kit.spreadsheet import CsvWriter
 from madoguchi.kit.text import storable
 from madoguchi.members.models import Member
@@ -226,7 +228,7 @@ async def list_forms(db: AsyncSession) -> list[Form]:
 
 
 async def get_form(db: AsyncSession, *, form_id: int) -> Form:
-    form = await db.get(Form, form_id) if values.is_id(form_id) else None
+    form = await db.get(Form, form_id) if is_id(form_id) else None
     if form is None:
         raise NotFound("No form with id %(id)s.", id=form_id)
     return form
@@ -399,8 +401,8 @@ def _check_name(value: Any) -> None:
 # refusal lands beside that question.
 _PROFILE_CHECKS: dict[str, Callable[[Any], object]] = {
     "name": _check_name,
-    "email": values.email_address,
-    "phone": values.phone_number,
+    "email": clean.email_address,
+    "phone": clean.phone_number,
 }
 
 

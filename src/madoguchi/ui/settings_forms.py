@@ -19,7 +19,8 @@ from madoguchi.conversations import repository
 from madoguchi.crm import fields, tags
 from madoguchi.forms import service as forms
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui.render import render_for
 from madoguchi.ui.settings_named import NamedList
 from madoguchi.ui.settings_pages import (
