@@ -30,7 +30,7 @@ async def test_an_owner_builds_a_form_in_the_settings_and_reads_its_answers(
     assert "来店回数: 友だち情報" in page.text and "メルマガ同意: タグを付ける" in page.text
 
     rows = {
-        "key": ["name", "visits", "agree", ""],
+        "key": ["name", "visits", "", ""],
         "label": ["お名前", "来店回数", "お知らせを受け取る", ""],
         "type": ["text", "number", "consent", "text"],
         "choices": ["", "", "", ""],
@@ -46,7 +46,7 @@ async def test_an_owner_builds_a_form_in_the_settings_and_reads_its_answers(
     assert [(q["key"], q["type"], q["required"], q["maps_to"]) for q in form["fields"]] == [
         ("name", "text", True, "name"),
         ("visits", "number", False, "field:visits"),
-        ("agree", "consent", False, f"tag:{vip.id}"),
+        ("q3", "consent", False, f"tag:{vip.id}"),  # a key left blank is made
     ]
     assert form["url"] in added.text
 
@@ -69,7 +69,7 @@ async def test_an_owner_builds_a_form_in_the_settings_and_reads_its_answers(
     assert len((await client.get("/api/v1/forms")).json()["items"]) == 1
 
     public = form["url"].removeprefix("http://testserver")
-    await client.post(public, data={"name": "=1+2", "visits": "3", "agree": "on"})
+    await client.post(public, data={"name": "=1+2", "visits": "3", "q3": "on"})
     answers = await client.get(f"/settings/forms/{form['id']}/answers", headers=HTML)
     assert answers.status_code == 200
     assert "「ご来店アンケート」の回答" in answers.text

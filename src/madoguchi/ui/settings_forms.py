@@ -76,14 +76,15 @@ def questions_of(
     required: list[str],
     maps_to: list[str],
 ) -> list[dict[str, Any]]:
-    """The rows the builder sent, blank ones left out (the service checks the rest)."""
-    width = len(key)
+    """The rows the builder sent, blank ones left out and a blank key made (the service checks
+    the rest)."""
+    width = max(len(key), len(label), len(type_), len(choices), len(required), len(maps_to))
 
     def padded(column: list[str]) -> list[str]:
         return column + [""] * (width - len(column))
 
     rows = zip(
-        key,
+        padded(key),
         padded(label),
         padded(type_),
         padded(choices),
@@ -91,18 +92,26 @@ def questions_of(
         padded(maps_to),
         strict=True,
     )
-    return [
-        {
-            "key": k.strip(),
-            "label": lab,
-            "type": t,
-            "choices": [c.strip() for c in re.split(r"[、,，\n]", ch) if c.strip()],
-            "required": r == "yes",
-            "maps_to": m or None,
-        }
-        for k, lab, t, ch, r, m in rows
-        if k.strip() or lab.strip()
-    ]
+    given = [row for row in rows if row[0].strip() or row[1].strip()]
+    taken = {row[0].strip() for row in given}
+    questions = []
+    for n, (k, lab, t, ch, r, m) in enumerate(given, start=1):
+        made = k.strip()
+        if not made:
+            # An owner need not invent keys: q1, q2… unless one is taken.
+            made = next(f"q{i}" for i in range(n, n + len(given) + 1) if f"q{i}" not in taken)
+            taken.add(made)
+        questions.append(
+            {
+                "key": made,
+                "label": lab,
+                "type": t,
+                "choices": [c.strip() for c in re.split(r"[、,，\n]", ch) if c.strip()],
+                "required": r == "yes",
+                "maps_to": m or None,
+            }
+        )
+    return questions
 
 
 async def _forms(ctx: Ctx) -> dict[str, Any]:
