@@ -197,3 +197,44 @@ async def test_a_registered_hook_hears_every_answer_inside_its_transaction(ctx: 
     finally:
         forms._answered_hooks.remove(started)
     assert heard == [(form.id, answer.contact_id)]
+
+
+async def test_a_required_consent_must_be_ticked_and_choices_must_fit_the_field(
+    ctx: Ctx,
+) -> None:
+    await fields.create_field(
+        ctx, key="menu", label="メニュー", type="select", options=["カット", "カラー"]
+    )
+    with pytest.raises(Invalid, match="パーマ is not a choice of the profile field"):
+        await forms.create_form(
+            ctx,
+            name="メニュー調査",
+            fields=[
+                {
+                    "key": "menu",
+                    "label": "ご希望",
+                    "type": "choice",
+                    "choices": ["カット", "パーマ"],
+                    "maps_to": "field:menu",
+                }
+            ],
+        )
+    with pytest.raises(Invalid, match="a consent can only add a tag"):
+        await forms.create_form(
+            ctx,
+            name="同意",
+            fields=[{"key": "ok", "label": "同意", "type": "consent", "maps_to": "field:menu"}],
+        )
+    form = await forms.create_form(
+        ctx,
+        name="同意",
+        fields=[{"key": "ok", "label": "規約に同意する", "type": "consent", "required": True}],
+    )
+    with pytest.raises(forms.AnswerRefused) as refused:
+        await forms.answer_form(ctx, form_id=form.id, given={"ok": ""})
+    assert str(refused.value) == "規約に同意する: please tick to agree."
+    answer = await forms.answer_form(ctx, form_id=form.id, given={"ok": "on"})
+    assert answer.answers == {"ok": True}
+    contact = await contacts.get_contact(ctx.db, contact_id=answer.contact_id)
+    # Named in the workspace's language when the answers give no name.
+    assert contact.display_name == "アンケート回答者（同意）"
