@@ -238,3 +238,23 @@ async def test_a_required_consent_must_be_ticked_and_choices_must_fit_the_field(
     contact = await contacts.get_contact(ctx.db, contact_id=answer.contact_id)
     # Named in the workspace's language when the answers give no name.
     assert contact.display_name == "アンケート回答者（同意）"
+
+
+async def test_a_contacts_form_link_still_works_after_a_restart(ctx: Ctx, database: Any) -> None:
+    from madoguchi.workspace import service as workspace
+
+    form, _agreed = await _salon_form(ctx)
+    known = await contacts.create_contact(ctx, display_name="佐藤 美咲")
+    workspace._cache.clear()  # a fresh workspace: no key made yet
+    # The first use of the key is in a transaction that is rolled back (a GET's).
+    async with database.read_sessions() as session:
+        await workspace.signing_key(session)
+        await session.rollback()
+    signed = (await forms.contact_link(ctx, form_id=form.id, contact_id=known.id)).partition("?k=")[
+        2
+    ]
+    workspace._cache.clear()  # the process restarts
+    answer = await forms.answer_form(
+        ctx, form_id=form.id, given={"name": "x"}, identity=forms.Identity(signed=signed)
+    )
+    assert answer.contact_id == known.id
