@@ -62,17 +62,21 @@ async def _refuse_twins(ctx: Ctx, match: str, text: str, filter_id: int | None =
             raise Conflict("This filter exists already: %(text)s.", text=other.text)
 
 
+async def _commit_unless_twin(ctx: Ctx, text: str) -> None:
+    try:
+        await ctx.commit()
+    except IntegrityError:
+        # Another owner saved the same filter a moment ago.
+        await ctx.db.rollback()
+        raise Conflict("This filter exists already: %(text)s.", text=text) from None
+
+
 async def create_filter(ctx: Ctx, *, match: str, text: str) -> MessageFilter:
     match, text = _clean(match, text)
     await _refuse_twins(ctx, match, text)
     message_filter = MessageFilter(match=match, text=text, created_at=ctx.now())
     ctx.db.add(message_filter)
-    try:
-        await ctx.commit()
-    except IntegrityError:
-        # Another owner added the same filter a moment ago.
-        await ctx.db.rollback()
-        raise Conflict("This filter exists already: %(text)s.", text=text) from None
+    await _commit_unless_twin(ctx, text)
     return message_filter
 
 
@@ -90,11 +94,7 @@ async def update_filter(
     )
     await _refuse_twins(ctx, match, text, message_filter.id)
     message_filter.match, message_filter.text = match, text
-    try:
-        await ctx.commit()
-    except IntegrityError:
-        await ctx.db.rollback()
-        raise Conflict("This filter exists already: %(text)s.", text=text) from None
+    await _commit_unless_twin(ctx, text)
     return message_filter
 
 

@@ -13,6 +13,7 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.web import CtxDep
 from madoguchi.members.dependencies import MemberDep
+from madoguchi.members.models import Member
 from madoguchi.ui.settings_pages import N_, FormText, SettingsPage, act, add_page, translated
 
 router = APIRouter()
@@ -47,34 +48,16 @@ def _hours(typed: str) -> int | None:
     return int(typed)
 
 
-@router.post("/settings/auto-close")
-async def save_workspace(
-    request: Request, member: MemberDep, ctx: CtxDep, hours: FormText = "", message: FormText = ""
-) -> Response:
-    async def change() -> object:
-        return await autoclose.set_auto_close(ctx, after_hours=_hours(hours), message=message)
-
-    return await act(
-        request,
-        ctx,
-        member,
-        AUTO_CLOSE,
-        change,
-        at="auto-close-workspace",
-        notice=translated(member, N_("Saved.")),
-        draft={"hours": hours, "message": message},
-    )
-
-
-@router.post("/settings/auto-close/channels/{channel_id}")
-async def save_channel(
-    channel_id: int,
+async def _save(
     request: Request,
-    member: MemberDep,
-    ctx: CtxDep,
-    hours: FormText = "",
-    message: FormText = "",
+    ctx: Ctx,
+    member: Member,
+    channel_id: int | None,
+    hours: str,
+    message: str,
 ) -> Response:
+    """The workspace's setting (``channel_id`` None) or a channel's own, from its form."""
+
     async def change() -> object:
         return await autoclose.set_auto_close(
             ctx, after_hours=_hours(hours), message=message, channel_id=channel_id
@@ -86,10 +69,29 @@ async def save_channel(
         member,
         AUTO_CLOSE,
         change,
-        at=f"auto-close-channel-{channel_id}",
+        at="auto-close-workspace" if channel_id is None else f"auto-close-channel-{channel_id}",
         notice=translated(member, N_("Saved.")),
         draft={"hours": hours, "message": message},
     )
+
+
+@router.post("/settings/auto-close")
+async def save_workspace(
+    request: Request, member: MemberDep, ctx: CtxDep, hours: FormText = "", message: FormText = ""
+) -> Response:
+    return await _save(request, ctx, member, None, hours, message)
+
+
+@router.post("/settings/auto-close/channels/{channel_id}")
+async def save_channel(
+    channel_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    hours: FormText = "",
+    message: FormText = "",
+) -> Response:
+    return await _save(request, ctx, member, channel_id, hours, message)
 
 
 @router.post("/settings/auto-close/channels/{channel_id}/follow")
