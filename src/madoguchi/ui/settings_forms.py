@@ -12,7 +12,7 @@ import io
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from madoguchi.conversations import repository
@@ -21,6 +21,7 @@ from madoguchi.forms import service as forms
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.web import CtxDep
 from madoguchi.members.dependencies import MemberDep
+from madoguchi.members.models import Member
 from madoguchi.ui.render import render_for
 from madoguchi.ui.settings_named import NamedList
 from madoguchi.ui.settings_pages import (
@@ -131,30 +132,58 @@ FORMS = SettingsPage("forms", _forms)
 add_page(router, FORMS)
 
 
-@router.post("/settings/forms")
-async def add_form(
-    request: Request,
-    member: MemberDep,
-    ctx: CtxDep,
-    name: FormText = "",
+async def _question_rows(
     key: Rows = [],  # noqa: B006 (FastAPI copies the default)
     label: Rows = [],  # noqa: B006
-    type: Rows = [],  # noqa: B006 (the form's own name)
+    type: Rows = [],  # noqa: B006
     choices: Rows = [],  # noqa: B006
     required: Rows = [],  # noqa: B006
     maps_to: Rows = [],  # noqa: B006
+) -> list[dict[str, Any]]:
+    return questions_of(key, label, type, choices, required, maps_to)
+
+
+Questions = Annotated[list[dict[str, Any]], Depends(_question_rows)]
+
+
+async def _save(
+    request: Request,
+    ctx: Ctx,
+    member: Member,
+    form_id: int | None,
+    name: str,
+    questions: list[dict[str, Any]],
+    closed: bool = False,
 ) -> Response:
-    questions = questions_of(key, label, type, choices, required, maps_to)
+    """A new form (``form_id`` None) or a change to one, from the builder."""
+
+    async def change() -> object:
+        if form_id is None:
+            return await forms.create_form(ctx, name=name, fields=questions)
+        return await forms.update_form(
+            ctx, form_id=form_id, name=name, fields=questions, closed=closed
+        )
+
+    notice = None
+    if form_id is None:
+        notice = translated(member, N_("Added the form %(name)s."), name=name.strip())
     return await act(
         request,
         ctx,
         member,
         FORMS,
-        lambda: forms.create_form(ctx, name=name, fields=questions),
-        at="new-form",
-        notice=translated(member, N_("Added the form %(name)s."), name=name.strip()),
+        change,
+        at="new-form" if form_id is None else f"form-{form_id}",
+        notice=notice,
         draft={"name": name, "questions": questions},
     )
+
+
+@router.post("/settings/forms")
+async def add_form(
+    request: Request, member: MemberDep, ctx: CtxDep, questions: Questions, name: FormText = ""
+) -> Response:
+    return await _save(request, ctx, member, None, name, questions)
 
 
 @router.post("/settings/forms/{form_id}/update")
@@ -163,27 +192,11 @@ async def update_form(
     request: Request,
     member: MemberDep,
     ctx: CtxDep,
+    questions: Questions,
     name: FormText = "",
     closed: FormText = "",
-    key: Rows = [],  # noqa: B006
-    label: Rows = [],  # noqa: B006
-    type: Rows = [],  # noqa: B006
-    choices: Rows = [],  # noqa: B006
-    required: Rows = [],  # noqa: B006
-    maps_to: Rows = [],  # noqa: B006
 ) -> Response:
-    questions = questions_of(key, label, type, choices, required, maps_to)
-    return await act(
-        request,
-        ctx,
-        member,
-        FORMS,
-        lambda: forms.update_form(
-            ctx, form_id=form_id, name=name, fields=questions, closed=closed == "1"
-        ),
-        at=f"form-{form_id}",
-        draft={"name": name, "questions": questions},
-    )
+    return await _save(request, ctx, member, form_id, name, questions, closed=closed == "1")
 
 
 NamedList(
