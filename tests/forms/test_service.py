@@ -258,3 +258,18 @@ async def test_a_contacts_form_link_still_works_after_a_restart(ctx: Ctx, databa
         ctx, form_id=form.id, given={"name": "x"}, identity=forms.Identity(signed=signed)
     )
     assert answer.contact_id == known.id
+
+
+async def test_a_field_or_tag_deleted_since_the_form_was_saved_does_not_refuse_the_customer(
+    ctx: Ctx,
+) -> None:
+    form, agreed = await _salon_form(ctx)
+    visits = await fields.field_by_key(ctx.db, "visits")
+    await fields.delete_field(ctx, field_id=visits.id)
+    await tags.delete_tag(ctx, actor=None, tag_id=agreed)
+    answer = await forms.answer_form(
+        ctx, form_id=form.id, given={"name": "田中", "visits": "2", "agree": "on", "menu": "カット"}
+    )
+    assert answer.answers["visits"] == 2 and answer.answers["agree"] is True
+    values = await fields.contact_values(ctx.db, contact_ids=[answer.contact_id])
+    assert values[answer.contact_id] == {"menu": "カット"}

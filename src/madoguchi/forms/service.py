@@ -459,6 +459,10 @@ async def _fill(
                 tag_ids.append(int(ref))
             else:
                 changes[question.maps_to] = value
+        except NotFound:
+            # Deleted since the form was saved: the customer cannot help it, so the answer is
+            # kept (with the form's answers) and only that part goes nowhere.
+            continue
         except DomainError as error:
             problems[question.key] = error
     if "name" in changes and known:
