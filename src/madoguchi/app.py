@@ -35,6 +35,7 @@ from madoguchi.events import create_bus
 from madoguchi.events.types import MemberSignedOut
 from madoguchi.files import service as files
 from madoguchi.files.api import router as files_router
+from madoguchi.forms.api import router as forms_router
 from madoguchi.jobs import Worker
 from madoguchi.kit.apidocs import swagger_page
 from madoguchi.kit.db import Database, utcnow
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(crm_router)
     app.include_router(automation_router)
     app.include_router(broadcasts_router)
+    app.include_router(forms_router)
     app.include_router(notifications_router)
     app.include_router(audit_router)
     app.include_router(files_router)

@@ -23,6 +23,7 @@ from madoguchi.ui import (
     settings_conversation_tags,
     settings_fields,
     settings_filters,
+    settings_forms,
     settings_lists,
     settings_segments,
     settings_team,
@@ -103,4 +104,5 @@ router.include_router(settings_conversation_tags.router)
 router.include_router(settings_filters.router)
 router.include_router(settings_autoclose.router)
 router.include_router(settings_segments.router)
+router.include_router(settings_forms.router)
 router.include_router(settings_team.router)
