@@ -427,3 +427,44 @@ async def test_a_paused_broadcast_sends_nothing_until_resumed_and_cancel_skips_t
     assert recorder.calls("POST", MULTICAST) == []
     counted = (await service.counts(ctx.db, [broadcast.id]))[broadcast.id]
     assert (counted.sent, counted.skipped, counted.pending) == (0, 4, 0)
+
+
+async def test_the_settings_page_schedules_every_day_at_noon_and_pauses_it(
+    client: httpx.AsyncClient, ctx: Ctx, factory: Factory
+) -> None:
+    from tests.ui.conftest import HTML, HTMX, sign_in
+
+    segment = await segments.create_segment(
+        ctx, name="最終来店から30日", conditions=[{"field": "hidden", "op": "eq", "value": False}]
+    )
+    segment_id = segment.id
+    await ctx.db.rollback()
+    await sign_in(client, await factory.member(role="owner", name="店長"))
+    page = await client.get("/settings/broadcasts", headers=HTML)
+    assert page.status_code == 200
+    assert "一斉配信" in page.text and "最終来店から30日" in page.text
+
+    form = {
+        "segment": str(segment_id),
+        "content": "text",
+        "text": "{{name}}様、本日のおすすめです。",
+    }
+    wrong = await client.post(
+        "/settings/broadcasts", data={**form, "when": "cron", "cron": "毎日"}, headers=HTMX
+    )
+    assert wrong.status_code == 422
+    assert "スケジュールとして読めません" in wrong.text and "本日のおすすめです。" in wrong.text
+    assert (await client.get("/api/v1/broadcasts")).json()["items"] == []
+
+    saved = await client.post(
+        "/settings/broadcasts",
+        data={**form, "when": "weekly", "time": "10:00", "weekday": "1"},
+        headers=HTMX,
+    )
+    assert saved.status_code == 200, saved.text
+    assert "予約中" in saved.text and "0 10 * * 1" in saved.text
+    (made,) = (await client.get("/api/v1/broadcasts")).json()["items"]
+    assert made["cron"] == "0 10 * * 1" and made["timezone"] == "Asia/Tokyo"
+    paused = await client.post(f"/settings/broadcasts/{made['id']}/pause", headers=HTMX)
+    assert paused.status_code == 200 and "一時停止中" in paused.text
+    assert (await client.get(f"/api/v1/broadcasts/{made['id']}")).json()["status"] == "paused"
