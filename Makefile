@@ -21,6 +21,7 @@ lint: deps
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test-embedded: deps assets
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest

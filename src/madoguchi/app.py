@@ -27,8 +27,8 @@ from madoguchi.broadcasts.api import broadcasts_router
 from madoguchi.broadcasts.api import public_router as unsubscribe_router
 from madoguchi.broadcasts.api import router as segments_router
 from madoguchi.channels import email
+from madoguchi.channels.adapters import ROUTERS as CHANNEL_ROUTERS
 from madoguchi.channels.api import router as channels_router
-from madoguchi.channels.kinds import KINDS as CHANNEL_KINDS
 from madoguchi.config import Settings, get_settings
 from madoguchi.contacts.api import router as contacts_router
 from madoguchi.conversations.api import router as conversations_router
@@ -48,15 +48,9 @@ from madoguchi.kit.logs import redact_secrets_in_logs
 from madoguchi.kit.nul import RefuseNul
 from madoguchi.kit.openapi import install_openapi
 from madoguchi.kit.proxies import TrustedProxies
-from madoguchi.kit.web import (
-    NOT_JSON,
-    Runtime,
-    describe_invalid,
-    refused,
-    runtime_of,
-    websocket_member,
-)
+from madoguchi.kit.web import NOT_JSON, Runtime, describe_invalid, refused, runtime_of
 from madoguchi.members.api import router as members_router
+from madoguchi.members.dependencies import current_member, member_refusals, websocket_member
 from madoguchi.notifications.api import router as notifications_router
 from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
@@ -113,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    install_openapi(app)
+    install_openapi(app, refusals={current_member: member_refusals})
     _install_error_handlers(app)
     app.add_middleware(RefuseNul, language=settings.default_language)
     # Outside RefuseNul, which reads bodies whole: a body is bounded before anyone reads it.
@@ -139,9 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications_router)
     app.include_router(audit_router)
     app.include_router(files_router)
-    for spec in CHANNEL_KINDS.values():
-        if spec.router is not None:
-            app.include_router(spec.router())  # the kind's webhooks (or widget) in
+    for channel_router in CHANNEL_ROUTERS.values():
+        app.include_router(channel_router)  # each kind's webhooks (or widget) in
     app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -363,8 +356,8 @@ def _from_staff_ui(request: Request) -> bool:
 
 
 def _member_language(request: Request) -> str:
-    """The language of the member the request was made for (kit.web.current_member), or the
-    workspace's."""
+    """The language of the member the request was made for (current_member, in
+    members/dependencies.py), or the workspace's."""
     language = getattr(request.state, "language", None)
     return str(language) if language else runtime_of(request).settings.default_language
 

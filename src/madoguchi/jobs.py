@@ -15,8 +15,8 @@ from datetime import datetime
 from madoguchi.automation import autoclose
 from madoguchi.broadcasts import sending as broadcasts
 from madoguchi.channels import outbox
+from madoguchi.channels.adapters import ADAPTERS
 from madoguchi.channels.base import Adapter
-from madoguchi.channels.kinds import KINDS
 from madoguchi.config import Settings
 from madoguchi.conversations import scheduled, workflow
 from madoguchi.events import EventBus
@@ -40,7 +40,7 @@ class TickResult:
 
 def default_adapters() -> dict[str, Adapter]:
     """The outbound adapter of each kind that has one (the others' replies are sent once stored)."""
-    return {kind: spec.adapter() for kind, spec in KINDS.items() if spec.adapter is not None}
+    return {kind: make() for kind, make in ADAPTERS.items()}
 
 
 class Worker:

@@ -199,3 +199,46 @@ async def test_the_settings_page_sets_it_for_every_channel_and_for_one(
     back = await client.post(f"/settings/auto-close/channels/{shop.id}/follow", headers=HTMX)
     assert "このチャネルは、すべてのチャネルの設定に従うようになりました。" in back.text
     assert (await client.get("/api/v1/auto-close")).json()["channels"] == []
+
+
+async def test_no_closing_message_where_the_customer_cannot_be_answered(
+    ctx: Ctx, factory: Factory, settings: Settings, database: Database
+) -> None:
+    """A channel turned off, or a blocked customer: closed all the same, without the message."""
+    from madoguchi.channels import service as channels
+    from madoguchi.contacts import service as contacts
+
+    shop = await factory.channel(kind="api", name="店舗")
+    paused = await factory.channel(kind="api", name="休止中")
+    await autoclose.set_auto_close(ctx, after_hours=1, message="ありがとうございました。")
+    blocked = await factory.inbound(shop, contact="c-blocked", text="もう結構です")
+    await contacts.update_contact(
+        ctx,
+        contact_id=blocked.conversation.contact_id,
+        changes=contacts.ContactChanges(blocked=True),
+    )
+    off = (await factory.inbound(paused, contact="c-off", text="こんにちは")).conversation.id
+    await channels.update_channel(ctx, channel_id=paused.id, enabled=False)
+    later = ctx.now() + timedelta(hours=2)
+    worker = Worker(settings=settings, database=database, bus=InProcessBus(), clock=lambda: later)
+    assert (await worker.tick()).closed == 2
+    for conversation_id in (blocked.conversation.id, off):
+        assert await _state(database, conversation_id) == "closed"
+        assert [kind for kind, _ in await _lines(database, conversation_id)] == [
+            "inbound",
+            "system",
+        ]
+
+
+async def test_a_tick_with_auto_close_off_costs_one_read(
+    ctx: Ctx, factory: Factory, settings: Settings, database: Database
+) -> None:
+    from tests.channels.test_inbound import tallied
+
+    for n in range(5):
+        await factory.channel(kind="api", name=f"API {n}")
+    with tallied() as tally:
+        assert await autoclose.close_idle(ctx, now=ctx.now()) == 0
+    assert [s for s in tally.statements if not s.startswith(("BEGIN", "ROLLBACK"))] == [
+        next(s for s in tally.statements if "auto_close" in s)
+    ]

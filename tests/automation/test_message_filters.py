@@ -169,3 +169,28 @@ async def test_the_settings_page_adds_and_deletes_filters_in_japanese(
     assert (await client.get("/api/v1/message-filters")).json()["items"] == []
     audit = (await client.get("/settings/audit", headers=HTML)).text
     assert "メッセージフィルター「営業時間」を削除しました" in audit
+
+
+async def test_twins_as_matching_sees_them_are_refused_and_control_characters_dropped(
+    ctx: Ctx,
+) -> None:
+    from madoguchi.kit.errors import Conflict, Invalid
+
+    await filters.create_filter(ctx, match="exact", text="ＭＥＮＵ")
+    await filters.create_filter(ctx, match="contains", text="メニュー")
+    for match, text in (("exact", "menu"), ("contains", "めにゅー"), ("contains", " ﾒﾆｭｰ ")):
+        try:
+            await filters.create_filter(ctx, match=match, text=text)
+        except Conflict:
+            continue
+        raise AssertionError(f"{text} was taken as a new filter")
+    # The same text with the other kind of match is another filter.
+    await filters.create_filter(ctx, match="contains", text="menu")
+    try:
+        await filters.create_filter(ctx, match="exact", text="\x07")
+    except Invalid:
+        pass
+    else:
+        raise AssertionError("a filter of control characters only was kept")
+    kept = await filters.create_filter(ctx, match="exact", text="予約\x07する")
+    assert kept.text == "予約する"

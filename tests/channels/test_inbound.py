@@ -201,3 +201,67 @@ def test_every_channel_stores_through_the_one_way_in() -> None:
     assert "recording" not in callers  # messages are recorded by the conversations service
     assert {"line", "instagram", "email", "web", "api"} <= callers["receive"]
     assert inspect.signature(inbound.receive).parameters.keys() == {"ctx", "inbound"}
+
+
+async def test_a_message_whose_only_image_cannot_be_kept_reads_as_its_fallback(
+    ctx: Ctx, factory: Factory
+) -> None:
+    mail = await factory.channel(kind="email", name="メール")
+    kept = await inbound.receive(
+        ctx,
+        inbound.Inbound(
+            channel_id=mail.id,
+            kind="email",
+            sender="hanako@example.jp",
+            message_id="<m-1@example.jp>",
+            fallback_text="予約の写真",
+            images=[inbound.Attachment("photo.jpg", b"not an image at all")],
+        ),
+    )
+    assert kept.message.text == "予約の写真"
+    assert "photo.jpg" in (kept.message.meta or {})["image_error"]
+
+
+async def test_a_lost_race_leaves_nothing_for_the_next_event_to_commit(
+    ctx: Ctx, factory: Factory, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two deliveries of one message at once: the loser's writes (its image, the contact's new
+    name) must not be committed by the next event of its webhook body."""
+    from madoguchi.conversations import service as conversations
+    from madoguchi.files.models import StoredFile
+    from tests.conversations.test_workflow import png
+
+    channel_id = (await factory.channel(kind="line", name="LINE")).id
+
+    def message(message_id: str, sender: str, **kw: Any) -> inbound.Inbound:
+        return inbound.Inbound(
+            channel_id=channel_id, kind="line", sender=sender, message_id=message_id, **kw
+        )
+
+    await inbound.receive(
+        ctx, message("M1", "U1", text="こんにちは", profile=inbound.Profile("花子", None))
+    )
+    stored_inbound = conversations.stored_inbound
+    asked = []
+
+    async def not_yet_on_first_look(db: Any, **kw: Any) -> Any:
+        # The other request commits between this one's look and its insert.
+        asked.append(kw)
+        return None if len(asked) == 1 else await stored_inbound(db, **kw)
+
+    monkeypatch.setattr(conversations, "stored_inbound", not_yet_on_first_look)
+    lost = await inbound.receive(
+        ctx,
+        message(
+            "M1",
+            "U1",
+            images=[inbound.Attachment("", png())],
+            profile=inbound.Profile("花子2", "https://example.jp/2.jpg"),
+        ),
+    )
+    assert not lost.created and lost.message.text == "こんにちは" and len(asked) >= 2
+    await inbound.receive(ctx, message("M2", "U2", text="次のイベント"))
+    async with database.read_sessions() as session:
+        assert list(await session.scalars(select(StoredFile.id))) == []
+        u1 = await session.scalar(select(Contact).where(Contact.external_id == "U1"))
+        assert u1 is not None and (u1.channel_name, u1.avatar_url) == ("花子", None)

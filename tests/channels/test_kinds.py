@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import madoguchi
+from madoguchi.channels.adapters import ROUTERS
 from madoguchi.channels.kinds import KINDS
 from madoguchi.channels.models import ChannelKind
 from madoguchi.jobs import default_adapters
@@ -24,3 +25,8 @@ def test_every_kind_has_one_description_with_its_setup_steps() -> None:
 def test_the_worker_delivers_through_an_adapter_exactly_the_kinds_whose_replies_wait() -> None:
     waiting = {kind for kind, spec in KINDS.items() if spec.reply_delivery == "pending"}
     assert set(default_adapters()) == waiting == {"line", "instagram", "email"}
+
+
+def test_the_app_mounts_routes_exactly_for_the_kinds_whose_servers_or_pages_call_us() -> None:
+    calling = {kind for kind, spec in KINDS.items() if spec.webhook_path or spec.widget_path}
+    assert set(ROUTERS) == calling == {"line", "instagram", "web"}

@@ -1,4 +1,5 @@
-"""Deleting a customer: owners and admins only, with an audit entry naming who did it."""
+"""Deleting a customer (conversations.workflow.delete_contact): owners and admins only, with an
+audit entry naming who did it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 
 from madoguchi.audit import service as audit
 from madoguchi.contacts import service as contacts
+from madoguchi.conversations import workflow
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Forbidden, NotFound
 from tests.conftest import RecordingBus
@@ -19,7 +21,7 @@ async def test_an_agent_cannot_delete_a_customer(ctx: Ctx, factory: Factory) -> 
     agent = await factory.member(role="agent")
 
     with pytest.raises(Forbidden):
-        await contacts.delete_contact(ctx, contact_id=contact_id, actor=agent)
+        await workflow.delete_contact(ctx, contact_id=contact_id, actor=agent)
     await ctx.db.rollback()
     assert (await contacts.get_contact(ctx.db, contact_id=contact_id)).id == contact_id
     assert await contacts.conversation_ids(ctx.db, contact_id=contact_id) == [
@@ -39,7 +41,7 @@ async def test_owners_and_admins_delete_a_customer_with_their_name_in_the_audit(
     assert isinstance(ctx.bus, RecordingBus)
     ctx.bus.published.clear()
 
-    await contacts.delete_contact(ctx, contact_id=contact_id, actor=manager)
+    await workflow.delete_contact(ctx, contact_id=contact_id, actor=manager)
     assert ctx.bus.types() == ["contact.deleted", "conversation.deleted"]
     with pytest.raises(NotFound):
         await contacts.get_contact(ctx.db, contact_id=contact_id)

@@ -1,4 +1,4 @@
-"""Each conversation's search entry (search.entries, filled by conversations.searching): kept in
+"""Each conversation's search entry (search.entries, filled by search.conversations): kept in
 step with its messages, its contact's names and its activity, and walked newest first by the
 inbox search."""
 

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from madoguchi.audit import service as audit
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 
 router = APIRouter(prefix="/api/v1", tags=["members"])

@@ -25,8 +25,9 @@ from madoguchi.automation.schemas import (
     TemplatePreview,
     TemplateUpdate,
 )
-from madoguchi.crm.schemas import Items
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.schemas import Items
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 
 router = APIRouter(prefix="/api/v1", tags=["automation"])

@@ -17,11 +17,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.automation.models import AutoClose
 from madoguchi.channels.models import Channel
+from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations import workflow
 from madoguchi.conversations.models import Conversation, ConversationState, Message, MessageKind
@@ -103,78 +104,110 @@ async def follow_workspace(ctx: Ctx, *, channel_id: int) -> None:
     await ctx.commit()
 
 
+def _idle_since(cutoff: datetime) -> ColumnElement[bool]:
+    """Open, and no line of it (system lines too) newer than ``cutoff``: its newest line, by
+    id on the conversation's index, is older."""
+    newest = (
+        select(Message.created_at)
+        .where(Message.conversation_id == Conversation.id)
+        .order_by(Message.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return and_(
+        Conversation.state == ConversationState.open,
+        Conversation.last_activity_at <= cutoff,
+        newest <= cutoff,
+    )
+
+
 async def _due(
-    db: AsyncSession, *, channel_id: int, cutoff: datetime, limit: int, lock: bool = False
-) -> list[int]:
-    newer = exists().where(Message.conversation_id == Conversation.id, Message.created_at > cutoff)
+    db: AsyncSession, *, channel_ids: list[int], cutoff: datetime, limit: int
+) -> list[tuple[int, int]]:
+    """(conversation id, channel id) of what is due, oldest first."""
     query = (
-        select(Conversation.id)
-        .where(
-            Conversation.channel_id == channel_id,
-            Conversation.state == ConversationState.open,
-            Conversation.last_activity_at <= cutoff,
-            ~newer,
-        )
+        select(Conversation.id, Conversation.channel_id)
+        .where(Conversation.channel_id.in_(channel_ids), _idle_since(cutoff))
         .order_by(Conversation.last_activity_at, Conversation.id)
         .limit(limit)
     )
-    if lock:
-        query = query.with_for_update(of=Conversation, skip_locked=True)
-    return list(await db.scalars(query))
+    return [
+        (conversation_id, channel_id) for conversation_id, channel_id in await db.execute(query)
+    ]
 
 
 async def close_idle(ctx: Ctx, *, now: datetime, limit: int = 100) -> int:
     """Close what has been idle long enough on every channel (the worker loop calls this);
-    answers how many were closed."""
+    answers how many were closed. With auto-close off everywhere it is one read."""
     workspace, own = await settings(ctx.db)
+    if workspace.after_hours is None and all(s.after_hours is None for s in own):
+        await ctx.db.rollback()
+        return 0
     by_channel = {s.channel_id: s for s in own}
-    channel_ids = list(
-        await ctx.db.scalars(
-            select(Channel.id).where(Channel.removed_at.is_(None)).order_by(Channel.id)
+    channels = list(
+        await ctx.db.execute(
+            select(Channel.id, Channel.enabled).where(Channel.removed_at.is_(None))
         )
     )
-    await ctx.db.rollback()
-    closed = 0
-    for channel_id in channel_ids:
+    # One scan per number of hours, over the channels that have it.
+    by_setting: dict[tuple[int, str], list[int]] = {}
+    for channel_id, _enabled in channels:
         setting = by_channel.get(channel_id, workspace)
-        if setting.after_hours is None:
-            continue
-        cutoff = now - timedelta(hours=setting.after_hours)
-        for conversation_id in await _due(
-            ctx.db, channel_id=channel_id, cutoff=cutoff, limit=limit - closed
-        ):
-            await ctx.db.rollback()
-            if await _close_one(ctx, conversation_id, channel_id, cutoff, setting):
-                closed += 1
+        if setting.after_hours is not None:
+            by_setting.setdefault((setting.after_hours, setting.message), []).append(channel_id)
+    enabled = {channel_id for channel_id, on in channels if on}
+    closed = 0
+    for (hours, message), channel_ids in by_setting.items():
+        cutoff = now - timedelta(hours=hours)
+        due = await _due(ctx.db, channel_ids=channel_ids, cutoff=cutoff, limit=limit - closed)
         await ctx.db.rollback()
+        for conversation_id, in_channel in due:
+            try:
+                done = await _close_one(
+                    ctx, conversation_id, cutoff, hours, message if in_channel in enabled else ""
+                )
+            except Exception:
+                # One conversation that cannot be closed must not stop the others.
+                log.exception("auto-close of conversation %s failed", conversation_id)
+                await ctx.db.rollback()
+                continue
+            closed += done
         if closed >= limit:
             break
+    await ctx.db.rollback()
     return closed
 
 
 async def _close_one(
-    ctx: Ctx, conversation_id: int, channel_id: int, cutoff: datetime, setting: Setting
+    ctx: Ctx, conversation_id: int, cutoff: datetime, hours: int, message: str
 ) -> bool:
     """Close one, claimed and checked again in its own transaction: another process, or a
-    customer who wrote a moment ago, may have come first."""
+    customer who wrote a moment ago, may have come first. The closing message goes only where
+    the customer can be answered (a channel turned on, a contact not blocked, within the
+    channel's reply window); otherwise it is closed without it."""
     async with ctx.atomic():
-        claimed = await _due(ctx.db, channel_id=channel_id, cutoff=cutoff, limit=1, lock=True)
-        # The oldest due one is claimed first; if it is not this one, this one is left for later.
-        if claimed != [conversation_id]:
+        claimed = await ctx.db.scalar(
+            select(Conversation)
+            .where(Conversation.id == conversation_id, _idle_since(cutoff))
+            .with_for_update(skip_locked=True)
+        )
+        if claimed is None:
             return False
-        if setting.message:
+        blocked = await ctx.db.scalar(
+            select(Contact.blocked).where(Contact.id == claimed.contact_id)
+        )
+        if message and not blocked:
             try:
-                await conversations.send_message(
-                    ctx,
-                    conversation_id=conversation_id,
-                    member=None,
-                    text=setting.message,
-                    kind=MessageKind.reply,
-                )
+                async with ctx.db.begin_nested():
+                    await conversations.send_message(
+                        ctx,
+                        conversation_id=conversation_id,
+                        member=None,
+                        text=message,
+                        kind=MessageKind.reply,
+                    )
             except DomainError as error:
                 # The reply window has closed, or the channel was deleted: closed all the same.
                 log.info("auto-close of %s: no closing message (%s)", conversation_id, error)
-        await workflow.close(
-            ctx, conversation_id=conversation_id, actor=None, idle_hours=setting.after_hours
-        )
+        await workflow.close(ctx, conversation_id=conversation_id, actor=None, idle_hours=hours)
     return True

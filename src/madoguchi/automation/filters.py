@@ -9,6 +9,8 @@ upper and lower case, katakana and hiragana alike, spaces at the ends ignored.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +23,7 @@ from madoguchi.kit.text import normalize, storable
 from madoguchi.members.models import Member
 
 MAX_FILTER_TEXT = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MATCHES = tuple(match.value for match in FilterMatch)
 
 
@@ -31,7 +34,8 @@ def _compared(text: str) -> str:
 def _clean(match: str, text: str) -> tuple[str, str]:
     if match not in MATCHES:
         raise Invalid("match must be exact or contains.")
-    text = storable(text).strip()
+    # Control characters (a customer's message never keeps them) would never match.
+    text = _CONTROL.sub("", storable(text)).strip()
     if not text:
         raise Invalid("Write the text the filter looks for.")
     if len(text) > MAX_FILTER_TEXT:
@@ -51,11 +55,20 @@ async def get_filter(db: AsyncSession, *, filter_id: int) -> MessageFilter:
 
 
 async def _refuse_twins(ctx: Ctx, match: str, text: str, filter_id: int | None = None) -> None:
-    twin = select(MessageFilter.id).where(MessageFilter.match == match, MessageFilter.text == text)
-    if filter_id is not None:
-        twin = twin.where(MessageFilter.id != filter_id)
-    if await ctx.db.scalar(twin) is not None:
-        raise Conflict("This filter exists already: %(text)s.", text=text)
+    """The same filter twice is refused, as matching compares them: 「ＭＥＮＵ」 is 「menu」."""
+    wanted = _compared(text)
+    for other in await list_filters(ctx.db):
+        if other.id != filter_id and other.match == match and _compared(other.text) == wanted:
+            raise Conflict("This filter exists already: %(text)s.", text=other.text)
+
+
+async def _commit_unless_twin(ctx: Ctx, text: str) -> None:
+    try:
+        await ctx.commit()
+    except IntegrityError:
+        # Another owner saved the same filter a moment ago.
+        await ctx.db.rollback()
+        raise Conflict("This filter exists already: %(text)s.", text=text) from None
 
 
 async def create_filter(ctx: Ctx, *, match: str, text: str) -> MessageFilter:
@@ -63,12 +76,7 @@ async def create_filter(ctx: Ctx, *, match: str, text: str) -> MessageFilter:
     await _refuse_twins(ctx, match, text)
     message_filter = MessageFilter(match=match, text=text, created_at=ctx.now())
     ctx.db.add(message_filter)
-    try:
-        await ctx.commit()
-    except IntegrityError:
-        # Another owner added the same filter a moment ago.
-        await ctx.db.rollback()
-        raise Conflict("This filter exists already: %(text)s.", text=text) from None
+    await _commit_unless_twin(ctx, text)
     return message_filter
 
 
@@ -86,7 +94,7 @@ async def update_filter(
     )
     await _refuse_twins(ctx, match, text, message_filter.id)
     message_filter.match, message_filter.text = match, text
-    await ctx.commit()
+    await _commit_unless_twin(ctx, text)
     return message_filter
 
 

@@ -19,8 +19,8 @@ from madoguchi.conversations import workflow
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Conversation
 from madoguchi.crm import fields, statuses, tags, values
 from madoguchi.crm.models import ContactTag
-from madoguchi.crm.statuses import clean_name
 from madoguchi.events.types import ActionRan, ActionsChanged, ContactUpdated
+from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.kit.ordering import next_position

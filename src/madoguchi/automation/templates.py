@@ -16,10 +16,10 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import Message
 from madoguchi.crm.models import Record
-from madoguchi.crm.statuses import clean_name
 from madoguchi.events.types import TemplatesChanged
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
+from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.kit.ordering import next_position

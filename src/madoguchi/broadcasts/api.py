@@ -26,12 +26,13 @@ from madoguchi.broadcasts.schemas import (
 from madoguchi.contacts import repository as contacts
 from madoguchi.contacts import service as contacts_service
 from madoguchi.contacts.schemas import ContactOut, ContactPageOut
-from madoguchi.crm.schemas import Items
-from madoguchi.crm.values import MAX_ID
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import NotFound
 from madoguchi.kit.i18n import gettext_for
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.ids import MAX_ID
+from madoguchi.kit.schemas import Items
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 from madoguchi.workspace.service import signing_key
 

@@ -11,7 +11,7 @@ from madoguchi.broadcasts.segments import MAX_NAME, Size
 from madoguchi.broadcasts.service import DEFAULT_TIMEZONE, MAX_SUBJECT, Counts
 from madoguchi.contacts.schemas import ContactOut
 from madoguchi.conversations.models import MAX_TEXT_LENGTH
-from madoguchi.crm.values import MAX_ID
+from madoguchi.kit.ids import MAX_ID
 
 
 class SegmentIn(BaseModel):

@@ -58,8 +58,7 @@ from madoguchi.broadcasts.service import (
     zone_of,
 )
 from madoguchi.channels import service as channels
-from madoguchi.channels.base import DeliveryError, http_client, printable
-from madoguchi.channels.line import LineConfig
+from madoguchi.channels.base import DeliveryError, api_base, http_client, printable
 from madoguchi.channels.models import Channel, ChannelKind, OutboxEntry, OutboxState
 from madoguchi.channels.outbox import CtxFactory, new_retry_key
 from madoguchi.contacts.models import Contact
@@ -620,8 +619,8 @@ async def _update(ctx: Ctx, updates: list[dict[str, Any]]) -> None:
 
 
 async def _call_line(send: _LineSend) -> DeliveryError | None:
-    config = LineConfig.of(send.channel)
-    if not config.token:
+    token = str(send.channel.settings.get("access_token") or "")
+    if not token:
         return DeliveryError(
             N_("The LINE channel has no access token: set it in its settings."), retryable=False
         )
@@ -633,8 +632,8 @@ async def _call_line(send: _LineSend) -> DeliveryError | None:
     try:
         async with http_client() as http:
             response = await http.post(
-                f"{config.api}{path}",
-                headers={**config.auth, "X-Line-Retry-Key": send.retry_key},
+                f"{api_base(send.channel, 'line')}{path}",
+                headers={"Authorization": f"Bearer {token}", "X-Line-Retry-Key": send.retry_key},
                 json=body,
             )
     except (httpx.HTTPError, OSError) as failed:

@@ -17,7 +17,8 @@ from madoguchi.channels.schemas import (
 from madoguchi.conversations.schemas import MessageOut
 from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 
 router = APIRouter(prefix="/api/v1", tags=["channels"])

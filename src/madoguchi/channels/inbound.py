@@ -63,6 +63,9 @@ class Inbound:
     # The channel's id of the message: the same id is stored once (None: no such id).
     message_id: str | None
     text: str = ""
+    # What the message reads as when it has no text and none of its images could be kept (a
+    # mail's subject).
+    fallback_text: str = ""
     # What the channel calls the sender when it has no profile API (a mail's display name).
     name: str | None = None
     # The sender's profile when it was asked for (a new contact) and answered: its name is
@@ -101,11 +104,16 @@ class Seen:
     known: set[str]
 
     def is_new(self, message_id: str) -> bool:
-        return message_id not in self.stored
+        return message_id.strip() not in self.stored
 
-    def received(self, sender: str) -> None:
-        """The sender's message is stored: their next one in the body needs no profile."""
-        self.known.add(sender)
+    def knows(self, sender: str) -> bool:
+        return sender.strip() in self.known
+
+    def received(self, sender: str, message_id: str) -> None:
+        """The message is stored: the same id again in the body is a redelivery, and the
+        sender's next message needs no profile."""
+        self.stored.add(message_id.strip())
+        self.known.add(sender.strip())
 
 
 async def seen(db: AsyncSession, *, channel_id: int, messages: Sequence[tuple[str, str]]) -> Seen:
@@ -113,10 +121,10 @@ async def seen(db: AsyncSession, *, channel_id: int, messages: Sequence[tuple[st
     transaction, which ``webhooks.store_each`` ends before the channel's servers are asked."""
     return Seen(
         stored=await conversations.stored_external_ids(
-            db, channel_id=channel_id, external_ids={m for m, _ in messages}
+            db, channel_id=channel_id, external_ids={m.strip() for m, _ in messages}
         ),
         known=await contacts.known_external_ids(
-            db, channel_id=channel_id, external_ids={s for _, s in messages}
+            db, channel_id=channel_id, external_ids={s.strip() for _, s in messages}
         ),
     )
 
@@ -143,6 +151,8 @@ async def receive(ctx: Ctx, inbound: Inbound) -> Ingested:
     images, errors = await _kept_images(ctx, inbound)
     if errors:
         meta["image_error"] = printable("; ".join(errors))
+    if not text and not images:
+        text = printable(inbound.fallback_text).strip()[:MAX_TEXT_LENGTH]
     if not text and not images and not meta:
         meta = {"unsupported": "attachment"}
     profile = inbound.profile
@@ -169,7 +179,16 @@ async def receive(ctx: Ctx, inbound: Inbound) -> Ingested:
         unread=message_filter is None,
     )
     if not ingested.created:
-        return ingested  # stored meanwhile by another request: this one's changes roll back
+        # Stored meanwhile by another request: what this one wrote (its images, the contact's
+        # name) goes, before the next event of a webhook's body shares the session; the stored
+        # message is read again, as it is now.
+        channel_id = channel.id
+        await ctx.db.rollback()
+        assert message_id is not None  # only a message with an id can be stored meanwhile
+        stored = await conversations.stored_inbound(
+            ctx.db, channel_id=channel_id, external_id=message_id
+        )
+        return stored or ingested
     if found.changed:
         events.insert(0, ContactUpdated(contact_id=found.contact.id, part="profile"))
     await ctx.commit(*events)

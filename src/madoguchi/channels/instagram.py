@@ -174,7 +174,7 @@ async def _handle(
         kind=ChannelKind.instagram,
         sender=message.sender,
         profile=None
-        if message.sender in known.known
+        if known.knows(message.sender)
         else await _profile(http, config, message.sender),
         message_id=message.mid,
         text=message.text,
@@ -188,7 +188,7 @@ async def _handle(
         except (DeliveryError, httpx.HTTPError) as error:
             incoming.errors.append(str(error))
     await receive(ctx, incoming)
-    known.received(message.sender)
+    known.received(message.sender, message.mid)
 
 
 @router.post("/webhooks/instagram/{channel_id}")

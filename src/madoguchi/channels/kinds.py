@@ -1,8 +1,9 @@
 """Each channel kind described once: what it takes, what it offers, how its replies go out.
 
-The service (settings, webhook URL, reply window, initial delivery), the settings page, the
-worker (the outbound adapters) and the app (the webhook routes) read these descriptions, so a
-new kind is one more ``ChannelKindSpec`` here, not one more ``kind ==`` in each of them.
+The service (settings, webhook URL, reply window, initial delivery) and the settings page read
+these descriptions, so a new kind is one more ``ChannelKindSpec`` here, not one more ``kind ==``
+in each of them. A kind's adapter and webhook routes call the services that read this module,
+so they are registered a layer up, in channels/adapters.py.
 """
 
 from __future__ import annotations
@@ -11,16 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import make_msgid
-from typing import TYPE_CHECKING
 
 from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.conversations.models import Delivery
 from madoguchi.kit.i18n import N_
-
-if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from madoguchi.channels.base import Adapter
 
 
 @dataclass(frozen=True)
@@ -71,9 +66,6 @@ class ChannelKindSpec:
     reply_delivery: Delivery = Delivery.pending
     # The id a reply carries on the channel, chosen before it is sent (so every retry sends it).
     outbound_id: Callable[[Channel], str | None] | None = None
-    # Made lazily: adapters and routers import the services, which import this module.
-    adapter: Callable[[], Adapter] | None = None
-    router: Callable[[], APIRouter] | None = None
     secrets: frozenset[str] = field(init=False)
     required: tuple[str, ...] = field(init=False)
 
@@ -90,42 +82,6 @@ class ChannelKindSpec:
 def _email_message_id(channel: Channel) -> str:
     address = str(channel.settings.get("address") or "")
     return make_msgid(domain=address.rpartition("@")[2] or "madoguchi.invalid")
-
-
-def _line_adapter() -> Adapter:
-    from madoguchi.channels.line import LineAdapter
-
-    return LineAdapter()
-
-
-def _instagram_adapter() -> Adapter:
-    from madoguchi.channels.instagram import InstagramAdapter
-
-    return InstagramAdapter()
-
-
-def _email_adapter() -> Adapter:
-    from madoguchi.channels.email import EmailAdapter
-
-    return EmailAdapter()
-
-
-def _line_router() -> APIRouter:
-    from madoguchi.channels.line import router
-
-    return router
-
-
-def _instagram_router() -> APIRouter:
-    from madoguchi.channels.instagram import router
-
-    return router
-
-
-def _web_router() -> APIRouter:
-    from madoguchi.channels.web import router
-
-    return router
 
 
 LINE = ChannelKindSpec(
@@ -153,8 +109,6 @@ LINE = ChannelKindSpec(
     added_notice=N_("Added the channel %(name)s: now paste its Webhook URL into the console."),
     webhook_path="/webhooks/line/{id}",
     webhook_help=N_("Paste it into the LINE Developers console: Messaging API → Webhook settings."),
-    adapter=_line_adapter,
-    router=_line_router,
 )
 INSTAGRAM = ChannelKindSpec(
     kind=ChannelKind.instagram,
@@ -198,8 +152,6 @@ INSTAGRAM = ChannelKindSpec(
     reply_window_closed=N_(
         "Instagram allows replies only within 24 hours of the customer's last message."
     ),
-    adapter=_instagram_adapter,
-    router=_instagram_router,
 )
 EMAIL = ChannelKindSpec(
     kind=ChannelKind.email,
@@ -232,7 +184,6 @@ EMAIL = ChannelKindSpec(
         Setting("smtp_password", N_("Password"), "secret"),
     ),
     outbound_id=_email_message_id,
-    adapter=_email_adapter,
 )
 WEB = ChannelKindSpec(
     kind=ChannelKind.web,
@@ -260,7 +211,6 @@ WEB = ChannelKindSpec(
     added_notice=N_("Added the channel %(name)s: now paste its tag into your site's pages."),
     widget_path="/widget/{id}.js",
     reply_delivery=Delivery.sent,
-    router=_web_router,
 )
 API = ChannelKindSpec(
     kind=ChannelKind.api,

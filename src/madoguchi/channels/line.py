@@ -316,7 +316,7 @@ async def _message(
         channel_id=config.channel_id,
         kind=ChannelKind.line,
         sender=user_id,
-        profile=None if user_id in known.known else await _profile(http, config, user_id),
+        profile=None if known.knows(user_id) else await _profile(http, config, user_id),
         message_id=message_id,
     )
     match message.get("type"):
@@ -340,7 +340,7 @@ async def _message(
         case other:
             incoming.meta = {"unsupported": str(other)}
     await receive(ctx, incoming)
-    known.received(user_id)
+    known.received(user_id, message_id)
 
 
 async def _profile(http: httpx.AsyncClient, config: LineConfig, user_id: str) -> Profile | None:

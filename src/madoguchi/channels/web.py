@@ -56,7 +56,8 @@ from madoguchi.kit.errors import (
     Unauthorized,
 )
 from madoguchi.kit.security import new_secret, secret_hash
-from madoguchi.kit.web import CtxDep, MemberDep, Runtime, describe_invalid, runtime_of
+from madoguchi.kit.web import CtxDep, Runtime, describe_invalid, runtime_of
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.workspace import service as workspace
 
 WIDGET_JS = Path(__file__).resolve().parent.parent / "static" / "widget" / "widget.js"

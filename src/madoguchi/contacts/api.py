@@ -8,9 +8,11 @@ from fastapi import APIRouter, Query, Response
 
 from madoguchi.contacts import repository, service
 from madoguchi.contacts.schemas import ContactCreate, ContactOut, ContactPageOut, ContactUpdate
+from madoguchi.conversations import workflow
 from madoguchi.crm.params import FilterDep
-from madoguchi.crm.values import MAX_ID
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.ids import MAX_ID
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 
@@ -93,5 +95,5 @@ async def update_contact(
 @router.delete("/{contact_id}", status_code=204)
 async def delete_contact(contact_id: int, member: MemberDep, ctx: CtxDep) -> Response:
     """Delete the contact with their conversations, messages, memos, records and values."""
-    await service.delete_contact(ctx, contact_id=contact_id, actor=member)
+    await workflow.delete_contact(ctx, contact_id=contact_id, actor=member)
     return Response(status_code=204)

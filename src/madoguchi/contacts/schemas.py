@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from madoguchi.contacts.repository import ContactDetail
-from madoguchi.crm.schemas import Label
+from madoguchi.kit.schemas import Label
 
 
 class ChannelRef(BaseModel):

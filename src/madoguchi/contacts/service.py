@@ -10,24 +10,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi import search
-from madoguchi.audit import service as audit
 from madoguchi.contacts.models import Contact
-from madoguchi.conversations import recording, searching
 from madoguchi.conversations.models import Conversation
-from madoguchi.crm import marks, statuses, values
+from madoguchi.crm import marks, statuses
 from madoguchi.events.types import (
     ContactCreated,
-    ContactDeleted,
     ContactUpdated,
-    ConversationDeleted,
     ConversationUpdated,
     Event,
 )
-from madoguchi.files import service as files
+from madoguchi.kit.clean import email_address, phone_number
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Forbidden, Invalid, NotFound
+from madoguchi.kit.ids import is_id
 from madoguchi.kit.text import search_key
 from madoguchi.members.models import Member, Role
+from madoguchi.search import conversations as searching
 
 MAX_NAME_LENGTH = 255
 
@@ -37,7 +35,7 @@ def _index_key(contact: Contact) -> str:
 
 
 async def get_contact(db: AsyncSession, *, contact_id: int) -> Contact:
-    contact = await db.get(Contact, contact_id) if values.is_id(contact_id) else None
+    contact = await db.get(Contact, contact_id) if is_id(contact_id) else None
     if contact is None:
         raise NotFound("No contact with id %(id)s.", id=contact_id)
     return contact
@@ -151,7 +149,7 @@ async def find_or_create_contact(
 def _address_or_none(email: str | None) -> str | None:
     """The address a channel gives, if it is one we keep (a message is kept all the same)."""
     try:
-        return values.email_address(email)
+        return email_address(email)
     except Invalid:
         return None
 
@@ -226,10 +224,10 @@ async def apply_changes(ctx: Ctx, contact: Contact, changes: ContactChanges) -> 
         mark_id = None if changes.mark is None else (await marks.find_mark(ctx.db, changes.mark)).id
     email = contact.email
     if changes.set_email:
-        email = values.email_address(changes.email)
+        email = email_address(changes.email)
     phone = contact.phone
     if changes.set_phone:
-        phone = values.phone_number(changes.phone)
+        phone = phone_number(changes.phone)
 
     events: list[Event] = [ContactUpdated(contact_id=contact.id, part="profile")]
     if display_name is not None and display_name != contact.display_name:
@@ -288,8 +286,8 @@ async def new_contact(
         external_id=(external_id or "").strip()[:255] or None,
         channel_name="",
         display_name=name,
-        email=values.email_address(email),
-        phone=values.phone_number(phone),
+        email=email_address(email),
+        phone=phone_number(phone),
         created_at=ctx.now(),
         updated_at=ctx.now(),
     )
@@ -315,30 +313,3 @@ def ensure_can_delete(actor: Member) -> None:
     conversation for good."""
     if actor.role not in (Role.owner, Role.admin):
         raise Forbidden("Only owners and admins can delete a customer.")
-
-
-async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member) -> None:
-    """Delete a contact with their conversations, messages, images, memos, records, tags and
-    values. Owners and admins only; an audit entry says who deleted whom."""
-    ensure_can_delete(actor)
-    contact = await get_contact(ctx.db, contact_id=contact_id)
-    conversations = await conversation_ids(ctx.db, contact_id=contact_id)
-    forgotten = await recording.forget(ctx, conversations)
-    await search.remove(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])
-    audit.record(
-        ctx,
-        actor=actor,
-        action="contact.deleted",
-        subject=f"contact {contact.id}",
-        detail={
-            "display_name": contact.display_name,
-            "conversations": len(conversations),
-            "messages": forgotten.messages,
-        },
-    )
-    await ctx.db.delete(contact)
-    await ctx.commit(
-        ContactDeleted(contact_id=contact_id),
-        *[ConversationDeleted(conversation_id=cid, contact_id=contact_id) for cid in conversations],
-    )
-    files.remove_files(files.root(ctx), forgotten.files)

@@ -19,8 +19,10 @@ from madoguchi.contacts.service import ContactChanges, apply_changes, new_contac
 from madoguchi.crm import fields, records, statuses, tags, values
 from madoguchi.crm.models import Field, Record
 from madoguchi.events.types import ContactsImported
+from madoguchi.kit.clean import email_address, phone_number
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
+from madoguchi.kit.ids import is_id
 from madoguchi.kit.spreadsheet import CsvWriter, restored
 from madoguchi.kit.text import normalize
 
@@ -265,7 +267,7 @@ async def _match(ctx: Ctx, row: dict[str, str]) -> Contact | None:
     our_id = row.get("madoguchi_id", "").strip()
     if our_id:
         number = int(our_id) if our_id.isascii() and our_id.isdigit() else None
-        contact = await ctx.db.get(Contact, number) if values.is_id(number) else None
+        contact = await ctx.db.get(Contact, number) if is_id(number) else None
         if contact is None:
             raise Invalid("No contact with id %(id)s.", id=our_id)
         return contact
@@ -283,9 +285,9 @@ async def _match(ctx: Ctx, row: dict[str, str]) -> Contact | None:
         if not given:
             continue
         if target == "email":
-            given = values.email_address(given) or ""
+            given = email_address(given) or ""
         elif target == "phone":
-            given = values.phone_number(given) or ""
+            given = phone_number(given) or ""
         found = list(await ctx.db.scalars(select(Contact).where(column == given).limit(2)))
         if len(found) > 1:
             raise Invalid(ambiguous[target], value=given)

@@ -24,7 +24,6 @@ from sqlalchemy.orm.util import identity_key
 
 from madoguchi import search
 from madoguchi.contacts.models import Contact
-from madoguchi.conversations import searching
 from madoguchi.conversations.models import (
     Conversation,
     ConversationUnread,
@@ -38,6 +37,7 @@ from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import UTCDateTime
 from madoguchi.kit.text import gram_sequence, grams_in, grams_of, preview, search_key
+from madoguchi.search import conversations as searching
 
 
 def list_preview(text: str, meta: dict[str, Any] | None) -> str:

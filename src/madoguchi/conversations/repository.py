@@ -20,11 +20,16 @@ from madoguchi.conversations.models import (
     Conversation,
     ConversationState,
     ConversationUnread,
+    Message,
+    MessageImage,
+    ScheduledMessage,
+    ScheduleState,
 )
 from madoguchi.crm import filters, tags
 from madoguchi.crm.models import ContactTag, Mark, Status, Tag
 from madoguchi.kit.db import utcnow
-from madoguchi.kit.errors import Invalid
+from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.kit.ids import is_id
 
 MAX_PAGE = 200
 
@@ -427,3 +432,50 @@ async def unread_total(db: AsyncSession, *, member_id: int) -> int:
     """How many conversations are unread for a member (the tab title, the 未確認 tab)."""
     count = await db.scalar(select(func.count()).where(ConversationUnread.member_id == member_id))
     return int(count or 0)
+
+
+async def get_message(db: AsyncSession, *, message_id: int) -> Message:
+    message = await db.get(Message, message_id) if is_id(message_id) else None
+    if message is None:
+        raise NotFound("No message with id %(id)s.", id=message_id)
+    return message
+
+
+async def customer_names(db: AsyncSession, conversation_ids: set[int]) -> dict[int, str]:
+    """The contact's display name of each conversation (the notification list's)."""
+    if not conversation_ids:
+        return {}
+    rows = await db.execute(
+        select(Conversation.id, Contact.display_name)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .where(Conversation.id.in_(conversation_ids))
+    )
+    return {conversation_id: name for conversation_id, name in rows}
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What deleting a conversation for good takes with it (the dialog that asks first)."""
+
+    messages: int
+    images: int
+    scheduled: int
+
+
+async def holdings(db: AsyncSession, *, conversation_id: int) -> Holdings:
+    messages = select(func.count(Message.id)).where(Message.conversation_id == conversation_id)
+    images = (
+        select(func.count())
+        .select_from(MessageImage)
+        .join(Message, Message.id == MessageImage.message_id)
+        .where(Message.conversation_id == conversation_id)
+    )
+    pending = select(func.count(ScheduledMessage.id)).where(
+        ScheduledMessage.conversation_id == conversation_id,
+        ScheduledMessage.state == ScheduleState.pending,
+    )
+    return Holdings(
+        messages=int(await db.scalar(messages) or 0),
+        images=int(await db.scalar(images) or 0),
+        scheduled=int(await db.scalar(pending) or 0),
+    )

@@ -126,6 +126,16 @@ async def list_scheduled(
     return list(await db.scalars(query.order_by(ScheduledMessage.at, ScheduledMessage.id)))
 
 
+async def get_scheduled(
+    db: AsyncSession, *, contact_id: int, scheduled_id: int
+) -> ScheduledMessage:
+    """A scheduled message of this contact (another contact's id is not found)."""
+    found = await db.get(ScheduledMessage, scheduled_id)
+    if found is None or found.contact_id != contact_id:
+        raise NotFound("No scheduled message with id %(id)s.", id=scheduled_id)
+    return found
+
+
 async def _pending(ctx: Ctx, scheduled_id: int, *, or_failed: bool = False) -> ScheduledMessage:
     """The scheduled message, locked, if it still waits (or, with ``or_failed``, failed)."""
     scheduled = await ctx.db.scalar(

@@ -6,9 +6,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Message
-from madoguchi.crm.schemas import Label
 from madoguchi.files.models import StoredFile
 from madoguchi.files.schemas import FileOut
+from madoguchi.kit.schemas import Label
 
 
 class MessageOut(BaseModel):

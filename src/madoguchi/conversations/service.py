@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from madoguchi.channels import outbox
 from madoguchi.channels import service as channels
 from madoguchi.contacts.models import Contact
-from madoguchi.conversations import recording, searching
+from madoguchi.conversations import recording
 from madoguchi.conversations.models import (
     MAX_TEXT_LENGTH,
     Conversation,
@@ -37,6 +37,7 @@ from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.text import without_web_addresses
 from madoguchi.members.models import Member
 from madoguchi.notifications import service as notifications
+from madoguchi.search import conversations as searching
 
 
 def _clean_text(body: str) -> str:

@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi import search
 from madoguchi.audit import service as audit
+from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import recording
 from madoguchi.conversations.models import (
@@ -23,8 +25,8 @@ from madoguchi.conversations.models import (
     MessageKind,
 )
 from madoguchi.conversations.service import follow_quietly, get_conversation
-from madoguchi.crm.statuses import clean_color, clean_name
 from madoguchi.events.types import (
+    ContactDeleted,
     ConversationDeleted,
     ConversationTagsChanged,
     ConversationUpdated,
@@ -32,12 +34,14 @@ from madoguchi.events.types import (
     MessageCreated,
 )
 from madoguchi.files import service as files
+from madoguchi.kit.clean import clean_color, clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from madoguchi.kit.i18n import N_
 from madoguchi.kit.ordering import next_position
 from madoguchi.members.models import Member, Role
 from madoguchi.notifications import service as notifications
+from madoguchi.search import conversations as searching
 
 MEMO_LIMIT = 500
 
@@ -381,3 +385,30 @@ async def delete_conversation(ctx: Ctx, *, conversation_id: int, actor: Member) 
 async def _contact_name(ctx: Ctx, contact_id: int) -> str:
     contact = await ctx.db.get(Contact, contact_id)
     return contact.display_name if contact else ""
+
+
+async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member) -> None:
+    """Delete a contact with their conversations, messages, images, memos, records, tags and
+    values. Owners and admins only; an audit entry says who deleted whom."""
+    contacts.ensure_can_delete(actor)
+    contact = await contacts.get_contact(ctx.db, contact_id=contact_id)
+    conversations = await contacts.conversation_ids(ctx.db, contact_id=contact_id)
+    forgotten = await recording.forget(ctx, conversations)
+    await search.remove(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])
+    audit.record(
+        ctx,
+        actor=actor,
+        action="contact.deleted",
+        subject=f"contact {contact.id}",
+        detail={
+            "display_name": contact.display_name,
+            "conversations": len(conversations),
+            "messages": forgotten.messages,
+        },
+    )
+    await ctx.db.delete(contact)
+    await ctx.commit(
+        ContactDeleted(contact_id=contact_id),
+        *[ConversationDeleted(conversation_id=cid, contact_id=contact_id) for cid in conversations],
+    )
+    files.remove_files(files.root(ctx), forgotten.files)

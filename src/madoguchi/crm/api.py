@@ -16,7 +16,6 @@ from madoguchi.crm.schemas import (
     FieldUpdate,
     FieldValueIn,
     FieldValueOut,
-    Items,
     MarkOut,
     MarkSet,
     MemoCreate,
@@ -39,7 +38,9 @@ from madoguchi.crm.schemas import (
     TagsSet,
     TagUpdate,
 )
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.schemas import Items
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 
 router = APIRouter(prefix="/api/v1", tags=["crm"])

@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from madoguchi.contacts.service import get_contact
 from madoguchi.crm import values
 from madoguchi.crm.models import Field, FieldFolder, FieldType, FieldValue
-from madoguchi.crm.statuses import clean_name
 from madoguchi.events.types import ContactUpdated, FieldsChanged
+from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import next_position, reorder
 
 
@@ -30,7 +31,7 @@ async def list_fields(db: AsyncSession) -> list[Field]:
 
 
 async def get_field(db: AsyncSession, *, field_id: int) -> Field:
-    field = await db.get(Field, field_id) if values.is_id(field_id) else None
+    field = await db.get(Field, field_id) if is_id(field_id) else None
     if field is None:
         raise NotFound("No field with id %(id)s.", id=field_id)
     return field
@@ -48,7 +49,7 @@ async def folder_for(ctx: Ctx, ref: int | str | None) -> FieldFolder | None:
     if ref is None or ref == "":
         return None
     if isinstance(ref, int):
-        folder = await ctx.db.get(FieldFolder, ref) if values.is_id(ref) else None
+        folder = await ctx.db.get(FieldFolder, ref) if is_id(ref) else None
         if folder is None:
             raise NotFound("No field folder with id %(id)s.", id=ref)
         return folder
@@ -73,7 +74,7 @@ async def create_folder(ctx: Ctx, *, name: str) -> FieldFolder:
 
 async def delete_folder(ctx: Ctx, *, folder_id: int) -> None:
     """Delete a folder; its fields stay, outside any folder."""
-    folder = await ctx.db.get(FieldFolder, folder_id) if values.is_id(folder_id) else None
+    folder = await ctx.db.get(FieldFolder, folder_id) if is_id(folder_id) else None
     if folder is None:
         raise NotFound("No field folder with id %(id)s.", id=folder_id)
     await ctx.db.delete(folder)

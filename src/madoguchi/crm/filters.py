@@ -42,6 +42,7 @@ from madoguchi.crm.models import ContactTag, Field, FieldType, FieldValue, Recor
 from madoguchi.crm.records import check_record_day, find_book
 from madoguchi.kit import jsonsafe
 from madoguchi.kit.errors import Invalid
+from madoguchi.kit.ids import MAX_ID, is_id
 from madoguchi.search import Scope as Scope  # what is filtered is what text search is for
 
 # How far back "days ago" reaches: a hundred years covers every customer's history.
@@ -284,10 +285,10 @@ async def _tag(db: AsyncSession, op: str, value: Any) -> ColumnElement[bool]:
 
 
 def _check_id(value: Any) -> int:
-    if not values.is_id(value):
+    if not is_id(value):
         raise Invalid(
             "An id is a whole number from 1 to %(max)d, not %(value)s.",
-            max=values.MAX_ID,
+            max=MAX_ID,
             value=value,
         )
     number: int = value

@@ -6,12 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.conversations.models import Message
-from madoguchi.crm import values
 from madoguchi.crm.models import Mark
-from madoguchi.crm.statuses import clean_color, clean_name
 from madoguchi.events.types import MarksChanged, MessageUpdated
+from madoguchi.kit.clean import clean_color, clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from madoguchi.kit.ids import is_id
 
 
 async def list_marks(db: AsyncSession) -> list[Mark]:
@@ -20,7 +20,7 @@ async def list_marks(db: AsyncSession) -> list[Mark]:
 
 async def find_mark(db: AsyncSession, ref: int | str) -> Mark:
     if isinstance(ref, int):
-        mark = await db.get(Mark, ref) if values.is_id(ref) else None
+        mark = await db.get(Mark, ref) if is_id(ref) else None
         if mark is None:
             raise NotFound("No mark with id %(id)s.", id=ref)
         return mark
@@ -49,7 +49,7 @@ async def update_mark(
 
 async def mark_message(ctx: Ctx, *, message_id: int, mark: int | str | None) -> Message:
     """Set (or clear, with None) the mark of one message (F17)."""
-    message = await ctx.db.get(Message, message_id) if values.is_id(message_id) else None
+    message = await ctx.db.get(Message, message_id) if is_id(message_id) else None
     if message is None:
         raise NotFound("No message with id %(id)s.", id=message_id)
     message.mark_id = None if mark is None else (await find_mark(ctx.db, mark)).id

@@ -6,11 +6,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.contacts.service import get_contact
-from madoguchi.crm import values
 from madoguchi.crm.models import Memo
 from madoguchi.events.types import ContactUpdated
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import reorder
 from madoguchi.members.models import Member
 
@@ -39,7 +39,7 @@ async def list_memos(db: AsyncSession, *, contact_id: int) -> list[Memo]:
 
 
 async def get_memo(db: AsyncSession, *, contact_id: int, memo_id: int) -> Memo:
-    memo = await db.get(Memo, memo_id) if values.is_id(memo_id) else None
+    memo = await db.get(Memo, memo_id) if is_id(memo_id) else None
     if memo is None or memo.contact_id != contact_id:
         raise NotFound("No memo with id %(id)s for this contact.", id=memo_id)
     return memo

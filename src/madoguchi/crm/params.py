@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from madoguchi.crm import filters
-from madoguchi.crm.values import MAX_ID
+from madoguchi.kit.ids import MAX_ID
 
 
 def filter_conditions(

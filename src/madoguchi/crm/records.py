@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from madoguchi.contacts.service import get_contact
 from madoguchi.crm import values
 from madoguchi.crm.models import Record, RecordBook
-from madoguchi.crm.statuses import clean_name
 from madoguchi.events.types import ContactUpdated, RecordBooksChanged
+from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import next_position
 from madoguchi.members.models import Member
 
@@ -58,7 +59,7 @@ async def list_books(db: AsyncSession) -> list[RecordBook]:
 
 async def find_book(db: AsyncSession, ref: int | str) -> RecordBook:
     if isinstance(ref, int):
-        book = await db.get(RecordBook, ref) if values.is_id(ref) else None
+        book = await db.get(RecordBook, ref) if is_id(ref) else None
         if book is None:
             raise NotFound("No record book with id %(id)s.", id=ref)
         return book
@@ -176,7 +177,7 @@ async def list_records(
 
 
 async def get_record(db: AsyncSession, *, record_id: int) -> Record:
-    record = await db.get(Record, record_id) if values.is_id(record_id) else None
+    record = await db.get(Record, record_id) if is_id(record_id) else None
     if record is None:
         raise NotFound("No record with id %(id)s.", id=record_id)
     return record

@@ -1,29 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from madoguchi.crm.memos import BODY_LIMIT, TITLE_LIMIT
-from madoguchi.crm.models import Mark, Status, Tag
 
 Strict = ConfigDict(extra="forbid")
-T = TypeVar("T")
-
-
-class Label(BaseModel):
-    """A status, mark or tag as a list or a contact shows it."""
-
-    id: int
-    name: str
-    color: str | None = None
-
-    @classmethod
-    def of(cls, thing: Status | Mark | Tag | None) -> Label | None:
-        if thing is None:
-            return None
-        return cls(id=thing.id, name=thing.name, color=getattr(thing, "color", None))
 
 
 class StatusOut(BaseModel):
@@ -236,7 +220,3 @@ class MemoUpdate(BaseModel):
     model_config = Strict
     title: str | None = Field(default=None, max_length=TITLE_LIMIT)
     body: str | None = Field(default=None, max_length=BODY_LIMIT)
-
-
-class Items(BaseModel, Generic[T]):
-    items: list[T]

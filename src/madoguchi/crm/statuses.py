@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.crm import values
 from madoguchi.crm.models import Status
 from madoguchi.events.types import StatusesChanged
+from madoguchi.kit.clean import clean_color, clean_name
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from madoguchi.kit.errors import Conflict, NotFound
+from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import next_position, reorder
-from madoguchi.kit.text import storable
-
-_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-def clean_color(color: str) -> str:
-    if not _COLOR.match(color):
-        raise Invalid("A colour is written like #2563eb.")
-    return color.lower()
-
-
-def clean_name(name: str, limit: int = 50) -> str:
-    name = storable(name).strip()
-    if not name or len(name) > limit:
-        raise Invalid("A name must be 1 to %(n)d characters.", n=limit)
-    return name
 
 
 async def list_statuses(db: AsyncSession) -> list[Status]:
@@ -36,7 +19,7 @@ async def list_statuses(db: AsyncSession) -> list[Status]:
 
 
 async def get_status(db: AsyncSession, *, status_id: int) -> Status:
-    status = await db.get(Status, status_id) if values.is_id(status_id) else None
+    status = await db.get(Status, status_id) if is_id(status_id) else None
     if status is None:
         raise NotFound("No status with id %(id)s.", id=status_id)
     return status

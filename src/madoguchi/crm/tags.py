@@ -7,12 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.contacts.models import Contact
 from madoguchi.contacts.service import get_contact
-from madoguchi.crm import values
 from madoguchi.crm.models import ContactTag, Tag, TagFolder
-from madoguchi.crm.statuses import clean_name
 from madoguchi.events.types import ContactUpdated, TagAdded, TagsChanged
+from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
+from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import next_position
 from madoguchi.members.models import Member, Role
 from madoguchi.members.service import ensure_manager
@@ -37,14 +37,14 @@ async def list_tags(db: AsyncSession) -> list[Tag]:
 
 
 async def get_folder(db: AsyncSession, *, folder_id: int) -> TagFolder:
-    folder = await db.get(TagFolder, folder_id) if values.is_id(folder_id) else None
+    folder = await db.get(TagFolder, folder_id) if is_id(folder_id) else None
     if folder is None:
         raise NotFound("No tag folder with id %(id)s.", id=folder_id)
     return folder
 
 
 async def get_tag(db: AsyncSession, *, tag_id: int) -> Tag:
-    tag = await db.get(Tag, tag_id) if values.is_id(tag_id) else None
+    tag = await db.get(Tag, tag_id) if is_id(tag_id) else None
     if tag is None:
         raise NotFound("No tag with id %(id)s.", id=tag_id)
     return tag
@@ -279,7 +279,7 @@ async def set_tags(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[Tag
     """Make a contact's tags exactly these (the chat's multi-select editor)."""
     await get_contact(ctx.db, contact_id=contact_id)
     wanted = set(tag_ids)
-    possible = [tag_id for tag_id in wanted if values.is_id(tag_id)]
+    possible = [tag_id for tag_id in wanted if is_id(tag_id)]
     known = set(await ctx.db.scalars(select(Tag.id).where(Tag.id.in_(possible))))
     if wanted - known:
         raise NotFound("No tag with id %(id)s.", id=min(wanted - known))

@@ -8,23 +8,14 @@ from datetime import date
 from typing import Any
 
 from madoguchi.crm.models import FieldType
+from madoguchi.kit.clean import EMAIL, PHONE
 from madoguchi.kit.errors import Invalid
 
 TEXT_LIMIT = 1000
 LONG_TEXT_LIMIT = 5000
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[0-9()\- ]{6,25}$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
-# Ids are 32-bit integers in PostgreSQL: a larger number names nothing, and the database would
-# refuse to even compare it.
-MAX_ID = 2**31 - 1
 
 Value = str | float | int | date | list[str]
-
-
-def is_id(value: Any) -> bool:
-    """Whether ``value`` can be a row's id (a number past MAX_ID cannot)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def _text(raw: Any, label: str, limit: int) -> str:
@@ -90,26 +81,6 @@ def _choices(raw: Any, label: str, options: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def email_address(raw: str | None) -> str | None:
-    """A contact's e-mail address (None for empty), normalised."""
-    if raw is None or not str(raw).strip():
-        return None
-    value = unicodedata.normalize("NFKC", str(raw)).strip().lower()
-    if not _EMAIL.match(value) or len(value) > 320:
-        raise Invalid("%(email)s is not an e-mail address.", email=raw)
-    return value
-
-
-def phone_number(raw: str | None) -> str | None:
-    """A contact's phone number (None for empty), in half-width digits."""
-    if raw is None or not str(raw).strip():
-        return None
-    value = unicodedata.normalize("NFKC", str(raw)).strip()
-    if not _PHONE.match(value):
-        raise Invalid("%(value)s is not a phone number.", value=raw)
-    return value
-
-
 def coerce(
     field_type: str, raw: Any, *, label: str, options: list[str] | None = None
 ) -> Value | None:
@@ -134,14 +105,14 @@ def coerce(
             return _choices(raw, label, options or []) or None
         case FieldType.phone:
             value = unicodedata.normalize("NFKC", _text(raw, label, 50))
-            if not _PHONE.match(value):
+            if not PHONE.match(value):
                 raise Invalid(
                     "%(label)s takes a phone number, not %(value)s.", label=label, value=raw
                 )
             return value
         case FieldType.email:
             value = unicodedata.normalize("NFKC", _text(raw, label, 320)).lower()
-            if not _EMAIL.match(value):
+            if not EMAIL.match(value):
                 raise Invalid(
                     "%(label)s takes an e-mail address, not %(value)s.", label=label, value=raw
                 )

@@ -8,7 +8,8 @@ from fastapi.responses import FileResponse
 from madoguchi.files import service
 from madoguchi.files.schemas import FileOut
 from madoguchi.kit.errors import Invalid, NotFound
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.workspace import service as workspace
 
 router = APIRouter(tags=["files"])

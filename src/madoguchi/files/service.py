@@ -123,6 +123,14 @@ async def get_file(db: AsyncSession, *, file_id: int) -> StoredFile:
     return stored
 
 
+async def files_by_id(db: AsyncSession, file_ids: list[int]) -> dict[int, StoredFile]:
+    """Those of these files that exist, by id."""
+    if not file_ids:
+        return {}
+    found = await db.scalars(select(StoredFile).where(StoredFile.id.in_(file_ids)))
+    return {stored.id: stored for stored in found}
+
+
 async def images(db: AsyncSession, file_ids: list[int]) -> list[StoredFile]:
     """These stored images, in the given order; at most three, each must exist."""
     if len(file_ids) > MAX_IMAGES:

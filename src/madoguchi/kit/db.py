@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event, text
+from sqlalchemy import JSON, DateTime, MetaData, event, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -149,3 +149,11 @@ __all__ = [
     "create_engine",
     "utcnow",
 ]
+
+
+async def counts_by(db: AsyncSession, column: InstrumentedAttribute[Any]) -> dict[int, int]:
+    """How many rows hold each value of ``column`` (for 「N人が使っています」)."""
+    rows = await db.execute(
+        select(column, func.count()).where(column.is_not(None)).group_by(column)
+    )
+    return {int(value): int(count) for value, count in rows}

@@ -4,9 +4,10 @@ Every refusal the API sends is ``{"detail": "one sentence"}`` (see app.py's hand
 ``Error`` schema describes them all. Which statuses an operation documents is worked out from the
 route itself, not written by hand on each one:
 
-- 401 when it depends on the member's authentication (``current_member``), and 403 when that
-  check can refuse it (a cookie from another site, on a change; a member who must first replace
-  a reset password, everywhere but the few requests left to them);
+- what a dependency given to ``install_openapi`` says it refuses for the method and path: the
+  member's authentication (members/dependencies.py) answers 401, and 403 when that check can
+  refuse it (a cookie from another site, on a change; a member who must first replace a reset
+  password, everywhere but the few requests left to them);
 - 404 when it has path parameters (an id that is not there, or a path that matches no route);
 - 413 when it reads a body, and 400 when that body is a form (a broken multipart upload is
   Starlette's 400; a JSON body that cannot be decoded is a 422 like any malformed JSON, app.py);
@@ -26,7 +27,7 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -37,9 +38,9 @@ from fastapi.routing import APIRoute
 
 from madoguchi.kit import nul
 from madoguchi.kit.errors import DomainError
-from madoguchi.kit.web import SAFE_METHODS, current_member
-from madoguchi.members import service as members
-from madoguchi.members.models import Member
+
+# A dependency whose refusals depend on the request's method and path, not on what it raises.
+Refusals = Mapping[Callable[..., Any], Callable[[str, str], set[int]]]
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA: dict[str, Any] = {
@@ -65,16 +66,17 @@ _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 _BODY_READERS = frozenset({"body", "stream", "form", "json"})
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, *, refusals: Refusals) -> None:
     """Make ``app.openapi()`` (and so ``/openapi.json``) answer the described document: FastAPI
-    builds it once (again if routes are added), and each document it builds is described once."""
+    builds it once (again if routes are added), and each document it builds is described once.
+    ``refusals`` names the dependencies whose answers are worked out from the method and path."""
     generate = app.openapi
     described: list[dict[str, Any]] = []
 
     def build() -> dict[str, Any]:
         schema = generate()
         if not described or described[0] is not schema:
-            describe_answers(schema, list(_api_routes(app)))
+            describe_answers(schema, list(_api_routes(app)), refusals)
             described[:] = [schema]
         return schema
 
@@ -108,7 +110,9 @@ def _api_routes(app: FastAPI) -> Iterator[RouteLike]:
             yield route
 
 
-def describe_answers(schema: dict[str, Any], routes: list[RouteLike]) -> dict[str, Any]:
+def describe_answers(
+    schema: dict[str, Any], routes: list[RouteLike], refusals: Refusals
+) -> dict[str, Any]:
     """The schema (changed in place) with each operation's error answers documented."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Error"] = ERROR_SCHEMA
@@ -117,14 +121,14 @@ def describe_answers(schema: dict[str, Any], routes: list[RouteLike]) -> dict[st
         for method in route.methods:
             operation = item.get(method.lower())
             if operation is not None:
-                _describe(operation, error_statuses(route, method))
+                _describe(operation, error_statuses(route, method, refusals))
     for name in _FASTAPI_VALIDATION:
         if name in components and not _referenced(schema, f"#/components/schemas/{name}"):
             del components[name]
     return schema
 
 
-def error_statuses(route: RouteLike, method: str) -> set[int]:
+def error_statuses(route: RouteLike, method: str, refusals: Refusals) -> set[int]:
     """Every 4xx status ``method`` on ``route`` can answer."""
     statuses: set[int] = set()
     dependant = route.dependant
@@ -147,20 +151,10 @@ def error_statuses(route: RouteLike, method: str) -> set[int]:
     if parameters or has_body or not route.path_format.startswith(nul._LEFT_ALONE):
         statuses.add(422)
     for call in _calls(dependant):
-        if call is current_member:
-            statuses |= _member_refusals(method, route.path_format)
+        if call in refusals:
+            statuses |= refusals[call](method, route.path_format)
         else:
             statuses |= raised_statuses(call)
-    return statuses
-
-
-def _member_refusals(method: str, path: str) -> set[int]:
-    """What ``current_member`` answers: 401 without a member; 403 for a change carrying another
-    site's cookie, or for a member who must first replace a reset password."""
-    statuses = {401}
-    reset = Member(password_must_change=True)
-    if method not in SAFE_METHODS or members.must_change_password(reset, method=method, path=path):
-        statuses.add(403)
     return statuses
 
 

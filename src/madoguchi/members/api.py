@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response
 
-from madoguchi.kit.web import SESSION_COOKIE, CtxDep, MemberDep, client_address
+from madoguchi.kit.web import CtxDep, client_address
 from madoguchi.members import service
+from madoguchi.members.dependencies import SESSION_COOKIE, MemberDep
 from madoguchi.members.models import Member
 from madoguchi.members.schemas import (
     LoginIn,

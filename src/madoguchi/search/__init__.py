@@ -2,9 +2,11 @@
 
 - ``indexes``: one row per message and per contact (FTS5 on SQLite, GIN on PostgreSQL);
 - ``entries``: one entry per conversation, keyed by its last activity (the inbox, newest first);
-- ``planner``: a text condition, or the inbox's walk of the entries, as a plan value.
+- ``planner``: a text condition, or the inbox's walk of the entries, as a plan value;
+- ``conversations``: what a conversation's entry holds (its contact's names and its messages),
+  kept in step by the services that change any of them (imported as a module, not re-exported).
 
-What a conversation's entry holds is decided by conversations.searching; the filter language
+The filter language
 that asks for text (crm.filters) reaches the planner through ``text_condition``. Normalising
 text and cutting it into grams is kit.text's.
 """

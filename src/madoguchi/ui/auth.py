@@ -12,16 +12,10 @@ from madoguchi.conversations import repository
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, TooManyAttempts
 from madoguchi.kit.i18n import gettext_for, translate_error
-from madoguchi.kit.web import (
-    SESSION_COOKIE,
-    CtxDep,
-    MemberDep,
-    authenticate,
-    client_address,
-    same_origin,
-)
+from madoguchi.kit.web import CtxDep, client_address
 from madoguchi.members import service as members
 from madoguchi.members.api import set_session_cookie
+from madoguchi.members.dependencies import SESSION_COOKIE, MemberDep, authenticate, same_origin
 from madoguchi.members.models import Member
 from madoguchi.ui.present import safe_next
 from madoguchi.ui.render import render, render_for

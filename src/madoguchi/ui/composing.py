@@ -18,7 +18,8 @@ from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui.panel import can_manage
 from madoguchi.ui.render import render_for
 from madoguchi.ui.threads import (

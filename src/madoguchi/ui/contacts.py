@@ -26,7 +26,8 @@ from madoguchi.crm import fields, filters, marks, memos, records, statuses, tags
 from madoguchi.crm.models import FieldType, Record, RecordBook
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, NotFound
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui.filtering import TagGroup, tag_groups
 from madoguchi.ui.forms import ids, parse_local, reference, text
@@ -162,7 +163,7 @@ async def _tag_editor(
     error: str | None = None,
 ) -> Response:
     panel = await load_panel(ctx, member, contact_id=contact_id, place=place, parts=())
-    groups, _ = await tag_groups(ctx.db)
+    groups, _ = await tag_groups(ctx)
     return render_for(
         request,
         ctx,
@@ -780,7 +781,7 @@ async def delete_contact(
     contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     try:
-        await contacts.delete_contact(ctx, contact_id=contact_id, actor=member)
+        await workflow.delete_contact(ctx, contact_id=contact_id, actor=member)
     except DomainError as error:
         await after_error(ctx, member)
         return await _missing(request, ctx, member, error)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import QueryParams
 
 from madoguchi.channels import service as channels_service
@@ -22,6 +21,7 @@ from madoguchi.crm import marks as marks_service
 from madoguchi.crm import statuses as statuses_service
 from madoguchi.crm import tags as tags_service
 from madoguchi.crm.models import Field, FieldType, Mark, Status, Tag, TagFolder
+from madoguchi.kit.context import Ctx
 from madoguchi.members import service as members_service
 from madoguchi.members.models import Member
 from madoguchi.ui.present import list_view, search_text
@@ -252,8 +252,9 @@ class TagGroup:
         return not self.tags and all(child.empty for child in self.children)
 
 
-async def tag_groups(db: AsyncSession) -> tuple[list[TagGroup], list[Tag]]:
+async def tag_groups(ctx: Ctx) -> tuple[list[TagGroup], list[Tag]]:
     """Tags by folder, in the workspace's order: folders first, then the tags in none."""
+    db = ctx.db
     folders = await tags_service.list_folders(db)
     all_tags = await tags_service.list_tags(db)
     by_folder: dict[int | None, list[Tag]] = {}
@@ -274,8 +275,9 @@ async def tag_groups(db: AsyncSession) -> tuple[list[TagGroup], list[Tag]]:
     return groups, all_tags
 
 
-async def load_choices(db: AsyncSession) -> FilterChoices:
-    groups, all_tags = await tag_groups(db)
+async def load_choices(ctx: Ctx) -> FilterChoices:
+    db = ctx.db
+    groups, all_tags = await tag_groups(ctx)
     return FilterChoices(
         statuses=await statuses_service.list_statuses(db),
         marks=await marks_service.list_marks(db),

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from starlette.datastructures import FormData
 
-from madoguchi.crm.values import is_id
 from madoguchi.kit.errors import Invalid
+from madoguchi.kit.ids import is_id
 
 
 def text(form: FormData, name: str) -> str | None:

@@ -20,8 +20,9 @@ from madoguchi.conversations.models import Message, MessageKind
 from madoguchi.conversations.repository import Cursor, InboxItem
 from madoguchi.crm import marks
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import DomainError, NotFound
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.errors import DomainError
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui import forms
 from madoguchi.ui.filtering import (
@@ -93,7 +94,7 @@ async def _list_page(
 ) -> ListPage:
     """A page of the list; a filter the engine refuses gives an empty page with the reason."""
     total = await repository.unread_total(ctx.db, member_id=member.id)
-    choices = await load_choices(ctx.db) if state.filter.active else None
+    choices = await load_choices(ctx) if state.filter.active else None
     names = await member_names(ctx)
     try:
         page = await repository.list_conversations(
@@ -403,10 +404,7 @@ async def rename_contact(
 
 
 async def _message(ctx: Ctx, message_id: int) -> Message:
-    message = await ctx.db.get(Message, message_id)
-    if message is None:
-        raise NotFound("No message with id %(id)s.", id=message_id)
-    return message
+    return await repository.get_message(ctx.db, message_id=message_id)
 
 
 @router.get("/ui/messages/{message_id}/marks")
@@ -457,7 +455,7 @@ async def filter_form(request: Request, member: MemberDep, ctx: CtxDep) -> Respo
         member,
         "inbox/_filter.html",
         state=state,
-        choices=await load_choices(ctx.db),
+        choices=await load_choices(ctx),
         field_ops=field_ops,
     )
 
@@ -472,7 +470,7 @@ async def filter_term(
     fv: str = "",
 ) -> Response:
     """One profile-field condition, its ops and value input fitting the chosen field."""
-    choices = await load_choices(ctx.db)
+    choices = await load_choices(ctx)
     return render_for(
         request,
         ctx,

@@ -19,7 +19,8 @@ from fastapi.responses import Response
 from madoguchi.conversations import repository
 from madoguchi.conversations import service as conversations
 from madoguchi.kit.errors import DomainError
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui.filtering import ListState
 from madoguchi.ui.inbox import UNREAD_HEADER
 from madoguchi.ui.render import render_for

@@ -9,11 +9,10 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
-from sqlalchemy import select
 
-from madoguchi.contacts.models import Contact
-from madoguchi.conversations.models import Conversation
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.conversations import repository as conversation_repository
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.notifications import service as notifications
 from madoguchi.ui.render import render_for
 from madoguchi.ui.threads import member_names
@@ -37,14 +36,7 @@ async def notification_list(request: Request, member: MemberDep, ctx: CtxDep) ->
     """The bell's list, newest first (opening it marks them read: see the POST below)."""
     found = await notifications.list_notifications(ctx.db, member_id=member.id, limit=SHOWN)
     conversation_ids = {n.conversation_id for n in found if n.conversation_id}
-    customers: dict[int, str] = {}
-    if conversation_ids:
-        rows = await ctx.db.execute(
-            select(Conversation.id, Contact.display_name)
-            .join(Contact, Contact.id == Conversation.contact_id)
-            .where(Conversation.id.in_(conversation_ids))
-        )
-        customers = {conversation_id: name for conversation_id, name in rows}
+    customers = await conversation_repository.customer_names(ctx.db, conversation_ids)
     names = await member_names(ctx)
     items = [
         NoticeItem(

@@ -14,8 +14,6 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from madoguchi.contacts import repository as contact_repository
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.repository import ContactDetail
@@ -24,6 +22,7 @@ from madoguchi.conversations.models import ScheduledMessage
 from madoguchi.conversations.scheduled import MAX_PENDING
 from madoguchi.crm import fields, marks, memos, records, statuses
 from madoguchi.crm.models import Field, FieldFolder, Mark, Memo, Record, RecordBook, Status
+from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Forbidden
@@ -164,13 +163,6 @@ async def _books(ctx: Ctx, contact_id: int) -> list[BookHistory]:
     return list(by_book.values())
 
 
-async def _images_by_id(ctx: Ctx, image_ids: list[int]) -> dict[int, StoredFile]:
-    if not image_ids:
-        return {}
-    found = await ctx.db.scalars(select(StoredFile).where(StoredFile.id.in_(image_ids)))
-    return {image.id: image for image in found}
-
-
 async def load_panel(
     ctx: Ctx,
     member: Member,
@@ -197,7 +189,7 @@ async def load_panel(
         image_ids = [image_id for item in pending + failed for image_id in item.image_ids]
         loaded["scheduled"] = pending
         loaded["scheduled_failed"] = failed
-        loaded["scheduled_images"] = await _images_by_id(ctx, image_ids)
+        loaded["scheduled_images"] = await files.files_by_id(ctx.db, image_ids)
     if {"memos", "records", "scheduled"} & set(parts):
         loaded["member_names"] = {m.id: m.name for m in await members.list_members(ctx.db)}
     return Panel(detail=detail, place=place, can_manage=can_manage(member), **loaded)

@@ -18,8 +18,8 @@ from madoguchi.conversations.models import ScheduledMessage
 from madoguchi.crm import records
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import NotFound
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui import forms
 from madoguchi.ui.composing import image_json
@@ -30,14 +30,6 @@ from madoguchi.ui.render import render_for
 
 router = APIRouter()
 PART = "scheduled"
-
-
-async def _own(ctx: Ctx, *, contact_id: int, scheduled_id: int) -> ScheduledMessage:
-    """A scheduled message of this contact (another contact's id is not found)."""
-    found = await ctx.db.get(ScheduledMessage, scheduled_id)
-    if found is None or found.contact_id != contact_id:
-        raise NotFound("No scheduled message with id %(id)s.", id=scheduled_id)
-    return found
 
 
 async def _form(
@@ -91,7 +83,9 @@ async def edit_form(
     ctx: CtxDep,
     place: str | None = None,
 ) -> Response:
-    editing = await _own(ctx, contact_id=contact_id, scheduled_id=scheduled_id)
+    editing = await scheduled.get_scheduled(
+        ctx.db, contact_id=contact_id, scheduled_id=scheduled_id
+    )
     return await _form(
         request, ctx, member, contact_id=contact_id, place=place_of(place), editing=editing
     )
@@ -147,7 +141,7 @@ async def update(
     """A waiting message with a new text, time or images (one already sent cannot change)."""
 
     async def change(form: FormData) -> object:
-        await _own(ctx, contact_id=contact_id, scheduled_id=scheduled_id)
+        await scheduled.get_scheduled(ctx.db, contact_id=contact_id, scheduled_id=scheduled_id)
         return await scheduled.update_scheduled(
             ctx,
             scheduled_id=scheduled_id,
@@ -164,7 +158,7 @@ async def cancel(
     contact_id: int, scheduled_id: int, request: Request, member: MemberDep, ctx: CtxDep
 ) -> Response:
     async def change(_form: FormData) -> object:
-        await _own(ctx, contact_id=contact_id, scheduled_id=scheduled_id)
+        await scheduled.get_scheduled(ctx.db, contact_id=contact_id, scheduled_id=scheduled_id)
         return await scheduled.cancel_scheduled(ctx, scheduled_id=scheduled_id)
 
     return await _change(request, ctx, member, contact_id, change)

@@ -13,8 +13,9 @@ from fastapi.responses import RedirectResponse, Response
 from madoguchi.conversations import repository
 from madoguchi.kit.errors import DomainError
 from madoguchi.kit.i18n import translate_error
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
 from madoguchi.members import service as members
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui import (
     settings_actions,
     settings_autoclose,

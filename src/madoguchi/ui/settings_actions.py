@@ -23,8 +23,9 @@ from madoguchi.crm import fields, statuses, tags
 from madoguchi.crm.models import Tag, TagFolder
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, NotFound
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
 from madoguchi.members import service as members
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui.settings_pages import (
     N_,

@@ -11,7 +11,9 @@ from madoguchi.automation import autoclose
 from madoguchi.channels import service as channels
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
+from madoguchi.members.models import Member
 from madoguchi.ui.settings_pages import N_, FormText, SettingsPage, act, add_page, translated
 
 router = APIRouter()
@@ -41,39 +43,21 @@ def _hours(typed: str) -> int | None:
     typed = typed.strip()
     if not typed:
         return None
-    if not typed.isdecimal():
+    if not typed.isdecimal() or len(typed) > 6:
         raise Invalid("Write the hours as a whole number, or leave it empty to turn it off.")
     return int(typed)
 
 
-@router.post("/settings/auto-close")
-async def save_workspace(
-    request: Request, member: MemberDep, ctx: CtxDep, hours: FormText = "", message: FormText = ""
-) -> Response:
-    async def change() -> object:
-        return await autoclose.set_auto_close(ctx, after_hours=_hours(hours), message=message)
-
-    return await act(
-        request,
-        ctx,
-        member,
-        AUTO_CLOSE,
-        change,
-        at="auto-close-workspace",
-        notice=translated(member, N_("Saved.")),
-        draft={"hours": hours, "message": message},
-    )
-
-
-@router.post("/settings/auto-close/channels/{channel_id}")
-async def save_channel(
-    channel_id: int,
+async def _save(
     request: Request,
-    member: MemberDep,
-    ctx: CtxDep,
-    hours: FormText = "",
-    message: FormText = "",
+    ctx: Ctx,
+    member: Member,
+    channel_id: int | None,
+    hours: str,
+    message: str,
 ) -> Response:
+    """The workspace's setting (``channel_id`` None) or a channel's own, from its form."""
+
     async def change() -> object:
         return await autoclose.set_auto_close(
             ctx, after_hours=_hours(hours), message=message, channel_id=channel_id
@@ -85,10 +69,29 @@ async def save_channel(
         member,
         AUTO_CLOSE,
         change,
-        at=f"auto-close-channel-{channel_id}",
+        at="auto-close-workspace" if channel_id is None else f"auto-close-channel-{channel_id}",
         notice=translated(member, N_("Saved.")),
         draft={"hours": hours, "message": message},
     )
+
+
+@router.post("/settings/auto-close")
+async def save_workspace(
+    request: Request, member: MemberDep, ctx: CtxDep, hours: FormText = "", message: FormText = ""
+) -> Response:
+    return await _save(request, ctx, member, None, hours, message)
+
+
+@router.post("/settings/auto-close/channels/{channel_id}")
+async def save_channel(
+    channel_id: int,
+    request: Request,
+    member: MemberDep,
+    ctx: CtxDep,
+    hours: FormText = "",
+    message: FormText = "",
+) -> Response:
+    return await _save(request, ctx, member, channel_id, hours, message)
 
 
 @router.post("/settings/auto-close/channels/{channel_id}/follow")

@@ -17,7 +17,8 @@ from madoguchi.channels import service as channels
 from madoguchi.channels.models import ChannelKind
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui.settings_pages import N_, FormText, SettingsPage, act, add_page, as_id, translated
 
 router = APIRouter()

@@ -20,7 +20,8 @@ from madoguchi.channels.kinds import KINDS as CHANNEL_KINDS
 from madoguchi.channels.kinds import Setting
 from madoguchi.channels.models import Channel
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui.settings_pages import (
     N_,

@@ -13,7 +13,8 @@ from madoguchi.crm import fields, records
 from madoguchi.crm.models import FieldType, FieldValue, Record
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import NotFound
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui.settings_named import NamedList
 from madoguchi.ui.settings_pages import (
     N_,

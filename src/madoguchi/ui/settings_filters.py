@@ -9,7 +9,8 @@ from fastapi.responses import Response
 
 from madoguchi.automation import filters
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui.settings_named import NamedList
 from madoguchi.ui.settings_pages import N_, FormText, SettingsPage, act, add_page, translated
 

@@ -15,15 +15,16 @@ from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from madoguchi.conversations import repository
 from madoguchi.kit.context import Ctx
+
+# The lists' 「N人が使っています」, re-exported for the settings pages that import it from here.
+from madoguchi.kit.db import counts_by as counts_by
 from madoguchi.kit.errors import DomainError, Forbidden, NotFound
 from madoguchi.kit.i18n import gettext_for, translate_error
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.members.service import ensure_manager
 from madoguchi.ui.render import render_for
@@ -293,11 +294,3 @@ def by_folder(items: Iterable[Item]) -> dict[int | None, list[Item]]:
     for item in items:
         found.setdefault(item.folder_id, []).append(item)
     return found
-
-
-async def counts_by(db: AsyncSession, column: InstrumentedAttribute[Any]) -> dict[int, int]:
-    """How many rows hold each value of ``column`` (for 「N人が使っています」)."""
-    rows = await db.execute(
-        select(column, func.count()).where(column.is_not(None)).group_by(column)
-    )
-    return {int(value): int(count) for value, count in rows}

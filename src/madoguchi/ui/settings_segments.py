@@ -19,7 +19,8 @@ from madoguchi.crm import fields, records
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError
 from madoguchi.kit.i18n import translate_error
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui.render import render_for
 from madoguchi.ui.settings_named import NamedList
@@ -130,6 +131,38 @@ SEGMENTS = SettingsPage("segments", _segments)
 add_page(router, SEGMENTS)
 
 
+async def _save(
+    request: Request,
+    ctx: Ctx,
+    member: Member,
+    segment_id: int | None,
+    name: str,
+    conditions: list[dict[str, Any]],
+) -> Response:
+    """A new segment (``segment_id`` None) or a change to one, from its form."""
+
+    async def change() -> object:
+        if segment_id is None:
+            return await segments.create_segment(ctx, name=name, conditions=conditions)
+        return await segments.update_segment(
+            ctx, segment_id=segment_id, name=name, conditions=conditions
+        )
+
+    notice = None
+    if segment_id is None:
+        notice = translated(member, N_("Added the segment %(name)s."), name=name.strip())
+    return await act(
+        request,
+        ctx,
+        member,
+        SEGMENTS,
+        change,
+        at="new-segment" if segment_id is None else f"segment-{segment_id}",
+        notice=notice,
+        draft={"name": name, "conditions": conditions},
+    )
+
+
 @router.post("/settings/segments")
 async def add_segment(
     request: Request,
@@ -140,17 +173,7 @@ async def add_segment(
     op: Rows = [],  # noqa: B006
     value: Rows = [],  # noqa: B006
 ) -> Response:
-    conditions = conditions_of(field, op, value)
-    return await act(
-        request,
-        ctx,
-        member,
-        SEGMENTS,
-        lambda: segments.create_segment(ctx, name=name, conditions=conditions),
-        at="new-segment",
-        notice=translated(member, N_("Added the segment %(name)s."), name=name.strip()),
-        draft={"name": name, "conditions": conditions},
-    )
+    return await _save(request, ctx, member, None, name, conditions_of(field, op, value))
 
 
 @router.post("/settings/segments/{segment_id}/update")
@@ -164,18 +187,7 @@ async def update_segment(
     op: Rows = [],  # noqa: B006
     value: Rows = [],  # noqa: B006
 ) -> Response:
-    conditions = conditions_of(field, op, value)
-    return await act(
-        request,
-        ctx,
-        member,
-        SEGMENTS,
-        lambda: segments.update_segment(
-            ctx, segment_id=segment_id, name=name, conditions=conditions
-        ),
-        at=f"segment-{segment_id}",
-        draft={"name": name, "conditions": conditions},
-    )
+    return await _save(request, ctx, member, segment_id, name, conditions_of(field, op, value))
 
 
 @router.post("/settings/segments/preview")

@@ -14,8 +14,9 @@ from madoguchi.conversations import repository
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.security import new_password
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
 from madoguchi.members import service as members
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member, Role
 from madoguchi.ui.render import render_for
 from madoguchi.ui.settings_pages import (

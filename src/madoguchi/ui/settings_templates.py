@@ -20,7 +20,8 @@ from madoguchi.automation import macros, templates
 from madoguchi.automation.models import Action, Template
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui.settings_named import NamedList
 from madoguchi.ui.settings_pages import (

@@ -20,23 +20,18 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import func, select
 from starlette.datastructures import FormData
 
 from madoguchi.channels import web
 from madoguchi.contacts import service as contacts
+from madoguchi.conversations import repository as conversation_repository
 from madoguchi.conversations import workflow
-from madoguchi.conversations.models import (
-    Message,
-    MessageImage,
-    ScheduledMessage,
-    ScheduleState,
-)
 from madoguchi.crm import records
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
-from madoguchi.kit.web import CtxDep, MemberDep
+from madoguchi.kit.web import CtxDep
 from madoguchi.members import service as members
+from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui import forms
 from madoguchi.ui.panel import local_input_value
@@ -354,10 +349,6 @@ async def save_tags(
 # --- permanent delete (永久削除) ---------------------------------------------------------------
 
 
-async def _count(ctx: Ctx, statement: Any) -> int:
-    return int(await ctx.db.scalar(statement) or 0)
-
-
 @router.get("/ui/conversations/{conversation_id}/delete")
 async def delete_dialog(
     conversation_id: int, request: Request, member: MemberDep, ctx: CtxDep
@@ -365,26 +356,16 @@ async def delete_dialog(
     """Asks first, saying what goes with it; the member types the customer's name (or 削除)."""
     members.ensure_manager(member)
     item = await inbox_item(ctx, member, conversation_id)
-    messages = select(func.count(Message.id)).where(Message.conversation_id == conversation_id)
-    images = (
-        select(func.count())
-        .select_from(MessageImage)
-        .join(Message, Message.id == MessageImage.message_id)
-        .where(Message.conversation_id == conversation_id)
-    )
-    pending = select(func.count(ScheduledMessage.id)).where(
-        ScheduledMessage.conversation_id == conversation_id,
-        ScheduledMessage.state == ScheduleState.pending,
-    )
+    holdings = await conversation_repository.holdings(ctx.db, conversation_id=conversation_id)
     return render_for(
         request,
         ctx,
         member,
         "inbox/_delete_dialog.html",
         item=item,
-        message_count=await _count(ctx, messages),
-        image_count=await _count(ctx, images),
-        scheduled_count=await _count(ctx, pending),
+        message_count=holdings.messages,
+        image_count=holdings.images,
+        scheduled_count=holdings.scheduled,
     )
 
 
