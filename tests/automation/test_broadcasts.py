@@ -468,3 +468,22 @@ async def test_the_settings_page_schedules_every_day_at_noon_and_pauses_it(
     paused = await client.post(f"/settings/broadcasts/{made['id']}/pause", headers=HTMX)
     assert paused.status_code == 200 and "一時停止中" in paused.text
     assert (await client.get(f"/api/v1/broadcasts/{made['id']}")).json()["status"] == "paused"
+
+
+def test_the_broadcast_benchmark_runs_on_a_few_contacts(tmp_path: Any) -> None:
+    """bench/broadcasts.py's whole path, so it cannot rot (it checks that figures come out)."""
+    import os
+
+    if os.environ.get("DATABASE_URL"):
+        pytest.skip("the benchmark makes its own database; once, on SQLite, is enough")
+    from bench.broadcasts import LineRecorder, measure
+
+    from madoguchi.kit.migrate import upgrade
+
+    settings = Settings(_env_file=None, data_dir=tmp_path, database_url=None)  # type: ignore[call-arg]
+    upgrade(settings)
+    recorder = LineRecorder()
+    recorder.start()
+    figures = asyncio.run(measure(settings, 30, recorder))
+    assert figures["rows"] == 30 and 0 < figures["recorded"] <= 30
+    assert figures["line_recipients"] > 0 and figures["line_calls"] >= 1

@@ -481,6 +481,7 @@ async def _prepare(
     zone = zone_of(broadcast.timezone)
     same_for_all = not personalised(wording, filler.field_keys)
     key = await workspace.signing_key(ctx.db) if broadcast.via == Via.email else b""
+    latest = await _latest_conversations(ctx, list(contacts))
     planned: list[tuple[BroadcastDelivery, Contact, Channel, Conversation, str]] = []
     for row in rows:
         contact = contacts.get(row.contact_id)
@@ -497,8 +498,8 @@ async def _prepare(
         if channel is None or channel.removed or not channel.enabled:
             settle(row, DeliveryStatus.skipped, SKIP_CHANNEL_OFF)
             continue
-        conversation = await conversations.conversation_for(
-            ctx, contact=contact, channel_id=channel.id
+        conversation = latest.get((contact.id, channel.id)) or (
+            await conversations.conversation_for(ctx, contact=contact, channel_id=channel.id)
         )
         ends = channels.reply_window_ends(channel, conversation.last_inbound_at)
         if broadcast.via == Via.chat and ends is not None and now > ends:
@@ -596,6 +597,20 @@ async def _prepare(
         )
     await _update(ctx, updates)
     return sends, events
+
+
+async def _latest_conversations(
+    ctx: Ctx, contact_ids: list[int]
+) -> dict[tuple[int, int], Conversation]:
+    """Each contact's latest conversation on each channel, for a batch at once."""
+    found: dict[tuple[int, int], Conversation] = {}
+    for conversation in await ctx.db.scalars(
+        select(Conversation)
+        .where(Conversation.contact_id.in_(contact_ids))
+        .order_by(Conversation.id)
+    ):
+        found[(conversation.contact_id, conversation.channel_id)] = conversation
+    return found
 
 
 async def _update(ctx: Ctx, updates: list[dict[str, Any]]) -> None:
