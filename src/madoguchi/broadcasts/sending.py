@@ -245,6 +245,8 @@ def fill(fill: _Fill, contact: Contact, *, zone: ZoneInfo, now: datetime) -> str
             return STAFF_PREFIX.sub("", contact.display_name) or contact.display_name
         if name == "channel_name":
             return contact.channel_name
+        if name == "staff" and double is None:
+            return ""  # a template's {staff}: no member sends a broadcast
         if name == "days_since_last_visit":
             last = fill.last_visit.get(contact.id)
             return (

@@ -307,9 +307,15 @@ async def cancel(ctx: Ctx, *, broadcast_id: int) -> Broadcast:
         update(BroadcastDelivery)
         .where(
             BroadcastDelivery.occurrence_id.in_(occurrences),
-            BroadcastDelivery.status == DeliveryStatus.pending,
+            # Not yet claimed, or claimed by a process that died before LINE answered (a call
+            # still under way has its lease, and records what LINE says).
+            (BroadcastDelivery.status == DeliveryStatus.pending)
+            | (
+                (BroadcastDelivery.status == DeliveryStatus.sending)
+                & (BroadcastDelivery.locked_until < ctx.now())
+            ),
         )
-        .values(status=DeliveryStatus.skipped, detail=SKIP_CANCELLED)
+        .values(status=DeliveryStatus.skipped, detail=SKIP_CANCELLED, locked_until=None)
     )
     broadcast.status = BroadcastStatus.cancelled
     broadcast.next_run_at = None
