@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from madoguchi.channels import inbound
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel
+from madoguchi.connectors import inbound
 from madoguchi.conversations.service import Ingested
 from madoguchi.kit.context import Ctx
 from madoguchi.members import service as members

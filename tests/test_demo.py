@@ -652,6 +652,29 @@ async def test_demo_templates_and_actions_work_on_its_customers(
         assert row.activity_at == data.contacts[row.contact_id].activity_at
 
 
+async def test_the_demo_form_fills_the_customer_who_answers_through_their_link(
+    ctx: Ctx, client: httpx.AsyncClient
+) -> None:
+    await _load_and_sign_in(ctx, client)
+    [form] = await _items(client, "/api/v1/forms")
+    assert form["name"] == "ご来店前アンケート"
+    kato = (await _everyone(client))["加藤 美穂"]
+    link = await client.get(
+        f"/api/v1/forms/{form['id']}/link", params={"contact_id": kato["contact_id"]}
+    )
+    address = link.json()["url"].removeprefix(ctx.settings.base_url.rstrip("/"))
+    sent = await client.post(
+        address,
+        data={"name": "加藤", "birthday": "1988-07-03", "parking": "自転車", "instagram": "on"},
+    )
+    assert sent.status_code == 303, sent.text
+    contact = (await client.get(f"/api/v1/contacts/{kato['contact_id']}")).json()
+    assert contact["fields"]["birthday"] == "1988-07-03"
+    assert contact["fields"]["parking"] == "自転車"
+    assert "Instagram" in [tag["name"] for tag in contact["tags"]]
+    assert contact["display_name"] == "加藤 美穂"
+
+
 async def test_demo_inbox_filtered_by_tag_and_status_lists_whom_the_salon_expects(
     ctx: Ctx, client: httpx.AsyncClient
 ) -> None:

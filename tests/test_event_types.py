@@ -251,7 +251,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "madoguchi"
 def _faces() -> list[Path]:
     """The routes (API, staff UI, webhooks): they call services, which publish."""
     return sorted(
-        [*SRC.glob("ui/**/*.py"), *SRC.glob("*/api.py"), SRC / "channels" / "webhooks.py"]
+        [*SRC.glob("ui/**/*.py"), *SRC.glob("*/api.py"), SRC / "connectors" / "webhooks.py"]
     )
 
 

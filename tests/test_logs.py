@@ -13,8 +13,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from madoguchi.channels.web import create_customer_link
 from madoguchi.config import Settings
+from madoguchi.connectors.web import create_customer_link
 from madoguchi.kit.logs import REDACTED, redact
 from tests.fixtures import Factory
 from tests.test_cli import MADOGUCHI

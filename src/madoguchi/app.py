@@ -26,10 +26,10 @@ from madoguchi.automation.api import router as automation_router
 from madoguchi.broadcasts.api import broadcasts_router
 from madoguchi.broadcasts.api import public_router as unsubscribe_router
 from madoguchi.broadcasts.api import router as segments_router
-from madoguchi.channels import email
-from madoguchi.channels.adapters import ROUTERS as CHANNEL_ROUTERS
 from madoguchi.channels.api import router as channels_router
 from madoguchi.config import Settings, get_settings
+from madoguchi.connectors import email
+from madoguchi.connectors.adapters import ROUTERS as CHANNEL_ROUTERS
 from madoguchi.contacts.api import router as contacts_router
 from madoguchi.conversations.api import router as conversations_router
 from madoguchi.crm.api import router as crm_router
@@ -37,6 +37,7 @@ from madoguchi.events import create_bus
 from madoguchi.events.types import MemberSignedOut
 from madoguchi.files import service as files
 from madoguchi.files.api import router as files_router
+from madoguchi.forms.api import router as forms_router
 from madoguchi.jobs import Worker
 from madoguchi.kit.apidocs import swagger_page
 from madoguchi.kit.db import Database, utcnow
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(segments_router)
     app.include_router(broadcasts_router)
     app.include_router(unsubscribe_router)
+    app.include_router(forms_router)
     app.include_router(notifications_router)
     app.include_router(audit_router)
     app.include_router(files_router)

@@ -15,9 +15,9 @@ from datetime import datetime
 from madoguchi.automation import autoclose
 from madoguchi.broadcasts import sending as broadcasts
 from madoguchi.channels import outbox
-from madoguchi.channels.adapters import ADAPTERS
 from madoguchi.channels.base import Adapter
 from madoguchi.config import Settings
+from madoguchi.connectors.adapters import ADAPTERS
 from madoguchi.conversations import scheduled, workflow
 from madoguchi.events import EventBus
 from madoguchi.files import service as files

@@ -45,6 +45,7 @@ from madoguchi.crm.models import (
     TagFolder,
 )
 from madoguchi.files.models import StoredFile
+from madoguchi.forms.models import Form, FormAnswer
 from madoguchi.kit.db import Base
 from madoguchi.members.models import ApiToken, LoginThrottle, Member, MemberSession, Role
 from madoguchi.notifications.models import Notification
@@ -74,6 +75,8 @@ __all__ = [
     "FieldFolder",
     "FieldType",
     "FieldValue",
+    "Form",
+    "FormAnswer",
     "LoginThrottle",
     "Mark",
     "Member",

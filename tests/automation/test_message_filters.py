@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from madoguchi.audit.models import AuditEntry
 from madoguchi.automation import filters
-from madoguchi.channels import inbound
 from madoguchi.channels.models import Channel
+from madoguchi.connectors import inbound
 from madoguchi.conversations.models import ConversationUnread
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database

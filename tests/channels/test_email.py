@@ -14,10 +14,10 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from madoguchi.channels import email as email_channel
 from madoguchi.channels.base import printable
 from madoguchi.channels.models import Channel
 from madoguchi.config import Settings
+from madoguchi.connectors import email as email_channel
 from madoguchi.conversations.models import Conversation, ConversationState
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker

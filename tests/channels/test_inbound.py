@@ -18,8 +18,9 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 
 import madoguchi.channels
-from madoguchi.channels import inbound
+import madoguchi.connectors
 from madoguchi.channels.models import Channel
+from madoguchi.connectors import inbound
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Message
 from madoguchi.kit.context import Ctx
@@ -180,10 +181,11 @@ async def test_limits_are_one_rule_cut_for_a_webhook_refused_for_a_waiting_sende
 
 def test_every_channel_stores_through_the_one_way_in() -> None:
     """No channel module writes a message, a contact or a file but through ``receive``."""
-    package = Path(madoguchi.channels.__file__).parent
+    packages = (madoguchi.channels, madoguchi.connectors)
+    paths = [path for package in packages for path in Path(package.__file__).parent.glob("*.py")]
     forbidden = {"add_inbound", "find_or_create_contact", "store_image", "recording"}
     callers: dict[str, set[str]] = {}
-    for path in sorted(package.glob("*.py")):
+    for path in sorted(paths):
         for node in ast.walk(ast.parse(path.read_text())):
             name = (
                 node.attr

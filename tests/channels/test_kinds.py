@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import madoguchi
-from madoguchi.channels.adapters import ROUTERS
 from madoguchi.channels.kinds import KINDS
 from madoguchi.channels.models import ChannelKind
+from madoguchi.connectors.adapters import ROUTERS
 from madoguchi.jobs import default_adapters
 
 TEMPLATES = Path(madoguchi.__file__).resolve().parent / "templates"

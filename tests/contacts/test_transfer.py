@@ -11,8 +11,8 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
-from madoguchi.channels import inbound
 from madoguchi.config import Settings
+from madoguchi.connectors import inbound
 from madoguchi.contacts import repository, transfer
 from madoguchi.contacts.models import Contact
 from madoguchi.crm import fields

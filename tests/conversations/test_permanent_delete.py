@@ -13,8 +13,8 @@ from PIL import Image
 from sqlalchemy import func, select, text
 
 from madoguchi import search
-from madoguchi.channels import inbound
 from madoguchi.config import Settings
+from madoguchi.connectors import inbound
 from madoguchi.conversations.models import Message
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker

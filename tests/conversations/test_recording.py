@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import select
 
 from madoguchi import search
-from madoguchi.channels import inbound
 from madoguchi.channels.models import Channel
+from madoguchi.connectors import inbound
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import recording, repository, workflow
 from madoguchi.conversations import service as conversations

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from madoguchi.automation import macros, templates
-from madoguchi.channels import inbound
 from madoguchi.channels import service as channels
 from madoguchi.config import Settings
+from madoguchi.connectors import inbound
 from madoguchi.conversations import workflow
 from madoguchi.conversations.models import Conversation, Message
 from madoguchi.crm import tags

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 
-from madoguchi.channels import inbound as inbound_messages
 from madoguchi.channels import outbox, service
 from madoguchi.channels.models import ChannelKind
 from madoguchi.channels.schemas import (
@@ -14,6 +13,7 @@ from madoguchi.channels.schemas import (
     ChannelUpdate,
     InboundMessage,
 )
+from madoguchi.connectors import inbound as inbound_messages
 from madoguchi.conversations.schemas import MessageOut
 from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid

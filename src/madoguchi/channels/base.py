@@ -1,5 +1,5 @@
 """The shape every channel adapter has: verify → normalise → ingest for what comes in (each
-channel's webhook or listener, ending in ``channels.inbound.receive``), and
+channel's webhook or listener, ending in ``connectors.inbound.receive``), and
 ``send`` for what goes out (called by the outbox, with retries)."""
 
 from __future__ import annotations

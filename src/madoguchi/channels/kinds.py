@@ -3,7 +3,7 @@
 The service (settings, webhook URL, reply window, initial delivery) and the settings page read
 these descriptions, so a new kind is one more ``ChannelKindSpec`` here, not one more ``kind ==``
 in each of them. A kind's adapter and webhook routes call the services that read this module,
-so they are registered a layer up, in channels/adapters.py.
+so they are registered a layer up, in connectors/adapters.py.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ class ChannelEvent(Base):
     """A webhook event a channel gave us and we applied (LINE's follow and unfollow), so that a
     redelivery of it is skipped and an older one arriving late does not undo a newer one.
 
-    Kept for a week (``channels.line.EVENTS_KEPT``): channels redeliver for less than that.
+    Kept for a week (``connectors.line.EVENTS_KEPT``): channels redeliver for less than that.
     """
 
     __tablename__ = "channel_events"

@@ -10,12 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
 from madoguchi.channels.kinds import KINDS
-from madoguchi.channels.models import Channel, ChannelKind
+from madoguchi.channels.models import Channel, ChannelKind, VisitorSession
+from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Delivery
 from madoguchi.events.types import ChannelCreated, ChannelUpdated
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from madoguchi.kit.security import secret_hash
 from madoguchi.members.models import Member
+from madoguchi.workspace import service as workspace
 
 # The settings every kind keeps secret (shown masked, kept when the mask comes back).
 SECRET_KEYS = frozenset[str]().union(*(spec.secrets for spec in KINDS.values()))
@@ -168,7 +171,7 @@ async def remove_channel(ctx: Ctx, *, channel_id: int, actor: Member | None = No
         subject=f"channel {channel.id}",
         detail={"kind": channel.kind, "name": channel.name},
     )
-    # channel.updated: open web chats on it end at once (channels.web).
+    # channel.updated: open web chats on it end at once (connectors.web).
     await ctx.commit(ChannelUpdated(channel_id=channel.id, removed=True))
     return channel
 
@@ -224,3 +227,36 @@ def outbound_external_id(channel: Channel) -> str | None:
     Message-ID, so that every retry sends the same one)."""
     outbound_id = KINDS[channel.kind].outbound_id
     return outbound_id(channel) if outbound_id else None
+
+
+# --- who a customer is, from what a link of ours carries ---------------------------------------
+
+
+def visitor_token(key: bytes, channel_id: int, external_id: str) -> str:
+    """The web chat visitor's token: their channel and id, signed with the workspace key."""
+    payload = f"{channel_id}|{external_id}"
+    return payload.replace("|", ".", 1) + "." + workspace.sign(key, "visitor:" + payload)
+
+
+def visitor_of(key: bytes, token: str) -> tuple[int, str] | None:
+    """The web channel and the visitor's id a token names, if its signature holds."""
+    prefix, _, rest = token.partition(".")
+    external_id, _, signature = rest.rpartition(".")
+    if not prefix.isascii() or not prefix.isdigit() or len(prefix) > 18 or not external_id:
+        return None
+    payload = f"{prefix}|{external_id}"
+    if not workspace.verify(key, "visitor:" + payload, signature):
+        return None
+    return int(prefix), external_id
+
+
+async def linked_contact(db: AsyncSession, token: str) -> Contact | None:
+    """The contact behind a working customer link (顧客用リンク) token, if any."""
+    session = await db.scalar(
+        select(VisitorSession).where(
+            VisitorSession.token_hash == secret_hash(token),
+            VisitorSession.kind == "link",
+            VisitorSession.revoked_at.is_(None),
+        )
+    )
+    return await db.get(Contact, session.contact_id) if session else None

@@ -13,6 +13,7 @@ from madoguchi import search
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation
 from madoguchi.crm import marks, statuses
+from madoguchi.crm.contact import get_contact as get_contact
 from madoguchi.events.types import (
     ContactCreated,
     ContactUpdated,
@@ -21,8 +22,7 @@ from madoguchi.events.types import (
 )
 from madoguchi.kit.clean import email_address, phone_number
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Forbidden, Invalid, NotFound
-from madoguchi.kit.ids import is_id
+from madoguchi.kit.errors import Forbidden, Invalid
 from madoguchi.kit.text import search_key
 from madoguchi.members.models import Member, Role
 from madoguchi.search import conversations as searching
@@ -32,13 +32,6 @@ MAX_NAME_LENGTH = 255
 
 def _index_key(contact: Contact) -> str:
     return search_key(searching.names_text(contact))
-
-
-async def get_contact(db: AsyncSession, *, contact_id: int) -> Contact:
-    contact = await db.get(Contact, contact_id) if is_id(contact_id) else None
-    if contact is None:
-        raise NotFound("No contact with id %(id)s.", id=contact_id)
-    return contact
 
 
 async def find_contact_by_channel(

@@ -122,7 +122,7 @@ async def add_inbound(
     answers: Sequence[str] = (),
     unread: bool = True,
 ) -> tuple[Ingested, list[Event]]:
-    """Add a customer's message, cleaned and checked (``channels.inbound.receive``, the one way
+    """Add a customer's message, cleaned and checked (``connectors.inbound.receive``, the one way
     in, does that and commits), to the conversation it answers (a message of its channel named
     in ``answers``: e-mail threading) or the contact's latest; and the events to publish once
     committed. A message with this ``external_id`` stored meanwhile by another request is

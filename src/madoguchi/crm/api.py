@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from madoguchi.contacts.service import get_contact
 from madoguchi.crm import fields, marks, memos, records, statuses, tags
+from madoguchi.crm.contact import get_contact
 from madoguchi.crm.schemas import (
     FieldCreate,
     FieldFolderCreate,

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.contacts.service import get_contact
 from madoguchi.crm import values
+from madoguchi.crm.contact import get_contact
 from madoguchi.crm.models import Field, FieldFolder, FieldType, FieldValue
 from madoguchi.events.types import ContactUpdated, FieldsChanged
 from madoguchi.kit.clean import clean_name

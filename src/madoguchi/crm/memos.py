@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.contacts.service import get_contact
+from madoguchi.crm.contact import get_contact
 from madoguchi.crm.models import Memo
 from madoguchi.events.types import ContactUpdated
 from madoguchi.kit.context import Ctx

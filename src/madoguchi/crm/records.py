@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.contacts.service import get_contact
 from madoguchi.crm import values
+from madoguchi.crm.contact import get_contact
 from madoguchi.crm.models import Record, RecordBook
 from madoguchi.events.types import ContactUpdated, RecordBooksChanged
 from madoguchi.kit.clean import clean_name

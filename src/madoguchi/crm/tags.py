@@ -6,7 +6,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.contacts.models import Contact
-from madoguchi.contacts.service import get_contact
+from madoguchi.crm.contact import get_contact
 from madoguchi.crm.models import ContactTag, Tag, TagFolder
 from madoguchi.events.types import ContactUpdated, TagAdded, TagsChanged
 from madoguchi.kit.clean import clean_name

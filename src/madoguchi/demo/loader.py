@@ -41,6 +41,7 @@ from madoguchi.demo.script import (
     CONVERSATION_TAGS,
     CUSTOMERS,
     FIELDS,
+    FORMS,
     MESSAGE_FILTERS,
     POINTS_PER_VISIT,
     RECORD_BOOKS,
@@ -56,6 +57,7 @@ from madoguchi.demo.script import (
     Customer,
     Visit,
 )
+from madoguchi.forms import service as forms
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.security import new_password
 from madoguchi.members import service as members
@@ -189,12 +191,24 @@ async def _set_up_workspace(ctx: Ctx) -> _Workspace:
             new=broadcasts.NewBroadcast(segment_id=segment_ids[segment], text=text, cron=cron),
             actor=None,
         )
+    for name, questions in FORMS:
+        await forms.create_form(
+            ctx, name=name, fields=[_with_tag_ids(q, tag_ids) for q in questions]
+        )
     return _Workspace(
         tags=tag_ids,
         conversation_tags=conversation_tags,
         templates=template_ids,
         actions=action_ids,
     )
+
+
+def _with_tag_ids(question: dict[str, Any], tag_ids: dict[str, int]) -> dict[str, Any]:
+    """A demo question whose ``tag:<name>`` names the tag by its id, as forms want it."""
+    target = question.get("maps_to") or ""
+    if target.startswith("tag:"):
+        return {**question, "maps_to": f"tag:{tag_ids[target.removeprefix('tag:')]}"}
+    return question
 
 
 def _visit_day(visit: Visit, today: date) -> date:

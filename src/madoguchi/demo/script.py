@@ -614,6 +614,32 @@ BROADCASTS = (
     ),
 )
 
+# アンケート: name, questions (forms.service); ``tag:<name>`` is the demo tag of that name.
+FORMS: tuple[tuple[str, list[dict[str, Any]]], ...] = (
+    (
+        "ご来店前アンケート",
+        [
+            {"key": "name", "label": "お名前", "type": "text", "required": True, "maps_to": "name"},
+            {"key": "tel", "label": "電話番号", "type": "text", "maps_to": "phone"},
+            {"key": "birthday", "label": "生年月日", "type": "date", "maps_to": "field:birthday"},
+            {
+                "key": "parking",
+                "label": "駐車場のご利用",
+                "type": "choice",
+                "choices": ["なし", "あり", "自転車"],
+                "maps_to": "field:parking",
+            },
+            {"key": "request", "label": "ご要望（髪のお悩みなど）", "type": "text"},
+            {
+                "key": "instagram",
+                "label": "Instagramを見てご来店されましたか（当てはまればチェック）",
+                "type": "consent",
+                "maps_to": "tag:Instagram",
+            },
+        ],
+    ),
+)
+
 # Templates: folder, name, text.
 TEMPLATES = (
     (

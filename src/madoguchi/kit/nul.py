@@ -5,7 +5,7 @@ a UTF-16 surrogate pair (a broken ``"\\ud83d"`` JSON escape): the request would 
 No person types either. So a request that carries one in its query, its JSON or its form is
 answered 422 before any route sees it, whatever the database. Left alone: webhooks (their
 bodies are signed as they are), the web chat (a customer's message is kept, without such
-characters: channels.inbound.receive drops them) and uploads (binary).
+characters: connectors.inbound.receive drops them) and uploads (binary).
 """
 
 from __future__ import annotations

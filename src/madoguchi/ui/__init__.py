@@ -6,6 +6,7 @@ from madoguchi.ui import (
     auth,
     composing,
     contacts,
+    form_page,
     inbox,
     live,
     notices,
@@ -22,6 +23,7 @@ router.include_router(live.router)
 router.include_router(workflow.router)
 router.include_router(composing.router)
 router.include_router(contacts.router)
+router.include_router(form_page.router)
 router.include_router(scheduling.router)
 router.include_router(scripts.router)
 router.include_router(notices.router)

@@ -24,6 +24,7 @@ from madoguchi.conversations import workflow
 from madoguchi.conversations.repository import InboxItem
 from madoguchi.crm import fields, filters, marks, memos, records, statuses, tags
 from madoguchi.crm.models import FieldType, Record, RecordBook
+from madoguchi.forms import service as forms
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, NotFound
 from madoguchi.kit.web import CtxDep
@@ -688,6 +689,9 @@ async def contact_page(
         page=page,
         panel=page.panel,
         done=done,
+        form_answers=await forms.contact_answers(ctx.db, contact_id=contact_id),
+        form_links=await forms.contact_links(ctx, contact_id=contact_id),
+        shown_answer=forms.shown_answer,
     )
 
 

@@ -24,6 +24,7 @@ from madoguchi.ui import (
     settings_conversation_tags,
     settings_fields,
     settings_filters,
+    settings_forms,
     settings_lists,
     settings_segments,
     settings_team,
@@ -105,4 +106,5 @@ router.include_router(settings_filters.router)
 router.include_router(settings_autoclose.router)
 router.include_router(settings_segments.router)
 router.include_router(settings_broadcasts.router)
+router.include_router(settings_forms.router)
 router.include_router(settings_team.router)

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from madoguchi.channels import web
+from madoguchi.connectors import web
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import repository as conversation_repository
 from madoguchi.conversations import workflow

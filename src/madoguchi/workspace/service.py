@@ -28,11 +28,16 @@ async def signing_key(db: AsyncSession) -> bytes:
     if row is None:
         try:
             async with db.begin_nested():
-                row = WorkspaceValue(key=SIGNING_KEY, value=secrets.token_hex(32))
-                db.add(row)
+                made = WorkspaceValue(key=SIGNING_KEY, value=secrets.token_hex(32))
+                db.add(made)
         except IntegrityError:
             row = await db.get(WorkspaceValue, SIGNING_KEY)
             assert row is not None
+        else:
+            # Not cached until read back stored: the caller's transaction may yet roll back
+            # (a GET's never commits), and a key kept only here would sign links that stop
+            # working after a restart.
+            return bytes.fromhex(made.value)
     key = bytes.fromhex(row.value)
     _cache[url] = key
     return key

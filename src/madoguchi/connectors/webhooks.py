@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import httpx
 
 from madoguchi.channels.base import http_client, printable
-from madoguchi.channels.inbound import MAX_ID_LENGTH, Profile
+from madoguchi.connectors.inbound import MAX_ID_LENGTH, Profile
 from madoguchi.kit import jsonsafe
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import BadRequest, DomainError, Invalid

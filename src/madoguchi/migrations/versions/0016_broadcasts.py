@@ -1,8 +1,8 @@
 """broadcasts: one-off and recurring sends to a segment, their occurrences and deliveries
 (issue 11)
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-04
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from madoguchi.kit.db import UTCDateTime
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -38,8 +38,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.websockets import WebSocketState
 
-from madoguchi.channels.inbound import Inbound, load_channel, receive
+from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel, ChannelKind, VisitorSession
+from madoguchi.connectors.inbound import Inbound, load_channel, receive
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Conversation, Message, MessageKind
@@ -75,17 +76,12 @@ def identity_hash(secret: str, user_id: str) -> str:
 
 
 def _token_for(key: bytes, channel_id: int, external_id: str) -> str:
-    payload = f"{channel_id}|{external_id}"
-    return payload.replace("|", ".", 1) + "." + workspace.sign(key, "visitor:" + payload)
+    return channels.visitor_token(key, channel_id, external_id)
 
 
 def _external_id_of(key: bytes, channel_id: int, token: str) -> str | None:
-    prefix, _, rest = token.partition(".")
-    external_id, _, signature = rest.rpartition(".")
-    if prefix != str(channel_id) or not external_id:
-        return None
-    payload = f"{channel_id}|{external_id}"
-    return external_id if workspace.verify(key, "visitor:" + payload, signature) else None
+    found = channels.visitor_of(key, token)
+    return found[1] if found is not None and found[0] == channel_id else None
 
 
 def allowed_origins(channel: Channel) -> set[str]:
@@ -586,14 +582,7 @@ async def revoke_customer_link(ctx: Ctx, *, contact_id: int) -> None:
 
 
 async def _linked_contact(db: AsyncSession, token: str) -> Contact:
-    session = await db.scalar(
-        select(VisitorSession).where(
-            VisitorSession.token_hash == secret_hash(token),
-            VisitorSession.kind == "link",
-            VisitorSession.revoked_at.is_(None),
-        )
-    )
-    contact = await db.get(Contact, session.contact_id) if session else None
+    contact = await channels.linked_contact(db, token)
     if contact is None:
         raise NotFound("This chat link is not valid any more.")
     return contact

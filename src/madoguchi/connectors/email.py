@@ -24,9 +24,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.channels import inbound
 from madoguchi.channels.base import DeliveryError, Outgoing, printable
 from madoguchi.channels.models import Channel, ChannelKind
+from madoguchi.connectors import inbound
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Message
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx

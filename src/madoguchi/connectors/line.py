@@ -26,7 +26,8 @@ from madoguchi.channels.base import (
     failure,
     http_client,
 )
-from madoguchi.channels.inbound import (
+from madoguchi.channels.models import Channel, ChannelEvent, ChannelKind
+from madoguchi.connectors.inbound import (
     Attachment,
     Inbound,
     Profile,
@@ -35,8 +36,7 @@ from madoguchi.channels.inbound import (
     receive,
     seen,
 )
-from madoguchi.channels.models import Channel, ChannelEvent, ChannelKind
-from madoguchi.channels.webhooks import (
+from madoguchi.connectors.webhooks import (
     body_flag,
     body_id,
     body_list,

@@ -19,7 +19,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from madoguchi.channels.base import DeliveryError, Outgoing, api_base, failure, http_client
-from madoguchi.channels.inbound import (
+from madoguchi.channels.models import Channel, ChannelKind
+from madoguchi.connectors.inbound import (
     Attachment,
     Inbound,
     Profile,
@@ -28,8 +29,7 @@ from madoguchi.channels.inbound import (
     receive,
     seen,
 )
-from madoguchi.channels.models import Channel, ChannelKind
-from madoguchi.channels.webhooks import (
+from madoguchi.connectors.webhooks import (
     body_flag,
     body_id,
     body_list,

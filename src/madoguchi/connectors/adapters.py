@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from fastapi import APIRouter
 
-from madoguchi.channels import email, instagram, line, web
 from madoguchi.channels.base import Adapter
 from madoguchi.channels.models import ChannelKind
+from madoguchi.connectors import email, instagram, line, web
 
 # The kinds without one send nothing further: a reply is sent once stored (kinds.reply_delivery).
 ADAPTERS: dict[str, Callable[[], Adapter]] = {
