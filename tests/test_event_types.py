@@ -13,6 +13,7 @@ from madoguchi.events.types import (
     TYPES,
     ActionRan,
     ActionsChanged,
+    BroadcastChanged,
     ChannelCreated,
     ChannelUpdated,
     ContactCreated,
@@ -124,6 +125,10 @@ FRAMES: list[tuple[Event, str]] = [
     (
         TemplatesChanged(template_id=9),
         '{"type": "templates.changed", "member_id": null, "template_id": 9}',
+    ),
+    (
+        BroadcastChanged(broadcast_id=4),
+        '{"type": "broadcast.changed", "member_id": null, "broadcast_id": 4}',
     ),
     (
         ActionsChanged(action_id=6),

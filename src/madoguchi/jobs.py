@@ -1,6 +1,6 @@
 """The worker loop: time-based work is rows in the database, claimed in transactions, so a
 restart loses nothing and two processes never do the same thing twice (snooze wake-ups,
-scheduled messages, deliveries through the outbox, auto-close; later broadcasts)."""
+scheduled messages, deliveries through the outbox, auto-close, broadcasts)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from madoguchi.automation import autoclose
+from madoguchi.broadcasts import sending as broadcasts
 from madoguchi.channels import outbox
 from madoguchi.channels.base import Adapter
 from madoguchi.config import Settings
@@ -34,6 +35,7 @@ class TickResult:
     sent: int
     delivered: int = 0
     closed: int = 0
+    broadcast: int = 0
 
 
 def default_adapters() -> dict[str, Adapter]:
@@ -73,7 +75,15 @@ class Worker:
         sent = await self._step(lambda ctx: scheduled.send_due(ctx, now=moment))
         delivered = await outbox.deliver_due(self.ctx, self.adapters, now=moment, clock=self.clock)
         closed = await self._step(lambda ctx: autoclose.close_idle(ctx, now=moment))
-        return TickResult(woke=woke, sent=sent, delivered=delivered, closed=closed)
+        await self._step(lambda ctx: broadcasts.fire_due(ctx, now=moment))
+        broadcast = await broadcasts.send_due(self.ctx, now=moment, clock=self.clock)
+        # What a broadcast handed to the outbox (other channels than LINE, e-mail) goes now.
+        delivered += await outbox.deliver_due(
+            self.ctx, self.adapters, now=max(moment, self.clock()), clock=self.clock
+        )
+        return TickResult(
+            woke=woke, sent=sent, delivered=delivered, closed=closed, broadcast=broadcast
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a failing tick is logged and tried again. The planner's

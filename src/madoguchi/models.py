@@ -8,7 +8,12 @@ from madoguchi.automation.models import (
     Template,
     TemplateFolder,
 )
-from madoguchi.broadcasts.models import Segment
+from madoguchi.broadcasts.models import (
+    Broadcast,
+    BroadcastDelivery,
+    BroadcastOccurrence,
+    Segment,
+)
 from madoguchi.channels.models import Channel, ChannelKind, OutboxEntry, OutboxState, VisitorSession
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
@@ -52,6 +57,9 @@ __all__ = [
     "AuditEntry",
     "AutoClose",
     "Base",
+    "Broadcast",
+    "BroadcastDelivery",
+    "BroadcastOccurrence",
     "Channel",
     "ChannelKind",
     "Contact",

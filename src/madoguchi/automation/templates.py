@@ -29,7 +29,7 @@ from madoguchi.members.models import Member
 TEXT_LIMIT = 1000
 # What a template may say in braces; anything else in braces is left as written.
 PLACEHOLDERS = ("name", "channel_name", "days_since_last_visit", "staff")
-_STAFF_PREFIX = re.compile(r"^\s*【[^】]*】\s*")
+STAFF_PREFIX = re.compile(r"^\s*【[^】]*】\s*")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
 
@@ -159,7 +159,7 @@ async def render(ctx: Ctx, template: Template, *, contact: Contact, staff: Membe
     {days_since_last_visit} (days since their newest record, in Japan time; blank when none)."""
     values = {
         # 「【美咲】田中 陽子」 is for the staff: the customer reads 「田中 陽子様」.
-        "name": _STAFF_PREFIX.sub("", contact.display_name) or contact.display_name,
+        "name": STAFF_PREFIX.sub("", contact.display_name) or contact.display_name,
         "channel_name": contact.channel_name,
         "staff": staff.name if staff else "",
         "days_since_last_visit": "",

@@ -1,13 +1,22 @@
-"""``/api/v1/segments``."""
+"""``/api/v1/segments``, ``/api/v1/broadcasts``, and the public unsubscribe link of a
+broadcast's mail."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import contextlib
+from html import escape
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import HTMLResponse
 
-from madoguchi.broadcasts import segments
+from madoguchi.broadcasts import segments, sending, service
+from madoguchi.broadcasts.models import Broadcast
 from madoguchi.broadcasts.schemas import (
+    BroadcastIn,
+    BroadcastOut,
+    DeliveryOut,
+    DeliveryPageOut,
     SegmentIn,
     SegmentOut,
     SegmentPreview,
@@ -15,13 +24,17 @@ from madoguchi.broadcasts.schemas import (
     SegmentUpdate,
 )
 from madoguchi.contacts import repository as contacts
+from madoguchi.contacts import service as contacts_service
 from madoguchi.contacts.schemas import ContactOut, ContactPageOut
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import NotFound
+from madoguchi.kit.i18n import gettext_for
 from madoguchi.kit.ids import MAX_ID
 from madoguchi.kit.schemas import Items
 from madoguchi.kit.web import CtxDep
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
+from madoguchi.workspace.service import signing_key
 
 router = APIRouter(prefix="/api/v1/segments", tags=["segments"])
 
@@ -107,3 +120,157 @@ async def segment_contacts(
     )
     found = await contacts.details(ctx.db, page.contacts)
     return ContactPageOut(items=[ContactOut.of(d) for d in found], next_cursor=page.next_cursor)
+
+
+broadcasts_router = APIRouter(prefix="/api/v1/broadcasts", tags=["broadcasts"])
+
+
+async def _broadcast_out(ctx: Ctx, broadcast: Broadcast) -> BroadcastOut:
+    found = await service.counts(ctx.db, [broadcast.id])
+    return BroadcastOut.of(broadcast, found[broadcast.id])
+
+
+@broadcasts_router.get("", response_model=Items[BroadcastOut])
+async def list_broadcasts(_member: MemberDep, ctx: CtxDep) -> Items[BroadcastOut]:
+    """Every broadcast, newest first, with its status and its deliveries counted."""
+    found = await service.list_broadcasts(ctx.db)
+    counted = await service.counts(ctx.db, [b.id for b in found])
+    return Items(items=[BroadcastOut.of(b, counted[b.id]) for b in found])
+
+
+@broadcasts_router.post("", response_model=BroadcastOut, status_code=201)
+async def create_broadcast(body: BroadcastIn, member: MemberDep, ctx: CtxDep) -> BroadcastOut:
+    """A broadcast to a segment: ``text`` or ``template`` (one of them; ``{{name}}``,
+    ``{{channel_name}}``, ``{{days_since_last_visit}}`` and profile fields' keys are filled in
+    for each contact, an unknown one is 422); now (neither ``at`` nor ``cron``), at ``at``, or
+    on the ``cron`` schedule read in ``timezone`` (IANA, Asia/Tokyo by default). ``via``
+    ``chat`` (each contact's own channel) or ``email`` (contacts who opted in, through
+    ``channel`` or the first e-mail channel, with ``subject``). A missing segment or template is
+    404; a bad cron, zone, field or a time in the past 422."""
+    ensure_manager(member)
+    broadcast = await service.create_broadcast(
+        ctx,
+        new=service.NewBroadcast(
+            segment_id=body.segment,
+            text=body.text,
+            template_id=body.template,
+            at=body.at,
+            cron=body.cron,
+            timezone=body.timezone,
+            via=body.via,
+            channel_id=body.channel,
+            subject=body.subject,
+        ),
+        actor=member,
+    )
+    return await _broadcast_out(ctx, broadcast)
+
+
+@broadcasts_router.get("/{broadcast_id}", response_model=BroadcastOut)
+async def get_broadcast(broadcast_id: int, _member: MemberDep, ctx: CtxDep) -> BroadcastOut:
+    return await _broadcast_out(ctx, await service.get_broadcast(ctx.db, broadcast_id=broadcast_id))
+
+
+@broadcasts_router.post("/{broadcast_id}/pause", response_model=BroadcastOut)
+async def pause_broadcast(broadcast_id: int, member: MemberDep, ctx: CtxDep) -> BroadcastOut:
+    """Stop sending and firing until resumed (409 when done or cancelled)."""
+    ensure_manager(member)
+    return await _broadcast_out(ctx, await service.pause(ctx, broadcast_id=broadcast_id))
+
+
+@broadcasts_router.post("/{broadcast_id}/resume", response_model=BroadcastOut)
+async def resume_broadcast(broadcast_id: int, member: MemberDep, ctx: CtxDep) -> BroadcastOut:
+    """Send the rest; a schedule fires next at its next time from now (409 unless paused)."""
+    ensure_manager(member)
+    return await _broadcast_out(ctx, await service.resume(ctx, broadcast_id=broadcast_id))
+
+
+@broadcasts_router.post("/{broadcast_id}/cancel", response_model=BroadcastOut)
+async def cancel_broadcast(broadcast_id: int, member: MemberDep, ctx: CtxDep) -> BroadcastOut:
+    """Stop for good: what was not sent yet is skipped (409 when done or cancelled)."""
+    ensure_manager(member)
+    return await _broadcast_out(ctx, await service.cancel(ctx, broadcast_id=broadcast_id))
+
+
+@broadcasts_router.get("/{broadcast_id}/deliveries", response_model=DeliveryPageOut)
+async def broadcast_deliveries(
+    broadcast_id: int,
+    _member: MemberDep,
+    ctx: CtxDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> DeliveryPageOut:
+    """Each occurrence's deliveries, newest first: ``sent``, ``failed`` (``detail``: why),
+    ``skipped`` (``detail``: blocked, hidden, no channel, not opted in…) or ``pending``."""
+    rows, next_cursor = await service.deliveries(
+        ctx.db, broadcast_id=broadcast_id, limit=limit, before_id=cursor
+    )
+    return DeliveryPageOut(
+        items=[
+            DeliveryOut(
+                contact_id=r.contact_id,
+                occurrence=r.occurrence,
+                status=cast(Any, r.status),
+                detail=r.detail,
+            )
+            for r in rows
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+# --- the public unsubscribe link ------------------------------------------------------------
+
+public_router = APIRouter(tags=["public"], include_in_schema=False)
+
+_PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;
+line-height:1.6}}button{{font-size:1rem;padding:.6rem 1.2rem}}</style></head>
+<body><h1>{title}</h1><p>{text}</p>{form}</body></html>"""
+
+
+def _page(language: str, title: str, text: str, form: str = "", status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        _PAGE.format(lang=language, title=escape(title), text=escape(text), form=form),
+        status_code=status,
+    )
+
+
+async def _signed(ctx: Ctx, contact_id: int, signature: str) -> bool:
+    key = await signing_key(ctx.db)
+    return 1 <= contact_id <= MAX_ID and sending.unsubscribe_signed(key, contact_id, signature)
+
+
+@public_router.get(sending.UNSUBSCRIBE_PATH + "/{contact_id}/{signature}")
+async def unsubscribe_page(contact_id: int, signature: str, ctx: CtxDep) -> HTMLResponse:
+    """The link in a broadcast's mail: a page with one button (a link opened by a mail
+    scanner must not unsubscribe anyone)."""
+    language = ctx.settings.default_language
+    _ = gettext_for(language).gettext
+    if not await _signed(ctx, contact_id, signature):
+        return _page(language, _("Unsubscribe"), _("This link is not valid."), status=404)
+    form = f'<form method="post"><button type="submit">{escape(_("Unsubscribe"))}</button></form>'
+    return _page(
+        language,
+        _("Unsubscribe"),
+        _("Press the button to stop receiving these e-mails."),
+        form,
+    )
+
+
+@public_router.post(sending.UNSUBSCRIBE_PATH + "/{contact_id}/{signature}")
+async def unsubscribe(contact_id: int, signature: str, ctx: CtxDep) -> HTMLResponse:
+    """One click (RFC 8058's ``List-Unsubscribe=One-Click`` POST, or the page's button): the
+    contact no longer receives broadcasts by e-mail."""
+    language = ctx.settings.default_language
+    _ = gettext_for(language).gettext
+    if not await _signed(ctx, contact_id, signature):
+        return _page(language, _("Unsubscribe"), _("This link is not valid."), status=404)
+    with contextlib.suppress(NotFound):  # deleted since: nothing to send to anyway
+        await contacts_service.update_contact(
+            ctx,
+            contact_id=contact_id,
+            changes=contacts_service.ContactChanges(mail_opt_in=False),
+        )
+    return _page(language, _("Unsubscribe"), _("You will no longer receive these e-mails."))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
@@ -162,3 +162,11 @@ async def members_of(
         before_id=before_id,
         now=now,
     )
+
+
+async def where_of(
+    db: AsyncSession, conditions: list[dict[str, Any]], *, timezone: str, now: datetime
+) -> list[ColumnElement[bool]]:
+    """The conditions as a WHERE over contacts (a broadcast writes its deliveries from it)."""
+    plan = await filters.compile_conditions(db, filters.parse(conditions), _context(timezone, now))
+    return list(plan.where)

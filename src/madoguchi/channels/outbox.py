@@ -46,7 +46,7 @@ async def enqueue(ctx: Ctx, *, message: Message) -> OutboxEntry:
         state=OutboxState.pending,
         attempts=0,
         next_attempt_at=ctx.now(),
-        retry_key=_retry_key(),
+        retry_key=new_retry_key(),
         parts_sent=0,
         created_at=ctx.now(),
         updated_at=ctx.now(),
@@ -55,7 +55,7 @@ async def enqueue(ctx: Ctx, *, message: Message) -> OutboxEntry:
     return entry
 
 
-def _retry_key() -> str:
+def new_retry_key() -> str:
     # LINE wants a UUID; the same one on every attempt makes LINE drop a duplicate.
     raw = secrets.token_hex(16)
     return f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-a{raw[17:20]}-{raw[20:32]}"

@@ -273,9 +273,18 @@ class EmailAdapter:
         mail = EmailMessage()
         mail["From"] = formataddr((outgoing.channel.name, address))
         mail["To"] = recipient
-        mail["Subject"] = reply_subject(
-            str(outgoing.thread.get("subject") or ""), outgoing.channel.name
-        )
+        meta = outgoing.message.meta or {}
+        if meta.get("subject"):
+            # A broadcast's mail starts a thread of its own.
+            mail["Subject"] = str(meta["subject"])
+        else:
+            mail["Subject"] = reply_subject(
+                str(outgoing.thread.get("subject") or ""), outgoing.channel.name
+            )
+        if meta.get("unsubscribe"):
+            # RFC 8058: the mail client's own unsubscribe button POSTs to this address.
+            mail["List-Unsubscribe"] = f"<{meta['unsubscribe']}>"
+            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         mail["Message-ID"] = outgoing.message.external_id or make_msgid()
         in_reply_to = outgoing.thread.get("in_reply_to")
         if in_reply_to:

@@ -58,11 +58,17 @@ async def get_conversation(db: AsyncSession, *, conversation_id: int) -> Convers
 
 async def _conversation_for(ctx: Ctx, *, contact: Contact) -> Conversation:
     """The contact's latest conversation on its channel, or a new one."""
+    return await conversation_for(ctx, contact=contact, channel_id=contact.channel_id)
+
+
+async def conversation_for(ctx: Ctx, *, contact: Contact, channel_id: int | None) -> Conversation:
+    """The contact's latest conversation on that channel (a broadcast's e-mail channel may not
+    be theirs), or a new one, flushed inside the caller's transaction."""
     conversation = await ctx.db.scalar(
         select(Conversation)
         .where(
             Conversation.contact_id == contact.id,
-            Conversation.channel_id == contact.channel_id,
+            Conversation.channel_id == channel_id,
         )
         .order_by(Conversation.id.desc())
         .limit(1)
@@ -70,7 +76,7 @@ async def _conversation_for(ctx: Ctx, *, contact: Contact) -> Conversation:
     if conversation is None:
         conversation = Conversation(
             contact_id=contact.id,
-            channel_id=contact.channel_id,
+            channel_id=channel_id,
             state=ConversationState.open,
             last_activity_at=ctx.now(),
             created_at=ctx.now(),

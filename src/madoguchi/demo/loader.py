@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from madoguchi.automation import filters, macros, templates
 from madoguchi.broadcasts import segments
+from madoguchi.broadcasts import service as broadcasts
 from madoguchi.channels.models import ChannelKind
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import scheduled, workflow
@@ -36,6 +37,7 @@ from madoguchi.demo.salon import (
 from madoguchi.demo.script import (
     BOOKED_ACTION,
     BOOKED_TEMPLATE,
+    BROADCASTS,
     CONVERSATION_TAGS,
     CUSTOMERS,
     FIELDS,
@@ -179,8 +181,16 @@ async def _set_up_workspace(ctx: Ctx) -> _Workspace:
     }
     for match, text in MESSAGE_FILTERS:
         await filters.create_filter(ctx, match=match, text=text)
-    for name, conditions in SEGMENTS:
-        await segments.create_segment(ctx, name=name, conditions=conditions)
+    segment_ids = {
+        name: (await segments.create_segment(ctx, name=name, conditions=conditions)).id
+        for name, conditions in SEGMENTS
+    }
+    for segment, text, cron in BROADCASTS:
+        await broadcasts.create_broadcast(
+            ctx,
+            new=broadcasts.NewBroadcast(segment_id=segment_ids[segment], text=text, cron=cron),
+            actor=None,
+        )
     for name, questions in FORMS:
         await forms.create_form(
             ctx, name=name, fields=[_with_tag_ids(q, tag_ids) for q in questions]

@@ -603,6 +603,17 @@ SEGMENTS: tuple[tuple[str, list[dict[str, Any]]], ...] = (
     ("VIP", [{"field": "tag", "op": "in", "value": ["VIP"]}]),
 )
 
+# A recurring broadcast (the seeds' thank-you two days after a first visit, every day at 12:00
+# Japan time): segment name, text, cron.
+BROADCASTS = (
+    (
+        "初回来店から2日",
+        "{{name}}様、先日はご来店ありがとうございました。"
+        "その後、髪の調子はいかがですか？気になることがあれば、お気軽にご連絡ください。",
+        "0 12 * * *",
+    ),
+)
+
 # アンケート: name, questions (forms.service); ``tag:<name>`` is the demo tag of that name.
 FORMS: tuple[tuple[str, list[dict[str, Any]]], ...] = (
     (

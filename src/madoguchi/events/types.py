@@ -307,6 +307,15 @@ class TemplatesChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class BroadcastChanged(Event):
+    """A broadcast was created, paused, resumed, cancelled, or its sending moved on (the
+    settings page's progress bar)."""
+
+    type: ClassVar[str] = "broadcast.changed"
+    broadcast_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ActionsChanged(Event):
     type: ClassVar[str] = "actions.changed"
     action_id: int

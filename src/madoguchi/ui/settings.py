@@ -19,6 +19,7 @@ from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui import (
     settings_actions,
     settings_autoclose,
+    settings_broadcasts,
     settings_channels,
     settings_conversation_tags,
     settings_fields,
@@ -104,5 +105,6 @@ router.include_router(settings_conversation_tags.router)
 router.include_router(settings_filters.router)
 router.include_router(settings_autoclose.router)
 router.include_router(settings_segments.router)
+router.include_router(settings_broadcasts.router)
 router.include_router(settings_forms.router)
 router.include_router(settings_team.router)
