@@ -671,6 +671,12 @@ def _normalised(
     return at(large_stats, large) / at(small_stats, small)
 
 
+def _ratio(value: float) -> str:
+    """Two decimals, or two significant digits below 0.1: the bare query can be a few
+    thousandths of /healthz, which two decimals would print as 0.00."""
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
+
+
 def render(results: Sequence[SizeResult], options: Options) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# Madoguchi benchmark ({when})", "", *_machine(options), ""]
@@ -695,12 +701,12 @@ def render(results: Sequence[SizeResult], options: Options) -> str:
             hits = f"{s.hits:,}" if s.hits is not None else ""
             lines.append(
                 f"| {label} | {hits} | {stats.p50:.2f} | {stats.p95:.2f} "
-                f"| {stats.p95 / healthz.p95:.2f} |"
+                f"| {_ratio(stats.p95 / healthz.p95)} |"
             )
         sql = r.sql_baseline
         lines.append(
             f"| bare SQL: newest 51 conversations (no HTTP) | | {sql.p50:.3f} | {sql.p95:.3f} "
-            f"| {sql.p95 / healthz.p95:.2f} |"
+            f"| {_ratio(sql.p95 / healthz.p95)} |"
         )
     if len(results) >= 2:
         small, large = results[0], results[-1]

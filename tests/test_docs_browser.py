@@ -42,7 +42,7 @@ async def test_docs_renders_the_operations_with_no_csp_errors(
     await expect(operations.first).to_be_visible(timeout=15000)
     # Swagger UI draws the operations a tag at a time: wait until they are all there, rather
     # than count whatever a busy machine has drawn so far.
-    await page.wait_for_function("document.querySelectorAll('.opblock').length > 50", timeout=15000)
+    await expect(operations.nth(50)).to_be_attached(timeout=15000)
     await expect(
         page.locator(".opblock-summary-path", has_text="/api/v1/conversations").first
     ).to_be_visible()
