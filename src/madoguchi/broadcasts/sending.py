@@ -28,7 +28,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import Integer, Table, bindparam, case, func, insert, literal, or_, select, text
+from sqlalchemy import Integer, Table, bindparam, case, func, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.automation.models import Template
@@ -75,6 +75,7 @@ from madoguchi.events.types import (
     MessageUpdated,
 )
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import reserve_ids
 from madoguchi.kit.errors import DomainError
 from madoguchi.kit.i18n import N_, gettext_for
 from madoguchi.workspace import service as workspace
@@ -510,7 +511,7 @@ async def _prepare(
         planned.append(
             (row, contact, channel, conversation, fill(filler, contact, zone=zone, now=now))
         )
-    message_ids = await reserve_ids(ctx, _table(Message), len(planned))
+    message_ids = await reserve_ids(ctx.db, _table(Message), len(planned))
     messages: list[recording.NewMessage] = []
     outbox_rows: list[dict[str, Any]] = []
     line_groups: dict[tuple[int, str], list[tuple[BroadcastDelivery, Contact, int]]] = defaultdict(
@@ -707,31 +708,6 @@ async def _record(ctx: Ctx, send: _LineSend, now: datetime, error: DeliveryError
     events += [MessageUpdated(message_id=mid, conversation_id=cid) for mid, cid in rows]
     await ctx.commit(*events)
     return updated if error is None else 0
-
-
-async def reserve_ids(ctx: Ctx, table: Table, count: int) -> list[int]:
-    """``count`` fresh ids for ``table``, never used before (the search index is keyed on them),
-    as the demo loader reserves them: a message recorded in bulk needs its id first."""
-    if count == 0:
-        return []
-    name = table.name
-    if ctx.dialect == "sqlite":
-        # The writer transaction holds the database lock: the block after the highest id ever
-        # given out is ours, and inserting it moves sqlite_sequence past it.
-        top = await ctx.db.scalar(
-            text(
-                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = :name), 0), "
-                f"coalesce((SELECT max(id) FROM {name}), 0))"
-            ),
-            {"name": name},
-        )
-        start = int(top or 0) + 1
-        return list(range(start, start + count))
-    rows = await ctx.db.scalars(
-        text(f"SELECT nextval(pg_get_serial_sequence('{name}', 'id')) FROM generate_series(1, :n)"),
-        {"n": count},
-    )
-    return [int(row) for row in rows]
 
 
 # --- e-mail unsubscribe -----------------------------------------------------------------------

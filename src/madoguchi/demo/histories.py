@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, insert
 
 from madoguchi import search
 from madoguchi.channels import service as channels
@@ -26,6 +26,7 @@ from madoguchi.conversations.service import mentioned_members
 from madoguchi.conversations.workflow import SYSTEM_TEXT
 from madoguchi.crm.models import ContactTag
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import reserve_ids
 from madoguchi.kit.text import gram_sequence, search_key
 from madoguchi.members.models import Member
 from madoguchi.notifications.models import Notification
@@ -83,30 +84,6 @@ class Written:
 
 def table_of(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
-
-
-async def _reserve_ids(ctx: Ctx, table: Table, count: int) -> list[int]:
-    """``count`` fresh ids for ``table``, never used before (the search index is keyed on them)."""
-    if count == 0:
-        return []
-    name = table.name
-    if ctx.dialect == "sqlite":
-        # The writer transaction holds the database lock: the block after the highest id ever
-        # given out is ours, and inserting it moves sqlite_sequence past it.
-        top = await ctx.db.scalar(
-            text(
-                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = :name), 0), "
-                f"coalesce((SELECT max(id) FROM {name}), 0))"
-            ),
-            {"name": name},
-        )
-        start = int(top or 0) + 1
-        return list(range(start, start + count))
-    rows = await ctx.db.scalars(
-        text(f"SELECT nextval(pg_get_serial_sequence('{name}', 'id')) FROM generate_series(1, :n)"),
-        {"n": count},
-    )
-    return [int(row) for row in rows]
 
 
 def _unread(messages: Sequence[HistoryMessage]) -> list[HistoryMessage]:
@@ -186,10 +163,10 @@ async def write_histories(
     for thread in threads:
         if not any(m.kind != MessageKind.system for m in thread.messages):
             raise ValueError("a history needs at least one message")
-    contact_ids = await _reserve_ids(ctx, table_of(Contact), len(histories))
-    conversation_ids = await _reserve_ids(ctx, table_of(Conversation), len(histories))
+    contact_ids = await reserve_ids(ctx.db, table_of(Contact), len(histories))
+    conversation_ids = await reserve_ids(ctx.db, table_of(Conversation), len(histories))
     message_ids = iter(
-        await _reserve_ids(ctx, table_of(Message), sum(len(t.messages) for t in threads))
+        await reserve_ids(ctx.db, table_of(Message), sum(len(t.messages) for t in threads))
     )
     contact_rows: list[dict[str, Any]] = []
     conversation_rows: list[dict[str, Any]] = []
@@ -299,7 +276,7 @@ async def write_histories(
         ]
     for row, notification_id in zip(
         notification_rows,
-        await _reserve_ids(ctx, table_of(Notification), len(notification_rows)),
+        await reserve_ids(ctx.db, table_of(Notification), len(notification_rows)),
         strict=True,
     ):
         row["id"] = notification_id

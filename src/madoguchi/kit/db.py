@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event, func, select, text
+from sqlalchemy import JSON, DateTime, MetaData, Table, event, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -157,3 +157,28 @@ async def counts_by(db: AsyncSession, column: InstrumentedAttribute[Any]) -> dic
         select(column, func.count()).where(column.is_not(None)).group_by(column)
     )
     return {int(value): int(count) for value, count in rows}
+
+
+async def reserve_ids(db: AsyncSession, table: Table, count: int) -> list[int]:
+    """``count`` fresh ids for ``table``, never used before (the search index is keyed on
+    them), for rows written in bulk that need their ids first (the demo loader, a broadcast)."""
+    if count == 0:
+        return []
+    name = table.name
+    if db.get_bind().dialect.name == "sqlite":
+        # The writer transaction holds the database lock: the block after the highest id ever
+        # given out is ours, and inserting it moves sqlite_sequence past it.
+        top = await db.scalar(
+            text(
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = :name), 0), "
+                f"coalesce((SELECT max(id) FROM {name}), 0))"
+            ),
+            {"name": name},
+        )
+        start = int(top or 0) + 1
+        return list(range(start, start + count))
+    rows = await db.scalars(
+        text(f"SELECT nextval(pg_get_serial_sequence('{name}', 'id')) FROM generate_series(1, :n)"),
+        {"n": count},
+    )
+    return [int(row) for row in rows]
