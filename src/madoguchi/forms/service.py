@@ -13,13 +13,13 @@ new contact without a channel. An answer is kept whole or not at all: every ques
 first, and the contact's fields, tags and profile change in the same transaction, through the
 crm and contacts services (so their checks and events hold).
 
-Step sequences (F32) are not built yet: what should follow an answer registers itself with
-:func:`on_answered` and is called inside the answer's transaction.
+An answer is noted for automation in its transaction (``automation.triggers``): a step
+sequence started by 「フォーム回答」 begins from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
+from madoguchi.automation import triggers
 from madoguchi.channels import service as channels
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
@@ -422,18 +423,6 @@ def check_answers(form: Form, given: Mapping[str, str]) -> dict[str, Any]:
     return answers
 
 
-# Called inside the answer's transaction, after it is stored (the step sequences' trigger
-# 「フォーム回答」 registers here when it is built).
-AnsweredHook = Callable[[Ctx, FormAnswer], Awaitable[None]]
-_answered_hooks: list[AnsweredHook] = []
-
-
-def on_answered(hook: AnsweredHook) -> AnsweredHook:
-    """Have ``hook`` run for every answer, inside its transaction (a failure undoes it)."""
-    _answered_hooks.append(hook)
-    return hook
-
-
 async def _fill(
     ctx: Ctx, form: Form, contact: Contact, answers: dict[str, Any], *, known: bool
 ) -> list[Event]:
@@ -521,8 +510,9 @@ async def answer_form(
         )
         ctx.db.add(answer)
         await ctx.db.flush()
-        for hook in _answered_hooks:
-            await hook(ctx, answer)
+        await triggers.note(
+            ctx, triggers.Fact(triggers.FORM_ANSWERED, contact.id, subject_id=form.id)
+        )
         await ctx.commit(*events)
     return answer
 
