@@ -121,11 +121,10 @@ async def test_two_workers_at_once_run_each_trigger_once(
         assert len({r.contact_id for r in runs}) == 6
 
 
-async def test_round_robin_takes_turns_and_a_failure_undoes_the_whole_rule(
+async def test_round_robin_takes_turns_and_a_follower_is_added(
     ctx: Ctx, factory: Factory, settings: Settings, database: Database
 ) -> None:
     aya, ken = await factory.member(name="aya"), await factory.member(name="ken")
-    tag = await tags.create_tag(ctx, actor=None, name="問い合わせ")
     await rules.create_rule(
         ctx,
         name="順番に担当",
