@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from madoguchi import __version__
 from madoguchi.audit.api import router as audit_router
 from madoguchi.automation.api import router as automation_router
-from madoguchi.broadcasts.api import broadcasts_router
+from madoguchi.broadcasts.api import broadcasts_router, sequences_router
 from madoguchi.broadcasts.api import public_router as unsubscribe_router
 from madoguchi.broadcasts.api import router as segments_router
 from madoguchi.channels.api import router as channels_router
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(automation_router)
     app.include_router(segments_router)
     app.include_router(broadcasts_router)
+    app.include_router(sequences_router)
     app.include_router(unsubscribe_router)
     app.include_router(forms_router)
     app.include_router(notifications_router)

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from madoguchi.automation import autoclose, runner
 from madoguchi.broadcasts import sending as broadcasts
+from madoguchi.broadcasts import steps
 from madoguchi.channels import outbox
 from madoguchi.channels.base import Adapter
 from madoguchi.config import Settings
@@ -39,6 +40,8 @@ class TickResult:
     closed: int = 0
     broadcast: int = 0
     automated: int = 0
+    # Step sequences' steps handled (sent, failed or stopped).
+    stepped: int = 0
 
 
 def default_adapters() -> dict[str, Adapter]:
@@ -82,7 +85,8 @@ class Worker:
         closed = await self._step(lambda ctx: autoclose.close_idle(ctx, now=moment))
         await self._step(lambda ctx: broadcasts.fire_due(ctx, now=moment))
         broadcast = await broadcasts.send_due(self.ctx, now=moment, clock=self.clock)
-        # What a broadcast handed to the outbox (other channels than LINE, e-mail) goes now.
+        stepped = await steps.send_due(self.ctx, now=moment)
+        # What a broadcast or a step handed to the outbox (not LINE multicasts) goes now.
         delivered += await outbox.deliver_due(
             self.ctx, self.adapters, now=max(moment, self.clock()), clock=self.clock
         )
@@ -93,6 +97,7 @@ class Worker:
             closed=closed,
             broadcast=broadcast,
             automated=automated,
+            stepped=stepped,
         )
 
     async def _listen(self, nudge: asyncio.Event) -> None:

@@ -13,6 +13,8 @@ from madoguchi.broadcasts.models import (
     BroadcastDelivery,
     BroadcastOccurrence,
     Segment,
+    SequenceEnrollment,
+    StepSequence,
 )
 from madoguchi.channels.models import Channel, ChannelKind, OutboxEntry, OutboxState, VisitorSession
 from madoguchi.contacts.models import Contact
@@ -95,7 +97,9 @@ __all__ = [
     "ScheduleState",
     "ScheduledMessage",
     "Segment",
+    "SequenceEnrollment",
     "Status",
+    "StepSequence",
     "StoredFile",
     "Tag",
     "TagFolder",

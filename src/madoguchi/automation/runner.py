@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select
 
 from madoguchi.automation import rules
 from madoguchi.automation.models import Rule, Trigger
+from madoguchi.broadcasts import steps
 from madoguchi.kit.context import Ctx
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,10 @@ CtxFactory = Callable[[], contextlib.AbstractAsyncContextManager[Ctx]]
 
 
 async def listened(ctx: Ctx) -> set[str]:
-    """The kinds of trigger something waits for: an enabled rule's ``when``."""
-    return set(await ctx.db.scalars(select(Rule.when).where(Rule.enabled).distinct()))
+    """The kinds of trigger something waits for: an enabled rule's ``when``, and what the step
+    sequences wait for (``broadcasts.steps.listened``)."""
+    kinds = set(await ctx.db.scalars(select(Rule.when).where(Rule.enabled).distinct()))
+    return kinds | await steps.listened(ctx.db)
 
 
 async def run_due(make_ctx: CtxFactory, *, limit: int = BATCH) -> int:
@@ -72,6 +75,12 @@ async def _act_on_next(ctx: Ctx, kinds: set[str]) -> bool:
         if trigger is None:
             return False
         await rules.run_rules(ctx, trigger, await rules.list_rules(ctx.db))
+        try:
+            # The step sequences' part: a fault of it undoes only itself, not the rules' work.
+            async with ctx.savepoint():
+                await steps.on_trigger(ctx, trigger)
+        except Exception:
+            log.exception("step sequences failed on trigger %s", trigger.id)
         await ctx.db.delete(trigger)
     return True
 

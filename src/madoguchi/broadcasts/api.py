@@ -10,18 +10,22 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
-from madoguchi.broadcasts import segments, sending, service
+from madoguchi.broadcasts import segments, sending, service, steps
 from madoguchi.broadcasts.models import Broadcast
 from madoguchi.broadcasts.schemas import (
     BroadcastIn,
     BroadcastOut,
     DeliveryOut,
     DeliveryPageOut,
+    EnrollmentOut,
     SegmentIn,
     SegmentOut,
     SegmentPreview,
     SegmentPreviewIn,
     SegmentUpdate,
+    SequenceIn,
+    SequenceOut,
+    SequenceUpdate,
 )
 from madoguchi.contacts import repository as contacts
 from madoguchi.contacts import service as contacts_service
@@ -216,6 +220,115 @@ async def broadcast_deliveries(
             for r in rows
         ],
         next_cursor=next_cursor,
+    )
+
+
+# --- step sequences (ステップ配信) ----------------------------------------------------------------
+
+sequences_router = APIRouter(prefix="/api/v1/sequences", tags=["sequences"])
+
+
+@sequences_router.get("", response_model=Items[SequenceOut])
+async def list_sequences(_member: MemberDep, ctx: CtxDep) -> Items[SequenceOut]:
+    """Every step sequence, with how many contacts are going through it now."""
+    active = await steps.active_counts(ctx.db)
+    return Items(
+        items=[SequenceOut.of(s, active.get(s.id, 0)) for s in await steps.list_sequences(ctx.db)]
+    )
+
+
+@sequences_router.post("", response_model=SequenceOut, status_code=201)
+async def create_sequence(body: SequenceIn, member: MemberDep, ctx: CtxDep) -> SequenceOut:
+    """A step sequence: when ``trigger`` happens to a contact (``tag.added`` with ``tag``,
+    ``first_message``, ``form.answered`` with ``form``, ``record.added`` with ``book``), send
+    each step ``delay_seconds`` (0 to 365 days) after the one before, as ``text`` or
+    ``template`` (one of them; ``{{name}}`` and profile fields filled in as in broadcasts);
+    stop when the contact replies (``stop_on_reply``) or is no longer in the segment
+    ``stop_unless_segment`` when a step is due. A missing tag, form, book, segment or template
+    is 404; an unknown trigger, no steps, a bad delay, an empty text or both text and template
+    422; the same name twice 409."""
+    ensure_manager(member)
+    sequence = await steps.create_sequence(
+        ctx,
+        name=body.name,
+        trigger=body.trigger,
+        steps=body.steps,
+        stop_on_reply=body.stop_on_reply,
+        stop_unless_segment=body.stop_unless_segment,
+        enabled=body.enabled,
+        actor=member,
+    )
+    return SequenceOut.of(sequence, 0)
+
+
+async def _sequence_out(ctx: Ctx, sequence_id: int) -> SequenceOut:
+    sequence = await steps.get_sequence(ctx.db, sequence_id=sequence_id)
+    active = await steps.active_counts(ctx.db)
+    return SequenceOut.of(sequence, active.get(sequence.id, 0))
+
+
+@sequences_router.get("/{sequence_id}", response_model=SequenceOut)
+async def get_sequence(sequence_id: int, _member: MemberDep, ctx: CtxDep) -> SequenceOut:
+    return await _sequence_out(ctx, sequence_id)
+
+
+@sequences_router.patch("/{sequence_id}", response_model=SequenceOut)
+async def update_sequence(
+    sequence_id: int, body: SequenceUpdate, member: MemberDep, ctx: CtxDep
+) -> SequenceOut:
+    """Change what is given; everything is checked again (switching it back on too, which
+    clears ``off_reason``). ``stop_unless_segment`` null stops checking a segment. Who is
+    enrolled keeps their step."""
+    ensure_manager(member)
+    await steps.update_sequence(
+        ctx,
+        sequence_id=sequence_id,
+        changes=steps.SequenceChanges(
+            name=body.name,
+            trigger=body.trigger,
+            steps=body.steps,
+            stop_on_reply=body.stop_on_reply,
+            stop_unless_segment=(
+                body.stop_unless_segment
+                if "stop_unless_segment" in body.model_fields_set
+                else steps.KEEP
+            ),
+            enabled=body.enabled,
+        ),
+        actor=member,
+    )
+    return await _sequence_out(ctx, sequence_id)
+
+
+@sequences_router.delete("/{sequence_id}", status_code=204)
+async def delete_sequence(sequence_id: int, member: MemberDep, ctx: CtxDep) -> Response:
+    """The sequence and who was going through it: nothing more is sent."""
+    ensure_manager(member)
+    await steps.delete_sequence(ctx, sequence_id=sequence_id, actor=member)
+    return Response(status_code=204)
+
+
+@sequences_router.get("/{sequence_id}/enrollments", response_model=Items[EnrollmentOut])
+async def sequence_enrollments(
+    sequence_id: int, _member: MemberDep, ctx: CtxDep
+) -> Items[EnrollmentOut]:
+    """Who is at which step (up to 500): those going through it first, soonest next step
+    first, then the latest finished. ``step`` is how many messages were done; ``state``
+    ``active``, ``done`` or ``stopped`` (``detail``: why, or why the last step failed)."""
+    rows = await steps.list_enrollments(ctx.db, sequence_id=sequence_id)
+    return Items(
+        items=[
+            EnrollmentOut(
+                contact_id=r.enrollment.contact_id,
+                contact_name=r.contact_name,
+                step=r.enrollment.step,
+                state=cast(Any, r.enrollment.state),
+                next_at=r.enrollment.next_at,
+                detail=r.enrollment.detail,
+                started_at=r.enrollment.started_at,
+            )
+            for r in rows
+        ]
     )
 
 

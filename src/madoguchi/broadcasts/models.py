@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, JSONType, UTCDateTime, utcnow
@@ -110,3 +111,66 @@ class BroadcastDelivery(Base):
     retry_key: Mapped[str | None] = mapped_column(String(40))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EnrollmentState(StrEnum):
+    active = "active"  # a step is still to be sent (at ``next_at``)
+    done = "done"  # every step was sent (or tried)
+    stopped = "stopped"  # the contact replied, left the segment, or the sequence went
+
+
+class StepSequence(Base):
+    """ステップ配信 (F32): when something happens to a contact (a tag added, a form answered, a
+    first message, a record added), send message 1 after N seconds, message 2 after M more…
+    ``trigger_subject_id`` is the tag, form or record book (None for a first message); it and
+    ``stop_segment_id`` are plain ids, so that one deleted switches the sequence off with
+    ``off_reason`` instead of being forgotten."""
+
+    __tablename__ = "step_sequences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    trigger_kind: Mapped[str] = mapped_column(String(30))
+    trigger_subject_id: Mapped[int | None] = mapped_column(Integer)
+    # [{"delay_seconds": 172800, "text": "..."} | {"delay_seconds": N, "template": id}, ...]
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    stop_on_reply: Mapped[bool] = mapped_column(default=False)
+    stop_segment_id: Mapped[int | None] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    off_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SequenceEnrollment(Base):
+    """One contact going through a sequence. ``step`` is how many of its messages were done
+    (sent or failed); the next one is due at ``next_at``. At most one active enrollment per
+    (sequence, contact), by a partial unique index; a finished one stays as history."""
+
+    __tablename__ = "sequence_enrollments"
+    __table_args__ = (
+        Index(
+            "uq_sequence_enrollments_active",
+            "sequence_id",
+            "contact_id",
+            unique=True,
+            sqlite_where=sql("state = 'active'"),
+            postgresql_where=sql("state = 'active'"),
+        ),
+        Index("ix_sequence_enrollments_due", "state", "next_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sequence_id: Mapped[int] = mapped_column(
+        ForeignKey("step_sequences.id", ondelete="CASCADE"), index=True
+    )
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(8), default=EnrollmentState.active)
+    next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why it stopped, or why the last step could not be sent (in English; the UI translates).
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    # The customer message that started it (its own message.received must not stop it).
+    message_id: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -6,9 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from madoguchi.broadcasts.models import Broadcast, Segment
+from madoguchi.broadcasts.models import Broadcast, Segment, StepSequence
 from madoguchi.broadcasts.segments import MAX_NAME, Size
 from madoguchi.broadcasts.service import DEFAULT_TIMEZONE, MAX_SUBJECT, Counts
+from madoguchi.broadcasts.steps import trigger_of
 from madoguchi.contacts.schemas import ContactOut
 from madoguchi.conversations.models import MAX_TEXT_LENGTH
 from madoguchi.kit.ids import MAX_ID
@@ -131,3 +132,72 @@ class DeliveryOut(BaseModel):
 class DeliveryPageOut(BaseModel):
     items: list[DeliveryOut]
     next_cursor: int | None
+
+
+class SequenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=100)
+    # {"type": "tag.added", "tag": id} | {"type": "first_message"} |
+    # {"type": "form.answered", "form": id} | {"type": "record.added", "book": id}
+    trigger: dict[str, Any]
+    # [{"delay_seconds": N, "text": "..."} | {"delay_seconds": N, "template": id}, ...]
+    steps: list[dict[str, Any]]
+    stop_on_reply: bool = False
+    stop_unless_segment: int | None = Field(default=None, ge=1, le=MAX_ID)
+    enabled: bool = True
+
+
+class SequenceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=100)
+    trigger: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] | None = None
+    stop_on_reply: bool | None = None
+    # null: no longer stops on leaving a segment; left out: as it is.
+    stop_unless_segment: int | None = Field(default=None, ge=1, le=MAX_ID)
+    enabled: bool | None = None
+
+
+class SequenceOut(BaseModel):
+    id: int
+    name: str
+    trigger: dict[str, Any]
+    steps: list[dict[str, Any]]
+    stop_on_reply: bool
+    stop_unless_segment: int | None
+    enabled: bool
+    # Why it was switched off (its tag, form, book, segment or template was deleted).
+    off_reason: str
+    # How many contacts are going through it now.
+    active: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, sequence: StepSequence, active: int) -> SequenceOut:
+        return cls(
+            id=sequence.id,
+            name=sequence.name,
+            trigger=trigger_of(sequence),
+            steps=sequence.steps,
+            stop_on_reply=sequence.stop_on_reply,
+            stop_unless_segment=sequence.stop_segment_id,
+            enabled=sequence.enabled,
+            off_reason=sequence.off_reason,
+            active=active,
+            created_at=sequence.created_at,
+            updated_at=sequence.updated_at,
+        )
+
+
+class EnrollmentOut(BaseModel):
+    contact_id: int
+    contact_name: str
+    # How many of the sequence's messages were done (sent, or failed with ``detail``).
+    step: int
+    state: Literal["active", "done", "stopped"]
+    # When the next step is due (active only).
+    next_at: datetime | None
+    # Why it stopped, or why the last step could not be sent.
+    detail: str
+    started_at: datetime

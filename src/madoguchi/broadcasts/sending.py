@@ -279,6 +279,13 @@ async def _filler(db: AsyncSession, text: str, contact_ids: list[int]) -> _Fill:
     return filler
 
 
+async def fill_one(
+    db: AsyncSession, text: str, contact: Contact, *, zone: ZoneInfo, now: datetime
+) -> str:
+    """One contact's text, filled in as a broadcast's (a step sequence's message)."""
+    return fill(await _filler(db, text, [contact.id]), contact, zone=zone, now=now)
+
+
 # --- sending ----------------------------------------------------------------------------------
 
 

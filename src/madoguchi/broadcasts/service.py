@@ -98,9 +98,10 @@ def check_cron(cron: str, zone: ZoneInfo, now: datetime) -> str:
 
 def placeholders(text: str) -> list[tuple[str, bool]]:
     """Each name in braces, with whether it was written in double braces."""
+    # finditer, not findall: findall gives "" (not None) for the group that did not match.
     return [
-        (double if double is not None else single, double is not None)
-        for double, single in PLACEHOLDER.findall(text)
+        (m.group(1), True) if m.group(1) is not None else (m.group(2), False)
+        for m in PLACEHOLDER.finditer(text)
     ]
 
 
