@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -22,7 +23,7 @@ from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
-from tests.fixtures import Factory
+from tests.fixtures import Factory, auth
 
 DAY = 24 * 3600
 
@@ -343,3 +344,99 @@ async def test_bad_sequences_are_refused_whole(
             steps=[{"delay_seconds": 0, "text": "a"}],
         )
     assert await ctx.db.scalar(select(func.count()).select_from(SequenceEnrollment)) == 0
+
+
+# --- the API ------------------------------------------------------------------------------------
+
+
+async def test_the_sequences_api_per_contract(
+    client: httpx.AsyncClient,
+    ctx: Ctx,
+    factory: Factory,
+    settings: Settings,
+    database: Database,
+) -> None:
+    owner = auth(await factory.token(await factory.member(role="owner")))
+    agent = auth(await factory.token(await factory.member(role="agent")))
+    book = await records.create_book(ctx, name="来店記録", fields=[])
+    vip = await tags.create_tag(ctx, actor=None, name="VIP")
+    segment = await segments.create_segment(
+        ctx, name="VIP", conditions=[{"field": "tag", "op": "in", "value": [vip.id]}]
+    )
+    template = await templates.create_template(ctx, name="お礼", text="{name}様")
+    ids = {"book": book.id, "segment": segment.id, "template": template.id}
+    await ctx.db.commit()
+    url = "/api/v1/sequences"
+    body: dict[str, Any] = {
+        "name": "初回来店フォロー",
+        "trigger": {"type": "record.added", "book": ids["book"]},
+        "steps": [
+            {"delay_seconds": 2 * DAY, "template": ids["template"]},
+            {"delay_seconds": 30 * DAY, "text": "{{name}}様、その後いかがですか？"},
+        ],
+        "stop_on_reply": True,
+        "stop_unless_segment": ids["segment"],
+    }
+    refusals: list[tuple[dict[str, Any], int, str]] = [
+        ({"trigger": {"type": "message.sent"}}, 422, "starts on one of"),
+        ({"trigger": {"type": "record.added", "book": 999}}, 404, "No record book with id 999"),
+        ({"trigger": {"type": "tag.added", "tag": 999}}, 404, "No tag"),
+        ({"trigger": {"type": "form.answered", "form": 999}}, 404, "No form"),
+        ({"stop_unless_segment": 999}, 404, "No segment"),
+        ({"steps": []}, 422, "at least one step"),
+        ({"steps": [{"delay_seconds": -5, "text": "a"}]}, 422, "365 days"),
+        ({"steps": [{"delay_seconds": 10**9, "text": "a"}]}, 422, "365 days"),
+        ({"steps": [{"delay_seconds": 5, "text": ""}]}, 422, "empty"),
+        ({"steps": [{"delay_seconds": 5, "text": "a", "template": ids["template"]}]}, 422, "one of"),
+        ({"steps": [{"delay_seconds": 5, "template": 999}]}, 404, "No template"),
+        ({"steps": [{"delay_seconds": 5, "text": "{{nickname}}"}]}, 422, "nickname"),
+    ]
+    for change, status, words in refusals:
+        refused = await client.post(url, json={**body, **change}, headers=owner)
+        assert refused.status_code == status, (change, refused.text)
+        assert words in refused.json()["detail"], refused.json()
+    assert (await client.post(url, json=body, headers=agent)).status_code == 403
+    assert (await client.get(url, headers=agent)).json() == {"items": []}
+
+    made = await client.post(url, json=body, headers=owner)
+    assert made.status_code == 201, made.text
+    created = made.json()
+    assert created["trigger"] == {"type": "record.added", "book": ids["book"]}
+    assert created["steps"] == body["steps"]
+    assert created["stop_on_reply"] is True and created["stop_unless_segment"] == ids["segment"]
+    assert created["enabled"] is True and created["off_reason"] == "" and created["active"] == 0
+    one = f"{url}/{created['id']}"
+    assert (await client.post(url, json=body, headers=owner)).status_code == 409
+    assert (await client.get(one, headers=agent)).json()["name"] == "初回来店フォロー"
+    assert (await client.get(f"{url}/999", headers=agent)).status_code == 404
+    assert (await client.patch(one, json={"enabled": False}, headers=agent)).status_code == 403
+    patched = await client.patch(one, json={"stop_unless_segment": None}, headers=owner)
+    assert patched.status_code == 200 and patched.json()["stop_unless_segment"] is None
+    assert patched.json()["stop_on_reply"] is True
+    bad = await client.patch(one, json={"steps": [{"delay_seconds": 1}]}, headers=owner)
+    assert bad.status_code == 422
+    assert (await client.get(one, headers=owner)).json()["steps"] == body["steps"]
+
+    # A visit enrolls the customer; the enrollments say who is at which step.
+    channel = await factory.channel()
+    ingested = await factory.inbound(channel, contact="api", text="予約")
+    contact_id = ingested.conversation.contact_id
+    await records.create_record(
+        ctx, contact_id=contact_id, book=ids["book"], at=datetime.now(UTC), values_={}, author=None
+    )
+    await ctx.db.commit()
+    clock = Clock()
+    await worker(settings, database, clock).tick()
+    enrolled = (await client.get(f"{one}/enrollments", headers=agent)).json()["items"]
+    assert [(e["contact_id"], e["step"], e["state"]) for e in enrolled] == [
+        (contact_id, 0, "active")
+    ]
+    assert enrolled[0]["contact_name"] == "山田 花子" and enrolled[0]["next_at"]
+    assert (await client.get(one, headers=agent)).json()["active"] == 1
+    assert (await client.get(f"{url}/999/enrollments", headers=agent)).status_code == 404
+
+    assert (await client.delete(one, headers=agent)).status_code == 403
+    assert (await client.delete(one, headers=owner)).status_code == 204
+    assert (await client.get(one, headers=owner)).status_code == 404
+    async with database.read_sessions() as db:
+        assert await db.scalar(select(func.count()).select_from(SequenceEnrollment)) == 0
