@@ -27,6 +27,7 @@ from madoguchi.ui import (
     settings_forms,
     settings_lists,
     settings_segments,
+    settings_sequences,
     settings_team,
     settings_templates,
     settings_transfer,
@@ -106,5 +107,6 @@ router.include_router(settings_filters.router)
 router.include_router(settings_autoclose.router)
 router.include_router(settings_segments.router)
 router.include_router(settings_broadcasts.router)
+router.include_router(settings_sequences.router)
 router.include_router(settings_forms.router)
 router.include_router(settings_team.router)
