@@ -34,6 +34,8 @@ from madoguchi.conversations.models import (
 from madoguchi.conversations.service import mentioned_members
 from madoguchi.crm.models import ContactTag, Status, Tag
 from madoguchi.demo import script as demo_script
+from madoguchi.events import InProcessBus
+from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.text import preview, search_key
@@ -673,6 +675,22 @@ async def test_the_demo_form_fills_the_customer_who_answers_through_their_link(
     assert contact["fields"]["parking"] == "自転車"
     assert "Instagram" in [tag["name"] for tag in contact["tags"]]
     assert contact["display_name"] == "加藤 美穂"
+
+
+async def test_the_demo_step_sequence_enrolls_the_customers_with_a_visit(
+    ctx: Ctx, client: httpx.AsyncClient, settings: Settings, database: Database
+) -> None:
+    await _load_and_sign_in(ctx, client)
+    [sequence] = await _items(client, "/api/v1/sequences")
+    assert sequence["name"] == "初回来店フォロー" and sequence["enabled"]
+    assert sequence["trigger"]["type"] == "record.added"
+    assert [step["delay_seconds"] for step in sequence["steps"]] == [2 * 86400, 30 * 86400]
+    await ctx.db.rollback()
+    # The worker acts on the visits the demo recorded: each customer with one is at step 0.
+    await Worker(settings=settings, database=database, bus=InProcessBus()).tick()
+    enrolled = await _items(client, f"/api/v1/sequences/{sequence['id']}/enrollments")
+    assert enrolled and {(e["step"], e["state"]) for e in enrolled} == {(0, "active")}
+    assert len({e["contact_id"] for e in enrolled}) == len(enrolled)
 
 
 async def test_demo_inbox_filtered_by_tag_and_status_lists_whom_the_salon_expects(

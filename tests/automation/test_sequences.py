@@ -144,7 +144,12 @@ async def test_records_forms_and_first_messages_enroll(
         ctx, contact_id=contact_id, book=book.id, at=datetime.now(UTC), values_={}, author=None
     )
     await records.create_record(
-        ctx, contact_id=contact_id, book=other_book.id, at=datetime.now(UTC), values_={}, author=None
+        ctx,
+        contact_id=contact_id,
+        book=other_book.id,
+        at=datetime.now(UTC),
+        values_={},
+        author=None,
     )
     answer = await forms.answer_form(ctx, form_id=form.id, given={"name": "新しい人"})
     await ctx.db.rollback()
@@ -334,7 +339,10 @@ async def test_bad_sequences_are_refused_whole(
         await steps.create_sequence(ctx, **body)
     assert await ctx.db.scalar(select(func.count()).select_from(StepSequence)) == 0
     await steps.create_sequence(
-        ctx, name="同じ", trigger={"type": "first_message"}, steps=[{"delay_seconds": 0, "text": "a"}]
+        ctx,
+        name="同じ",
+        trigger={"type": "first_message"},
+        steps=[{"delay_seconds": 0, "text": "a"}],
     )
     with pytest.raises(Conflict):
         await steps.create_sequence(
@@ -387,7 +395,11 @@ async def test_the_sequences_api_per_contract(
         ({"steps": [{"delay_seconds": -5, "text": "a"}]}, 422, "365 days"),
         ({"steps": [{"delay_seconds": 10**9, "text": "a"}]}, 422, "365 days"),
         ({"steps": [{"delay_seconds": 5, "text": ""}]}, 422, "empty"),
-        ({"steps": [{"delay_seconds": 5, "text": "a", "template": ids["template"]}]}, 422, "one of"),
+        (
+            {"steps": [{"delay_seconds": 5, "text": "a", "template": ids["template"]}]},
+            422,
+            "one of",
+        ),
         ({"steps": [{"delay_seconds": 5, "template": 999}]}, 404, "No template"),
         ({"steps": [{"delay_seconds": 5, "text": "{{nickname}}"}]}, 422, "nickname"),
     ]

@@ -18,7 +18,9 @@ async def test_an_owner_builds_a_sequence_on_the_settings_page(
 ) -> None:
     owner = await factory.member(role="owner")
     book = await records.create_book(ctx, name="来店記録", fields=[])
-    template = await templates.create_template(ctx, name="お礼", text="{name}様、ありがとうございました。")
+    template = await templates.create_template(
+        ctx, name="お礼", text="{name}様、ありがとうございました。"
+    )
     book_id, template_id = book.id, template.id
     await ctx.db.commit()
     await sign_in(client, owner)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from madoguchi.automation import filters, macros, templates
-from madoguchi.broadcasts import segments
+from madoguchi.broadcasts import segments, steps
 from madoguchi.broadcasts import service as broadcasts
 from madoguchi.channels.models import ChannelKind
 from madoguchi.contacts import service as contacts
@@ -48,6 +48,7 @@ from madoguchi.demo.script import (
     RECORD_MENUS,
     SCRIPTS,
     SEGMENTS,
+    SEQUENCES,
     STAFF_LABELS,
     SUPPORT_LOG,
     TAG_FOLDERS,
@@ -190,6 +191,14 @@ async def _set_up_workspace(ctx: Ctx) -> _Workspace:
             ctx,
             new=broadcasts.NewBroadcast(segment_id=segment_ids[segment], text=text, cron=cron),
             actor=None,
+        )
+    book_ids = {book.name: book.id for book in await records.list_books(ctx.db)}
+    for name, book, sequence_steps in SEQUENCES:
+        await steps.create_sequence(
+            ctx,
+            name=name,
+            trigger={"type": "record.added", "book": book_ids[book]},
+            steps=[{"delay_seconds": days * 86400, "text": text} for days, text in sequence_steps],
         )
     for name, questions in FORMS:
         await forms.create_form(

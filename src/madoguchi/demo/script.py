@@ -614,6 +614,23 @@ BROADCASTS = (
     ),
 )
 
+# A step sequence (ステップ配信): when a 施術履歴 record is added, a thank-you two days later and a
+# follow-up thirty days after that. Name, record book, [(delay in days, text), ...].
+SEQUENCES: tuple[tuple[str, str, tuple[tuple[int, str], ...]], ...] = (
+    (
+        "初回来店フォロー",
+        TREATMENTS,
+        (
+            (2, "{{name}}様、先日はご来店ありがとうございました。仕上がりはいかがですか？"),
+            (
+                30,
+                "{{name}}様、前回のご来店から1か月になります。"
+                "そろそろお手入れの時期ですので、ご予約をお待ちしております。",
+            ),
+        ),
+    ),
+)
+
 # アンケート: name, questions (forms.service); ``tag:<name>`` is the demo tag of that name.
 FORMS: tuple[tuple[str, list[dict[str, Any]]], ...] = (
     (

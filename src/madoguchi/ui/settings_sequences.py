@@ -199,9 +199,7 @@ async def add_sequence(
         create,
         at="new-sequence",
         notice=translated(member, N_("The sequence is saved.")),
-        draft=_draft(
-            name, trigger, delay, unit, kind, text, template, stop_on_reply, stop_segment
-        ),
+        draft=_draft(name, trigger, delay, unit, kind, text, template, stop_on_reply, stop_segment),
     )
 
 
@@ -244,9 +242,7 @@ async def update_sequence(
         SEQUENCES,
         change,
         at=f"sequence-{sequence_id}",
-        draft=_draft(
-            name, trigger, delay, unit, kind, text, template, stop_on_reply, stop_segment
-        ),
+        draft=_draft(name, trigger, delay, unit, kind, text, template, stop_on_reply, stop_segment),
     )
 
 
