@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -22,7 +23,7 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from tests.conftest import RecordingBus
-from tests.fixtures import Factory
+from tests.fixtures import Factory, auth
 
 
 def worker(settings: Settings, database: Database, **kwargs: object) -> Worker:
@@ -413,3 +414,138 @@ async def test_record_and_form_triggers_and_rule_events(
     async with database.read_sessions() as db:
         assert await db.get(Contact, contact_id) is None
         assert await db.scalar(select(func.count()).select_from(RuleRun)) == 1
+
+
+async def test_rules_through_the_api_per_contract(
+    client: httpx.AsyncClient, factory: Factory, ctx: Ctx, settings: Settings, database: Database
+) -> None:
+    owner = await factory.member(role="owner")
+    owner_token = await factory.token(owner)
+    agent_token = await factory.token(await factory.member(role="agent"))
+    aya = await factory.member(name="aya")
+    tag = await tags.create_tag(ctx, actor=None, name="返品")
+    url = "/api/v1/rules"
+    body = {
+        "name": "返品・交換",
+        "when": "message.received",
+        "conditions": [{"field": "text", "op": "contains_any", "value": ["返品", "交換"]}],
+        "actions": [{"type": "assign", "member_id": aya.id}, {"type": "add_tag", "tag_id": tag.id}],
+    }
+    assert (await client.post(url, json=body, headers=auth(agent_token))).status_code == 403
+    made = await client.post(url, json=body, headers=auth(owner_token))
+    assert made.status_code == 201, made.text
+    rule = made.json()
+    assert rule["enabled"] is True and rule["off_reason"] == ""
+    assert rule["actions"] == [
+        {"type": "assign", "member_id": aya.id},
+        {"type": "add_tag", "tag_id": tag.id},
+    ]
+    listed = (await client.get(url, headers=auth(agent_token))).json()["items"]
+    assert [r["name"] for r in listed] == ["返品・交換"]
+    for bad, status in (
+        ({**body, "name": "x", "when": "never"}, 422),
+        ({**body, "name": "x", "actions": [{"type": "add_tag", "tag_id": 999}]}, 404),
+        ({**body, "name": "x", "actions": [{"type": "assign", "member_id": 2**40}]}, 422),
+        ({**body, "name": "x", "conditions": [{"field": "text", "op": "contains_any"}]}, 422),
+        ({**body}, 409),
+        ({**body, "name": "x", "extra": 1}, 422),
+    ):
+        refused = await client.post(url, json=bad, headers=auth(owner_token))
+        assert refused.status_code == status, (bad, refused.text)
+        assert refused.json()["detail"]
+    rule_url = f"{url}/{rule['id']}"
+    off = await client.patch(rule_url, json={"enabled": False}, headers=auth(owner_token))
+    assert off.status_code == 200 and off.json()["enabled"] is False
+    bad_patch = await client.patch(
+        rule_url,
+        json={
+            "actions": [{"type": "close"}],
+            "when": "tag.added",
+            "conditions": [{"field": "text", "op": "equals", "value": "x"}],
+        },
+        headers=auth(owner_token),
+    )
+    assert bad_patch.status_code == 422 and "starts on a message" in bad_patch.json()["detail"]
+    on = await client.patch(rule_url, json={"enabled": True}, headers=auth(owner_token))
+    assert on.status_code == 200 and on.json()["enabled"] is True
+
+    channel = await factory.channel()
+    ingested = await factory.inbound(channel, contact="api", text="交換をお願いします")
+    await Worker(settings=settings, database=database, bus=InProcessBus()).tick()
+    runs = await client.get(f"{rule_url}/runs", headers=auth(agent_token))
+    assert runs.status_code == 200
+    [run] = runs.json()["items"]
+    assert run["result"] == "done" and run["conversation_id"] == ingested.conversation.id
+    assert set(run) == {"at", "contact_id", "conversation_id", "result", "detail"}
+    assert (await client.get(f"{url}/999/runs", headers=auth(owner_token))).status_code == 404
+    assert (await client.delete(rule_url, headers=auth(agent_token))).status_code == 403
+    assert (await client.delete(rule_url, headers=auth(owner_token))).status_code == 204
+    assert (await client.get(rule_url, headers=auth(owner_token))).status_code == 404
+
+
+async def test_the_settings_page_writes_a_rule_as_when_if_then_in_japanese(
+    client: httpx.AsyncClient, factory: Factory, ctx: Ctx, settings: Settings, database: Database
+) -> None:
+    from tests.ui.conftest import HTML, HTMX, sign_in
+
+    aya = await factory.member(name="aya")
+    ken = await factory.member(name="ken")
+    tag = await tags.create_tag(ctx, actor=None, name="返品")
+    await sign_in(client, await factory.member(role="agent", name="美咲"))
+    refused = await client.post("/settings/rules", data={"name": "x"}, headers=HTMX)
+    assert refused.status_code == 403
+    await sign_in(client, await factory.member(role="owner", name="店長"))
+    page = (await client.get("/settings/rules", headers=HTML)).text
+    assert "ルールはまだありません" in page and "メッセージを受け取ったとき" in page
+    empty = await client.post(
+        "/settings/rules",
+        data={"name": "返品・交換", "when": "message.received", "if_words": "返品、交換"},
+        headers=HTMX,
+    )
+    assert empty.status_code == 422
+    assert "アクションを1つ以上" in empty.text
+    assert 'value="返品、交換"' in empty.text  # what was typed is kept
+    added = await client.post(
+        "/settings/rules",
+        data={
+            "name": "返品・交換",
+            "when": "message.received",
+            "if_words": "返品、交換",
+            "if_words_match": "contains_any",
+            "do_assign": "round_robin",
+            "do_round_robin": [str(aya.id), str(ken.id)],
+            "do_tag": str(tag.id),
+            "do_memo": "返品の相談",
+        },
+        headers=HTMX,
+    )
+    assert added.status_code == 200, added.text
+    assert "ルール「返品・交換」を追加しました。" in added.text
+    [rule] = (await client.get("/api/v1/rules")).json()["items"]
+    assert rule["conditions"] == [
+        {"field": "text", "op": "contains_any", "value": ["返品", "交換"]}
+    ]
+    assert rule["actions"] == [
+        {"type": "assign", "round_robin": [aya.id, ken.id]},
+        {"type": "add_tag", "tag_id": tag.id},
+        {"type": "set_memo", "text": "返品の相談"},
+    ]
+    channel = await factory.channel()
+    await factory.inbound(channel, contact="ui", text="返品できますか")
+    await Worker(settings=settings, database=database, bus=InProcessBus()).tick()
+    shown = (await client.get("/settings/rules", headers=HTML)).text
+    assert "最近の実行" in shown and "aya を担当者にしました" in shown
+    assert "タグ「返品」を付けました" in shown
+    changed = await client.post(
+        f"/settings/rules/{rule['id']}/update",
+        data={"name": "返品・交換", "when": "message.received", "do_close": "1"},
+        headers=HTMX,
+    )
+    assert changed.status_code == 200
+    [rule] = (await client.get("/api/v1/rules")).json()["items"]
+    assert rule["enabled"] is False and rule["actions"] == [{"type": "close"}]
+    deleted = await client.post(
+        f"/settings/rules/{rule['id']}/delete", data={"name": "返品・交換"}, headers=HTMX
+    )
+    assert "ルール「返品・交換」を削除しました。" in deleted.text
+    assert (await client.get("/api/v1/rules")).json()["items"] == []

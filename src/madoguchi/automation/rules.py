@@ -85,9 +85,9 @@ NO_CONVERSATION = N_("This contact has no conversation to act on.")
 Said = tuple[str, dict[str, Any]]
 
 
-def _ids(value: Any, what: str) -> list[int]:
+def _ids(value: Any, missing: str) -> list[int]:
     if not isinstance(value, list) or not value or not all(is_id(i) for i in value):
-        raise Invalid("Choose at least one %(what)s.", what=what)
+        raise Invalid(missing)
     return list(dict.fromkeys(value))
 
 
@@ -108,11 +108,47 @@ def _clock(value: Any) -> time:
         raise Invalid("Write times of day as HH:MM (for example 09:00).") from None
 
 
-async def _exist(db: AsyncSession, model: Any, ids: Sequence[int], what: str) -> None:
+async def _exist(db: AsyncSession, model: Any, ids: Sequence[int], gone: str) -> None:
     found = set(await db.scalars(select(model.id).where(model.id.in_(ids))))
     missing = sorted(set(ids) - found)
     if missing:
-        raise NotFound("No %(what)s with id %(id)s.", what=what, id=missing[0])
+        raise NotFound(gone, id=missing[0])
+
+
+# What each condition on ids names: its table, "not there", "none chosen", the trigger it needs.
+_NAMED: dict[str, tuple[Any, str, str, str | None]] = {
+    "channel": (
+        Channel,
+        N_("No channel with id %(id)s."),
+        N_("Choose at least one channel."),
+        None,
+    ),
+    "tag": (Tag, N_("No tag with id %(id)s."), N_("Choose the tag."), None),
+    "added_tag": (
+        Tag,
+        N_("No tag with id %(id)s."),
+        N_("Choose at least one tag."),
+        triggers.TAG_ADDED,
+    ),
+    "form": (
+        Form,
+        N_("No form with id %(id)s."),
+        N_("Choose at least one form."),
+        triggers.FORM_ANSWERED,
+    ),
+    "book": (
+        RecordBook,
+        N_("No record book with id %(id)s."),
+        N_("Choose at least one record book."),
+        triggers.RECORD_ADDED,
+    ),
+    "status": (
+        Status,
+        N_("No status with id %(id)s."),
+        N_("Choose at least one status."),
+        None,
+    ),
+}
 
 
 async def _check_condition(db: AsyncSession, when: str, raw: Any) -> dict[str, Any]:
@@ -170,24 +206,16 @@ async def _check_condition(db: AsyncSession, when: str, raw: Any) -> dict[str, A
         ):
             raise Invalid("Choose the days of the week (0 is Monday, 6 is Sunday).")
         return {"field": name, "op": op, "value": sorted(set(value))}
-    wanted: dict[str, tuple[Any, str, str | None]] = {
-        "channel": (Channel, "channel", None),
-        "tag": (Tag, "tag", None),
-        "added_tag": (Tag, "tag", triggers.TAG_ADDED),
-        "form": (Form, "form", triggers.FORM_ANSWERED),
-        "book": (RecordBook, "record book", triggers.RECORD_ADDED),
-        "status": (Status, "status", None),
-    }
-    model, what, needs = wanted[name]
+    model, gone, none_chosen, needs = _NAMED[name]
     if needs is not None and when != needs:
         raise Invalid("This condition needs a rule that starts on %(when)s.", when=needs)
-    ids = [value] if is_id(value) and name == "tag" else _ids(value, what)
     if name == "tag":
-        if len(ids) != 1:
-            raise Invalid("A tag condition names one tag.")
-        await _exist(db, Tag, ids, what)
-        return {"field": name, "op": op, "value": ids[0]}
-    await _exist(db, model, ids, what)
+        if not is_id(value):
+            raise Invalid(none_chosen)
+        await _exist(db, Tag, [value], gone)
+        return {"field": name, "op": op, "value": value}
+    ids = _ids(value, none_chosen)
+    await _exist(db, model, ids, gone)
     return {"field": name, "op": op, "value": ids}
 
 
@@ -197,7 +225,7 @@ async def _check_action(db: AsyncSession, raw: Any) -> dict[str, Any]:
     kind = raw["type"]
     if kind == "assign":
         if raw.get("round_robin") is not None:
-            members = _ids(raw.get("round_robin"), "member")
+            members = _ids(raw.get("round_robin"), N_("Choose the members who take turns."))
             if len(members) < 2:
                 raise Invalid("Round-robin shares among two members or more.")
             await _active_members(db, members)
@@ -217,14 +245,14 @@ async def _check_action(db: AsyncSession, raw: Any) -> dict[str, Any]:
         tag_id = raw.get("tag_id")
         if not is_id(tag_id):
             raise Invalid("Choose the tag to add.")
-        await _exist(db, Tag, [tag_id], "tag")
+        await _exist(db, Tag, [tag_id], N_("No tag with id %(id)s."))
         return {"type": kind, "tag_id": tag_id}
     if kind == "set_status":
         status = raw.get("status")
         if status is not None:
             if not is_id(status):
                 raise Invalid("Choose the status to set.")
-            await _exist(db, Status, [status], "status")
+            await _exist(db, Status, [status], N_("No status with id %(id)s."))
         return {"type": kind, "status": status}
     if kind == "set_memo":
         memo = str(raw.get("text") or "").strip()
@@ -326,9 +354,6 @@ async def create_rule(
     except IntegrityError:
         await ctx.db.rollback()
         raise Conflict("A rule named %(name)s already exists.", name=name) from None
-    audit.record(
-        ctx, actor=actor, action="rule.created", subject=f"rule {rule.id}", detail={"name": name}
-    )
     await ctx.commit(RulesChanged(rule_id=rule.id))
     return rule
 
@@ -368,13 +393,6 @@ async def update_rule(
     if rule.enabled:
         rule.off_reason = ""
     rule.updated_at = ctx.now()
-    audit.record(
-        ctx,
-        actor=actor,
-        action="rule.updated",
-        subject=f"rule {rule.id}",
-        detail={"name": rule.name},
-    )
     await ctx.commit(RulesChanged(rule_id=rule.id))
     return rule
 
