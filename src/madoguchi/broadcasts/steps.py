@@ -80,7 +80,14 @@ TRIGGER_SUBJECTS: Final[dict[str, str | None]] = {
     triggers.RECORD_ADDED: "book",
 }
 _SUBJECT_MODELS: Final[dict[str, Any]] = {"tag": Tag, "form": Form, "book": RecordBook}
-_SUBJECT_WORDS: Final = {"tag": "tag", "form": "form", "book": "record book"}
+# What is said when one is missing (the msgids the services of each already use).
+_MISSING: Final[dict[Any, str]] = {
+    Tag: N_("No tag with id %(id)s."),
+    Form: N_("No form with id %(id)s."),
+    RecordBook: N_("No record book with id %(id)s."),
+    Segment: N_("No segment with id %(id)s."),
+    Template: N_("No template with id %(id)s."),
+}
 
 STOPPED_REPLIED: Final = N_("The contact replied.")
 STOPPED_LEFT_SEGMENT: Final = N_("The contact is no longer in the segment.")
@@ -120,9 +127,9 @@ def trigger_of(sequence: StepSequence) -> dict[str, Any]:
     return found
 
 
-async def _exists(db: AsyncSession, model: Any, row_id: int, what: str) -> None:
+async def _exists(db: AsyncSession, model: Any, row_id: int) -> None:
     if await db.scalar(select(model.id).where(model.id == row_id)) is None:
-        raise NotFound("No %(what)s with id %(id)s.", what=what, id=row_id)
+        raise NotFound(_MISSING[model], id=row_id)
 
 
 async def _check_step(db: AsyncSession, number: int, raw: Any) -> dict[str, Any]:
@@ -174,9 +181,9 @@ async def _check_targets(
 ) -> None:
     key = TRIGGER_SUBJECTS[trigger.kind]
     if key is not None and trigger.subject_id is not None:
-        await _exists(db, _SUBJECT_MODELS[key], trigger.subject_id, _SUBJECT_WORDS[key])
+        await _exists(db, _SUBJECT_MODELS[key], trigger.subject_id)
     if stop_segment_id is not None:
-        await _exists(db, Segment, stop_segment_id, "segment")
+        await _exists(db, Segment, stop_segment_id)
 
 
 async def gone_target(db: AsyncSession, sequence: StepSequence) -> DomainError | None:
@@ -190,7 +197,7 @@ async def gone_target(db: AsyncSession, sequence: StepSequence) -> DomainError |
         )
         for step in sequence.steps:
             if step.get("template") is not None:
-                await _exists(db, Template, int(step["template"]), "template")
+                await _exists(db, Template, int(step["template"]))
     except DomainError as error:
         return error
     return None
