@@ -270,6 +270,39 @@ async def test_two_workers_send_each_step_once(
     assert {state for _, _, state in await _enrollments(database, sequence_id)} == {"done"}
 
 
+async def test_a_step_claimed_from_a_stale_read_is_not_sent_again(
+    ctx: Ctx, factory: Factory, settings: Settings, database: Database
+) -> None:
+    """What a second process read before the first one sent the step: its claim (the step
+    still what it read) finds nothing, so it sends nothing."""
+    sequence = await steps.create_sequence(
+        ctx,
+        name="一度だけ",
+        trigger={"type": "first_message"},
+        steps=[{"delay_seconds": 0, "text": "一度だけ"}, {"delay_seconds": DAY, "text": "次"}],
+    )
+    channel = await factory.channel()
+    contact_id = (await factory.inbound(channel, contact="once")).conversation.contact_id
+    await ctx.db.rollback()
+    clock = Clock()
+    await worker(settings, database, clock).tick()
+    async with database.read_sessions() as db:
+        [row] = await steps.list_enrollments(db, sequence_id=sequence.id)
+        stale = SequenceEnrollment(
+            id=row.enrollment.id,
+            sequence_id=sequence.id,
+            contact_id=contact_id,
+            step=0,
+            state="active",
+            next_at=clock.at,
+        )
+    async with worker(settings, database, clock).ctx() as later, later.atomic():
+        fresh = await steps.get_sequence(later.db, sequence_id=sequence.id)
+        await steps._advance(later, fresh, stale, clock.at)
+    assert await _replies(database, contact_id) == ["一度だけ"]
+    assert await _enrollments(database, sequence.id) == [(contact_id, 1, "active")]
+
+
 async def test_a_deleted_tag_or_template_switches_the_sequence_off(
     ctx: Ctx, factory: Factory, settings: Settings, database: Database
 ) -> None:
