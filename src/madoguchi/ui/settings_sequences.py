@@ -33,10 +33,10 @@ UNITS = (
     ("days", 86400, N_("days later")),
 )
 TRIGGER_LABELS = {
-    triggers.TAG_ADDED: N_("When a tag is added"),
-    triggers.FORM_ANSWERED: N_("When a form is answered"),
-    triggers.RECORD_ADDED: N_("When a record is added"),
-    triggers.FIRST_MESSAGE: N_("When a customer writes for the first time"),
+    triggers.TAG_ADDED: N_("After a tag is added"),
+    triggers.FORM_ANSWERED: N_("After a form is answered"),
+    triggers.RECORD_ADDED: N_("After a record is added"),
+    triggers.FIRST_MESSAGE: N_("After a customer's first message"),
 }
 STATE_LABELS = {
     "active": N_("In progress"),
