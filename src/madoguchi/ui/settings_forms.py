@@ -17,6 +17,7 @@ from fastapi.responses import Response
 
 from madoguchi.conversations import repository
 from madoguchi.crm import fields, tags
+from madoguchi.forms import links as form_links
 from madoguchi.forms import service as forms
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.web import CtxDep
@@ -120,6 +121,7 @@ async def _forms(ctx: Ctx) -> dict[str, Any]:
         "forms": await forms.list_forms(ctx.db),
         "answer_counts": await forms.answer_counts(ctx.db),
         "public_url": lambda form: forms.public_url(ctx.settings.base_url, form),
+        "form_placeholder": form_links.placeholder,
         "question_types": QUESTION_TYPES,
         "targets": await _targets(ctx),
         "blank_rows": BLANK_ROWS,
