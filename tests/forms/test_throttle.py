@@ -126,3 +126,20 @@ async def test_the_limit_comes_from_the_settings_and_lifts_after_its_window(ctx:
     clock.now += timedelta(minutes=2)
     await answer()
     assert await _count(ctx, FormAnswer) == 5
+
+
+async def test_two_processes_share_one_count(
+    client: httpx.AsyncClient, behind_proxy: httpx.AsyncClient, ctx: Ctx
+) -> None:
+    # Two apps on one database, as two server processes: the count is in the database, not in
+    # either one's memory (the second app's peer is a trusted proxy forwarding the same client).
+    form = await forms.create_form(ctx, name="ご来店アンケート", fields=QUESTIONS)
+    path = f"/f/{form.id}"
+    sent = []
+    for n in range(LIMIT + 2):
+        if n % 2:
+            sent.append(await _answer(behind_proxy, path, f"客{n}", "127.0.0.1"))
+        else:
+            sent.append(await _answer(client, path, f"客{n}"))
+    assert [a.status_code for a in sent] == [303] * LIMIT + [429, 429]
+    assert await _count(ctx, FormAnswer) == LIMIT
