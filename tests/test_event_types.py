@@ -36,6 +36,7 @@ from madoguchi.events.types import (
     NotificationCreated,
     NotificationsRead,
     RecordBooksChanged,
+    RulesChanged,
     ScheduledMessageChanged,
     StatusesChanged,
     TagAdded,
@@ -135,6 +136,10 @@ FRAMES: list[tuple[Event, str]] = [
     (
         BroadcastChanged(broadcast_id=4),
         '{"type": "broadcast.changed", "member_id": null, "broadcast_id": 4}',
+    ),
+    (
+        RulesChanged(rule_id=5),
+        '{"type": "rules.changed", "member_id": null, "rule_id": 5}',
     ),
     (
         ActionsChanged(action_id=6),

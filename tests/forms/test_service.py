@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from madoguchi.automation.models import Trigger
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.crm import fields, tags
@@ -204,19 +205,23 @@ async def test_a_closed_form_and_a_forged_link_are_not_found(ctx: Ctx) -> None:
     assert await _count(ctx, FormAnswer) == 0
 
 
-async def test_a_registered_hook_hears_every_answer_inside_its_transaction(ctx: Ctx) -> None:
+async def test_an_answer_is_noted_for_automation_in_its_own_transaction(ctx: Ctx) -> None:
     form, _agreed = await _salon_form(ctx)
-    heard: list[tuple[int, int]] = []
-
-    async def started(_ctx: Ctx, answer: FormAnswer) -> None:
-        heard.append((answer.form_id, answer.contact_id))
-
-    forms.on_answered(started)
-    try:
-        answer = await forms.answer_form(ctx, form_id=form.id, given={"name": "鈴木"})
-    finally:
-        forms._answered_hooks.remove(started)
-    assert heard == [(form.id, answer.contact_id)]
+    answer = await forms.answer_form(ctx, form_id=form.id, given={"name": "鈴木"})
+    noted = (
+        await ctx.db.execute(
+            select(Trigger.kind, Trigger.contact_id, Trigger.subject_id).where(
+                Trigger.kind == "form.answered"
+            )
+        )
+    ).all()
+    assert noted == [("form.answered", answer.contact_id, form.id)]
+    # A refused answer notes nothing.
+    with pytest.raises(NotFound):
+        await forms.answer_form(
+            ctx, form_id=form.id, given={"name": "x"}, identity=forms.Identity(customer_link="x")
+        )
+    assert await ctx.db.scalar(select(func.count()).where(Trigger.kind == "form.answered")) == 1
 
 
 async def test_a_required_consent_must_be_ticked_and_choices_must_fit_the_field(

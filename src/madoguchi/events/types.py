@@ -326,6 +326,14 @@ class BroadcastChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RulesChanged(Event):
+    """A rule was added, changed, deleted, or switched off because what it names was deleted."""
+
+    type: ClassVar[str] = "rules.changed"
+    rule_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ActionsChanged(Event):
     type: ClassVar[str] = "actions.changed"
     action_id: int

@@ -18,13 +18,14 @@ in the database so every process sees the same counts): at most
 ``form_answers_per_address`` in ``form_answers_window_minutes``; the next is refused (429) and
 nothing is stored. Answers that name their contact are not counted: they make no contact.
 
-Step sequences (F32) are not built yet: what should follow an answer registers itself with
-:func:`on_answered` and is called inside the answer's transaction.
+An answer is noted for automation in its transaction (``automation.triggers``): a step
+sequence started by 「フォーム回答」 begins from it. ``form.answered`` is published once it is
+stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
@@ -34,6 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
+from madoguchi.automation import triggers
 from madoguchi.channels import service as channels
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
@@ -431,18 +433,6 @@ def check_answers(form: Form, given: Mapping[str, str]) -> dict[str, Any]:
     return answers
 
 
-# Called inside the answer's transaction, after it is stored (the step sequences' trigger
-# 「フォーム回答」 registers here when it is built).
-AnsweredHook = Callable[[Ctx, FormAnswer], Awaitable[None]]
-_answered_hooks: list[AnsweredHook] = []
-
-
-def on_answered(hook: AnsweredHook) -> AnsweredHook:
-    """Have ``hook`` run for every answer, inside its transaction (a failure undoes it)."""
-    _answered_hooks.append(hook)
-    return hook
-
-
 async def _fill(
     ctx: Ctx, form: Form, contact: Contact, answers: dict[str, Any], *, known: bool
 ) -> list[Event]:
@@ -557,8 +547,9 @@ async def answer_form(
         )
         ctx.db.add(answer)
         await ctx.db.flush()
-        for hook in _answered_hooks:
-            await hook(ctx, answer)
+        await triggers.note(
+            ctx, triggers.Fact(triggers.FORM_ANSWERED, contact.id, subject_id=form.id)
+        )
         events.append(FormAnswered(form_id=form.id, contact_id=contact.id, answer_id=answer.id))
         await ctx.commit(*events)
     return answer
