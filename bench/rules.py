@@ -5,7 +5,9 @@ inbound path (``connectors.inbound.receive``, as every channel does), then the w
 what they noted until nothing is left. Once with no rule (the baseline: the trigger rows are
 written and dropped), once with 20 rules on ``message.received`` — 19 whose words are not in
 the messages and a time-of-day condition, and one that matches one message in twenty and puts a
-tag on the customer. The figure is the second time over the first (≤ 1.10 meets the goal).
+tag on the customer. Two figures: the whole second run over the first (≤ 1.10 meets the goal;
+noisy on a shared machine), and, steadier, within each run with rules the worker's time on the
+triggers over the messages' ingest time (≤ 0.10 meets it).
 
     .venv/bin/python -m bench.rules --messages 2000
     .venv/bin/python -m bench.rules --database-url postgresql://postgres@127.0.0.1:5432/postgres
@@ -97,7 +99,13 @@ async def measure(settings: Settings, *, messages: int, with_rules: bool) -> dic
         total = time.perf_counter() - started
     finally:
         await database.dispose()
-    return {"messages": messages, "ingest": ingested, "total": total, "acted": acted}
+    return {
+        "messages": messages,
+        "ingest": ingested,
+        "act": total - ingested,
+        "total": total,
+        "acted": acted,
+    }
 
 
 def run_once(database_url: str | None, *, messages: int, with_rules: bool) -> dict[str, float]:
@@ -133,8 +141,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         ruled_runs.append(
             run_once(options.database_url, messages=options.messages, with_rules=True)
         )
-    bare = statistics.median(run["total"] for run in bare_runs)
-    ruled = statistics.median(run["total"] for run in ruled_runs)
+
+    def median(runs: list[dict[str, float]], key: str) -> float:
+        return statistics.median(run[key] for run in runs)
+
+    bare, ruled = median(bare_runs, "total"), median(ruled_runs, "total")
+    # The steadier figure: within each run, the worker's time on the triggers over the time the
+    # messages took to come in (the same machine moment for both).
+    share = median([{"x": r["act"] / r["ingest"]} for r in ruled_runs], "x")
+    bare_share = median([{"x": r["act"] / r["ingest"]} for r in bare_runs], "x")
     ratio = ruled / bare
     acted = ruled_runs[0]["acted"]
     print(
@@ -142,11 +157,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"{options.repeats} runs each |"
     )
     print(
-        f"| no rule (baseline), median | {bare:.2f} s = {options.messages / bare:,.0f} messages/s |"
+        f"| no rule (baseline), median | {bare:.2f} s = {options.messages / bare:,.0f} messages/s; "
+        f"the worker on the triggers {median(bare_runs, 'act'):.2f} s "
+        f"= {bare_share:.1%} of ingest |"
     )
-    print(f"| {RULES} rules, median | {ruled:.2f} s ({acted:,.0f} triggers acted on per run) |")
-    print(f"| with rules / without | {ratio:.3f} (goal ≤ {GOAL:.2f}) |")
-    return {"ratio": ratio, "acted": acted}
+    print(
+        f"| {RULES} rules, median | {ruled:.2f} s ({acted:,.0f} triggers acted on per run); "
+        f"the worker on the triggers {median(ruled_runs, 'act'):.2f} s = {share:.1%} of ingest |"
+    )
+    print(f"| with rules / without (whole runs) | {ratio:.3f} (goal ≤ {GOAL:.2f}) |")
+    print(f"| rules' work / ingest, same run | {share:.3f} (goal ≤ {GOAL - 1:.2f}) |")
+    return {"ratio": ratio, "share": share, "acted": acted}
 
 
 if __name__ == "__main__":
