@@ -26,6 +26,7 @@ from madoguchi.events.types import (
     ConversationUpdated,
     Event,
     FieldsChanged,
+    FormAnswered,
     MarksChanged,
     MemberCreated,
     MemberSignedOut,
@@ -126,6 +127,11 @@ FRAMES: list[tuple[Event, str]] = [
     (
         TemplatesChanged(template_id=9),
         '{"type": "templates.changed", "member_id": null, "template_id": 9}',
+    ),
+    (
+        FormAnswered(form_id=3, contact_id=2, answer_id=7),
+        '{"type": "form.answered", "member_id": null, "form_id": 3, "contact_id": 2, '
+        '"answer_id": 7}',
     ),
     (
         BroadcastChanged(broadcast_id=4),

@@ -100,13 +100,22 @@ class Worker:
             stepped=stepped,
         )
 
-    async def _listen(self, nudge: asyncio.Event) -> None:
+    async def _listen(self, stop: asyncio.Event, nudge: asyncio.Event) -> None:
         """Wake the loop when something a rule may start on was committed (a customer's
-        message, a tag, a record, a form's answer), so rules act in a moment, not a tick."""
-        async with self.bus.subscribe() as subscription:
-            async for event in subscription:
-                if isinstance(event, MessageCreated | TagAdded | ContactUpdated | ContactCreated):
-                    nudge.set()
+        message, a tag, a record, a form's answer), so rules act in a moment, not a tick. A
+        subscription dropped by the bus is taken again; the ticks go on meanwhile."""
+        while not stop.is_set():
+            try:
+                async with self.bus.subscribe() as subscription:
+                    async for event in subscription:
+                        if isinstance(
+                            event, MessageCreated | TagAdded | ContactUpdated | ContactCreated
+                        ):
+                            nudge.set()
+            except Exception:
+                log.exception("the worker's live-event subscription failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
 
     async def _automate_when_nudged(self, stop: asyncio.Event, nudge: asyncio.Event) -> None:
         while not stop.is_set():
@@ -125,7 +134,7 @@ class Worker:
         statistics are refreshed every few hours, and unused uploads swept every hour."""
         nudge = asyncio.Event()
         helpers = [
-            asyncio.create_task(self._listen(nudge)),
+            asyncio.create_task(self._listen(stop, nudge)),
             asyncio.create_task(self._automate_when_nudged(stop, nudge)),
         ]
         try:

@@ -549,3 +549,38 @@ async def test_the_settings_page_writes_a_rule_as_when_if_then_in_japanese(
     )
     assert "ルール「返品・交換」を削除しました。" in deleted.text
     assert (await client.get("/api/v1/rules")).json()["items"] == []
+
+
+async def test_a_running_worker_acts_on_a_message_at_once_not_at_its_next_tick(
+    ctx: Ctx, factory: Factory, settings: Settings, database: Database
+) -> None:
+    tag = await tags.create_tag(ctx, actor=None, name="返品")
+    rule = await rules.create_rule(
+        ctx,
+        name="返品",
+        when="message.received",
+        conditions=[{"field": "text", "op": "contains_any", "value": ["返品"]}],
+        actions=[{"type": "add_tag", "tag_id": tag.id}],
+    )
+    rule_id = rule.id
+    channel = await factory.channel()
+    bus = InProcessBus()
+    slow = settings.model_copy(update={"worker_interval": 120.0})
+    running = Worker(settings=slow, database=database, bus=bus)
+    stop = asyncio.Event()
+    task = asyncio.create_task(running.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # its first tick is done; the next would be in two minutes
+        async with database.write_sessions() as session:
+            writer = Ctx(db=session, bus=bus, settings=settings)
+            await Factory(writer).inbound(channel, contact="now", text="返品したいです")
+        for _ in range(100):
+            async with database.read_sessions() as db:
+                if await rules.list_runs(db, rule_id=rule_id):
+                    break
+            await asyncio.sleep(0.05)
+        async with database.read_sessions() as db:
+            assert [r.result for r in await rules.list_runs(db, rule_id=rule_id)] == ["done"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

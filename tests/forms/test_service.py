@@ -11,10 +11,13 @@ from madoguchi.automation.models import Trigger
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.crm import fields, tags
+from madoguchi.events.types import FormAnswered
 from madoguchi.forms import service as forms
 from madoguchi.forms.models import FormAnswer
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from tests.conftest import RecordingBus
 from tests.fixtures import Factory
 
 
@@ -124,6 +127,23 @@ async def test_wrong_answers_are_refused_each_beside_its_question_and_nothing_is
     assert refused.value.status_code == 422
     assert await _count(ctx, Contact) == contacts_before
     assert await _count(ctx, FormAnswer) == 0
+
+
+async def test_a_kept_answer_is_announced_as_form_answered_once_it_is_stored(
+    ctx: Ctx, database: Database
+) -> None:
+    form, _agreed = await _salon_form(ctx)
+    bus: RecordingBus = ctx.bus  # type: ignore[assignment]
+    with pytest.raises(forms.AnswerRefused):
+        await forms.answer_form(ctx, form_id=form.id, given={"name": ""})
+    assert "form.answered" not in bus.types()  # nothing stored, nothing announced
+    answer = await forms.answer_form(ctx, form_id=form.id, given={"name": "高橋 健"})
+    [event] = [e for e in bus.published if isinstance(e, FormAnswered)]
+    assert event == FormAnswered(form_id=form.id, contact_id=answer.contact_id, answer_id=answer.id)
+    assert event.frame()["type"] == "form.answered" and event.member_id is None
+    # Published after the commit: another session already reads the answer.
+    async with database.read_sessions() as session:
+        assert await session.get(FormAnswer, event.answer_id) is not None
 
 
 async def test_a_value_the_profile_refuses_undoes_the_whole_answer(ctx: Ctx) -> None:

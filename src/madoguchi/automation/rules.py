@@ -643,15 +643,33 @@ async def _all_hold(facts: Facts, rule: Rule, *, now: datetime, zone: ZoneInfo) 
     return True
 
 
-async def run_rules(ctx: Ctx, trigger: Trigger, rules: Sequence[Rule]) -> int:
+async def message_texts(
+    db: AsyncSession, batch: Sequence[Trigger], rules: Sequence[Rule]
+) -> dict[int, str]:
+    """The texts of the batch's messages, in one statement, when a rule looks at texts."""
+    if not any(c["field"] == "text" for rule in rules if rule.enabled for c in rule.conditions):
+        return {}
+    ids = {trigger.message_id for trigger in batch if trigger.message_id is not None}
+    if not ids:
+        return {}
+    rows = await db.execute(select(Message.id, Message.text).where(Message.id.in_(ids)))
+    return {message_id: text for message_id, text in rows}
+
+
+async def run_rules(
+    ctx: Ctx, trigger: Trigger, rules: Sequence[Rule], *, text: str | None = None
+) -> int:
     """Run the rules that start on this trigger, inside the caller's ``atomic()`` block: each
-    rule in a savepoint of its own, so one failing undoes only itself. How many ran."""
+    rule in a savepoint of its own, so one failing undoes only itself. ``text``: the trigger's
+    message, when read already. How many ran."""
     zone = ZoneInfo(ctx.settings.timezone)
     ran = 0
     for rule in rules:
         if rule.when != trigger.kind or not rule.enabled or rule.id in trigger.chain:
             continue
         facts = Facts(ctx=ctx, trigger=trigger)
+        if text is not None:
+            facts._text = normalize(text).strip()
         now = ctx.now()
         if not await _all_hold(facts, rule, now=now, zone=zone):
             continue

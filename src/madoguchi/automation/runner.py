@@ -9,7 +9,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 
 from madoguchi.automation import rules
 from madoguchi.automation.models import Rule, Trigger
@@ -29,9 +29,9 @@ async def listened(ctx: Ctx) -> set[str]:
     return kinds | await steps.listened(ctx.db)
 
 
-async def run_due(make_ctx: CtxFactory, *, limit: int = BATCH) -> int:
-    """Act on up to ``limit`` triggers; what nothing waits for is dropped in one statement.
-    How many were acted on."""
+async def run_due(make_ctx: CtxFactory, *, limit: int = BATCH * 5) -> int:
+    """Act on up to ``limit`` triggers, a batch per transaction; what nothing waits for is
+    dropped in one statement. How many were acted on."""
     async with make_ctx() as ctx:
         kinds = await listened(ctx)
         top = await ctx.db.scalar(select(func.max(Trigger.id)))
@@ -42,51 +42,63 @@ async def run_due(make_ctx: CtxFactory, *, limit: int = BATCH) -> int:
         )
         await ctx.commit()
     done = 0
+    size = BATCH
     while kinds and done < limit:
         async with make_ctx() as ctx:
             try:
-                acted = await _act_on_next(ctx, kinds)
+                acted = await _act_on_batch(ctx, kinds, size)
             except Exception:
-                # A fault of ours, not of the rule: logged, and the trigger is not retried for
+                await ctx.db.rollback()
+                if size > 1:
+                    size = 1  # one at a time, to find the one that fails
+                    continue
+                # A fault of ours, not of a rule: logged, and the trigger is not retried for
                 # ever ahead of the others.
                 log.exception("automation trigger failed")
-                await ctx.db.rollback()
-                await _drop_oldest(ctx, kinds)
-                acted = True
+                acted = await _drop_oldest(ctx, kinds)
         if not acted:
             break
-        done += 1
+        done += acted
     return done
 
 
-async def _next(ctx: Ctx, kinds: set[str]) -> Trigger | None:
-    return await ctx.db.scalar(
+def _next(kinds: set[str], size: int) -> Select[Trigger]:
+    return (
         select(Trigger)
         .where(Trigger.kind.in_(kinds))
         .order_by(Trigger.id)
-        .limit(1)
+        .limit(size)
         .with_for_update(skip_locked=True)
     )
 
 
-async def _act_on_next(ctx: Ctx, kinds: set[str]) -> bool:
+async def _act_on_batch(ctx: Ctx, kinds: set[str], size: int) -> int:
+    """Up to ``size`` triggers, oldest first, in one transaction that deletes them: the rules
+    read once, the messages' texts in one statement, each rule in a savepoint of its own."""
     async with ctx.atomic():
-        trigger = await _next(ctx, kinds)
+        batch = list(await ctx.db.scalars(_next(kinds, size)))
+        if not batch:
+            return 0
+        every_rule = await rules.list_rules(ctx.db)
+        texts = await rules.message_texts(ctx.db, batch, every_rule)
+        sequences = await steps.list_sequences(ctx.db)
+        for trigger in batch:
+            text = texts.get(trigger.message_id) if trigger.message_id is not None else None
+            await rules.run_rules(ctx, trigger, every_rule, text=text)
+            try:
+                # The step sequences' part: a fault of it undoes only itself, not the rules'.
+                async with ctx.savepoint():
+                    await steps.on_trigger(ctx, trigger, sequences)
+            except Exception:
+                log.exception("step sequences failed on trigger %s", trigger.id)
+        await ctx.db.execute(delete(Trigger).where(Trigger.id.in_([t.id for t in batch])))
+    return len(batch)
+
+
+async def _drop_oldest(ctx: Ctx, kinds: set[str]) -> int:
+    async with ctx.atomic():
+        trigger = await ctx.db.scalar(_next(kinds, 1))
         if trigger is None:
-            return False
-        await rules.run_rules(ctx, trigger, await rules.list_rules(ctx.db))
-        try:
-            # The step sequences' part: a fault of it undoes only itself, not the rules' work.
-            async with ctx.savepoint():
-                await steps.on_trigger(ctx, trigger)
-        except Exception:
-            log.exception("step sequences failed on trigger %s", trigger.id)
+            return 0
         await ctx.db.delete(trigger)
-    return True
-
-
-async def _drop_oldest(ctx: Ctx, kinds: set[str]) -> None:
-    async with ctx.atomic():
-        trigger = await _next(ctx, kinds)
-        if trigger is not None:
-            await ctx.db.delete(trigger)
+    return 1

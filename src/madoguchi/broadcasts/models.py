@@ -158,6 +158,8 @@ class SequenceEnrollment(Base):
             postgresql_where=sql("state = 'active'"),
         ),
         Index("ix_sequence_enrollments_due", "state", "next_at"),
+        # A customer's reply stops theirs.
+        Index("ix_sequence_enrollments_contact", "contact_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -432,22 +432,25 @@ def _matches(sequence: StepSequence, trigger: Trigger) -> bool:
     )
 
 
-async def on_trigger(ctx: Ctx, trigger: Trigger) -> int:
+async def on_trigger(
+    ctx: Ctx, trigger: Trigger, sequences: Sequence[StepSequence] | None = None
+) -> int:
     """Act on one trigger inside the runner's ``atomic()`` block: a customer's message stops
     the enrollments that stop on a reply; a sequence's trigger enrolls the contact (unless they
-    are going through it already). How many were enrolled."""
+    are going through it already). ``sequences``: every sequence, read once for a batch of
+    triggers (read here when not given). How many were enrolled."""
+    if sequences is None:
+        sequences = await list_sequences(ctx.db)
     if trigger.kind == triggers.MESSAGE_RECEIVED:
-        await _stop_on_reply(ctx, trigger)
+        if any(s.stop_on_reply for s in sequences):
+            await _stop_on_reply(ctx, trigger)
         return 0
     if trigger.kind not in TRIGGER_SUBJECTS:
         return 0
     now = ctx.now()
     enrolled = 0
-    candidates = await ctx.db.scalars(
-        select(StepSequence).where(StepSequence.enabled, StepSequence.trigger_kind == trigger.kind)
-    )
-    for sequence in list(candidates):
-        if not _matches(sequence, trigger):
+    for sequence in sequences:
+        if not sequence.enabled or not _matches(sequence, trigger):
             continue
         gone = await gone_target(ctx.db, sequence)
         if gone is not None:
@@ -657,7 +660,12 @@ async def send_step(ctx: Ctx, contact: Contact, step: dict[str, Any], *, now: da
     if channel is None or channel.removed or not channel.enabled:
         raise Invalid(CHANNEL_OFF)
     text = await sending.fill_one(
-        ctx.db, wording, contact, zone=ZoneInfo(ctx.settings.timezone), now=now
+        ctx.db,
+        wording,
+        contact,
+        zone=ZoneInfo(ctx.settings.timezone),
+        now=now,
+        base_url=ctx.settings.base_url,
     )
     conversation = await conversations.conversation_for(
         ctx, contact=contact, channel_id=contact.channel_id

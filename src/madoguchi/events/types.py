@@ -258,6 +258,16 @@ class ActionRan(Event):
     contact_id: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class FormAnswered(Event):
+    """A contact answered a form (アンケート): its answers list and the contact's page show it."""
+
+    type: ClassVar[str] = "form.answered"
+    form_id: int
+    contact_id: int
+    answer_id: int
+
+
 # --- the workspace's lists ----------------------------------------------------------------------
 
 

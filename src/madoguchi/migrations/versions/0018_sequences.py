@@ -66,6 +66,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_sequence_enrollments_due", "sequence_enrollments", ["state", "next_at"])
     op.create_index(
+        "ix_sequence_enrollments_contact", "sequence_enrollments", ["contact_id", "state"]
+    )
+    op.create_index(
         "uq_sequence_enrollments_active",
         "sequence_enrollments",
         ["sequence_id", "contact_id"],
@@ -77,6 +80,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("uq_sequence_enrollments_active", table_name="sequence_enrollments")
+    op.drop_index("ix_sequence_enrollments_contact", table_name="sequence_enrollments")
     op.drop_index("ix_sequence_enrollments_due", table_name="sequence_enrollments")
     op.drop_index(op.f("ix_sequence_enrollments_sequence_id"), table_name="sequence_enrollments")
     op.drop_table("sequence_enrollments")
