@@ -38,6 +38,7 @@ from madoguchi.events.types import (
     RecordBooksChanged,
     RulesChanged,
     ScheduledMessageChanged,
+    SequencesChanged,
     StatusesChanged,
     TagAdded,
     TagsChanged,
@@ -140,6 +141,10 @@ FRAMES: list[tuple[Event, str]] = [
     (
         RulesChanged(rule_id=5),
         '{"type": "rules.changed", "member_id": null, "rule_id": 5}',
+    ),
+    (
+        SequencesChanged(sequence_id=7),
+        '{"type": "sequences.changed", "member_id": null, "sequence_id": 7}',
     ),
     (
         ActionsChanged(action_id=6),

@@ -23,6 +23,7 @@ from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from tests.conftest import RecordingBus
 from tests.fixtures import Factory, auth
 
 DAY = 24 * 3600
@@ -74,6 +75,7 @@ async def test_a_tag_enrolls_and_each_step_goes_out_once_at_its_time(
         ],
     )
     sequence_id = sequence.id
+    assert isinstance(ctx.bus, RecordingBus) and "sequences.changed" in ctx.bus.types()
     channel = await factory.channel()
     ingested = await factory.inbound(channel, contact="c1", text="予約します")
     contact_id = ingested.conversation.contact_id
@@ -324,7 +326,9 @@ async def test_a_deleted_tag_or_template_switches_the_sequence_off(
     await tags.delete_tag(ctx, actor=None, tag_id=tag.id)
     await templates.delete_template(ctx, template_id=template.id)
     await ctx.db.rollback()
-    await worker(settings, database, Clock()).tick()
+    heard = RecordingBus()
+    await Worker(settings=settings, database=database, bus=heard, clock=Clock()).tick()
+    assert heard.types().count("sequences.changed") == 2
     async with database.read_sessions() as db:
         tagged, templated = [await steps.get_sequence(db, sequence_id=i) for i in ids]
         assert not tagged.enabled and tagged.off_reason == f"No tag with id {tag.id}."

@@ -55,6 +55,7 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, MessageKind
 from madoguchi.crm.models import RecordBook, Tag
+from madoguchi.events.types import SequencesChanged
 from madoguchi.forms.models import Form
 from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
@@ -204,10 +205,12 @@ async def gone_target(db: AsyncSession, sequence: StepSequence) -> DomainError |
 
 
 async def _switch_off(ctx: Ctx, sequence: StepSequence, error: DomainError) -> None:
+    """Off, with the reason; inside ``atomic()`` the event waits for the outer commit."""
     log.warning("step sequence %s switched off: %s", sequence.id, error)
     sequence.enabled = False
     sequence.off_reason = str(error)
     sequence.updated_at = ctx.now()
+    await ctx.commit(SequencesChanged(sequence_id=sequence.id))
 
 
 # --- the sequences ------------------------------------------------------------------------------
@@ -283,7 +286,7 @@ async def create_sequence(
         subject=f"sequence {sequence.id}",
         detail={"name": name},
     )
-    await ctx.commit()
+    await ctx.commit(SequencesChanged(sequence_id=sequence.id))
     return sequence
 
 
@@ -344,7 +347,7 @@ async def update_sequence(
         subject=f"sequence {sequence.id}",
         detail={"name": sequence.name},
     )
-    await ctx.commit()
+    await ctx.commit(SequencesChanged(sequence_id=sequence.id))
     return sequence
 
 
@@ -358,7 +361,7 @@ async def delete_sequence(ctx: Ctx, *, sequence_id: int, actor: Member | None = 
         detail={"name": sequence.name},
     )
     await ctx.db.delete(sequence)
-    await ctx.commit()
+    await ctx.commit(SequencesChanged(sequence_id=sequence_id))
 
 
 @dataclass(frozen=True)
@@ -522,12 +525,13 @@ async def check_all(ctx: Ctx) -> int:
     """Switch off the enabled sequences whose tag, form, book, segment or template was deleted.
     How many were switched off."""
     off = 0
-    for sequence in await ctx.db.scalars(select(StepSequence).where(StepSequence.enabled)):
-        gone = await gone_target(ctx.db, sequence)
-        if gone is not None:
-            await _switch_off(ctx, sequence, gone)
-            off += 1
-    await ctx.commit()
+    async with ctx.atomic():  # one commit, then the events
+        enabled = list(await ctx.db.scalars(select(StepSequence).where(StepSequence.enabled)))
+        for sequence in enabled:
+            gone = await gone_target(ctx.db, sequence)
+            if gone is not None:
+                await _switch_off(ctx, sequence, gone)
+                off += 1
     return off
 
 

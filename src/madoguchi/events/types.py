@@ -334,6 +334,15 @@ class RulesChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SequencesChanged(Event):
+    """A step sequence was added, changed, deleted, or switched off because what it names was
+    deleted."""
+
+    type: ClassVar[str] = "sequences.changed"
+    sequence_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ActionsChanged(Event):
     type: ClassVar[str] = "actions.changed"
     action_id: int
