@@ -23,8 +23,8 @@ from madoguchi.crm.models import ContactTag
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import reserve_ids
 from madoguchi.kit.text import grams_of as search_grams_of
-from madoguchi.search.indexes import candidates
 from madoguchi.members.models import Member
+from madoguchi.search.indexes import candidates
 from tests.fixtures import Factory
 
 START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
