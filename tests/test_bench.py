@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from bench import run as bench
 
 
@@ -72,3 +73,19 @@ def test_p95_of_few_samples_lies_among_them() -> None:
     assert stats.p50 == 3.0
     assert 3.0 <= stats.p95 <= 5.0
     assert bench.Stats((2.0,)).p95 == 2.0
+
+
+def test_the_rules_benchmark_acts_on_every_message_it_takes_in(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import os
+
+    from bench import rules as rules_bench
+
+    argv = ["--messages", "20", "--repeats", "1"]
+    if os.environ.get("DATABASE_URL"):
+        argv += ["--database-url", os.environ["DATABASE_URL"]]
+    figures = rules_bench.main(argv)
+    assert figures["acted"] == 20 and figures["ratio"] > 0
+    assert figures["share"] > 0
+    assert "| with rules / without (whole runs) |" in capsys.readouterr().out

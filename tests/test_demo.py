@@ -676,6 +676,45 @@ async def test_the_demo_form_fills_the_customer_who_answers_through_their_link(
     assert contact["display_name"] == "加藤 美穂"
 
 
+async def test_the_demo_rules_run_on_a_new_customer(
+    ctx: Ctx, client: httpx.AsyncClient, settings: Settings, database: Database
+) -> None:
+    from madoguchi.connectors import inbound
+    from madoguchi.events import InProcessBus
+    from madoguchi.jobs import Worker
+
+    await _load_and_sign_in(ctx, client)
+    named = {rule["name"]: rule for rule in await _items(client, "/api/v1/rules")}
+    assert set(named) == {name for name, *_ in demo_script.RULES}
+    assert all(rule["enabled"] for rule in named.values())
+    [line] = [c for c in await _items(client, "/api/v1/channels") if c["kind"] == "api"]
+    ingested = await inbound.receive(
+        ctx,
+        inbound.Inbound(
+            channel_id=line["id"],
+            kind="api",
+            sender="demo-new-customer",
+            name="新井 さくら",
+            text="予約を変更したいです",
+            message_id="demo-rule-1",
+            exact=True,
+        ),
+    )
+    conversation_id = ingested.conversation.id
+    await ctx.db.rollback()
+    await Worker(settings=settings, database=database, bus=InProcessBus()).tick()
+    runs = {
+        name: await _items(client, f"/api/v1/rules/{rule['id']}/runs")
+        for name, rule in named.items()
+    }
+    assert [r["conversation_id"] for r in runs["キャンセル・変更は店長へ"]] == [conversation_id]
+    assert [r["result"] for r in runs["初めてのお客さまは順番に担当"]] == ["done"]
+    conversation = (await client.get(f"/api/v1/conversations/{conversation_id}")).json()
+    # Both assign, in their order: the first customer's turn, then the change goes to the owner.
+    owner = (await client.get("/api/v1/me")).json()
+    assert conversation["assignee_id"] == owner["id"]
+
+
 async def test_demo_inbox_filtered_by_tag_and_status_lists_whom_the_salon_expects(
     ctx: Ctx, client: httpx.AsyncClient
 ) -> None:

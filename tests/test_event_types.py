@@ -26,6 +26,7 @@ from madoguchi.events.types import (
     ConversationUpdated,
     Event,
     FieldsChanged,
+    FormAnswered,
     MarksChanged,
     MemberCreated,
     MemberSignedOut,
@@ -35,6 +36,7 @@ from madoguchi.events.types import (
     NotificationCreated,
     NotificationsRead,
     RecordBooksChanged,
+    RulesChanged,
     ScheduledMessageChanged,
     StatusesChanged,
     TagAdded,
@@ -127,8 +129,17 @@ FRAMES: list[tuple[Event, str]] = [
         '{"type": "templates.changed", "member_id": null, "template_id": 9}',
     ),
     (
+        FormAnswered(form_id=3, contact_id=2, answer_id=7),
+        '{"type": "form.answered", "member_id": null, "form_id": 3, "contact_id": 2, '
+        '"answer_id": 7}',
+    ),
+    (
         BroadcastChanged(broadcast_id=4),
         '{"type": "broadcast.changed", "member_id": null, "broadcast_id": 4}',
+    ),
+    (
+        RulesChanged(rule_id=5),
+        '{"type": "rules.changed", "member_id": null, "rule_id": 5}',
     ),
     (
         ActionsChanged(action_id=6),

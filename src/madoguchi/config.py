@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     login_max_failures: int = 5
     login_lock_minutes: int = 15
+    # Anonymous answers to a public form (each makes a new contact) from one address: at most
+    # this many in this many minutes (forms.service); answers through a contact's link are not
+    # counted.
+    form_answers_per_address: int = Field(default=10, ge=1)
+    form_answers_window_minutes: int = Field(default=10, ge=1)
     log_level: str = "info"
     # The worker loop (scheduled messages, snooze wake-ups) runs inside `serve`.
     worker: bool = True

@@ -1,6 +1,7 @@
 """The worker loop: time-based work is rows in the database, claimed in transactions, so a
 restart loses nothing and two processes never do the same thing twice (snooze wake-ups,
-scheduled messages, deliveries through the outbox, auto-close, broadcasts)."""
+scheduled messages, deliveries through the outbox, auto-close, broadcasts, what rules and
+step sequences start on)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from madoguchi.automation import autoclose
+from madoguchi.automation import autoclose, runner
 from madoguchi.broadcasts import sending as broadcasts
 from madoguchi.channels import outbox
 from madoguchi.channels.base import Adapter
@@ -20,6 +21,7 @@ from madoguchi.config import Settings
 from madoguchi.connectors.adapters import ADAPTERS
 from madoguchi.conversations import scheduled, workflow
 from madoguchi.events import EventBus
+from madoguchi.events.types import ContactCreated, ContactUpdated, MessageCreated, TagAdded
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database, utcnow
@@ -36,6 +38,7 @@ class TickResult:
     delivered: int = 0
     closed: int = 0
     broadcast: int = 0
+    automated: int = 0
 
 
 def default_adapters() -> dict[str, Adapter]:
@@ -71,6 +74,8 @@ class Worker:
     async def tick(self, now: datetime | None = None) -> TickResult:
         """Do everything due at ``now`` (the clock's time by default)."""
         moment = now or self.clock()
+        # First, so that what rules send goes out with this tick's deliveries.
+        automated = await runner.run_due(self.ctx)
         woke = await self._step(lambda ctx: workflow.wake_due(ctx, now=moment))
         sent = await self._step(lambda ctx: scheduled.send_due(ctx, now=moment))
         delivered = await outbox.deliver_due(self.ctx, self.adapters, now=moment, clock=self.clock)
@@ -82,12 +87,59 @@ class Worker:
             self.ctx, self.adapters, now=max(moment, self.clock()), clock=self.clock
         )
         return TickResult(
-            woke=woke, sent=sent, delivered=delivered, closed=closed, broadcast=broadcast
+            woke=woke,
+            sent=sent,
+            delivered=delivered,
+            closed=closed,
+            broadcast=broadcast,
+            automated=automated,
         )
+
+    async def _listen(self, stop: asyncio.Event, nudge: asyncio.Event) -> None:
+        """Wake the loop when something a rule may start on was committed (a customer's
+        message, a tag, a record, a form's answer), so rules act in a moment, not a tick. A
+        subscription dropped by the bus is taken again; the ticks go on meanwhile."""
+        while not stop.is_set():
+            try:
+                async with self.bus.subscribe() as subscription:
+                    async for event in subscription:
+                        if isinstance(
+                            event, MessageCreated | TagAdded | ContactUpdated | ContactCreated
+                        ):
+                            nudge.set()
+            except Exception:
+                log.exception("the worker's live-event subscription failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def _automate_when_nudged(self, stop: asyncio.Event, nudge: asyncio.Event) -> None:
+        while not stop.is_set():
+            await nudge.wait()
+            nudge.clear()
+            try:
+                if await runner.run_due(self.ctx):
+                    await outbox.deliver_due(
+                        self.ctx, self.adapters, now=self.clock(), clock=self.clock
+                    )
+            except Exception:
+                log.exception("automation failed; the next tick tries again")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a failing tick is logged and tried again. The planner's
         statistics are refreshed every few hours, and unused uploads swept every hour."""
+        nudge = asyncio.Event()
+        helpers = [
+            asyncio.create_task(self._listen(stop, nudge)),
+            asyncio.create_task(self._automate_when_nudged(stop, nudge)),
+        ]
+        try:
+            await self._loop(stop)
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         analyzed = time.monotonic()  # create_app analyzed at start
         swept = 0.0
         while not stop.is_set():

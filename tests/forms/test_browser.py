@@ -1,4 +1,5 @@
-"""A customer answers a form on a phone-sized screen in Chromium, first wrongly, then right."""
+"""A customer answers a form on a phone-sized screen in Chromium, first wrongly, then right; the
+staff pages showing that form's or that customer's answers follow without a reload."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from madoguchi.contacts import service as contacts
 from madoguchi.crm import fields, tags
 from madoguchi.forms import service as forms
 from madoguchi.kit.context import Ctx
+from tests.browser import sign_in
 from tests.conftest import LiveServer
+from tests.fixtures import Factory
 
 pytestmark = pytest.mark.e2e
 
@@ -88,4 +91,50 @@ async def test_a_customer_answers_the_form_on_a_phone(
         t.id for t in (await tags.contact_tags(ctx.db, contact_ids=[contact.id]))[contact.id]
     ] == [agreed_id]
     assert (await contacts.get_contact(ctx.db, contact_id=contact.id)).channel_id is None
+    await phone.close()
+
+
+async def test_a_new_answer_appears_live_on_the_answers_page_and_the_contact_page(
+    live_server: LiveServer, ctx: Ctx, factory: Factory, browser: Browser
+) -> None:
+    owner = await factory.member(role="owner", name="店長")
+    form = await forms.create_form(
+        ctx,
+        name="ご来店アンケート",
+        fields=[{"key": "visits", "label": "来店回数", "type": "number"}],
+    )
+    customer = await contacts.create_contact(ctx, display_name="佐藤 美咲")
+    link = await forms.contact_link(ctx, form_id=form.id, contact_id=customer.id)
+    form_id, customer_id, email = form.id, customer.id, owner.email
+    await ctx.db.rollback()
+    base = live_server.url
+    path = link.removeprefix(ctx.settings.base_url.rstrip("/"))
+    expect.set_options(timeout=5000)
+    staff = await browser.new_context(locale="ja-JP")
+    answers = await staff.new_page()
+    errors: list[str] = []
+    answers.on("pageerror", lambda error: errors.append(str(error)))
+    await sign_in(answers, base, email, f"/settings/forms/{form_id}/answers")
+    await expect(answers.get_by_text("回答はまだありません。")).to_be_visible()
+    contact_page = await staff.new_page()
+    await contact_page.goto(f"{base}/contacts/{customer_id}")
+    await expect(contact_page.locator("body")).to_have_attribute("data-live", "ready")
+    await contact_page.get_by_text("このお客様用のアンケートリンク").click()  # opened: stays open
+
+    phone = await browser.new_context(viewport={"width": 375, "height": 667}, locale="ja-JP")
+    customer_page = await phone.new_page()
+    await customer_page.goto(f"{base}{path}")
+    await customer_page.get_by_label("来店回数").fill("4")
+    await customer_page.get_by_role("button", name="送信").click()
+    await expect(customer_page.get_by_role("status")).to_contain_text("ありがとうございました")
+
+    # Neither staff page was reloaded: the answer came by form.answered.
+    await expect(answers.locator("#form-answers-list")).to_contain_text("佐藤 美咲")
+    await expect(answers.locator("#form-answers-list")).to_contain_text("4")
+    card = contact_page.locator("#contact-form-answers")
+    await expect(card).to_contain_text("ご来店アンケート")
+    await expect(card.locator(".contact-form-answer")).to_have_count(1)
+    await expect(card.locator("details.contact-form-links")).to_have_attribute("open", "")
+    assert errors == []
+    await staff.close()
     await phone.close()

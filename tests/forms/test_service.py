@@ -7,13 +7,17 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from madoguchi.automation.models import Trigger
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.crm import fields, tags
+from madoguchi.events.types import FormAnswered
 from madoguchi.forms import service as forms
 from madoguchi.forms.models import FormAnswer
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
+from tests.conftest import RecordingBus
 from tests.fixtures import Factory
 
 
@@ -125,6 +129,23 @@ async def test_wrong_answers_are_refused_each_beside_its_question_and_nothing_is
     assert await _count(ctx, FormAnswer) == 0
 
 
+async def test_a_kept_answer_is_announced_as_form_answered_once_it_is_stored(
+    ctx: Ctx, database: Database
+) -> None:
+    form, _agreed = await _salon_form(ctx)
+    bus: RecordingBus = ctx.bus  # type: ignore[assignment]
+    with pytest.raises(forms.AnswerRefused):
+        await forms.answer_form(ctx, form_id=form.id, given={"name": ""})
+    assert "form.answered" not in bus.types()  # nothing stored, nothing announced
+    answer = await forms.answer_form(ctx, form_id=form.id, given={"name": "高橋 健"})
+    [event] = [e for e in bus.published if isinstance(e, FormAnswered)]
+    assert event == FormAnswered(form_id=form.id, contact_id=answer.contact_id, answer_id=answer.id)
+    assert event.frame()["type"] == "form.answered" and event.member_id is None
+    # Published after the commit: another session already reads the answer.
+    async with database.read_sessions() as session:
+        assert await session.get(FormAnswer, event.answer_id) is not None
+
+
 async def test_a_value_the_profile_refuses_undoes_the_whole_answer(ctx: Ctx) -> None:
     form, _agreed = await _salon_form(ctx)
     with pytest.raises(forms.AnswerRefused) as refused:
@@ -184,19 +205,23 @@ async def test_a_closed_form_and_a_forged_link_are_not_found(ctx: Ctx) -> None:
     assert await _count(ctx, FormAnswer) == 0
 
 
-async def test_a_registered_hook_hears_every_answer_inside_its_transaction(ctx: Ctx) -> None:
+async def test_an_answer_is_noted_for_automation_in_its_own_transaction(ctx: Ctx) -> None:
     form, _agreed = await _salon_form(ctx)
-    heard: list[tuple[int, int]] = []
-
-    async def started(_ctx: Ctx, answer: FormAnswer) -> None:
-        heard.append((answer.form_id, answer.contact_id))
-
-    forms.on_answered(started)
-    try:
-        answer = await forms.answer_form(ctx, form_id=form.id, given={"name": "鈴木"})
-    finally:
-        forms._answered_hooks.remove(started)
-    assert heard == [(form.id, answer.contact_id)]
+    answer = await forms.answer_form(ctx, form_id=form.id, given={"name": "鈴木"})
+    noted = (
+        await ctx.db.execute(
+            select(Trigger.kind, Trigger.contact_id, Trigger.subject_id).where(
+                Trigger.kind == "form.answered"
+            )
+        )
+    ).all()
+    assert noted == [("form.answered", answer.contact_id, form.id)]
+    # A refused answer notes nothing.
+    with pytest.raises(NotFound):
+        await forms.answer_form(
+            ctx, form_id=form.id, given={"name": "x"}, identity=forms.Identity(customer_link="x")
+        )
+    assert await ctx.db.scalar(select(func.count()).where(Trigger.kind == "form.answered")) == 1
 
 
 async def test_a_required_consent_must_be_ticked_and_choices_must_fit_the_field(

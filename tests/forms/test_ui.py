@@ -154,3 +154,53 @@ async def test_a_web_chat_visitor_answers_as_themselves(
     assert answer[1].channel_id == web.id
     forged = token[:-2] + ("00" if not token.endswith("00") else "11")
     assert (await client.get(f"/f/{form.id}", params={"v": forged})).status_code == 404
+
+
+async def test_the_answers_fragments_live_updates_fetch_and_the_form_link_placeholders_shown(
+    client: httpx.AsyncClient, ctx: Ctx, factory: Factory
+) -> None:
+    form = await forms.create_form(
+        ctx,
+        name="ご来店アンケート",
+        fields=[{"key": "visits", "label": "来店回数", "type": "number"}],
+    )
+    customer = await contacts.create_contact(ctx, display_name="佐藤 美咲")
+    form_id, customer_id = form.id, customer.id
+    await forms.answer_form(
+        ctx,
+        form_id=form_id,
+        given={"visits": "4"},
+        identity=forms.Identity(
+            signed=(
+                await forms.contact_link(ctx, form_id=form_id, contact_id=customer_id)
+            ).partition("?k=")[2]
+        ),
+    )
+    await sign_in(client, await factory.member(role="owner", name="店長"))
+    page = await client.get(f"/settings/forms/{form_id}/answers", headers=HTML)
+    assert f'data-live-answers="form:{form_id}"' in page.text
+    older = await client.get(f"/settings/forms/{form_id}/answers?before=1", headers=HTML)
+    assert "data-live-answers" not in older.text  # an older page stays as it is
+    fragment = await client.get(f"/settings/forms/{form_id}/answers/list", headers=HTMX)
+    assert fragment.status_code == 200
+    assert fragment.text.lstrip().startswith('<section class="card set-list-card"')
+    assert "佐藤 美咲" in fragment.text and "<html" not in fragment.text
+
+    contact_page = await client.get(f"/contacts/{customer_id}", headers=HTML)
+    assert f'data-live-answers="contact:{customer_id}"' in contact_page.text
+    card = await client.get(f"/ui/contacts/{customer_id}/form-answers", headers=HTMX)
+    assert card.status_code == 200 and 'id="contact-form-answers"' in card.text
+    assert "ご来店アンケート" in card.text and "<html" not in card.text
+    gone = await client.get(f"/ui/contacts/{customer_id + 100}/form-answers", headers=HTMX)
+    assert gone.status_code == 404
+
+    placeholder = "{{form:%s}}" % form_id  # noqa: UP031 - the braces are the placeholder's own
+    templates_page = await client.get("/settings/templates", headers=HTML)
+    assert f'data-insert="{placeholder}"' in templates_page.text
+    assert "アンケート「ご来店アンケート」のお客様専用リンク" in templates_page.text
+    forms_page = await client.get("/settings/forms", headers=HTML)
+    assert f"テンプレートや一斉配信に {placeholder} と書くと" in forms_page.text
+
+    await sign_in(client, await factory.member(role="agent", name="スタッフ"))
+    refused = await client.get(f"/settings/forms/{form_id}/answers/list", headers=HTMX)
+    assert "佐藤 美咲" not in refused.text

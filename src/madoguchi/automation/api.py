@@ -1,5 +1,5 @@
 """``/api/v1/templates``, ``/api/v1/template-folders``, ``/api/v1/actions``,
-``/api/v1/message-filters`` and ``/api/v1/auto-close``."""
+``/api/v1/message-filters``, ``/api/v1/rules`` and ``/api/v1/auto-close``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from madoguchi.automation import autoclose, filters, macros, templates
+from madoguchi.automation import autoclose, filters, macros, rules, templates
 from madoguchi.automation.schemas import (
     ActionCreate,
     ActionOut,
@@ -19,6 +19,10 @@ from madoguchi.automation.schemas import (
     MessageFilterCreate,
     MessageFilterOut,
     MessageFilterUpdate,
+    RuleCreate,
+    RuleOut,
+    RuleRunOut,
+    RuleUpdate,
     TemplateCreate,
     TemplateFolderOut,
     TemplateOut,
@@ -186,3 +190,69 @@ async def follow_workspace_auto_close(channel_id: int, member: MemberDep, ctx: C
     ensure_manager(member)
     await autoclose.follow_workspace(ctx, channel_id=channel_id)
     return Response(status_code=204)
+
+
+@router.get("/rules", response_model=Items[RuleOut])
+async def list_rules(_member: MemberDep, ctx: CtxDep) -> Items[RuleOut]:
+    """ルール, in their order; one switched off because what it names was deleted says why in
+    ``off_reason``."""
+    return Items(items=[RuleOut.model_validate(r) for r in await rules.list_rules(ctx.db)])
+
+
+@router.post("/rules", response_model=RuleOut, status_code=201)
+async def create_rule(body: RuleCreate, member: MemberDep, ctx: CtxDep) -> Any:
+    """A rule: ``when`` it starts, ``conditions`` that must all hold, ``actions`` done in one
+    transaction: ``assign`` (member_id, or round_robin: [member ids]), ``add_follower``
+    (member_id), ``add_tag`` (tag_id), ``set_status`` (status: id or null), ``set_memo``
+    (text), ``send_template`` (template_id), ``send_text`` (text), ``close``. The worker runs
+    it within seconds of what it starts on; a rule never starts on its own change."""
+    ensure_manager(member)
+    return await rules.create_rule(
+        ctx,
+        name=body.name,
+        when=body.when,
+        conditions=[c.model_dump() for c in body.conditions],
+        actions=body.actions,
+        enabled=body.enabled,
+        actor=member,
+    )
+
+
+@router.get("/rules/{rule_id}", response_model=RuleOut)
+async def get_rule(rule_id: int, _member: MemberDep, ctx: CtxDep) -> Any:
+    return await rules.get_rule(ctx.db, rule_id=rule_id)
+
+
+@router.patch("/rules/{rule_id}", response_model=RuleOut)
+async def update_rule(rule_id: int, body: RuleUpdate, member: MemberDep, ctx: CtxDep) -> Any:
+    """Change a rule; everything it names is checked again (switching it back on too)."""
+    ensure_manager(member)
+    return await rules.update_rule(
+        ctx,
+        rule_id=rule_id,
+        changes=rules.RuleChanges(
+            name=body.name,
+            when=body.when,
+            conditions=None
+            if body.conditions is None
+            else [c.model_dump() for c in body.conditions],
+            actions=body.actions,
+            enabled=body.enabled,
+        ),
+        actor=member,
+    )
+
+
+@router.delete("/rules/{rule_id}", status_code=204)
+async def delete_rule(rule_id: int, member: MemberDep, ctx: CtxDep) -> Response:
+    ensure_manager(member)
+    await rules.delete_rule(ctx, rule_id=rule_id, actor=member)
+    return Response(status_code=204)
+
+
+@router.get("/rules/{rule_id}/runs", response_model=Items[RuleRunOut])
+async def list_rule_runs(rule_id: int, _member: MemberDep, ctx: CtxDep) -> Items[RuleRunOut]:
+    """The rule's latest 100 runs, newest first: when, on which conversation, ``done`` (what
+    it did) or ``failed`` (why; nothing of it was kept)."""
+    runs = await rules.list_runs(ctx.db, rule_id=rule_id)
+    return Items(items=[RuleRunOut.model_validate(run) for run in runs])

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from madoguchi.automation.autoclose import MAX_HOURS, MAX_MESSAGE
 from madoguchi.automation.filters import MAX_FILTER_TEXT
+from madoguchi.automation.rules import MAX_ACTIONS, MAX_CONDITIONS
 from madoguchi.automation.templates import TEXT_LIMIT
 
 
@@ -117,3 +118,65 @@ class AutoCloseSettings(BaseModel):
     after_hours: int | None
     message: str
     channels: list[AutoCloseOut]
+
+
+RuleWhen = Literal[
+    "message.received",
+    "conversation.opened",
+    "first_message",
+    "tag.added",
+    "form.answered",
+    "record.added",
+]
+
+
+class RuleCondition(BaseModel):
+    """``text`` (contains_any [words] / equals [text]), ``channel`` / ``status`` /
+    ``added_tag`` / ``form`` / ``book`` (in [ids]), ``tag`` (has / has_not id), ``assignee``
+    (set / not_set), ``time`` (between ["HH:MM", "HH:MM"], the workspace's time zone),
+    ``weekday`` (in [0 = Monday … 6]), ``field.<key>`` (eq / contains value, set / not_set)."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: str = Field(max_length=100)
+    op: str = Field(max_length=20)
+    value: Any = None
+
+
+class RuleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=100)
+    when: RuleWhen
+    conditions: list[RuleCondition] = Field(default_factory=list, max_length=MAX_CONDITIONS)
+    actions: list[dict[str, Any]] = Field(max_length=MAX_ACTIONS)
+    enabled: bool = True
+
+
+class RuleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=100)
+    when: RuleWhen | None = None
+    conditions: list[RuleCondition] | None = Field(default=None, max_length=MAX_CONDITIONS)
+    actions: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_ACTIONS)
+    enabled: bool | None = None
+
+
+class RuleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    when: str
+    conditions: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+    enabled: bool
+    off_reason: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class RuleRunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    at: datetime
+    contact_id: int | None
+    conversation_id: int | None
+    result: Literal["done", "failed"]
+    detail: str

@@ -19,6 +19,7 @@ from madoguchi.crm.models import Record
 from madoguchi.events.types import TemplatesChanged
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
+from madoguchi.forms import links as form_links
 from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
@@ -78,6 +79,7 @@ async def _clean(ctx: Ctx, text: str, image_ids: Sequence[int]) -> tuple[str, li
         raise Invalid("A template needs a text or an image.")
     if len(text) > TEXT_LIMIT:
         raise Invalid("A template can be at most %(n)d characters.", n=TEXT_LIMIT)
+    await form_links.check(ctx.db, text)
     return text, [image.id for image in images]
 
 
@@ -155,8 +157,12 @@ async def delete_template(ctx: Ctx, *, template_id: int, actor: Member | None = 
 
 async def render(ctx: Ctx, template: Template, *, contact: Contact, staff: Member | None) -> str:
     """The template's text for one contact: {name} (the display name without a 【担当者】
-    prefix), {channel_name}, {staff} and
-    {days_since_last_visit} (days since their newest record, in Japan time; blank when none)."""
+    prefix), {channel_name}, {staff},
+    {days_since_last_visit} (days since their newest record, in Japan time; blank when none)
+    and {{form:<id>}}, the contact's own link to that form (forms.links, filled first: what
+    a contact wrote in their name cannot turn into a link)."""
+    links = await form_links.prepare(ctx.db, template.text, base_url=ctx.settings.base_url)
+    text = links.fill(template.text, contact.id)
     values = {
         # 「【美咲】田中 陽子」 is for the staff: the customer reads 「田中 陽子様」.
         "name": STAFF_PREFIX.sub("", contact.display_name) or contact.display_name,
@@ -164,7 +170,7 @@ async def render(ctx: Ctx, template: Template, *, contact: Contact, staff: Membe
         "staff": staff.name if staff else "",
         "days_since_last_visit": "",
     }
-    if "{days_since_last_visit}" in template.text:
+    if "{days_since_last_visit}" in text:
         last = await ctx.db.scalar(
             select(func.max(Record.at)).where(Record.contact_id == contact.id)
         )
@@ -172,7 +178,7 @@ async def render(ctx: Ctx, template: Template, *, contact: Contact, staff: Membe
             zone = ZoneInfo(ctx.settings.timezone)
             days = (ctx.now().astimezone(zone).date() - last.astimezone(zone).date()).days
             values["days_since_last_visit"] = str(days)
-    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], template.text)
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
 
 
 async def send_template(
@@ -210,7 +216,7 @@ async def preview(
     conversation = await conversations.get_conversation(ctx.db, conversation_id=conversation_id)
     contact = await ctx.db.get(Contact, conversation.contact_id)
     assert contact is not None
-    return Filled(
-        text=await render(ctx, template, contact=contact, staff=member),
-        images=await files.images(ctx.db, list(template.image_ids)),
-    )
+    text = await render(ctx, template, contact=contact, staff=member)
+    # A signing key its form links made just now is kept, or the links would stop working.
+    await ctx.commit()
+    return Filled(text=text, images=await files.images(ctx.db, list(template.image_ids)))

@@ -74,6 +74,8 @@ from madoguchi.events.types import (
     MessageCreated,
     MessageUpdated,
 )
+from madoguchi.forms.links import FormLinks
+from madoguchi.forms.links import prepare as prepare_links
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import reserve_ids
 from madoguchi.kit.errors import DomainError
@@ -225,6 +227,7 @@ class _Fill:
     field_keys: set[str]
     values: dict[int, dict[str, Any]] = field(default_factory=dict)
     last_visit: dict[int, datetime] = field(default_factory=dict)
+    form_links: FormLinks = field(default_factory=lambda: FormLinks(base_url=""))
 
 
 def _shown(value: Any) -> str:
@@ -237,7 +240,9 @@ def _shown(value: Any) -> str:
 
 def fill(fill: _Fill, contact: Contact, *, zone: ZoneInfo, now: datetime) -> str:
     """The text for one contact: {{name}} (the display name without a 【担当者】 prefix),
-    {{channel_name}}, {{days_since_last_visit}} and each profile field by its key."""
+    {{channel_name}}, {{days_since_last_visit}}, each profile field by its key, and
+    {{form:<id>}}, the contact's own link to that form (forms.links; filled first, so that no
+    value of theirs can turn into a link)."""
 
     def value(match: re.Match[str]) -> str:
         double, single = match.group(1), match.group(2)
@@ -259,12 +264,14 @@ def fill(fill: _Fill, contact: Contact, *, zone: ZoneInfo, now: datetime) -> str
             return _shown(fill.values.get(contact.id, {}).get(name))
         return match.group(0)
 
-    return PLACEHOLDER.sub(value, fill.text)
+    return PLACEHOLDER.sub(value, fill.form_links.fill(fill.text, contact.id))
 
 
-async def _filler(db: AsyncSession, text: str, contact_ids: list[int]) -> _Fill:
+async def _filler(db: AsyncSession, text: str, contact_ids: list[int], base_url: str) -> _Fill:
     keys = set(await db.scalars(select(Field.key)))
-    filler = _Fill(text=text, field_keys=keys)
+    filler = _Fill(
+        text=text, field_keys=keys, form_links=await prepare_links(db, text, base_url=base_url)
+    )
     named = {m.group(1) or m.group(2) for m in PLACEHOLDER.finditer(text)}
     if named & keys:
         filler.values = await crm_fields.contact_values(db, contact_ids=contact_ids)
@@ -480,7 +487,7 @@ async def _prepare(
     by_id = {
         c.id: c for c in await ctx.db.scalars(select(Channel).where(Channel.id.in_(channel_ids)))
     }
-    filler = await _filler(ctx.db, wording, list(contacts))
+    filler = await _filler(ctx.db, wording, list(contacts), ctx.settings.base_url)
     zone = zone_of(broadcast.timezone)
     same_for_all = not personalised(wording, filler.field_keys)
     key = await workspace.signing_key(ctx.db) if broadcast.via == Via.email else b""

@@ -37,6 +37,7 @@ from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Delivery, Message
 from madoguchi.crm.models import Field
 from madoguchi.events.types import BroadcastChanged
+from madoguchi.forms import links as form_links
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.kit.i18n import N_
@@ -105,9 +106,13 @@ def placeholders(text: str) -> list[tuple[str, bool]]:
 
 
 async def check_placeholders(db: AsyncSession, text: str) -> None:
-    """Every {{name}} is a built-in or a profile field's key."""
+    """Every {{name}} is a built-in, a profile field's key, or a form's link ({{form:<id>}}
+    of a form that exists: forms.links)."""
+    await form_links.check(db, text)
     keys = set(await db.scalars(select(Field.key)))
     for name, double in placeholders(text):
+        if double and form_links.FORM_LINK.fullmatch("{{" + name + "}}"):
+            continue
         if double and name not in BUILT_IN and name not in keys:
             raise Invalid(
                 "The text names {{%(name)s}}, which is not a profile field: "
@@ -117,8 +122,8 @@ async def check_placeholders(db: AsyncSession, text: str) -> None:
 
 
 def personalised(text: str, field_keys: set[str]) -> bool:
-    """Whether the text differs from contact to contact."""
-    return any(
+    """Whether the text differs from contact to contact (a form link is each one's own)."""
+    return bool(form_links.named(text)) or any(
         double or name in BUILT_IN or name in field_keys for name, double in placeholders(text)
     )
 

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.automation import triggers
 from madoguchi.channels import outbox
 from madoguchi.channels import service as channels
 from madoguchi.contacts.models import Contact
@@ -142,6 +143,8 @@ async def add_inbound(
             conversation = None
     if conversation is None:
         conversation = await _conversation_for(ctx, contact=contact)
+    first = conversation.last_inbound_at is None
+    reopens = first or conversation.state == ConversationState.closed
     message = Message(
         conversation_id=conversation.id,
         channel_id=channel_id,
@@ -177,6 +180,18 @@ async def add_inbound(
         # A customer writing wakes a closed or snoozed conversation (F11).
         conversation.state = ConversationState.open
         conversation.snooze_until = None
+    await triggers.note(
+        ctx,
+        *(
+            triggers.Fact(kind, contact.id, conversation.id, message.id)
+            for kind, happened in (
+                (triggers.FIRST_MESSAGE, first),
+                (triggers.CONVERSATION_OPENED, reopens),
+                (triggers.MESSAGE_RECEIVED, True),
+            )
+            if happened
+        ),
+    )
     return ingested, _message_events(conversation, message, filtered=not unread)
 
 

@@ -57,6 +57,8 @@ SYSTEM_TEXT = {
     "snoozed": N_("%(actor)s snoozed this conversation until %(until)s"),
     "woke": N_("The snooze ended"),
     "auto_closed": N_("Closed automatically after %(hours)s hours without a message"),
+    "rule_assigned": N_("The rule %(rule)s assigned %(member)s"),
+    "rule_closed": N_("The rule %(rule)s closed this conversation"),
 }
 
 
@@ -100,22 +102,35 @@ async def _member(db: AsyncSession, member_id: int) -> Member:
 
 
 async def assign(
-    ctx: Ctx, *, conversation_id: int, member_id: int | None, actor: Member
+    ctx: Ctx,
+    *,
+    conversation_id: int,
+    member_id: int | None,
+    actor: Member | None,
+    rule: str | None = None,
 ) -> Conversation:
-    """Make a member the assignee (None: nobody); they are notified."""
+    """Make a member the assignee (None: nobody); they are notified. With no ``actor``, a
+    ``rule`` (its name) assigns."""
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
     assignee = None if member_id is None else await _member(ctx.db, member_id)
     if conversation.assignee_id == member_id:
         return conversation
+    if assignee is None and actor is None:
+        raise Invalid("A rule assigns a member; it does not take the assignee away.")
     events = [_updated(conversation)]
     conversation.assignee_id = member_id
     if assignee is None:
         events.append(await _system(ctx, conversation, "unassigned", actor))
     else:
-        if assignee.id == actor.id:
-            events.append(await _system(ctx, conversation, "self_assigned", actor))
+        if actor is None:
+            line = await _system(
+                ctx, conversation, "rule_assigned", None, rule=rule, member=assignee.name
+            )
+        elif assignee.id == actor.id:
+            line = await _system(ctx, conversation, "self_assigned", actor)
         else:
-            events.append(await _system(ctx, conversation, "assigned", actor, member=assignee.name))
+            line = await _system(ctx, conversation, "assigned", actor, member=assignee.name)
+        events.append(line)
         # The assignee no longer needs to follow as well.
         await ctx.db.execute(
             delete(ConversationFollower).where(
@@ -148,7 +163,9 @@ async def become_assignee(ctx: Ctx, *, conversation_id: int, actor: Member) -> C
     return await assign(ctx, conversation_id=conversation_id, member_id=actor.id, actor=actor)
 
 
-async def follow(ctx: Ctx, *, conversation_id: int, member_id: int, actor: Member) -> Conversation:
+async def follow(
+    ctx: Ctx, *, conversation_id: int, member_id: int, actor: Member | None
+) -> Conversation:
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
     follower = await _member(ctx.db, member_id)
     if conversation.assignee_id == follower.id:
@@ -206,9 +223,11 @@ async def close(
     tag_ids: Sequence[int] | None = None,
     memo: str | None = None,
     idle_hours: int | None = None,
+    rule: str | None = None,
 ) -> Conversation:
     """Close (終了), optionally choosing its conversation tags and writing its memo; with no
-    ``actor``, closed by auto-close after ``idle_hours`` without a message."""
+    ``actor``, closed by a ``rule`` (its name) or by auto-close after ``idle_hours`` without
+    a message."""
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
     cleaned_memo = None if memo is None else _clean_memo(memo)
     if tag_ids is not None:
@@ -220,7 +239,9 @@ async def close(
         conversation.state = ConversationState.closed
         conversation.snooze_until = None
         conversation.closed_at = ctx.now()
-        if actor is None:
+        if rule is not None:
+            line = await _system(ctx, conversation, "rule_closed", None, rule=rule)
+        elif actor is None:
             line = await _system(ctx, conversation, "auto_closed", None, hours=idle_hours)
         else:
             line = await _system(ctx, conversation, "closed", actor)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.automation import triggers
 from madoguchi.crm import values
 from madoguchi.crm.contact import get_contact
 from madoguchi.crm.models import Record, RecordBook
@@ -204,6 +205,9 @@ async def create_record(
         updated_at=ctx.now(),
     )
     ctx.db.add(record)
+    await triggers.note(
+        ctx, triggers.Fact(triggers.RECORD_ADDED, contact_id, subject_id=record_book.id)
+    )
     await ctx.db.flush()
     await ctx.commit(ContactUpdated(contact_id=contact_id, part="records"))
     return record

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.automation import triggers
 from madoguchi.contacts.models import Contact
 from madoguchi.crm.contact import get_contact
 from madoguchi.crm.models import ContactTag, Tag, TagFolder
@@ -252,6 +253,10 @@ async def attach(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[int]:
                 contact_id=contact_id, tag_id=tag_id, created_at=ctx.now(), activity_at=activity
             )
         )
+    await triggers.note(
+        ctx,
+        *(triggers.Fact(triggers.TAG_ADDED, contact_id, subject_id=tag_id) for tag_id in added),
+    )
     return added
 
 

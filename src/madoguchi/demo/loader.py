@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from madoguchi.automation import filters, macros, templates
+from madoguchi.automation import filters, macros, rules, templates
 from madoguchi.broadcasts import segments
 from madoguchi.broadcasts import service as broadcasts
 from madoguchi.channels.models import ChannelKind
@@ -46,6 +46,7 @@ from madoguchi.demo.script import (
     POINTS_PER_VISIT,
     RECORD_BOOKS,
     RECORD_MENUS,
+    RULES,
     SCRIPTS,
     SEGMENTS,
     STAFF_LABELS,
@@ -201,6 +202,31 @@ async def _set_up_workspace(ctx: Ctx) -> _Workspace:
         templates=template_ids,
         actions=action_ids,
     )
+
+
+async def _set_up_rules(ctx: Ctx, workspace: _Workspace, staff: dict[str, Member]) -> None:
+    """The demo's rules, naming the demo's members, tags and templates by their ids."""
+
+    def with_ids(action: dict[str, Any]) -> dict[str, Any]:
+        named = dict(action)
+        if "member" in named:
+            named["member_id"] = staff[named.pop("member")].id
+        if "round_robin" in named:
+            named["round_robin"] = [staff[key].id for key in named["round_robin"]]
+        if "tag" in named:
+            named["tag_id"] = workspace.tags[named.pop("tag")]
+        if "template" in named:
+            named["template_id"] = workspace.templates[named.pop("template")]
+        return named
+
+    for name, when, conditions, actions in RULES:
+        await rules.create_rule(
+            ctx,
+            name=name,
+            when=when,
+            conditions=conditions,
+            actions=[with_ids(action) for action in actions],
+        )
 
 
 def _with_tag_ids(question: dict[str, Any], tag_ids: dict[str, int]) -> dict[str, Any]:
@@ -426,6 +452,7 @@ async def load_demo(ctx: Ctx) -> DemoResult:
             )
         written = await write_histories(work, histories=histories, members=list(staff.values()))
         workspace = await _set_up_workspace(work)
+        await _set_up_rules(work, workspace, staff)
         for script, history, contact_id, conversation_id in zip(
             SCRIPTS, histories, written.contact_ids, written.conversation_ids, strict=True
         ):

@@ -603,6 +603,34 @@ SEGMENTS: tuple[tuple[str, list[dict[str, Any]]], ...] = (
     ("VIP", [{"field": "tag", "op": "in", "value": ["VIP"]}]),
 )
 
+# ルール: name, when, conditions, actions; members by their demo key, tags and templates by name.
+RULES: tuple[tuple[str, str, list[dict[str, Any]], list[dict[str, Any]]], ...] = (
+    (
+        "キャンセル・変更は店長へ",
+        "message.received",
+        [{"field": "text", "op": "contains_any", "value": ["キャンセル", "変更"]}],
+        [
+            {"type": "assign", "member": "owner"},
+            {"type": "set_memo", "text": "予約の変更・キャンセル"},
+        ],
+    ),
+    (
+        "初めてのお客さまは順番に担当",
+        "first_message",
+        [],
+        [
+            {"type": "add_tag", "tag": "新規"},
+            {"type": "assign", "round_robin": ["misaki", "shota"]},
+        ],
+    ),
+    (
+        "営業時間外の自動返信",
+        "conversation.opened",
+        [{"field": "time", "op": "between", "value": ["20:00", "10:00"]}],
+        [{"type": "send_template", "template": "営業時間"}],
+    ),
+)
+
 # A recurring broadcast (the seeds' thank-you two days after a first visit, every day at 12:00
 # Japan time): segment name, text, cron.
 BROADCASTS = (

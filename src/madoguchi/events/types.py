@@ -258,6 +258,16 @@ class ActionRan(Event):
     contact_id: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class FormAnswered(Event):
+    """A contact answered a form (アンケート): its answers list and the contact's page show it."""
+
+    type: ClassVar[str] = "form.answered"
+    form_id: int
+    contact_id: int
+    answer_id: int
+
+
 # --- the workspace's lists ----------------------------------------------------------------------
 
 
@@ -313,6 +323,14 @@ class BroadcastChanged(Event):
 
     type: ClassVar[str] = "broadcast.changed"
     broadcast_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RulesChanged(Event):
+    """A rule was added, changed, deleted, or switched off because what it names was deleted."""
+
+    type: ClassVar[str] = "rules.changed"
+    rule_id: int
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,15 +13,21 @@ new contact without a channel. An answer is kept whole or not at all: every ques
 first, and the contact's fields, tags and profile change in the same transaction, through the
 crm and contacts services (so their checks and events hold).
 
-Step sequences (F32) are not built yet: what should follow an answer registers itself with
-:func:`on_answered` and is called inside the answer's transaction.
+Anonymous answers are throttled per address (the sign-in throttle of members.service, counted
+in the database so every process sees the same counts): at most
+``form_answers_per_address`` in ``form_answers_window_minutes``; the next is refused (429) and
+nothing is stored. Answers that name their contact are not counted: they make no contact.
+
+An answer is noted for automation in its transaction (``automation.triggers``): a step
+sequence started by 「フォーム回答」 begins from it. ``form.answered`` is published once it is
+stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
@@ -29,21 +35,30 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
+from madoguchi.automation import triggers
 from madoguchi.channels import service as channels
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.crm import fields, tags, values
 from madoguchi.crm.models import FieldType, Tag
-from madoguchi.events.types import ContactCreated, ContactUpdated, Event, TagAdded
+from madoguchi.events.types import (
+    ContactCreated,
+    ContactUpdated,
+    Event,
+    FormAnswered,
+    TagAdded,
+)
+from madoguchi.forms import links
 from madoguchi.forms.models import Form as Form
 from madoguchi.forms.models import FormAnswer
 from madoguchi.kit import clean
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Conflict, DomainError, Invalid, NotFound
+from madoguchi.kit.errors import Conflict, DomainError, Invalid, NotFound, TooManyAttempts
 from madoguchi.kit.i18n import N_, gettext_for
 from madoguchi.kit.ids import is_id
 from madoguchi.kit.spreadsheet import CsvWriter
 from madoguchi.kit.text import storable
+from madoguchi.members import service as members
 from madoguchi.members.models import Member
 from madoguchi.workspace import service as workspace
 
@@ -64,7 +79,7 @@ _CHECKED_AS = {
 }
 # The display name of a contact made by an anonymous answer that gave no name (workspace language).
 ANONYMOUS_NAME = N_("Form answer: %(form)s")
-PUBLIC_PATH = "/f/"
+PUBLIC_PATH = links.PUBLIC_PATH
 
 
 # --- the questions ------------------------------------------------------------------------------
@@ -243,7 +258,7 @@ async def open_form(db: AsyncSession, *, form_id: int) -> Form:
 
 
 def public_url(base_url: str, form: Form) -> str:
-    return f"{base_url.rstrip('/')}{PUBLIC_PATH}{form.id}"
+    return links.public_url(base_url, form.id)
 
 
 async def create_form(ctx: Ctx, *, name: Any, fields: Any) -> Form:
@@ -299,19 +314,15 @@ async def delete_form(ctx: Ctx, *, form_id: int, actor: Member | None) -> None:
 # --- who answers --------------------------------------------------------------------------------
 
 
-def _link_text(form_id: int, contact_id: int) -> str:
-    return f"form:{form_id}:{contact_id}"
-
-
 async def contact_link(ctx: Ctx, *, form_id: int, contact_id: int) -> str:
     """The form's address for one contact (to send on LINE or Instagram): answering through
-    it fills that contact. It works as long as the form does; it names nobody else."""
+    it fills that contact. It works as long as the form does; it names nobody else. A text
+    sent to contacts carries it as ``{{form:<id>}}`` (forms.links)."""
     form = await get_form(ctx.db, form_id=form_id)
     contact = await contacts.get_contact(ctx.db, contact_id=contact_id)
     key = await workspace.signing_key(ctx.db)
     await ctx.commit()  # a key made just now is kept, or the link would stop working
-    signature = workspace.sign(key, _link_text(form.id, contact.id))
-    return f"{public_url(ctx.settings.base_url, form)}?k={contact.id}.{signature}"
+    return links.signed_url(ctx.settings.base_url, key, form_id=form.id, contact_id=contact.id)
 
 
 @dataclass(frozen=True)
@@ -349,7 +360,7 @@ async def identify(db: AsyncSession, form: Form, identity: Identity) -> Contact 
         contact_id, _, signature = identity.signed[:200].partition(".")
         key = await workspace.signing_key(db)
         readable = contact_id.isascii() and contact_id.isdigit() and len(contact_id) < 10
-        if readable and workspace.verify(key, _link_text(form.id, int(contact_id)), signature):
+        if readable and workspace.verify(key, links.link_text(form.id, int(contact_id)), signature):
             contact = await db.get(Contact, int(contact_id))
     if contact is None:
         raise NotFound(UNKNOWN_LINK)
@@ -422,18 +433,6 @@ def check_answers(form: Form, given: Mapping[str, str]) -> dict[str, Any]:
     return answers
 
 
-# Called inside the answer's transaction, after it is stored (the step sequences' trigger
-# 「フォーム回答」 registers here when it is built).
-AnsweredHook = Callable[[Ctx, FormAnswer], Awaitable[None]]
-_answered_hooks: list[AnsweredHook] = []
-
-
-def on_answered(hook: AnsweredHook) -> AnsweredHook:
-    """Have ``hook`` run for every answer, inside its transaction (a failure undoes it)."""
-    _answered_hooks.append(hook)
-    return hook
-
-
 async def _fill(
     ctx: Ctx, form: Form, contact: Contact, answers: dict[str, Any], *, known: bool
 ) -> list[Event]:
@@ -495,13 +494,40 @@ async def _fill(
     return events
 
 
+TOO_MANY_ANSWERS = N_(
+    "Too many answers were sent from this network in a short time. "
+    "Please try again in a few minutes."
+)
+
+
+def _throttle_key(address: str) -> str:
+    return f"form-addr:{address[:300]}"
+
+
 async def answer_form(
-    ctx: Ctx, *, form_id: int, given: Mapping[str, str], identity: Identity = Identity()
+    ctx: Ctx,
+    *,
+    form_id: int,
+    given: Mapping[str, str],
+    identity: Identity = Identity(),
+    address: str | None = None,
 ) -> FormAnswer:
-    """Keep one answer: checked whole, then the contact (known, or new) filled, all or nothing."""
+    """Keep one answer: checked whole, then the contact (known, or new) filled, all or nothing.
+    ``address``, the client's (behind trusted proxies: kit.proxies), throttles anonymous
+    answers: over the limit, :class:`TooManyAttempts` and nothing is stored."""
     form = await open_form(ctx.db, form_id=form_id)
     contact = await identify(ctx.db, form, identity)
+    throttle = _throttle_key(address) if contact is None and address is not None else None
+    if throttle is not None and await members.throttled(ctx, [throttle]):
+        raise TooManyAttempts(TOO_MANY_ANSWERS)
     answers = check_answers(form, given)
+    if throttle is not None:
+        # Counted before it is stored (on its own commit): a flood's rows cannot outrun it.
+        await members.count_attempt(
+            ctx,
+            {throttle: ctx.settings.form_answers_per_address},
+            window=timedelta(minutes=ctx.settings.form_answers_window_minutes),
+        )
     async with ctx.atomic():
         events: list[Event] = []
         known = contact is not None
@@ -521,8 +547,10 @@ async def answer_form(
         )
         ctx.db.add(answer)
         await ctx.db.flush()
-        for hook in _answered_hooks:
-            await hook(ctx, answer)
+        await triggers.note(
+            ctx, triggers.Fact(triggers.FORM_ANSWERED, contact.id, subject_id=form.id)
+        )
+        events.append(FormAnswered(form_id=form.id, contact_id=contact.id, answer_id=answer.id))
         await ctx.commit(*events)
     return answer
 

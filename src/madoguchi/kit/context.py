@@ -60,3 +60,16 @@ class Ctx:
         if not self._depth:
             events, self._pending = self._pending, []
             await self.commit(*events)
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """Inside ``atomic()``: a part that may fail alone (one rule of several); its changes and
+        the events it would publish are undone, the rest of the transaction goes on."""
+        assert self._depth, "a savepoint belongs inside atomic()"
+        kept = len(self._pending)
+        try:
+            async with self.db.begin_nested():
+                yield
+        except BaseException:
+            del self._pending[kept:]
+            raise

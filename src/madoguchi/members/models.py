@@ -68,7 +68,8 @@ class MemberSession(Base):
 
 
 class LoginThrottle(Base):
-    """Failed logins counted per account and per address, in a window."""
+    """Failed logins counted per account and per address, in a window; and other attempts
+    throttled the same way (anonymous form answers per address: forms.service)."""
 
     __tablename__ = "login_throttles"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -285,9 +285,8 @@ async def change_password(
     """A member changes their own password (they give the current one). Their other sessions
     end; ``session``, the one they are using, is kept."""
     keys = [f"email:{member.email}"]
-    for row in await _throttle_rows(ctx, keys):
-        if row.locked_until is not None and row.locked_until > ctx.now():
-            raise TooManyAttempts("Too many failed sign-ins. Try again in a few minutes.")
+    if await throttled(ctx, keys):
+        raise TooManyAttempts("Too many failed sign-ins. Try again in a few minutes.")
     if not verify_password(member.password_hash, current):
         await _record_failure(ctx, keys)
         raise Invalid("The current password is wrong.")
@@ -337,19 +336,51 @@ def password_change_first() -> Forbidden:
 # --- signing in ---------------------------------------------------------------------------
 
 
-async def _throttle_rows(ctx: Ctx, keys: list[str]) -> list[LoginThrottle]:
+async def _throttle_rows(ctx: Ctx, keys: Sequence[str]) -> list[LoginThrottle]:
     rows = await ctx.db.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))
     return list(rows)
 
 
+async def throttled(ctx: Ctx, keys: Sequence[str]) -> bool:
+    """Whether any of these keys is locked now (the throttle sign-in and other doors share:
+    counted in the database, so every process sees the same counts)."""
+    now = ctx.now()
+    return any(
+        row.locked_until is not None and row.locked_until > now
+        for row in await _throttle_rows(ctx, keys)
+    )
+
+
+async def count_attempt(ctx: Ctx, limits: Mapping[str, int], *, window: timedelta) -> None:
+    """Count one attempt against each key; a key that reaches its limit within ``window`` of
+    its first counted attempt is locked for ``window``. Committed on its own."""
+    now = ctx.now()
+    existing = {row.key: row for row in await _throttle_rows(ctx, list(limits))}
+    for key, limit in limits.items():
+        row = existing.get(key)
+        if row is None or now - row.window_started_at > window:
+            if row is not None:
+                await ctx.db.delete(row)
+                await ctx.db.flush()
+            row = LoginThrottle(key=key, failures=0, window_started_at=now)
+            ctx.db.add(row)
+        row.failures += 1
+        if row.failures >= limit:
+            row.locked_until = now + window
+    try:
+        await ctx.commit()
+    except IntegrityError:
+        # A first attempt for the same key, counted at the same moment by another request:
+        # theirs counts, this one is not added (the lock comes one attempt later at most).
+        await ctx.db.rollback()
+
+
 async def authenticate(ctx: Ctx, *, email: str, password: str, address: str) -> Member:
     """The member with these credentials; repeated failures lock the account and the address."""
-    now = ctx.now()
     # The column holds 400 characters; the forms already stop an e-mail at 320.
     keys = [f"email:{email.strip().lower()[:320]}", f"addr:{address[:300]}"]
-    for row in await _throttle_rows(ctx, keys):
-        if row.locked_until is not None and row.locked_until > now:
-            raise TooManyAttempts("Too many failed sign-ins. Try again in a few minutes.")
+    if await throttled(ctx, keys):
+        raise TooManyAttempts("Too many failed sign-ins. Try again in a few minutes.")
     member = await ctx.db.scalar(select(Member).where(Member.email == email.strip().lower()))
     valid = verify_password(member.password_hash if member else None, password)
     if member is None or not valid or not member.active:
@@ -361,28 +392,13 @@ async def authenticate(ctx: Ctx, *, email: str, password: str, address: str) -> 
 
 
 async def _record_failure(ctx: Ctx, keys: list[str]) -> None:
-    now = ctx.now()
-    window = timedelta(minutes=ctx.settings.login_lock_minutes)
-    existing = {row.key: row for row in await _throttle_rows(ctx, keys)}
-    for key in keys:
-        row = existing.get(key)
-        if row is None or now - row.window_started_at > window:
-            if row is not None:
-                await ctx.db.delete(row)
-                await ctx.db.flush()
-            row = LoginThrottle(key=key, failures=0, window_started_at=now)
-            ctx.db.add(row)
-        row.failures += 1
-        # A salon's staff share one address: it takes more failures to lock it than an account.
-        limit = ctx.settings.login_max_failures * (1 if key.startswith("email:") else 4)
-        if row.failures >= limit:
-            row.locked_until = now + window
-    try:
-        await ctx.commit()
-    except IntegrityError:
-        # A first failure for the same key, recorded at the same moment by another request:
-        # theirs counts, this one is not added (the lock comes one attempt later at most).
-        await ctx.db.rollback()
+    # A salon's staff share one address: it takes more failures to lock it than an account.
+    limit = ctx.settings.login_max_failures
+    await count_attempt(
+        ctx,
+        {key: limit * (1 if key.startswith("email:") else 4) for key in keys},
+        window=timedelta(minutes=ctx.settings.login_lock_minutes),
+    )
 
 
 async def start_session(ctx: Ctx, *, member: Member) -> str:

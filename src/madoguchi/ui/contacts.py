@@ -689,9 +689,35 @@ async def contact_page(
         page=page,
         panel=page.panel,
         done=done,
-        form_answers=await forms.contact_answers(ctx.db, contact_id=contact_id),
-        form_links=await forms.contact_links(ctx, contact_id=contact_id),
-        shown_answer=forms.shown_answer,
+        **await _form_answers(ctx, contact_id),
+    )
+
+
+async def _form_answers(ctx: Ctx, contact_id: int) -> dict[str, Any]:
+    """What the page's アンケート card shows."""
+    return {
+        "form_answers": await forms.contact_answers(ctx.db, contact_id=contact_id),
+        "form_links": await forms.contact_links(ctx, contact_id=contact_id),
+        "shown_answer": forms.shown_answer,
+    }
+
+
+@router.get("/ui/contacts/{contact_id}/form-answers")
+async def form_answers_card(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    """The page's アンケート card alone, fresh: what live.js places after ``form.answered``."""
+    try:
+        contact = await contacts.get_contact(ctx.db, contact_id=contact_id)
+    except DomainError as error:
+        return error_text(error, member.language)
+    return render_for(
+        request,
+        ctx,
+        member,
+        "forms/_contact_answers.html",
+        contact=contact,
+        **await _form_answers(ctx, contact_id),
     )
 
 

@@ -5,7 +5,8 @@ signing in, in the workspace's language, under the staff pages' Content-Security
 who answers: ``?c=`` a customer link's token, ``?v=`` a web chat visitor's token, ``?k=`` the
 per-contact link a member sent on LINE or Instagram (forms.service). A refused answer shows the
 form again with each reason beside its question and what was typed kept; a closed or deleted
-form, or a link that names nobody any more, is a 404 page.
+form, or a link that names nobody any more, is a 404 page. Too many anonymous answers from one
+address (forms.service's throttle) is a 429 with the form and what was typed kept.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from madoguchi.forms import service as forms
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import DomainError, NotFound
+from madoguchi.kit.errors import DomainError, NotFound, TooManyAttempts
 from madoguchi.kit.i18n import translate_error
-from madoguchi.kit.web import CtxDep
+from madoguchi.kit.web import CtxDep, client_address
 from madoguchi.ui.render import render
 
 router = APIRouter()
@@ -77,6 +78,7 @@ def _show(
     *,
     typed: dict[str, str] | None = None,
     problems: dict[str, str] | None = None,
+    notice: str = "",
     status_code: int = 200,
 ) -> Response:
     return _page(
@@ -89,6 +91,7 @@ def _show(
         action=_action(form.id, identity),
         typed=typed or {},
         problems=problems or {},
+        notice=notice,
     )
 
 
@@ -113,10 +116,23 @@ async def answer_form(form_id: int, request: Request, ctx: CtxDep) -> Response:
         if isinstance(value, str):
             given.setdefault(name, value)
     try:
-        await forms.answer_form(ctx, form_id=form_id, given=given, identity=identity)
+        await forms.answer_form(
+            ctx,
+            form_id=form_id,
+            given=given,
+            identity=identity,
+            address=client_address(request),
+        )
     except NotFound as error:
         await ctx.db.rollback()
         return _missing(request, ctx, error)
+    except TooManyAttempts as error:
+        await ctx.db.rollback()
+        form = await forms.open_form(ctx.db, form_id=form_id)
+        notice = translate_error(error, ctx.settings.default_language)
+        return _show(
+            request, ctx, form, identity, typed=given, notice=notice, status_code=error.status_code
+        )
     except forms.AnswerRefused as refused:
         await ctx.db.rollback()
         language = ctx.settings.default_language

@@ -26,6 +26,7 @@ from madoguchi.ui import (
     settings_filters,
     settings_forms,
     settings_lists,
+    settings_rules,
     settings_segments,
     settings_team,
     settings_templates,
@@ -103,6 +104,7 @@ router.include_router(settings_templates.router)
 router.include_router(settings_actions.router)
 router.include_router(settings_conversation_tags.router)
 router.include_router(settings_filters.router)
+router.include_router(settings_rules.router)
 router.include_router(settings_autoclose.router)
 router.include_router(settings_segments.router)
 router.include_router(settings_broadcasts.router)

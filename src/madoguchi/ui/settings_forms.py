@@ -17,6 +17,7 @@ from fastapi.responses import Response
 
 from madoguchi.conversations import repository
 from madoguchi.crm import fields, tags
+from madoguchi.forms import links as form_links
 from madoguchi.forms import service as forms
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.web import CtxDep
@@ -120,6 +121,7 @@ async def _forms(ctx: Ctx) -> dict[str, Any]:
         "forms": await forms.list_forms(ctx.db),
         "answer_counts": await forms.answer_counts(ctx.db),
         "public_url": lambda form: forms.public_url(ctx.settings.base_url, form),
+        "form_placeholder": form_links.placeholder,
         "question_types": QUESTION_TYPES,
         "targets": await _targets(ctx),
         "blank_rows": BLANK_ROWS,
@@ -212,26 +214,44 @@ NamedList(
 async def answers_page(
     form_id: int, request: Request, member: MemberDep, ctx: CtxDep, before: int | None = None
 ) -> Response:
-    """A form's answers, newest first, with who sent each and a CSV of all of them."""
+    """A form's answers, newest first, with who sent each and a CSV of all of them; the first
+    page follows new answers live (``form.answered``: live.js fetches the list below)."""
     if not is_manager(member):
         return await refused(request, ctx, member)
-    form = await forms.get_form(ctx.db, form_id=form_id)
-    page = await forms.list_answers(ctx.db, form_id=form.id, limit=ANSWERS_PAGE, before_id=before)
     return render_for(
         request,
         ctx,
         member,
         "settings/form_answers.html",
+        **await _answers(ctx, form_id, before),
         page="forms",
         manager=True,
-        form=form,
-        questions=forms.questions(form),
-        answers=page.answers,
-        next_cursor=page.next_cursor,
-        shown_answer=forms.shown_answer,
-        public_url=forms.public_url(ctx.settings.base_url, form),
         unread_total=await repository.unread_total(ctx.db, member_id=member.id),
     )
+
+
+@router.get("/settings/forms/{form_id}/answers/list")
+async def answers_list(form_id: int, request: Request, member: MemberDep, ctx: CtxDep) -> Response:
+    """The first page of the answers alone, fresh: what live.js places after ``form.answered``."""
+    if not is_manager(member):
+        return await refused(request, ctx, member)
+    return render_for(
+        request, ctx, member, "settings/_form_answers_list.html", **await _answers(ctx, form_id)
+    )
+
+
+async def _answers(ctx: Ctx, form_id: int, before: int | None = None) -> dict[str, Any]:
+    form = await forms.get_form(ctx.db, form_id=form_id)
+    page = await forms.list_answers(ctx.db, form_id=form.id, limit=ANSWERS_PAGE, before_id=before)
+    return {
+        "form": form,
+        "questions": forms.questions(form),
+        "answers": page.answers,
+        "next_cursor": page.next_cursor,
+        "shown_answer": forms.shown_answer,
+        "public_url": forms.public_url(ctx.settings.base_url, form),
+        "live": before is None,
+    }
 
 
 @router.get("/settings/forms/{form_id}/answers.csv")

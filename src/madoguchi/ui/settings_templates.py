@@ -19,6 +19,8 @@ from starlette.datastructures import FormData, UploadFile
 from madoguchi.automation import macros, templates
 from madoguchi.automation.models import Action, Template
 from madoguchi.files import service as files
+from madoguchi.forms import links as form_links
+from madoguchi.forms import service as forms
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.web import CtxDep
 from madoguchi.members.dependencies import MemberDep
@@ -69,6 +71,10 @@ async def _templates(ctx: Ctx) -> dict[str, Any]:
         "text_limit": templates.TEXT_LIMIT,
         "max_images": files.MAX_IMAGES,
         "placeholders": PLACEHOLDERS,
+        # Each form's {{form:<id>}}: the customer's own link to it (forms.links).
+        "form_placeholders": [
+            (form_links.placeholder(form.id), form.name) for form in await forms.list_forms(ctx.db)
+        ],
     }
 
 

@@ -6,7 +6,7 @@
 // and the reply window all come back together, with the unread total in a header.
 
 import {
-  $, body, FRAGMENT_HEADERS, fetchFragment, goToLogin, openConversationId, openPane, parseFragment,
+  $, $all, body, FRAGMENT_HEADERS, fetchFragment, goToLogin, openConversationId, openPane, parseFragment,
 } from "./dom.js";
 import {
   applyHeader, applyMessages, applyReadToggle, applyReplyWindowPart, applyTeam, headerReady,
@@ -134,6 +134,27 @@ function reloadPalette() {
   if (link) link.href = "/ui/palette.css?t=" + Date.now();
 }
 
+// A form was answered: the answers shown of that form (its answers page) or of that customer
+// (their page's アンケート card) are fetched again, each from its own data-live-url (all of them
+// after a reconnect: event null). An open 「お客様専用リンク」 stays open.
+async function refreshAnswers(event) {
+  for (const section of $all("[data-live-answers]")) {
+    const [kind, id] = section.dataset.liveAnswers.split(":");
+    if (event && Number(id) !== (kind === "form" ? event.form_id : event.contact_id)) continue;
+    const html = await fetchFragment(section.dataset.liveUrl);
+    if (html === null || !section.isConnected) continue;
+    const fresh = parseFragment(html).firstElementChild;
+    if (!fresh) continue;
+    const open = $("details[open]", section);
+    if (open && open.className) {
+      const twin = $("details." + CSS.escape(open.className.split(" ")[0]), fresh);
+      if (twin) twin.open = true;
+    }
+    section.replaceWith(fresh);
+    htmx.process(fresh);
+  }
+}
+
 function handleEvent(event) {
   const conversationId = event.conversation_id;
   switch (event.type) {
@@ -196,6 +217,9 @@ function handleEvent(event) {
     case "record_books.changed":
       refreshAllPanels("records");
       break;
+    case "form.answered":
+      refreshAnswers(event);
+      break;
     default:
       break;
   }
@@ -207,12 +231,13 @@ function resync() {
   const id = openConversationId();
   if (id !== null) refreshConversation(id, new Set(["messages", "read-toggle", "header", "team", "reply-window"]), false);
   PANEL_PARTS.forEach(refreshAllPanels);
+  refreshAnswers(null);
   reloadPalette();
   loadNotificationCount();
 }
 
 export function install() {
-  if (!listElement() && !openPane() && !$("[data-contact-panel]")) return;
+  if (!listElement() && !openPane() && !$("[data-contact-panel]") && !$("[data-live-answers]")) return;
   const status = $("#live-status");
   let attempts = 0;
   let everConnected = false;
