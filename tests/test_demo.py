@@ -32,7 +32,8 @@ from madoguchi.conversations.models import (
     ScheduledMessage,
 )
 from madoguchi.conversations.service import mentioned_members
-from madoguchi.crm.models import ContactTag, Status, Tag
+from madoguchi.crm import records
+from madoguchi.crm.models import ContactTag, Record, Status, Tag
 from madoguchi.demo import script as demo_script
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
@@ -845,6 +846,26 @@ async def test_scale_makes_contacts_that_list_page_and_search_as_python_says(
         found = await listing(client, headers, q=q, limit=100)
         assert [item["id"] for item in found] == data.newest_first(data.matching(q)), q
     assert data.matching("予約") and data.matching("ま")
+
+
+async def test_scale_gives_most_contacts_a_few_visits_over_two_years(ctx: Ctx) -> None:
+    """Segments such as 「最終来店から30日」 need 施術履歴 records: about 70 % of scale contacts
+    have 1 to 5, in salon hours, over the last two years, valid for their book."""
+    made = await demo.load_scale(ctx, contacts=500)
+    book = await records.find_book(ctx.db, demo_script.TREATMENTS)
+    rows = (await ctx.db.execute(select(Record).where(Record.book_id == book.id))).scalars().all()
+    per_contact = Counter(row.contact_id for row in rows)
+    assert 0.6 <= len(per_contact) / made.contacts <= 0.8
+    assert set(per_contact.values()) <= {1, 2, 3, 4, 5} and max(per_contact.values()) == 5
+    now, zone = ctx.now(), ZoneInfo(ctx.settings.timezone)
+    options = {field["key"]: field.get("options") for field in book.fields}
+    for row in rows:
+        local = row.at.astimezone(zone)
+        assert now - timedelta(days=732) < row.at < now and time(11) <= local.time() <= time(18, 30)
+        assert local.weekday() != 1  # 火曜定休
+        assert row.values["menu"] in options["menu"] and row.values["staff"] in options["staff"]
+        assert row.values["price"] == demo_script.RECORD_MENUS[row.values["menu"]]
+        assert row.at <= row.created_at <= now
 
 
 async def test_scale_statuses_and_tags_filter_the_inbox_as_python_says(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from madoguchi.audit.models import AuditEntry
@@ -223,3 +227,22 @@ async def test_an_owner_builds_a_segment_on_the_settings_page_seeing_its_count(
     )
     assert changed.status_code == 200 and "保存しました" in changed.text
     assert (await client.get(f"/api/v1/segments/{segment['id']}")).json()["count"] == 1
+
+
+def test_the_segment_benchmark_runs_on_a_few_contacts(tmp_path: Path) -> None:
+    """bench/segments.py's whole path, so it cannot rot (it checks that figures come out, and
+    that the segment it times is a real one: some scale contacts have visits)."""
+    if os.environ.get("DATABASE_URL"):
+        pytest.skip("the benchmark makes its own database; once, on SQLite, is enough")
+    from bench.segments import measure, report
+
+    from madoguchi.config import Settings
+    from madoguchi.kit.migrate import upgrade
+
+    settings = Settings(_env_file=None, data_dir=tmp_path, database_url=None)  # type: ignore[call-arg]
+    upgrade(settings)
+    figures = asyncio.run(measure(settings, 60, 2))
+    assert figures["all"] == 60 and 0 <= figures["matches"] <= 60
+    assert figures["shown"] == min(figures["matches"], 50)
+    assert all(figures[name] > 0 for name in ("count", "page", "bare", "bare_page"))
+    assert "first page" in report(figures)

@@ -21,7 +21,10 @@ from madoguchi.conversations.repository import InboxQuery
 from madoguchi.crm import tags
 from madoguchi.crm.models import ContactTag
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import reserve_ids
+from madoguchi.kit.text import grams_of as search_grams_of
 from madoguchi.members.models import Member
+from madoguchi.search.indexes import candidates
 from tests.fixtures import Factory
 
 START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -198,3 +201,82 @@ async def test_a_thread_recorded_in_bulk_leaves_what_the_services_leave(
         ctx.db, member_id=member.id, query=InboxQuery(q="土曜の午後")
     )
     assert {c.id for c in page.conversations} == {one_by_one.id, in_bulk.id}
+
+
+BROADCAST = "年末年始の営業時間のお知らせ"
+
+
+async def _customers(ctx: Ctx, factory: Factory, channel: Channel, tag_id: int) -> list[int]:
+    """Six customers with the same name and the same first message at the same time, tagged
+    alike: what follows from their conversations differs only by what is recorded next."""
+    found = []
+    await _at(ctx, 0)
+    for n in range(6):
+        ingested = await factory.inbound(
+            channel, contact=f"same-{n}", name="比べる 花子", text="カットの予約をしたいです"
+        )
+        await tags.add_tag(ctx, contact_id=ingested.conversation.contact_id, tag_id=tag_id)
+        found.append(ingested.conversation.id)
+    return found
+
+
+async def test_one_text_recorded_in_bulk_for_many_conversations_leaves_what_one_by_one_leaves(
+    ctx: Ctx, factory: Factory
+) -> None:
+    """A broadcast records one text in many conversations at once (recording.record_many): its
+    index rows share one statement, the conversations move in one statement, the entries take
+    the text's grams merged into what they hold. Each conversation ends up as if the member had
+    sent the text to it (the services, one by one), twice (the second time adds no grams)."""
+    channel = await factory.channel()
+    member = await factory.member(role="owner")
+    tag = await tags.create_tag(ctx, actor=None, name="一斉")
+    ids = await _customers(ctx, factory, channel, tag.id)
+    one_by_one, in_bulk = ids[:3], ids[3:]
+    sent: list[int] = []
+    for minutes in (60, 90):
+        await _at(ctx, minutes)
+        for conversation_id in one_by_one:
+            message = await conversations.send_message(
+                ctx, conversation_id=conversation_id, member=member, text=BROADCAST, kind="reply"
+            )
+            sent.append(message.id)
+        rows = (
+            await ctx.db.execute(
+                select(Conversation.id, Conversation.contact_id).where(Conversation.id.in_(in_bulk))
+            )
+        ).all()
+        copies = [
+            recording.NewMessage(
+                id=message_id,
+                conversation_id=conversation_id,
+                contact_id=contact_id,
+                channel_id=channel.id,
+                kind="reply",
+                text=BROADCAST,
+                created_at=START + timedelta(minutes=minutes),
+                sender_member_id=member.id,
+            )
+            for (conversation_id, contact_id), message_id in zip(
+                rows, await reserve_ids(ctx.db, Message.__table__, len(rows)), strict=True
+            )
+        ]
+        await recording.record_many(ctx, copies)
+        await ctx.db.commit()
+        sent += [copy.id for copy in copies]
+    for conversation_id in ids:
+        await conversations.mark_read(ctx, conversation_id=conversation_id, member=member)
+
+    derived = [await _derived(ctx, conversation_id) for conversation_id in ids]
+    assert derived[1:] == derived[:1] * 5
+    assert derived[0]["last"][2:] == ("reply", BROADCAST)
+    assert derived[0]["grams"] >= search_grams_of([BROADCAST])
+    # The message index finds every copy, by the whole text, a word, and one character.
+    for query in (BROADCAST, "営業時間", "お知ら", "年"):
+        matching = candidates(ctx.db, search.MESSAGES, query)
+        assert matching is not None
+        found = set(await ctx.db.scalars(matching))
+        assert set(sent) <= found, query
+    page = await repository.list_conversations(
+        ctx.db, member_id=member.id, query=InboxQuery(q="営業時間のお知らせ")
+    )
+    assert sorted(c.id for c in page.conversations) == sorted(ids)

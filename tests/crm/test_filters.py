@@ -82,8 +82,18 @@ def japan_day(at: datetime) -> date:
     return (at + timedelta(hours=9)).date()
 
 
+DATED = ("record.施術履歴.newest_at", "record.施術履歴.oldest_at")
+
+
 def expected(person: Person, condition: Condition) -> bool:
     today = japan_day(NOW)
+    if condition.field in DATED and condition.op in ("before", "after"):
+        if not person.visits:
+            return False
+        newest = condition.field == DATED[0]
+        day = japan_day(max(person.visits) if newest else min(person.visits))
+        bound = date.fromisoformat(condition.value)
+        return day < bound if condition.op == "before" else day > bound
     match condition.field, condition.op:
         case "tag", "in":
             return bool(person.tags & set(condition.value))
@@ -149,6 +159,12 @@ def conditions(status_names: list[str]) -> st.SearchStrategy[Condition]:
             Condition, st.just("record.施術履歴.any_at"), st.just("days_ago"), st.integers(0, 45)
         ),
         st.just(Condition("record.施術履歴.any_at", "empty")),
+        st.builds(
+            Condition,
+            st.sampled_from(DATED),
+            st.sampled_from(["before", "after"]),
+            st.integers(0, 45).map(lambda d: (japan_day(NOW) - timedelta(days=d)).isoformat()),
+        ),
     )
 
 

@@ -4,6 +4,8 @@ channel's webhook or listener, ending in ``connectors.inbound.receive``), and
 
 from __future__ import annotations
 
+import functools
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -92,7 +94,14 @@ def api_base(channel: Channel, kind: str) -> str:
 
 
 def http_client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+    return httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, verify=_ssl_context())
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS settings, made once: loading the certificate store takes about
+    50 ms, which each new client would spend again (a broadcast makes one per LINE call)."""
+    return httpx.create_ssl_context()
 
 
 def failure(response: httpx.Response, what: str) -> DeliveryError:

@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text
+from sqlalchemy import ColumnElement, Table, Update, bindparam, delete, func, insert, select, text
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 
@@ -194,10 +194,9 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
     if not newest:
         return
     conversations = _table(Conversation)
-    await ctx.db.execute(
-        conversations.update()
-        .where(conversations.c.id == bindparam("_id"))
-        .values(
+    await _update_each(
+        ctx,
+        conversations.update().values(
             last_activity_at=bindparam("_at"),
             last_message_kind=bindparam("_kind"),
             last_message_preview=bindparam("_preview"),
@@ -206,23 +205,23 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
                 bindparam("_inbound", type_=UTCDateTime()), conversations.c.last_inbound_at
             ),
         ),
-        [
-            {
-                "_id": cid,
+        conversations.c.id,
+        {
+            cid: {
                 "_at": new.at,
                 "_kind": new.kind,
                 "_preview": new.preview,
                 "_inbound": new.inbound_at,
             }
             for cid, new in newest.items()
-        ],
+        },
     )
     unreads = _table(ConversationUnread)
-    await ctx.db.execute(
-        unreads.update()
-        .where(unreads.c.conversation_id == bindparam("_id"))
-        .values(activity_at=bindparam("_at")),
-        [{"_id": cid, "_at": new.at} for cid, new in newest.items()],
+    await _update_each(
+        ctx,
+        unreads.update().values(activity_at=bindparam("_at")),
+        unreads.c.conversation_id,
+        {cid: {"_at": new.at} for cid, new in newest.items()},
     )
     raised = [
         {"conversation_id": cid, "at": new.at, "n": new.unread, "active": True}
@@ -235,18 +234,15 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
     for new in newest.values():
         if new.at >= contact_activity.get(new.contact_id, new.at):
             contact_activity[new.contact_id] = new.at
-    activity = [{"_id": contact_id, "_at": at} for contact_id, at in contact_activity.items()]
+    activity = {contact_id: {"_at": at} for contact_id, at in contact_activity.items()}
     contacts, tag_rows = _table(Contact), _table(ContactTag)
-    await ctx.db.execute(
-        contacts.update()
-        .where(contacts.c.id == bindparam("_id"))
-        .values(activity_at=bindparam("_at")),
-        activity,
+    await _update_each(
+        ctx, contacts.update().values(activity_at=bindparam("_at")), contacts.c.id, activity
     )
-    await ctx.db.execute(
-        tag_rows.update()
-        .where(tag_rows.c.contact_id == bindparam("_id"))
-        .values(activity_at=bindparam("_at")),
+    await _update_each(
+        ctx,
+        tag_rows.update().values(activity_at=bindparam("_at")),
+        tag_rows.c.contact_id,
         activity,
     )
     # Objects the session holds show what was just stored.
@@ -264,6 +260,34 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
         _set_loaded(ctx, Contact, contact_id, activity_at=at)
 
 
+# Ids a statement takes in one IN list (SQLite allows 32,766 parameters).
+_IDS_PER_STATEMENT = 5000
+
+
+async def _update_each(
+    ctx: Ctx, statement: Update, key: ColumnElement[Any], values: dict[int, dict[str, Any]]
+) -> None:
+    """``statement`` (its values as bind parameters) for each row ``key`` names, with that
+    row's values. Rows given the same values (a broadcast's copies: one time, one text) are
+    updated by one statement with their ids in an IN list; the others by one executemany."""
+    if not values:
+        return
+    same: dict[tuple[Any, ...], list[int]] = {}
+    for ident, row in values.items():
+        same.setdefault(tuple(row.items()), []).append(ident)
+    alone = []
+    for shared, ids in same.items():
+        if len(ids) == 1:
+            alone.append({"_id": ids[0], **dict(shared)})
+            continue
+        in_list = statement.where(key.in_(bindparam("_ids", expanding=True)))
+        for start in range(0, len(ids), _IDS_PER_STATEMENT):
+            chunk = ids[start : start + _IDS_PER_STATEMENT]
+            await ctx.db.execute(in_list, {"_ids": chunk, **dict(shared)})
+    if alone:
+        await ctx.db.execute(statement.where(key == bindparam("_id")), alone)
+
+
 _RAISE_UNREAD = text(
     "INSERT INTO conversation_unreads (member_id, conversation_id, activity_at, count) "
     "SELECT id, :conversation_id, :at, :n FROM members WHERE active = :active "
@@ -277,41 +301,33 @@ async def _add_to_entries(
 ) -> None:
     """Each conversation's search entry takes its new messages' grams, and moves to its new
     last activity. A conversation without an entry gets one (its contact's names as well)."""
-    ids = sorted({m.conversation_id for m in searched} | set(newest))
+    grams: dict[int, frozenset[str]] = {}
+    for message in searched:
+        text_grams = _grams(message.text)[1]
+        held = grams.get(message.conversation_id)
+        # A broadcast's copies share one text's set; a thread's texts are joined.
+        grams[message.conversation_id] = text_grams if held is None else held | text_grams
+    ids = sorted(grams.keys() | newest.keys())
     if not ids:
         return
-    entries = await search.conversation_entries(ctx.db, ids)
-    missing = [cid for cid in ids if cid not in entries]
-    started: dict[int, search.ConversationEntry] = {}
-    if missing:
-        rows = await ctx.db.execute(
-            select(Conversation.id, Conversation.last_activity_at, Contact)
-            .join(Contact, Contact.id == Conversation.contact_id)
-            .where(Conversation.id.in_(missing))
-        )
-        for cid, at, contact in rows:
-            started[cid] = search.ConversationEntry(
-                conversation_id=cid,
-                seq=search.activity_seq(at, cid),
-                grams=grams_of([searching.names_text(contact)]),
-            )
-    grams: dict[int, set[str]] = {}
-    for message in searched:
-        grams.setdefault(message.conversation_id, set()).update(_grams(message.text)[1])
-    changed: list[search.ConversationEntry] = []
-    new: list[search.ConversationEntry] = []
-    for cid in ids:
-        entry = entries.get(cid) or started.get(cid)
-        if entry is None:
-            continue  # deleted meanwhile
-        seq = search.activity_seq(newest[cid].at, cid) if cid in newest else entry.seq
-        merged = entry.grams | grams.get(cid, set())
-        if cid in started:
-            new.append(search.ConversationEntry(cid, seq, frozenset(merged)))
-        elif merged != entry.grams or seq != entry.seq:
-            changed.append(search.ConversationEntry(cid, seq, frozenset(merged)))
-    await search.write_conversations(ctx.db, changed, new=False)
-    await search.write_conversations(ctx.db, new, new=True)
+    seqs = {cid: search.activity_seq(new.at, cid) for cid, new in newest.items()}
+    found = await search.extend_conversations(
+        ctx.db, {cid: (seqs.get(cid), grams.get(cid, frozenset())) for cid in ids}
+    )
+    missing = [cid for cid in ids if cid not in found]
+    if not missing:
+        return
+    rows = await ctx.db.execute(
+        select(Conversation.id, Conversation.last_activity_at, Contact)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .where(Conversation.id.in_(missing))
+    )
+    started = []
+    for cid, at, contact in rows:  # a conversation deleted meanwhile has none
+        seq = seqs.get(cid, search.activity_seq(at, cid))
+        names = grams_of([searching.names_text(contact)])
+        started.append(search.ConversationEntry(cid, seq, names | grams.get(cid, frozenset())))
+    await search.write_conversations(ctx.db, started, new=True)
 
 
 def _set_loaded(ctx: Ctx, model: type[Any], ident: int, **values: Any) -> None:

@@ -24,7 +24,7 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.conversations.service import mentioned_members
 from madoguchi.conversations.workflow import SYSTEM_TEXT
-from madoguchi.crm.models import ContactTag
+from madoguchi.crm.models import ContactTag, Record
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import reserve_ids
 from madoguchi.kit.text import gram_sequence, search_key
@@ -55,6 +55,18 @@ class HistoryMessage:
 
 
 @dataclass(frozen=True)
+class HistoryRecord:
+    """A record (施術履歴, 対応記録) in a book, its values as the book's fields keep them."""
+
+    book_id: int
+    at: datetime
+    values: dict[str, Any]
+    author_id: int | None = None
+    # When it was written (a visit's is a little after it).
+    written_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ContactHistory:
     """A contact and its one conversation, messages oldest first."""
 
@@ -70,6 +82,8 @@ class ContactHistory:
     # The contact's support status and tags (each tagging keeps a copy of the latest activity).
     status_id: int | None = None
     tag_ids: tuple[int, ...] = ()
+    # Records in the salon's books (no derived data follows from them).
+    records: tuple[HistoryRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,7 +167,7 @@ async def write_histories(
     ctx: Ctx, *, histories: Sequence[ContactHistory], members: Sequence[Member]
 ) -> Written:
     """Store contacts with their past conversations in bulk, inside the caller's transaction,
-    as the services would have: the contacts with their name index, status and tags, each
+    as the services would have: the contacts with their name index, status, tags and records, each
     conversation with its assignee (an assignment's system line and notification), followers
     and notifications for @mentions in notes, and the messages through the one writer of
     messages (conversations.recording.record_many), which keeps everything that follows from
@@ -174,6 +188,7 @@ async def write_histories(
     follower_rows: list[dict[str, Any]] = []
     notification_rows: list[dict[str, Any]] = []
     tag_rows: list[dict[str, Any]] = []
+    record_rows: list[dict[str, Any]] = []
     contact_grams: list[tuple[int, list[str]]] = []
     unread_conversations = 0
     for history, thread, contact_id, conversation_id in zip(
@@ -205,6 +220,18 @@ async def write_histories(
         tag_rows += [
             {"contact_id": contact_id, "tag_id": tag_id, "created_at": first.at}
             for tag_id in dict.fromkeys(history.tag_ids)
+        ]
+        record_rows += [
+            {
+                "book_id": record.book_id,
+                "contact_id": contact_id,
+                "at": record.at,
+                "values": record.values,
+                "author_id": record.author_id,
+                "created_at": record.written_at or record.at,
+                "updated_at": record.written_at or record.at,
+            }
+            for record in history.records
         ]
         contact_grams.append((contact_id, gram_sequence(names)))
         reply_delivery = channels.initial_delivery(channel)
@@ -284,6 +311,7 @@ async def write_histories(
         (Contact, contact_rows),
         (Conversation, conversation_rows),
         (ContactTag, tag_rows),
+        (Record, record_rows),
     ):
         if rows:
             await ctx.db.execute(insert(table_of(model)), rows)

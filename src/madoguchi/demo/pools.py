@@ -487,3 +487,9 @@ SCALE_RANKS = (
 )
 SCALE_OTHER_TAGS = (("来店きっかけ", "Instagram", 0.2), ("髪質診断", "くせ毛", 0.25))
 SCALE_TAGS = tuple((folder, name) for folder, name, _ in (*SCALE_RANKS, *SCALE_OTHER_TAGS))
+# Visits (施術履歴 records) come from a generator of their own too: about 70% of contacts have
+# been to the salon, 1 to 5 times over the last two years (weights by number of visits).
+SCALE_VISITS_SEED = SCALE_SEED + 2
+SCALE_VISIT_SHARE = 0.7
+SCALE_VISIT_DAYS = 730
+SCALE_VISIT_COUNTS = ((1, 35), (2, 25), (3, 18), (4, 12), (5, 10))

@@ -6,7 +6,7 @@ import hashlib
 import random
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from sqlalchemy import select, text
 
@@ -18,11 +18,12 @@ from madoguchi.conversations.models import (
     ConversationUnread,
     Message,
 )
-from madoguchi.crm import tags
-from madoguchi.crm.models import ContactTag, Tag, TagFolder
+from madoguchi.crm import records, tags
+from madoguchi.crm.models import ContactTag, Record, RecordBook, Tag, TagFolder
 from madoguchi.demo.histories import (
     ContactHistory,
     HistoryMessage,
+    HistoryRecord,
     Written,
     table_of,
     write_histories,
@@ -48,11 +49,16 @@ from madoguchi.demo.pools import (
     SCALE_STATUSES_READ,
     SCALE_STATUSES_UNREAD,
     SCALE_TAGS,
+    SCALE_VISIT_COUNTS,
+    SCALE_VISIT_DAYS,
+    SCALE_VISIT_SHARE,
+    SCALE_VISITS_SEED,
     SURNAME_WEIGHTS,
     SURNAMES,
     UNREAD_SHARE,
 )
 from madoguchi.demo.salon import (
+    CLOSED_WEEKDAY,
     SALON_MEMBERS,
     Staff,
     default_status_ids,
@@ -60,6 +66,7 @@ from madoguchi.demo.salon import (
     salon_zone,
     timeline,
 )
+from madoguchi.demo.script import RECORD_BOOKS, RECORD_MENUS, STAFF_LABELS, TREATMENTS
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.security import new_password
@@ -92,6 +99,9 @@ class _ScaleMaker:
     status_ids: dict[str, int]
     tag_ids: dict[str, int]
     crm_rng: random.Random
+    # The 施術履歴 book, and the generator of visits.
+    book_id: int
+    visit_rng: random.Random
     serial: int = 0
 
     def _status(self, unread: bool) -> int | None:
@@ -115,6 +125,32 @@ class _ScaleMaker:
             if rng.random() < share:
                 chosen.append(self.tag_ids[name])
         return tuple(chosen)
+
+    def _visits(self, person: Staff) -> tuple[HistoryRecord, ...]:
+        """1 to 5 visits over the last two years, in salon hours, for most contacts."""
+        rng = self.visit_rng
+        if rng.random() >= SCALE_VISIT_SHARE:
+            return ()
+        counts, weights = zip(*SCALE_VISIT_COUNTS, strict=True)
+        staff = person.short_name if person.short_name in STAFF_LABELS.values() else "店長"
+        today = self.now.astimezone(self.zone).date()
+        visits = []
+        for _ in range(rng.choices(counts, weights)[0]):
+            day = today - timedelta(days=rng.randrange(SCALE_VISIT_DAYS))
+            at = datetime.combine(day, time(rng.randrange(11, 19), rng.choice((0, 30))), self.zone)
+            while at.weekday() == CLOSED_WEEKDAY or at >= self.now:
+                at -= timedelta(days=1)
+            menu = rng.choice(list(RECORD_MENUS))
+            visits.append(
+                HistoryRecord(
+                    book_id=self.book_id,
+                    at=at.astimezone(UTC),
+                    values={"menu": menu, "staff": staff, "price": RECORD_MENUS[menu]},
+                    author_id=person.member.id,
+                    written_at=min(at + timedelta(hours=2), self.now).astimezone(UTC),
+                )
+            )
+        return tuple(sorted(visits, key=lambda visit: visit.at))
 
     def _channel_name(self, kind: str, surname: tuple[str, str], given: tuple[str, ...]) -> str:
         rng = self.rng
@@ -241,6 +277,7 @@ class _ScaleMaker:
             assignee_id=person.member.id if in_charge else None,
             status_id=self._status(unread),
             tag_ids=self._tags(),
+            records=self._visits(person),
         )
 
 
@@ -266,11 +303,21 @@ async def _scale_tag_ids(ctx: Ctx) -> dict[str, int]:
     return found
 
 
+async def _treatments_book_id(ctx: Ctx) -> int:
+    """The salon's 施術履歴 book: the demo's, else a new one with the same fields."""
+    found = await ctx.db.scalar(select(RecordBook.id).where(RecordBook.name == TREATMENTS))
+    if found is not None:
+        return int(found)
+    fields = dict(RECORD_BOOKS)[TREATMENTS]
+    return (await records.create_book(ctx, name=TREATMENTS, fields=fields)).id
+
+
 async def load_scale(ctx: Ctx, *, contacts: int) -> ScaleResult:
     """``contacts`` contacts with 3–12 message conversations over the last year, about 30%
     unread, about 80% with a status (未対応 for most unread ones, 完了 for most others) and tags
-    (顧客ランク VIP 5%, 常連 35%, 新規 15%; Instagram 20%; くせ毛 25%), written in batches
-    (each committed). Adds to what the database already holds."""
+    (顧客ランク VIP 5%, 常連 35%, 新規 15%; Instagram 20%; くせ毛 25%), about 70% with 1–5
+    visits (施術履歴 records) over the last two years, written in batches (each committed).
+    Adds to what the database already holds."""
     if contacts < 1:
         raise Invalid("Make at least one contact.")
     active = list(
@@ -296,6 +343,8 @@ async def load_scale(ctx: Ctx, *, contacts: int) -> ScaleResult:
         status_ids=await default_status_ids(ctx),
         tag_ids=await _scale_tag_ids(ctx),
         crm_rng=random.Random(SCALE_CRM_SEED),
+        book_id=await _treatments_book_id(ctx),
+        visit_rng=random.Random(SCALE_VISITS_SEED),
     )
     made = Written(contacts=0, messages=0, unread=0)
     async with search.bulk_loading(ctx.db):
@@ -310,7 +359,8 @@ async def load_scale(ctx: Ctx, *, contacts: int) -> ScaleResult:
             )
     if ctx.dialect == "postgresql":
         # Plans need statistics; autovacuum would gather them, but only some time later.
-        tables = [Contact, ContactTag, Conversation, Message, ConversationUnread, Notification]
+        tables = [Contact, ContactTag, Record, Conversation, Message, ConversationUnread]
+        tables.append(Notification)
         names = [table_of(model).name for model in tables]
         names += [search.CONTACTS.name, search.MESSAGES.name, search.CONVERSATIONS]
         await ctx.db.execute(text(f"ANALYZE {', '.join(names)}"))

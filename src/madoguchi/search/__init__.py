@@ -20,6 +20,7 @@ from madoguchi.search.entries import (
     conversation_entries,
     conversation_entry,
     conversations_with_entries,
+    extend_conversations,
     stored_grams,
     write_conversations,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "conversation_entries",
     "conversation_entry",
     "conversations_with_entries",
+    "extend_conversations",
     "remove",
     "replace",
     "search_walk",

@@ -15,7 +15,7 @@ so that one period can be searched at a time, newest first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -115,8 +115,10 @@ async def conversation_entries(
     )
     found: dict[int, ConversationEntry] = {}
     for conversation_id, seq, stored in rows:
-        held = stored.split() if isinstance(stored, str) else stored
-        grams = frozenset(g for g in held if not g.startswith(EPOCH_PREFIX))
+        if isinstance(stored, str):  # SQLite's: grams only
+            grams = frozenset(stored.split())
+        else:
+            grams = frozenset(g for g in stored if not g.startswith(EPOCH_PREFIX))
         found[int(conversation_id)] = ConversationEntry(int(conversation_id), int(seq), grams)
     return found
 
@@ -137,19 +139,69 @@ async def write_conversations(
     db: AsyncSession, entries: Sequence[ConversationEntry], *, new: bool
 ) -> None:
     """Store entries: ``new`` ones are inserted, the others replace what their conversation had."""
-    if not entries:
+    sqlite = dialect(db) == "sqlite"
+    await _write(
+        db,
+        [
+            (entry.conversation_id, entry.seq, stored_grams(entry.grams, entry.seq, sqlite=sqlite))
+            for entry in entries
+        ],
+        new=new,
+    )
+
+
+async def extend_conversations(
+    db: AsyncSession, additions: Mapping[int, tuple[int | None, frozenset[str]]]
+) -> set[int]:
+    """Add grams to these conversations' entries and move each to its new seq (None: it stays),
+    as reading them, merging and :func:`write_conversations` would. An entry keeps its grams
+    sorted, so the new ones are merged into the stored list rather than the whole set taken
+    apart and sorted again (a broadcast extends hundreds of entries with one text's grams).
+    Answers the conversations that have an entry; the others are the caller's to start."""
+    if not additions:
+        return set()
+    sqlite = dialect(db) == "sqlite"
+    rows = await db.execute(
+        text(
+            f"SELECT conversation_id, seq, grams FROM {CONVERSATIONS} WHERE conversation_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": list(additions)},
+    )
+    found: set[int] = set()
+    changed: list[tuple[int, int, str | list[str]]] = []
+    for conversation_id, seq, stored in rows:
+        conversation_id, seq = int(conversation_id), int(seq)
+        found.add(conversation_id)
+        moved, grams = additions[conversation_id]
+        moved = seq if moved is None else moved
+        held = stored.split() if isinstance(stored, str) else list(stored)
+        # PostgreSQL's epoch token is the last element (stored_grams); SQLite's text has none.
+        if held and held[-1].startswith(EPOCH_PREFIX):
+            held.pop()
+        missing = grams.difference(held)
+        if not missing and moved == seq:
+            continue
+        if missing:
+            # Two sorted runs: merged in one pass.
+            held = sorted([*held, *sorted(missing)])
+        if sqlite:
+            changed.append((conversation_id, moved, " ".join(held) if missing else stored))
+        else:
+            changed.append((conversation_id, moved, [*held, epoch_token(epoch_of(moved))]))
+    await _write(db, changed, new=False)
+    return found
+
+
+async def _write(
+    db: AsyncSession, rows: Sequence[tuple[int, int, str | list[str]]], *, new: bool
+) -> None:
+    """(conversation id, seq, grams as stored) rows: inserted, or replacing what was there."""
+    if not rows:
         return
     sqlite = dialect(db) == "sqlite"
     if sqlite:
-        entries = await _free_seqs(db, entries)
-    params = [
-        {
-            "id": entry.conversation_id,
-            "seq": entry.seq,
-            "grams": stored_grams(entry.grams, entry.seq, sqlite=sqlite),
-        }
-        for entry in entries
-    ]
+        rows = await _free_seqs(db, rows)
+    params = [{"id": cid, "seq": seq, "grams": stored} for cid, seq, stored in rows]
     grams_param = bindparam("grams", type_=Text() if sqlite else ARRAY(Text))
     if new:
         statement = text(
@@ -163,34 +215,34 @@ async def write_conversations(
 
 
 async def _free_seqs(
-    db: AsyncSession, entries: Sequence[ConversationEntry]
-) -> list[ConversationEntry]:
+    db: AsyncSession, rows: Sequence[tuple[int, int, str | list[str]]]
+) -> list[tuple[int, int, str | list[str]]]:
     """SQLite's index needs each seq once: a seq another conversation holds already (their
     activity in the same millisecond, their ids 2**20 apart) goes one lower, and so on.
     Writers take turns on SQLite, so what is free now is still free when written."""
-    wanted = [entry.seq for entry in entries]
-    rows = await db.execute(
+    wanted = [seq for _, seq, _ in rows]
+    taken_rows = await db.execute(
         text(f"SELECT seq, conversation_id FROM {CONVERSATIONS} WHERE seq IN :seqs").bindparams(
             bindparam("seqs", expanding=True)
         ),
         {"seqs": wanted},
     )
-    taken = {int(seq): int(owner) for seq, owner in rows}
+    taken = {int(seq): int(owner) for seq, owner in taken_rows}
     if len(set(wanted)) == len(wanted) and not taken:
-        return list(entries)
-    mine = {entry.conversation_id for entry in entries}
+        return list(rows)
+    mine = {cid for cid, _, _ in rows}
     # Seqs that stay taken: held by conversations not written now.
     held = {seq for seq, owner in taken.items() if owner not in mine}
     result = []
-    for entry in entries:
-        seq = entry.seq
+    for cid, wanted_seq, stored in rows:
+        seq = wanted_seq
         while seq in held or (
-            seq != entry.seq
+            seq != wanted_seq
             and await db.scalar(
                 text(f"SELECT 1 FROM {CONVERSATIONS} WHERE seq = :seq"), {"seq": seq}
             )
         ):
             seq -= 1
         held.add(seq)
-        result.append(ConversationEntry(entry.conversation_id, seq, entry.grams))
+        result.append((cid, seq, stored))
     return result
