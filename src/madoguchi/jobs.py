@@ -123,6 +123,8 @@ class Worker:
             nudge.clear()
             try:
                 if await runner.run_due(self.ctx):
+                    # A step sequence's first step without a delay goes now too.
+                    await steps.send_due(self.ctx, now=self.clock())
                     await outbox.deliver_due(
                         self.ctx, self.adapters, now=self.clock(), clock=self.clock
                     )

@@ -489,3 +489,46 @@ async def test_the_sequences_api_per_contract(
     assert (await client.get(one, headers=owner)).status_code == 404
     async with database.read_sessions() as db:
         assert await db.scalar(select(func.count()).select_from(SequenceEnrollment)) == 0
+
+
+async def test_a_first_step_without_delay_goes_when_the_worker_is_woken_not_at_its_next_tick(
+    ctx: Ctx, factory: Factory, settings: Settings, database: Database
+) -> None:
+    tag = await tags.create_tag(ctx, actor=None, name="来店済み")
+    await steps.create_sequence(
+        ctx,
+        name="お礼",
+        trigger={"type": "tag.added", "tag": tag.id},
+        steps=[{"delay_seconds": 0, "text": "{{name}}様、ありがとうございました。"}],
+    )
+    tag_id = tag.id
+    channel = await factory.channel()
+    ingested = await factory.inbound(channel, contact="now", text="こんにちは")
+    contact_id, conversation_id = ingested.conversation.contact_id, ingested.conversation.id
+    bus = InProcessBus()
+    slow = settings.model_copy(update={"worker_interval": 120.0})
+    stop = asyncio.Event()
+    task = asyncio.create_task(Worker(settings=slow, database=database, bus=bus).run(stop))
+    try:
+        await asyncio.sleep(0.5)  # its first tick is done; the next would be in two minutes
+        async with database.write_sessions() as session:
+            await tags.add_tag(
+                Ctx(db=session, bus=bus, settings=settings), contact_id=contact_id, tag_id=tag_id
+            )
+        sent: list[str] = []
+        for _ in range(100):
+            async with database.read_sessions() as db:
+                sent = list(
+                    await db.scalars(
+                        select(Message.text).where(
+                            Message.conversation_id == conversation_id, Message.kind == "reply"
+                        )
+                    )
+                )
+            if sent:
+                break
+            await asyncio.sleep(0.05)
+        assert sent == ["山田 花子様、ありがとうございました。"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
