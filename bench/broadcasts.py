@@ -16,12 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
-import tempfile
 import threading
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
 from starlette.applications import Starlette
@@ -29,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bench.run import _free_port, _pg_admin
+from bench.run import _free_port, scratch_settings
 from madoguchi.broadcasts import segments, sending, service
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import ChannelKind
@@ -39,7 +35,6 @@ from madoguchi.demo import load_scale
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
 from madoguchi.kit.db import Database
-from madoguchi.kit.migrate import upgrade
 
 ROWS_GOAL_SECONDS = 10.0
 SEND_GOAL_PER_SECOND = 2000.0
@@ -130,20 +125,8 @@ def main() -> None:
     options = parser.parse_args()
     recorder = LineRecorder()
     recorder.start()
-    with tempfile.TemporaryDirectory() as workdir:
-        database_url, drop = None, None
-        if options.database_url:
-            name = f"madoguchi_bench_broadcast_{secrets.token_hex(3)}"
-            _pg_admin(options.database_url, f'CREATE DATABASE "{name}"')
-            database_url = urlunsplit(urlsplit(options.database_url)._replace(path=f"/{name}"))
-            drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-        try:
-            settings = Settings(_env_file=None, data_dir=Path(workdir), database_url=database_url)
-            upgrade(settings)
-            figures = asyncio.run(measure(settings, options.size, recorder))
-        finally:
-            if drop and options.database_url:
-                _pg_admin(options.database_url, drop)
+    with scratch_settings(options.database_url, "broadcast") as settings:
+        figures = asyncio.run(measure(settings, options.size, recorder))
     rows_ratio = ROWS_GOAL_SECONDS / figures["rows_seconds"]
     everyone = figures["recorded"] / figures["send_seconds"]
     line = figures["line_recipients"] / figures["send_seconds"]

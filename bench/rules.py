@@ -17,14 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
-import tempfile
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-from bench.run import _pg_admin
+from bench.run import scratch_settings
 from madoguchi.automation import rules, runner
 from madoguchi.channels import service as channels
 from madoguchi.cli import command_ctx
@@ -34,7 +30,6 @@ from madoguchi.crm import tags
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
 from madoguchi.kit.db import Database
-from madoguchi.kit.migrate import upgrade
 
 GOAL = 1.10
 RULES = 20
@@ -109,20 +104,8 @@ async def measure(settings: Settings, *, messages: int, with_rules: bool) -> dic
 
 
 def run_once(database_url: str | None, *, messages: int, with_rules: bool) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as workdir:
-        url, drop = None, None
-        if database_url:
-            name = f"madoguchi_bench_rules_{secrets.token_hex(3)}"
-            _pg_admin(database_url, f'CREATE DATABASE "{name}"')
-            url = urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
-            drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-        try:
-            settings = Settings(_env_file=None, data_dir=Path(workdir), database_url=url)
-            upgrade(settings)
-            return asyncio.run(measure(settings, messages=messages, with_rules=with_rules))
-        finally:
-            if drop and database_url:
-                _pg_admin(database_url, drop)
+    with scratch_settings(database_url, "rules") as settings:
+        return asyncio.run(measure(settings, messages=messages, with_rules=with_rules))
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -202,6 +202,26 @@ def _plain_pg_url(url: str) -> str:
     return url
 
 
+@contextlib.contextmanager
+def scratch_settings(database_url: str | None, label: str) -> Iterator[Settings]:
+    """Settings on a fresh, migrated database for one benchmark run: a SQLite file in a
+    temporary folder, or (``database_url``: a PostgreSQL server) a database of its own, dropped
+    afterwards."""
+    with tempfile.TemporaryDirectory() as workdir:
+        url = None
+        if database_url:
+            name = f"madoguchi_bench_{label}_{secrets.token_hex(3)}"
+            _pg_admin(database_url, f'CREATE DATABASE "{name}"')
+            url = urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+        try:
+            settings = Settings(_env_file=None, data_dir=Path(workdir), database_url=url)
+            upgrade(settings)
+            yield settings
+        finally:
+            if url and database_url:
+                _pg_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def make_site(size: int, options: Options, workdir: Path) -> Site:
     data_dir = workdir / f"size-{size}"
     data_dir.mkdir(parents=True)

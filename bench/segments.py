@@ -19,25 +19,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import text
 
-from bench.run import _pg_admin
+from bench.run import scratch_settings
 from madoguchi.broadcasts import segments
 from madoguchi.cli import command_ctx
 from madoguchi.config import Settings
 from madoguchi.demo import load_scale
 from madoguchi.demo.script import TREATMENTS
 from madoguchi.kit.db import Database
-from madoguchi.kit.migrate import upgrade
 
 COUNT_GOAL_SECONDS = 1.0
 PAGE_GOAL_SECONDS = 0.1
@@ -134,20 +129,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--database-url", default=None)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory() as workdir:
-        database_url, drop = None, None
-        if options.database_url:
-            name = f"madoguchi_bench_segments_{secrets.token_hex(3)}"
-            _pg_admin(options.database_url, f'CREATE DATABASE "{name}"')
-            database_url = urlunsplit(urlsplit(options.database_url)._replace(path=f"/{name}"))
-            drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-        try:
-            settings = Settings(_env_file=None, data_dir=Path(workdir), database_url=database_url)
-            upgrade(settings)
-            figures = asyncio.run(measure(settings, options.size, options.repeats))
-        finally:
-            if drop and options.database_url:
-                _pg_admin(options.database_url, drop)
+    with scratch_settings(options.database_url, "segments") as settings:
+        figures = asyncio.run(measure(settings, options.size, options.repeats))
     print(report(figures))
 
 
