@@ -214,7 +214,6 @@ async def create_rule(body: RuleCreate, member: MemberDep, ctx: CtxDep) -> Any:
         conditions=[c.model_dump() for c in body.conditions],
         actions=body.actions,
         enabled=body.enabled,
-        actor=member,
     )
 
 
@@ -239,7 +238,6 @@ async def update_rule(rule_id: int, body: RuleUpdate, member: MemberDep, ctx: Ct
             actions=body.actions,
             enabled=body.enabled,
         ),
-        actor=member,
     )
 
 

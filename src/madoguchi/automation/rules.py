@@ -329,7 +329,6 @@ async def create_rule(
     conditions: Any,
     actions: Any,
     enabled: bool = True,
-    actor: Member | None = None,
 ) -> Rule:
     name = clean_name(name, 100)
     await _refuse_twin(ctx.db, name)
@@ -369,9 +368,7 @@ class RuleChanges:
     enabled: bool | None = None
 
 
-async def update_rule(
-    ctx: Ctx, *, rule_id: int, changes: RuleChanges, actor: Member | None = None
-) -> Rule:
+async def update_rule(ctx: Ctx, *, rule_id: int, changes: RuleChanges) -> Rule:
     """Change a rule; everything it names is checked again (switching a rule back on too)."""
     rule = await get_rule(ctx.db, rule_id=rule_id)
     if changes.name is not None:

@@ -235,7 +235,7 @@ async def _save(request: Request, ctx: Ctx, member: Member, rule_id: int | None)
     async def change() -> object:
         if rule_id is None:
             return await rules.create_rule(
-                ctx, name=name, when=when, conditions=conditions, actions=actions, actor=member
+                ctx, name=name, when=when, conditions=conditions, actions=actions
             )
         return await rules.update_rule(
             ctx,
@@ -243,7 +243,6 @@ async def _save(request: Request, ctx: Ctx, member: Member, rule_id: int | None)
             changes=rules.RuleChanges(
                 name=name, when=when, conditions=conditions, actions=actions, enabled=enabled
             ),
-            actor=member,
         )
 
     typed: Mapping[str, Any] = {
