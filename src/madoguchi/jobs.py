@@ -118,9 +118,11 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), 1.0)
 
     async def _automate_when_nudged(self, stop: asyncio.Event, nudge: asyncio.Event) -> None:
-        while not stop.is_set():
+        while True:
             await nudge.wait()
             nudge.clear()
+            if stop.is_set():
+                return
             try:
                 if await runner.run_due(self.ctx):
                     # A step sequence's first step without a delay goes now too.
@@ -135,16 +137,18 @@ class Worker:
         """Tick until ``stop`` is set; a failing tick is logged and tried again. The planner's
         statistics are refreshed every few hours, and unused uploads swept every hour."""
         nudge = asyncio.Event()
-        helpers = [
-            asyncio.create_task(self._listen(stop, nudge)),
-            asyncio.create_task(self._automate_when_nudged(stop, nudge)),
-        ]
+        listening = asyncio.create_task(self._listen(stop, nudge))
+        automating = asyncio.create_task(self._automate_when_nudged(stop, nudge))
         try:
             await self._loop(stop)
         finally:
-            for task in helpers:
-                task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            # The listener holds no transaction and may be cancelled anywhere. The automation
+            # is asked to finish what it is doing instead: a task cancelled inside a write
+            # transaction can leave its connection checked out, and on SQLite the lock held.
+            listening.cancel()
+            stop.set()
+            nudge.set()
+            await asyncio.gather(listening, automating, return_exceptions=True)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         analyzed = time.monotonic()  # create_app analyzed at start

@@ -584,3 +584,46 @@ async def test_a_running_worker_acts_on_a_message_at_once_not_at_its_next_tick(
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+async def test_stopping_the_worker_lets_the_automation_in_hand_finish(
+    factory: Factory,
+    settings: Settings,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cancelling it inside its transaction could leave the connection checked out, and on
+    SQLite the write lock held until the next test's first write timed out."""
+    channel = await factory.channel()
+    calls: list[int] = []
+    in_hand = asyncio.Event()
+
+    async def slow_run_due(contexts: object) -> int:
+        calls.append(1)
+        if len(calls) == 1:  # the first tick's
+            return 0
+        async with running.ctx() as writer:
+            in_hand.set()
+            await asyncio.sleep(0.3)
+            await tags.create_tag(writer, actor=None, name="途中")
+            await writer.db.commit()
+        return 0
+
+    monkeypatch.setattr(runner, "run_due", slow_run_due)
+    bus = InProcessBus()
+    slow = settings.model_copy(update={"worker_interval": 120.0})
+    running = Worker(settings=slow, database=database, bus=bus)
+    stop = asyncio.Event()
+    task = asyncio.create_task(running.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # its first tick is done
+        async with database.write_sessions() as session:
+            writer = Ctx(db=session, bus=bus, settings=settings)
+            await Factory(writer).inbound(channel, contact="now", text="こんにちは")
+        await asyncio.wait_for(in_hand.wait(), 5)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    async with database.read_sessions() as db:
+        assert [t.name for t in await tags.list_tags(db)] == ["途中"]
+    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
