@@ -23,6 +23,7 @@ from madoguchi.events.types import (
     ConversationDeleted,
     ConversationReadState,
     ConversationTagsChanged,
+    ConversationTeamReadState,
     ConversationUpdated,
     Event,
     FieldsChanged,
@@ -77,6 +78,11 @@ FRAMES: list[tuple[Event, str]] = [
         ConversationReadState(conversation_id=1, contact_id=2, member_id=5),
         '{"type": "conversation.read_state", "member_id": 5, "conversation_id": 1, '
         '"contact_id": 2}',
+    ),
+    (
+        ConversationTeamReadState(conversation_id=1, contact_id=2, unread=False),
+        '{"type": "conversation.team_read_state", "member_id": null, "conversation_id": 1, '
+        '"contact_id": 2, "unread": false}',
     ),
     (
         ScheduledMessageChanged(scheduled_message_id=8, contact_id=2),

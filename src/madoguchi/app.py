@@ -57,6 +57,7 @@ from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
 from madoguchi.ui.render import PAGE_HEADERS, error_text, render
 from madoguchi.ui.settings_transfer import MAX_REQUEST_BYTES as MAX_IMPORT_BYTES
+from madoguchi.workspace.api import router as workspace_router
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(unsubscribe_router)
     app.include_router(forms_router)
     app.include_router(notifications_router)
+    app.include_router(workspace_router)
     app.include_router(audit_router)
     app.include_router(files_router)
     for channel_router in CHANNEL_ROUTERS.values():

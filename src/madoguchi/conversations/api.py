@@ -62,6 +62,7 @@ def conversation_out(item: InboxItem) -> ConversationOut:
         last_message_preview=conversation.last_message_preview,
         unread=item.unread,
         unread_count=item.unread_count,
+        new_for_me=item.fresh,
         contact=ContactSummary(
             id=contact.id,
             display_name=contact.display_name,

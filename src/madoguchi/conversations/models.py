@@ -1,4 +1,4 @@
-"""Conversations, their messages, and each member's unread state."""
+"""Conversations, their messages, the team's unread state and each member's."""
 
 from __future__ import annotations
 
@@ -92,7 +92,8 @@ class Message(Base):
 
 
 class ConversationUnread(Base):
-    """A row per member for whom a conversation is unread (未確認); no row means read."""
+    """A row per member for whom a conversation is unread (未確認) or, when the team shares one
+    未確認, new since they last opened it (the list's lighter highlight); no row means read."""
 
     __tablename__ = "conversation_unreads"
     __table_args__ = (
@@ -108,6 +109,25 @@ class ConversationUnread(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     # A copy of the conversation's last_activity_at, so the 未確認 view pages on one index.
+    activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ConversationTeamUnread(Base):
+    """A row per conversation that is unread (未確認) for the whole team; no row means read
+    (確認済み). A customer's message raises it; the 未確認 button, a reply by any member or a
+    message filter leaves it read for everyone. The workspace's ``unread`` setting says whether
+    the lists use it (``team``, the default) or each member's own rows (``member``)."""
+
+    __tablename__ = "conversation_team_unreads"
+    __table_args__ = (
+        Index("ix_conversation_team_unreads_activity", "activity_at", "conversation_id"),
+    )
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # A copy of the conversation's last_activity_at, so the team's 未確認 view pages on one index.
     activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(Integer, default=1)
 

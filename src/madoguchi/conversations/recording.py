@@ -26,6 +26,7 @@ from madoguchi import search
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
     Conversation,
+    ConversationTeamUnread,
     ConversationUnread,
     Message,
     MessageImage,
@@ -190,7 +191,8 @@ async def _follow(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
 
 
 async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
-    """The conversations' ``last_*`` fields and the activity copies the filtered lists walk."""
+    """The conversations' ``last_*`` fields and the activity copies the filtered lists walk; a
+    customer's message raises the team's unread row as well as each member's."""
     if not newest:
         return
     conversations = _table(Conversation)
@@ -216,13 +218,15 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
             for cid, new in newest.items()
         },
     )
-    unreads = _table(ConversationUnread)
-    await _update_each(
-        ctx,
-        unreads.update().values(activity_at=bindparam("_at")),
-        unreads.c.conversation_id,
-        {cid: {"_at": new.at} for cid, new in newest.items()},
-    )
+    moved_at = {cid: {"_at": new.at} for cid, new in newest.items()}
+    for model in (ConversationUnread, ConversationTeamUnread):
+        unreads = _table(model)
+        await _update_each(
+            ctx,
+            unreads.update().values(activity_at=bindparam("_at")),
+            unreads.c.conversation_id,
+            moved_at,
+        )
     raised = [
         {"conversation_id": cid, "at": new.at, "n": new.unread, "active": True}
         for cid, new in newest.items()
@@ -230,6 +234,9 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
     ]
     if raised:
         await ctx.db.execute(_RAISE_UNREAD, raised)
+        await ctx.db.execute(
+            _RAISE_TEAM_UNREAD, [{k: r[k] for k in ("conversation_id", "at", "n")} for r in raised]
+        )
     contact_activity: dict[int, datetime] = {}
     for new in newest.values():
         if new.at >= contact_activity.get(new.contact_id, new.at):
@@ -293,6 +300,13 @@ _RAISE_UNREAD = text(
     "SELECT id, :conversation_id, :at, :n FROM members WHERE active = :active "
     "ON CONFLICT (member_id, conversation_id) DO UPDATE "
     "SET count = conversation_unreads.count + excluded.count, activity_at = excluded.activity_at"
+).bindparams(bindparam("at", type_=UTCDateTime()))
+_RAISE_TEAM_UNREAD = text(
+    "INSERT INTO conversation_team_unreads (conversation_id, activity_at, count) "
+    "VALUES (:conversation_id, :at, :n) "
+    "ON CONFLICT (conversation_id) DO UPDATE "
+    "SET count = conversation_team_unreads.count + excluded.count, "
+    "activity_at = excluded.activity_at"
 ).bindparams(bindparam("at", type_=UTCDateTime()))
 
 

@@ -19,6 +19,7 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
     Conversation,
     ConversationState,
+    ConversationTeamUnread,
     ConversationUnread,
     Message,
     MessageImage,
@@ -30,6 +31,7 @@ from madoguchi.crm.models import ContactTag, Mark, Status, Tag
 from madoguchi.kit.db import utcnow
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.ids import is_id
+from madoguchi.workspace.unread import UnreadMode, unread_mode
 
 MAX_PAGE = 200
 
@@ -122,10 +124,11 @@ async def _listing(
 ) -> _Listing:
     """The view and the conditions, as one select (no cursor, no order).
 
-    The list is walked newest-first on an index and stops after a page. Which index: the member's
-    unread rows on 未確認; else, when the conditions name one tag or one status, that tag's or
-    status's rows (each keeps a copy of the contact's latest activity), the fewest of them; else
-    the conversations themselves. A rare filter then costs as little as the plain list.
+    The list is walked newest-first on an index and stops after a page. Which index: the team's
+    unread rows on 未確認 (the member's own when the workspace keeps 未確認 per member); else,
+    when the conditions name one tag or one status, that tag's or status's rows (each keeps a
+    copy of the contact's latest activity), the fewest of them; else the conversations
+    themselves. A rare filter then costs as little as the plain list.
     """
     conditions = query.all_conditions()
     context = filters.Context(
@@ -141,8 +144,15 @@ async def _listing(
             return searched
     activity: Any
     ident: Any
-    if query.view == View.unread:
+    if query.view == View.unread and await unread_mode(db) == UnreadMode.team:
         statement: Select[Conversation] = (
+            select(Conversation)
+            .join(ConversationTeamUnread, ConversationTeamUnread.conversation_id == Conversation.id)
+            .join(Contact, Contact.id == Conversation.contact_id)
+        )
+        activity, ident = ConversationTeamUnread.activity_at, ConversationTeamUnread.conversation_id
+    elif query.view == View.unread:
+        statement = (
             select(Conversation)
             .join(ConversationUnread, ConversationUnread.conversation_id == Conversation.id)
             .where(ConversationUnread.member_id == member_id)
@@ -379,6 +389,8 @@ class InboxItem:
     status: Status | None = None
     mark: Mark | None = None
     tags: tuple[Tag, ...] = ()
+    # New to this member since they last opened it (the team's 未確認 aside): shown in bold.
+    fresh: bool = False
 
     @property
     def unread(self) -> bool:
@@ -404,13 +416,22 @@ async def inbox_items(
     statuses = await _by_id(db, Status, {c.status_id for c in contacts.values()})
     marks = await _by_id(db, Mark, {c.mark_id for c in contacts.values()})
     tag_map = await tags.contact_tags(db, contact_ids=list(contacts))
+    ids = [c.id for c in conversations]
     rows = await db.execute(
         select(ConversationUnread.conversation_id, ConversationUnread.count).where(
             ConversationUnread.member_id == member_id,
-            ConversationUnread.conversation_id.in_([c.id for c in conversations]),
+            ConversationUnread.conversation_id.in_(ids),
         )
     )
-    unread = {conversation_id: count for conversation_id, count in rows}
+    own = {conversation_id: count for conversation_id, count in rows}
+    unread, fresh = own, set[int]()
+    if await unread_mode(db) == UnreadMode.team:
+        rows = await db.execute(
+            select(ConversationTeamUnread.conversation_id, ConversationTeamUnread.count).where(
+                ConversationTeamUnread.conversation_id.in_(ids)
+            )
+        )
+        unread, fresh = {conversation_id: count for conversation_id, count in rows}, set(own)
     items = []
     for conversation in conversations:
         contact = contacts[conversation.contact_id]
@@ -423,14 +444,21 @@ async def inbox_items(
                 status=statuses.get(contact.status_id) if contact.status_id else None,
                 mark=marks.get(contact.mark_id) if contact.mark_id else None,
                 tags=tuple(tag_map[contact.id]),
+                fresh=conversation.id in fresh,
             )
         )
     return items
 
 
 async def unread_total(db: AsyncSession, *, member_id: int) -> int:
-    """How many conversations are unread for a member (the tab title, the 未確認 tab)."""
-    count = await db.scalar(select(func.count()).where(ConversationUnread.member_id == member_id))
+    """How many conversations are unread (the tab title, the 未確認 tab): for the team, or for
+    this member when the workspace keeps 未確認 per member."""
+    if await unread_mode(db) == UnreadMode.team:
+        count = await db.scalar(select(func.count()).select_from(ConversationTeamUnread))
+    else:
+        count = await db.scalar(
+            select(func.count()).where(ConversationUnread.member_id == member_id)
+        )
     return int(count or 0)
 
 

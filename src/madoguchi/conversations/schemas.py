@@ -169,8 +169,11 @@ class ConversationOut(BaseModel):
     last_activity_at: datetime
     last_message_kind: str | None
     last_message_preview: str
+    # 未確認 as the workspace means it (the team's, or this member's own).
     unread: bool
     unread_count: int
+    # With the team's 未確認: a customer's message came since this member last opened it.
+    new_for_me: bool = False
     contact: ContactSummary
     channel: ChannelSummary
 

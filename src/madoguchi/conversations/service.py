@@ -1,4 +1,4 @@
-"""Conversations: messages in and out, and each member's read state."""
+"""Conversations: messages in and out, and the read state (the team's and each member's)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from madoguchi.conversations.models import (
     Conversation,
     ConversationFollower,
     ConversationState,
+    ConversationTeamUnread,
     ConversationUnread,
     Delivery,
     Message,
@@ -27,6 +28,7 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.events.types import (
     ConversationReadState,
+    ConversationTeamReadState,
     ConversationUpdated,
     Event,
     MessageCreated,
@@ -39,6 +41,7 @@ from madoguchi.kit.text import without_web_addresses
 from madoguchi.members.models import Member
 from madoguchi.notifications import service as notifications
 from madoguchi.search import conversations as searching
+from madoguchi.workspace.unread import UnreadMode, unread_mode
 
 
 def _clean_text(body: str) -> str:
@@ -264,7 +267,8 @@ async def send_message(
             conversation.state = ConversationState.open
             conversation.closed_at = None
         if member is not None:
-            # Answering is reading: the sender's own unread mark goes.
+            # Answering is reading: the team's 未確認 goes, and the sender's own mark.
+            events += await _clear_team_unread(ctx, conversation=conversation)
             events += await _clear_unread(ctx, conversation=conversation, member=member)
     else:
         events += await _mention(ctx, conversation=conversation, message=message, author=member)
@@ -354,15 +358,51 @@ def _read_state_event(conversation: Conversation, member: Member) -> Event:
     )
 
 
+def _team_event(conversation: Conversation, *, unread: bool) -> Event:
+    return ConversationTeamReadState(
+        conversation_id=conversation.id, contact_id=conversation.contact_id, unread=unread
+    )
+
+
+async def _clear_team_unread(ctx: Ctx, *, conversation: Conversation) -> list[Event]:
+    """確認済み for the whole team (kept whichever meaning the lists show, so that switching
+    to the team's 未確認 later finds it true)."""
+    result = await ctx.db.execute(
+        delete(ConversationTeamUnread).where(
+            ConversationTeamUnread.conversation_id == conversation.id
+        )
+    )
+    if not getattr(result, "rowcount", 0):
+        return []
+    return [_team_event(conversation, unread=False)]
+
+
 async def mark_read(ctx: Ctx, *, conversation_id: int, member: Member) -> Conversation:
+    """確認済み: for the whole team (and the member's own highlight goes), or, when the workspace
+    keeps 未確認 per member, for this member only."""
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    events: list[Event] = []
+    if await unread_mode(ctx.db) == UnreadMode.team:
+        events += await _clear_team_unread(ctx, conversation=conversation)
     await _clear_unread(ctx, conversation=conversation, member=member)
-    await ctx.commit(_read_state_event(conversation, member))
+    await ctx.commit(*events, _read_state_event(conversation, member))
     return conversation
 
 
 async def mark_unread(ctx: Ctx, *, conversation_id: int, member: Member) -> Conversation:
+    """未確認 again: for the whole team, or, per member, for this member only."""
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    if await unread_mode(ctx.db) == UnreadMode.team:
+        if await ctx.db.get(ConversationTeamUnread, conversation.id) is None:
+            ctx.db.add(
+                ConversationTeamUnread(
+                    conversation_id=conversation.id,
+                    activity_at=conversation.last_activity_at,
+                    count=1,
+                )
+            )
+        await ctx.commit(_team_event(conversation, unread=True))
+        return conversation
     existing = await ctx.db.get(ConversationUnread, (member.id, conversation.id))
     if existing is None:
         ctx.db.add(
@@ -375,6 +415,17 @@ async def mark_unread(ctx: Ctx, *, conversation_id: int, member: Member) -> Conv
         )
     await ctx.commit(_read_state_event(conversation, member))
     return conversation
+
+
+async def mark_seen(ctx: Ctx, *, conversation_id: int, member: Member) -> None:
+    """The member opened the conversation: with the team's 未確認, their lighter "new to me"
+    highlight goes (with 未確認 per member, only the button reads it)."""
+    if await unread_mode(ctx.db) != UnreadMode.team:
+        return
+    conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    events = await _clear_unread(ctx, conversation=conversation, member=member)
+    if events:
+        await ctx.commit(*events)
 
 
 async def list_messages(

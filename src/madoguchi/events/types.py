@@ -193,6 +193,17 @@ class ConversationReadState(PrivateEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConversationTeamReadState(Event):
+    """The team's 未確認 of a conversation changed (``unread``: 未確認 now, else 確認済み); every
+    member hears it, whichever meaning of 未確認 the workspace chose."""
+
+    type: ClassVar[str] = "conversation.team_read_state"
+    conversation_id: int
+    contact_id: int
+    unread: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScheduledMessageChanged(Event):
     type: ClassVar[str] = "scheduled_message.changed"
     scheduled_message_id: int

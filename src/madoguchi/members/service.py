@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from madoguchi.audit import service as audit
+from madoguchi.conversations.models import ConversationTeamUnread, ConversationUnread
 from madoguchi.events.types import (
     MemberCreated,
     MemberSignedOut,
@@ -100,6 +101,18 @@ async def create_member(
     except IntegrityError:  # the same e-mail, added at the same moment by someone else
         await ctx.db.rollback()
         raise Conflict("A member with the e-mail %(email)s already exists.", email=email) from None
+    # The team's backlog is new to a new member: what is 未確認 for the team is for them too.
+    await ctx.db.execute(
+        insert(ConversationUnread).from_select(
+            ["member_id", "conversation_id", "activity_at", "count"],
+            select(
+                literal(member.id),
+                ConversationTeamUnread.conversation_id,
+                ConversationTeamUnread.activity_at,
+                ConversationTeamUnread.count,
+            ),
+        )
+    )
     audit.record(
         ctx,
         actor=actor,

@@ -359,6 +359,13 @@ async def mark_unread(
     return await _change_read_state(request, ctx, member, conversation_id, read=False)
 
 
+@router.post("/ui/conversations/{conversation_id}/seen", status_code=204)
+async def mark_seen(conversation_id: int, member: MemberDep, ctx: CtxDep) -> Response:
+    """The conversation was opened: its "new to me" highlight goes (the team's 未確認 stays)."""
+    await conversations.mark_seen(ctx, conversation_id=conversation_id, member=member)
+    return Response(status_code=204)
+
+
 async def _change_read_state(
     request: Request, ctx: Ctx, member: Member, conversation_id: int, *, read: bool
 ) -> Response:

@@ -190,6 +190,7 @@ function handleEvent(event) {
       reloadOpenPickers();
       break;
     case "conversation.read_state":
+    case "conversation.team_read_state":
       refreshConversation(conversationId, new Set(["row", "read-toggle"]), false);
       break;
     case "conversation.deleted":

@@ -1,0 +1,49 @@
+"""Whose 未確認 the lists show: the team's one state per conversation (``team``, the default),
+or each member's own (``member``), a workspace setting kept in the database."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.errors import Invalid
+from madoguchi.workspace.models import WorkspaceValue
+
+UNREAD_KEY = "unread"
+
+
+class UnreadMode(StrEnum):
+    team = "team"
+    member = "member"
+
+
+async def unread_mode(db: AsyncSession) -> UnreadMode:
+    """The chosen meaning of 未確認 (an unknown stored value reads as the default)."""
+    row = await db.get(WorkspaceValue, UNREAD_KEY)
+    if row is None or row.value not in set(UnreadMode):
+        return UnreadMode.team
+    return UnreadMode(row.value)
+
+
+async def set_unread_mode(db: AsyncSession, mode: UnreadMode) -> None:
+    """Store the choice in the caller's transaction."""
+    row = await db.get(WorkspaceValue, UNREAD_KEY)
+    if row is None:
+        db.add(WorkspaceValue(key=UNREAD_KEY, value=mode.value))
+    else:
+        row.value = mode.value
+
+
+def parse_mode(value: str) -> UnreadMode:
+    if value not in set(UnreadMode):
+        raise Invalid("unread must be team or member.")
+    return UnreadMode(value)
+
+
+async def choose_unread_mode(ctx: Ctx, mode: UnreadMode) -> None:
+    """Store the choice and commit. The team's state is kept whichever is shown, so switching
+    back finds it true."""
+    await set_unread_mode(ctx.db, mode)
+    await ctx.commit()
