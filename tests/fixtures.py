@@ -12,6 +12,7 @@ from madoguchi.conversations.service import Ingested
 from madoguchi.kit.context import Ctx
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
+from madoguchi.workspace.unread import UnreadMode, choose_unread_mode
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -33,6 +34,10 @@ class Factory:
 
     async def token(self, member: Member) -> str:
         return await members.create_token(self.ctx, member=member)
+
+    async def unread_per_member(self) -> None:
+        """The workspace keeps 未確認 per member instead of the team's (issue 13)."""
+        await choose_unread_mode(self.ctx, UnreadMode.member)
 
     async def channel(self, *, kind: str = "api", name: str = "API") -> Channel:
         return await channels.create_channel(self.ctx, kind=kind, name=name)

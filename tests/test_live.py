@@ -82,6 +82,7 @@ async def test_member_sees_new_message_and_rename_live(
 async def test_read_state_events_reach_only_that_member(
     live_server: LiveServer, factory: Factory
 ) -> None:
+    await factory.unread_per_member()
     alice, bob = await factory.member(), await factory.member()
     alice_token, bob_token = await factory.token(alice), await factory.token(bob)
     channel = await factory.channel()
@@ -283,6 +284,7 @@ async def test_a_cursor_from_before_a_restart_asks_to_reload_however_busy_the_ne
 async def test_a_client_with_a_cursor_gets_what_it_missed_then_the_live_events(
     live_server: LiveServer, factory: Factory
 ) -> None:
+    await factory.unread_per_member()
     alice, bob = await factory.member(), await factory.member()
     alice_token, bob_token = await factory.token(alice), await factory.token(bob)
     ingested = await factory.inbound(await factory.channel())

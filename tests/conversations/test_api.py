@@ -197,9 +197,10 @@ async def test_posting_messages_rejects_bad_input(
     ).status_code == 404
 
 
-async def test_read_and_unread_are_per_member(
+async def test_read_and_unread_are_per_member_when_the_workspace_says_so(
     client: httpx.AsyncClient, token: str, channel: Channel, factory: Factory
 ) -> None:
+    await factory.unread_per_member()
     colleague = await factory.member()
     colleague_token = await factory.token(colleague)
     inbound = await client.post(

@@ -79,6 +79,7 @@ async def test_contact_without_a_name_is_named_by_its_id(ctx: Ctx, factory: Fact
 
 
 async def test_reply_clears_only_the_senders_unread(ctx: Ctx, factory: Factory) -> None:
+    await factory.unread_per_member()
     alice, bob = await factory.member(), await factory.member()
     channel = await factory.channel()
     ingested = await factory.inbound(channel)

@@ -303,9 +303,10 @@ async def test_a_message_can_not_be_sent_across_sites(
     assert response.status_code == 403
 
 
-async def test_each_member_has_their_own_read_state(
+async def test_each_member_has_their_own_read_state_when_the_workspace_says_so(
     client: httpx.AsyncClient, factory: Factory
 ) -> None:
+    await factory.unread_per_member()
     owner = await factory.member(role="owner")
     other = await factory.member(name="あや")
     ingested = await factory.inbound(await factory.channel())
