@@ -23,6 +23,8 @@ SETTLE_SECONDS = 0.8
 async def test_a_reply_from_another_member_costs_an_open_tab_one_request(
     live_server: LiveServer, factory: Factory, browser: Browser
 ) -> None:
+    # Each member's own 未確認: a colleague's reply leaves it unread on this desk.
+    await factory.unread_per_member()
     desk_member = await factory.member(role="owner", name="店長")
     colleague = await factory.member(name="あや")
     desk_token = await factory.token(desk_member)
