@@ -152,3 +152,47 @@ def _run_writing(settings: Settings, write: Callable[[Connection], None]) -> Non
             await engine.dispose()
 
     asyncio.run(run())
+
+
+def test_a_conversation_unread_for_any_active_member_is_unread_for_the_team(
+    fresh: Settings,
+) -> None:
+    """0020: the team's 未確認 starts as what any active member had not read."""
+    if fresh.is_sqlite:
+        fresh.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(fresh), "0018")
+
+    def fill(connection: Connection) -> None:
+        at = "'2026-02-03 04:05:06'"
+        statements = [
+            "INSERT INTO channels (id, kind, name, settings, enabled, created_at) "
+            "VALUES (1, 'api', 'API', '{}', true, '2026-01-01 00:00:00')",
+            "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
+            "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
+            "(1, 1, 'x', '山田', '山田 花子', '', false, false, true, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            "INSERT INTO conversations (id, contact_id, channel_id, state, last_activity_at, "
+            f"last_message_preview, created_at) VALUES (7, 1, 1, 'open', {at}, '', {at}), "
+            f"(8, 1, 1, 'open', {at}, '', {at}), (9, 1, 1, 'open', {at}, '', {at})",
+            "INSERT INTO members (id, email, name, role, send_shortcut, language, "
+            "notify_assigned, notify_mentions, active, password_must_change, created_at) VALUES "
+            f"(1, 'a@example.com', 'A', 'owner', 'enter', 'ja', true, true, true, false, {at}), "
+            f"(2, 'b@example.com', 'B', 'agent', 'enter', 'ja', true, true, true, false, {at}), "
+            f"(3, 'c@example.com', 'C', 'agent', 'enter', 'ja', true, true, false, false, {at})",
+            # 7: unread for both active members; 8: only for the one who left; 9: read by all.
+            "INSERT INTO conversation_unreads (member_id, conversation_id, activity_at, count) "
+            f"VALUES (1, 7, {at}, 3), (2, 7, {at}, 1), (3, 8, {at}, 2)",
+        ]
+        for statement in statements:
+            connection.execute(text(statement))
+        connection.commit()
+
+    _run_writing(fresh, fill)
+    upgrade(fresh)
+    rows = _run(
+        fresh,
+        lambda connection: connection.execute(
+            text("SELECT conversation_id, count FROM conversation_team_unreads")
+        ).all(),
+    )
+    assert [tuple(row) for row in rows] == [(7, 3)]

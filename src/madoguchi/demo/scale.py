@@ -15,6 +15,7 @@ from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
     Conversation,
+    ConversationTeamUnread,
     ConversationUnread,
     Message,
 )
@@ -360,6 +361,7 @@ async def load_scale(ctx: Ctx, *, contacts: int) -> ScaleResult:
     if ctx.dialect == "postgresql":
         # Plans need statistics; autovacuum would gather them, but only some time later.
         tables = [Contact, ContactTag, Record, Conversation, Message, ConversationUnread]
+        tables.append(ConversationTeamUnread)
         tables.append(Notification)
         names = [table_of(model).name for model in tables]
         names += [search.CONTACTS.name, search.MESSAGES.name, search.CONVERSATIONS]
