@@ -296,7 +296,7 @@ def import_contacts(
         typer.Option(
             "--map",
             help="COLUMN=TARGET (repeatable); TARGET is display_name, email, phone, "
-            "external_id, tags, status, mail_opt_in or field:<key>.",
+            "external_id, tags, status, mail_opt_in, memo or field:<key>.",
         ),
     ] = None,
     encoding: Annotated[str, typer.Option(help="auto, utf-8 or cp932.")] = "auto",

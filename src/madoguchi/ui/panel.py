@@ -24,8 +24,8 @@ from madoguchi.crm import fields, marks, memos, records, statuses
 from madoguchi.crm.models import Field, FieldFolder, Mark, Memo, Record, RecordBook, Status
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
-from madoguchi.kit.context import Ctx
 from madoguchi.kit.clean import phone_number
+from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Forbidden, Invalid
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
