@@ -39,13 +39,27 @@ from madoguchi.kit.db import UTCDateTime
 from madoguchi.kit.text import gram_sequence, grams_in, grams_of, preview, search_key
 from madoguchi.search import conversations as searching
 
+# What the list shows for a message without text, by what it holds: a symbol, in no particular
+# language (the list adds the word in the member's: templates/inbox/_preview.html).
+MEDIA_SYMBOLS = {"video": "🎞", "audio": "🎤", "file": "📎"}
+
 
 def list_preview(text: str, meta: dict[str, Any] | None) -> str:
     """What the list shows for a message; a symbol, in no particular language, without text."""
     shown = preview(text)
     if shown:
         return shown
-    return "🙂" if meta and "sticker" in meta else "📷"
+    meta = meta or {}
+    if "sticker" in meta:
+        return "🙂"
+    if "location" in meta:
+        return "📍"
+    media = meta.get("media")
+    if isinstance(media, list) and media and isinstance(media[0], dict):
+        return MEDIA_SYMBOLS.get(str(media[0].get("kind")), "📎")
+    if meta.get("links"):
+        return "🔗"
+    return "📷"
 
 
 @dataclass(frozen=True)
