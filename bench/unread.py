@@ -63,7 +63,8 @@ async def measure(settings: Settings, size: int, repeats: int) -> dict[str, floa
                 async def second() -> None:
                     query = InboxQuery(view=View.unread, limit=PAGE)
                     page = await repository.list_conversations(db, member_id=member_id, query=query)
-                    assert page.next_cursor is not None
+                    if page.next_cursor is None:  # a tiny size: one page holds them all
+                        return
                     query = InboxQuery(
                         view=View.unread, limit=PAGE, cursor=Cursor.decode(page.next_cursor)
                     )
@@ -80,6 +81,14 @@ async def measure(settings: Settings, size: int, repeats: int) -> dict[str, floa
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def report(size: int, figures: dict[str, float]) -> str:
+    lines = [f"| 未確認 at {size:,} contacts | team | member |", "|---|---|---|"]
+    for name in ("first page", "pages 1+2", "total"):
+        team, member = figures[f"{name}, team"], figures[f"{name}, member"]
+        lines.append(f"| {name} | {team * 1000:,.1f} ms | {member * 1000:,.1f} ms |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=100_000)
@@ -88,11 +97,7 @@ def main() -> None:
     options = parser.parse_args()
     with scratch_settings(options.database_url, "unread") as settings:
         figures = asyncio.run(measure(settings, options.size, options.repeats))
-    print(f"| 未確認 at {options.size:,} contacts | team | member |")
-    print("|---|---|---|")
-    for name in ("first page", "pages 1+2", "total"):
-        team, member = figures[f"{name}, team"], figures[f"{name}, member"]
-        print(f"| {name} | {team * 1000:,.1f} ms | {member * 1000:,.1f} ms |")
+    print(report(options.size, figures))
 
 
 if __name__ == "__main__":

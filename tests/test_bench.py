@@ -101,3 +101,15 @@ def test_the_floor_benchmark_measures_the_app_beside_a_bare_fastapi_route(
     rows = table(capsys.readouterr().out, "## The request floor")
     assert [row[0] for row in rows] == [probe.name for probe in floor.PROBES]
     assert all(number(row[1]) > 0 and number(row[3]) > 0 for row in rows)
+
+
+def test_the_unread_benchmark_times_both_walks(tmp_path: Path) -> None:
+    import asyncio
+
+    from bench import unread
+    from bench.run import scratch_settings
+
+    with scratch_settings(None, "unread") as settings:
+        figures = asyncio.run(unread.measure(settings, 30, 1))
+    assert all(value > 0 for value in figures.values())
+    assert "| first page |" in unread.report(30, figures)
