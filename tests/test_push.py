@@ -230,6 +230,7 @@ async def test_a_mention_is_pushed_and_an_endpoint_answering_410_is_forgotten(
     factory: Factory,
 ) -> None:
     from madoguchi.conversations import service as conversations
+    from madoguchi.members import service as members
 
     owner = await factory.member(role="owner", name="店長")
     stylist = await factory.member(name="佐藤")
@@ -239,18 +240,28 @@ async def test_a_mention_is_pushed_and_an_endpoint_answering_410_is_forgotten(
         "/api/v1/push/subscriptions", json=gone.to_json(), headers=headers
     )
     assert answer.status_code == 201
+    # A colleague who turned mention notifications off is not pushed either.
+    quiet = await factory.member(name="山本")
+    await members.update_settings(ctx, member=quiet, notify_mentions=False)
+    quiet_headers = auth(await factory.token(quiet))
+    elsewhere = Browser(f"{push_service.url}/push/yamamoto")
+    answer = await push_client.post(
+        "/api/v1/push/subscriptions", json=elsewhere.to_json(), headers=quiet_headers
+    )
+    assert answer.status_code == 201
     channel = await factory.channel()
     ingested = await factory.inbound(channel)
     await conversations.send_message(
         ctx,
         conversation_id=ingested.conversation.id,
         member=owner,
-        text="@佐藤 お願いします",
+        text="@佐藤 @山本 お願いします",
         kind="note",
     )
     await ctx.db.rollback()
     assert (await worker(push_settings, database).tick()).pushed == 0
     [pushed] = push_service.received
+    assert pushed.path == "/gone/1"
     assert gone.decrypt(pushed.body)["body"] == "店長さんが社内メモであなたをメンションしました"
     listed = await push_client.get("/api/v1/push/subscriptions", headers=headers)
     assert listed.json()["items"] == []

@@ -101,7 +101,9 @@ async def test_my_devices_are_listed_and_removable(
     await sign_in(page, base, me.email, "/settings", live=False)
 
     card = page.locator("[data-push-settings]")
-    await expect(card.get_by_role("heading", name="Madoguchiを閉じているときの通知")).to_be_visible()
+    await expect(
+        card.get_by_role("heading", name="Madoguchiを閉じているときの通知")
+    ).to_be_visible()
     await expect(card.get_by_label("この端末に通知する")).to_be_enabled()
     await expect(card.get_by_label("お客様の名前とメッセージを表示する")).to_be_visible()
 

@@ -292,16 +292,16 @@ async def queue(
 ) -> None:
     """A push for the worker to send (nothing committed), if the member has a browser to
     send it to and wants this kind of notification (the same choices as the tab's)."""
+    has_device = await ctx.db.scalar(
+        select(exists().where(PushSubscription.member_id == member_id))
+    )
+    if not has_device:
+        return  # the common case: one indexed look, nothing more
     member = await ctx.db.get(Member, member_id)
     if member is None or not member.active:
         return
     wanted = member.notify_mentions if kind == "mentioned" else member.notify_assigned
     if not wanted:
-        return
-    has_device = await ctx.db.scalar(
-        select(exists().where(PushSubscription.member_id == member_id))
-    )
-    if not has_device:
         return
     ctx.db.add(
         PushDelivery(
