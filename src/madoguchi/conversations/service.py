@@ -63,9 +63,13 @@ async def _conversation_for(ctx: Ctx, *, contact: Contact) -> Conversation:
     return await conversation_for(ctx, contact=contact, channel_id=contact.channel_id)
 
 
-async def conversation_for(ctx: Ctx, *, contact: Contact, channel_id: int | None) -> Conversation:
+async def conversation_for(
+    ctx: Ctx, *, contact: Contact, channel_id: int | None, closed_with: str | None = None
+) -> Conversation:
     """The contact's latest conversation on that channel (a broadcast's e-mail channel may not
-    be theirs), or a new one, flushed inside the caller's transaction."""
+    be theirs), or a new one, flushed inside the caller's transaction. ``closed_with``: a new
+    one holds only this reply (a broadcast's copy, list preview given): it starts closed, out of
+    the inbox, until the customer answers."""
     conversation = await ctx.db.scalar(
         select(Conversation)
         .where(
@@ -83,6 +87,11 @@ async def conversation_for(ctx: Ctx, *, contact: Contact, channel_id: int | None
             last_activity_at=ctx.now(),
             created_at=ctx.now(),
         )
+        if closed_with is not None:
+            conversation.state = ConversationState.closed
+            conversation.closed_at = ctx.now()
+            conversation.last_message_kind = MessageKind.reply
+            conversation.last_message_preview = closed_with
         ctx.db.add(conversation)
         await ctx.db.flush()
         await searching.add_conversation(ctx.db, conversation, contact)
