@@ -2,7 +2,7 @@
 (issue 13, item 10)
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-04
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from madoguchi.kit.db import UTCDateTime
 
 revision: str = "0022"
-down_revision: str | None = "0018"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
