@@ -115,4 +115,8 @@ async def test_my_devices_are_listed_and_removable(
     await expect(card.get_by_text("通知を受け取る端末はまだありません。")).to_be_visible()
     await ctx.db.rollback()
     assert await push.subscriptions_of(ctx.db, member_id=me.id) == []
+    await ctx.db.rollback()  # SQLite: the server is the next writer
+    # Signing out (which first lets go of this browser's subscription, if any) still signs out.
+    await page.get_by_role("button", name="ログアウト").click()
+    await page.wait_for_url(f"{base}/login")
     await context.close()

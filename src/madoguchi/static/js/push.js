@@ -139,7 +139,29 @@ async function start(card) {
   markThisDevice(card);
 }
 
+// Signing out: this browser stops getting the member's notifications (a shared iPad must not
+// keep showing them), then the form goes as usual; never held up for more than two seconds.
+async function forgetThisDevice() {
+  const found = await navigator.serviceWorker.getRegistration("/");
+  const subscription = found && await found.pushManager.getSubscription();
+  if (!subscription) return;
+  const device = (await ownDevices()).find(function (item) { return item.endpoint === subscription.endpoint; });
+  if (device) await fetch(API + "/" + device.id, { method: "DELETE", credentials: "same-origin" });
+  await subscription.unsubscribe();
+}
+
+function forgetOnSignOut(event) {
+  const form = event.target;
+  if (!form.matches || !form.matches('form[action="/logout"]') || !supported()) return;
+  event.preventDefault();
+  let left = false;
+  const leave = function () { if (!left) { left = true; form.submit(); } };
+  const timer = setTimeout(leave, 2000);
+  forgetThisDevice().catch(function () {}).finally(function () { clearTimeout(timer); leave(); });
+}
+
 export function install() {
+  document.addEventListener("submit", forgetOnSignOut);
   const card = $("[data-push-settings]");
   if (!card) return;
   card.addEventListener("change", function (event) {
