@@ -54,7 +54,8 @@ class Pushed:
 
 @dataclass
 class PushService:
-    """A push service on 127.0.0.1 that records what it is sent; ``/gone/…`` answers 410."""
+    """A push service on 127.0.0.1 that records what it is sent; ``/gone/…`` answers 410,
+    ``/busy/…`` 503."""
 
     url: str
     received: list[Pushed] = field(default_factory=list)
@@ -74,7 +75,12 @@ def push_service() -> Iterator[PushService]:
                     self.rfile.read(length),
                 )
             )
-            self.send_response(410 if self.path.startswith("/gone/") else 201)
+            status = 201
+            if self.path.startswith("/gone/"):
+                status = 410
+            elif self.path.startswith("/busy/"):
+                status = 503
+            self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -419,3 +425,46 @@ async def test_the_app_shell_is_served(client: httpx.AsyncClient, factory: Facto
     assert offline.status_code == 200 and "オフライン" in offline.text
     login = await client.get("/login")
     assert '<link rel="manifest" href="/manifest.webmanifest">' in login.text
+
+
+async def test_a_busy_push_service_is_tried_three_times_and_a_late_push_dropped(
+    push_client: httpx.AsyncClient,
+    push_service: PushService,
+    push_settings: Settings,
+    database: Database,
+    ctx: Ctx,
+    factory: Factory,
+) -> None:
+    from datetime import timedelta
+
+    from madoguchi.kit.db import utcnow
+
+    owner = await factory.member(role="owner")
+    stylist = await factory.member()
+    headers = auth(await factory.token(stylist))
+    busy = Browser(f"{push_service.url}/busy/1")
+    answer = await push_client.post(
+        "/api/v1/push/subscriptions", json=busy.to_json(), headers=headers
+    )
+    assert answer.status_code == 201
+    channel = await factory.channel()
+    ingested = await factory.inbound(channel)
+    conversation_id = ingested.conversation.id
+    await workflow.assign(ctx, conversation_id=conversation_id, member_id=stylist.id, actor=owner)
+    await ctx.db.rollback()
+    now = utcnow()
+    for later in (0, 31, 62, 200):  # 30 s, then 60 s more; a fourth time never comes
+        await worker(push_settings, database).tick(now + timedelta(seconds=later))
+    assert [p.path for p in push_service.received] == ["/busy/1"] * 3
+    assert (
+        len((await push_client.get("/api/v1/push/subscriptions", headers=headers)).json()["items"])
+        == 1
+    )
+
+    # A push the worker never got to within the hour is dropped, not sent late.
+    push_service.received.clear()
+    await workflow.assign(ctx, conversation_id=conversation_id, member_id=None, actor=owner)
+    await workflow.assign(ctx, conversation_id=conversation_id, member_id=stylist.id, actor=owner)
+    await ctx.db.rollback()
+    await worker(push_settings, database).tick(utcnow() + timedelta(hours=2))
+    assert push_service.received == []

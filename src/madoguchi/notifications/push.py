@@ -53,6 +53,8 @@ TTL = 12 * 3600
 # A failed push (the push service busy or unreachable) is tried this many times in all.
 ATTEMPTS = 3
 RETRY_AFTER = timedelta(seconds=30)
+# A push not sent by then (the worker was stopped) is dropped: by now it would only be noise.
+STALE_AFTER = timedelta(hours=1)
 # How long the push service gets to answer; the worker sends one push at a time.
 TIMEOUT = 10.0
 # A quoted message is cut here: a push carries at most 4 kB.
@@ -328,6 +330,7 @@ class _Claimed:
     message_id: int | None
     actor_name: str
     attempts: int
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -387,6 +390,7 @@ async def _claim(ctx: Ctx, delivery_id: int) -> _Claimed | None:
         message_id=row.message_id,
         actor_name=row.actor_name,
         attempts=row.attempts,
+        created_at=row.created_at,
     )
     gone = await ctx.db.execute(delete(PushDelivery).where(PushDelivery.id == delivery_id))
     if getattr(gone, "rowcount", 0) != 1:
@@ -405,7 +409,7 @@ async def _send_one(
 ) -> int:
     async with ctxs() as ctx:
         claimed = await _claim(ctx, delivery_id)
-        if claimed is None:
+        if claimed is None or claimed.created_at < now - STALE_AFTER:
             return 0
         if await ctx.bus.is_present(claimed.member_id):
             return 0  # a live tab tells them itself
@@ -452,7 +456,7 @@ async def _send_one(
                         actor_name=claimed.actor_name,
                         attempts=claimed.attempts + 1,
                         next_at=now + RETRY_AFTER * (2**claimed.attempts),
-                        created_at=clock(),
+                        created_at=claimed.created_at,
                     )
                 )
             await ctx.db.commit()
