@@ -394,10 +394,12 @@ async def test_the_vapid_key_is_made_once_and_kept(
 ) -> None:
     headers = auth(await factory.token(await factory.member()))
     from madoguchi.notifications import push
+    from madoguchi.workspace import service as workspace
 
     keys = []
     for _ in range(2):  # two starts of the server, the second one reading what the first kept
         push._keys.clear()
+        workspace.forget_kept()
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)

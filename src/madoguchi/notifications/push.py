@@ -31,8 +31,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from sqlalchemy import delete, exists, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.contacts.models import Contact
@@ -43,7 +41,7 @@ from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.i18n import gettext_for
 from madoguchi.members.models import Member
 from madoguchi.notifications.models import PushDelivery, PushSubscription
-from madoguchi.workspace.models import WorkspaceValue
+from madoguchi.workspace import service as workspace
 
 log = logging.getLogger(__name__)
 
@@ -84,28 +82,12 @@ def _from_raw(text: str) -> ec.EllipticCurvePrivateKey:
 async def vapid_key(db: AsyncSession) -> ec.EllipticCurvePrivateKey:
     """The workspace's VAPID key (P-256), made on first use and shared by every process
     through the database."""
-    bind = db.get_bind()
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    url = str(engine.url)
-    if url in _keys:
-        return _keys[url]
-    row = await db.get(WorkspaceValue, VAPID_KEY)
-    if row is None:
-        try:
-            async with db.begin_nested():
-                made = WorkspaceValue(
-                    key=VAPID_KEY, value=_raw_private(ec.generate_private_key(ec.SECP256R1()))
-                )
-                db.add(made)
-        except IntegrityError:
-            row = await db.get(WorkspaceValue, VAPID_KEY)
-            assert row is not None
-        else:
-            # Not cached until read back stored: the caller's transaction may yet roll back.
-            return _from_raw(made.value)
-    key = _from_raw(row.value)
-    _keys[url] = key
-    return key
+    raw = await workspace.kept_value(
+        db, VAPID_KEY, lambda: _raw_private(ec.generate_private_key(ec.SECP256R1()))
+    )
+    if raw not in _keys:
+        _keys[raw] = _from_raw(raw)
+    return _keys[raw]
 
 
 def public_key_of(key: ec.EllipticCurvePrivateKey) -> str:
