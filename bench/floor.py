@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from bench.run import Stats, _free_port, scratch_settings, server_process
+from bench.run import Stats, _free_port, answering, scratch_settings, server_process
 
 GOAL = 1.5
 
@@ -53,21 +53,8 @@ def bare_server() -> Iterator[str]:
         [sys.executable, "-m", "bench.bare", str(port)], stdout=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the bare app exited with {process.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the bare app did not answer within 30 s")
-            time.sleep(0.05)
+    with answering(process, url, "the bare app"):
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def measure(urls: dict[str, str], *, requests: int, warmup: int) -> dict[str, Stats]:

@@ -53,6 +53,7 @@ from madoguchi.kit.routing import include_gated
 from madoguchi.kit.web import NOT_JSON, Runtime, describe_invalid, refused, runtime_of
 from madoguchi.members.api import router as members_router
 from madoguchi.members.dependencies import current_member, member_refusals, websocket_member
+from madoguchi.notifications import push
 from madoguchi.notifications.api import router as notifications_router
 from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = Database(settings.sqlalchemy_url)
         # Fresh planner statistics, so the lists walk the right indexes from the first request.
         await database.analyze()
+        # Web Push's VAPID key, made at the first start and kept in the database.
+        await push.make_vapid_key(database)
         bus = create_bus(settings)
         await bus.start()
         app.state.runtime = Runtime(settings=settings, database=database, bus=bus)
@@ -216,8 +219,9 @@ def _cursor(since: str | None) -> _Live | str:
 async def _stream_events(websocket: WebSocket, member_id: int, live: _Live) -> None:
     bus = runtime_of(websocket).bus
     # Subscribed before the backlog is read: what is published meanwhile is in one or the
-    # other (or both: then skipped live), never in neither.
-    async with bus.subscribe() as subscription:
+    # other (or both: then skipped live), never in neither. While it is open the member has a
+    # live tab, which tells them itself: no Web Push meanwhile.
+    async with bus.subscribe() as subscription, bus.present(member_id):
         caught_up = 0
         if not live.numbered:
             await websocket.send_json({"type": "ready", "member_id": member_id})

@@ -114,6 +114,10 @@ async def test_line_sticker_video_audio_file_and_location_are_kept_and_shown(
     assert "表示できない種類" not in html and "cannot show" not in html
     # The list says what the last message was, in the member's language.
     assert "📍 位置情報" in (await client.get("/", headers=HTML)).text
+    # And so does the customer page's list of their conversations.
+    [item] = (await client.get("/api/v1/conversations")).json()["items"]
+    contact_page = await client.get(f"/contacts/{item['contact_id']}", headers=HTML)
+    assert "📍 位置情報" in contact_page.text
 
     # Served from our origin: a video and a sound play in the page, a file only downloads.
     played = await client.get(f"/files/{video['images'][0]['id']}")

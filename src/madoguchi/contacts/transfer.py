@@ -60,26 +60,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "displayname",
         "fullname",
     ),
-    "email": (
-        "メール",
-        "メールアドレス",
-        "eメール",
-        "eメールアドレス",
-        "email",
-        "mail",
-        "e-mail",
-        "emailaddress",
-    ),
-    "phone": (
-        "電話",
-        "電話番号",
-        "携帯",
-        "携帯番号",
-        "携帯電話",
-        "携帯電話番号",
-        "tel",
-        "phone",
-    ),
+    # A profile field of the same name is not a second place for them (crm.fields).
+    "email": fields.BUILT_IN_NAMES["email"],
+    "phone": fields.BUILT_IN_NAMES["phone"],
     "external_id": ("id", "externalid", "顧客id", "顧客番号", "会員番号"),
     "tags": ("タグ", "tags", "tag"),
     "status": ("ステータス", "対応ステータス", "status"),
@@ -108,10 +91,6 @@ def _in_folder(text: str) -> tuple[str, str] | None:
         if sep and folder.strip() and name.strip():
             return folder.strip(), name.strip()
     return None
-
-
-def _header_key(text: str) -> str:
-    return "".join(ch for ch in normalize(text) if ch not in " _-　・")
 
 
 # --- reading files ----------------------------------------------------------------------------
@@ -205,9 +184,9 @@ def _table(rows: Iterator[tuple[int, list[str]]]) -> Table:
 
 def check_columns(headers: Sequence[str], explicit: dict[str, str]) -> None:
     """Every column an explicit map names is in the file (a typo must not be skipped quietly)."""
-    present = {_header_key(header) for header in headers}
+    present = {fields.name_key(header) for header in headers}
     for column in explicit:
-        if _header_key(column) not in present:
+        if fields.name_key(column) not in present:
             raise Invalid(
                 "The file has no column %(column)s (its columns: %(columns)s).",
                 column=column,
@@ -222,18 +201,22 @@ def auto_mapping(
     (Japanese or English) and field labels or keys. Unknown columns are left out."""
     by_field = {}
     for field_row in field_rows:
-        by_field[_header_key(field_row.label)] = f"field:{field_row.key}"
-        by_field[_header_key(field_row.key)] = f"field:{field_row.key}"
+        by_field[fields.name_key(field_row.label)] = f"field:{field_row.key}"
+        by_field[fields.name_key(field_row.key)] = f"field:{field_row.key}"
     known_keys = {f"field:{f.key}" for f in field_rows}
     check_columns(headers, explicit or {})
-    explicit = {_header_key(k): v for k, v in (explicit or {}).items()}
+    explicit = {fields.name_key(k): v for k, v in (explicit or {}).items()}
     mapping: dict[int, str] = {}
     for index, header in enumerate(headers):
-        key = _header_key(header)
+        key = fields.name_key(header)
         target = explicit.get(key)
         if target is None:
             target = next(
-                (name for name, aliases in _ALIASES.items() if key in map(_header_key, aliases)),
+                (
+                    name
+                    for name, aliases in _ALIASES.items()
+                    if key in map(fields.name_key, aliases)
+                ),
                 by_field.get(key),
             )
         elif target not in TARGETS and target not in known_keys:

@@ -39,6 +39,7 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.text import without_web_addresses
 from madoguchi.members.models import Member
+from madoguchi.notifications import push
 from madoguchi.notifications import service as notifications
 from madoguchi.search import conversations as searching
 from madoguchi.workspace.unread import UnreadMode, unread_mode
@@ -204,6 +205,16 @@ async def add_inbound(
             if happened
         ),
     )
+    if unread and conversation.assignee_id is not None:
+        # A customer writing in a conversation in someone's hands: pushed to their phone when
+        # no tab of theirs is open (a filtered message arrives read: no one is told).
+        await push.queue(
+            ctx,
+            member_id=conversation.assignee_id,
+            kind="message",
+            conversation_id=conversation.id,
+            message_id=message.id,
+        )
     return ingested, _message_events(conversation, message, filtered=not unread)
 
 

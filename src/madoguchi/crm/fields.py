@@ -48,15 +48,16 @@ BUILT_IN_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _name_key(text: str) -> str:
+def name_key(text: str) -> str:
+    """A name as headings and labels are compared: normalised, without spaces, _ - ・."""
     return "".join(ch for ch in normalize(text) if ch not in " _-　・")
 
 
 def built_in_twin(field: Field) -> str | None:
     """``phone`` or ``email`` when the field's label or key names that contact detail."""
-    names = {_name_key(field.label), _name_key(field.key)}
+    names = {name_key(field.label), name_key(field.key)}
     for detail, aliases in BUILT_IN_NAMES.items():
-        if names & {_name_key(alias) for alias in aliases}:
+        if names & {name_key(alias) for alias in aliases}:
             return detail
     return None
 

@@ -5,7 +5,7 @@ highest of theirs). Each member's own rows stay: the lighter "new to me" highlig
 unread state itself when the workspace chooses per-member 未確認.
 
 Revision ID: 0020
-Revises: 0019
+Revises: 0022
 Create Date: 2026-12-04
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from madoguchi.kit.db import UTCDateTime
 
 revision: str = "0020"
-down_revision: str | None = "0019"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
