@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import threading
 import time
 
@@ -121,7 +122,11 @@ async def measure(settings: Settings, size: int, recorder: LineRecorder) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=100_000)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or None,
+        help="a PostgreSQL server to make a database on (default: $DATABASE_URL; SQLite without)",
+    )
     options = parser.parse_args()
     recorder = LineRecorder()
     recorder.start()
@@ -130,6 +135,7 @@ def main() -> None:
     rows_ratio = ROWS_GOAL_SECONDS / figures["rows_seconds"]
     everyone = figures["recorded"] / figures["send_seconds"]
     line = figures["line_recipients"] / figures["send_seconds"]
+    print(f"| database | {'PostgreSQL' if options.database_url else 'SQLite'} |")
     print(f"| contacts | {figures['contacts']:,} |")
     print(
         f"| delivery rows written | {figures['rows']:,} in {figures['rows_seconds']:.2f} s "

@@ -312,18 +312,25 @@ def server_process(settings: Settings) -> Iterator[tuple[str, int]]:
         stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
+    with answering(process, url, "the server"):
+        yield url, process.pid
+
+
+@contextlib.contextmanager
+def answering(process: subprocess.Popen[bytes], url: str, what: str) -> Iterator[None]:
+    """Wait until the started ``process`` answers ``{url}/healthz``; stop it at the end."""
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}")
+                raise RuntimeError(f"{what} exited with {process.returncode}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer /healthz within 60 s")
-            time.sleep(0.1)
-        yield url, process.pid
+                raise RuntimeError(f"{what} did not answer /healthz within 60 s")
+            time.sleep(0.05)
+        yield
     finally:
         process.terminate()
         try:

@@ -89,3 +89,15 @@ def test_the_rules_benchmark_acts_on_every_message_it_takes_in(
     assert figures["acted"] == 20 and figures["ratio"] > 0
     assert figures["share"] > 0
     assert "| with rules / without (whole runs) |" in capsys.readouterr().out
+
+
+def test_the_floor_benchmark_measures_the_app_beside_a_bare_fastapi_route(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """bench/floor.py's whole path (both servers, every probe answering as expected)."""
+    from bench import floor
+
+    assert floor.main(["--requests", "3", "--warmup", "1"]) == 0
+    rows = table(capsys.readouterr().out, "## The request floor")
+    assert [row[0] for row in rows] == [probe.name for probe in floor.PROBES]
+    assert all(number(row[1]) > 0 and number(row[3]) > 0 for row in rows)

@@ -458,7 +458,6 @@ async def test_demo_customers_have_fields_memos_and_dated_records(
         key: (f["label"], f["type"], field_folders[f["folder_id"]]) for key, f in defined.items()
     } == {
         "birthday": ("生年月日", "date", "基本情報"),
-        "tel": ("電話番号", "phone", "基本情報"),
         "gender": ("性別", "select", "基本情報"),
         "points": ("来店ポイント", "number", "来店情報"),
         "last_visit": ("最終来店日", "date", "来店情報"),
@@ -475,6 +474,9 @@ async def test_demo_customers_have_fields_memos_and_dated_records(
     assert sum(bool(v) for v in values.values()) >= 0.7 * len(values)
     assert values["【店長】渡辺 真由美"]["points"] == 8  # what she was told in the chat
     assert values["【美咲】田中 陽子"]["birthday"] == "1988-04-12"
+    # Her phone number is her own 電話番号, not a second one in パーソナル情報.
+    tanaka = await client.get(f"/api/v1/contacts/{everyone['【美咲】田中 陽子']['contact_id']}")
+    assert tanaka.json()["phone"] == "090-1234-5678" and "tel" not in values["【美咲】田中 陽子"]
 
     # Memos.
     memos = {}

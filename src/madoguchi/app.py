@@ -49,9 +49,11 @@ from madoguchi.kit.logs import redact_secrets_in_logs
 from madoguchi.kit.nul import RefuseNul
 from madoguchi.kit.openapi import install_openapi
 from madoguchi.kit.proxies import TrustedProxies
+from madoguchi.kit.routing import include_gated
 from madoguchi.kit.web import NOT_JSON, Runtime, describe_invalid, refused, runtime_of
 from madoguchi.members.api import router as members_router
 from madoguchi.members.dependencies import current_member, member_refusals, websocket_member
+from madoguchi.notifications import push
 from madoguchi.notifications.api import router as notifications_router
 from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
@@ -79,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = Database(settings.sqlalchemy_url)
         # Fresh planner statistics, so the lists walk the right indexes from the first request.
         await database.analyze()
+        # Web Push's VAPID key, made at the first start and kept in the database.
+        await push.make_vapid_key(database)
         bus = create_bus(settings)
         await bus.start()
         app.state.runtime = Runtime(settings=settings, database=database, bus=bus)
@@ -122,23 +126,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DefaultHeaders)
     # Outermost: everything after it sees the client behind a trusted proxy.
     app.add_middleware(TrustedProxies, trusted=settings.trusted_proxies)
-    app.include_router(members_router)
-    app.include_router(conversations_router)
-    app.include_router(contacts_router)
-    app.include_router(channels_router)
-    app.include_router(crm_router)
-    app.include_router(automation_router)
-    app.include_router(segments_router)
-    app.include_router(broadcasts_router)
-    app.include_router(sequences_router)
-    app.include_router(unsubscribe_router)
-    app.include_router(forms_router)
-    app.include_router(notifications_router)
-    app.include_router(audit_router)
-    app.include_router(files_router)
+    # Each router behind a gate (kit.routing): a path none of its routes can match skips it at
+    # once, so the static files and /healthz, after them all, cost a string test per router.
+    include_gated(app, members_router)
+    include_gated(app, conversations_router)
+    include_gated(app, contacts_router)
+    include_gated(app, channels_router)
+    include_gated(app, crm_router)
+    include_gated(app, automation_router)
+    include_gated(app, segments_router)
+    include_gated(app, broadcasts_router)
+    include_gated(app, sequences_router)
+    include_gated(app, unsubscribe_router)
+    include_gated(app, forms_router)
+    include_gated(app, notifications_router)
+    include_gated(app, audit_router)
+    include_gated(app, files_router)
     for channel_router in CHANNEL_ROUTERS.values():
-        app.include_router(channel_router)  # each kind's webhooks (or widget) in
-    app.include_router(ui_router)
+        include_gated(app, channel_router)  # each kind's webhooks (or widget) in
+    include_gated(app, ui_router)
+    # After the pages: /static/modules/… are the UI's own scripts, not files.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", include_in_schema=False)
@@ -210,8 +217,9 @@ def _cursor(since: str | None) -> _Live | str:
 async def _stream_events(websocket: WebSocket, member_id: int, live: _Live) -> None:
     bus = runtime_of(websocket).bus
     # Subscribed before the backlog is read: what is published meanwhile is in one or the
-    # other (or both: then skipped live), never in neither.
-    async with bus.subscribe() as subscription:
+    # other (or both: then skipped live), never in neither. While it is open the member has a
+    # live tab, which tells them itself: no Web Push meanwhile.
+    async with bus.subscribe() as subscription, bus.present(member_id):
         caught_up = 0
         if not live.numbered:
             await websocket.send_json({"type": "ready", "member_id": member_id})

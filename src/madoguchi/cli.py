@@ -296,7 +296,7 @@ def import_contacts(
         typer.Option(
             "--map",
             help="COLUMN=TARGET (repeatable); TARGET is display_name, email, phone, "
-            "external_id, tags, status, mail_opt_in or field:<key>.",
+            "external_id, tags, status, mail_opt_in, memo or field:<key>.",
         ),
     ] = None,
     encoding: Annotated[str, typer.Option(help="auto, utf-8 or cp932.")] = "auto",
@@ -353,22 +353,28 @@ def _export(
     file: Path, encoding: str, noun: str, write: Callable[[Ctx, io.StringIO], Awaitable[int]]
 ) -> None:
     """Write what ``write`` puts in a CSV to ``file`` in the encoding, and say how many."""
-    from madoguchi.contacts import transfer
+    from madoguchi.kit import spreadsheet
 
-    if encoding not in ("utf-8", "cp932"):
+    if encoding not in spreadsheet.CSV_ENCODINGS:
         raise fail("--encoding is utf-8 or cp932.", 2)
 
-    async def action(ctx: Ctx) -> tuple[int, bytes]:
+    async def action(ctx: Ctx) -> tuple[int, spreadsheet.EncodedCsv]:
         buffer = io.StringIO()
         written = await write(ctx, buffer)
-        return written, transfer.encode_csv(buffer.getvalue(), encoding)
+        return written, spreadsheet.encode_csv(buffer.getvalue(), encoding)
 
-    written, data = run_command(settings_or_exit(), action)
+    written, encoded = run_command(settings_or_exit(), action)
     try:
-        file.write_bytes(data)
+        file.write_bytes(encoded.data)
     except OSError as error:
         raise fail(f"Cannot write {file}: {error.strerror}.") from None
     typer.echo(f"{written} {noun} written to {file}.")
+    if encoded.replaced_cells:
+        typer.echo(
+            f"Cells where a character Shift_JIS cannot hold (an emoji, a rare kanji) is written "
+            f"as {spreadsheet.STAND_IN}: {encoded.replaced_cells}.",
+            err=True,
+        )
 
 
 @export_app.command("records")

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated
     # addresses or networks ("127.0.0.1, 10.0.0.0/8"). Empty: none, the peer is the client.
     trusted_proxies: str = ""
+    # Web Push: a browser's push service is reached over HTTPS only. True lets an endpoint on
+    # http://127.0.0.1 through as well (the tests' recording push service; never in production).
+    push_allow_loopback_http: bool = False
 
     @field_validator("trusted_proxies")
     @classmethod

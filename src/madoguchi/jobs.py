@@ -22,10 +22,17 @@ from madoguchi.config import Settings
 from madoguchi.connectors.adapters import ADAPTERS
 from madoguchi.conversations import scheduled, workflow
 from madoguchi.events import EventBus
-from madoguchi.events.types import ContactCreated, ContactUpdated, MessageCreated, TagAdded
+from madoguchi.events.types import (
+    ContactCreated,
+    ContactUpdated,
+    MessageCreated,
+    NotificationCreated,
+    TagAdded,
+)
 from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database, utcnow
+from madoguchi.notifications import push
 
 log = logging.getLogger(__name__)
 ANALYZE_EVERY = 6 * 3600.0
@@ -42,6 +49,8 @@ class TickResult:
     automated: int = 0
     # Step sequences' steps handled (sent, failed or stopped).
     stepped: int = 0
+    # Web Push notifications a push service took.
+    pushed: int = 0
 
 
 def default_adapters() -> dict[str, Adapter]:
@@ -90,6 +99,7 @@ class Worker:
         delivered += await outbox.deliver_due(
             self.ctx, self.adapters, now=max(moment, self.clock()), clock=self.clock
         )
+        pushed = await push.send_due(self.ctx, now=max(moment, self.clock()))
         return TickResult(
             woke=woke,
             sent=sent,
@@ -98,6 +108,7 @@ class Worker:
             broadcast=broadcast,
             automated=automated,
             stepped=stepped,
+            pushed=pushed,
         )
 
     async def _listen(self, stop: asyncio.Event, nudge: asyncio.Event) -> None:
@@ -112,6 +123,8 @@ class Worker:
                             event, MessageCreated | TagAdded | ContactUpdated | ContactCreated
                         ):
                             nudge.set()
+                        elif isinstance(event, NotificationCreated):
+                            nudge.set()  # its push goes now, not at the next tick
             except Exception:
                 log.exception("the worker's live-event subscription failed")
             with contextlib.suppress(TimeoutError):
@@ -124,6 +137,7 @@ class Worker:
             if stop.is_set():
                 return
             try:
+                await push.send_due(self.ctx, now=self.clock())
                 if await runner.run_due(self.ctx):
                     # A step sequence's first step without a delay goes now too.
                     await steps.send_due(self.ctx, now=self.clock())

@@ -50,7 +50,7 @@ from madoguchi.files.models import StoredFile
 from madoguchi.forms.models import Form, FormAnswer
 from madoguchi.kit.db import Base
 from madoguchi.members.models import ApiToken, LoginThrottle, Member, MemberSession, Role
-from madoguchi.notifications.models import Notification
+from madoguchi.notifications.models import Notification, PushDelivery, PushSubscription
 from madoguchi.workspace.models import WorkspaceValue
 
 __all__ = [
@@ -91,6 +91,8 @@ __all__ = [
     "Notification",
     "OutboxEntry",
     "OutboxState",
+    "PushDelivery",
+    "PushSubscription",
     "Record",
     "RecordBook",
     "Role",

@@ -22,7 +22,9 @@ from madoguchi.channels.models import Channel
 from madoguchi.config import Settings
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
+from madoguchi.conversations import repository
 from madoguchi.conversations.models import Conversation, Message
+from madoguchi.conversations.repository import InboxQuery
 from madoguchi.crm import fields
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
@@ -177,6 +179,93 @@ async def test_a_broadcast_now_goes_by_one_multicast_and_two_workers_send_it_onc
     assert by_contact[ids["U4"]]["status"] == "skipped"
     assert by_contact[ids["U4"]]["detail"] == "Blocked"
     assert by_contact[ids["U1"]]["status"] == "sent"
+
+
+async def test_a_copy_stays_in_its_thread_and_neither_moves_nor_finds_its_conversation(
+    ctx: Ctx,
+    factory: Factory,
+    settings: Settings,
+    database: Database,
+    mail_channel: Channel,
+    catcher: Any,
+    client: httpx.AsyncClient,
+) -> None:
+    """Sent to thousands at once, a copy that moved its conversation would push every customer
+    who wrote out of sight, and its text would find every conversation."""
+    owner = await factory.token(await factory.member(role="owner"))
+    shop = await factory.channel(kind="api", name="店舗")
+    older = (
+        await factory.inbound(shop, contact="c-1", name="伊藤 蓮", text="予約できますか")
+    ).conversation
+    newer = (
+        await factory.inbound(shop, contact="c-2", name="山本 光", text="ありがとう")
+    ).conversation
+    older_id, newer_id, older_contact = older.id, newer.id, older.contact_id
+    by_hand = await contacts.create_contact(ctx, display_name="小林 花", email="hana@example.jp")
+    await contacts.update_contact(
+        ctx, contact_id=by_hand.id, changes=contacts.ContactChanges(mail_opt_in=True)
+    )
+    by_hand_id = by_hand.id
+    everyone = await segments.create_segment(
+        ctx, name="全員", conditions=[{"field": "hidden", "op": "eq", "value": False}]
+    )
+    before = {
+        c.id: (c.last_activity_at, c.last_message_preview, c.state)
+        for c in (
+            await repository.list_conversations(ctx.db, member_id=0, query=InboxQuery())
+        ).conversations
+    }
+    for via in ("chat", "email"):
+        await service.create_broadcast(
+            ctx,
+            new=service.NewBroadcast(
+                segment_id=everyone.id, text="年末年始の営業時間のお知らせです。", via=via
+            ),
+            actor=None,
+        )
+    await ctx.db.rollback()
+    await _worker(settings, database).tick()
+
+    async with database.write_sessions() as db:
+        listed = await repository.list_conversations(db, member_id=0, query=InboxQuery())
+        assert [c.id for c in listed.conversations] == [newer_id, older_id]
+        assert {
+            c.id: (c.last_activity_at, c.last_message_preview, c.state)
+            for c in listed.conversations
+        } == before
+        for q in ("年末年始", "営業時間のお知らせ"):
+            found = await repository.list_conversations(db, member_id=0, query=InboxQuery(q=q))
+            assert found.conversations == [], q
+        found = await repository.list_conversations(db, member_id=0, query=InboxQuery(q="予約"))
+        assert [c.id for c in found.conversations] == [older_id]
+        # The contact who never wrote has a conversation holding the copy, out of the inbox.
+        [started] = list(
+            await db.scalars(select(Conversation).where(Conversation.contact_id == by_hand_id))
+        )
+        assert started.state == "closed"
+        assert started.last_message_preview == "年末年始の営業時間のお知らせです。"
+        started_id = started.id
+        # A rename rebuilds the entries from what is searched: still not the copy's words.
+        await contacts.update_contact(
+            Ctx(db=db, bus=InProcessBus(), settings=settings),
+            contact_id=older_contact,
+            changes=contacts.ContactChanges(display_name="伊藤 蓮太郎", rename=True),
+        )
+    async with database.read_sessions() as db:
+        found = await repository.list_conversations(db, member_id=0, query=InboxQuery(q="年末年始"))
+        assert found.conversations == []
+
+    thread = await client.get(f"/api/v1/conversations/{older_id}/messages", headers=auth(owner))
+    copies = [m for m in thread.json()["items"] if m["broadcast"]]
+    assert [m["text"] for m in copies] == ["年末年始の営業時間のお知らせです。"]
+    assert copies[0]["kind"] == "reply"
+    # Its words were never indexed, and deleting its conversation says so (SQLite's index
+    # would call itself corrupt on forgetting what it never held).
+    for conversation_id in (older_id, started_id):
+        deleted = await client.delete(
+            f"/api/v1/conversations/{conversation_id}", headers=auth(owner)
+        )
+        assert deleted.status_code == 204, deleted.text
 
 
 async def test_a_restart_mid_send_calls_line_again_with_the_same_retry_key_and_records_once(

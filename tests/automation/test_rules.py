@@ -15,7 +15,7 @@ from madoguchi.config import Settings
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import workflow
 from madoguchi.conversations.models import Conversation, ConversationFollower, Message
-from madoguchi.crm import records, statuses, tags
+from madoguchi.crm import fields, records, statuses, tags
 from madoguchi.crm.models import ContactTag
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
@@ -105,6 +105,36 @@ async def test_a_matching_message_is_assigned_tagged_memoed_and_answered_once(
     assert again.automated == 0
     async with database.read_sessions() as db:
         assert len(await rules.list_runs(db, rule_id=rule_id)) == 1
+
+
+async def test_a_rules_own_text_is_filled_in_for_the_customer_as_a_broadcasts_is(
+    ctx: Ctx, factory: Factory, settings: Settings, database: Database
+) -> None:
+    await fields.create_field(ctx, key="points", label="ポイント", type="number")
+    await rules.create_rule(
+        ctx,
+        name="お礼",
+        when="message.received",
+        conditions=[{"field": "text", "op": "contains_any", "value": ["ありがとう"]}],
+        actions=[
+            {"type": "send_text", "text": "{{name}}様、{{points}}ポイントです。{channel_name}"}
+        ],
+    )
+    channel = await factory.channel()
+    thanked = await factory.inbound(channel, contact="c1", name="佐藤 美咲", text="ありがとう")
+    conversation_id, contact_id = thanked.conversation.id, thanked.conversation.contact_id
+    await fields.set_value(ctx, contact_id=contact_id, key="points", value=120)
+    await ctx.db.rollback()
+    await worker(settings, database).tick()
+    async with database.read_sessions() as db:
+        sent = list(
+            await db.scalars(
+                select(Message.text).where(
+                    Message.conversation_id == conversation_id, Message.kind == "reply"
+                )
+            )
+        )
+    assert sent == ["佐藤 美咲様、120ポイントです。佐藤 美咲"]
 
 
 async def test_two_workers_at_once_run_each_trigger_once(
@@ -359,6 +389,11 @@ async def test_bad_rules_are_refused_with_a_sentence_and_nothing_is_stored(
             {"conditions": [{"field": "added_tag", "op": "in", "value": [tag.id]}]},
             Invalid,
             "tag.added",
+        ),
+        (
+            {"actions": [{"type": "send_text", "text": "{{name}}様 {{points}}pt"}]},
+            Invalid,
+            "points",
         ),
     ]
     for change, error, words in bad:

@@ -123,6 +123,14 @@ async def test_image_sticker_follow_and_unfollow(
     recorder.answer(
         "GET", "/v2/bot/message/7001/content", (200, picture.getvalue()), content_type="image/jpeg"
     )
+    sticker_png = io.BytesIO()
+    Image.new("RGBA", (74, 68), (250, 200, 0, 255)).save(sticker_png, format="PNG")
+    recorder.answer(
+        "GET",
+        "/stickershop/v1/sticker/1988/android/sticker.png",
+        (200, sticker_png.getvalue()),
+        content_type="image/png",
+    )
     events = [
         {
             "type": "follow",
@@ -149,6 +157,7 @@ async def test_image_sticker_follow_and_unfollow(
     image, sticker = messages
     assert image["images"][0]["width"] == 64
     assert sticker["meta"] == {"sticker": {"package_id": "446", "sticker_id": "1988"}}
+    assert sticker["images"][0]["width"] == 74  # the sticker's own image, kept
     content = recorder.calls("GET", "/v2/bot/message/7001/content")[0]
     assert content.headers["authorization"] == f"Bearer {TOKEN}"
 
@@ -580,5 +589,6 @@ async def test_control_characters_in_a_line_event_are_stored_cleaned(
     ).json()["items"]
     assert text["text"] == "明日の予約\tです"
     assert text["external_id"] == "9501"
-    assert sticker["meta"] == {"sticker": {"package_id": "446", "sticker_id": "1"}}
+    # The recorder has no image for sticker 1: the sticker is kept with a note, not lost.
+    assert sticker["meta"]["sticker"] == {"package_id": "446", "sticker_id": "1"}
     assert await count_messages(database) == 2

@@ -153,9 +153,15 @@ async def test_export_writes_excel_readable_utf8_with_tags_status_and_fields(
     back = run(settings, "import", "contacts", str(out))
     assert "0 created, 2 updated, 0 rejected" in back.stdout, back.stderr
 
+    emoji = tmp_path / "emoji.csv"
+    emoji.write_text("表示名,タグ\r\nようこ🌷,🌷\r\n", encoding="utf-8")
+    assert run(settings, "import", "contacts", str(emoji)).returncode == 0
     sjis = tmp_path / "sjis.csv"
-    assert run(settings, "export", "contacts", str(sjis), "--encoding", "cp932").returncode == 0
-    assert "山田 花子" in sjis.read_bytes().decode("cp932")
+    written = run(settings, "export", "contacts", str(sjis), "--encoding", "cp932")
+    assert written.returncode == 0, written.stderr
+    assert "is written as 〓: 2." in written.stderr  # the name and the tag
+    text = sjis.read_bytes().decode("cp932")
+    assert "山田 花子" in text and "ようこ〓" in text
 
 
 def test_cli_import_bad_arguments(settings: Settings, tmp_path: Path) -> None:

@@ -258,6 +258,33 @@ async def test_answers_as_csv_are_safe_for_a_spreadsheet(
     ]
     assert [row[3] for row in rows[1:]] == ["鈴木", '\'=HYPERLINK("http://evil.example")']
     assert rows[1][7] == "はい"
+    assert answer.headers["x-madoguchi-replaced-cells"] == "0"
+
+
+async def test_answers_in_shift_jis_write_a_stand_in_and_say_how_many_cells(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    agreed = await _salon(factory.ctx)
+    owner = await _owner(factory)
+    form = await _form(client, owner, agreed)
+    for name in ("ようこ🌷", "=🌸", "鈴木"):
+        sent = await client.post(_path(form["url"]), data={"name": name, "agree": "on"})
+        assert sent.status_code == 303
+    answer = await client.get(
+        f"/api/v1/forms/{form['id']}/answers?encoding=cp932",
+        headers={**owner, "Accept": "text/csv"},
+    )
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "text/csv; charset=Shift_JIS"
+    # お名前 and お客様名 of the two customers with an emoji: four cells.
+    assert answer.headers["x-madoguchi-replaced-cells"] == "4"
+    rows = list(csv.reader(io.StringIO(answer.content.decode("cp932"))))
+    assert [row[3] for row in rows[1:]] == ["鈴木", "'=〓", "ようこ〓"]
+    wrong = await client.get(
+        f"/api/v1/forms/{form['id']}/answers?encoding=latin-1",
+        headers={**owner, "Accept": "text/csv"},
+    )
+    assert wrong.status_code == 422
 
 
 async def test_a_body_too_large_for_the_public_form_is_refused(

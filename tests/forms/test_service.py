@@ -270,7 +270,7 @@ async def test_a_contacts_form_link_still_works_after_a_restart(ctx: Ctx, databa
 
     form, _agreed = await _salon_form(ctx)
     known = await contacts.create_contact(ctx, display_name="佐藤 美咲")
-    workspace._cache.clear()  # a fresh workspace: no key made yet
+    workspace.forget_kept()  # a fresh workspace: no key made yet
     # The first use of the key is in a transaction that is rolled back (a GET's).
     async with database.read_sessions() as session:
         await workspace.signing_key(session)
@@ -278,7 +278,7 @@ async def test_a_contacts_form_link_still_works_after_a_restart(ctx: Ctx, databa
     signed = (await forms.contact_link(ctx, form_id=form.id, contact_id=known.id)).partition("?k=")[
         2
     ]
-    workspace._cache.clear()  # the process restarts
+    workspace.forget_kept()  # the process restarts
     answer = await forms.answer_form(
         ctx, form_id=form.id, given={"name": "x"}, identity=forms.Identity(signed=signed)
     )

@@ -81,6 +81,53 @@ async def test_the_email_phone_and_mail_opt_in_are_saved_in_place(
     assert stored["mail_opt_in"] is False and stored["email"] == "misaki@example.com"
 
 
+async def test_each_fact_is_shown_once_and_the_newsletter_caption_follows_the_switch(
+    client: httpx.AsyncClient, factory: Factory, inbox: Inbox
+) -> None:
+    ctx = factory.ctx
+    # The salon kept phones and e-mails in profile fields before: the same facts as the
+    # contact's own 電話番号 and メールアドレス. 自宅電話 is another fact and stays.
+    await fields.create_field(ctx, key="tel", label="電話番号", type="phone")
+    await fields.create_field(ctx, key="mail", label="メール", type="email")
+    await fields.create_field(ctx, key="home", label="自宅電話", type="phone")
+    await fields.set_value(ctx, contact_id=inbox.contact_id, key="tel", value="090-1234-5678")
+    await fields.set_value(ctx, contact_id=inbox.contact_id, key="home", value="03-1234-5678")
+    await contacts.update_contact(
+        ctx,
+        contact_id=inbox.contact_id,
+        changes=contacts.ContactChanges(email="misaki@example.com", set_email=True),
+    )
+    await fields.set_value(ctx, contact_id=inbox.contact_id, key="mail", value="misaki@example.com")
+    page = (await client.get(f"/contacts/{inbox.contact_id}", headers=HTML)).text
+    labels = re.findall(r"<label[^>]*>([^<]+)</label>", page)
+    assert labels.count("電話番号") == 1 and labels.count("メールアドレス") == 1
+    assert "メール" not in labels and "自宅電話" in labels
+    assert 'id="field-tel"' not in page and 'id="field-mail"' not in page
+    # The other number is said once, under the one 電話番号, with a way to make it hers; the
+    # e-mail, the same in both, is not said again.
+    assert page.count("パーソナル情報の「電話番号」に 090-1234-5678 が入っています。") == 1
+    assert 'data-twin="email"' not in page
+
+    used = await client.post(
+        f"/ui/contacts/{inbox.contact_id}/profile",
+        data={"phone": "090-1234-5678", "place": "page"},
+        headers=HTMX,
+    )
+    assert used.status_code == 200 and 'data-twin="phone"' not in used.text
+    assert (await api_contact(client, inbox.contact_id)).json()["phone"] == "090-1234-5678"
+    kept = (await client.get(f"/api/v1/contacts/{inbox.contact_id}/fields")).json()
+    assert kept["tel"] == "090-1234-5678"  # nothing deleted
+    # Beside the chat the fields stay as 表示設定 says (no 電話番号 row there).
+    chat = await client.get(f"/ui/contacts/{inbox.contact_id}/part/fields?place=chat", headers=HTMX)
+    assert 'id="field-tel"' in chat.text
+
+    # メルマガ受信: the caption says what the switch says (CSS shows the one of its state).
+    off = (await client.get(f"/contacts/{inbox.contact_id}", headers=HTML)).text
+    switch = re.search(r'<input type="checkbox" id="contact-optin"[^>]*>', off)
+    assert switch is not None and "checked" not in switch.group(0)
+    assert "配信への同意がありません" in off and 'data-optin-caption="on"' in off
+
+
 async def test_a_wrong_email_is_refused_in_japanese_and_the_old_one_kept(
     client: httpx.AsyncClient, inbox: Inbox
 ) -> None:

@@ -126,6 +126,70 @@ async def test_a_shift_jis_file_with_a_broken_row_lists_it_and_a_second_import_u
     assert len(await contacts(owner)) == 2
 
 
+SALON = (
+    "お客様名,タグ,メモ\r\n"
+    '加藤 美穂,"VIP;細毛",カラーは 6 トーンまで\r\n'
+    '伊藤 彩,"カラー／パーマ | VIP\n紹介；",\r\n'
+    '中村 優,"メニュー：カット、, ;",前髪は眉の上\r\n'
+).encode("cp932")
+
+
+async def test_a_salon_sheet_splits_its_tags_shows_the_new_ones_first_and_keeps_the_memos(
+    owner: httpx.AsyncClient,
+) -> None:
+    await owner.post("/api/v1/tags", json={"name": "VIP"})
+    shown = await preview(owner, "サロン.csv", SALON)
+    assert shown.status_code == 200
+    form = chosen(shown.text)
+    assert form == {
+        "headers": form["headers"],
+        "column-0": "display_name",
+        "column-1": "tags",
+        "column-2": "memo",
+    }
+    new_tags = shown.text.split('id="import-new-tags"')[1].split("</section>")[0]
+    assert "新しいフォルダ（1件）" in new_tags and "新しいタグ（5件）" in new_tags
+    for name in ("細毛", "カラー", "パーマ", "紹介", "メニュー：カット"):
+        assert f'<li class="chip">{name}</li>' in new_tags
+    assert '<li class="chip">メニュー</li>' in new_tags  # the folder
+    assert "VIP" not in new_tags and "VIP;細毛" not in new_tags
+    assert (await owner.get("/api/v1/tags")).json()["items"][0]["name"] == "VIP"  # nothing made yet
+
+    # The owner no longer reads the tags: the list says no tag is made.
+    form["column-1"] = ""
+    again = await owner.post(
+        "/settings/import-export/preview", headers=HTMX, **upload("サロン.csv", SALON, **form)
+    )
+    assert chosen(again.text)["column-1"] == "" and "新しく作られるタグはありません" in again.text
+
+    form["column-1"] = "tags"
+    for _ in range(2):  # a second import makes no second memo nor tag
+        done = await owner.post(
+            "/settings/import-export/import", headers=HTMX, **upload("サロン.csv", SALON, **form)
+        )
+        assert done.status_code == 200 and "取り込めなかった行 0件" in done.text
+    tag_list = (await owner.get("/api/v1/tags")).json()["items"]
+    assert sorted(t["name"] for t in tag_list) == sorted(
+        ["VIP", "カット", "カラー", "パーマ", "紹介", "細毛"]
+    )
+    folders = (await owner.get("/api/v1/tag-folders")).json()["items"]
+    cut = next(t for t in tag_list if t["name"] == "カット")
+    assert [f["name"] for f in folders] == ["メニュー"] and cut["folder_id"] == folders[0]["id"]
+    people = {c["display_name"]: c["id"] for c in await contacts(owner)}
+    tagged = {}
+    for name, number in people.items():
+        detail = (await owner.get(f"/api/v1/contacts/{number}")).json()
+        tagged[name] = sorted(t["name"] for t in detail["tags"])
+    assert tagged == {
+        "加藤 美穂": sorted(["VIP", "細毛"]),
+        "伊藤 彩": sorted(["VIP", "カラー", "パーマ", "紹介"]),
+        "中村 優": ["カット"],
+    }
+    memos = (await owner.get(f"/api/v1/contacts/{people['加藤 美穂']}/memos")).json()["items"]
+    assert [m["body"] for m in memos] == ["カラーは 6 トーンまで"]
+    assert (await owner.get(f"/api/v1/contacts/{people['伊藤 彩']}/memos")).json()["items"] == []
+
+
 async def test_a_column_set_to_dont_import_is_left_out(owner: httpx.AsyncClient) -> None:
     form = chosen((await preview(owner, "list.csv", SJIS)).text)
     form["column-4"] = ""  # タグ: 取り込まない
@@ -262,18 +326,28 @@ async def test_the_export_is_utf8_with_a_bom_for_excel_and_holds_every_contact(
     assert sorted(row[1] for row in rows[1:]) == ["山田 花子", "髙橋 一郎"]
 
 
-async def test_the_shift_jis_export_and_a_name_it_cannot_hold(owner: httpx.AsyncClient) -> None:
+async def test_the_shift_jis_export_writes_a_stand_in_for_what_it_cannot_hold_and_counts_it(
+    owner: httpx.AsyncClient,
+) -> None:
     await owner.post("/api/v1/contacts", json={"display_name": "山田 花子"})
-    sjis = await owner.get("/settings/import-export/export?encoding=cp932")
-    assert sjis.status_code == 200
-    assert "山田 花子" in sjis.content.decode("cp932")
-    assert not sjis.content.startswith(b"\xef\xbb\xbf")
+    plain = await owner.get("/settings/import-export/export?encoding=cp932")
+    assert plain.status_code == 200
+    assert "山田 花子" in plain.content.decode("cp932")
+    assert not plain.content.startswith(b"\xef\xbb\xbf")
+    assert plain.headers["x-madoguchi-replaced-cells"] == "0"
 
-    await owner.post("/api/v1/contacts", json={"display_name": "🌸 さくら"})
-    refused = await owner.get("/settings/import-export/export?encoding=cp932", headers=HTML)
-    assert refused.status_code == 422
-    assert "Shift_JIS" in refused.text and "🌸" in refused.text
-    assert 'id="error-export"' in refused.text
+    # The demo's LINE name, a family emoji (one stand-in, not five), a rare kanji, a formula.
+    for name in ("ようこ🌷", "👨\u200d👩\u200d👧 家族", "𠮷田 太郎", "=1+2 🌸"):
+        await owner.post("/api/v1/contacts", json={"display_name": name})
+    sjis = await owner.get("/settings/import-export/export?encoding=cp932", headers=HTML)
+    assert sjis.status_code == 200
+    assert sjis.headers["x-madoguchi-replaced-cells"] == "4"
+    rows = list(csv.reader(io.StringIO(sjis.content.decode("cp932"))))
+    names = sorted(row[1] for row in rows[1:])
+    assert names == sorted(["'=1+2 〓", "ようこ〓", "山田 花子", "〓 家族", "〓田 太郎"])
+    utf8 = await owner.get("/settings/import-export/export?encoding=utf-8")
+    assert utf8.headers["x-madoguchi-replaced-cells"] == "0"
+    assert "ようこ🌷" in utf8.content.decode("utf-8-sig")
 
 
 def test_rejected_reasons_are_shown_in_the_members_language() -> None:

@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from madoguchi.audit import service as audit
 from madoguchi.automation import templates, triggers
 from madoguchi.automation.models import Rule, RuleRun, Trigger
+from madoguchi.broadcasts import sending
+from madoguchi.broadcasts.service import check_placeholders
 from madoguchi.channels.models import Channel
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
@@ -271,6 +273,8 @@ async def _check_action(db: AsyncSession, raw: Any) -> dict[str, Any]:
         text = str(raw.get("text") or "").strip()
         if not text or len(text) > MAX_TEXT_LENGTH:
             raise Invalid("Write the text to send (at most %(n)d characters).", n=MAX_TEXT_LENGTH)
+        # Filled in for the contact as a broadcast's or a step's text is: the same names.
+        await check_placeholders(db, text)
         return {"type": kind, "text": text}
     return {"type": kind}
 
@@ -611,8 +615,19 @@ async def _act(ctx: Ctx, rule: Rule, action: dict[str, Any], facts: Facts) -> Sa
         return N_("sent the template %(template)s"), {"template": template.name}
     if kind == "send_text":
         conversation = await facts.needed_conversation()
+        contact = await ctx.db.get(Contact, conversation.contact_id)
+        if contact is None:
+            raise NotFound("No contact with id %(id)s.", id=conversation.contact_id)
+        text = await sending.fill_one(
+            ctx.db,
+            action["text"],
+            contact,
+            zone=ZoneInfo(ctx.settings.timezone),
+            now=ctx.now(),
+            base_url=ctx.settings.base_url,
+        )
         await conversations.send_message(
-            ctx, conversation_id=conversation.id, member=None, text=action["text"], kind="reply"
+            ctx, conversation_id=conversation.id, member=None, text=text, kind="reply"
         )
         return N_("sent a message"), {}
     conversation = await facts.needed_conversation()

@@ -69,7 +69,6 @@ from madoguchi.crm import fields as crm_fields
 from madoguchi.crm.models import Field, Record
 from madoguchi.events.types import (
     BroadcastChanged,
-    ConversationUpdated,
     Event,
     MessageCreated,
     MessageUpdated,
@@ -515,16 +514,20 @@ async def _prepare(
         if channel is None or channel.removed or not channel.enabled:
             settle(row, DeliveryStatus.skipped, SKIP_CHANNEL_OFF)
             continue
+        body = fill(filler, contact, zone=zone, now=now)
         conversation = latest.get((contact.id, channel.id)) or (
-            await conversations.conversation_for(ctx, contact=contact, channel_id=channel.id)
+            await conversations.conversation_for(
+                ctx,
+                contact=contact,
+                channel_id=channel.id,
+                closed_with=recording.list_preview(body, None),
+            )
         )
         ends = channels.reply_window_ends(channel, conversation.last_inbound_at)
         if broadcast.via == Via.chat and ends is not None and now > ends:
             settle(row, DeliveryStatus.skipped, SKIP_REPLY_WINDOW)
             continue
-        planned.append(
-            (row, contact, channel, conversation, fill(filler, contact, zone=zone, now=now))
-        )
+        planned.append((row, contact, channel, conversation, body))
     message_ids = await reserve_ids(ctx.db, _table(Message), len(planned))
     messages: list[recording.NewMessage] = []
     outbox_rows: list[dict[str, Any]] = []
@@ -554,18 +557,19 @@ async def _prepare(
                 external_id=channels.outbound_external_id(channel),
                 delivery=delivery,
                 meta=meta,
+                broadcast=True,
             )
         )
-        events += [
+        # The thread shows the copy; the conversation itself is as it was (recording).
+        events.append(
             MessageCreated(
                 conversation_id=conversation.id,
                 contact_id=contact.id,
                 message_id=message_id,
                 kind=MessageKind.reply,
                 assignee_id=conversation.assignee_id,
-            ),
-            ConversationUpdated(conversation_id=conversation.id, contact_id=contact.id),
-        ]
+            )
+        )
         if ours:
             group = "" if same_for_all else f"{contact.id}"
             line_groups[(channel.id, group)].append((row, contact, message_id))

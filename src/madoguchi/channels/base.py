@@ -23,6 +23,8 @@ from madoguchi.kit.text import UNSTORABLE
 DEFAULT_API_BASE = {
     "line": "https://api.line.me",
     "line_data": "https://api-data.line.me",
+    # Sticker images (the address LINE's own apps use), fetched once per sticker.
+    "line_sticker": "https://stickershop.line-scdn.net",
     "instagram": "https://graph.instagram.com/v21.0",
 }
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.automation import filters
-from madoguchi.channels.base import printable
+from madoguchi.channels.base import DeliveryError, failure, printable
 from madoguchi.channels.models import Channel
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import service as conversations
@@ -49,6 +50,45 @@ class Attachment:
 
     name: str
     data: bytes
+    # Where the file store keeps it (a sticker's folder finds it again).
+    folder: str = "images"
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A video, a sound or a file as the channel gave it, not yet stored."""
+
+    name: str
+    content_type: str
+    data: bytes
+
+
+class TooBig(Exception):
+    """A file over ``files.MAX_MEDIA_BYTES``: noted on its message, not fetched whole."""
+
+
+# What ``Inbound.media_error`` says of a file over the limit (the thread says it in words).
+TOO_BIG = "too_big"
+
+
+async def download(
+    http: httpx.AsyncClient, url: str, *, what: str, headers: dict[str, str] | None = None
+) -> tuple[bytes, str]:
+    """A channel's file and its content type, read no further than ``files.MAX_MEDIA_BYTES``
+    (``TooBig`` past that); ``DeliveryError`` when the channel does not give it."""
+    async with http.stream("GET", url, headers=headers) as response:
+        if response.status_code != 200:
+            await response.aread()
+            raise failure(response, what)
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > files.MAX_MEDIA_BYTES:
+            raise TooBig(what)
+        data = bytearray()
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) > files.MAX_MEDIA_BYTES:
+                raise TooBig(what)
+        return bytes(data), response.headers.get("content-type", "")
 
 
 @dataclass
@@ -77,6 +117,13 @@ class Inbound:
     meta: dict[str, Any] | None = None
     # What the adapter could not fetch (an image), noted on the message rather than lost.
     errors: list[str] = field(default_factory=list)
+    # Videos, sounds and files, kept with their content type and name (up to
+    # ``files.MAX_IMAGES``), after the images.
+    media: list[MediaFile] = field(default_factory=list)
+    # Why a video, sound or file is not kept: ``TOO_BIG``, or what the channel answered.
+    media_error: str = ""
+    # Files kept before that this message shows too (a sticker fetched once), by id.
+    stored_file_ids: list[int] = field(default_factory=list)
     # The channel's message ids this one answers (a mail's References): its conversation.
     answers: Sequence[str] = ()
     # Someone waits on the answer (the API channel, the web chat): an empty or too long text is
@@ -151,6 +198,10 @@ async def receive(ctx: Ctx, inbound: Inbound) -> Ingested:
     images, errors = await _kept_images(ctx, inbound)
     if errors:
         meta["image_error"] = printable("; ".join(errors))
+    media, media_error = await _kept_media(ctx, inbound)
+    if media_error:
+        meta["media_error"] = printable(media_error)
+    images += media
     if not text and not images:
         text = printable(inbound.fallback_text).strip()[:MAX_TEXT_LENGTH]
     if not text and not images and not meta:
@@ -223,7 +274,38 @@ async def _kept_images(ctx: Ctx, inbound: Inbound) -> tuple[list[StoredFile], li
     for position, image in enumerate(inbound.images[: files.MAX_IMAGES]):
         name = image.name or f"{inbound.message_id or 'image'}-{position}.jpg"
         try:
-            kept.append(await files.store_image(ctx, data=image.data, name=name))
+            kept.append(
+                await files.store_image(ctx, data=image.data, name=name, folder=image.folder)
+            )
         except Invalid as error:
             errors.append(f"{image.name}: {error}" if image.name else str(error))
     return kept, errors
+
+
+async def _kept_media(ctx: Ctx, inbound: Inbound) -> tuple[list[StoredFile], str]:
+    """The files kept before that the message shows (one gone meanwhile is left out), then its
+    videos, sounds and files stored; and why one is not (kept on the message, never a reason to
+    lose it)."""
+    found = await files.files_by_id(ctx.db, inbound.stored_file_ids)
+    kept = [found[i] for i in inbound.stored_file_ids if i in found]
+    problem = inbound.media_error
+    for position, media in enumerate(inbound.media[: files.MAX_IMAGES]):
+        name = media.name or f"{inbound.message_id or 'file'}-{position}"
+        try:
+            kept.append(
+                await files.store_media(
+                    ctx, data=media.data, content_type=media.content_type, name=name
+                )
+            )
+        except Invalid as error:
+            problem = problem or str(error)
+    return kept, problem
+
+
+def media_problem(error: Exception) -> str:
+    """What ``Inbound.media_error`` keeps of a failed fetch."""
+    if isinstance(error, TooBig):
+        return TOO_BIG
+    if isinstance(error, DeliveryError | httpx.HTTPError):
+        return str(error) or type(error).__name__
+    raise error

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +24,13 @@ from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.connectors.inbound import (
     Attachment,
     Inbound,
+    MediaFile,
     Profile,
     Seen,
+    TooBig,
+    download,
     load_channel,
+    media_problem,
     receive,
     seen,
 )
@@ -42,6 +47,7 @@ from madoguchi.connectors.webhooks import (
     refusal_logged,
     store_each,
 )
+from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import BadRequest, Forbidden, Unauthorized
 from madoguchi.kit.i18n import N_
@@ -105,6 +111,10 @@ class InstagramMessage:
     # Our own reply coming back.
     echo: bool
     image_urls: list[str]
+    # Videos, sounds and files to fetch: (kind, url).
+    media: list[tuple[str, str]]
+    # Shared posts, reels and story mentions: (kind, url), shown as links.
+    links: list[tuple[str, str]]
 
 
 def _messages(payload: Any) -> list[InstagramMessage]:
@@ -130,6 +140,8 @@ def _messages(payload: Any) -> list[InstagramMessage]:
 def _message(event: dict[str, Any], sender: dict[str, Any], path: str) -> InstagramMessage:
     message = body_object(event.get("message"), f"{path}.message")
     image_urls = []
+    media: list[tuple[str, str]] = []
+    links: list[tuple[str, str]] = []
     attachments = optional_list(message.get("attachments"), f"{path}.message.attachments")
     for n, raw in enumerate(attachments):
         where = f"{path}.message.attachments[{n}]"
@@ -139,14 +151,22 @@ def _message(event: dict[str, Any], sender: dict[str, Any], path: str) -> Instag
             optional_object(attachment.get("payload"), f"{where}.payload").get("url"),
             f"{where}.payload.url",
         )
-        if kind == "image" and url:
+        if not url or not url.startswith(("https://", "http://")):
+            continue
+        if kind in ("image", "animated_image"):
             image_urls.append(url)
+        elif kind in ("video", "audio", "file"):
+            media.append((kind, url))
+        elif kind:
+            links.append((kind, url))  # share, story_mention, ig_reel, reel, …
     return InstagramMessage(
         sender=body_id(sender.get("id"), f"{path}.sender.id"),
         mid=body_id(message.get("mid"), f"{path}.message.mid"),
         text=body_string(message.get("text"), f"{path}.message.text") or "",
         echo=body_flag(message.get("is_echo"), f"{path}.message.is_echo"),
         image_urls=image_urls,
+        media=media,
+        links=links,
     )
 
 
@@ -187,8 +207,31 @@ async def _handle(
             incoming.images.append(Attachment("", response.content))
         except (DeliveryError, httpx.HTTPError) as error:
             incoming.errors.append(str(error))
+    await _media(http, message, incoming)
     await receive(ctx, incoming)
     known.received(message.sender, message.mid)
+
+
+async def _media(http: httpx.AsyncClient, message: InstagramMessage, incoming: Inbound) -> None:
+    """The message's videos, sounds and files, fetched from their attachment addresses (no more
+    than ``files.MAX_MEDIA_BYTES`` each), and its shared posts and stories as links."""
+    meta: dict[str, Any] = {}
+    if message.media:
+        meta["media"] = [{"kind": kind, "name": ""} for kind, _ in message.media]
+    if message.links:
+        meta["links"] = [{"kind": kind, "url": url} for kind, url in message.links]
+    for position, (kind, url) in enumerate(message.media):
+        try:
+            data, given = await download(http, url, what="Instagram attachment")
+        except (TooBig, DeliveryError, httpx.HTTPError) as error:
+            log.warning("Instagram %s of %s could not be fetched: %s", kind, message.mid, error)
+            incoming.media_error = incoming.media_error or media_problem(error)
+            continue
+        content_type = files.content_type_of(given)
+        suffix = mimetypes.guess_extension(content_type) or ""
+        incoming.media.append(MediaFile(f"{kind}-{position + 1}{suffix}", content_type, data))
+    if meta:
+        incoming.meta = {**(incoming.meta or {}), **meta}
 
 
 @router.post("/webhooks/instagram/{channel_id}")

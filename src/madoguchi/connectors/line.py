@@ -30,9 +30,13 @@ from madoguchi.channels.models import Channel, ChannelEvent, ChannelKind
 from madoguchi.connectors.inbound import (
     Attachment,
     Inbound,
+    MediaFile,
     Profile,
     Seen,
+    TooBig,
+    download,
     load_channel,
+    media_problem,
     receive,
     seen,
 )
@@ -50,6 +54,7 @@ from madoguchi.connectors.webhooks import (
     store_each,
 )
 from madoguchi.contacts import service as contacts
+from madoguchi.files import service as files
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import one_at_a_time
 from madoguchi.kit.errors import BadRequest, Unauthorized
@@ -61,6 +66,8 @@ router = APIRouter(tags=["webhooks"])
 
 # The channel_events.event_id column (LINE's webhookEventIds are ULIDs, 26 characters).
 MAX_EVENT_ID_LENGTH = 64
+# A file's name when LINE gives none (videos and voice messages have none).
+_SUFFIXES = {"video": ".mp4", "audio": ".m4a"}
 # How long applied follows and unfollows are remembered: LINE redelivers for less than this.
 EVENTS_KEPT = timedelta(days=7)
 
@@ -72,6 +79,7 @@ class LineConfig:
     token: str
     api: str
     data_api: str
+    sticker_api: str
 
     @classmethod
     def of(cls, channel: Channel) -> LineConfig:
@@ -82,6 +90,7 @@ class LineConfig:
             token=str(channel.settings.get("access_token") or ""),
             api=api_base(channel, "line"),
             data_api=str(base).rstrip("/") if base else api_base(channel, "line_data"),
+            sticker_api=api_base(channel, "line_sticker"),
         )
 
     @property
@@ -134,8 +143,10 @@ def _event(raw: Any, path: str) -> LineEvent:
     if kind == "message":
         raw_message = body_object(event.get("message"), f"{path}.message")
         message["id"] = body_id(raw_message.get("id"), f"{path}.message.id")
-        for key in ("type", "text", "packageId", "stickerId"):
+        for key in ("type", "text", "packageId", "stickerId", "fileName", "title", "address"):
             message[key] = body_string(raw_message.get(key), f"{path}.message.{key}")
+        for key in ("latitude", "longitude"):
+            message[key] = _coordinate(raw_message.get(key), f"{path}.message.{key}")
         provider = optional_object(
             raw_message.get("contentProvider"), f"{path}.message.contentProvider"
         )
@@ -158,6 +169,14 @@ def _event(raw: Any, path: str) -> LineEvent:
         redelivery=body_flag(delivery.get("isRedelivery"), f"{path}.deliveryContext.isRedelivery"),
         message=message,
     )
+
+
+def _coordinate(value: Any, path: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -180 <= value <= 180:
+        raise BadRequest("Malformed body: %(path)s must be a number of degrees.", path=path)
+    return float(value)
 
 
 def _verify(config: LineConfig, raw: bytes, headers: Mapping[str, str]) -> None:
@@ -337,6 +356,26 @@ async def _message(
                     "sticker_id": message.get("stickerId") or "",
                 }
             }
+            await _sticker(ctx, config, http, str(message.get("stickerId") or ""), incoming)
+        case "video" | "audio" | "file" as kind:
+            name = message.get("fileName") or ""
+            incoming.meta = {"media": [{"kind": kind, "name": name}]}
+            try:
+                data, given = await _content(http, config, message_id, message)
+                name = name or f"{message_id}{_SUFFIXES.get(kind, '')}"
+                incoming.media.append(MediaFile(name, files.content_type_of(given, name), data))
+            except (TooBig, DeliveryError, httpx.HTTPError) as error:
+                log.warning("LINE %s %s could not be fetched: %s", kind, message_id, error)
+                incoming.media_error = media_problem(error)
+        case "location":
+            incoming.meta = {
+                "location": {
+                    "title": message.get("title") or "",
+                    "address": message.get("address") or "",
+                    "latitude": message.get("latitude"),
+                    "longitude": message.get("longitude"),
+                }
+            }
         case other:
             incoming.meta = {"unsupported": str(other)}
     await receive(ctx, incoming)
@@ -376,6 +415,45 @@ async def _image(
     if response.status_code != 200:
         raise failure(response, "LINE content API")
     return response.content
+
+
+async def _content(
+    http: httpx.AsyncClient, config: LineConfig, message_id: str, message: dict[str, Any]
+) -> tuple[bytes, str]:
+    """A video's, a sound's or a file's bytes and content type, from the content API (or the
+    address an external provider gave), no more than ``files.MAX_MEDIA_BYTES``."""
+    provider = message.get("contentProvider") or {}
+    if provider.get("type") == "external" and provider.get("originalContentUrl"):
+        return await download(http, str(provider["originalContentUrl"]), what="LINE content")
+    return await download(
+        http,
+        f"{config.data_api}/v2/bot/message/{message_id}/content",
+        what="LINE content API",
+        headers=config.auth,
+    )
+
+
+async def _sticker(
+    ctx: Ctx, config: LineConfig, http: httpx.AsyncClient, sticker_id: str, incoming: Inbound
+) -> None:
+    """The sticker's image, fetched once from LINE's sticker address and kept: every later
+    message with that sticker shows the same stored file (served from our origin)."""
+    if not sticker_id.isdigit() or len(sticker_id) > 20:
+        return  # the thread says 「スタンプ」
+    folder = files.sticker_folder("line", sticker_id)
+    kept = await files.sticker(ctx.db, folder=folder)
+    await ctx.db.rollback()  # no transaction open while LINE is asked
+    if kept is not None:
+        incoming.stored_file_ids.append(kept)
+        return
+    address = f"{config.sticker_api}/stickershop/v1/sticker/{sticker_id}/android/sticker.png"
+    try:
+        data, _ = await download(http, address, what="LINE sticker image")
+    except (TooBig, DeliveryError, httpx.HTTPError) as error:
+        log.warning("LINE sticker %s could not be fetched: %s", sticker_id, error)
+        incoming.media_error = media_problem(error)
+        return
+    incoming.images.append(Attachment(f"line-sticker-{sticker_id}.png", data, folder))
 
 
 class LineAdapter:

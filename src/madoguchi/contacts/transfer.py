@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,10 @@ from sqlalchemy import func, select
 from madoguchi.contacts import repository
 from madoguchi.contacts.models import Contact
 from madoguchi.contacts.service import ContactChanges, apply_changes, new_contact
-from madoguchi.crm import fields, records, statuses, tags, values
-from madoguchi.crm.models import Field, Record
+from madoguchi.crm import fields, memos, records, statuses, tags
+from madoguchi.crm.models import Field, Memo, Record, Tag, TagFolder
 from madoguchi.events.types import ContactsImported
-from madoguchi.kit.clean import email_address, phone_number
+from madoguchi.kit.clean import clean_name, email_address, phone_number
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.ids import is_id
@@ -38,6 +39,7 @@ TARGETS = (
     "tags",
     "status",
     "mail_opt_in",
+    "memo",
 )
 _ALIASES: dict[str, tuple[str, ...]] = {
     # Our own id, as exported: it finds the very contact again.
@@ -58,37 +60,37 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "displayname",
         "fullname",
     ),
-    "email": (
-        "メール",
-        "メールアドレス",
-        "eメール",
-        "eメールアドレス",
-        "email",
-        "mail",
-        "e-mail",
-        "emailaddress",
-    ),
-    "phone": (
-        "電話",
-        "電話番号",
-        "携帯",
-        "携帯番号",
-        "携帯電話",
-        "携帯電話番号",
-        "tel",
-        "phone",
-    ),
+    # A profile field of the same name is not a second place for them (crm.fields).
+    "email": fields.BUILT_IN_NAMES["email"],
+    "phone": fields.BUILT_IN_NAMES["phone"],
     "external_id": ("id", "externalid", "顧客id", "顧客番号", "会員番号"),
     "tags": ("タグ", "tags", "tag"),
     "status": ("ステータス", "対応ステータス", "status"),
     "mail_opt_in": ("メルマガ受信", "メルマガ", "mailoptin"),
+    "memo": ("メモ", "顧客メモ", "お客様メモ", "備考", "memo", "note", "notes"),
 }
+# What separates tags in one cell, as salons write them in a spreadsheet: , 、 ; ／ / | or a
+# line break (half or full width).
+_TAG_SEPARATORS = re.compile(r"[,，、;；/／|｜\r\n]+")
+# A tag written "フォルダ：タグ" goes in that folder (made if new),
+# unless a tag has that whole name.
+_FOLDER_MARKS = (":", "：")
 _YES = {"1", "true", "yes", "y", "はい", "受信する", "受信", "○", "〇", "有"}
 _NO = {"", "0", "false", "no", "n", "いいえ", "受信しない", "×", "無"}
 
 
-def _header_key(text: str) -> str:
-    return "".join(ch for ch in normalize(text) if ch not in " _-　・")
+def split_tags(text: str) -> list[str]:
+    """The tag names written in one cell, trimmed, without empties or repeats."""
+    return list(dict.fromkeys(p.strip() for p in _TAG_SEPARATORS.split(text) if p.strip()))
+
+
+def _in_folder(text: str) -> tuple[str, str] | None:
+    """(folder, tag) for a tag written "フォルダ：タグ"; None for a plain name."""
+    for mark in _FOLDER_MARKS:
+        folder, sep, name = text.partition(mark)
+        if sep and folder.strip() and name.strip():
+            return folder.strip(), name.strip()
+    return None
 
 
 # --- reading files ----------------------------------------------------------------------------
@@ -182,9 +184,9 @@ def _table(rows: Iterator[tuple[int, list[str]]]) -> Table:
 
 def check_columns(headers: Sequence[str], explicit: dict[str, str]) -> None:
     """Every column an explicit map names is in the file (a typo must not be skipped quietly)."""
-    present = {_header_key(header) for header in headers}
+    present = {fields.name_key(header) for header in headers}
     for column in explicit:
-        if _header_key(column) not in present:
+        if fields.name_key(column) not in present:
             raise Invalid(
                 "The file has no column %(column)s (its columns: %(columns)s).",
                 column=column,
@@ -199,18 +201,22 @@ def auto_mapping(
     (Japanese or English) and field labels or keys. Unknown columns are left out."""
     by_field = {}
     for field_row in field_rows:
-        by_field[_header_key(field_row.label)] = f"field:{field_row.key}"
-        by_field[_header_key(field_row.key)] = f"field:{field_row.key}"
+        by_field[fields.name_key(field_row.label)] = f"field:{field_row.key}"
+        by_field[fields.name_key(field_row.key)] = f"field:{field_row.key}"
     known_keys = {f"field:{f.key}" for f in field_rows}
     check_columns(headers, explicit or {})
-    explicit = {_header_key(k): v for k, v in (explicit or {}).items()}
+    explicit = {fields.name_key(k): v for k, v in (explicit or {}).items()}
     mapping: dict[int, str] = {}
     for index, header in enumerate(headers):
-        key = _header_key(header)
+        key = fields.name_key(header)
         target = explicit.get(key)
         if target is None:
             target = next(
-                (name for name, aliases in _ALIASES.items() if key in map(_header_key, aliases)),
+                (
+                    name
+                    for name, aliases in _ALIASES.items()
+                    if key in map(fields.name_key, aliases)
+                ),
                 by_field.get(key),
             )
         elif target not in TARGETS and target not in known_keys:
@@ -329,12 +335,74 @@ async def _import_row(
                 ctx, contact_id=contact.id, field=field_by_key[target[6:]], raw=text
             )
     if row.get("tags", "").strip():
-        wanted = [name.strip() for name in values.split_choices(row["tags"])]
+        wanted = split_tags(row["tags"])
         for name in wanted:
             if name not in tag_cache:
-                tag_cache[name] = (await tags.tag_by_name(ctx, name)).id
+                tag_cache[name] = (await _tag(ctx, name)).id
         await tags.attach(ctx, contact_id=contact.id, tag_ids=[tag_cache[n] for n in wanted])
+    body = row.get("memo", "").strip()
+    if body:
+        # Importing the same file again adds no second copy of the memo.
+        same = await ctx.db.scalar(
+            select(Memo.id).where(Memo.contact_id == contact.id, Memo.body == body).limit(1)
+        )
+        if same is None:
+            await memos.add_memo(ctx, contact_id=contact.id, title="", body=body, author=None)
     return created
+
+
+async def _tag(ctx: Ctx, text: str) -> Tag:
+    """The tag a cell names: one with that whole name, else "フォルダ：タグ" in its folder, else a
+    new tag outside any folder."""
+    placed = _in_folder(text)
+    if placed is not None:
+        whole = list(await ctx.db.scalars(select(Tag).where(Tag.name == text).limit(2)))
+        if len(whole) != 1:
+            return await tags.tag_in_folder(ctx, placed[1], placed[0])
+    return await tags.tag_by_name(ctx, text)
+
+
+@dataclass(frozen=True)
+class NewTags:
+    # As the owner reads them: "タグ", or "フォルダ：タグ" for one in a folder.
+    tags: list[str]
+    folders: list[str]
+
+
+async def new_tags(ctx: Ctx, table: Table, mapping: dict[int, str]) -> NewTags:
+    """The tags and folders importing the file would make (shown before it is imported)."""
+    column = next((i for i, target in mapping.items() if target == "tags"), None)
+    if column is None:
+        return NewTags([], [])
+    existing = list(await ctx.db.execute(select(Tag.name, Tag.folder_id)))
+    names = {name for name, _folder in existing}
+    folder_ids = {
+        name: folder_id
+        for folder_id, name in await ctx.db.execute(
+            select(TagFolder.id, TagFolder.name).where(TagFolder.parent_id.is_(None))
+        )
+    }
+    in_folders = {(folder_id, name) for name, folder_id in existing}
+    new: dict[str, None] = {}
+    folders: dict[str, None] = {}
+    for _line, cells in table.rows:
+        for text in split_tags(cells[column] if column < len(cells) else ""):
+            try:
+                text = clean_name(text)
+            except Invalid:
+                continue  # that row will be listed as not imported
+            placed = _in_folder(text)
+            if text in names or placed is None:
+                if text not in names:
+                    new[text] = None
+                continue
+            folder, name = placed
+            folder_id = folder_ids.get(folder)
+            if folder_id is None:
+                folders[folder] = None
+            if folder_id is None or (folder_id, name) not in in_folders:
+                new[f"{folder}：{name}"] = None
+    return NewTags(list(new), list(folders))
 
 
 async def import_contacts(
@@ -431,20 +499,6 @@ async def export_contacts(
         last_id = batch[-1].id
         if progress is not None:
             progress(written)
-
-
-def encode_csv(text: str, encoding: str) -> bytes:
-    """An export's bytes: UTF-8 with a BOM (so Excel opens it right), or Shift_JIS (cp932),
-    which cannot hold every character: such a name is a clear refusal, not a ``?``."""
-    if encoding not in ("utf-8", "cp932"):
-        raise Invalid("The encoding is utf-8 or cp932.")
-    try:
-        return text.encode("utf-8-sig" if encoding == "utf-8" else "cp932")
-    except UnicodeEncodeError as error:
-        raise Invalid(
-            "A name cannot be written in Shift_JIS (%(text)s): export as utf-8.",
-            text=error.object[error.start : error.end],
-        ) from None
 
 
 def _export_value(value: Any) -> Any:

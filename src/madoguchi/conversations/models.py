@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, JSONType, UTCDateTime, utcnow
@@ -88,6 +88,9 @@ class Message(Base):
     # Structured extras: a system event's kind and arguments, later attachments.
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     search_text: Mapped[str] = mapped_column(Text, default="")
+    # A broadcast's copy: kept in the thread, but it neither moves its conversation in the list
+    # nor is a word the conversation is found by (search.conversations.SEARCHED).
+    broadcast: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

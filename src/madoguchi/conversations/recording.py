@@ -5,8 +5,10 @@ A message recorded moves its conversation in the list (its last activity, kind a
 for a customer's message the last inbound time), moves the copies of that activity the filtered
 lists walk (the contact's, each of its tag rows', each member's unread row), raises every member's
 unread count for a customer's message, and is found by search (the message index and its
-conversation's search entry). The services record one message at a time; the demo loader (and,
-next, broadcasts) record many at once, through the same function. Forgetting undoes exactly what
+conversation's search entry). The services record one message at a time; the demo loader and
+broadcasts record many at once, through the same function. A broadcast's copy is kept in its
+thread only: sent to thousands at once, it would otherwise push every customer who wrote to the
+shop out of sight, and make its text find every conversation. Forgetting undoes exactly what
 recording did: only what was indexed is un-indexed.
 """
 
@@ -39,13 +41,27 @@ from madoguchi.kit.db import UTCDateTime
 from madoguchi.kit.text import gram_sequence, grams_in, grams_of, preview, search_key
 from madoguchi.search import conversations as searching
 
+# What the list shows for a message without text, by what it holds: a symbol, in no particular
+# language (the list adds the word in the member's: templates/inbox/_preview.html).
+MEDIA_SYMBOLS = {"video": "🎞", "audio": "🎤", "file": "📎"}
+
 
 def list_preview(text: str, meta: dict[str, Any] | None) -> str:
     """What the list shows for a message; a symbol, in no particular language, without text."""
     shown = preview(text)
     if shown:
         return shown
-    return "🙂" if meta and "sticker" in meta else "📷"
+    meta = meta or {}
+    if "sticker" in meta:
+        return "🙂"
+    if "location" in meta:
+        return "📍"
+    media = meta.get("media")
+    if isinstance(media, list) and media and isinstance(media[0], dict):
+        return MEDIA_SYMBOLS.get(str(media[0].get("kind")), "📎")
+    if meta.get("links"):
+        return "🔗"
+    return "📷"
 
 
 @dataclass(frozen=True)
@@ -53,7 +69,9 @@ class NewMessage:
     """A message to record in bulk, with the id reserved for it.
 
     ``moves``: it raises its conversation in the list (not a system line, nor a blocked
-    contact's message). ``unread``: a customer's message members have not read."""
+    contact's message). ``unread``: a customer's message members have not read.
+    ``broadcast``: a broadcast's copy, kept in its thread only: it neither moves its
+    conversation nor is searched."""
 
     id: int
     conversation_id: int
@@ -68,6 +86,11 @@ class NewMessage:
     meta: dict[str, Any] | None = None
     moves: bool = True
     unread: bool = False
+    broadcast: bool = False
+
+    @property
+    def searched(self) -> bool:
+        return searching.is_searched(self.kind, broadcast=self.broadcast)
 
 
 @lru_cache(maxsize=65_536)
@@ -142,7 +165,8 @@ def _row(message: NewMessage) -> dict[str, Any]:
         "external_id": message.external_id,
         "sender_member_id": message.sender_member_id,
         "delivery": message.delivery,
-        "search_text": _search_key(message.text) if searching.is_searched(message.kind) else "",
+        "search_text": _search_key(message.text) if message.searched else "",
+        "broadcast": message.broadcast,
         "created_at": message.created_at,
     }
     if message.meta is not None:
@@ -163,11 +187,11 @@ class _Newest:
 
 
 async def _follow(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
-    searched = [m for m in messages if searching.is_searched(m.kind)]
+    searched = [m for m in messages if m.searched]
     await search.add_grams(ctx.db, search.MESSAGES, [(m.id, _grams(m.text)[0]) for m in searched])
     newest: dict[int, _Newest] = {}
     for message in messages:
-        if not message.moves:
+        if not message.moves or message.broadcast:
             continue
         current = newest.get(message.conversation_id)
         if current is None or message.created_at >= current.at:

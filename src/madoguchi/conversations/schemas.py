@@ -24,6 +24,8 @@ class MessageOut(BaseModel):
     mark_id: int | None
     meta: dict[str, Any] | None
     images: list[FileOut] = []
+    # A broadcast's copy (kept in the thread only).
+    broadcast: bool = False
     created_at: datetime
 
     @classmethod

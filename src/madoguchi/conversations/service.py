@@ -37,6 +37,7 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.text import without_web_addresses
 from madoguchi.members.models import Member
+from madoguchi.notifications import push
 from madoguchi.notifications import service as notifications
 from madoguchi.search import conversations as searching
 
@@ -62,9 +63,13 @@ async def _conversation_for(ctx: Ctx, *, contact: Contact) -> Conversation:
     return await conversation_for(ctx, contact=contact, channel_id=contact.channel_id)
 
 
-async def conversation_for(ctx: Ctx, *, contact: Contact, channel_id: int | None) -> Conversation:
+async def conversation_for(
+    ctx: Ctx, *, contact: Contact, channel_id: int | None, closed_with: str | None = None
+) -> Conversation:
     """The contact's latest conversation on that channel (a broadcast's e-mail channel may not
-    be theirs), or a new one, flushed inside the caller's transaction."""
+    be theirs), or a new one, flushed inside the caller's transaction. ``closed_with``: a new
+    one holds only this reply (a broadcast's copy, list preview given): it starts closed, out of
+    the inbox, until the customer answers."""
     conversation = await ctx.db.scalar(
         select(Conversation)
         .where(
@@ -82,6 +87,11 @@ async def conversation_for(ctx: Ctx, *, contact: Contact, channel_id: int | None
             last_activity_at=ctx.now(),
             created_at=ctx.now(),
         )
+        if closed_with is not None:
+            conversation.state = ConversationState.closed
+            conversation.closed_at = ctx.now()
+            conversation.last_message_kind = MessageKind.reply
+            conversation.last_message_preview = closed_with
         ctx.db.add(conversation)
         await ctx.db.flush()
         await searching.add_conversation(ctx.db, conversation, contact)
@@ -192,6 +202,16 @@ async def add_inbound(
             if happened
         ),
     )
+    if unread and conversation.assignee_id is not None:
+        # A customer writing in a conversation in someone's hands: pushed to their phone when
+        # no tab of theirs is open (a filtered message arrives read: no one is told).
+        await push.queue(
+            ctx,
+            member_id=conversation.assignee_id,
+            kind="message",
+            conversation_id=conversation.id,
+            message_id=message.id,
+        )
     return ingested, _message_events(conversation, message, filtered=not unread)
 
 

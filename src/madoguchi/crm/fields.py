@@ -18,6 +18,48 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import next_position, reorder
+from madoguchi.kit.text import normalize
+
+# The details every contact keeps in its own columns (the contacts service's), by the names a
+# salon gives a profile field for the same fact. Such a field is not a second place for it: the
+# contact page shows the contact's own column once (matching, search, forms and e-mails use it).
+BUILT_IN_NAMES: dict[str, tuple[str, ...]] = {
+    "phone": (
+        "電話",
+        "電話番号",
+        "携帯",
+        "携帯番号",
+        "携帯電話",
+        "携帯電話番号",
+        "tel",
+        "phone",
+        "phonenumber",
+        "telephone",
+    ),
+    "email": (
+        "メール",
+        "メールアドレス",
+        "eメール",
+        "eメールアドレス",
+        "email",
+        "mail",
+        "emailaddress",
+    ),
+}
+
+
+def name_key(text: str) -> str:
+    """A name as headings and labels are compared: normalised, without spaces, _ - ・."""
+    return "".join(ch for ch in normalize(text) if ch not in " _-　・")
+
+
+def built_in_twin(field: Field) -> str | None:
+    """``phone`` or ``email`` when the field's label or key names that contact detail."""
+    names = {name_key(field.label), name_key(field.key)}
+    for detail, aliases in BUILT_IN_NAMES.items():
+        if names & {name_key(alias) for alias in aliases}:
+            return detail
+    return None
 
 
 async def list_folders(db: AsyncSession) -> list[FieldFolder]:

@@ -50,6 +50,16 @@ async def create_memo(
 ) -> Memo:
     """A new memo, at the top of the contact's memos."""
     await get_contact(ctx.db, contact_id=contact_id)
+    memo = await add_memo(ctx, contact_id=contact_id, title=title, body=body, author=author)
+    await ctx.commit(ContactUpdated(contact_id=contact_id, part="memos"))
+    return memo
+
+
+async def add_memo(
+    ctx: Ctx, *, contact_id: int, title: str, body: str, author: Member | None
+) -> Memo:
+    """A new memo at the top of the contact's memos, inside the caller's transaction (nothing
+    committed here: an import commits many at once)."""
     title, body = _clean(title, body)
     first = await ctx.db.scalar(
         select(func.min(Memo.position)).where(Memo.contact_id == contact_id)
@@ -65,7 +75,6 @@ async def create_memo(
     )
     ctx.db.add(memo)
     await ctx.db.flush()
-    await ctx.commit(ContactUpdated(contact_id=contact_id, part="memos"))
     return memo
 
 

@@ -240,6 +240,23 @@ async def tag_by_name(ctx: Ctx, name: str) -> Tag:
     return tag
 
 
+async def tag_in_folder(ctx: Ctx, name: str, folder: str) -> Tag:
+    """The tag of that name in the top-level folder of that name, either made if new (inside the
+    caller's transaction: nothing committed here; for an import already checked)."""
+    tag_folder = await _folder_for(ctx, folder, None)
+    assert tag_folder is not None
+    name = clean_name(name)
+    found = await ctx.db.scalar(select(Tag).where(Tag.folder_id == tag_folder.id, Tag.name == name))
+    if found is not None:
+        return found
+    tag = Tag(
+        name=name, folder_id=tag_folder.id, position=await next_position(ctx.db, Tag.position)
+    )
+    ctx.db.add(tag)
+    await ctx.db.flush()
+    return tag
+
+
 async def attach(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[int]:
     """Put these tags on a contact (nothing committed here); the ids that were new to them."""
     current = set(

@@ -304,7 +304,10 @@ async def _furnish(
     step = min(timedelta(minutes=1), (now - one.last_at) / 5)
 
     with clock.set(one.last_at + step):
-        if customer.status or customer.mark:
+        profile = _profile(customer, today)
+        # The phone number is the contact's own (one 電話番号 on the page), not a profile field.
+        phone = profile.pop("tel", None)
+        if customer.status or customer.mark or phone:
             await contacts.update_contact(
                 ctx,
                 contact_id=contact_id,
@@ -313,6 +316,8 @@ async def _furnish(
                     set_status=customer.status is not None,
                     mark=customer.mark,
                     set_mark=customer.mark is not None,
+                    phone=phone,
+                    set_phone=phone is not None,
                 ),
             )
         if customer.tags:
@@ -321,7 +326,7 @@ async def _furnish(
                 contact_id=contact_id,
                 tag_ids=[workspace.tags[name] for name in customer.tags],
             )
-        for key, value in _profile(customer, today).items():
+        for key, value in profile.items():
             await fields.set_value(ctx, contact_id=contact_id, key=key, value=value)
         # Each new memo goes on top: the last one first.
         for title, body in reversed(customer.memos):

@@ -524,10 +524,10 @@ TAG_FOLDERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("来店きっかけ", ("Instagram", "紹介", "ホットペッパー", "ホームページ")),
 )
 
-# Profile fields: folder, key, label, type, choices, shown in the chat (表示設定).
+# Profile fields: folder, key, label, type, choices, shown in the chat (表示設定). A customer's
+# phone number is not one of them: it is the contact's own 電話番号 (a "tel" below goes there).
 FIELDS: tuple[tuple[str, str, str, str, tuple[str, ...], bool], ...] = (
     ("基本情報", "birthday", "生年月日", "date", (), True),
-    ("基本情報", "tel", "電話番号", "phone", (), True),
     ("基本情報", "gender", "性別", "select", ("女性", "男性", "その他", "回答しない"), False),
     ("来店情報", "points", "来店ポイント", "number", (), True),
     ("来店情報", "last_visit", "最終来店日", "date", (), True),

@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,6 +33,9 @@ QUEUE_SIZE = 1000
 # after the last one: a client away longer reloads instead (docs/api.md).
 BACKLOG_SIZE = 1000
 BACKLOG_SECONDS = 24 * 3600
+
+# A live tab's presence in Redis lapses this long after its process last renewed it.
+PRESENCE_SECONDS = 60.0
 
 
 def _stream_start() -> int:
@@ -115,10 +119,30 @@ class EventBus(Protocol):
         """The kept events after ``since`` (an event id; None: just the newest id)."""
         ...
 
+    def present(self, member_id: int) -> contextlib.AbstractAsyncContextManager[None]:
+        """While inside, the member has a live tab (an open ``/ws``): Web Push waits."""
+        ...
+
+    async def is_present(self, member_id: int) -> bool:
+        """Whether the member has a live tab in any process sharing this bus."""
+        ...
+
 
 class _LocalFanout:
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+        # This process's live tabs, per member.
+        self._present: Counter[int] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def _here(self, member_id: int) -> AsyncIterator[None]:
+        self._present[member_id] += 1
+        try:
+            yield
+        finally:
+            self._present[member_id] -= 1
+            if self._present[member_id] <= 0:
+                del self._present[member_id]
 
     def fan_out(self, event: Event) -> None:
         for subscription in list(self._subscriptions):
@@ -163,6 +187,13 @@ class InProcessBus(_LocalFanout):
     async def backlog(self, since: int | None) -> Backlog:
         return _backlog(since, self._last_id, list(self._recent))
 
+    def present(self, member_id: int) -> contextlib.AbstractAsyncContextManager[None]:
+        # Without Redis there is one process (its events reach no other): counted here.
+        return self._here(member_id)
+
+    async def is_present(self, member_id: int) -> bool:
+        return self._present[member_id] > 0
+
 
 # Numbers the event, keeps it and publishes it in one step, so that every process hears the
 # events in the order of their ids and a reader of the buffer never sees a gap.
@@ -195,6 +226,7 @@ class RedisBus(_LocalFanout):
         self._channel = f"{prefix}:events"
         self._counter = f"{prefix}:events:last_id"
         self._recent = f"{prefix}:events:recent"
+        self._presence = f"{prefix}:present"
         self._backlog_size = backlog_size
         self._publish = self._redis.register_script(_PUBLISH)
         self._reader: asyncio.Task[None] | None = None
@@ -250,6 +282,43 @@ class RedisBus(_LocalFanout):
             last_id, kept = await pipe.execute()
         events = [event for event in map(_parse, kept) if event is not None]
         return _backlog(since, int(last_id or 0), events)
+
+    @contextlib.asynccontextmanager
+    async def present(self, member_id: int) -> AsyncIterator[None]:
+        """Each live tab is a member of the member's sorted set, scored with the moment it
+        lapses; kept fresh while open, so a process that dies leaves no tab behind for long."""
+        key = f"{self._presence}:{member_id}"
+        tab = secrets.token_hex(8)
+
+        async def mark() -> None:
+            await self._redis.zadd(key, {tab: time.time() + PRESENCE_SECONDS})
+            await self._redis.expire(key, int(PRESENCE_SECONDS) + 1)
+
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(PRESENCE_SECONDS / 3)
+                try:
+                    await mark()
+                except Exception:
+                    log.warning("could not refresh a live tab's presence in Redis", exc_info=True)
+
+        async with self._here(member_id):
+            await mark()
+            keeper = asyncio.create_task(keep())
+            try:
+                yield
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+                with contextlib.suppress(Exception):
+                    await self._redis.zrem(key, tab)
+
+    async def is_present(self, member_id: int) -> bool:
+        if self._present[member_id] > 0:
+            return True
+        live = await self._redis.zcount(f"{self._presence}:{member_id}", time.time(), "+inf")
+        return int(live) > 0
 
 
 def _parse(raw: str | bytes) -> Event | None:

@@ -32,9 +32,14 @@ async def _serve(file_id: int, ctx: CtxDep, *, thumbnail: bool) -> FileResponse:
     if not path.is_file():
         raise NotFound("The file %(id)s is missing from the store.", id=file_id)
     media_type = "image/jpeg" if thumbnail and stored.thumbnail_path else stored.content_type
+    # An image (checked by its content when stored), a video or a sound shows in the page; any
+    # other file a customer sent (it could be a page of its own) is only ever downloaded.
+    shown = stored.thumbnail_path is not None or service.played(stored.content_type)
     return FileResponse(
         path,
         media_type=media_type,
+        filename=None if shown else (stored.original_name or path.name),
+        content_disposition_type="inline" if shown else "attachment",
         headers={
             "Cache-Control": "private, max-age=31536000, immutable",
             "X-Content-Type-Options": "nosniff",

@@ -13,6 +13,8 @@ class FileOut(BaseModel):
     height: int | None
     url: str
     thumbnail_url: str
+    # The name it came with (a customer's file, an upload), else empty.
+    name: str = ""
 
     @classmethod
     def of(cls, stored: StoredFile) -> FileOut:
@@ -24,4 +26,5 @@ class FileOut(BaseModel):
             height=stored.height,
             url=f"/files/{stored.id}",
             thumbnail_url=f"/files/{stored.id}/thumbnail",
+            name=stored.original_name,
         )

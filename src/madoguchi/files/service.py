@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mimetypes
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -31,6 +33,13 @@ MAX_MEGAPIXELS = 40
 # Pillow's format name → what we store and serve it as.
 IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
+# A customer's video, voice message or file (F34/F35) is kept up to the upload limit: a bigger
+# one is noted on its message, not kept (nor held in memory while it is fetched).
+MAX_MEDIA_BYTES = MAX_IMAGE_BYTES
+# Kinds of media the thread plays where it shows them; any other file is offered to download.
+PLAYED = ("video/", "audio/")
+_CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
 
 
 def root(ctx: Ctx) -> Path:
@@ -76,12 +85,15 @@ def _draw_thumbnail(data: bytes) -> bytes:
         return out.getvalue()
 
 
-async def store_image(ctx: Ctx, *, data: bytes, name: str = "") -> StoredFile:
-    """Keep an image (inside the caller's transaction: the row is flushed, not committed)."""
+async def store_image(
+    ctx: Ctx, *, data: bytes, name: str = "", folder: str = "images"
+) -> StoredFile:
+    """Keep an image (inside the caller's transaction: the row is flushed, not committed).
+    ``folder``: where in the store (a LINE sticker's is found again by it, see ``sticker``)."""
     image_format, width, height = _inspect(data)
     thumbnail = _thumbnail(data)  # before anything is written: a damaged image leaves nothing
     digest = hashlib.sha256(data).hexdigest()
-    stem = f"images/{digest[:2]}/{secrets.token_hex(16)}"
+    stem = f"{folder}/{digest[:2]}/{secrets.token_hex(16)}"
     path = f"{stem}.{_EXTENSIONS[image_format]}"
     thumbnail_path = f"{stem}.thumb.jpg"
     base = root(ctx)
@@ -107,6 +119,70 @@ async def store_image(ctx: Ctx, *, data: bytes, name: str = "") -> StoredFile:
             (base / written).unlink(missing_ok=True)
         raise
     return stored
+
+
+def content_type_of(given: str, name: str = "") -> str:
+    """The content type a channel gave (its parameters dropped), else the one the file name
+    suggests, else ``application/octet-stream``."""
+    cleaned = given.split(";", 1)[0].strip().lower()
+    if _CONTENT_TYPE.fullmatch(cleaned) and len(cleaned) <= 100:
+        return cleaned
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def played(content_type: str) -> bool:
+    """Whether the thread plays it (a video or a sound) rather than offering it to download."""
+    return content_type.startswith(PLAYED)
+
+
+async def store_media(ctx: Ctx, *, data: bytes, content_type: str, name: str) -> StoredFile:
+    """Keep a file a customer sent (a video, a voice message, a document) as it came, with its
+    content type and name, inside the caller's transaction. Nothing in it is run or shown as a
+    page: anything but a video or a sound is served as a download (``files.api``)."""
+    if not data:
+        raise Invalid("The file is empty.")
+    if len(data) > MAX_MEDIA_BYTES:
+        raise Invalid("A file can be at most 10 MB.")
+    digest = hashlib.sha256(data).hexdigest()
+    shown_name = storable(Path(name).name)[:255]
+    suffix = Path(shown_name).suffix
+    if not _SUFFIX.fullmatch(suffix):
+        suffix = mimetypes.guess_extension(content_type) or ""
+    path = f"media/{digest[:2]}/{secrets.token_hex(16)}{suffix.lower()}"
+    base = root(ctx)
+    (base / path).parent.mkdir(parents=True, exist_ok=True)
+    (base / path).write_bytes(data)
+    stored = StoredFile(
+        path=path,
+        thumbnail_path=None,
+        content_type=content_type,
+        size=len(data),
+        sha256=digest,
+        original_name=shown_name,
+        created_at=ctx.now(),
+    )
+    ctx.db.add(stored)
+    try:
+        await ctx.db.flush()
+    except BaseException:
+        (base / path).unlink(missing_ok=True)
+        raise
+    return stored
+
+
+def sticker_folder(channel_kind: str, sticker_id: str) -> str:
+    """Where a channel's sticker image is kept: fetched once, found again by this."""
+    return f"stickers/{channel_kind}/{sticker_id}"
+
+
+async def sticker(db: AsyncSession, *, folder: str) -> int | None:
+    """The id of the sticker image kept in this folder before, if any."""
+    return await db.scalar(
+        select(StoredFile.id)
+        .where(StoredFile.path.startswith(f"{folder}/", autoescape=True))
+        .order_by(StoredFile.id)
+        .limit(1)
+    )
 
 
 async def upload_image(ctx: Ctx, *, data: bytes, name: str = "") -> StoredFile:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
@@ -16,6 +16,7 @@ from madoguchi.forms.schemas import (
     FormOut,
     FormUpdate,
 )
+from madoguchi.kit import spreadsheet
 from madoguchi.kit.ids import MAX_ID
 from madoguchi.kit.schemas import Items
 from madoguchi.kit.web import CtxDep
@@ -86,9 +87,10 @@ async def list_answers(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     accept: Annotated[str | None, Header()] = None,
+    encoding: Literal["utf-8", "cp932"] = "utf-8",
 ) -> Response | AnswerPageOut:
     """The answers, newest first (page on with ``cursor``); with ``Accept: text/csv`` every
-    answer as CSV (UTF-8 with a BOM, for Excel), one column per question."""
+    answer as CSV (UTF-8 with a BOM, for Excel, or ``encoding=cp932``), one column per question."""
     if accept is not None and CSV in accept.lower():
         out = io.StringIO()
         await forms.write_csv(
@@ -98,10 +100,15 @@ async def list_answers(
             language=member.language,
             timezone=ctx.settings.timezone,
         )
+        encoded = spreadsheet.encode_csv(out.getvalue(), encoding)
+        charset = "Shift_JIS" if encoding == "cp932" else "utf-8"
         return Response(
-            "\ufeff" + out.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="form-{form_id}-answers.csv"'},
+            encoded.data,
+            media_type=f"text/csv; charset={charset}",
+            headers={
+                "Content-Disposition": f'attachment; filename="form-{form_id}-answers.csv"',
+                spreadsheet.REPLACED_CELLS_HEADER: str(encoded.replaced_cells),
+            },
         )
     page = await forms.list_answers(ctx.db, form_id=form_id, limit=limit, before_id=cursor)
     return AnswerPageOut(

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from madoguchi.events.types import NotificationCreated, NotificationsRead
 from madoguchi.kit.context import Ctx
 from madoguchi.members.models import Member
+from madoguchi.notifications import push
 from madoguchi.notifications.models import Notification
 
 
@@ -33,6 +34,15 @@ async def notify(
     )
     ctx.db.add(notification)
     await ctx.db.flush()
+    # Told on the member's phone too when no tab of theirs is open (the worker decides).
+    await push.queue(
+        ctx,
+        member_id=member_id,
+        kind=kind,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        actor_name=actor.name if actor else "",
+    )
     return NotificationCreated(
         notification_id=notification.id,
         kind=kind,

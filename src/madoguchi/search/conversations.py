@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import and_, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi import search
@@ -14,13 +14,14 @@ from madoguchi.conversations.models import Conversation, Message, MessageKind
 from madoguchi.kit.text import grams_of
 
 
-# System lines ("aya closed this conversation") are neither searched nor indexed: the rule, in
-# Python and in SQL.
-def is_searched(kind: str) -> bool:
-    return kind != MessageKind.system
+# System lines ("aya closed this conversation") and a broadcast's copies (one text in thousands
+# of threads, found by nobody looking for a customer) are neither searched nor indexed: the rule,
+# in Python and in SQL.
+def is_searched(kind: str, *, broadcast: bool = False) -> bool:
+    return kind != MessageKind.system and not broadcast
 
 
-SEARCHED = Message.kind != MessageKind.system
+SEARCHED = and_(Message.kind != MessageKind.system, Message.broadcast.is_(false()))
 
 
 def names_text(contact: Contact) -> str:

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from madoguchi.ui import (
+    app_shell,
     auth,
     composing,
     contacts,
@@ -10,6 +11,7 @@ from madoguchi.ui import (
     inbox,
     live,
     notices,
+    push_devices,
     scheduling,
     scripts,
     settings,
@@ -18,6 +20,7 @@ from madoguchi.ui import (
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
+router.include_router(app_shell.router)
 router.include_router(inbox.router)
 router.include_router(live.router)
 router.include_router(workflow.router)
@@ -27,4 +30,5 @@ router.include_router(form_page.router)
 router.include_router(scheduling.router)
 router.include_router(scripts.router)
 router.include_router(notices.router)
+router.include_router(push_devices.router)
 router.include_router(settings.router)

@@ -24,8 +24,9 @@ from madoguchi.crm import fields, marks, memos, records, statuses
 from madoguchi.crm.models import Field, FieldFolder, Mark, Memo, Record, RecordBook, Status
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
+from madoguchi.kit.clean import phone_number
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Forbidden
+from madoguchi.kit.errors import Forbidden, Invalid
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
 from madoguchi.ui.present import display_value
@@ -65,6 +66,17 @@ class FieldEntry:
     def choices(self) -> list[str]:
         """A multi-select's chosen values (a list), for its check boxes."""
         return self.value if isinstance(self.value, list) else []
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A profile field that names a detail the contact keeps itself (電話番号, メールアドレス),
+    holding a value the contact's own column does not: shown under that column, once, with a
+    way to use it there. Nothing is moved or deleted."""
+
+    built_in: str
+    field: Field
+    value: str
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,8 @@ class Panel:
     statuses: list[Status] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
     field_groups: list[FieldGroup] = field(default_factory=list)
+    # On the contact page: profile fields about the contact's own phone or e-mail (by detail).
+    twins: dict[str, list[Twin]] = field(default_factory=dict)
     memos: list[Memo] = field(default_factory=list)
     books: list[BookHistory] = field(default_factory=list)
     member_names: dict[int, str] = field(default_factory=dict)
@@ -139,9 +153,15 @@ def _record_values(book: RecordBook, record: Record) -> list[RecordValue]:
 
 
 async def _field_groups(ctx: Ctx, detail: ContactDetail, place: Place) -> list[FieldGroup]:
-    """Fields in folder order (those in no folder first); beside the chat only 表示設定's."""
+    """Fields in folder order (those in no folder first); beside the chat only 表示設定's. On
+    the contact page a field about the contact's own phone or e-mail is left to that row."""
     folders = await fields.list_folders(ctx.db)
-    shown = [f for f in await fields.list_fields(ctx.db) if place == Place.page or f.show_in_chat]
+    shown = [
+        f
+        for f in await fields.list_fields(ctx.db)
+        if (place == Place.page and fields.built_in_twin(f) is None)
+        or (place == Place.chat and f.show_in_chat)
+    ]
     groups = [FieldGroup(folder=None, entries=[])]
     groups += [FieldGroup(folder=folder, entries=[]) for folder in folders]
     by_folder = {group.folder.id if group.folder else None: group for group in groups}
@@ -149,6 +169,30 @@ async def _field_groups(ctx: Ctx, detail: ContactDetail, place: Place) -> list[F
         group = by_folder.get(definition.folder_id, groups[0])
         group.entries.append(FieldEntry(field=definition, value=detail.values.get(definition.key)))
     return [group for group in groups if group.entries]
+
+
+def _same(built_in: str, own: str | None, value: str) -> bool:
+    if built_in == "email":
+        return (own or "").casefold() == value.strip().casefold()
+    try:
+        return own == phone_number(value)
+    except Invalid:
+        return False
+
+
+async def _twins(ctx: Ctx, detail: ContactDetail) -> dict[str, list[Twin]]:
+    """Per detail (phone, email), the twin fields whose value the contact's column lacks."""
+    found: dict[str, list[Twin]] = {}
+    contact = detail.contact
+    for definition in await fields.list_fields(ctx.db):
+        built_in = fields.built_in_twin(definition)
+        value = detail.values.get(definition.key)
+        if built_in is None or value is None or not str(value).strip():
+            continue
+        own = contact.phone if built_in == "phone" else contact.email
+        if not _same(built_in, own, str(value)):
+            found.setdefault(built_in, []).append(Twin(built_in, definition, str(value).strip()))
+    return found
 
 
 async def _books(ctx: Ctx, contact_id: int) -> list[BookHistory]:
@@ -177,6 +221,8 @@ async def load_panel(
     if "profile" in parts:
         loaded["statuses"] = await statuses.list_statuses(ctx.db)
         loaded["marks"] = await marks.list_marks(ctx.db)
+        if place == Place.page:
+            loaded["twins"] = await _twins(ctx, detail)
     if "fields" in parts:
         loaded["field_groups"] = await _field_groups(ctx, detail, place)
     if "memos" in parts:

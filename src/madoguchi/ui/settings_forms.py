@@ -19,6 +19,7 @@ from madoguchi.conversations import repository
 from madoguchi.crm import fields, tags
 from madoguchi.forms import links as form_links
 from madoguchi.forms import service as forms
+from madoguchi.kit import spreadsheet
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.web import CtxDep
 from madoguchi.members.dependencies import MemberDep
@@ -255,15 +256,23 @@ async def _answers(ctx: Ctx, form_id: int, before: int | None = None) -> dict[st
 
 
 @router.get("/settings/forms/{form_id}/answers.csv")
-async def answers_csv(form_id: int, request: Request, member: MemberDep, ctx: CtxDep) -> Response:
+async def answers_csv(
+    form_id: int, request: Request, member: MemberDep, ctx: CtxDep, encoding: str = "utf-8"
+) -> Response:
     if not is_manager(member):
         return await refused(request, ctx, member)
     out = io.StringIO()
     await forms.write_csv(
         ctx.db, out, form_id=form_id, language=member.language, timezone=ctx.settings.timezone
     )
+    shift_jis = encoding == "cp932"
+    encoded = spreadsheet.encode_csv(out.getvalue(), "cp932" if shift_jis else "utf-8")
+    suffix = "-sjis" if shift_jis else ""
     return Response(
-        "\ufeff" + out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="form-{form_id}-answers.csv"'},
+        encoded.data,
+        media_type=f"text/csv; charset={'Shift_JIS' if shift_jis else 'utf-8'}",
+        headers={
+            "Content-Disposition": f'attachment; filename="form-{form_id}-answers{suffix}.csv"',
+            spreadsheet.REPLACED_CELLS_HEADER: str(encoded.replaced_cells),
+        },
     )

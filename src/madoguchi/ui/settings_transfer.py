@@ -22,7 +22,7 @@ from starlette.datastructures import FormData, UploadFile
 from madoguchi.contacts import transfer
 from madoguchi.crm import fields
 from madoguchi.crm.models import Field
-from madoguchi.kit import jsonsafe
+from madoguchi.kit import jsonsafe, spreadsheet
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.i18n import gettext_for, translate_error
@@ -59,6 +59,7 @@ TARGET_LABELS: tuple[tuple[str, str], ...] = (
     ("tags", N_("Tags")),
     ("status", N_("Support status")),
     ("mail_opt_in", N_("Newsletter opt-in")),
+    ("memo", N_("Memo")),
     ("madoguchi_id", N_("Madoguchi ID (from an export)")),
 )
 
@@ -78,6 +79,9 @@ class Preview:
     headers: list[str]
     columns: list[Column]
     row_count: int
+    # What importing would make: shown before anything is imported.
+    new_tags: list[str]
+    new_folders: list[str]
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,9 @@ def _target_label(member: Member, target: str, field_rows: Sequence[Field]) -> s
     return next((f.label for f in field_rows if f"field:{f.key}" == target), target)
 
 
-def _preview(name: str, encoding: str, table: transfer.Table, mapping: dict[int, str]) -> Preview:
+async def _preview(
+    ctx: Ctx, name: str, encoding: str, table: transfer.Table, mapping: dict[int, str]
+) -> Preview:
     columns = [
         Column(
             index=index,
@@ -125,12 +131,15 @@ def _preview(name: str, encoding: str, table: transfer.Table, mapping: dict[int,
         )
         for index, header in enumerate(table.headers)
     ]
+    planned = await transfer.new_tags(ctx, table, mapping)
     return Preview(
         file_name=name,
         encoding=encoding,
         headers=table.headers,
         columns=columns,
         row_count=len(table.rows),
+        new_tags=planned.tags,
+        new_folders=planned.folders,
     )
 
 
@@ -187,6 +196,19 @@ def _chosen_mapping(
     return mapping
 
 
+def _kept_mapping(
+    member: Member, form: FormData, headers: Sequence[str], field_rows: Sequence[Field]
+) -> dict[int, str] | None:
+    """The owner's choices when the same file is previewed again (a column now filling the
+    tags, say); None for a new file or choices that do not hold."""
+    if _previewed_headers(form) != list(headers):
+        return None
+    try:
+        return _chosen_mapping(member, form, headers, field_rows)
+    except Invalid:
+        return None
+
+
 def _render_preview(
     request: Request,
     ctx: Ctx,
@@ -233,13 +255,15 @@ async def preview_import(request: Request, member: MemberDep, ctx: CtxDep) -> Re
     field_rows = await fields.list_fields(ctx.db)
     hint = None
     try:
-        _form, name, encoding, raw = await _uploaded(request)
+        form, name, encoding, raw = await _uploaded(request)
         table = _table(name, raw, encoding)
-        try:
-            mapping = transfer.auto_mapping(table.headers, field_rows)
-        except Invalid as no_match:  # no column is known: the owner chooses by hand
-            mapping = {}
-            hint = translate_error(no_match, member.language)
+        mapping = _kept_mapping(member, form, table.headers, field_rows)
+        if mapping is None:
+            try:
+                mapping = transfer.auto_mapping(table.headers, field_rows)
+            except Invalid as no_match:  # no column is known: the owner chooses by hand
+                mapping = {}
+                hint = translate_error(no_match, member.language)
     except DomainError as error:
         message = translate_error(error, member.language)
         if is_htmx(request):
@@ -254,7 +278,7 @@ async def preview_import(request: Request, member: MemberDep, ctx: CtxDep) -> Re
             )
         outcome = Outcome(error=message, at="import")
         return await show(request, ctx, member, TRANSFER, outcome=outcome, status_code=422)
-    preview = _preview(name, encoding, table, mapping)
+    preview = await _preview(ctx, name, encoding, table, mapping)
     if is_htmx(request):
         return _render_preview(
             request, ctx, member, preview=preview, field_rows=field_rows, hint=hint
@@ -292,14 +316,14 @@ async def run_import(request: Request, member: MemberDep, ctx: CtxDep) -> Respon
             ctx,
             member,
             Invalid("This is not the file that was previewed: check its columns, then import."),
-            _preview(name, encoding, table, mapping),
+            await _preview(ctx, name, encoding, table, mapping),
             field_rows,
         )
     try:
         mapping = _chosen_mapping(member, form, table.headers, field_rows)
     except DomainError as error:
         chosen = {i: str(form.get(f"column-{i}") or "") for i in range(len(table.headers))}
-        preview = _preview(name, encoding, table, chosen)
+        preview = await _preview(ctx, name, encoding, table, chosen)
         return await _import_refused(request, ctx, member, error, preview, field_rows)
     language = member.language
     # Each row is its own savepoint: a bad row is listed and the others go in.
@@ -377,19 +401,16 @@ async def export_contacts(
     buffer = io.StringIO()
     await transfer.export_contacts(ctx, buffer)
     shift_jis = encoding == "cp932"
-    try:
-        data = transfer.encode_csv(buffer.getvalue(), "cp932" if shift_jis else "utf-8")
-    except DomainError as problem:
-        outcome = Outcome(error=translate_error(problem, member.language), at="export")
-        return await show(request, ctx, member, TRANSFER, outcome=outcome, status_code=422)
+    encoded = spreadsheet.encode_csv(buffer.getvalue(), "cp932" if shift_jis else "utf-8")
     day = datetime.now(ZoneInfo(ctx.settings.timezone)).strftime("%Y%m%d")
     suffix = "-sjis" if shift_jis else ""
     return Response(
-        data,
+        encoded.data,
         media_type=f"text/csv; charset={'Shift_JIS' if shift_jis else 'utf-8'}",
         headers={
             "Content-Disposition": f'attachment; filename="contacts-{day}{suffix}.csv"',
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
+            spreadsheet.REPLACED_CELLS_HEADER: str(encoded.replaced_cells),
         },
     )

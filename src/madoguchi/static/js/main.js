@@ -10,6 +10,8 @@
 //   notifications.js  the bell and the browser's notifications (F41)
 //   live.js           /ws events → ONE request per conversation for what they change (ui/live.py)
 //   swaps.js          htmx: errors in place, what follows a swap, the server's HX-Trigger events
+//   pwa.js            the service worker (/sw.js) and the 「オフライン」 notice
+//   push.js           Web Push on the member's own settings page (this device, previews, devices)
 //   settings.js       the settings pages (its own entry, loaded by settings/_layout.html)
 // Their addresses are /static/modules/<version>/<name> (ui/render.py: module_url), so the
 // relative imports below resolve to the same release's files.
@@ -22,6 +24,8 @@ import * as live from "./live.js";
 import * as menus from "./menus.js";
 import * as notifications from "./notifications.js";
 import * as panel from "./panel.js";
+import * as push from "./push.js";
+import * as pwa from "./pwa.js";
 import * as swaps from "./swaps.js";
 
 // Buttons and links marked data-action="…".
@@ -84,6 +88,8 @@ function start() {
   swaps.install();
   notifications.install();
   live.install();
+  pwa.install();
+  push.install();
 }
 
 if (document.readyState === "loading") {

@@ -64,7 +64,19 @@ export async function readMemberSettings() {
 }
 
 function showNotification(title, text, tag, conversationId) {
-  const notice = new Notification(title, { body: text, tag: tag, icon: "/static/favicon.svg" });
+  let notice;
+  try {
+    notice = new Notification(title, { body: text, tag: tag, icon: "/static/favicon.svg" });
+  } catch (error) {
+    // Chrome on Android shows notifications only through the service worker (sw.js, whose
+    // click opens the conversation).
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.ready.then(function (registration) {
+        return registration.showNotification(title, { body: text, tag: tag, data: { url: "/c/" + conversationId } });
+      }).catch(function () {});
+    }
+    return;
+  }
   notice.addEventListener("click", function () {
     window.focus();
     openConversation(conversationId);

@@ -171,6 +171,9 @@ document.addEventListener("change", function (event) {
   if (element.matches("[data-mapping-select]")) {
     const row = element.closest("tr");
     if (row) row.classList.toggle("set-mapping-row--skipped", !element.value);
+    // The tags column changed: the list of tags the import makes is read again.
+    if (element.value === "tags" || element.dataset.was === "tags") previewImport();
+    element.dataset.was = element.value;
   }
 });
 
@@ -277,6 +280,53 @@ document.addEventListener("click", function (event) {
   if (!button || !("Notification" in window)) return;
   const box = button.closest("[data-notification-permission]");
   Notification.requestPermission().then(function () { showPermission(box); });
+});
+
+// ---------- CSV downloads: the file, then how many cells hold a stand-in (〓) ----------
+
+// The download is fetched here so that the page can say what the file's header says; anything
+// but a CSV (a refusal page, no network) falls back to the plain download.
+async function downloadCsv(url, box) {
+  let response = null;
+  try {
+    response = await fetch(url, { credentials: "same-origin" });
+  } catch (_error) {
+    response = null;
+  }
+  const type = response ? response.headers.get("content-type") || "" : "";
+  if (!response || !response.ok || !type.startsWith("text/csv")) {
+    window.location.assign(url);
+    return;
+  }
+  const blob = await response.blob();
+  const named = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") || "");
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = named ? named[1] : "export.csv";
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(function () { URL.revokeObjectURL(link.href); }, 60000);
+  const status = box ? $("[data-csv-status]", box) : null;
+  if (!status) return;
+  const count = Number(response.headers.get("X-Madoguchi-Replaced-Cells") || "0");
+  status.textContent = count > 0 ? status.dataset.replaced.replace("{n}", String(count)) : status.dataset.ready;
+  status.hidden = false;
+}
+
+document.addEventListener("submit", function (event) {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.matches("[data-csv-download]")) return;
+  event.preventDefault();
+  const query = new URLSearchParams(new FormData(form)).toString();
+  downloadCsv(form.action + (query ? "?" + query : ""), form);
+});
+
+document.addEventListener("click", function (event) {
+  const link = event.target instanceof Element ? event.target.closest("a[data-csv-download]") : null;
+  if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+  event.preventDefault();
+  downloadCsv(link.href, link.closest("[data-csv-box]"));
 });
 
 // What script adds to a page or a swapped panel.
