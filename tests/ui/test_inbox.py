@@ -8,6 +8,8 @@ import pytest
 
 from madoguchi.app import create_app
 from madoguchi.config import Settings
+from madoguchi.contacts import service as contacts
+from madoguchi.conversations import workflow
 from madoguchi.conversations.models import MAX_TEXT_LENGTH
 from madoguchi.kit.db import Database
 from madoguchi.members import service as members
@@ -380,3 +382,36 @@ async def test_the_list_has_a_tab_for_hidden_customers(
     page = (await client.get("/", headers=HTML)).text
     assert 'href="/?view=hidden"' in page and "非表示中" in page
     assert "絞り込み" in page and 'aria-controls="filter-panel"' in page
+
+
+async def test_a_search_shows_each_result_with_its_state(
+    client: httpx.AsyncClient, factory: Factory, inbox: Inbox
+) -> None:
+    ctx = factory.ctx
+    closed = await factory.inbound(
+        inbox.channel, contact="c-closed", name="伊藤 さくら", text="ありがとう"
+    )
+    hidden = await factory.inbound(
+        inbox.channel, contact="c-hidden", name="伊藤 花子", text="またね"
+    )
+    await workflow.close(ctx, conversation_id=closed.conversation.id, actor=inbox.member)
+    await contacts.update_contact(
+        ctx,
+        contact_id=hidden.conversation.contact_id,
+        changes=contacts.ContactChanges(hidden=True),
+    )
+    await ctx.db.commit()
+
+    plain = (await client.get("/ui/list", headers=HTMX)).text
+    assert "伊藤" not in plain
+    found = (await client.get("/ui/list", params={"q": "伊藤"}, headers=HTMX)).text
+    assert "一致する会話はありません" not in found
+    closed_row = found.split(f'id="row-{closed.conversation.id}"')[1].split("</li>")[0]
+    assert 'data-row-state="closed"' in closed_row and "終了" in closed_row
+    hidden_row = found.split(f'id="row-{hidden.conversation.id}"')[1].split("</li>")[0]
+    assert 'data-row-state="hidden"' in hidden_row and "非表示" in hidden_row
+    chosen = (
+        await client.get("/ui/list", params={"q": "伊藤", "view": "closed"}, headers=HTMX)
+    ).text
+    assert f'id="row-{closed.conversation.id}"' in chosen
+    assert f'id="row-{hidden.conversation.id}"' not in chosen

@@ -71,6 +71,7 @@ def conversation_out(item: InboxItem) -> ConversationOut:
             status=Label.of(item.status),
             mark=Label.of(item.mark),
             tags=[label for tag in item.tags if (label := Label.of(tag))],
+            hidden=contact.hidden,
         ),
         channel=ChannelSummary(id=channel.id, kind=channel.kind, name=channel.name),
     )

@@ -91,6 +91,11 @@ class InboxQuery:
             shorthands.append(filters.Condition("assignee", "eq", self.assignee_id))
         return [*shorthands, *self.conditions]
 
+    def searching(self) -> bool:
+        """Whether words are looked for (``q`` or a text condition): 一覧 then looks through
+        every conversation, whatever its state (_view_conditions)."""
+        return any(condition.field == "text" for condition in self.all_conditions())
+
 
 @dataclass(frozen=True)
 class Page:
@@ -183,7 +188,9 @@ async def _listing(
             activity, ident = Conversation.last_activity_at, Conversation.id
     # PostgreSQL keeps statistics and picks its index by them; the guard would only blind it.
     plain = activity is Conversation.last_activity_at or db.get_bind().dialect.name == "postgresql"
-    where = _view_conditions(query.view, member_id, walking_conversations=plain)
+    where = _view_conditions(
+        query.view, member_id, walking_conversations=plain, searching=query.searching()
+    )
     plan = await filters.compile_conditions(db, conditions, context, common_terms=common_terms)
     where += plan.where
     # Forced only where nothing else narrows the list more than its walked index does: with an
@@ -229,7 +236,10 @@ async def _searched(
         .select_from(walk.source)
         .join(Conversation, Conversation.id == walk.conversation_id)
         .join(Contact, Contact.id == Conversation.contact_id)
-        .where(*walk.conditions, *_view_conditions(query.view, context.member_id or 0))
+        .where(
+            *walk.conditions,
+            *_view_conditions(query.view, context.member_id or 0, searching=True),
+        )
     )
 
     def after(cursor: Cursor) -> ColumnElement[bool]:
@@ -344,11 +354,13 @@ async def in_view(
 
 
 def _view_conditions(
-    view: View, member_id: int, *, walking_conversations: bool = True
+    view: View, member_id: int, *, walking_conversations: bool = True, searching: bool = False
 ) -> list[ColumnElement[bool]]:
     """一覧 is the open work; snoozed and closed conversations wait in their own views; the
     未確認 view is what this member has not read, whatever its state. Hidden contacts leave
-    every view but their own (非表示中).
+    every view but their own (非表示中). A search for words in 一覧 (``searching``) looks
+    through every conversation, whatever its state and whether its contact is hidden: the
+    customer asked for is found; a state view chosen on purpose keeps its own rule.
 
     When another index is walked, the conversations' own columns are written so that no index
     of theirs is chosen instead (``state || ''``, ``assignee_id + 0``): a database without
@@ -361,6 +373,8 @@ def _view_conditions(
         assignee = Conversation.assignee_id + 0
     if view == View.hidden:
         return [Contact.hidden.is_(True)]
+    if view == View.all and searching:
+        return []
     shown = Contact.hidden.is_(False)
     is_open = state == ConversationState.open
     match view:

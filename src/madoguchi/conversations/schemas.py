@@ -149,6 +149,8 @@ class ContactSummary(BaseModel):
     status: Label | None = None
     mark: Label | None = None
     tags: list[Label] = []
+    # Hidden customers (非表示中) leave 一覧 but a search finds them: the list says which.
+    hidden: bool = False
 
 
 class ChannelSummary(BaseModel):

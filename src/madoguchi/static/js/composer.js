@@ -109,21 +109,36 @@ async function uploadImage(input, file) {
   fillChip(chip, await response.json());
 }
 
-// The browser checks first (kind, size, how many); the server checks the content again.
+// The browser checks first (kind, size, how many); the server checks the content again. What is
+// left out is said by name, with the reason (the error slot is read out: role="alert").
+function leftOut(input, key, files) {
+  if (!files.length) return "";
+  const separator = document.documentElement.lang === "ja" ? "、" : ", ";
+  const names = files.map(function (file) { return "「" + file.name + "」"; }).join(separator);
+  return input.dataset[key].replace("{count}", String(files.length)).replace("{names}", names);
+}
+
 function pickImages(input) {
   const tray = trayOf(input);
   const files = Array.from(input.files || []);
   input.value = "";
   if (!tray || !files.length) return;
   clearError(input);
-  const room = Number(tray.dataset.max) - $all(".attachment", tray).length;
+  const room = Math.max(0, Number(tray.dataset.max) - $all(".attachment", tray).length);
   const allowed = (input.accept || "").split(",");
-  let problem = files.length > room ? input.dataset.messageCount : "";
-  files.slice(0, Math.max(0, room)).forEach(function (file) {
-    if (!allowed.includes(file.type)) { problem = problem || input.dataset.messageType; return; }
-    if (file.size > Number(input.dataset.maxBytes)) { problem = problem || input.dataset.messageSize; return; }
-    uploadImage(input, file);
+  const wrongType = [];
+  const tooBig = [];
+  const fitting = files.filter(function (file) {
+    if (!allowed.includes(file.type)) { wrongType.push(file); return false; }
+    if (file.size > Number(input.dataset.maxBytes)) { tooBig.push(file); return false; }
+    return true;
   });
+  fitting.slice(0, room).forEach(function (file) { uploadImage(input, file); });
+  const problem = [
+    leftOut(input, "messageCount", fitting.slice(room)),
+    leftOut(input, "messageType", wrongType),
+    leftOut(input, "messageSize", tooBig),
+  ].filter(Boolean).join(" ");
   if (problem) showError(input, problem);
 }
 

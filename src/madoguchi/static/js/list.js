@@ -158,20 +158,10 @@ export function removeFilterTerm(trigger) {
   if (add) add.focus();
 }
 
-// ---------- the list's tabs: the chosen one in sight ----------
-
-function showActiveTab() {
-  const tab = $("#list-tabs [aria-current]");
-  const row = tab && tab.parentElement;
-  if (!row || row.scrollWidth <= row.clientWidth) return;
-  row.scrollLeft = tab.offsetLeft - (row.clientWidth - tab.offsetWidth) / 2;
-}
-
 // A fresh list was swapped in.
 export function listSettled() {
   highlightOpenRow();
   syncAddress();
-  showActiveTab();
   const toggle = $("#filter-toggle");
   const panel = filterPanel();
   if (toggle && panel) toggle.setAttribute("aria-expanded", String(!panel.hidden));
@@ -236,6 +226,4 @@ export function install() {
     closeMenus();
     openConversation(Number(link.dataset.openConversation));
   });
-
-  showActiveTab();
 }
