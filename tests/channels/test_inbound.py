@@ -33,8 +33,8 @@ from tests.fixtures import Factory
 # The budget for one text message from a new LINE friend, profile asked: what it takes now
 # with a little room (BEGINs and savepoints counted). Before the one way in it took 32 on
 # SQLite, in three transactions, with the duplicate check and the contact's look-up three
-# times each.
-STATEMENTS = {"sqlite": 30, "postgresql": 26}
+# times each. The team's 未確認 (issue 13) is one row more to raise: 31 and 27.
+STATEMENTS = {"sqlite": 31, "postgresql": 27}
 
 
 @dataclass

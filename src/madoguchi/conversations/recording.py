@@ -243,13 +243,17 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
         },
     )
     moved_at = {cid: {"_at": new.at} for cid, new in newest.items()}
-    for model in (ConversationUnread, ConversationTeamUnread):
+    # The team's row of a conversation raised below gets its time from the raise itself.
+    for model, moved in (
+        (ConversationUnread, moved_at),
+        (ConversationTeamUnread, {c: at for c, at in moved_at.items() if not newest[c].unread}),
+    ):
         unreads = _table(model)
         await _update_each(
             ctx,
             unreads.update().values(activity_at=bindparam("_at")),
             unreads.c.conversation_id,
-            moved_at,
+            moved,
         )
     raised = [
         {"conversation_id": cid, "at": new.at, "n": new.unread, "active": True}
