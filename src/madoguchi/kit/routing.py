@@ -15,10 +15,11 @@ of the app is still reached, and bench/ measures the floor.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import _EffectiveRouteContext, _IncludedRouter, iter_route_contexts
+from fastapi.routing import _EffectiveRouteContext, _IncludedRouter
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import Scope
 
@@ -37,19 +38,31 @@ class Gate:
 
     @classmethod
     def of(cls, routes: list[BaseRoute]) -> Gate:
+        """From the routes' own paths (and included routers' prefixes): FastAPI's effective
+        route contexts are built lazily, on a first request, and stay so."""
         exact: set[str] = set()
         prefixes: set[str] = set()
-        for context in iter_route_contexts(routes):
-            path = context.path_format or context.path
-            if not isinstance(path, str):
+        for path, mount in _paths(routes, ""):
+            if path is None:
                 prefixes.add("")  # a route of no path: the gate lets everything through
             elif "{" in path:
                 prefixes.add(path[: path.index("{")])
-            elif isinstance(context.original_route, Mount):
+            elif mount:
                 prefixes.add(path)
             else:
                 exact.add(path)
         return cls(frozenset(exact), tuple(sorted(prefixes)))
+
+
+def _paths(routes: list[BaseRoute], prefix: str) -> Iterator[tuple[str | None, bool]]:
+    """(full path or None, whether it is a mount) of every route, through included routers."""
+    for route in routes:
+        if isinstance(route, _IncludedRouter):
+            inner = prefix + route.include_context.prefix
+            yield from _paths(route.original_router.routes, inner)
+            continue
+        path = getattr(route, "path_format", None) or getattr(route, "path", None)
+        yield (prefix + path if isinstance(path, str) else None), isinstance(route, Mount)
 
 
 @dataclass
