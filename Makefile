@@ -50,7 +50,10 @@ $(VENV)/.installed: pyproject.toml
 # Swagger UI for /docs, served from here: no CDN, nothing foreign on a screen that may be offline.
 SWAGGER_UI := $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css
 
-assets: $(VENDOR)/htmx.min.js $(SWAGGER_UI)
+# uPlot draws the statistics page's charts.
+UPLOT := $(VENDOR)/uPlot.iife.min.js $(VENDOR)/uPlot.min.css
+
+assets: $(VENDOR)/htmx.min.js $(SWAGGER_UI) $(UPLOT)
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -63,6 +66,10 @@ $(VENDOR)/htmx.min.js: node_modules/.package-lock.json
 $(SWAGGER_UI): $(VENDOR)/%: node_modules/.package-lock.json
 	mkdir -p $(VENDOR)
 	cp node_modules/swagger-ui-dist/$* $@
+
+$(UPLOT): $(VENDOR)/%: node_modules/.package-lock.json
+	mkdir -p $(VENDOR)
+	cp node_modules/uplot/dist/$* $@
 
 # Debian's Chromium for the end-to-end test; without it (not root, no apt) that test is skipped.
 browser:

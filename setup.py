@@ -1,4 +1,4 @@
-"""The one build step of the package: the web pages' vendored front-end files (htmx, Swagger UI)
+"""The one build step of the package: the web pages' vendored front-end files (htmx, Swagger UI, uPlot)
 come from npm packages (package.json), copied into src/madoguchi/static/vendor before setuptools
 collects the package data. So ``pip install .`` (or a wheel built from the checkout) serves the
 same UI as ``make run``, whether or not ``make assets`` ran first. Everything else is in
@@ -20,6 +20,8 @@ VENDORED = {
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
     "swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
     "swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
+    "uPlot.iife.min.js": "uplot/dist/uPlot.iife.min.js",
+    "uPlot.min.css": "uplot/dist/uPlot.min.css",
 }
 
 

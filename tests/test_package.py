@@ -56,6 +56,7 @@ def test_a_wheel_built_without_make_carries_htmx_swagger_ui_and_the_templates(
         "madoguchi/static/vendor/htmx.min.js",
         "madoguchi/static/vendor/swagger-ui-bundle.js",
         "madoguchi/static/vendor/swagger-ui.css",
+        "madoguchi/static/vendor/uPlot.iife.min.js",
         "madoguchi/static/css/app.css",
         "madoguchi/templates/inbox/_messages.html",
         "madoguchi/locale/ja/LC_MESSAGES/messages.po",
