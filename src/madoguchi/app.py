@@ -55,6 +55,7 @@ from madoguchi.members.api import router as members_router
 from madoguchi.members.dependencies import current_member, member_refusals, websocket_member
 from madoguchi.notifications import push
 from madoguchi.notifications.api import router as notifications_router
+from madoguchi.stats.api import router as stats_router
 from madoguchi.ui import router as ui_router
 from madoguchi.ui.present import safe_next
 from madoguchi.ui.render import PAGE_HEADERS, error_text, render
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include_gated(app, forms_router)
     include_gated(app, notifications_router)
     include_gated(app, workspace_router)
+    include_gated(app, stats_router)
     include_gated(app, audit_router)
     include_gated(app, files_router)
     for channel_router in CHANNEL_ROUTERS.values():

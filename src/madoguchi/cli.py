@@ -36,6 +36,8 @@ import_app = typer.Typer(help="Import contacts from a file.", no_args_is_help=Tr
 export_app = typer.Typer(help="Export contacts to a file.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+stats_app = typer.Typer(help="Statistics.", no_args_is_help=True)
+app.add_typer(stats_app, name="stats")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -169,6 +171,19 @@ def demo(
     typer.echo(f"  e-mail:   {result.owner_email}")
     typer.echo(f"  password: {result.owner_password}")
     typer.echo("")
+
+
+@stats_app.command("rebuild")
+def stats_rebuild() -> None:
+    """Count the statistics again from every stored message (after an upgrade, or after the
+    opening hours or the time zone changed). Running it twice gives the same numbers."""
+    from madoguchi.stats import service as stats
+
+    rebuilt = run_command(settings_or_exit(), stats.rebuild)
+    typer.echo(
+        f"Statistics rebuilt: {rebuilt.conversations} conversations "
+        f"from {rebuilt.messages} messages."
+    )
 
 
 @member_app.command("create")

@@ -52,6 +52,7 @@ from madoguchi.forms.models import Form, FormAnswer
 from madoguchi.kit.db import Base
 from madoguchi.members.models import ApiToken, LoginThrottle, Member, MemberSession, Role
 from madoguchi.notifications.models import Notification, PushDelivery, PushSubscription
+from madoguchi.stats.models import ConversationFacts, DayCounts
 from madoguchi.workspace.models import WorkspaceValue
 
 __all__ = [
@@ -68,12 +69,14 @@ __all__ = [
     "Contact",
     "ContactTag",
     "Conversation",
+    "ConversationFacts",
     "ConversationFollower",
     "ConversationState",
     "ConversationTag",
     "ConversationTagging",
     "ConversationTeamUnread",
     "ConversationUnread",
+    "DayCounts",
     "Delivery",
     "Field",
     "FieldFolder",

@@ -41,6 +41,7 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import UTCDateTime
 from madoguchi.kit.text import gram_sequence, grams_in, grams_of, preview, search_key
 from madoguchi.search import conversations as searching
+from madoguchi.stats import rollup
 
 # What the list shows for a message without text, by what it holds: a symbol, in no particular
 # language (the list adds the word in the member's: templates/inbox/_preview.html).
@@ -135,7 +136,9 @@ async def record(
                 kind=message.kind,
                 text=message.text,
                 created_at=message.created_at,
+                sender_member_id=message.sender_member_id,
                 meta=message.meta,
+                broadcast=bool(message.broadcast),
                 moves=moves and searching.is_searched(message.kind),
                 unread=moves and unread and message.kind == MessageKind.inbound,
             )
@@ -188,6 +191,22 @@ class _Newest:
 
 
 async def _follow(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
+    await rollup.note(
+        ctx,
+        [
+            rollup.Counted.of(
+                conversation_id=m.conversation_id,
+                channel_id=m.channel_id,
+                kind=m.kind,
+                created_at=m.created_at,
+                sender_member_id=m.sender_member_id,
+                broadcast=m.broadcast,
+                meta=m.meta,
+                reopens=m.moves,
+            )
+            for m in messages
+        ],
+    )
     searched = [m for m in messages if m.searched]
     await search.add_grams(ctx.db, search.MESSAGES, [(m.id, _grams(m.text)[0]) for m in searched])
     newest: dict[int, _Newest] = {}
@@ -407,6 +426,7 @@ async def forget(ctx: Ctx, conversation_ids: Iterable[int]) -> Forgotten:
         )
         or 0
     )
+    await rollup.unnote(ctx, ids)
     await searching.forget_messages(ctx.db, ids)
     file_ids = set(
         await ctx.db.scalars(

@@ -32,6 +32,7 @@ from madoguchi.ui import (
     settings_team,
     settings_templates,
     settings_transfer,
+    settings_stats,
     settings_unread,
 )
 from madoguchi.ui.render import render_for
@@ -109,6 +110,7 @@ router.include_router(settings_filters.router)
 router.include_router(settings_rules.router)
 router.include_router(settings_autoclose.router)
 router.include_router(settings_unread.router)
+router.include_router(settings_stats.router)
 router.include_router(settings_segments.router)
 router.include_router(settings_broadcasts.router)
 router.include_router(settings_sequences.router)

@@ -42,8 +42,9 @@ def parse_mode(value: str) -> UnreadMode:
     return UnreadMode(value)
 
 
-async def choose_unread_mode(ctx: Ctx, mode: UnreadMode) -> None:
-    """Store the choice and commit. The team's state is kept whichever is shown, so switching
-    back finds it true."""
+async def choose_unread_mode(ctx: Ctx, mode: UnreadMode, *, commit: bool = True) -> None:
+    """Store the choice and commit (unless another change commits with it). The team's state
+    is kept whichever is shown, so switching back finds it true."""
     await set_unread_mode(ctx.db, mode)
-    await ctx.commit()
+    if commit:
+        await ctx.commit()
