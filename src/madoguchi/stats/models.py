@@ -18,8 +18,18 @@ class ConversationFacts(Base):
 
     __tablename__ = "stats_conversations"
     __table_args__ = (
-        Index("ix_stats_conversations_opened_day", "opened_day", "conversation_id"),
-        Index("ix_stats_conversations_closed_day", "closed_day", "conversation_id"),
+        Index(
+            "ix_stats_conversations_opened_day",
+            "opened_day",
+            "conversation_id",
+            "first_response_seconds",
+        ),
+        Index(
+            "ix_stats_conversations_closed_day",
+            "closed_day",
+            "conversation_id",
+            "resolution_seconds",
+        ),
     )
 
     conversation_id: Mapped[int] = mapped_column(

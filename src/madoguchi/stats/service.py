@@ -176,8 +176,9 @@ def _narrowed(query: Any, filters: Filters) -> Any:
 
 
 async def report(ctx: Ctx, *, period: Period, filters: Filters = Filters()) -> Report:
-    """The statistics of a period: five indexed range reads of the rollup, whatever the size
-    of the history before and after it."""
+    """The statistics of a period, from indexed range reads of the rollup (whatever the size
+    of the history around it): counts grouped in SQL, and only the durations themselves
+    fetched, as the medians and p90s need every one of them."""
     db = ctx.db
     await check_filters(db, filters)
     total = Group()
@@ -186,62 +187,48 @@ async def report(ctx: Ctx, *, period: Period, filters: Filters = Filters()) -> R
     members: dict[int | None, Group] = {}
     tags: dict[int, Group] = {}
     facts = ConversationFacts
-    joined = select().join_from(facts, Conversation, Conversation.id == facts.conversation_id)
-
-    opened = _narrowed(
-        joined.add_columns(
-            facts.conversation_id,
-            facts.opened_day,
-            facts.first_response_seconds,
-            Conversation.channel_id,
-            Conversation.assignee_id,
-        ).where(facts.opened_day.between(period.first, period.last)),
-        filters,
+    sides = (
+        (facts.opened_day, facts.first_response_seconds, "opened", "first_responses"),
+        (facts.closed_day, facts.resolution_seconds, "closed", "resolutions"),
     )
-    opened_ids: dict[int, int | None] = {}
-    for cid, day, seconds, channel_id, assignee_id in await db.execute(opened):
-        groups = [total, days[day], _at(channels, channel_id), _at(members, assignee_id)]
-        for group in groups:
-            group.opened += 1
-            if seconds is not None:
-                group.first_responses.append(seconds)
-        opened_ids[cid] = seconds
-    closed = _narrowed(
-        joined.add_columns(
-            facts.conversation_id,
-            facts.closed_day,
-            facts.resolution_seconds,
-            Conversation.channel_id,
-            Conversation.assignee_id,
-        ).where(facts.closed_day.between(period.first, period.last)),
-        filters,
-    )
-    closed_ids: dict[int, int | None] = {}
-    for cid, day, seconds, channel_id, assignee_id in await db.execute(closed):
-        for group in (total, days[day], _at(channels, channel_id), _at(members, assignee_id)):
-            group.closed += 1
-            if seconds is not None:
-                group.resolutions.append(seconds)
-        closed_ids[cid] = seconds
-    for column, held in ((facts.opened_day, opened_ids), (facts.closed_day, closed_ids)):
-        tagged = _narrowed(
-            select(ConversationTagging.tag_id, facts.conversation_id)
-            .join(facts, facts.conversation_id == ConversationTagging.conversation_id)
-            .join(Conversation, Conversation.id == facts.conversation_id)
-            .where(column.between(period.first, period.last)),
+    for day_column, seconds_column, counter, durations in sides:
+        in_period = day_column.between(period.first, period.last)
+        joined = select().join_from(facts, Conversation, Conversation.id == facts.conversation_id)
+        dimensions = (day_column, Conversation.channel_id, Conversation.assignee_id)
+        counted = _narrowed(
+            joined.add_columns(*dimensions, func.count()).where(in_period).group_by(*dimensions),
             filters,
         )
-        for tag_id, cid in await db.execute(tagged):
+        for day, channel_id, assignee_id, n in (await db.execute(counted)).all():
+            for group in (total, days[day], _at(channels, channel_id), _at(members, assignee_id)):
+                setattr(group, counter, getattr(group, counter) + n)
+        timed = _narrowed(
+            joined.add_columns(
+                Conversation.channel_id, Conversation.assignee_id, seconds_column
+            ).where(in_period, seconds_column.is_not(None)),
+            filters,
+        )
+        every: list[int] = getattr(total, durations)
+        by_channel: dict[int, list[int]] = {}
+        by_member: dict[int | None, list[int]] = {}
+        for channel_id, assignee_id, seconds in (await db.execute(timed)).all():
+            every.append(seconds)
+            by_channel.setdefault(channel_id, []).append(seconds)
+            by_member.setdefault(assignee_id, []).append(seconds)
+        for found, held in ((by_channel, channels), (by_member, members)):
+            for key, values in found.items():
+                getattr(_at(held, key), durations).extend(values)
+        tagged = select(ConversationTagging.tag_id, seconds_column).join(
+            facts, facts.conversation_id == ConversationTagging.conversation_id
+        )
+        if filters.member_id is not None or filters.channel_id is not None:
+            tagged = tagged.join(Conversation, Conversation.id == facts.conversation_id)
+        tagged = _narrowed(tagged.where(in_period), filters)
+        for tag_id, seconds in (await db.execute(tagged)).all():
             group = _at(tags, tag_id)
-            seconds = held.get(cid)
-            if column is facts.opened_day:
-                group.opened += 1
-                if seconds is not None:
-                    group.first_responses.append(seconds)
-            else:
-                group.closed += 1
-                if seconds is not None:
-                    group.resolutions.append(seconds)
+            setattr(group, counter, getattr(group, counter) + 1)
+            if seconds is not None:
+                getattr(group, durations).append(seconds)
     await _count_messages(db, period, filters, total, days, channels, members)
     return Report(
         period=period,

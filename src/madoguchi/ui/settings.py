@@ -29,10 +29,10 @@ from madoguchi.ui import (
     settings_rules,
     settings_segments,
     settings_sequences,
+    settings_stats,
     settings_team,
     settings_templates,
     settings_transfer,
-    settings_stats,
     settings_unread,
 )
 from madoguchi.ui.render import render_for

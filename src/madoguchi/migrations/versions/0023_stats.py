@@ -43,10 +43,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("stats_conversations", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_stats_conversations_opened_day", ["opened_day", "conversation_id"], unique=False
+            "ix_stats_conversations_opened_day",
+            ["opened_day", "conversation_id", "first_response_seconds"],
+            unique=False,
         )
         batch_op.create_index(
-            "ix_stats_conversations_closed_day", ["closed_day", "conversation_id"], unique=False
+            "ix_stats_conversations_closed_day",
+            ["closed_day", "conversation_id", "resolution_seconds"],
+            unique=False,
         )
     op.create_table(
         "stats_days",
