@@ -220,6 +220,8 @@ async def measure(settings: Settings, size: int, per_day: int, repeats: int) -> 
 
 def render(results: Sequence[Timing], engine: str) -> str:
     lines = [
+        f"## Statistics for a month ({engine})",
+        "",
         f"| {engine}: conversations | days of history | opened in the month | p50 | p95 |",
         "|---|---|---|---|---|",
     ]

@@ -113,3 +113,26 @@ def test_the_unread_benchmark_times_both_walks(tmp_path: Path) -> None:
         figures = asyncio.run(unread.measure(settings, 30, 1))
     assert all(value > 0 for value in figures.values())
     assert "| first page |" in unread.report(30, figures)
+
+
+def test_the_stats_benchmark_reads_the_same_month_at_both_sizes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """bench/stats.py's whole path at tiny sizes: the generator's pace keeps the month asked the
+    same size (30 days at 10 a day) while the history doubles."""
+    import os
+
+    from bench import stats as stats_bench
+
+    argv = ["--sizes", "300,600", "--per-day", "10", "--repeats", "2"]
+    if os.environ.get("DATABASE_URL"):
+        argv += ["--database-url", os.environ["DATABASE_URL"]]
+    assert stats_bench.main(argv) == 0
+    report = capsys.readouterr().out
+    rows = table(report, "## Statistics for a month")
+    assert [row[0] for row in rows] == ["300", "600"]
+    assert [row[2] for row in rows] == ["300", "300"]  # the month holds the same number
+    assert all(
+        0 < number(row[3].removesuffix(" ms")) <= number(row[4].removesuffix(" ms")) for row in rows
+    )
+    assert "Ratio p95 600 / 300" in report

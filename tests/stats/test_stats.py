@@ -9,6 +9,7 @@ import io
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -345,3 +346,18 @@ async def test_opening_hours_through_the_workspace_api(
         "/api/v1/workspace", json={"opening_hours": None}, headers=auth(token)
     )
     assert cleared.json()["opening_hours"] is None
+
+
+async def test_the_demo_fills_the_statistics_page_and_rebuild_agrees(ctx: Ctx) -> None:
+    from madoguchi import demo
+
+    await demo.load_demo(ctx)
+    today = ctx.now().astimezone(ZoneInfo(ctx.settings.timezone)).date()
+    recent = stats.Period(today - timedelta(days=29), today)
+    live = StatsOut.of(await stats.report(ctx, period=recent)).model_dump(mode="json")
+    assert live["opened"] > 0 and live["closed"] > 0 and live["messages_in"] > 0
+    assert live["messages_out"] > 0 and live["first_response"]["median_seconds"] is not None
+    assert any(row["opened"] for row in live["by_member"] if row["member_id"] is not None)
+    assert any(row["closed"] for row in live["by_tag"])
+    await stats.rebuild(ctx)
+    assert StatsOut.of(await stats.report(ctx, period=recent)).model_dump(mode="json") == live
