@@ -245,6 +245,12 @@ def run(sizes: Sequence[int], per_day: int, repeats: int, database_url: str | No
     for size in sizes:
         with scratch_settings(database_url, "stats") as settings:
             results.append(asyncio.run(measure(settings, size, per_day, repeats)))
+        done = results[-1]
+        # Each size as it is measured: a long run shows progress.
+        print(
+            f"# {done.size:,}: p50 {done.p50 * 1000:,.1f} ms, p95 {done.p95 * 1000:,.1f} ms",
+            flush=True,
+        )
     return render(results, "PostgreSQL" if database_url else "SQLite")
 
 
