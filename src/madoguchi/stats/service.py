@@ -181,6 +181,8 @@ async def report(ctx: Ctx, *, period: Period, filters: Filters = Filters()) -> R
     fetched, as the medians and p90s need every one of them."""
     db = ctx.db
     await check_filters(db, filters)
+    # Core rows straight from the connection: thousands of durations, no ORM loading for them.
+    rows = await db.connection()
     total = Group()
     days = {day: Group() for day in period.days}
     channels: dict[int, Group] = {}
@@ -199,7 +201,7 @@ async def report(ctx: Ctx, *, period: Period, filters: Filters = Filters()) -> R
             joined.add_columns(*dimensions, func.count()).where(in_period).group_by(*dimensions),
             filters,
         )
-        for day, channel_id, assignee_id, n in (await db.execute(counted)).all():
+        for day, channel_id, assignee_id, n in (await rows.execute(counted)).all():
             for group in (total, days[day], _at(channels, channel_id), _at(members, assignee_id)):
                 setattr(group, counter, getattr(group, counter) + n)
         timed = _narrowed(
@@ -211,7 +213,7 @@ async def report(ctx: Ctx, *, period: Period, filters: Filters = Filters()) -> R
         every: list[int] = getattr(total, durations)
         by_channel: dict[int, list[int]] = {}
         by_member: dict[int | None, list[int]] = {}
-        for channel_id, assignee_id, seconds in (await db.execute(timed)).all():
+        for channel_id, assignee_id, seconds in (await rows.execute(timed)).all():
             every.append(seconds)
             by_channel.setdefault(channel_id, []).append(seconds)
             by_member.setdefault(assignee_id, []).append(seconds)
@@ -224,7 +226,7 @@ async def report(ctx: Ctx, *, period: Period, filters: Filters = Filters()) -> R
         if filters.member_id is not None or filters.channel_id is not None:
             tagged = tagged.join(Conversation, Conversation.id == facts.conversation_id)
         tagged = _narrowed(tagged.where(in_period), filters)
-        for tag_id, seconds in (await db.execute(tagged)).all():
+        for tag_id, seconds in (await rows.execute(tagged)).all():
             group = _at(tags, tag_id)
             setattr(group, counter, getattr(group, counter) + 1)
             if seconds is not None:
