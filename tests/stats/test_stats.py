@@ -361,3 +361,19 @@ async def test_the_demo_fills_the_statistics_page_and_rebuild_agrees(ctx: Ctx) -
     assert any(row["closed"] for row in live["by_tag"])
     await stats.rebuild(ctx)
     assert StatsOut.of(await stats.report(ctx, period=recent)).model_dump(mode="json") == live
+
+
+async def test_the_rebuild_command_counts_again_and_says_how_much(
+    ctx: Ctx, factory: Factory, settings: Any
+) -> None:
+    from tests.test_cli import run
+
+    await make_shop(ctx, factory)
+    await ctx.db.commit()
+    live = await week(ctx)
+    await ctx.db.rollback()
+    for _ in range(2):
+        result = run(settings, "stats", "rebuild")
+        assert result.returncode == 0, result.stderr
+        assert "3 conversations" in result.stdout
+    assert await week(ctx) == live
