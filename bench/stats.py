@@ -125,6 +125,8 @@ async def generate(settings: Settings, size: int, per_day: int, seed: int = 12) 
                 )
                 fact: dict[str, Any] = {
                     "conversation_id": n + 1,
+                    "channel_id": channel_id,
+                    "assignee_id": assignee,
                     "opened_at": opened,
                     "opened_day": day,
                     "first_inbound_at": opened,

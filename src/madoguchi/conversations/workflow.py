@@ -42,6 +42,7 @@ from madoguchi.kit.ordering import next_position
 from madoguchi.members.models import Member, Role
 from madoguchi.notifications import service as notifications
 from madoguchi.search import conversations as searching
+from madoguchi.stats import rollup
 
 MEMO_LIMIT = 500
 
@@ -119,6 +120,7 @@ async def assign(
         raise Invalid("A rule assigns a member; it does not take the assignee away.")
     events = [_updated(conversation)]
     conversation.assignee_id = member_id
+    await rollup.reassign(ctx, conversation_id=conversation.id, member_id=member_id)
     if assignee is None:
         events.append(await _system(ctx, conversation, "unassigned", actor))
     else:

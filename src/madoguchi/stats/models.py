@@ -17,24 +17,33 @@ class ConversationFacts(Base):
     counted in the opening hours. Days are in the workspace's time zone."""
 
     __tablename__ = "stats_conversations"
+    # A month's reads walk these ranges alone (index-only): the day, then what is counted by.
     __table_args__ = (
         Index(
             "ix_stats_conversations_opened_day",
             "opened_day",
-            "conversation_id",
+            "channel_id",
+            "assignee_id",
             "first_response_seconds",
+            "conversation_id",
         ),
         Index(
             "ix_stats_conversations_closed_day",
             "closed_day",
-            "conversation_id",
+            "channel_id",
+            "assignee_id",
             "resolution_seconds",
+            "conversation_id",
         ),
     )
 
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
     )
+    # Copies of the conversation's (the assignee kept by workflow.assign), so that a month is
+    # counted without a look-up per conversation.
+    channel_id: Mapped[int] = mapped_column(Integer)
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     opened_day: Mapped[date] = mapped_column(Date)
     first_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

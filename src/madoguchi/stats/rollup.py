@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, Table, bindparam, delete, insert, select, text, update
 
-from madoguchi.conversations.models import Message, MessageKind
+from madoguchi.conversations.models import Conversation, Message, MessageKind
 from madoguchi.kit.context import Ctx
 from madoguchi.stats.models import ConversationFacts, DayCounts
 from madoguchi.workspace.hours import OpeningHours, local_day, open_seconds, opening_hours
@@ -108,6 +108,9 @@ class Facts:
     closed_at: datetime | None = None
     closed_day: date | None = None
     resolution_seconds: int | None = None
+    # The conversation's, copied in when the row is made (0 until then).
+    channel_id: int = 0
+    assignee_id: int | None = None
 
 
 def fold(
@@ -213,6 +216,7 @@ async def note(ctx: Ctx, messages: Sequence[Counted]) -> None:
             current.get(message.conversation_id), message, hours, zone
         )
     added = [f for cid, f in current.items() if f is not None and cid not in before]
+    await _copy_conversations(ctx, added)
     changed = [f for cid, f in current.items() if f is not None and cid in before]
     changed = [f for f in changed if f != before[f.conversation_id]]
     await write_facts(ctx, added)
@@ -228,6 +232,30 @@ async def note(ctx: Ctx, messages: Sequence[Counted]) -> None:
             ],
         )
     await add_counts(ctx, tally(relevant, zone))
+
+
+async def _copy_conversations(ctx: Ctx, facts: Sequence[Facts]) -> None:
+    """New rows take their conversation's channel and assignee."""
+    if not facts:
+        return
+    rows = await ctx.db.execute(
+        select(Conversation.id, Conversation.channel_id, Conversation.assignee_id).where(
+            Conversation.id.in_([f.conversation_id for f in facts])
+        )
+    )
+    found = {cid: (channel_id, assignee_id) for cid, channel_id, assignee_id in rows}
+    for f in facts:
+        f.channel_id, f.assignee_id = found.get(f.conversation_id, (0, None))
+
+
+async def reassign(ctx: Ctx, *, conversation_id: int, member_id: int | None) -> None:
+    """The conversation's assignee changed (conversations.workflow.assign)."""
+    table = _table(ConversationFacts)
+    await ctx.db.execute(
+        update(table)
+        .where(table.c.conversation_id == conversation_id)
+        .values(assignee_id=member_id)
+    )
 
 
 def _values(facts: Facts) -> dict[str, Any]:

@@ -161,9 +161,9 @@ class Report:
 
 def _narrowed(query: Any, filters: Filters) -> Any:
     if filters.member_id is not None:
-        query = query.where(Conversation.assignee_id == filters.member_id)
+        query = query.where(ConversationFacts.assignee_id == filters.member_id)
     if filters.channel_id is not None:
-        query = query.where(Conversation.channel_id == filters.channel_id)
+        query = query.where(ConversationFacts.channel_id == filters.channel_id)
     if filters.tag_id is not None:
         query = query.where(
             ConversationFacts.conversation_id.in_(
@@ -195,19 +195,17 @@ async def report(ctx: Ctx, *, period: Period, filters: Filters = Filters()) -> R
     )
     for day_column, seconds_column, counter, durations in sides:
         in_period = day_column.between(period.first, period.last)
-        joined = select().join_from(facts, Conversation, Conversation.id == facts.conversation_id)
-        dimensions = (day_column, Conversation.channel_id, Conversation.assignee_id)
+        dimensions = (day_column, facts.channel_id, facts.assignee_id)
         counted = _narrowed(
-            joined.add_columns(*dimensions, func.count()).where(in_period).group_by(*dimensions),
-            filters,
+            select(*dimensions, func.count()).where(in_period).group_by(*dimensions), filters
         )
         for day, channel_id, assignee_id, n in (await rows.execute(counted)).all():
             for group in (total, days[day], _at(channels, channel_id), _at(members, assignee_id)):
                 setattr(group, counter, getattr(group, counter) + n)
         timed = _narrowed(
-            joined.add_columns(
-                Conversation.channel_id, Conversation.assignee_id, seconds_column
-            ).where(in_period, seconds_column.is_not(None)),
+            select(facts.channel_id, facts.assignee_id, seconds_column).where(
+                in_period, seconds_column.is_not(None)
+            ),
             filters,
         )
         every: list[int] = getattr(total, durations)
@@ -223,8 +221,6 @@ async def report(ctx: Ctx, *, period: Period, filters: Filters = Filters()) -> R
         tagged = select(ConversationTagging.tag_id, seconds_column).join(
             facts, facts.conversation_id == ConversationTagging.conversation_id
         )
-        if filters.member_id is not None or filters.channel_id is not None:
-            tagged = tagged.join(Conversation, Conversation.id == facts.conversation_id)
         tagged = _narrowed(tagged.where(in_period), filters)
         for tag_id, seconds in (await rows.execute(tagged)).all():
             group = _at(tags, tag_id)
@@ -410,6 +406,14 @@ def csv_text(result: Report, *, language: str) -> str:
 _BATCH = 20_000
 
 
+def _copied(
+    facts: list[rollup.Facts], copies: dict[int, tuple[int, int | None]]
+) -> list[rollup.Facts]:
+    for f in facts:
+        f.channel_id, f.assignee_id = copies[f.conversation_id]
+    return facts
+
+
 @dataclass(frozen=True)
 class Rebuilt:
     conversations: int
@@ -427,6 +431,7 @@ async def rebuild(ctx: Ctx) -> Rebuilt:
     written = seen = 0
     after = (0, 0)
     pending: dict[int, rollup.Facts | None] = {}
+    copies: dict[int, tuple[int, int | None]] = {}
     kinds = [MessageKind.inbound, MessageKind.reply, MessageKind.system]
     while True:
         rows = (
@@ -441,6 +446,8 @@ async def rebuild(ctx: Ctx) -> Rebuilt:
                     Message.broadcast,
                     Message.meta,
                     Contact.blocked,
+                    Conversation.channel_id.label("conversation_channel_id"),
+                    Conversation.assignee_id,
                 )
                 .join(Conversation, Conversation.id == Message.conversation_id)
                 .join(Contact, Contact.id == Conversation.contact_id)
@@ -456,6 +463,8 @@ async def rebuild(ctx: Ctx) -> Rebuilt:
         if not rows:
             break
         after = (rows[-1].conversation_id, rows[-1].id)
+        for row in rows:
+            copies[row.conversation_id] = (row.conversation_channel_id, row.assignee_id)
         counted = [
             rollup.Counted.of(
                 conversation_id=row.conversation_id,
@@ -482,10 +491,11 @@ async def rebuild(ctx: Ctx) -> Rebuilt:
         # Every conversation but the last one read is complete.
         done = [f for cid, f in pending.items() if cid != after[0] and f is not None]
         pending = {after[0]: pending[after[0]]} if after[0] in pending else {}
-        await rollup.write_facts(ctx, done)
+        await rollup.write_facts(ctx, _copied(done, copies))
+        copies = {after[0]: copies[after[0]]}
         written += len(done)
     last = [f for f in pending.values() if f is not None]
-    await rollup.write_facts(ctx, last)
+    await rollup.write_facts(ctx, _copied(last, copies))
     written += len(last)
     await rollup.add_counts(ctx, counts)
     await ctx.commit()

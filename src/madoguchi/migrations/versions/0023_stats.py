@@ -25,6 +25,8 @@ def upgrade() -> None:
     op.create_table(
         "stats_conversations",
         sa.Column("conversation_id", sa.Integer(), nullable=False),
+        sa.Column("channel_id", sa.Integer(), nullable=False),
+        sa.Column("assignee_id", sa.Integer(), nullable=True),
         sa.Column("opened_at", UTCDateTime(), nullable=False),
         sa.Column("opened_day", sa.Date(), nullable=False),
         sa.Column("first_inbound_at", UTCDateTime(), nullable=True),
@@ -44,12 +46,18 @@ def upgrade() -> None:
     with op.batch_alter_table("stats_conversations", schema=None) as batch_op:
         batch_op.create_index(
             "ix_stats_conversations_opened_day",
-            ["opened_day", "conversation_id", "first_response_seconds"],
+            [
+                "opened_day",
+                "channel_id",
+                "assignee_id",
+                "first_response_seconds",
+                "conversation_id",
+            ],
             unique=False,
         )
         batch_op.create_index(
             "ix_stats_conversations_closed_day",
-            ["closed_day", "conversation_id", "resolution_seconds"],
+            ["closed_day", "channel_id", "assignee_id", "resolution_seconds", "conversation_id"],
             unique=False,
         )
     op.create_table(
