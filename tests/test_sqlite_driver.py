@@ -104,3 +104,16 @@ async def test_a_long_read_is_finished_in_the_thread_and_sent_there_next_time(
         # And the quick ones still come from the loop, with the busy timeout put back.
         assert await session.scalar(text("SELECT count(*) FROM t WHERE n < 3")) == 3
         assert await session.scalar(text("PRAGMA busy_timeout")) == sqlite_driver.BUSY_TIMEOUT_MS
+
+
+async def test_a_long_read_inside_a_write_keeps_the_write(scratch: Database) -> None:
+    long_read = (
+        "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+        "WHERE x < 300001) SELECT count(*) FROM c)"
+    )
+    async with scratch.write_sessions() as session:
+        await session.execute(text("INSERT INTO t (n, label) VALUES (-5, 'kept')"))
+        assert await session.scalar(text(long_read)) == 300001  # stopped on the loop, rerun
+        await session.commit()
+    async with scratch.read_sessions() as session:
+        assert await session.scalar(text("SELECT label FROM t WHERE n = -5")) == "kept"
