@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit.models import AuditEntry
@@ -125,7 +125,7 @@ SUBJECT_TYPES: dict[str, str] = {
     "field_folder": N_("Field folder"),
     "field": N_("Customer field"),
     "book": N_("Record book"),
-    "contact": N_("Customer"),
+    "contact": N_("A customer"),
     "contacts": N_("Customers"),
     "memo": N_("Customer memo"),
     "record": N_("Record"),
@@ -191,20 +191,46 @@ FIELD_LABELS: dict[str, str] = {
     "send_shortcut": N_("Send shortcut"),
     "notify_assigned": N_("Notify when assigned"),
     "notify_mentions": N_("Notify when mentioned"),
-    "created": N_("Added"),
-    "updated": N_("Updated"),
-    "skipped": N_("Skipped"),
-    "rows": N_("Rows"),
-    "conversations": N_("Conversations"),
-    "messages": N_("Messages"),
-    "answers": N_("Answers"),
-    "contact": N_("Customer"),
+    "created": N_("Customers added"),
+    "updated": N_("Customers updated"),
+    "skipped": N_("Rows skipped"),
+    "rows": N_("Rows in the file"),
     "recipients": N_("Recipients"),
     "trigger": N_("Starts when"),
     "stop_on_reply": N_("Stops on a reply"),
     "starts_at": N_("Sends at"),
     "book": N_("Record book"),
     "key": N_("Key"),
+    "via": N_("Sent by"),
+    "cron": N_("Repeats"),
+    "template_id": N_("Template"),
+    "snooze_until": N_("Snoozed until"),
+    "status_name": N_("Status"),
+}
+
+# Stored values shown in words: (field, value) → label.
+VALUE_LABELS: dict[tuple[str, str], str] = {
+    ("state", "open"): N_("Open"),
+    ("state", "closed"): N_("Closed"),
+    ("state", "snoozed"): N_("Snoozed"),
+    ("role", "owner"): N_("Owner"),
+    ("role", "admin"): N_("Admin"),
+    ("role", "agent"): N_("Agent"),
+    ("unread", "team"): N_("One for the whole team"),
+    ("unread", "member"): N_("Each member's own"),
+    ("via", "chat"): N_("Chat"),
+    ("via", "email"): N_("E-mail"),
+    ("status", "scheduled"): N_("Scheduled"),
+    ("status", "sending"): N_("Sending"),
+    ("status", "done"): N_("Sent"),
+    ("status", "paused"): N_("Paused"),
+    ("status", "cancelled"): N_("Cancelled"),
+}
+
+# A workspace setting's name (the subject "setting", named by its key).
+SETTING_NAMES: dict[str, str] = {
+    "unread": N_("Unread handling"),
+    "auto_close": N_("Auto-close"),
 }
 
 # Who made an entry, by kind, as the page names them.
@@ -219,6 +245,7 @@ ACTOR_KINDS: dict[str, str] = {
 SYSTEM_NAMES: dict[str, str] = {
     "auto_close": N_("Auto-close"),
     "scheduler": N_("Scheduled work"),
+    "cli": N_("Command line"),
 }
 
 
@@ -333,7 +360,9 @@ class AuditQuery:
 @dataclass(frozen=True)
 class AuditPage:
     entries: list[AuditEntry]
+    # Older entries: list_page(cursor=next_cursor); newer ones: list_page(newer=previous_cursor).
     next_cursor: str | None
+    previous_cursor: str | None = None
 
 
 def _day(value: str, label: str) -> date:
@@ -395,12 +424,45 @@ async def list_page(
     query: AuditQuery,
     *,
     cursor: str | None = None,
+    newer: str | None = None,
     limit: int = PAGE_SIZE,
 ) -> AuditPage:
-    """Newest first, ``limit`` at a time; ``next_cursor`` asks for the older ones."""
+    """Newest first, ``limit`` at a time; ``next_cursor`` asks for the older ones (``cursor``),
+    ``previous_cursor`` for the newer ones (``newer``: the page just before, going back)."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise Invalid("limit must be 1 to %(n)d.", n=MAX_PAGE_SIZE)
     below = _cursor(cursor)
+    above = _cursor(newer)
+    statement = _filtered(query)
+    if above is not None and below is None:
+        # Going back: the ``limit`` entries just newer than ``above``, shown newest first.
+        rows = list(
+            await db.scalars(
+                statement.where(AuditEntry.id > above)
+                .order_by(AuditEntry.id.asc())
+                .limit(limit + 1)
+            )
+        )
+        more = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+        return AuditPage(
+            entries=rows,
+            next_cursor=str(rows[-1].id) if rows else None,
+            previous_cursor=str(rows[0].id) if more and rows else None,
+        )
+    if below is not None:
+        statement = statement.where(AuditEntry.id < below)
+    rows = list(await db.scalars(statement.order_by(AuditEntry.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AuditPage(
+        entries=rows,
+        next_cursor=str(rows[-1].id) if more and rows else None,
+        previous_cursor=str(rows[0].id) if below is not None and rows else None,
+    )
+
+
+def _filtered(query: AuditQuery) -> Select[AuditEntry]:
     statement = select(AuditEntry)
     if query.member_id is not None:
         statement = statement.where(AuditEntry.member_id == query.member_id)
@@ -410,12 +472,7 @@ async def list_page(
         statement = statement.where(AuditEntry.at >= query.start)
     if query.end is not None:
         statement = statement.where(AuditEntry.at < query.end)
-    if below is not None:
-        statement = statement.where(AuditEntry.id < below)
-    rows = list(await db.scalars(statement.order_by(AuditEntry.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return AuditPage(entries=rows, next_cursor=str(rows[-1].id) if more and rows else None)
+    return statement
 
 
 async def list_entries(db: AsyncSession, *, limit: int = 100) -> list[AuditEntry]:

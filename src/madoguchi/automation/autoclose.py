@@ -108,7 +108,7 @@ async def _audit(
     audit.record_changes(
         ctx,
         action="settings.changed",
-        subject="setting auto_close" if channel is None else f"channel {channel.id}",
+        subject="setting" if channel is None else f"channel {channel.id}",
         name=channel.name if channel else "auto_close",
         before=before,
         after=after,

@@ -277,10 +277,11 @@ async def close(
         conversation.memo = cleaned_memo
     events = [_updated(conversation)]
     if conversation.state != ConversationState.closed:
-        await _audit_state(ctx, conversation, str(conversation.state), closer)
+        before = str(conversation.state)
         conversation.state = ConversationState.closed
         conversation.snooze_until = None
         conversation.closed_at = ctx.now()
+        await _audit_state(ctx, conversation, before, closer)
         if rule is not None:
             line = await _system(ctx, conversation, "rule_closed", None, rule=rule)
         elif actor is None:

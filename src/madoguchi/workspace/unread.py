@@ -51,7 +51,7 @@ async def choose_unread_mode(ctx: Ctx, mode: UnreadMode) -> None:
     audit.record_changes(
         ctx,
         action="settings.changed",
-        subject="setting unread",
+        subject="setting",
         name="unread",
         before={"unread": before},
         after={"unread": mode},
