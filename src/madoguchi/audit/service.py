@@ -70,6 +70,8 @@ KINDS: dict[str, str] = {
     "contact.tags_changed": N_("Changed a customer's tags"),
     "contact.field_changed": N_("Changed a customer's field"),
     "contact.deleted": N_("Deleted a customer"),
+    # Written by the merge (issue 12, F43): the kept contact is the subject.
+    "contact.merged": N_("Merged two customers"),
     "contacts.imported": N_("Imported customers"),
     "memo.created": N_("Added a customer memo"),
     "memo.updated": N_("Changed a customer memo"),
@@ -146,6 +148,7 @@ SUBJECT_TYPES: dict[str, str] = {
 FIELD_LABELS: dict[str, str] = {
     "name": N_("Name"),
     "display_name": N_("Display name"),
+    "reading": N_("Reading (furigana)"),
     "email": N_("E-mail"),
     "phone": N_("Phone"),
     "status": N_("Support status"),
