@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from madoguchi.config import Settings, get_settings
 from madoguchi.events import InProcessBus
-from madoguchi.kit.context import Ctx
+from madoguchi.kit.context import Actor, Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import DomainError
 
@@ -64,7 +64,13 @@ async def command_ctx(settings: Settings) -> AsyncIterator[Ctx]:
     database = Database(settings.sqlalchemy_url, pool=False)
     try:
         async with database.write_sessions() as session:
-            yield Ctx(db=session, bus=InProcessBus(), settings=settings)
+            # What a command changes, the system changes (the audit log says: the command line).
+            yield Ctx(
+                db=session,
+                bus=InProcessBus(),
+                settings=settings,
+                actor=Actor(kind="system", name="cli"),
+            )
     finally:
         await database.dispose()
 

@@ -543,8 +543,8 @@ async def test_permanent_delete_removes_everything_and_leaves_an_audit_entry(
         await client.get(f"/api/v1/contacts/{contact_id}/scheduled-messages", headers=auth(token))
     ).json()["items"] == []
     entries = (await client.get("/api/v1/audit", headers=auth(token))).json()["items"]
-    [entry] = [e for e in entries if e["action"] == "conversation.deleted"]
-    assert entry["action"] == "conversation.deleted" and entry["member_name"] == "店長 彩"
+    [entry] = [e for e in entries if e["kind"] == "conversation.deleted"]
+    assert entry["actor"] == {"kind": "member", "id": entry["actor"]["id"], "name": "店長 彩"}
     assert entry["detail"]["conversation_id"] == conversation_id
 
 

@@ -177,7 +177,7 @@ async def test_the_audit_log_says_who_deleted_which_conversation_and_when_in_jap
     deleted = await owner.delete(f"/api/v1/conversations/{ingested.conversation.id}")
     assert deleted.status_code == 204
     entries = (await owner.get("/api/v1/audit")).json()["items"]
-    [entry] = [e for e in entries if e["action"] == "conversation.deleted"]
+    [entry] = [e for e in entries if e["kind"] == "conversation.deleted"]
     page = (await owner.get("/settings/audit", headers=HTML)).text
     assert "店長" in page and "が問い合わせを永久削除しました" in page
     assert "お客様: 山田 花子・メッセージ1件" in page
@@ -186,7 +186,12 @@ async def test_the_audit_log_says_who_deleted_which_conversation_and_when_in_jap
         r'<time class="set-audit-at" datetime="[^"]+">\d{4}/\d{1,2}/\d{1,2} \d{2}:\d{2}</time>',
         page,
     )
-    assert entry["action"] == "conversation.deleted"
+    assert entry["actor"]["name"] == "店長"
+    assert entry["subject"] == {
+        "type": "conversation",
+        "id": ingested.conversation.id,
+        "name": "山田 花子",
+    }
 
 
 # --- 問い合わせタグ -----------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from madoguchi.audit import service as audit
 from madoguchi.kit.web import CtxDep
@@ -15,21 +15,30 @@ router = APIRouter(prefix="/api/v1", tags=["members"])
 
 
 @router.get("/audit")
-async def audit_log(member: MemberDep, ctx: CtxDep) -> dict[str, Any]:
-    """Who changed what (owners and admins)."""
+async def audit_log(
+    member: MemberDep,
+    ctx: CtxDep,
+    member_id: Annotated[str | None, Query(alias="member", max_length=20)] = None,
+    kind: Annotated[str | None, Query(max_length=50)] = None,
+    start: Annotated[str | None, Query(alias="from", max_length=20)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=20)] = None,
+    cursor: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE_SIZE)] = audit.PAGE_SIZE,
+) -> dict[str, Any]:
+    """Who changed what, newest first (owners and admins): ``member`` (an id), ``kind`` (e.g.
+    ``status.updated``), ``from``/``to`` (days, YYYY-MM-DD, in the workspace's zone, both
+    included); ``cursor`` is the previous page's ``next_cursor``."""
     ensure_manager(member)
-    entries = await audit.list_entries(ctx.db)
+    query = await audit.parse_query(
+        ctx.db,
+        member=member_id,
+        kind=kind,
+        start=start,
+        end=end,
+        zone=ctx.settings.timezone,
+    )
+    page = await audit.list_page(ctx.db, query, cursor=cursor, limit=limit)
     return {
-        "items": [
-            {
-                "id": e.id,
-                "member_id": e.member_id,
-                "member_name": e.member_name,
-                "action": e.action,
-                "subject": e.subject,
-                "detail": e.detail,
-                "at": e.at.isoformat(),
-            }
-            for e in entries
-        ]
+        "items": [audit.as_json(entry) for entry in page.entries],
+        "next_cursor": page.next_cursor,
     }

@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.automation.models import AutoClose
 from madoguchi.channels.models import Channel
 from madoguchi.contacts.models import Contact
@@ -87,12 +89,30 @@ async def set_auto_close(
         if channel is None or channel.removed:
             raise NotFound("No channel with id %(id)s.", id=channel_id)
     row = await ctx.db.get(AutoClose, _scope(channel_id), with_for_update=True)
+    before: dict[str, Any] = {"after_hours": None, "message": ""}
     if row is None:
         row = AutoClose(scope=_scope(channel_id))
         ctx.db.add(row)
+    else:
+        before = {"after_hours": row.after_hours, "message": row.message}
     row.after_hours, row.message, row.updated_at = after_hours, message, ctx.now()
+    await _audit(ctx, channel_id, before, {"after_hours": after_hours, "message": message})
     await ctx.commit()
     return Setting.of(row)
+
+
+async def _audit(
+    ctx: Ctx, channel_id: int | None, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    channel = None if channel_id is None else await ctx.db.get(Channel, channel_id)
+    audit.record_changes(
+        ctx,
+        action="settings.changed",
+        subject="setting" if channel is None else f"channel {channel.id}",
+        name=channel.name if channel else "auto_close",
+        before=before,
+        after=after,
+    )
 
 
 async def follow_workspace(ctx: Ctx, *, channel_id: int) -> None:
@@ -100,6 +120,13 @@ async def follow_workspace(ctx: Ctx, *, channel_id: int) -> None:
     row = await ctx.db.get(AutoClose, _scope(channel_id))
     if row is None:
         raise NotFound("Channel %(id)s has no auto-close of its own.", id=channel_id)
+    workspace, _own = await settings(ctx.db)
+    await _audit(
+        ctx,
+        channel_id,
+        {"after_hours": row.after_hours, "message": row.message},
+        {"after_hours": workspace.after_hours, "message": workspace.message},
+    )
     await ctx.db.delete(row)
     await ctx.commit()
 

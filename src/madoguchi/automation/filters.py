@@ -62,8 +62,31 @@ async def _refuse_twins(ctx: Ctx, match: str, text: str, filter_id: int | None =
             raise Conflict("This filter exists already: %(text)s.", text=other.text)
 
 
-async def _commit_unless_twin(ctx: Ctx, text: str) -> None:
+async def _commit_unless_twin(
+    ctx: Ctx, message_filter: MessageFilter, before: dict[str, str] | None
+) -> None:
+    """Commit, with its audit entry (``before``: the filter as it was; None: new)."""
+    text = message_filter.text
     try:
+        await ctx.db.flush()
+        after = {"match": message_filter.match, "text": message_filter.text}
+        if before is None:
+            audit.record(
+                ctx,
+                action="message_filter.created",
+                subject=f"message_filter {message_filter.id}",
+                name=text,
+                after=after,
+            )
+        else:
+            audit.record_changes(
+                ctx,
+                action="message_filter.updated",
+                subject=f"message_filter {message_filter.id}",
+                name=text,
+                before=before,
+                after=after,
+            )
         await ctx.commit()
     except IntegrityError:
         # Another owner saved the same filter a moment ago.
@@ -76,7 +99,7 @@ async def create_filter(ctx: Ctx, *, match: str, text: str) -> MessageFilter:
     await _refuse_twins(ctx, match, text)
     message_filter = MessageFilter(match=match, text=text, created_at=ctx.now())
     ctx.db.add(message_filter)
-    await _commit_unless_twin(ctx, text)
+    await _commit_unless_twin(ctx, message_filter, None)
     return message_filter
 
 
@@ -93,8 +116,9 @@ async def update_filter(
         message_filter.text if text is None else text,
     )
     await _refuse_twins(ctx, match, text, message_filter.id)
+    before = {"match": message_filter.match, "text": message_filter.text}
     message_filter.match, message_filter.text = match, text
-    await _commit_unless_twin(ctx, text)
+    await _commit_unless_twin(ctx, message_filter, before)
     return message_filter
 
 
@@ -105,7 +129,9 @@ async def delete_filter(ctx: Ctx, *, filter_id: int, actor: Member | None) -> Me
         ctx,
         actor=actor,
         action="message_filter.deleted",
-        subject=f"message filter {message_filter.id}",
+        subject=f"message_filter {message_filter.id}",
+        name=message_filter.text,
+        before={"match": message_filter.match, "text": message_filter.text},
         detail={"match": message_filter.match, "text": message_filter.text},
     )
     await ctx.db.delete(message_filter)

@@ -131,6 +131,13 @@ async def create_action(ctx: Ctx, *, name: str, steps: list[dict[str, Any]]) -> 
     )
     ctx.db.add(action)
     await ctx.db.flush()
+    audit.record(
+        ctx,
+        action="action.created",
+        subject=f"action {action.id}",
+        name=action.name,
+        after={"name": action.name, "steps": action.steps},
+    )
     await ctx.commit(ActionsChanged(action_id=action.id))
     return action
 
@@ -139,6 +146,7 @@ async def update_action(
     ctx: Ctx, *, action_id: int, name: str | None = None, steps: list[dict[str, Any]] | None = None
 ) -> Action:
     action = await get_action(ctx.db, action_id=action_id)
+    before = {"name": action.name, "steps": list(action.steps)}
     if name is not None:
         name = clean_name(name, 100)
         if await ctx.db.scalar(
@@ -148,6 +156,14 @@ async def update_action(
         action.name = name
     if steps is not None:
         action.steps = await check_steps(ctx.db, steps)
+    audit.record_changes(
+        ctx,
+        action="action.updated",
+        subject=f"action {action.id}",
+        name=action.name,
+        before=before,
+        after={"name": action.name, "steps": action.steps},
+    )
     await ctx.commit(ActionsChanged(action_id=action.id))
     return action
 
@@ -159,6 +175,8 @@ async def delete_action(ctx: Ctx, *, action_id: int, actor: Member | None = None
         actor=actor,
         action="action.deleted",
         subject=f"action {action.id}",
+        name=action.name,
+        before={"name": action.name, "steps": action.steps},
         detail={"name": action.name},
     )
     await ctx.db.delete(action)

@@ -42,7 +42,7 @@ from madoguchi.crm.models import ContactTag, RecordBook, Status, Tag
 from madoguchi.events.types import RulesChanged
 from madoguchi.forms.models import Form
 from madoguchi.kit.clean import clean_name
-from madoguchi.kit.context import Ctx
+from madoguchi.kit.context import Actor, Ctx
 from madoguchi.kit.errors import Conflict, DomainError, Invalid, NotFound
 from madoguchi.kit.i18n import N_
 from madoguchi.kit.ids import is_id
@@ -357,8 +357,25 @@ async def create_rule(
     except IntegrityError:
         await ctx.db.rollback()
         raise Conflict("A rule named %(name)s already exists.", name=name) from None
+    audit.record(
+        ctx,
+        action="rule.created",
+        subject=f"rule {rule.id}",
+        name=rule.name,
+        after=_audited(rule),
+    )
     await ctx.commit(RulesChanged(rule_id=rule.id))
     return rule
+
+
+def _audited(rule: Rule) -> dict[str, Any]:
+    return {
+        "name": rule.name,
+        "when": rule.when,
+        "conditions": rule.conditions,
+        "actions": rule.actions,
+        "enabled": rule.enabled,
+    }
 
 
 @dataclass(frozen=True)
@@ -375,6 +392,7 @@ class RuleChanges:
 async def update_rule(ctx: Ctx, *, rule_id: int, changes: RuleChanges) -> Rule:
     """Change a rule; everything it names is checked again (switching a rule back on too)."""
     rule = await get_rule(ctx.db, rule_id=rule_id)
+    before = _audited(rule)
     if changes.name is not None:
         name = clean_name(changes.name, 100)
         await _refuse_twin(ctx.db, name, rule.id)
@@ -394,6 +412,14 @@ async def update_rule(ctx: Ctx, *, rule_id: int, changes: RuleChanges) -> Rule:
     if rule.enabled:
         rule.off_reason = ""
     rule.updated_at = ctx.now()
+    audit.record_changes(
+        ctx,
+        action="rule.updated",
+        subject=f"rule {rule.id}",
+        name=rule.name,
+        before=before,
+        after=_audited(rule),
+    )
     await ctx.commit(RulesChanged(rule_id=rule.id))
     return rule
 
@@ -405,6 +431,8 @@ async def delete_rule(ctx: Ctx, *, rule_id: int, actor: Member | None = None) ->
         actor=actor,
         action="rule.deleted",
         subject=f"rule {rule.id}",
+        name=rule.name,
+        before=_audited(rule),
         detail={"name": rule.name},
     )
     await ctx.db.delete(rule)
@@ -690,6 +718,16 @@ async def run_rules(
         if gone is not None:
             rule.enabled = False
             rule.off_reason = str(gone)
+            audit.record(
+                ctx,
+                action="rule.updated",
+                subject=f"rule {rule.id}",
+                name=rule.name,
+                before={"enabled": True},
+                after={"enabled": False},
+                detail={"reason": str(gone)},
+                actor=Actor(kind="system"),
+            )
             said: list[Said] = [(gone.message, gone.params)]
             ctx.db.add(_run(rule, trigger, now, "failed", said))
             await ctx.commit(RulesChanged(rule_id=rule.id))
@@ -697,7 +735,10 @@ async def run_rules(
         done: list[Said] = []
         try:
             async with ctx.savepoint():
-                with triggers.caused_by((*trigger.chain, rule.id)):
+                with (
+                    triggers.caused_by((*trigger.chain, rule.id)),
+                    ctx.acting(Actor(kind="rule", name=rule.name)),
+                ):
                     for action in rule.actions:
                         done.append(await _act(ctx, rule, action, facts))
         except DomainError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -107,6 +108,13 @@ async def create_template(
     )
     ctx.db.add(template)
     await ctx.db.flush()
+    audit.record(
+        ctx,
+        action="template.created",
+        subject=f"template {template.id}",
+        name=template.name,
+        after=await _audited(ctx, template),
+    )
     await ctx.commit(TemplatesChanged(template_id=template.id))
     return template
 
@@ -120,8 +128,21 @@ class TemplateChanges:
     image_ids: Sequence[int] | None = None
 
 
+async def _audited(ctx: Ctx, template: Template) -> dict[str, Any]:
+    folder = (
+        None if template.folder_id is None else await ctx.db.get(TemplateFolder, template.folder_id)
+    )
+    return {
+        "name": template.name,
+        "text": template.text,
+        "folder": folder.name if folder else None,
+        "images": len(template.image_ids or []),
+    }
+
+
 async def update_template(ctx: Ctx, *, template_id: int, changes: TemplateChanges) -> Template:
     template = await get_template(ctx.db, template_id=template_id)
+    before = await _audited(ctx, template)
     if changes.name is not None:
         name = clean_name(changes.name, 100)
         if await ctx.db.scalar(
@@ -138,6 +159,14 @@ async def update_template(ctx: Ctx, *, template_id: int, changes: TemplateChange
         template_folder = await _folder_for(ctx, changes.folder)
         template.folder_id = template_folder.id if template_folder else None
     template.updated_at = ctx.now()
+    audit.record_changes(
+        ctx,
+        action="template.updated",
+        subject=f"template {template.id}",
+        name=template.name,
+        before=before,
+        after=await _audited(ctx, template),
+    )
     await ctx.commit(TemplatesChanged(template_id=template.id))
     return template
 
@@ -149,6 +178,8 @@ async def delete_template(ctx: Ctx, *, template_id: int, actor: Member | None = 
         actor=actor,
         action="template.deleted",
         subject=f"template {template.id}",
+        name=template.name,
+        before=await _audited(ctx, template),
         detail={"name": template.name},
     )
     await ctx.db.delete(template)

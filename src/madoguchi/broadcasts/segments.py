@@ -87,6 +87,14 @@ async def create_segment(ctx: Ctx, *, name: str, conditions: Any) -> Segment:
         updated_at=ctx.now(),
     )
     ctx.db.add(segment)
+    await ctx.db.flush()
+    audit.record(
+        ctx,
+        action="segment.created",
+        subject=f"segment {segment.id}",
+        name=segment.name,
+        after={"name": segment.name, "conditions": segment.conditions},
+    )
     await ctx.commit()
     return segment
 
@@ -95,12 +103,21 @@ async def update_segment(
     ctx: Ctx, *, segment_id: int, name: str | None = None, conditions: Any = None
 ) -> Segment:
     segment = await get_segment(ctx.db, segment_id=segment_id)
+    before = {"name": segment.name, "conditions": segment.conditions}
     if name is not None:
         segment.name = _name(name)
         await _refuse_twin(ctx, segment.name, segment.id)
     if conditions is not None:
         segment.conditions = await _checked(ctx, conditions)
     segment.updated_at = ctx.now()
+    audit.record_changes(
+        ctx,
+        action="segment.updated",
+        subject=f"segment {segment.id}",
+        name=segment.name,
+        before=before,
+        after={"name": segment.name, "conditions": segment.conditions},
+    )
     await ctx.commit()
     return segment
 
@@ -112,6 +129,8 @@ async def delete_segment(ctx: Ctx, *, segment_id: int, actor: Member | None) -> 
         actor=actor,
         action="segment.deleted",
         subject=f"segment {segment.id}",
+        name=segment.name,
+        before={"name": segment.name, "conditions": segment.conditions},
         detail={"name": segment.name},
     )
     await ctx.db.delete(segment)

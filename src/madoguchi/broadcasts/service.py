@@ -23,6 +23,7 @@ from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.automation.models import Template
 from madoguchi.broadcasts.models import (
     Broadcast,
@@ -230,6 +231,21 @@ async def create_broadcast(ctx: Ctx, *, new: NewBroadcast, actor: Member | None)
     )
     ctx.db.add(broadcast)
     await ctx.db.flush()
+    segment = await ctx.db.get(Segment, new.segment_id)
+    audit.record(
+        ctx,
+        action="broadcast.created",
+        subject=f"broadcast {broadcast.id}",
+        name=segment.name if segment else "",
+        after={
+            "recipients": segment.name if segment else None,
+            "via": str(broadcast.via),
+            "text": broadcast.text[:200] if broadcast.text else None,
+            "template_id": broadcast.template_id,
+            "starts_at": broadcast.at,
+            "cron": broadcast.cron,
+        },
+    )
     await ctx.commit(BroadcastChanged(broadcast_id=broadcast.id))
     return broadcast
 
@@ -272,10 +288,25 @@ async def pause(ctx: Ctx, *, broadcast_id: int) -> Broadcast:
     broadcast = await _locked(ctx, broadcast_id)
     if broadcast.status in (BroadcastStatus.done, BroadcastStatus.cancelled):
         raise Conflict("This broadcast has finished or was cancelled: it cannot be paused.")
+    await _audit_status(ctx, broadcast, "broadcast.paused", BroadcastStatus.paused)
     broadcast.status = BroadcastStatus.paused
     broadcast.updated_at = ctx.now()
     await ctx.commit(BroadcastChanged(broadcast_id=broadcast.id))
     return broadcast
+
+
+async def _audit_status(
+    ctx: Ctx, broadcast: Broadcast, action: str, status: BroadcastStatus
+) -> None:
+    segment = await ctx.db.get(Segment, broadcast.segment_id)
+    audit.record(
+        ctx,
+        action=action,
+        subject=f"broadcast {broadcast.id}",
+        name=segment.name if segment else "",
+        before={"status": str(broadcast.status)},
+        after={"status": str(status)},
+    )
 
 
 async def resume(ctx: Ctx, *, broadcast_id: int) -> Broadcast:
@@ -285,6 +316,7 @@ async def resume(ctx: Ctx, *, broadcast_id: int) -> Broadcast:
     if broadcast.status != BroadcastStatus.paused:
         raise Conflict("Only a paused broadcast can be resumed.")
     now = ctx.now()
+    was = broadcast.status
     if broadcast.cron is not None and (
         broadcast.next_run_at is None or broadcast.next_run_at < now
     ):
@@ -296,6 +328,9 @@ async def resume(ctx: Ctx, *, broadcast_id: int) -> Broadcast:
     else:
         broadcast.status = BroadcastStatus.scheduled
     broadcast.updated_at = now
+    resumed, broadcast.status = broadcast.status, was
+    await _audit_status(ctx, broadcast, "broadcast.resumed", resumed)
+    broadcast.status = resumed
     await ctx.commit(BroadcastChanged(broadcast_id=broadcast.id))
     return broadcast
 
@@ -323,6 +358,7 @@ async def cancel(ctx: Ctx, *, broadcast_id: int) -> Broadcast:
         )
         .values(status=DeliveryStatus.skipped, detail=SKIP_CANCELLED, locked_until=None)
     )
+    await _audit_status(ctx, broadcast, "broadcast.cancelled", BroadcastStatus.cancelled)
     broadcast.status = BroadcastStatus.cancelled
     broadcast.next_run_at = None
     broadcast.updated_at = ctx.now()

@@ -284,10 +284,22 @@ async def create_sequence(
         actor=actor,
         action="sequence.created",
         subject=f"sequence {sequence.id}",
+        name=name,
+        after=_audited(sequence),
         detail={"name": name},
     )
     await ctx.commit(SequencesChanged(sequence_id=sequence.id))
     return sequence
+
+
+def _audited(sequence: StepSequence) -> dict[str, Any]:
+    return {
+        "name": sequence.name,
+        "trigger": [sequence.trigger_kind, sequence.trigger_subject_id],
+        "steps": list(sequence.steps),
+        "stop_on_reply": sequence.stop_on_reply,
+        "enabled": sequence.enabled,
+    }
 
 
 # ``stop_unless_segment`` left as it is (a PATCH without it).
@@ -312,6 +324,7 @@ async def update_sequence(
     """Change a sequence; everything it names is checked again (switching it on too). Who is
     enrolled stays at their step; changed steps apply to what is still to be sent."""
     sequence = await get_sequence(ctx.db, sequence_id=sequence_id)
+    before = _audited(sequence)
     if changes.name is not None:
         name = clean_name(changes.name, MAX_NAME)
         await _refuse_twin(ctx.db, name, sequence.id)
@@ -340,11 +353,14 @@ async def update_sequence(
     if sequence.enabled:
         sequence.off_reason = ""
     sequence.updated_at = ctx.now()
-    audit.record(
+    audit.record_changes(
         ctx,
         actor=actor,
         action="sequence.updated",
         subject=f"sequence {sequence.id}",
+        name=sequence.name,
+        before=before,
+        after=_audited(sequence),
         detail={"name": sequence.name},
     )
     await ctx.commit(SequencesChanged(sequence_id=sequence.id))
@@ -358,6 +374,8 @@ async def delete_sequence(ctx: Ctx, *, sequence_id: int, actor: Member | None = 
         actor=actor,
         action="sequence.deleted",
         subject=f"sequence {sequence.id}",
+        name=sequence.name,
+        before=_audited(sequence),
         detail={"name": sequence.name},
     )
     await ctx.db.delete(sequence)

@@ -88,6 +88,8 @@ async def create_channel(
         actor=actor,
         action="channel.created",
         subject=f"channel {channel.id}",
+        name=name,
+        after={"kind": kind, **_audited(channel)},
         detail={"kind": kind, "name": name, "settings": sorted(channel.settings)},
     )
     await ctx.commit(ChannelCreated(channel_id=channel.id))
@@ -109,6 +111,7 @@ async def update_channel(
     """Rename, change settings (a secret left as ``********`` stays as it was; ``""`` or null
     removes a setting), enable or disable a channel (a removed one is not there any more)."""
     channel = await get_channel(ctx.db, channel_id=channel_id, removed=False)
+    before = _audited(channel)
     if name is not None:
         name = name.strip()
         if not name or len(name) > 100:
@@ -126,12 +129,15 @@ async def update_channel(
         channel.settings = _clean_settings(channel.kind, merged)
     if enabled is not None:
         channel.enabled = enabled
-    # Which settings changed, never their values (secrets stay out of the log).
-    audit.record(
+    # Which settings changed; secrets' values stay out of the log.
+    audit.record_changes(
         ctx,
         actor=actor,
         action="channel.updated",
         subject=f"channel {channel.id}",
+        name=channel.name,
+        before=before,
+        after=_audited(channel),
         detail={
             "name": channel.name,
             "enabled": channel.enabled,
@@ -140,6 +146,18 @@ async def update_channel(
     )
     await ctx.commit(ChannelUpdated(channel_id=channel.id))
     return channel
+
+
+def _audited(channel: Channel) -> dict[str, Any]:
+    """A channel as the audit log keeps it: a secret setting only as "set" (MASK) or not."""
+    return {
+        "name": channel.name,
+        "enabled": channel.enabled,
+        **{
+            f"settings.{key}": MASK if key in SECRET_KEYS else value
+            for key, value in sorted(channel.settings.items())
+        },
+    }
 
 
 def webhook_url(channel: Channel, base_url: str) -> str | None:
@@ -169,6 +187,8 @@ async def remove_channel(ctx: Ctx, *, channel_id: int, actor: Member | None = No
         actor=actor,
         action="channel.removed",
         subject=f"channel {channel.id}",
+        name=channel.name,
+        before={"kind": channel.kind, "name": channel.name},
         detail={"kind": channel.kind, "name": channel.name},
     )
     # channel.updated: open web chats on it end at once (connectors.web).

@@ -10,10 +10,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi import search
+from madoguchi.audit import service as audit
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation
 from madoguchi.crm import marks, statuses
 from madoguchi.crm.contact import get_contact as get_contact
+from madoguchi.crm.models import Mark, Status
 from madoguchi.events.types import (
     ContactCreated,
     ContactUpdated,
@@ -197,9 +199,34 @@ class ContactChanges:
 async def update_contact(ctx: Ctx, *, contact_id: int, changes: ContactChanges) -> Contact:
     """Apply every change or none (each is checked first), then tell members' screens."""
     contact = await get_contact(ctx.db, contact_id=contact_id)
+    before = await _audited(ctx.db, contact)
     events = await apply_changes(ctx, contact, changes)
+    audit.record_changes(
+        ctx,
+        action="contact.updated",
+        subject=f"contact {contact.id}",
+        name=contact.display_name,
+        before=before,
+        after=await _audited(ctx.db, contact),
+    )
     await ctx.commit(*events)
     return contact
+
+
+async def _audited(db: AsyncSession, contact: Contact) -> dict[str, object]:
+    """What the audit log keeps of a contact's own fields (statuses and marks by name)."""
+    status = None if contact.status_id is None else await db.get(Status, contact.status_id)
+    mark = None if contact.mark_id is None else await db.get(Mark, contact.mark_id)
+    return {
+        "display_name": contact.display_name,
+        "email": contact.email,
+        "phone": contact.phone,
+        "status": status.name if status else None,
+        "mark": mark.name if mark else None,
+        "mail_opt_in": contact.mail_opt_in,
+        "hidden": contact.hidden,
+        "blocked": contact.blocked,
+    }
 
 
 async def apply_changes(ctx: Ctx, contact: Contact, changes: ContactChanges) -> list[Event]:
@@ -257,6 +284,17 @@ async def create_contact(
     """A contact added by hand: no channel yet."""
     contact = await new_contact(
         ctx, display_name=display_name, email=email, phone=phone, external_id=external_id
+    )
+    audit.record(
+        ctx,
+        action="contact.created",
+        subject=f"contact {contact.id}",
+        name=contact.display_name,
+        after={
+            "display_name": contact.display_name,
+            "email": contact.email,
+            "phone": contact.phone,
+        },
     )
     await ctx.commit(ContactCreated(contact_id=contact.id))
     return contact

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from madoguchi.audit import service as audit
 from madoguchi.contacts import repository
 from madoguchi.contacts.models import Contact
 from madoguchi.contacts.service import ContactChanges, apply_changes, new_contact
@@ -433,6 +434,18 @@ async def import_contacts(
             await ctx.db.commit()
         if progress is not None:
             progress(done)
+    # One entry per import, with its counts (not one per row).
+    audit.record(
+        ctx,
+        action="contacts.imported",
+        subject="contacts",
+        after={
+            "rows": len(table.rows),
+            "created": result.created,
+            "updated": result.updated,
+            "skipped": len(result.rejected),
+        },
+    )
     await ctx.commit(ContactsImported(created=result.created, updated=result.updated))
     return result
 

@@ -35,7 +35,7 @@ from madoguchi.events.types import (
 )
 from madoguchi.files import service as files
 from madoguchi.kit.clean import clean_color, clean_name
-from madoguchi.kit.context import Ctx
+from madoguchi.kit.context import Actor, Ctx
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from madoguchi.kit.i18n import N_
 from madoguchi.kit.ordering import next_position
@@ -92,6 +92,28 @@ async def _system(
     )
 
 
+def _subject(conversation: Conversation) -> str:
+    return f"conversation {conversation.id}"
+
+
+async def _audit_state(
+    ctx: Ctx,
+    conversation: Conversation,
+    before: str,
+    actor: Member | Actor | None = None,
+    **more: Any,
+) -> None:
+    audit.record_changes(
+        ctx,
+        action="conversation.state_changed",
+        subject=_subject(conversation),
+        name=await _contact_name(ctx, conversation.contact_id),
+        before={"state": before},
+        after={"state": str(conversation.state), **more},
+        actor=actor,
+    )
+
+
 async def _member(db: AsyncSession, member_id: int) -> Member:
     member = await db.get(Member, member_id)
     if member is None or not member.active:
@@ -119,6 +141,20 @@ async def assign(
     if assignee is None and actor is None:
         raise Invalid("A rule assigns a member; it does not take the assignee away.")
     events = [_updated(conversation)]
+    previous = (
+        None
+        if conversation.assignee_id is None
+        else await ctx.db.get(Member, conversation.assignee_id)
+    )
+    audit.record(
+        ctx,
+        action="conversation.assigned",
+        subject=_subject(conversation),
+        name=await _contact_name(ctx, conversation.contact_id),
+        before={"assignee": previous.name if previous else None},
+        after={"assignee": assignee.name if assignee else None},
+        actor=actor or (Actor(kind="rule", name=rule) if rule else None),
+    )
     conversation.assignee_id = member_id
     await rollup.reassign(ctx, conversation_id=conversation.id, member_id=member_id)
     if assignee is None:
@@ -232,15 +268,22 @@ async def close(
     a message."""
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
     cleaned_memo = None if memo is None else _clean_memo(memo)
+    # Who closes it: the member, the rule, or auto-close.
+    closer: Member | Actor | None = actor
+    if actor is None:
+        closer = Actor(kind="rule", name=rule) if rule else Actor(kind="system", name="auto_close")
     if tag_ids is not None:
-        await _set_tags(ctx, conversation, list(tag_ids))
+        await _set_tags(ctx, conversation, list(tag_ids), actor=closer)
     if cleaned_memo is not None:
+        await _audit_memo(ctx, conversation, cleaned_memo, actor=closer)
         conversation.memo = cleaned_memo
     events = [_updated(conversation)]
     if conversation.state != ConversationState.closed:
+        before = str(conversation.state)
         conversation.state = ConversationState.closed
         conversation.snooze_until = None
         conversation.closed_at = ctx.now()
+        await _audit_state(ctx, conversation, before, closer)
         if rule is not None:
             line = await _system(ctx, conversation, "rule_closed", None, rule=rule)
         elif actor is None:
@@ -256,9 +299,11 @@ async def reopen(ctx: Ctx, *, conversation_id: int, actor: Member) -> Conversati
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
     if conversation.state == ConversationState.open:
         return conversation
+    before = str(conversation.state)
     conversation.state = ConversationState.open
     conversation.snooze_until = None
     conversation.closed_at = None
+    await _audit_state(ctx, conversation, before, actor)
     event = await _system(ctx, conversation, "reopened", actor)
     await ctx.commit(event, _updated(conversation))
     return conversation
@@ -271,9 +316,11 @@ async def snooze(ctx: Ctx, *, conversation_id: int, until: datetime, actor: Memb
     if until <= ctx.now():
         raise Invalid("The snooze time must be in the future.")
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
+    before = str(conversation.state)
     conversation.state = ConversationState.snoozed
     conversation.snooze_until = until
     conversation.closed_at = None
+    await _audit_state(ctx, conversation, before, actor, snooze_until=until)
     event = await _system(ctx, conversation, "snoozed", actor, until=until.isoformat())
     await ctx.commit(event, _updated(conversation))
     return conversation
@@ -293,6 +340,7 @@ async def wake_due(ctx: Ctx, *, now: datetime, limit: int = 100) -> int:
     for conversation in due:
         conversation.state = ConversationState.open
         conversation.snooze_until = None
+        await _audit_state(ctx, conversation, "snoozed", Actor(kind="system", name="scheduler"))
         events += [await _system(ctx, conversation, "woke", None), _updated(conversation)]
     await ctx.commit(*events)
     return len(due)
@@ -301,9 +349,25 @@ async def wake_due(ctx: Ctx, *, now: datetime, limit: int = 100) -> int:
 async def set_memo(ctx: Ctx, *, conversation_id: int, memo: str) -> Conversation:
     """The conversation memo (問い合わせメモ), at most 500 characters."""
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
-    conversation.memo = _clean_memo(memo)
+    cleaned = _clean_memo(memo)
+    await _audit_memo(ctx, conversation, cleaned)
+    conversation.memo = cleaned
     await ctx.commit(_updated(conversation))
     return conversation
+
+
+async def _audit_memo(
+    ctx: Ctx, conversation: Conversation, memo: str, actor: Member | Actor | None = None
+) -> None:
+    audit.record_changes(
+        ctx,
+        action="conversation.memo_changed",
+        subject=_subject(conversation),
+        name=await _contact_name(ctx, conversation.contact_id),
+        before={"memo": conversation.memo},
+        after={"memo": memo},
+        actor=actor,
+    )
 
 
 # --- conversation tags (問い合わせタグ) ---------------------------------------------------------
@@ -330,6 +394,13 @@ async def create_conversation_tag(
     )
     ctx.db.add(tag)
     await ctx.db.flush()
+    audit.record(
+        ctx,
+        action="conversation_tag.created",
+        subject=f"conversation_tag {tag.id}",
+        name=tag.name,
+        after={"name": tag.name, "color": tag.color},
+    )
     await ctx.commit(ConversationTagsChanged(tag_id=tag.id))
     return tag
 
@@ -338,17 +409,42 @@ async def delete_conversation_tag(ctx: Ctx, *, tag_id: int) -> None:
     tag = await ctx.db.get(ConversationTag, tag_id)
     if tag is None:
         raise NotFound("No conversation tag with id %(id)s.", id=tag_id)
+    audit.record(
+        ctx,
+        action="conversation_tag.deleted",
+        subject=f"conversation_tag {tag.id}",
+        name=tag.name,
+        before={"name": tag.name, "color": tag.color},
+    )
     await ctx.db.delete(tag)
     await ctx.commit(ConversationTagsChanged(tag_id=tag_id))
 
 
-async def _set_tags(ctx: Ctx, conversation: Conversation, tag_ids: list[int]) -> None:
+async def _set_tags(
+    ctx: Ctx, conversation: Conversation, tag_ids: list[int], actor: Member | Actor | None = None
+) -> None:
     wanted = set(tag_ids)
     known = set(
         await ctx.db.scalars(select(ConversationTag.id).where(ConversationTag.id.in_(wanted)))
     )
     if wanted - known:
         raise NotFound("No conversation tag with id %(id)s.", id=min(wanted - known))
+    before = [t.name for t in await conversation_tags(ctx.db, conversation_id=conversation.id)]
+    names = [
+        name
+        for (name,) in await ctx.db.execute(
+            select(ConversationTag.name).where(ConversationTag.id.in_(wanted))
+        )
+    ]
+    audit.record_changes(
+        ctx,
+        action="conversation.tags_changed",
+        subject=_subject(conversation),
+        name=await _contact_name(ctx, conversation.contact_id),
+        before={"tags": sorted(before)},
+        after={"tags": sorted(names)},
+        actor=actor,
+    )
     await ctx.db.execute(
         delete(ConversationTagging).where(ConversationTagging.conversation_id == conversation.id)
     )
@@ -394,6 +490,7 @@ async def delete_conversation(ctx: Ctx, *, conversation_id: int, actor: Member) 
         actor=actor,
         action="conversation.deleted",
         subject=f"conversation {conversation_id}",
+        name=contact_name,
         detail={
             "conversation_id": conversation_id,
             "contact_id": contact_id,
@@ -423,6 +520,12 @@ async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member) -> None:
         actor=actor,
         action="contact.deleted",
         subject=f"contact {contact.id}",
+        name=contact.display_name,
+        before={
+            "display_name": contact.display_name,
+            "email": contact.email,
+            "phone": contact.phone,
+        },
         detail={
             "display_name": contact.display_name,
             "conversations": len(conversations),

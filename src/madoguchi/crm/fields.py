@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.crm import values
 from madoguchi.crm.contact import get_contact
 from madoguchi.crm.models import Field, FieldFolder, FieldType, FieldValue
@@ -110,6 +111,13 @@ async def create_folder(ctx: Ctx, *, name: str) -> FieldFolder:
         raise Conflict("A field folder named %(name)s already exists.", name=name)
     folder = await folder_for(ctx, name)
     assert folder is not None
+    audit.record(
+        ctx,
+        action="field_folder.created",
+        subject=f"field_folder {folder.id}",
+        name=folder.name,
+        after={"name": folder.name},
+    )
     await ctx.commit(FieldsChanged(folder_id=folder.id))
     return folder
 
@@ -119,6 +127,13 @@ async def delete_folder(ctx: Ctx, *, folder_id: int) -> None:
     folder = await ctx.db.get(FieldFolder, folder_id) if is_id(folder_id) else None
     if folder is None:
         raise NotFound("No field folder with id %(id)s.", id=folder_id)
+    audit.record(
+        ctx,
+        action="field_folder.deleted",
+        subject=f"field_folder {folder.id}",
+        name=folder.name,
+        before={"name": folder.name},
+    )
     await ctx.db.delete(folder)
     await ctx.commit(FieldsChanged(folder_id=folder_id))
 
@@ -149,8 +164,25 @@ async def create_field(
     )
     ctx.db.add(field)
     await ctx.db.flush()
+    audit.record(
+        ctx,
+        action="field.created",
+        subject=f"field {field.id}",
+        name=field.label,
+        after={"key": field.key, "type": str(field.type), **await _audited(ctx.db, field)},
+    )
     await ctx.commit(FieldsChanged(field_id=field.id))
     return field
+
+
+async def _audited(db: AsyncSession, field: Field) -> dict[str, Any]:
+    folder = None if field.folder_id is None else await db.get(FieldFolder, field.folder_id)
+    return {
+        "label": field.label,
+        "folder": folder.name if folder else None,
+        "options": list(field.options or []),
+        "show_in_chat": field.show_in_chat,
+    }
 
 
 @dataclass(frozen=True)
@@ -165,6 +197,7 @@ class FieldChanges:
 async def update_field(ctx: Ctx, *, field_id: int, changes: FieldChanges) -> Field:
     """Change a definition; its key and type stay (values are stored by type)."""
     field = await get_field(ctx.db, field_id=field_id)
+    before = await _audited(ctx.db, field)
     if changes.label is not None:
         field.label = clean_name(changes.label, 100)
     if changes.move:
@@ -178,6 +211,14 @@ async def update_field(ctx: Ctx, *, field_id: int, changes: FieldChanges) -> Fie
         field.options = options
     if changes.show_in_chat is not None:
         field.show_in_chat = changes.show_in_chat
+    audit.record_changes(
+        ctx,
+        action="field.updated",
+        subject=f"field {field.id}",
+        name=field.label,
+        before=before,
+        after=await _audited(ctx.db, field),
+    )
     await ctx.commit(FieldsChanged(field_id=field.id))
     return field
 
@@ -192,7 +233,15 @@ async def _option_in_use(db: AsyncSession, field: Field, removed: set[str]) -> b
 
 
 async def reorder_fields(ctx: Ctx, *, ids: list[int]) -> list[Field]:
+    before = [f.label for f in await list_fields(ctx.db)]
     fields = await reorder(ctx.db, Field, ids)
+    audit.record_changes(
+        ctx,
+        action="field.reordered",
+        subject="field",
+        before={"order": before},
+        after={"order": [f.label for f in fields]},
+    )
     await ctx.commit(FieldsChanged())
     return fields
 
@@ -200,6 +249,13 @@ async def reorder_fields(ctx: Ctx, *, ids: list[int]) -> list[Field]:
 async def delete_field(ctx: Ctx, *, field_id: int) -> None:
     """Delete a field with every contact's value of it."""
     field = await get_field(ctx.db, field_id=field_id)
+    audit.record(
+        ctx,
+        action="field.deleted",
+        subject=f"field {field.id}",
+        name=field.label,
+        before={"key": field.key, "label": field.label, "type": str(field.type)},
+    )
     await ctx.db.delete(field)
     await ctx.commit(FieldsChanged(field_id=field_id))
 
@@ -258,9 +314,20 @@ async def write_value(ctx: Ctx, *, contact_id: int, field: Field, raw: Any) -> A
 
 async def set_value(ctx: Ctx, *, contact_id: int, key: str, value: Any) -> Any:
     """A contact's value for a field, checked against its type (empty clears it)."""
-    await get_contact(ctx.db, contact_id=contact_id)
+    contact = await get_contact(ctx.db, contact_id=contact_id)
     field = await field_by_key(ctx.db, key)
+    existing = await ctx.db.get(FieldValue, (contact_id, field.id))
+    before = None if existing is None else read_value(field, existing)
     stored = await write_value(ctx, contact_id=contact_id, field=field, raw=value)
+    audit.record_changes(
+        ctx,
+        action="contact.field_changed",
+        subject=f"contact {contact.id}",
+        name=contact.display_name,
+        before={field.label: before},
+        after={field.label: stored},
+        detail={"key": field.key},
+    )
     await ctx.commit(ContactUpdated(contact_id=contact_id, part="fields"))
     return stored
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.conversations.models import Message
 from madoguchi.crm.models import Mark
 from madoguchi.events.types import MarksChanged, MessageUpdated
@@ -34,6 +35,7 @@ async def update_mark(
     ctx: Ctx, *, mark_id: int, name: str | None = None, color: str | None = None
 ) -> Mark:
     mark = await find_mark(ctx.db, mark_id)
+    before = {"name": mark.name, "color": mark.color}
     if name is not None and name.strip() != mark.name:
         if not mark.renamable:
             raise Invalid("The mark %(name)s cannot be renamed.", name=mark.name)
@@ -43,6 +45,14 @@ async def update_mark(
         mark.name = name
     if color is not None:
         mark.color = clean_color(color)
+    audit.record_changes(
+        ctx,
+        action="mark.updated",
+        subject=f"mark {mark.id}",
+        name=mark.name,
+        before=before,
+        after={"name": mark.name, "color": mark.color},
+    )
     await ctx.commit(MarksChanged(mark_id=mark.id))
     return mark
 
@@ -52,7 +62,17 @@ async def mark_message(ctx: Ctx, *, message_id: int, mark: int | str | None) -> 
     message = await ctx.db.get(Message, message_id) if is_id(message_id) else None
     if message is None:
         raise NotFound("No message with id %(id)s.", id=message_id)
-    message.mark_id = None if mark is None else (await find_mark(ctx.db, mark)).id
+    chosen = None if mark is None else await find_mark(ctx.db, mark)
+    previous = None if message.mark_id is None else await ctx.db.get(Mark, message.mark_id)
+    audit.record_changes(
+        ctx,
+        action="message.marked",
+        subject=f"message {message.id}",
+        before={"mark": previous.name if previous else None},
+        after={"mark": chosen.name if chosen else None},
+        detail={"conversation_id": message.conversation_id},
+    )
+    message.mark_id = chosen.id if chosen else None
     conversation_id = message.conversation_id
     await ctx.commit(MessageUpdated(message_id=message_id, conversation_id=conversation_id))
     return message

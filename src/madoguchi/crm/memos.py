@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.crm.contact import get_contact
 from madoguchi.crm.models import Memo
 from madoguchi.events.types import ContactUpdated
@@ -49,8 +50,16 @@ async def create_memo(
     ctx: Ctx, *, contact_id: int, title: str, body: str, author: Member | None
 ) -> Memo:
     """A new memo, at the top of the contact's memos."""
-    await get_contact(ctx.db, contact_id=contact_id)
+    contact = await get_contact(ctx.db, contact_id=contact_id)
     memo = await add_memo(ctx, contact_id=contact_id, title=title, body=body, author=author)
+    audit.record(
+        ctx,
+        action="memo.created",
+        subject=f"memo {memo.id}",
+        name=contact.display_name,
+        after={"title": memo.title, "body": memo.body},
+        detail={"contact_id": contact_id},
+    )
     await ctx.commit(ContactUpdated(contact_id=contact_id, part="memos"))
     return memo
 
@@ -82,8 +91,18 @@ async def update_memo(
     ctx: Ctx, *, contact_id: int, memo_id: int, title: str | None, body: str | None
 ) -> Memo:
     memo = await get_memo(ctx.db, contact_id=contact_id, memo_id=memo_id)
+    before = {"title": memo.title, "body": memo.body}
     memo.title, memo.body = _clean(
         memo.title if title is None else title, memo.body if body is None else body
+    )
+    audit.record_changes(
+        ctx,
+        action="memo.updated",
+        subject=f"memo {memo.id}",
+        name=(await get_contact(ctx.db, contact_id=contact_id)).display_name,
+        before=before,
+        after={"title": memo.title, "body": memo.body},
+        detail={"contact_id": contact_id},
     )
     memo.updated_at = ctx.now()
     await ctx.commit(ContactUpdated(contact_id=contact_id, part="memos"))
@@ -92,6 +111,14 @@ async def update_memo(
 
 async def delete_memo(ctx: Ctx, *, contact_id: int, memo_id: int) -> None:
     memo = await get_memo(ctx.db, contact_id=contact_id, memo_id=memo_id)
+    audit.record(
+        ctx,
+        action="memo.deleted",
+        subject=f"memo {memo.id}",
+        name=(await get_contact(ctx.db, contact_id=contact_id)).display_name,
+        before={"title": memo.title, "body": memo.body},
+        detail={"contact_id": contact_id},
+    )
     await ctx.db.delete(memo)
     await ctx.commit(ContactUpdated(contact_id=contact_id, part="memos"))
 

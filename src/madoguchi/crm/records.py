@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.automation import triggers
 from madoguchi.crm import values
 from madoguchi.crm.contact import get_contact
@@ -81,6 +82,13 @@ async def create_book(ctx: Ctx, *, name: str, fields: list[dict[str, Any]]) -> R
     )
     ctx.db.add(book)
     await ctx.db.flush()
+    audit.record(
+        ctx,
+        action="book.created",
+        subject=f"book {book.id}",
+        name=book.name,
+        after={"name": book.name, "fields": _field_labels(book)},
+    )
     await ctx.commit(RecordBooksChanged(book_id=book.id))
     return book
 
@@ -91,6 +99,7 @@ async def update_book(
     """Rename a book or change its fields; records keep what they hold (removed keys are kept
     in them, and shown again if the field comes back)."""
     book = await find_book(ctx.db, book_id)
+    audited = {"name": book.name, "fields": _field_labels(book)}
     if name is not None:
         name = clean_name(name)
         if await ctx.db.scalar(
@@ -109,13 +118,32 @@ async def update_book(
                     key=field["key"],
                 )
         book.fields = cleaned
+    audit.record_changes(
+        ctx,
+        action="book.updated",
+        subject=f"book {book.id}",
+        name=book.name,
+        before=audited,
+        after={"name": book.name, "fields": _field_labels(book)},
+    )
     await ctx.commit(RecordBooksChanged(book_id=book.id))
     return book
+
+
+def _field_labels(book: RecordBook) -> list[str]:
+    return [str(field.get("label") or field["key"]) for field in book.fields]
 
 
 async def delete_book(ctx: Ctx, *, book_id: int) -> None:
     """Delete a book with all its records."""
     book = await find_book(ctx.db, book_id)
+    audit.record(
+        ctx,
+        action="book.deleted",
+        subject=f"book {book.id}",
+        name=book.name,
+        before={"name": book.name, "fields": _field_labels(book)},
+    )
     await ctx.db.delete(book)
     await ctx.commit(RecordBooksChanged(book_id=book_id))
 
@@ -193,7 +221,7 @@ async def create_record(
     values_: dict[str, Any],
     author: Member | None,
 ) -> Record:
-    await get_contact(ctx.db, contact_id=contact_id)
+    contact = await get_contact(ctx.db, contact_id=contact_id)
     record_book = await find_book(ctx.db, book)
     record = Record(
         book_id=record_book.id,
@@ -209,19 +237,42 @@ async def create_record(
         ctx, triggers.Fact(triggers.RECORD_ADDED, contact_id, subject_id=record_book.id)
     )
     await ctx.db.flush()
+    audit.record(
+        ctx,
+        action="record.created",
+        subject=f"record {record.id}",
+        name=f"{contact.display_name}・{record_book.name}",
+        after={"at": record.at, "values": record.values},
+        detail={"contact_id": contact_id, "book": record_book.name},
+    )
     await ctx.commit(ContactUpdated(contact_id=contact_id, part="records"))
     return record
+
+
+async def _record_name(db: AsyncSession, record: Record) -> str:
+    contact = await get_contact(db, contact_id=record.contact_id)
+    book = await find_book(db, record.book_id)
+    return f"{contact.display_name}・{book.name}"
 
 
 async def update_record(
     ctx: Ctx, *, record_id: int, at: datetime | None, values_: dict[str, Any] | None
 ) -> Record:
     record = await get_record(ctx.db, record_id=record_id)
+    before = {"at": record.at, "values": dict(record.values)}
     if at is not None:
         record.at = aware(at, ctx.settings.timezone)
     if values_ is not None:
         record.values = _record_values(await find_book(ctx.db, record.book_id), values_)
     record.updated_at = ctx.now()
+    audit.record_changes(
+        ctx,
+        action="record.updated",
+        subject=f"record {record.id}",
+        name=await _record_name(ctx.db, record),
+        before=before,
+        after={"at": record.at, "values": dict(record.values)},
+    )
     await ctx.commit(ContactUpdated(contact_id=record.contact_id, part="records"))
     return record
 
@@ -229,5 +280,12 @@ async def update_record(
 async def delete_record(ctx: Ctx, *, record_id: int) -> None:
     record = await get_record(ctx.db, record_id=record_id)
     contact_id = record.contact_id
+    audit.record(
+        ctx,
+        action="record.deleted",
+        subject=f"record {record.id}",
+        name=await _record_name(ctx.db, record),
+        before={"at": record.at, "values": record.values},
+    )
     await ctx.db.delete(record)
     await ctx.commit(ContactUpdated(contact_id=contact_id, part="records"))

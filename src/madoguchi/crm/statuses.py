@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.crm.models import Status
 from madoguchi.events.types import StatusesChanged
 from madoguchi.kit.clean import clean_color, clean_name
@@ -51,6 +52,13 @@ async def create_status(ctx: Ctx, *, name: str, color: str = "#64748b") -> Statu
     )
     ctx.db.add(status)
     await ctx.db.flush()
+    audit.record(
+        ctx,
+        action="status.created",
+        subject=f"status {status.id}",
+        name=status.name,
+        after={"name": status.name, "color": status.color},
+    )
     await ctx.commit(StatusesChanged(status_id=status.id))
     return status
 
@@ -59,12 +67,21 @@ async def update_status(
     ctx: Ctx, *, status_id: int, name: str | None = None, color: str | None = None
 ) -> Status:
     status = await get_status(ctx.db, status_id=status_id)
+    before = {"name": status.name, "color": status.color}
     if name is not None:
         name = clean_name(name)
         await _check_unique(ctx.db, name, exclude=status.id)
         status.name = name
     if color is not None:
         status.color = clean_color(color)
+    audit.record_changes(
+        ctx,
+        action="status.updated",
+        subject=f"status {status.id}",
+        name=status.name,
+        before=before,
+        after={"name": status.name, "color": status.color},
+    )
     await ctx.commit(StatusesChanged(status_id=status.id))
     return status
 
@@ -72,11 +89,26 @@ async def update_status(
 async def delete_status(ctx: Ctx, *, status_id: int) -> None:
     """Delete a status; contacts that had it are left with none."""
     status = await get_status(ctx.db, status_id=status_id)
+    audit.record(
+        ctx,
+        action="status.deleted",
+        subject=f"status {status.id}",
+        name=status.name,
+        before={"name": status.name, "color": status.color},
+    )
     await ctx.db.delete(status)
     await ctx.commit(StatusesChanged(status_id=status_id))
 
 
 async def reorder_statuses(ctx: Ctx, *, ids: list[int]) -> list[Status]:
+    before = [status.name for status in await list_statuses(ctx.db)]
     statuses = await reorder(ctx.db, Status, ids)
+    audit.record_changes(
+        ctx,
+        action="status.reordered",
+        subject="status",
+        before={"order": before},
+        after={"order": [status.name for status in statuses]},
+    )
     await ctx.commit(StatusesChanged())
     return statuses

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.automation import triggers
 from madoguchi.contacts.models import Contact
 from madoguchi.crm.contact import get_contact
@@ -117,8 +118,20 @@ async def create_folder(
     )
     ctx.db.add(folder)
     await ctx.db.flush()
+    audit.record(
+        ctx,
+        action="tag_folder.created",
+        subject=f"tag_folder {folder.id}",
+        name=folder.name,
+        after={"name": folder.name, "parent": await _folder_name(ctx.db, parent_id)},
+    )
     await ctx.commit(TagsChanged(folder_id=folder.id))
     return folder
+
+
+async def _folder_name(db: AsyncSession, folder_id: int | None) -> str | None:
+    folder = None if folder_id is None else await db.get(TagFolder, folder_id)
+    return folder.name if folder else None
 
 
 async def rename_folder(ctx: Ctx, *, actor: Member | None, folder_id: int, name: str) -> TagFolder:
@@ -126,6 +139,14 @@ async def rename_folder(ctx: Ctx, *, actor: Member | None, folder_id: int, name:
     folder = await get_folder(ctx.db, folder_id=folder_id)
     name = clean_name(name)
     await _check_folder_name(ctx.db, name, folder.parent_id, exclude=folder.id)
+    audit.record_changes(
+        ctx,
+        action="tag_folder.renamed",
+        subject=f"tag_folder {folder.id}",
+        name=name,
+        before={"name": folder.name},
+        after={"name": name},
+    )
     folder.name = name
     await ctx.commit(TagsChanged(folder_id=folder.id))
     return folder
@@ -149,6 +170,14 @@ async def delete_folder(ctx: Ctx, *, actor: Member | None, folder_id: int) -> No
             names="、".join(clash),
         )
     await ctx.db.execute(update(Tag).where(Tag.folder_id.in_(folder_ids)).values(folder_id=None))
+    audit.record(
+        ctx,
+        action="tag_folder.deleted",
+        subject=f"tag_folder {folder.id}",
+        name=folder.name,
+        before={"name": folder.name},
+        detail={"tags": len(moving)},
+    )
     await ctx.db.delete(folder)
     await ctx.commit(TagsChanged(folder_id=folder_id))
 
@@ -178,6 +207,13 @@ async def create_tag(
     tag = Tag(name=name, folder_id=folder_id, position=await next_position(ctx.db, Tag.position))
     ctx.db.add(tag)
     await ctx.db.flush()
+    audit.record(
+        ctx,
+        action="tag.created",
+        subject=f"tag {tag.id}",
+        name=tag.name,
+        after={"name": tag.name, "folder": tag_folder.name if tag_folder else None},
+    )
     await ctx.commit(TagsChanged(tag_id=tag.id))
     return tag
 
@@ -200,6 +236,14 @@ async def update_tag(
         tag_folder = await _folder_for(ctx, folder, actor)
         folder_id = tag_folder.id if tag_folder else None
     await _check_unique(ctx.db, new_name, folder_id, exclude=tag.id)
+    audit.record_changes(
+        ctx,
+        action="tag.updated",
+        subject=f"tag {tag.id}",
+        name=new_name,
+        before={"name": tag.name, "folder": await _folder_name(ctx.db, tag.folder_id)},
+        after={"name": new_name, "folder": await _folder_name(ctx.db, folder_id)},
+    )
     tag.name, tag.folder_id = new_name, folder_id
     await ctx.commit(TagsChanged(tag_id=tag.id))
     return tag
@@ -208,6 +252,13 @@ async def update_tag(
 async def delete_tag(ctx: Ctx, *, actor: Member | None, tag_id: int) -> None:
     _ensure_manager(actor)
     tag = await get_tag(ctx.db, tag_id=tag_id)
+    audit.record(
+        ctx,
+        action="tag.deleted",
+        subject=f"tag {tag.id}",
+        name=tag.name,
+        before={"name": tag.name, "folder": await _folder_name(ctx.db, tag.folder_id)},
+    )
     await ctx.db.delete(tag)
     await ctx.commit(TagsChanged(tag_id=tag_id))
 
@@ -277,11 +328,36 @@ async def attach(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[int]:
     return added
 
 
+async def _tag_names(db: AsyncSession, contact_id: int) -> list[str]:
+    return list(
+        await db.scalars(
+            select(Tag.name)
+            .join(ContactTag, ContactTag.tag_id == Tag.id)
+            .where(ContactTag.contact_id == contact_id)
+            .order_by(Tag.name)
+        )
+    )
+
+
+async def _audit_tags(ctx: Ctx, contact: Contact, before: list[str]) -> None:
+    await ctx.db.flush()
+    audit.record_changes(
+        ctx,
+        action="contact.tags_changed",
+        subject=f"contact {contact.id}",
+        name=contact.display_name,
+        before={"tags": before},
+        after={"tags": await _tag_names(ctx.db, contact.id)},
+    )
+
+
 async def add_tag(ctx: Ctx, *, contact_id: int, tag_id: int) -> None:
     """Put a tag on a contact (already there: nothing changes)."""
-    await get_contact(ctx.db, contact_id=contact_id)
+    contact = await get_contact(ctx.db, contact_id=contact_id)
     await get_tag(ctx.db, tag_id=tag_id)
+    before = await _tag_names(ctx.db, contact_id)
     if await attach(ctx, contact_id=contact_id, tag_ids=[tag_id]):
+        await _audit_tags(ctx, contact, before)
         await ctx.commit(
             ContactUpdated(contact_id=contact_id, part="tags"),
             TagAdded(contact_id=contact_id, tag_id=tag_id),
@@ -289,17 +365,20 @@ async def add_tag(ctx: Ctx, *, contact_id: int, tag_id: int) -> None:
 
 
 async def remove_tag(ctx: Ctx, *, contact_id: int, tag_id: int) -> None:
-    await get_contact(ctx.db, contact_id=contact_id)
+    contact = await get_contact(ctx.db, contact_id=contact_id)
     await get_tag(ctx.db, tag_id=tag_id)
+    before = await _tag_names(ctx.db, contact_id)
     await ctx.db.execute(
         delete(ContactTag).where(ContactTag.contact_id == contact_id, ContactTag.tag_id == tag_id)
     )
+    await _audit_tags(ctx, contact, before)
     await ctx.commit(ContactUpdated(contact_id=contact_id, part="tags"))
 
 
 async def set_tags(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[Tag]:
     """Make a contact's tags exactly these (the chat's multi-select editor)."""
-    await get_contact(ctx.db, contact_id=contact_id)
+    contact = await get_contact(ctx.db, contact_id=contact_id)
+    before = await _tag_names(ctx.db, contact_id)
     wanted = set(tag_ids)
     possible = [tag_id for tag_id in wanted if is_id(tag_id)]
     known = set(await ctx.db.scalars(select(Tag.id).where(Tag.id.in_(possible))))
@@ -318,5 +397,6 @@ async def set_tags(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[Tag
         TagAdded(contact_id=contact_id, tag_id=tag_id)
         for tag_id in await attach(ctx, contact_id=contact_id, tag_ids=sorted(wanted - current))
     ]
+    await _audit_tags(ctx, contact, before)
     await ctx.commit(ContactUpdated(contact_id=contact_id, part="tags"), *added)
     return (await contact_tags(ctx.db, contact_ids=[contact_id]))[contact_id]

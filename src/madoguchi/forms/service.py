@@ -272,8 +272,16 @@ async def create_form(ctx: Ctx, *, name: Any, fields: Any) -> Form:
         updated_at=ctx.now(),
     )
     ctx.db.add(form)
+    await ctx.db.flush()
+    audit.record(
+        ctx, action="form.created", subject=f"form {form.id}", name=form.name, after=_audited(form)
+    )
     await ctx.commit()
     return form
+
+
+def _audited(form: Form) -> dict[str, Any]:
+    return {"name": form.name, "fields": list(form.fields), "closed": form.closed}
 
 
 async def update_form(
@@ -282,6 +290,7 @@ async def update_form(
     """Change the name, the questions or whether it is closed. Answers already given stay as
     they were sent."""
     form = await get_form(ctx.db, form_id=form_id)
+    before = _audited(form)
     if name is not None:
         form.name = _name(name)
         await _refuse_twin(ctx.db, form.name, form.id)
@@ -290,6 +299,14 @@ async def update_form(
     if closed is not None:
         form.closed = closed
     form.updated_at = ctx.now()
+    audit.record_changes(
+        ctx,
+        action="form.updated",
+        subject=f"form {form.id}",
+        name=form.name,
+        before=before,
+        after=_audited(form),
+    )
     await ctx.commit()
     return form
 
@@ -305,6 +322,8 @@ async def delete_form(ctx: Ctx, *, form_id: int, actor: Member | None) -> None:
         actor=actor,
         action="form.deleted",
         subject=f"form {form.id}",
+        name=form.name,
+        before=_audited(form),
         detail={"name": form.name, "answers": int(answers or 0)},
     )
     await ctx.db.delete(form)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,17 +14,42 @@ from madoguchi.events import Event, EventBus
 from madoguchi.kit.db import utcnow
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, for the audit log (F40): a member (``member_id``), a rule or a form
+    (by name), a channel, or the system itself (auto-close, the worker: ``name`` says which)."""
+
+    kind: str
+    name: str = ""
+    member_id: int | None = None
+
+
+SYSTEM = Actor(kind="system")
+
+
 @dataclass
 class Ctx:
     db: AsyncSession
     bus: EventBus
     settings: Settings
     clock: Callable[[], datetime] = field(default=utcnow)
+    # Who the changes made with this context are made by: the signed-in member for a request
+    # (members/dependencies.py), a rule while it runs (``acting``), else the system.
+    actor: Actor = SYSTEM
     _depth: int = 0
     _pending: list[Event] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.clock()
+
+    @contextlib.contextmanager
+    def acting(self, actor: Actor) -> Iterator[None]:
+        """Changes made inside are made by ``actor`` (a rule running, auto-close)."""
+        kept, self.actor = self.actor, actor
+        try:
+            yield
+        finally:
+            self.actor = kept
 
     @property
     def dialect(self) -> str:

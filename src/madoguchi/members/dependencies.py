@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, HTTPException, Request, WebSocket
 from starlette.requests import HTTPConnection
 
-from madoguchi.kit.context import Ctx
+from madoguchi.kit.context import Actor, Ctx
 from madoguchi.kit.db import utcnow
 from madoguchi.kit.web import SAFE_METHODS, CtxDep, runtime_of
 from madoguchi.members import service as members
@@ -62,6 +62,8 @@ async def current_member(request: Request, ctx: CtxDep) -> Member:
         if "hx-request" in request.headers:
             raise HTTPException(403, "Choose a new password first.", headers={"HX-Redirect": page})
         raise HTTPException(303, "Choose a new password first.", headers={"Location": page})
+    # What this request changes, it changes as this member (the audit log).
+    ctx.actor = Actor(kind="member", name=member.name, member_id=member.id)
     # The language of the answer to a refusal (app.py), kept as a plain value: a rolled-back
     # session expires the member object before the handler runs.
     request.state.language = member.language

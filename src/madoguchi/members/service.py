@@ -118,6 +118,8 @@ async def create_member(
         actor=actor,
         action="member.created",
         subject=f"member {member.id}",
+        name=name,
+        after={"name": name, "email": email, "role": role},
         detail={"email": email, "name": name, "role": role},
     )
     await ctx.commit(MemberCreated(new_member_id=member.id))
@@ -159,6 +161,7 @@ async def update_settings(
         raise Invalid("The send shortcut must be enter or mod_enter.")
     if language is not None and language not in LANGUAGES:
         raise Invalid("The language must be ja or en.")
+    before = _own_settings(member)
     if send_shortcut is not None:
         member.send_shortcut = send_shortcut
     if language is not None:
@@ -167,8 +170,26 @@ async def update_settings(
         member.notify_assigned = notify_assigned
     if notify_mentions is not None:
         member.notify_mentions = notify_mentions
+    audit.record_changes(
+        ctx,
+        actor=member,
+        action="member.settings_changed",
+        subject=f"member {member.id}",
+        name=member.name,
+        before=before,
+        after=_own_settings(member),
+    )
     await ctx.commit(MemberUpdated(member_id=member.id))
     return member
+
+
+def _own_settings(member: Member) -> dict[str, object]:
+    return {
+        "send_shortcut": member.send_shortcut,
+        "language": member.language,
+        "notify_assigned": member.notify_assigned,
+        "notify_mentions": member.notify_mentions,
+    }
 
 
 # --- managing members (owners and admins) ------------------------------------------------------
@@ -237,6 +258,9 @@ async def update_member(
             actor=actor,
             action="member.renamed",
             subject=subject,
+            name=name,
+            before={"name": target.name},
+            after={"name": name},
             detail={"name": name, "before": target.name},
         )
         target.name = name
@@ -246,6 +270,9 @@ async def update_member(
             actor=actor,
             action="member.role_changed",
             subject=subject,
+            name=target.name,
+            before={"role": target.role},
+            after={"role": role},
             detail={"name": target.name, "role": role, "before": target.role},
         )
         target.role = role
@@ -256,6 +283,9 @@ async def update_member(
             actor=actor,
             action="member.reactivated" if active else "member.deactivated",
             subject=subject,
+            name=target.name,
+            before={"active": not active},
+            after={"active": active},
             detail={"name": target.name, "email": target.email},
         )
         if not active:
@@ -283,6 +313,7 @@ async def reset_password(ctx: Ctx, *, member_id: int, actor: Member | None) -> s
         actor=actor,
         action="member.password_reset",
         subject=f"member {target.id}",
+        name=target.name,
         detail={"name": target.name, "email": target.email},
     )
     await ctx.commit(
@@ -317,6 +348,7 @@ async def change_password(
         actor=member,
         action="member.password_changed",
         subject=f"member {member.id}",
+        name=member.name,
         detail={"name": member.name},
     )
     await ctx.commit(MemberUpdated(member_id=member.id))
@@ -482,6 +514,7 @@ async def issue_token(
         actor=actor,
         action="token.created",
         subject=f"token {token.id}",
+        name=name,
         detail={"name": name, "member_id": member.id, "member_name": member.name},
     )
     await ctx.commit(TokenCreated(token_id=token.id, member_id=member.id))
@@ -547,6 +580,7 @@ async def revoke_token(ctx: Ctx, *, token_id: int, actor: Member | None = None) 
         actor=actor,
         action="token.revoked",
         subject=f"token {token.id}",
+        name=token.name,
         detail={"name": token.name, "member_id": owner.id, "member_name": owner.name},
     )
     # Live connections cannot tell which token opened them: all of the member's close, and

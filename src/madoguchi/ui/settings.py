@@ -18,6 +18,7 @@ from madoguchi.members import service as members
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui import (
     settings_actions,
+    settings_audit,
     settings_autoclose,
     settings_broadcasts,
     settings_channels,
@@ -116,3 +117,4 @@ router.include_router(settings_broadcasts.router)
 router.include_router(settings_sequences.router)
 router.include_router(settings_forms.router)
 router.include_router(settings_team.router)
+router.include_router(settings_audit.router)

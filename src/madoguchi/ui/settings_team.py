@@ -1,6 +1,6 @@
 """Workspace settings: メンバー (who works here, with which role: owners and admins change roles,
 deactivate and reset passwords), APIトークン (every member's own; owners and admins see everyone's)
-and 操作履歴 (the audit log)."""
+(操作履歴, the audit log, is settings_audit.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from madoguchi.audit import service as audit
 from madoguchi.conversations import repository
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
@@ -52,7 +51,6 @@ ROLES: tuple[tuple[str, str, str], ...] = (
         N_("Answers customers in the inbox, and changes only their own settings."),
     ),
 )
-AUDIT_LIMIT = 100
 
 
 # --- メンバー -----------------------------------------------------------------------------------
@@ -292,18 +290,3 @@ async def revoke_token(
         at=PAGE,
     )
     return await _show_tokens(request, ctx, member, outcome=done)
-
-
-# --- 操作履歴 -----------------------------------------------------------------------------------
-
-
-async def _audit(ctx: Ctx) -> dict[str, Any]:
-    return {"entries": await audit.list_entries(ctx.db, limit=AUDIT_LIMIT), "limit": AUDIT_LIMIT}
-
-
-AUDIT = SettingsPage("audit", _audit)
-
-
-@router.get("/settings/audit")
-async def audit_page(request: Request, member: MemberDep, ctx: CtxDep) -> Response:
-    return await show(request, ctx, member, AUDIT)

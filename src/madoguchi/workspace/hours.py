@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
 from madoguchi.workspace.models import WorkspaceValue
@@ -114,8 +115,17 @@ async def set_opening_hours(db: AsyncSession, hours: OpeningHours | None) -> Non
 
 
 async def choose_opening_hours(ctx: Ctx, hours: OpeningHours | None) -> None:
-    """Store the hours (None clears them) and commit."""
+    """Store the hours (None clears them), audited, and commit."""
+    before = await opening_hours(ctx.db)
     await set_opening_hours(ctx.db, hours)
+    audit.record_changes(
+        ctx,
+        action="settings.changed",
+        subject="setting",
+        name="opening_hours",
+        before={"opening_hours": before.as_dict() if before else None},
+        after={"opening_hours": hours.as_dict() if hours else None},
+    )
     await ctx.commit()
 
 

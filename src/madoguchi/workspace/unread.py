@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
 from madoguchi.workspace.models import WorkspaceValue
@@ -45,6 +46,15 @@ def parse_mode(value: str) -> UnreadMode:
 async def choose_unread_mode(ctx: Ctx, mode: UnreadMode, *, commit: bool = True) -> None:
     """Store the choice and commit (unless another change commits with it). The team's state
     is kept whichever is shown, so switching back finds it true."""
+    before = await unread_mode(ctx.db)
     await set_unread_mode(ctx.db, mode)
+    audit.record_changes(
+        ctx,
+        action="settings.changed",
+        subject="setting",
+        name="unread",
+        before={"unread": before},
+        after={"unread": mode},
+    )
     if commit:
         await ctx.commit()
