@@ -30,6 +30,7 @@ from madoguchi.events.types import ContactMerged, ConversationUpdated
 from madoguchi.forms.models import FormAnswer
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid
+from madoguchi.kit.i18n import N_
 from madoguchi.members.models import Member
 from madoguchi.search import conversations as searching
 
@@ -77,13 +78,13 @@ def _shown(
 
 
 _LABELS = {
-    "display_name": "Name",
-    "reading": "Reading (フリガナ)",
-    "email": "E-mail",
-    "phone": "Phone",
-    "status": "Status",
-    "mark": "Mark",
-    "mail_opt_in": "Mail broadcasts",
+    "display_name": N_("Display name"),
+    "reading": N_("Reading (フリガナ)"),
+    "email": N_("E-mail address"),
+    "phone": N_("Phone"),
+    "status": N_("Support status"),
+    "mark": N_("Mark"),
+    "mail_opt_in": N_("Mail opt-in"),
 }
 
 

@@ -387,3 +387,36 @@ def ensure_can_delete(actor: Member) -> None:
     conversation for good."""
     if actor.role not in (Role.owner, Role.admin):
         raise Forbidden("Only owners and admins can delete a customer.")
+
+
+READING_BATCH = 500
+
+
+async def fill_readings(ctx: Ctx) -> int:
+    """Suggest a reading for every contact without one (contacts from before readings, or
+    whose name had none), in batches of their own transactions: ``madoguchi contacts
+    readings``. Search finds them by it afterwards. Answers how many got one."""
+    filled = 0
+    last_id = 0
+    while True:
+        batch = list(
+            await ctx.db.scalars(
+                select(Contact)
+                .where(
+                    Contact.id > last_id,
+                    Contact.reading.is_(None),
+                    Contact.merged_into_id.is_(None),
+                )
+                .order_by(Contact.id)
+                .limit(READING_BATCH)
+            )
+        )
+        if not batch:
+            return filled
+        for contact in batch:
+            suggested = readings.suggest(contact.display_name)
+            if suggested is not None:
+                await set_names(ctx, contact, contact.display_name, suggested)
+                filled += 1
+        last_id = batch[-1].id
+        await ctx.db.commit()
