@@ -1,5 +1,6 @@
-"""Merging in the staff UI (F43): the 「同じ人かもしれません」 card, the list of possible duplicates,
-the merge dialog choosing per field, refusals in Japanese, and old links that redirect."""
+"""Merging in the staff UI (F43): the 「同じ人かもしれません」 card, the list of possible
+duplicates, the merge dialog choosing per field, refusals in Japanese, and old links that
+redirect."""
 
 from __future__ import annotations
 
