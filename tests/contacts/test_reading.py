@@ -29,6 +29,8 @@ from tests.test_cli import run
         ("長谷川　麻衣", "ハセガワ マイ"),
         ("さとう はなこ", "サトウ ハナコ"),
         ("🌸佐々木", "ササキ"),
+        ("【美咲】佐藤 花子", "サトウ ハナコ"),
+        ("佐藤 花子（カラー希望）", "サトウ ハナコ"),
         ("ｻﾄｳ", "サトウ"),
         ("Aya 田中", None),  # Latin letters: no half-right reading
         ("髙橋 一郎", None),  # a kanji the dictionary does not know

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import pykakasi
@@ -24,6 +24,8 @@ _KANA_OFFSET = 0x60
 # Katakana, the long vowel mark and the iteration marks; ・ and spaces between words.
 _READING = re.compile(r"[\u30a1-\u30fa\u30fc-\u30fe・ ]+")
 _KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]")
+# What a display name carries besides the name: 【担当者】 before it, (メモ) after it.
+_ANNOTATIONS = re.compile(r"【[^】]*】|\([^)]*\)|\[[^\]]*\]")
 _KANA = re.compile(r"[\u3041-\u3096\u309d\u309e\u30a1-\u30fa\u30fc-\u30fe]")
 
 
@@ -53,11 +55,14 @@ def normalize(text: str | None) -> str | None:
     return reading
 
 
+# Names repeat (surnames, a LINE name seen again): the same name, the same reading.
+@lru_cache(maxsize=8192)
 def suggest(name: str) -> str | None:
     """The reading of a name in kanji and kana (a name in kana reads as written), or None when
     the name has Latin letters or digits, or a kanji the dictionary cannot read. Symbols and
-    emoji carry no reading."""
-    kept = "".join(ch if ch.isalnum() else " " for ch in unicodedata.normalize("NFKC", name))
+    emoji carry no reading, nor what brackets add (【担当者】顧客氏名: the customer's name)."""
+    bare = _ANNOTATIONS.sub(" ", unicodedata.normalize("NFKC", name))
+    kept = "".join(ch if ch.isalnum() else " " for ch in bare)
     folded = " ".join(kept.split())
     if not folded:
         return None
