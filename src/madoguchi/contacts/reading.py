@@ -34,6 +34,11 @@ def _converter() -> Any:
     return pykakasi.kakasi()  # type: ignore[no-untyped-call]
 
 
+def warm() -> None:
+    """Load the dictionary now (the app does at start, in a thread)."""
+    _converter()
+
+
 def _katakana(text: str) -> str:
     return "".join(
         chr(ord(ch) + _KANA_OFFSET) if _HIRAGANA_START <= ord(ch) <= _HIRAGANA_END else ch
