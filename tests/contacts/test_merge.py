@@ -396,3 +396,19 @@ async def test_duplicates_are_pairs_with_their_reasons(
     assert {(i["contact"]["id"], i["other"]["id"]) for i in again.json()["items"]} == {
         (sato3, sato1)
     }
+
+
+async def test_deleting_the_kept_contact_takes_the_merged_one_with_it(
+    ctx: Ctx, factory: Factory, owner: Member
+) -> None:
+    from madoguchi.conversations import workflow
+
+    a, b, _line, mail = await _pair(ctx, factory)
+    await merging.merge_contacts(ctx, contact_id=a, other_id=b, actor=owner)
+    await workflow.delete_contact(ctx, contact_id=a, actor=owner)
+    assert await ctx.db.scalar(select(func.count()).select_from(Contact)) == 0
+    # Their identity is free again: a new message makes a new contact of its own.
+    again = await factory.inbound(mail, contact="ig-hanako", name="はなこ", text="はじめまして")
+    fresh = await ctx.db.get(Contact, again.conversation.contact_id)
+    assert fresh is not None and fresh.merged_into_id is None
+    assert await ctx.db.scalar(select(func.count()).select_from(Contact)) == 1
