@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import time
 
 from madoguchi.contacts import reading
@@ -32,29 +31,36 @@ def names(count: int, seed: int = 20261204) -> list[str]:
     return made
 
 
+def _percentiles(timings: list[float]) -> str:
+    ordered = sorted(timings)
+    at = [ordered[int(len(ordered) * share)] * 1000 for share in (0.5, 0.95, 0.99)]
+    return (
+        f"p50 {at[0]:.3f} ms, p95 {at[1]:.3f} ms, p99 {at[2]:.3f} ms, "
+        f"max {ordered[-1] * 1000:.3f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--names", type=int, default=20000)
     args = parser.parse_args()
     started = time.perf_counter()
-    reading.suggest("佐藤")  # builds the converter (the dictionary is read once per process)
-    first = time.perf_counter() - started
-    timings = []
+    reading.warm()  # the dictionary is read once per process (the app does it at start)
+    built = time.perf_counter() - started
+    wall: list[float] = []
+    cpu: list[float] = []
     suggested = 0
     for name in names(args.names):
-        started = time.perf_counter()
+        reading.suggest.cache_clear()  # every name as if never seen: the cache is not measured
+        started, used = time.perf_counter(), time.thread_time()
         found = reading.suggest(name)
-        timings.append(time.perf_counter() - started)
+        cpu.append(time.thread_time() - used)
+        wall.append(time.perf_counter() - started)
         suggested += found is not None
-    timings.sort()
-    p50 = statistics.median(timings) * 1000
-    p95 = timings[int(len(timings) * 0.95)] * 1000
-    p99 = timings[int(len(timings) * 0.99)] * 1000
-    print(f"converter built in {first * 1000:.0f} ms (once per process)")
-    print(
-        f"{len(timings)} names, {suggested} with a reading: p50 {p50:.3f} ms, p95 {p95:.3f} ms, "
-        f"p99 {p99:.3f} ms, max {timings[-1] * 1000:.3f} ms (goal ≤ {GOAL_MS} ms)"
-    )
+    print(f"dictionary loaded in {built * 1000:.0f} ms (once per process)")
+    print(f"{len(wall)} names, {suggested} with a reading (goal ≤ {GOAL_MS} ms a name)")
+    print(f"  CPU time of this thread: {_percentiles(cpu)}")
+    print(f"  wall clock (other processes' load included): {_percentiles(wall)}")
 
 
 if __name__ == "__main__":
