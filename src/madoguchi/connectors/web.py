@@ -604,7 +604,9 @@ async def _open_link(db: AsyncSession, token: str) -> tuple[Contact, Visitor]:
     channel = await db.get(Channel, contact.channel_id) if contact.channel_id else None
     if channel is None or not channel.enabled or contact.external_id is None:
         raise NotFound("This chat link is not valid any more.")
-    return contact, Visitor(channel=channel, external_id=contact.external_id, contact_id=contact.id)
+    # A contact merged into another (F43) chats as that one: its messages and events are there.
+    kept_id = contact.merged_into_id or contact.id
+    return contact, Visitor(channel=channel, external_id=contact.external_id, contact_id=kept_id)
 
 
 async def _link_visitor(db: AsyncSession, token: str) -> Visitor:
