@@ -39,9 +39,27 @@ function placeBefore(list, card) {
   }) || null;
 }
 
+// A card being used (its menu open, the focus in it) stays so when its fresh copy comes in.
+function keepState(old, fresh) {
+  if (!old) return function () {};
+  const menu = $("details.board-move", old);
+  const wasOpen = menu && menu.open;
+  const focused = old.contains(document.activeElement) ? document.activeElement : null;
+  const focusedValue = focused && focused.value;
+  return function () {
+    const freshMenu = $("details.board-move", fresh);
+    if (wasOpen && freshMenu) freshMenu.open = true;
+    if (!focused || !fresh.isConnected) return;
+    const twin = focused.matches("summary") ? $("summary", fresh)
+      : focusedValue ? $('button[value="' + CSS.escape(focusedValue) + '"]', fresh) : null;
+    (twin || $("summary", fresh)).focus();
+  };
+}
+
 // A fresh card from the server, put in the column it names (or taken away when none shows it).
 function placeCard(fresh) {
   const old = cardOf(fresh.dataset.conversationId);
+  const restore = keepState(old, fresh);
   const list = columnList(fresh.dataset.column);
   if (!list) { if (old) old.remove(); return; }
   const before = placeBefore(list, fresh);
@@ -58,6 +76,7 @@ function placeCard(fresh) {
     list.insertBefore(fresh, before || more);
   }
   if (window.htmx) window.htmx.process(fresh);
+  restore();
 }
 
 function applyCardAnswer(conversationId, html) {
