@@ -59,7 +59,9 @@ async def test_a_dragged_card_changes_the_status_live_on_a_colleagues_board(
         desk.locator(f'.board-column[data-column="{status_id}"]')
     )
     await expect(desk.locator(card_in(status_id, moved_id))).to_be_visible()
-    await expect(desk.locator("body")).to_have_attribute("data-board-moved", f"{moved_id}:{status_id}")
+    await expect(desk.locator("body")).to_have_attribute(
+        "data-board-moved", f"{moved_id}:{status_id}"
+    )
     # The colleague's board follows, through /ws; the other card stays where it was.
     await expect(other.locator(card_in(status_id, moved_id))).to_be_visible()
     await expect(other.locator(card_in("none", moved_id))).to_have_count(0)
