@@ -76,15 +76,15 @@ def _status_id(key: str, statuses: list[Status]) -> int | None:
     return status_id
 
 
-async def _column(
+async def _page(
     ctx: Ctx,
     member: Member,
     state: ListState,
     status: Status | None,
     *,
     cursor: str | None = None,
-) -> Column:
-    page = await repository.list_conversations(
+) -> repository.Page:
+    return await repository.list_conversations(
         ctx.db,
         member_id=member.id,
         query=repository.column_query(
@@ -96,25 +96,33 @@ async def _column(
         timezone=ctx.settings.timezone,
         now=ctx.now(),
     )
-    items = await repository.inbox_items(
-        ctx.db, member_id=member.id, conversations=page.conversations
-    )
-    return Column(
-        key=column_key(status.id if status else None),
-        status=status,
-        items=items,
-        next_cursor=page.next_cursor,
-    )
+
+
+async def _columns(
+    ctx: Ctx, member: Member, state: ListState, wanted: list[Status | None], cursor: str | None
+) -> list[Column]:
+    """Each wanted column's page; what the cards show beside them is read once for all."""
+    pages = [await _page(ctx, member, state, status, cursor=cursor) for status in wanted]
+    shown = [conversation for page in pages for conversation in page.conversations]
+    items = iter(await repository.inbox_items(ctx.db, member_id=member.id, conversations=shown))
+    return [
+        Column(
+            key=column_key(status.id if status else None),
+            status=status,
+            items=[next(items) for _conversation in page.conversations],
+            next_cursor=page.next_cursor,
+        )
+        for status, page in zip(wanted, pages, strict=True)
+    ]
 
 
 async def load_board(ctx: Ctx, member: Member, state: ListState) -> Board:
     """Every column's first page; a filter the engine refuses raises (the caller's 4xx)."""
     statuses = await statuses_service.list_statuses(ctx.db)
-    columns = [await _column(ctx, member, state, status) for status in [*statuses, None]]
     return Board(
         state=state,
         statuses=statuses,
-        columns=columns,
+        columns=await _columns(ctx, member, state, [*statuses, None], None),
         names=await member_names(ctx),
         choices=await load_choices(ctx) if state.filter.active else None,
     )
@@ -159,7 +167,7 @@ async def column_more(
     statuses = await statuses_service.list_statuses(ctx.db)
     status_id = _status_id(key, statuses)
     status = next((s for s in statuses if s.id == status_id), None)
-    column = await _column(ctx, member, state, status, cursor=cursor)
+    [column] = await _columns(ctx, member, state, [status], cursor)
     return render_for(
         request,
         ctx,
