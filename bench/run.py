@@ -727,6 +727,27 @@ def _normalised(
     return at(large_stats, large) / at(small_stats, small)
 
 
+# How far /healthz may move between sizes before the flatness verdicts mean nothing: the
+# baseline itself changed (other work on the machine), so each ratio would measure the machine.
+HEALTHZ_DRIFT = 0.30
+
+
+def healthz_drift(small: SizeResult, large: SizeResult) -> float:
+    """How much /healthz moved between two sizes, as a share (0.3 = 30 %), either way, at p50 or
+    p95, whichever moved more."""
+    moved = [
+        getattr(large.latency["healthz"], q) / getattr(small.latency["healthz"], q)
+        for q in ("p50", "p95")
+    ]
+    return max(max(m, 1 / m) for m in moved) - 1
+
+
+def verdict_refused(results: Sequence[SizeResult]) -> bool:
+    """True when the report gives no flatness verdict: /healthz moved by more than
+    HEALTHZ_DRIFT between the smallest and the largest size."""
+    return len(results) >= 2 and healthz_drift(results[0], results[-1]) > HEALTHZ_DRIFT
+
+
 def _ratio(value: float) -> str:
     """Two decimals, or two significant digits below 0.1: the bare query can be a few
     thousandths of /healthz, which two decimals would print as 0.00."""
@@ -767,6 +788,14 @@ def render(results: Sequence[SizeResult], options: Options) -> str:
     if len(results) >= 2:
         small, large = results[0], results[-1]
         lines += ["", f"## Flatness: {large.size:,} vs {small.size:,} contacts (goal ≤ {FLAT})", ""]
+        refused = verdict_refused(results)
+        if refused:
+            lines += [
+                f"**No verdict: /healthz itself moved by {healthz_drift(small, large):.0%} between "
+                f"the sizes (more than {HEALTHZ_DRIFT:.0%}): the machine changed under the "
+                "measurement. Run it again on a quieter machine.**",
+                "",
+            ]
         lines += [
             "| request | p95 ratio | p95 ratio ÷ /healthz's | p50 ratio ÷ /healthz's | flat? |",
             "|---|---:|---:|---:|:---:|",
@@ -778,6 +807,8 @@ def render(results: Sequence[SizeResult], options: Options) -> str:
             p95 = _normalised(small.latency[s.name], large.latency[s.name], small, large, "p95")
             p50 = _normalised(small.latency[s.name], large.latency[s.name], small, large, "p50")
             verdict = "yes" if p95 <= FLAT else "**no**"
+            if refused:
+                verdict = "(no verdict)"
             page = int(s.params.get("limit", PAGE))
             if s.hits is not None and s.hits < page and _hits(large, s.name) >= page:
                 # A short page against a full one: more rows to send, not a slower search.
@@ -845,11 +876,15 @@ def run(options: Options) -> list[SizeResult]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    report = render(run(options), options)
+    results = run(options)
+    report = render(results, options)
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(report, encoding="utf-8")
     print(report)
     print(f"(written to {options.out})", file=sys.stderr)
+    if verdict_refused(results):
+        print("No verdict: /healthz moved by more than 30 % between sizes; rerun.", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -146,11 +146,11 @@ async def test_a_retried_web_chat_message_and_an_unavailable_database_are_docume
     assert {"200", "201"} <= set(answers)
     assert answers["200"]["content"] == answers["201"]["content"]
 
-    def no_database(*_args: Any, **_kwargs: Any) -> Any:
+    async def no_database(*_args: Any, **_kwargs: Any) -> Any:
         raise OSError("the database is gone")
 
     # The health check's query fails as it would with the database down.
-    monkeypatch.setattr("madoguchi.app.text", no_database)
+    monkeypatch.setattr("madoguchi.kit.db.Database.ping", no_database)
     down = await client.get("/healthz")
     assert down.status_code == 503 and down.json() == {"status": "unavailable"}
     unavailable = document["paths"]["/healthz"]["get"]["responses"]["503"]

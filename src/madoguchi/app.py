@@ -14,9 +14,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -50,6 +48,7 @@ from madoguchi.kit.nul import RefuseNul
 from madoguchi.kit.openapi import install_openapi
 from madoguchi.kit.proxies import TrustedProxies
 from madoguchi.kit.routing import include_gated
+from madoguchi.kit.static import KeptStaticFiles
 from madoguchi.kit.web import NOT_JSON, Runtime, describe_invalid, refused, runtime_of
 from madoguchi.members.api import router as members_router
 from madoguchi.members.dependencies import current_member, member_refusals, websocket_member
@@ -148,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         include_gated(app, channel_router)  # each kind's webhooks (or widget) in
     include_gated(app, ui_router)
     # After the pages: /static/modules/… are the UI's own scripts, not files.
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", KeptStaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", include_in_schema=False)
     async def api_docs() -> Response:
@@ -166,8 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """200 ``{"status": "ok"}`` when the database answers, 503 ``{"status": "unavailable"}``
         when it does not."""
         try:
-            async with runtime_of(request).database.read_sessions() as session:
-                await session.execute(text("SELECT 1"))
+            await runtime_of(request).database.ping()
         except Exception:
             log.exception("health check: the database does not answer")
             return JSONResponse({"status": "unavailable"}, status_code=503)

@@ -114,6 +114,67 @@ def serve(
     )
 
 
+@app.command()
+def worker() -> None:
+    """Run the timed work alone (scheduled messages, snooze wake-ups, deliveries, auto-close,
+    broadcasts, rules, steps, pushes), for web processes started with MADOGUCHI_WORKER=false.
+    Stops on Ctrl-C or SIGTERM once the job in hand is done."""
+    import signal
+
+    from madoguchi.events import create_bus
+    from madoguchi.jobs import Worker
+    from madoguchi.kit.migrate import upgrade
+
+    settings = settings_or_exit()
+    upgrade(settings)
+
+    async def work() -> None:
+        database = Database(settings.sqlalchemy_url)
+        bus = create_bus(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await database.analyze()
+            await bus.start()
+            typer.echo(f"Madoguchi worker: running the timed work (data: {_where(settings)})")
+            await Worker(settings=settings, database=database, bus=bus).run(stop)
+        finally:
+            await bus.close()
+            await database.dispose()
+        typer.echo("Madoguchi worker: stopped.")
+
+    asyncio.run(work())
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the copy.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+) -> None:
+    """Copy the embedded SQLite database to FILE while the server runs (SQLite's online backup).
+    On PostgreSQL, use pg_dump."""
+    from sqlalchemy import make_url
+
+    from madoguchi.kit.backup import BackupError, backup_sqlite
+
+    settings = settings_or_exit()
+    if not settings.is_sqlite:
+        raise fail(
+            "This installation keeps its data in PostgreSQL (DATABASE_URL): back it up with "
+            'pg_dump, e.g. pg_dump -Fc -f madoguchi.dump "$DATABASE_URL" (docs/deployment.md).',
+            2,
+        )
+    source = Path(make_url(settings.sqlalchemy_url).database or "")
+    try:
+        made = backup_sqlite(source, file, replace=force)
+    except BackupError as error:
+        raise fail(str(error)) from None
+    typer.echo(f"Backed up the database to {made.path} ({made.bytes / 1_000_000:.1f} MB).")
+    typer.echo(f"Uploaded files are not in it: copy {settings.files_dir} as well.")
+
+
 def _where(settings: Settings) -> str:
     return str(settings.data_dir.resolve()) if settings.is_sqlite else "DATABASE_URL"
 

@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, Table, event, func, select, text
+from sqlalchemy import JSON, DateTime, MetaData, Table, event, func, make_url, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+
+from madoguchi.kit import sqlite
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -65,7 +67,10 @@ def create_engine(url: str, *, pool: bool = True, foreign_keys: bool = True) -> 
     if not pool:
         kwargs["poolclass"] = NullPool
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        path = make_url(url).database or ""
+        engine = create_async_engine(
+            url, async_creator=sqlite.connector(path, timeout=30), **kwargs
+        )
         _configure_sqlite(engine, foreign_keys=foreign_keys)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
@@ -115,6 +120,19 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+    async def ping(self) -> None:
+        """Ask the database for ``SELECT 1`` outside any transaction: one round trip (one trip
+        to SQLite's thread), without the cost of a session. Raises when it does not answer."""
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            if isinstance(driver, sqlite.QuickConnection):
+                await driver.ping()
+            elif driver is not None:  # asyncpg's own connection: no transaction begun for it
+                await driver.fetchval("SELECT 1")
+            else:
+                raise RuntimeError("the database connection is closed")
 
     async def analyze(self) -> None:
         """Refresh the planner's statistics (a quick sample on SQLite), so that lists keep

@@ -1,0 +1,77 @@
+"""The embedded database's driver (kit/sqlite.py): one trip to aiosqlite's thread per statement,
+with results, errors and transactions exactly as SQLAlchemy expects them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from madoguchi.kit.db import Database
+from madoguchi.kit.sqlite import PREFETCH
+
+
+@pytest.fixture
+async def scratch(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}")
+    async with database.write_sessions() as session:
+        await session.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY, label TEXT UNIQUE)"))
+        await session.execute(
+            text("INSERT INTO t (n, label) VALUES (:n, :label)"),
+            [{"n": n, "label": f"row {n}"} for n in range(PREFETCH * 3 + 7)],
+        )
+        await session.commit()
+    yield database
+    await database.dispose()
+
+
+async def test_a_result_longer_than_the_prefetch_comes_whole_and_in_order(
+    scratch: Database,
+) -> None:
+    async with scratch.read_sessions() as session:
+        every = (await session.execute(text("SELECT n FROM t ORDER BY n"))).scalars().all()
+        assert every == list(range(PREFETCH * 3 + 7))
+        one = (await session.execute(text("SELECT n FROM t WHERE n = 5"))).scalar_one()
+        assert one == 5
+        none = (await session.execute(text("SELECT n FROM t WHERE n < 0"))).first()
+        assert none is None
+
+
+async def test_a_streamed_result_is_read_in_parts(scratch: Database) -> None:
+    async with scratch.read_sessions() as session:
+        result = await session.stream(
+            text("SELECT n FROM t ORDER BY n"), execution_options={"yield_per": 100}
+        )
+        seen = [n async for n in result.scalars()]
+    assert seen == list(range(PREFETCH * 3 + 7))
+
+
+async def test_errors_and_rollbacks_behave_as_sqlite_s_own(scratch: Database) -> None:
+    async with scratch.write_sessions() as session:
+        await session.execute(text("INSERT INTO t (n, label) VALUES (-1, 'new')"))
+        with pytest.raises(IntegrityError):
+            await session.execute(text("INSERT INTO t (n, label) VALUES (-2, 'row 1')"))
+        await session.rollback()
+    async with scratch.read_sessions() as session:
+        kept = await session.scalar(text("SELECT count(*) FROM t WHERE n < 0"))
+    assert kept == 0  # the rolled-back insert is gone
+
+    async with scratch.write_sessions() as session:
+        await session.execute(text("UPDATE t SET label = 'changed' WHERE n = 1"))
+        await session.commit()
+    async with scratch.read_sessions() as session:
+        assert await session.scalar(text("SELECT label FROM t WHERE n = 1")) == "changed"
+
+
+async def test_a_reader_keeps_its_snapshot_while_a_writer_commits(scratch: Database) -> None:
+    async with scratch.read_sessions() as reader:
+        before = await reader.scalar(text("SELECT count(*) FROM t"))
+        async with scratch.write_sessions() as writer:
+            await writer.execute(text("DELETE FROM t WHERE n < 10"))
+            await writer.commit()
+        assert await reader.scalar(text("SELECT count(*) FROM t")) == before
+    async with scratch.read_sessions() as later:
+        assert await later.scalar(text("SELECT count(*) FROM t")) == before - 10
