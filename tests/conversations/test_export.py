@@ -334,3 +334,26 @@ async def test_bad_export_requests_are_refused_clearly(
     # One conversation is any member's to export: they can read it in the inbox.
     one = await client.get(f"/api/v1/conversations/{talk}/export", headers=auth(agent_token))
     assert one.status_code == 200
+
+
+async def test_long_and_short_conversations_keep_every_message_in_order(
+    client: httpx.AsyncClient, token: str, channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small conversations are read together, a long one a batch at a time: nothing is lost or
+    out of place either way."""
+    monkeypatch.setattr(export, "MESSAGE_BATCH", 3)
+    short = await _conversation(client, token, channel, contact="s-1", name="短い", text="一通目")
+    long = await _conversation(client, token, channel, contact="l-1", name="長い", text="長0")
+    for n in range(1, 8):
+        await _say(client, token, long, f"長{n}", "reply")
+    other = await _conversation(client, token, channel, contact="s-2", name="短い2", text="二通目")
+    await _say(client, token, other, "返事", "note")
+    response = await client.get("/api/v1/conversations/export?format=csv", headers=auth(token))
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))[1:]
+    assert [(int(row[0]), row[9]) for row in rows] == [
+        (other, "二通目"),
+        (other, "返事"),
+        (long, "長0"),
+        *[(long, f"長{n}") for n in range(1, 8)],
+        (short, "一通目"),
+    ]

@@ -219,14 +219,76 @@ async def _messages(
         after = batch[-1].id
 
 
+Batch = list[tuple[Message, int]]
+Batches = AsyncIterator[Batch]
+
+
+async def _once(batch: Batch) -> Batches:
+    if batch:
+        yield batch
+
+
+async def _loaded(db: AsyncSession, items: list[InboxItem], *, notes: bool) -> list[Batch]:
+    """The messages of a few conversations in one query (a batch's worth in all), in order."""
+    if not items:
+        return []
+    statement = (
+        select(Message)
+        .where(Message.conversation_id.in_([item.conversation.id for item in items]))
+        .order_by(Message.conversation_id, Message.id)
+    )
+    if not notes:
+        statement = statement.where(Message.kind != MessageKind.note)
+    messages = list(await db.scalars(statement))
+    images = await files.message_images(db, [m.id for m in messages])
+    by_conversation: dict[int, Batch] = {item.conversation.id: [] for item in items}
+    for message in messages:
+        by_conversation[message.conversation_id].append((message, len(images[message.id])))
+    return [by_conversation[item.conversation.id] for item in items]
+
+
+async def _with_messages(
+    db: AsyncSession, items: list[InboxItem], *, notes: bool
+) -> AsyncIterator[tuple[InboxItem, Batches]]:
+    """A page's conversations, in its order, each with its messages. Conversations whose
+    messages fit a batch together are read in one query (a page of 50 small conversations: two
+    queries, not a hundred); a longer one is read a batch at a time on its own. Never more than
+    a batch of messages (and one page) is held."""
+    if not items:
+        return
+    counting = (
+        select(Message.conversation_id, func.count(Message.id))
+        .where(Message.conversation_id.in_([item.conversation.id for item in items]))
+        .group_by(Message.conversation_id)
+    )
+    if not notes:
+        counting = counting.where(Message.kind != MessageKind.note)
+    counts: dict[int, int] = {cid: int(n) for cid, n in (await db.execute(counting)).all()}
+    group: list[InboxItem] = []
+    size = 0
+    for item in items:
+        count = counts.get(item.conversation.id, 0)
+        if group and (count > MESSAGE_BATCH or size + count > MESSAGE_BATCH):
+            for grouped, batch in zip(group, await _loaded(db, group, notes=notes), strict=True):
+                yield grouped, _once(batch)
+            group, size = [], 0
+        if count > MESSAGE_BATCH:
+            yield item, _messages(db, item.conversation.id, notes=notes)
+            continue
+        group.append(item)
+        size += count
+    for grouped, batch in zip(group, await _loaded(db, group, notes=notes), strict=True):
+        yield grouped, _once(batch)
+
+
 # --- text ----------------------------------------------------------------------------------
 
 
-async def _text_of(db: AsyncSession, writer: _Writer, item: InboxItem) -> AsyncIterator[str]:
+async def _text_of(writer: _Writer, item: InboxItem, batches: Batches) -> AsyncIterator[str]:
     lines = [f"==== {writer.words.conversation} #{item.conversation.id} ===="]
     lines += [f"{label}: {value}" for label, value in writer.header(item)[1:]]
     yield "\n".join(lines) + "\n\n"
-    async for batch in _messages(db, item.conversation.id, notes=writer.options.notes):
+    async for batch in batches:
         out = []
         for message, images in batch:
             line = writer.line(item, message, images)
@@ -276,12 +338,12 @@ def _csv_columns(words: _Words) -> list[str]:
 
 
 async def _csv_of(
-    db: AsyncSession, writer: _Writer, item: InboxItem, out: _Csv
+    writer: _Writer, item: InboxItem, batches: Batches, out: _Csv
 ) -> AsyncIterator[bytes]:
     header = [value for _label, value in writer.header(item)[:6]]
     header[0] = str(item.conversation.id)
     written = False
-    async for batch in _messages(db, item.conversation.id, notes=writer.options.notes):
+    async for batch in batches:
         for message, images in batch:
             line = writer.line(item, message, images)
             out.row([*header, line.at, line.sender, line.kind, line.text])
@@ -363,12 +425,12 @@ class _Pdf:
         self.canvas.save()
 
 
-async def _pdf_of(db: AsyncSession, writer: _Writer, item: InboxItem, pdf: _Pdf) -> None:
+async def _pdf_of(writer: _Writer, item: InboxItem, batches: Batches, pdf: _Pdf) -> None:
     pdf.write(f"{writer.words.conversation} #{item.conversation.id}", size=PDF_SIZE + 3)
     for label, value in writer.header(item)[1:]:
         pdf.write(f"{label}: {value}")
     pdf.gap()
-    async for batch in _messages(db, item.conversation.id, notes=writer.options.notes):
+    async for batch in batches:
         for message, images in batch:
             line = writer.line(item, message, images)
             marker = f" [{line.kind}]" if message.kind != MessageKind.inbound else ""
@@ -399,11 +461,11 @@ async def _stream(
         out.row(_csv_columns(writer.words))
         pending.append(out.take())
     async for page in pages():
-        for item in page:
+        async for item, batches in _with_messages(db, page, notes=options.notes):
             parts: AsyncIterator[Any] = (
-                _csv_of(db, writer, item, out)
+                _csv_of(writer, item, batches, out)
                 if options.format == ExportFormat.csv
-                else _text_of(db, writer, item)
+                else _text_of(writer, item, batches)
             )
             async for part in parts:
                 data = part if isinstance(part, bytes) else part.encode()
@@ -428,11 +490,11 @@ async def _pdf_stream(
         pdf = _Pdf(spool, title)
         first = True
         async for page in pages():
-            for item in page:
+            async for item, batches in _with_messages(db, page, notes=writer.options.notes):
                 if not first:
                     pdf.page_break()
                 first = False
-                await _pdf_of(db, writer, item, pdf)
+                await _pdf_of(writer, item, batches, pdf)
         if first:
             pdf.write(writer.words.none)
         pdf.save()
