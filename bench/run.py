@@ -293,7 +293,9 @@ def server(settings: Settings) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def server_process(settings: Settings) -> Iterator[tuple[str, int]]:
+def server_process(
+    settings: Settings, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
     """``madoguchi serve`` on a free port, in its own process; yields (base URL, pid)."""
     port = _free_port()
     env = {
@@ -305,6 +307,7 @@ def server_process(settings: Settings) -> Iterator[tuple[str, int]]:
     env["MADOGUCHI_LOG_LEVEL"] = "warning"  # no access log: it would be measured too
     if settings.database_url:
         env["DATABASE_URL"] = settings.database_url
+    env.update(extra_env or {})
     process = subprocess.Popen(
         [MADOGUCHI, "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,

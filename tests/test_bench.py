@@ -3,6 +3,9 @@ out, never what they are: timings belong in docs/benchmarks.md, measured on a qu
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 from pathlib import Path
 
 import pytest
@@ -146,3 +149,20 @@ def test_the_unread_benchmark_times_both_walks(tmp_path: Path) -> None:
         figures = asyncio.run(unread.measure(settings, 30, 1))
     assert all(value > 0 for value in figures.values())
     assert "| first page |" in unread.report(30, figures)
+
+
+def test_the_live_benchmark_times_every_delivery_to_every_member() -> None:
+    from bench import live
+
+    services = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
+    processes = 2 if services else 1
+    argv = ["--members", "4", "--messages", "2", "--clients", "2", "--processes", str(processes)]
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        assert live.main(argv) == 0
+    report = printed.getvalue()
+    rows = table(report, "## Live delivery")
+    assert "(8 deliveries)" in report  # two messages, each to four members
+    assert [row[0] for row in rows] == ["delivery p50", "delivery p99"] + [
+        f"process {n} memory (RSS)" for n in range(1, processes + 1)
+    ]
+    assert all(number(row[1].split()[0]) > 0 for row in rows)

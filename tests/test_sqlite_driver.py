@@ -3,6 +3,7 @@ with results, errors and transactions exactly as SQLAlchemy expects them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from madoguchi.kit import sqlite as sqlite_driver
 from madoguchi.kit.db import Database
 from madoguchi.kit.sqlite import PREFETCH
 
@@ -75,3 +77,43 @@ async def test_a_reader_keeps_its_snapshot_while_a_writer_commits(scratch: Datab
         assert await reader.scalar(text("SELECT count(*) FROM t")) == before
     async with scratch.read_sessions() as later:
         assert await later.scalar(text("SELECT count(*) FROM t")) == before - 10
+
+
+async def ticking(stop: asyncio.Event, ticks: list[int]) -> None:
+    while not stop.is_set():
+        ticks.append(1)
+        await asyncio.sleep(0.01)
+
+
+async def test_a_long_read_is_finished_in_the_thread_and_sent_there_next_time(
+    scratch: Database,
+) -> None:
+    long_read = (
+        "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+        "WHERE x < 300000) SELECT count(*) FROM c)"
+    )
+    assert long_read not in sqlite_driver._long_reads
+    stop, ticks = asyncio.Event(), list[int]()
+    ticker = asyncio.create_task(ticking(stop, ticks))
+    async with scratch.read_sessions() as session:
+        assert await session.scalar(text(long_read)) == 300000
+        stop.set()
+        await ticker
+        assert long_read in sqlite_driver._long_reads
+        assert await session.scalar(text(long_read)) == 300000
+        # And the quick ones still come from the loop, with the busy timeout put back.
+        assert await session.scalar(text("SELECT count(*) FROM t WHERE n < 3")) == 3
+        assert await session.scalar(text("PRAGMA busy_timeout")) == sqlite_driver.BUSY_TIMEOUT_MS
+
+
+async def test_a_long_read_inside_a_write_keeps_the_write(scratch: Database) -> None:
+    long_read = (
+        "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+        "WHERE x < 300001) SELECT count(*) FROM c)"
+    )
+    async with scratch.write_sessions() as session:
+        await session.execute(text("INSERT INTO t (n, label) VALUES (-5, 'kept')"))
+        assert await session.scalar(text(long_read)) == 300001  # stopped on the loop, rerun
+        await session.commit()
+    async with scratch.read_sessions() as session:
+        assert await session.scalar(text("SELECT label FROM t WHERE n = -5")) == "kept"

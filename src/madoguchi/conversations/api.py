@@ -40,7 +40,7 @@ from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.i18n import gettext_for
 from madoguchi.kit.schemas import Items, Label
-from madoguchi.kit.web import CtxDep
+from madoguchi.kit.web import CtxDep, ModelJSON
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.members.service import ensure_manager
@@ -89,7 +89,7 @@ async def list_conversations(
     assignee: Annotated[str | None, Query(description='member id, "me" or "none"')] = None,
     limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 50,
     cursor: str | None = None,
-) -> ConversationPage:
+) -> Response:
     """The inbox list, newest activity first. Page on with ``cursor`` = the last ``next_cursor``."""
     if assignee is not None:
         conditions = [*conditions, *filters.from_params(assignee=assignee)]
@@ -107,9 +107,11 @@ async def list_conversations(
     items = await repository.inbox_items(
         ctx.db, member_id=member.id, conversations=page.conversations
     )
-    return ConversationPage(
+    answer = ConversationPage(
         items=[conversation_out(item) for item in items], next_cursor=page.next_cursor
     )
+    # Serialised once, as built: FastAPI would validate the page again against its model.
+    return ModelJSON(answer)
 
 
 # --- export (F45) ---------------------------------------------------------------------------

@@ -31,6 +31,24 @@ from aiosqlite.context import contextmanager
 CHUNK = 64
 # Rows fetched with the statement; a longer result is fetched on as it is read.
 PREFETCH = 500
+# A read runs on the loop for at most this many of SQLite's virtual machine steps (a few
+# milliseconds), counted in slices of STEPS_PER_CHECK; past it, it is run again in the thread,
+# and that statement goes to the thread from then on.
+STEPS_PER_CHECK = 10_000
+INLINE_STEPS = 500_000
+# The loop's thread never waits for a lock: a read that would wait goes to the thread instead.
+BUSY_TIMEOUT_MS = 30_000
+# Statements seen to take longer than INLINE_STEPS (forgotten all at once when this many).
+LONG_READS_KEPT = 1_000
+_long_reads: set[str] = set()
+
+
+class _TooLong(Exception):
+    """A read stopped on the loop: it is run again in the thread."""
+
+
+def _is_read(sql: str) -> bool:
+    return sql[:6].upper() == "SELECT" and sql not in _long_reads
 
 
 class QuickCursor(aiosqlite.Cursor):
@@ -49,14 +67,49 @@ class QuickCursor(aiosqlite.Cursor):
         rows = self._cursor.fetchmany(PREFETCH)
         return rows, len(rows) == PREFETCH
 
+    def _run_here(self, sql: str, parameters: Any) -> tuple[list[Any], bool]:
+        """A read on the loop's thread: never waiting for a lock (busy timeout 0) and stopped
+        after INLINE_STEPS (a SELECT has no effects, so it can simply be run again)."""
+        connection = self._cursor.connection
+        checks = INLINE_STEPS // STEPS_PER_CHECK
+
+        def spend() -> int:
+            nonlocal checks
+            checks -= 1
+            return checks < 0
+
+        connection.set_progress_handler(spend, STEPS_PER_CHECK)
+        connection.execute("PRAGMA busy_timeout = 0")
+        try:
+            return self._run(sql, parameters)
+        except sqlite3.OperationalError as error:
+            if checks < 0:
+                if len(_long_reads) >= LONG_READS_KEPT:
+                    _long_reads.clear()
+                _long_reads.add(sql)
+                raise _TooLong from None
+            if "locked" in str(error) or "busy" in str(error):
+                raise _TooLong from None
+            raise
+        finally:
+            connection.set_progress_handler(None, 0)
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> QuickCursor:
         if sql == "BEGIN":
             # Deferred: SQLite takes no lock and reads nothing until the first statement.
             self._cursor.execute(sql)
             self._fetched, self._more = [], False
             return self
+        values = [] if parameters is None else parameters
+        if _is_read(sql):
+            try:
+                self._fetched, self._more = self._run_here(sql, values)
+                return self
+            except _TooLong:
+                pass
         self._fetched, self._more = await self._execute(  # type: ignore[no-untyped-call]
-            self._run, sql, [] if parameters is None else parameters
+            self._run, sql, values
         )
         return self
 
