@@ -418,6 +418,37 @@ def list_scenarios(client: httpx.Client, site: Site) -> list[Scenario]:
         ),
     ]
     scenarios += filter_scenarios(site.settings, path)
+    scenarios += board_scenarios(site.settings)
+    return scenarios
+
+
+def board_scenarios(settings: Settings) -> list[Scenario]:
+    """The board (F44): a column's first page (the commonest status's, and 「なし」), each the
+    list query narrowed to one status, and every column's first page at once (the page's
+    columns). Their ratio to /healthz is to stay as flat as the list's."""
+    statuses = _rows(settings, MOST_USED.format(column="status_id", table="contacts"))
+    open_of = (
+        "SELECT count(*) FROM conversations c JOIN contacts k ON k.id = c.contact_id "
+        "WHERE c.state = 'open' AND NOT k.hidden AND k.status_id {test}"
+    )
+    scenarios = []
+    if statuses:
+        status_id = int(max(statuses, key=lambda row: row[1])[0])
+        scenarios.append(
+            Scenario(
+                "board: status column",
+                f"/ui/board/columns/{status_id}",
+                hits=_count(settings, open_of.format(test=f"= {status_id}")),
+            )
+        )
+    scenarios += [
+        Scenario(
+            "board: none column",
+            "/ui/board/columns/none",
+            hits=_count(settings, open_of.format(test="IS NULL")),
+        ),
+        Scenario("board: every column", "/ui/board"),
+    ]
     return scenarios
 
 
