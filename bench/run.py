@@ -48,10 +48,11 @@ from madoguchi.channels import service as channels
 from madoguchi.channels.models import ChannelKind
 from madoguchi.cli import command_ctx
 from madoguchi.config import Settings
+from madoguchi.contacts import reading
 from madoguchi.contacts.models import Contact
 from madoguchi.demo import load_scale
 from madoguchi.kit.migrate import upgrade
-from madoguchi.kit.text import like_pattern
+from madoguchi.kit.text import like_pattern, normalize
 from madoguchi.members import service as members
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -60,6 +61,7 @@ MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
 # Queries the scale generator's pools make common (names, message words); the rare full name is
 # picked from the data.
 COMMON_NAME = "佐藤"
+COMMON_READING = "さとう"
 COMMON_WORD = "予約"
 # In about 1% of conversations at any size: a few at 1,000 contacts, about a thousand at 100,000.
 UNCOMMON_WORD = "松本様"
@@ -267,6 +269,11 @@ def make_site(size: int, options: Options, workdir: Path) -> Site:
     return Site(settings, token, channel_id, line_id, rare, messages, seconds, drop)
 
 
+def _hiragana_reading(name: str) -> str:
+    """The name's reading as someone types it: in hiragana, without spaces."""
+    return normalize(reading.suggest(name) or name).replace(" ", "")
+
+
 def _rare_full_name(display_names: Sequence[str]) -> str:
     """The least common 【担当者】顧客氏名 customer name (ties: the first in sort order)."""
     counts = Counter(name.partition("】")[2] for name in display_names if "】" in name)
@@ -392,6 +399,9 @@ def list_scenarios(client: httpx.Client, site: Site) -> list[Scenario]:
         ("q: common word", COMMON_WORD),
         ("q: uncommon word", UNCOMMON_WORD),
         ("q: 1 character", ONE_CHARACTER),
+        # F46: names found by their reading, typed in hiragana (the contacts hold katakana).
+        ("q: reading of the common name", COMMON_READING),
+        ("q: reading of the rare full name", _hiragana_reading(site.rare_name)),
     ]
     for name, q in searches:
         scenarios.append(Scenario(name, path, {"q": q}, hits=count_matches(site.settings, q)))
@@ -408,6 +418,37 @@ def list_scenarios(client: httpx.Client, site: Site) -> list[Scenario]:
         ),
     ]
     scenarios += filter_scenarios(site.settings, path)
+    scenarios += board_scenarios(site.settings)
+    return scenarios
+
+
+def board_scenarios(settings: Settings) -> list[Scenario]:
+    """The board (F44): a column's first page (the commonest status's, and 「なし」), each the
+    list query narrowed to one status, and every column's first page at once (the page's
+    columns). Their ratio to /healthz is to stay as flat as the list's."""
+    statuses = _rows(settings, MOST_USED.format(column="status_id", table="contacts"))
+    open_of = (
+        "SELECT count(*) FROM conversations c JOIN contacts k ON k.id = c.contact_id "
+        "WHERE c.state = 'open' AND NOT k.hidden AND k.status_id {test}"
+    )
+    scenarios = []
+    if statuses:
+        status_id = int(max(statuses, key=lambda row: row[1])[0])
+        scenarios.append(
+            Scenario(
+                "board: status column",
+                f"/ui/board/columns/{status_id}",
+                hits=_count(settings, open_of.format(test=f"= {status_id}")),
+            )
+        )
+    scenarios += [
+        Scenario(
+            "board: none column",
+            "/ui/board/columns/none",
+            hits=_count(settings, open_of.format(test="IS NULL")),
+        ),
+        Scenario("board: every column", "/ui/board"),
+    ]
     return scenarios
 
 

@@ -40,8 +40,10 @@ def test_quick_benchmark_reports_latency_flatness_and_ingest_figures(tmp_path: P
     assert [row[0] for row in made] == ["20", "40"]
     scenarios = ["healthz", "all", "all, page 2", "unread", "q: common name"]
     scenarios += ["q: rare full name", "q: common word", "q: uncommon word", "q: 1 character"]
+    scenarios += ["q: reading of the common name", "q: reading of the rare full name"]
     scenarios += ["all, 5 per page", "q: uncommon word, 5 per page"]
-    scenarios += ["filter: tag", "filter: tag + status", "bare SQL"]
+    scenarios += ["filter: tag", "filter: tag + status"]
+    scenarios += ["board: status column", "board: none column", "board: every column", "bare SQL"]
     for size in ("20", "40"):
         rows = table(report, f"## Inbox list at {size} contacts")
         assert [row[0].split(" (")[0].split(":")[0] for row in rows] == [

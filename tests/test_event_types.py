@@ -18,6 +18,7 @@ from madoguchi.events.types import (
     ChannelUpdated,
     ContactCreated,
     ContactDeleted,
+    ContactMerged,
     ContactsImported,
     ContactUpdated,
     ConversationDeleted,
@@ -104,6 +105,10 @@ FRAMES: list[tuple[Event, str]] = [
     (
         ContactDeleted(contact_id=2),
         '{"type": "contact.deleted", "member_id": null, "contact_id": 2}',
+    ),
+    (
+        ContactMerged(contact_id=2, merged_id=3),
+        '{"type": "contact.merged", "member_id": null, "contact_id": 2, "merged_id": 3}',
     ),
     (
         ContactsImported(created=3, updated=0),

@@ -28,6 +28,7 @@ from madoguchi.channels.api import router as channels_router
 from madoguchi.config import Settings, get_settings
 from madoguchi.connectors import email
 from madoguchi.connectors.adapters import ROUTERS as CHANNEL_ROUTERS
+from madoguchi.contacts import reading as readings
 from madoguchi.contacts.api import router as contacts_router
 from madoguchi.conversations.api import router as conversations_router
 from madoguchi.crm.api import router as crm_router
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = create_bus(settings)
         await bus.start()
         app.state.runtime = Runtime(settings=settings, database=database, bus=bus)
+        # The reading dictionary loads in about two seconds: meanwhile, not on a first message.
+        warming = asyncio.create_task(asyncio.to_thread(readings.warm))
         stop = asyncio.Event()
         worker = Worker(settings=settings, database=database, bus=bus)
         worker_task = asyncio.create_task(worker.run(stop)) if settings.worker else None
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await worker_task
             await bus.close()
             await database.dispose()
+            await warming
 
     app = FastAPI(
         title="Madoguchi",

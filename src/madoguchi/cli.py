@@ -36,6 +36,8 @@ import_app = typer.Typer(help="Import contacts from a file.", no_args_is_help=Tr
 export_app = typer.Typer(help="Export contacts to a file.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+contacts_app = typer.Typer(help="Contacts.", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
 stats_app = typer.Typer(help="Statistics.", no_args_is_help=True)
 app.add_typer(stats_app, name="stats")
 
@@ -370,6 +372,16 @@ def channel_create(
     typer.echo(channel.id)
 
 
+@contacts_app.command("readings")
+def contacts_readings() -> None:
+    """Suggest a reading (フリガナ) for every contact without one, from their name: contacts
+    from before readings existed. Prints how many got one."""
+    from madoguchi.contacts import service as contacts
+
+    filled = run_command(settings_or_exit(), contacts.fill_readings)
+    typer.echo(f"{filled} contacts got a reading.")
+
+
 @import_app.command("contacts")
 def import_contacts(
     file: Annotated[Path, typer.Argument(help="A .csv (UTF-8 or Shift_JIS) or .xlsx file.")],
@@ -377,7 +389,7 @@ def import_contacts(
         list[str] | None,
         typer.Option(
             "--map",
-            help="COLUMN=TARGET (repeatable); TARGET is display_name, email, phone, "
+            help="COLUMN=TARGET (repeatable); TARGET is display_name, reading, email, phone, "
             "external_id, tags, status, mail_opt_in, memo or field:<key>.",
         ),
     ] = None,

@@ -306,7 +306,9 @@ async def _(w: World) -> Any:
 async def _(w: World) -> Any:
     await w.set_mark()
     await w.call("PATCH", f"/contacts/{w.contact_id}", {"display_name": "山田 花子様"})
-    before, after = {"display_name": "山田 花子"}, {"display_name": "山田 花子様"}
+    # The suggested reading follows the name (one typed by a member would stay).
+    before = {"display_name": "山田 花子", "reading": "ヤマダ ハナコ"}
+    after = {"display_name": "山田 花子様", "reading": "ヤマダ ハナコサマ"}
     return "contact.updated", "contact", before, after
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 
 from madoguchi.channels.base import Adapter, DeliveryError, Outgoing, PublicImage, printable
 from madoguchi.channels.models import Channel, OutboxEntry, OutboxState
+from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Delivery, Message, MessageKind
 from madoguchi.events.types import Event, MessageUpdated
@@ -119,6 +120,8 @@ async def _claim(ctx: Ctx, now: datetime) -> _Claim | None:
     assert conversation is not None
     contact = await ctx.db.get(Contact, conversation.contact_id)
     assert contact is not None
+    # A merged contact (F43) is reached on this conversation's channel by that identity.
+    contact = await contacts.identity_for(ctx.db, contact, conversation.channel_id)
     images = []
     for stored in (await files.message_images(ctx.db, [message.id]))[message.id]:
         url, thumbnail_url = await files.public_urls(ctx.db, ctx.settings.base_url, stored)

@@ -288,7 +288,7 @@ async def _contact(db: AsyncSession, visitor: Visitor) -> Contact | None:
 
 
 async def history(
-    ctx: Ctx, contact: Contact | None, *, after: int | None = None
+    ctx: Ctx, contact: Contact | None, *, channel_id: int, after: int | None = None
 ) -> list[dict[str, Any]]:
     """What the customer sees: their messages and the replies (never notes or system lines)."""
     if contact is None:
@@ -297,7 +297,9 @@ async def history(
         select(Message)
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(
-            Conversation.contact_id == contact.id,
+            # A merged contact (F43): only what was said on this identity's channel.
+            Conversation.contact_id == (contact.merged_into_id or contact.id),
+            Conversation.channel_id == channel_id,
             Message.kind.in_([MessageKind.inbound, MessageKind.reply]),
         )
     )
@@ -332,7 +334,9 @@ async def widget_messages(
     x_visitor_token: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     visitor = await _visitor(ctx, channel_id, x_visitor_token, request.headers.get("origin"))
-    items = await history(ctx, await _contact(ctx.db, visitor), after=after)
+    items = await history(
+        ctx, await _contact(ctx.db, visitor), channel_id=visitor.channel.id, after=after
+    )
     return JSONResponse({"items": items})
 
 
@@ -497,7 +501,12 @@ async def _stream(websocket: WebSocket, resolve: Resolve) -> None:
                         continue
                     contact = await session.get(Contact, wanted)
                     message_id = int(event.data.get("message_id", 0))
-                    items = await history(ctx_for(session), contact, after=message_id - 1)
+                    items = await history(
+                        ctx_for(session),
+                        contact,
+                        channel_id=visitor.channel.id,
+                        after=message_id - 1,
+                    )
                 for item in items:
                     if item["id"] == message_id:
                         await send({"type": "message", "message": item})
@@ -595,7 +604,9 @@ async def _open_link(db: AsyncSession, token: str) -> tuple[Contact, Visitor]:
     channel = await db.get(Channel, contact.channel_id) if contact.channel_id else None
     if channel is None or not channel.enabled or contact.external_id is None:
         raise NotFound("This chat link is not valid any more.")
-    return contact, Visitor(channel=channel, external_id=contact.external_id, contact_id=contact.id)
+    # A contact merged into another (F43) chats as that one: its messages and events are there.
+    kept_id = contact.merged_into_id or contact.id
+    return contact, Visitor(channel=channel, external_id=contact.external_id, contact_id=kept_id)
 
 
 async def _link_visitor(db: AsyncSession, token: str) -> Visitor:
@@ -654,8 +665,9 @@ CHAT_PAGE = """<!doctype html>
 
 @router.get("/chat/{token}/messages", include_in_schema=False)
 async def link_messages(token: str, ctx: CtxDep, after: int | None = None) -> JSONResponse:
-    contact, _visitor = await _open_link(ctx.db, token)
-    return JSONResponse({"items": await history(ctx, contact, after=after)})
+    contact, visitor = await _open_link(ctx.db, token)
+    items = await history(ctx, contact, channel_id=visitor.channel.id, after=after)
+    return JSONResponse({"items": items})
 
 
 @router.post("/chat/{token}/messages", status_code=201, include_in_schema=False)

@@ -6,8 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from madoguchi.contacts import repository, service
-from madoguchi.contacts.schemas import ContactCreate, ContactOut, ContactPageOut, ContactUpdate
+from madoguchi.contacts import merging, repository, service
+from madoguchi.contacts.models import Contact
+from madoguchi.contacts.schemas import (
+    ContactBrief,
+    ContactCreate,
+    ContactOut,
+    ContactPageOut,
+    ContactUpdate,
+    DuplicateOut,
+    DuplicatesOut,
+    MergeIn,
+)
 from madoguchi.conversations import workflow
 from madoguchi.crm.params import FilterDep
 from madoguchi.kit.ids import MAX_ID
@@ -18,9 +28,16 @@ router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 
 
 async def _out(ctx: CtxDep, contact_id: int) -> ContactOut:
-    contact = await service.get_contact(ctx.db, contact_id=contact_id)
+    contact = await service.kept_contact(
+        ctx.db, await service.get_contact(ctx.db, contact_id=contact_id)
+    )
     [detail] = await repository.details(ctx.db, [contact])
     return ContactOut.of(detail)
+
+
+async def _kept_id(ctx: CtxDep, contact_id: int) -> int:
+    """A contact merged into another (F43) is answered by the kept one."""
+    return await merging.merged_target(ctx.db, contact_id) or contact_id
 
 
 @router.get("", response_model=ContactPageOut)
@@ -30,8 +47,10 @@ async def list_contacts(
     conditions: FilterDep,
     limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 100,
     cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    sort: repository.ContactSort = repository.ContactSort.newest,
 ) -> ContactPageOut:
-    """Contacts, newest first, narrowed by the same conditions as the inbox."""
+    """Contacts, newest first or by reading (``sort=reading``: 五十音順, those without a
+    reading last), narrowed by the same conditions as the inbox."""
     page = await repository.list_contacts(
         ctx.db,
         conditions=conditions,
@@ -39,6 +58,7 @@ async def list_contacts(
         timezone=ctx.settings.timezone,
         limit=limit,
         before_id=cursor,
+        sort=sort,
     )
     found = await repository.details(ctx.db, page.contacts)
     return ContactPageOut(items=[ContactOut.of(d) for d in found], next_cursor=page.next_cursor)
@@ -53,23 +73,73 @@ async def create_contact(body: ContactCreate, _member: MemberDep, ctx: CtxDep) -
         email=body.email,
         phone=body.phone,
         external_id=body.external_id,
+        reading=body.reading,
     )
     return await _out(ctx, contact.id)
 
 
+def _brief(contact: Contact) -> ContactBrief:
+    return ContactBrief(
+        id=contact.id,
+        display_name=contact.display_name,
+        reading=contact.reading,
+        email=contact.email,
+        phone=contact.phone,
+    )
+
+
+@router.get("/duplicates", response_model=DuplicatesOut)
+async def duplicates(
+    _member: MemberDep,
+    ctx: CtxDep,
+    contact: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DuplicatesOut:
+    """Pairs of contacts that may be one person (same phone, e-mail or reading), with the
+    reasons; ``contact``: only that contact's pairs."""
+    pairs = await merging.duplicate_pairs(ctx.db, contact_id=contact, limit=limit)
+    ids = {i for p in pairs for i in (p.contact_id, p.other_id)}
+    found = {c.id: c for c in await repository.by_ids(ctx.db, ids)}
+    return DuplicatesOut(
+        items=[
+            DuplicateOut(
+                contact=_brief(found[p.contact_id]),
+                other=_brief(found[p.other_id]),
+                reasons=list(p.reasons),
+            )
+            for p in pairs
+        ]
+    )
+
+
 @router.get("/{contact_id}", response_model=ContactOut)
 async def get_contact(contact_id: int, _member: MemberDep, ctx: CtxDep) -> ContactOut:
-    """Everything kept about a contact: status, mark, tags, field values, conversations."""
+    """Everything kept about a contact: status, mark, tags, field values, conversations. A
+    contact merged into another is answered by the kept one (its ``id`` says which)."""
+    return await _out(ctx, contact_id)
+
+
+@router.post("/{contact_id}/merge", response_model=ContactOut)
+async def merge_contact(
+    contact_id: int, body: MergeIn, member: MemberDep, ctx: CtxDep
+) -> ContactOut:
+    """Merge ``other`` into this contact (F43): its conversations, channels, tags, fields,
+    memos, records, marks, answers and enrollments move here; ``keep`` chooses per field
+    both have. The other's id then answers with this contact."""
+    await merging.merge_contacts(
+        ctx, contact_id=contact_id, other_id=body.other, keep=body.keep, actor=member
+    )
     return await _out(ctx, contact_id)
 
 
 @router.patch("/{contact_id}", response_model=ContactOut)
 async def update_contact(
-    contact_id: int, body: ContactUpdate, _member: MemberDep, ctx: CtxDep
+    contact_id: int, body: ContactUpdate, member: MemberDep, ctx: CtxDep
 ) -> ContactOut:
     """Change what is given, all or nothing; a blank ``display_name`` goes back to the channel
     name; ``status`` and ``mark`` take an id or a name (``null`` clears)."""
     given = body.model_fields_set
+    contact_id = await _kept_id(ctx, contact_id)
     await service.update_contact(
         ctx,
         contact_id=contact_id,
@@ -87,6 +157,8 @@ async def update_contact(
             mail_opt_in=body.mail_opt_in,
             hidden=body.hidden,
             blocked=body.blocked,
+            reading=body.reading,
+            set_reading="reading" in given,
         ),
     )
     return await _out(ctx, contact_id)

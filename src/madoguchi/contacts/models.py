@@ -16,6 +16,8 @@ class Contact(Base):
         UniqueConstraint("channel_id", "external_id"),
         # The inbox filtered by status walks this, newest first (see conversations.repository).
         Index("ix_contacts_status_activity", "status_id", "activity_at", "id"),
+        # The list sorted by reading (五十音順) walks this.
+        Index("ix_contacts_reading", "reading", "id"),
         # Ids are never reused: the search index is keyed on them.
         {"sqlite_autoincrement": True},
     )
@@ -46,6 +48,14 @@ class Contact(Base):
     )
     # A copy of their conversation's last_activity_at, so filtered lists walk an index.
     activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # フリガナ (F46), in full-width katakana (contacts.reading); suggested for a kanji name.
+    reading: Mapped[str | None] = mapped_column(String(80))
+    # Merged into another contact (F43): kept for its channel identity and its old links,
+    # out of every list; messages on its identity land on the contact it was merged into.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    merged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # kit.text.search_key of both names, for the LIKE re-check behind the search index.
     search_text: Mapped[str] = mapped_column(String(600), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.channels.models import Channel
@@ -70,10 +71,40 @@ async def details(db: AsyncSession, contacts: Sequence[Contact]) -> list[Contact
     ]
 
 
+async def by_ids(db: AsyncSession, ids: set[int]) -> list[Contact]:
+    if not ids:
+        return []
+    return list(await db.scalars(select(Contact).where(Contact.id.in_(ids))))
+
+
 @dataclass(frozen=True)
 class ContactPage:
     contacts: list[Contact]
     next_cursor: int | None
+
+
+class ContactSort(StrEnum):
+    """How a contact list is ordered: newest first, or by reading (五十音順, those without a
+    reading last, then by id)."""
+
+    newest = "newest"
+    reading = "reading"
+
+
+async def _after_in_reading_order(db: AsyncSession, after_id: int) -> ColumnElement[bool]:
+    """What comes after the contact ``after_id`` in reading order (the cursor is the last
+    contact's id: its reading is read back here)."""
+    found = await db.execute(select(Contact.reading).where(Contact.id == after_id))
+    row = found.first()
+    if row is None:
+        raise Invalid("The cursor names no contact (deleted meanwhile?): start the list again.")
+    if row.reading is None:
+        return and_(Contact.reading.is_(None), Contact.id > after_id)
+    return or_(
+        Contact.reading > row.reading,
+        and_(Contact.reading == row.reading, Contact.id > after_id),
+        Contact.reading.is_(None),
+    )
 
 
 async def list_contacts(
@@ -85,19 +116,26 @@ async def list_contacts(
     limit: int = 100,
     before_id: int | None = None,
     now: datetime | None = None,
+    sort: ContactSort = ContactSort.newest,
 ) -> ContactPage:
-    """Contacts matching the conditions, newest first; page on with ``before_id``."""
+    """Contacts matching the conditions, newest first (page on with ``before_id``) or by
+    reading (page on with the last contact's id as ``before_id``)."""
     if not 1 <= limit <= MAX_PAGE:
         raise Invalid("limit must be between 1 and %(n)d.", n=MAX_PAGE)
     context = filters.Context(
         scope=filters.Scope.contact, member_id=member_id, timezone=timezone, now=now or utcnow()
     )
     where = list((await filters.compile_conditions(db, conditions, context)).where)
-    if before_id is not None:
-        where.append(Contact.id < before_id)
-    rows = list(
-        await db.scalars(select(Contact).where(*where).order_by(Contact.id.desc()).limit(limit + 1))
-    )
+    query = select(Contact)
+    if sort == ContactSort.reading:
+        if before_id is not None:
+            where.append(await _after_in_reading_order(db, before_id))
+        query = query.order_by(Contact.reading.is_(None), Contact.reading, Contact.id)
+    else:
+        if before_id is not None:
+            where.append(Contact.id < before_id)
+        query = query.order_by(Contact.id.desc())
+    rows = list(await db.scalars(query.where(*where).limit(limit + 1)))
     if len(rows) > limit:
         return ContactPage(contacts=rows[:limit], next_cursor=rows[limit - 1].id)
     return ContactPage(contacts=rows, next_cursor=None)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
@@ -24,6 +24,8 @@ class ContactOut(BaseModel):
     avatar_url: str | None
     email: str | None
     phone: str | None
+    # フリガナ in full-width katakana (F46); suggested from a kanji name when none was given.
+    reading: str | None
     mail_opt_in: bool
     hidden: bool
     blocked: bool
@@ -51,6 +53,7 @@ class ContactOut(BaseModel):
             avatar_url=c.avatar_url,
             email=c.email,
             phone=c.phone,
+            reading=c.reading,
             mail_opt_in=c.mail_opt_in,
             hidden=c.hidden,
             blocked=c.blocked,
@@ -80,6 +83,9 @@ class ContactUpdate(BaseModel):
     mark: StrictInt | StrictStr | None = None
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=50)
+    # Kana only (hiragana, katakana or half-width: kept as katakana); blank or null goes back
+    # to the reading suggested for the name.
+    reading: str | None = Field(default=None, max_length=200)
     mail_opt_in: StrictBool | None = None
     hidden: StrictBool | None = None
     blocked: StrictBool | None = None
@@ -91,3 +97,33 @@ class ContactCreate(BaseModel):
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=50)
     external_id: str | None = Field(default=None, max_length=255)
+    reading: str | None = Field(default=None, max_length=200)
+
+
+class MergeIn(BaseModel):
+    """Merge ``other`` into the contact of the address (F43); ``keep``: for a field both have
+    (``display_name``, ``reading``, ``email``, ``phone``, ``status``, ``mark``, ``mail_opt_in``
+    or a profile field's key), whose value stays. Unsaid: the kept contact's."""
+
+    model_config = ConfigDict(extra="forbid")
+    other: StrictInt
+    keep: dict[str, Literal["this", "other"]] = Field(default_factory=dict, max_length=200)
+
+
+class ContactBrief(BaseModel):
+    id: int
+    display_name: str
+    reading: str | None
+    email: str | None
+    phone: str | None
+
+
+class DuplicateOut(BaseModel):
+    contact: ContactBrief
+    other: ContactBrief
+    # Why they look like one person: "phone", "email", "reading".
+    reasons: list[str]
+
+
+class DuplicatesOut(BaseModel):
+    items: list[DuplicateOut]

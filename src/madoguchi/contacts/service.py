@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi import search
 from madoguchi.audit import service as audit
+from madoguchi.contacts import reading as readings
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation
 from madoguchi.crm import marks, statuses
@@ -39,9 +40,34 @@ def _index_key(contact: Contact) -> str:
 async def find_contact_by_channel(
     db: AsyncSession, *, channel_id: int, external_id: str
 ) -> Contact | None:
-    return await db.scalar(
+    """The contact a channel identity belongs to: the one it was merged into, if it was."""
+    found = await db.scalar(
         select(Contact).where(Contact.channel_id == channel_id, Contact.external_id == external_id)
     )
+    return await kept_contact(db, found) if found is not None else None
+
+
+async def kept_contact(db: AsyncSession, contact: Contact) -> Contact:
+    """The contact itself, or the one it was merged into (F43; merging flattens: one step)."""
+    if contact.merged_into_id is None:
+        return contact
+    kept = await db.get(Contact, contact.merged_into_id)
+    assert kept is not None  # merged_into_id cascades
+    return kept
+
+
+async def identity_for(db: AsyncSession, contact: Contact, channel_id: int) -> Contact:
+    """The contact row holding this contact's identity on a channel: itself, or one merged
+    into it (whose external id and address a reply on that channel goes to)."""
+    if contact.channel_id == channel_id:
+        return contact
+    merged = await db.scalar(
+        select(Contact)
+        .where(Contact.merged_into_id == contact.id, Contact.channel_id == channel_id)
+        .order_by(Contact.id.desc())
+        .limit(1)
+    )
+    return merged or contact
 
 
 @dataclass(frozen=True)
@@ -100,6 +126,7 @@ async def find_or_create_contact(
             display_name=channel_name or external_id,
             avatar_url=picture_url if isinstance(picture_url, str) else None,
             email=_address_or_none(email),
+            reading=readings.suggest(channel_name or external_id),
             created_at=ctx.now(),
             updated_at=ctx.now(),
         )
@@ -116,10 +143,14 @@ async def find_or_create_contact(
         else:
             created = True
             await search.add(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])
+    if contact.merged_into_id is not None:
+        # Merged into another (F43): their messages land there; this row only holds the identity.
+        return ChannelContact(contact=await kept_contact(ctx.db, contact), changed=False)
     changed = False
     if channel_name and channel_name != contact.channel_name:
         old = searching.names_text(contact)
         if contact.display_name == contact.channel_name:
+            contact.reading = _reading_after_rename(contact, channel_name)
             contact.display_name = channel_name
         contact.channel_name = channel_name
         contact.search_text = _index_key(contact)
@@ -156,8 +187,26 @@ def _clean_display_name(contact: Contact, display_name: str | None) -> str:
     return name or contact.channel_name
 
 
-async def _rename(ctx: Ctx, contact: Contact, display_name: str) -> None:
+def _reading_after_rename(contact: Contact, display_name: str) -> str | None:
+    """A reading suggested for the old name (or none) follows the name; one a member wrote
+    stays."""
+    if contact.reading is None or contact.reading == readings.suggest(contact.display_name):
+        return readings.suggest(display_name)
+    return contact.reading
+
+
+async def set_names(
+    ctx: Ctx, contact: Contact, display_name: str, reading: str | object | None = UNSAID
+) -> None:
+    """New names (and reading: given, else following the name) everywhere search keeps them."""
     old = searching.names_text(contact)
+    contact.reading = (
+        _reading_after_rename(contact, display_name)
+        if reading is UNSAID
+        else reading
+        if isinstance(reading, str)
+        else None
+    )
     contact.display_name = display_name
     contact.search_text = _index_key(contact)
     await search.replace(
@@ -177,8 +226,9 @@ async def rename_contact(ctx: Ctx, *, contact_id: int, display_name: str | None)
 class ContactChanges:
     """What to change on a contact; a field left at its default stays as it is.
 
-    ``rename``/``set_status``/``set_mark``/``set_email``/``set_phone`` say that the matching value
-    (which may be None: cleared) is to be applied.
+    ``rename``/``set_status``/``set_mark``/``set_email``/``set_phone``/``set_reading`` say that
+    the matching value (which may be None: cleared) is to be applied; a blank reading goes back
+    to the one suggested for the name.
     """
 
     display_name: str | None = None
@@ -194,6 +244,8 @@ class ContactChanges:
     mail_opt_in: bool | None = None
     hidden: bool | None = None
     blocked: bool | None = None
+    reading: str | None = None
+    set_reading: bool = False
 
 
 async def update_contact(ctx: Ctx, *, contact_id: int, changes: ContactChanges) -> Contact:
@@ -219,6 +271,7 @@ async def _audited(db: AsyncSession, contact: Contact) -> dict[str, object]:
     mark = None if contact.mark_id is None else await db.get(Mark, contact.mark_id)
     return {
         "display_name": contact.display_name,
+        "reading": contact.reading,
         "email": contact.email,
         "phone": contact.phone,
         "status": status.name if status else None,
@@ -248,10 +301,16 @@ async def apply_changes(ctx: Ctx, contact: Contact, changes: ContactChanges) -> 
     phone = contact.phone
     if changes.set_phone:
         phone = phone_number(changes.phone)
+    name = contact.display_name if display_name is None else display_name
+    reading: str | object | None = UNSAID
+    if changes.set_reading:
+        reading = readings.normalize(changes.reading) or readings.suggest(name)
 
     events: list[Event] = [ContactUpdated(contact_id=contact.id, part="profile")]
-    if display_name is not None and display_name != contact.display_name:
-        await _rename(ctx, contact, display_name)
+    if (display_name is not None and display_name != contact.display_name) or (
+        reading is not UNSAID and reading != contact.reading
+    ):
+        await set_names(ctx, contact, name, reading)
     contact.status_id, contact.mark_id, contact.email, contact.phone = (
         status_id,
         mark_id,
@@ -280,10 +339,16 @@ async def create_contact(
     email: str | None = None,
     phone: str | None = None,
     external_id: str | None = None,
+    reading: str | None = None,
 ) -> Contact:
     """A contact added by hand: no channel yet."""
     contact = await new_contact(
-        ctx, display_name=display_name, email=email, phone=phone, external_id=external_id
+        ctx,
+        display_name=display_name,
+        email=email,
+        phone=phone,
+        external_id=external_id,
+        reading=reading,
     )
     audit.record(
         ctx,
@@ -307,8 +372,10 @@ async def new_contact(
     email: str | None = None,
     phone: str | None = None,
     external_id: str | None = None,
+    reading: str | None = None,
 ) -> Contact:
-    """A channel-less contact, inside the caller's transaction (nothing committed here)."""
+    """A channel-less contact, inside the caller's transaction (nothing committed here); its
+    reading is the one given, else the one suggested for its name."""
     name = display_name.strip()
     if not name or len(name) > MAX_NAME_LENGTH:
         raise Invalid("The display name must be 1 to %(n)d characters.", n=MAX_NAME_LENGTH)
@@ -319,6 +386,7 @@ async def new_contact(
         display_name=name,
         email=email_address(email),
         phone=phone_number(phone),
+        reading=readings.normalize(reading) or readings.suggest(name),
         created_at=ctx.now(),
         updated_at=ctx.now(),
     )
@@ -344,3 +412,36 @@ def ensure_can_delete(actor: Member) -> None:
     conversation for good."""
     if actor.role not in (Role.owner, Role.admin):
         raise Forbidden("Only owners and admins can delete a customer.")
+
+
+READING_BATCH = 500
+
+
+async def fill_readings(ctx: Ctx) -> int:
+    """Suggest a reading for every contact without one (contacts from before readings, or
+    whose name had none), in batches of their own transactions: ``madoguchi contacts
+    readings``. Search finds them by it afterwards. Answers how many got one."""
+    filled = 0
+    last_id = 0
+    while True:
+        batch = list(
+            await ctx.db.scalars(
+                select(Contact)
+                .where(
+                    Contact.id > last_id,
+                    Contact.reading.is_(None),
+                    Contact.merged_into_id.is_(None),
+                )
+                .order_by(Contact.id)
+                .limit(READING_BATCH)
+            )
+        )
+        if not batch:
+            return filled
+        for contact in batch:
+            suggested = readings.suggest(contact.display_name)
+            if suggested is not None:
+                await set_names(ctx, contact, contact.display_name, suggested)
+                filled += 1
+        last_id = batch[-1].id
+        await ctx.db.commit()

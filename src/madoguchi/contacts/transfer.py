@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from madoguchi.audit import service as audit
 from madoguchi.contacts import repository
 from madoguchi.contacts.models import Contact
-from madoguchi.contacts.service import ContactChanges, apply_changes, new_contact
+from madoguchi.contacts.service import ContactChanges, apply_changes, kept_contact, new_contact
 from madoguchi.crm import fields, memos, records, statuses, tags
 from madoguchi.crm.models import Field, Memo, Record, Tag, TagFolder
 from madoguchi.events.types import ContactsImported
@@ -34,6 +34,7 @@ BATCH = 500
 TARGETS = (
     "madoguchi_id",
     "display_name",
+    "reading",
     "email",
     "phone",
     "external_id",
@@ -60,6 +61,21 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "name",
         "displayname",
         "fullname",
+    ),
+    "reading": (
+        "フリガナ",
+        "ふりがな",
+        "よみがな",
+        "読み仮名",
+        "読み",
+        "カナ",
+        "氏名カナ",
+        "氏名フリガナ",
+        "お名前フリガナ",
+        "顧客名フリガナ",
+        "reading",
+        "kana",
+        "furigana",
     ),
     # A profile field of the same name is not a second place for them (crm.fields).
     "email": fields.BUILT_IN_NAMES["email"],
@@ -277,7 +293,7 @@ async def _match(ctx: Ctx, row: dict[str, str]) -> Contact | None:
         contact = await ctx.db.get(Contact, number) if is_id(number) else None
         if contact is None:
             raise Invalid("No contact with id %(id)s.", id=our_id)
-        return contact
+        return await kept_contact(ctx.db, contact)
     ambiguous = {
         "external_id": "More than one contact has the customer number %(value)s.",
         "email": "More than one contact has the e-mail address %(value)s.",
@@ -299,7 +315,7 @@ async def _match(ctx: Ctx, row: dict[str, str]) -> Contact | None:
         if len(found) > 1:
             raise Invalid(ambiguous[target], value=given)
         if found:
-            return found[0]
+            return await kept_contact(ctx.db, found[0])
     return None
 
 
@@ -316,11 +332,12 @@ async def _import_row(
             email=row.get("email"),
             phone=row.get("phone"),
             external_id=row.get("external_id"),
+            reading=row.get("reading"),
         )
     changes: dict[str, Any] = {}
     if not created and row.get("display_name", "").strip():
         changes |= {"display_name": row["display_name"], "rename": True}
-    for target in ("email", "phone"):
+    for target in ("email", "phone", "reading"):
         if not created and row.get(target, "").strip():
             changes |= {target: row[target], f"set_{target}": True}
     if row.get("status", "").strip():
@@ -455,6 +472,7 @@ async def import_contacts(
 EXPORT_COLUMNS = (
     "madoguchi_id",
     "表示名",
+    "フリガナ",
     "チャネル名",
     "チャネル",
     "external_id",
@@ -482,7 +500,11 @@ async def export_contacts(
     while True:
         batch = list(
             await ctx.db.scalars(
-                select(Contact).where(Contact.id > last_id).order_by(Contact.id).limit(BATCH)
+                select(Contact)
+                # One merged into another (F43) is part of that one.
+                .where(Contact.id > last_id, Contact.merged_into_id.is_(None))
+                .order_by(Contact.id)
+                .limit(BATCH)
             )
         )
         if not batch:
@@ -493,6 +515,7 @@ async def export_contacts(
                 [
                     c.id,
                     c.display_name,
+                    c.reading or "",
                     c.channel_name,
                     detail.channel.name if detail.channel else "",
                     c.external_id or "",
@@ -526,7 +549,8 @@ def _export_value(value: Any) -> Any:
 
 
 async def count_contacts(ctx: Ctx) -> int:
-    return int(await ctx.db.scalar(select(func.count()).select_from(Contact)) or 0)
+    live = Contact.merged_into_id.is_(None)
+    return int(await ctx.db.scalar(select(func.count()).select_from(Contact).where(live)) or 0)
 
 
 async def export_records(ctx: Ctx, out: IO[str]) -> int:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
+from fastapi.responses import StreamingResponse
 
 from madoguchi.automation import templates
 from madoguchi.channels import service as channels
-from madoguchi.conversations import repository, scheduled, service, workflow
+from madoguchi.conversations import export, repository, scheduled, service, workflow
 from madoguchi.conversations.repository import Cursor, InboxItem, InboxQuery, View
 from madoguchi.conversations.schemas import (
     AssignIn,
@@ -37,9 +38,11 @@ from madoguchi.crm import filters, records
 from madoguchi.crm.params import FilterDep
 from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid
+from madoguchi.kit.i18n import gettext_for
 from madoguchi.kit.schemas import Items, Label
 from madoguchi.kit.web import CtxDep, ModelJSON
 from madoguchi.members.dependencies import MemberDep
+from madoguchi.members.models import Member
 from madoguchi.members.service import ensure_manager
 
 router = APIRouter(prefix="/api/v1", tags=["conversations"])
@@ -109,6 +112,96 @@ async def list_conversations(
     )
     # Serialised once, as built: FastAPI would validate the page again against its model.
     return ModelJSON(answer)
+
+
+# --- export (F45) ---------------------------------------------------------------------------
+
+ExportFormatQuery = Annotated[str, Query(description="txt, csv or pdf")]
+ExportNotesQuery = Annotated[bool, Query(description="internal notes, marked as notes")]
+ExportEncodingQuery = Annotated[str, Query(description="CSV: utf-8 (with a BOM) or cp932")]
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/plain": {},
+            "text/csv": {},
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+        }
+    }
+}
+
+
+def _export_options(
+    ctx: CtxDep, member: Member, format: str, notes: bool, encoding: str
+) -> export.ExportOptions:
+    return export.ExportOptions(
+        format=export.export_format(format),
+        notes=notes,
+        encoding=encoding,
+        timezone=ctx.settings.timezone,
+        gettext=gettext_for(member.language).gettext,
+    )
+
+
+def _download(made: export.Export) -> StreamingResponse:
+    return StreamingResponse(
+        made.chunks,
+        media_type=made.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{made.filename}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.get("/conversations/export", response_class=StreamingResponse, responses=EXPORT_RESPONSES)
+async def export_conversations(
+    member: MemberDep,
+    ctx: CtxDep,
+    conditions: FilterDep,
+    view: View = View.all,
+    assignee: Annotated[str | None, Query(description='member id, "me" or "none"')] = None,
+    format: ExportFormatQuery = "csv",
+    notes: ExportNotesQuery = True,
+    encoding: ExportEncodingQuery = "utf-8",
+) -> StreamingResponse:
+    """Every conversation of the inbox with these filters (as ``GET /conversations`` takes
+    them), streamed a page at a time; owners and admins, as the other exports."""
+    ensure_manager(member)
+    if assignee is not None:
+        conditions = [*conditions, *filters.from_params(assignee=assignee)]
+    made = await export.export_inbox(
+        ctx.db,
+        member_id=member.id,
+        query=InboxQuery(view=view, conditions=tuple(conditions)),
+        options=_export_options(ctx, member, format, notes, encoding),
+        now=ctx.now(),
+    )
+    return _download(made)
+
+
+@router.get(
+    "/conversations/{conversation_id}/export",
+    response_class=StreamingResponse,
+    responses=EXPORT_RESPONSES,
+)
+async def export_conversation(
+    conversation_id: int,
+    member: MemberDep,
+    ctx: CtxDep,
+    format: ExportFormatQuery = "txt",
+    notes: ExportNotesQuery = True,
+    encoding: ExportEncodingQuery = "utf-8",
+) -> StreamingResponse:
+    """One conversation as text, CSV or PDF (any member: they can read it in the inbox)."""
+    conversation = await service.get_conversation(ctx.db, conversation_id=conversation_id)
+    made = await export.export_conversation(
+        ctx.db,
+        conversation=conversation,
+        member_id=member.id,
+        options=_export_options(ctx, member, format, notes, encoding),
+    )
+    return _download(made)
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)

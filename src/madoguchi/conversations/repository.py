@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -316,6 +316,20 @@ async def list_conversations(
         _last, at, ident = rows[-1]
         next_cursor = Cursor(at=at, id=ident).encode()
     return Page(conversations=[row[0] for row in rows], next_cursor=next_cursor)
+
+
+def column_query(
+    query: InboxQuery, status_id: int | None, *, limit: int, cursor: Cursor | None = None
+) -> InboxQuery:
+    """One column of the board (F44): the inbox's query narrowed to one support status, or to
+    none (``status_id`` None). The column is a page of the inbox list itself: the same view,
+    the same filters, the same keyset paging (a single status walks that status's own index)."""
+    column = (
+        filters.Condition("status", "empty", None)
+        if status_id is None
+        else filters.Condition("status", "eq", status_id)
+    )
+    return replace(query, conditions=(*query.conditions, column), limit=limit, cursor=cursor)
 
 
 async def _page_rows(db: AsyncSession, statement: Any, *, walk: bool) -> Sequence[Any]:

@@ -155,7 +155,8 @@ async def add_inbound(
         if conversation is not None and conversation.contact_id != contact.id:
             conversation = None
     if conversation is None:
-        conversation = await _conversation_for(ctx, contact=contact)
+        # The message's channel, not the contact's: a merged contact has several (F43).
+        conversation = await conversation_for(ctx, contact=contact, channel_id=channel_id)
     first = conversation.last_inbound_at is None
     reopens = first or conversation.state == ConversationState.closed
     message = Message(

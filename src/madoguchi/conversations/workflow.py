@@ -512,6 +512,13 @@ async def delete_contact(ctx: Ctx, *, contact_id: int, actor: Member) -> None:
     values. Owners and admins only; an audit entry says who deleted whom."""
     contacts.ensure_can_delete(actor)
     contact = await contacts.get_contact(ctx.db, contact_id=contact_id)
+    if contact.merged_into_id is not None:
+        # Its history is the kept contact's now; deleting that one takes this one with it.
+        raise Conflict(
+            "Contact %(id)s was merged into contact %(into)s: delete that one instead.",
+            id=contact.id,
+            into=contact.merged_into_id,
+        )
     conversations = await contacts.conversation_ids(ctx.db, contact_id=contact_id)
     forgotten = await recording.forget(ctx, conversations)
     await search.remove(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])

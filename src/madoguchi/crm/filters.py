@@ -198,6 +198,9 @@ async def compile_conditions(
     """The plan for these conditions. ``common_terms``: texts the inbox's search walk already
     found common (search.WalkPlan), not to be estimated again."""
     where: list[ColumnElement[bool]] = []
+    if context.scope == search.Scope.contact:
+        # A contact merged into another (F43) is in no list, segment or broadcast.
+        where.append(Contact.merged_into_id.is_(None))
     walk_with_checks = False
     for condition in conditions:
         if condition.field == "text":

@@ -13,6 +13,7 @@ from sqlalchemy import Table, insert
 from madoguchi import search
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel
+from madoguchi.contacts import reading as readings
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import recording
 from madoguchi.conversations.models import (
@@ -30,6 +31,7 @@ from madoguchi.kit.db import reserve_ids
 from madoguchi.kit.text import gram_sequence, search_key
 from madoguchi.members.models import Member
 from madoguchi.notifications.models import Notification
+from madoguchi.search import conversations as searching
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,15 @@ async def write_histories(
         unread_conversations += bool(unread)
         # Notifications about a conversation still waiting for an answer are not read yet.
         read_at = None if unread else shown[-1].at
-        names = f"{history.channel_name} {history.display_name}"
+        reading = readings.suggest(history.display_name)
+        # What the contacts service indexes them by (names and reading), in one place.
+        names = searching.names_text(
+            Contact(
+                channel_name=history.channel_name,
+                display_name=history.display_name,
+                reading=reading,
+            )
+        )
         contact_rows.append(
             {
                 "id": contact_id,
@@ -211,6 +221,7 @@ async def write_histories(
                 "external_id": history.external_id,
                 "channel_name": history.channel_name,
                 "display_name": history.display_name,
+                "reading": reading,
                 "search_text": search_key(names),
                 "status_id": history.status_id,
                 "created_at": first.at,

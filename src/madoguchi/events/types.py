@@ -245,6 +245,15 @@ class ContactDeleted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContactMerged(Event):
+    """``merged_id`` was merged into ``contact_id`` (F43): its screens go to the kept contact."""
+
+    type: ClassVar[str] = "contact.merged"
+    contact_id: int
+    merged_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContactsImported(Event):
     """How many contacts an import created and updated."""
 

@@ -25,8 +25,9 @@ SEARCHED = and_(Message.kind != MessageKind.system, Message.broadcast.is_(false(
 
 
 def names_text(contact: Contact) -> str:
-    """What a conversation is found by besides its messages (as the contact index holds it)."""
-    return f"{contact.channel_name} {contact.display_name}"
+    """What a conversation is found by besides its messages (as the contact index holds it):
+    the names and the reading (フリガナ, F46; kit.text folds kana and width on both sides)."""
+    return f"{contact.channel_name} {contact.display_name} {contact.reading or ''}".rstrip()
 
 
 async def add_conversation(db: AsyncSession, conversation: Conversation, contact: Contact) -> None:

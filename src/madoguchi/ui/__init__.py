@@ -5,8 +5,10 @@ from fastapi import APIRouter
 from madoguchi.ui import (
     app_shell,
     auth,
+    board,
     composing,
     contacts,
+    exporting,
     form_page,
     inbox,
     live,
@@ -22,6 +24,8 @@ router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(app_shell.router)
 router.include_router(inbox.router)
+router.include_router(board.router)
+router.include_router(exporting.router)
 router.include_router(live.router)
 router.include_router(workflow.router)
 router.include_router(composing.router)

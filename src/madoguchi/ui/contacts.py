@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from madoguchi.contacts import merging
 from madoguchi.contacts import repository as contact_repository
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import repository as conversation_repository
@@ -27,6 +28,7 @@ from madoguchi.crm.models import FieldType, Record, RecordBook
 from madoguchi.forms import service as forms
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, NotFound
+from madoguchi.kit.ids import is_id
 from madoguchi.kit.web import CtxDep
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
@@ -129,6 +131,8 @@ async def change_profile(
         set_email="email" in form,
         phone=text(form, "phone"),
         set_phone="phone" in form,
+        reading=text(form, "reading"),
+        set_reading="reading" in form,
         mail_opt_in=_flag(form, "mail_opt_in"),
     )
     await contacts.update_contact(ctx, contact_id=contact_id, changes=changes)
@@ -598,10 +602,16 @@ async def contact_list(
     ctx: CtxDep,
     q: str | None = None,
     before: int | None = None,
+    sort: str | None = None,
 ) -> Response:
-    """お客様一覧: everyone, newest first, with or without a chat — the customers added by hand
-    or imported from Excel live here until they write."""
+    """お客様一覧: everyone, newest first or by reading (五十音順), with or without a chat — the
+    customers added by hand or imported from Excel live here until they write."""
     searched = search_text(q)
+    order = (
+        contact_repository.ContactSort.reading
+        if sort == "reading"
+        else contact_repository.ContactSort.newest
+    )
     page = await contact_repository.list_contacts(
         ctx.db,
         conditions=filters.from_params(q=searched),
@@ -610,6 +620,7 @@ async def contact_list(
         limit=CONTACT_PAGE_SIZE,
         before_id=before,
         now=ctx.now(),
+        sort=order,
     )
     return render_for(
         request,
@@ -618,6 +629,7 @@ async def contact_list(
         "contacts/index.html",
         unread_total=await _unread_total(ctx, member),
         q=searched,
+        sort=order.value,
         details=await contact_repository.details(ctx.db, page.contacts),
         next_cursor=page.next_cursor,
         paged=before is not None,
@@ -666,6 +678,117 @@ async def create_contact(
     return RedirectResponse(f"/contacts/{contact.id}?done=created", status_code=303)
 
 
+# --- merging (F43) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A contact that may be the same person as the one shown, and why."""
+
+    detail: contact_repository.ContactDetail
+    reasons: list[str]
+
+
+async def _suggestions(ctx: Ctx, contact_id: int) -> list[Suggestion]:
+    pairs = await merging.duplicate_pairs(ctx.db, contact_id=contact_id, limit=10)
+    others = await contact_repository.by_ids(ctx.db, {p.other_id for p in pairs})
+    details = {d.contact.id: d for d in await contact_repository.details(ctx.db, others)}
+    return [Suggestion(details[p.other_id], list(p.reasons)) for p in pairs]
+
+
+@router.get("/contacts/duplicates")
+async def duplicates_page(request: Request, member: MemberDep, ctx: CtxDep) -> Response:
+    """「同じ人かもしれません」: every pair that shares a phone, an e-mail or a reading."""
+    pairs = await merging.duplicate_pairs(ctx.db, limit=200)
+    found = await contact_repository.by_ids(
+        ctx.db, {i for p in pairs for i in (p.contact_id, p.other_id)}
+    )
+    details = {d.contact.id: d for d in await contact_repository.details(ctx.db, found)}
+    return render_for(
+        request,
+        ctx,
+        member,
+        "contacts/duplicates.html",
+        unread_total=await _unread_total(ctx, member),
+        pairs=[(details[p.contact_id], details[p.other_id], p.reasons) for p in pairs],
+    )
+
+
+async def _merge_page(
+    request: Request,
+    ctx: Ctx,
+    member: Member,
+    contact_id: int,
+    other_id: int,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    this = await contacts.get_contact(ctx.db, contact_id=contact_id)
+    other = await contacts.get_contact(ctx.db, contact_id=other_id)
+    this_detail, other_detail = await contact_repository.details(ctx.db, [this, other])
+    return render_for(
+        request,
+        ctx,
+        member,
+        "contacts/merge.html",
+        status_code=status_code,
+        unread_total=await _unread_total(ctx, member),
+        this=this_detail,
+        other=other_detail,
+        differences=await merging.differences(ctx.db, this, other),
+        built_in=merging.BUILT_IN,
+        error=error,
+    )
+
+
+@router.get("/contacts/{contact_id}/merge")
+async def merge_dialog(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep, other: int | None = None
+) -> Response:
+    """「統合」: the two contacts, and for each field both fill differently, whose to keep."""
+    try:
+        if other is None:
+            raise NotFound("Choose the customer to merge into this one.")
+        return await _merge_page(request, ctx, member, contact_id, other)
+    except DomainError as error:
+        return await _missing(request, ctx, member, error)
+
+
+@router.post("/contacts/{contact_id}/merge")
+async def merge_contacts(
+    contact_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    form = await request.form()
+    other = ids(form, "other")
+    keep = {
+        name.removeprefix("keep:"): value
+        for name, value in form.multi_items()
+        if name.startswith("keep:") and isinstance(value, str)
+    }
+    try:
+        if len(other) != 1:
+            raise NotFound("Choose the customer to merge into this one.")
+        await merging.merge_contacts(
+            ctx, contact_id=contact_id, other_id=other[0], keep=keep, actor=member
+        )
+    except DomainError as error:
+        await after_error(ctx, member)
+        try:
+            return await _merge_page(
+                request,
+                ctx,
+                member,
+                contact_id,
+                other[0] if other else 0,
+                error=error_message(error, member.language),
+                status_code=error.status_code,
+            )
+        except DomainError:
+            return await _missing(request, ctx, member, error)
+    return RedirectResponse(f"/contacts/{contact_id}?done=merged", status_code=303)
+
+
 @router.get("/contacts/{contact_id}")
 async def contact_page(
     contact_id: int,
@@ -675,7 +798,10 @@ async def contact_page(
     done: str | None = None,
 ) -> Response:
     """お客様詳細ページ: everything kept about them, their conversations, and what can be
-    done to them (非表示, ブロック, 削除)."""
+    done to them (非表示, ブロック, 削除). A contact merged into another: that one's page."""
+    kept = await merging.merged_target(ctx.db, contact_id) if is_id(contact_id) else None
+    if kept is not None:
+        return RedirectResponse(f"/contacts/{kept}", status_code=303)
     try:
         page = await _contact_page(ctx, member, contact_id)
     except DomainError as error:
@@ -689,6 +815,7 @@ async def contact_page(
         page=page,
         panel=page.panel,
         done=done,
+        suggestions=await _suggestions(ctx, contact_id),
         **await _form_answers(ctx, contact_id),
     )
 

@@ -53,6 +53,7 @@ ENCODINGS = ("auto", "utf-8", "cp932")
 # What a column can fill, as the mapping's select lists them (profile fields follow).
 TARGET_LABELS: tuple[tuple[str, str], ...] = (
     ("display_name", N_("Display name")),
+    ("reading", N_("Reading (フリガナ)")),
     ("email", N_("E-mail address")),
     ("phone", N_("Phone number")),
     ("external_id", N_("External ID (customer number)")),

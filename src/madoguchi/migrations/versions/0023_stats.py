@@ -4,7 +4,7 @@ Filled as messages are recorded; ``madoguchi stats rebuild`` fills them from the
 stored before this revision (the migration leaves them empty: a rebuild may take minutes).
 
 Revision ID: 0023
-Revises: 0024
+Revises: 0025
 Create Date: 2026-12-04
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from madoguchi.kit.db import UTCDateTime
 
 revision: str = "0023"
-down_revision: str | None = "0024"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

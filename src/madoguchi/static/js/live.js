@@ -123,6 +123,21 @@ function contactGone(contactId) {
   }
 }
 
+// Merged into another (F43): its page goes to the kept contact; the kept one's page shows
+// what moved to it, and a list drops the merged-away row.
+function contactMerged(mergedId, keptId) {
+  removeRows('.row[data-contact-id="' + mergedId + '"]');
+  if (panelContactId() === mergedId && $(".contact-page")) {
+    window.location.assign("/contacts/" + keptId);
+    return;
+  }
+  if (panelContactId() === keptId && $(".contact-page")) {
+    window.location.reload();
+    return;
+  }
+  refreshPanelPart(keptId, "profile");
+}
+
 export function conversationGone(conversationId) {
   removeRows("#row-" + conversationId);
   if (openConversationId() === conversationId) showGone(body.dataset.messageConversationGone);
@@ -201,6 +216,9 @@ function handleEvent(event) {
       break;
     case "contact.deleted":
       contactGone(event.contact_id);
+      break;
+    case "contact.merged":
+      contactMerged(event.merged_id, event.contact_id);
       break;
     case "statuses.changed":
     case "marks.changed":
