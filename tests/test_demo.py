@@ -43,6 +43,7 @@ from madoguchi.kit.text import preview, search_key
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
 from madoguchi.notifications.models import Notification
+from madoguchi.search.conversations import names_text
 from tests.fixtures import auth
 
 MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
@@ -122,7 +123,8 @@ async def snapshot(db: AsyncSession) -> Snapshot:
 def assert_consistent(data: Snapshot) -> None:
     """What the services keep true for every contact, conversation and message."""
     for contact in data.contacts.values():
-        assert contact.search_text == search_key(f"{contact.channel_name} {contact.display_name}")
+        # The names and the reading, as the contacts service indexes them (one place).
+        assert contact.search_text == search_key(names_text(contact))
         # The copy of the latest activity that lists filtered by status or tag walk.
         assert contact.activity_at == max(
             c.last_activity_at for c in data.conversations.values() if c.contact_id == contact.id

@@ -14,6 +14,7 @@ from madoguchi import search
 from madoguchi.channels.models import Channel
 from madoguchi.connectors import inbound
 from madoguchi.contacts.models import Contact
+from madoguchi.contacts.reading import suggest
 from madoguchi.conversations import recording, repository, workflow
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import Conversation, ConversationUnread, Message
@@ -93,6 +94,8 @@ async def _in_bulk(ctx: Ctx, channel: Channel, member: Member, tag_id: int) -> C
         external_id="in-bulk",
         channel_name="比べる 花子",
         display_name="比べる 花子",
+        # As the demo loader and the contacts service give it.
+        reading=suggest("比べる 花子"),
         created_at=START,
         updated_at=START,
     )
