@@ -531,3 +531,19 @@ async def test_a_member_whose_password_was_reset_gets_no_live_connection(
         async with websockets.connect(ws_url(live_server), additional_headers=auth(agent_token)):
             pass
     assert refused.value.response.status_code == 403
+
+
+async def test_many_tokens_used_at_once_for_the_first_time_all_get_in(
+    client: httpx.AsyncClient, factory: Factory, ctx: Ctx
+) -> None:
+    # More first uses at once than the database pool has connections (5 + 10): each request
+    # holds one while its token's use is noted, which must not wait for another of that pool.
+    member = await factory.member()
+    tokens = [await factory.token(member) for _ in range(40)]
+    await ctx.db.commit()
+    answers = await asyncio.gather(
+        *(client.get("/api/v1/conversations", headers=auth(token)) for token in tokens)
+    )
+    assert [answer.status_code for answer in answers] == [200] * len(tokens)
+    used = await ctx.db.scalars(select(ApiToken.last_used_at))
+    assert all(at is not None for at in used)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,7 +58,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
-def create_engine(url: str, *, pool: bool = True, foreign_keys: bool = True) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool: bool = True, foreign_keys: bool = True, pool_size: int | None = None
+) -> AsyncEngine:
     """An engine; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGIN handling.
 
     ``foreign_keys=False`` is for migrations only: SQLite rebuilds a table to alter it, and
@@ -66,6 +69,8 @@ def create_engine(url: str, *, pool: bool = True, foreign_keys: bool = True) -> 
     kwargs: dict[str, Any] = {}
     if not pool:
         kwargs["poolclass"] = NullPool
+    elif pool_size is not None:
+        kwargs.update(pool_size=pool_size, max_overflow=0)
     if url.startswith("sqlite"):
         path = make_url(url).database or ""
         engine = create_async_engine(
@@ -119,6 +124,9 @@ class Database:
         return self.engine.dialect.name
 
     async def dispose(self) -> None:
+        side = _side_engines.pop(self.engine.sync_engine.pool, None)
+        if side is not None:
+            await side.dispose()
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -152,6 +160,25 @@ async def one_at_a_time(session: AsyncSession, key: str) -> None:
         return
     number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
     await session.execute(text("SELECT pg_advisory_xact_lock(:n)"), {"n": number})
+
+
+# Each engine's side pool (side_engine), by the engine's pool.
+_side_engines: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
+SIDE_POOL_SIZE = 2
+
+
+def side_engine(engine: AsyncEngine) -> AsyncEngine:
+    """A small pool beside ``engine``'s, for a short write a request makes apart from its own
+    transaction (noting an API token's use). Taken from the request's own pool, many requests
+    each holding one connection and waiting for a second could hold all of it, and wait for
+    each other until the pool's timeout (seen with 250 WebSockets opening at once)."""
+    key = engine.sync_engine.pool
+    side = _side_engines.get(key)
+    if side is None:
+        url = engine.url.render_as_string(hide_password=False)
+        side = create_engine(url, pool_size=SIDE_POOL_SIZE)
+        _side_engines[key] = side
+    return side
 
 
 def utcnow() -> datetime:

@@ -22,7 +22,7 @@ from madoguchi.events.types import (
     TokenRevoked,
 )
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import utcnow
+from madoguchi.kit.db import side_engine, utcnow
 from madoguchi.kit.errors import (
     Conflict,
     Forbidden,
@@ -643,7 +643,8 @@ async def _note_token_use(db: AsyncSession, *, token_id: int, now: datetime) -> 
         if sqlite and engine.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
             await db.execute(statement)  # this request holds SQLite's write lock already
             return
-        async with engine.connect() as connection:
+        # From a pool of its own: this request holds a connection of the main one already.
+        async with side_engine(engine).connect() as connection:
             if sqlite:
                 # Another writer at work: the note waits a moment, then waits for a later use.
                 waits = (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar()
