@@ -305,7 +305,9 @@ async def test_the_demo_history_reads_like_a_salon_chat(
     assert "@美咲 さん担当でお願いします" in {note.text for note in notes}
     # 店長 asked 美咲 to take one and 翔太 to help with another: they are told, until they look.
     unseen = {(n.member_id, n.kind) for n in data.notifications if n.read_at is None}
-    misaki, shota = (m.id for m in data.members if m.name in ("美咲", "翔太"))
+    # By name: the members come in no particular order (PostgreSQL's changes with updates).
+    by_name = {m.name: m.id for m in data.members}
+    misaki, shota = by_name["美咲"], by_name["翔太"]
     assert {(misaki, "assigned"), (misaki, "mentioned"), (shota, "mentioned")} <= unseen
     assert any(shota in followers for followers in data.followers.values())
 

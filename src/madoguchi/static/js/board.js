@@ -7,6 +7,7 @@
 // (contact.updated) or a new message asks for the card again, which names its column.
 
 import { $, $all, body, FRAGMENT_HEADERS, failureText, fetchFragment, goToLogin, parseFragment, toast } from "./dom.js";
+import { liveSocket } from "./socket.js";
 
 // Long enough for the events of one change to arrive together.
 const GATHER_MS = 60;
@@ -243,38 +244,10 @@ function handleEvent(event) {
 }
 
 function connect() {
-  const status = $("#live-status");
-  let attempts = 0;
-  let everConnected = false;
-  let statusTimer = null;
-
-  function open() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const socket = new WebSocket(scheme + location.host + "/ws");
-    socket.addEventListener("message", function (message) {
-      let event;
-      try { event = JSON.parse(message.data); } catch (error) { return; }
-      if (event.type === "ready") {
-        attempts = 0;
-        body.dataset.live = "ready";
-        clearTimeout(statusTimer);
-        if (status) status.hidden = true;
-        if (everConnected) reloadBoard();
-        everConnected = true;
-        return;
-      }
-      handleEvent(event);
-    });
-    socket.addEventListener("close", function () {
-      attempts += 1;
-      body.dataset.live = "offline";
-      clearTimeout(statusTimer);
-      statusTimer = setTimeout(function () { if (status) status.hidden = false; }, 2000);
-      const delay = Math.min(30000, 500 * Math.pow(2, attempts - 1)) * (0.75 + Math.random() / 2);
-      setTimeout(open, delay);
-    });
-  }
-  open();
+  liveSocket({
+    onEvent: handleEvent,
+    onReady: function (reconnected) { if (reconnected) reloadBoard(); },
+  });
 }
 
 function start() {
