@@ -38,9 +38,8 @@ from madoguchi.crm import filters, records
 from madoguchi.crm.params import FilterDep
 from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid
-from madoguchi.kit.i18n import gettext_for
 from madoguchi.kit.schemas import Items, Label
-from madoguchi.kit.web import CtxDep, ModelJSON
+from madoguchi.kit.web import CtxDep, ModelJSON, attachment
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.members.service import ensure_manager
@@ -133,25 +132,17 @@ EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 def _export_options(
     ctx: CtxDep, member: Member, format: str, notes: bool, encoding: str
 ) -> export.ExportOptions:
-    return export.ExportOptions(
-        format=export.export_format(format),
+    return export.options_for(
+        format,
         notes=notes,
         encoding=encoding,
         timezone=ctx.settings.timezone,
-        gettext=gettext_for(member.language).gettext,
+        language=member.language,
     )
 
 
 def _download(made: export.Export) -> StreamingResponse:
-    return StreamingResponse(
-        made.chunks,
-        media_type=made.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{made.filename}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return attachment(made.chunks, media_type=made.media_type, filename=made.filename)
 
 
 @router.get("/conversations/export", response_class=StreamingResponse, responses=EXPORT_RESPONSES)

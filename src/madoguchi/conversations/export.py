@@ -36,6 +36,7 @@ from madoguchi.conversations.repository import Cursor, InboxItem, InboxQuery
 from madoguchi.files import service as files
 from madoguchi.kit import spreadsheet
 from madoguchi.kit.errors import Invalid
+from madoguchi.kit.i18n import gettext_for
 from madoguchi.members import service as members
 
 # Conversations read per keyset page, and messages per batch: what is held at once.
@@ -95,6 +96,20 @@ class ExportOptions:
         if self.format == ExportFormat.csv and self.encoding == "cp932":
             return "text/csv; charset=Shift_JIS"
         return MEDIA_TYPES[self.format]
+
+
+def options_for(
+    format: str, *, notes: bool, encoding: str, timezone: str, language: str
+) -> ExportOptions:
+    """The options a member's request asks for, in the member's language (the API's routes and
+    the inbox's export menu alike)."""
+    return ExportOptions(
+        format=export_format(format),
+        notes=notes,
+        encoding=encoding,
+        timezone=timezone,
+        gettext=gettext_for(language).gettext,
+    )
 
 
 @dataclass(frozen=True)

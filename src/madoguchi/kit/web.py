@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from pydantic import BaseModel
 from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from madoguchi.config import Settings
 from madoguchi.events import EventBus
@@ -40,6 +40,21 @@ class ModelJSON(Response):
 
     def __init__(self, model: BaseModel, status_code: int = 200) -> None:
         super().__init__(model.__pydantic_serializer__.to_json(model), status_code=status_code)
+
+
+def attachment(
+    chunks: AsyncIterator[bytes], *, media_type: str, filename: str
+) -> StreamingResponse:
+    """A streamed file to save (an export): never cached, its type as given."""
+    return StreamingResponse(
+        chunks,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 def runtime_of(connection: HTTPConnection) -> Runtime:

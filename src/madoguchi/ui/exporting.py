@@ -9,8 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from madoguchi.conversations import export
-from madoguchi.kit.i18n import gettext_for
-from madoguchi.kit.web import CtxDep
+from madoguchi.kit.web import CtxDep, attachment
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 from madoguchi.ui.filtering import ListState
@@ -33,21 +32,13 @@ async def export_list(
         ctx.db,
         member_id=member.id,
         query=state.inbox_query(),
-        options=export.ExportOptions(
-            format=export.export_format(format),
+        options=export.options_for(
+            format,
             notes=notes,
             encoding=encoding,
             timezone=ctx.settings.timezone,
-            gettext=gettext_for(member.language).gettext,
+            language=member.language,
         ),
         now=ctx.now(),
     )
-    return StreamingResponse(
-        made.chunks,
-        media_type=made.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{made.filename}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return attachment(made.chunks, media_type=made.media_type, filename=made.filename)
