@@ -20,6 +20,7 @@ from madoguchi.events.types import (
     ContactDeleted,
     ContactMerged,
     ContactsImported,
+    ContactUnmerged,
     ContactUpdated,
     ConversationDeleted,
     ConversationReadState,
@@ -109,6 +110,10 @@ FRAMES: list[tuple[Event, str]] = [
     (
         ContactMerged(contact_id=2, merged_id=3),
         '{"type": "contact.merged", "member_id": null, "contact_id": 2, "merged_id": 3}',
+    ),
+    (
+        ContactUnmerged(contact_id=2, restored_id=3),
+        '{"type": "contact.unmerged", "member_id": null, "contact_id": 2, "restored_id": 3}',
     ),
     (
         ContactsImported(created=3, updated=0),
