@@ -17,7 +17,7 @@ from madoguchi.contacts import merging
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact, ContactMerge
 from madoguchi.conversations.models import Conversation
-from madoguchi.crm import memos
+from madoguchi.crm import memos, statuses
 from madoguchi.crm.models import Memo
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, NotFound
@@ -181,6 +181,26 @@ async def test_a_value_changed_after_the_merge_stays(
     await merging.undo_merge(ctx, merge_id=await _merge_id(ctx, a), actor=owner)
     assert (await ctx.db.get(Contact, a)).phone == "03-1234-5678"
     assert (await ctx.db.get(Contact, b)).phone == "090-2222-3333"
+
+
+async def test_a_status_deleted_since_the_merge_is_not_brought_back(
+    ctx: Ctx, factory: Factory, owner: Member
+) -> None:
+    a, b, _line, _mail = await _pair(ctx, factory)
+    first, second = (await statuses.list_statuses(ctx.db))[:2]
+    for contact_id, status in ((a, first), (b, second)):
+        await contacts.update_contact(
+            ctx,
+            contact_id=contact_id,
+            changes=contacts.ContactChanges(status=status.id, set_status=True),
+        )
+    await merging.merge_contacts(
+        ctx, contact_id=a, other_id=b, keep={"status": "other"}, actor=owner
+    )
+    await statuses.delete_status(ctx, status_id=first.id)
+    await merging.undo_merge(ctx, merge_id=await _merge_id(ctx, a), actor=owner)
+    assert (await ctx.db.get(Contact, a)).status_id == second.id
+    assert (await ctx.db.get(Contact, b)).status_id == second.id
 
 
 async def test_an_undo_too_late_out_of_order_or_twice_is_refused(

@@ -654,6 +654,10 @@ async def undo_merge(
     restored = {
         key: old for key, (old, new) in journal.contact.items() if key in now and now[key] == new
     }
+    # A status or mark deleted since is not brought back (the contact keeps what it has).
+    for key, model in (("status_id", Status), ("mark_id", Mark)):
+        if restored.get(key) is not None and await ctx.db.get(model, restored[key]) is None:
+            del restored[key]
     for key in ("email", "phone", "status_id", "mark_id", "mail_opt_in", "blocked"):
         if key in restored:
             setattr(kept, key, restored[key])
