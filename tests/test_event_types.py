@@ -22,6 +22,7 @@ from madoguchi.events.types import (
     ContactDeleted,
     ContactMerged,
     ContactsImported,
+    ContactUnmerged,
     ContactUpdated,
     ConversationDeleted,
     ConversationReadState,
@@ -111,6 +112,10 @@ FRAMES: list[tuple[Event, str]] = [
     (
         ContactMerged(contact_id=2, merged_id=3),
         '{"type": "contact.merged", "member_id": null, "contact_id": 2, "merged_id": 3}',
+    ),
+    (
+        ContactUnmerged(contact_id=2, restored_id=3),
+        '{"type": "contact.unmerged", "member_id": null, "contact_id": 2, "restored_id": 3}',
     ),
     (
         ContactsImported(created=3, updated=0),

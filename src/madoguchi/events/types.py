@@ -262,6 +262,16 @@ class ContactMerged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContactUnmerged(Event):
+    """A merge was undone (F43): ``restored_id`` is a contact of its own again, with what it
+    brought; screens showing ``contact_id`` refresh."""
+
+    type: ClassVar[str] = "contact.unmerged"
+    contact_id: int
+    restored_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContactsImported(Event):
     """How many contacts an import created and updated."""
 
