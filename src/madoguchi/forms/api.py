@@ -19,7 +19,7 @@ from madoguchi.forms.schemas import (
 from madoguchi.kit import spreadsheet
 from madoguchi.kit.ids import MAX_ID
 from madoguchi.kit.schemas import Items
-from madoguchi.kit.web import CtxDep
+from madoguchi.kit.web import CtxDep, csv_download
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 
@@ -101,15 +101,7 @@ async def list_answers(
             timezone=ctx.settings.timezone,
         )
         encoded = spreadsheet.encode_csv(out.getvalue(), encoding)
-        charset = "Shift_JIS" if encoding == "cp932" else "utf-8"
-        return Response(
-            encoded.data,
-            media_type=f"text/csv; charset={charset}",
-            headers={
-                "Content-Disposition": f'attachment; filename="form-{form_id}-answers.csv"',
-                spreadsheet.REPLACED_CELLS_HEADER: str(encoded.replaced_cells),
-            },
-        )
+        return csv_download(encoded, encoding=encoding, filename=f"form-{form_id}-answers.csv")
     page = await forms.list_answers(ctx.db, form_id=form_id, limit=limit, before_id=cursor)
     return AnswerPageOut(
         items=[AnswerOut.of(answer, contact) for answer, contact in page.answers],

@@ -18,6 +18,7 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import DomainError
 from madoguchi.kit.i18n import translate_error
+from madoguchi.kit.spreadsheet import REPLACED_CELLS_HEADER, EncodedCsv
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -42,19 +43,29 @@ class ModelJSON(Response):
         super().__init__(model.__pydantic_serializer__.to_json(model), status_code=status_code)
 
 
+def _download_headers(filename: str) -> dict[str, str]:
+    """A file to save: its name, never cached, its type as given."""
+    return {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
 def attachment(
     chunks: AsyncIterator[bytes], *, media_type: str, filename: str
 ) -> StreamingResponse:
-    """A streamed file to save (an export): never cached, its type as given."""
-    return StreamingResponse(
-        chunks,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    """A streamed file to save (an export)."""
+    return StreamingResponse(chunks, media_type=media_type, headers=_download_headers(filename))
+
+
+def csv_download(encoded: EncodedCsv, *, encoding: str, filename: str) -> Response:
+    """A CSV file to save, as ``spreadsheet.encode_csv`` wrote it (UTF-8 with a BOM, or
+    Shift_JIS), saying how many cells were made safe for a spreadsheet."""
+    charset = "Shift_JIS" if encoding == "cp932" else "utf-8"
+    headers = _download_headers(filename)
+    headers[REPLACED_CELLS_HEADER] = str(encoded.replaced_cells)
+    return Response(encoded.data, media_type=f"text/csv; charset={charset}", headers=headers)
 
 
 def runtime_of(connection: HTTPConnection) -> Runtime:

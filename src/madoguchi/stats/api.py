@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from madoguchi.kit import spreadsheet
 from madoguchi.kit.ids import MAX_ID
-from madoguchi.kit.web import CtxDep
+from madoguchi.kit.web import CtxDep, csv_download
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 from madoguchi.stats import service as stats
@@ -117,16 +117,8 @@ class StatsOut(CountsOut):
 
 def csv_response(report: Report, *, language: str, encoding: str) -> Response:
     encoded = spreadsheet.encode_csv(stats.csv_text(report, language=language), encoding)
-    charset = "Shift_JIS" if encoding == "cp932" else "utf-8"
     name = f"stats-{report.period.first.isoformat()}-{report.period.last.isoformat()}.csv"
-    return Response(
-        encoded.data,
-        media_type=f"text/csv; charset={charset}",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            spreadsheet.REPLACED_CELLS_HEADER: str(encoded.replaced_cells),
-        },
-    )
+    return csv_download(encoded, encoding=encoding, filename=name)
 
 
 @router.get(

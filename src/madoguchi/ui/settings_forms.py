@@ -21,7 +21,7 @@ from madoguchi.forms import links as form_links
 from madoguchi.forms import service as forms
 from madoguchi.kit import spreadsheet
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.web import CtxDep
+from madoguchi.kit.web import CtxDep, csv_download
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui.render import render_for
@@ -268,11 +268,4 @@ async def answers_csv(
     shift_jis = encoding == "cp932"
     encoded = spreadsheet.encode_csv(out.getvalue(), "cp932" if shift_jis else "utf-8")
     suffix = "-sjis" if shift_jis else ""
-    return Response(
-        encoded.data,
-        media_type=f"text/csv; charset={'Shift_JIS' if shift_jis else 'utf-8'}",
-        headers={
-            "Content-Disposition": f'attachment; filename="form-{form_id}-answers{suffix}.csv"',
-            spreadsheet.REPLACED_CELLS_HEADER: str(encoded.replaced_cells),
-        },
-    )
+    return csv_download(encoded, encoding=encoding, filename=f"form-{form_id}-answers{suffix}.csv")

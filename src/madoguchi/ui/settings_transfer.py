@@ -26,7 +26,7 @@ from madoguchi.kit import jsonsafe, spreadsheet
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.i18n import gettext_for, translate_error
-from madoguchi.kit.web import CtxDep
+from madoguchi.kit.web import CtxDep, csv_download
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.models import Member
 from madoguchi.ui.render import render_for
@@ -405,13 +405,4 @@ async def export_contacts(
     encoded = spreadsheet.encode_csv(buffer.getvalue(), "cp932" if shift_jis else "utf-8")
     day = datetime.now(ZoneInfo(ctx.settings.timezone)).strftime("%Y%m%d")
     suffix = "-sjis" if shift_jis else ""
-    return Response(
-        encoded.data,
-        media_type=f"text/csv; charset={'Shift_JIS' if shift_jis else 'utf-8'}",
-        headers={
-            "Content-Disposition": f'attachment; filename="contacts-{day}{suffix}.csv"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-            spreadsheet.REPLACED_CELLS_HEADER: str(encoded.replaced_cells),
-        },
-    )
+    return csv_download(encoded, encoding=encoding, filename=f"contacts-{day}{suffix}.csv")
