@@ -6,10 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.contacts.models import Contact
 from madoguchi.contacts.service import get_contact
 from madoguchi.conversations import service
@@ -21,7 +24,7 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.events.types import Event, ScheduledMessageChanged
 from madoguchi.files import service as files
-from madoguchi.kit.context import Ctx
+from madoguchi.kit.context import Actor, Ctx
 from madoguchi.kit.errors import DomainError, Invalid, NotFound
 from madoguchi.kit.i18n import translate_error
 from madoguchi.members.models import Member
@@ -37,6 +40,41 @@ def _changed(scheduled: ScheduledMessage) -> Event:
     return ScheduledMessageChanged(
         scheduled_message_id=scheduled.id, contact_id=scheduled.contact_id
     )
+
+
+def _audited(ctx: Ctx, scheduled: ScheduledMessage) -> dict[str, Any]:
+    """What the audit log keeps of a scheduled message: its text, its time in the workspace's
+    zone (as members chose it) and how many images."""
+    return {
+        "text": scheduled.text,
+        "send_at": scheduled.at.astimezone(ZoneInfo(ctx.settings.timezone)),
+        "images": len(scheduled.image_ids or []),
+    }
+
+
+async def _audit(
+    ctx: Ctx,
+    scheduled: ScheduledMessage,
+    action: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    changes_only: bool = False,
+    actor: Member | Actor | None = None,
+) -> None:
+    """One entry about a scheduled message, named by its contact (in the caller's transaction)."""
+    contact = await ctx.db.get(Contact, scheduled.contact_id)
+    common: dict[str, Any] = {
+        "action": action,
+        "subject": f"scheduled_message {scheduled.id}",
+        "name": contact.display_name if contact else "",
+        "detail": {"contact_id": scheduled.contact_id},
+        "actor": actor,
+    }
+    if changes_only:
+        audit.record_changes(ctx, before=before or {}, after=after or {}, **common)
+    else:
+        audit.record(ctx, before=before, after=after, **common)
 
 
 async def _check(
@@ -112,6 +150,9 @@ async def schedule(
     )
     ctx.db.add(scheduled)
     await ctx.db.flush()
+    await _audit(
+        ctx, scheduled, "scheduled_message.created", after=_audited(ctx, scheduled), actor=author
+    )
     await ctx.commit(_changed(scheduled))
     return scheduled
 
@@ -159,6 +200,7 @@ async def update_scheduled(
     image_ids: Sequence[int] | None = None,
 ) -> ScheduledMessage:
     scheduled = await _pending(ctx, scheduled_id)
+    before = _audited(ctx, scheduled)
     body, images = await _check(
         ctx,
         text=scheduled.text if text is None else text,
@@ -169,6 +211,14 @@ async def update_scheduled(
     if at is not None:
         scheduled.at = at
     scheduled.updated_at = ctx.now()
+    await _audit(
+        ctx,
+        scheduled,
+        "scheduled_message.updated",
+        before=before,
+        after=_audited(ctx, scheduled),
+        changes_only=True,
+    )
     await ctx.commit(_changed(scheduled))
     return scheduled
 
@@ -185,8 +235,16 @@ async def cancel_scheduled(ctx: Ctx, *, scheduled_id: int) -> ScheduledMessage:
     """Cancel a pending one (it will not be sent), or put away one that failed."""
     scheduled = await _pending(ctx, scheduled_id, or_failed=True)
     failed = scheduled.state == ScheduleState.failed
+    before = {"state": str(scheduled.state)}
     scheduled.state = ScheduleState.dismissed if failed else ScheduleState.cancelled
     scheduled.updated_at = ctx.now()
+    await _audit(
+        ctx,
+        scheduled,
+        "scheduled_message.dismissed" if failed else "scheduled_message.cancelled",
+        before=before,
+        after={"state": str(scheduled.state)},
+    )
     await ctx.commit(_changed(scheduled))
     return scheduled
 
@@ -244,6 +302,15 @@ async def _fail(ctx: Ctx, scheduled_id: int, error: str, now: datetime) -> None:
     scheduled.state = ScheduleState.failed
     scheduled.error = error
     scheduled.updated_at = now
+    # Sending is a message, not an entry; a send given up is a change nobody made by hand.
+    await _audit(
+        ctx,
+        scheduled,
+        "scheduled_message.failed",
+        before={"state": str(ScheduleState.pending)},
+        after={"state": str(scheduled.state), "error": error},
+        actor=Actor(kind="system", name="scheduler"),
+    )
     events = [_changed(scheduled)]
     # Somebody must know it did not go: who scheduled it, else who has the conversation.
     conversation = (
