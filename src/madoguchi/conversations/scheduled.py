@@ -52,29 +52,14 @@ def _audited(ctx: Ctx, scheduled: ScheduledMessage) -> dict[str, Any]:
     }
 
 
-async def _audit(
-    ctx: Ctx,
-    scheduled: ScheduledMessage,
-    action: str,
-    *,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    changes_only: bool = False,
-    actor: Member | Actor | None = None,
-) -> None:
-    """One entry about a scheduled message, named by its contact (in the caller's transaction)."""
+async def _about(ctx: Ctx, scheduled: ScheduledMessage) -> dict[str, Any]:
+    """The subject of an audit entry about a scheduled message, named by its contact."""
     contact = await ctx.db.get(Contact, scheduled.contact_id)
-    common: dict[str, Any] = {
-        "action": action,
+    return {
         "subject": f"scheduled_message {scheduled.id}",
         "name": contact.display_name if contact else "",
         "detail": {"contact_id": scheduled.contact_id},
-        "actor": actor,
     }
-    if changes_only:
-        audit.record_changes(ctx, before=before or {}, after=after or {}, **common)
-    else:
-        audit.record(ctx, before=before, after=after, **common)
 
 
 async def _check(
@@ -150,8 +135,12 @@ async def schedule(
     )
     ctx.db.add(scheduled)
     await ctx.db.flush()
-    await _audit(
-        ctx, scheduled, "scheduled_message.created", after=_audited(ctx, scheduled), actor=author
+    audit.record(
+        ctx,
+        action="scheduled_message.created",
+        after=_audited(ctx, scheduled),
+        actor=author,
+        **await _about(ctx, scheduled),
     )
     await ctx.commit(_changed(scheduled))
     return scheduled
@@ -211,13 +200,12 @@ async def update_scheduled(
     if at is not None:
         scheduled.at = at
     scheduled.updated_at = ctx.now()
-    await _audit(
+    audit.record_changes(
         ctx,
-        scheduled,
-        "scheduled_message.updated",
+        action="scheduled_message.updated",
         before=before,
         after=_audited(ctx, scheduled),
-        changes_only=True,
+        **await _about(ctx, scheduled),
     )
     await ctx.commit(_changed(scheduled))
     return scheduled
@@ -238,12 +226,12 @@ async def cancel_scheduled(ctx: Ctx, *, scheduled_id: int) -> ScheduledMessage:
     before = {"state": str(scheduled.state)}
     scheduled.state = ScheduleState.dismissed if failed else ScheduleState.cancelled
     scheduled.updated_at = ctx.now()
-    await _audit(
+    audit.record(
         ctx,
-        scheduled,
-        "scheduled_message.dismissed" if failed else "scheduled_message.cancelled",
+        action="scheduled_message.dismissed" if failed else "scheduled_message.cancelled",
         before=before,
         after={"state": str(scheduled.state)},
+        **await _about(ctx, scheduled),
     )
     await ctx.commit(_changed(scheduled))
     return scheduled
@@ -303,13 +291,13 @@ async def _fail(ctx: Ctx, scheduled_id: int, error: str, now: datetime) -> None:
     scheduled.error = error
     scheduled.updated_at = now
     # Sending is a message, not an entry; a send given up is a change nobody made by hand.
-    await _audit(
+    audit.record(
         ctx,
-        scheduled,
-        "scheduled_message.failed",
+        action="scheduled_message.failed",
         before={"state": str(ScheduleState.pending)},
         after={"state": str(scheduled.state), "error": error},
         actor=Actor(kind="system", name="scheduler"),
+        **await _about(ctx, scheduled),
     )
     events = [_changed(scheduled)]
     # Somebody must know it did not go: who scheduled it, else who has the conversation.
