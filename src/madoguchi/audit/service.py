@@ -77,6 +77,9 @@ KINDS: dict[str, str] = {
     "memo.created": N_("Added a customer memo"),
     "memo.updated": N_("Changed a customer memo"),
     "memo.deleted": N_("Deleted a customer memo"),
+    "memo.reordered": N_("Reordered a customer's memos"),
+    # An import that stopped partway: the rows kept before it stopped, and where and why.
+    "contacts.import_failed": N_("An import of customers stopped partway"),
     "record.created": N_("Added a record"),
     "record.updated": N_("Changed a record"),
     "record.deleted": N_("Deleted a record"),
@@ -84,9 +87,15 @@ KINDS: dict[str, str] = {
     "conversation.state_changed": N_("Changed a conversation's state"),
     "conversation.memo_changed": N_("Changed a conversation memo"),
     "conversation.tags_changed": N_("Changed a conversation's tags"),
+    "conversation.followers_changed": N_("Changed a conversation's followers"),
     "conversation.deleted": N_("Deleted a conversation permanently"),
     "conversation_tag.created": N_("Added a conversation tag"),
     "conversation_tag.deleted": N_("Deleted a conversation tag"),
+    "scheduled_message.created": N_("Scheduled a message"),
+    "scheduled_message.updated": N_("Changed a scheduled message"),
+    "scheduled_message.cancelled": N_("Cancelled a scheduled message"),
+    "scheduled_message.dismissed": N_("Put away a scheduled message that was not sent"),
+    "scheduled_message.failed": N_("A scheduled message could not be sent"),
     "template.created": N_("Added a template"),
     "template.updated": N_("Changed a template"),
     "template.deleted": N_("Deleted a template"),
@@ -134,6 +143,7 @@ SUBJECT_TYPES: dict[str, str] = {
     "record": N_("Record"),
     "conversation": N_("Conversation"),
     "conversation_tag": N_("Conversation tag"),
+    "scheduled_message": N_("Scheduled message"),
     "template": N_("Template"),
     "action": N_("Action"),
     "message filter": N_("Message filter"),
@@ -210,6 +220,11 @@ FIELD_LABELS: dict[str, str] = {
     "template_id": N_("Template"),
     "snooze_until": N_("Snoozed until"),
     "status_name": N_("Status"),
+    "followers": N_("Followers"),
+    "send_at": N_("Time to send"),
+    "error": N_("Reason"),
+    "last_line": N_("Last line kept"),
+    "failed_line": N_("Line it stopped at"),
 }
 
 # Stored values shown in words: (field, value) → label.
@@ -229,6 +244,13 @@ VALUE_LABELS: dict[tuple[str, str], str] = {
     ("status", "done"): N_("Sent"),
     ("status", "paused"): N_("Paused"),
     ("status", "cancelled"): N_("Cancelled"),
+    # A scheduled message's states.
+    ("state", "pending"): N_("Waiting to be sent"),
+    ("state", "cancelled"): N_("Cancelled"),
+    ("state", "failed"): N_("Could not be sent"),
+    ("state", "dismissed"): N_("Seen and put away"),
+    # Why an import stopped, when it was not an error of its own.
+    ("error", "cancelled"): N_("The import was cancelled (the page was left or Madoguchi stopped)"),
 }
 
 # A workspace setting's name (the subject "setting", named by its key).
@@ -346,6 +368,25 @@ def record_changes(
         detail=detail,
         actor=actor,
     )
+
+
+def revise(
+    entry: AuditEntry,
+    *,
+    action: str,
+    after: Mapping[str, Any],
+    detail: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Bring up to date an entry written before a long change ended (an import kept batch by
+    batch has its entry from the first batch kept, so that no kept row is ever unlogged); the
+    caller's transaction keeps it with the change's next part."""
+    if action not in KINDS:
+        raise ValueError(f"unknown audit kind {action!r}")
+    entry.action = action
+    entry.after = _plain(after)
+    if detail is not None:
+        entry.detail = _plain(detail)
+    return entry
 
 
 # --- reading ----------------------------------------------------------------------------------

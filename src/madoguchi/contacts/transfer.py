@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from madoguchi.audit import service as audit
+from madoguchi.audit.models import AuditEntry
 from madoguchi.contacts import repository
 from madoguchi.contacts.models import Contact
 from madoguchi.contacts.service import ContactChanges, apply_changes, kept_contact, new_contact
@@ -28,6 +31,7 @@ from madoguchi.kit.ids import is_id
 from madoguchi.kit.spreadsheet import CsvWriter, restored
 from madoguchi.kit.text import normalize
 
+log = logging.getLogger(__name__)
 MAX_ROWS = 100_000
 BATCH = 500
 # What a column can fill; profile fields are "field:<key>".
@@ -423,6 +427,25 @@ async def new_tags(ctx: Ctx, table: Table, mapping: dict[int, str]) -> NewTags:
     return NewTags(list(new), list(folders))
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """An import's counts as of its last committed batch: what the database holds of it."""
+
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    last_line: int | None = None
+
+    def counts(self, rows: int) -> dict[str, Any]:
+        return {
+            "rows": rows,
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "last_line": self.last_line,
+        }
+
+
 async def import_contacts(
     ctx: Ctx,
     table: Table,
@@ -431,40 +454,94 @@ async def import_contacts(
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import every valid row (new contacts, or updates of the ones they match) and list every
-    rejected row with its line and reason. Importing the same file twice changes nothing more."""
+    rejected row with its line and reason. Importing the same file twice changes nothing more.
+
+    Rows are committed ``BATCH`` at a time, and the import's one audit entry is committed with
+    the first batch (as stopped partway, with the counts kept so far) and brought up to date
+    with each: an import that fails, is cancelled or dies halfway never leaves rows in the
+    database that the log does not account for. At the end it says ``contacts.imported``."""
     field_by_key = {f.key: f for f in await fields.list_fields(ctx.db)}
     result = ImportResult()
     tag_cache: dict[str, int] = {}
-    for done, (line, cells) in enumerate(table.rows, start=1):
-        row = {target: (cells[i] if i < len(cells) else "") for i, target in mapping.items()}
-        try:
-            async with ctx.db.begin_nested():
-                created = await _import_row(ctx, row, field_by_key, tag_cache)
-        except DomainError as error:
-            result.rejected.append(Rejected(line=line, error=error))
-        else:
-            if created:
-                result.created += 1
+    entry: AuditEntry | None = None
+    kept = _Kept()
+    line = 0
+    try:
+        for done, (line, cells) in enumerate(table.rows, start=1):
+            row = {target: (cells[i] if i < len(cells) else "") for i, target in mapping.items()}
+            try:
+                async with ctx.db.begin_nested():
+                    created = await _import_row(ctx, row, field_by_key, tag_cache)
+            except DomainError as error:
+                result.rejected.append(Rejected(line=line, error=error))
             else:
-                result.updated += 1
-        if done % BATCH == 0:
-            await ctx.db.commit()
-        if progress is not None:
-            progress(done)
-    # One entry per import, with its counts (not one per row).
-    audit.record(
-        ctx,
-        action="contacts.imported",
-        subject="contacts",
-        after={
+                if created:
+                    result.created += 1
+                else:
+                    result.updated += 1
+            if done % BATCH == 0:
+                now = _Kept(result.created, result.updated, len(result.rejected), line)
+                logged = _log_kept(ctx, entry, len(table.rows), now)
+                await ctx.db.commit()
+                entry, kept = logged, now
+            if progress is not None:
+                progress(done)
+        # One entry per import, with its counts (not one per row).
+        after = {
             "rows": len(table.rows),
             "created": result.created,
             "updated": result.updated,
             "skipped": len(result.rejected),
-        },
-    )
-    await ctx.commit(ContactsImported(created=result.created, updated=result.updated))
+        }
+        if entry is None:
+            audit.record(ctx, action="contacts.imported", subject="contacts", after=after)
+        else:
+            audit.revise(entry, action="contacts.imported", after=after)
+        await ctx.commit(ContactsImported(created=result.created, updated=result.updated))
+    except BaseException as error:
+        await _log_stopped(ctx, entry, len(table.rows), kept, line, error)
+        raise
     return result
+
+
+def _log_kept(ctx: Ctx, entry: AuditEntry | None, rows: int, kept: _Kept) -> AuditEntry:
+    """The import's entry as of the batch about to be committed (with it, in its transaction)."""
+    if entry is None:
+        return audit.record(
+            ctx, action="contacts.import_failed", subject="contacts", after=kept.counts(rows)
+        )
+    return audit.revise(entry, action="contacts.import_failed", after=kept.counts(rows))
+
+
+def _stop_reason(error: BaseException) -> str:
+    """Why an import stopped, as the log keeps it: a cancel in words, else the error's line."""
+    if isinstance(error, asyncio.CancelledError | KeyboardInterrupt):
+        return "cancelled"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return (f"{type(error).__name__}: {text}" if text else type(error).__name__)[:300]
+
+
+async def _log_stopped(
+    ctx: Ctx, entry: AuditEntry | None, rows: int, kept: _Kept, line: int, error: BaseException
+) -> None:
+    """An import stopped by ``error`` at ``line``: the rows not yet committed go, and the entry
+    of the batches kept (none kept: no entry, nothing is in the database) says where and why."""
+    try:
+        await ctx.db.rollback()
+        if entry is None:
+            return
+        await ctx.db.refresh(entry)
+        if entry.action == "contacts.imported":
+            return  # it was kept whole: what failed came after (telling the screens)
+        audit.revise(
+            entry,
+            action="contacts.import_failed",
+            after={**kept.counts(rows), "failed_line": line, "error": _stop_reason(error)},
+        )
+        await ctx.commit(ContactsImported(created=kept.created, updated=kept.updated))
+    except Exception:
+        # The entry committed with the last batch stays, saying the import stopped partway.
+        log.exception("could not note where the import stopped")
 
 
 # --- exporting --------------------------------------------------------------------------------

@@ -6,10 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.audit import service as audit
 from madoguchi.contacts.models import Contact
 from madoguchi.contacts.service import get_contact
 from madoguchi.conversations import service
@@ -21,7 +24,7 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.events.types import Event, ScheduledMessageChanged
 from madoguchi.files import service as files
-from madoguchi.kit.context import Ctx
+from madoguchi.kit.context import Actor, Ctx
 from madoguchi.kit.errors import DomainError, Invalid, NotFound
 from madoguchi.kit.i18n import translate_error
 from madoguchi.members.models import Member
@@ -37,6 +40,26 @@ def _changed(scheduled: ScheduledMessage) -> Event:
     return ScheduledMessageChanged(
         scheduled_message_id=scheduled.id, contact_id=scheduled.contact_id
     )
+
+
+def _audited(ctx: Ctx, scheduled: ScheduledMessage) -> dict[str, Any]:
+    """What the audit log keeps of a scheduled message: its text, its time in the workspace's
+    zone (as members chose it) and how many images."""
+    return {
+        "text": scheduled.text,
+        "send_at": scheduled.at.astimezone(ZoneInfo(ctx.settings.timezone)),
+        "images": len(scheduled.image_ids or []),
+    }
+
+
+async def _about(ctx: Ctx, scheduled: ScheduledMessage) -> dict[str, Any]:
+    """The subject of an audit entry about a scheduled message, named by its contact."""
+    contact = await ctx.db.get(Contact, scheduled.contact_id)
+    return {
+        "subject": f"scheduled_message {scheduled.id}",
+        "name": contact.display_name if contact else "",
+        "detail": {"contact_id": scheduled.contact_id},
+    }
 
 
 async def _check(
@@ -112,6 +135,13 @@ async def schedule(
     )
     ctx.db.add(scheduled)
     await ctx.db.flush()
+    audit.record(
+        ctx,
+        action="scheduled_message.created",
+        after=_audited(ctx, scheduled),
+        actor=author,
+        **await _about(ctx, scheduled),
+    )
     await ctx.commit(_changed(scheduled))
     return scheduled
 
@@ -159,6 +189,7 @@ async def update_scheduled(
     image_ids: Sequence[int] | None = None,
 ) -> ScheduledMessage:
     scheduled = await _pending(ctx, scheduled_id)
+    before = _audited(ctx, scheduled)
     body, images = await _check(
         ctx,
         text=scheduled.text if text is None else text,
@@ -169,6 +200,13 @@ async def update_scheduled(
     if at is not None:
         scheduled.at = at
     scheduled.updated_at = ctx.now()
+    audit.record_changes(
+        ctx,
+        action="scheduled_message.updated",
+        before=before,
+        after=_audited(ctx, scheduled),
+        **await _about(ctx, scheduled),
+    )
     await ctx.commit(_changed(scheduled))
     return scheduled
 
@@ -185,8 +223,16 @@ async def cancel_scheduled(ctx: Ctx, *, scheduled_id: int) -> ScheduledMessage:
     """Cancel a pending one (it will not be sent), or put away one that failed."""
     scheduled = await _pending(ctx, scheduled_id, or_failed=True)
     failed = scheduled.state == ScheduleState.failed
+    before = {"state": str(scheduled.state)}
     scheduled.state = ScheduleState.dismissed if failed else ScheduleState.cancelled
     scheduled.updated_at = ctx.now()
+    audit.record(
+        ctx,
+        action="scheduled_message.dismissed" if failed else "scheduled_message.cancelled",
+        before=before,
+        after={"state": str(scheduled.state)},
+        **await _about(ctx, scheduled),
+    )
     await ctx.commit(_changed(scheduled))
     return scheduled
 
@@ -244,6 +290,15 @@ async def _fail(ctx: Ctx, scheduled_id: int, error: str, now: datetime) -> None:
     scheduled.state = ScheduleState.failed
     scheduled.error = error
     scheduled.updated_at = now
+    # Sending is a message, not an entry; a send given up is a change nobody made by hand.
+    audit.record(
+        ctx,
+        action="scheduled_message.failed",
+        before={"state": str(ScheduleState.pending)},
+        after={"state": str(scheduled.state), "error": error},
+        actor=Actor(kind="system", name="scheduler"),
+        **await _about(ctx, scheduled),
+    )
     events = [_changed(scheduled)]
     # Somebody must know it did not go: who scheduled it, else who has the conversation.
     conversation = (

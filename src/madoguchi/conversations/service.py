@@ -349,7 +349,9 @@ def mentioned_members(text: str, members: Sequence[Member]) -> list[Member]:
 
 
 async def follow_quietly(ctx: Ctx, *, conversation_id: int, member_id: int) -> bool:
-    """Add a follower inside the caller's transaction; False if they already follow."""
+    """Add a follower inside the caller's transaction; False if they already follow. No audit
+    entry: this is the follow that comes with something else (a note's @mention), which is
+    itself in the thread; ``workflow.follow``, a follow someone chose, writes one."""
     existing = await ctx.db.get(ConversationFollower, (conversation_id, member_id))
     if existing is not None:
         return False

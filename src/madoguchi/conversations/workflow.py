@@ -201,14 +201,43 @@ async def become_assignee(ctx: Ctx, *, conversation_id: int, actor: Member) -> C
     return await assign(ctx, conversation_id=conversation_id, member_id=actor.id, actor=actor)
 
 
+# Audited: a member (or a rule, through ``follow``) deliberately adding or removing a follower.
+# Not audited: the follows that come with something else (``follow_quietly`` when a note
+# @mentions a colleague; the assignee leaving the followers on ``assign``): the note and the
+# assignment are what someone did, and each is already in the thread or the log.
+async def _audit_followers(
+    ctx: Ctx,
+    conversation: Conversation,
+    before: list[str],
+    after: list[str],
+    actor: Member | None,
+) -> None:
+    audit.record(
+        ctx,
+        action="conversation.followers_changed",
+        subject=_subject(conversation),
+        name=await _contact_name(ctx, conversation.contact_id),
+        before={"followers": before},
+        after={"followers": after},
+        actor=actor,
+    )
+
+
+async def _follower_names(db: AsyncSession, conversation_id: int) -> list[str]:
+    return [member.name for member in await followers(db, conversation_id=conversation_id)]
+
+
 async def follow(
     ctx: Ctx, *, conversation_id: int, member_id: int, actor: Member | None
 ) -> Conversation:
+    """Add a follower (oneself or a colleague; with no ``actor``, a rule while it runs)."""
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
     follower = await _member(ctx.db, member_id)
     if conversation.assignee_id == follower.id:
         return conversation
+    before = await _follower_names(ctx.db, conversation.id)
     if await follow_quietly(ctx, conversation_id=conversation.id, member_id=follower.id):
+        await _audit_followers(ctx, conversation, before, [*before, follower.name], actor)
         event = await _system(ctx, conversation, "followed", actor, member=follower.name)
         await ctx.commit(event, _updated(conversation))
     return conversation
@@ -219,6 +248,7 @@ async def unfollow(
 ) -> Conversation:
     conversation = await get_conversation(ctx.db, conversation_id=conversation_id)
     follower = await _member(ctx.db, member_id)
+    current = await followers(ctx.db, conversation_id=conversation.id)
     removed = await ctx.db.execute(
         delete(ConversationFollower).where(
             ConversationFollower.conversation_id == conversation.id,
@@ -226,6 +256,8 @@ async def unfollow(
         )
     )
     if getattr(removed, "rowcount", 0):
+        after = [member.name for member in current if member.id != follower.id]
+        await _audit_followers(ctx, conversation, [member.name for member in current], after, actor)
         event = await _system(ctx, conversation, "unfollowed", actor, member=follower.name)
         await ctx.commit(event, _updated(conversation))
     return conversation

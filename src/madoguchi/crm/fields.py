@@ -88,7 +88,8 @@ async def field_by_key(db: AsyncSession, key: str) -> Field:
 
 
 async def folder_for(ctx: Ctx, ref: int | str | None) -> FieldFolder | None:
-    """A folder by id, or by name (made if new)."""
+    """A folder by id, or by name (made if new, with its audit entry: the one place a field
+    folder is made, asked for or named by a new field; nothing committed here)."""
     if ref is None or ref == "":
         return None
     if isinstance(ref, int):
@@ -102,6 +103,13 @@ async def folder_for(ctx: Ctx, ref: int | str | None) -> FieldFolder | None:
         folder = FieldFolder(name=name, position=await next_position(ctx.db, FieldFolder.position))
         ctx.db.add(folder)
         await ctx.db.flush()
+        audit.record(
+            ctx,
+            action="field_folder.created",
+            subject=f"field_folder {folder.id}",
+            name=folder.name,
+            after={"name": folder.name},
+        )
     return folder
 
 
@@ -111,13 +119,6 @@ async def create_folder(ctx: Ctx, *, name: str) -> FieldFolder:
         raise Conflict("A field folder named %(name)s already exists.", name=name)
     folder = await folder_for(ctx, name)
     assert folder is not None
-    audit.record(
-        ctx,
-        action="field_folder.created",
-        subject=f"field_folder {folder.id}",
-        name=folder.name,
-        after={"name": folder.name},
-    )
     await ctx.commit(FieldsChanged(folder_id=folder.id))
     return folder
 

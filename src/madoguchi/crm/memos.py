@@ -17,6 +17,8 @@ from madoguchi.members.models import Member
 
 TITLE_LIMIT = 100
 BODY_LIMIT = 5000
+# How much of an untitled memo's body names it in the audit log's order.
+LABEL_LENGTH = 20
 
 
 def _clean(title: str, body: str) -> tuple[str, str]:
@@ -137,9 +139,31 @@ async def move_memo(ctx: Ctx, *, contact_id: int, memo_id: int, direction: str) 
     return True
 
 
+def _memo_label(memo: Memo) -> str:
+    """A memo as the audit log lists it in an order: its title, else the start of its body
+    (an imported memo has no title)."""
+    if memo.title:
+        return memo.title
+    first = memo.body.splitlines()[0] if memo.body else ""
+    return first if len(first) <= LABEL_LENGTH else first[:LABEL_LENGTH] + "…"
+
+
 async def reorder_memos(ctx: Ctx, *, contact_id: int, ids: list[int]) -> list[Memo]:
     """Put the contact's memos in the order of ``ids`` (each exactly once)."""
-    await get_contact(ctx.db, contact_id=contact_id)
+    contact = await get_contact(ctx.db, contact_id=contact_id)
+    current = await list_memos(ctx.db, contact_id=contact_id)
+    before = [_memo_label(memo) for memo in current]
     memos = await reorder(ctx.db, Memo, ids, Memo.contact_id == contact_id)
+    # Compared by id: two memos with the same title swapped are a change too.
+    if [memo.id for memo in current] != [memo.id for memo in memos]:
+        audit.record(
+            ctx,
+            action="memo.reordered",
+            subject=f"contact {contact_id}",
+            name=contact.display_name,
+            before={"order": before},
+            after={"order": [_memo_label(memo) for memo in memos]},
+            detail={"ids_before": [memo.id for memo in current], "ids_after": ids},
+        )
     await ctx.commit(ContactUpdated(contact_id=contact_id, part="memos"))
     return memos

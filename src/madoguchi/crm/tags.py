@@ -84,9 +84,25 @@ async def _folder_for(ctx: Ctx, ref: int | str | None, actor: Member | None) -> 
             raise Forbidden(
                 "Only owners and admins can make a tag folder: choose one that exists, or none."
             )
-        folder = TagFolder(name=name, position=await next_position(ctx.db, TagFolder.position))
-        ctx.db.add(folder)
-        await ctx.db.flush()
+        folder = await _new_folder(ctx, name, None)
+    return folder
+
+
+async def _new_folder(ctx: Ctx, name: str, parent_id: int | None) -> TagFolder:
+    """The one place a tag folder is made, asked for or named by a new tag (or an import), with
+    its audit entry (inside the caller's transaction: nothing committed here)."""
+    folder = TagFolder(
+        name=name, parent_id=parent_id, position=await next_position(ctx.db, TagFolder.position)
+    )
+    ctx.db.add(folder)
+    await ctx.db.flush()
+    audit.record(
+        ctx,
+        action="tag_folder.created",
+        subject=f"tag_folder {folder.id}",
+        name=folder.name,
+        after={"name": folder.name, "parent": await _folder_name(ctx.db, parent_id)},
+    )
     return folder
 
 
@@ -113,18 +129,7 @@ async def create_folder(
         parent = await get_folder(ctx.db, folder_id=parent_id)
         if parent.parent_id is not None:
             raise Invalid("Folders nest one level deep: this folder is already inside another.")
-    folder = TagFolder(
-        name=name, parent_id=parent_id, position=await next_position(ctx.db, TagFolder.position)
-    )
-    ctx.db.add(folder)
-    await ctx.db.flush()
-    audit.record(
-        ctx,
-        action="tag_folder.created",
-        subject=f"tag_folder {folder.id}",
-        name=folder.name,
-        after={"name": folder.name, "parent": await _folder_name(ctx.db, parent_id)},
-    )
+    folder = await _new_folder(ctx, name, parent_id)
     await ctx.commit(TagsChanged(folder_id=folder.id))
     return folder
 
