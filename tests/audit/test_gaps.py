@@ -370,9 +370,24 @@ async def test_an_import_naming_a_new_folder_writes_the_folder_s_entry(world: Wo
     await transfer.import_contacts(world.ctx, table, mapping=mapping)
     await world.ctx.db.rollback()
     kinds = sorted(e["kind"] for e in await world.since_mark())
-    assert kinds == ["contacts.imported", "tag_folder.created"]
+    assert kinds == ["contacts.imported", "tag.created", "tag_folder.created"]
     [folder] = await _folder_entries(world, "tag_folder.created")
     assert folder["after"] == {"name": "来店", "parent": None}
+    [tag] = [e for e in await world.since_mark() if e["kind"] == "tag.created"]
+    assert tag["after"] == {"name": "VIP", "folder": "来店"}
+
+
+async def test_an_import_naming_a_new_tag_writes_the_tag_s_entry_once(world: World) -> None:
+    rows = "表示名,タグ\n佐藤 一郎,常連\n鈴木 二郎,常連\n".encode()
+    table = transfer.read_table("customers.csv", rows, "utf-8")
+    mapping = transfer.auto_mapping(table.headers, [], {})
+    await world.set_mark()
+    await transfer.import_contacts(world.ctx, table, mapping=mapping)
+    await world.ctx.db.rollback()
+    entries = await world.since_mark()
+    assert sorted(e["kind"] for e in entries) == ["contacts.imported", "tag.created"]
+    [tag] = [e for e in entries if e["kind"] == "tag.created"]
+    assert tag["after"] == {"name": "常連", "folder": None}
 
 
 # --- an import that stops partway -------------------------------------------------------------

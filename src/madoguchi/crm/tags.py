@@ -209,7 +209,19 @@ async def create_tag(
     tag_folder = await _folder_for(ctx, folder, actor)
     folder_id = tag_folder.id if tag_folder else None
     await _check_unique(ctx.db, name, folder_id)
-    tag = Tag(name=name, folder_id=folder_id, position=await next_position(ctx.db, Tag.position))
+    tag = await _new_tag(ctx, name, tag_folder)
+    await ctx.commit(TagsChanged(tag_id=tag.id))
+    return tag
+
+
+async def _new_tag(ctx: Ctx, name: str, folder: TagFolder | None) -> Tag:
+    """The one place a tag is made (by hand, by name in a contact's tags, by an import), with
+    its audit entry; flushed inside the caller's transaction."""
+    tag = Tag(
+        name=name,
+        folder_id=folder.id if folder else None,
+        position=await next_position(ctx.db, Tag.position),
+    )
     ctx.db.add(tag)
     await ctx.db.flush()
     audit.record(
@@ -217,9 +229,8 @@ async def create_tag(
         action="tag.created",
         subject=f"tag {tag.id}",
         name=tag.name,
-        after={"name": tag.name, "folder": tag_folder.name if tag_folder else None},
+        after={"name": tag.name, "folder": folder.name if folder else None},
     )
-    await ctx.commit(TagsChanged(tag_id=tag.id))
     return tag
 
 
@@ -290,10 +301,7 @@ async def tag_by_name(ctx: Ctx, name: str) -> Tag:
         raise Invalid("More than one tag is named %(name)s: use its id.", name=name)
     if found:
         return found[0]
-    tag = Tag(name=clean_name(name), position=await next_position(ctx.db, Tag.position))
-    ctx.db.add(tag)
-    await ctx.db.flush()
-    return tag
+    return await _new_tag(ctx, clean_name(name), None)
 
 
 async def tag_in_folder(ctx: Ctx, name: str, folder: str) -> Tag:
@@ -305,12 +313,7 @@ async def tag_in_folder(ctx: Ctx, name: str, folder: str) -> Tag:
     found = await ctx.db.scalar(select(Tag).where(Tag.folder_id == tag_folder.id, Tag.name == name))
     if found is not None:
         return found
-    tag = Tag(
-        name=name, folder_id=tag_folder.id, position=await next_position(ctx.db, Tag.position)
-    )
-    ctx.db.add(tag)
-    await ctx.db.flush()
-    return tag
+    return await _new_tag(ctx, name, tag_folder)
 
 
 async def attach(ctx: Ctx, *, contact_id: int, tag_ids: list[int]) -> list[int]:
