@@ -148,6 +148,12 @@ def _free_port() -> int:
         return port
 
 
+# How long a server (a process, or the live server's thread) may take to answer: importing the
+# app and migrating take a few seconds on a quiet machine and ten times that on a loaded CI box.
+# A bound on "it started", not a speed test.
+SERVER_START_SECONDS = 180
+
+
 class LiveServer:
     def __init__(self, settings: Settings) -> None:
         self.port = _free_port()
@@ -162,7 +168,7 @@ class LiveServer:
 
     def start(self) -> None:
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + SERVER_START_SECONDS
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("the live server did not start")

@@ -190,3 +190,21 @@ def test_the_stats_benchmark_reads_the_same_month_at_both_sizes(
         0 < number(row[3].removesuffix(" ms")) <= number(row[4].removesuffix(" ms")) for row in rows
     )
     assert "Ratio p95 600 / 300" in report
+
+
+def test_the_export_benchmark_streams_every_conversation_in_a_process_of_its_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """bench/export.py's whole path at a tiny size, in each format it measures."""
+    from bench import export as export_bench
+
+    argv = ["--size", "12", "--formats", "csv,txt"]
+    if os.environ.get("DATABASE_URL"):
+        argv += ["--database-url", os.environ["DATABASE_URL"]]
+    assert export_bench.main(argv) == 0
+    report = capsys.readouterr().out
+    rows = table(report, "## Export of every conversation")
+    assert "12 conversations" in report
+    assert [row[0] for row in rows] == ["csv", "txt"]
+    assert all(int(row[2].split()[0]) > 0 for row in rows)  # chunks sent
+    assert all(number(row[3]) > 0 for row in rows)  # seconds

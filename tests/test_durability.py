@@ -7,8 +7,10 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from typing import IO
 
 import httpx
 from sqlalchemy import func, select
@@ -16,33 +18,62 @@ from sqlalchemy import func, select
 from madoguchi.config import Settings
 from madoguchi.conversations.models import Message
 from madoguchi.kit.db import Database
-from tests.conftest import _free_port
+from tests.conftest import SERVER_START_SECONDS, _free_port
 from tests.fixtures import Factory, auth
 from tests.test_cli import MADOGUCHI
 
+_ERROR_FILES: dict[int, IO[bytes]] = {}
 
-def start_server(settings: Settings, port: int, **extra_env: str) -> subprocess.Popen[bytes]:
+
+def spawn_server(settings: Settings, port: int, **extra_env: str) -> subprocess.Popen[bytes]:
+    """``madoguchi serve`` on the test's database, not waited for (``wait_started``)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["MADOGUCHI_DATA_DIR"] = str(settings.data_dir)
     env["MADOGUCHI_LOG_LEVEL"] = "warning"
     env.update(extra_env)
     if settings.database_url:
         env["DATABASE_URL"] = settings.database_url
+    # Its error output goes to a file: a pipe nobody reads could fill and stop it.
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 (kept while the process runs)
     process = subprocess.Popen(
         [MADOGUCHI, "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=errors,
     )
-    deadline = time.monotonic() + 30
+    _ERROR_FILES[process.pid] = errors
+    return process
+
+
+def wait_started(process: subprocess.Popen[bytes], port: int) -> subprocess.Popen[bytes]:
+    """Once the process answers /healthz; its error output when it stops before."""
+    deadline = time.monotonic() + SERVER_START_SECONDS
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"the server stopped (exit {process.returncode}):\n{_errors(process)}"
+            )
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return process
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError("the server did not start")
+    raise RuntimeError(
+        f"the server did not answer within {SERVER_START_SECONDS} s:\n{_errors(process)}"
+    )
+
+
+def _errors(process: subprocess.Popen[bytes]) -> str:
+    output = _ERROR_FILES.get(process.pid)
+    if output is None:
+        return ""
+    output.seek(0)
+    return output.read().decode(errors="replace")[-4000:]
+
+
+def start_server(settings: Settings, port: int, **extra_env: str) -> subprocess.Popen[bytes]:
+    return wait_started(spawn_server(settings, port, **extra_env), port)
 
 
 async def test_killed_server_keeps_every_acknowledged_message(
@@ -113,21 +144,25 @@ async def test_serve_runs_the_worker_that_sends_scheduled_messages(
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers=auth(token)
         ) as http:
-            at = datetime.now(UTC) + timedelta(seconds=1)
+            # Far enough ahead to be in the future when a loaded machine gets to it.
+            at = datetime.now(UTC) + timedelta(seconds=5)
             created = await http.post(
                 f"/api/v1/contacts/{ingested.conversation.contact_id}/scheduled-messages",
                 json={"text": "まもなく送られます", "at": at.isoformat()},
             )
             assert created.status_code == 201, created.text
-            for _ in range(100):
+            deadline = time.monotonic() + 90
+            while True:
                 messages = (
                     await http.get(f"/api/v1/conversations/{ingested.conversation.id}/messages")
                 ).json()["items"]
                 if any(m["text"] == "まもなく送られます" for m in messages):
                     break
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        "the scheduled message was not sent by the server's worker"
+                    )
                 await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("the scheduled message was not sent by the server's worker")
     finally:
         server.terminate()
         server.wait(10)

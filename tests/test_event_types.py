@@ -4,6 +4,8 @@ as before the types were declared, and the docs list exactly the declared types.
 from __future__ import annotations
 
 import ast
+import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from madoguchi.events.types import (
     ContactDeleted,
     ContactMerged,
     ContactsImported,
+    ContactUnmerged,
     ContactUpdated,
     ConversationDeleted,
     ConversationReadState,
@@ -109,6 +112,10 @@ FRAMES: list[tuple[Event, str]] = [
     (
         ContactMerged(contact_id=2, merged_id=3),
         '{"type": "contact.merged", "member_id": null, "contact_id": 2, "merged_id": 3}',
+    ),
+    (
+        ContactUnmerged(contact_id=2, restored_id=3),
+        '{"type": "contact.unmerged", "member_id": null, "contact_id": 2, "restored_id": 3}',
     ),
     (
         ContactsImported(created=3, updated=0),
@@ -299,3 +306,15 @@ def test_no_face_builds_or_publishes_an_event_of_its_own() -> None:
                 offences.append(f"{path.relative_to(SRC)}:{node.lineno} publishes")
     assert len(_faces()) > 20
     assert offences == []
+
+
+def test_an_events_text_is_written_once_and_follows_its_id() -> None:
+    event = MessageCreated(
+        conversation_id=1, contact_id=2, message_id=3, kind="inbound", assignee_id=None
+    )
+    assert event.to_json() is event.to_json()  # one text for every socket it goes to
+    numbered = dataclasses.replace(event, id=41)
+    assert json.loads(numbered.to_json(with_id=True))["id"] == 41
+    assert json.loads(dataclasses.replace(numbered, id=42).to_json(with_id=True))["id"] == 42
+    assert "id" not in json.loads(numbered.to_json())
+    assert numbered == dataclasses.replace(event, id=41)  # the kept text is not part of it

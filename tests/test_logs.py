@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 from madoguchi.config import Settings
 from madoguchi.connectors.web import create_customer_link
 from madoguchi.kit.logs import REDACTED, redact
+from tests.conftest import SERVER_START_SECONDS
 from tests.fixtures import Factory
 from tests.test_cli import MADOGUCHI
 
@@ -71,7 +72,7 @@ async def test_a_customer_link_never_reaches_the_servers_log(
     )
     try:
         async with httpx.AsyncClient(base_url=base) as client:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + SERVER_START_SECONDS
             while True:
                 try:
                     if (await client.get("/healthz")).status_code == 200:

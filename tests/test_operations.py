@@ -21,6 +21,7 @@ from madoguchi.conversations import workflow
 from madoguchi.conversations.models import Conversation, ConversationState
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database, utcnow
+from tests.conftest import SERVER_START_SECONDS
 from tests.fixtures import Factory
 from tests.test_cli import MADOGUCHI, run
 
@@ -130,7 +131,7 @@ async def test_the_worker_process_does_the_timed_work_and_stops_cleanly(
     process = start_worker(settings)
     try:
         state = ConversationState.snoozed.value
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + SERVER_START_SECONDS
         while state != ConversationState.open and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
             async with database.write_sessions() as session:

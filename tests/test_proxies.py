@@ -19,7 +19,7 @@ from madoguchi.app import create_app
 from madoguchi.config import Settings
 from madoguchi.kit.db import Database
 from madoguchi.kit.proxies import TrustedProxies, forwarded_client, networks
-from tests.conftest import _free_port
+from tests.conftest import SERVER_START_SECONDS, _free_port
 
 MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
 
@@ -70,7 +70,7 @@ def test_served_app_ignores_forwarded_headers_from_loopback_by_default(tmp_path:
     statuses = []
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + SERVER_START_SECONDS
             while True:
                 assert process.poll() is None and time.monotonic() < deadline
                 try:

@@ -1,5 +1,6 @@
 """Several `madoguchi serve` processes on one PostgreSQL with Redis: a member connected to either
-process sees every event, and the worker loop running in each does no timed job twice."""
+process sees every event, the worker loop running in each does no timed job twice, and a Redis
+restart costs live delivery only for the outage."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -21,7 +23,7 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from tests.conftest import _free_port
 from tests.fixtures import Factory, auth
-from tests.test_durability import start_server
+from tests.test_durability import spawn_server, start_server, wait_started
 from tests.test_live import next_event
 
 
@@ -41,8 +43,10 @@ def running_servers(settings: Settings, count: int = 2) -> Iterator[list[str]]:
     ports = [_free_port() for _ in range(count)]
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        for port in ports:
-            processes.append(start_server(settings, port, **shared))
+        # Started side by side, then waited for: each takes a while on a loaded machine.
+        processes = [spawn_server(settings, port, **shared) for port in ports]
+        for process, port in zip(processes, ports, strict=True):
+            wait_started(process, port)
         yield [f"http://127.0.0.1:{port}" for port in ports]
     finally:
         for process in processes:
@@ -126,3 +130,112 @@ async def test_two_processes_send_each_scheduled_message_once(
         async with database.read_sessions() as session:
             replies = await session.scalar(select(func.count()).where(Message.kind == "reply"))
     assert replies == 20
+
+
+class RedisOutage:
+    """A TCP relay in front of the real Redis, stopped and started again on the same port: to
+    the app, Redis going away (every connection cut, new ones refused) and coming back."""
+
+    def __init__(self, redis_url: str) -> None:
+        parts = urlsplit(redis_url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self.port = _free_port()
+        self.url = urlunsplit(parts._replace(netloc=f"127.0.0.1:{self.port}"))
+        self.server: asyncio.Server | None = None
+        self.links: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in list(self.links):
+            writer.transport.abort()
+        self.links.clear()
+        await self.server.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.links |= {writer, upstream_writer}
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        self.links -= {writer, upstream_writer}
+
+
+async def test_a_redis_restart_costs_live_delivery_only_for_the_outage(
+    settings: Settings, database: Database, factory: Factory, ctx: Ctx
+) -> None:
+    needs_services(settings)
+    member = await factory.member()
+    token = await factory.token(member)
+    channel = await factory.channel()
+    await ctx.db.commit()
+    outage = RedisOutage(str(settings.redis_url))
+    await outage.start()
+    port = _free_port()
+    # Started from a thread: the relay runs on this loop while the server connects through it.
+    server = await asyncio.to_thread(
+        start_server,
+        settings,
+        port,
+        REDIS_URL=outage.url,
+        MADOGUCHI_REDIS_PREFIX=f"{settings.redis_prefix}:outage",
+    )
+    base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
+
+    async def post(http: httpx.AsyncClient, n: int) -> int:
+        posted = await http.post(
+            f"/api/v1/channels/{channel.id}/inbound",
+            json={"contact": {"external_id": "u1"}, "external_id": f"e{n}", "text": f"{n}通目"},
+        )
+        assert posted.status_code == 201, posted.text
+        return int(posted.json()["id"])
+
+    try:
+        async with (
+            httpx.AsyncClient(base_url=base, headers=auth(token)) as http,
+            websockets.connect(ws_url, additional_headers=auth(token)) as before,
+        ):
+            assert (await next_event(before))["type"] == "ready"
+            first = await post(http, 1)
+            assert (await next_event(before))["message_id"] == first
+
+            await outage.stop()
+            # Redis is down: a customer's message is still stored and acknowledged.
+            await post(http, 2)
+            await outage.start()
+
+            # Once the stream is back, the open connection is closed so that its client
+            # reconnects and refreshes what it shows (what was published meanwhile is lost).
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(before.recv(), 15)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+            async with websockets.connect(ws_url, additional_headers=auth(token)) as after:
+                assert (await next_event(after))["type"] == "ready"
+                third = await post(http, 3)
+                created = await next_event(after)
+                assert (created["type"], created["message_id"]) == ("message.created", third)
+    finally:
+        server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=20)
+        if server.poll() is None:
+            server.kill()
+        await outage.stop()
+    async with database.read_sessions() as session:
+        stored = set(await session.scalars(select(Message.text).where(Message.kind == "inbound")))
+    assert stored == {"1通目", "2通目", "3通目"}

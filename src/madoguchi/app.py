@@ -32,7 +32,7 @@ from madoguchi.contacts import reading as readings
 from madoguchi.contacts.api import router as contacts_router
 from madoguchi.conversations.api import router as conversations_router
 from madoguchi.crm.api import router as crm_router
-from madoguchi.events import create_bus
+from madoguchi.events import BusUnavailable, create_bus
 from madoguchi.events.types import MemberSignedOut
 from madoguchi.files import service as files
 from madoguchi.files.api import router as files_router
@@ -230,7 +230,12 @@ async def _stream_events(websocket: WebSocket, member_id: int, live: _Live) -> N
         if not live.numbered:
             await websocket.send_json({"type": "ready", "member_id": member_id})
         else:
-            backlog = await bus.backlog(live.since)
+            try:
+                backlog = await bus.backlog(live.since)
+            except BusUnavailable:
+                # The shared stream is down (Redis restarting): try again later.
+                await websocket.close(code=1013)
+                return
             caught_up = backlog.last_id
             await websocket.send_json(
                 {"type": "ready", "member_id": member_id, "last_event_id": backlog.last_id}

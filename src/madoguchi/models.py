@@ -17,7 +17,7 @@ from madoguchi.broadcasts.models import (
     StepSequence,
 )
 from madoguchi.channels.models import Channel, ChannelKind, OutboxEntry, OutboxState, VisitorSession
-from madoguchi.contacts.models import Contact
+from madoguchi.contacts.models import Contact, ContactMerge
 from madoguchi.conversations.models import (
     Conversation,
     ConversationFollower,
@@ -67,6 +67,7 @@ __all__ = [
     "Channel",
     "ChannelKind",
     "Contact",
+    "ContactMerge",
     "ContactTag",
     "Conversation",
     "ConversationFacts",

@@ -53,9 +53,11 @@ def test_the_merge_says_what_becomes_of_every_table_with_a_contact() -> None:
 
 
 async def _counts(ctx: Ctx, ids: list[int]) -> dict[str, dict[int, int]]:
-    """Rows per table per contact."""
+    """Rows per table per contact (the merges' own records aside)."""
     counts: dict[str, dict[int, int]] = {}
     for name, column in _contact_tables().items():
+        if name == "contact_merges":
+            continue
         rows = await ctx.db.execute(
             select(column, func.count()).where(column.in_(ids)).group_by(column)
         )

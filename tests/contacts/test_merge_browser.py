@@ -1,5 +1,6 @@
 """The merge dialog on a phone in Chromium (F43): from 「同じ人かもしれません」 to one customer,
-with the phone number of the other chosen, and the merged-away page leading to the kept one."""
+with the phone number of the other chosen, the merged-away page leading to the kept one, and
+「統合を取り消す」 making them two again."""
 
 from __future__ import annotations
 
@@ -60,5 +61,25 @@ async def test_two_customers_become_one_through_the_dialog_on_a_phone(
 
     await page.goto(f"{base}/contacts/{other_id}")
     await expect(page).to_have_url(f"{base}/contacts/{kept_id}")
+
+    # 「統合を取り消す」: asked first, then the other is a customer of their own again.
+    merges = page.locator("[data-merges]")
+    await expect(merges).to_contain_text("統合を取り消す")
+    await expect(merges).to_contain_text("佐藤花子")
+    await merges.get_by_role("link", name="取り消す…").click()
+    confirm = page.locator("[data-unmerge-dialog]")
+    await expect(confirm.get_by_role("heading")).to_contain_text(
+        "「佐藤花子」との統合を取り消しますか？"
+    )
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, width
+    await confirm.get_by_role("button", name="統合を取り消す").click()
+    await expect(page).to_have_url(f"{base}/contacts/{kept_id}?done=unmerged&restored={other_id}")
+    await expect(page.get_by_role("status")).to_contain_text("別のお客様に戻りました")
+    await expect(page.get_by_label("電話番号", exact=True)).to_have_value("090-1111-2222")
+    await expect(page.locator("[data-merges]")).to_have_count(0)
+    await page.get_by_role("link", name="そのお客様のページを開く").click()
+    await expect(page).to_have_url(f"{base}/contacts/{other_id}")
+    await expect(page.get_by_label("電話番号", exact=True)).to_have_value("080-3333-4444")
     assert problems == []
     await context.close()

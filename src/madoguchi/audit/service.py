@@ -72,6 +72,7 @@ KINDS: dict[str, str] = {
     "contact.deleted": N_("Deleted a customer"),
     # Written by the merge (issue 12, F43): the kept contact is the subject.
     "contact.merged": N_("Merged two customers"),
+    "contact.unmerged": N_("Undid a merge of two customers"),
     "contacts.imported": N_("Imported customers"),
     "memo.created": N_("Added a customer memo"),
     "memo.updated": N_("Changed a customer memo"),

@@ -17,6 +17,9 @@ from madoguchi.contacts.schemas import (
     DuplicateOut,
     DuplicatesOut,
     MergeIn,
+    MergeOut,
+    MergesOut,
+    UnmergeOut,
 )
 from madoguchi.conversations import workflow
 from madoguchi.crm.params import FilterDep
@@ -130,6 +133,37 @@ async def merge_contact(
         ctx, contact_id=contact_id, other_id=body.other, keep=body.keep, actor=member
     )
     return await _out(ctx, contact_id)
+
+
+@router.get("/{contact_id}/merges", response_model=MergesOut)
+async def list_merges(contact_id: int, _member: MemberDep, ctx: CtxDep) -> MergesOut:
+    """The merges into this contact that can still be undone: newest first, for 30 days, each
+    ``undoable`` unless a later merge of either contact comes first."""
+    kept = await service.get_contact(ctx.db, contact_id=await _kept_id(ctx, contact_id))
+    entries = await merging.merges_into(ctx, contact_id=kept.id)
+    return MergesOut(
+        items=[
+            MergeOut(
+                id=entry.merge.id,
+                other=_brief(entry.other),
+                at=entry.merge.at,
+                undo_until=entry.until,
+                undoable=entry.undoable,
+            )
+            for entry in entries
+        ]
+    )
+
+
+@router.post("/{contact_id}/merges/{merge_id}/undo", response_model=UnmergeOut)
+async def undo_merge(contact_id: int, merge_id: int, member: MemberDep, ctx: CtxDep) -> UnmergeOut:
+    """Undo a merge of this contact (F43): what it moved goes back and the other contact is
+    one of its own again. 409 when the merge was undone already, is older than 30 days, or a
+    later merge of either contact comes first."""
+    kept, restored = await merging.undo_merge(
+        ctx, merge_id=merge_id, contact_id=contact_id, actor=member
+    )
+    return UnmergeOut(kept=await _out(ctx, kept.id), restored=await _out(ctx, restored.id))
 
 
 @router.patch("/{contact_id}", response_model=ContactOut)

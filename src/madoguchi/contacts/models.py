@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from madoguchi.kit.db import Base, UTCDateTime, utcnow
+from madoguchi.kit.db import Base, JSONType, UTCDateTime, utcnow
 
 
 class Contact(Base):
@@ -60,3 +61,23 @@ class Contact(Base):
     search_text: Mapped[str] = mapped_column(String(600), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ContactMerge(Base):
+    """One merge (F43) and exactly what it did (``journal``: the ids of the rows it moved, the
+    values it overwrote with their old ones…), written in the merge's transaction so that
+    ``contacts.merging.undo_merge`` can put everything back."""
+
+    __tablename__ = "contact_merges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Deleting either contact deletes the merge (the kept one takes the merged one with it).
+    kept_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    merged_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(100), default="")
+    journal: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

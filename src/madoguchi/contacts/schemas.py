@@ -127,3 +127,25 @@ class DuplicateOut(BaseModel):
 
 class DuplicatesOut(BaseModel):
     items: list[DuplicateOut]
+
+
+class MergeOut(BaseModel):
+    """A merge into the contact that can still be undone (F43)."""
+
+    id: int
+    other: ContactBrief
+    at: datetime
+    undo_until: datetime
+    # False while a later merge of either contact comes first (undo that one first).
+    undoable: bool
+
+
+class MergesOut(BaseModel):
+    items: list[MergeOut]
+
+
+class UnmergeOut(BaseModel):
+    """After an undone merge: the contact merged into, and the one that is its own again."""
+
+    kept: ContactOut
+    restored: ContactOut

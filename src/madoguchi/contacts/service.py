@@ -251,7 +251,7 @@ class ContactChanges:
 async def update_contact(ctx: Ctx, *, contact_id: int, changes: ContactChanges) -> Contact:
     """Apply every change or none (each is checked first), then tell members' screens."""
     contact = await get_contact(ctx.db, contact_id=contact_id)
-    before = await _audited(ctx.db, contact)
+    before = await audited(ctx.db, contact)
     events = await apply_changes(ctx, contact, changes)
     audit.record_changes(
         ctx,
@@ -259,13 +259,13 @@ async def update_contact(ctx: Ctx, *, contact_id: int, changes: ContactChanges) 
         subject=f"contact {contact.id}",
         name=contact.display_name,
         before=before,
-        after=await _audited(ctx.db, contact),
+        after=await audited(ctx.db, contact),
     )
     await ctx.commit(*events)
     return contact
 
 
-async def _audited(db: AsyncSession, contact: Contact) -> dict[str, object]:
+async def audited(db: AsyncSession, contact: Contact) -> dict[str, object]:
     """What the audit log keeps of a contact's own fields (statuses and marks by name)."""
     status = None if contact.status_id is None else await db.get(Status, contact.status_id)
     mark = None if contact.mark_id is None else await db.get(Mark, contact.mark_id)

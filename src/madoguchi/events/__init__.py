@@ -2,6 +2,7 @@
 
 from madoguchi.events.bus import (
     Backlog,
+    BusUnavailable,
     EventBus,
     InProcessBus,
     RedisBus,
@@ -13,6 +14,7 @@ from madoguchi.events.types import TYPES, Event
 __all__ = [
     "TYPES",
     "Backlog",
+    "BusUnavailable",
     "Event",
     "EventBus",
     "InProcessBus",

@@ -6,6 +6,11 @@ processes share one stream. Nothing outside this module knows which one is in us
 Each published event gets the next id of the workspace's stream (one counter, in Redis when
 there is Redis) and is kept in a bounded buffer of recent events, so that a client that was
 away can ask for what it missed (``backlog``) instead of reloading everything.
+
+A Redis outage (a restart) costs live delivery for the outage only: what is committed meanwhile
+stays committed (publishing fails quietly, and this process's own tabs still hear its events),
+and once the stream is back every live connection of the process is closed, so that its client
+reconnects and refreshes what it shows (a numbered client finds its cursor's backlog incomplete).
 """
 
 from __future__ import annotations
@@ -36,6 +41,13 @@ BACKLOG_SECONDS = 24 * 3600
 
 # A live tab's presence in Redis lapses this long after its process last renewed it.
 PRESENCE_SECONDS = 60.0
+
+# How long the reader waits before subscribing again after losing the Redis stream.
+RECONNECT_SECONDS = 1.0
+
+
+class BusUnavailable(Exception):
+    """The shared stream cannot be read now (Redis is down): a client asks again later."""
 
 
 def _stream_start() -> int:
@@ -221,7 +233,9 @@ class RedisBus(_LocalFanout):
     def __init__(self, url: str, prefix: str, backlog_size: int = BACKLOG_SIZE) -> None:
         super().__init__()
         import redis.asyncio as redis
+        from redis.exceptions import RedisError
 
+        self._errors: tuple[type[Exception], ...] = (RedisError, OSError)
         self._redis = redis.from_url(url)
         self._channel = f"{prefix}:events"
         self._counter = f"{prefix}:events:last_id"
@@ -237,11 +251,18 @@ class RedisBus(_LocalFanout):
         await asyncio.wait_for(self._ready.wait(), timeout=10)
 
     async def _read(self) -> None:
+        lost = False
         while True:
+            pubsub = self._redis.pubsub()
             try:
-                pubsub = self._redis.pubsub()
                 await pubsub.subscribe(self._channel)
                 self._ready.set()
+                if lost:
+                    # Events published meanwhile never reached this process: its connections
+                    # close, and each client reconnects and refreshes what it shows.
+                    log.warning("the Redis event stream is back; live connections reconnect")
+                    self.close_all()
+                    lost = False
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         event = _parse(message["data"])
@@ -250,8 +271,13 @@ class RedisBus(_LocalFanout):
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("lost the Redis event stream; reconnecting")
-                await asyncio.sleep(1)
+                if not lost:
+                    log.warning("lost the Redis event stream; reconnecting", exc_info=True)
+                lost = True
+                await asyncio.sleep(RECONNECT_SECONDS)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -262,24 +288,34 @@ class RedisBus(_LocalFanout):
         await self._redis.aclose()
 
     async def publish(self, event: Event) -> None:
-        await self._publish(
-            keys=[self._counter, self._recent],
-            args=[
-                event.to_wire(),
-                self._channel,
-                self._backlog_size,
-                BACKLOG_SECONDS,
-                _stream_start(),
-            ],
-        )
+        """Numbered and shared through Redis; while Redis is down, only this process's own
+        tabs hear it (unnumbered): what was committed stays committed, and the request that
+        committed it does not fail."""
+        try:
+            await self._publish(
+                keys=[self._counter, self._recent],
+                args=[
+                    event.to_wire(),
+                    self._channel,
+                    self._backlog_size,
+                    BACKLOG_SECONDS,
+                    _stream_start(),
+                ],
+            )
+        except self._errors:
+            log.warning("could not publish a live event to Redis: %s", event.type, exc_info=True)
+            self.fan_out(event)
 
     async def backlog(self, since: int | None) -> Backlog:
-        if since is None:
-            return _backlog(None, int(await self._redis.get(self._counter) or 0), [])
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.get(self._counter)
-            pipe.lrange(self._recent, 0, -1)
-            last_id, kept = await pipe.execute()
+        try:
+            if since is None:
+                return _backlog(None, int(await self._redis.get(self._counter) or 0), [])
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.get(self._counter)
+                pipe.lrange(self._recent, 0, -1)
+                last_id, kept = await pipe.execute()
+        except self._errors as error:
+            raise BusUnavailable(str(error)) from error
         events = [event for event in map(_parse, kept) if event is not None]
         return _backlog(since, int(last_id or 0), events)
 
@@ -303,7 +339,11 @@ class RedisBus(_LocalFanout):
                     log.warning("could not refresh a live tab's presence in Redis", exc_info=True)
 
         async with self._here(member_id):
-            await mark()
+            try:
+                await mark()
+            except self._errors:
+                # Redis is down: the tab counts in this process; the keeper marks it later.
+                log.warning("could not mark a live tab's presence in Redis", exc_info=True)
             keeper = asyncio.create_task(keep())
             try:
                 yield
@@ -317,7 +357,10 @@ class RedisBus(_LocalFanout):
     async def is_present(self, member_id: int) -> bool:
         if self._present[member_id] > 0:
             return True
-        live = await self._redis.zcount(f"{self._presence}:{member_id}", time.time(), "+inf")
+        try:
+            live = await self._redis.zcount(f"{self._presence}:{member_id}", time.time(), "+inf")
+        except self._errors:
+            return False  # a push too many, rather than none while Redis is down
         return int(live) > 0
 
 

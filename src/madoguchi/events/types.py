@@ -84,7 +84,15 @@ class Event:
         return frame
 
     def to_json(self, *, with_id: bool = False) -> str:
-        return json.dumps(self.frame(with_id=with_id), ensure_ascii=False)
+        """The frame as text, written once per event and form however many sockets it is sent
+        to (one event fans out to every member's tab: 500 of them in bench/live.py)."""
+        key = "_json_with_id" if with_id else "_json"
+        written: str | None = self.__dict__.get(key)
+        if written is None:
+            written = json.dumps(self.frame(with_id=with_id), ensure_ascii=False)
+            # A frozen event's fields cannot change, so neither can its text.
+            self.__dict__[key] = written
+        return written
 
     def to_wire(self) -> str:
         """The event between processes, its addressee apart from its data, so that it arrives
@@ -251,6 +259,16 @@ class ContactMerged(Event):
     type: ClassVar[str] = "contact.merged"
     contact_id: int
     merged_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactUnmerged(Event):
+    """A merge was undone (F43): ``restored_id`` is a contact of its own again, with what it
+    brought; screens showing ``contact_id`` refresh."""
+
+    type: ClassVar[str] = "contact.unmerged"
+    contact_id: int
+    restored_id: int
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 from madoguchi.contacts import merging
 from madoguchi.contacts import repository as contact_repository
 from madoguchi.contacts import service as contacts
+from madoguchi.contacts.models import Contact
 from madoguchi.conversations import repository as conversation_repository
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations import workflow
@@ -789,6 +790,59 @@ async def merge_contacts(
     return RedirectResponse(f"/contacts/{contact_id}?done=merged", status_code=303)
 
 
+async def _unmerge_page(
+    request: Request,
+    ctx: Ctx,
+    member: Member,
+    contact_id: int,
+    merge_id: int,
+    *,
+    error: DomainError | None = None,
+) -> Response:
+    """「統合を取り消す」's confirmation, or why the merge cannot be undone (with the way back)."""
+    entry = None
+    if error is None:
+        try:
+            entry = await merging.merge_to_undo(ctx, merge_id=merge_id, contact_id=contact_id)
+        except DomainError as refused:
+            error = refused
+    return render_for(
+        request,
+        ctx,
+        member,
+        "contacts/unmerge.html",
+        status_code=error.status_code if error else 200,
+        unread_total=await _unread_total(ctx, member),
+        contact_id=contact_id,
+        entry=entry,
+        error=error_message(error, member.language) if error else None,
+    )
+
+
+@router.get("/contacts/{contact_id}/merges/{merge_id}/undo")
+async def unmerge_dialog(
+    contact_id: int, merge_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    """「統合を取り消す」: what goes back to the other customer, then a button (a form)."""
+    return await _unmerge_page(request, ctx, member, contact_id, merge_id)
+
+
+@router.post("/contacts/{contact_id}/merges/{merge_id}/undo")
+async def unmerge(
+    contact_id: int, merge_id: int, request: Request, member: MemberDep, ctx: CtxDep
+) -> Response:
+    try:
+        kept, restored = await merging.undo_merge(
+            ctx, merge_id=merge_id, contact_id=contact_id, actor=member
+        )
+    except DomainError as error:
+        await after_error(ctx, member)
+        return await _unmerge_page(request, ctx, member, contact_id, merge_id, error=error)
+    return RedirectResponse(
+        f"/contacts/{kept.id}?done=unmerged&restored={restored.id}", status_code=303
+    )
+
+
 @router.get("/contacts/{contact_id}")
 async def contact_page(
     contact_id: int,
@@ -796,9 +850,11 @@ async def contact_page(
     member: MemberDep,
     ctx: CtxDep,
     done: str | None = None,
+    restored: str | None = None,
 ) -> Response:
     """お客様詳細ページ: everything kept about them, their conversations, and what can be
-    done to them (非表示, ブロック, 削除). A contact merged into another: that one's page."""
+    done to them (非表示, ブロック, 削除). A contact merged into another: that one's page.
+    ``restored``: the contact an undone merge gave back (its name in the notice)."""
     kept = await merging.merged_target(ctx.db, contact_id) if is_id(contact_id) else None
     if kept is not None:
         return RedirectResponse(f"/contacts/{kept}", status_code=303)
@@ -816,8 +872,17 @@ async def contact_page(
         panel=page.panel,
         done=done,
         suggestions=await _suggestions(ctx, contact_id),
+        merges=await merging.merges_into(ctx, contact_id=contact_id),
+        restored=await _restored(ctx, restored) if done == "unmerged" else None,
         **await _form_answers(ctx, contact_id),
     )
+
+
+async def _restored(ctx: Ctx, ident: str | None) -> Contact | None:
+    """The contact named in the notice after an undone merge (nothing for a bad id)."""
+    if ident is None or not ident.isdigit() or not is_id(int(ident)):
+        return None
+    return await ctx.db.get(Contact, int(ident))
 
 
 async def _form_answers(ctx: Ctx, contact_id: int) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 // The board (F44, ui/board.py): cards in columns by support status.
 //
-// A card moves by dragging it to another column (a mouse: HTML drag and drop) or with its
-// 「移動」 menu (a phone, a keyboard, a screen reader: plain forms, which also work without this
-// script). The move is shown at once and undone, with a notice, when the server refuses it (a
+// A card moves by dragging it to another column (a mouse: HTML drag and drop; a finger: a long
+// press lifts it, then it follows the finger, the board scrolling at its edges) or with its
+// 「移動」 menu (a keyboard, a screen reader: plain forms, which also work without this script). The move is shown at once and undone, with a notice, when the server refuses it (a
 // status deleted meanwhile). Colleagues' boards follow through /ws: a contact's status change
 // (contact.updated) or a new message asks for the card again, which names its column.
 
@@ -184,6 +184,121 @@ function installDragging() {
   });
 }
 
+// ---------- a finger: long press, then drag ----------
+
+// Held this long without moving, a card is lifted (shorter would catch a slow scroll).
+const LONG_PRESS_MS = 450;
+// A finger moving more than this before the lift is a scroll, not a press.
+const SLOP_PX = 10;
+// Near the board's left or right edge, a lifted card scrolls the board (a phone shows one column).
+const EDGE_PX = 48;
+const EDGE_STEP_PX = 14;
+
+let touch = null;
+
+function columnAt(x, y) {
+  const under = document.elementFromPoint(x, y);
+  return under && under.closest ? under.closest(".board-column") : null;
+}
+
+function overColumn(column) {
+  $all(".board-column--over").forEach(function (other) { if (other !== column) other.classList.remove("board-column--over"); });
+  if (column) column.classList.add("board-column--over");
+}
+
+function lift() {
+  if (!touch) return;
+  const card = touch.card;
+  const box = card.getBoundingClientRect();
+  const ghost = card.cloneNode(true);
+  ghost.removeAttribute("id");
+  ghost.classList.add("board-card--ghost");
+  ghost.setAttribute("aria-hidden", "true");
+  ghost.style.width = box.width + "px";
+  touch.offsetX = touch.x - box.left;
+  touch.offsetY = touch.y - box.top;
+  document.body.appendChild(ghost);
+  touch.ghost = ghost;
+  touch.lifted = true;
+  card.classList.add("board-card--dragging");
+  $("#board").classList.add("board--touch-dragging");
+  if (navigator.vibrate) navigator.vibrate(15);
+  follow();
+  touch.frame = requestAnimationFrame(scrollAtEdges);
+}
+
+function follow() {
+  touch.ghost.style.transform = "translate(" + (touch.x - touch.offsetX) + "px, " + (touch.y - touch.offsetY) + "px)";
+  overColumn(columnAt(touch.x, touch.y));
+}
+
+function scrollAtEdges() {
+  if (!touch || !touch.lifted) return;
+  const board = $("#board");
+  const edges = board.getBoundingClientRect();
+  const step = touch.x < edges.left + EDGE_PX ? -EDGE_STEP_PX : touch.x > edges.right - EDGE_PX ? EDGE_STEP_PX : 0;
+  if (step) {
+    board.scrollLeft += step;
+    overColumn(columnAt(touch.x, touch.y));
+  }
+  touch.frame = requestAnimationFrame(scrollAtEdges);
+}
+
+function endTouch() {
+  if (!touch) return;
+  clearTimeout(touch.timer);
+  if (touch.frame) cancelAnimationFrame(touch.frame);
+  if (touch.ghost) touch.ghost.remove();
+  touch.card.classList.remove("board-card--dragging");
+  const board = $("#board");
+  if (board) board.classList.remove("board--touch-dragging");
+  overColumn(null);
+  touch = null;
+}
+
+function installLongPress() {
+  document.addEventListener("touchstart", function (event) {
+    endTouch();
+    if (event.touches.length !== 1) return;
+    const target = event.target;
+    const card = target.closest && target.closest(".board-card");
+    // The 「移動」 menu is tapped, not pressed.
+    if (!card || target.closest("details.board-move")) return;
+    const point = event.touches[0];
+    touch = { card: card, x: point.clientX, y: point.clientY, startX: point.clientX, startY: point.clientY, lifted: false };
+    touch.timer = setTimeout(lift, LONG_PRESS_MS);
+  }, { passive: true });
+  document.addEventListener("touchmove", function (event) {
+    if (!touch) return;
+    const point = event.touches[0];
+    touch.x = point.clientX;
+    touch.y = point.clientY;
+    if (!touch.lifted) {
+      if (Math.abs(touch.x - touch.startX) > SLOP_PX || Math.abs(touch.y - touch.startY) > SLOP_PX) endTouch();
+      return;
+    }
+    event.preventDefault(); // the finger moves the card, not the page
+    follow();
+  }, { passive: false });
+  document.addEventListener("touchend", function (event) {
+    if (!touch) return;
+    if (!touch.lifted) { endTouch(); return; }
+    event.preventDefault(); // no click on the card's link after a drag
+    const card = touch.card;
+    const column = columnAt(touch.x, touch.y);
+    endTouch();
+    if (column) moveCard(card, column.dataset.column);
+  }, { passive: false });
+  document.addEventListener("touchcancel", endTouch);
+  // A long press is ours: no link menu, and no native drag beside it.
+  document.addEventListener("contextmenu", function (event) {
+    if (touch && event.target.closest && event.target.closest(".board-card")) event.preventDefault();
+  });
+  document.addEventListener("dragstart", function (event) {
+    if (touch) event.preventDefault();
+  }, true);
+}
+
 // ---------- live ----------
 
 const pending = new Map();
@@ -253,6 +368,7 @@ function connect() {
 function start() {
   if (!$("#board") && !$("#board-notice")) return;
   installDragging();
+  installLongPress();
   if ($("#board")) connect();
 }
 

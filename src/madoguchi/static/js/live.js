@@ -139,6 +139,16 @@ function contactMerged(mergedId, keptId) {
   refreshPanelPart(keptId, "profile");
 }
 
+// A merge was undone: the kept contact's page shows less, the restored one is back in lists.
+function contactUnmerged(keptId, restoredId) {
+  if ((panelContactId() === keptId || panelContactId() === restoredId) && $(".contact-page")) {
+    window.location.reload();
+    return;
+  }
+  refreshPanelPart(keptId, "profile");
+  if (listElement()) refreshList();
+}
+
 export function conversationGone(conversationId) {
   removeRows("#row-" + conversationId);
   if (openConversationId() === conversationId) showGone(body.dataset.messageConversationGone);
@@ -220,6 +230,9 @@ function handleEvent(event) {
       break;
     case "contact.merged":
       contactMerged(event.merged_id, event.contact_id);
+      break;
+    case "contact.unmerged":
+      contactUnmerged(event.contact_id, event.restored_id);
       break;
     case "statuses.changed":
     case "marks.changed":
