@@ -28,10 +28,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, text
+from sqlalchemy import Table, text
 
 from bench.run import scratch_settings
 from madoguchi.channels import service as channels
@@ -40,7 +40,7 @@ from madoguchi.config import Settings
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import workflow
 from madoguchi.conversations.models import Conversation, ConversationState, ConversationTagging
-from madoguchi.kit.db import Database
+from madoguchi.kit.db import Database, bulk_insert
 from madoguchi.members import service as members
 from madoguchi.stats import service as stats
 from madoguchi.stats.models import ConversationFacts, DayCounts
@@ -49,6 +49,10 @@ CHUNK = 20_000
 CONTACTS_PER = 5  # conversations per contact
 MONTH = 30
 LAST_DAY = date(2026, 11, 30)
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,9 @@ async def generate(settings: Settings, size: int, per_day: int, seed: int = 12) 
         db = ctx.db
         contacts = max(1, size // CONTACTS_PER)
         for start in range(0, contacts, CHUNK):
-            await db.execute(
-                insert(Contact),
+            await bulk_insert(
+                db,
+                _table(Contact),
                 [
                     {
                         "id": n + 1,
@@ -155,16 +160,15 @@ async def generate(settings: Settings, size: int, per_day: int, seed: int = 12) 
                 fact_rows.append(fact)
                 if n % 3 == 0:
                     tag_rows.append({"conversation_id": n + 1, "tag_id": tag_ids[n % 5]})
-            await db.execute(insert(Conversation), conversation_rows)
-            await db.execute(insert(ConversationFacts), fact_rows)
-            if tag_rows:
-                await db.execute(insert(ConversationTagging), tag_rows)
+            await bulk_insert(db, _table(Conversation), conversation_rows)
+            await bulk_insert(db, _table(ConversationFacts), fact_rows)
+            await bulk_insert(db, _table(ConversationTagging), tag_rows)
         rows = [
             {"day": d, "channel_id": c, "member_id": m, "messages_in": i, "messages_out": o}
             for (d, c, m), (i, o) in counts.items()
         ]
         for start in range(0, len(rows), CHUNK):
-            await db.execute(insert(DayCounts), rows[start : start + CHUNK])
+            await bulk_insert(db, _table(DayCounts), rows[start : start + CHUNK])
         if ctx.dialect == "postgresql":
             await db.execute(
                 text("SELECT setval('conversations_id_seq', (SELECT max(id) FROM conversations))")

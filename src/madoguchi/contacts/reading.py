@@ -60,8 +60,6 @@ def normalize(text: str | None) -> str | None:
     return reading
 
 
-# Names repeat (surnames, a LINE name seen again): the same name, the same reading.
-@lru_cache(maxsize=8192)
 def suggest(name: str) -> str | None:
     """The reading of a name in kanji and kana (a name in kana reads as written), or None when
     the name has Latin letters or digits, or a kanji the dictionary cannot read. Symbols and
@@ -69,8 +67,15 @@ def suggest(name: str) -> str | None:
     bare = _ANNOTATIONS.sub(" ", unicodedata.normalize("NFKC", name))
     kept = "".join(ch if ch.isalnum() else " " for ch in bare)
     folded = " ".join(kept.split())
-    if not folded:
-        return None
+    if not folded or any(not (_KANJI.match(ch) or _KANA.match(ch)) for ch in kept if ch != " "):
+        return None  # nothing to read, or letters that are neither kanji nor kana
+    return _reading(folded)
+
+
+# Names repeat (surnames, a LINE name seen again, the same customer under each member in charge:
+# 【美咲】佐藤 花子 and 【店長】佐藤 花子): the same name, the same reading.
+@lru_cache(maxsize=65_536)
+def _reading(folded: str) -> str | None:
     parts: list[str] = []
     for part in _converter().convert(folded):
         original, kana = part["orig"], part["kana"]

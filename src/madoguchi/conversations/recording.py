@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, Update, bindparam, delete, func, insert, select, text
+from sqlalchemy import ColumnElement, Table, Update, bindparam, delete, func, select, text
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 
@@ -38,7 +38,7 @@ from madoguchi.crm.models import ContactTag
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import UTCDateTime
+from madoguchi.kit.db import UTCDateTime, bulk_insert
 from madoguchi.kit.text import gram_sequence, grams_in, grams_of, preview, search_key
 from madoguchi.search import conversations as searching
 from madoguchi.stats import rollup
@@ -149,13 +149,8 @@ async def record(
 async def record_many(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
     """Store many messages at once (ids reserved by the caller), and everything that follows
     from them, as :func:`record` would one by one in the order given."""
-    rows = [_row(message) for message in messages]
-    table = _table(Message)
     # Without a "meta" key a row stores SQL NULL, as the ORM leaves it (None would be JSON null).
-    for with_meta in (False, True):
-        batch = [row for row in rows if ("meta" in row) == with_meta]
-        if batch:
-            await ctx.db.execute(insert(table), batch)
+    await bulk_insert(ctx.db, _table(Message), [_row(message) for message in messages])
     await _follow(ctx, messages)
 
 
@@ -191,22 +186,6 @@ class _Newest:
 
 
 async def _follow(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
-    await rollup.note(
-        ctx,
-        [
-            rollup.Counted.of(
-                conversation_id=m.conversation_id,
-                channel_id=m.channel_id,
-                kind=m.kind,
-                created_at=m.created_at,
-                sender_member_id=m.sender_member_id,
-                broadcast=m.broadcast,
-                meta=m.meta,
-                reopens=m.moves,
-            )
-            for m in messages
-        ],
-    )
     searched = [m for m in messages if m.searched]
     await search.add_grams(ctx.db, search.MESSAGES, [(m.id, _grams(m.text)[0]) for m in searched])
     newest: dict[int, _Newest] = {}
@@ -231,6 +210,23 @@ async def _follow(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
         current.unread += message.unread
     await _move(ctx, newest)
     await _add_to_entries(ctx, searched, newest)
+    # Last: its day counts are rows every writer shares, locked until the transaction ends.
+    await rollup.note(
+        ctx,
+        [
+            rollup.Counted.of(
+                conversation_id=m.conversation_id,
+                channel_id=m.channel_id,
+                kind=m.kind,
+                created_at=m.created_at,
+                sender_member_id=m.sender_member_id,
+                broadcast=m.broadcast,
+                meta=m.meta,
+                reopens=m.moves,
+            )
+            for m in messages
+        ],
+    )
 
 
 async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 
 from madoguchi import search
 from madoguchi.channels import service as channels
@@ -27,7 +27,7 @@ from madoguchi.conversations.service import mentioned_members
 from madoguchi.conversations.workflow import SYSTEM_TEXT
 from madoguchi.crm.models import ContactTag, Record
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import reserve_ids
+from madoguchi.kit.db import bulk_insert, reserve_ids
 from madoguchi.kit.text import gram_sequence, search_key
 from madoguchi.members.models import Member
 from madoguchi.notifications.models import Notification
@@ -324,16 +324,14 @@ async def write_histories(
         (ContactTag, tag_rows),
         (Record, record_rows),
     ):
-        if rows:
-            await ctx.db.execute(insert(table_of(model)), rows)
+        await bulk_insert(ctx.db, table_of(model), rows)
     await search.add_grams(ctx.db, search.CONTACTS, contact_grams)
     await recording.record_many(ctx, messages)
     for table, rows in (
         (table_of(ConversationFollower), follower_rows),
         (table_of(Notification), notification_rows),
     ):
-        if rows:
-            await ctx.db.execute(insert(table), rows)
+        await bulk_insert(ctx.db, table, rows)
     return Written(
         contacts=len(contact_rows),
         messages=len(messages),

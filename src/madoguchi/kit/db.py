@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import weakref
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import JSON, DateTime, MetaData, Table, event, func, make_url, select, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    MetaData,
+    Table,
+    event,
+    func,
+    insert,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -191,6 +208,7 @@ __all__ = [
     "Database",
     "JSONType",
     "UTCDateTime",
+    "bulk_insert",
     "create_engine",
     "utcnow",
 ]
@@ -227,3 +245,159 @@ async def reserve_ids(db: AsyncSession, table: Table, count: int) -> list[int]:
         {"n": count},
     )
     return [int(row) for row in rows]
+
+
+# Fewer rows than this are inserted by one executemany on PostgreSQL too: COPY takes a round
+# trip more, which pays off only when many rows share it (a message as it arrives does not).
+COPY_ROWS = 64
+
+
+async def bulk_insert(db: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows in the session's transaction, as ``insert(table)`` with these rows
+    would: a column a row leaves out takes its default (a JSON column left out is SQL NULL,
+    one given None is JSON null, as with the ORM). Rows with the same keys go together.
+
+    PostgreSQL gets them by COPY in text form: a row costs the server a fraction of an
+    INSERT's, and the text is built here in one pass, where asyncpg's binary encoding of an
+    array checks each element against abstract base classes (a search entry's hundreds of
+    grams cost more than the rest of the row). SQLite, or a few rows: one executemany."""
+    if not rows:
+        return
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    copy = len(rows) >= COPY_ROWS and db.get_bind().dialect.name == "postgresql"
+    for keys, group in groups.items():
+        if copy:
+            await _copy(db, table, keys, group)
+        else:
+            await db.execute(insert(table), group)
+
+
+async def _copy(
+    db: AsyncSession, table: Table, keys: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    await db.flush()  # as an INSERT through the session would: the rows may refer to pending ones
+    connection = await db.connection()
+    dialect = connection.dialect
+    given = [table.c[key] for key in keys]
+    # What an INSERT would fill in from Python (a server default COPY fills in itself).
+    defaults: list[tuple[Column[Any], Any]] = []
+    for column in table.columns:
+        default = column.default
+        if column.key in keys or default is None:
+            continue
+        if default.is_scalar:
+            defaults.append((column, default.arg))  # type: ignore[attr-defined]
+        elif default.is_callable:
+            defaults.append((column, default.arg(None)))  # type: ignore[attr-defined]
+    columns = [*given, *(column for column, _ in defaults)]
+    processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in given]
+    tail = "".join(
+        "\t" + _copy_field(_processed(column, value, dialect)) for column, value in defaults
+    )
+    lines = []
+    for row in rows:
+        fields = []
+        for key, process in zip(keys, processors, strict=True):
+            value = row[key]
+            if process is not None:
+                value = process(value)
+            fields.append(_COPY_FORMATS.get(type(value), _copy_field)(value))
+        lines.append("\t".join(fields) + tail)
+    data = ("\n".join(lines) + "\n").encode()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:
+        raise RuntimeError("the database connection is closed")
+    if not driver.is_in_transaction():
+        # The driver begins the session's transaction with its first statement.
+        await connection.exec_driver_sql("SELECT 1")
+    await driver.copy_to_table(
+        table.name,
+        source=io.BytesIO(data),
+        columns=[column.name for column in columns],
+        schema_name=table.schema,
+        format="text",
+    )
+
+
+def _processed(column: Column[Any], value: Any, dialect: Dialect) -> Any:
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return value if process is None else process(value)
+
+
+def _copy_text(value: str) -> str:
+    """A text field of COPY's text format: backslash, tab and line ends escaped."""
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    return value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _array_literal(values: Sequence[Any]) -> str:
+    """An array as PostgreSQL reads it in text ({"a","b"}), each element quoted."""
+    if not values:
+        return "{}"
+    try:
+        # The common case, a list of texts (grams), in one pass: NUL is in no stored text.
+        joined = "\x00".join(values)
+    except TypeError:
+        return "{" + ",".join(_array_element(value) for value in values) + "}"
+    if "\\" in joined or '"' in joined:
+        joined = joined.replace("\\", "\\\\").replace('"', '\\"')
+    return '{"' + joined.replace("\x00", '","') + '"}'
+
+
+def _array_element(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, list | tuple):
+        return _array_literal(value)
+    text_form = _plain(value)
+    return '"' + text_form.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _plain(value: Any) -> str:
+    """A value as PostgreSQL reads it in text, before COPY's escaping."""
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int | float | Decimal | UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    raise TypeError(f"no COPY text form for {type(value).__name__}")
+
+
+def _copy_field(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, list | tuple):
+        return _copy_text(_array_literal(value))
+    return _copy_text(_plain(value))
+
+
+def _copy_number(value: int | float) -> str:
+    return str(value)
+
+
+def _copy_moment(value: datetime | date) -> str:
+    return value.isoformat()
+
+
+# The usual types' fields by exact type, without _copy_field's questions.
+_COPY_FORMATS: dict[type, Callable[[Any], str]] = {
+    type(None): lambda _: "\\N",
+    bool: lambda value: "t" if value else "f",
+    int: _copy_number,
+    float: _copy_number,
+    str: _copy_text,
+    datetime: _copy_moment,
+    date: _copy_moment,
+    list: lambda value: _copy_text(_array_literal(value)),
+}

@@ -19,10 +19,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Text, bindparam, text
+from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, Text, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.kit.db import bulk_insert
 from madoguchi.kit.text import query_grams
 from madoguchi.search.indexes import dialect
 
@@ -80,6 +81,16 @@ def epoch_of(seq: int) -> int:
 
 def epoch_token(epoch: int) -> str:
     return f"{EPOCH_PREFIX}{epoch}"
+
+
+# PostgreSQL's table of entries (migration 0009), as bulk_insert writes it.
+_PG_ENTRIES = Table(
+    CONVERSATIONS,
+    MetaData(),
+    Column("conversation_id", Integer, primary_key=True),
+    Column("seq", BigInteger),
+    Column("grams", ARRAY(Text)),
+)
 
 
 @dataclass(frozen=True)
@@ -199,6 +210,12 @@ async def _write(
     if not rows:
         return
     sqlite = dialect(db) == "sqlite"
+    if new and not sqlite:
+        # Many new entries at once (a loader's) by COPY (kit.db.bulk_insert).
+        await bulk_insert(
+            db, _PG_ENTRIES, [{"conversation_id": c, "seq": s, "grams": g} for c, s, g in rows]
+        )
+        return
     if sqlite:
         rows = await _free_seqs(db, rows)
     params = [{"id": cid, "seq": seq, "grams": stored} for cid, seq, stored in rows]

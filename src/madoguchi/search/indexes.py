@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import TextualSelect
 
+from madoguchi.kit.db import bulk_insert
 from madoguchi.kit.text import gram_sequence, grams_in, query_grams
 
 _pg_metadata = MetaData()
@@ -94,52 +95,43 @@ async def add_grams(
 ) -> None:
     """Index ``(owner id, kit.text.gram_sequence of its text)`` pairs: for a caller that has
     the grams already (the demo loader, whose texts repeat; a broadcast, whose copies are one
-    text). Owners of the same grams are written by one statement that carries them once."""
+    text). PostgreSQL takes them by COPY; on SQLite, owners of the same grams are written by one
+    statement that carries them once."""
     by_grams: dict[tuple[str, ...], list[int]] = {}
     for owner_id, grams in rows:
         if grams:
             by_grams.setdefault(tuple(grams), []).append(owner_id)
-    sqlite = dialect(db) == "sqlite"
+    if dialect(db) == "postgresql":
+        # Every row in one COPY (kit.db.bulk_insert), a shared array given once per text.
+        arrays = {grams: sorted(grams_in(grams)) for grams in by_grams}
+        await bulk_insert(
+            db,
+            index.pg_table,
+            [
+                {"owner_id": owner_id, "grams": arrays[grams]}
+                for grams, ids in by_grams.items()
+                for owner_id in ids
+            ],
+        )
+        return
     single = [(ids[0], grams) for grams, ids in by_grams.items() if len(ids) == 1]
     for grams, ids in by_grams.items():
         if len(ids) > 1:
-            await _add_shared(db, index, ids, grams, sqlite=sqlite)
-    if not single:
-        return
-    if sqlite:
+            await _add_shared_sqlite(db, index, ids, grams)
+    if single:
         await db.execute(
             text(f"INSERT INTO {index.name}(rowid, grams) VALUES (:id, :grams)"),
             [{"id": owner_id, "grams": " ".join(grams)} for owner_id, grams in single],
         )
-        return
-    await db.execute(
-        index.pg_table.insert(),
-        [{"owner_id": owner_id, "grams": sorted(grams_in(grams))} for owner_id, grams in single],
-    )
 
 
-async def _add_shared(
-    db: AsyncSession,
-    index: SearchIndex,
-    owner_ids: list[int],
-    grams: Sequence[str],
-    *,
-    sqlite: bool,
+async def _add_shared_sqlite(
+    db: AsyncSession, index: SearchIndex, owner_ids: list[int], grams: Sequence[str]
 ) -> None:
     """The same grams for many owners, in one statement: the ids as one parameter."""
-    if sqlite:
-        await db.execute(
-            text(
-                f"INSERT INTO {index.name}(rowid, grams) SELECT value, :grams FROM json_each(:ids)"
-            ),
-            {"ids": json.dumps(owner_ids), "grams": " ".join(grams)},
-        )
-        return
     await db.execute(
-        text(f"INSERT INTO {index.name} (owner_id, grams) SELECT unnest(:ids), :grams").bindparams(
-            bindparam("ids", type_=ARRAY(BigInteger)), bindparam("grams", type_=ARRAY(Text))
-        ),
-        {"ids": owner_ids, "grams": sorted(grams_in(list(grams)))},
+        text(f"INSERT INTO {index.name}(rowid, grams) SELECT value, :grams FROM json_each(:ids)"),
+        {"ids": json.dumps(owner_ids), "grams": " ".join(grams)},
     )
 
 
