@@ -207,4 +207,5 @@ def test_the_export_benchmark_streams_every_conversation_in_a_process_of_its_own
     assert "12 conversations" in report
     assert [row[0] for row in rows] == ["csv", "txt"]
     assert all(int(row[2].split()[0]) > 0 for row in rows)  # chunks sent
-    assert all(number(row[3]) > 0 for row in rows)  # seconds
+    # Seconds, to a tenth: a dozen conversations may take less than 0.05 s.
+    assert all(number(row[3]) >= 0 for row in rows)
