@@ -87,15 +87,21 @@ async def world(client: httpx.AsyncClient, factory: Factory, ctx: Ctx) -> World:
 # Each case: set up (through the API), then ``set_mark``, then the one change; it answers the
 # entry's kind, subject type, before and after.
 Case = Callable[[World], Awaitable[tuple[str, str, Json | None, Json | None]]]
-CASES: dict[str, Case] = {}
 
 
-def case(name: str) -> Callable[[Case], Case]:
-    def add(run: Case) -> Case:
-        CASES[name] = run
-        return run
+class Cases(dict[str, Case]):
+    """A module's cases by name; ``@cases("name")`` adds one."""
 
-    return add
+    def __call__(self, name: str) -> Callable[[Case], Case]:
+        def add(run: Case) -> Case:
+            self[name] = run
+            return run
+
+        return add
+
+
+CASES = Cases()
+case = CASES
 
 
 # --- support statuses and marks ---------------------------------------------------------------

@@ -6,7 +6,7 @@ and an import that stops partway (the rows it kept are accounted for)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
-from tests.audit.test_entries import World
+from tests.audit.test_entries import Cases, World
 from tests.fixtures import Factory, auth
 from tests.ui.conftest import HTML, sign_in
 
@@ -49,16 +49,8 @@ def _tomorrow() -> datetime:
 
 # Each case: set up, ``set_mark``, the one change; it answers the entry's kind, subject type,
 # before and after.
-Case = Callable[[World], Awaitable[tuple[str, str, Json | None, Json | None]]]
-CASES: dict[str, Case] = {}
-
-
-def case(name: str) -> Callable[[Case], Case]:
-    def add(run: Case) -> Case:
-        CASES[name] = run
-        return run
-
-    return add
+CASES = Cases()
+case = CASES
 
 
 @case("memos reordered")

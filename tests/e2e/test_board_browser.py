@@ -12,8 +12,10 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from madoguchi.contacts import service as contacts
+from madoguchi.conversations.service import Ingested
 from madoguchi.crm import statuses
 from madoguchi.kit.context import Ctx
+from madoguchi.members.models import Member
 from tests.browser import sign_in
 from tests.conftest import LiveServer
 from tests.fixtures import Factory, auth
@@ -22,6 +24,15 @@ pytestmark = pytest.mark.e2e
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 DESK = {"viewport": {"width": 1440, "height": 900}}
+
+
+async def an_owner_and_a_card(factory: Factory) -> tuple[Member, str, Ingested]:
+    """An owner with an API token, and one customer's message: the card to move."""
+    owner = await factory.member(role="owner", name="店長")
+    token = await factory.token(owner)
+    channel = await factory.channel()
+    first = await factory.inbound(channel, contact="c-1", name="佐藤 美咲", text="予約の件")
+    return owner, token, first
 
 
 def card_in(column: str, conversation_id: int) -> str:
@@ -79,10 +90,7 @@ async def test_a_dragged_card_changes_the_status_live_on_a_colleagues_board(
 async def test_a_card_dragged_to_a_deleted_status_comes_back_with_a_notice(
     live_server: LiveServer, factory: Factory, browser: Browser, ctx: Ctx
 ) -> None:
-    owner = await factory.member(role="owner", name="店長")
-    token = await factory.token(owner)
-    channel = await factory.channel()
-    first = await factory.inbound(channel, contact="c-1", name="佐藤 美咲", text="予約の件")
+    owner, token, first = await an_owner_and_a_card(factory)
     doomed = await statuses.create_status(ctx, name="一時対応")
     doomed_id, moved_id, contact_id, email = (
         doomed.id,
@@ -117,10 +125,7 @@ async def test_a_card_dragged_to_a_deleted_status_comes_back_with_a_notice(
 async def test_on_a_phone_the_move_menu_moves_the_card(
     live_server: LiveServer, factory: Factory, browser: Browser, ctx: Ctx
 ) -> None:
-    owner = await factory.member(role="owner", name="店長")
-    token = await factory.token(owner)
-    channel = await factory.channel()
-    first = await factory.inbound(channel, contact="c-1", name="佐藤 美咲", text="予約の件")
+    owner, token, first = await an_owner_and_a_card(factory)
     [_first, second_status, *_rest] = await statuses.list_statuses(ctx.db)
     status_id, status_name = str(second_status.id), second_status.name
     moved_id, contact_id, email = first.conversation.id, first.conversation.contact_id, owner.email
@@ -151,10 +156,7 @@ async def test_on_a_phone_the_move_menu_moves_the_card(
 async def test_on_a_phone_a_long_press_lifts_a_card_and_the_finger_drags_it_to_the_next_column(
     live_server: LiveServer, factory: Factory, browser: Browser, ctx: Ctx
 ) -> None:
-    owner = await factory.member(role="owner", name="店長")
-    token = await factory.token(owner)
-    channel = await factory.channel()
-    first = await factory.inbound(channel, contact="c-1", name="佐藤 美咲", text="予約の件")
+    owner, token, first = await an_owner_and_a_card(factory)
     [first_status, second_status, *_rest] = await statuses.list_statuses(ctx.db)
     await contacts.update_contact(
         ctx,
