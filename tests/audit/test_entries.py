@@ -21,7 +21,7 @@ from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.members.models import Member
-from tests.fixtures import Factory, auth
+from tests.fixtures import Factory
 
 Json = dict[str, Any]
 SOMEONE = [{"field": "status", "op": "eq", "value": "対応中"}]
@@ -72,16 +72,6 @@ class World:
         items = (await self.call("GET", path))["items"]
         [found] = [item for item in items if item[key] == name]
         return found  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def world(client: httpx.AsyncClient, factory: Factory, ctx: Ctx) -> World:
-    owner = await factory.member(role="owner", name="店長")
-    headers = auth(await factory.token(owner))
-    ingested = await factory.inbound(await factory.channel(), contact="c-1", name="山田 花子")
-    contact_id, conversation_id = ingested.conversation.contact_id, ingested.conversation.id
-    await ctx.db.rollback()
-    return World(client, factory, ctx, owner, headers, contact_id, conversation_id)
 
 
 # Each case: set up (through the API), then ``set_mark``, then the one change; it answers the

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -24,22 +23,11 @@ from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from tests.audit.test_entries import Cases, World
-from tests.fixtures import Factory, auth
+from tests.fixtures import auth
 from tests.ui.conftest import HTML, sign_in
 
 Json = dict[str, Any]
 TOKYO = ZoneInfo("Asia/Tokyo")
-
-
-@pytest.fixture
-async def world(client: httpx.AsyncClient, factory: Factory, ctx: Ctx) -> World:
-    """An owner (店長) with a token, and a conversation with 山田 花子 (as test_entries has)."""
-    owner = await factory.member(role="owner", name="店長")
-    headers = auth(await factory.token(owner))
-    ingested = await factory.inbound(await factory.channel(), contact="c-1", name="山田 花子")
-    contact_id, conversation_id = ingested.conversation.contact_id, ingested.conversation.id
-    await ctx.db.rollback()
-    return World(client, factory, ctx, owner, headers, contact_id, conversation_id)
 
 
 def _tomorrow() -> datetime:
