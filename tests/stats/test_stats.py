@@ -224,6 +224,73 @@ async def test_filters_narrow_the_conversations(ctx: Ctx, factory: Factory) -> N
     assert (by_channel["opened"], by_channel["messages_in"]) == (1, 1)
 
 
+async def test_medians_and_p90s_follow_one_definition_on_every_database(
+    ctx: Ctx, factory: Factory
+) -> None:
+    """On PostgreSQL the medians and p90s are computed in SQL (percentile_cont and
+    percentile_disc, grouped by channel and by member at once); on SQLite here. Both must give
+    times_of's numbers: odd and even counts (101, 51, 50), 0.9 × n whole (70, for a tag) or not,
+    an unassigned group, durations missing for some conversations."""
+    import random
+
+    from sqlalchemy import insert, update
+
+    from madoguchi.conversations.models import ConversationTagging
+    from madoguchi.stats.models import ConversationFacts
+
+    ctx.clock = Clock()
+    ctx.clock.at = jst(4, 12)
+    members = [await factory.member(name=name) for name in ("あや", "けん")]
+    channels = [await factory.channel(name=name) for name in ("LINE窓口", "メール窓口")]
+    tags = [await workflow.create_conversation_tag(ctx, name=name) for name in ("予約", "質問")]
+    ids = [
+        await _inbound(ctx, factory, channels[n % 2], f"c{n}")
+        for n in range(101)  # the whole period: 101; a channel: 51 and 50
+    ]
+    chance = random.Random(12)
+    expected: dict[tuple[str, Any], dict[str, list[int]]] = {}
+    for n, conversation_id in enumerate(ids):
+        assignee = None if n % 3 == 0 else members[n % 2].id
+        first = None if n % 11 == 0 else chance.randrange(1, 50_000)
+        resolved = chance.randrange(1, 90_000)
+        await ctx.db.execute(
+            update(ConversationFacts)
+            .where(ConversationFacts.conversation_id == conversation_id)
+            .values(
+                assignee_id=assignee,
+                first_response_seconds=first,
+                closed_day=jst(5, 12).date(),
+                resolution_seconds=resolved,
+            )
+        )
+        keys = [("total", None), ("channel", channels[n % 2].id), ("member", assignee)]
+        if n < 70:
+            keys.append(("tag", tags[0].id))
+            await ctx.db.execute(
+                insert(ConversationTagging).values(
+                    conversation_id=conversation_id, tag_id=tags[0].id
+                )
+            )
+        for key in keys:
+            held = expected.setdefault(key, {"first_response": [], "resolution": []})
+            if first is not None:
+                held["first_response"].append(first)
+            held["resolution"].append(resolved)
+    await ctx.db.commit()
+
+    got = await stats.report(ctx, period=stats.parse_period("2026-11-01", "2026-11-30"))
+    found = {("total", None): got.total}
+    found |= {("channel", row.key): row.group for row in got.by_channel}
+    found |= {("member", row.key): row.group for row in got.by_member}
+    found |= {("tag", row.key): row.group for row in got.by_tag if row.group.opened}
+    assert set(found) == set(expected)
+    for key, held in expected.items():
+        for side in ("first_response", "resolution"):
+            assert getattr(found[key], side) == stats.times_of(held[side]), (key, side)
+    assert found[("tag", tags[0].id)].opened == 70
+    assert [row.group.opened for row in got.by_tag] == [70, 0]
+
+
 # --- the API -----------------------------------------------------------------------------------
 
 
