@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 VENDOR := src/madoguchi/static/vendor
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# Test workers (pytest-xdist): one per CPU. PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS)
 
 .PHONY: run test deps assets browser lint test-embedded test-services bench clean
 
@@ -24,13 +27,13 @@ lint: deps
 	$(BIN)/lint-imports
 
 test-embedded: deps assets
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest
+	env -u DATABASE_URL -u REDIS_URL $(PYTEST)
 
 # The same suite against PostgreSQL and Redis, each run in a database of its own.
 # Skipped with a note when they are not running, unless MADOGUCHI_TEST_SERVICES=required (CI).
 test-services: deps assets
 	@if $(BIN)/python -m madoguchi.kit.probe "$(TEST_PG_URL)" "$(TEST_REDIS_URL)"; then \
-		DATABASE_URL="$(TEST_PG_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest; \
+		DATABASE_URL="$(TEST_PG_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(PYTEST); \
 	elif [ "$$MADOGUCHI_TEST_SERVICES" = required ]; then \
 		echo "PostgreSQL or Redis is not reachable, and this run requires them." >&2; exit 1; \
 	else \
