@@ -192,12 +192,22 @@ async def report(ctx: Ctx, *, period: Period, filters: Filters = Filters()) -> R
     for day_column, seconds_column, counter, times in sides:
         in_period = day_column.between(period.first, period.last)
         dimensions = (day_column, facts.channel_id, facts.assignee_id)
+        ids = facts.conversation_id
         counted = _narrowed(
-            select(*dimensions, func.count()).where(in_period).group_by(*dimensions), filters
+            select(*dimensions, func.count(), func.min(ids), func.max(ids))
+            .where(in_period)
+            .group_by(*dimensions),
+            filters,
         )
-        for day, channel_id, assignee_id, n in (await rows.execute(counted)).all():
+        lowest: int | None = None
+        highest: int | None = None
+        for day, channel_id, assignee_id, n, low, high in (await rows.execute(counted)).all():
             for group in (total, days[day], _at(channels, channel_id), _at(members, assignee_id)):
                 setattr(group, counter, getattr(group, counter) + n)
+            lowest = low if lowest is None else min(lowest, low)
+            highest = high if highest is None else max(highest, high)
+        if lowest is None or highest is None:
+            continue  # nothing opened (or closed) in the period: no durations, no tags
         timed = _narrowed(
             select(facts.channel_id, facts.assignee_id, seconds_column).where(
                 in_period, seconds_column.is_not(None)
@@ -208,10 +218,15 @@ async def report(ctx: Ctx, *, period: Period, filters: Filters = Filters()) -> R
         for scope, key, found in await durations(rows, timed, seconds_column):
             held = {_TOTAL: None, _CHANNEL: channels, _MEMBER: members}[scope]
             setattr(total if held is None else _at(held, key), times, found)
+        # The period's conversations lie between those ids: the tags are read in that range of
+        # their primary key, not all of them joined (which grows with the history: issue 12).
         tagged = select(ConversationTagging.tag_id, seconds_column).join(
             facts, facts.conversation_id == ConversationTagging.conversation_id
         )
-        tagged = _narrowed(tagged.where(in_period), filters)
+        tagged = _narrowed(
+            tagged.where(in_period, ConversationTagging.conversation_id.between(lowest, highest)),
+            filters,
+        )
         by_tag = _tagged_in_sql if in_sql else _tagged_here
         for tag_id, n, found in await by_tag(rows, tagged, seconds_column):
             group = _at(tags, tag_id)
