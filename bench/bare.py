@@ -1,5 +1,6 @@
-"""The reference for the request floor (bench/floor.py): a bare FastAPI app with one JSON route,
-served by uvicorn with the options ``madoguchi serve`` gives it.
+"""The reference for the request floor (bench/floor.py) and for ingest (bench/ingest.py): a bare
+FastAPI app with a JSON route and a JSON POST route, served by uvicorn with the options
+``madoguchi serve`` gives it.
 
     .venv/bin/python -m bench.bare PORT
 """
@@ -7,6 +8,7 @@ served by uvicorn with the options ``madoguchi serve`` gives it.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -17,6 +19,12 @@ app = FastAPI()
 @app.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.post("/inbound", status_code=201)
+async def inbound(body: dict[str, Any]) -> dict[str, Any]:
+    """What an ingest request is, without the work: a JSON body read, answered 201 with JSON."""
+    return body
 
 
 if __name__ == "__main__":

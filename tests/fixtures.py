@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel
@@ -67,3 +71,19 @@ class Factory:
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+T = TypeVar("T")
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], *, seconds: float = 30) -> T:
+    """What ``check`` finds once it finds it (not None), for what a server does after it has
+    answered: a webhook body's events are stored right after its 200 (connectors.webhooks)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = await check()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not found within {seconds} s")
+        await asyncio.sleep(0.05)

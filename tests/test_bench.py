@@ -140,6 +140,24 @@ def test_the_floor_benchmark_measures_the_app_beside_a_bare_fastapi_route(
     assert all(number(row[1]) > 0 and number(row[3]) > 0 for row in rows)
 
 
+def test_the_ingest_benchmark_posts_beside_a_bare_fastapi_route(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """bench/ingest.py's whole path: both servers, the API channel's rounds, a LINE body."""
+    from bench import ingest
+
+    database_url = os.environ.get("DATABASE_URL")
+    argv = ["--messages", "12", "--clients", "2", "--rounds", "1"]
+    argv += ["--line-events", "3", "--line-bodies", "1"]
+    if database_url:
+        argv += ["--database-url", database_url, "--processes", "2"]
+    assert ingest.main(argv) == 0
+    out = capsys.readouterr().out
+    [row] = table(out, "## Inbound ingest")
+    assert number(row[1]) > 0 and number(row[2]) > 0
+    assert "LINE webhook, a signed body of 3 events: p50" in out
+
+
 def test_the_unread_benchmark_times_both_walks(tmp_path: Path) -> None:
     import asyncio
 

@@ -19,7 +19,8 @@ from madoguchi.broadcasts import steps
 from madoguchi.channels import outbox
 from madoguchi.channels.base import Adapter
 from madoguchi.config import Settings
-from madoguchi.connectors.adapters import ADAPTERS
+from madoguchi.connectors import webhooks
+from madoguchi.connectors.adapters import ADAPTERS, BODY_STORERS
 from madoguchi.conversations import scheduled, workflow
 from madoguchi.events import EventBus
 from madoguchi.events.types import (
@@ -51,6 +52,8 @@ class TickResult:
     stepped: int = 0
     # Web Push notifications a push service took.
     pushed: int = 0
+    # Webhook bodies kept but left unstored by a stopped process, stored now.
+    webhook_bodies: int = 0
 
 
 def default_adapters() -> dict[str, Adapter]:
@@ -86,6 +89,9 @@ class Worker:
     async def tick(self, now: datetime | None = None) -> TickResult:
         """Do everything due at ``now`` (the clock's time by default)."""
         moment = now or self.clock()
+        # Customers' messages a stopped process acknowledged but did not store, before anything
+        # that may answer them.
+        webhook_bodies = await webhooks.store_left(self.ctx, BODY_STORERS, now=moment)
         # First, so that what rules send goes out with this tick's deliveries.
         automated = await runner.run_due(self.ctx)
         woke = await self._step(lambda ctx: workflow.wake_due(ctx, now=moment))
@@ -109,6 +115,7 @@ class Worker:
             automated=automated,
             stepped=stepped,
             pushed=pushed,
+            webhook_bodies=webhook_bodies,
         )
 
     async def _listen(self, stop: asyncio.Event, nudge: asyncio.Event) -> None:

@@ -16,7 +16,14 @@ from madoguchi.broadcasts.models import (
     SequenceEnrollment,
     StepSequence,
 )
-from madoguchi.channels.models import Channel, ChannelKind, OutboxEntry, OutboxState, VisitorSession
+from madoguchi.channels.models import (
+    Channel,
+    ChannelKind,
+    OutboxEntry,
+    OutboxState,
+    VisitorSession,
+    WebhookBody,
+)
 from madoguchi.contacts.models import Contact, ContactMerge
 from madoguchi.conversations.models import (
     Conversation,
@@ -114,5 +121,6 @@ __all__ = [
     "Template",
     "TemplateFolder",
     "VisitorSession",
+    "WebhookBody",
     "WorkspaceValue",
 ]

@@ -3,6 +3,7 @@ answers what a test tells it to. No test reaches the internet."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -44,6 +45,8 @@ class Recorder:
     requests: list[Recorded] = field(default_factory=list)
     # (method, path) -> answers given in turn; the last one repeats.
     answers: dict[tuple[str, str], list[tuple[int, bytes, str]]] = field(default_factory=dict)
+    # (method, path) whose requests are recorded but not answered until released.
+    held: set[tuple[str, str]] = field(default_factory=set)
 
     def answer(
         self, method: str, path: str, *responses: tuple[int, Any], content_type: str = ""
@@ -59,6 +62,14 @@ class Recorder:
     def reset(self) -> None:
         self.requests.clear()
         self.answers.clear()
+        self.held.clear()
+
+    def hold(self, method: str, path: str) -> None:
+        """Requests to ``path`` wait, unanswered, until ``release``."""
+        self.held.add((method, path))
+
+    def release(self) -> None:
+        self.held.clear()
 
     def calls(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path == path]
@@ -74,6 +85,8 @@ class Recorder:
                 body=body,
             )
         )
+        while (request.method, request.url.path) in self.held:
+            await asyncio.sleep(0.02)
         queue = self.answers.get((request.method, request.url.path))
         if not queue:
             return Response(b"{}", status_code=200, media_type="application/json")

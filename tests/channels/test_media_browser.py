@@ -7,6 +7,7 @@ import io
 import json
 import struct
 import wave
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from tests.browser import sign_in
 from tests.channels.conftest import Recorder
 from tests.channels.test_line import sign, text_event
 from tests.conftest import LiveServer
-from tests.fixtures import Factory, auth
+from tests.fixtures import Factory, auth, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +125,17 @@ async def test_sticker_video_and_voice_load_from_our_origin_under_the_csp(
             headers={"X-Line-Signature": sign(body), "Content-Type": "application/json"},
         )
         assert answer.status_code == 200, answer.text
-        [item] = (await api.get("/api/v1/conversations")).json()["items"]
+
+        async def all_three() -> dict[str, Any] | None:
+            items = (await api.get("/api/v1/conversations")).json()["items"]
+            if not items:
+                return None
+            path = f"/api/v1/conversations/{items[0]['id']}/messages"
+            stored = (await api.get(path)).json()["items"]
+            return items[0] if len(stored) == 3 else None
+
+        # Stored right after the 200 (connectors.webhooks): the three arrive in a moment.
+        item = await eventually(all_three)
 
     await page.goto(f"{base}/c/{item['id']}")
     thread = page.locator("#thread-messages")

@@ -6,7 +6,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, JSONType, UTCDateTime, utcnow
@@ -63,6 +72,26 @@ class ChannelEvent(Base):
     # When it happened by the channel's clock (None: the channel did not say).
     happened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookBody(Base):
+    """A webhook body a channel sent us, kept as it came (its signature checked, its events
+    well-formed) and committed before the channel is answered, then stored event by event after
+    the answer (``connectors.webhooks``). A body is kept until all its events are stored: a
+    process stopped meanwhile leaves it here, and the worker stores it later."""
+
+    __tablename__ = "webhook_bodies"
+    __table_args__ = (Index("ix_webhook_bodies_received_at", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    # The channel's kind when the body came (which parser reads it again).
+    kind: Mapped[str] = mapped_column(String(16))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Times the worker took it up: a body that fails again and again is left for a person
+    # (``connectors.webhooks.MAX_ATTEMPTS``), logged each time.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class OutboxState(StrEnum):

@@ -12,12 +12,20 @@ from fastapi import APIRouter
 from madoguchi.channels.base import Adapter
 from madoguchi.channels.models import ChannelKind
 from madoguchi.connectors import email, instagram, line, web
+from madoguchi.connectors.webhooks import BodyStorer
 
 # The kinds without one send nothing further: a reply is sent once stored (kinds.reply_delivery).
 ADAPTERS: dict[str, Callable[[], Adapter]] = {
     ChannelKind.line: line.LineAdapter,
     ChannelKind.instagram: instagram.InstagramAdapter,
     ChannelKind.email: email.EmailAdapter,
+}
+
+# The kinds whose webhook bodies are kept and stored after the answer (connectors.webhooks): how
+# the worker stores one left behind.
+BODY_STORERS: dict[str, BodyStorer] = {
+    ChannelKind.line: line.store_body,
+    ChannelKind.instagram: instagram.store_body,
 }
 
 ROUTERS: dict[str, APIRouter] = {

@@ -35,6 +35,7 @@ from madoguchi.connectors.inbound import (
     seen,
 )
 from madoguchi.connectors.webhooks import (
+    accepted,
     body_flag,
     body_id,
     body_list,
@@ -237,24 +238,49 @@ async def _media(http: httpx.AsyncClient, message: InstagramMessage, incoming: I
 @router.post("/webhooks/instagram/{channel_id}")
 async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONResponse:
     """Meta's webhook: a bad signature is 401, a malformed body 400; both store nothing.
-    Echoes of our own replies are skipped; messages are stored once by their mid."""
+    Echoes of our own replies are skipped; messages are stored once by their mid. A good body
+    is kept and answered 200 at once; its messages are stored right after
+    (``webhooks.accepted``)."""
     raw = await request.body()
-    config = InstagramConfig.of(await load_channel(ctx, channel_id, ChannelKind.instagram))
+    channel = await load_channel(ctx, channel_id, ChannelKind.instagram)
+    config = InstagramConfig.of(channel)
     with refusal_logged("Instagram", channel_id):
         _verify(config, raw, request.headers)
         events = _messages(parse_json(raw))
-    known = await seen(
+    known = await _seen(ctx, channel_id, events)
+    # Echoes of our replies and a redelivery of messages all stored are answered keeping nothing.
+    fresh = [m for m in events if not m.echo and known.is_new(m.mid)]
+
+    async def store(later: Ctx) -> None:
+        await _store_events(later, config, fresh, known)
+
+    return await accepted(request, ctx, channel=channel, raw=raw, store=store if fresh else None)
+
+
+async def store_body(ctx: Ctx, channel: Channel, raw: bytes) -> None:
+    """A kept body's messages stored (the worker's part: ``webhooks.store_left``)."""
+    events = _messages(parse_json(raw))
+    config = InstagramConfig.of(channel)
+    await _store_events(ctx, config, events, await _seen(ctx, channel.id, events))
+
+
+async def _seen(ctx: Ctx, channel_id: int, events: list[InstagramMessage]) -> Seen:
+    return await seen(
         ctx.db, channel_id=channel_id, messages=[(m.mid, m.sender) for m in events if not m.echo]
     )
+
+
+async def _store_events(
+    ctx: Ctx, config: InstagramConfig, events: list[InstagramMessage], known: Seen
+) -> None:
     await store_each(
         ctx,
         events,
         lambda http, event: _handle(ctx, config, http, event, known),
         label="Instagram",
-        channel_id=channel_id,
+        channel_id=config.channel_id,
         event_id=lambda message: message.mid,
     )
-    return JSONResponse({})
 
 
 async def _profile(http: httpx.AsyncClient, config: InstagramConfig, igsid: str) -> Profile | None:

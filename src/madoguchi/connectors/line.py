@@ -41,6 +41,7 @@ from madoguchi.connectors.inbound import (
     seen,
 )
 from madoguchi.connectors.webhooks import (
+    accepted,
     body_flag,
     body_id,
     body_list,
@@ -207,25 +208,46 @@ async def _handle(
 @router.post("/webhooks/line/{channel_id}")
 async def webhook(channel_id: int, request: Request, ctx: CtxDep) -> JSONResponse:
     """LINE's webhook: a bad signature is 401 and stores nothing; ``{"events": []}`` is 200; a
-    malformed body is 400 and stores nothing."""
+    malformed body is 400 and stores nothing. A good body is kept and answered 200 at once; its
+    events are stored right after (``webhooks.accepted``)."""
     raw = await request.body()
-    config = LineConfig.of(await load_channel(ctx, channel_id, ChannelKind.line))
+    channel = await load_channel(ctx, channel_id, ChannelKind.line)
+    config = LineConfig.of(channel)
     with refusal_logged("LINE", channel_id):
         _verify(config, raw, request.headers)
         events = _events(parse_json(raw))
+    known = await _seen(ctx, channel_id, events)
+    # A redelivery of messages all stored already (LINE's retries) is answered keeping nothing.
+    fresh = [e for e in events if e.kind != "message" or known.is_new(str(e.message["id"]))]
+
+    async def store(later: Ctx) -> None:
+        await _store_events(later, config, fresh, known)
+
+    return await accepted(request, ctx, channel=channel, raw=raw, store=store if fresh else None)
+
+
+async def store_body(ctx: Ctx, channel: Channel, raw: bytes) -> None:
+    """A kept body's events stored (the worker's part: ``webhooks.store_left``)."""
+    events = _events(parse_json(raw))
+    await _store_events(ctx, LineConfig.of(channel), events, await _seen(ctx, channel.id, events))
+
+
+async def _seen(ctx: Ctx, channel_id: int, events: list[LineEvent]) -> Seen:
     messages = [
         (str(e.message["id"]), e.user_id) for e in events if e.kind == "message" and e.user_id
     ]
-    known = await seen(ctx.db, channel_id=channel_id, messages=messages)
+    return await seen(ctx.db, channel_id=channel_id, messages=messages)
+
+
+async def _store_events(ctx: Ctx, config: LineConfig, events: list[LineEvent], known: Seen) -> None:
     await store_each(
         ctx,
         events,
         lambda http, event: _handle(ctx, config, http, event, known),
         label="LINE",
-        channel_id=channel_id,
+        channel_id=config.channel_id,
         event_id=lambda event: event.event_id or event.message.get("id"),
     )
-    return JSONResponse({})
 
 
 async def _follow_state(

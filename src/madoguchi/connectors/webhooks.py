@@ -1,19 +1,35 @@
-"""What every channel's public endpoint shares."""
+"""What every channel's public endpoint shares.
+
+A webhook body is answered as soon as it is kept, and stored after the answer: a channel that
+sends a hundred events at once (LINE after a broadcast) waits for one INSERT and commit, not for
+a hundred messages, contacts and profile look-ups. ``accepted`` keeps the checked body in
+``webhook_bodies`` and commits before the 200, so nothing acknowledged is lost: the events are
+stored right after the answer (a background task of the same request), and a body a stopped
+process left behind is stored by the worker (``store_left``). Storing is idempotent (messages by
+their id, LINE's follow/unfollow by event id), so a body stored twice stores nothing twice.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, select, update
+from starlette.background import BackgroundTask
 
 from madoguchi.channels.base import http_client, printable
+from madoguchi.channels.models import Channel, WebhookBody
 from madoguchi.connectors.inbound import MAX_ID_LENGTH, Profile
 from madoguchi.kit import jsonsafe
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import BadRequest, DomainError, Invalid
+from madoguchi.kit.web import Runtime, runtime_of
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +87,130 @@ async def store_each(
                     channel_id,
                     error,
                 )
+
+
+# --- kept bodies ------------------------------------------------------------------------------
+
+# A kept body not stored this long after it came is the worker's: its process stopped, or
+# storing it failed (the database away). The worker's claim moves it this far ahead again.
+LEFT_AFTER = timedelta(minutes=1)
+# A body the worker failed to store this many times is left for a person (logged each time).
+MAX_ATTEMPTS = 10
+# Bodies the worker takes up in one tick.
+LEFT_PER_TICK = 20
+
+# Stores a kept body's events: the kind's parser reads the body again (``BodyStorer``), or the
+# webhook hands over the events it parsed.
+BodyStorer = Callable[[Ctx, Channel, bytes], Awaitable[None]]
+Storing = Callable[[Ctx], Awaitable[None]]
+
+
+async def accepted(
+    request: Request, ctx: Ctx, *, channel: Channel, raw: bytes, store: Storing | None
+) -> JSONResponse:
+    """The 200 for a checked body: kept and committed first (``store`` None: nothing in it to
+    store, as LINE's "verify"), its events stored after the answer by ``store``."""
+    if store is None:
+        return JSONResponse({})
+    kept = WebhookBody(
+        channel_id=channel.id, kind=channel.kind, body=raw, received_at=ctx.now(), attempts=0
+    )
+    ctx.db.add(kept)
+    await ctx.commit()
+    work = BackgroundTask(_store_now, runtime_of(request), kept.id, channel.id, store)
+    return JSONResponse({}, background=work)
+
+
+async def _store_now(runtime: Runtime, body_id: int, channel_id: int, store: Storing) -> None:
+    """Right after the answer: the events stored, then the body forgotten. A failure leaves it
+    kept for the worker (logged here: the channel has its 200 already)."""
+    async with runtime.database.write_sessions() as session:
+        ctx = Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
+        try:
+            await store(ctx)
+            await _forget(ctx, body_id)
+        except DomainError as error:
+            # The channel was stopped or deleted since: nothing comes in through it.
+            log.warning("Webhook body %s of channel %s not stored: %s", body_id, channel_id, error)
+            await _forget(ctx, body_id)
+        except Exception:
+            log.exception(
+                "Webhook body %s of channel %s not stored now; the worker will try again",
+                body_id,
+                channel_id,
+            )
+
+
+async def _forget(ctx: Ctx, body_id: int) -> None:
+    await ctx.db.rollback()
+    await ctx.db.execute(delete(WebhookBody).where(WebhookBody.id == body_id))
+    await ctx.commit()
+
+
+async def store_left(
+    new_ctx: Callable[[], contextlib.AbstractAsyncContextManager[Ctx]],
+    storers: Mapping[str, BodyStorer],
+    *,
+    now: datetime,
+) -> int:
+    """The worker's part: store the bodies kept longer than ``LEFT_AFTER`` (their process
+    stopped, or storing failed), each claimed first (two processes never take the same one);
+    a body whose channel is gone or stopped is forgotten. Returns the bodies stored."""
+    async with new_ctx() as ctx:
+        waiting = list(
+            (
+                await ctx.db.execute(
+                    select(WebhookBody.id, WebhookBody.attempts)
+                    .where(
+                        WebhookBody.received_at <= now - LEFT_AFTER,
+                        WebhookBody.attempts < MAX_ATTEMPTS,
+                    )
+                    .order_by(WebhookBody.id)
+                    .limit(LEFT_PER_TICK)
+                )
+            ).all()
+        )
+        await ctx.db.rollback()
+    stored = 0
+    for body_id, attempts in waiting:
+        async with new_ctx() as ctx:
+            claimed = await ctx.db.execute(
+                update(WebhookBody)
+                .where(WebhookBody.id == body_id, WebhookBody.attempts == attempts)
+                .values(attempts=attempts + 1, received_at=now)
+            )
+            if not claimed.rowcount:  # type: ignore[attr-defined]
+                continue  # another process took it
+            await ctx.commit()
+            kept = await ctx.db.get(WebhookBody, body_id)
+            if kept is None:
+                continue
+            channel = await ctx.db.get(Channel, kept.channel_id)
+            storer = storers.get(kept.kind)
+            if (
+                channel is None
+                or not channel.enabled
+                or storer is None
+                or channel.kind != kept.kind
+            ):
+                log.warning("Webhook body %s: its channel is gone or stopped, forgotten", body_id)
+                await _forget(ctx, body_id)
+                continue
+            raw, channel_id = kept.body, channel.id
+            try:
+                await storer(ctx, channel, raw)
+                await _forget(ctx, body_id)
+                stored += 1
+            except Exception:
+                await ctx.db.rollback()
+                log.exception(
+                    "Webhook body %s of channel %s not stored (attempt %d of %d)",
+                    body_id,
+                    channel_id,
+                    attempts + 1,
+                    MAX_ATTEMPTS,
+                )
+    return stored
 
 
 # A webhook body is checked whole before anything is stored: a malformed one is answered 400
