@@ -47,6 +47,8 @@ class Recorder:
     answers: dict[tuple[str, str], list[tuple[int, bytes, str]]] = field(default_factory=dict)
     # (method, path) whose requests are recorded but not answered until released.
     held: set[tuple[str, str]] = field(default_factory=set)
+    # Set when held requests may go on (the server runs in a thread of its own).
+    released: threading.Event = field(default_factory=threading.Event)
 
     def answer(
         self, method: str, path: str, *responses: tuple[int, Any], content_type: str = ""
@@ -62,14 +64,16 @@ class Recorder:
     def reset(self) -> None:
         self.requests.clear()
         self.answers.clear()
-        self.held.clear()
+        self.release()
 
     def hold(self, method: str, path: str) -> None:
         """Requests to ``path`` wait, unanswered, until ``release``."""
+        self.released.clear()
         self.held.add((method, path))
 
     def release(self) -> None:
         self.held.clear()
+        self.released.set()
 
     def calls(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path == path]
@@ -85,8 +89,8 @@ class Recorder:
                 body=body,
             )
         )
-        while (request.method, request.url.path) in self.held:
-            await asyncio.sleep(0.02)
+        if (request.method, request.url.path) in self.held:
+            await asyncio.to_thread(self.released.wait)
         queue = self.answers.get((request.method, request.url.path))
         if not queue:
             return Response(b"{}", status_code=200, media_type="application/json")
