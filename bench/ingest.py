@@ -20,11 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
-import json
 import os
 import secrets
 import statistics
@@ -37,7 +33,13 @@ from typing import Any
 import httpx
 
 from bench.floor import bare_server
-from bench.run import _count, scratch_settings, server_process
+from bench.run import (
+    _count,
+    line_text_event,
+    scratch_settings,
+    server_process,
+    signed_line_body,
+)
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import ChannelKind
 from madoguchi.cli import command_ctx
@@ -146,21 +148,13 @@ def measure_api(
 
 
 def line_body(run: str, body: int, events: int) -> tuple[bytes, str]:
-    batch = [
-        {
-            "type": "message",
-            "mode": "active",
-            "timestamp": 1764000000000,
-            "webhookEventId": f"{run}-{body}-{n}",
-            "deliveryContext": {"isRedelivery": False},
-            "source": {"type": "user", "userId": f"U{run}{n % 40}"},
-            "message": {"id": f"{run}-{body}-{n}", "type": "text", "text": f"予約の確認です {n}"},
-        }
-        for n in range(events)
-    ]
-    raw = json.dumps({"destination": "Ubench", "events": batch}).encode()
-    signature = base64.b64encode(hmac.new(LINE_SECRET.encode(), raw, hashlib.sha256).digest())
-    return raw, signature.decode()
+    return signed_line_body(
+        LINE_SECRET,
+        [
+            line_text_event(f"{run}-{body}-{n}", f"U{run}{n % 40}", f"予約の確認です {n}")
+            for n in range(events)
+        ],
+    )
 
 
 @dataclass(frozen=True)

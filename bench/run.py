@@ -626,29 +626,40 @@ LINE_SECRET = "bench-line-secret"
 EVENTS_PER_BODY = 10
 
 
+def line_text_event(event_id: str, user: str, text: str) -> dict[str, Any]:
+    """A LINE text message event as LINE sends it (message id = event id)."""
+    return {
+        "type": "message",
+        "mode": "active",
+        "timestamp": 1764000000000,
+        "webhookEventId": event_id,
+        "deliveryContext": {"isRedelivery": False},
+        "source": {"type": "user", "userId": user},
+        "message": {"id": event_id, "type": "text", "text": text},
+    }
+
+
+def signed_line_body(secret: str, events: list[dict[str, Any]]) -> tuple[bytes, str]:
+    """A webhook body and its X-Line-Signature."""
+    raw = json.dumps({"destination": "Ubench", "events": events}).encode()
+    signature = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest())
+    return raw, signature.decode()
+
+
 def measure_webhooks(url: str, site: Site, *, events: int) -> Ingest:
     """Signed LINE webhook bodies of ten text events each (twenty senders), one client; beside
     it, /healthz requests per second."""
     run_id = secrets.token_hex(3)
-    bodies = []
-    for start in range(0, events, EVENTS_PER_BODY):
-        batch = [
-            {
-                "type": "message",
-                "mode": "active",
-                "timestamp": 1764000000000,
-                "webhookEventId": f"{run_id}-{n}",
-                "deliveryContext": {"isRedelivery": False},
-                "source": {"type": "user", "userId": f"U{run_id}{n % 20}"},
-                "message": {"id": f"{run_id}-{n}", "type": "text", "text": f"予約の確認です {n}"},
-            }
-            for n in range(start, min(start + EVENTS_PER_BODY, events))
-        ]
-        raw = json.dumps({"destination": "Ubench", "events": batch}).encode()
-        signature = base64.b64encode(
-            hmac.new(LINE_SECRET.encode(), raw, hashlib.sha256).digest()
-        ).decode()
-        bodies.append((raw, signature))
+    bodies = [
+        signed_line_body(
+            LINE_SECRET,
+            [
+                line_text_event(f"{run_id}-{n}", f"U{run_id}{n % 20}", f"予約の確認です {n}")
+                for n in range(start, min(start + EVENTS_PER_BODY, events))
+            ],
+        )
+        for start in range(0, events, EVENTS_PER_BODY)
+    ]
 
     def healthz(_number: int) -> Request:
         return ("GET", "/healthz", None)

@@ -89,7 +89,8 @@ _PG_ENTRIES = Table(
     MetaData(),
     Column("conversation_id", Integer, primary_key=True),
     Column("seq", BigInteger),
-    Column("grams", ARRAY(Text)),
+    # Compared byte by byte (migration 0028).
+    Column("grams", ARRAY(Text(collation="C"))),
 )
 
 

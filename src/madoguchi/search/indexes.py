@@ -38,7 +38,8 @@ class SearchIndex:
                 self.name,
                 _pg_metadata,
                 Column("owner_id", BigInteger, primary_key=True),
-                Column("grams", ARRAY(Text)),
+                # Compared byte by byte (migration 0028): cheaper GIN upkeep.
+                Column("grams", ARRAY(Text(collation="C"))),
             )
         return table
 
