@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, Update, bindparam, delete, func, select, text
@@ -229,15 +229,25 @@ async def _follow(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
     )
 
 
-async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
-    """The conversations' ``last_*`` fields and the activity copies the filtered lists walk; a
-    customer's message raises the team's unread row as well as each member's."""
-    if not newest:
-        return
+@dataclass(frozen=True)
+class _Moves:
+    """The UPDATEs a recorded message makes, built once: building them anew for each message
+    cost more than running them (issue 14's ingest profile)."""
+
+    conversation: Update
+    unread: Update
+    team_unread: Update
+    contact: Update
+    tag_rows: Update
+
+
+@cache
+def _moves() -> _Moves:
     conversations = _table(Conversation)
-    await _update_each(
-        ctx,
-        conversations.update().values(
+    unreads, team_unreads = _table(ConversationUnread), _table(ConversationTeamUnread)
+    contacts, tag_rows = _table(Contact), _table(ContactTag)
+    return _Moves(
+        conversation=conversations.update().values(
             last_activity_at=bindparam("_at"),
             last_message_kind=bindparam("_kind"),
             last_message_preview=bindparam("_preview"),
@@ -246,7 +256,23 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
                 bindparam("_inbound", type_=UTCDateTime()), conversations.c.last_inbound_at
             ),
         ),
-        conversations.c.id,
+        unread=unreads.update().values(activity_at=bindparam("_at")),
+        team_unread=team_unreads.update().values(activity_at=bindparam("_at")),
+        contact=contacts.update().values(activity_at=bindparam("_at")),
+        tag_rows=tag_rows.update().values(activity_at=bindparam("_at")),
+    )
+
+
+async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
+    """The conversations' ``last_*`` fields and the activity copies the filtered lists walk; a
+    customer's message raises the team's unread row as well as each member's."""
+    if not newest:
+        return
+    moves = _moves()
+    await _update_each(
+        ctx,
+        moves.conversation,
+        _table(Conversation).c.id,
         {
             cid: {
                 "_at": new.at,
@@ -259,17 +285,15 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
     )
     moved_at = {cid: {"_at": new.at} for cid, new in newest.items()}
     # The team's row of a conversation raised below gets its time from the raise itself.
-    for model, moved in (
-        (ConversationUnread, moved_at),
-        (ConversationTeamUnread, {c: at for c, at in moved_at.items() if not newest[c].unread}),
+    for statement, key, moved in (
+        (moves.unread, _table(ConversationUnread).c.conversation_id, moved_at),
+        (
+            moves.team_unread,
+            _table(ConversationTeamUnread).c.conversation_id,
+            {c: at for c, at in moved_at.items() if not newest[c].unread},
+        ),
     ):
-        unreads = _table(model)
-        await _update_each(
-            ctx,
-            unreads.update().values(activity_at=bindparam("_at")),
-            unreads.c.conversation_id,
-            moved,
-        )
+        await _update_each(ctx, statement, key, moved)
     raised = [
         {"conversation_id": cid, "at": new.at, "n": new.unread, "active": True}
         for cid, new in newest.items()
@@ -285,16 +309,8 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
         if new.at >= contact_activity.get(new.contact_id, new.at):
             contact_activity[new.contact_id] = new.at
     activity = {contact_id: {"_at": at} for contact_id, at in contact_activity.items()}
-    contacts, tag_rows = _table(Contact), _table(ContactTag)
-    await _update_each(
-        ctx, contacts.update().values(activity_at=bindparam("_at")), contacts.c.id, activity
-    )
-    await _update_each(
-        ctx,
-        tag_rows.update().values(activity_at=bindparam("_at")),
-        tag_rows.c.contact_id,
-        activity,
-    )
+    await _update_each(ctx, moves.contact, _table(Contact).c.id, activity)
+    await _update_each(ctx, moves.tag_rows, _table(ContactTag).c.contact_id, activity)
     # Objects the session holds show what was just stored.
     for cid, new in newest.items():
         _set_loaded(
@@ -335,7 +351,19 @@ async def _update_each(
             chunk = ids[start : start + _IDS_PER_STATEMENT]
             await ctx.db.execute(in_list, {"_ids": chunk, **dict(shared)})
     if alone:
-        await ctx.db.execute(statement.where(key == bindparam("_id")), alone)
+        await ctx.db.execute(_one_row(statement, key), alone)
+
+
+# Each (cached) statement's one-row form, by the statement's identity; the statement is kept
+# with it, so that its id cannot be another's.
+_ONE_ROW: dict[int, tuple[Update, Update]] = {}
+
+
+def _one_row(statement: Update, key: ColumnElement[Any]) -> Update:
+    held = _ONE_ROW.get(id(statement))
+    if held is None or held[0] is not statement:
+        held = _ONE_ROW[id(statement)] = (statement, statement.where(key == bindparam("_id")))
+    return held[1]
 
 
 _RAISE_UNREAD = text(
