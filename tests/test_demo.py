@@ -854,6 +854,30 @@ async def test_scale_makes_contacts_that_list_page_and_search_as_python_says(
     assert data.matching("予約") and data.matching("ま")
 
 
+async def test_scale_shares_its_work_with_another_process_on_postgresql(
+    ctx: Ctx, client: httpx.AsyncClient
+) -> None:
+    """A million contacts take more Python than one process has: on PostgreSQL another process
+    makes and writes a share (from SCALE_PARALLEL_FROM contacts on; asked for here). Everything
+    is written once, as consistent as one process's; SQLite stays in one process."""
+    assert demo.scale_processes(ctx, 10) == 1
+    assert demo.scale_processes(ctx, demo.SCALE_PARALLEL_FROM) == (
+        2 if ctx.dialect == "postgresql" and (os.cpu_count() or 1) > 1 else 1
+    )
+    made = await demo.load_scale(ctx, contacts=91, processes=2)
+    # The other process's share (45) is counted only from what it wrote and sent back.
+    assert made.contacts == 91
+    data = await snapshot(ctx.db)
+    assert_consistent(data)
+    assert len(data.contacts) == len(data.conversations) == 91
+    assert len({c.external_id for c in data.contacts.values()}) == 91
+    assert made.messages == sum(len(h) for h in data.messages.values())
+    member, headers = await _member_token(ctx)
+    assert made.unread == len(data.unread_for(member.id))
+    listed = await listing(client, headers, limit=100)
+    assert [item["id"] for item in listed] == data.newest_first()
+
+
 async def test_scale_gives_most_contacts_a_few_visits_over_two_years(ctx: Ctx) -> None:
     """Segments such as 「最終来店から30日」 need 施術履歴 records: about 70 % of scale contacts
     have 1 to 5, in salon hours, over the last two years, valid for their book."""

@@ -16,6 +16,13 @@ the names and phrases ``--scale`` draws from.
 """
 
 from madoguchi.demo.loader import DemoResult, load_demo
-from madoguchi.demo.scale import ScaleResult, load_scale
+from madoguchi.demo.scale import SCALE_PARALLEL_FROM, ScaleResult, load_scale, scale_processes
 
-__all__ = ["DemoResult", "ScaleResult", "load_demo", "load_scale"]
+__all__ = [
+    "SCALE_PARALLEL_FROM",
+    "DemoResult",
+    "ScaleResult",
+    "load_demo",
+    "load_scale",
+    "scale_processes",
+]

@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.process
+import os
 import random
 import secrets
 from collections.abc import Iterator
@@ -16,6 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from madoguchi import search
 from madoguchi.channels.models import Channel, ChannelKind
+from madoguchi.config import Settings
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
     Conversation,
@@ -72,7 +77,9 @@ from madoguchi.demo.salon import (
     timeline,
 )
 from madoguchi.demo.script import RECORD_BOOKS, RECORD_MENUS, STAFF_LABELS, TREATMENTS
+from madoguchi.events import InProcessBus
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.security import new_password
 from madoguchi.members import service as members
@@ -365,12 +372,123 @@ async def _write_side_by_side(
     return functools.reduce(_sum, made, Written(contacts=0, messages=0, unread=0))
 
 
-async def load_scale(ctx: Ctx, *, contacts: int) -> ScaleResult:
+# PostgreSQL: from this many contacts on, processes of their own make and write shares of them
+# beside this one. A million contacts took more Python than one process has (727 CPU-seconds,
+# the server waiting on it: issue 14); ids come from the tables' sequences, so shares never
+# collide. SQLite has one writer at a time anyway.
+SCALE_PARALLEL_FROM = 50_000
+
+
+def scale_processes(ctx: Ctx, contacts: int) -> int:
+    """How many processes ``load_scale`` uses by default."""
+    if ctx.dialect != "postgresql" or contacts < SCALE_PARALLEL_FROM:
+        return 1
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+async def _maker(ctx: Ctx, active: list[Member], *, part: int) -> _ScaleMaker:
+    """The maker of one share: the first share's generators are the ones a single process
+    uses; each other share has its own (and every maker its own salt)."""
+    return _ScaleMaker(
+        channels=await demo_channels(ctx),
+        staff=[Staff(member=member, short_name=_short_name(member)) for member in active],
+        zone=salon_zone(ctx),
+        now=ctx.now(),
+        rng=random.Random(SCALE_SEED + part),
+        salt=secrets.token_hex(8),
+        status_ids=await default_status_ids(ctx),
+        tag_ids=await _scale_tag_ids(ctx),
+        crm_rng=random.Random(SCALE_CRM_SEED + part),
+        book_id=await _treatments_book_id(ctx),
+        visit_rng=random.Random(SCALE_VISITS_SEED + part),
+    )
+
+
+async def _load_share(ctx: Ctx, maker: _ScaleMaker, contacts: int, active: list[Member]) -> Written:
+    batches = (
+        [maker.history() for _ in range(min(SCALE_BATCH, contacts - start))]
+        for start in range(0, contacts, SCALE_BATCH)
+    )
+    if ctx.dialect == "postgresql":
+        return await _write_side_by_side(ctx, batches, active)
+    made = Written(contacts=0, messages=0, unread=0)
+    for batch in batches:
+        made = _sum(made, await write_histories(ctx, histories=batch, members=active))
+        await ctx.commit()
+    return made
+
+
+@dataclass
+class _Helper:
+    """A process of its own loading one share (its answer: what it wrote, or why not)."""
+
+    process: multiprocessing.process.BaseProcess | None
+    answers: multiprocessing.connection.Connection | None
+
+    @classmethod
+    def start(cls, settings: Settings, contacts: int, part: int) -> _Helper:
+        if not part:
+            return cls(None, None)  # the first share is the caller's own
+        spawn = multiprocessing.get_context("spawn")
+        mine, theirs = spawn.Pipe(duplex=False)
+        process = spawn.Process(
+            target=_share_main, args=(settings, contacts, part, theirs), daemon=True
+        )
+        process.start()
+        theirs.close()
+        return cls(process, mine)
+
+    async def result(self) -> Written:
+        assert self.process is not None and self.answers is not None
+        answers = self.answers
+        answer = await asyncio.to_thread(lambda: answers.recv() if answers.poll(None) else None)
+        await asyncio.to_thread(self.process.join)
+        if not isinstance(answer, Written):
+            raise RuntimeError(f"A loading process stopped: {answer}")
+        return answer
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            self.process.terminate()
+            self.process.join(10)
+
+
+def _share_main(
+    settings: Settings, contacts: int, part: int, answers: multiprocessing.connection.Connection
+) -> None:
+    """A helper process: its share loaded, and what it wrote (or its error) sent back."""
+    try:
+        answers.send(asyncio.run(_share(settings, contacts, part)))
+    except BaseException as error:
+        answers.send(f"{type(error).__name__}: {error}")
+        raise
+
+
+async def _share(settings: Settings, contacts: int, part: int) -> Written:
+    database = Database(settings.sqlalchemy_url)
+    try:
+        async with database.write_sessions() as session:
+            ctx = Ctx(db=session, bus=InProcessBus(), settings=settings)
+            active = list(
+                await session.scalars(
+                    select(Member).where(Member.active.is_(True)).order_by(Member.id)
+                )
+            )
+            maker = await _maker(ctx, active, part=part)
+            await ctx.commit()
+            return await _load_share(ctx, maker, contacts, active)
+    finally:
+        await database.dispose()
+
+
+async def load_scale(ctx: Ctx, *, contacts: int, processes: int | None = None) -> ScaleResult:
     """``contacts`` contacts with 3–12 message conversations over the last year, about 30%
     unread, about 80% with a status (未対応 for most unread ones, 完了 for most others) and tags
     (顧客ランク VIP 5%, 常連 35%, 新規 15%; Instagram 20%; くせ毛 25%), about 70% with 1–5
     visits (施術履歴 records) over the last two years, written in batches (each committed).
-    Adds to what the database already holds."""
+    Adds to what the database already holds. On PostgreSQL ``processes`` share the work
+    (``scale_processes`` by default); the first share is this process's, made as one process
+    alone would make it."""
     if contacts < 1:
         raise Invalid("Make at least one contact.")
     active = list(
@@ -386,31 +504,22 @@ async def load_scale(ctx: Ctx, *, contacts: int) -> ScaleResult:
                 )
             )
             new_members[email] = password
-    maker = _ScaleMaker(
-        channels=await demo_channels(ctx),
-        staff=[Staff(member=member, short_name=_short_name(member)) for member in active],
-        zone=salon_zone(ctx),
-        now=ctx.now(),
-        rng=random.Random(SCALE_SEED),
-        salt=secrets.token_hex(8),
-        status_ids=await default_status_ids(ctx),
-        tag_ids=await _scale_tag_ids(ctx),
-        crm_rng=random.Random(SCALE_CRM_SEED),
-        book_id=await _treatments_book_id(ctx),
-        visit_rng=random.Random(SCALE_VISITS_SEED),
-    )
-    batches = (
-        [maker.history() for _ in range(min(SCALE_BATCH, contacts - start))]
-        for start in range(0, contacts, SCALE_BATCH)
-    )
+    if processes is None:
+        processes = scale_processes(ctx, contacts)
+    if ctx.dialect != "postgresql":
+        processes = 1
+    shares = [contacts // processes + (part < contacts % processes) for part in range(processes)]
+    # Made here first: the channels, tags and book the other processes find.
+    maker = await _maker(ctx, active, part=0)
     async with search.bulk_loading(ctx.db):
-        if ctx.dialect == "postgresql":
-            made = await _write_side_by_side(ctx, batches, active)
-        else:
-            made = Written(contacts=0, messages=0, unread=0)
-            for batch in batches:
-                made = _sum(made, await write_histories(ctx, histories=batch, members=active))
-                await ctx.commit()
+        helpers = [_Helper.start(ctx.settings, share, part) for part, share in enumerate(shares)]
+        try:
+            made = await _load_share(ctx, maker, shares[0], active)
+            for helper in helpers[1:]:
+                made = _sum(made, await helper.result())
+        finally:
+            for helper in helpers[1:]:
+                helper.stop()
     if ctx.dialect == "postgresql":
         # Plans need statistics; autovacuum would gather them, but only some time later.
         tables = [Contact, ContactTag, Record, Conversation, Message, ConversationUnread]
