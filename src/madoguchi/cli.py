@@ -40,6 +40,10 @@ contacts_app = typer.Typer(help="Contacts.", no_args_is_help=True)
 app.add_typer(contacts_app, name="contacts")
 stats_app = typer.Typer(help="Statistics.", no_args_is_help=True)
 app.add_typer(stats_app, name="stats")
+webhooks_app = typer.Typer(
+    help="Webhook bodies kept but not yet stored (LINE, Instagram).", no_args_is_help=True
+)
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -330,6 +334,36 @@ def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None
         settings_or_exit(), lambda ctx: members.revoke_token(ctx, token_id=token_id)
     )
     typer.echo(f"Token {token.id} ({token.name or 'unnamed'}) revoked.")
+
+
+@webhooks_app.command("list")
+def webhooks_list() -> None:
+    """Bodies a channel sent that are kept but not yet stored: id, channel, kind, received,
+    attempts. The worker stores one a minute after it came; after 10 failed attempts it is
+    left here (the log says why) until ``madoguchi webhooks retry``."""
+    from madoguchi.connectors import webhooks
+
+    bodies = run_command(settings_or_exit(), webhooks.kept)
+    if not bodies:
+        typer.echo("No webhook bodies are waiting.")
+        return
+    typer.echo("ID\tCHANNEL\tKIND\tRECEIVED\tATTEMPTS")
+    for body in bodies:
+        received = body.received_at.isoformat(timespec="seconds")
+        given_up = " (given up)" if body.attempts >= webhooks.MAX_ATTEMPTS else ""
+        typer.echo(
+            f"{body.id}\t{body.channel_id}\t{body.kind}\t{received}\t{body.attempts}{given_up}"
+        )
+
+
+@webhooks_app.command("retry")
+def webhooks_retry(body_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Give a kept body to the worker again (once what made it fail is mended): the next tick of
+    a running worker stores it."""
+    from madoguchi.connectors import webhooks
+
+    run_command(settings_or_exit(), lambda ctx: webhooks.retry(ctx, body_id))
+    typer.echo(f"Webhook body {body_id} goes to the worker again.")
 
 
 @member_app.command("reset-password")

@@ -204,3 +204,39 @@ async def test_a_redelivery_of_stored_messages_keeps_nothing(
     assert again.status_code == 200
     assert await stored_ids(database) == ["8101"]
     assert await kept_bodies(database) == []
+
+
+async def test_a_body_given_up_on_is_listed_and_retried_on_the_command_line(
+    ctx: Ctx, line: Channel, database: Database, settings: Settings
+) -> None:
+    from tests.test_cli import run
+
+    nothing = run(settings, "webhooks", "list")
+    assert (nothing.returncode, nothing.stdout.strip()) == (0, "No webhook bodies are waiting.")
+    body_id = await _keep(
+        ctx, line, _body(line, text_event("7201", "やり直し", user="U72")), age=timedelta(hours=3)
+    )
+    await ctx.db.execute(
+        update(WebhookBody).where(WebhookBody.id == body_id).values(attempts=webhooks.MAX_ATTEMPTS)
+    )
+    await ctx.commit()
+    await ctx.db.rollback()
+    worker = Worker(settings=settings, database=database, bus=ctx.bus)
+    assert (await worker.tick()).webhook_bodies == 0  # given up on: not taken
+
+    listed = run(settings, "webhooks", "list")
+    assert listed.returncode == 0, listed.stderr
+    [header, row] = listed.stdout.strip().splitlines()
+    assert header.split("\t") == ["ID", "CHANNEL", "KIND", "RECEIVED", "ATTEMPTS"]
+    assert row.split("\t")[:3] == [str(body_id), str(line.id), "line"]
+    assert row.endswith("10 (given up)")
+
+    retried = run(settings, "webhooks", "retry", str(body_id))
+    assert retried.returncode == 0, retried.stderr
+    assert (await worker.tick()).webhook_bodies == 1
+    assert await stored_ids(database) == ["7201"]
+    assert await kept_bodies(database) == []
+
+    missing = run(settings, "webhooks", "retry", str(body_id))
+    assert missing.returncode == 1
+    assert f"No kept webhook body with id {body_id}." in missing.stderr

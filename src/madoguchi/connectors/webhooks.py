@@ -28,7 +28,7 @@ from madoguchi.channels.models import Channel, WebhookBody
 from madoguchi.connectors.inbound import MAX_ID_LENGTH, Profile
 from madoguchi.kit import jsonsafe
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import BadRequest, DomainError, Invalid
+from madoguchi.kit.errors import BadRequest, DomainError, Invalid, NotFound
 from madoguchi.kit.web import Runtime, runtime_of
 
 log = logging.getLogger(__name__)
@@ -211,6 +211,39 @@ async def store_left(
                     MAX_ATTEMPTS,
                 )
     return stored
+
+
+async def kept(ctx: Ctx) -> list[WebhookBody]:
+    """The bodies kept and not yet stored, oldest first, without their bytes (``madoguchi
+    webhooks list``): one the worker gave up on has ``MAX_ATTEMPTS`` attempts."""
+    rows = await ctx.db.execute(
+        select(
+            WebhookBody.id,
+            WebhookBody.channel_id,
+            WebhookBody.kind,
+            WebhookBody.received_at,
+            WebhookBody.attempts,
+        ).order_by(WebhookBody.id)
+    )
+    return [
+        WebhookBody(
+            id=i, channel_id=channel_id, kind=kind, received_at=at, attempts=attempts, body=b""
+        )
+        for i, channel_id, kind, at, attempts in rows
+    ]
+
+
+async def retry(ctx: Ctx, body_id: int) -> None:
+    """Give a kept body to the worker again, as if it had just been left (``madoguchi webhooks
+    retry``): its attempts start again from nothing."""
+    changed = await ctx.db.execute(
+        update(WebhookBody)
+        .where(WebhookBody.id == body_id)
+        .values(attempts=0, received_at=ctx.now() - LEFT_AFTER)
+    )
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        raise NotFound("No kept webhook body with id %(id)s.", id=body_id)
+    await ctx.commit()
 
 
 # A webhook body is checked whole before anything is stored: a malformed one is answered 400
