@@ -68,9 +68,9 @@ async def store_each(
 
     The channel redelivers the whole body when we answer non-2xx, so holding every event back
     for one that can never be stored would lose them all on every redelivery. Storing is
-    idempotent (messages by id, LINE's follow/unfollow by event id), so after a passing failure
-    (the database away: 500) the redelivery stores only what is missing; an event refused for
-    its own content is logged and skipped, and the body is 200.
+    idempotent (messages by id, LINE's follow/unfollow by event id), so a body stored again (a
+    redelivery after a 500, the worker taking up a kept body) stores only what is missing; an
+    event refused for its own content is logged and skipped.
     """
     # No transaction stays open while the channel's servers are asked for profiles and images.
     await ctx.db.rollback()
