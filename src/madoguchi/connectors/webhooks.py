@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import httpx
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 from starlette.background import BackgroundTask
 
 from madoguchi.channels.base import http_client, printable
@@ -213,9 +213,10 @@ async def store_left(
     return stored
 
 
-async def kept(ctx: Ctx) -> list[WebhookBody]:
+async def kept(ctx: Ctx) -> Sequence[Row[int, int, str, datetime, int]]:
     """The bodies kept and not yet stored, oldest first, without their bytes (``madoguchi
-    webhooks list``): one the worker gave up on has ``MAX_ATTEMPTS`` attempts."""
+    webhooks list``): id, channel_id, kind, received_at, attempts. One the worker gave up on
+    has ``MAX_ATTEMPTS`` attempts."""
     rows = await ctx.db.execute(
         select(
             WebhookBody.id,
@@ -225,12 +226,7 @@ async def kept(ctx: Ctx) -> list[WebhookBody]:
             WebhookBody.attempts,
         ).order_by(WebhookBody.id)
     )
-    return [
-        WebhookBody(
-            id=i, channel_id=channel_id, kind=kind, received_at=at, attempts=attempts, body=b""
-        )
-        for i, channel_id, kind, at, attempts in rows
-    ]
+    return rows.all()
 
 
 async def retry(ctx: Ctx, body_id: int) -> None:
