@@ -109,7 +109,9 @@ async def test_killed_server_keeps_every_acknowledged_message(
                     if len(acknowledged) > 10:
                         some_acknowledged.set()
 
-    workers = [asyncio.create_task(post_forever(w)) for w in range(4)]
+    # Eight at once: the server stores what waits together (connectors.intake), so the kill
+    # falls on batches in flight.
+    workers = [asyncio.create_task(post_forever(w)) for w in range(8)]
     # Killed once it has acknowledged a few (however busy the machine), while more are sent.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(some_acknowledged.wait(), 60)

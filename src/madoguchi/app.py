@@ -28,6 +28,7 @@ from madoguchi.channels.api import router as channels_router
 from madoguchi.config import Settings, get_settings
 from madoguchi.connectors import email
 from madoguchi.connectors.adapters import ROUTERS as CHANNEL_ROUTERS
+from madoguchi.connectors.intake import Intake
 from madoguchi.contacts import reading as readings
 from madoguchi.contacts.api import router as contacts_router
 from madoguchi.conversations.api import router as conversations_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = create_bus(settings)
         await bus.start()
         app.state.runtime = Runtime(settings=settings, database=database, bus=bus)
+        app.state.intake = intake = Intake(database=database, bus=bus, settings=settings)
         # The reading dictionary loads in about two seconds: meanwhile, not on a first message.
         warming = asyncio.create_task(asyncio.to_thread(readings.warm))
         stop = asyncio.Event()
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             stop.set()
+            await intake.close()
             if worker_task is not None:
                 await worker_task
             await bus.close()

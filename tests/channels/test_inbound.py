@@ -188,7 +188,7 @@ def test_every_channel_stores_through_the_one_way_in() -> None:
     """No channel module writes a message, a contact or a file but through ``receive``."""
     packages = (madoguchi.channels, madoguchi.connectors)
     paths = [path for package in packages for path in Path(package.__file__).parent.glob("*.py")]
-    forbidden = {"add_inbound", "find_or_create_contact", "store_image", "recording"}
+    forbidden = {"add_inbounds", "find_or_create_contact", "store_image", "recording"}
     callers: dict[str, set[str]] = {}
     for path in sorted(paths):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -201,7 +201,7 @@ def test_every_channel_stores_through_the_one_way_in() -> None:
             )
             if name in forbidden | {"receive"}:
                 callers.setdefault(name, set()).add(path.stem)
-    assert callers.get("add_inbound") == {"inbound"}
+    assert callers.get("add_inbounds") == {"inbound"}
     assert callers.get("store_image") == {"inbound"}
     # LINE's follow event refreshes a profile without a message: the contacts service's own.
     assert callers.get("find_or_create_contact") == {"inbound", "line"}
@@ -248,15 +248,15 @@ async def test_a_lost_race_leaves_nothing_for_the_next_event_to_commit(
     await inbound.receive(
         ctx, message("M1", "U1", text="こんにちは", profile=inbound.Profile("花子", None))
     )
-    stored_inbound = conversations.stored_inbound
+    stored_inbounds = conversations.stored_inbounds
     asked = []
 
     async def not_yet_on_first_look(db: Any, **kw: Any) -> Any:
         # The other request commits between this one's look and its insert.
         asked.append(kw)
-        return None if len(asked) == 1 else await stored_inbound(db, **kw)
+        return {} if len(asked) == 1 else await stored_inbounds(db, **kw)
 
-    monkeypatch.setattr(conversations, "stored_inbound", not_yet_on_first_look)
+    monkeypatch.setattr(conversations, "stored_inbounds", not_yet_on_first_look)
     lost = await inbound.receive(
         ctx,
         message(

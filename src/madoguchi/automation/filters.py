@@ -10,6 +10,7 @@ upper and lower case, katakana and hiragana alike, spaces at the ends ignored.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -146,12 +147,12 @@ def matches(message_filter: MessageFilter, text: str) -> bool:
     return bool(wanted) and wanted in given
 
 
-async def filtering(db: AsyncSession, text: str) -> MessageFilter | None:
-    """The first filter a customer's message matches, if any (an image or a sticker without
-    text matches none)."""
+def first_match(message_filters: Sequence[MessageFilter], text: str) -> MessageFilter | None:
+    """The first of these filters (``list_filters``, read once for many messages) that a
+    customer's message matches, if any (a message without text matches none)."""
     if not text.strip():
         return None
-    for message_filter in await list_filters(db):
+    for message_filter in message_filters:
         if matches(message_filter, text):
             return message_filter
     return None

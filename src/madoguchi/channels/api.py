@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from madoguchi.channels import outbox, service
 from madoguchi.channels.models import ChannelKind
@@ -14,10 +14,11 @@ from madoguchi.channels.schemas import (
     InboundMessage,
 )
 from madoguchi.connectors import inbound as inbound_messages
+from madoguchi.connectors.intake import intake_of
 from madoguchi.conversations.schemas import MessageOut
 from madoguchi.files import service as files
 from madoguchi.kit.errors import Invalid
-from madoguchi.kit.web import CtxDep
+from madoguchi.kit.web import CtxDep, reads_only
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.members.service import ensure_manager
 
@@ -80,21 +81,27 @@ async def remove_channel(channel_id: int, member: MemberDep, ctx: CtxDep) -> Res
     status_code=201,
     responses={200: {"description": "Already stored (same external_id): the stored message."}},
 )
+@reads_only
 async def inbound(
-    channel_id: int, body: InboundMessage, response: Response, _member: MemberDep, ctx: CtxDep
+    channel_id: int,
+    body: InboundMessage,
+    request: Request,
+    response: Response,
+    _member: MemberDep,
+    ctx: CtxDep,
 ) -> MessageOut:
     """The generic API channel: a customer's message from an integration.
 
     201 when stored; 200 with the stored message when this ``external_id`` came before.
-    The answer comes only after the message is committed.
+    The answer comes only after the message is committed (with those of other requests
+    arriving meanwhile: ``connectors.intake``).
     """
     channel = await service.get_channel(ctx.db, channel_id=channel_id)
     if channel.kind != ChannelKind.api:
         raise Invalid("Channel %(id)s is not an API channel.", id=channel_id)
     if not channel.enabled:
         raise Invalid("Channel %(id)s is disabled.", id=channel_id)
-    ingested = await inbound_messages.receive(
-        ctx,
+    ingested = await intake_of(request).receive(
         inbound_messages.Inbound(
             channel_id=channel.id,
             kind=ChannelKind.api,

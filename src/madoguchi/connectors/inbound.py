@@ -16,20 +16,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.automation import filters
 from madoguchi.channels.base import DeliveryError, failure, printable
 from madoguchi.channels.models import Channel
 from madoguchi.contacts import service as contacts
+from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import MAX_TEXT_LENGTH
 from madoguchi.conversations.service import Ingested
+from madoguchi.events import Event
 from madoguchi.events.types import ContactUpdated
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.errors import Invalid, NotFound
+from madoguchi.kit.errors import DomainError, Invalid, NotFound
 
 # The longest id a channel may give a message or a person (the columns that keep them; the
 # refusals below say 255).
@@ -179,7 +182,110 @@ async def seen(db: AsyncSession, *, channel_id: int, messages: Sequence[tuple[st
 async def receive(ctx: Ctx, inbound: Inbound) -> Ingested:
     """Store a customer's message once, and everything that follows from it; ``created`` is
     False for a message stored before under its ``message_id``. Acknowledge it to the channel
-    only after this returns: it has been committed."""
+    only after this returns: it has been committed. A refusal (``DomainError``) is raised."""
+    [received] = await receive_many(ctx, [inbound])
+    if isinstance(received, DomainError):
+        raise received
+    return received
+
+
+@dataclass
+class _Checked:
+    """An inbound message that passed the checks, as it will be kept."""
+
+    position: int
+    inbound: Inbound
+    sender: str
+    message_id: str | None
+    text: str
+    meta: dict[str, Any]
+
+
+async def receive_many(ctx: Ctx, inbounds: Sequence[Inbound]) -> list[Ingested | DomainError]:
+    """Store customers' messages, each once, with everything that follows from them, in one
+    transaction committed here; for each, what it came to (``created`` False: stored before
+    under its ``message_id``, or earlier in this batch) or why it was refused. A refused one
+    writes nothing and costs the others nothing. Each step is taken once for all of them: the
+    channels, the duplicate check, the contacts, the filters, the conversations, the recording
+    (issue 14: the messages of concurrent requests stored together, ``connectors.intake``)."""
+    results: list[Ingested | DomainError | None] = [None] * len(inbounds)
+    checked: list[_Checked] = []
+    for position, inbound in enumerate(inbounds):
+        try:
+            checked.append(_checked(position, inbound))
+        except DomainError as refusal:
+            results[position] = refusal
+    # The channels asked again: one may have been stopped or deleted while its servers were
+    # being asked.
+    channels: dict[tuple[int, str], Channel | DomainError] = {}
+    for item in checked:
+        key = (item.inbound.channel_id, item.inbound.kind)
+        if key not in channels:
+            try:
+                channels[key] = await load_channel(ctx, *key)
+            except DomainError as refusal:
+                channels[key] = refusal
+    added: list[_Checked] = []
+    # The same message twice in the batch is stored once: the later ones are answered with it.
+    twins: dict[tuple[int, str], list[int]] = {}
+    by_channel: dict[int, list[_Checked]] = {}
+    for item in checked:
+        channel = channels[(item.inbound.channel_id, item.inbound.kind)]
+        if isinstance(channel, DomainError):
+            results[item.position] = channel
+            continue
+        if item.message_id is not None:
+            held = twins.setdefault((channel.id, item.message_id), [])
+            held.append(item.position)
+            if len(held) > 1:
+                continue
+        by_channel.setdefault(channel.id, []).append(item)
+    for channel_id, items in by_channel.items():
+        stored = await conversations.stored_inbounds(
+            ctx.db,
+            channel_id=channel_id,
+            external_ids={item.message_id for item in items if item.message_id is not None},
+        )
+        for item in items:
+            if item.message_id is not None and item.message_id in stored:
+                results[item.position] = stored[item.message_id]
+            else:
+                added.append(item)
+    added.sort(key=lambda item: item.position)
+    if added:
+        try:
+            ingested = await _add(ctx, added)
+        except conversations.StoredMeanwhile:
+            # Stored meanwhile by another request: what this batch wrote (its images, the
+            # contacts' names) goes, and each message is taken again alone; alone, the stored
+            # one is read again, as it is now.
+            await ctx.db.rollback()
+            if len(inbounds) == 1:
+                item = added[0]
+                assert item.message_id is not None  # only a message with an id can be
+                again = await conversations.stored_inbound(
+                    ctx.db, channel_id=item.inbound.channel_id, external_id=item.message_id
+                )
+                if again is None:
+                    raise
+                return [again]
+            return [(await receive_many(ctx, [inbound]))[0] for inbound in inbounds]
+        for item, one in zip(added, ingested, strict=True):
+            results[item.position] = one
+    for (_, _), positions in twins.items():
+        first = results[positions[0]]
+        for position in positions[1:]:
+            results[position] = (
+                first
+                if not isinstance(first, Ingested)
+                else Ingested(message=first.message, conversation=first.conversation, created=False)
+            )
+    done = [result for result in results if result is not None]
+    assert len(done) == len(inbounds)
+    return done
+
+
+def _checked(position: int, inbound: Inbound) -> _Checked:
     sender = printable(inbound.sender).strip()
     if not sender or len(sender) > MAX_ID_LENGTH:
         raise Invalid("A contact's external_id must be 1 to 255 characters.")
@@ -187,63 +293,83 @@ async def receive(ctx: Ctx, inbound: Inbound) -> Ingested:
     if message_id is not None and not 0 < len(message_id) <= MAX_ID_LENGTH:
         raise Invalid("external_id must be 1 to 255 characters.")
     text, meta = _limited(inbound)
-    # Asked again: it may have been stopped or deleted while its servers were being asked.
-    channel = await load_channel(ctx, inbound.channel_id, inbound.kind)
-    if message_id is not None:
-        stored = await conversations.stored_inbound(
-            ctx.db, channel_id=channel.id, external_id=message_id
+    return _Checked(position, inbound, sender, message_id, text, meta)
+
+
+async def _add(ctx: Ctx, items: Sequence[_Checked]) -> list[Ingested]:
+    """The new messages stored and committed, with their files, contacts and events."""
+    message_filters = await filters.list_filters(ctx.db)
+    senders: dict[int, set[str]] = {}
+    for item in items:
+        senders.setdefault(item.inbound.channel_id, set()).add(item.sender)
+    known: dict[tuple[int, str], Contact | None] = {}
+    for channel_id, external_ids in senders.items():
+        found = await contacts.channel_contacts(
+            ctx.db, channel_id=channel_id, external_ids=external_ids
         )
-        if stored is not None:
-            return stored
-    images, errors = await _kept_images(ctx, inbound)
-    if errors:
-        meta["image_error"] = printable("; ".join(errors))
-    media, media_error = await _kept_media(ctx, inbound)
-    if media_error:
-        meta["media_error"] = printable(media_error)
-    images += media
-    if not text and not images:
-        text = printable(inbound.fallback_text).strip()[:MAX_TEXT_LENGTH]
-    if not text and not images and not meta:
-        meta = {"unsupported": "attachment"}
-    profile = inbound.profile
-    found = await contacts.find_or_create_contact(
-        ctx,
-        channel_id=channel.id,
-        external_id=sender,
-        channel_name=_name(profile.name if profile else inbound.name),
-        picture_url=profile.picture_url if profile else contacts.UNSAID,
-        email=inbound.email,
-    )
-    message_filter = await filters.filtering(ctx.db, text)
-    if message_filter is not None:
-        meta["filter_id"] = message_filter.id
-    ingested, events = await conversations.add_inbound(
-        ctx,
-        channel_id=channel.id,
-        contact=found.contact,
-        text=text,
-        external_id=message_id,
-        images=images,
-        meta=meta or None,
-        answers=inbound.answers,
-        unread=message_filter is None,
-    )
-    if not ingested.created:
-        # Stored meanwhile by another request: what this one wrote (its images, the contact's
-        # name) goes, before the next event of a webhook's body shares the session; the stored
-        # message is read again, as it is now.
-        channel_id = channel.id
-        await ctx.db.rollback()
-        assert message_id is not None  # only a message with an id can be stored meanwhile
-        stored = await conversations.stored_inbound(
-            ctx.db, channel_id=channel_id, external_id=message_id
+        for external_id in external_ids:
+            known[(channel_id, external_id)] = found.get(external_id)
+    news: list[conversations.NewInbound] = []
+    events: list[Event] = []
+    for item in items:
+        inbound, meta, text = item.inbound, item.meta, item.text
+        images, errors = await _kept_images(ctx, inbound)
+        if errors:
+            meta["image_error"] = printable("; ".join(errors))
+        media, media_error = await _kept_media(ctx, inbound)
+        if media_error:
+            meta["media_error"] = printable(media_error)
+        images += media
+        if not text and not images:
+            text = printable(inbound.fallback_text).strip()[:MAX_TEXT_LENGTH]
+        if not text and not images and not meta:
+            meta = {"unsupported": "attachment"}
+        profile = inbound.profile
+        identity = (inbound.channel_id, item.sender)
+        person = await contacts.find_or_create_contact(
+            ctx,
+            channel_id=inbound.channel_id,
+            external_id=item.sender,
+            channel_name=_name(profile.name if profile else inbound.name),
+            picture_url=profile.picture_url if profile else contacts.UNSAID,
+            email=inbound.email,
+            known=known[identity],
         )
-        return stored or ingested
-    if found.changed:
-        events.insert(0, ContactUpdated(contact_id=found.contact.id, part="profile"))
+        # The next message of the same person in the batch finds them made.
+        known[identity] = await _identity_row(ctx, person.contact, identity)
+        if person.changed:
+            events.append(ContactUpdated(contact_id=person.contact.id, part="profile"))
+        message_filter = filters.first_match(message_filters, text)
+        if message_filter is not None:
+            meta["filter_id"] = message_filter.id
+        news.append(
+            conversations.NewInbound(
+                channel_id=inbound.channel_id,
+                contact=person.contact,
+                text=text,
+                external_id=item.message_id,
+                images=images,
+                meta=meta or None,
+                answers=inbound.answers,
+                unread=message_filter is None,
+                new_contact=person.created,
+            )
+        )
+    added = await conversations.add_inbounds(ctx, news)
+    for _, followed in added:
+        events.extend(followed)
     await ctx.commit(*events)
-    return ingested
+    return [ingested for ingested, _ in added]
+
+
+async def _identity_row(ctx: Ctx, contact: Contact, identity: tuple[int, str]) -> Contact | None:
+    """The row of the channel identity ``find_or_create_contact`` answered ``contact`` for: the
+    contact itself, or, for one merged into it (F43), the identity's own row."""
+    if (contact.channel_id, contact.external_id) == identity:
+        return contact
+    return await ctx.db.scalar(
+        select(Contact).where(Contact.channel_id == identity[0], Contact.external_id == identity[1])
+    )
 
 
 def _name(value: str | None) -> str | None:

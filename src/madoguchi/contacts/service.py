@@ -75,6 +75,8 @@ class ChannelContact:
     contact: Contact
     # An existing contact's name, picture or e-mail address changed: its screens refresh.
     changed: bool
+    # Made now, in the caller's transaction (it has no conversation yet).
+    created: bool = False
 
 
 # ``picture_url`` not given: the channel did not say (its profile API was not asked or did not
@@ -104,11 +106,13 @@ async def find_or_create_contact(
     channel_name: str | None,
     picture_url: str | object | None = UNSAID,
     email: str | None = None,
+    known: Contact | object | None = UNSAID,
 ) -> ChannelContact:
     """The contact behind a channel identity, created on first sight (inside the caller's
     transaction: nothing is committed here), with what the channel says of them: a new channel
     name is followed, a profile's picture (or its absence) replaces ours, and ``email`` becomes
-    the contact's address when it has none and it is one."""
+    the contact's address when it has none and it is one. ``known``: the identity's row as
+    ``channel_contacts`` read it in this transaction (None: there was none), not read again."""
     external_id = external_id.strip()
     if not external_id or len(external_id) > 255:
         raise Invalid("A contact's external_id must be 1 to 255 characters.")
@@ -116,7 +120,11 @@ async def find_or_create_contact(
     query = select(Contact).where(
         Contact.channel_id == channel_id, Contact.external_id == external_id
     )
-    contact = await ctx.db.scalar(query.with_for_update())
+    if known is UNSAID:
+        contact = await ctx.db.scalar(query.with_for_update())
+    else:
+        assert known is None or isinstance(known, Contact)
+        contact = known
     created = False
     if contact is None:
         contact = Contact(
@@ -160,7 +168,7 @@ async def find_or_create_contact(
         await searching.refresh_contact(ctx.db, contact.id)
         changed = True
     if created:
-        return ChannelContact(contact=contact, changed=False)
+        return ChannelContact(contact=contact, changed=False, created=True)
     if picture_url is not UNSAID and contact.avatar_url != picture_url:
         contact.avatar_url = picture_url if isinstance(picture_url, str) else None
         changed = True
@@ -170,6 +178,22 @@ async def find_or_create_contact(
     if changed:
         contact.updated_at = ctx.now()
     return ChannelContact(contact=contact, changed=changed)
+
+
+async def channel_contacts(
+    db: AsyncSession, *, channel_id: int, external_ids: Collection[str]
+) -> dict[str, Contact]:
+    """The contacts behind these identities on a channel, by identity, read in one statement and
+    locked as ``find_or_create_contact`` locks one (its ``known``)."""
+    if not external_ids:
+        return {}
+    found = await db.scalars(
+        select(Contact)
+        .where(Contact.channel_id == channel_id, Contact.external_id.in_(external_ids))
+        .order_by(Contact.id)
+        .with_for_update()
+    )
+    return {contact.external_id or "": contact for contact in found}
 
 
 def _address_or_none(email: str | None) -> str | None:

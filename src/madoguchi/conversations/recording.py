@@ -21,7 +21,7 @@ from functools import cache, lru_cache
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, Update, bindparam, delete, func, select, text
-from sqlalchemy.orm import attributes
+from sqlalchemy.orm import attributes, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
 from madoguchi import search
@@ -89,6 +89,8 @@ class NewMessage:
     moves: bool = True
     unread: bool = False
     broadcast: bool = False
+    # The stored files it shows, in order (a customer's images, videos and files).
+    file_ids: tuple[int, ...] = ()
 
     @property
     def searched(self) -> bool:
@@ -151,7 +153,28 @@ async def record_many(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
     from them, as :func:`record` would one by one in the order given."""
     # Without a "meta" key a row stores SQL NULL, as the ORM leaves it (None would be JSON null).
     await bulk_insert(ctx.db, _table(Message), [_row(message) for message in messages])
+    shown = [
+        {"message_id": message.id, "file_id": file_id, "position": position}
+        for message in messages
+        for position, file_id in enumerate(message.file_ids)
+    ]
+    if shown:
+        await bulk_insert(ctx.db, _table(MessageImage), shown)
     await _follow(ctx, messages)
+
+
+def as_stored(ctx: Ctx, messages: Sequence[NewMessage]) -> list[Message]:
+    """The messages :func:`record_many` stored, as the session's objects: made from what was
+    written, not read back."""
+    made = []
+    for new in messages:
+        message = Message(
+            **{**_row(new), "meta": new.meta, "delivery_error": None, "mark_id": None}
+        )
+        make_transient_to_detached(message)
+        ctx.db.add(message)
+        made.append(message)
+    return made
 
 
 def _row(message: NewMessage) -> dict[str, Any]:

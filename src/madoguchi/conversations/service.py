@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +36,7 @@ from madoguchi.events.types import (
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import reserve_ids
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.text import without_web_addresses
 from madoguchi.members.models import Member
@@ -83,21 +84,31 @@ async def conversation_for(
         .limit(1)
     )
     if conversation is None:
-        conversation = Conversation(
-            contact_id=contact.id,
-            channel_id=channel_id,
-            state=ConversationState.open,
-            last_activity_at=ctx.now(),
-            created_at=ctx.now(),
+        conversation = await new_conversation(
+            ctx, contact=contact, channel_id=channel_id, closed_with=closed_with
         )
-        if closed_with is not None:
-            conversation.state = ConversationState.closed
-            conversation.closed_at = ctx.now()
-            conversation.last_message_kind = MessageKind.reply
-            conversation.last_message_preview = closed_with
-        ctx.db.add(conversation)
-        await ctx.db.flush()
-        await searching.add_conversation(ctx.db, conversation, contact)
+    return conversation
+
+
+async def new_conversation(
+    ctx: Ctx, *, contact: Contact, channel_id: int | None, closed_with: str | None = None
+) -> Conversation:
+    """A new conversation of the contact on that channel (``conversation_for``), flushed."""
+    conversation = Conversation(
+        contact_id=contact.id,
+        channel_id=channel_id,
+        state=ConversationState.open,
+        last_activity_at=ctx.now(),
+        created_at=ctx.now(),
+    )
+    if closed_with is not None:
+        conversation.state = ConversationState.closed
+        conversation.closed_at = ctx.now()
+        conversation.last_message_kind = MessageKind.reply
+        conversation.last_message_preview = closed_with
+    ctx.db.add(conversation)
+    await ctx.db.flush()
+    await searching.add_conversation(ctx.db, conversation, contact)
     return conversation
 
 
@@ -124,99 +135,159 @@ class Ingested:
     created: bool
 
 
-async def add_inbound(
-    ctx: Ctx,
-    *,
-    channel_id: int,
-    contact: Contact,
-    text: str,
-    external_id: str | None,
-    images: Sequence[StoredFile] = (),
-    meta: dict[str, Any] | None = None,
-    answers: Sequence[str] = (),
-    unread: bool = True,
-) -> tuple[Ingested, list[Event]]:
-    """Add a customer's message, cleaned and checked (``connectors.inbound.receive``, the one way
-    in, does that and commits), to the conversation it answers (a message of its channel named
-    in ``answers``: e-mail threading) or the contact's latest; and the events to publish once
-    committed. A message with this ``external_id`` stored meanwhile by another request is
-    answered instead (``created`` False: nothing to commit). ``unread`` False: it arrives read
-    for every member (a message filter's), and its event says so."""
-    conversation = None
-    if answers:
-        answered = await ctx.db.scalar(
-            select(Message.conversation_id)
-            .where(Message.channel_id == channel_id, Message.external_id.in_(answers))
-            .order_by(Message.id.desc())
-            .limit(1)
+@dataclass(frozen=True)
+class NewInbound:
+    """A customer's message to add, cleaned and checked by ``connectors.inbound.receive_many``
+    (the one way in), with its contact found or made."""
+
+    channel_id: int
+    contact: Contact
+    text: str
+    external_id: str | None
+    images: Sequence[StoredFile] = ()
+    meta: dict[str, Any] | None = None
+    # The channel's message ids it answers (a mail's References): that message's conversation.
+    answers: Sequence[str] = ()
+    # False: it arrives read for every member (a message filter's), and its event says so.
+    unread: bool = True
+    # The contact was made for it in this transaction: it has no conversation to look for.
+    new_contact: bool = False
+
+
+class StoredMeanwhile(Exception):
+    """A message of the batch was stored by another request meanwhile (its channel's id is
+    unique): nothing of the batch's messages is written."""
+
+
+async def add_inbounds(ctx: Ctx, items: Sequence[NewInbound]) -> list[tuple[Ingested, list[Event]]]:
+    """Add customers' messages in the caller's transaction, in the order given, each to the
+    conversation it answers (a message of its channel named in ``answers``: e-mail threading)
+    or its contact's latest on its channel (a new one if none), all recorded at once; and for
+    each, what it came to and the events to publish once committed. ``StoredMeanwhile`` when
+    one was stored by another request meanwhile: then none of them is (the caller takes them
+    one by one)."""
+    latest = await _latest_conversations(ctx, items)
+    reserved = await reserve_ids(ctx.db, cast(Table, Message.__table__), len(items))
+    placed: list[tuple[Conversation, bool, bool]] = []
+    messages: list[recording.NewMessage] = []
+    facts: list[triggers.Fact] = []
+    for item, message_id in zip(items, reserved, strict=True):
+        conversation = await _answered(ctx, item) if item.answers else None
+        if conversation is None:
+            key = (item.contact.id, item.channel_id)
+            conversation = latest.get(key)
+            if conversation is None:
+                # The message's channel, not the contact's: a merged contact has several (F43).
+                conversation = await new_conversation(
+                    ctx, contact=item.contact, channel_id=item.channel_id
+                )
+                latest[key] = conversation
+        blocked = item.contact.blocked
+        # A conversation's first customer message, and one that wakes it, are facts for
+        # automation once: a second message of the batch in it finds it awake.
+        first = conversation.last_inbound_at is None and not any(
+            c is conversation for c, _, _ in placed
         )
-        if answered is not None:
-            conversation = await ctx.db.get(Conversation, answered)
-        if conversation is not None and conversation.contact_id != contact.id:
-            conversation = None
-    if conversation is None:
-        # The message's channel, not the contact's: a merged contact has several (F43).
-        conversation = await conversation_for(ctx, contact=contact, channel_id=channel_id)
-    first = conversation.last_inbound_at is None
-    reopens = first or conversation.state == ConversationState.closed
-    message = Message(
-        conversation_id=conversation.id,
-        channel_id=channel_id,
-        kind=MessageKind.inbound,
-        text=text,
-        external_id=external_id,
-        meta=meta,
-        created_at=ctx.now(),
-    )
-    try:
-        async with ctx.db.begin_nested():
-            # A blocked customer's message is kept, but it neither raises the conversation nor
-            # tells anyone.
-            await recording.record(
-                ctx,
-                conversation=conversation,
-                message=message,
-                images=images,
-                moves=not contact.blocked,
-                unread=unread,
+        reopens = first or conversation.state == ConversationState.closed
+        messages.append(
+            recording.NewMessage(
+                id=message_id,
+                conversation_id=conversation.id,
+                contact_id=conversation.contact_id,
+                channel_id=item.channel_id,
+                kind=MessageKind.inbound,
+                text=item.text,
+                created_at=ctx.now(),
+                external_id=item.external_id,
+                meta=item.meta,
+                # A blocked customer's message is kept, but it neither raises the conversation
+                # nor tells anyone.
+                moves=not blocked,
+                unread=not blocked and item.unread,
+                file_ids=tuple(image.id for image in item.images),
             )
-    except IntegrityError:
-        # The same message arrived through another request a moment ago.
-        if external_id is not None:
-            existing = await stored_inbound(ctx.db, channel_id=channel_id, external_id=external_id)
-            if existing is not None:
-                return existing, []  # what this request changed is rolled back with its session
-        raise
-    ingested = Ingested(message=message, conversation=conversation, created=True)
-    if contact.blocked:
-        return ingested, []
-    if conversation.state != ConversationState.open:
-        # A customer writing wakes a closed or snoozed conversation (F11).
-        conversation.state = ConversationState.open
-        conversation.snooze_until = None
-    await triggers.note(
-        ctx,
-        *(
-            triggers.Fact(kind, contact.id, conversation.id, message.id)
+        )
+        placed.append((conversation, first, reopens))
+        if blocked:
+            continue
+        if conversation.state != ConversationState.open:
+            # A customer writing wakes a closed or snoozed conversation (F11).
+            conversation.state = ConversationState.open
+            conversation.snooze_until = None
+        facts.extend(
+            triggers.Fact(kind, item.contact.id, conversation.id, message_id)
             for kind, happened in (
                 (triggers.FIRST_MESSAGE, first),
                 (triggers.CONVERSATION_OPENED, reopens),
                 (triggers.MESSAGE_RECEIVED, True),
             )
             if happened
-        ),
-    )
-    if unread and conversation.assignee_id is not None:
-        # A customer writing in a conversation in someone's hands: pushed to their phone when
-        # no tab of theirs is open (a filtered message arrives read: no one is told).
-        await push.queue(
-            ctx,
-            member_id=conversation.assignee_id,
-            kind="message",
-            conversation_id=conversation.id,
-            message_id=message.id,
         )
-    return ingested, _message_events(conversation, message, filtered=not unread)
+    try:
+        async with ctx.db.begin_nested():
+            await recording.record_many(ctx, messages)
+    except IntegrityError as error:
+        # The same message arrived through another request a moment ago.
+        raise StoredMeanwhile from error
+    await triggers.note(ctx, *facts)
+    added: list[tuple[Ingested, list[Event]]] = []
+    for item, message, (conversation, _, _) in zip(
+        items, recording.as_stored(ctx, messages), placed, strict=True
+    ):
+        message_id = message.id
+        ingested = Ingested(message=message, conversation=conversation, created=True)
+        if item.contact.blocked:
+            added.append((ingested, []))
+            continue
+        if item.unread and conversation.assignee_id is not None:
+            # A customer writing in a conversation in someone's hands: pushed to their phone
+            # when no tab of theirs is open (a filtered message arrives read: no one is told).
+            await push.queue(
+                ctx,
+                member_id=conversation.assignee_id,
+                kind="message",
+                conversation_id=conversation.id,
+                message_id=message_id,
+            )
+        added.append((ingested, _message_events(conversation, message, filtered=not item.unread)))
+    return added
+
+
+async def _latest_conversations(
+    ctx: Ctx, items: Sequence[NewInbound]
+) -> dict[tuple[int, int], Conversation]:
+    """Each contact's latest conversation on each channel the items name, in one read."""
+    contact_ids = {item.contact.id for item in items if not item.new_contact}
+    channel_ids = {item.channel_id for item in items}
+    if not contact_ids:
+        return {}
+    newest = (
+        select(func.max(Conversation.id))
+        .where(Conversation.contact_id.in_(contact_ids), Conversation.channel_id.in_(channel_ids))
+        .group_by(Conversation.contact_id, Conversation.channel_id)
+    )
+    found = await ctx.db.scalars(select(Conversation).where(Conversation.id.in_(newest)))
+    return {
+        (conversation.contact_id, conversation.channel_id): conversation
+        for conversation in found
+        if conversation.channel_id is not None
+    }
+
+
+async def _answered(ctx: Ctx, item: NewInbound) -> Conversation | None:
+    """The contact's conversation holding a message of the channel the item answers."""
+    answered = await ctx.db.scalar(
+        select(Message.conversation_id)
+        .where(Message.channel_id == item.channel_id, Message.external_id.in_(item.answers))
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if answered is None:
+        return None
+    conversation = await ctx.db.get(Conversation, answered)
+    if conversation is None or conversation.contact_id != item.contact.id:
+        return None
+    return conversation
 
 
 async def stored_external_ids(
@@ -235,13 +306,37 @@ async def stored_external_ids(
 
 async def stored_inbound(db: AsyncSession, *, channel_id: int, external_id: str) -> Ingested | None:
     """The message stored before under this channel's message id, if any."""
-    message = await db.scalar(
-        select(Message).where(Message.channel_id == channel_id, Message.external_id == external_id)
+    stored = await stored_inbounds(db, channel_id=channel_id, external_ids=[external_id])
+    return stored.get(external_id)
+
+
+async def stored_inbounds(
+    db: AsyncSession, *, channel_id: int, external_ids: Collection[str]
+) -> dict[str, Ingested]:
+    """The messages stored before under these channel message ids, by id (one read, and one
+    more for their conversations when there are any)."""
+    if not external_ids:
+        return {}
+    messages = list(
+        await db.scalars(
+            select(Message).where(
+                Message.channel_id == channel_id, Message.external_id.in_(external_ids)
+            )
+        )
     )
-    if message is None:
-        return None
-    conversation = await get_conversation(db, conversation_id=message.conversation_id)
-    return Ingested(message=message, conversation=conversation, created=False)
+    if not messages:
+        return {}
+    found = await db.scalars(
+        select(Conversation).where(Conversation.id.in_({m.conversation_id for m in messages}))
+    )
+    held = {conversation.id: conversation for conversation in found}
+    return {
+        message.external_id: Ingested(
+            message=message, conversation=held[message.conversation_id], created=False
+        )
+        for message in messages
+        if message.external_id is not None
+    }
 
 
 async def send_message(

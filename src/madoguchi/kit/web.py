@@ -3,9 +3,9 @@ Who is asking is the members package's (members/dependencies.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import BaseModel
@@ -73,11 +73,26 @@ def runtime_of(connection: HTTPConnection) -> Runtime:
     return runtime
 
 
+# Endpoints that change nothing through their own session: what they store, a writer elsewhere
+# stores (``connectors.intake``), and a request holding SQLite's write lock while it waited on
+# that writer would wait for itself.
+_READS_ONLY: set[Callable[..., Any]] = set()
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
+
+def reads_only(endpoint: _Endpoint) -> _Endpoint:
+    """Mark a route's endpoint as one whose session only reads (see ``_READS_ONLY``)."""
+    _READS_ONLY.add(endpoint)
+    return endpoint
+
+
 async def request_ctx(request: Request) -> AsyncIterator[Ctx]:
-    """A session per request: reads for GET, a writer transaction (on SQLite) otherwise."""
+    """A session per request: reads for GET (and for ``reads_only`` routes), a writer
+    transaction (on SQLite) otherwise."""
     runtime = runtime_of(request)
     database = runtime.database
-    factory = database.read_sessions if request.method in SAFE_METHODS else database.write_sessions
+    writes = request.method not in SAFE_METHODS and request.scope.get("endpoint") not in _READS_ONLY
+    factory = database.write_sessions if writes else database.read_sessions
     async with factory() as session:
         yield Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
 

@@ -1,0 +1,112 @@
+"""Messages of concurrent requests stored together (group commit).
+
+A request that waits on its answer (the API channel) hands its checked ``Inbound`` to the
+process's ``Intake`` and waits. One writer task takes everything that has queued meanwhile,
+stores it with ``inbound.receive_many`` (the one way in: each step once for the whole batch, one
+transaction, one commit) and only then answers each request: an acknowledged message is
+committed, and a refused one (its 4xx) costs the others nothing. Nothing waits on purpose: the
+batch is whatever arrived while the one before was being stored, so one client alone is
+answered as soon as its message is stored, and many share the transaction's cost (issue 14:
+with one transaction per message, eight clients got no more through than one).
+
+The requests' own sessions only read (``kit.web.reads_only``): on SQLite a request holding the
+write lock while it waits on the writer would wait for itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from starlette.requests import HTTPConnection
+
+from madoguchi.config import Settings
+from madoguchi.connectors import inbound
+from madoguchi.conversations.service import Ingested
+from madoguchi.events import EventBus
+from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import Database
+
+log = logging.getLogger(__name__)
+
+# The most messages one transaction takes; more waiting go in the next.
+MOST = 64
+
+
+@dataclass
+class _Waiting:
+    message: inbound.Inbound
+    answer: asyncio.Future[Ingested]
+
+
+@dataclass
+class Intake:
+    """The process's writer of waited-on inbound messages (see the module)."""
+
+    database: Database
+    bus: EventBus
+    settings: Settings
+    most: int = MOST
+    _queue: list[_Waiting] = field(default_factory=list)
+    _writer: asyncio.Task[None] | None = None
+    # The transactions that stored messages, and how many they stored.
+    transactions: int = 0
+    stored: int = 0
+
+    async def receive(self, message: inbound.Inbound) -> Ingested:
+        """``inbound.receive`` for this message, stored with whatever else is waiting: answered
+        once committed, or its refusal raised."""
+        answer: asyncio.Future[Ingested] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Waiting(message, answer))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="intake")
+        # The request may be given up (its client gone): the message is stored all the same.
+        return await asyncio.shield(answer)
+
+    async def close(self) -> None:
+        """Store what is waiting, then stop (the process is shutting down)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    async def _write(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self.most], self._queue[self.most :]
+            await self._store(batch)
+
+    async def _store(self, batch: Sequence[_Waiting]) -> None:
+        try:
+            async with self.database.write_sessions() as session:
+                ctx = Ctx(db=session, bus=self.bus, settings=self.settings)
+                results = await inbound.receive_many(ctx, [w.message for w in batch])
+        except Exception as error:
+            if len(batch) > 1:
+                # What failed the batch (a deadlock with another process, say) fails it alone.
+                log.warning(
+                    "inbound batch of %d failed (%s): storing each alone", len(batch), error
+                )
+                for waiting in batch:
+                    await self._store([waiting])
+                return
+            _answer(batch[0].answer, error)
+            return
+        self.transactions += 1
+        self.stored += len(batch)
+        for waiting, result in zip(batch, results, strict=True):
+            _answer(waiting.answer, result)
+
+
+def _answer(answer: asyncio.Future[Ingested], result: Ingested | BaseException) -> None:
+    if answer.done():
+        return
+    if isinstance(result, BaseException):
+        answer.set_exception(result)
+    else:
+        answer.set_result(result)
+
+
+def intake_of(connection: HTTPConnection) -> Intake:
+    """The serving process's intake (made with the app's runtime)."""
+    intake: Intake = connection.app.state.intake
+    return intake

@@ -1,0 +1,181 @@
+"""The messages of concurrent requests stored together (connectors.intake, issue 14): one
+transaction for what waits, each request answered with its own message once committed, a
+refusal or a duplicate costing the others nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from madoguchi.automation import triggers
+from madoguchi.automation.models import Trigger
+from madoguchi.config import Settings
+from madoguchi.connectors import inbound
+from madoguchi.connectors.intake import Intake
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations.models import Conversation, ConversationTeamUnread, Message
+from madoguchi.conversations.service import Ingested
+from madoguchi.kit.db import Database
+from madoguchi.kit.errors import Invalid
+from tests.conftest import RecordingBus
+from tests.fixtures import Factory, auth
+
+
+def _message(channel_id: int, n: int, *, sender: str | None = None, **kw: Any) -> inbound.Inbound:
+    return inbound.Inbound(
+        channel_id=channel_id,
+        kind="api",
+        sender=sender or f"c-{n}",
+        message_id=f"m-{n}",
+        text=kw.pop("text", f"問い合わせ {n}"),
+        exact=True,
+        **kw,
+    )
+
+
+@pytest.fixture
+def intake(database: Database, settings: Settings) -> Intake:
+    return Intake(database=database, bus=RecordingBus(), settings=settings)
+
+
+async def _stored(database: Database) -> list[tuple[str | None, str]]:
+    async with database.read_sessions() as session:
+        rows = await session.execute(select(Message.external_id, Message.text).order_by(Message.id))
+        return [(external_id, text) for external_id, text in rows]
+
+
+async def test_messages_waiting_together_are_one_transaction_each_answered_with_its_own(
+    intake: Intake, factory: Factory, database: Database
+) -> None:
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    answers = await asyncio.gather(*(intake.receive(_message(channel.id, n)) for n in range(8)))
+    assert intake.transactions == 1 and intake.stored == 8
+    assert [a.message.external_id for a in answers] == [f"m-{n}" for n in range(8)]
+    assert [a.message.text for a in answers] == [f"問い合わせ {n}" for n in range(8)]
+    assert all(a.created for a in answers)
+    assert len({a.conversation.id for a in answers}) == 8  # eight people, eight threads
+    assert await _stored(database) == [(f"m-{n}", f"問い合わせ {n}") for n in range(8)]
+    # Published once committed: each message and its conversation.
+    assert isinstance(intake.bus, RecordingBus)
+    created = [e.data["message_id"] for e in intake.bus.published if e.type == "message.created"]
+    assert created == [a.message.id for a in answers]
+
+
+async def test_a_refused_message_costs_the_others_nothing(
+    intake: Intake, factory: Factory, database: Database
+) -> None:
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    waiting = [
+        intake.receive(_message(channel.id, 1)),
+        intake.receive(_message(channel.id, 2, text=" \x00 ")),  # empty once cleaned
+        intake.receive(_message(channel.id, 3, sender="x" * 256)),
+        intake.receive(_message(channel.id, 4)),
+    ]
+    answers = await asyncio.gather(*waiting, return_exceptions=True)
+    assert isinstance(answers[0], Ingested) and isinstance(answers[3], Ingested)
+    assert isinstance(answers[1], Invalid) and str(answers[1]) == "The message is empty."
+    assert isinstance(answers[2], Invalid)
+    assert intake.transactions == 1
+    assert await _stored(database) == [("m-1", "問い合わせ 1"), ("m-4", "問い合わせ 4")]
+
+
+async def test_the_same_message_twice_in_a_batch_is_stored_once_and_both_answered(
+    intake: Intake, factory: Factory, database: Database
+) -> None:
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    before = await intake.receive(_message(channel.id, 0))
+    first, again, stored_before = await asyncio.gather(
+        intake.receive(_message(channel.id, 1)),
+        intake.receive(_message(channel.id, 1)),
+        intake.receive(_message(channel.id, 0)),
+    )
+    assert first.created and not again.created and not stored_before.created
+    assert again.message.id == first.message.id
+    assert stored_before.message.id == before.message.id
+    assert await _stored(database) == [("m-0", "問い合わせ 0"), ("m-1", "問い合わせ 1")]
+
+
+async def test_a_new_person_writing_twice_in_a_batch_is_one_contact_in_one_conversation(
+    intake: Intake, factory: Factory, database: Database
+) -> None:
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    one, two = await asyncio.gather(
+        intake.receive(_message(channel.id, 1, sender="same", name="初めての 客")),
+        intake.receive(_message(channel.id, 2, sender="same")),
+    )
+    assert intake.transactions == 1
+    assert one.conversation.id == two.conversation.id
+    async with database.read_sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Contact)) == 1
+        assert await session.scalar(select(func.count()).select_from(Conversation)) == 1
+        facts = list(
+            await session.scalars(select(Trigger.kind).order_by(Trigger.id)),
+        )
+        team = await session.get(ConversationTeamUnread, one.conversation.id)
+        conversation = await session.get(Conversation, one.conversation.id)
+    # The conversation's first message, and its opening, are facts once; each message is one.
+    assert sorted(facts) == sorted(
+        [
+            triggers.FIRST_MESSAGE,
+            triggers.CONVERSATION_OPENED,
+            triggers.MESSAGE_RECEIVED,
+            triggers.MESSAGE_RECEIVED,
+        ]
+    )
+    assert team is not None and team.count == 2
+    assert conversation is not None and conversation.last_message_preview == "問い合わせ 2"
+
+
+async def test_a_batch_that_fails_is_stored_message_by_message(
+    intake: Intake, factory: Factory, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    receive_many = inbound.receive_many
+
+    async def failing_when_many(ctx: Any, inbounds: Any) -> Any:
+        if len(inbounds) > 1:
+            raise RuntimeError("deadlock detected")  # what another process can cause
+        return await receive_many(ctx, inbounds)
+
+    monkeypatch.setattr(inbound, "receive_many", failing_when_many)
+    answers = await asyncio.gather(*(intake.receive(_message(channel.id, n)) for n in range(3)))
+    assert [a.message.external_id for a in answers] == ["m-0", "m-1", "m-2"]
+    assert (intake.transactions, intake.stored) == (3, 3)
+    assert len(await _stored(database)) == 3
+
+
+async def test_concurrent_posts_to_the_api_channel_are_each_answered_once_committed(
+    client: httpx.AsyncClient, factory: Factory, database: Database
+) -> None:
+    token = await factory.token(await factory.member())
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+
+    async def post(n: int, text: str) -> httpx.Response:
+        return await client.post(
+            f"/api/v1/channels/{channel.id}/inbound",
+            json={"contact": {"external_id": f"c{n % 3}"}, "external_id": f"e{n}", "text": text},
+            headers=auth(token),
+        )
+
+    answers = await asyncio.gather(
+        *(post(n, f"本文 {n}") for n in range(12)), post(99, "あ" * 5001), post(3, "本文 3")
+    )
+    # The same external_id twice at once: one is stored (201), the other answered with it (200).
+    assert sorted([answers[3].status_code, answers[13].status_code]) == [200, 201]
+    assert answers[13].json()["id"] == answers[3].json()["id"]
+    others = [a for n, a in enumerate(answers[:12]) if n != 3]
+    assert [a.status_code for a in others] == [201] * 11
+    assert [a.json()["text"] for a in answers[:12]] == [f"本文 {n}" for n in range(12)]
+    assert answers[12].status_code in (400, 422), answers[12].text  # too long: refused alone
+    stored = await _stored(database)
+    assert sorted(e for e, _ in stored) == sorted(f"e{n}" for n in range(12))
