@@ -184,6 +184,39 @@ async def test_limits_are_one_rule_cut_for_a_webhook_refused_for_a_waiting_sende
     assert texts == ["x3"]
 
 
+async def test_a_webhook_body_s_messages_are_stored_in_one_transaction(
+    client: httpx.AsyncClient, line: Channel, recorder: Recorder, database: Database
+) -> None:
+    """Five messages of a body: one transaction stores them all (inbound.Seen.store), not one
+    each, and a new sender's profile is asked for once however often they wrote."""
+    recorder.answer("GET", "/v2/bot/profile/U81", (200, {"displayName": "一郎"}))
+    recorder.answer("GET", "/v2/bot/profile/U82", (200, {"displayName": "二郎"}))
+    assert (await post(client, line, [])).status_code == 200  # the app warmed up
+    events = [
+        text_event("8101", "一", user="U81"),
+        text_event("8102", "二", user="U82"),
+        text_event("8103", "三", user="U81"),
+        text_event("8104", "四", user="U82"),
+        text_event("8105", "五", user="U81"),
+    ]
+    with tallied() as tally:
+        assert (await post(client, line, events)).status_code == 200
+    # The body kept, its five messages stored, the body forgotten.
+    assert (tally.transactions, tally.commits) == (3, 3), tally.statements
+    assert len(recorder.calls("GET", "/v2/bot/profile/U81")) == 1
+    async with database.read_sessions() as session:
+        stored = list(await session.execute(select(Message.external_id, Message.text)))
+        names = set(await session.scalars(select(Contact.channel_name)))
+    assert [tuple(row) for row in stored] == [
+        ("8101", "一"),
+        ("8102", "二"),
+        ("8103", "三"),
+        ("8104", "四"),
+        ("8105", "五"),
+    ]
+    assert names == {"一郎", "二郎"}
+
+
 def test_every_channel_stores_through_the_one_way_in() -> None:
     """No channel module writes a message, a contact or a file but through ``receive``."""
     packages = (madoguchi.channels, madoguchi.connectors)
@@ -199,14 +232,18 @@ def test_every_channel_stores_through_the_one_way_in() -> None:
                 if isinstance(node, ast.Name)
                 else None
             )
-            if name in forbidden | {"receive"}:
+            if name in forbidden | {"receive", "receive_many", "wait"}:
                 callers.setdefault(name, set()).add(path.stem)
     assert callers.get("add_inbounds") == {"inbound"}
     assert callers.get("store_image") == {"inbound"}
     # LINE's follow event refreshes a profile without a message: the contacts service's own.
     assert callers.get("find_or_create_contact") == {"inbound", "line"}
     assert "recording" not in callers  # messages are recorded by the conversations service
-    assert {"line", "instagram", "email", "web", "api"} <= callers["receive"]
+    assert {"email", "web", "api"} <= callers["receive"]
+    # The webhooks hand a body's messages to its Seen, which stores them together through
+    # receive_many; so does the API channel's intake.
+    assert {"line", "instagram"} <= callers["wait"]
+    assert callers["receive_many"] == {"inbound", "intake"}
     assert inspect.signature(inbound.receive).parameters.keys() == {"ctx", "inbound"}
 
 

@@ -11,6 +11,7 @@ and the events once committed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid, NotFound
+
+log = logging.getLogger(__name__)
 
 # The longest id a channel may give a message or a person (the columns that keep them; the
 # refusals below say 255).
@@ -148,10 +151,12 @@ async def load_channel(ctx: Ctx, channel_id: int, kind: str) -> Channel:
 class Seen:
     """What was stored of a webhook body when it came: its messages stored already (a
     redelivery) and its senders known (no profile to ask for). ``receive`` checks again in its
-    transaction: this only saves asking the channel's servers for nothing."""
+    transaction: this only saves asking the channel's servers for nothing. It also holds the
+    body's messages made ready (``wait``) until they are stored together (``store``)."""
 
     stored: set[str]
     known: set[str]
+    waiting: list[Inbound] = field(default_factory=list)
 
     def is_new(self, message_id: str) -> bool:
         return message_id.strip() not in self.stored
@@ -164,6 +169,30 @@ class Seen:
         sender's next message needs no profile."""
         self.stored.add(message_id.strip())
         self.known.add(sender.strip())
+
+    def wait(self, inbound: Inbound) -> None:
+        """Keep a message of the body, checked and fetched, to be stored with the others
+        (``store``): counted as received, so its sender's next message asks for no profile."""
+        self.waiting.append(inbound)
+        self.received(inbound.sender, inbound.message_id or "")
+
+    async def store(self, ctx: Ctx, *, label: str) -> None:
+        """Store the waiting messages together (``receive_many``: one transaction for the body's
+        messages rather than one each); one refused for its content is logged and skipped, as
+        ``webhooks.store_each`` does. Called before anything else of the body that must come
+        after them (a follow), and at its end."""
+        waiting, self.waiting = self.waiting, []
+        if not waiting:
+            return
+        for message, result in zip(waiting, await receive_many(ctx, waiting), strict=True):
+            if isinstance(result, DomainError):
+                log.warning(
+                    "%s message %s on channel %s not stored: %s",
+                    label,
+                    message.message_id,
+                    message.channel_id,
+                    result,
+                )
 
 
 async def seen(db: AsyncSession, *, channel_id: int, messages: Sequence[tuple[str, str]]) -> Seen:

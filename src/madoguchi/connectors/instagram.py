@@ -31,7 +31,6 @@ from madoguchi.connectors.inbound import (
     download,
     load_channel,
     media_problem,
-    receive,
     seen,
 )
 from madoguchi.connectors.webhooks import (
@@ -209,8 +208,7 @@ async def _handle(
         except (DeliveryError, httpx.HTTPError) as error:
             incoming.errors.append(str(error))
     await _media(http, message, incoming)
-    await receive(ctx, incoming)
-    known.received(message.sender, message.mid)
+    known.wait(incoming)
 
 
 async def _media(http: httpx.AsyncClient, message: InstagramMessage, incoming: Inbound) -> None:
@@ -281,6 +279,7 @@ async def _store_events(
         channel_id=config.channel_id,
         event_id=lambda message: message.mid,
     )
+    await known.store(ctx, label="Instagram")
 
 
 async def _profile(http: httpx.AsyncClient, config: InstagramConfig, igsid: str) -> Profile | None:

@@ -37,7 +37,6 @@ from madoguchi.connectors.inbound import (
     download,
     load_channel,
     media_problem,
-    receive,
     seen,
 )
 from madoguchi.connectors.webhooks import (
@@ -202,6 +201,8 @@ async def _handle(
     if event.kind == "message":
         await _message(ctx, config, http, event.user_id, event.message, known)
     elif event.kind in ("follow", "unfollow"):
+        # The messages before it are stored before it is applied.
+        await known.store(ctx, label="LINE")
         await _follow_state(ctx, config, http, event.user_id, event)
 
 
@@ -248,6 +249,7 @@ async def _store_events(ctx: Ctx, config: LineConfig, events: list[LineEvent], k
         channel_id=config.channel_id,
         event_id=lambda event: event.event_id or event.message.get("id"),
     )
+    await known.store(ctx, label="LINE")
 
 
 async def _follow_state(
@@ -378,6 +380,8 @@ async def _message(
                     "sticker_id": message.get("stickerId") or "",
                 }
             }
+            # A sticker's image is kept once: one waiting with it is stored first.
+            await known.store(ctx, label="LINE")
             await _sticker(ctx, config, http, str(message.get("stickerId") or ""), incoming)
         case "video" | "audio" | "file" as kind:
             name = message.get("fileName") or ""
@@ -400,8 +404,7 @@ async def _message(
             }
         case other:
             incoming.meta = {"unsupported": str(other)}
-    await receive(ctx, incoming)
-    known.received(user_id, message_id)
+    known.wait(incoming)
 
 
 async def _profile(http: httpx.AsyncClient, config: LineConfig, user_id: str) -> Profile | None:
