@@ -164,8 +164,8 @@ async def add_inbounds(ctx: Ctx, items: Sequence[NewInbound]) -> list[tuple[Inge
     conversation it answers (a message of its channel named in ``answers``: e-mail threading)
     or its contact's latest on its channel (a new one if none), all recorded at once; and for
     each, what it came to and the events to publish once committed. ``StoredMeanwhile`` when
-    one was stored by another request meanwhile: then none of them is (the caller takes them
-    one by one)."""
+    one was stored by another request meanwhile: the transaction is then unusable (on
+    PostgreSQL) and the caller rolls it back and takes the messages one by one."""
     latest = await _latest_conversations(ctx, items)
     reserved = await reserve_ids(ctx.db, cast(Table, Message.__table__), len(items))
     placed: list[tuple[Conversation, bool, bool]] = []
@@ -224,8 +224,8 @@ async def add_inbounds(ctx: Ctx, items: Sequence[NewInbound]) -> list[tuple[Inge
             if happened
         )
     try:
-        async with ctx.db.begin_nested():
-            await recording.record_many(ctx, messages)
+        # No savepoint: the caller rolls the whole transaction back when this fails.
+        await recording.record_many(ctx, messages)
     except IntegrityError as error:
         # The same message arrived through another request a moment ago.
         raise StoredMeanwhile from error
