@@ -44,8 +44,11 @@ def _clean(match: str, text: str) -> tuple[str, str]:
     return match, text
 
 
+_ALL = select(MessageFilter).order_by(MessageFilter.id)
+
+
 async def list_filters(db: AsyncSession) -> list[MessageFilter]:
-    return list(await db.scalars(select(MessageFilter).order_by(MessageFilter.id)))
+    return list(await db.scalars(_ALL))
 
 
 async def get_filter(db: AsyncSession, *, filter_id: int) -> MessageFilter:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Select, Table, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -253,6 +254,20 @@ async def add_inbounds(ctx: Ctx, items: Sequence[NewInbound]) -> list[tuple[Inge
     return added
 
 
+@cache
+def _latest_of() -> Select[Conversation]:
+    """Built once: building a statement for each batch cost more than running it (issue 14)."""
+    newest = (
+        select(func.max(Conversation.id))
+        .where(
+            Conversation.contact_id.in_(bindparam("contact_ids", expanding=True)),
+            Conversation.channel_id.in_(bindparam("channel_ids", expanding=True)),
+        )
+        .group_by(Conversation.contact_id, Conversation.channel_id)
+    )
+    return select(Conversation).where(Conversation.id.in_(newest))
+
+
 async def _latest_conversations(
     ctx: Ctx, items: Sequence[NewInbound]
 ) -> dict[tuple[int, int], Conversation]:
@@ -261,12 +276,9 @@ async def _latest_conversations(
     channel_ids = {item.channel_id for item in items}
     if not contact_ids:
         return {}
-    newest = (
-        select(func.max(Conversation.id))
-        .where(Conversation.contact_id.in_(contact_ids), Conversation.channel_id.in_(channel_ids))
-        .group_by(Conversation.contact_id, Conversation.channel_id)
+    found = await ctx.db.scalars(
+        _latest_of(), {"contact_ids": list(contact_ids), "channel_ids": list(channel_ids)}
     )
-    found = await ctx.db.scalars(select(Conversation).where(Conversation.id.in_(newest)))
     return {
         (conversation.contact_id, conversation.channel_id): conversation
         for conversation in found
@@ -310,6 +322,14 @@ async def stored_inbound(db: AsyncSession, *, channel_id: int, external_id: str)
     return stored.get(external_id)
 
 
+@cache
+def _stored_of() -> Select[Message]:
+    return select(Message).where(
+        Message.channel_id == bindparam("channel_id"),
+        Message.external_id.in_(bindparam("external_ids", expanding=True)),
+    )
+
+
 async def stored_inbounds(
     db: AsyncSession, *, channel_id: int, external_ids: Collection[str]
 ) -> dict[str, Ingested]:
@@ -319,9 +339,7 @@ async def stored_inbounds(
         return {}
     messages = list(
         await db.scalars(
-            select(Message).where(
-                Message.channel_id == channel_id, Message.external_id.in_(external_ids)
-            )
+            _stored_of(), {"channel_id": channel_id, "external_ids": list(external_ids)}
         )
     )
     if not messages:
