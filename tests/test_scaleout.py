@@ -239,3 +239,50 @@ async def test_a_redis_restart_costs_live_delivery_only_for_the_outage(
     async with database.read_sessions() as session:
         stored = set(await session.scalars(select(Message.text).where(Message.kind == "inbound")))
     assert stored == {"1通目", "2通目", "3通目"}
+
+
+async def test_two_processes_storing_the_same_messages_at_once_store_each_once(
+    settings: Settings, database: Database, factory: Factory
+) -> None:
+    """Each process stores what waits together (connectors.intake); the same messages posted to
+    both at once meet in the database. Every post is answered 200 or 201 with the one stored
+    message, whichever process stored it, and nothing is stored twice."""
+    needs_services(settings)
+    token = await factory.token(await factory.member())
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    path = f"/api/v1/channels/{channel.id}/inbound"
+    bodies = [
+        {"contact": {"external_id": f"c{n % 5}"}, "external_id": f"e{n}", "text": f"本文 {n}"}
+        for n in range(60)
+    ]
+    with running_servers(settings) as urls:
+        async with httpx.AsyncClient(headers=auth(token), timeout=60) as http:
+
+            async def post_all(url: str, order: list[int]) -> dict[int, httpx.Response]:
+                answers: dict[int, httpx.Response] = {}
+
+                async def one(n: int) -> None:
+                    answers[n] = await http.post(f"{url}{path}", json=bodies[n])
+
+                # Eight at a time on each process, the second in the reverse order.
+                for start in range(0, len(order), 8):
+                    await asyncio.gather(*(one(n) for n in order[start : start + 8]))
+                return answers
+
+            forward, backward = await asyncio.gather(
+                post_all(urls[0], list(range(60))), post_all(urls[1], list(range(59, -1, -1)))
+            )
+    for n in range(60):
+        pair = (forward[n], backward[n])
+        assert all(a.status_code in (200, 201) for a in pair), [a.text for a in pair]
+        assert sorted(a.status_code for a in pair) == [200, 201]
+        assert pair[0].json()["id"] == pair[1].json()["id"]
+        assert pair[0].json()["text"] == f"本文 {n}"
+    async with database.read_sessions() as session:
+        stored = list(await session.scalars(select(Message.external_id)))
+        conversations = await session.scalar(
+            select(func.count(func.distinct(Message.conversation_id)))
+        )
+    assert sorted(stored) == sorted(f"e{n}" for n in range(60))
+    assert conversations == 5  # five customers, one conversation each
