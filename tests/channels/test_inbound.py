@@ -310,3 +310,26 @@ async def test_a_lost_race_leaves_nothing_for_the_next_event_to_commit(
         assert list(await session.scalars(select(StoredFile.id))) == []
         u1 = await session.scalar(select(Contact).where(Contact.external_id == "U1"))
         assert u1 is not None and (u1.channel_name, u1.avatar_url) == ("花子", None)
+
+
+async def test_a_message_of_a_body_refused_for_its_content_costs_the_others_nothing(
+    ctx: Ctx, factory: Factory, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A body's messages wait to be stored together (inbound.Seen); one refused (its channel's
+    parser let through an id no column keeps) is logged and skipped, the others are stored."""
+    channel_id = (await factory.channel(kind="line", name="LINE")).id
+    await ctx.db.commit()
+    body = inbound.Seen(stored=set(), known=set())
+    for message_id in ("7101", "7" * 300, "7103"):
+        body.wait(
+            inbound.Inbound(
+                channel_id=channel_id, kind="line", sender="U71", message_id=message_id, text="本文"
+            )
+        )
+    with caplog.at_level("WARNING"):
+        await body.store(ctx, label="LINE")
+    assert body.waiting == []
+    async with database.read_sessions() as session:
+        stored = list(await session.scalars(select(Message.external_id).order_by(Message.id)))
+    assert stored == ["7101", "7103"]
+    assert f"LINE message {'7' * 300} on channel {channel_id} not stored" in caplog.text
