@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
@@ -279,14 +279,18 @@ async def delete_tag(ctx: Ctx, *, actor: Member | None, tag_id: int) -> None:
     await ctx.commit(TagsChanged(tag_id=tag_id))
 
 
+# Built once: a page of the list reads it for every request (issue 14).
+_TAGS_OF = (
+    select(ContactTag.contact_id, Tag)
+    .join(Tag, Tag.id == ContactTag.tag_id)
+    .where(ContactTag.contact_id.in_(bindparam("contact_ids", expanding=True)))
+    .order_by(Tag.position, Tag.id)
+)
+
+
 async def contact_tags(db: AsyncSession, *, contact_ids: list[int]) -> dict[int, list[Tag]]:
     """Each contact's tags, in the workspace's tag order."""
-    rows = await db.execute(
-        select(ContactTag.contact_id, Tag)
-        .join(Tag, Tag.id == ContactTag.tag_id)
-        .where(ContactTag.contact_id.in_(contact_ids))
-        .order_by(Tag.position, Tag.id)
-    )
+    rows = await db.execute(_TAGS_OF, {"contact_ids": contact_ids})
     tags: dict[int, list[Tag]] = {contact_id: [] for contact_id in contact_ids}
     for contact_id, tag in rows:
         tags[contact_id].append(tag)

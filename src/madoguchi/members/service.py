@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -468,16 +468,21 @@ async def end_session(ctx: Ctx, *, secret: str) -> None:
     await ctx.commit()
 
 
-async def member_for_session(db: AsyncSession, *, secret: str, now: datetime) -> Member | None:
-    row = await db.execute(
-        select(Member)
-        .join(MemberSession, MemberSession.member_id == Member.id)
-        .where(
-            MemberSession.token_hash == secret_hash(secret),
-            MemberSession.expires_at > now,
-            Member.active.is_(True),
-        )
+# Built once: every signed-in request reads it (issue 14: building a statement per request cost
+# as much as running it).
+_SESSION_MEMBER = (
+    select(Member)
+    .join(MemberSession, MemberSession.member_id == Member.id)
+    .where(
+        MemberSession.token_hash == bindparam("hash"),
+        MemberSession.expires_at > bindparam("now"),
+        Member.active.is_(True),
     )
+)
+
+
+async def member_for_session(db: AsyncSession, *, secret: str, now: datetime) -> Member | None:
+    row = await db.execute(_SESSION_MEMBER, {"hash": secret_hash(secret), "now": now})
     return row.scalar_one_or_none()
 
 
@@ -599,16 +604,19 @@ TOKEN_USE_PRECISION = timedelta(minutes=1)
 NOTE_WAIT_MS = 50
 
 
+_TOKEN_MEMBER = (
+    select(Member, ApiToken)
+    .join(ApiToken, ApiToken.member_id == Member.id)
+    .where(ApiToken.token_hash == bindparam("hash"), Member.active.is_(True))
+)
+
+
 async def member_for_token(
     db: AsyncSession, *, secret: str, now: datetime | None = None
 ) -> Member | None:
     """The active member behind a token (None: unknown, revoked, or deactivated), noting when
     the token was last used."""
-    row = await db.execute(
-        select(Member, ApiToken)
-        .join(ApiToken, ApiToken.member_id == Member.id)
-        .where(ApiToken.token_hash == secret_hash(secret), Member.active.is_(True))
-    )
+    row = await db.execute(_TOKEN_MEMBER, {"hash": secret_hash(secret)})
     found = row.one_or_none()
     if found is None:
         return None
