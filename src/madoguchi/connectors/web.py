@@ -40,7 +40,8 @@ from starlette.websockets import WebSocketState
 
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel, ChannelKind, VisitorSession
-from madoguchi.connectors.inbound import Inbound, load_channel, receive
+from madoguchi.connectors.inbound import Inbound, load_channel
+from madoguchi.connectors.intake import Intake, intake_of
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Conversation, Message, MessageKind
@@ -57,7 +58,7 @@ from madoguchi.kit.errors import (
     Unauthorized,
 )
 from madoguchi.kit.security import new_secret, secret_hash
-from madoguchi.kit.web import CtxDep, Runtime, describe_invalid, runtime_of
+from madoguchi.kit.web import CtxDep, Runtime, describe_invalid, reads_only, runtime_of
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.workspace import service as workspace
 
@@ -341,12 +342,12 @@ async def widget_messages(
 
 
 async def receive_message(
-    ctx: Ctx, visitor: Visitor, body: MessageIn
+    intake: Intake, visitor: Visitor, body: MessageIn
 ) -> tuple[dict[str, Any], bool]:
     """The visitor writes (by POST or over the WebSocket): stored like any customer message,
-    once for a resent client_id. Returns what the page shows and whether it is new."""
-    ingested = await receive(
-        ctx,
+    once for a resent client_id, with the other messages arriving meanwhile (the process's
+    intake). Returns what the page shows and whether it is new."""
+    ingested = await intake.receive(
         Inbound(
             channel_id=visitor.channel.id,
             # A customer link writes through the contact's own channel, of whatever kind.
@@ -366,6 +367,7 @@ async def receive_message(
     status_code=201,
     responses={200: {"description": "Already stored (same client_id): the stored message."}},
 )
+@reads_only
 async def widget_send(
     channel_id: int,
     body: MessageIn,
@@ -375,7 +377,7 @@ async def widget_send(
 ) -> JSONResponse:
     """The visitor writes: stored like any customer message (once, for a retried client_id)."""
     visitor = await _visitor(ctx, channel_id, x_visitor_token, request.headers.get("origin"))
-    stored, created = await receive_message(ctx, visitor, body)
+    stored, created = await receive_message(intake_of(request), visitor, body)
     return JSONResponse(stored, status_code=201 if created else 200)
 
 
@@ -399,7 +401,9 @@ class _Closed(Exception):
     """The chat may not go on (its link was revoked, say): close the socket."""
 
 
-async def _take_frame(runtime: Runtime, resolve: Resolve, raw: str | None) -> dict[str, Any]:
+async def _take_frame(
+    runtime: Runtime, intake: Intake, resolve: Resolve, raw: str | None
+) -> dict[str, Any]:
     """The answer to one frame from the page: an ack with the stored message, or an error."""
     if raw is None:
         return {"type": "error", "client_id": None, "detail": "Send text frames of JSON."}
@@ -415,16 +419,18 @@ async def _take_frame(runtime: Runtime, resolve: Resolve, raw: str | None) -> di
         body = MessageIn.model_validate({k: v for k, v in frame.items() if k != "type"})
     except ValidationError as error:
         return {"type": "error", "client_id": client_id, "detail": describe_invalid(error.errors())}
-    async with runtime.database.write_sessions() as session:
+    # Only read here: the intake's writer stores the message (on SQLite this session holding the
+    # write lock while it waited would wait for itself).
+    async with runtime.database.read_sessions() as session:
         ctx = Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
         try:
             visitor = await resolve(ctx)
         except GONE as error:
             raise _Closed(str(error)) from error
-        try:
-            stored, created = await receive_message(ctx, visitor, body)
-        except DomainError as error:
-            return {"type": "error", "client_id": client_id, "detail": str(error)}
+    try:
+        stored, created = await receive_message(intake, visitor, body)
+    except DomainError as error:
+        return {"type": "error", "client_id": client_id, "detail": str(error)}
     return {"type": "ack", "client_id": client_id, "created": created, "message": stored}
 
 
@@ -520,7 +526,10 @@ async def _stream(websocket: WebSocket, resolve: Resolve) -> None:
                 if received["type"] == "websocket.disconnect":
                     break
                 try:
-                    await send(await _take_frame(runtime, resolve, received.get("text")))
+                    answer = await _take_frame(
+                        runtime, intake_of(websocket), resolve, received.get("text")
+                    )
+                    await send(answer)
                 except _Closed as closed:
                     await send({"type": "error", "client_id": None, "detail": str(closed)})
                     await close(1008, str(closed))
@@ -671,8 +680,10 @@ async def link_messages(token: str, ctx: CtxDep, after: int | None = None) -> JS
 
 
 @router.post("/chat/{token}/messages", status_code=201, include_in_schema=False)
-async def link_send(token: str, body: MessageIn, ctx: CtxDep) -> JSONResponse:
-    stored, created = await receive_message(ctx, await _link_visitor(ctx.db, token), body)
+@reads_only
+async def link_send(token: str, body: MessageIn, request: Request, ctx: CtxDep) -> JSONResponse:
+    visitor = await _link_visitor(ctx.db, token)
+    stored, created = await receive_message(intake_of(request), visitor, body)
     return JSONResponse(stored, status_code=201 if created else 200)
 
 
