@@ -663,9 +663,14 @@ async def _note_token_use(db: AsyncSession, *, token_id: int, now: datetime) -> 
             finally:
                 if sqlite:
                     await connection.exec_driver_sql(f"PRAGMA busy_timeout={int(waits or 0)}")
-    except SQLAlchemyError:
-        # Only a note: a busy database must not refuse the request for it.
-        log.warning("could not note the use of API token %s", token_id, exc_info=True)
+    except SQLAlchemyError as error:
+        # Only a note: a busy database must not refuse the request for it, nor fill the log with
+        # a traceback each time (a later use in the same minute notes it).
+        log.warning(
+            "could not note the use of API token %s: %s",
+            token_id,
+            getattr(error, "orig", None) or error,
+        )
 
 
 def ensure_manager(member: Member) -> None:
