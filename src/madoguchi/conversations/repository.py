@@ -167,6 +167,8 @@ async def _listing(
         activity, ident = ConversationUnread.activity_at, ConversationUnread.conversation_id
     else:
         driver = await _driver(db, conditions)
+        if driver is not None:
+            conditions = await filters.without_walked(db, conditions, *driver)
         if driver is not None and driver[0] == "tag":
             statement = (
                 select(Conversation)
