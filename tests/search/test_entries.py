@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 
 from madoguchi import search
@@ -16,6 +17,7 @@ from madoguchi.conversations import service as conversations
 from madoguchi.conversations.repository import Cursor, InboxQuery
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.text import grams_of
+from madoguchi.search import planner
 from tests.fixtures import Factory
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -111,12 +113,16 @@ async def test_blocked_contacts_messages_are_found_where_they_are(
     assert await _found(ctx, word) == [ingested.conversation.id]
 
 
+@pytest.mark.parametrize("window_rows", [planner.WINDOW_ROWS, 1])
 async def test_search_pages_newest_first_without_gaps_or_lookalikes(
-    ctx: Ctx, factory: Factory
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch, window_rows: int
 ) -> None:
-    """Conversations weeks and months apart (several of PostgreSQL's steps), paged three at a
-    time: every match once, newest activity first; one holding the word's grams in two
-    different messages is not a match."""
+    """Conversations weeks and months apart, paged three at a time: every match once, newest
+    activity first; one holding the word's grams in two different messages is not a match.
+    PostgreSQL searches windows of the newest entries one after the other: made as small as
+    they go, the pages are the same."""
+    monkeypatch.setattr(planner, "WINDOW_ROWS", window_rows)
+    monkeypatch.setattr(planner, "WINDOW_GROWTH", 2 if window_rows == 1 else planner.WINDOW_GROWTH)
     channel = await factory.channel()
     word = _word()
     expected = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -116,7 +116,7 @@ class _Listing:
     order: tuple[Any, ...] | None = None
     after: Callable[[Cursor], ColumnElement[bool]] | None = None
     # Conditions to add one at a time until a page is full (search.SearchWalk.steps).
-    steps: list[ColumnElement[bool]] | None = None
+    steps: AsyncIterator[ColumnElement[bool]] | None = None
 
 
 async def _listing(
@@ -252,7 +252,7 @@ async def _searched(
     if walk.steps is not None:
         cursor = query.cursor
         top = search.activity_seq(cursor.at, cursor.id) if cursor is not None else None
-        steps = walk.steps(top)
+        steps = walk.steps(top, query.limit + 1)
     listing = _Listing(
         statement=statement,
         activity=Conversation.last_activity_at,
@@ -307,11 +307,12 @@ async def list_conversations(
     rows: list[Any] = []
     if listing.steps is None:
         rows = [tuple(row) for row in await _page_rows(db, statement, walk=listing.walk)]
-    for step in listing.steps or []:
-        wanted = query.limit + 1 - len(rows)
-        rows += [tuple(row) for row in await db.execute(statement.where(step).limit(wanted))]
-        if len(rows) > query.limit:
-            break
+    else:
+        async for step in listing.steps:
+            wanted = query.limit + 1 - len(rows)
+            rows += [tuple(row) for row in await db.execute(statement.where(step).limit(wanted))]
+            if len(rows) > query.limit:
+                break
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]

@@ -19,7 +19,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, Text, bindparam, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    bindparam,
+    column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,6 +70,18 @@ def newest_epoch_tokens() -> str:
         f"(((SELECT max(seq) FROM {CONVERSATIONS}) >> {ID_BITS + EPOCH_BITS}) - g) "
         f"FROM generate_series(0, {RECENT_EPOCHS - 1}) AS g)"
     )
+
+
+async def window_floor(db: AsyncSession, top: int | None, size: int) -> int:
+    """The seq of the ``size``-th newest entry from ``top`` (a cursor's; None: the newest) down,
+    or -1 with fewer: PostgreSQL's walk searches the entries from there up as one step (an
+    index-only read of ``size`` keys, whatever the number of entries)."""
+    stored = table(CONVERSATIONS, column("seq", BigInteger))
+    newest = select(stored.c.seq)
+    if top is not None:
+        newest = newest.where(stored.c.seq <= top)
+    found = await db.scalar(newest.order_by(stored.c.seq.desc()).offset(size - 1).limit(1))
+    return -1 if found is None else int(found)
 
 
 def match_expression(query: str) -> str | None:

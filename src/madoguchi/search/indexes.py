@@ -185,6 +185,23 @@ async def estimated_hits(db: AsyncSession, table: str, query: str) -> int | None
     return int(plans[0]["Plan"]["Plan Rows"])
 
 
+async def estimated_share(db: AsyncSession, table: str, query: str) -> tuple[int, int] | None:
+    """PostgreSQL's estimates of the rows holding the query's grams and of all the table's rows
+    (one plan, read without running it), or None where there are none (SQLite)."""
+    grams = query_grams(query)
+    if not grams or dialect(db) != "postgresql":
+        return None
+    explained = await db.scalar(
+        text(
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE grams @> :grams "
+            f"UNION ALL SELECT 1 FROM {table}"
+        ).bindparams(bindparam("grams", value=grams, type_=ARRAY(Text)))
+    )
+    plans = explained if isinstance(explained, list) else json.loads(str(explained))
+    held, every = plans[0]["Plan"]["Plans"]
+    return int(held["Plan Rows"]), max(1, int(every["Plan Rows"]))
+
+
 def candidates(db: AsyncSession, index: SearchIndex, query: str) -> TextualSelect | None:
     """A select of ``owner_id`` for the rows whose grams contain the query's: a superset of the
     matches, to re-check with LIKE on the owner's ``search_text``. None when the query has no

@@ -9,7 +9,7 @@ its caller reads: nothing is left in the session.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -20,15 +20,16 @@ from sqlalchemy import (
     Integer,
     Select,
     Text,
+    and_,
     column,
     exists,
     false,
     func,
     literal_column,
-    not_,
     or_,
     select,
     table,
+    true,
     tuple_,
     union,
 )
@@ -50,6 +51,16 @@ SEARCH_SET_LIMIT = 2000
 # Where the database can estimate a term's hits (PostgreSQL), one estimated past this many times
 # the limit is taken as common without counting.
 ESTIMATE_MARGIN = 4
+# PostgreSQL's walk of the conversations' entries: a term it expects in more than this share of
+# them is common (the list is walked and each conversation checked: a page after about
+# 1 / COMMON_SHARE pages of rows). A rarer one is searched in windows of the newest entries:
+# WINDOW_ROWS rows per row wanted (a page where 1 / WINDOW_ROWS of them match), then
+# WINDOW_GROWTH times as many, then the rest. Counts of entries, not days, and not the
+# estimate of the term's hits (a few grams' estimate can be off 400 times): what a page costs
+# stays the same as the conversations grow.
+COMMON_SHARE = 0.05
+WINDOW_ROWS = 20
+WINDOW_GROWTH = 16
 
 
 class Scope(StrEnum):
@@ -84,7 +95,7 @@ class SearchWalk:
     order: tuple[ColumnElement[Any], ...]
     after: Callable[[int, int], ColumnElement[bool]]
     conditions: list[ColumnElement[bool]]
-    steps: Callable[[int | None], list[ColumnElement[bool]]] | None = None
+    steps: Callable[[int | None, int], AsyncIterator[ColumnElement[bool]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,8 +138,9 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> WalkPlan:
             )
         )
     grams = sorted({gram for q in texts for gram in query_grams(q)})
-    estimate = await indexes.estimated_hits(db, entries.CONVERSATIONS, texts[0])
-    if estimate is not None and estimate > SEARCH_SET_LIMIT * ESTIMATE_MARGIN:
+    share = await indexes.estimated_share(db, entries.CONVERSATIONS, texts[0])
+    hits, every = share if share is not None else (0, 1)
+    if hits > every * COMMON_SHARE:
         return WalkPlan(walk=None, common_terms=frozenset({texts[0]}))
     stored = table(
         entries.CONVERSATIONS,
@@ -138,13 +150,21 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> WalkPlan:
     )
     seq, ident, held = stored.c.seq, stored.c.conversation_id, stored.c.grams
 
-    def steps(top: int | None) -> list[ColumnElement[bool]]:
-        recent: Any = (
-            entries.recent_epoch_tokens(top)
-            if top is not None
-            else literal_column(entries.newest_epoch_tokens(), ARRAY(Text))
-        )
-        return [held.overlap(recent), not_(held.overlap(recent))]
+    async def steps(top: int | None, wanted: int) -> AsyncIterator[ColumnElement[bool]]:
+        # The newest WINDOW_ROWS pages of entries, then WINDOW_GROWTH times as many, then the
+        # rest: each step sorts the matches its window holds, never all of a term's.
+        size = wanted * WINDOW_ROWS
+        if every <= size:
+            yield true()
+            return
+        near = await entries.window_floor(db, top, size)
+        yield seq >= near
+        if near < 0:
+            return
+        far = await entries.window_floor(db, top, size * WINDOW_GROWTH)
+        yield and_(seq < near, seq >= far)
+        if far >= 0:
+            yield seq < far
 
     return WalkPlan(
         walk=SearchWalk(
