@@ -113,16 +113,15 @@ async def test_blocked_contacts_messages_are_found_where_they_are(
     assert await _found(ctx, word) == [ingested.conversation.id]
 
 
-@pytest.mark.parametrize("window_rows", [planner.WINDOW_ROWS, 1])
+@pytest.mark.parametrize("epoch_steps", [planner.EPOCH_STEPS, (), (1,) * 8])
 async def test_search_pages_newest_first_without_gaps_or_lookalikes(
-    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch, window_rows: int
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch, epoch_steps: tuple[int, ...]
 ) -> None:
     """Conversations weeks and months apart, paged three at a time: every match once, newest
     activity first; one holding the word's grams in two different messages is not a match.
-    PostgreSQL searches windows of the newest entries one after the other: made as small as
-    they go, the pages are the same."""
-    monkeypatch.setattr(planner, "WINDOW_ROWS", window_rows)
-    monkeypatch.setattr(planner, "WINDOW_GROWTH", 2 if window_rows == 1 else planner.WINDOW_GROWTH)
+    PostgreSQL searches a few epochs of the newest entries at a time, then the rest: in one
+    step or in many, the pages are the same."""
+    monkeypatch.setattr(planner, "EPOCH_STEPS", epoch_steps)
     channel = await factory.channel()
     word = _word()
     expected = []

@@ -27,9 +27,6 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    column,
-    select,
-    table,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -72,16 +69,15 @@ def newest_epoch_tokens() -> str:
     )
 
 
-async def window_floor(db: AsyncSession, top: int | None, size: int) -> int:
-    """The seq of the ``size``-th newest entry from ``top`` (a cursor's; None: the newest) down,
-    or -1 with fewer: PostgreSQL's walk searches the entries from there up as one step (an
-    index-only read of ``size`` keys, whatever the number of entries)."""
-    stored = table(CONVERSATIONS, column("seq", BigInteger))
-    newest = select(stored.c.seq)
-    if top is not None:
-        newest = newest.where(stored.c.seq <= top)
-    found = await db.scalar(newest.order_by(stored.c.seq.desc()).offset(size - 1).limit(1))
-    return -1 if found is None else int(found)
+async def newest_seq(db: AsyncSession) -> int | None:
+    """The highest key there is (the newest activity), or None without entries."""
+    found = await db.scalar(text(f"SELECT max(seq) FROM {CONVERSATIONS}"))
+    return None if found is None else int(found)
+
+
+def epoch_start(epoch: int) -> int:
+    """The lowest seq of an epoch."""
+    return epoch << (ID_BITS + EPOCH_BITS)
 
 
 def match_expression(query: str) -> str | None:

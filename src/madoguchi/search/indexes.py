@@ -8,6 +8,7 @@ table (a phrase of adjacent bigrams matches a substring); PostgreSQL in a GIN-in
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -200,6 +201,36 @@ async def estimated_share(db: AsyncSession, table: str, query: str) -> tuple[int
     plans = explained if isinstance(explained, list) else json.loads(str(explained))
     held, every = plans[0]["Plan"]["Plans"]
     return int(held["Plan Rows"]), max(1, int(every["Plan Rows"]))
+
+
+# A gram PostgreSQL's statistics find in more than this share of a table's rows is left out of
+# the index condition (selective_grams); the statistics are read again after this many seconds.
+COMMON_GRAM_SHARE = 0.3
+GRAM_STATISTICS_SECONDS = 600.0
+_gram_shares: dict[str, tuple[float, dict[str, float]]] = {}
+
+
+async def selective_grams(db: AsyncSession, table: str, grams: Sequence[str]) -> list[str]:
+    """``grams`` without those in most of the table's rows (by PostgreSQL's statistics of the
+    grams column), keeping the rarest one where all are: a superset of the matches still, for
+    callers that re-check each one. Unchanged on SQLite."""
+    if dialect(db) != "postgresql" or len(grams) < 2:
+        return list(grams)
+    read_at, shares = _gram_shares.get(table, (0.0, {}))
+    if time.monotonic() - read_at > GRAM_STATISTICS_SECONDS:
+        row = (
+            await db.execute(
+                text(
+                    "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+                    "WHERE tablename = :table AND attname = 'grams'"
+                ),
+                {"table": table},
+            )
+        ).first()
+        shares = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
+        _gram_shares[table] = (time.monotonic(), shares)
+    kept = [gram for gram in grams if shares.get(gram, 0.0) <= COMMON_GRAM_SHARE]
+    return kept or [min(grams, key=lambda gram: shares.get(gram, 0.0))]
 
 
 def candidates(db: AsyncSession, index: SearchIndex, query: str) -> TextualSelect | None:
