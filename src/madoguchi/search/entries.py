@@ -46,33 +46,23 @@ EPOCH_BITS = 29
 EPOCH_PREFIX = "@e"  # never a gram: grams are letters and digits only
 
 
-# PostgreSQL's walk searches the epochs of the newest activity first: this many of them, as
-# one step (about four weeks: ~7,000 of 100,000 demo conversations).
-RECENT_EPOCHS = 4
+_NEWEST_EPOCH = f"((SELECT max(seq) FROM {CONVERSATIONS}) >> {ID_BITS + EPOCH_BITS})"
 
 
-def recent_epoch_tokens(top: int) -> list[str]:
-    """The tokens of the epochs PostgreSQL's walk searches first, from the entry ``top`` (a
-    cursor's) down: its epoch and the ones before it. Everything else is the walk's second
-    step."""
-    newest = epoch_of(top)
-    return [epoch_token(e) for e in range(newest, newest - RECENT_EPOCHS, -1) if e >= 0]
-
-
-def newest_epoch_tokens() -> str:
-    """SQL for the same tokens from the newest entry there is, worked out inside the query
-    that searches them (PostgreSQL uses a value computed first in an index condition)."""
+def newest_epoch_tokens(back: int, span: int) -> str:
+    """SQL for the tokens of ``span`` epochs, ``back`` epochs before the newest entry's, worked
+    out inside the query that searches them (PostgreSQL uses a value computed first in an
+    index condition): no statement of its own to find the newest."""
     return (
-        f"ARRAY(SELECT '{EPOCH_PREFIX}' || "
-        f"(((SELECT max(seq) FROM {CONVERSATIONS}) >> {ID_BITS + EPOCH_BITS}) - g) "
-        f"FROM generate_series(0, {RECENT_EPOCHS - 1}) AS g)"
+        f"ARRAY(SELECT '{EPOCH_PREFIX}' || ({_NEWEST_EPOCH} - g) "
+        f"FROM generate_series({back}, {back + span - 1}) AS g)"
     )
 
 
-async def newest_seq(db: AsyncSession) -> int | None:
-    """The highest key there is (the newest activity), or None without entries."""
-    found = await db.scalar(text(f"SELECT max(seq) FROM {CONVERSATIONS}"))
-    return None if found is None else int(found)
+def below_newest_epochs(back: int) -> str:
+    """SQL for the lowest seq of the epoch ``back - 1`` epochs before the newest entry's: what
+    is below it is older than the ``back`` newest epochs."""
+    return f"(({_NEWEST_EPOCH} - {back - 1}) << {ID_BITS + EPOCH_BITS})"
 
 
 def epoch_start(epoch: int) -> int:

@@ -152,22 +152,24 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> WalkPlan:
     async def steps(top: int | None, wanted: int) -> AsyncIterator[ColumnElement[bool]]:
         # The newest epoch, the one before, the two before those, then the rest (seq below
         # them): a few hundred matches at most for a term in 1 % of a million conversations,
-        # where four epochs at once held thousands.
+        # where four epochs at once held thousands. From a cursor (``top``) the epochs are
+        # known; from the top, each statement works out the newest itself.
         del wanted
-        if top is None:
-            top = await entries.newest_seq(db)
-            if top is None:
-                return
-        epoch = entries.epoch_of(top)
+        back = 0
         for span in EPOCH_STEPS:
-            if epoch < 0:
-                return
-            yield held.overlap(
-                [entries.epoch_token(e) for e in range(epoch, max(epoch - span, -1), -1)]
-            )
-            epoch -= span
-        if epoch >= 0:
-            yield seq < entries.epoch_start(epoch + 1)
+            if top is None:
+                tokens: Any = literal_column(entries.newest_epoch_tokens(back, span), ARRAY(Text))
+            else:
+                newest = entries.epoch_of(top) - back
+                if newest < 0:
+                    return
+                tokens = [entries.epoch_token(e) for e in range(newest, max(newest - span, -1), -1)]
+            yield held.overlap(tokens)
+            back += span
+        if top is None:
+            yield seq < literal_column(entries.below_newest_epochs(back), BigInteger)
+        elif entries.epoch_of(top) - back >= 0:
+            yield seq < entries.epoch_start(entries.epoch_of(top) - back + 1)
 
     return WalkPlan(
         walk=SearchWalk(
