@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -116,7 +116,7 @@ class _Listing:
     order: tuple[Any, ...] | None = None
     after: Callable[[Cursor], ColumnElement[bool]] | None = None
     # Conditions to add one at a time until a page is full (search.SearchWalk.steps).
-    steps: AsyncIterator[ColumnElement[bool]] | None = None
+    steps: AsyncGenerator[ColumnElement[bool], int] | None = None
 
 
 async def _listing(
@@ -308,11 +308,22 @@ async def list_conversations(
     if listing.steps is None:
         rows = [tuple(row) for row in await _page_rows(db, statement, walk=listing.walk)]
     else:
-        async for step in listing.steps:
-            wanted = query.limit + 1 - len(rows)
-            rows += [tuple(row) for row in await db.execute(statement.where(step).limit(wanted))]
-            if len(rows) > query.limit:
-                break
+        # Each step is told how many rows the page has so far (it may skip what is left).
+        steps = listing.steps
+        try:
+            step = await anext(steps)
+            while True:
+                wanted = query.limit + 1 - len(rows)
+                rows += [
+                    tuple(row) for row in await db.execute(statement.where(step).limit(wanted))
+                ]
+                if len(rows) > query.limit:
+                    break
+                step = await steps.asend(len(rows))
+        except StopAsyncIteration:
+            pass
+        finally:
+            await steps.aclose()
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]

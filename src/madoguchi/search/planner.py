@@ -9,7 +9,7 @@ its caller reads: nothing is left in the session.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -90,7 +90,7 @@ class SearchWalk:
     order: tuple[ColumnElement[Any], ...]
     after: Callable[[int, int], ColumnElement[bool]]
     conditions: list[ColumnElement[bool]]
-    steps: Callable[[int | None, int], AsyncIterator[ColumnElement[bool]]] | None = None
+    steps: Callable[[int | None, int], AsyncGenerator[ColumnElement[bool], int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,14 +149,15 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> WalkPlan:
         db, entries.CONVERSATIONS, sorted({gram for q in texts for gram in query_grams(q)})
     )
 
-    async def steps(top: int | None, wanted: int) -> AsyncIterator[ColumnElement[bool]]:
+    async def steps(top: int | None, wanted: int) -> AsyncGenerator[ColumnElement[bool], int]:
         # The newest epoch, the one before, the two before those, then the rest (seq below
         # them): a few hundred matches at most for a term in 1 % of a million conversations,
         # where four epochs at once held thousands. From a cursor (``top``) the epochs are
-        # known; from the top, each statement works out the newest itself.
+        # known; from the top, each statement works out the newest itself. Where the two newest
+        # epochs hold no match (the page so far is empty), the term is rare: the rest at once.
         del wanted
         back = 0
-        for span in EPOCH_STEPS:
+        for number, span in enumerate(EPOCH_STEPS):
             if top is None:
                 tokens: Any = literal_column(entries.newest_epoch_tokens(back, span), ARRAY(Text))
             else:
@@ -164,8 +165,10 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> WalkPlan:
                 if newest < 0:
                     return
                 tokens = [entries.epoch_token(e) for e in range(newest, max(newest - span, -1), -1)]
-            yield held.overlap(tokens)
+            found = yield held.overlap(tokens)
             back += span
+            if number >= 1 and not found:
+                break
         if top is None:
             yield seq < literal_column(entries.below_newest_epochs(back), BigInteger)
         elif entries.epoch_of(top) - back >= 0:
