@@ -169,7 +169,9 @@ async def add_inbounds(ctx: Ctx, items: Sequence[NewInbound]) -> list[tuple[Inge
     PostgreSQL) and the caller rolls it back and takes the messages one by one."""
     latest = await _latest_conversations(ctx, items)
     reserved = await reserve_ids(ctx.db, cast(Table, Message.__table__), len(items))
-    placed: list[tuple[Conversation, bool, bool]] = []
+    # Each message's conversation, in order; and those given a message already in this batch.
+    placed: list[Conversation] = []
+    written: set[int] = set()
     messages: list[recording.NewMessage] = []
     facts: list[triggers.Fact] = []
     for item, message_id in zip(items, reserved, strict=True):
@@ -186,9 +188,7 @@ async def add_inbounds(ctx: Ctx, items: Sequence[NewInbound]) -> list[tuple[Inge
         blocked = item.contact.blocked
         # A conversation's first customer message, and one that wakes it, are facts for
         # automation once: a second message of the batch in it finds it awake.
-        first = conversation.last_inbound_at is None and not any(
-            c is conversation for c, _, _ in placed
-        )
+        first = conversation.last_inbound_at is None and conversation.id not in written
         reopens = first or conversation.state == ConversationState.closed
         messages.append(
             recording.NewMessage(
@@ -208,7 +208,8 @@ async def add_inbounds(ctx: Ctx, items: Sequence[NewInbound]) -> list[tuple[Inge
                 file_ids=tuple(image.id for image in item.images),
             )
         )
-        placed.append((conversation, first, reopens))
+        placed.append(conversation)
+        written.add(conversation.id)
         if blocked:
             continue
         if conversation.state != ConversationState.open:
@@ -232,7 +233,7 @@ async def add_inbounds(ctx: Ctx, items: Sequence[NewInbound]) -> list[tuple[Inge
         raise StoredMeanwhile from error
     await triggers.note(ctx, *facts)
     added: list[tuple[Ingested, list[Event]]] = []
-    for item, message, (conversation, _, _) in zip(
+    for item, message, conversation in zip(
         items, recording.as_stored(ctx, messages), placed, strict=True
     ):
         message_id = message.id
