@@ -3,12 +3,13 @@ route is still chosen for its own paths, exactly as FastAPI chooses without gate
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Match
 
 from madoguchi.app import create_app
@@ -74,3 +75,33 @@ def test_a_path_no_route_has_passes_no_gate(tmp_path: Path) -> None:
     gates = [route.gate for route in app.router.routes if isinstance(route, _GatedRouter)]
     for path in ("/nope", "/healthz", "/static/favicon.svg", "/api/v1/nothing"):
         assert not any(gate.admits(path) for gate in gates), path
+
+
+def _plain_functions(dependant: Any) -> list[str]:
+    found = []
+    for dependency in dependant.dependencies:
+        call = dependency.call
+        if call is not None and not (
+            inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
+        ):
+            found.append(getattr(call, "__qualname__", repr(call)))
+        found += _plain_functions(dependency)
+    return found
+
+
+def test_no_route_or_dependency_is_run_in_the_thread_pool(tmp_path: Path) -> None:
+    """FastAPI runs a plain ``def`` endpoint or dependency in a thread of its pool: a trip per
+    request (the list's query parameters, a plain function, cost ~0.5 ms of each page)."""
+    app = create_app(Settings(_env_file=None, data_dir=tmp_path, database_url=None))  # type: ignore[call-arg]
+    plain = []
+    routes = 0
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute):
+            continue
+        routes += 1
+        if not inspect.iscoroutinefunction(route.endpoint):
+            plain.append(f"{route.path}: {route.endpoint.__qualname__}")
+        plain += [f"{route.path}: {name}" for name in _plain_functions(route.dependant)]
+    assert routes > 300
+    assert plain == []

@@ -10,7 +10,7 @@ from madoguchi.crm import filters
 from madoguchi.kit.ids import MAX_ID
 
 
-def filter_conditions(
+async def filter_conditions(
     q: Annotated[str | None, Query(max_length=200, description="name or message text")] = None,
     tag: Annotated[list[str] | None, Query(description="tag id or name (repeatable)")] = None,
     tag_mode: Annotated[str, Query(pattern="^(any|all)$")] = "any",
@@ -21,6 +21,7 @@ def filter_conditions(
         str | None, Query(description="JSON list of {field, op, value} (see docs/api.md)")
     ] = None,
 ) -> list[filters.Condition]:
+    # async: a plain function would be run in a thread of the pool, a trip per list request.
     return filters.from_params(
         q=q,
         tag=tag,

@@ -74,7 +74,7 @@ class NamedList:
     # in order. A move or a drag then reorders those only, in the places they hold.
     group: Callable[[Ctx, int], Awaitable[list[int]]] | None = None
 
-    def typed(
+    async def typed(
         self,
         name: Annotated[str | None, Form()] = None,
         color: FormText = "",
@@ -82,7 +82,8 @@ class NamedList:
         folder_id: FormText = "",
         parent_id: FormText = "",
     ) -> Named:
-        """What an add or update form sent (the routes' dependency)."""
+        """What an add or update form sent (the routes' dependency; async, so not run in a
+        thread of the pool)."""
         picked = chosen_color(color, custom_color) if self.colored else ""
         folder = parent_id if self.folder_field == "parent_id" else folder_id
         in_folder = as_id(folder) if self.folder_field else None
