@@ -53,7 +53,12 @@ from madoguchi.kit.routing import include_gated
 from madoguchi.kit.static import KeptStaticFiles
 from madoguchi.kit.web import NOT_JSON, Runtime, describe_invalid, refused, runtime_of
 from madoguchi.members.api import router as members_router
-from madoguchi.members.dependencies import current_member, member_refusals, websocket_member
+from madoguchi.members.dependencies import (
+    current_member,
+    member_refusals,
+    token_or_member,
+    websocket_member,
+)
 from madoguchi.notifications import push
 from madoguchi.notifications.api import router as notifications_router
 from madoguchi.stats.api import router as stats_router
@@ -120,7 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    install_openapi(app, refusals={current_member: member_refusals})
+    install_openapi(
+        app, refusals={current_member: member_refusals, token_or_member: member_refusals}
+    )
     _install_error_handlers(app)
     app.add_middleware(RefuseNul, language=settings.default_language)
     # Outside RefuseNul, which reads bodies whole: a body is bounded before anyone reads it.

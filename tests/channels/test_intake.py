@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from fastapi import HTTPException
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine
 
 from madoguchi.automation import triggers
 from madoguchi.automation.models import Trigger
@@ -21,8 +23,9 @@ from madoguchi.conversations.models import Conversation, ConversationTeamUnread,
 from madoguchi.conversations.service import Ingested
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Invalid
+from madoguchi.members.dependencies import TokenCaller
 from tests.conftest import RecordingBus
-from tests.fixtures import Factory, auth
+from tests.fixtures import PASSWORD, Factory, auth
 
 
 def _message(channel_id: int, n: int, *, sender: str | None = None, **kw: Any) -> inbound.Inbound:
@@ -179,3 +182,122 @@ async def test_concurrent_posts_to_the_api_channel_are_each_answered_once_commit
     assert answers[12].status_code in (400, 422), answers[12].text  # too long: refused alone
     stored = await _stored(database)
     assert sorted(e for e, _ in stored) == sorted(f"e{n}" for n in range(12))
+
+
+def _caller(secret: str, channel_id: int) -> TokenCaller:
+    return TokenCaller(secret=secret, method="POST", path=f"/api/v1/channels/{channel_id}/inbound")
+
+
+async def test_a_token_is_looked_up_once_for_its_batch_and_a_bad_one_refuses_only_its_own(
+    intake: Intake, factory: Factory, database: Database
+) -> None:
+    token = await factory.token(await factory.member())
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    looked_up: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT") and "api_tokens" in statement:
+            looked_up.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        answers = await asyncio.gather(
+            *(
+                intake.receive(_message(channel.id, n), caller=_caller(token, channel.id))
+                for n in range(4)
+            ),
+            intake.receive(_message(channel.id, 4), caller=_caller("mdg_not-a-token", channel.id)),
+            intake.receive(_message(channel.id, 5), caller=_caller(token, channel.id)),
+            return_exceptions=True,
+        )
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert len(looked_up) == 2  # the good token and the bad one, once each
+    refused = answers[4]
+    assert isinstance(refused, HTTPException) and refused.status_code == 401
+    assert [a.message.external_id for a in answers if isinstance(a, Ingested)] == [
+        "m-0",
+        "m-1",
+        "m-2",
+        "m-3",
+        "m-5",
+    ]
+    assert intake.transactions == 1
+    assert sorted(e for e, _ in await _stored(database)) == ["m-0", "m-1", "m-2", "m-3", "m-5"]
+
+
+async def test_a_post_with_a_token_opens_no_session_of_its_own(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = await factory.token(await factory.member())
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+
+    def no_reads() -> Any:
+        raise AssertionError("the request opened a session")
+
+    # The writer stores and checks the token in its own transaction (write_sessions).
+    monkeypatch.setattr(database, "read_sessions", no_reads)
+    posted = await client.post(
+        f"/api/v1/channels/{channel.id}/inbound",
+        json={"contact": {"external_id": "c1"}, "external_id": "e1", "text": "予約の件"},
+        headers=auth(token),
+    )
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["text"] == "予約の件"
+
+
+async def test_the_api_channel_refuses_as_before_a_token_now_checked_by_the_writer(
+    client: httpx.AsyncClient, factory: Factory, database: Database
+) -> None:
+    member = await factory.member()
+    token = await factory.token(member)
+    channel = await factory.channel()
+    line = await factory.channel(kind="line", name="LINE")
+    await factory.ctx.db.commit()
+    body = {"contact": {"external_id": "c1"}, "external_id": "e1", "text": "予約の件"}
+
+    def post(channel_id: int, headers: dict[str, str]) -> Any:
+        return client.post(f"/api/v1/channels/{channel_id}/inbound", json=body, headers=headers)
+
+    # A bad token before anything about the channel; then the channel's own refusals.
+    unknown = await post(999, auth("mdg_not-a-token"))
+    assert unknown.status_code == 401 and unknown.headers["www-authenticate"] == "Bearer"
+    assert (await post(999, auth(token))).json() == {"detail": "No channel with id 999."}
+    not_api = await post(line.id, auth(token))
+    assert not_api.status_code == 422
+    assert not_api.json() == {"detail": f"Channel {line.id} is not an API channel."}
+    # A member whose password was reset must choose a new one first, even through a token.
+    member.password_must_change = True
+    await factory.ctx.db.commit()
+    first = await post(channel.id, auth(token))
+    assert first.status_code == 403 and "choose a new one first" in first.json()["detail"]
+    assert await _stored(database) == []
+
+
+async def test_a_signed_in_browser_posts_with_its_session_as_before(
+    client: httpx.AsyncClient, factory: Factory, database: Database
+) -> None:
+    member = await factory.member()
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    signed_in = await client.post(
+        "/api/v1/auth/login", json={"email": member.email, "password": PASSWORD}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    posted = await client.post(
+        f"/api/v1/channels/{channel.id}/inbound",
+        json={"contact": {"external_id": "c1"}, "external_id": "e1", "text": "予約の件"},
+    )
+    assert posted.status_code == 201, posted.text
+    client.cookies.clear()
+    refused = await client.post(
+        f"/api/v1/channels/{channel.id}/inbound",
+        json={"contact": {"external_id": "c1"}, "external_id": "e2", "text": "予約の件"},
+    )
+    assert refused.status_code == 401
+    assert await _stored(database) == [("e1", "予約の件")]

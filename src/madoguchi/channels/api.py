@@ -17,9 +17,8 @@ from madoguchi.connectors import inbound as inbound_messages
 from madoguchi.connectors.intake import intake_of
 from madoguchi.conversations.schemas import MessageOut
 from madoguchi.files import service as files
-from madoguchi.kit.errors import Invalid
-from madoguchi.kit.web import CtxDep, reads_only
-from madoguchi.members.dependencies import MemberDep
+from madoguchi.kit.web import CtxDep
+from madoguchi.members.dependencies import CallerDep, MemberDep, TokenCaller
 from madoguchi.members.service import ensure_manager
 
 router = APIRouter(prefix="/api/v1", tags=["channels"])
@@ -81,29 +80,23 @@ async def remove_channel(channel_id: int, member: MemberDep, ctx: CtxDep) -> Res
     status_code=201,
     responses={200: {"description": "Already stored (same external_id): the stored message."}},
 )
-@reads_only
 async def inbound(
     channel_id: int,
     body: InboundMessage,
     request: Request,
     response: Response,
-    _member: MemberDep,
-    ctx: CtxDep,
+    caller: CallerDep,
 ) -> MessageOut:
     """The generic API channel: a customer's message from an integration.
 
     201 when stored; 200 with the stored message when this ``external_id`` came before.
     The answer comes only after the message is committed (with those of other requests
-    arriving meanwhile: ``connectors.intake``).
+    arriving meanwhile: ``connectors.intake``, which also checks the token and the channel,
+    once for all of them: this request opens no session of its own).
     """
-    channel = await service.get_channel(ctx.db, channel_id=channel_id)
-    if channel.kind != ChannelKind.api:
-        raise Invalid("Channel %(id)s is not an API channel.", id=channel_id)
-    if not channel.enabled:
-        raise Invalid("Channel %(id)s is disabled.", id=channel_id)
     ingested = await intake_of(request).receive(
         inbound_messages.Inbound(
-            channel_id=channel.id,
+            channel_id=channel_id,
             kind=ChannelKind.api,
             sender=body.contact.external_id,
             name=body.contact.name,
@@ -111,6 +104,7 @@ async def inbound(
             text=body.text,
             exact=True,
         ),
+        caller=caller if isinstance(caller, TokenCaller) else None,
     )
     if not ingested.created:
         response.status_code = 200

@@ -204,6 +204,18 @@ async def get_channel(db: AsyncSession, *, channel_id: int, removed: bool | None
     return channel
 
 
+def api_channel(channel: Channel | None, channel_id: int) -> Channel:
+    """The channel an integration posts a customer's message to (``channel_id``'s row, if any):
+    an API channel, enabled."""
+    if channel is None:
+        raise NotFound("No channel with id %(id)s.", id=channel_id)
+    if channel.kind != ChannelKind.api:
+        raise Invalid("Channel %(id)s is not an API channel.", id=channel_id)
+    if not channel.enabled:
+        raise Invalid("Channel %(id)s is disabled.", id=channel_id)
+    return channel
+
+
 async def list_channels(db: AsyncSession, *, removed: bool = False) -> list[Channel]:
     """The channels in use, or (``removed``) the ones deleted, whose conversations are kept."""
     query = select(Channel).where(

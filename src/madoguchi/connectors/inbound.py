@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.automation import filters
 from madoguchi.channels.base import DeliveryError, failure, printable
-from madoguchi.channels.models import Channel
+from madoguchi.channels.models import Channel, ChannelKind
+from madoguchi.channels.service import api_channel
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations
@@ -140,8 +141,11 @@ class Inbound:
 
 async def load_channel(ctx: Ctx, channel_id: int, kind: str) -> Channel:
     """The enabled channel of that kind (404 for anything else, so that a webhook tells
-    nothing about channels of other kinds): nothing comes in through any other."""
+    nothing about channels of other kinds): nothing comes in through any other. The API
+    channel's caller, a member's token, is told why (``channels.api_channel``)."""
     channel = await ctx.db.get(Channel, channel_id)
+    if kind == ChannelKind.api:
+        return api_channel(channel, channel_id)
     if channel is None or channel.kind != kind or not channel.enabled:
         raise NotFound("No %(kind)s channel with id %(id)s.", kind=kind, id=channel_id)
     return channel

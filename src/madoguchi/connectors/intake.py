@@ -9,8 +9,10 @@ batch is whatever arrived while the one before was being stored, so one client a
 answered as soon as its message is stored, and many share the transaction's cost (issue 14:
 with one transaction per message, eight clients got no more through than one).
 
-The requests' own sessions only read (``kit.web.reads_only``): on SQLite a request holding the
-write lock while it waits on the writer would wait for itself.
+A request's API token is checked by the writer too, with the batch's (``TokenCaller``): once
+for all the requests that carry it, in the batch's transaction, so that such a request opens no
+session of its own. The web chat's requests do open one, and only read (``kit.web.reads_only``):
+on SQLite a request holding the write lock while it waits on the writer would wait for itself.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from fastapi import HTTPException
 from starlette.requests import HTTPConnection
 
 from madoguchi.config import Settings
@@ -28,6 +31,8 @@ from madoguchi.conversations.service import Ingested
 from madoguchi.events import EventBus
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
+from madoguchi.kit.errors import DomainError
+from madoguchi.members.dependencies import TokenCaller
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,8 @@ MOST = 64
 class _Waiting:
     message: inbound.Inbound
     answer: asyncio.Future[Ingested]
+    # The request's API token, checked before its message is stored (None: checked already).
+    caller: TokenCaller | None = None
 
 
 @dataclass
@@ -55,11 +62,13 @@ class Intake:
     transactions: int = 0
     stored: int = 0
 
-    async def receive(self, message: inbound.Inbound) -> Ingested:
+    async def receive(
+        self, message: inbound.Inbound, *, caller: TokenCaller | None = None
+    ) -> Ingested:
         """``inbound.receive`` for this message, stored with whatever else is waiting: answered
-        once committed, or its refusal raised."""
+        once committed, or its refusal raised (``caller``'s first: a token that admits no one)."""
         answer: asyncio.Future[Ingested] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Waiting(message, answer))
+        self._queue.append(_Waiting(message, answer, caller))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="intake")
         # The request may be given up (its client gone): the message is stored all the same.
@@ -79,7 +88,12 @@ class Intake:
         try:
             async with self.database.write_sessions() as session:
                 ctx = Ctx(db=session, bus=self.bus, settings=self.settings)
-                results = await inbound.receive_many(ctx, [w.message for w in batch])
+                refused = await _callers_refused(ctx, batch)
+                admitted = [w for w in batch if id(w) not in refused]
+                stored = await inbound.receive_many(ctx, [w.message for w in admitted])
+                if session.in_transaction():
+                    # Nothing new was stored, but a token's use was noted (SQLite: in here).
+                    await session.commit()
         except Exception as error:
             if len(batch) > 1:
                 # What failed the batch (a deadlock with another process, say) fails it alone.
@@ -92,9 +106,33 @@ class Intake:
             _answer(batch[0].answer, error)
             return
         self.transactions += 1
-        self.stored += len(batch)
-        for waiting, result in zip(batch, results, strict=True):
+        self.stored += len(admitted)
+        for waiting, result in zip(admitted, stored, strict=True):
             _answer(waiting.answer, result)
+        for waiting in batch:
+            if id(waiting) in refused:
+                _answer(waiting.answer, refused[id(waiting)])
+
+
+async def _callers_refused(ctx: Ctx, batch: Sequence[_Waiting]) -> dict[int, Exception]:
+    """The waiting requests whose token admits no one (by ``id``), with their refusal; each
+    token is looked up once."""
+    checked: dict[TokenCaller, Exception | None] = {}
+    refused: dict[int, Exception] = {}
+    for waiting in batch:
+        caller = waiting.caller
+        if caller is None:
+            continue
+        if caller not in checked:
+            try:
+                await caller.member(ctx.db)
+                checked[caller] = None
+            except (HTTPException, DomainError) as error:
+                checked[caller] = error
+        refusal = checked[caller]
+        if refusal is not None:
+            refused[id(waiting)] = refusal
+    return refused
 
 
 def _answer(answer: asyncio.Future[Ingested], result: Ingested | BaseException) -> None:

@@ -3,6 +3,7 @@ dependency for every route that needs one."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -10,7 +11,7 @@ from fastapi import Depends, HTTPException, Request, WebSocket
 from starlette.requests import HTTPConnection
 
 from madoguchi.kit.context import Actor, Ctx
-from madoguchi.kit.db import utcnow
+from madoguchi.kit.db import AsyncSession, utcnow
 from madoguchi.kit.web import SAFE_METHODS, CtxDep, runtime_of
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
@@ -46,14 +47,18 @@ async def authenticate(connection: HTTPConnection, ctx: Ctx, *, unsafe: bool) ->
     return None
 
 
+def _unauthenticated() -> HTTPException:
+    return HTTPException(
+        401,
+        "Authentication required: a Bearer token or a signed-in session.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 async def current_member(request: Request, ctx: CtxDep) -> Member:
     member = await authenticate(request, ctx, unsafe=request.method not in SAFE_METHODS)
     if member is None:
-        raise HTTPException(
-            401,
-            "Authentication required: a Bearer token or a signed-in session.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _unauthenticated()
     if members.must_change_password(member, method=request.method, path=request.url.path):
         if request.url.path.startswith("/api/"):
             raise members.password_change_first()
@@ -71,6 +76,43 @@ async def current_member(request: Request, ctx: CtxDep) -> Member:
 
 
 MemberDep = Annotated[Member, Depends(current_member)]
+
+
+@dataclass(frozen=True)
+class TokenCaller:
+    """A request's Bearer token, not yet looked up: a writer storing the messages of many
+    requests at once (``connectors.intake``) checks it in its own transaction, once for all the
+    requests that carry it, rather than each request opening a session to check it."""
+
+    secret: str
+    method: str
+    path: str
+
+    async def member(self, db: AsyncSession) -> Member:
+        """The member behind the token, refused as ``current_member`` refuses: 401 for an
+        unknown, revoked or deactivated one, 403 while a reset password waits to be replaced."""
+        member = await members.member_for_token(db, secret=self.secret)
+        if member is None:
+            raise _unauthenticated()
+        if members.must_change_password(member, method=self.method, path=self.path):
+            raise members.password_change_first()
+        return member
+
+
+async def token_or_member(request: Request) -> TokenCaller | Member:
+    """Who posts to a route that stores through the intake: a Bearer token is handed on as it
+    came (the writer checks it with the batch); a signed-in session is checked here, as
+    ``current_member`` checks it (a request without either: 401)."""
+    token = bearer_token(request)
+    if token is not None:
+        return TokenCaller(secret=token, method=request.method, path=request.url.path)
+    runtime = runtime_of(request)
+    async with runtime.database.read_sessions() as session:
+        ctx = Ctx(db=session, bus=runtime.bus, settings=runtime.settings)
+        return await current_member(request, ctx)
+
+
+CallerDep = Annotated[TokenCaller | Member, Depends(token_or_member)]
 
 
 async def websocket_member(websocket: WebSocket) -> Member | None:
