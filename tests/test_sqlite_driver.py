@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -117,3 +118,49 @@ async def test_a_long_read_inside_a_write_keeps_the_write(scratch: Database) -> 
         await session.commit()
     async with scratch.read_sessions() as session:
         assert await session.scalar(text("SELECT label FROM t WHERE n = -5")) == "kept"
+
+
+async def test_a_writer_s_small_statements_run_on_the_loop_while_it_asks(
+    scratch: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[str] = []
+    execute = sqlite_driver.QuickConnection._execute
+
+    async def counted(self: sqlite_driver.QuickConnection, function: Any, *args: Any) -> Any:
+        what = args[0] if args and isinstance(args[0], str) else function.__name__
+        trips.append(what.upper())
+        return await execute(self, function, *args)
+
+    monkeypatch.setattr(sqlite_driver.QuickConnection, "_execute", counted)
+    async with scratch.write_sessions() as session:
+        async with sqlite_driver.inline_writes(session):
+            await session.execute(text("INSERT INTO t (n, label) VALUES (-7, 'inline')"))
+            await session.execute(text("UPDATE t SET label = 'moved' WHERE n = -7"))
+            assert await session.scalar(text("SELECT label FROM t WHERE n = -7")) == "moved"
+            await session.commit()
+        # BEGIN IMMEDIATE (it waits for the lock) and COMMIT (it may checkpoint) went to the
+        # thread; the INSERT, the UPDATE and the read did not.
+        assert trips == ["BEGIN IMMEDIATE", "COMMIT"]
+        await session.execute(text("INSERT INTO t (n, label) VALUES (-8, 'thread')"))
+        assert trips[-1].startswith("INSERT")  # after the block: to the thread, as before
+        await session.commit()
+    # What failed inside the block fails as SQLite's own error, and the flag goes back.
+    async with scratch.write_sessions() as session:
+        with pytest.raises(IntegrityError):
+            async with sqlite_driver.inline_writes(session):
+                await session.execute(text("INSERT INTO t (n, label) VALUES (-9, 'row 1')"))
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert isinstance(driver, sqlite_driver.QuickConnection)
+        assert driver.inline_writes is False
+        await session.rollback()
+    # A reader's session holds no lock: its writes stay in the thread (they may wait there).
+    trips.clear()
+    async with scratch.read_sessions() as session:
+        async with sqlite_driver.inline_writes(session):
+            await session.execute(text("UPDATE t SET label = 'read' WHERE n = -100"))
+        assert trips and trips[-1].startswith("UPDATE")
+        await session.rollback()
+    async with scratch.read_sessions() as session:
+        labels = (await session.execute(text("SELECT label FROM t WHERE n < -6 ORDER BY n"))).all()
+        assert [label for (label,) in labels] == ["thread", "moved"]

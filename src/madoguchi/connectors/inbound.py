@@ -35,6 +35,7 @@ from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import DomainError, Invalid, NotFound
+from madoguchi.kit.sqlite import inline_writes
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,11 @@ class Seen:
         waiting, self.waiting = self.waiting, []
         if not waiting:
             return
-        for message, result in zip(waiting, await receive_many(ctx, waiting), strict=True):
+        # A body's statements are small (its messages' rows): on SQLite they run on the loop
+        # rather than each in the connection's thread (kit.sqlite).
+        async with inline_writes(ctx.db):
+            results = await receive_many(ctx, waiting)
+        for message, result in zip(waiting, results, strict=True):
             if isinstance(result, DomainError):
                 log.warning(
                     "%s message %s on channel %s not stored: %s",

@@ -14,6 +14,12 @@ go of a read snapshot, or drops what was written: nothing was committed to the l
 that may wait for a lock or the disk (a statement, ``BEGIN IMMEDIATE``, ``COMMIT``) still runs in
 the thread.
 
+A writer that holds SQLite's write lock already (``BEGIN IMMEDIATE`` went through the thread) and
+runs only small statements (the intake's batch of inbound messages: a few rows each) may run its
+statements on the loop too (``inline_writes``): no statement of such a transaction can wait for a
+lock, and the trip to the thread cost more than SQLite's work (~0.1 ms of CPU per statement
+against ~0.03; issue 14's ingest). ``COMMIT`` still goes to the thread: it may checkpoint the log.
+
 SQLAlchemy uses a connection for one thing at a time (its adapter awaits each call under a
 mutex), and SQLite's connections are serialized by SQLite itself, so the two threads never use
 the connection at once, and if they did SQLite would make one wait.
@@ -22,11 +28,13 @@ the connection at once, and if they did SQLite would make one wait.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiosqlite
 from aiosqlite.context import contextmanager
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 CHUNK = 64
 # Rows fetched with the statement; a longer result is fetched on as it is read.
@@ -49,6 +57,13 @@ class _TooLong(Exception):
 
 def _is_read(sql: str) -> bool:
     return sql[:6].upper() == "SELECT" and sql not in _long_reads
+
+
+def _is_small_write(sql: str) -> bool:
+    """A statement of a writer's that may run on the loop (``inline_writes``): not a read (a
+    read runs there in slices, or in the thread when long), not BEGIN (it waits for the lock),
+    not COMMIT (it may checkpoint the log); one that begins with a CTE, in doubt, neither."""
+    return not sql.lstrip()[:6].upper().startswith(("SELECT", "WITH", "BEGIN", "COMMIT", "END"))
 
 
 class QuickCursor(aiosqlite.Cursor):
@@ -108,6 +123,9 @@ class QuickCursor(aiosqlite.Cursor):
                 return self
             except _TooLong:
                 pass
+        elif self._conn.inline_writes and _is_small_write(sql):  # type: ignore[attr-defined]
+            self._fetched, self._more = self._run(sql, values)
+            return self
         self._fetched, self._more = await self._execute(  # type: ignore[no-untyped-call]
             self._run, sql, values
         )
@@ -141,6 +159,9 @@ class QuickCursor(aiosqlite.Cursor):
 class QuickConnection(aiosqlite.Connection):
     """An aiosqlite connection making its cursors, and rolling back, on the loop's thread."""
 
+    # Every statement but BEGIN and COMMIT on the loop's thread while set (``inline_writes``).
+    inline_writes = False
+
     @contextmanager
     async def cursor(self) -> QuickCursor:  # type: ignore[override]
         return QuickCursor(self, self._conn.cursor())
@@ -172,3 +193,29 @@ def connector(path: str, *, timeout: float) -> Callable[[], Awaitable[QuickConne
         return connection
 
     return connect
+
+
+@asynccontextmanager
+async def inline_writes(session: AsyncSession) -> AsyncIterator[None]:
+    """Run ``session``'s statements on the loop's thread until the block ends, for a writer
+    transaction of small statements that holds the write lock (see the module; begins it). Does
+    nothing for a reader's session (``Database.read_sessions``), nor on another database."""
+    engine = session.bind
+    writer = (
+        isinstance(engine, AsyncEngine)
+        and engine.get_execution_options().get("sqlite_begin") == "IMMEDIATE"
+    )
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite" or not writer:
+        # A reader's write would wait for the lock: on the loop, it would stop everything.
+        yield
+        return
+    driver = (await connection.get_raw_connection()).driver_connection
+    if not isinstance(driver, QuickConnection):
+        yield
+        return
+    driver.inline_writes = True
+    try:
+        yield
+    finally:
+        driver.inline_writes = False
