@@ -11,7 +11,18 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, select, text, tuple_
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    bindparam,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi import search
@@ -454,12 +465,23 @@ async def _by_id(db: AsyncSession, model: Any, ids: set[Any]) -> dict[int, Any]:
     return {row.id: row for row in await db.scalars(_rows_of(model), {"ids": wanted})}
 
 
-_OWN_UNREAD = select(ConversationUnread.conversation_id, ConversationUnread.count).where(
-    ConversationUnread.member_id == bindparam("member_id"),
-    ConversationUnread.conversation_id.in_(bindparam("ids", expanding=True)),
+_CONTACTS_LABELLED = (
+    select(Contact, Status, Mark)
+    .outerjoin(Status, Status.id == Contact.status_id)
+    .outerjoin(Mark, Mark.id == Contact.mark_id)
+    .where(Contact.id.in_(bindparam("ids", expanding=True)))
 )
-_TEAM_UNREAD = select(ConversationTeamUnread.conversation_id, ConversationTeamUnread.count).where(
-    ConversationTeamUnread.conversation_id.in_(bindparam("ids", expanding=True))
+_UNREADS = union_all(
+    select(literal("own"), ConversationUnread.conversation_id, ConversationUnread.count).where(
+        ConversationUnread.member_id == bindparam("member_id"),
+        ConversationUnread.conversation_id.in_(bindparam("ids", expanding=True)),
+    ),
+    select(
+        literal("team"), ConversationTeamUnread.conversation_id, ConversationTeamUnread.count
+    ).where(
+        bindparam("team", type_=Boolean()),
+        ConversationTeamUnread.conversation_id.in_(bindparam("ids", expanding=True)),
+    ),
 )
 
 
@@ -470,29 +492,35 @@ async def inbox_items(
     its size."""
     if not conversations:
         return []
-    contacts = await _by_id(db, Contact, {c.contact_id for c in conversations})
+    # Each contact with its status and mark, in one statement.
+    labelled = {
+        contact.id: (contact, status, mark)
+        for contact, status, mark in await db.execute(
+            _CONTACTS_LABELLED, {"ids": list({c.contact_id for c in conversations})}
+        )
+    }
     channels = await _by_id(db, Channel, {c.channel_id for c in conversations})
-    statuses = await _by_id(db, Status, {c.status_id for c in contacts.values()})
-    marks = await _by_id(db, Mark, {c.mark_id for c in contacts.values()})
-    tag_map = await tags.contact_tags(db, contact_ids=list(contacts))
+    tag_map = await tags.contact_tags(db, contact_ids=list(labelled))
     ids = [c.id for c in conversations]
-    rows = await db.execute(_OWN_UNREAD, {"member_id": member_id, "ids": ids})
-    own = {conversation_id: count for conversation_id, count in rows}
-    unread, fresh = own, set[int]()
-    if await unread_mode(db) == UnreadMode.team:
-        rows = await db.execute(_TEAM_UNREAD, {"ids": ids})
-        unread, fresh = {conversation_id: count for conversation_id, count in rows}, set(own)
+    team = await unread_mode(db) == UnreadMode.team
+    # This member's unread rows, and with the team's 未確認 the team's, in one statement.
+    own: dict[int, int] = {}
+    teams: dict[int, int] = {}
+    rows = await db.execute(_UNREADS, {"member_id": member_id, "ids": ids, "team": team})
+    for whose, conversation_id, count in rows:
+        (teams if whose == "team" else own)[conversation_id] = count
+    unread, fresh = (teams, set(own)) if team else (own, set[int]())
     items = []
     for conversation in conversations:
-        contact = contacts[conversation.contact_id]
+        contact, status, mark = labelled[conversation.contact_id]
         items.append(
             InboxItem(
                 conversation=conversation,
                 contact=contact,
                 channel=channels[conversation.channel_id],
                 unread_count=unread.get(conversation.id, 0),
-                status=statuses.get(contact.status_id) if contact.status_id else None,
-                mark=marks.get(contact.mark_id) if contact.mark_id else None,
+                status=status,
+                mark=mark,
                 tags=tuple(tag_map[contact.id]),
                 fresh=conversation.id in fresh,
             )
