@@ -52,6 +52,8 @@ class Result:
     latencies_ms: tuple[float, ...]
     rss_mb: tuple[float, ...]
     database: str
+    # The servers on one CPU, the clients on the others (``--pin``).
+    pinned: bool = False
 
     @property
     def p50(self) -> float:
@@ -131,8 +133,22 @@ async def _listen(
     pipe.send(arrivals)
 
 
-def _listener(urls: list[str], tokens: list[str], expected: int, pipe: Connection) -> None:
+def _listener(
+    urls: list[str], tokens: list[str], expected: int, pipe: Connection, cpus: set[int] | None
+) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     asyncio.run(_listen(urls, tokens, expected, pipe))
+
+
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """The servers' CPUs and the clients' (``--pin``): the first CPU for the servers, the rest
+    for the clients, so that reading 500 connections' frames is not counted as the servers'
+    delay. None on a machine of one CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[0]}, set(cpus[1:])
 
 
 @contextlib.contextmanager
@@ -156,55 +172,87 @@ def measure(
     messages: int,
     clients: int,
     redis_url: str | None,
+    pin: bool = False,
 ) -> Result:
     tokens, channel_id = asyncio.run(_prepare(settings, members_count))
+    cpus = split_cpus() if pin else None
     with servers(settings, processes, redis_url) as running:
-        urls = [url for url, _pid in running]
-        # Member n connects to process n mod P; the members are split among the clients.
-        assigned = [(urls[n % processes], token) for n, token in enumerate(tokens)]
-        share = [assigned[k::clients] for k in range(clients)]
-        listeners = []
-        for part in share:
-            if not part:
-                continue
-            ours, theirs = multiprocessing.Pipe()
-            process = multiprocessing.Process(
-                target=_listener,
-                args=([u for u, _ in part], [t for _, t in part], messages, theirs),
+        if cpus is not None:
+            for _url, pid in running:
+                os.sched_setaffinity(pid, cpus[0])
+            os.sched_setaffinity(0, cpus[1])  # the posting client too, until the end
+        try:
+            return _deliveries(
+                settings, running, tokens, channel_id, messages, clients, cpus, processes
             )
-            process.start()
-            listeners.append((process, ours))
-        for _process, pipe in listeners:
-            if not pipe.poll(180) or pipe.recv() != "ready":
-                raise RuntimeError("the members did not all connect within 3 minutes")
-        rss = tuple(_rss_mb(pid) for _url, pid in running)
-        sent: dict[int, float] = {}
-        with httpx.Client(
-            base_url=urls[0], headers={"Authorization": f"Bearer {tokens[0]}"}
-        ) as http:
-            for n in range(messages):
-                started = time.time()
-                answer = http.post(
-                    f"/api/v1/channels/{channel_id}/inbound",
-                    json={
-                        "contact": {"external_id": f"live-{n % 10}", "name": "ライブ 花子"},
-                        "external_id": f"live-m{n}",
-                        "text": f"届いていますか {n}",
-                    },
-                )
-                answer.raise_for_status()
-                sent[int(answer.json()["id"])] = started
-                time.sleep(0.05)  # one message at a time, as customers write
-        latencies: list[float] = []
-        for process, pipe in listeners:
-            if not pipe.poll(180):
-                raise RuntimeError("a client did not receive every message within 3 minutes")
-            for message_id, at in pipe.recv():
-                latencies.append((at - sent[message_id]) * 1000)
-            process.join(10)
-        rss = tuple(max(a, _rss_mb(pid)) for a, (_url, pid) in zip(rss, running, strict=True))
+        finally:
+            if cpus is not None:
+                os.sched_setaffinity(0, cpus[0] | cpus[1])
+
+
+def _deliveries(
+    settings: Settings,
+    running: list[tuple[str, int]],
+    tokens: list[str],
+    channel_id: int,
+    messages: int,
+    clients: int,
+    cpus: tuple[set[int], set[int]] | None,
+    processes: int,
+) -> Result:
+    """Connect every member, post the messages one at a time, and time each delivery."""
+    urls = [url for url, _pid in running]
+    # Member n connects to process n mod P; the members are split among the clients.
+    assigned = [(urls[n % processes], token) for n, token in enumerate(tokens)]
+    share = [assigned[k::clients] for k in range(clients)]
+    listeners = []
+    for part in share:
+        if not part:
+            continue
+        ours, theirs = multiprocessing.Pipe()
+        process = multiprocessing.Process(
+            target=_listener,
+            args=(
+                [u for u, _ in part],
+                [t for _, t in part],
+                messages,
+                theirs,
+                cpus[1] if cpus else None,
+            ),
+        )
+        process.start()
+        listeners.append((process, ours))
+    for _process, pipe in listeners:
+        if not pipe.poll(180) or pipe.recv() != "ready":
+            raise RuntimeError("the members did not all connect within 3 minutes")
+    rss = tuple(_rss_mb(pid) for _url, pid in running)
+    sent: dict[int, float] = {}
+    with httpx.Client(base_url=urls[0], headers={"Authorization": f"Bearer {tokens[0]}"}) as http:
+        for n in range(messages):
+            started = time.time()
+            answer = http.post(
+                f"/api/v1/channels/{channel_id}/inbound",
+                json={
+                    "contact": {"external_id": f"live-{n % 10}", "name": "ライブ 花子"},
+                    "external_id": f"live-m{n}",
+                    "text": f"届いていますか {n}",
+                },
+            )
+            answer.raise_for_status()
+            sent[int(answer.json()["id"])] = started
+            time.sleep(0.05)  # one message at a time, as customers write
+    latencies: list[float] = []
+    for process, pipe in listeners:
+        if not pipe.poll(180):
+            raise RuntimeError("a client did not receive every message within 3 minutes")
+        for message_id, at in pipe.recv():
+            latencies.append((at - sent[message_id]) * 1000)
+        process.join(10)
+    rss = tuple(max(a, _rss_mb(pid)) for a, (_url, pid) in zip(rss, running, strict=True))
     database = "PostgreSQL + Redis" if settings.database_url else "SQLite"
-    return Result(members_count, processes, messages, tuple(latencies), rss, database)
+    return Result(
+        len(tokens), processes, messages, tuple(latencies), rss, database, cpus is not None
+    )
 
 
 def render(result: Result) -> str:
@@ -213,7 +261,12 @@ def render(result: Result) -> str:
         f"{result.database}",
         "",
         f"{result.messages} customer messages, one at a time; each reached every member "
-        f"({len(result.latencies_ms):,} deliveries).",
+        f"({len(result.latencies_ms):,} deliveries)."
+        + (
+            " The servers on one CPU, the clients on the others (PostgreSQL and Redis unpinned)."
+            if result.pinned
+            else " Servers and clients share the CPUs."
+        ),
         "",
         "| figure | value | goal |",
         "|---|---:|---:|",
@@ -237,6 +290,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=4, help="client processes for the members")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the servers on the first CPU, the clients on the others (Linux)",
+    )
     args = parser.parse_args(argv)
     if args.processes > 1 and not (args.database_url and args.redis_url):
         print(
@@ -251,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             messages=args.messages,
             clients=args.clients,
             redis_url=args.redis_url if args.processes > 1 else None,
+            pin=args.pin,
         )
     print(render(result))
     return 0

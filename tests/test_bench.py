@@ -176,9 +176,14 @@ def test_the_live_benchmark_times_every_delivery_to_every_member() -> None:
     services = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
     processes = 2 if services else 1
     argv = ["--members", "4", "--messages", "2", "--clients", "2", "--processes", str(processes)]
+    pinned = live.split_cpus() is not None
+    cpus = os.sched_getaffinity(0)
     with contextlib.redirect_stdout(io.StringIO()) as printed:
-        assert live.main(argv) == 0
+        assert live.main([*argv, "--pin"] if pinned else argv) == 0
     report = printed.getvalue()
+    if pinned:  # the servers on one CPU, the clients on the others; this process as it was
+        assert "The servers on one CPU, the clients on the others" in report
+        assert os.sched_getaffinity(0) == cpus
     rows = table(report, "## Live delivery")
     assert "(8 deliveries)" in report  # two messages, each to four members
     assert [row[0] for row in rows] == ["delivery p50", "delivery p99"] + [
