@@ -301,3 +301,9 @@ async def test_a_signed_in_browser_posts_with_its_session_as_before(
     )
     assert refused.status_code == 401
     assert await _stored(database) == [("e1", "予約の件")]
+
+
+def test_a_token_caller_never_shows_its_secret() -> None:
+    caller = _caller("mdg_secret-value", 1)
+    assert "mdg_secret-value" not in repr(caller) and "mdg_secret-value" not in str(caller)
+    assert caller == _caller("mdg_secret-value", 1) != _caller("mdg_other", 1)

@@ -3,7 +3,7 @@ dependency for every route that needs one."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -84,7 +84,8 @@ class TokenCaller:
     requests at once (``connectors.intake``) checks it in its own transaction, once for all the
     requests that carry it, rather than each request opening a session to check it."""
 
-    secret: str
+    # Never in a repr (a log line, a traceback's locals).
+    secret: str = field(repr=False)
     method: str
     path: str
 
