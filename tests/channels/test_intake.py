@@ -19,6 +19,7 @@ from madoguchi.config import Settings
 from madoguchi.connectors import inbound
 from madoguchi.connectors.intake import Intake
 from madoguchi.contacts.models import Contact
+from madoguchi.conversations import service as conversations_service
 from madoguchi.conversations.models import Conversation, ConversationTeamUnread, Message
 from madoguchi.conversations.service import Ingested
 from madoguchi.kit.db import Database
@@ -307,3 +308,36 @@ def test_a_token_caller_never_shows_its_secret() -> None:
     caller = _caller("mdg_secret-value", 1)
     assert "mdg_secret-value" not in repr(caller) and "mdg_secret-value" not in str(caller)
     assert caller == _caller("mdg_secret-value", 1) != _caller("mdg_other", 1)
+
+
+async def test_answers_stay_readable_when_a_batch_meets_a_message_stored_meanwhile(
+    intake: Intake, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch holding a message another process stored a moment ago is taken again message by
+    message, each in its own transaction; a later one's rollback must not expire what an
+    earlier one answered (it is read once the writer's session is closed: a 500 seen once in
+    test_scaleout's two processes)."""
+    channel = await factory.channel()
+    stored = await factory.inbound(channel, contact="c-9", external_id="m-9", text="先に届いた")
+    await factory.ctx.db.commit()
+    real = conversations_service.stored_inbounds
+
+    async def missing_the_other_process(db: Any, *, channel_id: int, external_ids: Any) -> Any:
+        # The batch's duplicate check (a set of ids) does not see m-9 yet; the read after the
+        # failed insert (a list of one) does.
+        found = await real(db, channel_id=channel_id, external_ids=external_ids)
+        if isinstance(external_ids, set):
+            found.pop("m-9", None)
+        return found
+
+    monkeypatch.setattr(conversations_service, "stored_inbounds", missing_the_other_process)
+    answers = await asyncio.gather(
+        intake.receive(_message(channel.id, 1)),
+        intake.receive(_message(channel.id, 9, sender="c-9", text="先に届いた")),
+        intake.receive(_message(channel.id, 2)),
+    )
+    assert [a.message.external_id for a in answers] == ["m-1", "m-9", "m-2"]
+    assert [a.message.text for a in answers] == ["問い合わせ 1", "先に届いた", "問い合わせ 2"]
+    assert [a.created for a in answers] == [True, False, True]
+    assert answers[1].message.id == stored.message.id
+    assert all(a.conversation.id for a in answers)

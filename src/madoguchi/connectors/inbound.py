@@ -307,7 +307,14 @@ async def receive_many(ctx: Ctx, inbounds: Sequence[Inbound]) -> list[Ingested |
                 if again is None:
                     raise
                 return [again]
-            return [(await receive_many(ctx, [inbound]))[0] for inbound in inbounds]
+            answers: list[Ingested | DomainError] = []
+            for inbound in inbounds:
+                [answer] = await receive_many(ctx, [inbound])
+                # The next one's rollback (stored meanwhile too) would expire what this one
+                # answered, and the caller reads it once the session is closed: kept as read.
+                _keep(ctx, answer)
+                answers.append(answer)
+            return answers
         for item, one in zip(added, ingested, strict=True):
             results[item.position] = one
     for (_, _), positions in twins.items():
@@ -321,6 +328,15 @@ async def receive_many(ctx: Ctx, inbounds: Sequence[Inbound]) -> list[Ingested |
     done = [result for result in results if result is not None]
     assert len(done) == len(inbounds)
     return done
+
+
+def _keep(ctx: Ctx, answer: Ingested | DomainError) -> None:
+    """Take an answer's objects out of the session, loaded as they are: a later rollback in it
+    cannot expire them."""
+    if isinstance(answer, Ingested):
+        for held in (answer.message, answer.conversation):
+            if held in ctx.db:
+                ctx.db.expunge(held)
 
 
 def _checked(position: int, inbound: Inbound) -> _Checked:
