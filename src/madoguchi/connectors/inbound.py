@@ -143,7 +143,7 @@ class Inbound:
 async def load_channel(ctx: Ctx, channel_id: int, kind: str) -> Channel:
     """The enabled channel of that kind (404 for anything else, so that a webhook tells
     nothing about channels of other kinds): nothing comes in through any other. The API
-    channel's caller, a member's token, is told why (``channels.api_channel``)."""
+    channel's caller, a member's token, is told why (``channels.service.api_channel``)."""
     channel = await ctx.db.get(Channel, channel_id)
     if kind == ChannelKind.api:
         return api_channel(channel, channel_id)
