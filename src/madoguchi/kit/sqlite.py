@@ -195,18 +195,24 @@ def connector(path: str, *, timeout: float) -> Callable[[], Awaitable[QuickConne
     return connect
 
 
+def is_sqlite_writer(engine: object) -> bool:
+    """Whether ``engine``'s transactions begin as SQLite writers, holding the write lock from
+    their first statement (``kit.db.writer_engine``: ``BEGIN IMMEDIATE``)."""
+    return (
+        isinstance(engine, AsyncEngine)
+        and engine.dialect.name == "sqlite"
+        and engine.get_execution_options().get("sqlite_begin") == "IMMEDIATE"
+    )
+
+
 @asynccontextmanager
 async def inline_writes(session: AsyncSession) -> AsyncIterator[None]:
     """Run ``session``'s statements on the loop's thread until the block ends, for a writer
     transaction of small statements that holds the write lock (see the module; begins it). Does
     nothing for a reader's session (``Database.read_sessions``), nor on another database."""
-    engine = session.bind
-    writer = (
-        isinstance(engine, AsyncEngine)
-        and engine.get_execution_options().get("sqlite_begin") == "IMMEDIATE"
-    )
+    writer = is_sqlite_writer(session.bind)
     connection = await session.connection()
-    if connection.dialect.name != "sqlite" or not writer:
+    if not writer:
         # A reader's write would wait for the lock: on the loop, it would stop everything.
         yield
         return

@@ -38,6 +38,7 @@ from madoguchi.kit.security import (
     secret_hash,
     verify_password,
 )
+from madoguchi.kit.sqlite import is_sqlite_writer
 from madoguchi.members.models import (
     ApiToken,
     LoginThrottle,
@@ -648,7 +649,7 @@ async def _note_token_use(db: AsyncSession, *, token_id: int, now: datetime) -> 
         return
     sqlite = engine.dialect.name == "sqlite"
     try:
-        if sqlite and engine.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
+        if is_sqlite_writer(engine):
             await db.execute(statement)  # this request holds SQLite's write lock already
             return
         # From a pool of its own: this request holds a connection of the main one already.
