@@ -1,6 +1,6 @@
 """The inbox list reads a page in a fixed number of statements, whatever its size (issue 14):
 what each row shows beside it (its contact, status, mark, tags, channel, unread count) is read
-for the whole page at once."""
+for the whole page at once, as plain rows, and answered in ``ConversationPage``'s shape."""
 
 from __future__ import annotations
 
@@ -11,12 +11,24 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from madoguchi.channels import service as channels
+from madoguchi.channels.service import reply_window_ends
+from madoguchi.conversations import repository
+from madoguchi.conversations.models import Conversation
+from madoguchi.conversations.repository import InboxItem
+from madoguchi.conversations.schemas import (
+    ChannelSummary,
+    ContactSummary,
+    ConversationOut,
+    ConversationPage,
+)
+from madoguchi.kit.schemas import Label
 from tests.fixtures import Factory, auth
 
-# A session's statements for a page: the member behind the token, the page's rows, the
-# contacts with their labels, the channels, the tags, the workspace's 未確認 setting, the
-# unread counts (and SQLite's BEGIN).
-BUDGET = 8
+# A session's statements for a page: the member behind the token, the page's ids, the
+# conversations with their contacts, labels and channels, the tags, the unread counts with the
+# workspace's 未確認 setting (and SQLite's BEGIN).
+BUDGET = 6
 
 
 async def _read(client: httpx.AsyncClient, token: str, limit: int) -> tuple[int, Any]:
@@ -80,3 +92,149 @@ async def test_a_page_of_twelve_costs_the_statements_a_page_of_two_does(
         assert item["channel"]["id"] == channel.id
         assert item["unread"] is True and item["unread_count"] == 1
     assert small == large <= BUDGET
+
+
+async def test_the_list_answers_each_field_as_the_model_documents_it(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    """The page is built as plain values, not models: it must still be the documented model,
+    field for field and byte for byte, for every kind of row (closed, snoozed, assigned,
+    labelled, hidden, a reply window, a removed channel), and each row as the one-conversation
+    answer gives it."""
+    owner = await factory.member(role="owner")
+    other = await factory.member(name="石井")
+    owner_id = owner.id
+    token = await factory.token(owner)
+    api = await factory.channel()
+    instagram = await factory.channel(kind="instagram", name="Instagram")
+    gone = await factory.channel(name="古い窓口")
+    shown = await channels.create_channel(
+        factory.ctx, kind="instagram", name="デモ", settings={"demo": True}
+    )
+    for n in range(6):
+        await factory.inbound(api, contact=f"c{n}", name=f"客 {n}", text=f"問い合わせ {n}")
+    await factory.inbound(instagram, contact="ig", name="インスタの客", text="DMです")
+    await factory.inbound(gone, contact="old", name="昔の客", text="前の窓口から")
+    await factory.inbound(shown, contact="demo", name="デモの客", text="試しに")
+    await factory.ctx.db.commit()
+    headers = auth(token)
+    other_headers = auth(await factory.token(other))
+    items = (await client.get("/api/v1/conversations", headers=headers)).json()["items"]
+    by_name = {item["contact"]["display_name"]: item for item in items}
+    status = (
+        await client.post("/api/v1/statuses", json={"name": "来店予定"}, headers=headers)
+    ).json()
+    mark = (await client.get("/api/v1/marks", headers=headers)).json()["items"][1]
+    tags = [
+        (await client.post("/api/v1/tags", json={"name": name}, headers=headers)).json()
+        for name in ("VIP", "紹介")
+    ]
+    labelled = by_name["客 0"]["contact"]["id"]
+    patched = await client.patch(
+        f"/api/v1/contacts/{labelled}",
+        json={"status": status["id"], "mark": mark["id"]},
+        headers=headers,
+    )
+    assert patched.status_code == 200, patched.text
+    for tag in tags:
+        put = await client.put(f"/api/v1/contacts/{labelled}/tags/{tag['id']}", headers=headers)
+        assert put.status_code == 204, put.text
+    actions = [
+        (by_name["客 1"], "close", {"memo": "完了しました"}),
+        (by_name["客 2"], "snooze", {"until": "2099-01-01T09:00:00+09:00"}),
+        (by_name["客 3"], "assign", {"member_id": other.id}),
+    ]
+    for item, action, body in actions:
+        done = await client.post(
+            f"/api/v1/conversations/{item['id']}/{action}", json=body, headers=headers
+        )
+        assert done.status_code == 200, done.text
+    hidden = by_name["客 4"]["contact"]["id"]
+    assert (
+        await client.patch(f"/api/v1/contacts/{hidden}", json={"hidden": True}, headers=headers)
+    ).status_code == 200
+    # Read by the other member: the team's 未確認 marks the rest new to the owner.
+    read = await client.post(
+        f"/api/v1/conversations/{by_name['客 5']['id']}/read", headers=other_headers
+    )
+    assert read.status_code in (200, 204), read.text
+    assert (await client.delete(f"/api/v1/channels/{gone.id}", headers=headers)).status_code == 204
+
+    seen: dict[str, dict[str, Any]] = {}
+    for view in ("all", "closed", "snoozed", "hidden"):
+        response = await client.get("/api/v1/conversations", params={"view": view}, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        page = ConversationPage.model_validate_json(response.content)
+        assert page.__pydantic_serializer__.to_json(page) == response.content
+        for item in response.json()["items"]:
+            seen[item["contact"]["display_name"]] = item
+            one = await client.get(f"/api/v1/conversations/{item['id']}", headers=headers)
+            assert one.status_code == 200, one.text
+            assert one.json() == item
+            assert ConversationOut.model_validate_json(one.content) == next(
+                row for row in page.items if row.id == item["id"]
+            )
+    assert set(seen) == {f"客 {n}" for n in range(6)} | {"インスタの客", "昔の客", "デモの客"}
+    contact = seen["客 0"]["contact"]
+    assert contact["status"] == {"id": status["id"], "name": "来店予定", "color": status["color"]}
+    assert contact["mark"] == {"id": mark["id"], "name": mark["name"], "color": mark["color"]}
+    assert contact["tags"] == [{"id": t["id"], "name": t["name"], "color": None} for t in tags]
+    assert seen["客 1"]["state"] == "closed" and seen["客 1"]["closed_at"] is not None
+    assert seen["客 1"]["memo"] == "完了しました"
+    assert seen["客 2"]["snooze_until"] == "2099-01-01T00:00:00Z"
+    assert seen["客 3"]["assignee_id"] == other.id
+    assert seen["客 4"]["contact"]["hidden"] is True
+    assert seen["インスタの客"]["reply_until"] is not None
+    assert seen["インスタの客"]["channel"] == {
+        "id": instagram.id,
+        "kind": "instagram",
+        "name": "Instagram",
+    }
+    assert seen["昔の客"]["reply_until"].startswith("0001-01-01")
+    assert seen["デモの客"]["reply_until"] is None
+    assert seen["客 5"]["unread"] is False and seen["客 5"]["new_for_me"] is True
+    assert seen["客 0"]["unread"] is True and seen["客 0"]["unread_count"] == 1
+    assert seen["客 3"]["contact"]["status"] is None and seen["客 3"]["contact"]["tags"] == []
+    # The same conversations as the staff UI reads them (ORM objects), field for field.
+    factory.ctx.db.expire_all()
+    conversations = [await factory.ctx.db.get(Conversation, i["id"]) for i in seen.values()]
+    items = await repository.inbox_items(
+        factory.ctx.db, member_id=owner_id, conversations=[c for c in conversations if c]
+    )
+    assert len(items) == len(seen)
+    for item in items:
+        assert ConversationOut.model_validate(seen[item.contact.display_name]) == _as_model(item)
+
+
+def _as_model(item: InboxItem) -> ConversationOut:
+    """What the list must say of ``item``, from the ORM objects the staff UI shows."""
+    conversation, contact, channel = item.conversation, item.contact, item.channel
+    return ConversationOut(
+        id=conversation.id,
+        contact_id=conversation.contact_id,
+        channel_id=conversation.channel_id,
+        state=conversation.state,
+        memo=conversation.memo,
+        closed_at=conversation.closed_at,
+        reply_until=reply_window_ends(channel, conversation.last_inbound_at),
+        assignee_id=conversation.assignee_id,
+        snooze_until=conversation.snooze_until,
+        last_activity_at=conversation.last_activity_at,
+        last_message_kind=conversation.last_message_kind,
+        last_message_preview=conversation.last_message_preview,
+        unread=item.unread,
+        unread_count=item.unread_count,
+        new_for_me=item.fresh,
+        contact=ContactSummary(
+            id=contact.id,
+            display_name=contact.display_name,
+            channel_name=contact.channel_name,
+            avatar_url=contact.avatar_url,
+            status=Label.of(item.status),
+            mark=Label.of(item.mark),
+            tags=[label for tag in item.tags if (label := Label.of(tag))],
+            hidden=contact.hidden,
+        ),
+        channel=ChannelSummary(id=channel.id, kind=channel.kind, name=channel.name),
+    )

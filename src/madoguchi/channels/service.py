@@ -234,10 +234,22 @@ def initial_delivery(channel: Channel) -> Delivery:
 def reply_window_ends(channel: Channel, last_inbound_at: datetime | None) -> datetime | None:
     """Until when a reply may be sent (None: no limit; long past: never, as for a deleted
     channel's conversations)."""
-    if channel.removed:
+    return reply_until(
+        channel.kind,
+        last_inbound_at,
+        removed=channel.removed,
+        demo=bool(channel.settings.get("demo")),
+    )
+
+
+def reply_until(
+    kind: str, last_inbound_at: datetime | None, *, removed: bool, demo: bool
+) -> datetime | None:
+    """``reply_window_ends`` from a channel's values (a list read as plain rows)."""
+    if removed:
         return datetime.min.replace(tzinfo=UTC)
-    window = KINDS[channel.kind].reply_window
-    if window is None or channel.settings.get("demo"):
+    window = KINDS[kind].reply_window
+    if window is None or demo:
         return None
     if last_inbound_at is None:
         return datetime.min.replace(tzinfo=UTC)

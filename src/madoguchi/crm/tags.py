@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from madoguchi.audit import service as audit
 from madoguchi.automation import triggers
@@ -13,15 +16,19 @@ from madoguchi.crm.models import ContactTag, Tag, TagFolder
 from madoguchi.events.types import ContactUpdated, TagAdded, TagsChanged
 from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import AnyRow, AnySelect
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import next_position
 from madoguchi.members.models import Member, Role
 from madoguchi.members.service import ensure_manager
 
+T = TypeVar("T")
+
 # Who may do what with tags (docs/api.md, "Tags"): every member tags customers and may make a
 # new tag while doing so, outside any folder or in a folder that exists; making, renaming and
 # deleting folders, and renaming, moving and deleting tags, is for owners and admins.
+
 # ``actor`` None is the product itself (the demo loader, an import already checked).
 
 
@@ -280,20 +287,39 @@ async def delete_tag(ctx: Ctx, *, actor: Member | None, tag_id: int) -> None:
 
 
 # Built once: a page of the list reads it for every request (issue 14).
-_TAGS_OF = (
+_TAGS_OF: AnySelect = (
     select(ContactTag.contact_id, Tag)
     .join(Tag, Tag.id == ContactTag.tag_id)
     .where(ContactTag.contact_id.in_(bindparam("contact_ids", expanding=True)))
     .order_by(Tag.position, Tag.id)
 )
+# The same as plain values (contact_id, id, name): for the API's lists, without ORM objects.
+_TAG_ROWS_OF: AnySelect = _TAGS_OF.with_only_columns(
+    ContactTag.contact_id, Tag.id, Tag.name, maintain_column_froms=True
+)
 
 
 async def contact_tags(db: AsyncSession, *, contact_ids: list[int]) -> dict[int, list[Tag]]:
     """Each contact's tags, in the workspace's tag order."""
-    rows = await db.execute(_TAGS_OF, {"contact_ids": contact_ids})
-    tags: dict[int, list[Tag]] = {contact_id: [] for contact_id in contact_ids}
-    for contact_id, tag in rows:
-        tags[contact_id].append(tag)
+    return await _per_contact(db, _TAGS_OF, contact_ids, lambda row: row[1])
+
+
+async def contact_tag_pairs(
+    db: AsyncSession | AsyncConnection, *, contact_ids: list[int]
+) -> dict[int, list[tuple[int, str]]]:
+    """Each contact's tags as (id, name), in the same order."""
+    return await _per_contact(db, _TAG_ROWS_OF, contact_ids, lambda row: (row[1], row[2]))
+
+
+async def _per_contact(
+    db: AsyncSession | AsyncConnection,
+    statement: AnySelect,
+    contact_ids: list[int],
+    value: Callable[[AnyRow], T],
+) -> dict[int, list[T]]:
+    tags: dict[int, list[T]] = {contact_id: [] for contact_id in contact_ids}
+    for row in await db.execute(statement, {"contact_ids": contact_ids}):
+        tags[row[0]].append(value(row))
     return tags
 
 

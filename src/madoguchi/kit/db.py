@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 from sqlalchemy import (
@@ -17,6 +17,8 @@ from sqlalchemy import (
     Column,
     DateTime,
     MetaData,
+    Row,
+    Select,
     Table,
     event,
     func,
@@ -209,11 +211,18 @@ def side_engine(engine: AsyncEngine) -> AsyncEngine:
     return side
 
 
+# A statement, and its rows, of whatever columns (SQLAlchemy types each column otherwise).
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 __all__ = [
+    "AnyRow",
+    "AnySelect",
     "AsyncSession",
     "Base",
     "Database",

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
@@ -30,17 +29,6 @@ class Runtime:
     settings: Settings
     database: Database
     bus: EventBus
-
-
-class ModelJSON(Response):
-    """A model answered as built: serialised once, not validated a second time against the
-    route's ``response_model`` (which still documents it): for the hot lists, whose pages are
-    validated once as they are made."""
-
-    media_type = "application/json"
-
-    def __init__(self, model: BaseModel, status_code: int = 200) -> None:
-        super().__init__(model.__pydantic_serializer__.to_json(model), status_code=status_code)
 
 
 def _download_headers(filename: str) -> dict[str, str]:
