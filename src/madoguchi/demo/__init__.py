@@ -16,9 +16,18 @@ the names and phrases ``--scale`` draws from.
 """
 
 from madoguchi.demo.loader import DemoResult, load_demo
-from madoguchi.demo.scale import SCALE_PARALLEL_FROM, ScaleResult, load_scale, scale_processes
+from madoguchi.demo.scale import (
+    SCALE_ANALYZED,
+    SCALE_CHURNED,
+    SCALE_PARALLEL_FROM,
+    ScaleResult,
+    load_scale,
+    scale_processes,
+)
 
 __all__ = [
+    "SCALE_ANALYZED",
+    "SCALE_CHURNED",
     "SCALE_PARALLEL_FROM",
     "DemoResult",
     "ScaleResult",

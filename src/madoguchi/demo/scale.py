@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from madoguchi import search
 from madoguchi.channels.models import Channel, ChannelKind
@@ -481,6 +481,30 @@ async def _share(settings: Settings, contacts: int, part: int) -> Written:
         await database.dispose()
 
 
+# Rows the loader writes twice: stored, then moved to their last message by the one writer of
+# messages (recording.record_many): each leaves a dead copy behind.
+SCALE_CHURNED = (Contact, ContactTag, Conversation)
+# Rows written once, whose statistics plans need.
+SCALE_ANALYZED = (Record, Message, ConversationUnread, ConversationTeamUnread, Notification)
+
+
+async def _tidy(ctx: Ctx) -> None:
+    """PostgreSQL after a load: the dead copies vacuumed away and every table's statistics
+    gathered. Autovacuum would do both, but only later, and not at all where it is off: until
+    then an index-only scan visits the table for each row (the inbox filtered by a tag and a
+    status, 9.8 -> 7.8 ms at a million contacts), and a plan made without statistics walks
+    the wrong index. VACUUM cannot run in a transaction: on a connection of its own."""
+    churned = ", ".join(table_of(model).name for model in SCALE_CHURNED)
+    analyzed = [table_of(model).name for model in SCALE_ANALYZED]
+    analyzed += [search.CONTACTS.name, search.MESSAGES.name, search.CONVERSATIONS]
+    engine = ctx.db.bind
+    assert isinstance(engine, AsyncEngine)
+    async with engine.connect() as connection:
+        own = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await own.execute(text(f"VACUUM (ANALYZE) {churned}"))
+        await own.execute(text(f"ANALYZE {', '.join(analyzed)}"))
+
+
 async def load_scale(ctx: Ctx, *, contacts: int, processes: int | None = None) -> ScaleResult:
     """``contacts`` contacts with 3–12 message conversations over the last year, about 30%
     unread, about 80% with a status (未対応 for most unread ones, 完了 for most others) and tags
@@ -521,14 +545,7 @@ async def load_scale(ctx: Ctx, *, contacts: int, processes: int | None = None) -
             for helper in helpers[1:]:
                 helper.stop()
     if ctx.dialect == "postgresql":
-        # Plans need statistics; autovacuum would gather them, but only some time later.
-        tables = [Contact, ContactTag, Record, Conversation, Message, ConversationUnread]
-        tables.append(ConversationTeamUnread)
-        tables.append(Notification)
-        names = [table_of(model).name for model in tables]
-        names += [search.CONTACTS.name, search.MESSAGES.name, search.CONVERSATIONS]
-        await ctx.db.execute(text(f"ANALYZE {', '.join(names)}"))
-        await ctx.commit()
+        await _tidy(ctx)
     return ScaleResult(
         contacts=made.contacts,
         messages=made.messages,
