@@ -426,14 +426,20 @@ async def _add_to_entries(
     if not missing:
         return
     rows = await ctx.db.execute(
-        select(Conversation.id, Conversation.last_activity_at, Contact)
+        select(
+            Conversation.id,
+            Conversation.last_activity_at,
+            Contact.channel_name,
+            Contact.display_name,
+            Contact.reading,
+        )
         .join(Contact, Contact.id == Conversation.contact_id)
         .where(Conversation.id.in_(missing))
     )
     started = []
-    for cid, at, contact in rows:  # a conversation deleted meanwhile has none
+    for cid, at, channel_name, display_name, reading in rows:  # none if deleted meanwhile
         seq = seqs.get(cid, search.activity_seq(at, cid))
-        names = grams_of([searching.names_text(contact)])
+        names = grams_of([searching.names_of(channel_name, display_name, reading)])
         started.append(search.ConversationEntry(cid, seq, names | grams.get(cid, frozenset())))
     await search.write_conversations(ctx.db, started, new=True)
 

@@ -207,13 +207,7 @@ async def write_histories(
         read_at = None if unread else shown[-1].at
         reading = readings.suggest(history.display_name)
         # What the contacts service indexes them by (names and reading), in one place.
-        names = searching.names_text(
-            Contact(
-                channel_name=history.channel_name,
-                display_name=history.display_name,
-                reading=reading,
-            )
-        )
+        names = searching.names_of(history.channel_name, history.display_name, reading)
         contact_rows.append(
             {
                 "id": contact_id,

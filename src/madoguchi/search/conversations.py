@@ -27,7 +27,13 @@ SEARCHED = and_(Message.kind != MessageKind.system, Message.broadcast.is_(false(
 def names_text(contact: Contact) -> str:
     """What a conversation is found by besides its messages (as the contact index holds it):
     the names and the reading (フリガナ, F46; kit.text folds kana and width on both sides)."""
-    return f"{contact.channel_name} {contact.display_name} {contact.reading or ''}".rstrip()
+    return names_of(contact.channel_name, contact.display_name, contact.reading)
+
+
+def names_of(channel_name: str, display_name: str, reading: str | None) -> str:
+    """``names_text`` of a contact's values, where no contact object is at hand (a loader's
+    rows, a batch's plain columns)."""
+    return f"{channel_name} {display_name} {reading or ''}".rstrip()
 
 
 async def add_conversation(db: AsyncSession, conversation: Conversation, contact: Contact) -> None:
