@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from bench import run as bench
 
+from madoguchi.config import Settings
+
 
 def table(report: str, heading: str) -> list[list[str]]:
     """The cells of the first Markdown table after ``heading``, without its header rows."""
@@ -103,6 +105,53 @@ def test_no_flatness_verdict_when_healthz_itself_moved_more_than_30_percent(
     flatness = table(report, "## Flatness")
     assert ("No verdict" in report) is refused
     assert flatness[0][-1] == ("(no verdict)" if refused else "yes")
+
+
+@pytest.mark.parametrize(
+    ("made_in", "loads", "waited"),
+    [
+        # A big size: waits while the load is high, stops once it is down.
+        (600.0, [3.0, 2.0, 1.5, 0.6], 15.0),
+        # Never longer than a quarter of the time the size took to make...
+        (20.0, [3.0] * 10, 5.0),
+        # ...nor than SETTLE_MAX_SECONDS; and a small size waits next to nothing.
+        (10_000.0, [3.0] * 100, bench.SETTLE_MAX_SECONDS),
+        (0.2, [3.0] * 10, 0.05),
+        (600.0, [0.4], 0.0),
+    ],
+)
+def test_a_size_is_measured_once_the_machine_has_settled(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    made_in: float,
+    loads: list[float],
+    waited: float,
+) -> None:
+    """Making a million contacts leaves the machine busy for a while after: /healthz measured
+    then moved by a third and the report refused its verdict. The benchmark waits (bounded)."""
+    readings = iter(loads)
+    last = [loads[-1]]
+
+    def load() -> tuple[float, float, float]:
+        last[0] = next(readings, last[0])
+        return (last[0], 0.0, 0.0)
+
+    slept: list[float] = []
+    monkeypatch.setattr(bench.os, "getloadavg", load)
+    site = bench.Site(
+        Settings(_env_file=None, data_dir=tmp_path, database_url=None),
+        token="",
+        api_channel_id=0,
+        line_channel_id=0,
+        rare_name="",
+        messages=0,
+        generate_seconds=made_in,
+        drop=lambda: None,
+    )
+    seconds, _load = bench.settle(site, sleep=slept.append)
+    assert seconds == pytest.approx(waited)
+    assert sum(slept) == pytest.approx(waited)
+    assert all(0 < pause <= 5.0 for pause in slept)
 
 
 def test_p95_of_few_samples_lies_among_them() -> None:
