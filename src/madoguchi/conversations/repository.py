@@ -398,7 +398,7 @@ def column_query(
     return replace(query, conditions=(*query.conditions, column), limit=limit, cursor=cursor)
 
 
-async def plain_reader(db: AsyncSession) -> AsyncConnection:
+async def _plain_reader(db: AsyncSession) -> AsyncConnection:
     """The session's connection, for statements of plain columns: the session's own execute
     sets up ORM results even for those (a fifth of the inbox page's time, issue 14). What the
     session holds unflushed is flushed first, as its execute would."""
@@ -676,7 +676,7 @@ async def inbox_lines(db: AsyncSession, *, member_id: int, ids: list[int]) -> li
     statements whatever the page's size."""
     if not ids:
         return []
-    plain = await plain_reader(db)
+    plain = await _plain_reader(db)
     rows = {row[0]: LineRow._make(row) for row in await plain.execute(_LINES, {"ids": ids})}
     tag_pairs = await tags.contact_tag_pairs(
         plain, contact_ids=list({row.contact_id for row in rows.values()})
