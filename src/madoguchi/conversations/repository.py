@@ -43,7 +43,7 @@ from madoguchi.kit.db import AnySelect, utcnow
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.ids import is_id
 from madoguchi.workspace.models import WorkspaceValue
-from madoguchi.workspace.unread import UNREAD_KEY, UnreadMode, unread_mode
+from madoguchi.workspace.unread import UnreadMode, per_member_chosen, unread_mode
 
 MAX_PAGE = 200
 
@@ -520,7 +520,7 @@ _CONTACTS_LABELLED = (
     .where(Contact.id.in_(bindparam("ids", expanding=True)))
 )
 # This member's unread rows, the team's, and whose 未確認 the workspace shows (as
-# ``unread_mode`` reads it: only "member" means the member's own), in one statement.
+# ``unread_mode`` reads it: workspace.unread.per_member_chosen), in one statement.
 _UNREADS = union_all(
     select(literal("own"), ConversationUnread.conversation_id, ConversationUnread.count).where(
         ConversationUnread.member_id == bindparam("member_id"),
@@ -529,9 +529,9 @@ _UNREADS = union_all(
     select(
         literal("team"), ConversationTeamUnread.conversation_id, ConversationTeamUnread.count
     ).where(ConversationTeamUnread.conversation_id.in_(bindparam("ids", expanding=True))),
-    select(literal("mode"), literal(0), literal(1)).where(
-        WorkspaceValue.key == UNREAD_KEY, WorkspaceValue.value == UnreadMode.member.value
-    ),
+    select(literal("mode"), literal(0), literal(1))
+    .select_from(WorkspaceValue)
+    .where(per_member_chosen()),
 )
 
 

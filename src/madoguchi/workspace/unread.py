@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from sqlalchemy import ColumnElement, and_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
@@ -26,6 +27,13 @@ async def unread_mode(db: AsyncSession) -> UnreadMode:
     if row is None or row.value not in set(UnreadMode):
         return UnreadMode.team
     return UnreadMode(row.value)
+
+
+def per_member_chosen() -> ColumnElement[bool]:
+    """``unread_mode`` as a condition on ``workspace_values``: true on the one row that says
+    "member" (anything else reads as the team's), for a statement that reads the mode with the
+    rows it decides (the inbox page's unread counts)."""
+    return and_(WorkspaceValue.key == UNREAD_KEY, WorkspaceValue.value == UnreadMode.member.value)
 
 
 async def set_unread_mode(db: AsyncSession, mode: UnreadMode) -> None:
