@@ -5,12 +5,15 @@ unread count, the message index and the conversation's search entry."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 
 from madoguchi import search
+from madoguchi.automation import filters
 from madoguchi.channels.models import Channel
 from madoguchi.connectors import inbound
 from madoguchi.contacts.models import Contact
@@ -24,6 +27,7 @@ from madoguchi.crm.models import ContactTag
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import reserve_ids
 from madoguchi.kit.text import grams_of as search_grams_of
+from madoguchi.members import service as members
 from madoguchi.members.models import Member
 from madoguchi.search.indexes import candidates
 from tests.fixtures import Factory
@@ -283,3 +287,91 @@ async def test_one_text_recorded_in_bulk_for_many_conversations_leaves_what_one_
         ctx.db, member_id=member.id, query=InboxQuery(q="営業時間のお知らせ")
     )
     assert sorted(c.id for c in page.conversations) == sorted(ids)
+
+
+@contextmanager
+def _unread_writes() -> Iterator[list[str]]:
+    """The statements that write members' 未確認 rows while it is open."""
+    writes: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        if "conversation_unreads" in sql and not sql.lstrip().startswith("SELECT"):
+            writes.append(" ".join(sql.split()))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        yield writes
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+
+
+async def test_a_customer_message_raises_each_active_members_row_once_and_moves_the_others(
+    ctx: Ctx, factory: Factory
+) -> None:
+    """A customer's message raises every active member's 未確認 row (made, or its count up, at
+    the message's time); a deactivated member's row keeps its count and only follows the time;
+    a message a filter matches moves every row and raises none. Written once a row: the raise
+    moves what it raises (bench/live.py's 500 members)."""
+    owner = await factory.member(role="owner")
+    colleague = await factory.member()
+    leaver = await factory.member()
+    channel = await factory.channel()
+    await filters.create_filter(ctx, match="exact", text="メニューを見る")
+
+    async def rows(conversation_id: int) -> dict[int, tuple[int, datetime]]:
+        found = await ctx.db.execute(
+            select(
+                ConversationUnread.member_id,
+                ConversationUnread.count,
+                ConversationUnread.activity_at,
+            ).where(ConversationUnread.conversation_id == conversation_id)
+        )
+        return {member_id: (count, at) for member_id, count, at in found}
+
+    await _at(ctx, 0)
+    first = await factory.inbound(channel, contact="raised", text="予約できますか")
+    conversation_id = first.conversation.id
+    at = [START + timedelta(minutes=m) for m in (0, 10, 20, 30)]
+    assert await rows(conversation_id) == {m.id: (1, at[0]) for m in (owner, colleague, leaver)}
+
+    await members.update_member(ctx, member_id=leaver.id, actor=owner, active=False)
+    await conversations.mark_read(ctx, conversation_id=conversation_id, member=colleague)
+    await _at(ctx, 10)
+    with _unread_writes() as writes:
+        await factory.inbound(channel, contact="raised", text="土曜はどうですか")
+    # The raise writes the active members' rows; the one UPDATE is the leaver's row's time.
+    [update] = [sql for sql in writes if sql.startswith("UPDATE")]
+    assert "members.active IS" in update, writes
+    assert await rows(conversation_id) == {
+        owner.id: (2, at[1]),
+        colleague.id: (1, at[1]),  # read, then raised again: made anew
+        leaver.id: (1, at[1]),  # no longer counted, still in the conversation's place
+    }
+
+    await _at(ctx, 20)
+    await factory.inbound(channel, contact="raised", text="メニューを見る")
+    assert await rows(conversation_id) == {
+        owner.id: (2, at[2]),
+        colleague.id: (1, at[2]),
+        leaver.id: (1, at[2]),
+    }
+
+    # Several conversations in one batch, one raised and one filtered, each as alone.
+    await _at(ctx, 30)
+    other = await factory.inbound(channel, contact="other", text="はじめまして")
+    other_id = other.conversation.id
+    await inbound.receive_many(
+        ctx,
+        [
+            inbound.Inbound(
+                channel_id=channel.id, kind="api", sender=sender, text=text, message_id=None
+            )
+            for sender, text in (("raised", "メニューを見る"), ("other", "質問があります"))
+        ],
+    )
+    assert await rows(conversation_id) == {
+        owner.id: (2, at[3]),
+        colleague.id: (1, at[3]),
+        leaver.id: (1, at[3]),
+    }
+    assert await rows(other_id) == {owner.id: (2, at[3]), colleague.id: (2, at[3])}

@@ -40,6 +40,7 @@ from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import UTCDateTime, bulk_insert
 from madoguchi.kit.text import gram_sequence, grams_in, grams_of, preview, search_key
+from madoguchi.members.models import Member
 from madoguchi.search import conversations as searching
 from madoguchi.stats import rollup
 
@@ -259,6 +260,8 @@ class _Moves:
 
     conversation: Update
     unread: Update
+    # A raised conversation's rows of deactivated members (the raise moves the others).
+    unread_inactive: Update
     team_unread: Update
     contact: Update
     tag_rows: Update
@@ -268,7 +271,7 @@ class _Moves:
 def _moves() -> _Moves:
     conversations = _table(Conversation)
     unreads, team_unreads = _table(ConversationUnread), _table(ConversationTeamUnread)
-    contacts, tag_rows = _table(Contact), _table(ContactTag)
+    contacts, tag_rows, members = _table(Contact), _table(ContactTag), _table(Member)
     return _Moves(
         conversation=conversations.update().values(
             last_activity_at=bindparam("_at"),
@@ -280,6 +283,9 @@ def _moves() -> _Moves:
             ),
         ),
         unread=unreads.update().values(activity_at=bindparam("_at")),
+        unread_inactive=unreads.update()
+        .values(activity_at=bindparam("_at"))
+        .where(unreads.c.member_id.in_(select(members.c.id).where(members.c.active.is_(False)))),
         team_unread=team_unreads.update().values(activity_at=bindparam("_at")),
         contact=contacts.update().values(activity_at=bindparam("_at")),
         tag_rows=tag_rows.update().values(activity_at=bindparam("_at")),
@@ -307,14 +313,19 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
         },
     )
     moved_at = {cid: {"_at": new.at} for cid, new in newest.items()}
-    # The team's row of a conversation raised below gets its time from the raise itself.
+    still = {c: at for c, at in moved_at.items() if not newest[c].unread}
+    # A raised conversation's rows are written once, by the raise below (moved first and
+    # raised next, each of 500 members' rows was written twice a message: bench/live.py); here
+    # only its rows of deactivated members, which the raise does not touch, follow its time.
+    member_unread = _table(ConversationUnread).c.conversation_id
     for statement, key, moved in (
-        (moves.unread, _table(ConversationUnread).c.conversation_id, moved_at),
+        (moves.unread, member_unread, still),
         (
-            moves.team_unread,
-            _table(ConversationTeamUnread).c.conversation_id,
-            {c: at for c, at in moved_at.items() if not newest[c].unread},
+            moves.unread_inactive,
+            member_unread,
+            {c: moved_at[c] for c in moved_at.keys() - still.keys()},
         ),
+        (moves.team_unread, _table(ConversationTeamUnread).c.conversation_id, still),
     ):
         await _update_each(ctx, statement, key, moved)
     raised = [
