@@ -149,9 +149,13 @@ async def record(
     )
 
 
-async def record_many(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
+async def record_many(ctx: Ctx, messages: Sequence[NewMessage], *, placed: bool = False) -> None:
     """Store many messages at once (ids reserved by the caller), and everything that follows
-    from them, as :func:`record` would one by one in the order given."""
+    from them, as :func:`record` would one by one in the order given.
+
+    ``placed``: their conversations are new in this transaction, stored (with their contacts
+    and the contacts' tag rows) where :func:`placing` says these messages move them, and have
+    no unread rows yet: nothing is moved, only raised (a loader's histories)."""
     # Without a "meta" key a row stores SQL NULL, as the ORM leaves it (None would be JSON null).
     await bulk_insert(ctx.db, _table(Message), [_row(message) for message in messages])
     shown = [
@@ -161,7 +165,36 @@ async def record_many(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
     ]
     if shown:
         await bulk_insert(ctx.db, _table(MessageImage), shown)
-    await _follow(ctx, messages)
+    await _follow(ctx, messages, placed=placed)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where messages recorded together leave their conversations (the ``last_*`` columns, by
+    conversation id) and their contacts (``activity_at``, by contact id: the contact's and its
+    tag rows')."""
+
+    conversations: dict[int, dict[str, Any]]
+    contacts: dict[int, datetime]
+
+
+def placing(messages: Sequence[NewMessage]) -> Placed:
+    """What :func:`record_many` would move new conversations and their contacts to: a loader
+    stores its rows so, and records the messages with ``placed=True``, instead of storing each
+    row and then moving it (a million conversations, contacts and tag rows written twice)."""
+    newest = _newest_of(messages)
+    return Placed(
+        conversations={
+            cid: {
+                "last_activity_at": new.at,
+                "last_message_kind": new.kind,
+                "last_message_preview": new.preview,
+                "last_inbound_at": new.inbound_at,
+            }
+            for cid, new in newest.items()
+        },
+        contacts=_contact_activity(newest),
+    )
 
 
 def as_stored(ctx: Ctx, messages: Sequence[NewMessage]) -> list[Message]:
@@ -209,9 +242,34 @@ class _Newest:
     unread: int = 0
 
 
-async def _follow(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
+async def _follow(ctx: Ctx, messages: Sequence[NewMessage], *, placed: bool = False) -> None:
     searched = [m for m in messages if m.searched]
     await search.add_grams(ctx.db, search.MESSAGES, [(m.id, _grams(m.text)[0]) for m in searched])
+    newest = _newest_of(messages)
+    if placed:
+        await _raise(ctx, newest)
+    else:
+        await _move(ctx, newest)
+    await _add_to_entries(ctx, searched, newest)
+    # Last: its day counts are rows every writer shares, locked until the transaction ends.
+    await rollup.note(ctx, [_counted(m) for m in messages])
+
+
+def _counted(m: NewMessage) -> rollup.Counted:
+    return rollup.Counted.of(
+        conversation_id=m.conversation_id,
+        channel_id=m.channel_id,
+        kind=m.kind,
+        created_at=m.created_at,
+        sender_member_id=m.sender_member_id,
+        broadcast=m.broadcast,
+        meta=m.meta,
+        reopens=m.moves,
+    )
+
+
+def _newest_of(messages: Sequence[NewMessage]) -> dict[int, _Newest]:
+    """Each conversation's newest moving message: what it moves to."""
     newest: dict[int, _Newest] = {}
     for message in messages:
         if not message.moves or message.broadcast:
@@ -232,25 +290,7 @@ async def _follow(ctx: Ctx, messages: Sequence[NewMessage]) -> None:
         ):
             current.inbound_at = message.created_at
         current.unread += message.unread
-    await _move(ctx, newest)
-    await _add_to_entries(ctx, searched, newest)
-    # Last: its day counts are rows every writer shares, locked until the transaction ends.
-    await rollup.note(
-        ctx,
-        [
-            rollup.Counted.of(
-                conversation_id=m.conversation_id,
-                channel_id=m.channel_id,
-                kind=m.kind,
-                created_at=m.created_at,
-                sender_member_id=m.sender_member_id,
-                broadcast=m.broadcast,
-                meta=m.meta,
-                reopens=m.moves,
-            )
-            for m in messages
-        ],
-    )
+    return newest
 
 
 @dataclass(frozen=True)
@@ -328,20 +368,8 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
         (moves.team_unread, _table(ConversationTeamUnread).c.conversation_id, still),
     ):
         await _update_each(ctx, statement, key, moved)
-    raised = [
-        {"conversation_id": cid, "at": new.at, "n": new.unread, "active": True}
-        for cid, new in newest.items()
-        if new.unread
-    ]
-    if raised:
-        await ctx.db.execute(_RAISE_UNREAD, raised)
-        await ctx.db.execute(
-            _RAISE_TEAM_UNREAD, [{k: r[k] for k in ("conversation_id", "at", "n")} for r in raised]
-        )
-    contact_activity: dict[int, datetime] = {}
-    for new in newest.values():
-        if new.at >= contact_activity.get(new.contact_id, new.at):
-            contact_activity[new.contact_id] = new.at
+    await _raise(ctx, newest)
+    contact_activity = _contact_activity(newest)
     activity = {contact_id: {"_at": at} for contact_id, at in contact_activity.items()}
     await _update_each(ctx, moves.contact, _table(Contact).c.id, activity)
     await _update_each(ctx, moves.tag_rows, _table(ContactTag).c.contact_id, activity)
@@ -358,6 +386,30 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
         )
     for contact_id, at in contact_activity.items():
         _set_loaded(ctx, Contact, contact_id, activity_at=at)
+
+
+async def _raise(ctx: Ctx, newest: dict[int, _Newest]) -> None:
+    """A customer's unread messages raise the conversation's row for each active member and
+    the team's (made, or their counts up), at the conversation's new time."""
+    raised = [
+        {"conversation_id": cid, "at": new.at, "n": new.unread, "active": True}
+        for cid, new in newest.items()
+        if new.unread
+    ]
+    if raised:
+        await ctx.db.execute(_RAISE_UNREAD, raised)
+        await ctx.db.execute(
+            _RAISE_TEAM_UNREAD, [{k: r[k] for k in ("conversation_id", "at", "n")} for r in raised]
+        )
+
+
+def _contact_activity(newest: dict[int, _Newest]) -> dict[int, datetime]:
+    """Each contact's newest moment among its conversations'."""
+    activity: dict[int, datetime] = {}
+    for new in newest.values():
+        if new.at >= activity.get(new.contact_id, new.at):
+            activity[new.contact_id] = new.at
+    return activity
 
 
 # Ids a statement takes in one IN list (SQLite allows 32,766 parameters).

@@ -18,8 +18,8 @@ the names and phrases ``--scale`` draws from.
 from madoguchi.demo.loader import DemoResult, load_demo
 from madoguchi.demo.scale import (
     SCALE_ANALYZED,
-    SCALE_CHURNED,
     SCALE_PARALLEL_FROM,
+    SCALE_VACUUMED,
     ScaleResult,
     load_scale,
     scale_processes,
@@ -27,8 +27,8 @@ from madoguchi.demo.scale import (
 
 __all__ = [
     "SCALE_ANALYZED",
-    "SCALE_CHURNED",
     "SCALE_PARALLEL_FROM",
+    "SCALE_VACUUMED",
     "DemoResult",
     "ScaleResult",
     "load_demo",

@@ -297,8 +297,6 @@ async def write_histories(
                 "channel_id": channel.id,
                 "state": ConversationState.open,
                 "assignee_id": history.assignee_id,
-                # Until its messages are recorded, which moves it.
-                "last_activity_at": first.at,
                 "created_at": first.at,
             }
         )
@@ -312,6 +310,14 @@ async def write_histories(
         strict=True,
     ):
         row["id"] = notification_id
+    # Stored where their messages leave them, rather than stored and then moved.
+    where = recording.placing(messages)
+    for row in conversation_rows:
+        row.update(where.conversations[row["id"]])
+    for row in contact_rows:
+        row["activity_at"] = where.contacts.get(row["id"])
+    for row in tag_rows:
+        row["activity_at"] = where.contacts.get(row["contact_id"])
     for model, rows in (
         (Contact, contact_rows),
         (Conversation, conversation_rows),
@@ -320,7 +326,7 @@ async def write_histories(
     ):
         await bulk_insert(ctx.db, table_of(model), rows)
     await search.add_grams(ctx.db, search.CONTACTS, contact_grams)
-    await recording.record_many(ctx, messages)
+    await recording.record_many(ctx, messages, placed=True)
     for table, rows in (
         (table_of(ConversationFollower), follower_rows),
         (table_of(Notification), notification_rows),
