@@ -65,8 +65,10 @@ async def test_an_owner_edits_and_reorders_statuses_in_place(
     )
     assert "対応中（店舗）" in await status_names(base, token)
 
-    # The arrows keep the focus on the moved status.
+    # The arrows keep the focus on the moved status. The clicked button has the focus before
+    # the server answers too: the list in its new order is the answer (then the order is stored).
     await page.get_by_role("button", name="未対応を下へ移動").click()
+    await expect(page.locator(".set-item").first).to_contain_text("対応中（店舗）")
     await expect(page.get_by_role("button", name="未対応を下へ移動")).to_be_focused()
     assert await status_names(base, token) == ["対応中（店舗）", "未対応", "連絡待ち", "完了"]
 
