@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, event
 
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel
@@ -67,6 +70,21 @@ class Factory:
                 exact=True,
             ),
         )
+
+
+@contextmanager
+def statements_run() -> Iterator[list[str]]:
+    """Every statement the engines of this process run while it is open, each on one line."""
+    run: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        run.append(" ".join(sql.split()))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        yield run
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
 
 
 def auth(token: str) -> dict[str, str]:

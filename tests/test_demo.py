@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import Engine, bindparam, event, func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi import demo, search
@@ -46,7 +46,7 @@ from madoguchi.members import service as members
 from madoguchi.members.models import Member
 from madoguchi.notifications.models import Notification
 from madoguchi.search.conversations import names_text
-from tests.fixtures import auth
+from tests.fixtures import auth, statements_run
 
 MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
 DEMO_UNREAD = sum(not script.read for script in demo_script.SCRIPTS)
@@ -887,16 +887,8 @@ async def test_scale_stores_contacts_tags_and_conversations_where_their_messages
     stored and then moved by the one writer of messages: a million rows of each written twice
     was a minute of the million's load. What follows from the messages is as the services
     keep it."""
-    written: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        written.append(" ".join(sql.split()))
-
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
+    with statements_run() as written:
         await demo.load_scale(ctx, contacts=40, processes=1)
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
     moved = [
         sql
         for sql in written

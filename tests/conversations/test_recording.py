@@ -5,12 +5,10 @@ unread count, the message index and the conversation's search entry."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import select
 
 from madoguchi import search
 from madoguchi.automation import filters
@@ -30,7 +28,7 @@ from madoguchi.kit.text import grams_of as search_grams_of
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
 from madoguchi.search.indexes import candidates
-from tests.fixtures import Factory
+from tests.fixtures import Factory, statements_run
 
 START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 # (kind, text, minutes after START): a thread as the services see it.
@@ -289,22 +287,6 @@ async def test_one_text_recorded_in_bulk_for_many_conversations_leaves_what_one_
     assert sorted(c.id for c in page.conversations) == sorted(ids)
 
 
-@contextmanager
-def _unread_writes() -> Iterator[list[str]]:
-    """The statements that write members' 未確認 rows while it is open."""
-    writes: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        if "conversation_unreads" in sql and not sql.lstrip().startswith("SELECT"):
-            writes.append(" ".join(sql.split()))
-
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
-        yield writes
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
-
-
 async def test_a_customer_message_raises_each_active_members_row_once_and_moves_the_others(
     ctx: Ctx, factory: Factory
 ) -> None:
@@ -337,9 +319,10 @@ async def test_a_customer_message_raises_each_active_members_row_once_and_moves_
     await members.update_member(ctx, member_id=leaver.id, actor=owner, active=False)
     await conversations.mark_read(ctx, conversation_id=conversation_id, member=colleague)
     await _at(ctx, 10)
-    with _unread_writes() as writes:
+    with statements_run() as run:
         await factory.inbound(channel, contact="raised", text="土曜はどうですか")
     # The raise writes the active members' rows; the one UPDATE is the leaver's row's time.
+    writes = [sql for sql in run if "conversation_unreads" in sql and not sql.startswith("SELECT")]
     [update] = [sql for sql in writes if sql.startswith("UPDATE")]
     assert "members.active IS" in update, writes
     assert await rows(conversation_id) == {
