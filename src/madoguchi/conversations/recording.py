@@ -15,7 +15,7 @@ recording did: only what was indexed is un-indexed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any, cast
@@ -149,13 +149,15 @@ async def record(
     )
 
 
-async def record_many(ctx: Ctx, messages: Sequence[NewMessage], *, placed: bool = False) -> None:
+async def record_many(
+    ctx: Ctx, messages: Sequence[NewMessage], *, placed: Placed | None = None
+) -> None:
     """Store many messages at once (ids reserved by the caller), and everything that follows
     from them, as :func:`record` would one by one in the order given.
 
-    ``placed``: their conversations are new in this transaction, stored (with their contacts
-    and the contacts' tag rows) where :func:`placing` says these messages move them, and have
-    no unread rows yet: nothing is moved, only raised (a loader's histories)."""
+    ``placed``: what :func:`placing` said of these messages, where their conversations are new
+    in this transaction, stored (with their contacts and the contacts' tag rows) as it says,
+    and have no unread rows yet: nothing is moved, only raised (a loader's histories)."""
     # Without a "meta" key a row stores SQL NULL, as the ORM leaves it (None would be JSON null).
     await bulk_insert(ctx.db, _table(Message), [_row(message) for message in messages])
     shown = [
@@ -165,7 +167,7 @@ async def record_many(ctx: Ctx, messages: Sequence[NewMessage], *, placed: bool 
     ]
     if shown:
         await bulk_insert(ctx.db, _table(MessageImage), shown)
-    await _follow(ctx, messages, placed=placed)
+    await _follow(ctx, messages, placed)
 
 
 @dataclass(frozen=True)
@@ -176,11 +178,13 @@ class Placed:
 
     conversations: dict[int, dict[str, Any]]
     contacts: dict[int, datetime]
+    # The walk they come from, which record_many takes up rather than walking again.
+    newest: dict[int, _Newest] = field(repr=False)
 
 
 def placing(messages: Sequence[NewMessage]) -> Placed:
     """What :func:`record_many` would move new conversations and their contacts to: a loader
-    stores its rows so, and records the messages with ``placed=True``, instead of storing each
+    stores its rows so, and records the messages with it (``placed``), instead of storing each
     row and then moving it (a million conversations, contacts and tag rows written twice)."""
     newest = _newest_of(messages)
     return Placed(
@@ -194,6 +198,7 @@ def placing(messages: Sequence[NewMessage]) -> Placed:
             for cid, new in newest.items()
         },
         contacts=_contact_activity(newest),
+        newest=newest,
     )
 
 
@@ -242,13 +247,14 @@ class _Newest:
     unread: int = 0
 
 
-async def _follow(ctx: Ctx, messages: Sequence[NewMessage], *, placed: bool = False) -> None:
+async def _follow(ctx: Ctx, messages: Sequence[NewMessage], placed: Placed | None = None) -> None:
     searched = [m for m in messages if m.searched]
     await search.add_grams(ctx.db, search.MESSAGES, [(m.id, _grams(m.text)[0]) for m in searched])
-    newest = _newest_of(messages)
-    if placed:
+    if placed is not None:
+        newest = placed.newest
         await _raise(ctx, newest)
     else:
+        newest = _newest_of(messages)
         await _move(ctx, newest)
     await _add_to_entries(ctx, searched, newest)
     # Last: its day counts are rows every writer shares, locked until the transaction ends.

@@ -326,7 +326,7 @@ async def write_histories(
     ):
         await bulk_insert(ctx.db, table_of(model), rows)
     await search.add_grams(ctx.db, search.CONTACTS, contact_grams)
-    await recording.record_many(ctx, messages, placed=True)
+    await recording.record_many(ctx, messages, placed=where)
     for table, rows in (
         (table_of(ConversationFollower), follower_rows),
         (table_of(Notification), notification_rows),
