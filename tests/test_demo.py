@@ -36,11 +36,10 @@ from madoguchi.conversations.service import mentioned_members
 from madoguchi.crm import records
 from madoguchi.crm.models import ContactTag, Record, Status, Tag
 from madoguchi.demo import script as demo_script
-from madoguchi.demo.histories import table_of
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import Database
+from madoguchi.kit.db import Database, table_of
 from madoguchi.kit.text import preview, search_key
 from madoguchi.members import service as members
 from madoguchi.members.models import Member

@@ -5,16 +5,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
+from madoguchi.channels.models import Channel
 from madoguchi.kit import sqlite as sqlite_driver
-from madoguchi.kit.db import Database
+from madoguchi.kit.db import Database, JSONType, UTCDateTime
 from madoguchi.kit.sqlite import PREFETCH
+from tests.fixtures import statements_run
 
 
 @pytest.fixture
@@ -164,3 +180,137 @@ async def test_a_writer_s_small_statements_run_on_the_loop_while_it_asks(
     async with scratch.read_sessions() as session:
         labels = (await session.execute(text("SELECT label FROM t WHERE n < -6 ORDER BY n"))).all()
         assert [label for (label,) in labels] == ["thread", "moved"]
+
+
+_typed = MetaData()
+TYPED = Table(
+    "typed",
+    _typed,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime(), nullable=True),
+    Column("meta", JSONType, nullable=True),
+    Column("flag", Boolean, nullable=False, default=False),
+    Column("label", Text, unique=True),
+)
+
+
+async def _both_ways(
+    database: Database, statement: Any, params: Any = None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int, int]:
+    """``statement``'s rows and rowcount run straight through SQLite (``run_inline``), and
+    SQLAlchemy's for the same statement on the same data, each in a transaction rolled back."""
+    async with database.write_sessions() as session:
+        async with sqlite_driver.inline_writes(session):
+            ran = await sqlite_driver.run_inline(session, statement, params)
+            assert ran is not None, "not run straight through SQLite"
+            fast_rows = [tuple(row) for row in ran]
+            fast_count = ran.rowcount
+        await session.rollback()
+    async with database.write_sessions() as session:
+        result = await session.execute(statement, params)
+        slow_rows = [tuple(row) for row in result] if result.returns_rows else []
+        slow_count = getattr(result, "rowcount", -1)
+        await session.rollback()
+    return fast_rows, slow_rows, fast_count, slow_count
+
+
+async def test_a_writer_s_plain_statements_run_through_sqlite_give_what_sqlalchemy_gives(
+    tmp_path: Path,
+) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'typed.db'}")
+    at = datetime(2026, 12, 5, 3, 4, 5, 678000, tzinfo=UTC)
+    async with database.write_sessions() as session:
+        await session.run_sync(lambda sync: _typed.create_all(sync.connection()))
+        async with sqlite_driver.inline_writes(session):
+            # Many rows at once: the types' own binding (a zone-aware time, JSON, a flag).
+            ran = await sqlite_driver.run_inline(
+                session,
+                insert(TYPED),
+                [
+                    {
+                        "id": n,
+                        "at": at,
+                        "meta": {"n": n, "名": "花子"},
+                        "flag": n % 2 == 0,
+                        "label": f"row {n}",
+                    }
+                    for n in range(1, 6)
+                ],
+            )
+            assert ran is not None and ran.rowcount == 5
+        await session.commit()
+    try:
+        by_columns = select(TYPED).where(TYPED.c.id.in_([2, 3, 9])).order_by(TYPED.c.id)
+        fast, slow, _, _ = await _both_ways(database, by_columns)
+        assert (
+            fast
+            == slow
+            == [
+                (2, at, {"n": 2, "名": "花子"}, True, "row 2"),
+                (3, at, {"n": 3, "名": "花子"}, False, "row 3"),
+            ]
+        )
+        by_text = text("SELECT id, label FROM typed WHERE id IN :ids ORDER BY id").bindparams(
+            bindparam("ids", expanding=True)
+        )
+        fast, slow, _, _ = await _both_ways(database, by_text, {"ids": [1, 5]})
+        assert fast == slow == [(1, "row 1"), (5, "row 5")]
+        moved = (
+            update(TYPED)
+            .where(TYPED.c.id == bindparam("_id"))
+            .values(at=bindparam("_at"), flag=True)
+        )
+        later = at + timedelta(hours=1)
+        rows = [{"_id": 1, "_at": later}, {"_id": 3, "_at": later}, {"_id": 99, "_at": later}]
+        _, _, fast_count, slow_count = await _both_ways(database, moved, rows)
+        assert fast_count == slow_count == 2
+        # A failure is SQLAlchemy's error, as the statement would have raised it.
+        async with database.write_sessions() as session:
+            with pytest.raises(IntegrityError):
+                async with sqlite_driver.inline_writes(session):
+                    await session.execute(insert(TYPED), {"id": 50, "label": "row 1"})
+            await session.rollback()
+        # Through the session: a read, a write and its rows as the ORM's callers use them.
+        async with database.write_sessions() as session:
+            async with sqlite_driver.inline_writes(session):
+                await session.execute(moved, rows)
+                found = await session.execute(select(TYPED.c.id, TYPED.c.at).where(TYPED.c.flag))
+                assert [(row.id, row.at) for row in found] == [
+                    (1, later),
+                    (2, at),
+                    (3, later),
+                    (4, at),
+                ]
+                assert await session.scalar(select(func.count()).select_from(TYPED)) == 5
+            await session.commit()
+    finally:
+        await database.dispose()
+
+
+async def test_what_needs_more_than_its_sql_takes_sqlalchemy_s_way(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'typed.db'}")
+    async with database.write_sessions() as session:
+        await session.run_sync(lambda sync: _typed.create_all(sync.connection()))
+        await session.commit()
+    try:
+        async with database.write_sessions() as session:
+            async with sqlite_driver.inline_writes(session):
+                # A default computed in Python (the flag's), left to SQLAlchemy.
+                assert await sqlite_driver.run_inline(session, insert(TYPED), {"id": 1}) is None
+                # A statement naming a mapped class goes through the ORM (the session's objects).
+                assert await sqlite_driver.run_inline(session, select(Channel), None) is None
+                # Execution options ask for SQLAlchemy's own handling.
+                streamed = select(TYPED).execution_options(yield_per=10)
+                assert await sqlite_driver.run_inline(session, streamed, None) is None
+                # Anything listening to statements (a test counting them) is told of each.
+                with statements_run() as run:
+                    assert await sqlite_driver.run_inline(session, select(TYPED), None) is None
+                    await session.execute(select(TYPED.c.id))
+                assert run == ["SELECT typed.id FROM typed"]
+            await session.rollback()
+        # Outside a writer's inline block nothing changes.
+        async with database.write_sessions() as session:
+            assert await sqlite_driver.run_inline(session, select(TYPED), None) is None
+            await session.rollback()
+    finally:
+        await database.dispose()

@@ -22,6 +22,7 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations_service
 from madoguchi.conversations.models import Conversation, ConversationTeamUnread, Message
 from madoguchi.conversations.service import Ingested
+from madoguchi.kit import sqlite as sqlite_driver
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Invalid
 from madoguchi.members.dependencies import TokenCaller
@@ -341,3 +342,31 @@ async def test_answers_stay_readable_when_a_batch_meets_a_message_stored_meanwhi
     assert [a.created for a in answers] == [True, False, True]
     assert answers[1].message.id == stored.message.id
     assert all(a.conversation.id for a in answers)
+
+
+async def test_a_batch_s_plain_statements_run_straight_through_sqlite(
+    intake: Intake, factory: Factory, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if database.dialect != "sqlite":
+        pytest.skip("SQLite's inline writer")
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    await intake.receive(_message(channel.id, 0))  # the contact, its conversation
+    ran: list[str] = []
+    run_inline = sqlite_driver.run_inline
+
+    async def counted(session: Any, statement: Any, params: Any) -> Any:
+        result = await run_inline(session, statement, params)
+        if result is not None:
+            ran.append(str(statement).split()[0])
+        return result
+
+    monkeypatch.setattr(sqlite_driver, "run_inline", counted)
+    answers = await asyncio.gather(
+        *(intake.receive(_message(channel.id, n, sender="c-0")) for n in range(1, 5))
+    )
+    assert intake.transactions == 2 and all(a.created for a in answers)
+    # The message rows, their search entries, the conversation, the unread counts, the
+    # statistics and automation's facts: written without SQLAlchemy's per-statement machinery.
+    assert ran.count("INSERT") >= 5 and ran.count("UPDATE") >= 3 and "SELECT" in ran
+    assert await _stored(database) == [(f"m-{n}", f"問い合わせ {n}") for n in range(5)]

@@ -19,6 +19,7 @@ from sqlalchemy import insert
 
 from madoguchi.automation.models import Trigger
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import table_of
 
 MESSAGE_RECEIVED: Final = "message.received"
 CONVERSATION_OPENED: Final = "conversation.opened"
@@ -68,7 +69,7 @@ async def note(ctx: Ctx, *facts: Fact) -> None:
     if not facts or len(chain) >= MAX_CHAIN:
         return
     await ctx.db.execute(
-        insert(Trigger),
+        insert(table_of(Trigger)),
         [
             {
                 "kind": fact.kind,

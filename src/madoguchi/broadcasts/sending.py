@@ -24,11 +24,11 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import Integer, Table, bindparam, case, func, insert, literal, or_, select
+from sqlalchemy import Integer, bindparam, case, func, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.automation.models import Template
@@ -76,7 +76,7 @@ from madoguchi.events.types import (
 from madoguchi.forms.links import FormLinks
 from madoguchi.forms.links import prepare as prepare_links
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import reserve_ids
+from madoguchi.kit.db import reserve_ids, table_of
 from madoguchi.kit.errors import DomainError
 from madoguchi.kit.i18n import N_, gettext_for
 from madoguchi.workspace import service as workspace
@@ -91,10 +91,6 @@ LEASE = timedelta(minutes=5)
 # Seconds to wait after each failed LINE attempt that may work later; then it is failed.
 BACKOFF = (5, 30, 120, 600)
 UNSUBSCRIBE_PATH = "/unsubscribe"
-
-
-def _table(model: type[Any]) -> Table:
-    return cast(Table, model.__table__)
 
 
 # --- firing -----------------------------------------------------------------------------------
@@ -528,7 +524,7 @@ async def _prepare(
             settle(row, DeliveryStatus.skipped, SKIP_REPLY_WINDOW)
             continue
         planned.append((row, contact, channel, conversation, body))
-    message_ids = await reserve_ids(ctx.db, _table(Message), len(planned))
+    message_ids = await reserve_ids(ctx.db, table_of(Message), len(planned))
     messages: list[recording.NewMessage] = []
     outbox_rows: list[dict[str, Any]] = []
     line_groups: dict[tuple[int, str], list[tuple[BroadcastDelivery, Contact, int]]] = defaultdict(
@@ -592,7 +588,7 @@ async def _prepare(
         settle(row, DeliveryStatus.sent, message_id=message_id)
     await recording.record_many(ctx, messages)
     if outbox_rows:
-        await ctx.db.execute(insert(_table(OutboxEntry)), outbox_rows)
+        await ctx.db.execute(insert(table_of(OutboxEntry)), outbox_rows)
     texts = {m.id: m.text for m in messages}
     sends = []
     for (channel_id, _), members in line_groups.items():
@@ -637,7 +633,7 @@ async def _latest_conversations(
 async def _update(ctx: Ctx, updates: list[dict[str, Any]]) -> None:
     if not updates:
         return
-    table = _table(BroadcastDelivery)
+    table = table_of(BroadcastDelivery)
     # Written past the ORM (the claimed row objects are not used after this).
     await ctx.db.execute(
         table.update()
@@ -684,8 +680,8 @@ async def _call_line(send: _LineSend) -> DeliveryError | None:
 
 async def _record(ctx: Ctx, send: _LineSend, now: datetime, error: DeliveryError | None) -> int:
     """What LINE answered, on the delivery rows and the messages in the threads."""
-    delivery = _table(BroadcastDelivery)
-    message = _table(Message)
+    delivery = table_of(BroadcastDelivery)
+    message = table_of(Message)
     mine = delivery.c.id.in_(send.delivery_ids) & (delivery.c.retry_key == send.retry_key)
     mine = mine & (delivery.c.status == DeliveryStatus.sending)
     if error is None:

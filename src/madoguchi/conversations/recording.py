@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Update, bindparam, delete, func, select, text
+from sqlalchemy import ColumnElement, Update, bindparam, delete, func, select, text
 from sqlalchemy.orm import attributes, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
@@ -38,7 +38,7 @@ from madoguchi.crm.models import ContactTag
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import UTCDateTime, bulk_insert
+from madoguchi.kit.db import UTCDateTime, bulk_insert, table_of
 from madoguchi.kit.text import gram_sequence, grams_in, grams_of, preview, search_key
 from madoguchi.members.models import Member
 from madoguchi.search import conversations as searching
@@ -159,14 +159,14 @@ async def record_many(
     in this transaction, stored (with their contacts and the contacts' tag rows) as it says,
     and have no unread rows yet: nothing is moved, only raised (a loader's histories)."""
     # Without a "meta" key a row stores SQL NULL, as the ORM leaves it (None would be JSON null).
-    await bulk_insert(ctx.db, _table(Message), [_row(message) for message in messages])
+    await bulk_insert(ctx.db, table_of(Message), [_row(message) for message in messages])
     shown = [
         {"message_id": message.id, "file_id": file_id, "position": position}
         for message in messages
         for position, file_id in enumerate(message.file_ids)
     ]
     if shown:
-        await bulk_insert(ctx.db, _table(MessageImage), shown)
+        await bulk_insert(ctx.db, table_of(MessageImage), shown)
     await _follow(ctx, messages, placed)
 
 
@@ -315,9 +315,9 @@ class _Moves:
 
 @cache
 def _moves() -> _Moves:
-    conversations = _table(Conversation)
-    unreads, team_unreads = _table(ConversationUnread), _table(ConversationTeamUnread)
-    contacts, tag_rows, members = _table(Contact), _table(ContactTag), _table(Member)
+    conversations = table_of(Conversation)
+    unreads, team_unreads = table_of(ConversationUnread), table_of(ConversationTeamUnread)
+    contacts, tag_rows, members = table_of(Contact), table_of(ContactTag), table_of(Member)
     return _Moves(
         conversation=conversations.update().values(
             last_activity_at=bindparam("_at"),
@@ -347,7 +347,7 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
     await _update_each(
         ctx,
         moves.conversation,
-        _table(Conversation).c.id,
+        table_of(Conversation).c.id,
         {
             cid: {
                 "_at": new.at,
@@ -363,7 +363,7 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
     # A raised conversation's rows are written once, by the raise below (moved first and
     # raised next, each of 500 members' rows was written twice a message: bench/live.py); here
     # only its rows of deactivated members, which the raise does not touch, follow its time.
-    member_unread = _table(ConversationUnread).c.conversation_id
+    member_unread = table_of(ConversationUnread).c.conversation_id
     for statement, key, moved in (
         (moves.unread, member_unread, still),
         (
@@ -371,14 +371,14 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
             member_unread,
             {c: moved_at[c] for c in moved_at.keys() - still.keys()},
         ),
-        (moves.team_unread, _table(ConversationTeamUnread).c.conversation_id, still),
+        (moves.team_unread, table_of(ConversationTeamUnread).c.conversation_id, still),
     ):
         await _update_each(ctx, statement, key, moved)
     await _raise(ctx, newest)
     contact_activity = _contact_activity(newest)
     activity = {contact_id: {"_at": at} for contact_id, at in contact_activity.items()}
-    await _update_each(ctx, moves.contact, _table(Contact).c.id, activity)
-    await _update_each(ctx, moves.tag_rows, _table(ContactTag).c.contact_id, activity)
+    await _update_each(ctx, moves.contact, table_of(Contact).c.id, activity)
+    await _update_each(ctx, moves.tag_rows, table_of(ContactTag).c.contact_id, activity)
     # Objects the session holds show what was just stored.
     for cid, new in newest.items():
         _set_loaded(
@@ -518,10 +518,6 @@ def _set_loaded(ctx: Ctx, model: type[Any], ident: int, **values: Any) -> None:
     if loaded is not None:
         for name, value in values.items():
             attributes.set_committed_value(loaded, name, value)
-
-
-def _table(model: type[Any]) -> Table:
-    return cast(Table, model.__table__)
 
 
 # --- forgetting --------------------------------------------------------------------------------

@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
-
-from sqlalchemy import Table
+from typing import Any
 
 from madoguchi import search
 from madoguchi.channels import service as channels
@@ -27,7 +25,7 @@ from madoguchi.conversations.service import mentioned_members
 from madoguchi.conversations.workflow import SYSTEM_TEXT
 from madoguchi.crm.models import ContactTag, Record
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import bulk_insert, reserve_ids
+from madoguchi.kit.db import bulk_insert, reserve_ids, table_of
 from madoguchi.kit.text import gram_sequence, search_key
 from madoguchi.members.models import Member
 from madoguchi.notifications.models import Notification
@@ -96,10 +94,6 @@ class Written:
     # The new contacts and their conversations, in the order of the histories.
     contact_ids: tuple[int, ...] = ()
     conversation_ids: tuple[int, ...] = ()
-
-
-def table_of(model: type[Any]) -> Table:
-    return cast(Table, model.__table__)
 
 
 def _unread(messages: Sequence[HistoryMessage]) -> list[HistoryMessage]:

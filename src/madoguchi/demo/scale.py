@@ -35,7 +35,6 @@ from madoguchi.demo.histories import (
     HistoryMessage,
     HistoryRecord,
     Written,
-    table_of,
     write_histories,
 )
 from madoguchi.demo.pools import (
@@ -79,7 +78,7 @@ from madoguchi.demo.salon import (
 from madoguchi.demo.script import RECORD_BOOKS, RECORD_MENUS, STAFF_LABELS, TREATMENTS
 from madoguchi.events import InProcessBus
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import Database
+from madoguchi.kit.db import Database, table_of
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.security import new_password
 from madoguchi.members import service as members

@@ -157,6 +157,25 @@ async def conversations_with_entries(db: AsyncSession, ids: Sequence[int]) -> se
     return {int(row) for row in rows}
 
 
+# The statements of a message's way in, built once: building one costs more than running it.
+_ENTRIES_OF = text(
+    f"SELECT conversation_id, seq, grams FROM {CONVERSATIONS} WHERE conversation_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+_HOLDERS_OF = text(
+    f"SELECT seq, conversation_id FROM {CONVERSATIONS} WHERE seq IN :seqs"
+).bindparams(bindparam("seqs", expanding=True))
+# By (new, on SQLite): the grams are SQLite's text or PostgreSQL's array.
+_WRITES = {
+    (new, sqlite): text(
+        f"INSERT INTO {CONVERSATIONS} (conversation_id, seq, grams) VALUES (:id, :seq, :grams)"
+        if new
+        else f"UPDATE {CONVERSATIONS} SET seq = :seq, grams = :grams WHERE conversation_id = :id"
+    ).bindparams(bindparam("grams", type_=Text() if sqlite else ARRAY(Text)))
+    for new in (True, False)
+    for sqlite in (True, False)
+}
+
+
 async def write_conversations(
     db: AsyncSession, entries: Sequence[ConversationEntry], *, new: bool
 ) -> None:
@@ -183,12 +202,7 @@ async def extend_conversations(
     if not additions:
         return set()
     sqlite = dialect(db) == "sqlite"
-    rows = await db.execute(
-        text(
-            f"SELECT conversation_id, seq, grams FROM {CONVERSATIONS} WHERE conversation_id IN :ids"
-        ).bindparams(bindparam("ids", expanding=True)),
-        {"ids": list(additions)},
-    )
+    rows = await db.execute(_ENTRIES_OF, {"ids": list(additions)})
     found: set[int] = set()
     changed: list[tuple[int, int, str | list[str]]] = []
     for conversation_id, seq, stored in rows:
@@ -230,16 +244,7 @@ async def _write(
     if sqlite:
         rows = await _free_seqs(db, rows)
     params = [{"id": cid, "seq": seq, "grams": stored} for cid, seq, stored in rows]
-    grams_param = bindparam("grams", type_=Text() if sqlite else ARRAY(Text))
-    if new:
-        statement = text(
-            f"INSERT INTO {CONVERSATIONS} (conversation_id, seq, grams) VALUES (:id, :seq, :grams)"
-        )
-    else:
-        statement = text(
-            f"UPDATE {CONVERSATIONS} SET seq = :seq, grams = :grams WHERE conversation_id = :id"
-        )
-    await db.execute(statement.bindparams(grams_param), params)
+    await db.execute(_WRITES[(new, sqlite)], params)
 
 
 async def _free_seqs(
@@ -249,12 +254,7 @@ async def _free_seqs(
     activity in the same millisecond, their ids 2**20 apart) goes one lower, and so on.
     Writers take turns on SQLite, so what is free now is still free when written."""
     wanted = [seq for _, seq, _ in rows]
-    taken_rows = await db.execute(
-        text(f"SELECT seq, conversation_id FROM {CONVERSATIONS} WHERE seq IN :seqs").bindparams(
-            bindparam("seqs", expanding=True)
-        ),
-        {"seqs": wanted},
-    )
+    taken_rows = await db.execute(_HOLDERS_OF, {"seqs": wanted})
     taken = {int(seq): int(owner) for seq, owner in taken_rows}
     if len(set(wanted)) == len(wanted) and not taken:
         return list(rows)

@@ -12,10 +12,12 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy import BigInteger, Column, MetaData, Table, Text, bindparam, column, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
 from madoguchi.kit.db import bulk_insert
@@ -122,9 +124,15 @@ async def add_grams(
             await _add_shared_sqlite(db, index, ids, grams)
     if single:
         await db.execute(
-            text(f"INSERT INTO {index.name}(rowid, grams) VALUES (:id, :grams)"),
+            _sqlite_insert(index.name),
             [{"id": owner_id, "grams": " ".join(grams)} for owner_id, grams in single],
         )
+
+
+@cache
+def _sqlite_insert(name: str) -> TextClause:
+    """An index's one-row insert on SQLite, built once (building costs more than running it)."""
+    return text(f"INSERT INTO {name}(rowid, grams) VALUES (:id, :grams)")
 
 
 async def _add_shared_sqlite(

@@ -21,14 +21,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Select, Table, bindparam, delete, select, text, update
+from sqlalchemy import Date, Select, bindparam, delete, select, text, update
 
 from madoguchi.conversations.models import Conversation, Message, MessageKind
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import bulk_insert
+from madoguchi.kit.db import bulk_insert, table_of
 from madoguchi.stats.models import ConversationFacts, DayCounts
 from madoguchi.workspace.hours import OpeningHours, local_day, open_seconds, opening_hours
 
@@ -180,10 +180,6 @@ def zone_of(ctx: Ctx) -> ZoneInfo:
     return ZoneInfo(ctx.settings.timezone)
 
 
-def _table(model: type[Any]) -> Table:
-    return cast(Table, model.__table__)
-
-
 _FACT_COLUMNS = [field.name for field in dataclasses.fields(Facts)]
 
 
@@ -191,7 +187,7 @@ _FACT_COLUMNS = [field.name for field in dataclasses.fields(Facts)]
 def _facts_of() -> Select[Any]:
     """The facts of the conversations given as ``ids``: built once (issue 14's ingest profile
     found building statements per message costing more than running them)."""
-    table = _table(ConversationFacts)
+    table = table_of(ConversationFacts)
     return select(*(table.c[name] for name in _FACT_COLUMNS)).where(
         table.c.conversation_id.in_(bindparam("ids", expanding=True))
     )
@@ -228,7 +224,7 @@ async def note(ctx: Ctx, messages: Sequence[Counted]) -> None:
     changed = [f for f in changed if f != before[f.conversation_id]]
     await write_facts(ctx, added)
     if changed:
-        table = _table(ConversationFacts)
+        table = table_of(ConversationFacts)
         await ctx.db.execute(
             update(table)
             .where(table.c.conversation_id == bindparam("_id"))
@@ -245,9 +241,10 @@ async def _copy_conversations(ctx: Ctx, facts: Sequence[Facts]) -> None:
     """New rows take their conversation's channel and assignee."""
     if not facts:
         return
+    conversations = table_of(Conversation).c
     rows = await ctx.db.execute(
-        select(Conversation.id, Conversation.channel_id, Conversation.assignee_id).where(
-            Conversation.id.in_([f.conversation_id for f in facts])
+        select(conversations.id, conversations.channel_id, conversations.assignee_id).where(
+            conversations.id.in_([f.conversation_id for f in facts])
         )
     )
     found = {cid: (channel_id, assignee_id) for cid, channel_id, assignee_id in rows}
@@ -257,7 +254,7 @@ async def _copy_conversations(ctx: Ctx, facts: Sequence[Facts]) -> None:
 
 async def reassign(ctx: Ctx, *, conversation_id: int, member_id: int | None) -> None:
     """The conversation's assignee changed (conversations.workflow.assign)."""
-    table = _table(ConversationFacts)
+    table = table_of(ConversationFacts)
     await ctx.db.execute(
         update(table)
         .where(table.c.conversation_id == conversation_id)
@@ -274,7 +271,7 @@ async def write_facts(ctx: Ctx, facts: Sequence[Facts]) -> None:
     """Insert new rows of facts (rows the rebuild or a first message makes)."""
     await bulk_insert(
         ctx.db,
-        _table(ConversationFacts),
+        table_of(ConversationFacts),
         [{name: getattr(f, name) for name in _FACT_COLUMNS} for f in facts],
     )
 
@@ -342,7 +339,7 @@ async def unnote(ctx: Ctx, conversation_ids: Sequence[int]) -> None:
     counts = tally(counted, zone)
     await add_counts(ctx, counts, sign=-1)
     if counts:
-        days = _table(DayCounts)
+        days = table_of(DayCounts)
         await ctx.db.execute(
             delete(days).where(
                 days.c.day.in_(sorted({key[0] for key in counts})),
