@@ -154,9 +154,9 @@ async def test_a_writer_s_small_statements_run_on_the_loop_while_it_asks(
             await session.execute(text("UPDATE t SET label = 'moved' WHERE n = -7"))
             assert await session.scalar(text("SELECT label FROM t WHERE n = -7")) == "moved"
             await session.commit()
-        # BEGIN IMMEDIATE (it waits for the lock) and COMMIT (it may checkpoint) went to the
-        # thread; the INSERT, the UPDATE and the read did not.
-        assert trips == ["BEGIN IMMEDIATE", "COMMIT"]
+        # COMMIT (it may checkpoint) went to the thread; BEGIN IMMEDIATE (the lock was free),
+        # the INSERT, the UPDATE and the read did not.
+        assert trips == ["COMMIT"]
         await session.execute(text("INSERT INTO t (n, label) VALUES (-8, 'thread')"))
         assert trips[-1].startswith("INSERT")  # after the block: to the thread, as before
         await session.commit()
@@ -314,3 +314,53 @@ async def test_what_needs_more_than_its_sql_takes_sqlalchemy_s_way(tmp_path: Pat
             await session.rollback()
     finally:
         await database.dispose()
+
+
+async def test_a_connection_given_back_inside_the_block_writes_inline_no_more(
+    scratch: Database,
+) -> None:
+    async with scratch.write_sessions() as session, sqlite_driver.inline_writes(session):
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert isinstance(driver, sqlite_driver.QuickConnection) and driver.inline_writes
+        # A rollback inside the block (a batch taken again message by message) gives the
+        # connection back to the pool, where another session may take it without the lock.
+        await session.rollback()
+        assert driver.inline_writes is False
+        # The session's next transaction takes SQLAlchemy's way, in the thread.
+        assert await sqlite_driver.run_inline(session, text("SELECT 1"), None) is None
+        await session.execute(text("INSERT INTO t (n, label) VALUES (-11, 'after')"))
+        await session.commit()
+    async with scratch.read_sessions() as session:
+        assert await session.scalar(text("SELECT label FROM t WHERE n = -11")) == "after"
+
+
+async def test_a_writer_waits_for_the_lock_in_the_thread_while_the_loop_goes_on(
+    scratch: Database,
+) -> None:
+    async with scratch.write_sessions() as holder:
+        await holder.execute(text("INSERT INTO t (n, label) VALUES (-20, 'first')"))
+        ticks = 0
+
+        async def ticking() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        async def second() -> None:
+            async with scratch.write_sessions() as session:
+                # BEGIN IMMEDIATE finds the lock taken: it waits in the thread, not on the loop.
+                await session.execute(text("INSERT INTO t (n, label) VALUES (-21, 'second')"))
+                await session.commit()
+
+        ticker = asyncio.create_task(ticking())
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.3)
+        assert not waiting.done() and ticks >= 10  # the loop went on meanwhile
+        await holder.commit()
+        await asyncio.wait_for(waiting, 10)
+        ticker.cancel()
+    async with scratch.read_sessions() as session:
+        rows = await session.execute(text("SELECT label FROM t WHERE n IN (-20, -21) ORDER BY n"))
+        assert [label for (label,) in rows] == ["second", "first"]

@@ -118,11 +118,8 @@ async def find_or_create_contact(
     if not external_id or len(external_id) > 255:
         raise Invalid("A contact's external_id must be 1 to 255 characters.")
     channel_name = (channel_name or "").strip()[:MAX_NAME_LENGTH]
-    query = select(Contact).where(
-        Contact.channel_id == channel_id, Contact.external_id == external_id
-    )
     if known is UNSAID:
-        contact = await ctx.db.scalar(query.with_for_update())
+        contact = await ctx.db.scalar(_identity_of(channel_id, external_id))
     else:
         assert known is None or isinstance(known, Contact)
         contact = known
@@ -145,7 +142,7 @@ async def find_or_create_contact(
                 ctx.db.add(contact)
         except IntegrityError:
             # Another process created it a moment ago.
-            found = await ctx.db.scalar(query.with_for_update())
+            found = await ctx.db.scalar(_identity_of(channel_id, external_id))
             if found is None:
                 raise
             contact = found
@@ -179,6 +176,16 @@ async def find_or_create_contact(
     if changed:
         contact.updated_at = ctx.now()
     return ChannelContact(contact=contact, changed=changed)
+
+
+def _identity_of(channel_id: int, external_id: str) -> Select[Contact]:
+    """The contact row of one channel identity, locked (built only when it is to be read: a
+    batch's contacts come from ``channel_contacts``)."""
+    return (
+        select(Contact)
+        .where(Contact.channel_id == channel_id, Contact.external_id == external_id)
+        .with_for_update()
+    )
 
 
 @cache

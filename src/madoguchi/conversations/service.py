@@ -37,7 +37,7 @@ from madoguchi.events.types import (
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import reserve_ids
+from madoguchi.kit.db import reserve_ids, table_of
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.text import without_web_addresses
 from madoguchi.members.models import Member
@@ -324,6 +324,15 @@ async def stored_inbound(db: AsyncSession, *, channel_id: int, external_id: str)
 
 
 @cache
+def _any_stored_of() -> Select[tuple[int]]:
+    messages = table_of(Message).c
+    return select(messages.id).where(
+        messages.channel_id == bindparam("channel_id"),
+        messages.external_id.in_(bindparam("external_ids", expanding=True)),
+    )
+
+
+@cache
 def _stored_of() -> Select[Message]:
     return select(Message).where(
         Message.channel_id == bindparam("channel_id"),
@@ -334,15 +343,16 @@ def _stored_of() -> Select[Message]:
 async def stored_inbounds(
     db: AsyncSession, *, channel_id: int, external_ids: Collection[str]
 ) -> dict[str, Ingested]:
-    """The messages stored before under these channel message ids, by id (one read, and one
-    more for their conversations when there are any)."""
+    """The messages stored before under these channel message ids, by id (one plain read;
+    when there are any, two more for them and their conversations as the session's objects)."""
     if not external_ids:
         return {}
-    messages = list(
-        await db.scalars(
-            _stored_of(), {"channel_id": channel_id, "external_ids": list(external_ids)}
-        )
-    )
+    # Nearly always none: asked as plain values first (a writer runs that straight through
+    # SQLite, kit.sqlite.run_inline), the objects only for what is there.
+    params = {"channel_id": channel_id, "external_ids": list(external_ids)}
+    if not (await db.execute(_any_stored_of(), params)).first():
+        return {}
+    messages = list(await db.scalars(_stored_of(), params))
     if not messages:
         return {}
     found = await db.scalars(

@@ -160,6 +160,11 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    @event.listens_for(sync_engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            sqlite.given_back(record.driver_connection)
+
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Writers take the lock up front: a deferred transaction upgrading to a writer can fail

@@ -10,11 +10,12 @@ Here a statement is one trip: executing it and fetching its rows happen together
 What cannot wait on anything runs on the event loop's own thread at once: making and closing a
 cursor (no SQLite call), a deferred ``BEGIN`` (SQLite takes no lock until the first read), handing
 over the rows already fetched, and ROLLBACK (it only lets
-go of a read snapshot, or drops what was written: nothing was committed to the log). Everything
-that may wait for a lock or the disk (a statement, ``BEGIN IMMEDIATE``, ``COMMIT``) still runs in
-the thread.
+go of a read snapshot, or drops what was written: nothing was committed to the log). A read and a
+writer's ``BEGIN IMMEDIATE`` are tried there without waiting (busy timeout 0): one that would
+wait for a lock goes to the thread. Everything else that may wait for a lock or the disk (a
+write, ``COMMIT``) still runs in the thread.
 
-A writer that holds SQLite's write lock already (``BEGIN IMMEDIATE`` went through the thread) and
+A writer that holds SQLite's write lock already (``BEGIN IMMEDIATE`` went through) and
 runs only small statements (the intake's batch of inbound messages: a few rows each) may run its
 statements on the loop too (``inline_writes``): no statement of such a transaction can wait for a
 lock, and the trip to the thread cost more than SQLite's work (~0.1 ms of CPU per statement
@@ -124,7 +125,9 @@ class QuickCursor(aiosqlite.Cursor):
             self._fetched, self._more = [], False
             return self
         values = [] if parameters is None else parameters
-        if _is_read(sql):
+        # A writer's BEGIN IMMEDIATE is tried on the loop as a read is, without waiting: the
+        # lock is free nearly always, and when it is not, it is waited for in the thread.
+        if _is_read(sql) or sql == "BEGIN IMMEDIATE":
             try:
                 self._fetched, self._more = self._run_here(sql, values)
                 return self
@@ -213,6 +216,14 @@ def connector(path: str, *, timeout: float) -> Callable[[], Awaitable[QuickConne
     return connect
 
 
+def given_back(driver: object) -> None:
+    """A connection back in the pool writes inline no more: the block that set it may still be
+    open (a rollback inside it let the connection go), and whoever takes it next has not the
+    write lock (``kit.db`` calls this at every check-in)."""
+    if isinstance(driver, QuickConnection):
+        driver.inline_writes = False
+
+
 def is_sqlite_writer(engine: object) -> bool:
     """Whether ``engine``'s transactions begin as SQLite writers, holding the write lock from
     their first statement (``kit.db.writer_engine``: ``BEGIN IMMEDIATE``)."""
@@ -239,7 +250,7 @@ async def inline_writes(session: AsyncSession) -> AsyncIterator[None]:
         yield
         return
     driver.inline_writes = True
-    session.info[_INLINE] = driver
+    session.info[_INLINE] = True
     try:
         yield
     finally:
@@ -309,11 +320,15 @@ async def run_inline(session: AsyncSession, statement: Any, params: Any) -> Ran 
 
     SQLAlchemy's way costs ~50 µs of Python per statement (~150 µs for one naming a mapped
     class), SQLite's work a few: a batch of inbound messages runs two dozen of them."""
-    driver: QuickConnection | None = session.info.get(_INLINE)
-    if driver is None:
+    if not session.info.get(_INLINE):
         return None
     connection = (await session.connection()).sync_connection
     if connection is None or _watched(connection):
+        return None
+    # The connection the session holds now (after a rollback inside the block it may hold
+    # another, whose statements go to the thread as usual).
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, QuickConnection) or not driver.inline_writes:
         return None
     given: list[Mapping[str, Any]] = (
         [] if not params else [params] if isinstance(params, Mapping) else list(params)
