@@ -250,7 +250,8 @@ async def inline_writes(session: AsyncSession) -> AsyncIterator[None]:
         yield
         return
     driver.inline_writes = True
-    session.info[_INLINE] = True
+    # The transaction's connection, for run_inline: closed once the transaction ends.
+    session.info[_INLINE] = connection.sync_connection
     try:
         yield
     finally:
@@ -271,12 +272,7 @@ def _watched(connection: Connection) -> bool:
     """Whether anything listens to the connection's statements (a test counting them): then
     they take SQLAlchemy's way, which tells the listeners."""
     dispatch = connection.dispatch
-    return bool(
-        dispatch.before_execute
-        or dispatch.after_execute
-        or dispatch.before_cursor_execute
-        or dispatch.after_cursor_execute
-    )
+    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute)
 
 
 def _plain(
@@ -320,15 +316,13 @@ async def run_inline(session: AsyncSession, statement: Any, params: Any) -> Ran 
 
     SQLAlchemy's way costs ~50 µs of Python per statement (~150 µs for one naming a mapped
     class), SQLite's work a few: a batch of inbound messages runs two dozen of them."""
-    if not session.info.get(_INLINE):
+    connection: Connection | None = session.info.get(_INLINE)
+    # The block's transaction only: once it ended (a rollback inside the block), the session's
+    # next one takes SQLAlchemy's way, in the thread.
+    if connection is None or connection.closed or not connection.in_transaction():
         return None
-    connection = (await session.connection()).sync_connection
-    if connection is None or _watched(connection):
-        return None
-    # The connection the session holds now (after a rollback inside the block it may hold
-    # another, whose statements go to the thread as usual).
     driver = connection.connection.driver_connection
-    if not isinstance(driver, QuickConnection) or not driver.inline_writes:
+    if not isinstance(driver, QuickConnection) or not driver.inline_writes or _watched(connection):
         return None
     given: list[Mapping[str, Any]] = (
         [] if not params else [params] if isinstance(params, Mapping) else list(params)
