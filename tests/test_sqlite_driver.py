@@ -297,6 +297,10 @@ async def test_what_needs_more_than_its_sql_takes_sqlalchemy_s_way(tmp_path: Pat
             async with sqlite_driver.inline_writes(session):
                 # A default computed in Python (the flag's), left to SQLAlchemy.
                 assert await sqlite_driver.run_inline(session, insert(TYPED), {"id": 1}) is None
+                # Rows back from several rows of parameters: SQLAlchemy's insertmanyvalues.
+                returning = insert(TYPED).returning(TYPED.c.id)
+                rows = [{"id": n, "flag": True, "label": f"r{n}"} for n in (7, 8)]
+                assert await sqlite_driver.run_inline(session, returning, rows) is None
                 # A statement naming a mapped class goes through the ORM (the session's objects).
                 assert await sqlite_driver.run_inline(session, select(Channel), None) is None
                 # Execution options ask for SQLAlchemy's own handling.

@@ -281,7 +281,7 @@ def _plain(
     """``statement`` compiled as SQLAlchemy compiles it (from the engine's compiled cache),
     with the values it carries; None when running it needs more than its SQL and parameters: an
     ORM entity (the session's objects), a default computed in Python, an ``inserted_primary_key``
-    to fill, execution options, an IN list with several rows of parameters."""
+    to fill, execution options, an IN list or RETURNING with several rows of parameters."""
     if not isinstance(statement, Executable) or statement._execution_options:
         return None
     if statement._propagate_attrs.get("compile_state_plugin") == "orm":
@@ -302,7 +302,7 @@ def _plain(
         or compiled.update_prefetch
         or compiled.implicit_returning
         or compiled.schema_translate_map
-        or (many and expands)
+        or (many and (expands or compiled._result_columns))
     ):
         return None
     return compiled, extracted, collected
