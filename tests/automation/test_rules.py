@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+from madoguchi import jobs
 from madoguchi.automation import rules, runner, templates, triggers
 from madoguchi.automation.models import Rule, RuleRun, Trigger
 from madoguchi.config import Settings
@@ -18,6 +21,7 @@ from madoguchi.conversations.models import Conversation, ConversationFollower, M
 from madoguchi.crm import fields, records, statuses, tags
 from madoguchi.crm.models import ContactTag
 from madoguchi.events import InProcessBus
+from madoguchi.events.types import MessageCreated
 from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
@@ -662,3 +666,49 @@ async def test_stopping_the_worker_lets_the_automation_in_hand_finish(
     async with database.read_sessions() as db:
         assert [t.name for t in await tags.list_tags(db)] == ["途中"]
     assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_stream_of_messages_runs_the_automation_in_steps_and_loses_no_nudge(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run is a transaction or two: one per message of a busy stream cost ingest a tenth of
+    its rate (issue 14). Under a stream the runs come at most every AUTOMATE_AT_MOST_EVERY, and
+    the stream's last message is still acted on."""
+    starts: list[float] = []
+
+    async def counted_run_due(contexts: object) -> int:
+        starts.append(time.monotonic())
+        return 0
+
+    monkeypatch.setattr(runner, "run_due", counted_run_due)
+    bus = InProcessBus()
+    slow = settings.model_copy(update={"worker_interval": 120.0})
+    running = Worker(settings=slow, database=database, bus=bus)
+    stop = asyncio.Event()
+    task = asyncio.create_task(running.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # its first tick is done; the next would be in two minutes
+        starts.clear()
+        first_sent = time.monotonic()
+        for n in range(40):
+            await bus.publish(
+                MessageCreated(
+                    conversation_id=1, contact_id=1, message_id=n, kind="customer", assignee_id=None
+                )
+            )
+            await asyncio.sleep(0.005)
+        last_sent = time.monotonic()
+        for _ in range(100):
+            if starts and starts[-1] >= last_sent:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    # The first message at once, then at most one run a step while the stream lasts, and one
+    # after its last message.
+    assert starts[0] < last_sent, "acted on while the stream lasted"
+    assert starts[-1] >= last_sent, "the last message's nudge was kept"
+    assert 2 <= len(starts) <= (last_sent - first_sent) / jobs.AUTOMATE_AT_MOST_EVERY + 2 < 40
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert min(gaps) >= jobs.AUTOMATE_AT_MOST_EVERY * 0.9  # timers may fire a little early
