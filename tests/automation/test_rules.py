@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -32,6 +34,25 @@ from tests.fixtures import Factory, auth
 
 def worker(settings: Settings, database: Database, **kwargs: object) -> Worker:
     return Worker(settings=settings, database=database, bus=InProcessBus(), **kwargs)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def running_worker(
+    settings: Settings, database: Database
+) -> AsyncIterator[tuple[Worker, InProcessBus]]:
+    """A worker running as ``serve`` runs it, with its bus, its ticks two minutes apart: what it
+    does meanwhile it does because it heard an event. Yields once its first tick is done."""
+    bus = InProcessBus()
+    slow = settings.model_copy(update={"worker_interval": 120.0})
+    running = Worker(settings=slow, database=database, bus=bus)
+    stop = asyncio.Event()
+    task = asyncio.create_task(running.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # its first tick is done; the next would be in two minutes
+        yield running, bus
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
 
 
 async def _returns_rule(ctx: Ctx, factory: Factory) -> tuple[Rule, dict[str, int]]:
@@ -603,13 +624,7 @@ async def test_a_running_worker_acts_on_a_message_at_once_not_at_its_next_tick(
     )
     rule_id = rule.id
     channel = await factory.channel()
-    bus = InProcessBus()
-    slow = settings.model_copy(update={"worker_interval": 120.0})
-    running = Worker(settings=slow, database=database, bus=bus)
-    stop = asyncio.Event()
-    task = asyncio.create_task(running.run(stop))
-    try:
-        await asyncio.sleep(0.5)  # its first tick is done; the next would be in two minutes
+    async with running_worker(settings, database) as (_, bus):
         async with database.write_sessions() as session:
             writer = Ctx(db=session, bus=bus, settings=settings)
             await Factory(writer).inbound(channel, contact="now", text="返品したいです")
@@ -620,9 +635,6 @@ async def test_a_running_worker_acts_on_a_message_at_once_not_at_its_next_tick(
             await asyncio.sleep(0.05)
         async with database.read_sessions() as db:
             assert [r.result for r in await rules.list_runs(db, rule_id=rule_id)] == ["done"]
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_stopping_the_worker_lets_the_automation_in_hand_finish(
@@ -649,20 +661,11 @@ async def test_stopping_the_worker_lets_the_automation_in_hand_finish(
         return 0
 
     monkeypatch.setattr(runner, "run_due", slow_run_due)
-    bus = InProcessBus()
-    slow = settings.model_copy(update={"worker_interval": 120.0})
-    running = Worker(settings=slow, database=database, bus=bus)
-    stop = asyncio.Event()
-    task = asyncio.create_task(running.run(stop))
-    try:
-        await asyncio.sleep(0.5)  # its first tick is done
+    async with running_worker(settings, database) as (running, bus):
         async with database.write_sessions() as session:
             writer = Ctx(db=session, bus=bus, settings=settings)
             await Factory(writer).inbound(channel, contact="now", text="こんにちは")
         await asyncio.wait_for(in_hand.wait(), 5)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
     async with database.read_sessions() as db:
         assert [t.name for t in await tags.list_tags(db)] == ["途中"]
     assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
@@ -681,13 +684,7 @@ async def test_a_stream_of_messages_runs_the_automation_in_steps_and_loses_no_nu
         return 0
 
     monkeypatch.setattr(runner, "run_due", counted_run_due)
-    bus = InProcessBus()
-    slow = settings.model_copy(update={"worker_interval": 120.0})
-    running = Worker(settings=slow, database=database, bus=bus)
-    stop = asyncio.Event()
-    task = asyncio.create_task(running.run(stop))
-    try:
-        await asyncio.sleep(0.5)  # its first tick is done; the next would be in two minutes
+    async with running_worker(settings, database) as (_, bus):
         starts.clear()
         first_sent = time.monotonic()
         for n in range(40):
@@ -702,9 +699,6 @@ async def test_a_stream_of_messages_runs_the_automation_in_steps_and_loses_no_nu
             if starts and starts[-1] >= last_sent:
                 break
             await asyncio.sleep(0.05)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
     # The first message at once, then at most one run a step while the stream lasts, and one
     # after its last message.
     assert starts[0] < last_sent, "acted on while the stream lasted"
