@@ -333,7 +333,7 @@ async def run_inline(session: AsyncSession, statement: Any, params: Any) -> Ran 
         return None
     compiled, extracted, collected = plain
     sql, order = compiled.string, list(compiled.positiontup or ())
-    processors: dict[str, Any] = dict(compiled._bind_processors)
+    processors: Mapping[str, Any] = compiled._bind_processors
     values: list[list[Any]] = []
     for group, row in enumerate(given or [{}]):
         bound = compiled.construct_params(
@@ -356,13 +356,14 @@ async def run_inline(session: AsyncSession, statement: Any, params: Any) -> Ran 
         else:
             await cursor.execute(sql, values[0])
         rows: list[Any] = list(await cursor.fetchall())
+        description = cursor._cursor.description or ()
+        changed = cursor._cursor.rowcount
     except sqlite3.Error as error:
         raise DBAPIError.instance(
             sql, values, error, sqlite3.Error, dialect=connection.dialect
         ) from error
     finally:
         await cursor.close()
-    description = cursor._cursor.description or ()
     keys = [column[0] for column in description]
     if compiled._result_columns and len(compiled._result_columns) == len(description):
         typed = [
@@ -375,5 +376,5 @@ async def run_inline(session: AsyncSession, statement: Any, params: Any) -> Ran 
             ]
         keys = [column[0] for column in compiled._result_columns]
     ran = Ran(SimpleResultMetaData(keys), iter(rows))
-    ran.rowcount = cursor._cursor.rowcount
+    ran.rowcount = changed
     return ran
