@@ -207,6 +207,22 @@ def test_the_ingest_benchmark_posts_beside_a_bare_fastapi_route(
     assert "LINE webhook, a signed body of 3 events: p50" in out
 
 
+def test_the_intake_benchmark_times_the_writer_by_batch_size(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """bench/intake.py's whole path: a fresh database per run, batches of each size."""
+    from bench import intake
+
+    argv = ["--batches", "1,3", "--messages", "6", "--warmup", "2", "--repeats", "2"]
+    if os.environ.get("DATABASE_URL"):
+        argv += ["--database-url", os.environ["DATABASE_URL"]]
+    assert intake.main(argv) == 0
+    rows = table(capsys.readouterr().out, "## The intake's writer alone")
+    assert [row[0] for row in rows] == ["1", "3"]
+    assert all(number(row[1].strip("*").removesuffix(" ms")) > 0 for row in rows)
+    assert [row[3] for row in rows] == ["6", "2"]  # each message, then in threes
+
+
 def test_the_unread_benchmark_times_both_walks(tmp_path: Path) -> None:
     import asyncio
 
