@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -168,7 +168,7 @@ async def add_inbounds(ctx: Ctx, items: Sequence[NewInbound]) -> list[tuple[Inge
     one was stored by another request meanwhile: the transaction is then unusable (on
     PostgreSQL) and the caller rolls it back and takes the messages one by one."""
     latest = await _latest_conversations(ctx, items)
-    reserved = await reserve_ids(ctx.db, cast(Table, Message.__table__), len(items))
+    reserved = await reserve_ids(ctx.db, table_of(Message), len(items))
     # Each message's conversation, in order; and those given a message already in this batch.
     placed: list[Conversation] = []
     written: set[int] = set()

@@ -164,7 +164,8 @@ _ENTRIES_OF = text(
 _HOLDERS_OF = text(
     f"SELECT seq, conversation_id FROM {CONVERSATIONS} WHERE seq IN :seqs"
 ).bindparams(bindparam("seqs", expanding=True))
-# By (new, on SQLite): the grams are SQLite's text or PostgreSQL's array.
+# By (new, on SQLite): the grams are SQLite's text or PostgreSQL's array (new entries on
+# PostgreSQL go by COPY, kit.db.bulk_insert).
 _WRITES = {
     (new, sqlite): text(
         f"INSERT INTO {CONVERSATIONS} (conversation_id, seq, grams) VALUES (:id, :seq, :grams)"
@@ -173,6 +174,7 @@ _WRITES = {
     ).bindparams(bindparam("grams", type_=Text() if sqlite else ARRAY(Text)))
     for new in (True, False)
     for sqlite in (True, False)
+    if sqlite or not new
 }
 
 
