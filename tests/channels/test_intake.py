@@ -71,6 +71,51 @@ async def test_messages_waiting_together_are_one_transaction_each_answered_with_
     assert created == [a.message.id for a in answers]
 
 
+async def test_after_a_batch_the_writer_waits_for_as_many_messages_before_storing_fewer(
+    intake: Intake, factory: Factory, database: Database
+) -> None:
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    # Only the messages it waits for end the wait here, however slow the machine.
+    intake.linger = intake.recent = 60
+    await asyncio.gather(*(intake.receive(_message(channel.id, n)) for n in range(3)))
+    assert intake.transactions == 1
+    # The three clients come back one after another: the first does not go alone.
+    first = asyncio.create_task(intake.receive(_message(channel.id, 3)))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    others = [intake.receive(_message(channel.id, n)) for n in (4, 5)]
+    answers = await asyncio.wait_for(asyncio.gather(first, *others), 30)
+    assert intake.transactions == 2
+    assert [a.message.external_id for a in answers] == ["m-3", "m-4", "m-5"]
+    assert len(await _stored(database)) == 6
+
+
+async def test_a_lone_client_is_never_kept_waiting_and_a_client_gone_costs_one_wait(
+    intake: Intake, factory: Factory, database: Database
+) -> None:
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    intake.linger = intake.recent = 60
+    for n in range(3):  # one after another: each batch held one, and the next waits for one
+        await asyncio.wait_for(intake.receive(_message(channel.id, n)), 30)
+    assert intake.transactions == 3
+    await asyncio.gather(*(intake.receive(_message(channel.id, n)) for n in (3, 4)))
+    # Of the two that wrote, one is gone: its message is stored once the wait is over.
+    intake.linger = 0.05
+    await asyncio.wait_for(intake.receive(_message(channel.id, 5)), 30)
+    assert intake.transactions == 5
+    # The batch held one: the next is not kept waiting.
+    intake.linger = 60
+    await asyncio.wait_for(intake.receive(_message(channel.id, 6)), 30)
+    # Nor after a quiet spell, whatever the last batch held.
+    await asyncio.gather(*(intake.receive(_message(channel.id, n)) for n in (7, 8)))
+    intake.recent = 0
+    await asyncio.wait_for(intake.receive(_message(channel.id, 9)), 30)
+    assert (intake.transactions, intake.stored) == (8, 10)
+    assert len(await _stored(database)) == 10
+
+
 async def test_a_refused_message_costs_the_others_nothing(
     intake: Intake, factory: Factory, database: Database
 ) -> None:

@@ -4,10 +4,17 @@ A request that waits on its answer (the API channel) hands its checked ``Inbound
 process's ``Intake`` and waits. One writer task takes everything that has queued meanwhile,
 stores it with ``inbound.receive_many`` (the one way in: each step once for the whole batch, one
 transaction, one commit) and only then answers each request: an acknowledged message is
-committed, and a refused one (its 4xx) costs the others nothing. Nothing waits on purpose: the
-batch is whatever arrived while the one before was being stored, so one client alone is
-answered as soon as its message is stored, and many share the transaction's cost (issue 14:
-with one transaction per message, eight clients got no more through than one).
+committed, and a refused one (its 4xx) costs the others nothing. The batch is whatever arrived
+while the one before was being stored, so one client alone is answered as soon as its message
+is stored, and many share the transaction's cost (issue 14: with one transaction per message,
+eight clients got no more through than one).
+
+The clients a batch answered come back at once with their next message, one after another. Had
+the writer taken whatever was there, eight clients' messages went in batches of seven and one
+(each batch costs a transaction and its reads, ~2.5 ms, whatever it holds), and the batch of one
+was mostly what the others found waiting. So after a batch of n, the writer waits up to
+``LINGER`` for n messages before storing fewer, and only while that batch is recent: one client
+alone is never kept waiting (its last batch held one), and a client gone costs one wait.
 
 A request's API token is checked by the writer too, with the batch's (``TokenCaller``): once
 for all the requests that carry it, in the batch's transaction, so that such a request opens no
@@ -39,6 +46,10 @@ log = logging.getLogger(__name__)
 
 # The most messages one transaction takes; more waiting go in the next.
 MOST = 64
+# After a batch of n, how long the writer waits for n messages before storing fewer (seconds);
+# and for how long after a batch its size still says how many clients are writing.
+LINGER = 0.004
+RECENT = 0.1
 
 
 @dataclass
@@ -57,8 +68,15 @@ class Intake:
     bus: EventBus
     settings: Settings
     most: int = MOST
+    linger: float = LINGER
+    recent: float = RECENT
     _queue: list[_Waiting] = field(default_factory=list)
     _writer: asyncio.Task[None] | None = None
+    # The last batch's size and when it was stored; while the writer waits for that many, the
+    # future it waits on (settled by the message that makes them, or by the timer).
+    _last: int = 0
+    _last_at: float = 0.0
+    _gathered: asyncio.Future[None] | None = None
     # The transactions that stored messages, and how many they stored.
     transactions: int = 0
     stored: int = 0
@@ -70,6 +88,8 @@ class Intake:
         once committed, or its refusal raised (``caller``'s first: a token that admits no one)."""
         answer: asyncio.Future[Ingested] = asyncio.get_running_loop().create_future()
         self._queue.append(_Waiting(message, answer, caller))
+        if self._gathered is not None and len(self._queue) >= self._wanted():
+            _settle(self._gathered)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="intake")
         # The request may be given up (its client gone): the message is stored all the same.
@@ -82,8 +102,29 @@ class Intake:
 
     async def _write(self) -> None:
         while self._queue:
+            await self._gather()
             batch, self._queue = self._queue[: self.most], self._queue[self.most :]
             await self._store(batch)
+            self._last, self._last_at = len(batch), asyncio.get_running_loop().time()
+
+    def _wanted(self) -> int:
+        """How many messages the next batch waits for: as many as a recent batch held."""
+        recent = asyncio.get_running_loop().time() - self._last_at <= self.recent
+        return min(self._last, self.most) if recent else 1
+
+    async def _gather(self) -> None:
+        """Wait up to ``linger`` for the messages the next batch waits for, unless they are
+        here (see the module)."""
+        if self.linger <= 0 or len(self._queue) >= self._wanted():
+            return
+        loop = asyncio.get_running_loop()
+        gathered = self._gathered = loop.create_future()
+        timer = loop.call_later(self.linger, _settle, gathered)
+        try:
+            await gathered
+        finally:
+            timer.cancel()
+            self._gathered = None
 
     async def _store(self, batch: Sequence[_Waiting]) -> None:
         try:
@@ -136,6 +177,11 @@ async def _callers_refused(ctx: Ctx, batch: Sequence[_Waiting]) -> dict[int, Exc
         if refusal is not None:
             refused[id(waiting)] = refusal
     return refused
+
+
+def _settle(waited: asyncio.Future[None]) -> None:
+    if not waited.done():
+        waited.set_result(None)
 
 
 def _answer(answer: asyncio.Future[Ingested], result: Ingested | BaseException) -> None:
