@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import positive
 from bench.run import server_process
 from madoguchi.config import Settings
 
@@ -136,8 +137,8 @@ def run_round(url: str, pid: int, probe: Round, *, clients: int, total: int) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mb", type=int, default=100, help="size of each body (MB)")
-    parser.add_argument("--clients", type=int, default=8, help="bodies sent at once")
+    parser.add_argument("--mb", type=positive, default=100, help="size of each body (MB)")
+    parser.add_argument("--clients", type=positive, default=8, help="bodies sent at once")
     options = parser.parse_args(argv)
     total = options.mb * MIB
     with (

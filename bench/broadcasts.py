@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bench import positive
 from bench.run import _free_port, scratch_settings
 from madoguchi.broadcasts import segments, sending, service
 from madoguchi.channels import service as channels
@@ -121,7 +122,7 @@ async def measure(settings: Settings, size: int, recorder: LineRecorder) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--size", type=positive, default=100_000)
     parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL") or None,

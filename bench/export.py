@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench import positive
 from bench.run import scratch_settings
 from madoguchi.cli import command_ctx
 from madoguchi.config import Settings
@@ -168,7 +169,7 @@ async def _count_messages(settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--size", type=positive, default=100_000)
     parser.add_argument("--formats", default=",".join(FORMATS))
     parser.add_argument("--database-url", default=None)
     # The child process that exports data made before (run by ``run``).

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from bench import non_negative, positive
 from bench.run import Stats, _free_port, answering, scratch_settings, server_process
 
 GOAL = 1.5
@@ -93,8 +94,8 @@ def render(stats: dict[str, Stats]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--requests", type=positive, default=2000)
+    parser.add_argument("--warmup", type=non_negative, default=200)
     options = parser.parse_args(argv)
     with (
         scratch_settings(None, "floor") as settings,

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from bench import positive
 from bench.floor import bare_server
 from bench.run import (
     _count,
@@ -274,12 +275,12 @@ def render(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--messages", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--processes", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--line-events", type=int, default=100)
-    parser.add_argument("--line-bodies", type=int, default=5)
+    parser.add_argument("--messages", type=positive, default=1000)
+    parser.add_argument("--clients", type=positive, default=8)
+    parser.add_argument("--processes", type=positive, default=1)
+    parser.add_argument("--rounds", type=positive, default=3)
+    parser.add_argument("--line-events", type=positive, default=100)
+    parser.add_argument("--line-bodies", type=positive, default=5)
     parser.add_argument("--database-url", default=None)
     options = parser.parse_args(argv)
     before = _load()

@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench import non_negative, positive, positives
 from bench.ingest import Site, _make_site, message_body
 from bench.run import scratch_settings
 from madoguchi.channels.models import ChannelKind
@@ -100,14 +101,14 @@ def report(runs: Sequence[Sequence[Run]], *, engine: str, messages: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batches", default="1,4,8")
-    parser.add_argument("--messages", type=int, default=1600)
-    parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cpu", type=int, default=None)
+    parser.add_argument("--batches", type=positives, default=(1, 4, 8))
+    parser.add_argument("--messages", type=positive, default=1600)
+    parser.add_argument("--warmup", type=non_negative, default=200)
+    parser.add_argument("--repeats", type=positive, default=3)
+    parser.add_argument("--cpu", type=non_negative, default=None)
     parser.add_argument("--database-url", default=None)
     options = parser.parse_args(argv)
-    batches = [int(b) for b in options.batches.split(",")]
+    batches = list(options.batches)
     if options.cpu is not None:
         os.sched_setaffinity(0, {options.cpu})
     reading.warm()  # as serve does at start: not a first message's cost

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import non_negative, positive
 from bench.run import scratch_settings, server_process
 from madoguchi.channels import service as channels
 from madoguchi.cli import command_ctx
@@ -320,13 +321,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.live", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--members", type=int, default=500)
-    parser.add_argument("--processes", type=int, default=1)
-    parser.add_argument("--messages", type=int, default=40)
+    parser.add_argument("--members", type=positive, default=500)
+    parser.add_argument("--processes", type=positive, default=1)
+    parser.add_argument("--messages", type=positive, default=40)
     parser.add_argument(
-        "--warmup", type=int, default=5, help="messages delivered first and not counted"
+        "--warmup", type=non_negative, default=5, help="messages delivered first and not counted"
     )
-    parser.add_argument("--clients", type=int, default=4, help="client processes for the members")
+    parser.add_argument(
+        "--clients", type=positive, default=4, help="client processes for the members"
+    )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
     parser.add_argument(

@@ -11,6 +11,7 @@ import argparse
 import random
 import time
 
+from bench import positive
 from madoguchi.contacts import reading
 from madoguchi.demo.pools import EMOJI, GIVEN_NAMES, SURNAME_WEIGHTS, SURNAMES
 
@@ -42,7 +43,7 @@ def _percentiles(timings: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--names", type=int, default=20000)
+    parser.add_argument("--names", type=positive, default=20000)
     args = parser.parse_args()
     started = time.perf_counter()
     reading.warm()  # the dictionary is read once per process (the app does it at start)

@@ -20,6 +20,7 @@ import asyncio
 import statistics
 import time
 
+from bench import positive
 from bench.run import scratch_settings
 from madoguchi.automation import rules, runner
 from madoguchi.channels import service as channels
@@ -110,8 +111,8 @@ def run_once(database_url: str | None, *, messages: int, with_rules: bool) -> di
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--messages", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3, help="pairs of runs, interleaved")
+    parser.add_argument("--messages", type=positive, default=1000)
+    parser.add_argument("--repeats", type=positive, default=3, help="pairs of runs, interleaved")
     parser.add_argument("--database-url", default=None)
     options = parser.parse_args(argv)
     # A warm-up run, so neither measured run pays for the first imports and connections.

@@ -44,6 +44,7 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 from sqlalchemy import select
 
+from bench import non_negative, positive, positives
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import ChannelKind
 from madoguchi.cli import command_ctx
@@ -84,11 +85,19 @@ class Options:
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", help="contact counts, comma-separated (default 1000,100000)")
-    parser.add_argument("--requests", type=int, help="timed requests per scenario (default 200)")
-    parser.add_argument("--warmup", type=int, help="untimed requests per scenario first")
-    parser.add_argument("--ingest", type=int, help="messages posted per ingest run (default 1000)")
-    parser.add_argument("--clients", type=int, help="concurrent clients for ingest (default 4)")
+    parser.add_argument(
+        "--sizes", type=positives, help="contact counts, comma-separated (default 1000,100000)"
+    )
+    parser.add_argument(
+        "--requests", type=positive, help="timed requests per scenario (default 200)"
+    )
+    parser.add_argument("--warmup", type=non_negative, help="untimed requests per scenario first")
+    parser.add_argument(
+        "--ingest", type=positive, help="messages posted per ingest run (default 1000)"
+    )
+    parser.add_argument(
+        "--clients", type=positive, help="concurrent clients for ingest (default 4)"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes and counts: a smoke run")
     parser.add_argument(
         "--database-url", help="a PostgreSQL server to make databases on (default: $DATABASE_URL)"
@@ -102,7 +111,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         else Options()
     )
     return Options(
-        sizes=tuple(int(n) for n in args.sizes.split(",")) if args.sizes else base.sizes,
+        sizes=args.sizes or base.sizes,
         requests=args.requests or base.requests,
         warmup=args.warmup if args.warmup is not None else base.warmup,
         ingest=args.ingest or base.ingest,

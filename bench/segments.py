@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bench import positive
 from bench.run import scratch_settings
 from madoguchi.broadcasts import segments
 from madoguchi.cli import command_ctx
@@ -125,8 +126,8 @@ def report(figures: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--size", type=positive, default=100_000)
+    parser.add_argument("--repeats", type=positive, default=20)
     parser.add_argument("--database-url", default=None)
     options = parser.parse_args()
     with scratch_settings(options.database_url, "segments") as settings:

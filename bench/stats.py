@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, text
 
+from bench import positive, positives
 from bench.run import scratch_settings
 from madoguchi.channels import service as channels
 from madoguchi.cli import command_ctx
@@ -262,12 +263,12 @@ def run(sizes: Sequence[int], per_day: int, repeats: int, database_url: str | No
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="100000")
-    parser.add_argument("--per-day", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--sizes", type=positives, default=(100_000,))
+    parser.add_argument("--per-day", type=positive, default=1000)
+    parser.add_argument("--repeats", type=positive, default=20)
     parser.add_argument("--database-url", default=None)
     options = parser.parse_args(argv)
-    sizes = [int(size) for size in options.sizes.split(",")]
+    sizes = list(options.sizes)
     print(run(sizes, options.per_day, options.repeats, options.database_url))
     return 0
 

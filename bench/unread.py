@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bench import positive
 from bench.run import scratch_settings
 from madoguchi.cli import command_ctx
 from madoguchi.config import Settings
@@ -91,8 +92,8 @@ def report(size: int, figures: dict[str, float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--size", type=positive, default=100_000)
+    parser.add_argument("--repeats", type=positive, default=20)
     parser.add_argument("--database-url", default=None)
     options = parser.parse_args()
     with scratch_settings(options.database_url, "unread") as settings:

@@ -4,6 +4,7 @@ out, never what they are: timings belong in docs/benchmarks.md, measured on a qu
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 from pathlib import Path
@@ -301,3 +302,24 @@ def test_the_export_benchmark_streams_every_conversation_in_a_process_of_its_own
     assert all(int(row[2].split()[0]) > 0 for row in rows)  # chunks sent
     # Seconds, to a tenth: a dozen conversations may take less than 0.05 s.
     assert all(number(row[3]) >= 0 for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "said"),
+    [
+        ("bench.ingest", ["--line-bodies", "0"], "0 is less than 1"),
+        ("bench.run", ["--sizes", "1000,x"], "'x' is not a whole number"),
+        ("bench.intake", ["--batches", "1,0"], "0 is less than 1"),
+        ("bench.live", ["--warmup", "-1"], "-1 is less than 0"),
+        ("bench.stats", ["--repeats", "many"], "'many' is not a whole number"),
+    ],
+)
+def test_a_benchmark_refuses_a_count_it_cannot_use_with_a_sentence(
+    module: str, argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: --line-bodies 0 measured for a minute, then died on an empty median.
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert said in capsys.readouterr().err
