@@ -18,6 +18,7 @@ from madoguchi.automation.models import Trigger
 from madoguchi.config import Settings
 from madoguchi.connectors import inbound
 from madoguchi.connectors.intake import Intake
+from madoguchi.contacts import service as contacts_service
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations_service
 from madoguchi.conversations.models import Conversation, ConversationTeamUnread, Message
@@ -27,7 +28,7 @@ from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Invalid
 from madoguchi.members.dependencies import TokenCaller
 from tests.conftest import RecordingBus
-from tests.fixtures import PASSWORD, Factory, auth
+from tests.fixtures import PASSWORD, Factory, auth, statements_run
 
 
 def _message(channel_id: int, n: int, *, sender: str | None = None, **kw: Any) -> inbound.Inbound:
@@ -182,6 +183,73 @@ async def test_a_new_person_writing_twice_in_a_batch_is_one_contact_in_one_conve
     )
     assert team is not None and team.count == 2
     assert conversation is not None and conversation.last_message_preview == "問い合わせ 2"
+
+
+async def test_new_people_in_a_batch_are_made_together_each_as_alone(
+    intake: Intake, factory: Factory, database: Database, client: httpx.AsyncClient
+) -> None:
+    channel = await factory.channel()
+    known = (await factory.inbound(channel, contact="known", name="常連")).conversation.contact_id
+    token = await factory.token(await factory.member())
+    await factory.ctx.db.commit()
+    names = ["山田 花子", "佐々木 一郎", "ｶﾀｶﾅ ﾀﾛｳ"]
+    with statements_run() as run:
+        answers = await asyncio.gather(
+            *(
+                intake.receive(_message(channel.id, n, sender=f"new-{n}", name=name))
+                for n, name in enumerate(names)
+            ),
+            intake.receive(_message(channel.id, 3, sender="new-0", name="山田 花子（2通目）")),
+            intake.receive(_message(channel.id, 4, sender="known")),
+        )
+    assert intake.transactions == 1
+    # One statement for the three new people, one for their three conversations.
+    made_by = [s.split()[2] for s in run if s.startswith("INSERT INTO") and "(" in s]
+    assert made_by.count("contacts") == 1 and made_by.count("conversations") == 1
+    assert [a.created for a in answers] == [True] * 5
+    assert answers[3].conversation.id == answers[0].conversation.id
+    assert answers[4].conversation.contact_id == known
+    async with database.read_sessions() as session:
+        made = {
+            c.external_id: c
+            for c in await session.scalars(select(Contact).where(Contact.id != known))
+        }
+    assert sorted(made) == ["new-0", "new-1", "new-2"]
+    assert len({a.conversation.id for a in answers}) == 4
+    # Each as find_or_create_contact makes one: named by its first message (the second one's
+    # name then followed, as ever), its reading suggested, found by name and reading.
+    assert made["new-1"].display_name == made["new-1"].channel_name == "佐々木 一郎"
+    assert made["new-0"].channel_name == "山田 花子（2通目）"
+    assert made["new-1"].reading == "ササキ イチロウ"
+    for q, who in (("佐々木", "new-1"), ("ささき", "new-1"), ("花子", "new-0")):
+        found = await client.get("/api/v1/conversations", params={"q": q}, headers=auth(token))
+        assert [c["contact"]["id"] for c in found.json()["items"]] == [made[who].id], q
+
+
+async def test_a_new_person_made_meanwhile_elsewhere_is_found_not_made_twice(
+    intake: Intake, factory: Factory, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    await intake.receive(_message(channel.id, 0, sender="raced"))
+    # Another request made "raced" after this batch looked: it reads as no one.
+    channel_contacts = contacts_service.channel_contacts
+
+    async def missing_raced(db: Any, *, channel_id: int, external_ids: Any) -> Any:
+        found = await channel_contacts(db, channel_id=channel_id, external_ids=external_ids)
+        return {k: v for k, v in found.items() if k != "raced"}
+
+    monkeypatch.setattr(contacts_service, "channel_contacts", missing_raced)
+    answers = await asyncio.gather(
+        intake.receive(_message(channel.id, 1, sender="raced")),
+        intake.receive(_message(channel.id, 2, sender="fresh")),
+    )
+    assert intake.transactions == 2
+    async with database.read_sessions() as session:
+        people = sorted(await session.scalars(select(Contact.external_id)))
+    assert people == ["fresh", "raced"]
+    assert answers[0].conversation.contact_id != answers[1].conversation.contact_id
+    assert len(await _stored(database)) == 3
 
 
 async def test_a_batch_that_fails_is_stored_message_by_message(

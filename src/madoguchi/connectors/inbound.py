@@ -363,6 +363,7 @@ async def _add(ctx: Ctx, items: Sequence[_Checked]) -> list[Ingested]:
         )
         for external_id in external_ids:
             known[(channel_id, external_id)] = found.get(external_id)
+    made = await _new_people(ctx, items, known)
     news: list[conversations.NewInbound] = []
     events: list[Event] = []
     for item in items:
@@ -378,17 +379,20 @@ async def _add(ctx: Ctx, items: Sequence[_Checked]) -> list[Ingested]:
             text = printable(inbound.fallback_text).strip()[:MAX_TEXT_LENGTH]
         if not text and not images and not meta:
             meta = {"unsupported": "attachment"}
-        profile = inbound.profile
         identity = (inbound.channel_id, item.sender)
-        person = await contacts.find_or_create_contact(
-            ctx,
-            channel_id=inbound.channel_id,
-            external_id=item.sender,
-            channel_name=_name(profile.name if profile else inbound.name),
-            picture_url=profile.picture_url if profile else contacts.UNSAID,
-            email=inbound.email,
-            known=known[identity],
-        )
+        if identity in made:
+            person = contacts.ChannelContact(made.pop(identity), changed=False, created=True)
+        else:
+            said = _said(item)
+            person = await contacts.find_or_create_contact(
+                ctx,
+                channel_id=said.channel_id,
+                external_id=said.external_id,
+                channel_name=said.channel_name,
+                picture_url=said.picture_url,
+                email=said.email,
+                known=known[identity],
+            )
         # The next message of the same person in the batch finds them made.
         known[identity] = await _identity_row(ctx, person.contact, identity)
         if person.changed:
@@ -414,6 +418,35 @@ async def _add(ctx: Ctx, items: Sequence[_Checked]) -> list[Ingested]:
         events.extend(followed)
     await ctx.commit(*events)
     return [ingested for ingested, _ in added]
+
+
+def _said(item: _Checked) -> contacts.NewIdentity:
+    """The sender's identity and what the channel says of them."""
+    inbound, profile = item.inbound, item.inbound.profile
+    return contacts.NewIdentity(
+        channel_id=inbound.channel_id,
+        external_id=item.sender,
+        channel_name=_name(profile.name if profile else inbound.name),
+        picture_url=profile.picture_url if profile else contacts.UNSAID,
+        email=inbound.email,
+    )
+
+
+async def _new_people(
+    ctx: Ctx, items: Sequence[_Checked], known: dict[tuple[int, str], Contact | None]
+) -> dict[tuple[int, str], Contact]:
+    """The contacts of the senders no contact was found for, made together, each from its
+    first message (issue 14: made one by one, each with its savepoint and flush, they cost a
+    batch more than its messages); none when another request made one meanwhile (each is
+    then found or made with its message)."""
+    first: dict[tuple[int, str], contacts.NewIdentity] = {}
+    for item in items:
+        identity = (item.inbound.channel_id, item.sender)
+        if known[identity] is None and identity not in first:
+            first[identity] = _said(item)
+    if not first:
+        return {}
+    return await contacts.create_contacts(ctx, first.values()) or {}
 
 
 async def _identity_row(ctx: Ctx, contact: Contact, identity: tuple[int, str]) -> Contact | None:

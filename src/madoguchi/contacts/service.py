@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -125,18 +126,9 @@ async def find_or_create_contact(
         contact = known
     created = False
     if contact is None:
-        contact = Contact(
-            channel_id=channel_id,
-            external_id=external_id,
-            channel_name=channel_name or external_id,
-            display_name=channel_name or external_id,
-            avatar_url=picture_url if isinstance(picture_url, str) else None,
-            email=_address_or_none(email),
-            reading=readings.suggest(channel_name or external_id),
-            created_at=ctx.now(),
-            updated_at=ctx.now(),
+        contact = _new_contact(
+            ctx, NewIdentity(channel_id, external_id, channel_name, picture_url, email)
         )
-        contact.search_text = _index_key(contact)
         try:
             async with ctx.db.begin_nested():
                 ctx.db.add(contact)
@@ -176,6 +168,65 @@ async def find_or_create_contact(
     if changed:
         contact.updated_at = ctx.now()
     return ChannelContact(contact=contact, changed=changed)
+
+
+@dataclass(frozen=True)
+class NewIdentity:
+    """A channel identity no contact has yet, and what its channel says of the person."""
+
+    channel_id: int
+    external_id: str
+    channel_name: str | None
+    picture_url: str | object | None = UNSAID
+    email: str | None = None
+
+
+def _new_contact(ctx: Ctx, identity: NewIdentity) -> Contact:
+    """The contact ``find_or_create_contact`` makes for an identity first seen (not added)."""
+    return Contact(**_new_contact_values(ctx, identity))
+
+
+def _new_contact_values(ctx: Ctx, identity: NewIdentity) -> dict[str, Any]:
+    external_id = identity.external_id.strip()
+    name = (identity.channel_name or "").strip()[:MAX_NAME_LENGTH] or external_id
+    reading = readings.suggest(name)
+    return {
+        "channel_id": identity.channel_id,
+        "external_id": external_id,
+        "channel_name": name,
+        "display_name": name,
+        "avatar_url": identity.picture_url if isinstance(identity.picture_url, str) else None,
+        "email": _address_or_none(identity.email),
+        "reading": reading,
+        "search_text": search_key(searching.names_of(name, name, reading)),
+        "created_at": ctx.now(),
+        "updated_at": ctx.now(),
+    }
+
+
+async def create_contacts(
+    ctx: Ctx, identities: Collection[NewIdentity]
+) -> dict[tuple[int, str], Contact] | None:
+    """Contacts for identities ``channel_contacts`` found none for, made together (one INSERT
+    for them all, one for their names' index) as ``find_or_create_contact`` makes each, by
+    identity; or None, nothing made, when one was made by another request meanwhile (the
+    caller then takes each through ``find_or_create_contact``, which finds that one).
+
+    An INSERT of the rows themselves, their order left to the database (SQLite's returned
+    rows in the order given cost an INSERT each, as the unit of work's do): each is known by
+    its identity."""
+    rows = [_new_contact_values(ctx, identity) for identity in identities]
+    if not rows:
+        return {}
+    try:
+        async with ctx.db.begin_nested():
+            made = list(await ctx.db.scalars(insert(Contact).returning(Contact), rows))
+    except IntegrityError:
+        return None
+    await search.add(ctx.db, search.CONTACTS, [(c.id, searching.names_text(c)) for c in made])
+    by_identity = {(contact.channel_id, contact.external_id): contact for contact in made}
+    identities_made = ((row["channel_id"], row["external_id"]) for row in rows)
+    return {identity: by_identity[identity] for identity in identities_made}
 
 
 def _identity_of(channel_id: int, external_id: str) -> Select[Contact]:

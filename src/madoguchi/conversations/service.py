@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,13 +95,7 @@ async def new_conversation(
     ctx: Ctx, *, contact: Contact, channel_id: int | None, closed_with: str | None = None
 ) -> Conversation:
     """A new conversation of the contact on that channel (``conversation_for``), flushed."""
-    conversation = Conversation(
-        contact_id=contact.id,
-        channel_id=channel_id,
-        state=ConversationState.open,
-        last_activity_at=ctx.now(),
-        created_at=ctx.now(),
-    )
+    conversation = Conversation(**_opened(ctx, contact, channel_id))
     if closed_with is not None:
         conversation.state = ConversationState.closed
         conversation.closed_at = ctx.now()
@@ -109,8 +103,37 @@ async def new_conversation(
         conversation.last_message_preview = closed_with
     ctx.db.add(conversation)
     await ctx.db.flush()
-    await searching.add_conversation(ctx.db, conversation, contact)
+    await searching.add_conversations(ctx.db, [(conversation, contact)])
     return conversation
+
+
+async def new_conversations(
+    ctx: Ctx, wanted: Mapping[tuple[int, int], Contact]
+) -> dict[tuple[int, int], Conversation]:
+    """New open conversations, one for each (contact id, channel id), as ``new_conversation``
+    makes each, flushed together (one INSERT for them all, one for their search entries)."""
+    if not wanted:
+        return {}
+    rows = [_opened(ctx, contact, channel_id) for (_, channel_id), contact in wanted.items()]
+    # Their order left to the database (in the order given, SQLite's returned rows cost an
+    # INSERT each, as the unit of work's do): each is known by its contact and channel.
+    made = {
+        (conversation.contact_id, conversation.channel_id or 0): conversation
+        for conversation in await ctx.db.scalars(insert(Conversation).returning(Conversation), rows)
+    }
+    await searching.add_conversations(ctx.db, [(made[key], wanted[key]) for key in wanted])
+    return {key: made[key] for key in wanted}
+
+
+def _opened(ctx: Ctx, contact: Contact, channel_id: int | None) -> dict[str, Any]:
+    """A new open conversation's values."""
+    return {
+        "contact_id": contact.id,
+        "channel_id": channel_id,
+        "state": ConversationState.open,
+        "last_activity_at": ctx.now(),
+        "created_at": ctx.now(),
+    }
 
 
 def _message_events(
@@ -168,23 +191,24 @@ async def add_inbounds(ctx: Ctx, items: Sequence[NewInbound]) -> list[tuple[Inge
     one was stored by another request meanwhile: the transaction is then unusable (on
     PostgreSQL) and the caller rolls it back and takes the messages one by one."""
     latest = await _latest_conversations(ctx, items)
+    answered = [await _answered(ctx, item) if item.answers else None for item in items]
+    # Who has none yet gets one, all made together. The message's channel, not the contact's:
+    # a merged contact has several (F43).
+    wanted: dict[tuple[int, int], Contact] = {}
+    for item, conversation in zip(items, answered, strict=True):
+        key = (item.contact.id, item.channel_id)
+        if conversation is None and key not in latest:
+            wanted.setdefault(key, item.contact)
+    latest.update(await new_conversations(ctx, wanted))
     reserved = await reserve_ids(ctx.db, table_of(Message), len(items))
     # Each message's conversation, in order; and those given a message already in this batch.
     placed: list[Conversation] = []
     written: set[int] = set()
     messages: list[recording.NewMessage] = []
     facts: list[triggers.Fact] = []
-    for item, message_id in zip(items, reserved, strict=True):
-        conversation = await _answered(ctx, item) if item.answers else None
+    for item, message_id, conversation in zip(items, reserved, answered, strict=True):
         if conversation is None:
-            key = (item.contact.id, item.channel_id)
-            conversation = latest.get(key)
-            if conversation is None:
-                # The message's channel, not the contact's: a merged contact has several (F43).
-                conversation = await new_conversation(
-                    ctx, contact=item.contact, channel_id=item.channel_id
-                )
-                latest[key] = conversation
+            conversation = latest[(item.contact.id, item.channel_id)]
         blocked = item.contact.blocked
         # A conversation's first customer message, and one that wakes it, are facts for
         # automation once: a second message of the batch in it finds it awake.

@@ -38,6 +38,11 @@ def names_of(channel_name: str, display_name: str, reading: str | None) -> str:
 
 async def add_conversation(db: AsyncSession, conversation: Conversation, contact: Contact) -> None:
     """A new conversation's entry: its contact's names (messages come one by one)."""
+    await add_conversations(db, [(conversation, contact)])
+
+
+async def add_conversations(db: AsyncSession, made: Sequence[tuple[Conversation, Contact]]) -> None:
+    """New conversations' entries (``add_conversation``), written together."""
     await search.write_conversations(
         db,
         [
@@ -46,6 +51,7 @@ async def add_conversation(db: AsyncSession, conversation: Conversation, contact
                 seq=search.activity_seq(conversation.last_activity_at, conversation.id),
                 grams=grams_of([names_text(contact)]),
             )
+            for conversation, contact in made
         ],
         new=True,
     )
