@@ -118,7 +118,7 @@ def serve(
     if settings.smtp_listen:
         typer.echo(f"Receiving e-mail by SMTP on {settings.smtp_listen}")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, freeze_start=True),
         host=host,
         port=port,
         log_level=settings.log_level,
