@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.automation import filters
@@ -444,9 +445,10 @@ async def _new_people(
         identity = (item.inbound.channel_id, item.sender)
         if known[identity] is None and identity not in first:
             first[identity] = _said(item)
-    if not first:
+    try:
+        return await contacts.create_contacts(ctx, first.values())
+    except IntegrityError:
         return {}
-    return await contacts.create_contacts(ctx, first.values()) or {}
 
 
 async def _identity_row(ctx: Ctx, contact: Contact, identity: tuple[int, str]) -> Contact | None:

@@ -126,12 +126,9 @@ async def find_or_create_contact(
         contact = known
     created = False
     if contact is None:
-        contact = _new_contact(
-            ctx, NewIdentity(channel_id, external_id, channel_name, picture_url, email)
-        )
+        identity = NewIdentity(channel_id, external_id, channel_name, picture_url, email)
         try:
-            async with ctx.db.begin_nested():
-                ctx.db.add(contact)
+            [contact] = (await create_contacts(ctx, [identity])).values()
         except IntegrityError:
             # Another process created it a moment ago.
             found = await ctx.db.scalar(_identity_of(channel_id, external_id))
@@ -140,7 +137,6 @@ async def find_or_create_contact(
             contact = found
         else:
             created = True
-            await search.add(ctx.db, search.CONTACTS, [(contact.id, searching.names_text(contact))])
     if contact.merged_into_id is not None:
         # Merged into another (F43): their messages land there; this row only holds the identity.
         return ChannelContact(contact=await kept_contact(ctx.db, contact), changed=False)
@@ -181,12 +177,9 @@ class NewIdentity:
     email: str | None = None
 
 
-def _new_contact(ctx: Ctx, identity: NewIdentity) -> Contact:
-    """The contact ``find_or_create_contact`` makes for an identity first seen (not added)."""
-    return Contact(**_new_contact_values(ctx, identity))
-
-
 def _new_contact_values(ctx: Ctx, identity: NewIdentity) -> dict[str, Any]:
+    """A contact first seen: named as its channel names it (else by its id there), its reading
+    suggested."""
     external_id = identity.external_id.strip()
     name = (identity.channel_name or "").strip()[:MAX_NAME_LENGTH] or external_id
     reading = readings.suggest(name)
@@ -206,11 +199,11 @@ def _new_contact_values(ctx: Ctx, identity: NewIdentity) -> dict[str, Any]:
 
 async def create_contacts(
     ctx: Ctx, identities: Collection[NewIdentity]
-) -> dict[tuple[int, str], Contact] | None:
-    """Contacts for identities ``channel_contacts`` found none for, made together (one INSERT
-    for them all, one for their names' index) as ``find_or_create_contact`` makes each, by
-    identity; or None, nothing made, when one was made by another request meanwhile (the
-    caller then takes each through ``find_or_create_contact``, which finds that one).
+) -> dict[tuple[int, str], Contact]:
+    """Contacts for identities no contact has (``find_or_create_contact``'s, or a batch's that
+    ``channel_contacts`` found none for), made together: one INSERT for them all, one for their
+    names' index; by identity. ``IntegrityError`` (nothing made, the transaction usable) when
+    one was made by another request meanwhile.
 
     An INSERT of the rows themselves, their order left to the database (SQLite's returned
     rows in the order given cost an INSERT each, as the unit of work's do): each is known by
@@ -218,11 +211,8 @@ async def create_contacts(
     rows = [_new_contact_values(ctx, identity) for identity in identities]
     if not rows:
         return {}
-    try:
-        async with ctx.db.begin_nested():
-            made = list(await ctx.db.scalars(insert(Contact).returning(Contact), rows))
-    except IntegrityError:
-        return None
+    async with ctx.db.begin_nested():
+        made = list(await ctx.db.scalars(insert(Contact).returning(Contact), rows))
     await search.add(ctx.db, search.CONTACTS, [(c.id, searching.names_text(c)) for c in made])
     by_identity = {(contact.channel_id, contact.external_id): contact for contact in made}
     identities_made = ((row["channel_id"], row["external_id"]) for row in rows)
