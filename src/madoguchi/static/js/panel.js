@@ -25,10 +25,19 @@ function carryNotes(current, fresh) {
     const inside = holder && holder !== current && current.contains(holder);
     const twin = inside ? $("#" + CSS.escape(holder.id), fresh) : fresh;
     if (!twin) return;
-    const head = inside ? $(".crm-row-head, legend", twin) : $(".part-head", fresh);
+    // A row without a head (the メルマガ switch's) keeps its note where it was: in the fresh
+    // row's element of the same kind (the switch's label).
+    const head = inside
+      ? $(".crm-row-head, legend", twin) || sameKind(note.parentElement, twin)
+      : $(".part-head", fresh);
     if (!head || $(":scope > .saved-note", head)) return;
     head.insertBefore(note.cloneNode(true), $(":scope > .part-action, :scope > .crm-link", head));
   });
+}
+
+function sameKind(element, within) {
+  const classes = Array.from(element.classList, function (name) { return "." + CSS.escape(name); });
+  return $(element.tagName.toLowerCase() + classes.join(""), within);
 }
 
 export async function refreshSection(section, force) {
