@@ -36,13 +36,8 @@ def names_of(channel_name: str, display_name: str, reading: str | None) -> str:
     return f"{channel_name} {display_name} {reading or ''}".rstrip()
 
 
-async def add_conversation(db: AsyncSession, conversation: Conversation, contact: Contact) -> None:
-    """A new conversation's entry: its contact's names (messages come one by one)."""
-    await add_conversations(db, [(conversation, contact)])
-
-
 async def add_conversations(db: AsyncSession, made: Sequence[tuple[Conversation, Contact]]) -> None:
-    """New conversations' entries (``add_conversation``), written together."""
+    """New conversations' entries: their contacts' names (messages come one by one)."""
     await search.write_conversations(
         db,
         [
