@@ -320,6 +320,29 @@ async def test_what_needs_more_than_its_sql_takes_sqlalchemy_s_way(tmp_path: Pat
         await database.dispose()
 
 
+async def test_a_savepoint_s_plain_statements_take_sqlalchemy_s_way_and_roll_back_with_it(
+    scratch: Database,
+) -> None:
+    async with scratch.write_sessions() as session:
+        async with sqlite_driver.inline_writes(session):
+            await session.execute(text("INSERT INTO t (n, label) VALUES (-1, 'kept')"))
+            with pytest.raises(IntegrityError):
+                async with session.begin_nested():
+                    # Run straight through SQLite, this would come before the SAVEPOINT the
+                    # session emits on its connection's first use, and outlive its rollback.
+                    assert await sqlite_driver.run_inline(session, text("SELECT 1"), None) is None
+                    await session.execute(
+                        text("INSERT INTO t (n, label) VALUES (:n, :label)"),
+                        [{"n": -2, "label": "gone"}, {"n": -3, "label": "row 1"}],
+                    )
+            # After the savepoint, the block's statements run inline again.
+            assert await sqlite_driver.run_inline(session, text("SELECT 1"), None) is not None
+        await session.commit()
+    async with scratch.read_sessions() as session:
+        labels = await session.scalars(text("SELECT label FROM t WHERE n < 0 ORDER BY n"))
+        assert list(labels) == ["kept"]
+
+
 async def test_a_connection_given_back_inside_the_block_writes_inline_no_more(
     scratch: Database,
 ) -> None:

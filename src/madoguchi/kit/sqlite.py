@@ -318,8 +318,15 @@ async def run_inline(session: AsyncSession, statement: Any, params: Any) -> Ran 
     class), SQLite's work a few: a batch of inbound messages runs two dozen of them."""
     connection: Connection | None = session.info.get(_INLINE)
     # The block's transaction only: once it ended (a rollback inside the block), the session's
-    # next one takes SQLAlchemy's way, in the thread.
-    if connection is None or connection.closed or not connection.in_transaction():
+    # next one takes SQLAlchemy's way, in the thread. Inside a savepoint too: the session
+    # begins it on its connection's first use, which a statement run here would skip (the
+    # savepoint's rollback would then leave the statement's rows).
+    if (
+        connection is None
+        or connection.closed
+        or not connection.in_transaction()
+        or session.in_nested_transaction()
+    ):
         return None
     driver = connection.connection.driver_connection
     if not isinstance(driver, QuickConnection) or not driver.inline_writes or _watched(connection):
