@@ -226,8 +226,13 @@ async def test_new_people_in_a_batch_are_made_together_each_as_alone(
         assert [c["contact"]["id"] for c in found.json()["items"]] == [made[who].id], q
 
 
+@pytest.mark.parametrize("raced_first", [True, False])
 async def test_a_new_person_made_meanwhile_elsewhere_is_found_not_made_twice(
-    intake: Intake, factory: Factory, database: Database, monkeypatch: pytest.MonkeyPatch
+    intake: Intake,
+    factory: Factory,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    raced_first: bool,
 ) -> None:
     channel = await factory.channel()
     await factory.ctx.db.commit()
@@ -240,9 +245,11 @@ async def test_a_new_person_made_meanwhile_elsewhere_is_found_not_made_twice(
         return {k: v for k, v in found.items() if k != "raced"}
 
     monkeypatch.setattr(contacts_service, "channel_contacts", missing_raced)
+    # Made together, the new people's rows go in parameter order: the raced one first or last
+    # (SQLite writes the rows before it, and takes no savepoint).
+    senders = ["raced", "fresh"] if raced_first else ["fresh", "raced"]
     answers = await asyncio.gather(
-        intake.receive(_message(channel.id, 1, sender="raced")),
-        intake.receive(_message(channel.id, 2, sender="fresh")),
+        *(intake.receive(_message(channel.id, n, sender=who)) for n, who in enumerate(senders, 1))
     )
     assert intake.transactions == 2
     async with database.read_sessions() as session:

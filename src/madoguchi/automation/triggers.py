@@ -15,11 +15,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import insert
-
 from madoguchi.automation.models import Trigger
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import table_of
+from madoguchi.kit.db import insert_into, table_of
 
 MESSAGE_RECEIVED: Final = "message.received"
 CONVERSATION_OPENED: Final = "conversation.opened"
@@ -69,7 +67,7 @@ async def note(ctx: Ctx, *facts: Fact) -> None:
     if not facts or len(chain) >= MAX_CHAIN:
         return
     await ctx.db.execute(
-        insert(table_of(Trigger)),
+        insert_into(table_of(Trigger)),
         [
             {
                 "kind": fact.kind,

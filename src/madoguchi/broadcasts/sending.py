@@ -76,7 +76,7 @@ from madoguchi.events.types import (
 from madoguchi.forms.links import FormLinks
 from madoguchi.forms.links import prepare as prepare_links
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import reserve_ids, table_of
+from madoguchi.kit.db import insert_into, reserve_ids, table_of
 from madoguchi.kit.errors import DomainError
 from madoguchi.kit.i18n import N_, gettext_for
 from madoguchi.workspace import service as workspace
@@ -588,7 +588,7 @@ async def _prepare(
         settle(row, DeliveryStatus.sent, message_id=message_id)
     await recording.record_many(ctx, messages)
     if outbox_rows:
-        await ctx.db.execute(insert(table_of(OutboxEntry)), outbox_rows)
+        await ctx.db.execute(insert_into(table_of(OutboxEntry)), outbox_rows)
     texts = {m.id: m.text for m in messages}
     sends = []
     for (channel_id, _), members in line_groups.items():

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,7 @@ from madoguchi.events.types import (
 )
 from madoguchi.kit.clean import email_address, phone_number
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import insert_objects
 from madoguchi.kit.errors import Forbidden, Invalid
 from madoguchi.kit.text import search_key
 from madoguchi.members.models import Member, Role
@@ -205,18 +206,22 @@ async def create_contacts(
     names' index; by identity. ``IntegrityError`` (nothing made, the transaction usable) when
     one was made by another request meanwhile.
 
-    An INSERT of the rows themselves, their order left to the database (SQLite's returned
-    rows in the order given cost an INSERT each, as the unit of work's do): each is known by
-    its identity."""
+    Written as plain rows, the objects made from them (``kit.db.insert_objects``): the ORM's
+    INSERT … RETURNING cost a batch more than its messages' rows."""
     rows = [_new_contact_values(ctx, identity) for identity in identities]
     if not rows:
         return {}
-    async with ctx.db.begin_nested():
-        made = list(await ctx.db.scalars(insert(Contact).returning(Contact), rows))
+    if ctx.db.get_bind().dialect.name == "postgresql":
+        # Another request may make one of them meanwhile: its IntegrityError leaves the
+        # transaction usable.
+        async with ctx.db.begin_nested():
+            made = await insert_objects(ctx.db, Contact, rows)
+    else:
+        # SQLite's writers take turns, and this one read that none exists: none can be made
+        # meanwhile (a savepoint would only cost its statements).
+        made = await insert_objects(ctx.db, Contact, rows)
     await search.add(ctx.db, search.CONTACTS, [(c.id, searching.names_text(c)) for c in made])
-    by_identity = {(contact.channel_id, contact.external_id): contact for contact in made}
-    identities_made = ((row["channel_id"], row["external_id"]) for row in rows)
-    return {identity: by_identity[identity] for identity in identities_made}
+    return {(row["channel_id"], row["external_id"]): c for row, c in zip(rows, made, strict=True)}
 
 
 def _identity_of(channel_id: int, external_id: str) -> Select[Contact]:

@@ -21,7 +21,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Update, bindparam, delete, func, select, text
-from sqlalchemy.orm import attributes, make_transient_to_detached
+from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 
 from madoguchi import search
@@ -38,7 +38,7 @@ from madoguchi.crm.models import ContactTag
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import UTCDateTime, bulk_insert, table_of
+from madoguchi.kit.db import UTCDateTime, bulk_insert, loaded_object, table_of
 from madoguchi.kit.text import gram_sequence, grams_in, grams_of, preview, search_key
 from madoguchi.members.models import Member
 from madoguchi.search import conversations as searching
@@ -205,15 +205,14 @@ def placing(messages: Sequence[NewMessage]) -> Placed:
 def as_stored(ctx: Ctx, messages: Sequence[NewMessage]) -> list[Message]:
     """The messages :func:`record_many` stored, as the session's objects: made from what was
     written, not read back."""
-    made = []
-    for new in messages:
-        message = Message(
-            **{**_row(new), "meta": new.meta, "delivery_error": None, "mark_id": None}
+    return [
+        loaded_object(
+            ctx.db,
+            Message,
+            {**_row(new), "meta": new.meta, "delivery_error": None, "mark_id": None},
         )
-        make_transient_to_detached(message)
-        ctx.db.add(message)
-        made.append(message)
-    return made
+        for new in messages
+    ]
 
 
 def _row(message: NewMessage) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, insert, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,7 +37,7 @@ from madoguchi.events.types import (
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import reserve_ids, table_of
+from madoguchi.kit.db import insert_objects, reserve_ids, table_of
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.text import without_web_addresses
 from madoguchi.members.models import Member
@@ -111,18 +111,14 @@ async def new_conversations(
     ctx: Ctx, wanted: Mapping[tuple[int, int], Contact]
 ) -> dict[tuple[int, int], Conversation]:
     """New open conversations, one for each (contact id, channel id), as ``new_conversation``
-    makes each, flushed together (one INSERT for them all, one for their search entries)."""
+    makes each, written together (``kit.db.insert_objects``: one INSERT for them all, one for
+    their search entries)."""
     if not wanted:
         return {}
     rows = [_opened(ctx, contact, channel_id) for (_, channel_id), contact in wanted.items()]
-    # Their order left to the database (in the order given, SQLite's returned rows cost an
-    # INSERT each, as the unit of work's do): each is known by its contact and channel.
-    made = {
-        (conversation.contact_id, conversation.channel_id or 0): conversation
-        for conversation in await ctx.db.scalars(insert(Conversation).returning(Conversation), rows)
-    }
+    made = dict(zip(wanted, await insert_objects(ctx.db, Conversation, rows), strict=True))
     await searching.add_conversations(ctx.db, [(made[key], wanted[key]) for key in wanted])
-    return {key: made[key] for key in wanted}
+    return made
 
 
 def _opened(ctx: Ctx, contact: Contact, channel_id: int | None) -> dict[str, Any]:

@@ -10,17 +10,20 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypeAlias, cast
+from functools import cache
+from typing import Any, TypeAlias, TypeVar, cast
 from uuid import UUID
 
 from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Insert,
     MetaData,
     Row,
     Select,
     Table,
+    TextClause,
     event,
     func,
     insert,
@@ -37,11 +40,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict, manager_of_class
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from madoguchi.kit import sqlite
+
+_M = TypeVar("_M")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -184,6 +190,13 @@ def table_of(model: type[Any]) -> Table:
     """A mapped class's table, for Core statements: the session runs them as plain SQL, where
     a statement naming the class goes through the ORM (~3x the Python per statement)."""
     return cast(Table, model.__table__)
+
+
+@cache
+def insert_into(table: Table) -> Insert:
+    """``insert(table)``, built once: a writer's batch runs a dozen of them, and building
+    one (and its cache key) costs more than SQLite's work for its rows."""
+    return insert(table)
 
 
 class Session(AsyncSession):
@@ -331,13 +344,7 @@ async def reserve_ids(db: AsyncSession, table: Table, count: int) -> list[int]:
     if db.get_bind().dialect.name == "sqlite":
         # The writer transaction holds the database lock: the block after the highest id ever
         # given out is ours, and inserting it moves sqlite_sequence past it.
-        top = await db.scalar(
-            text(
-                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = :name), 0), "
-                f"coalesce((SELECT max(id) FROM {name}), 0))"
-            ),
-            {"name": name},
-        )
+        top = await db.scalar(_sqlite_top(name), {"name": name})
         start = int(top or 0) + 1
         return list(range(start, start + count))
     rows = await db.scalars(
@@ -345,6 +352,105 @@ async def reserve_ids(db: AsyncSession, table: Table, count: int) -> list[int]:
         {"n": count},
     )
     return [int(row) for row in rows]
+
+
+async def insert_objects(
+    db: AsyncSession, model: type[_M], rows: Sequence[Mapping[str, Any]]
+) -> list[_M]:
+    """New rows of a mapped class, in the order given, as the session's objects: every column
+    written (given, else its Python default, else NULL) by one plain INSERT, and the objects
+    made from what was written, not read back. SQLite's ids are reserved first
+    (``reserve_ids``: the writer holds the lock), PostgreSQL's come back from the INSERT in the
+    rows' order.
+
+    The unit of work's flush, or an ORM ``INSERT … RETURNING``, costs the ORM's Python for each
+    row and statement (issue 14: a batch's new people and conversations cost more than its
+    messages). A column with only a server default cannot be known without reading it back:
+    such a class is refused."""
+    if not rows:
+        return []
+    table = table_of(model)
+    full = [
+        {key: row[key] if key in row else default() for key, default in _written_columns(table)}
+        for row in rows
+    ]
+    if db.get_bind().dialect.name == "postgresql":
+        ids = list(await db.scalars(_returning_ids(table), full))
+    else:
+        ids = await reserve_ids(db, table, len(rows))
+        full = [{"id": ident, **written} for ident, written in zip(ids, full, strict=True)]
+        await db.execute(insert_into(table), full)
+    for ident, written in zip(ids, full, strict=True):
+        written["id"] = ident
+    return [loaded_object(db, model, written) for written in full]
+
+
+@cache
+def _returning_ids(table: Table) -> Insert:
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
+def loaded_object(db: AsyncSession, model: type[_M], values: Mapping[str, Any]) -> _M:
+    """An object of ``model`` for a row just written with these values, in the session as if
+    it had been loaded (nothing left to flush)."""
+    # As a loaded row is made: its values put in place, without the attribute events of the
+    # constructor (most of a message's cost as an object).
+    made: _M = manager_of_class(model).new_instance()
+    instance_dict(made).update(values)
+    make_transient_to_detached(made)
+    db.add(made)
+    return made
+
+
+_written: dict[Table, list[tuple[str, Callable[[], Any]]]] = {}
+
+
+def _written_columns(table: Table) -> list[tuple[str, Callable[[], Any]]]:
+    """The table's columns but its id, each with what it takes when a row leaves it out."""
+    held = _written.get(table)
+    if held is not None:
+        return held
+    columns: list[tuple[str, Callable[[], Any]]] = []
+    for column in table.columns:
+        if column.key == "id":
+            continue
+        default = column.default
+        if default is None:
+            if column.server_default is not None:
+                raise TypeError(f"{table.name}.{column.key}: a server default alone")
+            if isinstance(column.type, JSON):
+                raise TypeError(f"{table.name}.{column.key}: None would be written as JSON null")
+            columns.append((column.key, _none))
+        elif default.is_scalar:
+            columns.append((column.key, _constant(default.arg)))  # type: ignore[attr-defined]
+        elif default.is_callable:
+            columns.append((column.key, _called(default.arg)))  # type: ignore[attr-defined]
+        else:
+            raise TypeError(f"{table.name}.{column.key}: a default computed in SQL")
+    _written[table] = columns
+    return columns
+
+
+def _none() -> None:
+    return None
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
+
+
+def _called(default: Callable[[Any], Any]) -> Callable[[], Any]:
+    """A Python default SQLAlchemy wrapped to take its execution context (none is used)."""
+    return lambda: default(None)
+
+
+@cache
+def _sqlite_top(name: str) -> TextClause:
+    """The highest id a SQLite table ever gave out (built once for each table)."""
+    return text(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = :name), 0), "
+        f"coalesce((SELECT max(id) FROM {name}), 0))"
+    )
 
 
 # Fewer rows than this are inserted by one executemany on PostgreSQL too: COPY takes a round
@@ -371,7 +477,7 @@ async def bulk_insert(db: AsyncSession, table: Table, rows: Sequence[Mapping[str
         if copy:
             await _copy(db, table, keys, group)
         else:
-            await db.execute(insert(table), group)
+            await db.execute(insert_into(table), group)
 
 
 async def _copy(

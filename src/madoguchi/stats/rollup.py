@@ -237,16 +237,20 @@ async def note(ctx: Ctx, messages: Sequence[Counted]) -> None:
     await add_counts(ctx, tally(relevant, zone))
 
 
+@cache
+def _placed_of() -> Select[Any]:
+    """The channel and assignee of the conversations given as ``ids`` (built once)."""
+    conversations = table_of(Conversation).c
+    return select(conversations.id, conversations.channel_id, conversations.assignee_id).where(
+        conversations.id.in_(bindparam("ids", expanding=True))
+    )
+
+
 async def _copy_conversations(ctx: Ctx, facts: Sequence[Facts]) -> None:
     """New rows take their conversation's channel and assignee."""
     if not facts:
         return
-    conversations = table_of(Conversation).c
-    rows = await ctx.db.execute(
-        select(conversations.id, conversations.channel_id, conversations.assignee_id).where(
-            conversations.id.in_([f.conversation_id for f in facts])
-        )
-    )
+    rows = await ctx.db.execute(_placed_of(), {"ids": [f.conversation_id for f in facts]})
     found = {cid: (channel_id, assignee_id) for cid, channel_id, assignee_id in rows}
     for f in facts:
         f.channel_id, f.assignee_id = found.get(f.conversation_id, (0, None))
