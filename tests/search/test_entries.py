@@ -18,7 +18,7 @@ from madoguchi.conversations.repository import Cursor, InboxQuery
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.text import grams_of
 from madoguchi.search import planner
-from tests.fixtures import Factory
+from tests.fixtures import Factory, statements_run
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -139,6 +139,23 @@ async def test_search_pages_newest_first_without_gaps_or_lookalikes(
     await factory.inbound(channel, contact=f"x-{word}", text=f"それと{word[1:]}")
     assert await _found(ctx, word, limit=3) == expected[::-1]
     assert await _found(ctx, word, limit=50) == expected[::-1]
+
+
+async def test_a_rare_word_is_walked_in_two_steps_on_postgresql(ctx: Ctx, factory: Factory) -> None:
+    """Where the newest epoch holds no match the word is rare: the rest of the entries are
+    searched at once (each step intersects its grams' lists again), not epoch after epoch."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's FTS5 index answers newest first in one statement")
+    channel = await factory.channel()
+    word = _word()
+    ctx.clock = lambda: START
+    found = await factory.inbound(channel, contact=f"r-{word}", text=f"{word}の件")
+    ctx.clock = lambda: START + timedelta(days=120)
+    await factory.inbound(channel, contact=f"n-{word}", text="こんにちは")
+    with statements_run() as run:
+        assert await _found(ctx, word) == [found.conversation.id]
+    walked = [sql for sql in run if f"FROM {search.CONVERSATIONS} JOIN" in sql]
+    assert len(walked) == 2, walked
 
 
 async def test_conversations_in_the_same_millisecond_with_ids_far_apart(

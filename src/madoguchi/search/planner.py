@@ -153,11 +153,12 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> WalkPlan:
         # The newest epoch, the one before, the two before those, then the rest (seq below
         # them): a few hundred matches at most for a term in 1 % of a million conversations,
         # where four epochs at once held thousands. From a cursor (``top``) the epochs are
-        # known; from the top, each statement works out the newest itself. Where the two newest
-        # epochs hold no match (the page so far is empty), the term is rare: the rest at once.
+        # known; from the top, each statement works out the newest itself. Where an epoch holds
+        # no match (the page so far is empty), the term is rare: the rest at once (each step
+        # intersects the grams' lists again: ~1 ms at a million for a name's reading).
         del wanted
         back = 0
-        for number, span in enumerate(EPOCH_STEPS):
+        for span in EPOCH_STEPS:
             if top is None:
                 tokens: Any = literal_column(entries.newest_epoch_tokens(back, span), ARRAY(Text))
             else:
@@ -167,7 +168,7 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> WalkPlan:
                 tokens = [entries.epoch_token(e) for e in range(newest, max(newest - span, -1), -1)]
             found = yield held.overlap(tokens)
             back += span
-            if number >= 1 and not found:
+            if not found:
                 break
         if top is None:
             yield seq < literal_column(entries.below_newest_epochs(back), BigInteger)
