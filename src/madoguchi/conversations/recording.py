@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, bindparam, delete, func, select, text
+from sqlalchemy import ColumnElement, Select, Update, bindparam, delete, func, select, text
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 
@@ -472,6 +472,26 @@ _RAISE_TEAM_UNREAD = text(
 ).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
+@cache
+def _names_of() -> Select[Any]:
+    """The activity and the contact's names of the conversations given as ``ids`` (built once:
+    a batch's new conversations start their entries here)."""
+    conversations, contacts = table_of(Conversation).c, table_of(Contact).c
+    return (
+        select(
+            conversations.id,
+            conversations.last_activity_at,
+            contacts.channel_name,
+            contacts.display_name,
+            contacts.reading,
+        )
+        .join_from(
+            table_of(Conversation), table_of(Contact), contacts.id == conversations.contact_id
+        )
+        .where(conversations.id.in_(bindparam("ids", expanding=True)))
+    )
+
+
 async def _add_to_entries(
     ctx: Ctx, searched: Sequence[NewMessage], newest: dict[int, _Newest]
 ) -> None:
@@ -493,17 +513,7 @@ async def _add_to_entries(
     missing = [cid for cid in ids if cid not in found]
     if not missing:
         return
-    rows = await ctx.db.execute(
-        select(
-            Conversation.id,
-            Conversation.last_activity_at,
-            Contact.channel_name,
-            Contact.display_name,
-            Contact.reading,
-        )
-        .join(Contact, Contact.id == Conversation.contact_id)
-        .where(Conversation.id.in_(missing))
-    )
+    rows = await ctx.db.execute(_names_of(), {"ids": missing})
     started = []
     for cid, at, channel_name, display_name, reading in rows:  # none if deleted meanwhile
         seq = seqs.get(cid, search.activity_seq(at, cid))

@@ -108,16 +108,19 @@ async def new_conversation(
 
 
 async def new_conversations(
-    ctx: Ctx, wanted: Mapping[tuple[int, int], Contact]
+    ctx: Ctx, wanted: Mapping[tuple[int, int], Contact], *, indexed: bool = True
 ) -> dict[tuple[int, int], Conversation]:
     """New open conversations, one for each (contact id, channel id), as ``new_conversation``
     makes each, written together (``kit.db.insert_objects``: one INSERT for them all, one for
-    their search entries)."""
+    their search entries). ``indexed`` False: the caller records a message in each at once,
+    which writes its entry with the message's grams (``recording.record_many``): written
+    here too, each entry would be written twice."""
     if not wanted:
         return {}
     rows = [_opened(ctx, contact, channel_id) for (_, channel_id), contact in wanted.items()]
     made = dict(zip(wanted, await insert_objects(ctx.db, Conversation, rows), strict=True))
-    await searching.add_conversations(ctx.db, [(made[key], wanted[key]) for key in wanted])
+    if indexed:
+        await searching.add_conversations(ctx.db, [(made[key], wanted[key]) for key in wanted])
     return made
 
 
@@ -195,7 +198,8 @@ async def add_inbounds(ctx: Ctx, items: Sequence[NewInbound]) -> list[tuple[Inge
         key = (item.contact.id, item.channel_id)
         if conversation is None and key not in latest:
             wanted.setdefault(key, item.contact)
-    latest.update(await new_conversations(ctx, wanted))
+    # Each gets a message below, whose recording starts its search entry.
+    latest.update(await new_conversations(ctx, wanted, indexed=False))
     reserved = await reserve_ids(ctx.db, table_of(Message), len(items))
     # Each message's conversation, in order; and those given a message already in this batch.
     placed: list[Conversation] = []
