@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import sqlite3
 from typing import Any
 
 import pytest
+from sqlalchemy import make_url, text
 
 from madoguchi import app as app_module
 from madoguchi import cli
 from madoguchi.app import create_app
 from madoguchi.config import Settings
 from madoguchi.kit.db import Database
+from tests.fixtures import eventually
 
 
 async def test_a_served_app_freezes_what_the_process_holds_once_started(
@@ -49,3 +53,33 @@ def test_madoguchi_serve_serves_the_app_with_its_start_frozen(
     monkeypatch.setattr("uvicorn.run", lambda app, **_: made.update(served=app))
     cli.serve(host=None, port=None)
     assert made == {"freeze_start": True, "data_dir": settings.data_dir, "served": "the app"}
+
+
+async def test_a_served_app_copies_sqlite_s_log_into_the_database_file_on_a_timer(
+    settings: Settings, database: Database
+) -> None:
+    """The serving process's commits never checkpoint SQLite's log (a request would wait for
+    it): its own task copies the log into the database file, every second."""
+    if database.dialect != "sqlite":
+        pytest.skip("PostgreSQL keeps no such log")
+    path = make_url(settings.sqlalchemy_url).database
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        served: Database = app.state.runtime.database
+        assert served.checkpoints_apart
+        async with served.write_sessions() as session:
+            await session.execute(
+                text("INSERT INTO workspace_values (key, value) VALUES ('served', 'yes')")
+            )
+            await session.commit()
+
+        async def in_the_file() -> str | None:
+            # The database file alone, without its log: what checkpoints copied there.
+            uri = f"file:{path}?immutable=1"
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as file:
+                row = file.execute(
+                    "SELECT value FROM workspace_values WHERE key = 'served'"
+                ).fetchone()
+            return None if row is None else str(row[0])
+
+        assert await eventually(in_the_file, seconds=10) == "yes"

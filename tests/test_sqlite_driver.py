@@ -4,8 +4,12 @@ with results, errors and transactions exactly as SQLAlchemy expects them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -341,6 +345,82 @@ async def test_a_savepoint_s_plain_statements_take_sqlalchemy_s_way_and_roll_bac
     async with scratch.read_sessions() as session:
         labels = await session.scalars(text("SELECT label FROM t WHERE n < 0 ORDER BY n"))
         assert list(labels) == ["kept"]
+
+
+def _note_commit(threads: list[int], sql: str) -> None:
+    if sql.startswith("COMMIT"):
+        threads.append(threading.get_ident())
+
+
+async def test_where_checkpoints_are_done_apart_an_inline_writer_commits_on_the_loop(
+    tmp_path: Path,
+) -> None:
+    """A commit that may checkpoint the log goes to the connection's thread; where commits
+    never checkpoint (the serving process's database), an inline writer's runs on the loop."""
+    for apart in (False, True):
+        database = Database(
+            f"sqlite+aiosqlite:///{tmp_path / f'{apart}.db'}", checkpoints_apart=apart
+        )
+        try:
+            async with database.write_sessions() as session:
+                await session.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
+                await session.commit()
+            committed_in: list[int] = []
+            async with database.write_sessions() as session:
+                async with sqlite_driver.inline_writes(session):
+                    raw = (
+                        await (await session.connection()).get_raw_connection()
+                    ).driver_connection
+                    assert isinstance(raw, sqlite_driver.QuickConnection)
+                    pragma = raw._conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+                    assert pragma == ((0,) if apart else (1000,))
+                    raw._conn.set_trace_callback(partial(_note_commit, committed_in))
+                    await session.execute(text("INSERT INTO t (n) VALUES (1)"))
+                    await session.commit()
+                raw._conn.set_trace_callback(None)
+            on_loop = committed_in == [threading.get_ident()]
+            assert on_loop is apart, (apart, committed_in)
+            async with database.read_sessions() as session:
+                assert await session.scalar(text("SELECT count(*) FROM t")) == 1
+        finally:
+            await database.dispose()
+
+
+async def test_a_checkpoint_copies_the_log_into_the_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "apart.db"
+    database = Database(f"sqlite+aiosqlite:///{path}", checkpoints_apart=True)
+
+    def in_the_file() -> int:
+        # The database file alone, without its log: what checkpoints copied there.
+        with contextlib.closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as file:
+            return int(file.execute("SELECT count(*) FROM t").fetchone()[0])
+
+    try:
+        async with database.write_sessions() as session:
+            await session.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY, label TEXT)"))
+            await session.commit()
+        await database.checkpoint()
+        # More than SQLite's own threshold (a thousand pages): no commit copied any of it.
+        async with database.write_sessions() as session:
+            await session.execute(
+                text("INSERT INTO t (n, label) VALUES (:n, :label)"),
+                [{"n": n, "label": "x" * 3000} for n in range(2000)],
+            )
+            await session.commit()
+        assert in_the_file() == 0
+        busy, frames, copied = await database.checkpoint()
+        assert (busy, copied) == (0, frames) and frames > 1000
+        assert in_the_file() == 2000
+        # Kept on a timer until stopped, and once more then.
+        async with database.write_sessions() as session:
+            await session.execute(text("INSERT INTO t (n, label) VALUES (-1, 'last')"))
+            await session.commit()
+        stop = asyncio.Event()
+        stop.set()
+        await database.keep_checkpointing(stop)
+        assert in_the_file() == 2001
+    finally:
+        await database.dispose()
 
 
 async def test_a_connection_given_back_inside_the_block_writes_inline_no_more(

@@ -89,7 +89,9 @@ def create_app(settings: Settings | None = None, *, freeze_start: bool = False) 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(settings.sqlalchemy_url)
+        # SQLite's log copied into the database file by a task of its own (kit.db.Database),
+        # not by whichever request's commit crosses SQLite's threshold.
+        database = Database(settings.sqlalchemy_url, checkpoints_apart=True)
         # Fresh planner statistics, so the lists walk the right indexes from the first request.
         await database.analyze()
         # Web Push's VAPID key, made at the first start and kept in the database.
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None, *, freeze_start: bool = False) 
         stop = asyncio.Event()
         worker = Worker(settings=settings, database=database, bus=bus)
         worker_task = asyncio.create_task(worker.run(stop)) if settings.worker else None
+        checkpoints = asyncio.create_task(database.keep_checkpointing(stop))
         try:
             async with contextlib.AsyncExitStack() as listeners:
                 if settings.smtp_listen:
@@ -115,6 +118,7 @@ def create_app(settings: Settings | None = None, *, freeze_start: bool = False) 
             await intake.close()
             if worker_task is not None:
                 await worker_task
+            await checkpoints
             await bus.close()
             await database.dispose()
             await warming

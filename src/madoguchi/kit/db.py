@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import io
+import logging
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +51,7 @@ from sqlalchemy.types import TypeDecorator
 from madoguchi.kit import sqlite
 
 _M = TypeVar("_M")
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -85,6 +89,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+# How often the serving process checkpoints SQLite's log (Database.keep_checkpointing).
+CHECKPOINT_EVERY = 1.0
+
 # SQLite's connections kept open (each has a thread of its own), and how many more concurrent
 # requests may open and close.
 SQLITE_POOL_SIZE = 20
@@ -92,12 +99,19 @@ SQLITE_POOL_OVERFLOW = 20
 
 
 def create_engine(
-    url: str, *, pool: bool = True, foreign_keys: bool = True, pool_size: int | None = None
+    url: str,
+    *,
+    pool: bool = True,
+    foreign_keys: bool = True,
+    pool_size: int | None = None,
+    checkpoints_apart: bool = False,
 ) -> AsyncEngine:
     """An engine; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGIN handling.
 
     ``foreign_keys=False`` is for migrations only: SQLite rebuilds a table to alter it, and
     dropping the old copy with foreign keys on would cascade into its children.
+    ``checkpoints_apart``: SQLite's commits never checkpoint the log (``Database.checkpoint``
+    does, in a thread: see ``Database``).
     """
     kwargs: dict[str, Any] = {}
     if not pool:
@@ -114,7 +128,7 @@ def create_engine(
         engine = create_async_engine(
             url, async_creator=sqlite.connector(path, timeout=30), **kwargs
         )
-        _configure_sqlite(engine, foreign_keys=foreign_keys)
+        _configure_sqlite(engine, foreign_keys=foreign_keys, checkpoints_apart=checkpoints_apart)
         return engine
     engine = create_async_engine(url, **kwargs)
     _ping_after_idle(engine)
@@ -151,7 +165,7 @@ def _ping_after_idle(engine: AsyncEngine) -> None:
             raise DisconnectionError(f"a pooled connection no longer answers: {error}") from error
 
 
-def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool, checkpoints_apart: bool) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -164,6 +178,9 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         # NORMAL in WAL mode survives a killed process; only a power cut can lose the last commits.
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if checkpoints_apart:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+            dbapi_connection.driver_connection.checkpoints_apart = True
         cursor.close()
 
     @event.listens_for(sync_engine.pool, "checkin")
@@ -233,10 +250,18 @@ class Session(AsyncSession):
 
 
 class Database:
-    """The engine and two session factories: readers and writers."""
+    """The engine and two session factories: readers and writers.
 
-    def __init__(self, url: str, *, pool: bool = True) -> None:
-        self.engine = create_engine(url, pool=pool)
+    ``checkpoints_apart`` (the serving process's): SQLite's commits never copy the log into the
+    database file, which a commit crossing SQLite's threshold (a thousand pages) otherwise did
+    before it returned, a request waiting for it (up to a fifth of a second, issue 14's
+    ingest); ``keep_checkpointing`` does it in a thread instead, every second. A writer's
+    COMMIT then only appends to the log, and an inline writer commits on the loop too
+    (``kit.sqlite``)."""
+
+    def __init__(self, url: str, *, pool: bool = True, checkpoints_apart: bool = False) -> None:
+        self.engine = create_engine(url, pool=pool, checkpoints_apart=checkpoints_apart)
+        self.checkpoints_apart = checkpoints_apart and self.engine.dialect.name == "sqlite"
         self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=Session)
         self.write_sessions = async_sessionmaker(
             writer_engine(self.engine), expire_on_commit=False, class_=Session
@@ -264,6 +289,34 @@ class Database:
                 await driver.fetchval("SELECT 1")
             else:
                 raise RuntimeError("the database connection is closed")
+
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """Copy SQLite's log into the database file as far as no reader still needs it (a
+        PASSIVE checkpoint, in the connection's thread: writers go on meanwhile); SQLite's
+        answer (busy, frames in the log, frames copied). Nothing to do on PostgreSQL."""
+        if self.dialect != "sqlite":
+            return (0, 0, 0)
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert isinstance(driver, sqlite.QuickConnection)
+            return await driver.checkpoint()
+
+    async def keep_checkpointing(self, stop: asyncio.Event) -> None:
+        """Checkpoint every ``CHECKPOINT_EVERY`` seconds until ``stop``, and once more then
+        (``checkpoints_apart``; returns at once otherwise). A failed checkpoint is logged and
+        tried again next time: the log only grows meanwhile."""
+        if not self.checkpoints_apart:
+            return
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), CHECKPOINT_EVERY)
+            try:
+                await self.checkpoint()
+            except Exception:
+                log.exception("SQLite checkpoint failed")
+            if stop.is_set():
+                return
 
     async def analyze(self) -> None:
         """Refresh the planner's statistics (a quick sample on SQLite), so that lists keep

@@ -19,7 +19,9 @@ A writer that holds SQLite's write lock already (``BEGIN IMMEDIATE`` went throug
 runs only small statements (the intake's batch of inbound messages: a few rows each) may run its
 statements on the loop too (``inline_writes``): no statement of such a transaction can wait for a
 lock, and the trip to the thread cost more than SQLite's work (~0.1 ms of CPU per statement
-against ~0.03; issue 14's ingest). ``COMMIT`` still goes to the thread: it may checkpoint the log.
+against ~0.03; issue 14's ingest). Its ``COMMIT`` goes to the thread where it may checkpoint
+the log (copy it into the database file); where checkpoints are done apart (``kit.db.Database``
+of the serving process), it only appends to the log, and runs on the loop too.
 
 SQLAlchemy uses a connection for one thing at a time (its adapter awaits each call under a
 mutex), and SQLite's connections are serialized by SQLite itself, so the two threads never use
@@ -180,8 +182,11 @@ class QuickCursor(aiosqlite.Cursor):
 class QuickConnection(aiosqlite.Connection):
     """An aiosqlite connection making its cursors, and rolling back, on the loop's thread."""
 
-    # Every statement but BEGIN and COMMIT on the loop's thread while set (``inline_writes``).
+    # Every statement but BEGIN (and COMMIT, unless it cannot checkpoint) on the loop's thread
+    # while set (``inline_writes``).
     inline_writes = False
+    # Its commits never checkpoint the log (``kit.db.Database``'s ``checkpoints_apart``).
+    checkpoints_apart = False
 
     @contextmanager
     async def cursor(self) -> QuickCursor:  # type: ignore[override]
@@ -198,6 +203,24 @@ class QuickConnection(aiosqlite.Connection):
         # A rollback never waits for a lock; in WAL mode it writes nothing either (what the
         # transaction wrote was never committed to the log, and is simply dropped).
         self._conn.rollback()
+
+    async def commit(self) -> None:
+        # An inline writer holds the write lock, and a commit that cannot checkpoint only
+        # appends its pages to the log (synchronous=NORMAL: no sync): on the loop, without the
+        # trip to the thread. Otherwise it may copy the log into the database file: the thread.
+        if self.inline_writes and self.checkpoints_apart:
+            self._conn.commit()
+            return
+        await super().commit()
+
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """A PASSIVE checkpoint of the log, in the thread: (busy, frames, frames copied)."""
+        answer: tuple[int, int, int] = await self._execute(self._checkpoint)  # type: ignore[no-untyped-call]
+        return answer
+
+    def _checkpoint(self) -> tuple[int, int, int]:
+        busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(busy), int(frames), int(copied)
 
 
 def connector(path: str, *, timeout: float) -> Callable[[], Awaitable[QuickConnection]]:
