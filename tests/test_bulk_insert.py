@@ -1,7 +1,8 @@
 """kit.db.bulk_insert: rows written in bulk (by COPY on PostgreSQL) read back exactly as the
 same rows inserted one by one through SQLAlchemy: texts with tabs, line ends, backslashes and
 quotes, JSON given, JSON null and no JSON at all, timestamps with their zone, booleans, and the
-defaults of the columns a row leaves out."""
+defaults of the columns a row leaves out. And the session's objects made from rows written or
+read as plain rows (insert_objects, loaded_objects) behave as the ORM's own."""
 
 from __future__ import annotations
 
@@ -12,9 +13,17 @@ import pytest
 from sqlalchemy import Table, insert, select, text
 
 from madoguchi import search
+from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Message
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import COPY_ROWS, bulk_insert, reserve_ids
+from madoguchi.kit.db import (
+    COPY_ROWS,
+    bulk_insert,
+    insert_objects,
+    loaded_objects,
+    reserve_ids,
+    table_of,
+)
 from tests.fixtures import Factory
 
 MESSAGES = cast(Table, Message.__table__)
@@ -145,3 +154,67 @@ async def test_arrays_by_copy_hold_what_they_were_given(ctx: Ctx, factory: Facto
         ).all()
     )
     assert stored == {owner_id: odd if n % 2 else [] for n, owner_id in enumerate(ids)}
+
+
+async def test_objects_written_as_plain_rows_are_the_session_s_own(
+    ctx: Ctx, factory: Factory
+) -> None:
+    channel = await factory.channel()
+    made = await insert_objects(
+        ctx.db,
+        Contact,
+        [
+            {"channel_id": channel.id, "external_id": f"plain-{n}", "display_name": f"客 {n}"}
+            for n in range(3)
+        ],
+    )
+    # In the order given, with the ids the database gave, every column as written (a column
+    # left out holds its default), nothing left to flush.
+    assert [c.external_id for c in made] == ["plain-0", "plain-1", "plain-2"]
+    assert made[0].id < made[1].id < made[2].id
+    assert (made[0].hidden, made[0].blocked, made[0].email, made[0].channel_name) == (
+        False,
+        False,
+        None,
+        "",
+    )
+    assert not ctx.db.dirty and not ctx.db.new
+    assert await ctx.db.get(Contact, made[1].id) is made[1]
+    # A change to one is flushed as the ORM's own objects' are.
+    made[1].display_name = "変わった客"
+    await ctx.db.commit()
+    contacts = table_of(Contact).c
+    names = await ctx.db.execute(
+        select(contacts.external_id, contacts.display_name, contacts.hidden)
+        .where(contacts.id.in_([c.id for c in made]))
+        .order_by(contacts.id)
+    )
+    assert [tuple(row) for row in names] == [
+        ("plain-0", "客 0", False),
+        ("plain-1", "変わった客", False),
+        ("plain-2", "客 2", False),
+    ]
+
+
+async def test_rows_read_as_plain_columns_are_the_session_s_objects(
+    ctx: Ctx, factory: Factory
+) -> None:
+    channel = await factory.channel()
+    first = await factory.inbound(channel, contact="held")
+    second = await factory.inbound(channel, contact="read")
+    await ctx.db.commit()
+    contacts = table_of(Contact).c
+    both = select(*contacts).where(contacts.channel_id == channel.id).order_by(contacts.id)
+    held = await ctx.db.get(Contact, first.conversation.contact_id)
+    assert held is not None
+    held.display_name = "まだ書いていない名前"
+    found = await loaded_objects(ctx.db, Contact, both)
+    # One the session holds is that one, its unwritten change kept (as the ORM answers).
+    assert found[0] is held and found[0].display_name == "まだ書いていない名前"
+    assert found[1].id == second.conversation.contact_id and found[1].external_id == "read"
+    await ctx.db.rollback()
+    # Expired by the rollback: loaded again from the rows, nothing left to load lazily (an
+    # attribute read would otherwise need the database, which an async session refuses).
+    again = await loaded_objects(ctx.db, Contact, both)
+    assert again[0] is held
+    assert [c.display_name for c in again] == ["山田 花子", "山田 花子"]

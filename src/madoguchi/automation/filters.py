@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from madoguchi.audit import service as audit
 from madoguchi.automation.models import FilterMatch, MessageFilter
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import loaded_objects, table_of
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from madoguchi.kit.text import normalize, storable
 from madoguchi.members.models import Member
@@ -44,11 +45,12 @@ def _clean(match: str, text: str) -> tuple[str, str]:
     return match, text
 
 
-_ALL = select(MessageFilter).order_by(MessageFilter.id)
+_ALL = select(*table_of(MessageFilter).c).order_by(table_of(MessageFilter).c.id)
 
 
 async def list_filters(db: AsyncSession) -> list[MessageFilter]:
-    return list(await db.scalars(_ALL))
+    """Every filter, oldest first (read as plain columns: every inbound batch reads them)."""
+    return await loaded_objects(db, MessageFilter, _ALL)
 
 
 async def get_filter(db: AsyncSession, *, filter_id: int) -> MessageFilter:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +36,7 @@ from madoguchi.events.types import ContactUpdated
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import loaded_objects, table_of
 from madoguchi.kit.errors import DomainError, Invalid, NotFound
 from madoguchi.kit.sqlite import inline_writes
 
@@ -141,11 +143,20 @@ class Inbound:
     exact: bool = False
 
 
+@cache
+def _channel_of() -> Select[Any]:
+    """A channel's row by ``id``, as plain columns (``kit.db.loaded_objects``): every inbound
+    batch reads its channels (built once)."""
+    channels = table_of(Channel).c
+    return select(*channels).where(channels.id == bindparam("id"))
+
+
 async def load_channel(ctx: Ctx, channel_id: int, kind: str) -> Channel:
     """The enabled channel of that kind (404 for anything else, so that a webhook tells
     nothing about channels of other kinds): nothing comes in through any other. The API
     channel's caller, a member's token, is told why (``channels.service.api_channel``)."""
-    channel = await ctx.db.get(Channel, channel_id)
+    found = await loaded_objects(ctx.db, Channel, _channel_of(), {"id": channel_id})
+    channel = found[0] if found else None
     if kind == ChannelKind.api:
         return api_channel(channel, channel_id)
     if channel is None or channel.kind != kind or not channel.enabled:

@@ -37,7 +37,7 @@ from madoguchi.events.types import (
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import insert_objects, reserve_ids, table_of
+from madoguchi.kit.db import insert_objects, loaded_objects, reserve_ids, table_of
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.text import without_web_addresses
 from madoguchi.members.models import Member
@@ -280,17 +280,19 @@ async def add_inbounds(ctx: Ctx, items: Sequence[NewInbound]) -> list[tuple[Inge
 
 
 @cache
-def _latest_of() -> Select[Conversation]:
-    """Built once: building a statement for each batch cost more than running it (issue 14)."""
+def _latest_of() -> Select[Any]:
+    """Built once: building a statement for each batch cost more than running it (issue 14);
+    plain columns, made into objects by ``loaded_objects``."""
+    conversations = table_of(Conversation).c
     newest = (
-        select(func.max(Conversation.id))
+        select(func.max(conversations.id))
         .where(
-            Conversation.contact_id.in_(bindparam("contact_ids", expanding=True)),
-            Conversation.channel_id.in_(bindparam("channel_ids", expanding=True)),
+            conversations.contact_id.in_(bindparam("contact_ids", expanding=True)),
+            conversations.channel_id.in_(bindparam("channel_ids", expanding=True)),
         )
-        .group_by(Conversation.contact_id, Conversation.channel_id)
+        .group_by(conversations.contact_id, conversations.channel_id)
     )
-    return select(Conversation).where(Conversation.id.in_(newest))
+    return select(*conversations).where(conversations.id.in_(newest))
 
 
 async def _latest_conversations(
@@ -301,8 +303,11 @@ async def _latest_conversations(
     channel_ids = {item.channel_id for item in items}
     if not contact_ids:
         return {}
-    found = await ctx.db.scalars(
-        _latest_of(), {"contact_ids": list(contact_ids), "channel_ids": list(channel_ids)}
+    found = await loaded_objects(
+        ctx.db,
+        Conversation,
+        _latest_of(),
+        {"contact_ids": list(contact_ids), "channel_ids": list(channel_ids)},
     )
     return {
         (conversation.contact_id, conversation.channel_id): conversation

@@ -44,7 +44,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_dict, manager_of_class
+from sqlalchemy.orm.attributes import (
+    instance_dict,
+    instance_state,
+    manager_of_class,
+    set_committed_value,
+)
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -453,6 +459,34 @@ def loaded_object(db: AsyncSession, model: type[_M], values: Mapping[str, Any]) 
     make_transient_to_detached(made)
     db.add(made)
     return made
+
+
+async def loaded_objects(
+    db: AsyncSession, model: type[_M], statement: Select[Any], params: Any = None
+) -> list[_M]:
+    """The rows of ``statement``, a plain select of ``model``'s table's columns, as the
+    session's objects in order: one the session holds already is that one, as the ORM answers
+    (its values kept, what a rollback expired loaded from the row), the others made as a
+    loaded row is (``loaded_object``). A writer on SQLite runs such a select straight through
+    (``kit.sqlite.run_inline``), where a select of the class goes through the ORM (issue 14: a
+    batch's reads of its contacts, conversations, channel and filters cost ~0.3 ms). Nothing
+    is flushed first, as the ORM's select would: for a caller whose own unflushed changes
+    cannot bear on which rows are read."""
+    rows = await db.execute(statement, params)
+    held = db.sync_session.identity_map
+    found: list[_M] = []
+    for row in rows:
+        values = row._asdict()
+        present = held.get(identity_key(model, values["id"]))
+        if present is None:
+            found.append(loaded_object(db, model, values))
+            continue
+        # What it no longer holds (expired by a rollback) is loaded from the row, as the ORM
+        # loads it; what it holds stays.
+        for key in instance_state(present).unloaded & values.keys():
+            set_committed_value(present, key, values[key])
+        found.append(present)
+    return found
 
 
 _written: dict[Table, list[tuple[str, Callable[[], Any]]]] = {}
