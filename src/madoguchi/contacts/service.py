@@ -204,7 +204,7 @@ async def create_contacts(
     """Contacts for identities no contact has (``find_or_create_contact``'s, or a batch's that
     ``channel_contacts`` found none for), made together: one INSERT for them all, one for their
     names' index; by identity. ``IntegrityError`` (nothing made, the transaction usable) when
-    one was made by another request meanwhile.
+    one was made by another request meanwhile (PostgreSQL: SQLite's writers take turns).
 
     Written as plain rows, the objects made from them (``kit.db.insert_objects``): the ORM's
     INSERT … RETURNING cost a batch more than its messages' rows."""

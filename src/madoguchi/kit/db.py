@@ -433,15 +433,15 @@ async def insert_objects(
         {key: row[key] if key in row else default() for key, default in _written_columns(table)}
         for row in rows
     ]
-    if db.get_bind().dialect.name == "postgresql":
+    postgresql = db.get_bind().dialect.name == "postgresql"
+    if postgresql:
         ids = list(await db.scalars(_returning_ids(table), full))
     else:
         ids = await reserve_ids(db, table, len(rows))
-        full = [{"id": ident, **written} for ident, written in zip(ids, full, strict=True)]
-        await db.execute(insert_into(table), full)
-    for ident, written in zip(ids, full, strict=True):
-        written["id"] = ident
-    return [loaded_object(db, model, written) for written in full]
+    stored = [{"id": ident, **row} for ident, row in zip(ids, full, strict=True)]
+    if not postgresql:
+        await db.execute(insert_into(table), stored)
+    return [loaded_object(db, model, row) for row in stored]
 
 
 @cache
@@ -450,8 +450,8 @@ def _returning_ids(table: Table) -> Insert:
 
 
 def loaded_object(db: AsyncSession, model: type[_M], values: Mapping[str, Any]) -> _M:
-    """An object of ``model`` for a row just written with these values, in the session as if
-    it had been loaded (nothing left to flush)."""
+    """An object of ``model`` for a row as the database holds it (just written, or read as
+    plain columns), in the session as if the ORM had loaded it (nothing left to flush)."""
     # As a loaded row is made: its values put in place, without the attribute events of the
     # constructor (most of a message's cost as an object).
     made: _M = manager_of_class(model).new_instance()
