@@ -489,14 +489,9 @@ async def loaded_objects(
     return found
 
 
-_written: dict[Table, list[tuple[str, Callable[[], Any]]]] = {}
-
-
+@cache
 def _written_columns(table: Table) -> list[tuple[str, Callable[[], Any]]]:
     """The table's columns but its id, each with what it takes when a row leaves it out."""
-    held = _written.get(table)
-    if held is not None:
-        return held
     columns: list[tuple[str, Callable[[], Any]]] = []
     for column in table.columns:
         if column.key == "id":
@@ -507,19 +502,14 @@ def _written_columns(table: Table) -> list[tuple[str, Callable[[], Any]]]:
                 raise TypeError(f"{table.name}.{column.key}: a server default alone")
             if isinstance(column.type, JSON):
                 raise TypeError(f"{table.name}.{column.key}: None would be written as JSON null")
-            columns.append((column.key, _none))
+            columns.append((column.key, _constant(None)))
         elif default.is_scalar:
             columns.append((column.key, _constant(default.arg)))  # type: ignore[attr-defined]
         elif default.is_callable:
             columns.append((column.key, _called(default.arg)))  # type: ignore[attr-defined]
         else:
             raise TypeError(f"{table.name}.{column.key}: a default computed in SQL")
-    _written[table] = columns
     return columns
-
-
-def _none() -> None:
-    return None
 
 
 def _constant(value: Any) -> Callable[[], Any]:
