@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from madoguchi import search
 from madoguchi.config import Settings
 from madoguchi.kit.migrate import alembic_config, upgrade
+from madoguchi.search import entries
 from tests.conftest import _pg_admin
 
 T = TypeVar("T")
@@ -91,7 +92,8 @@ def test_postgresql_search_indexes_keep_no_pending_list(fresh: Settings) -> None
 
 def test_conversations_already_there_get_their_search_entries(fresh: Settings) -> None:
     """0009 gives every existing conversation its entry: names and messages (not system
-    lines), keyed by its last activity; the inbox search then finds it."""
+    lines), keyed by its last activity; the inbox search then finds it. On PostgreSQL 0029
+    gives the entry the signature Python would (search.entries.signature), computed in SQL."""
     if fresh.is_sqlite:
         fresh.data_dir.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(fresh), "0008")
@@ -126,6 +128,16 @@ def test_conversations_already_there_get_their_search_entries(fresh: Settings) -
     )
     held = set(grams.split() if isinstance(grams, str) else grams)
     assert {"山田", "花子", "かっ", "予約"} <= held
+    if not fresh.is_sqlite:
+        stored = _run(
+            fresh,
+            lambda connection: connection.execute(
+                text("SELECT signature::text FROM conversation_search WHERE conversation_id = 7")
+            ).scalar_one(),
+        )
+        in_sql = entries.read_signature(stored)
+        assert in_sql == entries.signature(g for g in held if not g.startswith("@"))
+        assert in_sql != 0
     assert "担当" not in held
     at = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
     assert seq == search.activity_seq(at, 7)

@@ -8,16 +8,19 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from madoguchi import search
 from madoguchi.contacts import service as contacts
+from madoguchi.contacts.models import Contact
 from madoguchi.conversations import repository, workflow
 from madoguchi.conversations import service as conversations
+from madoguchi.conversations.models import Conversation, Message
 from madoguchi.conversations.repository import Cursor, InboxQuery
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.text import grams_of
-from madoguchi.search import planner
+from madoguchi.search import conversations as searching
+from madoguchi.search import entries, planner
 from tests.fixtures import Factory, statements_run
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -113,15 +116,29 @@ async def test_blocked_contacts_messages_are_found_where_they_are(
     assert await _found(ctx, word) == [ingested.conversation.id]
 
 
-@pytest.mark.parametrize("epoch_steps", [planner.EPOCH_STEPS, (), (1,) * 8])
+@pytest.mark.parametrize(
+    ("epoch_steps", "common_share"),
+    [
+        (planner.EPOCH_STEPS, 1.0),
+        ((), 1.0),
+        ((1,) * 8, 1.0),
+        (planner.EPOCH_STEPS, -1.0),  # every word common: the signatures' walk
+    ],
+)
 async def test_search_pages_newest_first_without_gaps_or_lookalikes(
-    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch, epoch_steps: tuple[int, ...]
+    ctx: Ctx,
+    factory: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    epoch_steps: tuple[int, ...],
+    common_share: float,
 ) -> None:
     """Conversations weeks and months apart, paged three at a time: every match once, newest
     activity first; one holding the word's grams in two different messages is not a match.
-    PostgreSQL searches a few epochs of the newest entries at a time, then the rest: in one
-    step or in many, the pages are the same."""
+    PostgreSQL searches a rare word a few epochs of the newest entries at a time, then the
+    rest, and a common one by walking the entries' signatures: in one step or in many, or by
+    the signatures, the pages are the same."""
     monkeypatch.setattr(planner, "EPOCH_STEPS", epoch_steps)
+    monkeypatch.setattr(planner, "COMMON_SHARE", common_share)
     channel = await factory.channel()
     word = _word()
     expected = []
@@ -161,6 +178,110 @@ async def test_a_rare_word_is_walked_in_two_steps_on_postgresql(
         assert await _found(ctx, word) == [found.conversation.id]
     walked = [sql for sql in run if f"FROM {search.CONVERSATIONS} JOIN" in sql]
     assert len(walked) == 2, walked
+
+
+async def test_a_common_word_is_walked_in_the_index_of_keys_alone_on_postgresql(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A word in many entries is found by walking the index of their keys, newest first, where
+    each entry's signature is kept: the entries' rows are read only for those whose signature
+    holds the word (the planner's own choice, with sorting off; docs/benchmarks.md)."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's FTS5 index answers newest first in one statement")
+    monkeypatch.setattr(planner, "COMMON_SHARE", -1.0)
+    channel = await factory.channel()
+    word = _word()
+    found = await factory.inbound(channel, contact=f"w-{word}", text=f"{word}の件")
+    await factory.inbound(channel, contact=f"w-{word}-2", text="こんにちは")
+    with statements_run() as run:
+        assert await _found(ctx, word) == [found.conversation.id]
+    walks = [sql for sql in run if f"FROM {search.CONVERSATIONS} JOIN" in sql]
+    assert len(walks) == 1, walks
+    # The same statement, planned as the page's was (sorting off in its transaction).
+    await ctx.db.execute(text("SET LOCAL enable_sort = off"))
+    listing = await repository._listing(
+        ctx.db, member_id=0, query=InboxQuery(q=word), timezone="Asia/Tokyo", now=None
+    )
+    statement = listing.statement.order_by(*(listing.order or ())).limit(51)
+    compiled = statement.compile(ctx.db.get_bind(), compile_kwargs={"literal_binds": True})
+    plan = "\n".join(row[0] for row in await ctx.db.execute(text(f"EXPLAIN {compiled}")))
+    assert "Index Only Scan Backward using ix_conversation_search_seq" in plan, plan
+    await ctx.db.rollback()
+
+
+async def _signature(ctx: Ctx, conversation_id: int) -> int:
+    stored = await ctx.db.scalar(
+        text(f"SELECT signature::text FROM {search.CONVERSATIONS} WHERE conversation_id = :id"),
+        {"id": conversation_id},
+    )
+    return entries.read_signature(stored)
+
+
+async def _texts_signature(ctx: Ctx, conversation_id: int) -> int:
+    """The signature of what a conversation holds now: its contact's names and its messages."""
+    conversation = await ctx.db.get(Conversation, conversation_id)
+    assert conversation is not None
+    contact = await ctx.db.get(Contact, conversation.contact_id, populate_existing=True)
+    assert contact is not None
+    texts = [searching.names_text(contact)]
+    texts += await ctx.db.scalars(
+        select(Message.text).where(Message.conversation_id == conversation_id, searching.SEARCHED)
+    )
+    bits = 0
+    for held in texts:
+        bits |= search.text_signature(held)
+    return bits
+
+
+async def test_an_entry_signature_follows_its_texts(ctx: Ctx, factory: Factory) -> None:
+    """PostgreSQL's entries keep the signature of their texts (grams and runs of three
+    characters) as messages and names come and go."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's entries have no signature")
+    channel = await factory.channel()
+    member = await factory.member(role="owner")
+    word, later, name = _word(), _word(), _word()
+    ingested = await factory.inbound(channel, contact=f"g-{word}", name=name, text=word)
+    conversation_id = ingested.conversation.id
+    assert await _signature(ctx, conversation_id) == await _texts_signature(ctx, conversation_id)
+    await conversations.send_message(
+        ctx, conversation_id=conversation_id, member=member, text=later, kind="reply"
+    )
+    assert await _signature(ctx, conversation_id) == await _texts_signature(ctx, conversation_id)
+    contact_id = ingested.conversation.contact_id
+    await contacts.rename_contact(ctx, contact_id=contact_id, display_name=_word())
+    await ctx.commit()
+    assert await _signature(ctx, conversation_id) == await _texts_signature(ctx, conversation_id)
+
+
+async def test_an_entry_without_its_runs_is_judged_by_its_grams(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry as migration 0029 leaves it (its grams' bits, no runs) is found by the walk of
+    a common word all the same, and a new message does not make it claim runs it lacks."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's entries have no signature")
+    monkeypatch.setattr(planner, "COMMON_SHARE", -1.0)  # the signatures' walk
+    channel = await factory.channel()
+    member = await factory.member(role="owner")
+    word, later = _word(), _word()
+    ingested = await factory.inbound(channel, contact=f"m-{word}", text=f"{word}です")
+    conversation_id = ingested.conversation.id
+    entry = await search.conversation_entry(ctx.db, conversation_id)
+    assert entry is not None
+    await search.write_conversations(
+        ctx.db, [search.ConversationEntry(conversation_id, entry.seq, entry.grams)], new=False
+    )
+    await ctx.commit()
+    assert await _signature(ctx, conversation_id) == entries.signature(entry.grams)
+    assert await _found(ctx, word) == [conversation_id]
+    await conversations.send_message(
+        ctx, conversation_id=conversation_id, member=member, text=f"{later}で", kind="reply"
+    )
+    bits = await _signature(ctx, conversation_id)
+    assert not bits & entries.RUNS_HELD  # no runs claimed
+    assert await _found(ctx, later) == [conversation_id]
+    assert await _found(ctx, word) == [conversation_id]
 
 
 async def test_conversations_in_the_same_millisecond_with_ids_far_apart(

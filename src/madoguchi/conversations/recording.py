@@ -498,17 +498,25 @@ async def _add_to_entries(
     """Each conversation's search entry takes its new messages' grams, and moves to its new
     last activity. A conversation without an entry gets one (its contact's names as well)."""
     grams: dict[int, frozenset[str]] = {}
+    # PostgreSQL's entries keep a signature of their texts too (search.entries).
+    signed = search.signed(ctx.db)
+    bits: dict[int, int] = {}
     for message in searched:
         text_grams = _grams(message.text)[1]
         held = grams.get(message.conversation_id)
         # A broadcast's copies share one text's set; a thread's texts are joined.
         grams[message.conversation_id] = text_grams if held is None else held | text_grams
+        if signed:
+            bits[message.conversation_id] = bits.get(
+                message.conversation_id, 0
+            ) | search.text_signature(message.text)
     ids = sorted(grams.keys() | newest.keys())
     if not ids:
         return
     seqs = {cid: search.activity_seq(new.at, cid) for cid, new in newest.items()}
     found = await search.extend_conversations(
-        ctx.db, {cid: (seqs.get(cid), grams.get(cid, frozenset())) for cid in ids}
+        ctx.db,
+        {cid: (seqs.get(cid), grams.get(cid, frozenset()), bits.get(cid, 0)) for cid in ids},
     )
     missing = [cid for cid in ids if cid not in found]
     if not missing:
@@ -517,8 +525,12 @@ async def _add_to_entries(
     started = []
     for cid, at, channel_name, display_name, reading in rows:  # none if deleted meanwhile
         seq = seqs.get(cid, search.activity_seq(at, cid))
-        names = grams_of([searching.names_of(channel_name, display_name, reading)])
-        started.append(search.ConversationEntry(cid, seq, names | grams.get(cid, frozenset())))
+        names_text = searching.names_of(channel_name, display_name, reading)
+        names = grams_of([names_text])
+        signature = bits.get(cid, 0) | search.text_signature(names_text) if signed else None
+        started.append(
+            search.ConversationEntry(cid, seq, names | grams.get(cid, frozenset()), signature)
+        )
     await search.write_conversations(ctx.db, started, new=True)
 
 

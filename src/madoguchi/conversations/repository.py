@@ -160,9 +160,8 @@ async def _listing(
         timezone=timezone,
         now=now or utcnow(),
     )
-    common_terms: frozenset[str] = frozenset()
     if walk_search:
-        searched, common_terms = await _searched(db, query, conditions, context)
+        searched = await _searched(db, query, conditions, context)
         if searched is not None:
             return searched
     activity: Any
@@ -211,7 +210,7 @@ async def _listing(
     where = _view_conditions(
         query.view, member_id, walking_conversations=plain, searching=query.searching()
     )
-    plan = await filters.compile_conditions(db, conditions, context, common_terms=common_terms)
+    plan = await filters.compile_conditions(db, conditions, context)
     where += plan.where
     # Forced only where nothing else narrows the list more than its walked index does: with an
     # assignee, a channel or a field, sorting their few rows is cheaper than walking them all.
@@ -228,15 +227,14 @@ async def _searched(
     query: InboxQuery,
     conditions: list[filters.Condition],
     context: filters.Context,
-) -> tuple[_Listing | None, frozenset[str]]:
+) -> _Listing | None:
     """The inbox searched for words (一覧, nothing else but text conditions) walks the
     conversations' own search index from the newest activity down, checking each entry, and
     stops after a page: as fast for a word in 1 % of conversations as for one in half of them,
     and at a million conversations as at a thousand. Other views and filters walk their own
-    index and check the words there (search.text_condition), told which words this found
-    common (the second value)."""
+    index and check the words there (search.text_condition)."""
     if query.view != View.all or not conditions:
-        return None, frozenset()
+        return None
     texts = [
         condition.value
         for condition in conditions
@@ -246,11 +244,10 @@ async def _searched(
         and condition.value.strip()
     ]
     if len(texts) != len(conditions):
-        return None, frozenset()  # other conditions, or a text condition the usual path refuses
-    plan = await search.search_walk(db, texts)
-    walk = plan.walk
+        return None  # other conditions, or a text condition the usual path refuses
+    walk = await search.search_walk(db, texts)
     if walk is None:
-        return None, plan.common_terms
+        return None
     statement = (
         select(Conversation)
         .select_from(walk.source)
@@ -277,8 +274,9 @@ async def _searched(
         order=walk.order,
         after=after,
         steps=steps,
+        walk=walk.walked,
     )
-    return listing, plan.common_terms
+    return listing
 
 
 # The conditions a forced walk may carry besides the text: their own index is walked.

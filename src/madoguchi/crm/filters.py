@@ -218,11 +218,8 @@ async def compile_conditions(
     db: AsyncSession,
     conditions: Sequence[Condition],
     context: Context,
-    *,
-    common_terms: frozenset[str] = frozenset(),
 ) -> FilterPlan:
-    """The plan for these conditions. ``common_terms``: texts the inbox's search walk already
-    found common (search.WalkPlan), not to be estimated again."""
+    """The plan for these conditions."""
     where: list[ColumnElement[bool]] = []
     if context.scope == search.Scope.contact:
         # A contact merged into another (F43) is in no list, segment or broadcast.
@@ -230,9 +227,7 @@ async def compile_conditions(
     walk_with_checks = False
     for condition in conditions:
         if condition.field == "text":
-            found = await search.text_condition(
-                db, _text(condition), context.scope, common_terms=common_terms
-            )
+            found = await search.text_condition(db, _text(condition), context.scope)
             where.append(found.condition)
             walk_with_checks = walk_with_checks or found.walk_with_checks
         else:

@@ -21,7 +21,9 @@ from madoguchi.search.entries import (
     conversation_entry,
     conversations_with_entries,
     extend_conversations,
+    signed,
     stored_grams,
+    text_signature,
     write_conversations,
 )
 from madoguchi.search.indexes import (
@@ -39,7 +41,6 @@ from madoguchi.search.planner import (
     Scope,
     SearchWalk,
     TextPlan,
-    WalkPlan,
     search_walk,
     text_condition,
 )
@@ -56,7 +57,6 @@ __all__ = [
     "SearchIndex",
     "SearchWalk",
     "TextPlan",
-    "WalkPlan",
     "activity_seq",
     "add",
     "add_grams",
@@ -68,7 +68,9 @@ __all__ = [
     "remove",
     "replace",
     "search_walk",
+    "signed",
     "stored_grams",
     "text_condition",
+    "text_signature",
     "write_conversations",
 ]

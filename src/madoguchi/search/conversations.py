@@ -41,14 +41,27 @@ async def add_conversations(db: AsyncSession, made: Sequence[tuple[Conversation,
     await search.write_conversations(
         db,
         [
-            search.ConversationEntry(
-                conversation_id=conversation.id,
-                seq=search.activity_seq(conversation.last_activity_at, conversation.id),
-                grams=grams_of([names_text(contact)]),
-            )
+            _entry(conversation, [names_text(contact)], signed=search.signed(db))
             for conversation, contact in made
         ],
         new=True,
+    )
+
+
+def _entry(
+    conversation: Conversation, texts: Sequence[str], *, signed: bool
+) -> search.ConversationEntry:
+    """The entry of a conversation holding these texts (with their signature where entries
+    keep one: search.signed)."""
+    signature = 0
+    if signed:
+        for text in texts:
+            signature |= search.text_signature(text)
+    return search.ConversationEntry(
+        conversation_id=conversation.id,
+        seq=search.activity_seq(conversation.last_activity_at, conversation.id),
+        grams=grams_of(texts),
+        signature=signature if signed else None,
     )
 
 
@@ -70,12 +83,9 @@ async def refresh(db: AsyncSession, conversation_ids: Sequence[int]) -> None:
         )
     ):
         texts.setdefault(conversation_id, []).append(body)
+    signed = search.signed(db)
     entries = [
-        search.ConversationEntry(
-            conversation_id=conversation.id,
-            seq=search.activity_seq(conversation.last_activity_at, conversation.id),
-            grams=grams_of([names_text(contact), *texts.get(conversation.id, [])]),
-        )
+        _entry(conversation, [names_text(contact), *texts.get(conversation.id, [])], signed=signed)
         for conversation, contact in rows
     ]
     existing = await search.conversations_with_entries(

@@ -10,14 +10,19 @@ down yields the newest matching conversations first, and a page stops after fift
 SQLite keeps the entries in ``conversation_search`` (grams as text) with an FTS5 index over
 them (``conversation_search_fts``, rowid = seq, kept in step by triggers); PostgreSQL keeps a
 text array with a GIN index, plus a token naming the entry's period of activity (an "epoch")
-so that one period can be searched at a time, newest first.
+so that one period can be searched at a time, newest first; and a signature of the grams
+(two bits of 2,048 a gram) in the index of ``seq`` itself, so that a word in many entries is
+found by walking that index alone, newest first, and reading only the entries whose signature
+holds the word's bits (migration 0029).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import (
     BigInteger,
@@ -27,13 +32,17 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    cast,
+    or_,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, BIT
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.types import TypeDecorator
 
 from madoguchi.kit.db import bulk_insert
-from madoguchi.kit.text import query_grams
+from madoguchi.kit.text import gram_sequence, grams_in, query_grams, search_key
 from madoguchi.search.indexes import dialect
 
 CONVERSATIONS = "conversation_search"
@@ -70,6 +79,89 @@ def epoch_start(epoch: int) -> int:
     return epoch << (ID_BITS + EPOCH_BITS)
 
 
+# A signature is this many bits (PostgreSQL's bit(2048)). Each gram of an entry's texts sets two
+# of them, and so does each run of three characters; the leftmost bit says that the runs are
+# there (every entry written since migration 0029, which could only give the entries before it
+# their grams'). An entry of ~200 grams and ~250 runs has about a third of its bits set, so a
+# gram or run it lacks looks held about one time in eight, a word of three characters (two
+# grams, one run) about one in five hundred.
+SIGNATURE_BITS = 2048
+RUNS_HELD = 1 << (SIGNATURE_BITS - 1)
+
+
+@lru_cache(maxsize=1 << 14)  # ~6 MB at most: an item's bits are a 2,048-bit int
+def _bits(item: str) -> int:
+    """A gram's or run's two bits, counted from the left as PostgreSQL counts a bit string's:
+    with v the first 32 bits of its md5, bits 1 + (v & 65535) % 2047 and 1 + (v >> 16) % 2047
+    (never the leftmost; migration 0029 computes the same in SQL)."""
+    v = int.from_bytes(hashlib.md5(item.encode()).digest()[:4], "big")
+    top = SIGNATURE_BITS - 1
+    return _bit_at(1 + (v & 0xFFFF) % top) | _bit_at(1 + (v >> 16) % top)
+
+
+def _bit_at(position: int) -> int:
+    return 1 << (SIGNATURE_BITS - 1 - position)
+
+
+def signature(items: Iterable[str], start: int = 0) -> int:
+    """The bits of these grams or runs (added to ``start``'s)."""
+    bits = start
+    for item in items:
+        bits |= _bits(item)
+    return bits
+
+
+@lru_cache(maxsize=1 << 14)
+def text_signature(text: str) -> int:
+    """The bits a text gives an entry's signature: its grams' and its runs', and the bit that
+    says the runs are there (an entry's signature is that of its texts together). A loader's
+    texts repeat: each is worked out once."""
+    return signature(_runs(search_key(text)), signature(grams_in(gram_sequence(text)), RUNS_HELD))
+
+
+def _runs(key: str) -> set[str]:
+    """The runs of three characters of a search key (kit.text.search_key)."""
+    return {key[i : i + 3] for i in range(len(key) - 2)}
+
+
+def signed(db: AsyncSession) -> bool:
+    """Whether the entries keep a signature (PostgreSQL's; SQLite walks its FTS5 index)."""
+    return dialect(db) == "postgresql"
+
+
+def stored_signature(bits: int) -> str:
+    """A signature as PostgreSQL reads a bit string in text: X and its hex digits."""
+    return f"X{bits:0{SIGNATURE_BITS // 4}x}"
+
+
+def read_signature(stored: str) -> int:
+    """A signature as PostgreSQL writes a bit string in text (its 0s and 1s)."""
+    return int(stored, 2)
+
+
+def signature_holds(column: ColumnElement[str], texts: Sequence[str]) -> ColumnElement[bool]:
+    """Entries whose signature (``column``) has every bit of these texts' grams and runs: a
+    superset of the entries holding the texts, checked in the index of seq without reading the
+    entry. An entry whose signature has no runs (the leftmost bit unset) is judged by the
+    grams alone."""
+    grams = signature(gram for q in texts for gram in query_grams(q))
+    every = signature((run for q in texts for run in _runs(search_key(q))), grams)
+    if every == grams:
+        return _masked(column, grams) == _mask(grams)
+    return or_(
+        _masked(column, every) == _mask(every),
+        _masked(column, grams | RUNS_HELD) == _mask(grams),
+    )
+
+
+def _mask(bits: int) -> ColumnElement[str]:
+    return cast(bindparam(None, stored_signature(bits), type_=Text), BIT(SIGNATURE_BITS))
+
+
+def _masked(column: ColumnElement[str], bits: int) -> ColumnElement[str]:
+    return column.op("&")(_mask(bits))
+
+
 def match_expression(query: str) -> str | None:
     """An FTS5 query for the entries holding every gram of ``query`` (each gram quoted: grams
     are letters and digits, never a quote), or None without letters or digits."""
@@ -93,7 +185,17 @@ def epoch_token(epoch: int) -> str:
     return f"{EPOCH_PREFIX}{epoch}"
 
 
-# PostgreSQL's table of entries (migration 0009), as bulk_insert writes it.
+class _Signature(TypeDecorator[str]):
+    """A signature given as text (stored_signature), written into PostgreSQL's bit(2048)."""
+
+    impl = Text
+    cache_ok = True
+
+    def bind_expression(self, bindvalue: BindParameter[str]) -> ColumnElement[str]:
+        return cast(bindvalue, BIT(SIGNATURE_BITS))
+
+
+# PostgreSQL's table of entries (migrations 0009, 0029), as bulk_insert writes it.
 _PG_ENTRIES = Table(
     CONVERSATIONS,
     MetaData(),
@@ -101,14 +203,21 @@ _PG_ENTRIES = Table(
     Column("seq", BigInteger),
     # Compared byte by byte (migration 0028).
     Column("grams", ARRAY(Text(collation="C"))),
+    # As text (COPY reads that too).
+    Column("signature", _Signature),
 )
 
 
 @dataclass(frozen=True)
 class ConversationEntry:
+    """A conversation's entry: ``signature`` is that of the texts its grams come from
+    (text_signature of each, together), or None where they are not at hand: then its grams'
+    alone (the runs left out, so that the entry is judged by its grams)."""
+
     conversation_id: int
     seq: int
     grams: frozenset[str]
+    signature: int | None = None
 
 
 def stored_grams(grams: frozenset[str], seq: int, *, sqlite: bool) -> str | list[str]:
@@ -158,24 +267,35 @@ async def conversations_with_entries(db: AsyncSession, ids: Sequence[int]) -> se
 
 
 # The statements of a message's way in, built once: building one costs more than running it.
-_ENTRIES_OF = text(
-    f"SELECT conversation_id, seq, grams FROM {CONVERSATIONS} WHERE conversation_id IN :ids"
-).bindparams(bindparam("ids", expanding=True))
+# By dialect (on SQLite): PostgreSQL's entries have a signature too, read as text (its bits).
+_ENTRIES_OF = {
+    sqlite: text(
+        f"SELECT conversation_id, seq, grams{'' if sqlite else ', signature::text'} "
+        f"FROM {CONVERSATIONS} WHERE conversation_id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    for sqlite in (True, False)
+}
 _HOLDERS_OF = text(
     f"SELECT seq, conversation_id FROM {CONVERSATIONS} WHERE seq IN :seqs"
 ).bindparams(bindparam("seqs", expanding=True))
-# By (new, on SQLite): the grams are SQLite's text or PostgreSQL's array (new entries on
-# PostgreSQL go by COPY, kit.db.bulk_insert).
-_WRITES = {
-    (new, sqlite): text(
+# SQLite's writes by ``new`` (its grams are text); PostgreSQL's update (new entries there go by
+# bulk_insert).
+_SQLITE_WRITES = {
+    True: text(
         f"INSERT INTO {CONVERSATIONS} (conversation_id, seq, grams) VALUES (:id, :seq, :grams)"
-        if new
-        else f"UPDATE {CONVERSATIONS} SET seq = :seq, grams = :grams WHERE conversation_id = :id"
-    ).bindparams(bindparam("grams", type_=Text() if sqlite else ARRAY(Text)))
-    for new in (True, False)
-    for sqlite in (True, False)
-    if sqlite or not new
+    ),
+    False: text(
+        f"UPDATE {CONVERSATIONS} SET seq = :seq, grams = :grams WHERE conversation_id = :id"
+    ),
 }
+_PG_UPDATE = text(
+    f"UPDATE {CONVERSATIONS} SET seq = :seq, grams = :grams, "
+    f"signature = CAST(:signature AS bit({SIGNATURE_BITS})) WHERE conversation_id = :id"
+).bindparams(bindparam("grams", type_=ARRAY(Text)), bindparam("signature", type_=Text))
+
+
+# A row to write: (conversation id, seq, grams as stored, signature: None on SQLite).
+_Row = tuple[int, int, str | list[str], int | None]
 
 
 async def write_conversations(
@@ -186,7 +306,16 @@ async def write_conversations(
     await _write(
         db,
         [
-            (entry.conversation_id, entry.seq, stored_grams(entry.grams, entry.seq, sqlite=sqlite))
+            (
+                entry.conversation_id,
+                entry.seq,
+                stored_grams(entry.grams, entry.seq, sqlite=sqlite),
+                None
+                if sqlite
+                else signature(entry.grams)
+                if entry.signature is None
+                else entry.signature,
+            )
             for entry in entries
         ],
         new=new,
@@ -194,77 +323,95 @@ async def write_conversations(
 
 
 async def extend_conversations(
-    db: AsyncSession, additions: Mapping[int, tuple[int | None, frozenset[str]]]
+    db: AsyncSession, additions: Mapping[int, tuple[int | None, frozenset[str], int]]
 ) -> set[int]:
-    """Add grams to these conversations' entries and move each to its new seq (None: it stays),
-    as reading them, merging and :func:`write_conversations` would. An entry keeps its grams
-    sorted, so the new ones are merged into the stored list rather than the whole set taken
-    apart and sorted again (a broadcast extends hundreds of entries with one text's grams).
-    Answers the conversations that have an entry; the others are the caller's to start."""
+    """Add texts to these conversations' entries, each as (new seq or None where it stays,
+    the texts' grams, their signature: text_signature of each text, together), as reading
+    them, merging and :func:`write_conversations` would. An entry keeps its grams sorted, so
+    the new ones are merged into the stored list rather than the whole set taken apart and
+    sorted again (a broadcast extends hundreds of entries with one text's grams). Answers the
+    conversations that have an entry; the others are the caller's to start."""
     if not additions:
         return set()
     sqlite = dialect(db) == "sqlite"
-    rows = await db.execute(_ENTRIES_OF, {"ids": list(additions)})
+    rows = await db.execute(_ENTRIES_OF[sqlite], {"ids": list(additions)})
     found: set[int] = set()
-    changed: list[tuple[int, int, str | list[str]]] = []
-    for conversation_id, seq, stored in rows:
-        conversation_id, seq = int(conversation_id), int(seq)
+    changed: list[_Row] = []
+    for row in rows:
+        conversation_id, seq, stored = int(row[0]), int(row[1]), row[2]
         found.add(conversation_id)
-        moved, grams = additions[conversation_id]
+        moved, grams, bits = additions[conversation_id]
         moved = seq if moved is None else moved
         held = stored.split() if isinstance(stored, str) else list(stored)
         # PostgreSQL's epoch token is the last element (stored_grams); SQLite's text has none.
         if held and held[-1].startswith(EPOCH_PREFIX):
             held.pop()
         missing = grams.difference(held)
-        if not missing and moved == seq:
-            continue
         if missing:
-            # Two sorted runs: merged in one pass.
+            # Two sorted lists: merged in one pass.
             held = sorted([*held, *sorted(missing)])
         if sqlite:
-            changed.append((conversation_id, moved, " ".join(held) if missing else stored))
-        else:
-            changed.append((conversation_id, moved, [*held, epoch_token(epoch_of(moved))]))
+            if missing or moved != seq:
+                changed.append(
+                    (conversation_id, moved, " ".join(held) if missing else stored, None)
+                )
+            continue
+        stored_bits = read_signature(row[3])
+        # An entry without its runs (written before migration 0029) stays without.
+        bits = stored_bits | (bits if stored_bits & RUNS_HELD else bits & ~RUNS_HELD)
+        if missing or moved != seq or bits != stored_bits:
+            changed.append((conversation_id, moved, [*held, epoch_token(epoch_of(moved))], bits))
     await _write(db, changed, new=False)
     return found
 
 
-async def _write(
-    db: AsyncSession, rows: Sequence[tuple[int, int, str | list[str]]], *, new: bool
-) -> None:
-    """(conversation id, seq, grams as stored) rows: inserted, or replacing what was there."""
+async def _write(db: AsyncSession, rows: Sequence[_Row], *, new: bool) -> None:
+    """Rows (_Row) inserted, or replacing what their conversation had."""
     if not rows:
         return
-    sqlite = dialect(db) == "sqlite"
-    if new and not sqlite:
+    if dialect(db) == "sqlite":
+        rows = await _free_seqs(db, rows)
+        params = [{"id": cid, "seq": seq, "grams": stored} for cid, seq, stored, _ in rows]
+        await db.execute(_SQLITE_WRITES[new], params)
+    elif new:
         # Many new entries at once (a loader's) by COPY (kit.db.bulk_insert).
         await bulk_insert(
-            db, _PG_ENTRIES, [{"conversation_id": c, "seq": s, "grams": g} for c, s, g in rows]
+            db,
+            _PG_ENTRIES,
+            [
+                {
+                    "conversation_id": cid,
+                    "seq": seq,
+                    "grams": stored,
+                    "signature": stored_signature(bits or 0),
+                }
+                for cid, seq, stored, bits in rows
+            ],
         )
-        return
-    if sqlite:
-        rows = await _free_seqs(db, rows)
-    params = [{"id": cid, "seq": seq, "grams": stored} for cid, seq, stored in rows]
-    await db.execute(_WRITES[(new, sqlite)], params)
+    else:
+        await db.execute(
+            _PG_UPDATE,
+            [
+                {"id": cid, "seq": seq, "grams": stored, "signature": stored_signature(bits or 0)}
+                for cid, seq, stored, bits in rows
+            ],
+        )
 
 
-async def _free_seqs(
-    db: AsyncSession, rows: Sequence[tuple[int, int, str | list[str]]]
-) -> list[tuple[int, int, str | list[str]]]:
+async def _free_seqs(db: AsyncSession, rows: Sequence[_Row]) -> list[_Row]:
     """SQLite's index needs each seq once: a seq another conversation holds already (their
     activity in the same millisecond, their ids 2**20 apart) goes one lower, and so on.
     Writers take turns on SQLite, so what is free now is still free when written."""
-    wanted = [seq for _, seq, _ in rows]
+    wanted = [seq for _, seq, _, _ in rows]
     taken_rows = await db.execute(_HOLDERS_OF, {"seqs": wanted})
     taken = {int(seq): int(owner) for seq, owner in taken_rows}
     if len(set(wanted)) == len(wanted) and not taken:
         return list(rows)
-    mine = {cid for cid, _, _ in rows}
+    mine = {cid for cid, _, _, _ in rows}
     # Seqs that stay taken: held by conversations not written now.
     held = {seq for seq, owner in taken.items() if owner not in mine}
     result = []
-    for cid, wanted_seq, stored in rows:
+    for cid, wanted_seq, stored, bits in rows:
         seq = wanted_seq
         while seq in held or (
             seq != wanted_seq
@@ -274,5 +421,5 @@ async def _free_seqs(
         ):
             seq -= 1
         held.add(seq)
-        result.append((cid, seq, stored))
+        result.append((cid, seq, stored, bits))
     return result

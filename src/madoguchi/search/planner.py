@@ -91,63 +91,69 @@ class SearchWalk:
     after: Callable[[int, int], ColumnElement[bool]]
     conditions: list[ColumnElement[bool]]
     steps: Callable[[int | None, int], AsyncGenerator[ColumnElement[bool], int]] | None = None
+    # The matches come early in the walk, which the database cannot know: it must walk the
+    # order's index, not gather every match and sort them.
+    walked: bool = False
 
 
-@dataclass(frozen=True)
-class WalkPlan:
-    """search_walk's answer: a walk of the entries, or None; and the texts PostgreSQL expects
-    in too many conversations for one, which text_condition then takes as common without
-    estimating them again."""
-
-    walk: SearchWalk | None
-    common_terms: frozenset[str] = frozenset()
-
-
-async def search_walk(db: AsyncSession, texts: Sequence[str]) -> WalkPlan:
+async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | None:
     """A walk for conversations containing every text (in names or messages), or none where a
-    text has no letter or digit, or where PostgreSQL expects it in more conversations than a
-    step should sort (the list is then walked and each conversation checked: text_condition).
+    text has no letter or digit.
 
     The index says which conversations hold all of a text's grams; each one walked is then
-    checked for the text itself (a LIKE on its contact's names and on its messages)."""
+    checked for the text itself (a LIKE on its contact's names and on its messages). On
+    PostgreSQL, a text expected in more conversations than a step should sort is found by
+    walking the index of the entries' keys and their signatures instead (``walked``)."""
     expressions = [entries.match_expression(q) for q in texts]
     if not texts or any(expression is None for expression in expressions):
-        return WalkPlan(walk=None)
+        return None
     rechecks = [_text_recheck(db, q) for q in texts]
     if dialect(db) == "sqlite":
         stored = table(entries.CONVERSATIONS, column("conversation_id"), column("seq"))
         fts = table(entries.CONVERSATIONS_FTS, column("rowid"))
         rowid: ColumnElement[int] = fts.c.rowid
         expression = " AND ".join(str(expression) for expression in expressions)
-        return WalkPlan(
-            walk=SearchWalk(
-                source=stored.join(fts, fts.c.rowid == stored.c.seq),
-                conversation_id=stored.c.conversation_id,
-                order=(rowid.desc(),),
-                # The rowid orders by (activity, id) itself: one column to compare.
-                after=lambda seq, _id: rowid < seq,
-                conditions=[
-                    literal_column(entries.CONVERSATIONS_FTS).op("MATCH")(expression),
-                    *rechecks,
-                ],
-            )
+        return SearchWalk(
+            source=stored.join(fts, fts.c.rowid == stored.c.seq),
+            conversation_id=stored.c.conversation_id,
+            order=(rowid.desc(),),
+            # The rowid orders by (activity, id) itself: one column to compare.
+            after=lambda seq, _id: rowid < seq,
+            conditions=[
+                literal_column(entries.CONVERSATIONS_FTS).op("MATCH")(expression),
+                *rechecks,
+            ],
         )
-    share = await indexes.estimated_share(db, entries.CONVERSATIONS, texts[0])
-    hits, every = share if share is not None else (0, 1)
-    if hits > every * COMMON_SHARE:
-        return WalkPlan(walk=None, common_terms=frozenset({texts[0]}))
     stored = table(
         entries.CONVERSATIONS,
         column("conversation_id", Integer),
         column("seq", BigInteger),
         column("grams", ARRAY(Text)),
+        column("signature", Text),
     )
     seq, ident, held = stored.c.seq, stored.c.conversation_id, stored.c.grams
+    order = (seq.desc(), ident.desc())
+
+    def after(at: int, conversation_id: int) -> ColumnElement[bool]:
+        return tuple_(seq, ident) < tuple_(at, conversation_id)
+
+    every_gram = sorted({gram for q in texts for gram in query_grams(q)})
+    share = await indexes.estimated_share(db, entries.CONVERSATIONS, texts[0])
+    hits, every = share if share is not None else (0, 1)
+    if hits > every * COMMON_SHARE:
+        # In many entries: the index of seq is walked newest first, and an entry is read only
+        # where its signature (kept in that index) holds every gram's bits (migration 0029).
+        return SearchWalk(
+            source=stored,
+            conversation_id=ident,
+            order=order,
+            after=after,
+            conditions=[entries.signature_holds(stored.c.signature, texts), *rechecks],
+            walked=True,
+        )
     # Grams in most entries narrow nothing and make the index read their long lists (した, in
     # 88 % of a million: 11 -> 0.8 ms for a rare reading); the LIKE re-check still decides.
-    grams = await indexes.selective_grams(
-        db, entries.CONVERSATIONS, sorted({gram for q in texts for gram in query_grams(q)})
-    )
+    grams = await indexes.selective_grams(db, entries.CONVERSATIONS, every_gram)
 
     async def steps(top: int | None, wanted: int) -> AsyncGenerator[ColumnElement[bool], int]:
         # The newest epoch, the one before, the two before those, then the rest (seq below
@@ -175,15 +181,13 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> WalkPlan:
         elif entries.epoch_of(top) - back >= 0:
             yield seq < entries.epoch_start(entries.epoch_of(top) - back + 1)
 
-    return WalkPlan(
-        walk=SearchWalk(
-            source=stored,
-            conversation_id=ident,
-            order=(seq.desc(), ident.desc()),
-            after=lambda at, conversation_id: tuple_(seq, ident) < tuple_(at, conversation_id),
-            conditions=[held.contains(grams), *rechecks],
-            steps=steps,
-        )
+    return SearchWalk(
+        source=stored,
+        conversation_id=ident,
+        order=order,
+        after=after,
+        conditions=[held.contains(grams), *rechecks],
+        steps=steps,
     )
 
 
@@ -207,35 +211,29 @@ def _in_messages(db: AsyncSession, pattern: str) -> ColumnElement[bool]:
     return exists(checked)
 
 
-async def text_condition(
-    db: AsyncSession, q: str, scope: Scope, *, common_terms: frozenset[str] = frozenset()
-) -> TextPlan:
-    """Contacts (or conversations) whose names or messages contain ``q``, normalised (F3, F46).
-    ``common_terms``: texts a search_walk already found common (WalkPlan)."""
+async def text_condition(db: AsyncSession, q: str, scope: Scope) -> TextPlan:
+    """Contacts (or conversations) whose names or messages contain ``q``, normalised (F3, F46)."""
     if not search_key(q):
         return TextPlan(false())
     pattern = like_pattern(q)
-    if q in common_terms:
-        by_message, by_name = None, None  # in most conversations: so in most messages and names
-    else:
-        by_message, by_name = await _matching(
-            db,
-            [
-                (
-                    indexes.MESSAGES,
-                    select(Message.conversation_id).where(
-                        Message.search_text.like(pattern, escape="\\")
-                    ),
-                    Message.id,
+    by_message, by_name = await _matching(
+        db,
+        [
+            (
+                indexes.MESSAGES,
+                select(Message.conversation_id).where(
+                    Message.search_text.like(pattern, escape="\\")
                 ),
-                (
-                    indexes.CONTACTS,
-                    select(Contact.id).where(Contact.search_text.like(pattern, escape="\\")),
-                    Contact.id,
-                ),
-            ],
-            q,
-        )
+                Message.id,
+            ),
+            (
+                indexes.CONTACTS,
+                select(Contact.id).where(Contact.search_text.like(pattern, escape="\\")),
+                Contact.id,
+            ),
+        ],
+        q,
+    )
     if by_message is not None and by_name is not None:
         # Both rare enough: one list of ids, which the query starts from (an OR of two would
         # make SQLite walk the whole list instead).
