@@ -39,7 +39,7 @@ from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import UTCDateTime, bulk_insert, loaded_object, table_of
-from madoguchi.kit.text import gram_sequence, grams_in, grams_of, preview, search_key
+from madoguchi.kit.text import gram_sequence, grams_in, key_sequence, preview, search_key
 from madoguchi.members.models import Member
 from madoguchi.search import conversations as searching
 from madoguchi.stats import rollup
@@ -509,7 +509,7 @@ async def _add_to_entries(
         if signed:
             bits[message.conversation_id] = bits.get(
                 message.conversation_id, 0
-            ) | search.text_signature(message.text)
+            ) | search.key_signature(_search_key(message.text))
     ids = sorted(grams.keys() | newest.keys())
     if not ids:
         return
@@ -525,9 +525,9 @@ async def _add_to_entries(
     started = []
     for cid, at, channel_name, display_name, reading in rows:  # none if deleted meanwhile
         seq = seqs.get(cid, search.activity_seq(at, cid))
-        names_text = searching.names_of(channel_name, display_name, reading)
-        names = grams_of([names_text])
-        signature = bits.get(cid, 0) | search.text_signature(names_text) if signed else None
+        names_key = search_key(searching.names_of(channel_name, display_name, reading))
+        names = frozenset(grams_in(key_sequence(names_key)))  # grams_of the names, once
+        signature = bits.get(cid, 0) | search.key_signature(names_key) if signed else None
         started.append(
             search.ConversationEntry(cid, seq, names | grams.get(cid, frozenset()), signature)
         )

@@ -47,11 +47,15 @@ def gram_sequence(text: str) -> list[str]:
     Every substring of two or more characters is then a run of adjacent bigrams (a phrase query),
     and every single character starts some token (a prefix query).
     """
-    chars = search_key(text)
-    if not chars:
+    return key_sequence(search_key(text))
+
+
+def key_sequence(key: str) -> list[str]:
+    """``gram_sequence`` of a text whose search_key is ``key``."""
+    if not key:
         return []
-    grams = [chars[i : i + 2] for i in range(len(chars) - 1)]
-    grams.append(chars[-1])
+    grams = [key[i : i + 2] for i in range(len(key) - 1)]
+    grams.append(key[-1])
     return grams
 
 

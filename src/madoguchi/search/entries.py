@@ -42,7 +42,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from madoguchi.kit.db import bulk_insert
-from madoguchi.kit.text import gram_sequence, grams_in, query_grams, search_key
+from madoguchi.kit.text import grams_in, key_sequence, query_grams, search_key
 from madoguchi.search.indexes import dialect
 
 CONVERSATIONS = "conversation_search"
@@ -111,12 +111,17 @@ def signature(items: Iterable[str], start: int = 0) -> int:
     return bits
 
 
-@lru_cache(maxsize=1 << 14)
 def text_signature(text: str) -> int:
     """The bits a text gives an entry's signature: its grams' and its runs', and the bit that
-    says the runs are there (an entry's signature is that of its texts together). A loader's
-    texts repeat: each is worked out once."""
-    return signature(_runs(search_key(text)), signature(grams_in(gram_sequence(text)), RUNS_HELD))
+    says the runs are there (an entry's signature is that of its texts together)."""
+    return key_signature(search_key(text))
+
+
+@lru_cache(maxsize=1 << 16)  # as many as conversations.recording keeps texts' grams
+def key_signature(key: str) -> int:
+    """``text_signature`` of a text whose search key (kit.text.search_key) is ``key``, for a
+    caller that has the key at hand. A loader's texts repeat: each is worked out once."""
+    return signature(_runs(key), signature(grams_in(key_sequence(key)), RUNS_HELD))
 
 
 def _runs(key: str) -> set[str]:
