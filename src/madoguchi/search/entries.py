@@ -10,10 +10,10 @@ down yields the newest matching conversations first, and a page stops after fift
 SQLite keeps the entries in ``conversation_search`` (grams as text) with an FTS5 index over
 them (``conversation_search_fts``, rowid = seq, kept in step by triggers); PostgreSQL keeps a
 text array with a GIN index, plus a token naming the entry's period of activity (an "epoch")
-so that one period can be searched at a time, newest first; and a signature of the grams
-(two bits of 2,048 a gram) in the index of ``seq`` itself, so that a word in many entries is
-found by walking that index alone, newest first, and reading only the entries whose signature
-holds the word's bits (migration 0029).
+so that one period can be searched at a time, newest first; and a signature of the entry's
+texts (2,048 bits: two a gram, two a run of three characters) in the index of ``seq`` itself, so
+that a word in many entries is found by walking that index alone, newest first, and reading
+only the entries whose signature holds the word's bits (migration 0029).
 """
 
 from __future__ import annotations
