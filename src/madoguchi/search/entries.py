@@ -160,7 +160,7 @@ def signature_holds(column: ColumnElement[str], texts: Sequence[str]) -> ColumnE
 
 
 def _mask(bits: int) -> ColumnElement[str]:
-    return cast(bindparam(None, stored_signature(bits), type_=Text), BIT(SIGNATURE_BITS))
+    return bindparam(None, stored_signature(bits), type_=_Signature())
 
 
 def _masked(column: ColumnElement[str], bits: int) -> ColumnElement[str]:
@@ -315,16 +315,18 @@ async def write_conversations(
                 entry.conversation_id,
                 entry.seq,
                 stored_grams(entry.grams, entry.seq, sqlite=sqlite),
-                None
-                if sqlite
-                else signature(entry.grams)
-                if entry.signature is None
-                else entry.signature,
+                None if sqlite else _signature_of(entry),
             )
             for entry in entries
         ],
         new=new,
     )
+
+
+def _signature_of(entry: ConversationEntry) -> int:
+    """The signature an entry is stored with: its texts', or its grams' where those are not
+    at hand (ConversationEntry)."""
+    return signature(entry.grams) if entry.signature is None else entry.signature
 
 
 async def extend_conversations(
