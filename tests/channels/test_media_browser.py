@@ -24,6 +24,8 @@ from tests.fixtures import Factory, auth, eventually
 pytestmark = pytest.mark.e2e
 
 # A short WebM recorded by the browser itself from a canvas (no video file in the repository).
+# The recorder is given data every 100 ms and painted until it has some: on a loaded machine a
+# recording stopped after a dozen animation frames could hold no picture at all.
 RECORD_VIDEO = """async () => {
   const canvas = document.createElement("canvas");
   canvas.width = 64;
@@ -31,10 +33,11 @@ RECORD_VIDEO = """async () => {
   const paint = canvas.getContext("2d");
   const recorder = new MediaRecorder(canvas.captureStream(30), { mimeType: "video/webm" });
   const chunks = [];
-  recorder.ondataavailable = (event) => chunks.push(event.data);
+  recorder.ondataavailable = (event) => { if (event.data.size) chunks.push(event.data); };
   const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
-  recorder.start();
-  for (let frame = 0; frame < 12; frame++) {
+  recorder.start(100);
+  const began = performance.now();
+  for (let frame = 0; frame < 12 || chunks.length < 2 || performance.now() - began < 400; frame++) {
     paint.fillStyle = `hsl(${frame * 30}, 80%, 50%)`;
     paint.fillRect(0, 0, 64, 48);
     await new Promise((resolve) => requestAnimationFrame(resolve));
@@ -44,13 +47,43 @@ RECORD_VIDEO = """async () => {
   return Array.from(new Uint8Array(await new Blob(chunks).arrayBuffer()));
 }"""
 
-# Resolves with the element's readyState once it has its metadata, -1 when it fails to load.
+# Resolves with the element's readyState once it has its metadata, or with the media error's
+# code and message when it fails to load.
 LOADED = """(element) => new Promise((resolve) => {
   if (element.readyState >= 1) return resolve(element.readyState);
+  const failed = () => resolve(`error ${element.error?.code}: ${element.error?.message}`);
   element.addEventListener("loadedmetadata", () => resolve(element.readyState));
-  element.addEventListener("error", () => resolve(-1));
+  element.addEventListener("error", failed);
   element.load();
 })"""
+
+# The picture's size once a WebM plays from a blob address, on a page without our CSP.
+PLAYS = """async (bytes) => {
+  const video = document.createElement("video");
+  video.muted = true;
+  video.src = URL.createObjectURL(new Blob([new Uint8Array(bytes)], { type: "video/webm" }));
+  document.body.append(video);
+  return await new Promise((resolve) => {
+    video.addEventListener("loadeddata", () => resolve(`${video.videoWidth}x${video.videoHeight}`));
+    video.addEventListener("error", () => resolve(`error ${video.error?.code}`));
+  });
+}"""
+
+
+async def recorded_video(browser: Browser) -> bytes:
+    """A WebM that Chromium has shown it can play: recorded and played back on a blank page."""
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        played = ""
+        for _ in range(3):
+            webm = bytes(await page.evaluate(RECORD_VIDEO))
+            played = await page.evaluate(PLAYS, list(webm))
+            if played == "64x48":
+                return webm
+        raise AssertionError(f"Chromium did not record a playable WebM: {played}")
+    finally:
+        await context.close()
 
 
 def voice() -> bytes:
@@ -76,6 +109,7 @@ async def test_sticker_video_and_voice_load_from_our_origin_under_the_csp(
     token = await factory.token(member)
     base = live_server.url
     expect.set_options(timeout=5000)
+    webm = await recorded_video(browser)
     page = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()
     outside: list[str] = []
     page.on(
@@ -95,7 +129,6 @@ async def test_sticker_video_and_voice_load_from_our_origin_under_the_csp(
     )
     await sign_in(page, base, member.email)
 
-    webm = bytes(await page.evaluate(RECORD_VIDEO))
     sticker = io.BytesIO()
     Image.new("RGBA", (96, 90), (250, 200, 0, 255)).save(sticker, format="PNG")
     recorder.answer(
@@ -146,8 +179,9 @@ async def test_sticker_video_and_voice_load_from_our_origin_under_the_csp(
     audio = thread.locator("audio.message-audio")
     await expect(video).to_be_visible()
     await expect(audio).to_be_visible()
-    assert await video.evaluate(LOADED) >= 1
-    assert await audio.evaluate(LOADED) >= 1
+    for player in (video, audio):
+        state = await player.evaluate(LOADED)
+        assert isinstance(state, int) and state >= 1, state
     assert await audio.evaluate("(element) => element.duration") == pytest.approx(0.25, abs=0.01)
     for element in (image, video, audio):
         assert (await element.evaluate("(element) => element.currentSrc")).startswith(
