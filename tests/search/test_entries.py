@@ -117,12 +117,14 @@ async def test_blocked_contacts_messages_are_found_where_they_are(
 
 
 @pytest.mark.parametrize(
-    ("epoch_steps", "common_share"),
+    ("epoch_steps", "common_share", "rare_estimate", "gathered"),
     [
-        (planner.EPOCH_STEPS, 1.0),
-        ((), 1.0),
-        ((1,) * 8, 1.0),
-        (planner.EPOCH_STEPS, -1.0),  # every word common: the signatures' walk
+        (planner.EPOCH_STEPS, 1.0, -1, 200),
+        ((), 1.0, -1, 200),
+        ((1,) * 8, 1.0, -1, 200),
+        (planner.EPOCH_STEPS, -1.0, -1, 200),  # every word common: the signatures' walk
+        (planner.EPOCH_STEPS, 1.0, 10**9, 200),  # every word rare: its entries gathered at once
+        (planner.EPOCH_STEPS, 1.0, 10**9, 5),  # too many to gather: the epochs after all
     ],
 )
 async def test_search_pages_newest_first_without_gaps_or_lookalikes(
@@ -131,14 +133,19 @@ async def test_search_pages_newest_first_without_gaps_or_lookalikes(
     monkeypatch: pytest.MonkeyPatch,
     epoch_steps: tuple[int, ...],
     common_share: float,
+    rare_estimate: int,
+    gathered: int,
 ) -> None:
     """Conversations weeks and months apart, paged three at a time: every match once, newest
     activity first; one holding the word's grams in two different messages is not a match.
-    PostgreSQL searches a rare word a few epochs of the newest entries at a time, then the
-    rest, and a common one by walking the entries' signatures: in one step or in many, or by
-    the signatures, the pages are the same."""
+    PostgreSQL gathers a rare word's entries at once where they are few, else searches a few
+    epochs of the newest entries at a time, then the rest, and a common word by walking the
+    entries' signatures: gathered, in one step or in many, or by the signatures, the pages are
+    the same."""
     monkeypatch.setattr(planner, "EPOCH_STEPS", epoch_steps)
     monkeypatch.setattr(planner, "COMMON_SHARE", common_share)
+    monkeypatch.setattr(planner, "RARE_ESTIMATE", rare_estimate)
+    monkeypatch.setattr(planner, "GATHERED_AT_MOST", gathered)
     channel = await factory.channel()
     word = _word()
     expected = []
@@ -158,16 +165,24 @@ async def test_search_pages_newest_first_without_gaps_or_lookalikes(
     assert await _found(ctx, word, limit=50) == expected[::-1]
 
 
-async def test_a_rare_word_is_walked_in_two_steps_on_postgresql(
-    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("rare_estimate", "statements"), [(-1, 2), (10**9, 1)])
+async def test_a_rare_word_is_found_in_one_step_or_two_on_postgresql(
+    ctx: Ctx,
+    factory: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    rare_estimate: int,
+    statements: int,
 ) -> None:
-    """Where the newest epoch holds no match the word is rare: the rest of the entries are
-    searched at once (each step intersects its grams' lists again), not epoch after epoch."""
+    """A word expected in few entries is found in one statement, its entries gathered at once.
+    One expected in more: where the newest epoch holds no match the word is rare, and the rest
+    of the entries are searched at once (each step intersects its grams' lists again), not
+    epoch after epoch."""
     if ctx.dialect != "postgresql":
         pytest.skip("SQLite's FTS5 index answers newest first in one statement")
     # The entries are walked whatever PostgreSQL's statistics (of every test's entries so far)
     # make of a word it has never seen: the walk itself is what is tested.
     monkeypatch.setattr(planner, "COMMON_SHARE", 1.0)
+    monkeypatch.setattr(planner, "RARE_ESTIMATE", rare_estimate)
     channel = await factory.channel()
     word = _word()
     ctx.clock = lambda: START
@@ -177,7 +192,7 @@ async def test_a_rare_word_is_walked_in_two_steps_on_postgresql(
     with statements_run() as run:
         assert await _found(ctx, word) == [found.conversation.id]
     walked = [sql for sql in run if f"FROM {search.CONVERSATIONS} JOIN" in sql]
-    assert len(walked) == 2, walked
+    assert len(walked) == statements, walked
 
 
 async def test_a_common_word_is_walked_in_the_index_of_keys_alone_on_postgresql(

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Text, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
+from madoguchi import search
 from madoguchi.conversations import repository
 from madoguchi.conversations.repository import InboxQuery
 from madoguchi.kit import text as kit_text
 from madoguchi.kit.context import Ctx
+from madoguchi.search import indexes
 from tests.fixtures import Factory
 
 # A small alphabet, so that random queries often hit: kana in both scripts and widths, kanji,
@@ -54,3 +61,32 @@ async def test_search_matches_python_substring_over_search_keys(
         )
         found = {c.id for c in page.conversations} & set(conversation_ids)
         assert found == expected, (query, bodies)
+
+
+async def test_a_words_estimate_is_postgresqls_own(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The share of entries a word is expected in, worked out from the statistics a process
+    keeps, is the estimate PostgreSQL's planner makes for the same containment: common and
+    rare grams, words of one gram and of several, a gram the statistics do not list."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite counts instead")
+    channel = await factory.channel()
+    for n in range(30):
+        text_of = "予約お願いします" if n % 3 else "キャンセルでお願いします"
+        await factory.inbound(channel, contact=f"estimate-{n}", text=text_of)
+    await ctx.db.commit()
+    await ctx.db.execute(text(f"ANALYZE {search.CONVERSATIONS}"))
+    monkeypatch.setattr(indexes, "_gram_statistics", {})
+    for word in ("予約", "お願いします", "キャンセル", "予約お願い", "ぬゑ", "ぬゑゐ"):
+        hits, every = await indexes.estimated_share(ctx.db, search.CONVERSATIONS, word) or (0, 0)
+        plan = await ctx.db.scalar(
+            text(
+                f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {search.CONVERSATIONS} "
+                f"WHERE grams @> :grams UNION ALL SELECT 1 FROM {search.CONVERSATIONS}"
+            ).bindparams(bindparam("grams", value=kit_text.query_grams(word), type_=ARRAY(Text)))
+        )
+        plans = plan if isinstance(plan, list) else json.loads(str(plan))
+        held, rows = plans[0]["Plan"]["Plans"]
+        # PostgreSQL estimates at least one row.
+        assert (max(1, hits), every) == (held["Plan Rows"], rows["Plan Rows"]), word

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     Select,
     Text,
+    and_,
     column,
     exists,
     false,
@@ -34,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql import FromClause
+from sqlalchemy.sql import FromClause, TableClause
 
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message
@@ -56,6 +57,14 @@ ESTIMATE_MARGIN = 4
 # step, then the rest.
 COMMON_SHARE = 0.05
 EPOCH_STEPS = (1, 1, 2)
+# A word PostgreSQL expects in no more than RARE_ESTIMATE entries is first looked for in all of
+# them at once: its entries are gathered (GATHERED_AT_MOST, and one more to know) and, where
+# they were all, the page is theirs. Else the epochs are stepped as for a commoner word. A rare
+# name's reading then reads its grams' long lists once, not for the newest epoch and again for
+# the rest (the estimate multiplies the grams' shares: a phrase of common grams may be found
+# in too many entries after all, and costs a gathering more).
+RARE_ESTIMATE = 200
+GATHERED_AT_MOST = 200
 
 
 class Scope(StrEnum):
@@ -154,14 +163,20 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
     # Grams in most entries narrow nothing and make the index read their long lists (した, in
     # 88 % of a million: 11 -> 0.8 ms for a rare reading); the LIKE re-check still decides.
     grams = await indexes.selective_grams(db, entries.CONVERSATIONS, every_gram)
+    holds = held.contains(grams)
 
     async def steps(top: int | None, wanted: int) -> AsyncGenerator[ColumnElement[bool], int]:
+        # A rare word's entries at once: rows only where every entry holding the grams was
+        # gathered, and then they are all the matches there are. None (too many, or no match
+        # after all): the epochs' steps.
+        if hits <= RARE_ESTIMATE and (yield ident.in_(_every_entry_if_few(stored, grams))):
+            return
         # The newest epoch, the one before, the two before those, then the rest (seq below
         # them): a few hundred matches at most for a term in 1 % of a million conversations,
         # where four epochs at once held thousands. From a cursor (``top``) the epochs are
         # known; from the top, each statement works out the newest itself. Where an epoch holds
         # no match (the page so far is empty), the term is rare: the rest at once (each step
-        # intersects the grams' lists again: ~1 ms at a million for a name's reading).
+        # intersects the grams' lists again).
         del wanted
         back = 0
         for span in EPOCH_STEPS:
@@ -172,23 +187,40 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
                 if newest < 0:
                     return
                 tokens = [entries.epoch_token(e) for e in range(newest, max(newest - span, -1), -1)]
-            found = yield held.overlap(tokens)
+            found = yield and_(holds, held.overlap(tokens))
             back += span
             if not found:
                 break
         if top is None:
-            yield seq < literal_column(entries.below_newest_epochs(back), BigInteger)
+            yield and_(holds, seq < literal_column(entries.below_newest_epochs(back), BigInteger))
         elif entries.epoch_of(top) - back >= 0:
-            yield seq < entries.epoch_start(entries.epoch_of(top) - back + 1)
+            yield and_(holds, seq < entries.epoch_start(entries.epoch_of(top) - back + 1))
 
     return SearchWalk(
         source=stored,
         conversation_id=ident,
         order=order,
         after=after,
-        conditions=[held.contains(grams), *rechecks],
+        conditions=rechecks,
         steps=steps,
     )
+
+
+def _every_entry_if_few(stored: TableClause, grams: Sequence[str]) -> Select[tuple[int]]:
+    """The conversations of every entry holding these grams where there are no more than
+    GATHERED_AT_MOST of them, else none: one read of the grams' lists, and no more than one
+    entry past that many read (an alias: not correlated to the walk's own entries)."""
+    gathered = stored.alias("gathered")
+    capped = (
+        select(gathered.c.conversation_id)
+        .where(gathered.c.grams.contains(grams))
+        .limit(GATHERED_AT_MOST + 1)
+        .subquery("capped")
+    )
+    counted = select(capped.c.conversation_id, func.count().over().label("hits")).subquery(
+        "counted"
+    )
+    return select(counted.c.conversation_id).where(counted.c.hits <= GATHERED_AT_MOST)
 
 
 def _text_recheck(db: AsyncSession, q: str) -> ColumnElement[bool]:
