@@ -404,16 +404,35 @@ async def _plain_reader(db: AsyncSession) -> AsyncConnection:
     return await db.connection()
 
 
+# A walk's settings, for its one statement: sorting off, and each row the walk finds joined by
+# looking up its keys. Where PostgreSQL expects few matches it may rather check the words on
+# every conversation first and join the walk to those (さとう at 1,000: 10.4 ms against 0.65).
+# One statement sets them all and answers what they were (read first: OFFSET 0 keeps that
+# subquery apart), one puts them back.
+_WALK_SETTINGS = ("enable_sort", "enable_hashjoin", "enable_mergejoin", "enable_material")
+_WALKING = text(
+    "SELECT "
+    + ", ".join(f"was.{name}, set_config('{name}', 'off', true)" for name in _WALK_SETTINGS)
+    + " FROM (SELECT "
+    + ", ".join(f"current_setting('{name}') AS {name}" for name in _WALK_SETTINGS)
+    + " OFFSET 0) AS was"
+)
+_WALKED = text(
+    "SELECT " + ", ".join(f"set_config('{name}', :{name}, true)" for name in _WALK_SETTINGS)
+)
+
+
 async def _page_rows(db: AsyncSession, statement: Any, *, walk: bool) -> Sequence[Any]:
     """The page's rows. For a common search term on PostgreSQL the planner cannot know that
     matches come early in the walk: it would gather them all and sort. With sorting off for
-    this one statement it walks the index and stops after a page (300 ms -> 4 ms at 100,000)."""
+    this one statement it walks the index and stops after a page (300 ms -> 4 ms at 100,000),
+    and with the other joins off it looks up each row it walks (_WALK_SETTINGS)."""
     if not walk or db.get_bind().dialect.name != "postgresql":
         return (await db.execute(statement)).all()
-    await db.execute(text("SET LOCAL enable_sort = off"))
+    was = (await db.execute(_WALKING)).one()
     rows = (await db.execute(statement)).all()
-    # (Were the statement refused, the transaction is over and the setting with it.)
-    await db.execute(text("SET LOCAL enable_sort TO DEFAULT"))
+    # (Were the statement refused, the transaction is over and the settings with it.)
+    await db.execute(_WALKED, dict(zip(_WALK_SETTINGS, was[::2], strict=True)))
     return rows
 
 
