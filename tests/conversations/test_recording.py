@@ -25,8 +25,10 @@ from madoguchi.crm.models import ContactTag
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import reserve_ids
 from madoguchi.kit.text import grams_of as search_grams_of
+from madoguchi.kit.text import search_key
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
+from madoguchi.search.conversations import names_of
 from madoguchi.search.indexes import candidates
 from tests.fixtures import Factory, statements_run
 
@@ -96,8 +98,9 @@ async def _in_bulk(ctx: Ctx, channel: Channel, member: Member, tag_id: int) -> C
         external_id="in-bulk",
         channel_name="比べる 花子",
         display_name="比べる 花子",
-        # As the demo loader and the contacts service give it.
+        # As the demo loader and the contacts service give them.
         reading=suggest("比べる 花子"),
+        search_text=search_key(names_of("比べる 花子", "比べる 花子", suggest("比べる 花子"))),
         created_at=START,
         updated_at=START,
     )

@@ -25,6 +25,7 @@ from madoguchi.search.entries import (
     signed,
     stored_grams,
     text_signature,
+    unkept_key_signature,
     write_conversations,
 )
 from madoguchi.search.indexes import (
@@ -74,5 +75,6 @@ __all__ = [
     "stored_grams",
     "text_condition",
     "text_signature",
+    "unkept_key_signature",
     "write_conversations",
 ]

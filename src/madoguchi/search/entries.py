@@ -121,7 +121,16 @@ def text_signature(text: str) -> int:
 def key_signature(key: str) -> int:
     """``text_signature`` of a text whose search key (kit.text.search_key) is ``key``, for a
     caller that has the key at hand. A loader's texts repeat: each is worked out once."""
-    return signature(_runs(key), signature(grams_in(key_sequence(key)), RUNS_HELD))
+    return unkept_key_signature(key)
+
+
+def unkept_key_signature(key: str, grams: Iterable[str] | None = None) -> int:
+    """``key_signature`` worked out and not kept, for a key seen once (a new conversation's
+    names: kept, a million of them would push out the texts that repeat); ``grams`` are the
+    key's (kit.text.grams_in) where the caller has them."""
+    if grams is None:
+        grams = grams_in(key_sequence(key))
+    return signature(_runs(key), signature(grams, RUNS_HELD))
 
 
 def _runs(key: str) -> set[str]:
