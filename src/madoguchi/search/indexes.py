@@ -177,21 +177,13 @@ async def replace(
 
 
 async def estimated_hits(db: AsyncSession, table: str, query: str) -> int | None:
-    """PostgreSQL's own estimate of the rows holding the query's grams (from the index's
-    statistics, without reading it), or None where there is none (SQLite: count instead).
+    """The rows expected to hold the query's grams (estimated_share), or None where there is
+    no estimate (SQLite: count instead).
 
     A GIN index answers with a bitmap of every hit before any LIMIT applies, so counting a
-    common gram's hits costs as much as reading them all; the estimate costs a plan."""
-    grams = query_grams(query)
-    if not grams or dialect(db) != "postgresql":
-        return None
-    explained = await db.scalar(
-        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE grams @> :grams").bindparams(
-            bindparam("grams", value=grams, type_=ARRAY(Text))
-        )
-    )
-    plans = explained if isinstance(explained, list) else json.loads(str(explained))
-    return int(plans[0]["Plan"]["Plan Rows"])
+    common gram's hits costs as much as reading them all; the estimate costs nothing."""
+    share = await estimated_share(db, table, query)
+    return None if share is None else share[0]
 
 
 async def estimated_share(db: AsyncSession, table: str, query: str) -> tuple[int, int] | None:
