@@ -208,7 +208,11 @@ async def test_a_webhook_body_s_messages_are_stored_in_one_transaction(
     assert (tally.transactions, tally.commits) == (3, 3), tally.statements
     assert len(recorder.calls("GET", "/v2/bot/profile/U81")) == 1
     async with database.read_sessions() as session:
-        stored = list(await session.execute(select(Message.external_id, Message.text)))
+        # In the body's order, by id: a table's rows come back in no set order without one
+        # (PostgreSQL puts new rows wherever an earlier test's deleted ones left room).
+        stored = list(
+            await session.execute(select(Message.external_id, Message.text).order_by(Message.id))
+        )
         names = set(await session.scalars(select(Contact.channel_name)))
     assert [tuple(row) for row in stored] == [
         ("8101", "一"),
