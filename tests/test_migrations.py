@@ -90,6 +90,22 @@ def test_postgresql_search_indexes_keep_no_pending_list(fresh: Settings) -> None
     }
 
 
+def test_postgresql_compresses_conversation_entries_with_lz4_and_back(fresh: Settings) -> None:
+    """0030: an entry's grams with lz4 where the server has it (Debian's has), pglz (the
+    default, "") after going down again; an entry written either way reads the same."""
+    if fresh.is_sqlite:
+        pytest.skip("SQLite has no column compression")
+    compression = text(
+        "SELECT attcompression::text FROM pg_attribute "
+        "WHERE attrelid = 'conversation_search'::regclass AND attname = 'grams'"
+    )
+    upgrade(fresh)
+    assert _run(fresh, lambda connection: connection.scalar(compression)) == "l"
+    command.downgrade(alembic_config(fresh), "0029")
+    assert _run(fresh, lambda connection: connection.scalar(compression)) == ""
+    upgrade(fresh)
+
+
 def test_conversations_already_there_get_their_search_entries(fresh: Settings) -> None:
     """0009 gives every existing conversation its entry: names and messages (not system
     lines), keyed by its last activity; the inbox search then finds it. On PostgreSQL 0029
