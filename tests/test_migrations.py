@@ -106,6 +106,43 @@ def test_postgresql_compresses_conversation_entries_with_lz4_and_back(fresh: Set
     upgrade(fresh)
 
 
+def test_the_index_of_marked_messages_holds_them_alone_and_answers_the_mark_filter(
+    fresh: Settings,
+) -> None:
+    """0031: ix_messages_mark_conversation keeps only messages with a mark, and the mark
+    filter's condition (crm.filters: mark_id IN …) and a mark's removal (mark_id = …) still
+    read it."""
+    upgrade(fresh)
+    condition = "SELECT conversation_id FROM messages WHERE mark_id {test}"
+
+    def plans(connection: Connection) -> list[str]:
+        if fresh.is_sqlite:
+            explain = "EXPLAIN QUERY PLAN "
+        else:
+            connection.execute(text("SET enable_seqscan = off"))
+            explain = "EXPLAIN "
+        found = []
+        for test in ("IN (1, 2)", "= 3"):
+            rows = connection.execute(text(explain + condition.format(test=test))).all()
+            found.append(" ".join(str(part) for row in rows for part in row))
+        return found
+
+    for plan in _run(fresh, plans):
+        assert "ix_messages_mark_conversation" in plan, plan
+    definition = _run(
+        fresh,
+        lambda connection: connection.execute(
+            text(
+                "SELECT sql FROM sqlite_master WHERE name = 'ix_messages_mark_conversation'"
+                if fresh.is_sqlite
+                else "SELECT indexdef FROM pg_indexes "
+                "WHERE indexname = 'ix_messages_mark_conversation'"
+            )
+        ).scalar_one(),
+    )
+    assert "mark_id IS NOT NULL" in definition
+
+
 def test_conversations_already_there_get_their_search_entries(fresh: Settings) -> None:
     """0009 gives every existing conversation its entry: names and messages (not system
     lines), keyed by its last activity; the inbox search then finds it. On PostgreSQL 0029

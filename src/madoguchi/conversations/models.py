@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, JSONType, UTCDateTime, utcnow
@@ -68,7 +69,14 @@ class Message(Base):
         # The channel's own message id: a redelivered message is stored once.
         UniqueConstraint("channel_id", "external_id"),
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
-        Index("ix_messages_mark_conversation", "mark_id", "conversation_id"),
+        # Marked messages only (migration 0031): nearly every message has none.
+        Index(
+            "ix_messages_mark_conversation",
+            "mark_id",
+            "conversation_id",
+            postgresql_where=sql_text("mark_id IS NOT NULL"),
+            sqlite_where=sql_text("mark_id IS NOT NULL"),
+        ),
         # Ids are never reused: the search index is keyed on them.
         {"sqlite_autoincrement": True},
     )
