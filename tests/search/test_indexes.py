@@ -90,3 +90,32 @@ async def test_a_words_estimate_is_postgresqls_own(
         held, rows = plans[0]["Plan"]["Plans"]
         # PostgreSQL estimates at least one row.
         assert (max(1, hits), every) == (held["Plan Rows"], rows["Plan Rows"]), word
+
+
+async def test_a_loader_s_pending_lists_grow_and_merge_in_large_steps(ctx: Ctx) -> None:
+    """While bulk_loading, PostgreSQL's GIN indexes collect BULK_PENDING_KB of new entries
+    before merging them, and a loader's transaction (bulk_transaction) may sort that much at
+    once; afterwards the indexes are as migration 0007 left them, and the memory setting went
+    with the transaction."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's FTS5 tables have no pending list")
+
+    async def options() -> dict[str, list[str]]:
+        rows = await ctx.db.execute(
+            text("SELECT relname, reloptions FROM pg_class WHERE relname IN :names").bindparams(
+                bindparam("names", expanding=True)
+            ),
+            {"names": list(search.GIN_INDEXES)},
+        )
+        return {name: list(o) for name, o in rows}
+
+    await ctx.db.commit()
+    default = await ctx.db.scalar(text("SHOW work_mem"))
+    async with search.bulk_loading(ctx.db):
+        limit = f"gin_pending_list_limit={indexes.BULK_PENDING_KB}"
+        assert await options() == {name: ["fastupdate=on", limit] for name in search.GIN_INDEXES}
+        await search.bulk_transaction(ctx.db)
+        assert await ctx.db.scalar(text("SHOW work_mem")) == f"{indexes.BULK_PENDING_KB // 1024}MB"
+        await ctx.db.commit()
+        assert await ctx.db.scalar(text("SHOW work_mem")) == default
+    assert await options() == {name: ["fastupdate=off"] for name in search.GIN_INDEXES}

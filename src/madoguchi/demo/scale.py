@@ -359,6 +359,7 @@ async def _write_side_by_side(
                 actor=ctx.actor,
             )
             while (batch := await queue.get()) is not None:
+                await search.bulk_transaction(session)
                 made.append(await write_histories(writer, histories=batch, members=members))
                 await writer.commit()
 

@@ -36,6 +36,7 @@ from madoguchi.search.indexes import (
     add,
     add_grams,
     bulk_loading,
+    bulk_transaction,
     remove,
     replace,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "add",
     "add_grams",
     "bulk_loading",
+    "bulk_transaction",
     "conversation_entries",
     "conversation_entry",
     "conversations_with_entries",

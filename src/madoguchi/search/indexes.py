@@ -55,13 +55,21 @@ CONTACTS = SearchIndex(name="contact_search", owner="contacts")
 GIN_INDEXES = ("ix_message_search_grams", "ix_contact_search_grams", "ix_conversation_search_grams")
 
 
+# While a loader writes, a GIN index's pending list grows to this many kB before the writer
+# whose row fills it merges it into the index, and that writer sorts this much at a time
+# (work_mem, bulk_transaction): each gram's list is then reached once for many new rows rather
+# than once every 4 MB (PostgreSQL's defaults), and fewer of the index's pages are written again
+# after each checkpoint (docs/benchmarks.md: a million contacts).
+BULK_PENDING_KB = 65_536
+
+
 @asynccontextmanager
 async def bulk_loading(db: AsyncSession) -> AsyncIterator[None]:
-    """While many rows are written at once (a loader, in batches of its own transactions),
-    PostgreSQL's GIN indexes take new entries into their pending list and merge them in one go
-    at the end, instead of one by one (about twice as fast). Searches read the pending list
-    meanwhile; afterwards it is empty and off again, as migration 0007 wants it. Nothing to do
-    on SQLite.
+    """While many rows are written at once (a loader, in batches of its own transactions,
+    each begun with ``bulk_transaction``), PostgreSQL's GIN indexes take new entries into their
+    pending list and merge them BULK_PENDING_KB at a time, instead of one by one (about twice
+    as fast). Searches read the pending list meanwhile; afterwards it is empty and off again,
+    as migration 0007 wants it. Nothing to do on SQLite.
 
     The setting must outlast the loader's transactions, so this commits: enter it with nothing
     pending, and on the way out it rolls back whatever the loader left unfinished."""
@@ -76,11 +84,32 @@ async def bulk_loading(db: AsyncSession) -> AsyncIterator[None]:
         await _set_fastupdate(db, on=False)
 
 
+async def bulk_transaction(db: AsyncSession) -> None:
+    """Begin one of a loader's transactions under ``bulk_loading``: a pending list its rows
+    fill is merged with the memory it needs (PostgreSQL; nothing on SQLite)."""
+    if dialect(db) == "postgresql":
+        await db.execute(_BULK_MEMORY)
+
+
+_BULK_MEMORY = text(f"SELECT set_config('work_mem', '{BULK_PENDING_KB}kB', true)")
+
+
 async def _set_fastupdate(db: AsyncSession, *, on: bool) -> None:
+    if not on:
+        # What is left is merged as the writers merged it (gin_clean_pending_list's memory).
+        await db.execute(text(f"SET LOCAL maintenance_work_mem = '{BULK_PENDING_KB}kB'"))
     for name in GIN_INDEXES:
-        await db.execute(text(f"ALTER INDEX {name} SET (fastupdate = {'on' if on else 'off'})"))
-        if not on:
-            await db.execute(text(f"SELECT gin_clean_pending_list('{name}'::regclass)"))
+        if on:
+            await db.execute(
+                text(
+                    f"ALTER INDEX {name} SET "
+                    f"(fastupdate = on, gin_pending_list_limit = {BULK_PENDING_KB})"
+                )
+            )
+            continue
+        await db.execute(text(f"ALTER INDEX {name} SET (fastupdate = off)"))
+        await db.execute(text(f"ALTER INDEX {name} RESET (gin_pending_list_limit)"))
+        await db.execute(text(f"SELECT gin_clean_pending_list('{name}'::regclass)"))
     await db.commit()
 
 
