@@ -492,19 +492,26 @@ async def _add_to_entries(
 ) -> None:
     """Each conversation's search entry takes its new messages' grams, and moves to its new
     last activity. A conversation without an entry gets one (its contact's names as well)."""
-    grams: dict[int, frozenset[str]] = {}
+    texts: dict[int, list[str]] = {}
+    for message in searched:
+        texts.setdefault(message.conversation_id, []).append(message.text)
+    # A broadcast's copies share one text's set; a thread's texts are joined at once (a set
+    # grown a text at a time copied it for each).
+    grams = {
+        cid: _grams(bodies[0])[1]
+        if len(bodies) == 1
+        else frozenset().union(*(_grams(body)[1] for body in bodies))
+        for cid, bodies in texts.items()
+    }
     # PostgreSQL's entries keep a signature of their texts too (search.entries).
     signed = search.signed(ctx.db)
     bits: dict[int, int] = {}
-    for message in searched:
-        text_grams = _grams(message.text)[1]
-        held = grams.get(message.conversation_id)
-        # A broadcast's copies share one text's set; a thread's texts are joined.
-        grams[message.conversation_id] = text_grams if held is None else held | text_grams
-        if signed:
-            bits[message.conversation_id] = bits.get(
-                message.conversation_id, 0
-            ) | search.key_signature(_search_key(message.text))
+    if signed:
+        for cid, bodies in texts.items():
+            held = 0
+            for body in bodies:
+                held |= search.key_signature(_search_key(body))
+            bits[cid] = held
     ids = sorted(grams.keys() | newest.keys())
     if not ids:
         return
