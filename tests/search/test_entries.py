@@ -5,6 +5,7 @@ inbox search."""
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,7 +21,7 @@ from madoguchi.conversations.repository import Cursor, InboxQuery
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.text import grams_of
 from madoguchi.search import conversations as searching
-from madoguchi.search import entries, planner
+from madoguchi.search import entries, indexes, planner
 from tests.fixtures import Factory, statements_run
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -193,6 +194,40 @@ async def test_a_rare_word_is_found_in_one_step_or_two_on_postgresql(
         assert await _found(ctx, word) == [found.conversation.id]
     walked = [sql for sql in run if f"FROM {search.CONVERSATIONS} JOIN" in sql]
     assert len(walked) == statements, walked
+
+
+async def test_a_phrase_whose_bigrams_come_together_is_not_gathered_on_postgresql(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a word's entries are gathered at once goes by the phrase's own estimate: each
+    bigram after the first divided by the share of the character it shares with the one before,
+    where the statistics list that character. 松本様 at a million: its bigrams taken as chance
+    expect 25 entries (PostgreSQL's estimate), the phrase 417, and it is in ~10,000; a rare
+    name of unlisted characters stays rare. The statistics are a million entries' as a process
+    keeps them."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's FTS5 index answers newest first in one statement")
+    kept = indexes._GramStatistics(time.monotonic(), {"本": 0.06, "様": 0.78}, 0.005, 1_000_000.0)
+    monkeypatch.setattr(indexes, "_gram_statistics", {search.CONVERSATIONS: kept})
+    monkeypatch.setattr(planner, "COMMON_SHARE", 1.0)
+
+    async def estimates(q: str) -> tuple[int | None, int | None]:
+        product = await indexes.estimated_share(ctx.db, search.CONVERSATIONS, q)
+        phrase = await indexes.estimated_phrase_hits(ctx.db, search.CONVERSATIONS, q)
+        return (product[0] if product else None), phrase
+
+    assert await estimates("松本様") == (25, 417)  # 0.005 · (0.005 / 0.06) of a million
+    assert await estimates("木下綾香") == (0, 0)  # no character listed: as the product
+    assert await estimates("様") == (780_000, 780_000)
+    assert await estimates("本様様") == (25, 32)  # 様 listed: 0.005 · (0.005 / 0.78)
+    channel = await factory.channel()
+    word = _word()
+    found = await factory.inbound(channel, contact=f"g-{word}", text=f"{word}様")
+    for q, gathered in ((f"{word}様", True), ("松本様", False)):
+        with statements_run() as run:
+            ids = await _found(ctx, q)
+        assert (found.conversation.id in ids) == (q != "松本様")
+        assert any("gathered" in sql for sql in run) == gathered, (q, run)
 
 
 async def test_a_common_word_is_walked_in_the_index_of_keys_alone_on_postgresql(

@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
 from madoguchi.kit.db import bulk_insert
-from madoguchi.kit.text import gram_sequence, grams_in, query_grams
+from madoguchi.kit.text import gram_sequence, grams_in, query_grams, search_key
 
 _pg_metadata = MetaData()
 
@@ -232,6 +232,36 @@ async def estimated_share(db: AsyncSession, table: str, query: str) -> tuple[int
         for gram in set(grams):
             share *= statistics.shares.get(gram, statistics.unlisted)
     return round(share * statistics.rows), max(1, round(statistics.rows))
+
+
+async def estimated_phrase_hits(db: AsyncSession, table: str, query: str) -> int | None:
+    """The rows expected to hold ``query`` as the phrase it is, from the statistics
+    estimated_share reads: its first bigram's share, times each next bigram's share divided by
+    the share of the character it has in common with the one before (P(ab)·P(bc)/P(b)), where
+    the statistics list that character; a character they do not list says nothing of how the
+    two go together, and the bigram's share is taken alone. Adjacent bigrams of a phrase come
+    together, which estimated_share (PostgreSQL's own estimate) takes as chance: 松本様 at a
+    million contacts is in ~10,000 entries, its bigrams in 11,689 and 51,015, and the plain
+    product expects 19 (this: 406). Never fewer rows than that product. None where there are
+    no statistics (SQLite)."""
+    key = search_key(query)
+    if not key or dialect(db) != "postgresql":
+        return None
+    statistics = await _statistics(db, table)
+    if not statistics.shares:
+        return round(DEFAULT_CONTAIN_SHARE * statistics.rows)
+
+    def share(gram: str) -> float:
+        return statistics.shares.get(gram, statistics.unlisted)
+
+    if len(key) == 1:
+        return round(share(key) * statistics.rows)
+    estimate = share(key[:2])
+    for i in range(1, len(key) - 1):
+        after = share(key[i : i + 2])
+        common = statistics.shares.get(key[i])
+        estimate *= after if common is None else min(1.0, after / common)
+    return round(estimate * statistics.rows)
 
 
 # A gram PostgreSQL's statistics find in more than this share of a table's rows is left out of
