@@ -219,6 +219,7 @@ async def test_a_phrase_whose_bigrams_come_together_is_not_gathered_on_postgresq
     assert await estimates("松本様") == (25, 417)  # 0.005 · (0.005 / 0.06) of a million
     assert await estimates("木下綾香") == (0, 0)  # no character listed: as the product
     assert await estimates("様") == (780_000, 780_000)
+    assert await estimates("様様様") == (5_000, 5_000)  # a bigram again: counted once, as there
     assert await estimates("本様様") == (25, 32)  # 様 listed: 0.005 · (0.005 / 0.78)
     channel = await factory.channel()
     word = _word()

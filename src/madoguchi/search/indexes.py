@@ -257,10 +257,15 @@ async def estimated_phrase_hits(db: AsyncSession, table: str, query: str) -> int
     if len(key) == 1:
         return round(share(key) * statistics.rows)
     estimate = share(key[:2])
+    # A bigram again adds nothing, as in PostgreSQL's estimate (each gram once).
+    seen = {key[:2]}
     for i in range(1, len(key) - 1):
-        after = share(key[i : i + 2])
+        bigram = key[i : i + 2]
+        if bigram in seen:
+            continue
+        seen.add(bigram)
         common = statistics.shares.get(key[i])
-        estimate *= after if common is None else min(1.0, after / common)
+        estimate *= share(bigram) if common is None else min(1.0, share(bigram) / common)
     return round(estimate * statistics.rows)
 
 
