@@ -91,8 +91,8 @@ def test_postgresql_search_indexes_keep_no_pending_list(fresh: Settings) -> None
 
 
 def test_postgresql_compresses_conversation_entries_with_lz4_and_back(fresh: Settings) -> None:
-    """0030: an entry's grams with lz4 where the server has it (Debian's has), pglz (the
-    default, "") after going down again; an entry written either way reads the same."""
+    """0030: an entry's grams with lz4 where the server has it (Debian's has), the default
+    (pglz, "") after going down again."""
     if fresh.is_sqlite:
         pytest.skip("SQLite has no column compression")
     compression = text(
