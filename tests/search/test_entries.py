@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Engine, event, select, text
 
 from madoguchi import search
 from madoguchi.contacts import service as contacts
@@ -192,8 +194,64 @@ async def test_a_rare_word_is_found_in_one_step_or_two_on_postgresql(
     await factory.inbound(channel, contact=f"n-{word}", text="こんにちは")
     with statements_run() as run:
         assert await _found(ctx, word) == [found.conversation.id]
-    walked = [sql for sql in run if f"FROM {search.CONVERSATIONS} JOIN" in sql]
+    walked = [sql for sql in run if ") AS stepped JOIN" in sql]
     assert len(walked) == statements, walked
+
+
+async def test_a_step_checks_its_entries_newest_first_and_no_further_than_the_page_on_postgresql(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step's entries are sorted before their conversations are joined and checked for the
+    word, so a page of three reads four of the twelve conversations holding the word's grams,
+    not all twelve (PostgreSQL would check each entry, then sort them: 65 for 松本様 in the
+    newest epoch at a million, for a page of five). The word is in messages alone: each
+    conversation checked looks in its messages once."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's FTS5 index answers newest first in one statement")
+    monkeypatch.setattr(planner, "COMMON_SHARE", 1.0)
+    monkeypatch.setattr(planner, "RARE_ESTIMATE", -1)
+    monkeypatch.setattr(planner, "EPOCH_STEPS", ())  # one step: every entry at once
+    channel = await factory.channel()
+    word = _word()
+    expected = []
+    for n in range(12):
+        ctx.clock = lambda n=n: START + timedelta(hours=n)
+        ingested = await factory.inbound(
+            channel, contact=f"c-{word}-{n}", name=f"客{n}", text=f"{word}の件"
+        )
+        expected.append(ingested.conversation.id)
+    steps: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
+        if ") AS stepped JOIN" in sql:
+            steps.append((sql, parameters))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        page = await repository.list_conversations(
+            ctx.db, member_id=0, query=InboxQuery(q=word, limit=3)
+        )
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert [c.id for c in page.conversations] == expected[::-1][:3]
+    assert len(steps) == 1, steps
+    sql, parameters = steps[0]
+    connection = await ctx.db.connection()
+    explained = await connection.exec_driver_sql(
+        f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", parameters
+    )
+    plan = explained.scalar_one()[0]["Plan"]
+
+    def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    # (The other read of the entries is the newest key's, for where the epochs begin.)
+    entries_read = [n for n in nodes(plan) if n.get("Relation Name") == search.CONVERSATIONS]
+    assert 12 in [n["Actual Rows"] for n in entries_read], plan
+    messages_read = [n for n in nodes(plan) if n.get("Relation Name") == "messages"]
+    assert sum(n["Actual Loops"] for n in messages_read) == 4, plan
 
 
 async def test_a_phrase_whose_bigrams_come_together_is_not_gathered_on_postgresql(

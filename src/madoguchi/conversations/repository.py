@@ -23,6 +23,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql import FromClause, Subquery
 
 from madoguchi import search
 from madoguchi.channels.models import Channel
@@ -132,8 +133,15 @@ class _Listing:
     # ident) themselves (the conversations' search index: see _searched).
     order: tuple[Any, ...] | None = None
     after: Callable[[Cursor], ColumnElement[bool]] | None = None
-    # Conditions to add one at a time until a page is full (search.SearchWalk.steps).
-    steps: AsyncGenerator[ColumnElement[bool], int] | None = None
+    # Entries to read one step at a time until a page is full (search.SearchWalk.steps).
+    steps: _Steps | None = None
+
+
+class _Steps(NamedTuple):
+    """A walk's steps: the entries of each, and the statement of a step's rows."""
+
+    entries: AsyncGenerator[Subquery, int]
+    rows_of: Callable[[Subquery], Select[Conversation]]
 
 
 async def _listing(
@@ -248,16 +256,16 @@ async def _searched(
     walk = await search.search_walk(db, texts)
     if walk is None:
         return None
-    statement = (
-        select(Conversation)
-        .select_from(walk.source)
-        .join(Conversation, Conversation.id == walk.conversation_id)
-        .join(Contact, Contact.id == Conversation.contact_id)
-        .where(
-            *walk.conditions,
-            *_view_conditions(query.view, context.member_id or 0, searching=True),
+    view = _view_conditions(query.view, context.member_id or 0, searching=True)
+
+    def rows_of(entries: FromClause, conversation_id: ColumnElement[int]) -> Select[Conversation]:
+        return (
+            select(Conversation)
+            .select_from(entries)
+            .join(Conversation, Conversation.id == conversation_id)
+            .join(Contact, Contact.id == Conversation.contact_id)
+            .where(*walk.conditions, *view)
         )
-    )
 
     def after(cursor: Cursor) -> ColumnElement[bool]:
         return walk.after(search.activity_seq(cursor.at, cursor.id), cursor.id)
@@ -265,10 +273,10 @@ async def _searched(
     steps = None
     if walk.steps is not None:
         cursor = query.cursor
-        top = search.activity_seq(cursor.at, cursor.id) if cursor is not None else None
-        steps = walk.steps(top, query.limit + 1)
-    listing = _Listing(
-        statement=statement,
+        position = (search.activity_seq(cursor.at, cursor.id), cursor.id) if cursor else None
+        steps = _Steps(walk.steps(position), lambda held: rows_of(held, held.c.conversation_id))
+    return _Listing(
+        statement=rows_of(walk.source, walk.conversation_id),
         activity=Conversation.last_activity_at,
         ident=Conversation.id,
         order=walk.order,
@@ -276,7 +284,6 @@ async def _searched(
         steps=steps,
         walk=walk.walked,
     )
-    return listing
 
 
 # The conditions a forced walk may carry besides the text: their own index is walked.
@@ -338,34 +345,36 @@ async def _page(
     if not 1 <= query.limit <= MAX_PAGE:
         raise Invalid("limit must be between 1 and %(n)d.", n=MAX_PAGE)
     listing = await _listing(db, member_id=member_id, query=query, timezone=timezone, now=now)
-    statement: AnySelect = listing.statement
-    if only is not None:
-        statement = statement.with_only_columns(only, maintain_column_froms=True)
-    if query.cursor is not None:
-        statement = statement.where(
-            listing.after(query.cursor)
-            if listing.after is not None
-            else tuple_(listing.activity, listing.ident) < tuple_(query.cursor.at, query.cursor.id)
-        )
-    order = listing.order or (listing.activity.desc(), listing.ident.desc())
-    statement = (
-        statement.add_columns(listing.activity, listing.ident)
-        .order_by(*order)
-        .limit(query.limit + 1)
-    )
+
+    def finished(statement: AnySelect, order: Sequence[Any], limit: int) -> AnySelect:
+        if only is not None:
+            statement = statement.with_only_columns(only, maintain_column_froms=True)
+        return statement.add_columns(listing.activity, listing.ident).order_by(*order).limit(limit)
+
     rows: list[Any] = []
     if listing.steps is None:
+        statement: AnySelect = listing.statement
+        if query.cursor is not None:
+            statement = statement.where(
+                listing.after(query.cursor)
+                if listing.after is not None
+                else tuple_(listing.activity, listing.ident)
+                < tuple_(query.cursor.at, query.cursor.id)
+            )
+        order = listing.order or (listing.activity.desc(), listing.ident.desc())
+        statement = finished(statement, order, query.limit + 1)
         rows = [tuple(row) for row in await _page_rows(db, statement, walk=listing.walk)]
     else:
-        # Each step is told how many rows the page has so far (it may skip what is left).
-        steps = listing.steps
+        # Each step holds its entries after the cursor, in the walk's order; it is told how
+        # many rows the page has so far (it may skip what is left).
+        steps, rows_of = listing.steps
         try:
             step = await anext(steps)
             while True:
                 wanted = query.limit + 1 - len(rows)
-                rows += [
-                    tuple(row) for row in await db.execute(statement.where(step).limit(wanted))
-                ]
+                order = (step.c.seq.desc(), step.c.conversation_id.desc())
+                statement = finished(rows_of(step), order, wanted)
+                rows += [tuple(row) for row in await db.execute(statement)]
                 if len(rows) > query.limit:
                     break
                 step = await steps.asend(len(rows))

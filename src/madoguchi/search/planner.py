@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql import FromClause, TableClause
+from sqlalchemy.sql import FromClause, Subquery, TableClause
 
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message
@@ -90,16 +90,21 @@ class SearchWalk:
     join ``source`` to the conversations on ``conversation_id``, keep the rows ``conditions``
     hold for, in ``order``; ``after(seq, conversation id)`` is what comes after a cursor.
 
-    On PostgreSQL, whose index answers in no order, the walk goes in ``steps`` from a cursor's
-    key (None: from the newest entry): the recent epochs first, then all the others; each
-    step's condition is added in turn and its own matches sorted."""
+    On PostgreSQL, whose index answers in no order, the walk goes in ``steps`` from a cursor
+    (the key and the conversation id of the last row read; None: from the newest entry): the
+    recent epochs first, then all the others. Each step is the entries it holds, as a subquery
+    of ``conversation_id`` and ``seq`` in the walk's order, to join to the conversations in
+    place of ``source``: its entries are sorted before they are joined and checked, so a
+    page's rows are checked newest first and no further than the page (PostgreSQL would check
+    every entry of a step, then sort them: 65 entries in the newest epoch for 松本様 at a
+    million, for a page of five). Each step is told how many rows the page has so far."""
 
     source: FromClause
     conversation_id: ColumnElement[int]
     order: tuple[ColumnElement[Any], ...]
     after: Callable[[int, int], ColumnElement[bool]]
     conditions: list[ColumnElement[bool]]
-    steps: Callable[[int | None, int], AsyncGenerator[ColumnElement[bool], int]] | None = None
+    steps: Callable[[tuple[int, int] | None], AsyncGenerator[Subquery, int]] | None = None
     # The matches come early in the walk, which the database cannot know: it must walk the
     # order's index, not gather every match and sort them.
     walked: bool = False
@@ -140,7 +145,7 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
         column("grams", ARRAY(Text)),
         column("signature", Text),
     )
-    seq, ident, held = stored.c.seq, stored.c.conversation_id, stored.c.grams
+    seq, ident, grams_of = stored.c.seq, stored.c.conversation_id, stored.c.grams
     order = (seq.desc(), ident.desc())
 
     def after(at: int, conversation_id: int) -> ColumnElement[bool]:
@@ -163,18 +168,33 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
     # Grams in most entries narrow nothing and make the index read their long lists (した, in
     # 88 % of a million: 11 -> 0.8 ms for a rare reading); the LIKE re-check still decides.
     grams = await indexes.selective_grams(db, entries.CONVERSATIONS, every_gram)
-    holds = held.contains(grams)
+    holds = grams_of.contains(grams)
     # Gathered at once only where the phrase itself is expected in few entries: its bigrams
     # taken as chance (hits) expected 19 for 松本様, in 10,000 of a million, and each search
     # gathered 201 entries for nothing first (4.8 -> 10.2 ms for a page of five).
     few = await indexes.estimated_phrase_hits(db, entries.CONVERSATIONS, texts[0])
     gather = (few if few is not None else hits) <= RARE_ESTIMATE
 
-    async def steps(top: int | None, wanted: int) -> AsyncGenerator[ColumnElement[bool], int]:
+    async def steps(cursor: tuple[int, int] | None) -> AsyncGenerator[Subquery, int]:
+        top = cursor[0] if cursor is not None else None
+
+        def held(condition: ColumnElement[bool]) -> Subquery:
+            # OFFSET 0 keeps the subquery apart: PostgreSQL would otherwise fold it into the
+            # page's query and check each entry's conversation before sorting.
+            if cursor is not None:
+                condition = and_(condition, after(*cursor))
+            return (
+                select(ident.label("conversation_id"), seq.label("seq"))
+                .where(condition)
+                .order_by(*order)
+                .offset(0)
+                .subquery("stepped")
+            )
+
         # A rare word's entries at once: rows only where every entry holding the grams was
         # gathered, and then they are all the matches there are. None (too many, or no match
         # after all): the epochs' steps.
-        if gather and (yield ident.in_(_every_entry_if_few(stored, grams))):
+        if gather and (yield held(ident.in_(_every_entry_if_few(stored, grams)))):
             return
         # The newest epoch, the one before, the two before those, then the rest (seq below
         # them): a few hundred matches at most for a term in 1 % of a million conversations,
@@ -182,7 +202,6 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
         # known; from the top, each statement works out the newest itself. Where an epoch holds
         # no match (the page so far is empty), the term is rare: the rest at once (each step
         # intersects the grams' lists again).
-        del wanted
         back = 0
         for span in EPOCH_STEPS:
             if top is None:
@@ -192,14 +211,15 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
                 if newest < 0:
                     return
                 tokens = [entries.epoch_token(e) for e in range(newest, max(newest - span, -1), -1)]
-            found = yield and_(holds, held.overlap(tokens))
+            found = yield held(and_(holds, grams_of.overlap(tokens)))
             back += span
             if not found:
                 break
         if top is None:
-            yield and_(holds, seq < literal_column(entries.below_newest_epochs(back), BigInteger))
+            below = literal_column(entries.below_newest_epochs(back), BigInteger)
+            yield held(and_(holds, seq < below))
         elif entries.epoch_of(top) - back >= 0:
-            yield and_(holds, seq < entries.epoch_start(entries.epoch_of(top) - back + 1))
+            yield held(and_(holds, seq < entries.epoch_start(entries.epoch_of(top) - back + 1)))
 
     return SearchWalk(
         source=stored,
