@@ -259,6 +259,57 @@ async def test_a_step_checks_its_entries_newest_first_and_no_further_than_the_pa
     assert sum(n["Actual Loops"] for n in messages_read) == 4, plan
 
 
+async def test_every_word_s_step_is_planned_alike_on_postgresql(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL plans a step of the walk the same whichever word is searched: its planner is
+    not shown the grams (planner._unplanned), so the one plan it keeps after five searches
+    serves them all. Shown the grams, it expected the entries its statistics gave each word
+    (one for a rare name), a plan for any grams expected 0.5 % of the entries, and at a million
+    every search was planned again at each request (issue 14). Here one word is in thirty
+    entries and the other in one, and each is searched for its first step (gathered) and for a
+    step of every entry."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's FTS5 index answers newest first in one statement")
+    monkeypatch.setattr(planner, "COMMON_SHARE", 1.0)
+    channel = await factory.channel()
+    common, rare = _word(), _word()
+    for n in range(30):
+        await factory.inbound(channel, contact=f"c-{common}-{n}", text=f"{common}の件")
+    alone = await factory.inbound(channel, contact=f"r-{rare}", text=f"{rare}の件")
+    await ctx.db.execute(text(f"ANALYZE {search.CONVERSATIONS}"))
+
+    def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    async def planned(q: str) -> list[tuple[str, int]]:
+        steps: list[tuple[str, Any]] = []
+
+        def seen(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
+            if ") AS stepped JOIN" in sql:
+                steps.append((sql, parameters))
+
+        event.listen(Engine, "before_cursor_execute", seen)
+        try:
+            found = await _found(ctx, q)
+        finally:
+            event.remove(Engine, "before_cursor_execute", seen)
+        assert len(found) == (30 if q == common else 1)
+        sql, parameters = steps[0]
+        connection = await ctx.db.connection()
+        explained = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", parameters)
+        plan = explained.scalar_one()[0]["Plan"]
+        return [(node["Node Type"], node["Plan Rows"]) for node in nodes(plan)]
+
+    for gathered in (True, False):
+        monkeypatch.setattr(planner, "RARE_ESTIMATE", 10**9 if gathered else -1)
+        monkeypatch.setattr(planner, "EPOCH_STEPS", ())  # the step of every entry
+        assert await planned(rare) == await planned(common), gathered
+    assert alone.conversation.id in await _found(ctx, rare)
+
+
 async def test_a_phrase_whose_bigrams_come_together_is_not_gathered_on_postgresql(
     ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    literal,
     literal_column,
     or_,
     select,
@@ -36,6 +37,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import FromClause, Subquery, TableClause
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message
@@ -168,7 +170,7 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
     # Grams in most entries narrow nothing and make the index read their long lists (した, in
     # 88 % of a million: 11 -> 0.8 ms for a rare reading); the LIKE re-check still decides.
     grams = await indexes.selective_grams(db, entries.CONVERSATIONS, every_gram)
-    holds = grams_of.contains(grams)
+    holds = grams_of.contains(_unplanned(grams))
     # Gathered at once only where the phrase itself is expected in few entries: its bigrams
     # taken as chance (hits) expected 19 for 松本様, in 10,000 of a million, and each search
     # gathered 201 entries for nothing first (4.8 -> 10.2 ms for a page of five).
@@ -210,7 +212,9 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
                 newest = entries.epoch_of(top) - back
                 if newest < 0:
                     return
-                tokens = [entries.epoch_token(e) for e in range(newest, max(newest - span, -1), -1)]
+                tokens = _unplanned(
+                    [entries.epoch_token(e) for e in range(newest, max(newest - span, -1), -1)]
+                )
             found = yield held(and_(holds, grams_of.overlap(tokens)))
             back += span
             if not found:
@@ -231,6 +235,17 @@ async def search_walk(db: AsyncSession, texts: Sequence[str]) -> SearchWalk | No
     )
 
 
+def _unplanned(values: Sequence[str]) -> ScalarSelect[list[str]]:
+    """``values`` (grams, epoch tokens) as a subquery PostgreSQL computes before the statement
+    (an InitPlan), so that its planner does not see them: it expects as many entries to hold
+    them in every search, and keeps the one plan it makes for all (after five executions).
+    Seeing a rare name's grams, it expected one entry, where a plan for any grams expects 0.5 %
+    of them (5,000 at a million): it made a plan of that search's own at every request, whose
+    planning took as long as its execution (issue 14). A step needs no such count: the search
+    chose the steps, and a step's entries are sorted apart (``SearchWalk``)."""
+    return select(literal(list(values), ARRAY(Text))).scalar_subquery()
+
+
 def _every_entry_if_few(stored: TableClause, grams: Sequence[str]) -> Select[tuple[int]]:
     """The conversations of every entry holding these grams where there are no more than
     GATHERED_AT_MOST of them, else none: one read of the grams' lists, and no more than one
@@ -238,7 +253,7 @@ def _every_entry_if_few(stored: TableClause, grams: Sequence[str]) -> Select[tup
     gathered = stored.alias("gathered")
     capped = (
         select(gathered.c.conversation_id)
-        .where(gathered.c.grams.contains(grams))
+        .where(gathered.c.grams.contains(_unplanned(grams)))
         .limit(GATHERED_AT_MOST + 1)
         .subquery("capped")
     )
