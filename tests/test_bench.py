@@ -208,6 +208,40 @@ def test_the_ingest_benchmark_posts_beside_a_bare_fastapi_route(
     assert "LINE webhook, a signed body of 3 events: p50" in out
 
 
+def test_the_sizes_benchmark_measures_loaded_databases_side_by_side(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """bench/sizes.py's whole path: two databases loaded beforehand, their servers running at
+    once, every scenario answering, a ratio per scenario."""
+    import asyncio
+
+    from bench import sizes
+    from bench.run import scratch_settings
+
+    from madoguchi.cli import command_ctx
+    from madoguchi.demo import load_scale
+
+    async def load(settings: Settings, contacts: int) -> None:
+        async with command_ctx(settings) as ctx:
+            await load_scale(ctx, contacts=contacts)
+
+    database_url = os.environ.get("DATABASE_URL")
+    with (
+        scratch_settings(database_url, "sizes_a") as small,
+        scratch_settings(database_url, "sizes_b") as large,
+    ):
+        asyncio.run(load(small, 20))
+        asyncio.run(load(large, 40))
+        databases = [s.database_url or str(s.data_dir) for s in (small, large)]
+        assert sizes.main([*databases, "--requests", "2", "--warmup", "1"]) == 0
+    rows = table(capsys.readouterr().out, "## The list and searches, side by side")
+    assert [row[0] for row in rows] == [
+        s.name for s in sizes.scenarios(sizes.Site("", small, "", "x"))
+    ]
+    assert all(number(row[1]) > 0 and number(row[2]) > 0 and number(row[3]) > 0 for row in rows)
+    assert {row[4] for row in rows} <= {"yes", "no"}
+
+
 def test_the_intake_benchmark_times_the_writer_by_batch_size(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -1,0 +1,173 @@
+"""The inbox's list and searches on databases loaded beforehand, measured side by side.
+
+``bench.run`` makes each size and measures it in turn, and divides by /healthz to cancel the
+machine's drift. A million contacts take a quarter of an hour to load, so this one measures
+databases already loaded (``madoguchi demo --scale N``), and cancels the drift otherwise: one
+``madoguchi serve`` per database, all of them running at once, and the requests round-robin
+over databases and scenarios, so that whatever the machine does meanwhile falls on each alike
+(on a noisy machine, runs of the same code one after the other differed by 15 %: issue 14).
+Each database is given as a PostgreSQL URL or a SQLite data directory; the ratios are each
+database's p50 against the first's.
+
+    .venv/bin/python -m bench.sizes --requests 300 \\
+        postgresql://postgres@127.0.0.1:5432/madoguchi_1k \\
+        postgresql://postgres@127.0.0.1:5432/madoguchi_1m
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from bench import non_negative, positive
+from bench.run import (
+    COMMON_NAME,
+    COMMON_READING,
+    COMMON_WORD,
+    FLAT,
+    ONE_CHARACTER,
+    SMALL_PAGE,
+    UNCOMMON_WORD,
+    Scenario,
+    _hiragana_reading,
+    _rare_full_name,
+    server_process,
+)
+from madoguchi.cli import command_ctx
+from madoguchi.config import Settings
+from madoguchi.contacts.models import Contact
+from madoguchi.members import service as members
+
+PATH = "/api/v1/conversations"
+
+
+@dataclass
+class Site:
+    """One loaded database: its settings, an API token, and its rare customer's name."""
+
+    label: str
+    settings: Settings
+    token: str
+    rare_name: str
+
+
+def settings_of(database: str, scratch: Path) -> Settings:
+    """A PostgreSQL URL (its server's files in ``scratch``), or a SQLite data directory that
+    holds a database already."""
+    if database.startswith("postgresql"):
+        return Settings(_env_file=None, data_dir=scratch, database_url=database)
+    directory = Path(database)
+    if not (directory / "madoguchi.db").is_file():
+        raise SystemExit(f"{database}: neither a PostgreSQL URL nor a Madoguchi data directory")
+    return Settings(_env_file=None, data_dir=directory)
+
+
+def site_of(database: str, scratch: Path) -> Site:
+    settings = settings_of(database, scratch)
+
+    async def read() -> tuple[str, str]:
+        async with command_ctx(settings) as ctx:
+            names = list(await ctx.db.scalars(select(Contact.display_name)))
+            listed = await members.list_members(ctx.db)
+            if not names or not listed:
+                raise SystemExit(f"{database}: no contacts or members (madoguchi demo --scale N)")
+            token = await members.create_token(ctx, member=listed[0], name="bench.sizes")
+            return token, _rare_full_name(names)
+
+    token, rare = asyncio.run(read())
+    label = database.rsplit("/", 1)[-1]
+    return Site(label=label, settings=settings, token=token, rare_name=rare)
+
+
+def scenarios(site: Site) -> list[Scenario]:
+    """bench.run's list and search scenarios (the rare name is each database's own)."""
+    searched = [
+        ("q: common name", COMMON_NAME),
+        ("q: rare full name", site.rare_name),
+        ("q: common word", COMMON_WORD),
+        ("q: 1 character", ONE_CHARACTER),
+        ("q: reading of the common name", COMMON_READING),
+        ("q: reading of the rare full name", _hiragana_reading(site.rare_name)),
+    ]
+    return [
+        Scenario("healthz", "/healthz"),
+        Scenario("all", PATH),
+        Scenario("all, 5 per page", PATH, {"limit": SMALL_PAGE}),
+        *(Scenario(name, PATH, {"q": q}) for name, q in searched),
+        Scenario("q: uncommon word, 5 per page", PATH, {"q": UNCOMMON_WORD, "limit": SMALL_PAGE}),
+    ]
+
+
+def measure(sites: Sequence[Site], *, requests: int, warmup: int) -> list[dict[str, float]]:
+    """Each site's p50 per scenario (ms), its server started beside the others'."""
+    with contextlib.ExitStack() as stack:
+        clients = []
+        for site in sites:
+            url, _pid = stack.enter_context(server_process(site.settings))
+            client = stack.enter_context(
+                httpx.Client(base_url=url, headers={"Authorization": f"Bearer {site.token}"})
+            )
+            clients.append((client, scenarios(site)))
+        samples: list[dict[str, list[float]]] = [{} for _ in sites]
+        for round_ in range(warmup + requests):
+            for (client, scenario_list), timed in zip(clients, samples, strict=True):
+                for scenario in scenario_list:
+                    started = time.perf_counter()
+                    response = client.get(scenario.path, params=scenario.params)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    if response.status_code != 200:
+                        raise RuntimeError(f"{scenario.name}: {response.status_code}")
+                    if round_ >= warmup:
+                        timed.setdefault(scenario.name, []).append(elapsed)
+    return [{name: statistics.median(values) for name, values in s.items()} for s in samples]
+
+
+def report(sites: Sequence[Site], p50s: Sequence[dict[str, float]], *, requests: int) -> str:
+    lines = [
+        "## The list and searches, side by side",
+        "",
+        f"{requests} timed requests per scenario and database, round-robin over both; p50 in ms, "
+        f"and each database's against the first's (flat: ≤ {FLAT}).",
+        "",
+        "| request | " + " | ".join(site.label for site in sites) + " | ratio | flat? |",
+        "|---|" + "---|" * (len(sites) + 2),
+    ]
+    for name, first in p50s[0].items():
+        ratio = max(p50[name] for p50 in p50s[1:]) / first if len(p50s) > 1 else 1.0
+        cells = " | ".join(f"{p50[name]:.2f}" for p50 in p50s)
+        lines.append(f"| {name} | {cells} | {ratio:.2f} | {'yes' if ratio <= FLAT else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.sizes", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("databases", nargs="+", help="PostgreSQL URLs or SQLite data directories")
+    parser.add_argument("--requests", type=positive, default=200, help="timed requests each")
+    parser.add_argument("--warmup", type=non_negative, default=60, help="untimed rounds first")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as scratch:
+        sites = [
+            site_of(database, Path(scratch) / str(n)) for n, database in enumerate(args.databases)
+        ]
+        for site in sites:
+            site.settings.data_dir.mkdir(exist_ok=True)
+        p50s = measure(sites, requests=args.requests, warmup=args.warmup)
+    sys.stdout.write(report(sites, p50s, requests=args.requests))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
