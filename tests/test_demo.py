@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi import demo, search
 from madoguchi.channels.models import Channel
+from madoguchi.cli import command_ctx
 from madoguchi.config import Settings
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import (
@@ -40,11 +43,13 @@ from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database, table_of
+from madoguchi.kit.migrate import upgrade
 from madoguchi.kit.text import preview, search_key
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
 from madoguchi.notifications.models import Notification
 from madoguchi.search.conversations import names_text
+from tests.conftest import _pg_admin
 from tests.fixtures import auth, statements_run
 
 MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
@@ -935,14 +940,57 @@ async def test_scale_skips_postgresql_s_reference_checks_and_every_reference_hol
     with statements_run() as run:
         await demo.load_scale(ctx, contacts=91, processes=2)
     superuser = (await ctx.db.execute(text("SELECT current_setting('is_superuser')"))).scalar()
-    assert any("session_replication_role" in sql for sql in run) == (superuser == "on")
-    keys = (await ctx.db.execute(_FOREIGN_KEYS)).all()
+    assert any("set_config('session_replication_role'" in sql for sql in run) == (superuser == "on")
+    await _every_reference_holds(ctx.db)
+
+
+@pytest.mark.parametrize("granted", [True, False])
+def test_scale_as_an_owner_not_a_superuser_skips_the_checks_where_it_was_granted_to(
+    tmp_path: Path, granted: bool
+) -> None:
+    """A database's owner that is not a superuser: granted SET on session_replication_role
+    (PostgreSQL 15's GRANT SET ON PARAMETER), its load skips the reference checks as a
+    superuser's does; without it, every reference is checked. Either way every one holds."""
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        pytest.skip("SQLite checks no reference the loader would skip")
+    role = f"madoguchi_loader_{secrets.token_hex(4)}"
+    name = f"madoguchi_owner_{secrets.token_hex(4)}"
+    at = urlsplit(database_url)
+    url = urlunsplit(at._replace(path=f"/{name}", netloc=f"{role}@{at.hostname}:{at.port or 5432}"))
+    settings = Settings(_env_file=None, data_dir=tmp_path, database_url=url)  # type: ignore[call-arg]
+
+    async def load() -> list[str]:
+        async with command_ctx(settings) as ctx:
+            assert await ctx.db.scalar(text("SELECT current_setting('is_superuser')")) == "off"
+            with statements_run() as run:
+                await demo.load_scale(ctx, contacts=40, processes=1)
+            await _every_reference_holds(ctx.db)
+            return run
+
+    _pg_admin(database_url, f"CREATE ROLE {role} LOGIN")
+    try:
+        _pg_admin(database_url, f'CREATE DATABASE "{name}" OWNER {role}')
+        if granted:
+            _pg_admin(database_url, f"GRANT SET ON PARAMETER session_replication_role TO {role}")
+        upgrade(settings)
+        run = asyncio.run(load())
+        assert any("set_config('session_replication_role'" in sql for sql in run) == granted
+    finally:
+        _pg_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_admin(database_url, f"REVOKE ALL ON PARAMETER session_replication_role FROM {role}")
+        _pg_admin(database_url, f"DROP ROLE {role}")
+
+
+async def _every_reference_holds(db: AsyncSession) -> None:
+    """Each foreign key of the schema holds for every row, as the database would have checked."""
+    keys = (await db.execute(_FOREIGN_KEYS)).all()
     assert len(keys) > 40
     for name, table, columns, parent, parent_columns in keys:
         held = " AND ".join(f't."{c}" IS NOT NULL' for c in columns)
         pairs = zip(columns, parent_columns, strict=True)
         match = " AND ".join(f'p."{pc}" = t."{c}"' for c, pc in pairs)
-        broken = await ctx.db.scalar(
+        broken = await db.scalar(
             text(
                 f"SELECT count(*) FROM {table} AS t WHERE {held} "
                 f"AND NOT EXISTS (SELECT FROM {parent} AS p WHERE {match})"
