@@ -22,7 +22,6 @@ import contextlib
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from bench.run import (
     _hiragana_reading,
     _rare_full_name,
     server_process,
+    timed_get,
 )
 from madoguchi.cli import command_ctx
 from madoguchi.config import Settings
@@ -123,11 +123,7 @@ def measure(sites: Sequence[Site], *, requests: int, warmup: int) -> list[dict[s
         for round_ in range(warmup + requests):
             for (client, scenario_list), timed in zip(clients, samples, strict=True):
                 for scenario in scenario_list:
-                    started = time.perf_counter()
-                    response = client.get(scenario.path, params=scenario.params)
-                    elapsed = (time.perf_counter() - started) * 1000
-                    if response.status_code != 200:
-                        raise RuntimeError(f"{scenario.name}: {response.status_code}")
+                    elapsed = timed_get(client, scenario)
                     if round_ >= warmup:
                         timed.setdefault(scenario.name, []).append(elapsed)
     return [{name: statistics.median(values) for name, values in s.items()} for s in samples]

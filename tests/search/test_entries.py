@@ -4,6 +4,7 @@ inbox search."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Iterator
@@ -46,6 +47,30 @@ async def _found(ctx: Ctx, q: str, *, limit: int = 50) -> list[int]:
         if page.next_cursor is None:
             return ids
         cursor = Cursor.decode(page.next_cursor)
+
+
+@contextlib.contextmanager
+def _steps_run() -> Iterator[list[tuple[str, Any]]]:
+    """The walk's steps run meanwhile, each (SQL, parameters): tests.fixtures.statements_run
+    keeps the SQL alone, and a step's plan needs its parameters."""
+    steps: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
+        if ") AS stepped JOIN" in sql:
+            steps.append((sql, parameters))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        yield steps
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+
+
+def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A JSON plan's node and every node under it."""
+    yield node
+    for child in node.get("Plans", []):
+        yield from _nodes(child)
 
 
 async def _fts_is_whole(ctx: Ctx) -> None:
@@ -222,19 +247,10 @@ async def test_a_step_checks_its_entries_newest_first_and_no_further_than_the_pa
             channel, contact=f"c-{word}-{n}", name=f"客{n}", text=f"{word}の件"
         )
         expected.append(ingested.conversation.id)
-    steps: list[tuple[str, Any]] = []
-
-    def seen(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
-        if ") AS stepped JOIN" in sql:
-            steps.append((sql, parameters))
-
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
+    with _steps_run() as steps:
         page = await repository.list_conversations(
             ctx.db, member_id=0, query=InboxQuery(q=word, limit=3)
         )
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
     assert [c.id for c in page.conversations] == expected[::-1][:3]
     assert len(steps) == 1, steps
     sql, parameters = steps[0]
@@ -246,16 +262,10 @@ async def test_a_step_checks_its_entries_newest_first_and_no_further_than_the_pa
         f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", parameters
     )
     plan = explained.scalar_one()[0]["Plan"]
-
-    def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        yield node
-        for child in node.get("Plans", []):
-            yield from nodes(child)
-
     # (The other read of the entries is the newest key's, for where the epochs begin.)
-    entries_read = [n for n in nodes(plan) if n.get("Relation Name") == search.CONVERSATIONS]
+    entries_read = [n for n in _nodes(plan) if n.get("Relation Name") == search.CONVERSATIONS]
     assert 12 in [n["Actual Rows"] for n in entries_read], plan
-    messages_read = [n for n in nodes(plan) if n.get("Relation Name") == "messages"]
+    messages_read = [n for n in _nodes(plan) if n.get("Relation Name") == "messages"]
     assert sum(n["Actual Loops"] for n in messages_read) == 4, plan
 
 
@@ -279,29 +289,15 @@ async def test_every_word_s_step_is_planned_alike_on_postgresql(
     alone = await factory.inbound(channel, contact=f"r-{rare}", text=f"{rare}の件")
     await ctx.db.execute(text(f"ANALYZE {search.CONVERSATIONS}"))
 
-    def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        yield node
-        for child in node.get("Plans", []):
-            yield from nodes(child)
-
     async def planned(q: str) -> list[tuple[str, int]]:
-        steps: list[tuple[str, Any]] = []
-
-        def seen(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
-            if ") AS stepped JOIN" in sql:
-                steps.append((sql, parameters))
-
-        event.listen(Engine, "before_cursor_execute", seen)
-        try:
+        with _steps_run() as steps:
             found = await _found(ctx, q)
-        finally:
-            event.remove(Engine, "before_cursor_execute", seen)
         assert len(found) == (30 if q == common else 1)
         sql, parameters = steps[0]
         connection = await ctx.db.connection()
         explained = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", parameters)
         plan = explained.scalar_one()[0]["Plan"]
-        return [(node["Node Type"], node["Plan Rows"]) for node in nodes(plan)]
+        return [(node["Node Type"], node["Plan Rows"]) for node in _nodes(plan)]
 
     for gathered in (True, False):
         monkeypatch.setattr(planner, "RARE_ESTIMATE", 10**9 if gathered else -1)
