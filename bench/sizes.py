@@ -54,12 +54,14 @@ PATH = "/api/v1/conversations"
 
 @dataclass
 class Site:
-    """One loaded database: its settings, an API token, and its rare customer's name."""
+    """One loaded database: its settings, an API token (revoked after the run), and its rare
+    customer's name."""
 
     label: str
     settings: Settings
     token: str
     rare_name: str
+    token_id: int = 0
 
 
 def settings_of(database: str, scratch: Path) -> Settings:
@@ -76,18 +78,28 @@ def settings_of(database: str, scratch: Path) -> Settings:
 def site_of(database: str, scratch: Path) -> Site:
     settings = settings_of(database, scratch)
 
-    async def read() -> tuple[str, str]:
+    async def read() -> tuple[members.IssuedToken, str]:
         async with command_ctx(settings) as ctx:
             names = list(await ctx.db.scalars(select(Contact.display_name)))
             listed = await members.list_members(ctx.db)
             if not names or not listed:
                 raise SystemExit(f"{database}: no contacts or members (madoguchi demo --scale N)")
-            token = await members.create_token(ctx, member=listed[0], name="bench.sizes")
-            return token, _rare_full_name(names)
+            issued = await members.issue_token(ctx, member=listed[0], name="bench.sizes")
+            return issued, _rare_full_name(names)
 
-    token, rare = asyncio.run(read())
+    issued, rare = asyncio.run(read())
     label = database.rsplit("/", 1)[-1]
-    return Site(label=label, settings=settings, token=token, rare_name=rare)
+    return Site(label, settings, issued.secret, rare, token_id=issued.token.id)
+
+
+def revoke(site: Site) -> None:
+    """The site's token revoked: the databases are someone's, and keep no key of the run's."""
+
+    async def run() -> None:
+        async with command_ctx(site.settings) as ctx:
+            await members.revoke_token(ctx, token_id=site.token_id)
+
+    asyncio.run(run())
 
 
 def scenarios(site: Site) -> list[Scenario]:
@@ -158,9 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sites = [
             site_of(database, Path(scratch) / str(n)) for n, database in enumerate(args.databases)
         ]
-        for site in sites:
-            site.settings.data_dir.mkdir(exist_ok=True)
-        p50s = measure(sites, requests=args.requests, warmup=args.warmup)
+        try:
+            for site in sites:
+                site.settings.data_dir.mkdir(exist_ok=True)
+            p50s = measure(sites, requests=args.requests, warmup=args.warmup)
+        finally:
+            for site in sites:
+                revoke(site)
     sys.stdout.write(report(sites, p50s, requests=args.requests))
     return 0
 

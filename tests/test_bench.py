@@ -234,12 +234,22 @@ def test_the_sizes_benchmark_measures_loaded_databases_side_by_side(
         asyncio.run(load(large, 40))
         databases = [s.database_url or str(s.data_dir) for s in (small, large)]
         assert sizes.main([*databases, "--requests", "2", "--warmup", "1"]) == 0
+        for settings in (small, large):  # the run's tokens are revoked
+            assert asyncio.run(_token_names(settings)) == []
     rows = table(capsys.readouterr().out, "## The list and searches, side by side")
     assert [row[0] for row in rows] == [
         s.name for s in sizes.scenarios(sizes.Site("", small, "", "x"))
     ]
     assert all(number(row[1]) > 0 and number(row[2]) > 0 and number(row[3]) > 0 for row in rows)
     assert {row[4] for row in rows} <= {"yes", "no"}
+
+
+async def _token_names(settings: Settings) -> list[str]:
+    from madoguchi.cli import command_ctx
+    from madoguchi.members import service as members
+
+    async with command_ctx(settings) as ctx:
+        return [row.token.name for row in await members.list_tokens(ctx.db)]
 
 
 def test_the_intake_benchmark_times_the_writer_by_batch_size(
