@@ -61,7 +61,7 @@ class Site:
     settings: Settings
     token: str
     rare_name: str
-    token_id: int = 0
+    token_id: int
 
 
 def settings_of(database: str, scratch: Path) -> Settings:
@@ -89,7 +89,7 @@ def site_of(database: str, scratch: Path) -> Site:
 
     issued, rare = asyncio.run(read())
     label = database.rsplit("/", 1)[-1]
-    return Site(label, settings, issued.secret, rare, token_id=issued.token.id)
+    return Site(label, settings, issued.secret, rare, issued.token.id)
 
 
 def revoke(site: Site) -> None:
@@ -166,13 +166,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=positive, default=200, help="timed requests each")
     parser.add_argument("--warmup", type=non_negative, default=60, help="untimed rounds first")
     args = parser.parse_args(argv)
+    sites: list[Site] = []
     with tempfile.TemporaryDirectory() as scratch:
-        sites = [
-            site_of(database, Path(scratch) / str(n)) for n, database in enumerate(args.databases)
-        ]
         try:
-            for site in sites:
-                site.settings.data_dir.mkdir(exist_ok=True)
+            # One at a time: where a later database is refused, the tokens made so far are
+            # revoked all the same.
+            for n, database in enumerate(args.databases):
+                sites.append(site_of(database, Path(scratch) / str(n)))
+                sites[-1].settings.data_dir.mkdir(exist_ok=True)
             p50s = measure(sites, requests=args.requests, warmup=args.warmup)
         finally:
             for site in sites:

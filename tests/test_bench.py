@@ -209,7 +209,7 @@ def test_the_ingest_benchmark_posts_beside_a_bare_fastapi_route(
 
 
 def test_the_sizes_benchmark_measures_loaded_databases_side_by_side(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """bench/sizes.py's whole path: two databases loaded beforehand, their servers running at
     once, every scenario answering, a ratio per scenario."""
@@ -233,12 +233,15 @@ def test_the_sizes_benchmark_measures_loaded_databases_side_by_side(
         asyncio.run(load(small, 20))
         asyncio.run(load(large, 40))
         databases = [s.database_url or str(s.data_dir) for s in (small, large)]
+        with pytest.raises(SystemExit, match="neither a PostgreSQL URL nor"):
+            sizes.main([databases[0], str(tmp_path / "nothing here")])
+        assert asyncio.run(_token_names(small)) == []  # the first one's token, revoked
         assert sizes.main([*databases, "--requests", "2", "--warmup", "1"]) == 0
         for settings in (small, large):  # the run's tokens are revoked
             assert asyncio.run(_token_names(settings)) == []
     rows = table(capsys.readouterr().out, "## The list and searches, side by side")
     assert [row[0] for row in rows] == [
-        s.name for s in sizes.scenarios(sizes.Site("", small, "", "x"))
+        s.name for s in sizes.scenarios(sizes.Site("", small, "", "x", 0))
     ]
     assert all(number(row[1]) > 0 and number(row[2]) > 0 and number(row[3]) > 0 for row in rows)
     assert {row[4] for row in rows} <= {"yes", "no"}
