@@ -4,11 +4,12 @@ arrives: one request per change, and everything the tab shows of it is fresh aft
 from __future__ import annotations
 
 import asyncio
+import re
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Request, expect
+from playwright.async_api import Browser, Request, Route, expect
 
 from tests.browser import sign_in
 from tests.conftest import LiveServer
@@ -100,6 +101,71 @@ async def test_a_reply_from_another_member_costs_an_open_tab_one_request(
         await expect(page).to_have_title("(1) 受信箱 | Madoguchi")
         await asyncio.sleep(SETTLE_SECONDS)
         assert fragments == [f"GET /ui/live/conversations/{conversation_id}"], fragments
+
+    assert errors == []
+    await context.close()
+
+
+async def test_a_live_refresh_of_the_list_waits_for_the_member_s_own_request(
+    live_server: LiveServer, factory: Factory, browser: Browser
+) -> None:
+    """The member clears the filter while a colleague's change empties the filtered list. The
+    page's live refresh of the list must not ask for the old filter while her request is on its
+    way: answered last, it would put the old, now empty, list back (a flake seen in CI)."""
+    owner = await factory.member(role="owner", name="店長")
+    colleague = await factory.member(name="あや")
+    colleague_token = await factory.token(colleague)
+    channel = await factory.channel()
+    misaki = await factory.inbound(channel, contact="U1", name="佐藤 美咲", text="予約したいです")
+    shota = await factory.inbound(channel, contact="U2", name="田中 翔太", text="駐車場は？")
+    base = live_server.url
+    expect.set_options(timeout=5000)
+
+    async with httpx.AsyncClient(base_url=base, headers=auth(colleague_token)) as other:
+        set_status = await other.patch(
+            f"/api/v1/contacts/{misaki.conversation.contact_id}", json={"status": "連絡待ち"}
+        )
+        assert set_status.status_code == 200, set_status.text
+        status_id = set_status.json()["status"]["id"]
+
+        context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await sign_in(page, base, owner.email, f"/?status={status_id}")
+        rows = page.locator("#conversation-list > .row")
+        await expect(rows).to_have_count(1)
+
+        # Her request for the whole list is held on its way until the colleague's change is in.
+        held = asyncio.Event()
+        sent = asyncio.Event()
+        asked: list[str] = []
+
+        async def hold_the_cleared_list(route: Route) -> None:
+            query = urlsplit(route.request.url).query
+            asked.append(query)
+            sent.set()
+            if "status=" not in query and not held.is_set():
+                await held.wait()
+            await route.continue_()
+
+        await page.route(lambda url: urlsplit(url).path == "/ui/list", hold_the_cleared_list)
+        await page.get_by_role("link", name="絞り込みを解除").click()
+        await asyncio.wait_for(sent.wait(), 5)
+
+        misaki_id = misaki.conversation.contact_id
+        gone = await other.patch(f"/api/v1/contacts/{misaki_id}", json={"status": None})
+        assert gone.status_code == 200, gone.text
+        await expect(page.locator(f"#row-{misaki.conversation.id}")).to_have_count(0)
+        await asyncio.sleep(SETTLE_SECONDS)  # the live refresh's own wait (150 ms) has passed
+        assert all("status=" not in query for query in asked), asked
+        held.set()
+
+        await expect(rows).to_have_count(2)
+        await expect(page.locator(f"#row-{shota.conversation.id}")).to_be_visible()
+        await expect(page).not_to_have_url(re.compile(r"status="))
+        await asyncio.sleep(SETTLE_SECONDS)
+        await expect(rows).to_have_count(2)
 
     assert errors == []
     await context.close()

@@ -41,17 +41,38 @@ export function highlightOpenRow() {
   if (link) link.setAttribute("aria-current", "true");
 }
 
+// The list answers the newest request for it. A live refresh asks with the list's query as it is
+// when it goes: while another request for the list is on its way (clearing the filter, a tab)
+// it waits for that answer, else it would ask for the old query and come back last.
 let listRefreshTimer = null;
+let latestListRequest = null;
+let listRequestOpen = false;
+
 export function refreshList() {
   clearTimeout(listRefreshTimer);
   listRefreshTimer = setTimeout(function () {
     if (!listElement()) return;
+    if (listRequestOpen) { refreshList(); return; }
     htmx.ajax("GET", "/ui/list?" + listParams().toString(), { target: "#conversation-list", swap: "outerHTML" });
   }, 150);
 }
 
-// The member's own request for the list makes a pending live refresh needless.
-export function cancelListRefresh() { clearTimeout(listRefreshTimer); }
+// A request for the list went: a pending live refresh is needless.
+export function listRequestSent(xhr) {
+  clearTimeout(listRefreshTimer);
+  latestListRequest = xhr;
+  listRequestOpen = true;
+}
+
+// Its answer came (or failed): live refreshes may ask again.
+export function listRequestEnded(xhr) {
+  if (xhr === latestListRequest) listRequestOpen = false;
+}
+
+// An older answer for the list than the newest asked for is dropped.
+export function staleListAnswer(xhr) {
+  return latestListRequest !== null && xhr !== latestListRequest;
+}
 
 function sortKey(row) {
   return [Number(row.dataset.activity), Number(row.dataset.conversationId)];

@@ -7,7 +7,9 @@ import {
   applyReplyWindow, keepReadingPlace, olderMessagesSwapped, scrollToBottom, tidyThread,
 } from "./conversation.js";
 import { composerHasContent, composerSent } from "./composer.js";
-import { cancelListRefresh, highlightOpenRow, listSettled, searchComposing, toggleFilter } from "./list.js";
+import {
+  highlightOpenRow, listRequestEnded, listRequestSent, listSettled, searchComposing, staleListAnswer, toggleFilter,
+} from "./list.js";
 import { contactUpdated, conversationChanged, conversationGone, refreshConversation } from "./live.js";
 import { closeMenuOnRequest, closeMenus, confirmInDialog, openWorkDialog } from "./menus.js";
 import { PANEL_PARTS, panelSettled, prepare } from "./panel.js";
@@ -25,11 +27,6 @@ function prepareLoaded(root) {
 }
 
 export function install() {
-  // The list answers the newest request for it: a live refresh answered after the member's own
-  // (clearing the filter, a tab) must not put the older list back. The member's request also
-  // makes a pending live refresh needless.
-  let latestListRequest = null;
-
   body.addEventListener("htmx:confirm", function (event) {
     // Search waits for the IME: half-typed kana is not a query.
     if (searchComposing(event.detail.elt)) { event.preventDefault(); return; }
@@ -53,15 +50,13 @@ export function install() {
     clearError(element);
     const section = element.closest && element.closest("[data-panel-part]");
     if (section) section.dataset.busy = "true";
-    if (target && target.id === "conversation-list") {
-      cancelListRefresh();
-      latestListRequest = event.detail.xhr;
-    }
+    if (target && target.id === "conversation-list") listRequestSent(event.detail.xhr);
   });
 
   body.addEventListener("htmx:afterRequest", function (event) {
     const xhr = event.detail.xhr;
     if (xhr) readUnreadTotal(xhr.getResponseHeader("X-Madoguchi-Unread"));
+    if (xhr) listRequestEnded(xhr);
     const element = event.detail.elt;
     const section = element.closest && element.closest("[data-panel-part]");
     if (section) delete section.dataset.busy;
@@ -78,7 +73,7 @@ export function install() {
     const target = detail.target;
     const xhr = detail.xhr;
     // 1. An older answer for the list than the newest asked for is dropped.
-    if (target && target.id === "conversation-list" && latestListRequest !== null && xhr !== latestListRequest) {
+    if (target && target.id === "conversation-list" && staleListAnswer(xhr)) {
       detail.shouldSwap = false;
       return;
     }
