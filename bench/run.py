@@ -283,11 +283,15 @@ def _hiragana_reading(name: str) -> str:
     return normalize(reading.suggest(name) or name).replace(" ", "")
 
 
-def _rare_full_name(display_names: Sequence[str]) -> str:
-    """The least common 【担当者】顧客氏名 customer name (ties: the first in sort order)."""
+def _rare_full_name(display_names: Sequence[str], among: Sequence[str] | None = None) -> str:
+    """The least common 【担当者】顧客氏名 customer name (ties: the first in sort order); with
+    ``among``, the least common of the names found there (a rare name that a view holds)."""
     counts = Counter(name.partition("】")[2] for name in display_names if "】" in name)
+    if among is not None:
+        wanted = {name.partition("】")[2] for name in among}
+        counts = Counter({name: n for name, n in counts.items() if name in wanted})
     if not counts:
-        return display_names[0]
+        return (among or display_names)[0]
     return min(counts, key=lambda name: (counts[name], name))
 
 
