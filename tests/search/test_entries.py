@@ -357,13 +357,17 @@ async def test_a_common_word_is_walked_in_the_index_of_keys_alone_on_postgresql(
     found = await factory.inbound(channel, contact=f"w-{word}", text=f"{word}の件")
     await factory.inbound(channel, contact=f"w-{word}-2", text="こんにちは")
     await ctx.db.execute(text("SET LOCAL enable_mergejoin = off"))
+    await ctx.db.execute(text("SET LOCAL max_parallel_workers_per_gather = 3"))
     with statements_run() as run:
         assert await _found(ctx, word) == [found.conversation.id]
     walks = [sql for sql in run if f"FROM {search.CONVERSATIONS} JOIN" in sql]
     assert len(walks) == 1, walks
+    # The walk's own: no sorting, no hash, merge or material join, no parallel worker.
+    assert "set_config('max_parallel_workers_per_gather', '0', true)" in "\n".join(run)
     settings = "SELECT current_setting('enable_sort'), current_setting('enable_hashjoin'), "
-    settings += "current_setting('enable_mergejoin'), current_setting('enable_material')"
-    assert tuple((await ctx.db.execute(text(settings))).one()) == ("on", "on", "off", "on")
+    settings += "current_setting('enable_mergejoin'), current_setting('enable_material'), "
+    settings += "current_setting('max_parallel_workers_per_gather')"
+    assert tuple((await ctx.db.execute(text(settings))).one()) == ("on", "on", "off", "on", "3")
     # The same statement, planned as the page's was (in its settings).
     await ctx.db.execute(repository._WALKING)
     listing = await repository._listing(
@@ -476,3 +480,58 @@ async def test_conversations_in_the_same_millisecond_with_ids_far_apart(
     assert seqs[1] == (seq - 1 if ctx.dialect == "sqlite" else seq)
     assert sorted(await _found(ctx, word)) == sorted(ids)
     await _fts_is_whole(ctx)
+
+
+@pytest.mark.parametrize(("share", "walks_entries"), [(0.0, True), (2.0, False)])
+async def test_unread_searched_walks_the_entries_where_it_holds_many_on_postgresql(
+    ctx: Ctx,
+    factory: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    share: float,
+    walks_entries: bool,
+) -> None:
+    """未確認 searched for a rarer word walks the search entries, each checked for being unread,
+    where PostgreSQL counts many conversations in the view; else it walks the view. Either way
+    the pages hold the unread matches alone, newest first: not a read one, not a hidden
+    customer's, not an unread one without the word."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite walks the view (its statistics are not read for this)")
+    monkeypatch.setattr(planner, "COMMON_SHARE", 1.0)  # the word is walked in steps
+    monkeypatch.setattr(repository, "UNREAD_ENTRIES_SHARE", share)
+    member = await factory.member(role="owner")
+    channel = await factory.channel()
+    word = _word()
+    expected = []
+    for n in range(5):
+        ctx.clock = lambda n=n: START + timedelta(days=3 * n)
+        ingested = await factory.inbound(channel, contact=f"u-{word}-{n}", text=f"{word} {n}")
+        expected.append(ingested.conversation.id)
+    ctx.clock = lambda: START + timedelta(days=20)
+    read = await factory.inbound(channel, contact=f"r-{word}", text=f"{word}、読みました")
+    await conversations.mark_read(ctx, conversation_id=read.conversation.id, member=member)
+    hidden = await factory.inbound(channel, contact=f"h-{word}", text=f"{word}です")
+    await contacts.update_contact(
+        ctx,
+        contact_id=hidden.conversation.contact_id,
+        changes=contacts.ContactChanges(hidden=True),
+    )
+    await factory.inbound(channel, contact=f"o-{word}", text="ほかの話")
+    await ctx.commit()
+    # The share is read from the statistics: there are some.
+    await ctx.db.execute(text("ANALYZE conversations, conversation_team_unreads"))
+
+    found: list[int] = []
+    cursor: Cursor | None = None
+    with statements_run() as run:
+        while True:
+            page = await repository.list_conversations(
+                ctx.db,
+                member_id=member.id,
+                query=InboxQuery(view=repository.View.unread, q=word, limit=2, cursor=cursor),
+            )
+            found += [conversation.id for conversation in page.conversations]
+            if page.next_cursor is None:
+                break
+            cursor = Cursor.decode(page.next_cursor)
+    assert found == expected[::-1]
+    assert any(") AS stepped JOIN" in sql for sql in run) is walks_entries
