@@ -535,3 +535,54 @@ async def test_unread_searched_walks_the_entries_where_it_holds_many_on_postgres
             cursor = Cursor.decode(page.next_cursor)
     assert found == expected[::-1]
     assert any(") AS stepped JOIN" in sql for sql in run) is walks_entries
+
+
+@pytest.mark.parametrize("view", [repository.View.mine, repository.View.unassigned])
+async def test_a_view_searched_for_a_common_word_walks_its_own_index(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch, view: repository.View
+) -> None:
+    """担当: 自分 (or 未割り当て) searched for a word in many conversations walks the view's own
+    index newest first and checks each conversation, where PostgreSQL would check every one of
+    the view's conversations and sort them (1.7 s at a million). Walked or not, the pages are
+    the same."""
+    me = await factory.member(role="owner")
+    other = await factory.member()
+    channel = await factory.channel()
+    word = _word()
+    mine, unassigned = [], []
+    for n in range(7):
+        ctx.clock = lambda n=n: START + timedelta(days=2 * n)
+        text_ = f"{word} {n}" if n != 3 else "ほかの話"
+        ingested = await factory.inbound(channel, contact=f"v-{word}-{n}", text=text_)
+        assignee = (me.id, None, other.id)[n % 3]
+        if assignee is not None:
+            await workflow.assign(
+                ctx, conversation_id=ingested.conversation.id, member_id=assignee, actor=None
+            )
+        if n != 3 and assignee == me.id:
+            mine.append(ingested.conversation.id)
+        elif n != 3 and assignee is None:
+            unassigned.append(ingested.conversation.id)
+    await ctx.commit()
+
+    async def pages() -> list[int]:
+        found: list[int] = []
+        cursor: Cursor | None = None
+        while True:
+            page = await repository.list_conversations(
+                ctx.db,
+                member_id=me.id,
+                query=InboxQuery(view=view, q=word, limit=1, cursor=cursor),
+            )
+            found += [conversation.id for conversation in page.conversations]
+            if page.next_cursor is None:
+                return found
+            cursor = Cursor.decode(page.next_cursor)
+
+    expected = (mine if view == repository.View.mine else unassigned)[::-1]
+    assert await pages() == expected  # the word's few matches, sorted
+    monkeypatch.setattr(planner, "SEARCH_SET_LIMIT", 0)  # the word is common: walked
+    with statements_run() as run:
+        assert await pages() == expected
+    walked = any("set_config('enable_sort', 'off', true)" in sql for sql in run)
+    assert walked is (ctx.dialect == "postgresql")
