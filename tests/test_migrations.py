@@ -261,3 +261,36 @@ def test_a_conversation_unread_for_any_active_member_is_unread_for_the_team(
         ).all(),
     )
     assert [tuple(row) for row in rows] == [(7, 3)]
+
+
+def test_the_hidden_view_finds_the_hidden_contacts_in_their_own_index(fresh: Settings) -> None:
+    """0032: ix_contacts_hidden holds the hidden contacts alone, and the 非表示中 view's condition
+    as the inbox writes it on this database can read it (not every contact). On an empty
+    SQLite database without statistics the planner walks the list's order instead; unordered,
+    it takes the smallest index the condition allows."""
+    from sqlalchemy import select
+
+    from madoguchi.contacts.models import Contact
+    from madoguchi.conversations import repository
+    from madoguchi.conversations.models import Conversation
+
+    upgrade(fresh)
+
+    def plan(connection: Connection) -> str:
+        statement = (
+            select(Conversation.id)
+            .join(Contact, Contact.id == Conversation.contact_id)
+            .where(*repository._view_conditions(repository.View.hidden, 0))
+        )
+        if not fresh.is_sqlite:
+            statement = statement.order_by(Conversation.last_activity_at.desc()).limit(51)
+        compiled = statement.compile(connection, compile_kwargs={"literal_binds": True})
+        if fresh.is_sqlite:
+            explain = "EXPLAIN QUERY PLAN "
+        else:
+            connection.execute(text("SET enable_seqscan = off"))
+            explain = "EXPLAIN "
+        rows = connection.execute(text(explain + str(compiled))).all()
+        return " ".join(str(part) for row in rows for part in row)
+
+    assert "ix_contacts_hidden" in _run(fresh, plan)

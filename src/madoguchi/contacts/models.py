@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, false
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.kit.db import Base, JSONType, UTCDateTime, utcnow
@@ -19,6 +19,14 @@ class Contact(Base):
         Index("ix_contacts_status_activity", "status_id", "activity_at", "id"),
         # The list sorted by reading (五十音順) walks this.
         Index("ix_contacts_reading", "reading", "id"),
+        # 非表示中 finds the hidden contacts here (a few), not among every contact. The condition
+        # as the view's query writes it on each database (migration 0032).
+        Index(
+            "ix_contacts_hidden",
+            "id",
+            postgresql_where=text("hidden IS true"),
+            sqlite_where=text("hidden IS 1"),
+        ),
         # Ids are never reused: the search index is keyed on them.
         {"sqlite_autoincrement": True},
     )
