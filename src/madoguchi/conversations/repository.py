@@ -227,10 +227,13 @@ async def _listing(
     # A view has its own index, in the list's order (the unread rows; the conversations' by
     # state, or by assignee), which the walk reads: no further than the view. Not 非表示中,
     # whose rule is the contact's: its walk would read every conversation for a few hidden.
+    # A channel has its own index of the conversations too, in the list's order: where the
+    # conversations are walked, the walk may read it (no further than the channel's).
+    walkable = WALKABLE_WITH | ({"channel"} if activity is Conversation.last_activity_at else set())
     walk = (
         plan.walk_with_checks
         and query.view in WALKED_VIEWS
-        and all(condition.field in WALKABLE_WITH for condition in conditions)
+        and all(condition.field in walkable for condition in conditions)
     )
     return _Listing(statement=statement.where(*where), activity=activity, ident=ident, walk=walk)
 
