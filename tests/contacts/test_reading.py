@@ -235,3 +235,22 @@ async def test_the_readings_command_fills_contacts_from_before_readings(
     assert "1 contacts got a reading." in done.stdout
     found = await client.get("/api/v1/contacts", params={"q": "さとう"}, headers=auth(token))
     assert [c["id"] for c in found.json()["items"]] == [ids[0]]
+
+
+async def test_the_reading_order_walks_its_index_on_postgresql(ctx: Ctx) -> None:
+    """PostgreSQL is told the order as its index of (reading, id) holds it (NULL last), so a
+    page of the list sorted by reading walks the index and sorts nothing (at a million contacts
+    it sorted them all)."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite puts NULL first and sorts the list by reading")
+    from sqlalchemy import select, text
+
+    from madoguchi.contacts import repository
+    from madoguchi.contacts.models import Contact
+
+    statement = select(Contact.id).order_by(*repository._reading_order(ctx.db)).limit(51)
+    compiled = statement.compile(ctx.db.get_bind(), compile_kwargs={"literal_binds": True})
+    await ctx.db.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(row[0] for row in await ctx.db.execute(text(f"EXPLAIN {compiled}")))
+    await ctx.db.rollback()
+    assert "ix_contacts_reading" in plan and "Sort" not in plan, plan

@@ -107,6 +107,16 @@ async def _after_in_reading_order(db: AsyncSession, after_id: int) -> ColumnElem
     )
 
 
+def _reading_order(db: AsyncSession) -> tuple[Any, ...]:
+    """五十音順, those without a reading last, then by id. PostgreSQL sorts NULL last in
+    ascending order, as its index of (reading, id) holds them: said so, the list walks that
+    index and stops after a page (at a million contacts it sorted them all: 239 ms). SQLite
+    puts NULL first, so the order says ``reading IS NULL`` first (and SQLite sorts)."""
+    if db.get_bind().dialect.name == "postgresql":
+        return (Contact.reading.asc().nulls_last(), Contact.id)
+    return (Contact.reading.is_(None), Contact.reading, Contact.id)
+
+
 async def list_contacts(
     db: AsyncSession,
     *,
@@ -130,7 +140,7 @@ async def list_contacts(
     if sort == ContactSort.reading:
         if before_id is not None:
             where.append(await _after_in_reading_order(db, before_id))
-        query = query.order_by(Contact.reading.is_(None), Contact.reading, Contact.id)
+        query = query.order_by(*_reading_order(db))
     else:
         if before_id is not None:
             where.append(Contact.id < before_id)
