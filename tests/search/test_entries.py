@@ -498,7 +498,7 @@ async def test_unread_searched_walks_the_entries_where_it_holds_many_on_postgres
     if ctx.dialect != "postgresql":
         pytest.skip("SQLite walks the view (its statistics are not read for this)")
     monkeypatch.setattr(planner, "COMMON_SHARE", 1.0)  # the word is walked in steps
-    monkeypatch.setattr(repository, "UNREAD_ENTRIES_SHARE", share)
+    monkeypatch.setattr(repository, "VIEW_ENTRIES_SHARE", share)
     member = await factory.member(role="owner")
     channel = await factory.channel()
     word = _word()
@@ -554,6 +554,7 @@ async def test_a_view_searched_for_a_common_word_walks_its_own_index(
     looked at first (``entry_check``: always, or never). Walked or not, checked first or not,
     the pages are the same, a customer found by name alone among them."""
     monkeypatch.setattr(planner, "ENTRY_CHECK_SHARE", entry_check)
+    monkeypatch.setattr(repository, "VIEW_ENTRIES_SHARE", 2.0)  # the view's walk, not the entries'
     me = await factory.member(role="owner")
     other = await factory.member()
     channel = await factory.channel()
@@ -611,3 +612,63 @@ async def test_a_view_searched_for_a_common_word_walks_its_own_index(
     assert walked is (ctx.dialect == "postgresql")
     entries_read = any(f"FROM {search.CONVERSATIONS}" in sql for sql in run)
     assert entries_read is (ctx.dialect == "postgresql" and entry_check > 0)
+
+
+@pytest.mark.parametrize(
+    "view", [repository.View.mine, repository.View.unassigned, repository.View.closed]
+)
+async def test_a_view_holding_many_conversations_searched_walks_the_entries_on_postgresql(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch, view: repository.View
+) -> None:
+    """担当: 自分, 未割り当て or 完了 searched for a rarer word walks the search entries, each
+    checked for the view's rule, where PostgreSQL's statistics count many conversations in the
+    view (here: any share will do): the view's matches alone, newest first, page after page."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite walks the view (its statistics are not read for this)")
+    monkeypatch.setattr(planner, "COMMON_SHARE", 1.0)  # the word is walked in steps
+    monkeypatch.setattr(repository, "VIEW_ENTRIES_SHARE", 0.0)
+    me = await factory.member(role="owner")
+    other = await factory.member()
+    channel = await factory.channel()
+    word = _word()
+    wanted = []
+    for n in range(9):
+        ctx.clock = lambda n=n: START + timedelta(days=2 * n)
+        ingested = await factory.inbound(
+            channel, contact=f"e-{n}-{secrets.token_hex(4)}", text=f"{word} {n}"
+        )
+        conversation_id = ingested.conversation.id
+        assignee = (me.id, None, other.id)[n % 3]
+        if assignee is not None:
+            await workflow.assign(
+                ctx, conversation_id=conversation_id, member_id=assignee, actor=None
+            )
+        closed = n % 4 == 0
+        if closed:
+            await workflow.close(ctx, conversation_id=conversation_id, actor=me)
+        if view == repository.View.closed:
+            matches = closed
+        elif view == repository.View.mine:
+            matches = not closed and assignee == me.id
+        else:
+            matches = not closed and assignee is None
+        if matches:
+            wanted.append(conversation_id)
+    await ctx.commit()
+    await ctx.db.execute(text("ANALYZE conversations"))
+
+    found: list[int] = []
+    cursor: Cursor | None = None
+    with statements_run() as run:
+        while True:
+            page = await repository.list_conversations(
+                ctx.db,
+                member_id=me.id,
+                query=InboxQuery(view=view, q=word, limit=1, cursor=cursor),
+            )
+            found += [conversation.id for conversation in page.conversations]
+            if page.next_cursor is None:
+                break
+            cursor = Cursor.decode(page.next_cursor)
+    assert wanted and found == wanted[::-1]
+    assert any(") AS stepped JOIN" in sql for sql in run)
