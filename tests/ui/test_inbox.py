@@ -415,3 +415,23 @@ async def test_a_search_shows_each_result_with_its_state(
     ).text
     assert f'id="row-{closed.conversation.id}"' in chosen
     assert f'id="row-{hidden.conversation.id}"' not in chosen
+
+
+async def test_the_unread_count_stops_past_the_most_it_shows(
+    client: httpx.AsyncClient, factory: Factory, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unread count is counted no further than one past the most a page shows, which then
+    shows "999+" (here two, as "2+"): counted whole, every page paid for 300,000 unread
+    conversations at a million contacts."""
+    from madoguchi.conversations import repository
+
+    monkeypatch.setattr(repository, "UNREAD_SHOWN_AT_MOST", 2)
+    for n in range(3):
+        await factory.inbound(inbox.channel, contact=f"more-{n}", text="こんにちは")
+    await factory.ctx.db.commit()
+    assert await repository.unread_total(factory.ctx.db, member_id=inbox.member.id) == 3
+    page = (await client.get("/", headers=HTML)).text
+    assert "<title>(2+) 受信箱 | Madoguchi</title>" in page
+    assert re.search(r'class="tab-count" data-unread-count\s*>2\+</span>', page), page
+    listed = await client.get("/ui/list", headers=HTMX)
+    assert listed.headers[inbox_ui.UNREAD_HEADER] == "3"  # the page's script shows "999+"

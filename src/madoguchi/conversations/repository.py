@@ -814,16 +814,33 @@ async def inbox_lines(db: AsyncSession, *, member_id: int, ids: list[int]) -> li
     ]
 
 
+# The unread count shown (the tab title, the 未確認 tab) stops here: past it a page shows
+# "999+". Every page and every refresh of the list counts it; counted whole, 300,000 unread
+# conversations at a million contacts cost each page 10 ms.
+UNREAD_SHOWN_AT_MOST = 999
+
+
 async def unread_total(db: AsyncSession, *, member_id: int) -> int:
     """How many conversations are unread (the tab title, the 未確認 tab): for the team, or for
-    this member when the workspace keeps 未確認 per member."""
+    this member when the workspace keeps 未確認 per member; counted no further than one past
+    UNREAD_SHOWN_AT_MOST."""
     if await unread_mode(db) == UnreadMode.team:
-        count = await db.scalar(select(func.count()).select_from(ConversationTeamUnread))
+        rows = select(ConversationTeamUnread.conversation_id)
     else:
-        count = await db.scalar(
-            select(func.count()).where(ConversationUnread.member_id == member_id)
+        rows = select(ConversationUnread.conversation_id).where(
+            ConversationUnread.member_id == member_id
         )
+    capped = rows.limit(UNREAD_SHOWN_AT_MOST + 1).subquery()
+    count = await db.scalar(select(func.count()).select_from(capped))
     return int(count or 0)
+
+
+def unread_label(total: object) -> str:
+    """The unread count as a page shows it: "999+" past UNREAD_SHOWN_AT_MOST (nothing for a
+    page that has no count: an error page, the sign-in form)."""
+    if not isinstance(total, int):
+        return ""
+    return f"{UNREAD_SHOWN_AT_MOST}+" if total > UNREAD_SHOWN_AT_MOST else str(total)
 
 
 async def get_message(db: AsyncSession, *, message_id: int) -> Message:

@@ -21,6 +21,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 from madoguchi.config import Settings
+from madoguchi.conversations import repository
 from madoguchi.conversations.models import MAX_TEXT_LENGTH, Message
 from madoguchi.conversations.workflow import MEMO_LIMIT, SYSTEM_TEXT
 from madoguchi.crm.memos import BODY_LIMIT, TITLE_LIMIT
@@ -252,6 +253,7 @@ def _build_environment() -> Environment:
         note_text=note_text,
         initial=initial,
         display_value=display_value,
+        unread_label=repository.unread_label,
     )
     environment.globals["static_url"] = static_url
     environment.globals["module_url"] = module_url

@@ -62,13 +62,15 @@ export async function fetchFragment(url) {
 
 // ---------- unread total: tab counts and the browser tab title ----------
 
+// The server counts no further than 1,000 (999 shown, then "999+").
 function setUnreadTotal(total) {
+  const shown = total > 999 ? "999+" : String(total);
   $all("[data-unread-count]").forEach(function (element) {
-    element.textContent = String(total);
+    element.textContent = shown;
     element.hidden = total === 0;
   });
   if (body.dataset.title) {
-    document.title = (total > 0 ? "(" + total + ") " : "") + body.dataset.title;
+    document.title = (total > 0 ? "(" + shown + ") " : "") + body.dataset.title;
   }
 }
 
