@@ -8,6 +8,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,11 +39,16 @@ def _word() -> str:
 
 async def _found(ctx: Ctx, q: str, *, limit: int = 50) -> list[int]:
     """Every conversation the inbox search finds, page after page."""
+    return await _pages(ctx, InboxQuery(q=q, limit=limit))
+
+
+async def _pages(ctx: Ctx, query: InboxQuery, *, member_id: int = 0) -> list[int]:
+    """Every conversation of the list ``query`` asks for, page after page."""
     ids: list[int] = []
     cursor: Cursor | None = None
     while True:
         page = await repository.list_conversations(
-            ctx.db, member_id=0, query=InboxQuery(q=q, limit=limit, cursor=cursor)
+            ctx.db, member_id=member_id, query=replace(query, cursor=cursor)
         )
         ids += [conversation.id for conversation in page.conversations]
         if page.next_cursor is None:
@@ -521,19 +527,10 @@ async def test_unread_searched_walks_the_entries_where_it_holds_many_on_postgres
     # The share is read from the statistics: there are some.
     await ctx.db.execute(text("ANALYZE conversations, conversation_team_unreads"))
 
-    found: list[int] = []
-    cursor: Cursor | None = None
     with statements_run() as run:
-        while True:
-            page = await repository.list_conversations(
-                ctx.db,
-                member_id=member.id,
-                query=InboxQuery(view=repository.View.unread, q=word, limit=2, cursor=cursor),
-            )
-            found += [conversation.id for conversation in page.conversations]
-            if page.next_cursor is None:
-                break
-            cursor = Cursor.decode(page.next_cursor)
+        found = await _pages(
+            ctx, InboxQuery(view=repository.View.unread, q=word, limit=2), member_id=member.id
+        )
     assert found == expected[::-1]
     assert any(") AS stepped JOIN" in sql for sql in run) is walks_entries
 
@@ -588,20 +585,14 @@ async def test_a_view_searched_for_a_common_word_walks_its_own_index(
     await ctx.commit()
     conditions = tuple(filters.from_params(q=word, channel=channel.id)) if view == "channel" else ()
 
+    query = (
+        InboxQuery(conditions=conditions, limit=1)
+        if view == "channel"
+        else InboxQuery(view=repository.View(view), q=word, limit=1)
+    )
+
     async def pages() -> list[int]:
-        found: list[int] = []
-        cursor: Cursor | None = None
-        while True:
-            query = (
-                InboxQuery(conditions=conditions, limit=1, cursor=cursor)
-                if view == "channel"
-                else InboxQuery(view=repository.View(view), q=word, limit=1, cursor=cursor)
-            )
-            page = await repository.list_conversations(ctx.db, member_id=me.id, query=query)
-            found += [conversation.id for conversation in page.conversations]
-            if page.next_cursor is None:
-                return found
-            cursor = Cursor.decode(page.next_cursor)
+        return await _pages(ctx, query, member_id=me.id)
 
     expected = wanted[::-1]
     assert await pages() == expected  # the word's few matches, sorted
@@ -657,18 +648,7 @@ async def test_a_view_holding_many_conversations_searched_walks_the_entries_on_p
     await ctx.commit()
     await ctx.db.execute(text("ANALYZE conversations"))
 
-    found: list[int] = []
-    cursor: Cursor | None = None
     with statements_run() as run:
-        while True:
-            page = await repository.list_conversations(
-                ctx.db,
-                member_id=me.id,
-                query=InboxQuery(view=view, q=word, limit=1, cursor=cursor),
-            )
-            found += [conversation.id for conversation in page.conversations]
-            if page.next_cursor is None:
-                break
-            cursor = Cursor.decode(page.next_cursor)
+        found = await _pages(ctx, InboxQuery(view=view, q=word, limit=1), member_id=me.id)
     assert wanted and found == wanted[::-1]
     assert any(") AS stepped JOIN" in sql for sql in run)
