@@ -260,10 +260,6 @@ async def _searched(
     view's walk, whose matches come early."""
     if not conditions:
         return None
-    if query.view != View.all and not await _view_is_common(
-        db, query.view, context.member_id or 0, mode
-    ):
-        return None
     texts = [
         condition.value
         for condition in conditions
@@ -274,6 +270,10 @@ async def _searched(
     ]
     if len(texts) != len(conditions):
         return None  # other conditions, or a text condition the usual path refuses
+    if query.view != View.all and not await _view_is_common(
+        db, query.view, context.member_id or 0, mode
+    ):
+        return None
     walk = await search.search_walk(db, texts)
     if walk is None or (query.view != View.all and (walk.walked or walk.steps is None)):
         return None
@@ -341,7 +341,7 @@ async def _view_is_common(
             return False
         unread, every = (await db.execute(_UNREAD_SHARE)).one()
         return bool(every > 0 and unread >= 0 and unread >= every * VIEW_ENTRIES_SHARE)
-    if view not in (View.mine, View.unassigned, View.snoozed, View.closed):
+    if view not in WALKED_VIEWS:  # 非表示中
         return False
     shares: dict[str, tuple[float, dict[str, float]]] = {
         name: (null_share, dict(zip(values or [], freqs or [], strict=True)))
