@@ -49,8 +49,13 @@ from madoguchi.ui.threads import (
 
 router = APIRouter()
 
-# Fragments that touch the list also tell the page the member's unread total (tab and title).
+# Fragments that touch the list also tell the page the member's unread total (tab and title),
+# as the page shows it ("999+" past the most counted): the page's script puts it in as given.
 UNREAD_HEADER = "X-Madoguchi-Unread"
+
+
+def unread_header(total: int) -> dict[str, str]:
+    return {UNREAD_HEADER: repository.unread_label(total)}
 
 
 @dataclass(frozen=True)
@@ -206,7 +211,7 @@ async def list_fragment(
         ctx,
         member,
         "inbox/_list.html",
-        headers={UNREAD_HEADER: str(listing.unread_total)},
+        headers=unread_header(listing.unread_total),
         listing=listing,
         active_id=active,
         more_only=cursor is not None,
@@ -232,7 +237,7 @@ async def row_fragment(
         ctx,
         member,
         "inbox/_row.html",
-        headers={UNREAD_HEADER: str(total)},
+        headers=unread_header(total),
         item=item,
         active_id=active,
         state=state,

@@ -22,7 +22,7 @@ from madoguchi.kit.errors import DomainError
 from madoguchi.kit.web import CtxDep
 from madoguchi.members.dependencies import MemberDep
 from madoguchi.ui.filtering import ListState
-from madoguchi.ui.inbox import UNREAD_HEADER
+from madoguchi.ui.inbox import unread_header
 from madoguchi.ui.render import render_for
 from madoguchi.ui.threads import inbox_item, load_team, member_names, row_item, thread
 
@@ -74,7 +74,7 @@ async def live_fragments(
         ctx,
         member,
         "inbox/_live.html",
-        headers={UNREAD_HEADER: str(total)},
+        headers=unread_header(total),
         parts=wanted if item is not None else wanted - OPEN_PARTS,
         row=row,
         item=item,

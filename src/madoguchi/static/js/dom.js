@@ -62,20 +62,20 @@ export async function fetchFragment(url) {
 
 // ---------- unread total: tab counts and the browser tab title ----------
 
-// The server counts no further than 1,000 (999 shown, then "999+").
-function setUnreadTotal(total) {
-  const shown = total > 999 ? "999+" : String(total);
+// ``shown``: the total as the server shows it ("999+" past the most it counts).
+function setUnreadTotal(shown) {
+  const none = shown === "0";
   $all("[data-unread-count]").forEach(function (element) {
     element.textContent = shown;
-    element.hidden = total === 0;
+    element.hidden = none;
   });
   if (body.dataset.title) {
-    document.title = (total > 0 ? "(" + shown + ") " : "") + body.dataset.title;
+    document.title = (none ? "" : "(" + shown + ") ") + body.dataset.title;
   }
 }
 
 export function readUnreadTotal(value) {
-  if (value !== null && value !== undefined && value !== "") setUnreadTotal(Number(value));
+  if (value !== null && value !== undefined && value !== "") setUnreadTotal(value);
 }
 
 // ---------- text ----------
