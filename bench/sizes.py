@@ -52,6 +52,10 @@ from madoguchi.conversations.models import Conversation, ConversationTeamUnread
 from madoguchi.members import service as members
 
 PATH = "/api/v1/conversations"
+CONTACTS = "/api/v1/contacts"
+# A surname about one customer in three hundred has (the demo's surnames fall off as Zipf's law
+# has it): six at a thousand contacts, 3,200 at a million.
+UNCOMMON_NAME = "長谷川"
 
 
 @dataclass
@@ -150,6 +154,29 @@ def scenarios(site: Site) -> list[Scenario]:
             "unread + q: uncommon word, 5 per page",
             PATH,
             {**unread, "q": UNCOMMON_WORD, "limit": SMALL_PAGE},
+        ),
+        *contact_scenarios(site),
+    ]
+
+
+def contact_scenarios(site: Site) -> list[Scenario]:
+    """The contact list (顧客一覧, its page of 100), sorted by reading, and searched: a member
+    looks a customer up by name, or for who wrote a word."""
+    searched = [
+        ("common name", COMMON_NAME),
+        ("rare full name", site.rare_name),
+        ("common word", COMMON_WORD),
+    ]
+    # An uncommon name or word fills a page of five at both sizes (a page of a hundred at a
+    # million, and a few rows at a thousand, would compare two different pages).
+    uncommon = [("uncommon name", UNCOMMON_NAME), ("uncommon word", UNCOMMON_WORD)]
+    return [
+        Scenario("contacts", CONTACTS),
+        Scenario("contacts: by reading", CONTACTS, {"sort": "reading"}),
+        *(Scenario(f"contacts + q: {name}", CONTACTS, {"q": q}) for name, q in searched),
+        *(
+            Scenario(f"contacts + q: {name}, 5 per page", CONTACTS, {"q": q, "limit": SMALL_PAGE})
+            for name, q in uncommon
         ),
     ]
 

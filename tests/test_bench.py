@@ -240,7 +240,11 @@ def test_the_sizes_benchmark_measures_loaded_databases_side_by_side(
         for settings in (small, large):  # the run's tokens are revoked
             assert asyncio.run(_token_names(settings)) == []
         measured = [s.name for s in sizes.scenarios(sizes.Site("", small, "", "x", 0))]
-    assert {"filter: tag + status", "unread + q: uncommon word, 5 per page"} <= set(measured)
+    assert {
+        "filter: tag + status",
+        "unread + q: uncommon word, 5 per page",
+        "contacts + q: uncommon name, 5 per page",
+    } <= set(measured)
     rows = table(capsys.readouterr().out, "## The list and searches, side by side")
     assert [row[0] for row in rows] == measured
     assert all(number(row[1]) > 0 and number(row[2]) > 0 and number(row[3]) > 0 for row in rows)
