@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from madoguchi import search
 from madoguchi.config import Settings
 from madoguchi.kit.migrate import alembic_config, upgrade
-from madoguchi.search import entries
+from madoguchi.search import entries, indexes
 from tests.conftest import _pg_admin
 
 T = TypeVar("T")
@@ -294,3 +294,65 @@ def test_the_hidden_view_finds_the_hidden_contacts_in_their_own_index(fresh: Set
         return " ".join(str(part) for row in rows for part in row)
 
     assert "ix_contacts_hidden" in _run(fresh, plan)
+
+
+def test_contact_block_tokens_are_added_to_what_is_stored_and_taken_out_again(
+    fresh: Settings,
+) -> None:
+    """0033 (PostgreSQL): each row of the contacts' index and each conversation's entry gets the
+    token of its contact's block, an entry's before its epoch token (the writers' order); their
+    GIN indexes are built again as they were. Going down takes the tokens out, the rest in its
+    order."""
+    if fresh.is_sqlite:
+        pytest.skip("SQLite's indexes have no blocks")
+    command.upgrade(alembic_config(fresh), "0032")
+
+    def fill(connection: Connection) -> None:
+        statements = [
+            "INSERT INTO channels (id, kind, name, settings, enabled, created_at) "
+            "VALUES (1, 'api', 'API', '{}', true, '2026-01-01 00:00:00')",
+            "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
+            "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
+            "(9000, 1, 'x', '山田', '山田 花子', '山田山田花子', false, false, true, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            "INSERT INTO conversations (id, contact_id, channel_id, state, last_activity_at, "
+            "last_message_preview, created_at) VALUES "
+            "(7, 9000, 1, 'open', '2026-02-03 04:05:06', '', '2026-01-01 00:00:00')",
+            "INSERT INTO contact_search (owner_id, grams) VALUES (9000, '{山田,花子}')",
+            "INSERT INTO conversation_search (conversation_id, seq, grams, signature) "
+            "VALUES (7, 1, '{予約,山田,@e5}', B'0'::bit(2048))",
+        ]
+        for statement in statements:
+            connection.execute(text(statement))
+        connection.commit()
+
+    def stored(connection: Connection) -> tuple[list[str], list[str], list[str]]:
+        return (
+            connection.execute(text("SELECT grams FROM contact_search")).scalar_one(),
+            connection.execute(text("SELECT grams FROM conversation_search")).scalar_one(),
+            connection.execute(
+                text(
+                    "SELECT indexname FROM pg_indexes WHERE indexname IN "
+                    "('ix_contact_search_grams', 'ix_conversation_search_grams') "
+                    "ORDER BY indexname"
+                )
+            )
+            .scalars()
+            .all(),
+        )
+
+    _run_writing(fresh, fill)
+    upgrade(fresh)
+    token = indexes.contact_token(indexes.contact_block(9000))
+    assert token == "@k2"
+    assert _run(fresh, stored) == (
+        ["山田", "花子", token],
+        ["予約", "山田", token, "@e5"],
+        ["ix_contact_search_grams", "ix_conversation_search_grams"],
+    )
+    command.downgrade(alembic_config(fresh), "0032")
+    assert _run(fresh, stored) == (
+        ["山田", "花子"],
+        ["予約", "山田", "@e5"],
+        ["ix_contact_search_grams", "ix_conversation_search_grams"],
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -10,7 +10,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Subquery
 
+from madoguchi import search
 from madoguchi.channels.models import Channel
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation
@@ -135,7 +137,16 @@ async def list_contacts(
     context = filters.Context(
         scope=filters.Scope.contact, member_id=member_id, timezone=timezone, now=now or utcnow()
     )
-    where = list((await filters.compile_conditions(db, conditions, context)).where)
+    # Searched for one text, newest first: the contacts that may hold it, a block at a time
+    # (PostgreSQL, where the text is not common: search.contact_steps), each checked alone.
+    texts = [condition.value for condition in conditions if condition.field == "text"]
+    if sort == ContactSort.newest and len(texts) == 1 and isinstance(texts[0], str):
+        checked = await filters.compile_conditions(db, conditions, context, text_checked=True)
+        steps = await search.contact_steps(db, texts[0], wanted=limit + 1, before_id=before_id)
+        if steps is not None:
+            return await _stepped(db, steps, checked.where, limit)
+    plan = await filters.compile_conditions(db, conditions, context)
+    where = list(plan.where)
     query = select(Contact)
     if sort == ContactSort.reading:
         if before_id is not None:
@@ -146,6 +157,39 @@ async def list_contacts(
             where.append(Contact.id < before_id)
         query = query.order_by(Contact.id.desc())
     rows = list(await db.scalars(query.where(*where).limit(limit + 1)))
+    if len(rows) > limit:
+        return ContactPage(contacts=rows[:limit], next_cursor=rows[limit - 1].id)
+    return ContactPage(contacts=rows, next_cursor=None)
+
+
+async def _stepped(
+    db: AsyncSession,
+    steps: AsyncGenerator[Subquery, int],
+    where: Sequence[ColumnElement[bool]],
+    limit: int,
+) -> ContactPage:
+    """The page newest first, from the contacts each step may hold (search.contact_steps),
+    checked against the conditions, step after step until it is full or the steps end."""
+    rows: list[Contact] = []
+    try:
+        step = await anext(steps)
+        while True:
+            statement = (
+                select(Contact)
+                .select_from(step)
+                .join(Contact, Contact.id == step.c.contact_id)
+                .where(*where)
+                .order_by(step.c.contact_id.desc())
+                .limit(limit + 1 - len(rows))
+            )
+            rows += list(await db.scalars(statement))
+            if len(rows) > limit:
+                break
+            step = await steps.asend(len(rows))
+    except StopAsyncIteration:
+        pass
+    finally:
+        await steps.aclose()
     if len(rows) > limit:
         return ContactPage(contacts=rows[:limit], next_cursor=rows[limit - 1].id)
     return ContactPage(contacts=rows, next_cursor=None)

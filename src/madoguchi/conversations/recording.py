@@ -474,12 +474,12 @@ _RAISE_TEAM_UNREAD = text(
 
 @cache
 def _names_of() -> Select[Any]:
-    """The activity and the contact's names key (its search text: search_key of
+    """The activity, the contact and their names key (its search text: search_key of
     search.names_of, as contacts.service keeps it) of the conversations given as ``ids``
     (built once: a batch's new conversations start their entries here)."""
     conversations, contacts = table_of(Conversation).c, table_of(Contact).c
     return (
-        select(conversations.id, conversations.last_activity_at, contacts.search_text)
+        select(conversations.id, conversations.last_activity_at, contacts.id, contacts.search_text)
         .join_from(
             table_of(Conversation), table_of(Contact), contacts.id == conversations.contact_id
         )
@@ -525,14 +525,16 @@ async def _add_to_entries(
         return
     rows = await ctx.db.execute(_names_of(), {"ids": missing})
     started = []
-    for cid, at, names_key in rows:  # none if deleted meanwhile
+    for cid, at, contact_id, names_key in rows:  # none if deleted meanwhile
         seq = seqs.get(cid, search.activity_seq(at, cid))
         names = frozenset(grams_in(key_sequence(names_key)))  # grams_of the names, once
         signature = (
             bits.get(cid, 0) | search.unkept_key_signature(names_key, names) if signed else None
         )
         started.append(
-            search.ConversationEntry(cid, seq, names | grams.get(cid, frozenset()), signature)
+            search.ConversationEntry(
+                cid, seq, names | grams.get(cid, frozenset()), signature, contact_id
+            )
         )
     await search.write_conversations(ctx.db, started, new=True)
 

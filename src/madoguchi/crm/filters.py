@@ -218,15 +218,20 @@ async def compile_conditions(
     db: AsyncSession,
     conditions: Sequence[Condition],
     context: Context,
+    *,
+    text_checked: bool = False,
 ) -> FilterPlan:
-    """The plan for these conditions."""
+    """The plan for these conditions. ``text_checked``: a text is checked on each contact
+    alone (search.text_check), for a list that reads few of them (the contact list's steps)."""
     where: list[ColumnElement[bool]] = []
     if context.scope == search.Scope.contact:
         # A contact merged into another (F43) is in no list, segment or broadcast.
         where.append(Contact.merged_into_id.is_(None))
     walk_with_checks = False
     for condition in conditions:
-        if condition.field == "text":
+        if condition.field == "text" and text_checked and context.scope == Scope.contact:
+            where.append(search.text_check(db, _text(condition)))
+        elif condition.field == "text":
             found = await search.text_condition(db, _text(condition), context.scope)
             where.append(found.condition)
             walk_with_checks = walk_with_checks or found.walk_with_checks

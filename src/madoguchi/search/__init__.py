@@ -44,7 +44,9 @@ from madoguchi.search.planner import (
     Scope,
     SearchWalk,
     TextPlan,
+    contact_steps,
     search_walk,
+    text_check,
     text_condition,
 )
 
@@ -65,6 +67,7 @@ __all__ = [
     "add_grams",
     "bulk_loading",
     "bulk_transaction",
+    "contact_steps",
     "conversation_entries",
     "conversation_entry",
     "conversations_with_entries",
@@ -75,6 +78,7 @@ __all__ = [
     "search_walk",
     "signed",
     "stored_grams",
+    "text_check",
     "text_condition",
     "text_signature",
     "unkept_key_signature",

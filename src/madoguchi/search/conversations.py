@@ -41,7 +41,7 @@ async def add_conversations(db: AsyncSession, made: Sequence[tuple[Conversation,
     await search.write_conversations(
         db,
         [
-            _entry(conversation, [names_text(contact)], signed=search.signed(db))
+            _entry(conversation, contact, [names_text(contact)], signed=search.signed(db))
             for conversation, contact in made
         ],
         new=True,
@@ -49,10 +49,12 @@ async def add_conversations(db: AsyncSession, made: Sequence[tuple[Conversation,
 
 
 def _entry(
-    conversation: Conversation, texts: Sequence[str], *, signed: bool
+    conversation: Conversation, contact: Contact, texts: Sequence[str], *, signed: bool
 ) -> search.ConversationEntry:
-    """The entry of a conversation holding these texts (with their signature where entries
-    keep one: search.signed)."""
+    """The entry of a conversation of ``contact`` holding these texts (with their signature
+    where entries keep one: search.signed). The contact is the one the conversation was read
+    with: a merge moves conversations by a statement of its own, and a conversation object
+    loaded before may still name the contact it had."""
     signature = 0
     if signed:
         for text in texts:
@@ -62,6 +64,7 @@ def _entry(
         seq=search.activity_seq(conversation.last_activity_at, conversation.id),
         grams=grams_of(texts),
         signature=signature if signed else None,
+        contact_id=contact.id,
     )
 
 
@@ -85,7 +88,12 @@ async def refresh(db: AsyncSession, conversation_ids: Sequence[int]) -> None:
         texts.setdefault(conversation_id, []).append(body)
     signed = search.signed(db)
     entries = [
-        _entry(conversation, [names_text(contact), *texts.get(conversation.id, [])], signed=signed)
+        _entry(
+            conversation,
+            contact,
+            [names_text(contact), *texts.get(conversation.id, [])],
+            signed=signed,
+        )
         for conversation, contact in rows
     ]
     existing = await search.conversations_with_entries(

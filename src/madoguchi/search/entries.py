@@ -43,7 +43,7 @@ from sqlalchemy.types import TypeDecorator
 
 from madoguchi.kit.db import bulk_insert
 from madoguchi.kit.text import grams_in, key_sequence, query_grams, search_key
-from madoguchi.search.indexes import dialect
+from madoguchi.search.indexes import contact_block, contact_token, dialect
 
 CONVERSATIONS = "conversation_search"
 CONVERSATIONS_FTS = "conversation_search_fts"
@@ -53,6 +53,7 @@ ID_BITS = 20
 # An epoch is 2**EPOCH_BITS milliseconds of activity (about six days).
 EPOCH_BITS = 29
 EPOCH_PREFIX = "@e"  # never a gram: grams are letters and digits only
+TOKEN_PREFIX = "@"  # an epoch's or a contact's (indexes.contact_token)
 
 
 _NEWEST_EPOCH = f"((SELECT max(seq) FROM {CONVERSATIONS}) >> {ID_BITS + EPOCH_BITS})"
@@ -232,14 +233,21 @@ class ConversationEntry:
     seq: int
     grams: frozenset[str]
     signature: int | None = None
+    # The conversation's contact, whose block's token PostgreSQL's entry holds (None: in
+    # migration 0009, before there were such tokens).
+    contact_id: int | None = None
 
 
-def stored_grams(grams: frozenset[str], seq: int, *, sqlite: bool) -> str | list[str]:
+def stored_grams(
+    grams: frozenset[str], seq: int, *, sqlite: bool, contact_id: int | None = None
+) -> str | list[str]:
     """An entry's grams as its table holds them: text for SQLite's FTS5 index, an array with
-    the entry's epoch token for PostgreSQL's GIN index (conversation_entry reads either)."""
+    the token of its contact's block (indexes.contact_token) and its epoch token last for
+    PostgreSQL's GIN index (conversation_entry reads either)."""
     if sqlite:
         return " ".join(sorted(grams))
-    return [*sorted(grams), epoch_token(epoch_of(seq))]
+    tokens = [] if contact_id is None else [contact_token(contact_block(contact_id))]
+    return [*sorted(grams), *tokens, epoch_token(epoch_of(seq))]
 
 
 async def conversation_entry(db: AsyncSession, conversation_id: int) -> ConversationEntry | None:
@@ -263,7 +271,7 @@ async def conversation_entries(
         if isinstance(stored, str):  # SQLite's: grams only
             grams = frozenset(stored.split())
         else:
-            grams = frozenset(g for g in stored if not g.startswith(EPOCH_PREFIX))
+            grams = frozenset(g for g in stored if not g.startswith(TOKEN_PREFIX))
         found[int(conversation_id)] = ConversationEntry(int(conversation_id), int(seq), grams)
     return found
 
@@ -323,7 +331,7 @@ async def write_conversations(
             (
                 entry.conversation_id,
                 entry.seq,
-                stored_grams(entry.grams, entry.seq, sqlite=sqlite),
+                stored_grams(entry.grams, entry.seq, sqlite=sqlite, contact_id=entry.contact_id),
                 None if sqlite else _signature_of(entry),
             )
             for entry in entries
@@ -359,9 +367,13 @@ async def extend_conversations(
         moved, grams, bits = additions[conversation_id]
         moved = seq if moved is None else moved
         held = stored.split() if isinstance(stored, str) else list(stored)
-        # PostgreSQL's epoch token is the last element (stored_grams); SQLite's text has none.
-        if held and held[-1].startswith(EPOCH_PREFIX):
-            held.pop()
+        # PostgreSQL's tokens come last (stored_grams): the contact's stays, the epoch's is
+        # the new seq's. SQLite's text has none.
+        tokens: list[str] = []
+        while held and held[-1].startswith(TOKEN_PREFIX):
+            token = held.pop()
+            if not token.startswith(EPOCH_PREFIX):
+                tokens.insert(0, token)
         missing = grams.difference(held)
         if missing:
             # Two sorted lists: merged in one pass.
@@ -376,7 +388,9 @@ async def extend_conversations(
         # An entry without its runs (written before migration 0029) stays without.
         bits = stored_bits | (bits if stored_bits & RUNS_HELD else bits & ~RUNS_HELD)
         if missing or moved != seq or bits != stored_bits:
-            changed.append((conversation_id, moved, [*held, epoch_token(epoch_of(moved))], bits))
+            changed.append(
+                (conversation_id, moved, [*held, *tokens, epoch_token(epoch_of(moved))], bits)
+            )
     await _write(db, changed, new=False)
     return found
 

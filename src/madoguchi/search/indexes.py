@@ -28,10 +28,12 @@ _pg_metadata = MetaData()
 
 @dataclass(frozen=True)
 class SearchIndex:
-    """An index of one text per row of ``owner`` (messages, contacts)."""
+    """An index of one text per row of ``owner`` (messages, contacts). On PostgreSQL, an index
+    ``by_contact`` holds each row's contact token too (contact_token)."""
 
     name: str
     owner: str
+    by_contact: bool = False
 
     @property
     def pg_table(self) -> Table:
@@ -48,7 +50,24 @@ class SearchIndex:
 
 
 MESSAGES = SearchIndex(name="message_search", owner="messages")
-CONTACTS = SearchIndex(name="contact_search", owner="contacts")
+CONTACTS = SearchIndex(name="contact_search", owner="contacts", by_contact=True)
+
+
+# PostgreSQL's contacts' index and the conversations' entries hold a token naming the contact's
+# block of ids (2**CONTACT_BLOCK_BITS of them, in the order contacts were made): the contact
+# list, newest first, looks for a word one block at a time, the newest first (migration 0033;
+# planner.contact_steps). A token is never a gram: grams are letters and digits only.
+CONTACT_BLOCK_BITS = 12
+CONTACT_PREFIX = "@k"
+
+
+def contact_block(contact_id: int) -> int:
+    return contact_id >> CONTACT_BLOCK_BITS
+
+
+def contact_token(block: int) -> str:
+    """The token of a block of contacts (contact_block)."""
+    return f"{CONTACT_PREFIX}{block}"
 
 
 # PostgreSQL's GIN indexes of the search tables (migrations 0001, 0007, 0009).
@@ -141,7 +160,12 @@ async def add_grams(
             db,
             index.pg_table,
             [
-                {"owner_id": owner_id, "grams": arrays[grams]}
+                {
+                    "owner_id": owner_id,
+                    "grams": [*arrays[grams], contact_token(contact_block(owner_id))]
+                    if index.by_contact
+                    else arrays[grams],
+                }
                 for grams, ids in by_grams.items()
                 for owner_id in ids
             ],

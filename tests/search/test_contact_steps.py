@@ -1,0 +1,174 @@
+"""The contact list searched for a word it would walk for looks for it in blocks of contacts,
+the newest first (search.planner.contact_steps, migration 0033): the same pages as the walk,
+newest first, without gaps, whether the word is in a contact's names or in their messages."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from sqlalchemy import text
+
+from madoguchi import search
+from madoguchi.contacts import merging, repository
+from madoguchi.contacts import service as contacts
+from madoguchi.crm import filters
+from madoguchi.kit.context import Ctx
+from madoguchi.search import entries, indexes, planner
+from tests.fixtures import Factory, statements_run
+
+
+def _word() -> str:
+    """A word no other test writes: kanji drawn at random."""
+    return "".join(chr(0x5000 + secrets.randbelow(0x2000)) for _ in range(3))
+
+
+async def _pages(ctx: Ctx, q: str, *, limit: int) -> list[int]:
+    """Every contact the contact list searched for ``q`` finds, page after page."""
+    ids: list[int] = []
+    cursor: int | None = None
+    while True:
+        page = await repository.list_contacts(
+            ctx.db,
+            conditions=filters.from_params(q=q),
+            member_id=None,
+            timezone="Asia/Tokyo",
+            limit=limit,
+            before_id=cursor,
+        )
+        ids += [contact.id for contact in page.contacts]
+        if page.next_cursor is None:
+            return ids
+        cursor = page.next_cursor
+
+
+def _stepped(run: list[str]) -> int:
+    return sum(1 for sql in run if ") AS stepped JOIN contacts" in sql)
+
+
+@pytest.fixture
+def walked_for_every_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every word is walked for in the contact list, whatever the statistics make of it (no
+    word of a test has two thousand matches); blocks of four contact ids."""
+    monkeypatch.setattr(planner, "SEARCH_SET_LIMIT", 0)
+    monkeypatch.setattr(planner, "COMMON_SHARE", 1.0)
+    monkeypatch.setattr(planner, "RARE_ESTIMATE", -1)
+    monkeypatch.setattr(indexes, "CONTACT_BLOCK_BITS", 2)
+
+
+@pytest.mark.usefixtures("walked_for_every_word")
+@pytest.mark.parametrize("rare_estimate", [-1, 10**9])
+async def test_the_contact_list_searched_steps_through_blocks_as_the_walk_pages(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch, rare_estimate: int
+) -> None:
+    """Contacts holding the word in their names (one added by hand, who has no conversation),
+    in a message of a conversation that goes on after it, or nowhere: paged by three, the
+    steps give what the walk gives, newest first, and take more than one step to do it
+    (whether or not the first blocks are looked in first: they hold the word, from the top
+    and from each cursor)."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's contact list walks: its index has no blocks")
+    monkeypatch.setattr(planner, "RARE_ESTIMATE", rare_estimate)
+    channel = await factory.channel()
+    word = _word()
+    holding = []
+    for n in range(14):
+        if n % 3 == 0:
+            made = await contacts.create_contact(ctx, display_name=f"{word} 様{n}")
+            holding.append(made.id)
+            continue
+        written = await factory.inbound(
+            channel,
+            contact=f"{word}-{n}",
+            name=f"客{n}",
+            text=f"{word}の件です" if n % 3 == 1 else "こんにちは",
+        )
+        # The conversation goes on: its entry keeps its contact's token.
+        await factory.inbound(channel, contact=f"{word}-{n}", name=f"客{n}", text="よろしく")
+        if n % 3 == 1:
+            holding.append(written.conversation.contact_id)
+    expected = sorted(holding, reverse=True)
+    await ctx.db.execute(text("SET LOCAL max_parallel_workers_per_gather = 3"))
+    with statements_run() as run:
+        assert await _pages(ctx, word, limit=3) == expected
+    assert _stepped(run) > len(expected) // 3
+    # The steps started no parallel worker, and the transaction has its setting back.
+    assert await ctx.db.scalar(text("SHOW max_parallel_workers_per_gather")) == "3"
+    monkeypatch.setattr(planner, "COMMON_SHARE", -1.0)  # the walk
+    with statements_run() as run:
+        assert await _pages(ctx, word, limit=3) == expected
+    assert _stepped(run) == 0
+
+
+@pytest.mark.usefixtures("walked_for_every_word")
+async def test_a_merged_contact_s_conversation_is_found_under_the_kept_contact(
+    ctx: Ctx, factory: Factory
+) -> None:
+    """A merge moves the conversation to the kept contact, an older one in another block: its
+    entry holds the kept contact's block now, and the search finds them (and the merged-away
+    contact no more); undone, the other contact is found again."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's contact list walks: its index has no blocks")
+    channel = await factory.channel()
+    word = _word()
+    kept = await contacts.create_contact(ctx, display_name="残す 客")
+    for n in range(8):  # the next contacts in other blocks
+        await contacts.create_contact(ctx, display_name=f"間の客{n}")
+    other = await factory.inbound(channel, contact=f"{word}-o", name="統合 客", text=f"{word}の件")
+    assert await _pages(ctx, word, limit=5) == [other.conversation.contact_id]
+    await merging.merge_contacts(
+        ctx, contact_id=kept.id, other_id=other.conversation.contact_id, actor=None
+    )
+    assert await _pages(ctx, word, limit=5) == [kept.id]
+    stored = await ctx.db.scalar(
+        text(f"SELECT grams FROM {search.CONVERSATIONS} WHERE conversation_id = :id"),
+        {"id": other.conversation.id},
+    )
+    tokens = [gram for gram in stored if gram.startswith(entries.TOKEN_PREFIX)]
+    assert tokens[0] == indexes.contact_token(indexes.contact_block(kept.id))
+    assert len(tokens) == 2 and tokens[1].startswith(entries.EPOCH_PREFIX)
+    [undoable] = await merging.merges_into(ctx, contact_id=kept.id)
+    await merging.undo_merge(ctx, merge_id=undoable.merge.id, actor=None)
+    assert await _pages(ctx, word, limit=5) == [other.conversation.contact_id]
+
+
+async def test_a_common_word_is_walked_for_and_sqlite_never_steps(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A word PostgreSQL expects in more than COMMON_SHARE of the entries is walked for: its
+    matches come early. SQLite never steps."""
+    monkeypatch.setattr(planner, "COMMON_SHARE", -1.0)
+    channel = await factory.channel()
+    word = _word()
+    written = await factory.inbound(channel, contact=f"{word}-c", text=f"{word}の件")
+    assert await planner.contact_steps(ctx.db, word, wanted=51, before_id=None) is None
+    with statements_run() as run:
+        assert await _pages(ctx, word, limit=5) == [written.conversation.contact_id]
+    assert _stepped(run) == 0
+
+
+@pytest.mark.usefixtures("walked_for_every_word")
+@pytest.mark.parametrize(("rare_estimate", "tokened"), [(10**9, []), (-1, [True])])
+async def test_a_word_the_newest_blocks_lack_is_read_in_the_rest_at_once(
+    ctx: Ctx,
+    factory: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    rare_estimate: int,
+    tokened: list[bool],
+) -> None:
+    """A full name, whose grams none of the first step's blocks hold: the word is rare, and
+    the rest is one step, which reads the grams' lists whole (not each block's token's list).
+    Where the statistics expect it in few entries, the statement that starts the steps looks
+    in those blocks first, and every block is the one step; else the first blocks are read,
+    then the rest."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's contact list walks: its index has no blocks")
+    monkeypatch.setattr(planner, "RARE_ESTIMATE", rare_estimate)
+    word = _word()
+    held = await contacts.create_contact(ctx, display_name=f"{word} 様")
+    for n in range(4 * planner.FIRST_BLOCKS + 8):
+        await contacts.create_contact(ctx, display_name=f"後の客{n}")
+    with statements_run() as run:
+        assert await _pages(ctx, word, limit=5) == [held.id]
+    steps = [sql for sql in run if ") AS stepped JOIN contacts" in sql]
+    assert ["&&" in sql for sql in steps] == [*tokened, False]
