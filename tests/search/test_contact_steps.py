@@ -5,9 +5,10 @@ newest first, without gaps, whether the word is in a contact's names or in their
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 
 from madoguchi import search
 from madoguchi.contacts import merging, repository
@@ -88,12 +89,9 @@ async def test_the_contact_list_searched_steps_through_blocks_as_the_walk_pages(
         if n % 3 == 1:
             holding.append(written.conversation.contact_id)
     expected = sorted(holding, reverse=True)
-    await ctx.db.execute(text("SET LOCAL max_parallel_workers_per_gather = 3"))
     with statements_run() as run:
         assert await _pages(ctx, word, limit=3) == expected
     assert _stepped(run) > len(expected) // 3
-    # The steps started no parallel worker, and the transaction has its setting back.
-    assert await ctx.db.scalar(text("SHOW max_parallel_workers_per_gather")) == "3"
     monkeypatch.setattr(planner, "COMMON_SHARE", -1.0)  # the walk
     with statements_run() as run:
         assert await _pages(ctx, word, limit=3) == expected
@@ -172,3 +170,46 @@ async def test_a_word_the_newest_blocks_lack_is_read_in_the_rest_at_once(
         assert await _pages(ctx, word, limit=5) == [held.id]
     steps = [sql for sql in run if ") AS stepped JOIN contacts" in sql]
     assert ["&&" in sql for sql in steps] == [*tokened, False]
+
+
+@pytest.mark.usefixtures("walked_for_every_word")
+async def test_a_step_is_never_given_a_parallel_worker(ctx: Ctx, factory: Factory) -> None:
+    """PostgreSQL expects a step's every match as many as any word's, and at a million it gave
+    the step of a full name two parallel workers, whose start cost more than the step. With
+    parallel plans made as cheap as can be, a step still has none (planner._NO_PARALLEL_WORKER),
+    and PostgreSQL's own setting is left as it was."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's contact list walks: its index has no blocks")
+    word = _word()
+    held = await contacts.create_contact(ctx, display_name=f"{word} 様")
+    steps: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
+        if ") AS stepped JOIN contacts" in sql:
+            steps.append((sql, parameters))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        assert await _pages(ctx, word, limit=5) == [held.id]
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    for setting in (
+        "parallel_setup_cost = 0",
+        "parallel_tuple_cost = 0",
+        "min_parallel_table_scan_size = 0",
+        "min_parallel_index_scan_size = 0",
+        "max_parallel_workers_per_gather = 4",
+    ):
+        await ctx.db.execute(text(f"SET LOCAL {setting}"))
+    connection = await ctx.db.connection()
+    sql, parameters = steps[-1]
+
+    async def gathered(sql: str) -> bool:
+        plan = await connection.exec_driver_sql(f"EXPLAIN {sql}", parameters)
+        return any("Gather" in line for line in plan.scalars())
+
+    assert not await gathered(sql)
+    # The same statement with a safe function in its place is given workers.
+    assert "set_config(" in sql
+    assert await gathered(sql.replace("set_config(", "concat_ws(", 1))
+    assert await ctx.db.scalar(text("SHOW max_parallel_workers_per_gather")) == "4"
