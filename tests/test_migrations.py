@@ -143,6 +143,22 @@ def test_the_index_of_marked_messages_holds_them_alone_and_answers_the_mark_filt
     assert "mark_id IS NOT NULL" in definition
 
 
+def _yamada_s_conversation(*, contact_id: int) -> list[str]:
+    """SQL for a channel, a contact (山田 花子, ``contact_id``) and their conversation 7, as
+    any revision since 0008 stores them."""
+    return [
+        "INSERT INTO channels (id, kind, name, settings, enabled, created_at) "
+        "VALUES (1, 'api', 'API', '{}', true, '2026-01-01 00:00:00')",
+        "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
+        "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
+        f"({contact_id}, 1, 'x', '山田', '山田 花子', '山田山田花子', false, false, true, "
+        "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+        "INSERT INTO conversations (id, contact_id, channel_id, state, last_activity_at, "
+        "last_message_preview, created_at) VALUES "
+        f"(7, {contact_id}, 1, 'open', '2026-02-03 04:05:06', '', '2026-01-01 00:00:00')",
+    ]
+
+
 def test_conversations_already_there_get_their_search_entries(fresh: Settings) -> None:
     """0009 gives every existing conversation its entry: names and messages (not system
     lines), keyed by its last activity; the inbox search then finds it. On PostgreSQL 0029
@@ -153,15 +169,7 @@ def test_conversations_already_there_get_their_search_entries(fresh: Settings) -
 
     def fill(connection: Connection) -> None:
         statements = [
-            "INSERT INTO channels (id, kind, name, settings, enabled, created_at) "
-            "VALUES (1, 'api', 'API', '{}', true, '2026-01-01 00:00:00')",
-            "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
-            "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
-            "(1, 1, 'x', '山田', '山田 花子', '山田山田花子', false, false, true, "
-            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
-            "INSERT INTO conversations (id, contact_id, channel_id, state, last_activity_at, "
-            "last_message_preview, created_at) VALUES "
-            "(7, 1, 1, 'open', '2026-02-03 04:05:06', '', '2026-01-01 00:00:00')",
+            *_yamada_s_conversation(contact_id=1),
             "INSERT INTO messages (id, conversation_id, channel_id, kind, text, search_text, "
             "created_at) VALUES (1, 7, 1, 'inbound', 'カット予約', 'かっと予約', "
             "'2026-02-03 04:05:06'), (2, 7, 1, 'system', '担当者を変更', '', "
@@ -309,15 +317,7 @@ def test_contact_block_tokens_are_added_to_what_is_stored_and_taken_out_again(
 
     def fill(connection: Connection) -> None:
         statements = [
-            "INSERT INTO channels (id, kind, name, settings, enabled, created_at) "
-            "VALUES (1, 'api', 'API', '{}', true, '2026-01-01 00:00:00')",
-            "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
-            "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
-            "(9000, 1, 'x', '山田', '山田 花子', '山田山田花子', false, false, true, "
-            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
-            "INSERT INTO conversations (id, contact_id, channel_id, state, last_activity_at, "
-            "last_message_preview, created_at) VALUES "
-            "(7, 9000, 1, 'open', '2026-02-03 04:05:06', '', '2026-01-01 00:00:00')",
+            *_yamada_s_conversation(contact_id=9000),
             "INSERT INTO contact_search (owner_id, grams) VALUES (9000, '{山田,花子}')",
             "INSERT INTO conversation_search (conversation_id, seq, grams, signature) "
             "VALUES (7, 1, '{予約,山田,@e5}', B'0'::bit(2048))",

@@ -170,26 +170,19 @@ async def _stepped(
 ) -> ContactPage:
     """The page newest first, from the contacts each step may hold (search.contact_steps),
     checked against the conditions, step after step until it is full or the steps end."""
-    rows: list[Contact] = []
-    try:
-        step = await anext(steps)
-        while True:
-            statement = (
-                select(Contact)
-                .select_from(step)
-                .join(Contact, Contact.id == step.c.contact_id)
-                .where(*where)
-                .order_by(step.c.contact_id.desc())
-                .limit(limit + 1 - len(rows))
-            )
-            rows += list(await db.scalars(statement))
-            if len(rows) > limit:
-                break
-            step = await steps.asend(len(rows))
-    except StopAsyncIteration:
-        pass
-    finally:
-        await steps.aclose()
+
+    async def read(step: Subquery, wanted: int) -> list[Contact]:
+        statement = (
+            select(Contact)
+            .select_from(step)
+            .join(Contact, Contact.id == step.c.contact_id)
+            .where(*where)
+            .order_by(step.c.contact_id.desc())
+            .limit(wanted)
+        )
+        return list(await db.scalars(statement))
+
+    rows = await search.read_steps(steps, read, limit)
     if len(rows) > limit:
         return ContactPage(contacts=rows[:limit], next_cursor=rows[limit - 1].id)
     return ContactPage(contacts=rows, next_cursor=None)

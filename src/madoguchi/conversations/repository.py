@@ -457,20 +457,13 @@ async def _page(
         # Each step holds its entries after the cursor, in the walk's order; it is told how
         # many rows the page has so far (it may skip what is left).
         steps, rows_of = listing.steps
-        try:
-            step = await anext(steps)
-            while True:
-                wanted = query.limit + 1 - len(rows)
-                order = (step.c.seq.desc(), step.c.conversation_id.desc())
-                statement = finished(rows_of(step), order, wanted)
-                rows += [tuple(row) for row in await db.execute(statement)]
-                if len(rows) > query.limit:
-                    break
-                step = await steps.asend(len(rows))
-        except StopAsyncIteration:
-            pass
-        finally:
-            await steps.aclose()
+
+        async def read(step: Subquery, wanted: int) -> list[tuple[Any, ...]]:
+            order = (step.c.seq.desc(), step.c.conversation_id.desc())
+            statement = finished(rows_of(step), order, wanted)
+            return [tuple(row) for row in await db.execute(statement)]
+
+        rows = await search.read_steps(steps, read, query.limit)
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]

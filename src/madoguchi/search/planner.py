@@ -10,10 +10,10 @@ its caller reads: nothing is left in the session.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -568,3 +568,30 @@ async def contact_steps(
             span = math.ceil((wanted - found) * BLOCK_MARGIN / rate) if rate else top + 1
 
     return steps()
+
+
+Row = TypeVar("Row")
+
+
+async def read_steps(
+    steps: AsyncGenerator[Subquery, int],
+    read: Callable[[Subquery, int], Awaitable[Sequence[Row]]],
+    limit: int,
+) -> list[Row]:
+    """A page's rows from a walk's steps (SearchWalk.steps, contact_steps): each step's rows
+    as ``read(step, wanted)`` gives them (no more than the page still wants), until there are
+    more than ``limit`` (the one past the page says there is a next) or the steps end; each
+    step told how many rows the page has so far. The steps are closed either way."""
+    rows: list[Row] = []
+    try:
+        step = await anext(steps)
+        while True:
+            rows += await read(step, limit + 1 - len(rows))
+            if len(rows) > limit:
+                break
+            step = await steps.asend(len(rows))
+    except StopAsyncIteration:
+        pass
+    finally:
+        await steps.aclose()
+    return rows
