@@ -87,6 +87,24 @@ def statements_run() -> Iterator[list[str]]:
         event.remove(Engine, "before_cursor_execute", seen)
 
 
+@contextmanager
+def steps_run() -> Iterator[list[tuple[str, Any]]]:
+    """The steps of a search's walk run meanwhile (the inbox's entries, the contact list's
+    blocks), each (SQL, parameters): statements_run keeps the SQL alone, and a step's plan
+    needs its parameters."""
+    steps: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
+        if ") AS stepped JOIN" in sql:
+            steps.append((sql, parameters))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        yield steps
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+
+
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, and_, event, func, select, text
+from sqlalchemy import and_, func, select, text
 
 from madoguchi import search
 from madoguchi.contacts import merging, repository
@@ -17,7 +17,7 @@ from madoguchi.contacts.models import Contact
 from madoguchi.crm import filters
 from madoguchi.kit.context import Ctx
 from madoguchi.search import entries, indexes, planner
-from tests.fixtures import Factory, statements_run
+from tests.fixtures import Factory, statements_run, steps_run
 
 
 def _word() -> str:
@@ -183,17 +183,8 @@ async def test_a_step_is_never_given_a_parallel_worker(ctx: Ctx, factory: Factor
         pytest.skip("SQLite's contact list walks: its index has no blocks")
     word = _word()
     held = await contacts.create_contact(ctx, display_name=f"{word} 様")
-    steps: list[tuple[str, Any]] = []
-
-    def seen(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
-        if ") AS stepped JOIN contacts" in sql:
-            steps.append((sql, parameters))
-
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
+    with steps_run() as steps:
         assert await _pages(ctx, word, limit=5) == [held.id]
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
     # Every statement that may run in parallel is given a worker (PostgreSQL 16 renamed it).
     version = int(await ctx.db.scalar(text("SHOW server_version_num")))
     forced = "debug_parallel_query" if version >= 160000 else "force_parallel_mode"

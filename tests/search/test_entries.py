@@ -4,7 +4,6 @@ inbox search."""
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import select, text
 
 from madoguchi import search
 from madoguchi.contacts import service as contacts
@@ -27,7 +26,7 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.text import grams_of
 from madoguchi.search import conversations as searching
 from madoguchi.search import entries, indexes, planner
-from tests.fixtures import Factory, statements_run
+from tests.fixtures import Factory, statements_run, steps_run
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -54,23 +53,6 @@ async def _pages(ctx: Ctx, query: InboxQuery, *, member_id: int = 0) -> list[int
         if page.next_cursor is None:
             return ids
         cursor = Cursor.decode(page.next_cursor)
-
-
-@contextlib.contextmanager
-def _steps_run() -> Iterator[list[tuple[str, Any]]]:
-    """The walk's steps run meanwhile, each (SQL, parameters): tests.fixtures.statements_run
-    keeps the SQL alone, and a step's plan needs its parameters."""
-    steps: list[tuple[str, Any]] = []
-
-    def seen(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
-        if ") AS stepped JOIN" in sql:
-            steps.append((sql, parameters))
-
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
-        yield steps
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
 
 
 def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -254,7 +236,7 @@ async def test_a_step_checks_its_entries_newest_first_and_no_further_than_the_pa
             channel, contact=f"c-{word}-{n}", name=f"客{n}", text=f"{word}の件"
         )
         expected.append(ingested.conversation.id)
-    with _steps_run() as steps:
+    with steps_run() as steps:
         page = await repository.list_conversations(
             ctx.db, member_id=0, query=InboxQuery(q=word, limit=3)
         )
@@ -297,7 +279,7 @@ async def test_every_word_s_step_is_planned_alike_on_postgresql(
     await ctx.db.execute(text(f"ANALYZE {search.CONVERSATIONS}"))
 
     async def planned(q: str) -> list[tuple[str, int]]:
-        with _steps_run() as steps:
+        with steps_run() as steps:
             found = await _found(ctx, q)
         assert len(found) == (30 if q == common else 1)
         sql, parameters = steps[0]
