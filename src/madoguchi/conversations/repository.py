@@ -197,6 +197,7 @@ async def _listing(
         driver = await _driver(db, conditions)
         if driver is not None:
             conditions = await filters.without_walked(db, conditions, *driver)
+            context = replace(context, walked=True)
         if driver is not None and driver[0] == "tag":
             statement = (
                 select(Conversation)

@@ -26,10 +26,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, not_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -62,6 +63,10 @@ class Context:
     member_id: int | None
     timezone: str
     now: datetime
+    # The list walks the rows of one tag or status (conversations.repository's driver), and
+    # the other conditions only filter them: a status's value is kept from PostgreSQL's
+    # planner (_reference).
+    walked: bool = False
 
 
 def parse(raw: Any) -> list[Condition]:
@@ -134,8 +139,9 @@ async def single_valued(
     db: AsyncSession, conditions: Sequence[Condition], *, count_cap: int
 ) -> list[tuple[str, int, int]]:
     """The tags and statuses that every match must have, one id each, with how many contacts
-    carry each (counted up to ``count_cap``): ``[("tag", 3, 2000), ("status", 1, 412)]``. A list
-    can be walked on the rows of any one of them (see conversations.repository).
+    carry each (PostgreSQL's estimate; else counted up to ``count_cap``): ``[("tag", 3, 2000),
+    ("status", 1, 412)]``. A list can be walked on the rows of any one of them (see
+    conversations.repository).
 
     With two or more, checking that each exists and counting them is one query: a filtered
     list costs no more round trips than it must (the ids are remembered for the filter itself).
@@ -157,6 +163,7 @@ async def single_valued(
         (kind, ref if isinstance(ref, int) else await _RESOLVERS[kind](db, ref))
         for kind, ref in refs
     ]
+    estimated = await _estimated_rows(db, ids)
     columns: list[Any] = []
     for kind, ident in ids:
         rows: Select[Any]
@@ -166,16 +173,75 @@ async def single_valued(
         else:
             columns.append(select(Status.id).where(Status.id == ident).scalar_subquery())
             rows = select(Contact.id).where(Contact.status_id == ident)
-        capped = rows.limit(count_cap).subquery()
-        columns.append(select(func.count()).select_from(capped).scalar_subquery())
+        if estimated is None:
+            capped = rows.limit(count_cap).subquery()
+            columns.append(select(func.count()).select_from(capped).scalar_subquery())
     found = (await db.execute(select(*columns))).one()
     result = []
+    step = 1 if estimated is not None else 2
     for n, (kind, ident) in enumerate(ids):
-        if found[2 * n] is None:
+        if found[step * n] is None:
             await _RESOLVERS[kind](db, ident)  # raises the usual NotFound
         known[(kind, ident)] = ident
-        result.append((kind, ident, int(found[2 * n + 1])))
+        size = estimated[n] if estimated is not None else int(found[step * n + 1])
+        result.append((kind, ident, size))
     return result
+
+
+# PostgreSQL's statistics of the tags' rows and the contacts' statuses (ANALYZE's), read again
+# after this many seconds, by database.
+VALUE_STATISTICS_SECONDS = 600.0
+_VALUE_COLUMNS = {("contact_tags", "tag_id"): "tag", ("contacts", "status_id"): "status"}
+_VALUE_STATISTICS = text(
+    "SELECT s.tablename, s.attname, s.null_frac, s.n_distinct, "
+    "s.most_common_vals::text::text[], s.most_common_freqs, c.reltuples "
+    "FROM pg_stats AS s JOIN pg_class AS c ON c.relname = s.tablename "
+    "AND c.relnamespace = current_schema()::regnamespace "
+    "WHERE s.schemaname = current_schema() AND ((s.tablename = 'contact_tags' AND "
+    "s.attname = 'tag_id') OR (s.tablename = 'contacts' AND s.attname = 'status_id'))"
+)
+
+
+@dataclass(frozen=True)
+class _ValueStatistics:
+    """A column's values as ANALYZE counted them: the commonest ones' rows, and the rows of
+    any other value."""
+
+    common: dict[str, float]
+    other: float
+
+
+_value_statistics: dict[str, tuple[float, dict[str, _ValueStatistics]]] = {}
+
+
+async def _estimated_rows(db: AsyncSession, ids: Sequence[tuple[str, int]]) -> list[int] | None:
+    """The rows of each tag or status as PostgreSQL's statistics estimate them, or None where
+    there are none (SQLite; tables never analysed): then they are counted. Counting read up
+    to 2,000 rows of each at a million contacts against a few hundred at a thousand, for the
+    choice of one index to walk (0.58 ms against 0.29 for a tag and a status); an estimate is
+    as good for it (PostgreSQL's own planner goes by it)."""
+    if db.get_bind().dialect.name != "postgresql":
+        return None
+    key = str(db.get_bind().engine.url)
+    read_at, columns = _value_statistics.get(key, (0.0, {}))
+    if monotonic() - read_at > VALUE_STATISTICS_SECONDS:
+        columns = {}
+        for table, column, nulls, distinct, values, freqs, rows in await db.execute(
+            _VALUE_STATISTICS
+        ):
+            rows = max(0.0, float(rows or 0.0))
+            common = dict(zip(values or [], freqs or [], strict=True))
+            # n_distinct: a count, or (negative) a share of the rows.
+            count = -distinct * rows if distinct < 0 else distinct
+            rest = max(0.0, 1.0 - (nulls or 0.0) - sum(common.values()))
+            others = max(1.0, count - len(common))
+            columns[_VALUE_COLUMNS[(table, column)]] = _ValueStatistics(
+                {value: share * rows for value, share in common.items()}, rest / others * rows
+            )
+        _value_statistics[key] = (monotonic(), columns)
+    if any(kind not in columns for kind, _ in ids):
+        return None
+    return [round(columns[kind].common.get(str(ident), columns[kind].other)) for kind, ident in ids]
 
 
 async def without_walked(
@@ -256,7 +322,9 @@ async def _compile(db: AsyncSession, condition: Condition, context: Context) -> 
     if field == "tag":
         return await _tag(db, op, value)
     if field == "status":
-        return await _reference(db, op, value, Contact.status_id, _status_id, "status")
+        return await _reference(
+            db, op, value, Contact.status_id, _status_id, "status", unplanned=context.walked
+        )
     if field == "mark":
         return await _mark(db, op, value, context)
     if field == "channel":
@@ -372,7 +440,16 @@ async def _reference(
     column: InstrumentedAttribute[int | None],
     resolve: Any,
     field: str,
+    *,
+    unplanned: bool = False,
 ) -> ColumnElement[bool]:
+    """``unplanned``: one value is compared as a subquery's (an InitPlan), which PostgreSQL's
+    planner does not see. A statement that all requests share (a prepared one, after five
+    runs) is planned without the values; where each request's plan knows a value's share and
+    comes out cheaper, PostgreSQL plans every request again. The tag + status list at a million
+    did (0.6 ms a page: a status in 38 % of the contacts, where the shared plan counts one in
+    five). Where the list walks another condition's rows, the status only filters them, and
+    no plan needs its share."""
     _require(op, ("eq", "in", "ne", "empty", "not_empty"), field)
     if op == "empty":
         return column.is_(None)
@@ -381,6 +458,8 @@ async def _reference(
     ids = [await resolve(db, ref) for ref in _as_list(value)]
     if op == "ne":
         return or_(column.is_(None), column.not_in(ids))
+    if unplanned and len(ids) == 1 and db.get_bind().dialect.name == "postgresql":
+        return column == select(literal(ids[0])).scalar_subquery()
     return column.in_(ids)
 
 
