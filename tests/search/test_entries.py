@@ -4,6 +4,7 @@ inbox search."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -210,6 +211,9 @@ async def test_a_rare_word_is_found_in_one_step_or_two_on_postgresql(
         assert await _found(ctx, word) == [found.conversation.id]
     walked = [sql for sql in run if ") AS stepped JOIN" in sql]
     assert len(walked) == statements, walked
+    # A step asks for what the page still wants as a parameter: one statement for any number
+    # (repository.page_size_sql writes a page's own size in, not a step's).
+    assert all(re.search(r"LIMIT \$\d+::INTEGER$", sql) for sql in walked), walked
 
 
 async def test_a_step_checks_its_entries_newest_first_and_no_further_than_the_page_on_postgresql(

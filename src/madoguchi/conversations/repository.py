@@ -431,15 +431,10 @@ async def _page(
         raise Invalid("limit must be between 1 and %(n)d.", n=MAX_PAGE)
     listing = await _listing(db, member_id=member_id, query=query, timezone=timezone, now=now)
 
-    def finished(statement: AnySelect, order: Sequence[Any], limit: int) -> AnySelect:
+    def finished(statement: AnySelect, order: Sequence[Any], limit: int | Any) -> AnySelect:
         if only is not None:
             statement = statement.with_only_columns(only, maintain_column_froms=True)
-        # The page's size written into the statement (page_size_sql), not a parameter.
-        return (
-            statement.add_columns(listing.activity, listing.ident)
-            .order_by(*order)
-            .limit(page_size_sql(limit))
-        )
+        return statement.add_columns(listing.activity, listing.ident).order_by(*order).limit(limit)
 
     rows: list[Any] = []
     if listing.steps is None:
@@ -452,7 +447,8 @@ async def _page(
                 < tuple_(query.cursor.at, query.cursor.id)
             )
         order = listing.order or (listing.activity.desc(), listing.ident.desc())
-        statement = finished(statement, order, query.limit + 1)
+        # The page's size written into the statement (page_size_sql), not a parameter.
+        statement = finished(statement, order, page_size_sql(query.limit + 1))
         rows = [tuple(row) for row in await _page_rows(db, statement, walk=listing.walk)]
     else:
         # Each step holds its entries after the cursor, in the walk's order; it is told how
@@ -494,7 +490,9 @@ def page_size_sql(limit: int) -> ColumnElement[int]:
     not know it, expects a tenth of the rows, and at a million contacts is a parallel walk
     costing 8 ms; so it planned each request's statement again, knowing the limit: 0.6 ms of
     planning a page for a tag's list (1.53 -> 0.91 ms in process). Written in, the shared
-    plan walks as each request's did. A few page sizes, a few statements."""
+    plan walks as each request's did. A few page sizes, a few statements. Not a search's
+    steps: each asks for what the page still wants, any number, and a statement for each
+    number was one more to plan (their plans know no value anyway: planner._unplanned)."""
     return literal_column(str(int(limit)), Integer)
 
 
