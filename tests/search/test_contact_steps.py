@@ -206,3 +206,21 @@ async def test_a_step_is_never_given_a_parallel_worker(ctx: Ctx, factory: Factor
     assert await gathered(Contact.id > 0)
     assert not await gathered(and_(Contact.id > 0, planner._NO_PARALLEL_WORKER))
     assert await ctx.db.scalar(text("SHOW max_parallel_workers_per_gather")) == "4"
+
+
+@pytest.mark.usefixtures("walked_for_every_word")
+async def test_a_search_beside_a_malformed_condition_is_refused_before_any_step(
+    ctx: Ctx,
+) -> None:
+    """The conditions are checked before the steps read anything: a malformed one beside the
+    word is refused with a sentence, and the session goes on."""
+    from madoguchi.kit.errors import Invalid
+
+    word = _word()
+    malformed = [filters.Condition("text", "contains", word), filters.Condition("tag", "eq", [])]
+    with statements_run() as run, pytest.raises(Invalid, match="at least one tag"):
+        await repository.list_contacts(
+            ctx.db, conditions=malformed, member_id=None, timezone="Asia/Tokyo"
+        )
+    assert _stepped(run) == 0
+    assert await _pages(ctx, word, limit=5) == []

@@ -139,11 +139,12 @@ async def list_contacts(
     )
     # Searched for one text, newest first: the contacts that may hold it, a block at a time
     # (PostgreSQL, where the text is not common: search.contact_steps), each checked alone.
+    # The steps run nothing until they are read: the conditions are checked first.
     texts = [condition.value for condition in conditions if condition.field == "text"]
     if sort == ContactSort.newest and len(texts) == 1 and isinstance(texts[0], str):
-        checked = await filters.compile_conditions(db, conditions, context, text_checked=True)
         steps = await search.contact_steps(db, texts[0], wanted=limit + 1, before_id=before_id)
         if steps is not None:
+            checked = await filters.compile_conditions(db, conditions, context, text_checked=True)
             return await _stepped(db, steps, checked.where, limit)
     plan = await filters.compile_conditions(db, conditions, context)
     where = list(plan.where)

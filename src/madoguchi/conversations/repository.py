@@ -431,7 +431,9 @@ async def _page(
         raise Invalid("limit must be between 1 and %(n)d.", n=MAX_PAGE)
     listing = await _listing(db, member_id=member_id, query=query, timezone=timezone, now=now)
 
-    def finished(statement: AnySelect, order: Sequence[Any], limit: int | Any) -> AnySelect:
+    def finished(
+        statement: AnySelect, order: Sequence[Any], limit: int | ColumnElement[int]
+    ) -> AnySelect:
         if only is not None:
             statement = statement.with_only_columns(only, maintain_column_froms=True)
         return statement.add_columns(listing.activity, listing.ident).order_by(*order).limit(limit)
