@@ -1197,3 +1197,28 @@ def test_demo_if_empty_loads_once(settings: Settings, database: Database, tmp_pa
 
     assert asyncio.run(count(Member)) == 3
     assert asyncio.run(count(Contact)) == demo_contacts() + 50
+
+
+async def test_two_customers_drawn_the_same_address_still_load(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo draws each customer's id afresh at every load. An address is one of 9,000, and
+    two customers drawn alike made the load fail on the contacts' unique (channel, id), about
+    once in 1,500 loads (a full run of the tests met it). Here the first two addresses drawn
+    are the same: the second is drawn again, and every contact is written."""
+    from madoguchi.contacts.models import Contact
+    from madoguchi.demo import loader
+
+    drawn = loader._customer_id
+    addresses = iter(["customer.1234@example.jp"] * 2)
+
+    def alike(kind: str, name: str, rng: Any) -> str:
+        if kind == "email":
+            return next(addresses, None) or drawn(kind, name, rng)
+        return drawn(kind, name, rng)
+
+    monkeypatch.setattr(loader, "_customer_id", alike)
+    result = await demo.load_demo(ctx)
+    ids = list(await ctx.db.scalars(select(Contact.external_id)))
+    assert len(ids) == len(set(ids)) == result.contacts
+    assert "customer.1234@example.jp" in ids
