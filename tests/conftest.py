@@ -25,6 +25,7 @@ from madoguchi.config import Settings
 from madoguchi.crm import defaults
 from madoguchi.crm.models import Mark, Status
 from madoguchi.events import Event, InProcessBus
+from madoguchi.kit import pgstats
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Base, Database
 from madoguchi.kit.migrate import upgrade
@@ -100,6 +101,7 @@ async def _wipe(database: Database) -> None:
 async def database(settings: Settings) -> AsyncIterator[Database]:
     database = Database(settings.sqlalchemy_url)
     await _wipe(database)
+    pgstats.clear()  # the statistics of the rows wiped
     yield database
     await database.dispose()
 

@@ -17,6 +17,7 @@ from madoguchi.conversations.repository import InboxQuery
 from madoguchi.crm import fields, records, tags
 from madoguchi.crm.filters import Condition, Context, Scope, day_range
 from madoguchi.crm.statuses import list_statuses
+from madoguchi.kit import pgstats
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
 from tests.fixtures import Factory, statements_run
@@ -307,7 +308,7 @@ async def test_a_tag_and_a_status_walk_the_one_with_fewer_rows_as_postgresql_est
     if ctx.dialect == "postgresql":
         await ctx.db.execute(text("ANALYZE contact_tags"))
         await ctx.db.execute(text("ANALYZE contacts"))
-    filters._value_statistics.clear()
+    pgstats.clear()
     chosen = (Condition("status", "eq", status.id), Condition("tag", "eq", tag.id))
     with statements_run() as run:
         sizes = await filters.single_valued(ctx.db, chosen, count_cap=2000)

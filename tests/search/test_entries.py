@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -310,8 +309,13 @@ async def test_a_phrase_whose_bigrams_come_together_is_not_gathered_on_postgresq
     keeps them."""
     if ctx.dialect != "postgresql":
         pytest.skip("SQLite's FTS5 index answers newest first in one statement")
-    kept = indexes._GramStatistics(time.monotonic(), {"本": 0.06, "様": 0.78}, 0.005, 1_000_000.0)
-    monkeypatch.setattr(indexes, "_gram_statistics", {search.CONVERSATIONS: kept})
+    kept = indexes._GramStatistics({"本": 0.06, "様": 0.78}, 0.005, 1_000_000.0)
+
+    async def statistics(db: object, table: str) -> indexes._GramStatistics:
+        assert table == search.CONVERSATIONS
+        return kept
+
+    monkeypatch.setattr(indexes, "_statistics", statistics)
     monkeypatch.setattr(planner, "COMMON_SHARE", 1.0)
 
     async def estimates(q: str) -> tuple[int | None, int | None]:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from madoguchi import search
 from madoguchi.conversations import repository
 from madoguchi.conversations.repository import InboxQuery
+from madoguchi.kit import pgstats
 from madoguchi.kit import text as kit_text
 from madoguchi.kit.context import Ctx
 from madoguchi.search import indexes
@@ -77,7 +78,7 @@ async def test_a_words_estimate_is_postgresqls_own(
         await factory.inbound(channel, contact=f"estimate-{n}", text=text_of)
     await ctx.db.commit()
     await ctx.db.execute(text(f"ANALYZE {search.CONVERSATIONS}"))
-    monkeypatch.setattr(indexes, "_gram_statistics", {})
+    pgstats.clear()
     for word in ("予約", "お願いします", "キャンセル", "予約お願い", "ぬゑ", "ぬゑゐ"):
         hits, every = await indexes.estimated_share(ctx.db, search.CONVERSATIONS, word) or (0, 0)
         plan = await ctx.db.scalar(

@@ -43,6 +43,7 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.crm import filters, tags
 from madoguchi.crm.models import ContactTag, Mark, Status, Tag
+from madoguchi.kit import pgstats
 from madoguchi.kit.db import AnySelect, utcnow
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.ids import is_id
@@ -317,17 +318,12 @@ async def _searched(
 # a search of 一覧 reads. Below it (a team that keeps up with 未確認, a member with few
 # conversations), the view is short and walking it is cheap.
 VIEW_ENTRIES_SHARE = 0.1
-_UNREAD_SHARE = text(
-    "SELECT (SELECT reltuples FROM pg_class WHERE oid = 'conversation_team_unreads'::regclass),"
-    " (SELECT reltuples FROM pg_class WHERE oid = 'conversations'::regclass)"
-)
-# The conversations' columns the state views are ruled by, as ANALYZE last counted them: each
-# value's share among the commonest, and the share of NULL.
-_VIEW_COLUMNS = text(
-    "SELECT attname, null_frac, most_common_vals::text::text[], most_common_freqs FROM pg_stats"
-    " WHERE schemaname = current_schema() AND tablename = 'conversations'"
-    " AND attname IN ('state', 'assignee_id')"
-)
+# The columns the state views are ruled by, whose statistics (kit.pgstats: each value's share
+# among the commonest, and the share of NULL) tell a view's share; the rows of the team's
+# unread marks against the conversations' tell 未確認's.
+_STATE = ("conversations", "state")
+_ASSIGNEE = ("conversations", "assignee_id")
+_UNREAD_ROWS = ("conversation_team_unreads", "conversation_id")
 
 
 async def _view_is_common(
@@ -342,16 +338,16 @@ async def _view_is_common(
     if view == View.unread:
         if mode != UnreadMode.team:
             return False
-        unread, every = (await db.execute(_UNREAD_SHARE)).one()
-        return bool(every > 0 and unread >= 0 and unread >= every * VIEW_ENTRIES_SHARE)
+        read = await pgstats.columns(db, [_UNREAD_ROWS, _STATE])
+        unread, every = (read[key].rows if key in read else 0.0 for key in (_UNREAD_ROWS, _STATE))
+        return every > 0 and unread >= 0 and unread >= every * VIEW_ENTRIES_SHARE
     if view not in WALKED_VIEWS:  # 非表示中
         return False
-    shares: dict[str, tuple[float, dict[str, float]]] = {
-        name: (null_share, dict(zip(values or [], freqs or [], strict=True)))
-        for name, null_share, values, freqs in await db.execute(_VIEW_COLUMNS)
-    }
-    state = shares.get("state", (0.0, {}))[1]
-    null_share, assignees = shares.get("assignee_id", (0.0, {}))
+    read = await pgstats.columns(db, [_STATE, _ASSIGNEE])
+    none = pgstats.ColumnStatistics(rows=0.0)
+    state = read.get(_STATE, none).values or {}
+    assigned = read.get(_ASSIGNEE, none)
+    null_share, assignees = assigned.null_share, assigned.values or {}
     match view:
         case View.mine:
             share = assignees.get(str(member_id), 0.0) * state.get(ConversationState.open, 0.0)

@@ -26,11 +26,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
-from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, not_, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -41,7 +40,7 @@ from madoguchi.crm import marks, statuses, tags, values
 from madoguchi.crm.fields import field_by_key
 from madoguchi.crm.models import ContactTag, Field, FieldType, FieldValue, Record, Status, Tag
 from madoguchi.crm.records import check_record_day, find_book
-from madoguchi.kit import jsonsafe
+from madoguchi.kit import jsonsafe, pgstats
 from madoguchi.kit.errors import Invalid
 from madoguchi.kit.ids import MAX_ID, is_id
 from madoguchi.search import Scope as Scope  # what is filtered is what text search is for
@@ -188,30 +187,8 @@ async def single_valued(
     return result
 
 
-# PostgreSQL's statistics of the tags' rows and the contacts' statuses (ANALYZE's), read again
-# after this many seconds, by database.
-VALUE_STATISTICS_SECONDS = 600.0
-_VALUE_COLUMNS = {("contact_tags", "tag_id"): "tag", ("contacts", "status_id"): "status"}
-_VALUE_STATISTICS = text(
-    "SELECT s.tablename, s.attname, s.null_frac, s.n_distinct, "
-    "s.most_common_vals::text::text[], s.most_common_freqs, c.reltuples "
-    "FROM pg_stats AS s JOIN pg_class AS c ON c.relname = s.tablename "
-    "AND c.relnamespace = current_schema()::regnamespace "
-    "WHERE s.schemaname = current_schema() AND ((s.tablename = 'contact_tags' AND "
-    "s.attname = 'tag_id') OR (s.tablename = 'contacts' AND s.attname = 'status_id'))"
-)
-
-
-@dataclass(frozen=True)
-class _ValueStatistics:
-    """A column's values as ANALYZE counted them: the commonest ones' rows, and the rows of
-    any other value."""
-
-    common: dict[str, float]
-    other: float
-
-
-_value_statistics: dict[str, tuple[float, dict[str, _ValueStatistics]]] = {}
+# The columns whose PostgreSQL statistics (kit.pgstats) estimate a tag's or a status's rows.
+_VALUE_COLUMNS = {"tag": ("contact_tags", "tag_id"), "status": ("contacts", "status_id")}
 
 
 async def _estimated_rows(db: AsyncSession, ids: Sequence[tuple[str, int]]) -> list[int] | None:
@@ -222,26 +199,14 @@ async def _estimated_rows(db: AsyncSession, ids: Sequence[tuple[str, int]]) -> l
     as good for it (PostgreSQL's own planner goes by it)."""
     if db.get_bind().dialect.name != "postgresql":
         return None
-    key = str(db.get_bind().engine.url)
-    read_at, columns = _value_statistics.get(key, (0.0, {}))
-    if monotonic() - read_at > VALUE_STATISTICS_SECONDS:
-        columns = {}
-        for table, column, nulls, distinct, values, freqs, rows in await db.execute(
-            _VALUE_STATISTICS
-        ):
-            rows = max(0.0, float(rows or 0.0))
-            common = dict(zip(values or [], freqs or [], strict=True))
-            # n_distinct: a count, or (negative) a share of the rows.
-            count = -distinct * rows if distinct < 0 else distinct
-            rest = max(0.0, 1.0 - (nulls or 0.0) - sum(common.values()))
-            others = max(1.0, count - len(common))
-            columns[_VALUE_COLUMNS[(table, column)]] = _ValueStatistics(
-                {value: share * rows for value, share in common.items()}, rest / others * rows
-            )
-        _value_statistics[key] = (monotonic(), columns)
-    if any(kind not in columns for kind, _ in ids):
-        return None
-    return [round(columns[kind].common.get(str(ident), columns[kind].other)) for kind, ident in ids]
+    read = await pgstats.columns(db, list(_VALUE_COLUMNS.values()))
+    estimated = []
+    for kind, ident in ids:
+        column = read.get(_VALUE_COLUMNS[kind])
+        if column is None or not column.analysed:
+            return None
+        estimated.append(round(column.rows_of(ident)))
+    return estimated
 
 
 async def without_walked(

@@ -8,7 +8,6 @@ table (a phrase of adjacent bigrams matches a substring); PostgreSQL in a GIN-in
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
+from madoguchi.kit import pgstats
 from madoguchi.kit.db import bulk_insert
 from madoguchi.kit.text import gram_sequence, grams_in, query_grams, search_key
 
@@ -294,9 +294,8 @@ async def estimated_phrase_hits(db: AsyncSession, table: str, query: str) -> int
 
 
 # A gram PostgreSQL's statistics find in more than this share of a table's rows is left out of
-# the index condition (selective_grams); the statistics are read again after this many seconds.
+# the index condition (selective_grams).
 COMMON_GRAM_SHARE = 0.3
-GRAM_STATISTICS_SECONDS = 600.0
 # PostgreSQL's DEFAULT_CONTAIN_SEL: its share for an array containment it has no statistics for.
 DEFAULT_CONTAIN_SHARE = 0.005
 
@@ -306,37 +305,18 @@ class _GramStatistics:
     """What PostgreSQL's statistics say of a table's grams: the most common ones' shares of
     its rows, the share taken for any other (``unlisted``), and how many rows it has."""
 
-    read_at: float
     shares: dict[str, float]
     unlisted: float
     rows: float
 
 
-_gram_statistics: dict[str, _GramStatistics] = {}
-_STATISTICS = text(
-    "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
-    "FROM pg_class AS c LEFT JOIN pg_stats AS s ON s.tablename = c.relname "
-    "AND s.attname = 'grams' AND s.schemaname = current_schema() "
-    "WHERE c.relname = :table AND c.relnamespace = current_schema()::regnamespace"
-)
-
-
 async def _statistics(db: AsyncSession, table: str) -> _GramStatistics:
-    """The table's gram statistics, read again after GRAM_STATISTICS_SECONDS."""
-    known = _gram_statistics.get(table)
-    if known is not None and time.monotonic() - known.read_at <= GRAM_STATISTICS_SECONDS:
-        return known
-    row = (await db.execute(_STATISTICS, {"table": table})).first()
-    elements, frequencies, rows = (row[0], row[1], row[2]) if row else (None, None, 0.0)
-    shares: dict[str, float] = {}
-    unlisted = DEFAULT_CONTAIN_SHARE
-    # The frequencies end with three more: the least and the greatest listed, and nulls'.
-    if elements and frequencies and len(frequencies) == len(elements) + 3:
-        shares = dict(zip(elements, frequencies, strict=False))
-        unlisted = min(DEFAULT_CONTAIN_SHARE, frequencies[len(elements)] / 2)
-    known = _GramStatistics(time.monotonic(), shares, unlisted, max(0.0, float(rows or 0.0)))
-    _gram_statistics[table] = known
-    return known
+    """The table's gram statistics, as kit.pgstats keeps them."""
+    read = (await pgstats.columns(db, [(table, "grams")])).get((table, "grams"))
+    if read is None or not read.elements or read.least_element_share is None:
+        return _GramStatistics({}, DEFAULT_CONTAIN_SHARE, max(0.0, read.rows if read else 0.0))
+    unlisted = min(DEFAULT_CONTAIN_SHARE, read.least_element_share / 2)
+    return _GramStatistics(read.elements, unlisted, max(0.0, read.rows))
 
 
 async def selective_grams(db: AsyncSession, table: str, grams: Sequence[str]) -> list[str]:
