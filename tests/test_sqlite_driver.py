@@ -22,9 +22,11 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    column,
     func,
     insert,
     select,
+    table,
     text,
     update,
 )
@@ -32,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from madoguchi.channels.models import Channel
 from madoguchi.kit import sqlite as sqlite_driver
-from madoguchi.kit.db import Database, JSONType, UTCDateTime
+from madoguchi.kit.db import Database, JSONType, UTCDateTime, in_ids
 from madoguchi.kit.sqlite import PREFETCH
 from tests.fixtures import statements_run
 
@@ -471,3 +473,48 @@ async def test_a_writer_waits_for_the_lock_in_the_thread_while_the_loop_goes_on(
     async with scratch.read_sessions() as session:
         rows = await session.execute(text("SELECT label FROM t WHERE n IN (-20, -21) ORDER BY n"))
         assert [label for (label,) in rows] == ["second", "first"]
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"),
+    [
+        ("2026-03-02 10:00:00.123456", datetime(2026, 3, 2, 10, 0, 0, 123456, tzinfo=UTC)),
+        ("2026-03-02 10:00:00", datetime(2026, 3, 2, 10, 0, tzinfo=UTC)),  # CURRENT_TIMESTAMP's
+        ("2026-03-02T10:00:00.5", datetime(2026, 3, 2, 10, 0, 0, 500000, tzinfo=UTC)),
+        ("2026-03-02 19:00:00+09:00", datetime(2026, 3, 2, 10, 0, tzinfo=UTC)),  # a zone: kept
+        (None, None),
+    ],
+)
+async def test_a_timestamp_stored_as_text_reads_as_the_same_utc_time(
+    scratch: Database, stored: str | None, read: datetime | None
+) -> None:
+    """SQLite's text of a timestamp reads as that time in UTC, aware: as SQLAlchemy's own
+    reading gave it, in one step (the usual form), or SQLAlchemy's way (any other)."""
+    async with scratch.write_sessions() as session:
+        await session.run_sync(lambda sync: _typed.create_all(sync.connection()))
+        await session.execute(
+            text("INSERT INTO typed (id, at, flag) VALUES (1, :at, 0)"), {"at": stored}
+        )
+        found = await session.scalar(select(TYPED.c.at))
+    assert found == read
+    assert found is None or found.tzinfo is UTC
+
+
+async def test_ids_given_as_one_parameter_find_their_rows_with_the_primary_key(
+    scratch: Database,
+) -> None:
+    """``in_ids``: the rows of the ids given (none for none), as one JSON parameter, read by
+    the primary key; a condition as it is, not compared with 1 (which no index serves)."""
+    rows = table("t", column("n", Integer), column("label", Text))
+    statement = select(rows.c.label).where(in_ids(rows.c.n, "ids")).order_by(rows.c.n)
+    async with scratch.read_sessions() as session:
+        assert list(await session.scalars(statement, {"ids": [3, 1, 3, 999_999]})) == [
+            "row 1",
+            "row 3",
+        ]
+        assert list(await session.scalars(statement, {"ids": []})) == []
+        connection = await session.connection()
+        sql = str(statement.compile(connection.sync_connection))
+        assert "= 1" not in sql
+        plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("[1]",))
+        assert any("INTEGER PRIMARY KEY" in row[-1] for row in plan)

@@ -44,7 +44,7 @@ from madoguchi.conversations.models import (
 from madoguchi.crm import filters, tags
 from madoguchi.crm.models import ContactTag, Mark, Status, Tag
 from madoguchi.kit import pgstats
-from madoguchi.kit.db import AnySelect, utcnow
+from madoguchi.kit.db import AnySelect, in_ids, utcnow
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.ids import is_id
 from madoguchi.workspace.models import WorkspaceValue
@@ -434,6 +434,9 @@ async def _page(
             statement = statement.with_only_columns(only, maintain_column_froms=True)
         return statement.add_columns(listing.activity, listing.ident).order_by(*order).limit(limit)
 
+    # Plain columns (``only``) are read on the connection: the session's execute would set up
+    # an ORM result for them.
+    reader: AsyncSession | AsyncConnection = db if only is None else await _plain_reader(db)
     rows: list[Any] = []
     if listing.steps is None:
         statement: AnySelect = listing.statement
@@ -447,7 +450,7 @@ async def _page(
         order = listing.order or (listing.activity.desc(), listing.ident.desc())
         # The page's size written into the statement (page_size_sql), not a parameter.
         statement = finished(statement, order, page_size_sql(query.limit + 1))
-        rows = [tuple(row) for row in await _page_rows(db, statement, walk=listing.walk)]
+        rows = [tuple(row) for row in await _page_rows(reader, statement, walk=listing.walk)]
     else:
         # Each step holds its entries after the cursor, in the walk's order; it is told how
         # many rows the page has so far (it may skip what is left).
@@ -456,7 +459,7 @@ async def _page(
         async def read(step: Subquery, wanted: int) -> list[tuple[Any, ...]]:
             order = (step.c.seq.desc(), step.c.conversation_id.desc())
             statement = finished(rows_of(step), order, wanted)
-            return [tuple(row) for row in await db.execute(statement)]
+            return [tuple(row) for row in await reader.execute(statement)]
 
         rows = await search.read_steps(steps, read, query.limit)
     next_cursor = None
@@ -532,12 +535,15 @@ _WALKED = text(
 )
 
 
-async def _page_rows(db: AsyncSession, statement: Any, *, walk: bool) -> Sequence[Any]:
+async def _page_rows(
+    db: AsyncSession | AsyncConnection, statement: Any, *, walk: bool
+) -> Sequence[Any]:
     """The page's rows. For a common search term on PostgreSQL the planner cannot know that
     matches come early in the walk: it would gather them all and sort. With sorting off for
     this one statement it walks the index and stops after a page (300 ms -> 4 ms at 100,000),
     and with the other joins off it looks up each row it walks (_WALK_SETTINGS)."""
-    if not walk or db.get_bind().dialect.name != "postgresql":
+    bind = db if isinstance(db, AsyncConnection) else db.get_bind()
+    if not walk or bind.dialect.name != "postgresql":
         return (await db.execute(statement)).all()
     was = (await db.execute(_WALKING)).one()
     rows = (await db.execute(statement)).all()
@@ -630,7 +636,7 @@ class InboxItem:
 def _rows_of(model: Any) -> AnySelect:
     """The rows of ``model`` with the ``ids`` given, built once: a page's few reads cost less
     than building them did (issue 14)."""
-    return select(model).where(model.id.in_(bindparam("ids", expanding=True)))
+    return select(model).where(in_ids(model.id, "ids"))
 
 
 async def _by_id(db: AsyncSession, model: Any, ids: set[Any]) -> dict[int, Any]:
@@ -644,18 +650,18 @@ _CONTACTS_LABELLED = (
     select(Contact, Status, Mark)
     .outerjoin(Status, Status.id == Contact.status_id)
     .outerjoin(Mark, Mark.id == Contact.mark_id)
-    .where(Contact.id.in_(bindparam("ids", expanding=True)))
+    .where(in_ids(Contact.id, "ids"))
 )
 # This member's unread rows, the team's, and whose 未確認 the workspace shows (as
 # ``unread_mode`` reads it: workspace.unread.per_member_chosen), in one statement.
 _UNREADS = union_all(
     select(literal("own"), ConversationUnread.conversation_id, ConversationUnread.count).where(
         ConversationUnread.member_id == bindparam("member_id"),
-        ConversationUnread.conversation_id.in_(bindparam("ids", expanding=True)),
+        in_ids(ConversationUnread.conversation_id, "ids"),
     ),
     select(
         literal("team"), ConversationTeamUnread.conversation_id, ConversationTeamUnread.count
-    ).where(ConversationTeamUnread.conversation_id.in_(bindparam("ids", expanding=True))),
+    ).where(in_ids(ConversationTeamUnread.conversation_id, "ids")),
     select(literal("mode"), literal(0), literal(1))
     .select_from(WorkspaceValue)
     .where(per_member_chosen()),
@@ -783,7 +789,7 @@ _LINES: AnySelect = (
     .join(Channel, Channel.id == Conversation.channel_id)
     .outerjoin(Status, Status.id == Contact.status_id)
     .outerjoin(Mark, Mark.id == Contact.mark_id)
-    .where(Conversation.id.in_(bindparam("ids", expanding=True)))
+    .where(in_ids(Conversation.id, "ids"))
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from madoguchi.audit import service as audit
@@ -16,7 +16,7 @@ from madoguchi.crm.models import ContactTag, Tag, TagFolder
 from madoguchi.events.types import ContactUpdated, TagAdded, TagsChanged
 from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import AnyRow, AnySelect
+from madoguchi.kit.db import AnyRow, AnySelect, in_ids
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import next_position
@@ -290,7 +290,7 @@ async def delete_tag(ctx: Ctx, *, actor: Member | None, tag_id: int) -> None:
 _TAGS_OF: AnySelect = (
     select(ContactTag.contact_id, Tag)
     .join(Tag, Tag.id == ContactTag.tag_id)
-    .where(ContactTag.contact_id.in_(bindparam("contact_ids", expanding=True)))
+    .where(in_ids(ContactTag.contact_id, "contact_ids"))
     .order_by(Tag.position, Tag.id)
 )
 # The same as plain values (contact_id, id, name): for the API's lists, without ORM objects.

@@ -19,14 +19,19 @@ from uuid import UUID
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     Column,
+    ColumnElement,
     DateTime,
     Insert,
     MetaData,
     Row,
     Select,
     Table,
+    Text,
     TextClause,
+    bindparam,
     event,
     func,
     insert,
@@ -34,7 +39,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -43,6 +48,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, make_transient_to_detached
 from sqlalchemy.orm.attributes import (
     instance_dict,
@@ -52,6 +58,7 @@ from sqlalchemy.orm.attributes import (
 )
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
 from madoguchi.kit import sqlite
@@ -87,12 +94,87 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
+        if value is None or value.tzinfo is UTC:
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """On SQLite, the stored text read as UTC in one step: parsed, then given its zone by
+        ``replace``, a page's hundred timestamps cost a third of its line statement (issue 14).
+        Text it does not read (none of ours) goes the general way."""
+        general = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or general is None:
+            return general
+        parse = datetime.fromisoformat
+
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            if isinstance(value, str) and len(value) <= 26:
+                try:
+                    return parse(value + "+00:00")
+                except ValueError:
+                    pass
+            return general(value)
+
+        return process
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class IdList(TypeDecorator[list[int]]):
+    """A list of ids as one parameter: a JSON array on SQLite (read with ``json_each``), an
+    array on PostgreSQL. See ``in_ids``."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(ARRAY(BigInteger()))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Sequence[int] | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        ids = [int(ident) for ident in value]
+        return ids if dialect.name == "postgresql" else "[" + ",".join(map(str, ids)) + "]"
+
+
+class InIds(ColumnElement[bool]):
+    """``column IN`` the ids given as the parameter ``name`` (a list), bound as one value
+    (IdList). An expanding IN list is written out again by SQLAlchemy at every execution, one
+    parameter per id: a sixth of the inbox page's reads for its 50 ids (issue 14)."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition as it is (not "= 1" on SQLite)
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's own declaration
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        self.column = column
+        self.ids = bindparam(name, type_=IdList())
+
+
+def in_ids(column: Any, name: str) -> ColumnElement[bool]:
+    """``column`` among the ids passed as the parameter ``name`` (InIds)."""
+    return InIds(column, name)
+
+
+@compiles(InIds)
+def _in_ids_sqlite(element: InIds, compiler: Any, **kw: Any) -> str:
+    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
+    return f"{column} IN (SELECT value FROM json_each({ids}))"
+
+
+@compiles(InIds, "postgresql")
+def _in_ids_postgresql(element: InIds, compiler: Any, **kw: Any) -> str:
+    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
+    return f"{column} = ANY({ids})"
 
 
 # How often the serving process checkpoints SQLite's log (Database.keep_checkpointing).
