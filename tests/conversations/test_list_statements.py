@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 
 from madoguchi.channels import service as channels
@@ -22,6 +22,7 @@ from madoguchi.conversations.schemas import (
     ConversationOut,
     ConversationPage,
 )
+from madoguchi.crm.models import Tag
 from madoguchi.kit.schemas import Label
 from tests.fixtures import Factory, auth
 
@@ -125,10 +126,14 @@ async def test_the_list_answers_each_field_as_the_model_documents_it(
         await client.post("/api/v1/statuses", json={"name": "来店予定"}, headers=headers)
     ).json()
     mark = (await client.get("/api/v1/marks", headers=headers)).json()["items"][1]
-    tags = [
+    made = [
         (await client.post("/api/v1/tags", json={"name": name}, headers=headers)).json()
-        for name in ("VIP", "紹介")
+        for name in ("VIP", "紹介", "常連")
     ]
+    # The workspace's tag order, not the tags' ids: the newest tag moved to the front.
+    await factory.ctx.db.execute(update(Tag).where(Tag.id == made[2]["id"]).values(position=-1))
+    await factory.ctx.db.commit()
+    tags = [made[2], made[0], made[1]]
     labelled = by_name["客 0"]["contact"]["id"]
     patched = await client.patch(
         f"/api/v1/contacts/{labelled}",

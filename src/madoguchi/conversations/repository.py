@@ -752,6 +752,12 @@ class LineRow(NamedTuple):
     channel_title: str
     channel_removed: bool
     channel_demo: bool | None
+    # The contact's tags (crm.tags.tags_json), this member's unread count and the team's, and
+    # whether the workspace keeps 未確認 per member (workspace.unread.per_member_chosen).
+    tags_json: str | list[Any] | None
+    own_unread: int | None
+    team_unread: int | None
+    per_member: bool
 
 
 # A page's lines, in ``LineRow``'s order (a named tuple reads ten times faster than a Row).
@@ -784,6 +790,17 @@ _LINES: AnySelect = (
         Channel.name,
         Channel.removed_at.is_not(None),
         Channel.settings["demo"].as_boolean(),
+        tags.tags_json(Conversation.contact_id),
+        select(ConversationUnread.count)
+        .where(
+            ConversationUnread.conversation_id == Conversation.id,
+            ConversationUnread.member_id == bindparam("member_id"),
+        )
+        .scalar_subquery(),
+        select(ConversationTeamUnread.count)
+        .where(ConversationTeamUnread.conversation_id == Conversation.id)
+        .scalar_subquery(),
+        exists().where(per_member_chosen()),
     )
     .join(Contact, Contact.id == Conversation.contact_id)
     .join(Channel, Channel.id == Conversation.channel_id)
@@ -805,22 +822,22 @@ class InboxLine:
 
 
 async def inbox_lines(db: AsyncSession, *, member_id: int, ids: list[int]) -> list[InboxLine]:
-    """What ``inbox_items`` gathers, for the conversations ``ids`` in that order, in three
-    statements whatever the page's size."""
+    """What ``inbox_items`` gathers, for the conversations ``ids`` in that order, in one
+    statement whatever the page's size: each line with its contact's tags and its unread
+    counts as columns (three statements cost the page a third more, issue 14)."""
     if not ids:
         return []
     plain = await _plain_reader(db)
-    rows = {row[0]: LineRow._make(row) for row in await plain.execute(_LINES, {"ids": ids})}
-    tag_pairs = await tags.contact_tag_pairs(
-        plain, contact_ids=list({row.contact_id for row in rows.values()})
-    )
-    unread, fresh = await _page_unreads(plain, member_id=member_id, ids=ids)
+    found = await plain.execute(_LINES, {"ids": ids, "member_id": member_id})
+    rows = {row[0]: LineRow._make(row) for row in found}
     return [
         InboxLine(
             row=row,
-            tags=tag_pairs[row.contact_id],
-            unread_count=unread.get(conversation_id, 0),
-            fresh=conversation_id in fresh,
+            tags=tags.tag_pairs(row.tags_json),
+            # Per member: this member's count, and nothing new to them but their unread; for
+            # the team: the team's count, and new to this member where they have a count.
+            unread_count=(row.own_unread if row.per_member else row.team_unread) or 0,
+            fresh=not row.per_member and row.own_unread is not None,
         )
         for conversation_id in ids
         if (row := rows.get(conversation_id)) is not None

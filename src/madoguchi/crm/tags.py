@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, Text, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from madoguchi.audit import service as audit
 from madoguchi.automation import triggers
@@ -297,6 +301,60 @@ _TAGS_OF: AnySelect = (
 _TAG_ROWS_OF: AnySelect = _TAGS_OF.with_only_columns(
     ContactTag.contact_id, Tag.id, Tag.name, maintain_column_froms=True
 )
+
+
+_Column = ColumnElement[int] | InstrumentedAttribute[int]
+
+
+class _TagsJson(ColumnElement[str]):
+    """A contact's tags as one JSON text, ``[[position, id, name], ...]`` in no order (``tag_pairs``
+    sorts them): a column of the inbox page's one statement, in place of a statement of its
+    own for the page's tags (issue 14). SQLite's aggregate is ``json_group_array``, and gives
+    ``[]`` for none; PostgreSQL's ``json_agg``, and NULL."""
+
+    inherit_cache = True
+    type = Text()
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's own declaration
+        ("sqlite", InternalTraversal.dp_clauseelement),
+        ("postgresql", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, contact_id: _Column) -> None:
+        def of(aggregate: Any) -> Any:
+            return (
+                select(aggregate)
+                .select_from(ContactTag)
+                .join(Tag, Tag.id == ContactTag.tag_id)
+                .where(ContactTag.contact_id == contact_id)
+                .scalar_subquery()
+            )
+
+        self.sqlite = of(func.json_group_array(func.json_array(Tag.position, Tag.id, Tag.name)))
+        self.postgresql = of(func.json_agg(func.json_build_array(Tag.position, Tag.id, Tag.name)))
+
+
+@compiles(_TagsJson)
+def _tags_json(element: _TagsJson, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.sqlite, **kw))
+
+
+@compiles(_TagsJson, "postgresql")
+def _tags_json_postgresql(element: _TagsJson, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.postgresql, **kw))
+
+
+def tags_json(contact_id: _Column) -> ColumnElement[str]:
+    """The contact's tags as a column: read with ``tag_pairs``."""
+    return _TagsJson(contact_id)
+
+
+def tag_pairs(tags_json: str | list[Any] | None) -> list[tuple[int, str]]:
+    """A ``tags_json`` column's tags as (id, name), in the workspace's tag order (the text, or
+    the list the PostgreSQL driver decoded it to)."""
+    if not tags_json:
+        return []
+    found = json.loads(tags_json) if isinstance(tags_json, str) else tags_json
+    return [(ident, name) for _, ident, name in sorted(found)]
 
 
 async def contact_tags(db: AsyncSession, *, contact_ids: list[int]) -> dict[int, list[Tag]]:
