@@ -14,8 +14,9 @@ from sqlalchemy.engine import Engine
 from madoguchi.channels import service as channels
 from madoguchi.channels.service import reply_window_ends
 from madoguchi.conversations import repository
+from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import Conversation
-from madoguchi.conversations.repository import InboxItem
+from madoguchi.conversations.repository import Cursor, InboxItem
 from madoguchi.conversations.schemas import (
     ChannelSummary,
     ContactSummary,
@@ -269,3 +270,68 @@ async def test_the_page_size_is_written_into_the_list_statement(
         event.remove(Engine, "before_cursor_execute", seen)
     [page] = [sql for sql in statements if "ORDER BY" in sql and "conversations.id" in sql]
     assert f" LIMIT {limit + 1}" in page, page
+
+
+async def test_the_unfiltered_list_is_built_once_and_each_member_s_view_stays_theirs(
+    ctx: Any, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list with no filter reuses the statement it built for that view, page size and member
+    (building it, and the key SQLAlchemy finds its SQL by, cost more than the read): a page
+    after a cursor, another member's 担当: 自分, and 未確認 once the workspace keeps it per
+    member, each read what is theirs."""
+    from madoguchi.conversations import workflow
+    from madoguchi.conversations.repository import InboxQuery, View
+
+    monkeypatch.setattr(repository, "_PLAIN_PAGES", {})
+    first, second = await factory.member(role="owner"), await factory.member()
+    channel = await factory.channel()
+    ids = []
+    for n in range(5):
+        ingested = await factory.inbound(channel, contact=f"kept-{n}", text=f"用件 {n}")
+        ids.append(ingested.conversation.id)
+        await workflow.assign(
+            ctx,
+            conversation_id=ingested.conversation.id,
+            member_id=(first if n < 3 else second).id,
+            actor=None,
+        )
+    await conversations.mark_read(ctx, conversation_id=ids[0], member=first)
+    await ctx.commit()
+
+    async def pages(member_id: int, view: View = View.all) -> list[int]:
+        found: list[int] = []
+        cursor = None
+        while True:
+            page = await repository.list_conversation_ids(
+                ctx.db,
+                member_id=member_id,
+                query=InboxQuery(view=view, limit=2, cursor=cursor and Cursor.decode(cursor)),
+            )
+            found += page.ids
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    newest_first = ids[::-1]
+    assert await pages(first.id) == newest_first
+    assert await pages(first.id, View.mine) == newest_first[2:]
+    built = dict(repository._PLAIN_PAGES)
+    assert len(built) == 4  # 一覧 and 担当: 自分, each its first page and the pages after
+
+    async def unbuilt(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(repository, "_listing", unbuilt)
+    assert await pages(first.id) == newest_first
+    assert await pages(first.id, View.mine) == newest_first[2:]
+    monkeypatch.undo()
+    monkeypatch.setattr(repository, "_PLAIN_PAGES", built)
+    assert await pages(second.id, View.mine) == newest_first[:2]
+    assert await pages(first.id, View.unread) == newest_first[:4]  # the team's
+    await factory.unread_per_member()
+    await ctx.commit()
+    assert await pages(second.id, View.unread) == newest_first
+    assert await pages(first.id, View.unread) == newest_first[:4]
+    await conversations.mark_read(ctx, conversation_id=ids[1], member=first)
+    await ctx.commit()
+    assert await pages(first.id, View.unread) == newest_first[:3]
