@@ -136,13 +136,25 @@ def scenarios(site: Site) -> list[Scenario]:
         ("q: reading of the rare full name", _hiragana_reading(site.rare_name)),
     ]
     unread = {"view": "unread"}
+    filtered = filter_scenarios(site.settings, PATH)
+    # A member looks among a tag's customers (a fifth of them) for who wrote a word.
+    tagged = [
+        Scenario(
+            "filter: tag + q: uncommon word, 5 per page",
+            PATH,
+            {**scenario.params, "q": UNCOMMON_WORD, "limit": SMALL_PAGE},
+        )
+        for scenario in filtered
+        if scenario.name == "filter: tag"
+    ]
     return [
         Scenario("healthz", "/healthz"),
         Scenario("all", PATH),
         Scenario("all, 5 per page", PATH, {"limit": SMALL_PAGE}),
         *(Scenario(name, PATH, {"q": q}) for name, q in searched),
         Scenario("q: uncommon word, 5 per page", PATH, {"q": UNCOMMON_WORD, "limit": SMALL_PAGE}),
-        *filter_scenarios(site.settings, PATH),
+        *filtered,
+        *tagged,
         Scenario("unread", PATH, unread),
         Scenario(
             "unread + q: rare full name",

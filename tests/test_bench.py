@@ -242,6 +242,7 @@ def test_the_sizes_benchmark_measures_loaded_databases_side_by_side(
         measured = [s.name for s in sizes.scenarios(sizes.Site("", small, "", "x", 0))]
     assert {
         "filter: tag + status",
+        "filter: tag + q: uncommon word, 5 per page",
         "unread + q: uncommon word, 5 per page",
         "contacts + q: uncommon name, 5 per page",
     } <= set(measured)

@@ -21,7 +21,8 @@ from madoguchi.conversations import repository, workflow
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import Conversation, Message
 from madoguchi.conversations.repository import Cursor, InboxQuery
-from madoguchi.crm import filters
+from madoguchi.crm import filters, tags
+from madoguchi.crm.statuses import list_statuses
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.text import grams_of
 from madoguchi.search import conversations as searching
@@ -521,6 +522,55 @@ async def test_unread_searched_walks_the_entries_where_it_holds_many_on_postgres
         found = await _pages(
             ctx, InboxQuery(view=repository.View.unread, q=word, limit=2), member_id=member.id
         )
+    assert found == expected[::-1]
+    assert any(") AS stepped JOIN" in sql for sql in run) is walks_entries
+
+
+@pytest.mark.parametrize(("share", "walks_entries"), [(0.0, True), (2.0, False)])
+@pytest.mark.parametrize("field", ["tag", "status"])
+async def test_a_search_filtered_by_a_common_tag_walks_the_entries_on_postgresql(
+    ctx: Ctx,
+    factory: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    field: str,
+    share: float,
+    walks_entries: bool,
+) -> None:
+    """一覧 searched for a rarer word and filtered by a tag (or a status) that PostgreSQL's
+    statistics find on many contacts walks the search entries, each checked for the filter,
+    as a common view does; else it walks the tag's rows and checks each for the word. Either
+    way the pages hold the tagged matches alone, newest first: not an untagged one, not a
+    tagged one without the word."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite walks the tag's rows (its statistics are not read for this)")
+    monkeypatch.setattr(planner, "COMMON_SHARE", 1.0)  # the word is walked in steps
+    monkeypatch.setattr(repository, "VIEW_ENTRIES_SHARE", share)
+    channel = await factory.channel()
+    tag = await tags.create_tag(ctx, actor=None, name=f"常連{_word()}")
+    status = (await list_statuses(ctx.db))[-1]
+    word = _word()
+    expected = []
+    for n in range(9):
+        ctx.clock = lambda n=n: START + timedelta(days=2 * n)
+        ingested = await factory.inbound(
+            channel, contact=f"t-{word}-{n}", text=f"{word} {n}" if n != 4 else "ほかの話"
+        )
+        if n % 3 != 2:
+            contact_id = ingested.conversation.contact_id
+            await tags.add_tag(ctx, contact_id=contact_id, tag_id=tag.id)
+            await contacts.update_contact(
+                ctx,
+                contact_id=contact_id,
+                changes=contacts.ContactChanges(status=status.name, set_status=True),
+            )
+            if n != 4:
+                expected.append(ingested.conversation.id)
+    await ctx.commit()
+    await ctx.db.execute(text("ANALYZE contacts, contact_tags"))
+    chosen = filters.Condition(field, "eq", tag.id if field == "tag" else status.id)
+
+    with statements_run() as run:
+        found = await _pages(ctx, InboxQuery(q=word, conditions=(chosen,), limit=2))
     assert found == expected[::-1]
     assert any(") AS stepped JOIN" in sql for sql in run) is walks_entries
 

@@ -191,6 +191,18 @@ async def single_valued(
 _VALUE_COLUMNS = {"tag": ("contact_tags", "tag_id"), "status": ("contacts", "status_id")}
 
 
+async def estimated_share(db: AsyncSession, kind: str, ident: int) -> float | None:
+    """The share of the contacts that carry this tag or status (``kind``, ``ident``) as
+    PostgreSQL's statistics estimate it; None where there are none (SQLite; tables never
+    analysed)."""
+    rows = await _estimated_rows(db, [(kind, ident)])
+    read = await pgstats.columns(db, [_VALUE_COLUMNS["status"]])
+    contacts = read.get(_VALUE_COLUMNS["status"])
+    if rows is None or contacts is None or contacts.rows <= 0:
+        return None
+    return rows[0] / contacts.rows
+
+
 async def _estimated_rows(db: AsyncSession, ids: Sequence[tuple[str, int]]) -> list[int] | None:
     """The rows of each tag or status as PostgreSQL's statistics estimate them, or None where
     there are none (SQLite; tables never analysed): then they are counted. Counting read up
