@@ -18,12 +18,10 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
-    literal,
     literal_column,
     select,
     text,
     tuple_,
-    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import FromClause, Subquery
@@ -47,7 +45,6 @@ from madoguchi.kit import pgstats
 from madoguchi.kit.db import AnySelect, in_ids, utcnow
 from madoguchi.kit.errors import Invalid, NotFound
 from madoguchi.kit.ids import is_id
-from madoguchi.workspace.models import WorkspaceValue
 from madoguchi.workspace.unread import UnreadMode, per_member_chosen, unread_mode
 
 MAX_PAGE = 200
@@ -721,38 +718,39 @@ _CONTACTS_LABELLED = (
     .outerjoin(Mark, Mark.id == Contact.mark_id)
     .where(in_ids(Contact.id, "ids"))
 )
-# This member's unread rows, the team's, and whose 未確認 the workspace shows (as
-# ``unread_mode`` reads it: workspace.unread.per_member_chosen), in one statement.
-_UNREADS = union_all(
-    select(literal("own"), ConversationUnread.conversation_id, ConversationUnread.count).where(
+# This member's unread count of a conversation, the team's, and whether the workspace keeps
+# 未確認 per member (as ``unread_mode`` reads it: workspace.unread.per_member_chosen): columns of
+# a statement of the conversations, read with ``_unread``.
+_UNREAD_COLUMNS = (
+    select(ConversationUnread.count)
+    .where(
+        ConversationUnread.conversation_id == Conversation.id,
         ConversationUnread.member_id == bindparam("member_id"),
-        in_ids(ConversationUnread.conversation_id, "ids"),
-    ),
-    select(
-        literal("team"), ConversationTeamUnread.conversation_id, ConversationTeamUnread.count
-    ).where(in_ids(ConversationTeamUnread.conversation_id, "ids")),
-    select(literal("mode"), literal(0), literal(1))
-    .select_from(WorkspaceValue)
-    .where(per_member_chosen()),
+    )
+    .scalar_subquery(),
+    select(ConversationTeamUnread.count)
+    .where(ConversationTeamUnread.conversation_id == Conversation.id)
+    .scalar_subquery(),
+    exists().where(per_member_chosen()),
 )
+_UNREADS = select(Conversation.id, *_UNREAD_COLUMNS).where(in_ids(Conversation.id, "ids"))
+
+
+def _unread(own: int | None, team: int | None, per_member: bool) -> tuple[int, bool]:
+    """A conversation's unread count as the workspace counts it, and whether it is new to this
+    member since they last opened it: per member, their own count (nothing is new beside it);
+    for the team, the team's count, and new where this member has a count of their own."""
+    if per_member:
+        return own or 0, False
+    return team or 0, own is not None
 
 
 async def _page_unreads(
     db: AsyncSession | AsyncConnection, *, member_id: int, ids: list[int]
-) -> tuple[dict[int, int], set[int]]:
-    """Each conversation's unread count as the workspace counts it, and those new to this member
-    since they last opened them (with the team's 未確認)."""
-    own: dict[int, int] = {}
-    teams: dict[int, int] = {}
-    per_member = False
-    for whose, conversation_id, count in await db.execute(
-        _UNREADS, {"member_id": member_id, "ids": ids}
-    ):
-        if whose == "mode":
-            per_member = True
-        else:
-            (teams if whose == "team" else own)[conversation_id] = count
-    return (own, set()) if per_member else (teams, set(own))
+) -> dict[int, tuple[int, bool]]:
+    """Each conversation's ``_unread``."""
+    found = await db.execute(_UNREADS, {"member_id": member_id, "ids": ids})
+    return {ident: _unread(own, team, per_member) for ident, own, team, per_member in found}
 
 
 async def inbox_items(
@@ -771,20 +769,21 @@ async def inbox_items(
     }
     channels = await _by_id(db, Channel, {c.channel_id for c in conversations})
     tag_map = await tags.contact_tags(db, contact_ids=list(labelled))
-    unread, fresh = await _page_unreads(db, member_id=member_id, ids=[c.id for c in conversations])
+    unread = await _page_unreads(db, member_id=member_id, ids=[c.id for c in conversations])
     items = []
     for conversation in conversations:
         contact, status, mark = labelled[conversation.contact_id]
+        unread_count, fresh = unread.get(conversation.id, (0, False))
         items.append(
             InboxItem(
                 conversation=conversation,
                 contact=contact,
                 channel=channels[conversation.channel_id],
-                unread_count=unread.get(conversation.id, 0),
+                unread_count=unread_count,
                 status=status,
                 mark=mark,
                 tags=tuple(tag_map[contact.id]),
-                fresh=conversation.id in fresh,
+                fresh=fresh,
             )
         )
     return items
@@ -860,16 +859,7 @@ _LINES: AnySelect = (
         Channel.removed_at.is_not(None),
         Channel.settings["demo"].as_boolean(),
         tags.tags_json(Conversation.contact_id),
-        select(ConversationUnread.count)
-        .where(
-            ConversationUnread.conversation_id == Conversation.id,
-            ConversationUnread.member_id == bindparam("member_id"),
-        )
-        .scalar_subquery(),
-        select(ConversationTeamUnread.count)
-        .where(ConversationTeamUnread.conversation_id == Conversation.id)
-        .scalar_subquery(),
-        exists().where(per_member_chosen()),
+        *_UNREAD_COLUMNS,
     )
     .join(Contact, Contact.id == Conversation.contact_id)
     .join(Channel, Channel.id == Conversation.channel_id)
@@ -901,12 +891,9 @@ async def inbox_lines(db: AsyncSession, *, member_id: int, ids: list[int]) -> li
     rows = {row[0]: LineRow._make(row) for row in found}
     return [
         InboxLine(
-            row=row,
-            tags=tags.tag_pairs(row.tags_json),
-            # Per member: this member's count, and nothing new to them but their unread; for
-            # the team: the team's count, and new to this member where they have a count.
-            unread_count=(row.own_unread if row.per_member else row.team_unread) or 0,
-            fresh=not row.per_member and row.own_unread is not None,
+            row,
+            tags.tag_pairs(row.tags_json),
+            *_unread(row.own_unread, row.team_unread, row.per_member),
         )
         for conversation_id in ids
         if (row := rows.get(conversation_id)) is not None

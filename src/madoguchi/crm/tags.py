@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import ColumnElement, Text, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -20,14 +19,12 @@ from madoguchi.crm.models import ContactTag, Tag, TagFolder
 from madoguchi.events.types import ContactUpdated, TagAdded, TagsChanged
 from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import AnyRow, AnySelect, in_ids
+from madoguchi.kit.db import AnySelect, in_ids
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import next_position
 from madoguchi.members.models import Member, Role
 from madoguchi.members.service import ensure_manager
-
-T = TypeVar("T")
 
 # Who may do what with tags (docs/api.md, "Tags"): every member tags customers and may make a
 # new tag while doing so, outside any folder or in a folder that exists; making, renaming and
@@ -297,10 +294,6 @@ _TAGS_OF: AnySelect = (
     .where(in_ids(ContactTag.contact_id, "contact_ids"))
     .order_by(Tag.position, Tag.id)
 )
-# The same as plain values (contact_id, id, name): for the API's lists, without ORM objects.
-_TAG_ROWS_OF: AnySelect = _TAGS_OF.with_only_columns(
-    ContactTag.contact_id, Tag.id, Tag.name, maintain_column_froms=True
-)
 
 
 _Column = ColumnElement[int] | InstrumentedAttribute[int]
@@ -359,25 +352,9 @@ def tag_pairs(tags_json: str | list[Any] | None) -> list[tuple[int, str]]:
 
 async def contact_tags(db: AsyncSession, *, contact_ids: list[int]) -> dict[int, list[Tag]]:
     """Each contact's tags, in the workspace's tag order."""
-    return await _per_contact(db, _TAGS_OF, contact_ids, lambda row: row[1])
-
-
-async def contact_tag_pairs(
-    db: AsyncSession | AsyncConnection, *, contact_ids: list[int]
-) -> dict[int, list[tuple[int, str]]]:
-    """Each contact's tags as (id, name), in the same order."""
-    return await _per_contact(db, _TAG_ROWS_OF, contact_ids, lambda row: (row[1], row[2]))
-
-
-async def _per_contact(
-    db: AsyncSession | AsyncConnection,
-    statement: AnySelect,
-    contact_ids: list[int],
-    value: Callable[[AnyRow], T],
-) -> dict[int, list[T]]:
-    tags: dict[int, list[T]] = {contact_id: [] for contact_id in contact_ids}
-    for row in await db.execute(statement, {"contact_ids": contact_ids}):
-        tags[row[0]].append(value(row))
+    tags: dict[int, list[Tag]] = {contact_id: [] for contact_id in contact_ids}
+    for contact_id, tag in await db.execute(_TAGS_OF, {"contact_ids": contact_ids}):
+        tags[contact_id].append(tag)
     return tags
 
 

@@ -265,11 +265,10 @@ async def estimated_phrase_hits(db: AsyncSession, table: str, query: str) -> int
     character the statistics do not list, by the least share they list, which it cannot exceed
     (taking the bigram's share alone expected 25 entries for 松本様 at a million where ANALYZE
     did not list 本, and each search gathered 201 of its 10,000 entries first, 3 ms for
-    nothing). Adjacent bigrams of a phrase come
-    together, which estimated_share (PostgreSQL's own estimate) takes as chance: 松本様 at a
-    million contacts is in ~10,000 entries, its bigrams in 11,689 and 51,015, and the plain
-    product expects 19 (this: 406). Never fewer rows than that product. None where there are
-    no statistics (SQLite)."""
+    nothing). Adjacent bigrams of a phrase come together, which estimated_share (PostgreSQL's
+    own estimate) takes as chance: 松本様 at a million contacts is in ~10,000 entries, its
+    bigrams in 11,689 and 51,015, and the plain product expects 19 (this: 406 where 本 is
+    listed). Never fewer rows than that product. None where there are no statistics (SQLite)."""
     key = search_key(query)
     if not key or dialect(db) != "postgresql":
         return None
