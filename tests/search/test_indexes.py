@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +31,19 @@ def test_normalize_folds_width_case_and_kana() -> None:
     assert kit_text.search_key("予約 、 ヨヤク!") == "予約よやく"
     assert kit_text.gram_sequence("田中花子") == ["田中", "中花", "花子", "子"]
     assert kit_text.query_grams("花") == ["花"]
+
+
+def test_every_code_point_is_folded_and_kept_as_the_definitions_say() -> None:
+    """Every code point, among all the others: the table folds exactly the katakana (ァ to
+    ヶ, to the hiragana 0x60 below), and the regular expression drops exactly what
+    ``str.isalnum`` refuses (the key's definition), and the underscore."""
+    everything = "".join(map(chr, range(0x110000)))
+    folded = unicodedata.normalize("NFKC", everything).casefold()
+    expected = "".join(chr(ord(ch) - 0x60) if "ァ" <= ch <= "ヶ" else ch for ch in folded)
+    assert kit_text.normalize(everything) == expected
+    kept = "".join(ch for ch in expected if ch.isalnum())
+    assert kit_text.search_key(everything) == kept
+    assert kit_text.search_key("a_b c-d") == "abcd"
 
 
 @settings(

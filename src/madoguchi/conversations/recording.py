@@ -39,7 +39,7 @@ from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import UTCDateTime, bulk_insert, loaded_object, table_of
-from madoguchi.kit.text import gram_sequence, grams_in, key_sequence, preview, search_key
+from madoguchi.kit.text import grams_in, key_sequence, preview, search_key
 from madoguchi.members.models import Member
 from madoguchi.search import conversations as searching
 from madoguchi.stats import rollup
@@ -102,7 +102,7 @@ class NewMessage:
 def _grams(body: str) -> tuple[tuple[str, ...], frozenset[str]]:
     """A text's gram sequence (the message index) and gram set (the conversation entry); a
     loader's texts repeat, so each distinct one is worked out once."""
-    sequence = tuple(gram_sequence(body))
+    sequence = tuple(key_sequence(_search_key(body)))  # the key the message row keeps
     return sequence, frozenset(grams_in(list(sequence)))
 
 
