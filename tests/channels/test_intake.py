@@ -27,6 +27,7 @@ from madoguchi.kit import sqlite as sqlite_driver
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Invalid
 from madoguchi.members.dependencies import TokenCaller
+from madoguchi.members.models import ApiToken
 from tests.conftest import RecordingBus
 from tests.fixtures import PASSWORD, Factory, auth, statements_run
 
@@ -398,7 +399,19 @@ async def test_the_api_channel_refuses_as_before_a_token_now_checked_by_the_writ
     await factory.ctx.db.commit()
     first = await post(channel.id, auth(token))
     assert first.status_code == 403 and "choose a new one first" in first.json()["detail"]
+    # A deactivated member's token admits no one.
+    member.password_must_change, member.active = False, False
+    await factory.ctx.db.commit()
+    assert (await post(channel.id, auth(token))).status_code == 401
     assert await _stored(database) == []
+    # Active again: stored, and the token's use noted.
+    member.active = True
+    await factory.ctx.db.commit()
+    assert (await post(channel.id, auth(token))).status_code == 201
+    assert await _stored(database) == [("e1", "予約の件")]
+    async with database.read_sessions() as session:
+        used = await session.scalar(select(ApiToken.last_used_at))
+    assert used is not None
 
 
 async def test_a_signed_in_browser_posts_with_its_session_as_before(

@@ -169,7 +169,7 @@ async def _callers_refused(ctx: Ctx, batch: Sequence[_Waiting]) -> dict[int, Exc
             continue
         if caller not in checked:
             try:
-                await caller.member(ctx.db)
+                await caller.check(ctx.db)
                 checked[caller] = None
             except (HTTPException, DomainError) as error:
                 checked[caller] = error

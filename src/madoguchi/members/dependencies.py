@@ -89,15 +89,18 @@ class TokenCaller:
     method: str
     path: str
 
-    async def member(self, db: AsyncSession) -> Member:
-        """The member behind the token, refused as ``current_member`` refuses: 401 for an
-        unknown, revoked or deactivated one, 403 while a reset password waits to be replaced."""
-        member = await members.member_for_token(db, secret=self.secret)
-        if member is None:
+    async def check(self, db: AsyncSession) -> int:
+        """The id of the member behind the token, refused as ``current_member`` refuses: 401
+        for an unknown, revoked or deactivated one, 403 while a reset password waits to be
+        replaced."""
+        holder = await members.token_holder(db, secret=self.secret)
+        if holder is None:
             raise _unauthenticated()
-        if members.must_change_password(member, method=self.method, path=self.path):
+        if members.waits_for_password(
+            holder.password_must_change, method=self.method, path=self.path
+        ):
             raise members.password_change_first()
-        return member
+        return holder.member_id
 
 
 async def token_or_member(request: Request) -> TokenCaller | Member:
