@@ -533,35 +533,39 @@ async def test_unread_searched_walks_the_entries_where_it_holds_many_on_postgres
 
 
 @pytest.mark.parametrize(("share", "walks_entries"), [(0.0, True), (2.0, False)])
-@pytest.mark.parametrize("field", ["tag", "status"])
+@pytest.mark.parametrize("fields", ["tag", "status", "channel", "tag+channel"])
 async def test_a_search_filtered_by_a_common_tag_walks_the_entries_on_postgresql(
     ctx: Ctx,
     factory: Factory,
     monkeypatch: pytest.MonkeyPatch,
-    field: str,
+    fields: str,
     share: float,
     walks_entries: bool,
 ) -> None:
-    """一覧 searched for a rarer word and filtered by a tag (or a status) that PostgreSQL's
-    statistics find on many contacts walks the search entries, each checked for the filter,
-    as a common view does; else it walks the tag's rows and checks each for the word. Either
-    way the pages hold the tagged matches alone, newest first: not an untagged one, not a
-    tagged one without the word."""
+    """一覧 searched for a rarer word and filtered by a tag, a status or a channel (or more)
+    that PostgreSQL's statistics find on many contacts (conversations) walks the search
+    entries, each checked for the filter, as a common view does; else it walks the filter's
+    rows and checks each for the word. Either way the pages hold the filtered matches alone,
+    newest first: not one outside the filter, not one inside it without the word."""
     if ctx.dialect != "postgresql":
-        pytest.skip("SQLite walks the tag's rows (its statistics are not read for this)")
+        pytest.skip("SQLite walks the filter's rows (its statistics are not read for this)")
     monkeypatch.setattr(planner, "COMMON_SHARE", 1.0)  # the word is walked in steps
     monkeypatch.setattr(repository, "VIEW_ENTRIES_SHARE", share)
-    channel = await factory.channel()
+    chosen_channel = await factory.channel()
+    other_channel = await factory.channel(name="ほかのAPI")
     tag = await tags.create_tag(ctx, actor=None, name=f"常連{_word()}")
     status = (await list_statuses(ctx.db))[-1]
     word = _word()
     expected = []
     for n in range(9):
         ctx.clock = lambda n=n: START + timedelta(days=2 * n)
+        chosen = n % 3 != 2
         ingested = await factory.inbound(
-            channel, contact=f"t-{word}-{n}", text=f"{word} {n}" if n != 4 else "ほかの話"
+            chosen_channel if chosen else other_channel,
+            contact=f"t-{word}-{n}",
+            text=f"{word} {n}" if n != 4 else "ほかの話",
         )
-        if n % 3 != 2:
+        if chosen:
             contact_id = ingested.conversation.contact_id
             await tags.add_tag(ctx, contact_id=contact_id, tag_id=tag.id)
             await contacts.update_contact(
@@ -572,11 +576,12 @@ async def test_a_search_filtered_by_a_common_tag_walks_the_entries_on_postgresql
             if n != 4:
                 expected.append(ingested.conversation.id)
     await ctx.commit()
-    await ctx.db.execute(text("ANALYZE contacts, contact_tags"))
-    chosen = filters.Condition(field, "eq", tag.id if field == "tag" else status.id)
+    await ctx.db.execute(text("ANALYZE contacts, contact_tags, conversations"))
+    ids = {"tag": tag.id, "status": status.id, "channel": chosen_channel.id}
+    conditions = tuple(filters.Condition(field, "eq", ids[field]) for field in fields.split("+"))
 
     with statements_run() as run:
-        found = await _pages(ctx, InboxQuery(q=word, conditions=(chosen,), limit=2))
+        found = await _pages(ctx, InboxQuery(q=word, conditions=conditions, limit=2))
     assert found == expected[::-1]
     assert any(") AS stepped JOIN" in sql for sql in run) is walks_entries
 

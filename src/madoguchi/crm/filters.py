@@ -191,16 +191,24 @@ async def single_valued(
 _VALUE_COLUMNS = {"tag": ("contact_tags", "tag_id"), "status": ("contacts", "status_id")}
 
 
+# A channel's share is of the conversations (the contacts' own channel is not what 一覧's
+# channel filter tests).
+_CHANNEL_COLUMN = ("conversations", "channel_id")
+
+
 async def estimated_share(db: AsyncSession, kind: str, ident: int) -> float | None:
-    """The share of the contacts that carry this tag or status (``kind``, ``ident``) as
-    PostgreSQL's statistics estimate it; None where there are none (SQLite; tables never
-    analysed)."""
-    rows = await _estimated_rows(db, [(kind, ident)])
-    read = await pgstats.columns(db, [_VALUE_COLUMNS["status"]])
-    contacts = read.get(_VALUE_COLUMNS["status"])
-    if rows is None or contacts is None or contacts.rows <= 0:
+    """The share of the contacts that carry this tag or status (``kind``, ``ident``), or of the
+    conversations on this channel (``kind`` "channel"), as PostgreSQL's statistics estimate it;
+    None where there are none (SQLite; tables never analysed)."""
+    if db.get_bind().dialect.name != "postgresql":
         return None
-    return rows[0] / contacts.rows
+    own = _CHANNEL_COLUMN if kind == "channel" else _VALUE_COLUMNS[kind]
+    every = _CHANNEL_COLUMN if kind == "channel" else _VALUE_COLUMNS["status"]
+    read = await pgstats.columns(db, list(dict.fromkeys([own, every])))
+    column, rows = read.get(own), read.get(every)
+    if column is None or not column.analysed or rows is None or rows.rows <= 0:
+        return None
+    return column.rows_of(ident) / rows.rows
 
 
 async def _estimated_rows(db: AsyncSession, ids: Sequence[tuple[str, int]]) -> list[int] | None:
