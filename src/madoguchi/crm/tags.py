@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql.visitors import InternalTraversal
 
 from madoguchi.audit import service as audit
 from madoguchi.automation import triggers
@@ -19,7 +17,7 @@ from madoguchi.crm.models import ContactTag, Tag, TagFolder
 from madoguchi.events.types import ContactUpdated, TagAdded, TagsChanged
 from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import AnySelect, in_ids
+from madoguchi.kit.db import AnySelect, in_ids, per_dialect
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from madoguchi.kit.ids import is_id
 from madoguchi.kit.ordering import next_position
@@ -299,46 +297,25 @@ _TAGS_OF: AnySelect = (
 _Column = ColumnElement[int] | InstrumentedAttribute[int]
 
 
-class _TagsJson(ColumnElement[str]):
-    """A contact's tags as one JSON text, ``[[position, id, name], ...]`` in no order (``tag_pairs``
-    sorts them): a column of the inbox page's one statement, in place of a statement of its
-    own for the page's tags (issue 14). SQLite's aggregate is ``json_group_array``, and gives
-    ``[]`` for none; PostgreSQL's ``json_agg``, and NULL."""
-
-    inherit_cache = True
-    type = Text()
-    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's own declaration
-        ("sqlite", InternalTraversal.dp_clauseelement),
-        ("postgresql", InternalTraversal.dp_clauseelement),
-    ]
-
-    def __init__(self, contact_id: _Column) -> None:
-        def of(aggregate: Any) -> Any:
-            return (
-                select(aggregate)
-                .select_from(ContactTag)
-                .join(Tag, Tag.id == ContactTag.tag_id)
-                .where(ContactTag.contact_id == contact_id)
-                .scalar_subquery()
-            )
-
-        self.sqlite = of(func.json_group_array(func.json_array(Tag.position, Tag.id, Tag.name)))
-        self.postgresql = of(func.json_agg(func.json_build_array(Tag.position, Tag.id, Tag.name)))
-
-
-@compiles(_TagsJson)
-def _tags_json(element: _TagsJson, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(element.sqlite, **kw))
-
-
-@compiles(_TagsJson, "postgresql")
-def _tags_json_postgresql(element: _TagsJson, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(element.postgresql, **kw))
-
-
 def tags_json(contact_id: _Column) -> ColumnElement[str]:
-    """The contact's tags as a column: read with ``tag_pairs``."""
-    return _TagsJson(contact_id)
+    """A contact's tags as one JSON text, ``[[position, id, name], ...]`` in no order (read
+    with ``tag_pairs``, which sorts them): a column of the inbox page's one statement, in place
+    of a statement of its own for the page's tags (issue 14). SQLite's aggregate is
+    ``json_group_array``, and gives ``[]`` for none; PostgreSQL's ``json_agg``, and NULL."""
+
+    def of(aggregate: Any) -> Any:
+        return (
+            select(aggregate)
+            .select_from(ContactTag)
+            .join(Tag, Tag.id == ContactTag.tag_id)
+            .where(ContactTag.contact_id == contact_id)
+            .scalar_subquery()
+        )
+
+    return per_dialect(
+        sqlite=of(func.json_group_array(func.json_array(Tag.position, Tag.id, Tag.name))),
+        postgresql=of(func.json_agg(func.json_build_array(Tag.position, Tag.id, Tag.name))),
+    )
 
 
 def tag_pairs(tags_json: str | list[Any] | None) -> list[tuple[int, str]]:

@@ -20,7 +20,6 @@ from uuid import UUID
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Boolean,
     Column,
     ColumnElement,
     DateTime,
@@ -31,10 +30,12 @@ from sqlalchemy import (
     Table,
     Text,
     TextClause,
+    any_,
     bindparam,
     event,
     func,
     insert,
+    literal_column,
     make_url,
     select,
     text,
@@ -142,39 +143,49 @@ class IdList(TypeDecorator[list[int]]):
         return ids if dialect.name == "postgresql" else "[" + ",".join(map(str, ids)) + "]"
 
 
-class InIds(ColumnElement[bool]):
-    """``column IN`` the ids given as the parameter ``name`` (a list), bound as one value
-    (IdList). An expanding IN list is written out again by SQLAlchemy at every execution, one
-    parameter per id: a sixth of the inbox page's reads for its 50 ids (issue 14)."""
+class PerDialect(ColumnElement[Any]):
+    """One expression where SQLite and PostgreSQL each need their own (``per_dialect``)."""
 
     inherit_cache = True
-    type = Boolean()
-    _is_implicitly_boolean = True  # a condition as it is (not "= 1" on SQLite)
     _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's own declaration
-        ("column", InternalTraversal.dp_clauseelement),
-        ("ids", InternalTraversal.dp_clauseelement),
+        ("sqlite", InternalTraversal.dp_clauseelement),
+        ("postgresql", InternalTraversal.dp_clauseelement),
     ]
 
-    def __init__(self, column: ColumnElement[Any], name: str) -> None:
-        self.column = column
-        self.ids = bindparam(name, type_=IdList())
+    def __init__(self, sqlite: ColumnElement[Any], postgresql: ColumnElement[Any]) -> None:
+        self.sqlite, self.postgresql = sqlite, postgresql
+        self.type = sqlite.type
+        # A condition stays one as it is (SQLite would otherwise compare it with 1, and no
+        # index serves "… = 1").
+        self._is_implicitly_boolean = sqlite._is_implicitly_boolean
+
+
+@compiles(PerDialect)
+def _per_dialect(element: PerDialect, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.sqlite, **kw))
+
+
+@compiles(PerDialect, "postgresql")
+def _per_dialect_postgresql(element: PerDialect, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.postgresql, **kw))
+
+
+def per_dialect(*, sqlite: ColumnElement[_M], postgresql: ColumnElement[Any]) -> ColumnElement[_M]:
+    """``sqlite`` on SQLite, ``postgresql`` on PostgreSQL: one element for a statement built
+    once and run on either (its type is the SQLite expression's)."""
+    return cast(ColumnElement[_M], PerDialect(sqlite, postgresql))
 
 
 def in_ids(column: Any, name: str) -> ColumnElement[bool]:
-    """``column`` among the ids passed as the parameter ``name`` (InIds)."""
-    return InIds(column, name)
-
-
-@compiles(InIds)
-def _in_ids_sqlite(element: InIds, compiler: Any, **kw: Any) -> str:
-    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
-    return f"{column} IN (SELECT value FROM json_each({ids}))"
-
-
-@compiles(InIds, "postgresql")
-def _in_ids_postgresql(element: InIds, compiler: Any, **kw: Any) -> str:
-    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
-    return f"{column} = ANY({ids})"
+    """``column`` among the ids given as the parameter ``name`` (a list), bound as one value
+    (IdList): SQLite reads it with ``json_each``, PostgreSQL with ``= ANY``. An expanding IN
+    list is written out again by SQLAlchemy at every execution, one parameter per id: a sixth
+    of the inbox page's reads for its 50 ids (issue 14)."""
+    ids = bindparam(name, type_=IdList())
+    return per_dialect(
+        sqlite=column.in_(select(literal_column("value")).select_from(func.json_each(ids))),
+        postgresql=column == any_(ids),
+    )
 
 
 # How often the serving process checkpoints SQLite's log (Database.keep_checkpointing).
