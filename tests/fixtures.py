@@ -49,6 +49,18 @@ class Factory:
     async def channel(self, *, kind: str = "api", name: str = "API") -> Channel:
         return await channels.create_channel(self.ctx, kind=kind, name=name)
 
+    async def tag_and_status(self, contact_id: int, *, tag_id: int, status_id: int) -> None:
+        """Give the contact a tag and a status, as a member would."""
+        from madoguchi.contacts import service as contacts
+        from madoguchi.crm import tags
+
+        await tags.add_tag(self.ctx, contact_id=contact_id, tag_id=tag_id)
+        await contacts.update_contact(
+            self.ctx,
+            contact_id=contact_id,
+            changes=contacts.ContactChanges(status=status_id, set_status=True),
+        )
+
     async def inbound(
         self,
         channel: Channel,

@@ -353,14 +353,7 @@ async def test_conditions_on_channel_tag_field_status_time_and_assignee(
     )
     first = await factory.inbound(line, contact="vip", text="こんにちは")
     contact_id = first.conversation.contact_id
-    await tags.add_tag(ctx, contact_id=contact_id, tag_id=vip.id)
-    from madoguchi.contacts import service as contacts
-
-    await contacts.update_contact(
-        ctx,
-        contact_id=contact_id,
-        changes=contacts.ContactChanges(status=status.id, set_status=True),
-    )
+    await factory.tag_and_status(contact_id, tag_id=vip.id, status_id=status.id)
     # Wednesday 2026-12-02 12:00 in Tokyo (03:00 UTC): every condition holds.
     noon = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
     await factory.inbound(line, contact="vip", text="二通目")

@@ -567,12 +567,7 @@ async def test_a_search_filtered_by_a_common_tag_walks_the_entries_on_postgresql
         )
         if chosen:
             contact_id = ingested.conversation.contact_id
-            await tags.add_tag(ctx, contact_id=contact_id, tag_id=tag.id)
-            await contacts.update_contact(
-                ctx,
-                contact_id=contact_id,
-                changes=contacts.ContactChanges(status=status.name, set_status=True),
-            )
+            await factory.tag_and_status(contact_id, tag_id=tag.id, status_id=status.id)
             if n != 4:
                 expected.append(ingested.conversation.id)
     await ctx.commit()
