@@ -376,10 +376,10 @@ async def _filter_is_common(db: AsyncSession, conditions: Sequence[filters.Condi
     share = 1.0
     for condition in conditions:
         if condition.field == "channel":
-            given = condition.value if isinstance(condition.value, list) else [condition.value]
-            if condition.op not in ("eq", "in") or len(given) != 1 or not is_id(given[0]):
+            channel = filters.only_value(condition)
+            if not channel or not is_id(channel[0]):
                 return False
-            kind, ident = "channel", int(given[0])
+            kind, ident = "channel", channel[0]
         else:
             chosen = await filters.single_valued(db, [condition], count_cap=DRIVER_COUNT_CAP)
             if len(chosen) != 1:

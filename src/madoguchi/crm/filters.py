@@ -134,6 +134,13 @@ def from_params(
     return conditions
 
 
+def only_value(condition: Condition) -> list[Any]:
+    """The one value an ``eq`` or ``in`` condition asks for (``in`` of a single value), as a
+    list of one; an empty list for any other condition."""
+    given = _as_list(condition.value)
+    return given if condition.op in ("eq", "in") and len(given) == 1 else []
+
+
 async def single_valued(
     db: AsyncSession, conditions: Sequence[Condition], *, count_cap: int
 ) -> list[tuple[str, int, int]]:
@@ -147,13 +154,10 @@ async def single_valued(
     """
     refs: list[tuple[str, int | str]] = []
     for condition in conditions:
-        given = _as_list(condition.value)
-        if condition.field == "tag" and (
-            condition.op == "all" or (condition.op in ("eq", "in") and len(given) == 1)
-        ):
-            refs += [("tag", _ref(ref, "tag")) for ref in given]
-        elif condition.field == "status" and condition.op in ("eq", "in") and len(given) == 1:
-            refs.append(("status", _ref(given[0], "status")))
+        if condition.field == "tag" and condition.op == "all":
+            refs += [("tag", _ref(ref, "tag")) for ref in _as_list(condition.value)]
+        elif condition.field in ("tag", "status"):
+            refs += [(condition.field, _ref(ref, condition.field)) for ref in only_value(condition)]
     if len(refs) <= 1:
         return [(kind, await _RESOLVERS[kind](db, ref), 0) for kind, ref in refs]
     known: dict[tuple[str, int | str], int] = db.info.setdefault(KNOWN_REFS, {})
