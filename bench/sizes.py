@@ -169,28 +169,22 @@ def scenarios(site: Site) -> list[Scenario]:
             PATH,
             {**unread, "q": UNCOMMON_WORD, "limit": SMALL_PAGE},
         ),
-        *other_filter_scenarios(site),
+        *other_filter_scenarios(site, filtered),
         *contact_scenarios(site),
     ]
 
 
-def other_filter_scenarios(site: Site) -> list[Scenario]:
+def other_filter_scenarios(site: Site, filtered: Sequence[Scenario]) -> list[Scenario]:
     """A word searched inside other filters than one common tag: the rarest tag (VIP, a
-    twentieth of the customers), the busiest channel, and a tag and a status together (none
-    when the generated data has no tags)."""
-    tags = _rows(site.settings, MOST_USED.format(column="tag_id", table="contact_tags"))
-    statuses = _rows(site.settings, MOST_USED.format(column="status_id", table="contacts"))
-    channels = _rows(site.settings, MOST_USED.format(column="channel_id", table="conversations"))
-    if not tags or not statuses or not channels:
+    twentieth of the customers), the busiest channel, and the tag and the status of
+    ``filtered`` (filter_scenarios') together (none when the generated data has no tags)."""
+    both = next((s.params for s in filtered if s.name == "filter: tag + status"), None)
+    if both is None:
         return []
+    tags = _rows(site.settings, MOST_USED.format(column="tag_id", table="contact_tags"))
+    channels = _rows(site.settings, MOST_USED.format(column="channel_id", table="conversations"))
     rare_tag = min(tags, key=lambda row: row[1])[0]
     channel = max(channels, key=lambda row: row[1])[0]
-    both = {
-        key: value
-        for scenario in filter_scenarios(site.settings, PATH)
-        if scenario.name == "filter: tag + status"
-        for key, value in scenario.params.items()
-    }
     # The rare tag's customers at a thousand are fifty: a common word fills a page of five
     # among them at both sizes, an uncommon one would not.
     return [
