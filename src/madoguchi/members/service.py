@@ -612,10 +612,14 @@ TOKEN_USE_PRECISION = timedelta(minutes=1)
 NOTE_WAIT_MS = 50
 
 
+# A token admits its member while they are active: the rule of both look-ups below, in the
+# tables' columns (a mapped class's would make token_holder's plain statement an ORM one).
+_TOKEN_ADMITS = (
+    table_of(ApiToken).c.token_hash == bindparam("hash"),
+    table_of(Member).c.active.is_(True),
+)
 _TOKEN_MEMBER = (
-    select(Member, ApiToken)
-    .join(ApiToken, ApiToken.member_id == Member.id)
-    .where(ApiToken.token_hash == bindparam("hash"), Member.active.is_(True))
+    select(Member, ApiToken).join(ApiToken, ApiToken.member_id == Member.id).where(*_TOKEN_ADMITS)
 )
 
 
@@ -650,7 +654,7 @@ def _token_holder() -> Select[Any]:
     return (
         select(tokens.c.id, tokens.c.last_used_at, people.c.id, people.c.password_must_change)
         .join(people, people.c.id == tokens.c.member_id)
-        .where(tokens.c.token_hash == bindparam("hash"), people.c.active.is_(True))
+        .where(*_TOKEN_ADMITS)
     )
 
 
