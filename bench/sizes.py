@@ -229,6 +229,12 @@ def contact_scenarios(site: Site) -> list[Scenario]:
         Scenario(
             "contacts: by reading + q: common name", CONTACTS, {"sort": "reading", "q": COMMON_NAME}
         ),
+        # A name too rare for the reading index's walk: gathered after it.
+        Scenario(
+            "contacts: by reading + q: rare full name",
+            CONTACTS,
+            {"sort": "reading", "q": site.rare_name},
+        ),
         *(Scenario(f"contacts + q: {name}", CONTACTS, {"q": q}) for name, q in searched),
         *(
             Scenario(f"contacts + q: {name}, 5 per page", CONTACTS, {"q": q, "limit": SMALL_PAGE})

@@ -371,3 +371,74 @@ def test_contact_block_tokens_are_added_to_what_is_stored_and_taken_out_again(
         ["予約", "山田", "@e5"],
         ["ix_contact_search_grams", "ix_conversation_search_grams"],
     )
+
+
+def test_contacts_get_the_signature_of_their_entries_in_the_reading_index(
+    fresh: Settings,
+) -> None:
+    """0034 (PostgreSQL): a contact's signature is its conversations' entries' together, the
+    leftmost bit (their runs) only where every entry has it; a contact without a conversation
+    has none. The reading index holds it. Going down takes it out, and the index as it was.
+    SQLite gets the column, which stays empty."""
+    if fresh.is_sqlite:
+        fresh.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(fresh), "0033")
+    if fresh.is_sqlite:
+        upgrade(fresh)
+        assert "signature" in {c["name"] for c in _run(fresh, _contact_columns)}
+        command.downgrade(alembic_config(fresh), "0033")
+        assert "signature" not in {c["name"] for c in _run(fresh, _contact_columns)}
+        return
+    with_runs = entries.text_signature("予約 山田")
+    without_runs = entries.signature(["山田", "花子"])
+    assert with_runs & entries.RUNS_HELD and not without_runs & entries.RUNS_HELD
+
+    def fill(connection: Connection) -> None:
+        statements = [
+            *_yamada_s_conversation(contact_id=9000),
+            "INSERT INTO conversations (id, contact_id, channel_id, state, last_activity_at, "
+            "last_message_preview, created_at) VALUES "
+            "(8, 9000, 1, 'open', '2026-02-03 04:05:07', '', '2026-01-01 00:00:00')",
+            "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
+            "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
+            "(9001, 1, 'y', '手入力', '手入力', '手入力', false, false, false, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+        ]
+        for conversation_id, bits in ((7, with_runs), (8, without_runs)):
+            statements.append(
+                "INSERT INTO conversation_search (conversation_id, seq, grams, signature) VALUES "
+                f"({conversation_id}, {conversation_id}, '{{山田}}', "
+                f"'{entries.stored_signature(bits)}'::bit(2048))"
+            )
+        for statement in statements:
+            connection.execute(text(statement))
+        connection.commit()
+
+    def signatures(connection: Connection) -> dict[int, int | None]:
+        rows = connection.execute(text("SELECT id, signature::text FROM contacts ORDER BY id"))
+        return {
+            contact_id: None if stored is None else entries.read_signature(stored)
+            for contact_id, stored in rows
+        }
+
+    def reading_index(connection: Connection) -> str:
+        return str(
+            connection.execute(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_contacts_reading'")
+            ).scalar_one()
+        )
+
+    _run_writing(fresh, fill)
+    upgrade(fresh)
+    assert _run(fresh, signatures) == {
+        9000: (with_runs | without_runs) & ~entries.RUNS_HELD,
+        9001: None,
+    }
+    assert "INCLUDE (signature)" in _run(fresh, reading_index)
+    command.downgrade(alembic_config(fresh), "0033")
+    assert "signature" not in {c["name"] for c in _run(fresh, _contact_columns)}
+    assert "INCLUDE" not in _run(fresh, reading_index)
+
+
+def _contact_columns(connection: Connection) -> list[dict[str, str]]:
+    return list(inspect(connection).get_columns("contacts"))  # type: ignore[arg-type]

@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, false, text
+from sqlalchemy import (
+    Boolean,
+    FetchedValue,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from madoguchi.kit.db import Base, JSONType, UTCDateTime, utcnow
+from madoguchi.kit.db import Base, Bits, JSONType, UTCDateTime, utcnow
 
 
 class Contact(Base):
@@ -17,8 +26,9 @@ class Contact(Base):
         UniqueConstraint("channel_id", "external_id"),
         # The inbox filtered by status walks this, newest first (see conversations.repository).
         Index("ix_contacts_status_activity", "status_id", "activity_at", "id"),
-        # The list sorted by reading (五十音順) walks this.
-        Index("ix_contacts_reading", "reading", "id"),
+        # The list sorted by reading (五十音順) walks this; searched, PostgreSQL reads each
+        # contact's signature in it and passes over those that cannot hold the word (0034).
+        Index("ix_contacts_reading", "reading", "id", postgresql_include=["signature"]),
         # 非表示中 finds the hidden contacts here (a few), not among every contact. The condition
         # as the view's query writes it on each database (migration 0032).
         Index(
@@ -30,6 +40,9 @@ class Contact(Base):
         # Ids are never reused: the search index is keyed on them.
         {"sqlite_autoincrement": True},
     )
+    # The one column the database fills (the signature, written by its own writer) is not
+    # read back after an INSERT.
+    __mapper_args__ = {"eager_defaults": False}  # noqa: RUF012 - SQLAlchemy's declaration
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # None for a contact added by hand or imported from a file: no channel identity yet.
@@ -67,6 +80,14 @@ class Contact(Base):
     merged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # kit.text.search_key of both names, for the LIKE re-check behind the search index.
     search_text: Mapped[str] = mapped_column(String(600), default="")
+    # PostgreSQL: the signature of every text the contact is found by, its conversations'
+    # entries' together (search.entries.sign_contacts); None where it has none, or on SQLite.
+    # PostgreSQL's bit(2048) (search.entries.SIGNATURE_BITS). Derived: written by its own
+    # writer alone, never by the contact's INSERT (as one the database fills), nor loaded
+    # with the contact (read in SQL alone).
+    signature: Mapped[str | None] = mapped_column(
+        Bits(2048), deferred=True, server_default=FetchedValue(), info={"derived": True}
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

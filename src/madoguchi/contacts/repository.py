@@ -18,6 +18,7 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation
 from madoguchi.crm import fields, filters, tags
 from madoguchi.crm.models import Mark, Status, Tag
+from madoguchi.kit import pgstats
 from madoguchi.kit.db import utcnow
 from madoguchi.kit.errors import Invalid
 
@@ -93,30 +94,36 @@ class ContactSort(StrEnum):
     reading = "reading"
 
 
-async def _after_in_reading_order(db: AsyncSession, after_id: int) -> ColumnElement[bool]:
+async def _after_in_reading_order(
+    db: AsyncSession, after_id: int, columns: Any = None
+) -> ColumnElement[bool]:
     """What comes after the contact ``after_id`` in reading order (the cursor is the last
-    contact's id: its reading is read back here)."""
+    contact's id: its reading is read back here), said of ``columns`` (the contacts' table's,
+    or an alias's)."""
+    c = Contact.__table__.c if columns is None else columns
     found = await db.execute(select(Contact.reading).where(Contact.id == after_id))
     row = found.first()
     if row is None:
         raise Invalid("The cursor names no contact (deleted meanwhile?): start the list again.")
     if row.reading is None:
-        return and_(Contact.reading.is_(None), Contact.id > after_id)
+        return and_(c.reading.is_(None), c.id > after_id)
     return or_(
-        Contact.reading > row.reading,
-        and_(Contact.reading == row.reading, Contact.id > after_id),
-        Contact.reading.is_(None),
+        c.reading > row.reading,
+        and_(c.reading == row.reading, c.id > after_id),
+        c.reading.is_(None),
     )
 
 
-def _reading_order(db: AsyncSession) -> tuple[Any, ...]:
-    """五十音順, those without a reading last, then by id. PostgreSQL sorts NULL last in
-    ascending order, as its index of (reading, id) holds them: said so, the list walks that
-    index and stops after a page (at a million contacts it sorted them all: 239 ms). SQLite
-    puts NULL first, so the order says ``reading IS NULL`` first (and SQLite sorts)."""
+def _reading_order(db: AsyncSession, columns: Any = None) -> tuple[Any, ...]:
+    """五十音順, those without a reading last, then by id (of ``columns``: the contacts' table's,
+    or an alias's). PostgreSQL sorts NULL last in ascending order, as its index of (reading,
+    id) holds them: said so, the list walks that index and stops after a page (at a million
+    contacts it sorted them all: 239 ms). SQLite puts NULL first, so the order says ``reading
+    IS NULL`` first (and SQLite sorts)."""
+    c = Contact.__table__.c if columns is None else columns
     if db.get_bind().dialect.name == "postgresql":
-        return (Contact.reading.asc().nulls_last(), Contact.id)
-    return (Contact.reading.is_(None), Contact.reading, Contact.id)
+        return (c.reading.asc().nulls_last(), c.id)
+    return (c.reading.is_(None), c.reading, c.id)
 
 
 async def list_contacts(
@@ -146,8 +153,26 @@ async def list_contacts(
         if steps is not None:
             checked = await filters.compile_conditions(db, conditions, context, text_checked=True)
             return await _stepped(db, steps, checked.where, limit)
+    if (
+        sort == ContactSort.reading
+        and len(texts) == 1
+        and isinstance(texts[0], str)
+        and search.signed(db)
+    ):
+        return await _signed_in_reading_order(db, texts[0], conditions, context, limit, before_id)
     plan = await filters.compile_conditions(db, conditions, context)
-    where = list(plan.where)
+    return await _listed(db, plan.where, sort, limit, before_id)
+
+
+async def _listed(
+    db: AsyncSession,
+    where: Sequence[ColumnElement[bool]],
+    sort: ContactSort,
+    limit: int,
+    before_id: int | None,
+) -> ContactPage:
+    """The page of contacts matching ``where`` in the order asked, after ``before_id``."""
+    where = list(where)
     query = select(Contact)
     if sort == ContactSort.reading:
         if before_id is not None:
@@ -158,9 +183,72 @@ async def list_contacts(
             where.append(Contact.id < before_id)
         query = query.order_by(Contact.id.desc())
     rows = list(await db.scalars(query.where(*where).limit(limit + 1)))
+    return _paged(rows, limit)
+
+
+def _paged(rows: list[Contact], limit: int) -> ContactPage:
+    """A page of the first ``limit`` rows, with a cursor where there is one more."""
     if len(rows) > limit:
         return ContactPage(contacts=rows[:limit], next_cursor=rows[limit - 1].id)
     return ContactPage(contacts=rows, next_cursor=None)
+
+
+async def _signed_in_reading_order(
+    db: AsyncSession,
+    q: str,
+    conditions: Sequence[filters.Condition],
+    context: filters.Context,
+    limit: int,
+    before_id: int | None,
+) -> ContactPage:
+    """The page in 五十音順 of contacts holding ``q`` (PostgreSQL, where contacts keep a
+    signature): the next search.READING_WALK contacts in the reading index, each passed over
+    there where its signature cannot hold the word, the others checked. Where they hold too
+    few for the page, and more contacts follow, the word is counted (search.text_condition): a
+    rare one is gathered and sorted; a commoner one is walked for to the end of the list."""
+    walked = Contact.__table__.alias("walked")
+    after = [] if before_id is None else [await _after_in_reading_order(db, before_id, walked.c)]
+    checked = await filters.compile_conditions(db, conditions, context, text_checked=True)
+
+    async def walk(contacts: int | None) -> list[Contact]:
+        """The page among the next ``contacts`` in the reading index (None: all of them)."""
+        window = (
+            select(walked.c.id, walked.c.reading, walked.c.signature)
+            .where(*after)
+            .order_by(*_reading_order(db, walked.c))
+            .limit(contacts)
+            .subquery("next_contacts")
+        )
+        held = (
+            select(window.c.id, window.c.reading)
+            .where(search.contact_may_hold(window.c.signature, q))
+            .subquery("held")
+        )
+        statement = (
+            select(Contact)
+            .join(held, held.c.id == Contact.id)
+            .where(*checked.where)
+            .order_by(*_reading_order(db, held.c))
+            .limit(limit + 1)
+        )
+        return list(await db.scalars(statement))
+
+    rows = await walk(search.READING_WALK)
+    if len(rows) > limit:
+        return _paged(rows, limit)
+    # Fewer than a page: all there are, if the walk went to the end of the list. Asked only of
+    # a list the statistics do not count far longer than the walk (at a million, the question
+    # read the walk's rows of the index again to say what the count said).
+    counted = await pgstats.columns(db, [("contacts", "reading")])
+    listed = counted[("contacts", "reading")].rows if counted else 0.0
+    if listed < 2 * search.READING_WALK:
+        beyond = select(walked.c.id).where(*after).order_by(*_reading_order(db, walked.c))
+        if await db.scalar(beyond.offset(search.READING_WALK).limit(1)) is None:
+            return _paged(rows, limit)
+    plan = await filters.compile_conditions(db, conditions, context)
+    if plan.walk_with_checks:
+        return _paged(await walk(None), limit)
+    return await _listed(db, plan.where, ContactSort.reading, limit, before_id)
 
 
 async def _stepped(
@@ -183,7 +271,4 @@ async def _stepped(
         )
         return list(await db.scalars(statement))
 
-    rows = await search.read_steps(steps, read, limit)
-    if len(rows) > limit:
-        return ContactPage(contacts=rows[:limit], next_cursor=rows[limit - 1].id)
-    return ContactPage(contacts=rows, next_cursor=None)
+    return _paged(await search.read_steps(steps, read, limit), limit)

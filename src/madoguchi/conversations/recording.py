@@ -157,7 +157,9 @@ async def record_many(
 
     ``placed``: what :func:`placing` said of these messages, where their conversations are new
     in this transaction, stored (with their contacts and the contacts' tag rows) as it says,
-    and have no unread rows yet: nothing is moved, only raised (a loader's histories)."""
+    and have no unread rows yet: nothing is moved, only raised (a loader's histories). Their
+    contacts have one conversation each, and were stored with their signatures (PostgreSQL:
+    search.contact_signature of their names and ``placed.signatures``)."""
     # Without a "meta" key a row stores SQL NULL, as the ORM leaves it (None would be JSON null).
     await bulk_insert(ctx.db, table_of(Message), [_row(message) for message in messages])
     shown = [
@@ -180,13 +182,23 @@ class Placed:
     contacts: dict[int, datetime]
     # The walk they come from, which record_many takes up rather than walking again.
     newest: dict[int, _Newest] = field(repr=False)
+    # By contact id, where asked (``signed``): their searched messages' signature, together.
+    signatures: dict[int, int] = field(default_factory=dict, repr=False)
 
 
-def placing(messages: Sequence[NewMessage]) -> Placed:
+def placing(messages: Sequence[NewMessage], *, signed: bool = False) -> Placed:
     """What :func:`record_many` would move new conversations and their contacts to: a loader
     stores its rows so, and records the messages with it (``placed``), instead of storing each
-    row and then moving it (a million conversations, contacts and tag rows written twice)."""
+    row and then moving it (a million conversations, contacts and tag rows written twice).
+    ``signed`` (PostgreSQL's entries: search.signed): with what the messages add to their
+    contacts' signatures, which the loader stores with the contacts likewise."""
     newest = _newest_of(messages)
+    signatures: dict[int, int] = {}
+    if signed:
+        for message in messages:
+            if message.searched:
+                held = signatures.get(message.contact_id, 0)
+                signatures[message.contact_id] = held | _text_bits(message.text)
     return Placed(
         conversations={
             cid: {
@@ -199,6 +211,7 @@ def placing(messages: Sequence[NewMessage]) -> Placed:
         },
         contacts=_contact_activity(newest),
         newest=newest,
+        signatures=signatures,
     )
 
 
@@ -255,7 +268,7 @@ async def _follow(ctx: Ctx, messages: Sequence[NewMessage], placed: Placed | Non
     else:
         newest = _newest_of(messages)
         await _move(ctx, newest)
-    await _add_to_entries(ctx, searched, newest)
+    await _add_to_entries(ctx, searched, newest, sign=placed is None)
     # Last: its day counts are rows every writer shares, locked until the transaction ends.
     await rollup.note(ctx, [_counted(m) for m in messages])
 
@@ -488,10 +501,11 @@ def _names_of() -> Select[Any]:
 
 
 async def _add_to_entries(
-    ctx: Ctx, searched: Sequence[NewMessage], newest: dict[int, _Newest]
+    ctx: Ctx, searched: Sequence[NewMessage], newest: dict[int, _Newest], *, sign: bool
 ) -> None:
     """Each conversation's search entry takes its new messages' grams, and moves to its new
-    last activity. A conversation without an entry gets one (its contact's names as well)."""
+    last activity. A conversation without an entry gets one (its contact's names as well).
+    Then their contacts' signatures (``sign``: record_many's ``placed`` has them stored)."""
     texts: dict[int, list[str]] = {}
     for message in searched:
         texts.setdefault(message.conversation_id, []).append(message.text)
@@ -510,7 +524,7 @@ async def _add_to_entries(
         for cid, bodies in texts.items():
             held = 0
             for body in bodies:
-                held |= search.key_signature(_search_key(body))
+                held |= _text_bits(body)
             bits[cid] = held
     ids = sorted(grams.keys() | newest.keys())
     if not ids:
@@ -536,7 +550,12 @@ async def _add_to_entries(
                 cid, seq, names | grams.get(cid, frozenset()), signature, contact_id
             )
         )
-    await search.write_conversations(ctx.db, started, new=True)
+    await search.write_conversations(ctx.db, started, new=True, sign=sign)
+
+
+def _text_bits(body: str) -> int:
+    """What a searched message's text adds to its entry's signature (search.text_signature)."""
+    return search.key_signature(_search_key(body))
 
 
 def _set_loaded(ctx: Ctx, model: type[Any], ident: int, **values: Any) -> None:

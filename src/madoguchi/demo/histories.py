@@ -305,11 +305,15 @@ async def write_histories(
     ):
         row["id"] = notification_id
     # Stored where their messages leave them, rather than stored and then moved.
-    where = recording.placing(messages)
+    signed = search.signed(ctx.db)
+    where = recording.placing(messages, signed=signed)
     for row in conversation_rows:
         row.update(where.conversations[row["id"]])
     for row in contact_rows:
         row["activity_at"] = where.contacts.get(row["id"])
+        if signed:
+            bits = search.contact_signature(row["search_text"], where.signatures.get(row["id"], 0))
+            row["signature"] = search.stored_signature(bits)
     for row in tag_rows:
         row["activity_at"] = where.contacts.get(row["contact_id"])
     for model, rows in (

@@ -40,7 +40,8 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY, BIT, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -59,6 +60,7 @@ from sqlalchemy.orm.attributes import (
 )
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
@@ -174,6 +176,21 @@ def per_dialect(*, sqlite: ColumnElement[_M], postgresql: ColumnElement[Any]) ->
     """``sqlite`` on SQLite, ``postgresql`` on PostgreSQL: one element for a statement built
     once and run on either (its type is the SQLite expression's)."""
     return cast(ColumnElement[_M], PerDialect(sqlite, postgresql))
+
+
+class Bits(TypeDecorator[str]):
+    """PostgreSQL's bit(``length``), given as text as PostgreSQL reads a bit string (X and its
+    hex digits, or its 0s and 1s) and read back as its 0s and 1s; text on SQLite."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__()
+        self.length = length
+
+    def bind_expression(self, bindvalue: BindParameter[str]) -> ColumnElement[str]:
+        return per_dialect(sqlite=bindvalue, postgresql=sql_cast(bindvalue, BIT(self.length)))
 
 
 def in_ids(column: Any, name: str) -> ColumnElement[bool]:
@@ -589,10 +606,11 @@ async def loaded_objects(
 
 @cache
 def _written_columns(table: Table) -> list[tuple[str, Callable[[], Any]]]:
-    """The table's columns but its id, each with what it takes when a row leaves it out."""
+    """The table's columns but its id and those derived (``info={"derived": True}``: written
+    by their own writer alone), each with what it takes when a row leaves it out."""
     columns: list[tuple[str, Callable[[], Any]]] = []
     for column in table.columns:
-        if column.key == "id":
+        if column.key == "id" or column.info.get("derived"):
             continue
         default = column.default
         if default is None:

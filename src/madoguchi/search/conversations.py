@@ -113,6 +113,9 @@ async def refresh_contact(db: AsyncSession, contact_id: int) -> None:
         await db.scalars(select(Conversation.id).where(Conversation.contact_id == contact_id))
     )
     await refresh(db, ids)
+    if not ids:
+        # No entry holds its names: its signature says so (search.entries.sign_contacts).
+        await search.sign_contacts(db, contacts=[contact_id])
 
 
 async def forget_messages(db: AsyncSession, conversation_ids: Sequence[int]) -> None:

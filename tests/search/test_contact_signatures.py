@@ -1,0 +1,205 @@
+"""A contact's signature (PostgreSQL, migration 0034): its conversations' entries' together, kept
+by every writer of entries and by the changes of a contact's names that write none, and read in
+the reading index by the contact list in 五十音順 searched: the same pages as the list read
+any other way, whether the word is in a contact's names or messages, or in none."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from sqlalchemy import text
+
+from madoguchi import demo, search
+from madoguchi.contacts import merging, repository
+from madoguchi.contacts import service as contacts
+from madoguchi.contacts.models import Contact
+from madoguchi.conversations import workflow
+from madoguchi.crm import filters
+from madoguchi.kit.context import Ctx
+from madoguchi.search import entries, planner
+from tests.fixtures import Factory, statements_run
+
+# Each contact's signature as sign_contacts works it out from the entries stored.
+WORKED_OUT = f"""
+SELECT k.id, k.signature::text, (
+    SELECT set_bit(bit_or(e.signature), 0, min(get_bit(e.signature, 0)))::text
+    FROM conversations AS c JOIN {search.CONVERSATIONS} AS e ON e.conversation_id = c.id
+    WHERE c.contact_id = k.id
+) FROM contacts AS k WHERE k.id = ANY(:ids)
+"""
+
+
+def _word() -> str:
+    """A word no other test writes: kanji drawn at random."""
+    return "".join(chr(0x5000 + secrets.randbelow(0x2000)) for _ in range(3))
+
+
+@pytest.fixture(autouse=True)
+def _signed(ctx: Ctx) -> None:
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's contacts keep no signature: its list walks its own index")
+
+
+async def _signatures(ctx: Ctx, *ids: int) -> dict[int, tuple[int | None, int | None]]:
+    """By contact: (its signature as stored, as worked out from its entries), as ints."""
+    rows = await ctx.db.execute(text(WORKED_OUT), {"ids": list(ids)})
+    return {
+        contact_id: (
+            None if stored is None else entries.read_signature(stored),
+            None if worked_out is None else entries.read_signature(worked_out),
+        )
+        for contact_id, stored, worked_out in rows
+    }
+
+
+async def _kept(ctx: Ctx, *ids: int) -> None:
+    """Each contact's signature is exactly what its entries say (None without one)."""
+    for contact_id, (stored, worked_out) in (await _signatures(ctx, *ids)).items():
+        assert stored == worked_out, contact_id
+
+
+def _holds(signature: int | None, texts: list[str]) -> bool:
+    """The signature has every bit each text gives an entry's (text_signature)."""
+    if signature is None:
+        return False
+    bits = 0
+    for body in texts:
+        bits |= entries.text_signature(body)
+    return signature & bits == bits
+
+
+async def test_every_writer_of_a_contact_s_texts_keeps_its_signature(
+    ctx: Ctx, factory: Factory
+) -> None:
+    """A first message (a new contact and conversation), the next ones and a reply, a new name
+    with conversations and without, a merge and its undo, a deleted conversation: after each
+    the contact's signature is its entries' together, and holds its names and messages."""
+    channel = await factory.channel()
+    word, other_word = _word(), _word()
+    first = await factory.inbound(channel, contact="s-1", name="署名 一", text=f"{word}の件")
+    one = first.conversation.contact_id
+    await _kept(ctx, one)
+    await factory.inbound(channel, contact="s-1", name="署名 一", text=f"{other_word}も")
+    await _kept(ctx, one)
+    [(stored, _)] = (await _signatures(ctx, one)).values()
+    assert _holds(stored, ["署名 一", f"{word}の件", f"{other_word}も"])
+
+    renamed = _word()
+    await contacts.rename_contact(ctx, contact_id=one, display_name=renamed)
+    await _kept(ctx, one)
+    [(stored, _)] = (await _signatures(ctx, one)).values()
+    assert _holds(stored, [renamed])
+
+    # Added by hand: no conversation, no signature; a new name keeps it so.
+    by_hand = await contacts.create_contact(ctx, display_name="手入力 客")
+    assert await _signatures(ctx, by_hand.id) == {by_hand.id: (None, None)}
+
+    # Merged: the kept contact's signature holds the other's messages.
+    second = await factory.inbound(channel, contact="s-2", name="署名 二", text="別の話")
+    two = second.conversation.contact_id
+    await merging.merge_contacts(ctx, contact_id=by_hand.id, other_id=two, actor=None)
+    await _kept(ctx, by_hand.id)
+    [(stored, _)] = (await _signatures(ctx, by_hand.id)).values()
+    assert _holds(stored, ["手入力 客", "別の話"])
+    [undoable] = await merging.merges_into(ctx, contact_id=by_hand.id)
+    await merging.undo_merge(ctx, merge_id=undoable.merge.id, actor=None)
+    # Each is signed again: the kept contact has no conversation left.
+    await _kept(ctx, by_hand.id, two)
+
+    # Its only conversation deleted, then renamed: no entry holds its names, and the
+    # signature says nothing (None: checked) rather than the old names.
+    owner = await factory.member(role="owner")
+    await workflow.delete_conversation(ctx, conversation_id=second.conversation.id, actor=owner)
+    await contacts.rename_contact(ctx, contact_id=two, display_name=_word())
+    assert await _signatures(ctx, two) == {two: (None, None)}
+
+
+async def test_a_loader_stores_its_contacts_with_their_signatures(ctx: Ctx) -> None:
+    """The scale loader writes each contact once, its signature with it (no UPDATE of the
+    contacts), exactly as its entry's."""
+    with statements_run() as written:
+        await demo.load_scale(ctx, contacts=30, processes=1)
+    assert not [sql for sql in written if sql.startswith("UPDATE contacts")]
+    ids = list(await ctx.db.scalars(text("SELECT id FROM contacts")))
+    signatures = await _signatures(ctx, *ids)
+    assert len(signatures) == 30
+    for stored, worked_out in signatures.values():
+        assert stored is not None and stored == worked_out
+
+
+async def _reading_pages(ctx: Ctx, q: str, *, limit: int) -> list[int]:
+    """Every contact the contact list in 五十音順 searched for ``q`` finds, page after page."""
+    ids: list[int] = []
+    cursor: int | None = None
+    while True:
+        page = await repository.list_contacts(
+            ctx.db,
+            conditions=filters.from_params(q=q),
+            member_id=None,
+            timezone="Asia/Tokyo",
+            limit=limit,
+            before_id=cursor,
+            sort=repository.ContactSort.reading,
+        )
+        ids += [contact.id for contact in page.contacts]
+        if page.next_cursor is None:
+            return ids
+        cursor = page.next_cursor
+
+
+def _walked(run: list[str]) -> int:
+    return sum(1 for sql in run if "AS walked" in sql and "JOIN (SELECT" in sql)
+
+
+@pytest.mark.parametrize(("walk", "common"), [(3, False), (3, True), (1000, False)])
+async def test_the_list_in_reading_order_searched_passes_over_contacts_by_their_signature(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch, walk: int, common: bool
+) -> None:
+    """Contacts holding the word in their names (one added by hand, without a signature), in a
+    message, or nowhere, their readings in another order than their ids: paged by two, the
+    list gives them in 五十音順. A walk of three contacts ends before the page is full: the word
+    is counted, and gathered (rare) or walked for to the end (common), the same pages."""
+    monkeypatch.setattr(search, "READING_WALK", walk)
+    if common:
+        monkeypatch.setattr(planner, "SEARCH_SET_LIMIT", 0)
+    channel = await factory.channel()
+    word = _word()
+    holding: list[tuple[str, int]] = []
+    kana = "アイウエオカキクケコサシスセソ"
+    for n in range(15):
+        reading = kana[(n * 7) % len(kana)] * 2
+        if n % 4 == 0:
+            made = await contacts.create_contact(ctx, display_name=f"{word} 様{n}")
+            await contacts.set_names(ctx, made, made.display_name, reading)
+            holding.append((reading, made.id))
+            continue
+        written = await factory.inbound(
+            channel,
+            contact=f"{word}-{n}",
+            name=f"客{n}",
+            text=f"{word}の件です" if n % 4 == 1 else "こんにちは",
+        )
+        contact = await ctx.db.get_one(Contact, written.conversation.contact_id)
+        await contacts.set_names(ctx, contact, contact.display_name, reading)
+        if n % 4 == 1:
+            holding.append((reading, contact.id))
+    expected = [contact_id for _, contact_id in sorted(holding)]
+    with statements_run() as run:
+        assert await _reading_pages(ctx, word, limit=2) == expected
+    gathered = [
+        sql
+        for sql in run
+        if "ORDER BY contacts.reading ASC NULLS LAST" in sql and "walked" not in sql
+    ]
+    unbounded = [
+        sql
+        for sql in run
+        if "AS walked" in sql and "LIMIT" not in sql.split(") AS next_contacts")[0]
+    ]
+    pages = -(-len(expected) // 2)
+    if walk == 3:  # every page walked, then gathered or walked to the end
+        assert (len(gathered), len(unbounded)) == ((0, pages) if common else (pages, 0))
+        assert _walked(run) == (2 if common else 1) * pages
+    else:  # every page from the walk, the last known to be the end of the list
+        assert not gathered and not unbounded and _walked(run) == pages
