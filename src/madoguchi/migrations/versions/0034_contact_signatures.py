@@ -58,7 +58,12 @@ def upgrade() -> None:
     op.execute("DROP FUNCTION madoguchi_signature_0034(integer)")
     op.drop_index(INDEX, table_name="contacts")
     op.create_index(INDEX, "contacts", ["reading", "id"], postgresql_include=["signature"])
-    op.execute("ANALYZE contacts")
+    # The rewritten table's pages are not yet known to be visible to all: until they are, the
+    # walk of the reading index reads each contact's row as well (3.1 against 1.2 ms a page at
+    # a million). VACUUM says so (0.6 s at a million); it runs outside a transaction, so what
+    # the revisions did so far is committed first.
+    with op.get_context().autocommit_block():
+        op.execute("VACUUM ANALYZE contacts")
 
 
 def downgrade() -> None:
