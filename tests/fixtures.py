@@ -15,7 +15,9 @@ from sqlalchemy import Engine, event
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel
 from madoguchi.connectors import inbound
+from madoguchi.contacts import repository
 from madoguchi.conversations.service import Ingested
+from madoguchi.crm import filters
 from madoguchi.kit.context import Ctx
 from madoguchi.members import service as members
 from madoguchi.members.models import Member
@@ -82,6 +84,32 @@ class Factory:
                 exact=True,
             ),
         )
+
+
+async def contact_pages(
+    ctx: Ctx,
+    q: str,
+    *,
+    limit: int,
+    sort: repository.ContactSort = repository.ContactSort.newest,
+) -> list[int]:
+    """Every contact the contact list searched for ``q`` finds, page after page."""
+    ids: list[int] = []
+    cursor: int | None = None
+    while True:
+        page = await repository.list_contacts(
+            ctx.db,
+            conditions=filters.from_params(q=q),
+            member_id=None,
+            timezone="Asia/Tokyo",
+            limit=limit,
+            before_id=cursor,
+            sort=sort,
+        )
+        ids += [contact.id for contact in page.contacts]
+        if page.next_cursor is None:
+            return ids
+        cursor = page.next_cursor
 
 
 @contextmanager

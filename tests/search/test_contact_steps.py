@@ -17,31 +17,12 @@ from madoguchi.contacts.models import Contact
 from madoguchi.crm import filters
 from madoguchi.kit.context import Ctx
 from madoguchi.search import entries, indexes, planner
-from tests.fixtures import Factory, statements_run, steps_run
+from tests.fixtures import Factory, contact_pages, statements_run, steps_run
 
 
 def _word() -> str:
     """A word no other test writes: kanji drawn at random."""
     return "".join(chr(0x5000 + secrets.randbelow(0x2000)) for _ in range(3))
-
-
-async def _pages(ctx: Ctx, q: str, *, limit: int) -> list[int]:
-    """Every contact the contact list searched for ``q`` finds, page after page."""
-    ids: list[int] = []
-    cursor: int | None = None
-    while True:
-        page = await repository.list_contacts(
-            ctx.db,
-            conditions=filters.from_params(q=q),
-            member_id=None,
-            timezone="Asia/Tokyo",
-            limit=limit,
-            before_id=cursor,
-        )
-        ids += [contact.id for contact in page.contacts]
-        if page.next_cursor is None:
-            return ids
-        cursor = page.next_cursor
 
 
 def _stepped(run: list[str]) -> int:
@@ -91,11 +72,11 @@ async def test_the_contact_list_searched_steps_through_blocks_as_the_walk_pages(
             holding.append(written.conversation.contact_id)
     expected = sorted(holding, reverse=True)
     with statements_run() as run:
-        assert await _pages(ctx, word, limit=3) == expected
+        assert await contact_pages(ctx, word, limit=3) == expected
     assert _stepped(run) > len(expected) // 3
     monkeypatch.setattr(planner, "COMMON_SHARE", -1.0)  # the walk
     with statements_run() as run:
-        assert await _pages(ctx, word, limit=3) == expected
+        assert await contact_pages(ctx, word, limit=3) == expected
     assert _stepped(run) == 0
 
 
@@ -114,11 +95,11 @@ async def test_a_merged_contact_s_conversation_is_found_under_the_kept_contact(
     for n in range(8):  # the next contacts in other blocks
         await contacts.create_contact(ctx, display_name=f"間の客{n}")
     other = await factory.inbound(channel, contact=f"{word}-o", name="統合 客", text=f"{word}の件")
-    assert await _pages(ctx, word, limit=5) == [other.conversation.contact_id]
+    assert await contact_pages(ctx, word, limit=5) == [other.conversation.contact_id]
     await merging.merge_contacts(
         ctx, contact_id=kept.id, other_id=other.conversation.contact_id, actor=None
     )
-    assert await _pages(ctx, word, limit=5) == [kept.id]
+    assert await contact_pages(ctx, word, limit=5) == [kept.id]
     stored = await ctx.db.scalar(
         text(f"SELECT grams FROM {search.CONVERSATIONS} WHERE conversation_id = :id"),
         {"id": other.conversation.id},
@@ -128,7 +109,7 @@ async def test_a_merged_contact_s_conversation_is_found_under_the_kept_contact(
     assert len(tokens) == 2 and tokens[1].startswith(entries.EPOCH_PREFIX)
     [undoable] = await merging.merges_into(ctx, contact_id=kept.id)
     await merging.undo_merge(ctx, merge_id=undoable.merge.id, actor=None)
-    assert await _pages(ctx, word, limit=5) == [other.conversation.contact_id]
+    assert await contact_pages(ctx, word, limit=5) == [other.conversation.contact_id]
 
 
 async def test_a_common_word_is_walked_for_and_sqlite_never_steps(
@@ -142,7 +123,7 @@ async def test_a_common_word_is_walked_for_and_sqlite_never_steps(
     written = await factory.inbound(channel, contact=f"{word}-c", text=f"{word}の件")
     assert await planner.contact_steps(ctx.db, word, wanted=51, before_id=None) is None
     with statements_run() as run:
-        assert await _pages(ctx, word, limit=5) == [written.conversation.contact_id]
+        assert await contact_pages(ctx, word, limit=5) == [written.conversation.contact_id]
     assert _stepped(run) == 0
 
 
@@ -168,7 +149,7 @@ async def test_a_word_the_newest_blocks_lack_is_read_in_the_rest_at_once(
     for n in range(4 * planner.FIRST_BLOCKS + 8):
         await contacts.create_contact(ctx, display_name=f"後の客{n}")
     with statements_run() as run:
-        assert await _pages(ctx, word, limit=5) == [held.id]
+        assert await contact_pages(ctx, word, limit=5) == [held.id]
     steps = [sql for sql in run if ") AS stepped JOIN contacts" in sql]
     assert ["&&" in sql for sql in steps] == [*tokened, False]
 
@@ -184,7 +165,7 @@ async def test_a_step_is_never_given_a_parallel_worker(ctx: Ctx, factory: Factor
     word = _word()
     held = await contacts.create_contact(ctx, display_name=f"{word} 様")
     with steps_run() as steps:
-        assert await _pages(ctx, word, limit=5) == [held.id]
+        assert await contact_pages(ctx, word, limit=5) == [held.id]
     # Every statement that may run in parallel is given a worker (PostgreSQL 16 renamed it).
     version = int(await ctx.db.scalar(text("SHOW server_version_num")))
     forced = "debug_parallel_query" if version >= 160000 else "force_parallel_mode"
@@ -223,4 +204,4 @@ async def test_a_search_beside_a_malformed_condition_is_refused_before_any_step(
             ctx.db, conditions=malformed, member_id=None, timezone="Asia/Tokyo"
         )
     assert _stepped(run) == 0
-    assert await _pages(ctx, word, limit=5) == []
+    assert await contact_pages(ctx, word, limit=5) == []

@@ -21,6 +21,7 @@ from madoguchi.crm.models import Mark, Status, Tag
 from madoguchi.kit import pgstats
 from madoguchi.kit.db import utcnow
 from madoguchi.kit.errors import Invalid
+from madoguchi.kit.text import search_key
 
 MAX_PAGE = 500
 
@@ -153,10 +154,13 @@ async def list_contacts(
         if steps is not None:
             checked = await filters.compile_conditions(db, conditions, context, text_checked=True)
             return await _stepped(db, steps, checked.where, limit)
+    # In 五十音順, searched for one word: the contacts' signatures in the reading index
+    # (PostgreSQL). A text without letters or digits matches nothing (search.text_condition).
     if (
         sort == ContactSort.reading
         and len(texts) == 1
         and isinstance(texts[0], str)
+        and search_key(texts[0])
         and search.signed(db)
     ):
         return await _signed_in_reading_order(db, texts[0], conditions, context, limit, before_id)
