@@ -39,7 +39,8 @@ def _row(row: Any) -> tuple[Any, ...]:
 
 async def _snapshot(ctx: Ctx, ids: list[int]) -> dict[str, Any]:
     """Every row of every table about these contacts, whole, and the contacts' own columns
-    (updated_at aside: an undo is a change too)."""
+    (updated_at aside: an undo is a change too; and their search signatures, which only grow,
+    so the kept contact's still holds the other's messages: search.entries.sign_contacts)."""
     found: dict[str, Any] = {}
     for name, column in _contact_tables().items():
         if name == "contact_merges":
@@ -49,7 +50,11 @@ async def _snapshot(ctx: Ctx, ids: list[int]) -> dict[str, Any]:
     table = Contact.__table__
     rows = await ctx.db.execute(select(table).where(table.c.id.in_(ids)).order_by(table.c.id))
     found["contacts"] = [
-        {key: str(value) for key, value in row._mapping.items() if key != "updated_at"}
+        {
+            key: str(value)
+            for key, value in row._mapping.items()
+            if key not in ("updated_at", "signature")
+        }
         for row in rows
     ]
     return found

@@ -5,18 +5,23 @@ any other way, whether the word is in a contact's names or messages, or in none.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi import demo, search
 from madoguchi.contacts import merging, repository
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
+from madoguchi.conversations import service as conversations
 from madoguchi.conversations import workflow
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import insert_objects
+from madoguchi.kit.db import Database, insert_objects
+from madoguchi.kit.text import grams_of
 from madoguchi.search import entries, planner
 from tests.fixtures import Factory, contact_pages, statements_run
 
@@ -54,9 +59,14 @@ async def _signatures(ctx: Ctx, *ids: int) -> dict[int, tuple[int | None, int | 
 
 
 async def _kept(ctx: Ctx, *ids: int) -> None:
-    """Each contact's signature is exactly what its entries say (None without one)."""
+    """Each contact's signature holds every bit its entries give it (and may hold more, of
+    texts gone since), its runs bit only where theirs is; None where they give none."""
     for contact_id, (stored, worked_out) in (await _signatures(ctx, *ids)).items():
-        assert stored == worked_out, contact_id
+        if worked_out is None:
+            assert stored is None, contact_id
+            continue
+        assert stored is not None and stored & worked_out == worked_out, contact_id
+        assert not stored & entries.RUNS_HELD or worked_out & entries.RUNS_HELD, contact_id
 
 
 def _holds(signature: int | None, texts: list[str]) -> bool:
@@ -74,7 +84,7 @@ async def test_every_writer_of_a_contact_s_texts_keeps_its_signature(
 ) -> None:
     """A first message (a new contact and conversation), the next ones and a reply, a new name
     with conversations and without, a merge and its undo, a deleted conversation: after each
-    the contact's signature is its entries' together, and holds its names and messages."""
+    the contact's signature holds its entries' together, so its names and messages."""
     channel = await factory.channel()
     word, other_word = _word(), _word()
     first = await factory.inbound(channel, contact="s-1", name="署名 一", text=f"{word}の件")
@@ -210,3 +220,41 @@ async def test_contacts_written_together_leave_their_signature_to_its_writer(ctx
     batch = await insert_objects(ctx.db, Contact, rows)
     ids = [contact.id for contact in [*batch, *flushed]]
     assert await _signatures(ctx, *ids) == {contact_id: (None, None) for contact_id in ids}
+
+
+async def test_two_writers_at_once_lose_none_of_each_other_s_bits(
+    ctx: Ctx, factory: Factory, database: Database
+) -> None:
+    """Two transactions write entries of one contact's two conversations at once (a broadcast
+    starting a conversation holds no lock on the contact): the second to sign waits for the
+    first, then adds its bits to what the first wrote. Set rather than added, it wrote what it
+    had read before the first committed, and the first one's bits were lost."""
+    channel = await factory.channel()
+    written = await factory.inbound(channel, contact="race-1", text="最初の件")
+    contact_id = written.conversation.contact_id
+    other = await conversations.new_conversation(
+        ctx, contact=await ctx.db.get_one(Contact, contact_id), channel_id=channel.id
+    )
+    await ctx.db.commit()
+    texts = {written.conversation.id: _word(), other.id: _word()}
+
+    async def write(db: AsyncSession, conversation_id: int) -> None:
+        entry = search.ConversationEntry(
+            conversation_id=conversation_id,
+            seq=search.activity_seq(datetime.now(UTC), conversation_id),
+            grams=frozenset(grams_of([texts[conversation_id]])),
+            signature=entries.text_signature(texts[conversation_id]) | entries.RUNS_HELD,
+            contact_id=contact_id,
+        )
+        await search.write_conversations(db, [entry], new=False)
+
+    async with database.write_sessions() as first, database.write_sessions() as second:
+        await write(first, written.conversation.id)  # signed: the contact's row is locked
+        waiting = asyncio.create_task(write(second, other.id))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # waits for the first's lock
+        await first.commit()
+        await waiting
+        await second.commit()
+    [(stored, _)] = (await _signatures(ctx, contact_id)).values()
+    assert _holds(stored, list(texts.values()))

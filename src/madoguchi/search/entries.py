@@ -316,10 +316,20 @@ _PG_UPDATE = text(
 
 # A contact's signature (PostgreSQL, migration 0034): its conversations' entries' together, the
 # leftmost bit (their runs are there) only where every entry has it; None where it has none.
-# Worked out again from what is stored, for the contacts given (:contacts) or those of the
-# conversations given (:conversations), and written where it changed.
+# For the contacts given (:contacts) or those of the conversations given (:conversations), the
+# entries' bits as stored are added to what the contact has (a deleted text's bits stay: a
+# signature may hold more than its contact, never less). Added, not set: where another
+# transaction signed the contact meanwhile, PostgreSQL applies the addition to its row, and
+# neither loses the other's bits (set, the later one wrote what it had read before the other's
+# commit). None stays None only where the entries give none; a contact with no entry is None
+# again (checked).
+_SIGNED = (
+    "CASE WHEN contacts.signature IS NULL OR signed.bits IS NULL THEN signed.bits "
+    "ELSE set_bit(contacts.signature | signed.bits, 0, "
+    "least(get_bit(contacts.signature, 0), get_bit(signed.bits, 0))) END"
+)
 _SIGN_CONTACTS = text(
-    "UPDATE contacts SET signature = signed.bits FROM ("
+    f"UPDATE contacts SET signature = {_SIGNED} FROM ("
     "SELECT owner.id, ("
     "SELECT set_bit(bit_or(e.signature), 0, min(get_bit(e.signature, 0))) "
     f"FROM conversations AS c JOIN {CONVERSATIONS} AS e ON e.conversation_id = c.id "
@@ -328,16 +338,17 @@ _SIGN_CONTACTS = text(
     "UNION SELECT contact_id FROM conversations WHERE id = ANY(CAST(:conversations AS integer[]))"
     ") AS owner"
     ") AS signed "
-    "WHERE contacts.id = signed.id AND contacts.signature IS DISTINCT FROM signed.bits"
+    f"WHERE contacts.id = signed.id AND contacts.signature IS DISTINCT FROM {_SIGNED}"
 )
 
 
 async def sign_contacts(
     db: AsyncSession, *, contacts: Sequence[int] = (), conversations: Sequence[int] = ()
 ) -> None:
-    """Work out again the signatures of these contacts and of these conversations' contacts
-    (PostgreSQL; nothing on SQLite): every writer of entries does, and the services whose
-    change to a contact's texts writes no entry (a contact's names, without a conversation)."""
+    """Add their entries' bits to the signatures of these contacts and of these conversations'
+    contacts (PostgreSQL; nothing on SQLite): every writer of entries does, and the services
+    whose change to a contact's texts writes no entry (a contact's names, without a
+    conversation: None)."""
     if (contacts or conversations) and signed(db):
         await db.execute(
             _SIGN_CONTACTS, {"contacts": list(contacts), "conversations": list(conversations)}
