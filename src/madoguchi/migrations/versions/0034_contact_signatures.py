@@ -34,7 +34,7 @@ INDEX = "ix_contacts_reading"
 # As search.entries.sign_contacts computes it: the entries' bits together, the leftmost (the
 # runs are there) only where every entry has it.
 SIGNATURE = """
-CREATE FUNCTION madoguchi_signature_0034(contact integer) RETURNS bit(2048)
+CREATE OR REPLACE FUNCTION madoguchi_signature_0034(contact integer) RETURNS bit(2048)
 LANGUAGE sql STABLE AS $$
     SELECT set_bit(bit_or(e.signature), 0, min(get_bit(e.signature, 0)))
     FROM conversations AS c JOIN conversation_search AS e ON e.conversation_id = c.id
@@ -49,19 +49,21 @@ def upgrade() -> None:
         return
     op.execute("SET LOCAL maintenance_work_mem = '256MB'")
     op.execute(SIGNATURE)
-    op.execute("ALTER TABLE contacts ADD COLUMN signature bit(2048)")
+    # IF NOT EXISTS, as the index below: the VACUUM at the end commits all this before the
+    # version is stamped, and a run stopped there must be able to run again.
+    op.execute("ALTER TABLE contacts ADD COLUMN IF NOT EXISTS signature bit(2048)")
     # A change of type with USING rewrites every row once (and builds the indexes again).
     op.execute(
         "ALTER TABLE contacts ALTER COLUMN signature TYPE bit(2048) "
         "USING madoguchi_signature_0034(id)"
     )
     op.execute("DROP FUNCTION madoguchi_signature_0034(integer)")
-    op.drop_index(INDEX, table_name="contacts")
+    op.execute(f"DROP INDEX IF EXISTS {INDEX}")
     op.create_index(INDEX, "contacts", ["reading", "id"], postgresql_include=["signature"])
     # The rewritten table's pages are not yet known to be visible to all: until they are, the
     # walk of the reading index reads each contact's row as well (3.1 against 1.2 ms a page at
     # a million). VACUUM says so (0.6 s at a million); it runs outside a transaction, so what
-    # the revisions did so far is committed first.
+    # the revisions did so far is committed first (and this one runs again if stopped here).
     with op.get_context().autocommit_block():
         op.execute("VACUUM ANALYZE contacts")
 
