@@ -27,7 +27,7 @@ from madoguchi.events.types import (
 )
 from madoguchi.kit.clean import email_address, phone_number
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import insert_objects, loaded_objects, table_of
+from madoguchi.kit.db import insert_objects, loaded_columns, loaded_objects, table_of
 from madoguchi.kit.errors import Forbidden, Invalid
 from madoguchi.kit.text import search_key
 from madoguchi.members.models import Member, Role
@@ -240,7 +240,7 @@ def _contacts_of() -> Select[Any]:
     columns, made into objects by ``loaded_objects``."""
     contacts = table_of(Contact).c
     return (
-        select(*contacts)
+        select(*loaded_columns(table_of(Contact)))
         .where(
             contacts.channel_id == bindparam("channel_id"),
             contacts.external_id.in_(bindparam("external_ids", expanding=True)),

@@ -604,13 +604,19 @@ async def loaded_objects(
     return found
 
 
+def loaded_columns(table: Table) -> list[Column[Any]]:
+    """The columns an object of the table's class is loaded and written with: all but those
+    derived (``info={"derived": True}``: written by their own writer, read in SQL alone)."""
+    return [column for column in table.columns if not column.info.get("derived")]
+
+
 @cache
 def _written_columns(table: Table) -> list[tuple[str, Callable[[], Any]]]:
-    """The table's columns but its id and those derived (``info={"derived": True}``: written
-    by their own writer alone), each with what it takes when a row leaves it out."""
+    """The table's columns but its id and those derived (loaded_columns), each with what it
+    takes when a row leaves it out."""
     columns: list[tuple[str, Callable[[], Any]]] = []
-    for column in table.columns:
-        if column.key == "id" or column.info.get("derived"):
+    for column in loaded_columns(table):
+        if column.key == "id":
             continue
         default = column.default
         if default is None:
