@@ -159,7 +159,7 @@ async def record_many(
     in this transaction, stored (with their contacts and the contacts' tag rows) as it says,
     and have no unread rows yet: nothing is moved, only raised (a loader's histories). Their
     contacts have one conversation each, and were stored with their signatures (PostgreSQL:
-    search.contact_signature of their names and ``placed.signatures``)."""
+    search.new_entry_signature of their names and ``placed.signatures``)."""
     # Without a "meta" key a row stores SQL NULL, as the ORM leaves it (None would be JSON null).
     await bulk_insert(ctx.db, table_of(Message), [_row(message) for message in messages])
     shown = [
@@ -543,7 +543,7 @@ async def _add_to_entries(
         seq = seqs.get(cid, search.activity_seq(at, cid))
         names = frozenset(grams_in(key_sequence(names_key)))  # grams_of the names, once
         signature = (
-            bits.get(cid, 0) | search.unkept_key_signature(names_key, names) if signed else None
+            search.new_entry_signature(names_key, bits.get(cid, 0), names) if signed else None
         )
         started.append(
             search.ConversationEntry(

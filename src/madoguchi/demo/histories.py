@@ -312,7 +312,8 @@ async def write_histories(
     for row in contact_rows:
         row["activity_at"] = where.contacts.get(row["id"])
         if signed:
-            bits = search.contact_signature(row["search_text"], where.signatures.get(row["id"], 0))
+            texts = where.signatures.get(row["id"], 0)
+            bits = search.new_entry_signature(row["search_text"], texts)
             row["signature"] = search.stored_signature(bits)
     for row in tag_rows:
         row["activity_at"] = where.contacts.get(row["contact_id"])

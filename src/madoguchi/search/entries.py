@@ -355,11 +355,11 @@ async def sign_contacts(
         )
 
 
-def contact_signature(names_key: str, texts: int) -> int:
-    """The signature of a new contact with one conversation (a loader's), as sign_contacts
-    would work it out from the conversation's entry: its names' (their search key) and its
-    messages' (``texts``: their text_signature together)."""
-    return texts | unkept_key_signature(names_key)
+def new_entry_signature(names_key: str, texts: int, names: Iterable[str] | None = None) -> int:
+    """The signature of a conversation's first entry: its contact's names' (their search key;
+    ``names``: its grams, where at hand) and its messages' (``texts``: their text_signature
+    together). A contact with that one conversation (a loader's) has the same (sign_contacts)."""
+    return texts | unkept_key_signature(names_key, names)
 
 
 # A row to write: (conversation id, seq, grams as stored, signature: None on SQLite).
@@ -371,7 +371,7 @@ async def write_conversations(
 ) -> None:
     """Store entries: ``new`` ones are inserted, the others replace what their conversation had.
     Their contacts' signatures follow (``sign``: a loader that stored its contacts with theirs
-    already, contact_signature, says False)."""
+    already, new_entry_signature, says False)."""
     sqlite = dialect(db) == "sqlite"
     await _write(
         db,
