@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import URL, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Text
@@ -65,12 +66,18 @@ def clear() -> None:
     _known.clear()
 
 
+@cache
+def _database(url: URL) -> str:
+    """The key of a database's statistics (rendering its URL at each search cost 0.05 ms)."""
+    return url.render_as_string(hide_password=True)
+
+
 async def columns(
     db: AsyncSession, wanted: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], ColumnStatistics]:
     """The statistics of each (table, column), those not read within STATISTICS_SECONDS read in
     one statement. A table that does not exist is left out."""
-    database = db.get_bind().engine.url.render_as_string(hide_password=True)
+    database = _database(db.get_bind().engine.url)
     now = time.monotonic()
     found: dict[tuple[str, str], ColumnStatistics] = {}
     stale: list[tuple[str, str]] = []

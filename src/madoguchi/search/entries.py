@@ -25,24 +25,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Integer,
     MetaData,
     Table,
     Text,
-    and_,
     bindparam,
-    func,
     or_,
     text,
-    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 from madoguchi.kit.db import Bits, bulk_insert
 from madoguchi.kit.text import grams_in, key_sequence, query_grams, search_key
@@ -166,23 +168,66 @@ def signature_holds(column: ColumnElement[str], texts: Sequence[str]) -> ColumnE
     grams = signature(gram for q in texts for gram in query_grams(q))
     every = signature((run for q in texts for run in _runs(search_key(q))), grams)
     if every == grams:
-        return _has_bits(column, grams)
+        return _BitsSet(column, _positions(grams))
     return or_(
-        _has_bits(column, every),
-        and_(func.get_bit(column, 0) == 0, _has_bits(column, grams)),
+        _BitsSet(column, _positions(every)),
+        _BitsSet(column, _positions(grams), unset=(0,)),
     )
 
 
-def _has_bits(column: ColumnElement[str], bits: int) -> ColumnElement[bool]:
-    """``column`` has every bit of ``bits`` set (counted from the left, as PostgreSQL does)."""
-    return and_(
-        true(),
-        *(
-            func.get_bit(column, SIGNATURE_BITS - 1 - position) == 1
-            for position in range(bits.bit_length())
-            if bits >> position & 1
-        ),
-    )
+def _positions(bits: int) -> list[int]:
+    """The bits set in ``bits``, as PostgreSQL counts them (from the left), lowest first:
+    each found by its lowest set bit (shifting a 2,048-bit number for each of its positions
+    took 0.4 ms)."""
+    positions = []
+    while bits:
+        lowest = bits & -bits
+        positions.append(SIGNATURE_BITS - lowest.bit_length())
+        bits ^= lowest
+    return positions
+
+
+class _BitsSet(ColumnElement[bool]):
+    """``column`` (a bit string) has a 0 at each of ``unset`` and a 1 at each of ``ones``,
+    each bit read alone (``get_bit``), the first that differs answering; each position is a
+    parameter, so that searches with as many bits share one compiled statement. One element:
+    built of SQLAlchemy's functions and comparisons, the 17 bits of a full name took eight
+    times as long (1.9 against 0.2 ms of Python at every search, on a busy machine)."""
+
+    __visit_name__ = "bits_set"
+    inherit_cache = True
+    type = Boolean()
+    # SQLAlchemy declares it on instances (mypy refuses a ClassVar), and never changes it.
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012
+        ("column", InternalTraversal.dp_clauseelement),
+        ("unset", InternalTraversal.dp_clauseelement_tuple),
+        ("ones", InternalTraversal.dp_clauseelement_tuple),
+    ]
+
+    def __init__(
+        self, column: ColumnElement[str], ones: Sequence[int], unset: Sequence[int] = ()
+    ) -> None:
+        self.column = column
+        self.unset = tuple(_position(at) for at in unset)
+        self.ones = tuple(_position(at) for at in ones)
+
+
+def _position(at: int) -> BindParameter[int]:
+    return BindParameter(None, at, type_=_INTEGER, unique=True)
+
+
+_INTEGER = Integer()
+
+
+@compiles(_BitsSet)
+def _compile_bits_set(element: _BitsSet, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    checks = [
+        f"get_bit({column}, {compiler.process(at, **kw)}) = {value}"
+        for positions, value in ((element.unset, 0), (element.ones, 1))
+        for at in positions
+    ]
+    return f"({' AND '.join(checks)})" if checks else "true"
 
 
 def match_expression(query: str) -> str | None:
