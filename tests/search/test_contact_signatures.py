@@ -142,15 +142,28 @@ def _walked(run: list[str]) -> int:
     return sum(1 for sql in run if "AS walked" in sql and "JOIN (SELECT" in sql)
 
 
-@pytest.mark.parametrize(("walk", "common"), [(3, False), (3, True), (1000, False)])
+@pytest.mark.parametrize(
+    ("walk", "gathered_first", "common"),
+    [(3, True, False), (3, True, True), (3, False, False), (1000, False, False)],
+)
 async def test_the_list_in_reading_order_searched_passes_over_contacts_by_their_signature(
-    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch, walk: int, common: bool
+    ctx: Ctx,
+    factory: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    walk: int,
+    gathered_first: bool,
+    common: bool,
 ) -> None:
     """Contacts holding the word in their names (one added by hand, without a signature), in a
     message, or nowhere, their readings in another order than their ids: paged by two, the
-    list gives them in 五十音順. A walk of three contacts ends before the page is full: the word
-    is counted, and gathered (rare) or walked for to the end (common), the same pages."""
+    list gives them in 五十音順, the same pages whichever way: a word the statistics take as
+    rare is gathered from the indexes, checked and sorted in one statement; past the
+    gathering's limit (or a word not taken as rare), the reading index is walked, and where
+    three contacts walked hold too few for the page, the word is counted, then gathered (rare)
+    or walked for to the end (common)."""
     monkeypatch.setattr(search, "READING_WALK", walk)
+    if not gathered_first:
+        monkeypatch.setattr(planner, "RARE_ESTIMATE", -1)
     if common:
         monkeypatch.setattr(planner, "SEARCH_SET_LIMIT", 0)
     channel = await factory.channel()
@@ -179,10 +192,13 @@ async def test_the_list_in_reading_order_searched_passes_over_contacts_by_their_
         assert (
             await contact_pages(ctx, word, limit=2, sort=repository.ContactSort.reading) == expected
         )
-    gathered = [
+    gathered = [sql for sql in run if "WITH named AS" in sql and "ORDER BY contacts.reading" in sql]
+    listed = [
         sql
         for sql in run
-        if "ORDER BY contacts.reading ASC NULLS LAST" in sql and "walked" not in sql
+        if "ORDER BY contacts.reading ASC NULLS LAST" in sql
+        and "walked" not in sql
+        and "WITH named" not in sql
     ]
     unbounded = [
         sql
@@ -190,11 +206,38 @@ async def test_the_list_in_reading_order_searched_passes_over_contacts_by_their_
         if "AS walked" in sql and "LIMIT" not in sql.split(") AS next_contacts")[0]
     ]
     pages = -(-len(expected) // 2)
-    if walk == 3:  # every page walked, then gathered or walked to the end
-        assert (len(gathered), len(unbounded)) == ((0, pages) if common else (pages, 0))
-        assert _walked(run) == (2 if common else 1) * pages
+    if gathered_first and not common:  # every page gathered at once
+        assert len(gathered) == pages and not listed and not unbounded and not _walked(run)
+    elif gathered_first:  # gathered past its limit, walked, counted, walked to the end
+        assert len(gathered) == pages and not listed
+        assert len(unbounded) == pages and _walked(run) == 2 * pages
+    elif walk == 3:  # walked, counted, then gathered
+        assert not gathered and len(listed) == pages and not unbounded
+        assert _walked(run) == pages
     else:  # every page from the walk, the last known to be the end of the list
-        assert not gathered and not unbounded and _walked(run) == pages
+        assert not gathered and not listed and not unbounded and _walked(run) == pages
+
+
+async def test_a_word_found_nowhere_is_gathered_once(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A word nobody wrote, in 五十音順, with more contacts than a walk reads: the gathering
+    finds nobody and says in the same statement that it read every contact the indexes give:
+    the list is empty, without walking, counting the word or looking again."""
+    monkeypatch.setattr(search, "READING_WALK", 2)
+    channel = await factory.channel()
+    for n in range(5):
+        await factory.inbound(channel, contact=f"nowhere-{n}", text="こんにちは")
+    with statements_run() as run:
+        assert await contact_pages(ctx, _word(), limit=2, sort=repository.ContactSort.reading) == []
+    unbounded = [
+        sql
+        for sql in run
+        if "AS walked" in sql and "LIMIT" not in sql.split(") AS next_contacts")[0]
+    ]
+    assert sum(1 for sql in run if "WITH named AS" in sql) == 1
+    searched = [sql for sql in run if "pg_stats" not in sql]  # the statistics read: not the list's
+    assert not unbounded and not _walked(run) and len(searched) == 1
 
 
 async def test_a_text_without_letters_finds_nobody_in_reading_order(

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Select,
     Text,
     and_,
+    bindparam,
     column,
     exists,
     false,
@@ -291,6 +292,11 @@ def _unplanned(values: Sequence[str]) -> ScalarSelect[list[str]]:
     return select(literal(list(values), ARRAY(Text))).scalar_subquery()
 
 
+def _unplanned_parameter(name: str) -> ScalarSelect[list[str]]:
+    """_unplanned, of grams given when the statement is executed (parameter ``name``)."""
+    return select(bindparam(name, type_=ARRAY(Text))).scalar_subquery()
+
+
 def _every_entry_if_few(stored: TableClause, grams: Sequence[str]) -> Select[tuple[int]]:
     """The conversations of every entry holding these grams where there are no more than
     GATHERED_AT_MOST of them, else none: one read of the grams' lists, and no more than one
@@ -319,21 +325,31 @@ def text_check(db: AsyncSession, q: str) -> ColumnElement[bool]:
     list that reads few contacts (contact_steps'), where text_condition would gather every
     match of a word to compare them with each (木下 at a million: its 1,500 messages, 5 ms
     at each step)."""
-    pattern = like_pattern(q)
+    return _contact_holds(like_pattern(q), postgresql=dialect(db) == "postgresql")
+
+
+def _contact_holds(pattern: str | ColumnElement[str], *, postgresql: bool) -> ColumnElement[bool]:
+    """text_check, of a LIKE pattern (or an expression that gives it)."""
     return or_(
         Contact.search_text.like(pattern, escape="\\"),
-        exists().where(Conversation.contact_id == Contact.id, _in_messages(db, pattern)),
+        exists().where(
+            Conversation.contact_id == Contact.id, _messages_like(pattern, postgresql=postgresql)
+        ),
     )
 
 
 def _in_messages(db: AsyncSession, pattern: str) -> ColumnElement[bool]:
     """The walked conversation has a message matching ``pattern``, checked for that
     conversation alone."""
+    return _messages_like(pattern, postgresql=dialect(db) == "postgresql")
+
+
+def _messages_like(pattern: str | ColumnElement[str], *, postgresql: bool) -> ColumnElement[bool]:
     checked = select(Message.id).where(
         Message.conversation_id == Conversation.id,
         Message.search_text.like(pattern, escape="\\"),
     )
-    if dialect(db) == "postgresql":
+    if postgresql:
         # OFFSET 0 keeps PostgreSQL from hashing every matching message up front (a "hashed
         # SubPlan" reads them all): each conversation walked is checked instead.
         checked = checked.offset(0)
@@ -582,6 +598,87 @@ async def contact_steps(
             span = math.ceil((wanted - found) * BLOCK_MARGIN / rate) if rate else top + 1
 
     return steps()
+
+
+@dataclass(frozen=True)
+class GatheredContacts:
+    """The contacts that hold a text, gathered from the search indexes (the contacts' names'
+    and the conversations' entries), each list read no further than one row past
+    SEARCH_SET_LIMIT, and each contact checked (text_check): ``condition`` holds for them
+    where neither list went past, and then they are every contact that holds it; ``few``
+    says whether none went past (on nothing of the row: PostgreSQL checks it once, before the
+    rest). A statement using either is executed with ``parameters`` (the text's grams and
+    pattern, the limit)."""
+
+    condition: ColumnElement[bool]
+    few: ColumnElement[bool]
+    parameters: dict[str, Any]
+
+
+def _gathering() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """GatheredContacts' selection and condition, built once: the grams and the limit are
+    parameters of the execution (built for each search, they took 1.3 ms of Python a
+    request); the limit is written into the statement (PostgreSQL plans it once for all)."""
+    limit = bindparam("gathered_limit", type_=Integer, literal_execute=True)
+    at_most = bindparam("gathered_at_most", type_=Integer)
+    named = (
+        select(_CONTACT_NAMES.c.owner_id.label("contact_id"))
+        .where(_CONTACT_NAMES.c.grams.contains(_unplanned_parameter("gathered_names")))
+        .limit(limit)
+        .cte("named")
+    )
+    written = (
+        select(_ENTRIES.c.conversation_id)
+        .where(_ENTRIES.c.grams.contains(_unplanned_parameter("gathered_entries")))
+        .limit(limit)
+        .cte("written")
+    )
+    conversations = Conversation.__table__.alias("of_entry")
+    writers = select(conversations.c.contact_id).where(
+        conversations.c.id.in_(select(written.c.conversation_id))
+    )
+
+    def counted(listed: Any) -> ColumnElement[bool]:
+        return select(func.count()).select_from(listed).scalar_subquery() <= at_most
+
+    few = and_(counted(named), counted(written))
+    # Each one checked for the text (text_check), its pattern unseen by the planner too: seeing
+    # it, PostgreSQL planned the statement again at every search (1.3 ms at a million).
+    pattern = select(bindparam("gathered_pattern", type_=Text)).scalar_subquery()
+    holds = _contact_holds(pattern, postgresql=True)
+    gathered = Contact.id.in_(union(select(named.c.contact_id), writers))
+    return and_(gathered, few, holds), few
+
+
+_GATHERING = _gathering()
+
+
+async def gathered_contacts(db: AsyncSession, q: str) -> GatheredContacts | None:
+    """The contacts that hold ``q``, where the statistics expect the phrase in no more than
+    RARE_ESTIMATE entries (estimated_phrase_hits: a full name's at a million 14–37, a
+    surname's 428, where it has 3,200 contacts), for a list that would otherwise walk for a
+    rare word (the contact list in 五十音順). None on SQLite, for a text without letters or
+    digits, or for a word expected in more entries. Where they are wrong (a commoner word
+    taken as rare), the gathering reads its grams' lists, goes past its limit and says so:
+    about what counting it would have cost (6 ms for a surname at a million)."""
+    grams = query_grams(q)
+    if dialect(db) != "postgresql" or not grams:
+        return None
+    expected = await indexes.estimated_phrase_hits(db, entries.CONVERSATIONS, q)
+    if expected is None or expected > RARE_ESTIMATE:
+        return None
+    condition, few = _GATHERING
+    return GatheredContacts(
+        condition=condition,
+        few=few,
+        parameters={
+            "gathered_names": await indexes.selective_grams(db, indexes.CONTACTS.name, grams),
+            "gathered_entries": await indexes.selective_grams(db, entries.CONVERSATIONS, grams),
+            "gathered_pattern": like_pattern(q),
+            "gathered_at_most": SEARCH_SET_LIMIT,
+            "gathered_limit": SEARCH_SET_LIMIT + 1,
+        },
+    )
 
 
 Row = TypeVar("Row")
