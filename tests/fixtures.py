@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -92,14 +92,15 @@ async def contact_pages(
     *,
     limit: int,
     sort: repository.ContactSort = repository.ContactSort.newest,
+    also: Sequence[filters.Condition] = (),
 ) -> list[int]:
-    """Every contact the contact list searched for ``q`` finds, page after page."""
+    """Every contact the contact list searched for ``q`` (and ``also``) finds, page after page."""
     ids: list[int] = []
     cursor: int | None = None
     while True:
         page = await repository.list_contacts(
             ctx.db,
-            conditions=filters.from_params(q=q),
+            conditions=[*filters.from_params(q=q), *also],
             member_id=None,
             timezone="Asia/Tokyo",
             limit=limit,

@@ -10,7 +10,7 @@ import secrets
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi import demo, search
@@ -19,9 +19,11 @@ from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations import workflow
+from madoguchi.crm import filters
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database, insert_objects
-from madoguchi.kit.text import grams_of
+from madoguchi.kit.errors import Invalid
+from madoguchi.kit.text import grams_of, search_key
 from madoguchi.search import entries, planner
 from tests.fixtures import Factory, contact_pages, statements_run
 
@@ -301,3 +303,138 @@ async def test_two_writers_at_once_lose_none_of_each_other_s_bits(
         await second.commit()
     [(stored, _)] = (await _signatures(ctx, contact_id)).values()
     assert _holds(stored, list(texts.values()))
+
+
+def _kana() -> str:
+    """A reading no other test writes: four katakana drawn at random (no small ヵ or ヶ)."""
+    drawn = (chr(0x30A2 + secrets.randbelow(0x50)) for _ in range(4))
+    return "".join(drawn).translate({ord("ヵ"): "カ", ord("ヶ"): "ケ"})
+
+
+def _hiragana(katakana: str) -> str:
+    return katakana.translate({code: code - 0x60 for code in range(0x30A1, 0x30F7)})
+
+
+# Every contact holding a text, in 五十音順, by plain LIKEs over all of them.
+_EVERY_HOLDER = """
+SELECT k.id FROM contacts AS k WHERE k.merged_into_id IS NULL {hidden}
+AND (k.search_text LIKE :pattern OR EXISTS (
+    SELECT 1 FROM conversations AS c JOIN messages AS m ON m.conversation_id = c.id
+    WHERE c.contact_id = k.id AND m.search_text LIKE :pattern
+)) ORDER BY k.reading ASC NULLS LAST, k.id
+"""
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+async def test_the_pages_gathered_and_walked_are_every_contact_holding_the_text(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    """Each way a contact holds a word or held it: its names (without a conversation, readings
+    none or tied across pages), its reading alone, its messages alone, renamed away from it or
+    to it, merged away (its names: out; its messages, now the kept contact's: in), hidden. In
+    五十音順 the pages gathered first and the pages walked (the statistics' estimate set
+    aside) are the contacts plain LIKEs over all of them find, in their order, for the word,
+    the reading in katakana and in hiragana, a part of the word, with and without a filter
+    beside it (the review's test)."""
+    monkeypatch.setattr(search, "READING_WALK", 2)
+    channel = await factory.channel()
+    word, reading = _word(), _kana()
+    await contacts.create_contact(ctx, display_name=f"{word}一")
+    for n in ("二", "三"):
+        tied = await contacts.create_contact(ctx, display_name=f"{word}{n}")
+        await contacts.set_names(ctx, tied, tied.display_name, "アア")
+    read = await contacts.create_contact(ctx, display_name="山田")
+    await contacts.set_names(ctx, read, read.display_name, f"ア{reading}")
+    await factory.inbound(channel, contact="e", name="客E", text=f"{word}の件 {reading}")
+    await factory.inbound(channel, contact="f", name="客F", text="ほかの件")
+    await factory.inbound(channel, contact="f", name="客F", text=f"また{word}")
+    away = await contacts.create_contact(ctx, display_name=f"{word}四")
+    await contacts.rename_contact(ctx, contact_id=away.id, display_name="別名")
+    to = await factory.inbound(channel, contact="h", name="客H", text="こんにちは")
+    await contacts.rename_contact(
+        ctx, contact_id=to.conversation.contact_id, display_name=f"新{word}"
+    )
+    for n, (name, said) in enumerate([(f"{word}旧", "こんにちは"), ("旧", f"{word}!")]):
+        kept = await contacts.create_contact(ctx, display_name=f"残る人{n}")
+        other = await factory.inbound(channel, contact=f"o{n}", name=name, text=said)
+        await merging.merge_contacts(
+            ctx, contact_id=kept.id, other_id=other.conversation.contact_id, actor=None
+        )
+    hidden = await contacts.create_contact(ctx, display_name=f"{word}隠")
+    await contacts.update_contact(
+        ctx, contact_id=hidden.id, changes=contacts.ContactChanges(hidden=True)
+    )
+    for n in range(6):
+        await factory.inbound(channel, contact=f"x{n}", name=f"他{n}", text="こんにちは")
+    await ctx.db.commit()
+    for q in (word, reading, _hiragana(reading), word[1:]):
+        for also in ([], [filters.Condition("hidden", "eq", False)]):
+            sql = _EVERY_HOLDER.format(hidden="AND NOT k.hidden" if also else "")
+            found = await ctx.db.scalars(text(sql), {"pattern": f"%{search_key(q)}%"})
+            every = list(found)
+            assert every
+            with statements_run() as run:
+                gathered = await contact_pages(
+                    ctx, q, limit=limit, sort=repository.ContactSort.reading, also=also
+                )
+            assert any("WITH named AS" in sql for sql in run)
+            monkeypatch.setattr(planner, "RARE_ESTIMATE", -1)
+            walked = await contact_pages(
+                ctx, q, limit=limit, sort=repository.ContactSort.reading, also=also
+            )
+            monkeypatch.undo()
+            monkeypatch.setattr(search, "READING_WALK", 2)
+            assert (gathered, walked) == (every, every), (q, also)
+
+
+async def test_a_text_asked_for_otherwise_than_contained_is_refused_in_every_order(
+    ctx: Ctx, factory: Factory
+) -> None:
+    """Only "contains" is asked of a text: the list in 五十音順 refuses another op before it
+    gathers, as the list newest first does (the review found it answered)."""
+    channel = await factory.channel()
+    word = _word()
+    await factory.inbound(channel, contact="op-1", name=f"{word} 様", text="こんにちは")
+    for sort in repository.ContactSort:
+        with pytest.raises(Invalid):
+            await repository.list_contacts(
+                ctx.db,
+                conditions=[filters.Condition("text", "eq", word)],
+                member_id=None,
+                timezone="Asia/Tokyo",
+                sort=sort,
+            )
+
+
+async def test_signature_checks_of_as_many_bits_share_a_statement_not_its_values(
+    ctx: Ctx, factory: Factory
+) -> None:
+    """Two words whose checks have as many bits: one compiled statement, and each finds its own
+    entry; a check of another shape, or of another column, is another statement."""
+    signature = planner._ENTRIES.c.signature
+
+    def checked(word: str) -> Select[tuple[int]]:
+        condition = entries.signature_holds(signature, [word])
+        return select(planner._ENTRIES.c.conversation_id).where(condition)
+
+    first, second = _word(), _word()
+    while checked(first)._generate_cache_key() != checked(second)._generate_cache_key():
+        second = _word()
+    channel = await factory.channel()
+    written = [
+        await factory.inbound(channel, contact=f"bits-{n}", name=f"客{n}", text=f"{word}です")
+        for n, word in enumerate((first, second))
+    ]
+    with statements_run() as run:
+        found = [list(await ctx.db.scalars(checked(word))) for word in (first, second)]
+    assert run[0] == run[1]
+    assert found == [[message.conversation.id] for message in written]
+    shaped = select(entries._BitsSet(signature, [1, 2], unset=(3,)))._generate_cache_key()
+    others = [
+        entries._BitsSet(signature, [1, 2, 3]),
+        entries._BitsSet(planner._ENTRIES.c.seq, [1, 2], unset=(3,)),
+    ]
+    assert all(select(other)._generate_cache_key() != shaped for other in others)
+    # A statement checking the signature alone selects from its table (the review's).
+    counted = select(func.count()).where(entries.signature_holds(signature, [first]))
+    assert f"FROM {search.CONVERSATIONS}" in str(counted)

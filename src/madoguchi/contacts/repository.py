@@ -268,8 +268,7 @@ async def _signed_in_reading_order(
     # statistics took a commoner word as rare), the walk.
     gathered = await search.gathered_contacts(db, q)
     if gathered is not None:
-        others = [condition for condition in conditions if condition.field != "text"]
-        unsearched = await filters.compile_conditions(db, others, context)
+        unsearched = await filters.compile_conditions(db, conditions, context, text_gathered=True)
         page = (
             select(Contact)
             .where(gathered.condition, *after(Contact.__table__.c), *unsearched.where)

@@ -285,16 +285,21 @@ async def compile_conditions(
     context: Context,
     *,
     text_checked: bool = False,
+    text_gathered: bool = False,
 ) -> FilterPlan:
     """The plan for these conditions. ``text_checked``: a text is checked on each contact
-    alone (search.text_check), for a list that reads few of them (the contact list's steps)."""
+    alone (search.text_check), for a list that reads few of them (the contact list's steps).
+    ``text_gathered``: a text is the caller's to look for (search.gathered_contacts), and is
+    only checked here for what it asks."""
     where: list[ColumnElement[bool]] = []
     if context.scope == search.Scope.contact:
         # A contact merged into another (F43) is in no list, segment or broadcast.
         where.append(Contact.merged_into_id.is_(None))
     walk_with_checks = False
     for condition in conditions:
-        if condition.field == "text" and text_checked and context.scope == Scope.contact:
+        if condition.field == "text" and text_gathered:
+            _text(condition)
+        elif condition.field == "text" and text_checked and context.scope == Scope.contact:
             where.append(search.text_check(db, _text(condition)))
         elif condition.field == "text":
             found = await search.text_condition(db, _text(condition), context.scope)

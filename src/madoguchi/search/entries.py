@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 from madoguchi.kit.db import Bits, bulk_insert
@@ -210,6 +211,11 @@ class _BitsSet(ColumnElement[bool]):
         self.column = column
         self.unset = tuple(_position(at) for at in unset)
         self.ones = tuple(_position(at) for at in ones)
+
+    @property
+    def _from_objects(self) -> list[FromClause]:
+        # The column's table (or alias): a statement checking it alone selects from it.
+        return self.column._from_objects
 
 
 def _position(at: int) -> BindParameter[int]:
