@@ -249,11 +249,12 @@ async def _signed_in_reading_order(
     before_id: int | None,
 ) -> ContactPage:
     """The page in 五十音順 of contacts holding ``q`` (PostgreSQL, where contacts keep a
-    signature): the next search.READING_WALK contacts in the reading index, each passed over
-    there where its signature cannot hold the word, the others checked. Where they hold too
-    few for the page, and more contacts follow, the contacts that may hold the word are
-    gathered from the search indexes, checked and sorted (search.gathered_contacts); past the
-    gathering's limit the word is counted (search.text_condition), and a commoner one walked
+    signature). A word the statistics expect in few entries is gathered from the search
+    indexes, checked and sorted at once (search.gathered_contacts). Another, or one the
+    gathering finds past its limit, is walked for: the next search.READING_WALK contacts in the
+    reading index, each passed over there where its signature cannot hold the word, the others
+    checked. Where they hold too few for the page, and more contacts follow, the word is
+    counted (search.text_condition): a rare one is gathered and sorted, a commoner one walked
     for to the end of the list."""
     walked = _WALKED
     cursor = None if before_id is None else await _after_in_reading_order(db, before_id)
