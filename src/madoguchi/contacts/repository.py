@@ -337,7 +337,10 @@ async def _signed_in_reading_order(
     plan = await filters.compile_conditions(db, conditions, context)
     if plan.walk_with_checks:
         return _paged(await walk(None), limit)
-    return await _listed(db, plan.where, ContactSort.reading, limit, before_id)
+    # The cursor's reading is known already: said here, not read again.
+    return await _listed(
+        db, [*plan.where, *after(Contact.__table__.c)], ContactSort.reading, limit, None
+    )
 
 
 async def _stepped(
