@@ -40,6 +40,7 @@ from madoguchi.files import service as files
 from madoguchi.files.api import router as files_router
 from madoguchi.forms.api import router as forms_router
 from madoguchi.jobs import Worker
+from madoguchi.kit import security
 from madoguchi.kit.apidocs import swagger_page
 from madoguchi.kit.db import Database, utcnow
 from madoguchi.kit.errors import DomainError, Invalid
@@ -227,11 +228,13 @@ class _Live:
 
 
 async def _warm(*, freeze: bool) -> None:
-    """The reading dictionary loaded (in a thread); then, with ``freeze``, everything the
+    """The reading dictionary loaded and the hash an unknown e-mail's login is checked against
+    made (in a thread, not on a first message or login); then, with ``freeze``, everything the
     process holds so far (modules, the app, the dictionary) moved out of the collector's
     generations (``gc.freeze``): a busy server walked them again at each full collection,
     ~8 % of its CPU storing messages (issue 14). Garbage made since start is collected first."""
     await asyncio.to_thread(readings.warm)
+    await asyncio.to_thread(security.warm_dummy_hash)
     if freeze:
         gc.collect()
         gc.freeze()

@@ -7,16 +7,22 @@ import hashlib
 import hmac
 import io
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import func, select
 
 from madoguchi.channels.models import Channel, ChannelEvent
 from madoguchi.config import Settings
+from madoguchi.connectors import line as line_connector
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Message
 from madoguchi.events import InProcessBus
@@ -87,6 +93,35 @@ async def test_verify_button_and_bad_signatures(
     )
     assert malformed.status_code == 400
     assert await count_messages(database) == 0
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@given(body=st.text(), secret=st.text(min_size=1), forged=st.binary(min_size=1, max_size=8))
+def test_the_signature_is_the_one_line_s_own_sdk_validates(
+    body: str, secret: str, forged: bytes
+) -> None:
+    """The connector works out X-Line-Signature itself; LINE's SDK (a test dependency only)
+    is the reference."""
+    from linebot.v3.webhook import SignatureValidator
+
+    raw = body.encode()
+    ours = line_connector.signature_of(secret, raw)
+    assert SignatureValidator(secret).validate(body, ours)
+    other = line_connector.signature_of(secret, raw + forged)
+    assert not SignatureValidator(secret).validate(body, other)
+
+
+def test_serving_leaves_the_line_sdk_unimported() -> None:
+    """Importing LINE's SDK (its webhook models, aiohttp) took about a second of every process's
+    start: the app and the command line do without it."""
+    code = (
+        "import sys, madoguchi.app, madoguchi.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'linebot', 'aiohttp'}))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert found.stdout.strip() == "[]"
 
 
 async def test_text_message_lands_in_the_inbox_with_the_profile_name_once(
