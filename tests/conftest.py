@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 import uvicorn
+from argon2 import PasswordHasher, profiles
 from sqlalchemy import insert, text
 
 from madoguchi import search
@@ -25,12 +26,55 @@ from madoguchi.config import Settings
 from madoguchi.crm import defaults
 from madoguchi.crm.models import Mark, Status
 from madoguchi.events import Event, InProcessBus
-from madoguchi.kit import pgstats
+from madoguchi.kit import pgstats, security
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Base, Database
 from madoguchi.kit.migrate import upgrade
 from tests.browser import browser  # noqa: F401 - the fixture, for every browser test
 from tests.fixtures import Factory
+
+# Passwords hashed in this process (members made, logins, the live server's thread) by argon2id
+# at its cheapest: the product's strength (security.PASSWORD_PARAMETERS, ~0.2 s a hash by design)
+# was a fifth of the suite's time. Processes the tests start hash as the product does, and
+# tests/members/test_service.py checks the product's own strength.
+PRODUCT_HASHER = security._hasher
+security._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+
+
+# Modules whose tests take tens of seconds each (processes started, whole benchmarks, the API
+# fuzzed, a browser over many pages), slowest first. They run before the rest, so that
+# pytest-xdist's workers end on short tests together instead of one of them idling while the
+# other finishes a minute-long test collected last.
+SLOW_FIRST = (
+    "tests/test_bench.py",
+    "tests/test_api_fuzz.py",
+    "tests/test_scaleout.py",
+    "tests/test_cli.py",
+    "tests/test_demo.py",
+    "tests/channels/test_webhook_bodies.py",
+    "tests/test_durability.py",
+    "tests/test_proxies.py",
+    "tests/contacts/test_transfer.py",
+    "tests/e2e/test_list_panel_browser.py",
+    "tests/e2e/test_hostile_texts_browser.py",
+    "tests/test_operations.py",
+    "tests/test_serving.py",
+    "tests/test_logs.py",
+)
+
+
+_ROOT = Path(__file__).parent.parent
+if gone := [path for path in SLOW_FIRST if not (_ROOT / path).is_file()]:
+    raise RuntimeError(f"SLOW_FIRST names modules that are not there: {gone}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: place for place, path in enumerate(SLOW_FIRST)}
+
+    def place(item: pytest.Item) -> int:
+        return rank.get(item.path.relative_to(_ROOT).as_posix(), len(SLOW_FIRST))
+
+    items.sort(key=place)  # stable: each module's tests keep their order
 
 
 def _pg_admin(url: str, statement: str) -> None:
@@ -80,17 +124,21 @@ async def _wipe(database: Database) -> None:
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     async with database.write_sessions() as session:
         # DELETE, child tables first: far quicker than TRUNCATE for a test's few rows.
-        for name in tables:
-            await session.execute(text(f"DELETE FROM {name}"))
         if database.dialect == "sqlite":
+            for name in tables:
+                await session.execute(text(f"DELETE FROM {name}"))
             for index in (search.MESSAGES, search.CONTACTS):
                 await session.execute(
                     text(f"INSERT INTO {index.name}({index.name}) VALUES ('delete-all')")
                 )
             await session.execute(text("DELETE FROM sqlite_sequence"))
         else:
-            for index in (search.MESSAGES, search.CONTACTS):
-                await session.execute(text(f"DELETE FROM {index.name}"))
+            # In one round trip (a script of statements, in one transaction): ~85 statements
+            # one at a time were ~25 ms of every test.
+            tables += [index.name for index in (search.MESSAGES, search.CONTACTS)]
+            raw = await (await session.connection()).get_raw_connection()
+            assert raw.driver_connection is not None
+            await raw.driver_connection.execute("".join(f"DELETE FROM {name};" for name in tables))
         # A wiped workspace starts as a new one does.
         await session.execute(insert(Status), defaults.status_rows())
         await session.execute(insert(Mark), defaults.mark_rows())

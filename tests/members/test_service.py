@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
 
+import argon2
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
@@ -13,12 +14,13 @@ from sqlalchemy import select
 from madoguchi.audit.models import AuditEntry
 from madoguchi.config import Settings
 from madoguchi.events.types import MemberCreated, MemberUpdated
+from madoguchi.kit import security
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Conflict, Forbidden, Invalid, TooManyAttempts, Unauthorized
 from madoguchi.members import service
 from madoguchi.members.models import ApiToken, LoginThrottle, Member
-from tests.conftest import RecordingBus
+from tests.conftest import PRODUCT_HASHER, RecordingBus
 from tests.fixtures import PASSWORD, Factory
 
 ADDRESS = "203.0.113.7"
@@ -92,6 +94,29 @@ async def test_member_of_each_role_is_stored_with_an_argon2_hash_and_announced(
         None,
     )
     assert entry.detail == {"email": "hanako.sato@example.com", "name": "佐藤 花子", "role": role}
+
+
+async def test_the_product_hashes_passwords_at_rfc_9106_s_strength(
+    ctx: Ctx, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The suite hashes at argon2's cheapest (conftest); the product at RFC 9106's second
+    recommendation, and an unknown e-mail's login is checked against a hash of that strength."""
+    monkeypatch.setattr(security, "_hasher", PRODUCT_HASHER)
+    member = await service.create_member(
+        ctx, email="strong@example.com", name="強", role="agent", password=PASSWORD
+    )
+    stored = await _stored(database, member.id)
+    assert stored.password_hash is not None
+    assert stored.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert argon2.extract_parameters(stored.password_hash) == security.PASSWORD_PARAMETERS
+    assert security.PASSWORD_PARAMETERS == argon2.profiles.RFC_9106_LOW_MEMORY
+    dummy = security._dummy_hash(PRODUCT_HASHER)
+    assert argon2.extract_parameters(dummy) == security.PASSWORD_PARAMETERS
+    await service.authenticate(ctx, email="strong@example.com", password=PASSWORD, address=ADDRESS)
+    with pytest.raises(Unauthorized):
+        await service.authenticate(
+            ctx, email="nobody@example.com", password=PASSWORD, address=ADDRESS
+        )
 
 
 async def test_same_password_gives_different_hashes(ctx: Ctx, factory: Factory) -> None:
