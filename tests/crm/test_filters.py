@@ -45,7 +45,7 @@ class World:
 
 @dataclass
 class Workspace:
-    """The tags, the points field and the visit book the conditions name, and one customer."""
+    """The channel, the tags, the points field and the visit book the conditions name."""
 
     channel: Channel
     tag_ids: dict[str, int]
@@ -250,8 +250,8 @@ def test_day_range_is_the_local_day() -> None:
 async def test_malformed_conditions_are_refused_with_a_sentence(
     ctx: Ctx, factory: Factory, workspace: Workspace, bad: Condition
 ) -> None:
-    # Refused before anything is read: one customer is as good as the world's 24 (each of
-    # which cost this test ~2 s to make).
+    # Refused before anything is read: one customer is as good as the world's 24 (which took
+    # ~2 s to make for each of the 20 cases).
     await factory.inbound(workspace.channel, contact="p0", name="客0")
     with pytest.raises(Invalid) as raised:
         await contacts_repository.list_contacts(
