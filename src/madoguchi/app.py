@@ -93,8 +93,9 @@ def create_app(settings: Settings | None = None, *, freeze_start: bool = False) 
         # SQLite's log copied into the database file by a task of its own (kit.db.Database),
         # not by whichever request's commit crosses SQLite's threshold.
         database = Database(settings.sqlalchemy_url, checkpoints_apart=True)
-        # Fresh planner statistics, so the lists walk the right indexes from the first request.
-        await database.analyze()
+        # Planner statistics, so the lists walk the right indexes from the first request (on
+        # PostgreSQL, those of tables that have none: autovacuum keeps the others').
+        await database.analyze(missing_only=True)
         # Web Push's VAPID key, made at the first start and kept in the database.
         await push.make_vapid_key(database)
         bus = create_bus(settings)

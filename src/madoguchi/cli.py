@@ -154,7 +154,7 @@ def worker() -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         try:
-            await database.analyze()
+            await database.analyze(missing_only=True)
             await bus.start()
             typer.echo(f"Madoguchi worker: running the timed work (data: {_where(settings)})")
             await Worker(settings=settings, database=database, bus=bus).run(stop)

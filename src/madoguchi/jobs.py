@@ -185,7 +185,7 @@ class Worker:
             await asyncio.gather(listening, automating, return_exceptions=True)
 
     async def _loop(self, stop: asyncio.Event) -> None:
-        analyzed = time.monotonic()  # create_app analyzed at start
+        analyzed = time.monotonic()  # the process's start analyzed (kit.db.Database.analyze)
         swept = 0.0
         while not stop.is_set():
             try:

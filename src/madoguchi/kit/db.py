@@ -439,14 +439,35 @@ class Database:
             if stop.is_set():
                 return
 
-    async def analyze(self) -> None:
+    async def analyze(self, *, missing_only: bool = False) -> None:
         """Refresh the planner's statistics (a quick sample on SQLite), so that lists keep
-        walking the right index as the data grows. PostgreSQL's autovacuum does this too."""
+        walking the right index as the data grows. PostgreSQL's autovacuum does this too.
+
+        ``missing_only`` (a process's start): on PostgreSQL, only the tables that have no
+        statistics yet (made by a migration, or restored: before PostgreSQL 18, ``pg_restore``
+        brings none). Autovacuum keeps the others', and a whole ANALYZE of a million contacts'
+        database takes seconds (2.4–3.7 s on the benchmarks' machine) at every process's start.
+        SQLite's quick sample is taken whole."""
         async with self.engine.connect() as connection:
             if self.dialect == "sqlite":
                 await connection.exec_driver_sql("PRAGMA analysis_limit=1000")
-            await connection.exec_driver_sql("ANALYZE")
+                await connection.exec_driver_sql("ANALYZE")
+            elif missing_only:
+                unanalyzed = (await connection.execute(_UNANALYZED)).scalars().all()
+                if unanalyzed:
+                    await connection.exec_driver_sql("ANALYZE " + ", ".join(unanalyzed))
+            else:
+                await connection.exec_driver_sql("ANALYZE")
             await connection.commit()
+
+
+# The tables of the connection's schema PostgreSQL holds no statistics of (never analysed, by
+# ANALYZE or autovacuum), quoted for an ANALYZE statement.
+_UNANALYZED = text(
+    "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables"
+    " WHERE schemaname = current_schema()"
+    " AND last_analyze IS NULL AND last_autoanalyze IS NULL ORDER BY relname"
+)
 
 
 async def one_at_a_time(session: AsyncSession, key: str) -> None:
