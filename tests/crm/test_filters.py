@@ -15,7 +15,7 @@ from madoguchi.contacts import repository as contacts_repository
 from madoguchi.contacts import service as contacts
 from madoguchi.conversations import repository
 from madoguchi.conversations.repository import InboxQuery
-from madoguchi.crm import fields, records, tags
+from madoguchi.crm import fields, filters, records, tags
 from madoguchi.crm.filters import Condition, Context, Scope, day_range
 from madoguchi.crm.statuses import list_statuses
 from madoguchi.kit import pgstats
@@ -344,3 +344,48 @@ async def test_a_tag_and_a_status_walk_the_one_with_fewer_rows_as_postgresql_est
         assert "status_id = (SELECT" in walked[0]
     else:
         assert len(counted) == 2
+
+
+RECORD_CONDITIONS = [
+    Condition("record.施術履歴.newest_at", "between_days_ago", [0, 10]),
+    Condition("record.施術履歴.newest_at", "between_days_ago", [20, 45]),
+    Condition("record.施術履歴.oldest_at", "days_ago", 3),
+    Condition("record.施術履歴.any_at", "days_ago", 12),
+    Condition("record.施術履歴.any_at", "empty"),
+    Condition(DATED[0], "before", (japan_day(NOW) - timedelta(days=15)).isoformat()),
+    Condition(DATED[1], "after", (japan_day(NOW) - timedelta(days=30)).isoformat()),
+]
+
+
+@pytest.mark.parametrize("condition", RECORD_CONDITIONS, ids=lambda c: f"{c.field} {c.op}")
+async def test_a_record_range_s_contacts_gathered_first_or_not_are_the_same_people(
+    ctx: Ctx, world: World, monkeypatch: pytest.MonkeyPatch, condition: Condition
+) -> None:
+    """On PostgreSQL a range of few records is the set of their contacts worked out first
+    (unnested from an array: the list starts from them, a search checks each row against a
+    hashed set), and a range of more than GATHERED_RECORDS a subquery the list may walk for
+    (the planner took a rare day's records as spread evenly and walked the inbox for them: two
+    seconds at a million contacts). Both find the people the visits say, in both lists."""
+    want = {p.contact_id for p in world.people if expected(p, condition)}
+    by_conversation = {p.conversation_id: p.contact_id for p in world.people}
+    postgresql = ctx.dialect == "postgresql"
+    for at_most, gathered in ((10_000, postgresql), (-1, False)):
+        monkeypatch.setattr(filters, "GATHERED_RECORDS", at_most)
+        with statements_run() as run:
+            page = await contacts_repository.list_contacts(
+                ctx.db, conditions=[condition], member_id=None, timezone="Asia/Tokyo", now=NOW
+            )
+            inbox = await repository.list_conversations(
+                ctx.db,
+                member_id=0,
+                query=InboxQuery(conditions=(condition,), limit=200),
+                timezone="Asia/Tokyo",
+                now=NOW,
+            )
+        assert {c.id for c in page.contacts} == want, (condition, at_most)
+        assert {by_conversation[c.id] for c in inbox.conversations} == want, (condition, at_most)
+        unnested = [sql for sql in run if "unnest(" in sql]
+        if condition.op == "empty":
+            assert unnested == []  # no range: no records to gather
+        else:
+            assert bool(unnested) is gathered, (condition, at_most)

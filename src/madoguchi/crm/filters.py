@@ -47,6 +47,12 @@ from madoguchi.search import Scope as Scope  # what is filtered is what text sea
 
 # How far back "days ago" reaches: a hundred years covers every customer's history.
 MAX_DAYS = 36_500
+# A record condition whose range holds no more records than this is, on PostgreSQL, the set of
+# their contacts worked out first, which the list starts from: PostgreSQL took such a range's
+# records as spread evenly over the conversations and walked them newest first, checking each
+# (issue 14: a day sixty days back, 2,251 records at a million contacts, 321,904 conversations
+# walked for a page of the inbox, 2.0 s; 35 ms gathered). Counted no further than this.
+GATHERED_RECORDS = 5_000
 
 
 @dataclass(frozen=True)
@@ -607,6 +613,25 @@ def day_range(days_from: int, days_to: int, context: Context) -> tuple[datetime,
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+async def _contacts_recorded(
+    db: AsyncSession, book_id: int, when: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """A contact has a record of the book ``when``. On PostgreSQL, where such records are few
+    (GATHERED_RECORDS, counted), their contacts are an array worked out before the list is
+    read (an InitPlan), unnested: PostgreSQL expects a few rows of it, so the list starts from
+    them, or, where another condition drives the list (a search), checks each row against
+    them as a hashed set. Else the records are a subquery, which the planner may walk the
+    list for (their range is common: a page's matches come soon)."""
+    recorded = (Record.book_id == book_id, when)
+    if db.get_bind().dialect.name == "postgresql":
+        counted = select(literal(1)).where(*recorded).limit(GATHERED_RECORDS + 1).subquery()
+        found = await db.scalar(select(func.count()).select_from(counted))
+        if (found or 0) <= GATHERED_RECORDS:
+            gathered = select(func.array_agg(Record.contact_id)).where(*recorded)
+            return Contact.id.in_(select(func.unnest(gathered.scalar_subquery())))
+    return Contact.id.in_(select(Record.contact_id).where(*recorded))
+
+
 def _days(value: Any, op: str) -> tuple[int, int]:
     def is_days(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_DAYS
@@ -660,9 +685,7 @@ async def _record(
     # The contacts with a record in range, as a set worked out once from the book's records by
     # date (ix_records_book_at), not a question asked of every contact: a segment over 100,000
     # contacts is counted and paged from the few records of those days.
-    in_range = Contact.id.in_(
-        select(Record.contact_id).where(Record.book_id == book.id, within(Record.at))
-    )
+    in_range = await _contacts_recorded(db, book.id, within(Record.at))
     # The newest record is in range when one is and none is later; the oldest when one is and
     # none is earlier. An open end leaves nothing beyond it.
     if parts[2] == "any_at":
