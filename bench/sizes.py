@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import statistics
 import sys
 import tempfile
@@ -51,6 +52,7 @@ from madoguchi.cli import command_ctx
 from madoguchi.config import Settings
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, ConversationTeamUnread
+from madoguchi.demo.script import TREATMENTS
 from madoguchi.members import service as members
 
 PATH = "/api/v1/conversations"
@@ -58,6 +60,12 @@ CONTACTS = "/api/v1/contacts"
 # A surname about one customer in three hundred has (the demo's surnames fall off as Zipf's law
 # has it): six at a thousand contacts, 3,200 at a million.
 UNCOMMON_NAME = "長谷川"
+# The customers whose last visit (the demo's 施術履歴) was this many days ago: one day's visits,
+# about one customer in 450 (2,251 at a million, 1 or 2 at a thousand: the pages differ, and the
+# ratio says what a day's customers cost, not flatness); and within a span of two months, a full
+# page at every size.
+LAST_VISIT = 60
+LAST_VISITS = [30, 90]
 
 
 @dataclass
@@ -170,6 +178,7 @@ def scenarios(site: Site) -> list[Scenario]:
             {**unread, "q": UNCOMMON_WORD, "limit": SMALL_PAGE},
         ),
         *other_filter_scenarios(site, filtered),
+        *record_scenarios(site),
         *contact_scenarios(site),
     ]
 
@@ -203,6 +212,27 @@ def other_filter_scenarios(site: Site, filtered: Sequence[Scenario]) -> list[Sce
             PATH,
             {**both, "q": COMMON_WORD, "limit": SMALL_PAGE},
         ),
+    ]
+
+
+def record_scenarios(site: Site) -> list[Scenario]:
+    """The inbox and the contact list of the customers whose last visit fell on a day
+    (LAST_VISIT days ago) or within a span (LAST_VISITS): a record condition (none where the
+    database has no such book)."""
+    books = _rows(site.settings, f"SELECT id, 0 FROM record_books WHERE name = '{TREATMENTS}'")
+    if not books:
+        return []
+
+    def last_visit(op: str, value: object) -> dict[str, str]:
+        field = f"record.{books[0][0]}.newest_at"
+        return {"filter": json.dumps([{"field": field, "op": op, "value": value}])}
+
+    day, span = last_visit("days_ago", LAST_VISIT), last_visit("between_days_ago", LAST_VISITS)
+    return [
+        Scenario("filter: last visit on a day", PATH, day),
+        Scenario("filter: last visit within two months", PATH, span),
+        Scenario("contacts: last visit on a day", CONTACTS, day),
+        Scenario("contacts: last visit within two months", CONTACTS, span),
     ]
 
 
