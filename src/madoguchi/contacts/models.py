@@ -26,6 +26,8 @@ class Contact(Base):
         UniqueConstraint("channel_id", "external_id"),
         # The inbox filtered by status walks this, newest first (see conversations.repository).
         Index("ix_contacts_status_activity", "status_id", "activity_at", "id"),
+        # And by a mark that no message carries (0035).
+        Index("ix_contacts_mark_activity", "mark_id", "activity_at", "id"),
         # The list sorted by reading (五十音順) walks this; searched, PostgreSQL reads each
         # contact's signature in it and passes over those that cannot hold the word (0034).
         Index("ix_contacts_reading", "reading", "id", postgresql_include=["signature"]),
@@ -65,9 +67,7 @@ class Contact(Base):
     status_id: Mapped[int | None] = mapped_column(
         ForeignKey("statuses.id", ondelete="SET NULL"), index=True
     )
-    mark_id: Mapped[int | None] = mapped_column(
-        ForeignKey("marks.id", ondelete="SET NULL"), index=True
-    )
+    mark_id: Mapped[int | None] = mapped_column(ForeignKey("marks.id", ondelete="SET NULL"))
     # A copy of their conversation's last_activity_at, so filtered lists walk an index.
     activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # フリガナ (F46), in full-width katakana (contacts.reading); suggested for a kanji name.

@@ -159,8 +159,9 @@ async def _listing(
     The list is walked newest-first on an index and stops after a page. Which index: the team's
     unread rows on 未確認 (the member's own when the workspace keeps 未確認 per member); else,
     when the conditions name one tag or one status, that tag's or status's rows (each keeps a
-    copy of the contact's latest activity), the fewest of them; else the conversations
-    themselves. A rare filter then costs as little as the plain list.
+    copy of the contact's latest activity), the fewest of them; else one mark's contacts, where
+    no message carries it; else the conversations themselves. A rare filter then costs as
+    little as the plain list.
     """
     conditions = query.all_conditions()
     context = filters.Context(
@@ -193,6 +194,9 @@ async def _listing(
         activity, ident = ConversationUnread.activity_at, ConversationUnread.conversation_id
     else:
         driver = await _driver(db, conditions)
+        if driver is None:
+            mark = await filters.unmessaged_mark(db, conditions)
+            driver = ("mark", mark) if mark is not None else None
         if driver is not None:
             conditions = await filters.without_walked(db, conditions, *driver)
             context = replace(context, walked=True)
@@ -206,11 +210,12 @@ async def _listing(
             )
             activity, ident = ContactTag.activity_at, ContactTag.contact_id
         elif driver is not None:
+            held = Contact.status_id if driver[0] == "status" else Contact.mark_id
             statement = (
                 select(Conversation)
                 .select_from(Contact)
                 .join(Conversation, Conversation.contact_id == Contact.id)
-                .where(Contact.status_id == driver[1], Contact.activity_at.is_not(None))
+                .where(held == driver[1], Contact.activity_at.is_not(None))
             )
             activity, ident = Contact.activity_at, Contact.id
         else:
