@@ -37,7 +37,7 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.conversations.service import mentioned_members
 from madoguchi.crm import records
-from madoguchi.crm.models import ContactTag, Record, Status, Tag
+from madoguchi.crm.models import ContactTag, Field, FieldValue, Record, Status, Tag
 from madoguchi.demo import script as demo_script
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
@@ -1029,6 +1029,63 @@ async def test_scale_gives_most_contacts_a_few_visits_over_two_years(ctx: Ctx) -
         assert row.values["menu"] in options["menu"] and row.values["staff"] in options["staff"]
         assert row.values["price"] == demo_script.RECORD_MENUS[row.values["menu"]]
         assert row.at <= row.created_at <= now
+
+
+async def test_scale_gives_some_contacts_a_mark_and_profile_values_the_filters_find(
+    ctx: Ctx, client: httpx.AsyncClient
+) -> None:
+    """The inbox and the contact list filtered by a mark or a profile field need contacts
+    with them: about one in twenty has a mark, two in five a 性別, one in five a 生年月日,
+    valid for their fields; the filters find them as Python says."""
+    made = await demo.load_scale(ctx, contacts=500)
+    _, headers = await _member_token(ctx)
+    contacts = {c.id: c for c in (await ctx.db.scalars(select(Contact))).all()}
+    marked = Counter(c.mark_id for c in contacts.values() if c.mark_id is not None)
+    assert 0.02 <= sum(marked.values()) / made.contacts <= 0.08 and len(marked) >= 4
+    by_key = {f.key: f for f in (await ctx.db.scalars(select(Field))).all()}
+    values = (await ctx.db.scalars(select(FieldValue))).all()
+    gender = {v.contact_id: v.value_text for v in values if v.field_id == by_key["gender"].id}
+    born = {v.contact_id: v.value_date for v in values if v.field_id == by_key["birthday"].id}
+    assert len(values) == len(gender) + len(born)
+    assert 0.3 <= len(gender) / made.contacts <= 0.5 and 0.12 <= len(born) / 500 <= 0.28
+    assert set(gender.values()) <= set(by_key["gender"].options)
+    assert all(date(1950, 1, 1) <= day < date(2010, 1, 1) for day in born.values())
+
+    conversations = {c.id: c.contact_id for c in (await ctx.db.scalars(select(Conversation)))}
+    mark_id = marked.most_common(1)[0][0]
+    conditions: list[tuple[dict[str, Any], set[int]]] = [
+        (
+            {"field": "mark", "op": "eq", "value": mark_id},
+            {i for i, c in contacts.items() if c.mark_id == mark_id},
+        ),
+        (
+            {"field": "field.gender", "op": "eq", "value": "男性"},
+            {i for i, value in gender.items() if value == "男性"},
+        ),
+        (
+            {"field": "field.birthday", "op": "after", "value": "1990-12-31"},
+            {i for i, day in born.items() if day > date(1990, 12, 31)},
+        ),
+    ]
+    for condition, want in conditions:
+        assert want, condition
+        inbox = await listing(client, headers, filter=json.dumps([condition]), limit=200)
+        assert {conversations[item["id"]] for item in inbox} == want, condition
+        found: set[int] = set()
+        cursor = None
+        while True:
+            query = {"filter": json.dumps([condition]), "limit": 200}
+            page = await client.get(
+                "/api/v1/contacts",
+                params={**query, **({"cursor": cursor} if cursor else {})},
+                headers=headers,
+            )
+            assert page.status_code == 200, page.text
+            found |= {item["id"] for item in page.json()["items"]}
+            cursor = page.json()["next_cursor"]
+            if not cursor:
+                break
+        assert found == want, condition
 
 
 async def test_scale_statuses_and_tags_filter_the_inbox_as_python_says(

@@ -23,7 +23,7 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.conversations.service import mentioned_members
 from madoguchi.conversations.workflow import SYSTEM_TEXT
-from madoguchi.crm.models import ContactTag, Record
+from madoguchi.crm.models import ContactTag, FieldValue, Record
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import bulk_insert, reserve_ids, table_of
 from madoguchi.kit.text import gram_sequence, search_key
@@ -67,6 +67,15 @@ class HistoryRecord:
 
 
 @dataclass(frozen=True)
+class HistoryValue:
+    """A contact's value of a profile field, in the columns its type keeps it in
+    (``crm.fields.stored_columns``)."""
+
+    field_id: int
+    columns: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ContactHistory:
     """A contact and its one conversation, messages oldest first."""
 
@@ -84,6 +93,9 @@ class ContactHistory:
     tag_ids: tuple[int, ...] = ()
     # Records in the salon's books (no derived data follows from them).
     records: tuple[HistoryRecord, ...] = ()
+    # The contact's mark (対応マーク) and profile values.
+    mark_id: int | None = None
+    values: tuple[HistoryValue, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,7 +175,8 @@ async def write_histories(
     ctx: Ctx, *, histories: Sequence[ContactHistory], members: Sequence[Member]
 ) -> Written:
     """Store contacts with their past conversations in bulk, inside the caller's transaction,
-    as the services would have: the contacts with their name index, status, tags and records, each
+    as the services would have: the contacts with their name index, status, mark, tags, records
+    and profile values, each
     conversation with its assignee (an assignment's system line and notification), followers
     and notifications for @mentions in notes, and the messages through the one writer of
     messages (conversations.recording.record_many), which keeps everything that follows from
@@ -185,6 +198,7 @@ async def write_histories(
     notification_rows: list[dict[str, Any]] = []
     tag_rows: list[dict[str, Any]] = []
     record_rows: list[dict[str, Any]] = []
+    value_rows: list[dict[str, Any]] = []
     contact_grams: list[tuple[int, list[str]]] = []
     unread_conversations = 0
     for history, thread, contact_id, conversation_id in zip(
@@ -212,6 +226,7 @@ async def write_histories(
                 "reading": reading,
                 "search_text": search_key(names),
                 "status_id": history.status_id,
+                "mark_id": history.mark_id,
                 "created_at": first.at,
                 "updated_at": first.at,
             }
@@ -231,6 +246,15 @@ async def write_histories(
                 "updated_at": record.written_at or record.at,
             }
             for record in history.records
+        ]
+        value_rows += [
+            {
+                "contact_id": contact_id,
+                "field_id": value.field_id,
+                **value.columns,
+                "updated_at": first.at,
+            }
+            for value in history.values
         ]
         contact_grams.append((contact_id, gram_sequence(names)))
         reply_delivery = channels.initial_delivery(channel)
@@ -322,6 +346,7 @@ async def write_histories(
         (Conversation, conversation_rows),
         (ContactTag, tag_rows),
         (Record, record_rows),
+        (FieldValue, value_rows),
     ):
         await bulk_insert(ctx.db, table_of(model), rows)
     await search.add_grams(ctx.db, search.CONTACTS, contact_grams)

@@ -493,3 +493,11 @@ SCALE_VISITS_SEED = SCALE_SEED + 2
 SCALE_VISIT_SHARE = 0.7
 SCALE_VISIT_DAYS = 730
 SCALE_VISIT_COUNTS = ((1, 35), (2, 25), (3, 18), (4, 12), (5, 10))
+# Marks and profile fields come from a generator of their own as well: a mark (対応マーク) on one
+# contact in twenty, any of them alike; 性別 answered by two in five, (choice, share of all the
+# contacts); 生年月日 known for one in five, born in SCALE_BIRTH_YEARS.
+SCALE_PROFILE_SEED = SCALE_SEED + 3
+SCALE_MARK_SHARE = 0.05
+SCALE_GENDERS = (("女性", 0.28), ("男性", 0.10), ("その他", 0.01), ("回答しない", 0.01))
+SCALE_BIRTHDAY_SHARE = 0.2
+SCALE_BIRTH_YEARS = (1950, 2010)

@@ -12,7 +12,7 @@ import random
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -27,12 +27,21 @@ from madoguchi.conversations.models import (
     ConversationUnread,
     Message,
 )
-from madoguchi.crm import records, tags
-from madoguchi.crm.models import ContactTag, Record, RecordBook, Tag, TagFolder
+from madoguchi.crm import fields, marks, records, tags
+from madoguchi.crm.models import (
+    ContactTag,
+    Field,
+    FieldValue,
+    Record,
+    RecordBook,
+    Tag,
+    TagFolder,
+)
 from madoguchi.demo.histories import (
     ContactHistory,
     HistoryMessage,
     HistoryRecord,
+    HistoryValue,
     Written,
     write_histories,
 )
@@ -49,9 +58,14 @@ from madoguchi.demo.pools import (
     HOURS,
     MENUS,
     SCALE_BATCH,
+    SCALE_BIRTH_YEARS,
+    SCALE_BIRTHDAY_SHARE,
     SCALE_CRM_SEED,
     SCALE_DAYS,
+    SCALE_GENDERS,
+    SCALE_MARK_SHARE,
     SCALE_OTHER_TAGS,
+    SCALE_PROFILE_SEED,
     SCALE_RANKS,
     SCALE_SEED,
     SCALE_STATUSES_READ,
@@ -74,7 +88,7 @@ from madoguchi.demo.salon import (
     salon_zone,
     timeline,
 )
-from madoguchi.demo.script import RECORD_BOOKS, RECORD_MENUS, STAFF_LABELS, TREATMENTS
+from madoguchi.demo.script import FIELDS, RECORD_BOOKS, RECORD_MENUS, STAFF_LABELS, TREATMENTS
 from madoguchi.events import InProcessBus
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database, table_of
@@ -112,7 +126,34 @@ class _ScaleMaker:
     # The 施術履歴 book, and the generator of visits.
     book_id: int
     visit_rng: random.Random
+    # The marks, the 性別 and 生年月日 fields, and the generator that picks them.
+    mark_ids: tuple[int, ...]
+    profile_fields: dict[str, Field]
+    profile_rng: random.Random
     serial: int = 0
+
+    def _mark(self) -> int | None:
+        rng = self.profile_rng
+        marked = rng.random() < SCALE_MARK_SHARE
+        return rng.choice(self.mark_ids) if marked and self.mark_ids else None
+
+    def _values(self) -> tuple[HistoryValue, ...]:
+        """性別 for two in five (SCALE_GENDERS), 生年月日 for one in five."""
+        rng, made = self.profile_rng, []
+        roll = rng.random()
+        for choice, share in SCALE_GENDERS:
+            if roll < share:
+                made.append(self._value("gender", choice))
+                break
+            roll -= share
+        if rng.random() < SCALE_BIRTHDAY_SHARE:
+            first, last = (date(year, 1, 1).toordinal() for year in SCALE_BIRTH_YEARS)
+            made.append(self._value("birthday", date.fromordinal(rng.randrange(first, last))))
+        return tuple(made)
+
+    def _value(self, key: str, value: str | date) -> HistoryValue:
+        field = self.profile_fields[key]
+        return HistoryValue(field.id, fields.stored_columns(field, value))
 
     def _status(self, unread: bool) -> int | None:
         roll = self.crm_rng.random()
@@ -294,6 +335,8 @@ class _ScaleMaker:
             status_id=self._status(unread),
             tag_ids=self._tags(),
             records=self._visits(person),
+            mark_id=self._mark(),
+            values=self._values(),
         )
 
 
@@ -316,6 +359,27 @@ async def _scale_tag_ids(ctx: Ctx) -> dict[str, int]:
         if tag_id is None:
             tag_id = (await tags.create_tag(ctx, actor=None, name=name, folder=folder)).id
         found[name] = tag_id
+    return found
+
+
+async def _profile_fields(ctx: Ctx) -> dict[str, Field]:
+    """The salon's 性別 and 生年月日 fields by key: the demo's, else new ones as it has them."""
+    found = {}
+    for folder, key, label, kind, choices, shown in FIELDS:
+        if key not in ("gender", "birthday"):
+            continue
+        field = await ctx.db.scalar(select(Field).where(Field.key == key))
+        if field is None:
+            field = await fields.create_field(
+                ctx,
+                key=key,
+                label=label,
+                type=kind,
+                folder=folder,
+                options=list(choices),
+                show_in_chat=shown,
+            )
+        found[key] = field
     return found
 
 
@@ -429,6 +493,9 @@ async def _maker(ctx: Ctx, active: list[Member], *, part: int) -> _ScaleMaker:
         crm_rng=random.Random(SCALE_CRM_SEED + part),
         book_id=await _treatments_book_id(ctx),
         visit_rng=random.Random(SCALE_VISITS_SEED + part),
+        mark_ids=tuple(mark.id for mark in await marks.list_marks(ctx.db)),
+        profile_fields=await _profile_fields(ctx),
+        profile_rng=random.Random(SCALE_PROFILE_SEED + part),
     )
 
 
@@ -513,7 +580,14 @@ async def _share(settings: Settings, contacts: int, part: int) -> Written:
 # visibility map, so until a VACUUM such a scan visits the table for every row.
 SCALE_VACUUMED = (Contact, ContactTag, Conversation)
 # Rows written once, whose statistics plans need.
-SCALE_ANALYZED = (Record, Message, ConversationUnread, ConversationTeamUnread, Notification)
+SCALE_ANALYZED = (
+    Record,
+    FieldValue,
+    Message,
+    ConversationUnread,
+    ConversationTeamUnread,
+    Notification,
+)
 
 
 async def _tidy(ctx: Ctx) -> None:
