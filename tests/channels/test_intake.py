@@ -93,6 +93,25 @@ async def test_after_a_batch_the_writer_waits_for_as_many_messages_before_storin
     assert len(await _stored(database)) == 6
 
 
+async def test_a_request_given_up_is_stored_all_the_same(
+    intake: Intake, factory: Factory, database: Database
+) -> None:
+    channel = await factory.channel()
+    await factory.ctx.db.commit()
+    intake.linger = intake.recent = 60
+    await asyncio.gather(*(intake.receive(_message(channel.id, n)) for n in range(2)))
+    # The writer waits for a second message; the first one's client goes meanwhile.
+    gone = asyncio.create_task(intake.receive(_message(channel.id, 2)))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gone.cancel()
+    kept = await asyncio.wait_for(intake.receive(_message(channel.id, 3)), 30)
+    assert kept.message.external_id == "m-3" and intake.transactions == 2
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert [m for m, _ in await _stored(database)] == ["m-0", "m-1", "m-2", "m-3"]
+
+
 async def test_a_lone_client_is_never_kept_waiting_and_a_client_gone_costs_one_wait(
     intake: Intake, factory: Factory, database: Database
 ) -> None:
