@@ -478,3 +478,82 @@ async def test_a_mark_no_message_carries_drives_the_inbox_by_its_contacts(
     found, run = await listed()
     assert found == [people[n].conversation.id for n in (6, 4, 2, 1)]
     assert not any("FROM contacts JOIN conversations" in sql for sql in run)
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        Condition("email", "contains", "Example.JP"),
+        Condition("email", "contains", "nowhere"),
+        Condition("email", "eq", "c2@example.jp"),
+        Condition("phone", "contains", "090"),
+        Condition("blocked", "eq", True),
+        Condition("blocked", "eq", False),
+        Condition("mail_opt_in", "eq", True),
+        Condition("mail_opt_in", "eq", False),
+    ],
+    ids=lambda c: f"{c.field} {c.op} {c.value}",
+)
+async def test_addresses_numbers_and_flags_find_the_same_people_gathered_or_walked(
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch, condition: Condition
+) -> None:
+    """An address or a number that a text is in (or equals) is looked for among the contacts
+    first, and where they are few they are the list's condition; past that the list walks and
+    checks each row. A flag is asked as its partial index says it ("IS true"). Both ways find
+    the people Python says, in both lists."""
+    channel = await factory.channel()
+    people = [await factory.inbound(channel, contact=f"f{n}", name=f"客{n}") for n in range(6)]
+    said: dict[int, dict[str, object]] = {}
+    for n, person in enumerate(people):
+        changes = contacts.ContactChanges(
+            email=f"c{n}@example.jp" if n % 2 == 0 else None,
+            set_email=n % 2 == 0,
+            phone="090-1234-000" + str(n) if n % 3 == 0 else None,
+            set_phone=n % 3 == 0,
+            blocked=n == 4,
+            mail_opt_in=n in (1, 2),
+        )
+        await contacts.update_contact(
+            ctx, contact_id=person.conversation.contact_id, changes=changes
+        )
+        said[person.conversation.contact_id] = {
+            "email": changes.email,
+            "phone": changes.phone,
+            "blocked": n == 4,
+            "mail_opt_in": n in (1, 2),
+        }
+    await ctx.db.commit()
+
+    def holds(values: dict[str, object]) -> bool:
+        value = values[condition.field]
+        if isinstance(condition.value, bool):
+            return value is condition.value
+        text = str(condition.value).lower()
+        if value is None:
+            return False
+        return str(value).lower() == text if condition.op == "eq" else text in str(value).lower()
+
+    want = {contact_id for contact_id, values in said.items() if holds(values)}
+    by_conversation = {p.conversation.id: p.conversation.contact_id for p in people}
+    for at_most in (10_000, -1):
+        monkeypatch.setattr(filters, "GATHERED_ROWS", at_most)
+        monkeypatch.setattr(filters, "WALKED_PAGE", 10**9)
+        listed = await contacts_repository.list_contacts(
+            ctx.db, conditions=[condition], member_id=None, timezone="Asia/Tokyo", now=NOW
+        )
+        with statements_run() as run:
+            inbox = await repository.list_conversations(
+                ctx.db,
+                member_id=0,
+                query=InboxQuery(conditions=(condition,), limit=200),
+                timezone="Asia/Tokyo",
+                now=NOW,
+            )
+        assert {c.id for c in listed.contacts} == want, at_most
+        assert {by_conversation[c.id] for c in inbox.conversations} == want, at_most
+        page = next(sql for sql in run if "ORDER BY" in sql and "LIMIT" in sql)
+        if condition.field in ("email", "phone"):
+            # Gathered, the page asks for the contacts found, not the text again.
+            assert ("LIKE" in page or "lower(" in page) is (at_most < 0), (at_most, page)
+        else:
+            assert f"contacts.{condition.field} IS " in page, page

@@ -366,9 +366,11 @@ async def _compile(db: AsyncSession, condition: Condition, context: Context) -> 
         _require(op, ("eq",), field)
         if not isinstance(value, bool):
             raise Invalid("%(field)s takes true or false.", field=field)
-        return getattr(Contact, field) == value  # type: ignore[no-any-return]
+        # "IS", as the partial indexes of the few true ones say it (0032, 0036): at a million
+        # contacts, "= true" read every row for none (90 ms).
+        return getattr(Contact, field).is_(value)  # type: ignore[no-any-return]
     if field in ("email", "phone"):
-        return _plain_text(op, value, getattr(Contact, field), field)
+        return await _contact_text(db, op, value, getattr(Contact, field), field)
     if field.startswith("field."):
         return await _field(db, field.removeprefix("field."), op, value)
     if field.startswith("record."):
@@ -558,6 +560,24 @@ def _assignee(op: str, value: Any, context: Context) -> ColumnElement[bool]:
     return exists().where(Conversation.contact_id == Contact.id, condition)
 
 
+async def _contact_text(
+    db: AsyncSession, op: str, value: Any, column: InstrumentedAttribute[str | None], field: str
+) -> ColumnElement[bool]:
+    """An address or a number equal to or containing a text: the contacts that match are
+    looked for first (no index serves a part of a word), and where they are few
+    (``_gathered_at_most``) they are the condition. Walked newest first and each checked, the
+    inbox looked up every conversation's contact for an address found nowhere: 4.2 s in pages
+    of five at a million contacts, against a read of the addresses there are (0.18 s for
+    100,000 of them, found by their index as not empty; a part of a word no index serves)."""
+    condition = _plain_text(op, value, column, field)
+    if op not in ("eq", "contains"):
+        return condition
+    most = await _gathered_at_most(db)
+    probed = select(Contact.id).where(column.is_not(None), condition).limit(most + 1)
+    found = list(await db.scalars(probed))
+    return condition if len(found) > most else Contact.id.in_(found)
+
+
 def _plain_text(
     op: str, value: Any, column: InstrumentedAttribute[str | None], field: str
 ) -> ColumnElement[bool]:
@@ -678,14 +698,19 @@ async def _few(db: AsyncSession, *rows: Select[Any]) -> bool:
     than GATHERED_ROWS, nor than a walk of the list would read for a page (about WALKED_PAGE ×
     contacts ÷ rows, the newest contact's id for the contacts). Each is counted no further than
     that (a common mark's 40,000 contacts at 100,000: 3 ms on SQLite counting 5,001)."""
-    newest = await db.scalar(select(func.max(Contact.id))) or 0
-    most = min(GATHERED_ROWS, math.isqrt(WALKED_PAGE * newest))
+    most = await _gathered_at_most(db)
     counted = [
         select(func.count()).select_from(one.limit(most + 1).subquery()).scalar_subquery()
         for one in rows
     ]
     total = await db.scalar(select(sum(counted[1:], counted[0])))
     return (total or 0) <= most
+
+
+async def _gathered_at_most(db: AsyncSession) -> int:
+    """How many rows a condition may hold and be gathered first (``_few``)."""
+    newest = await db.scalar(select(func.max(Contact.id))) or 0
+    return min(GATHERED_ROWS, math.isqrt(WALKED_PAGE * newest))
 
 
 def _gathered(
