@@ -357,6 +357,23 @@ RECORD_CONDITIONS = [
 ]
 
 
+async def _both_lists(
+    ctx: Ctx, condition: Condition, *, limit: int = 200
+) -> tuple[list[int], set[int]]:
+    """The inbox's conversations (in order) and the contact list's contacts for a condition."""
+    inbox = await repository.list_conversations(
+        ctx.db,
+        member_id=0,
+        query=InboxQuery(conditions=(condition,), limit=limit),
+        timezone="Asia/Tokyo",
+        now=NOW,
+    )
+    page = await contacts_repository.list_contacts(
+        ctx.db, conditions=[condition], member_id=None, timezone="Asia/Tokyo", now=NOW
+    )
+    return [c.id for c in inbox.conversations], {c.id for c in page.contacts}
+
+
 @pytest.mark.parametrize("condition", RECORD_CONDITIONS, ids=lambda c: f"{c.field} {c.op}")
 async def test_a_record_range_s_contacts_gathered_first_or_not_are_the_same_people(
     ctx: Ctx, world: World, monkeypatch: pytest.MonkeyPatch, condition: Condition
@@ -373,18 +390,9 @@ async def test_a_record_range_s_contacts_gathered_first_or_not_are_the_same_peop
         monkeypatch.setattr(filters, "GATHERED_ROWS", at_most)
         monkeypatch.setattr(filters, "WALKED_PAGE", 10**9)
         with statements_run() as run:
-            page = await contacts_repository.list_contacts(
-                ctx.db, conditions=[condition], member_id=None, timezone="Asia/Tokyo", now=NOW
-            )
-            inbox = await repository.list_conversations(
-                ctx.db,
-                member_id=0,
-                query=InboxQuery(conditions=(condition,), limit=200),
-                timezone="Asia/Tokyo",
-                now=NOW,
-            )
-        assert {c.id for c in page.contacts} == want, (condition, at_most)
-        assert {by_conversation[c.id] for c in inbox.conversations} == want, (condition, at_most)
+            inbox, listed = await _both_lists(ctx, condition)
+        assert listed == want, (condition, at_most)
+        assert {by_conversation[i] for i in inbox} == want, (condition, at_most)
         unnested = [sql for sql in run if "unnest(" in sql]
         if condition.op == "empty":
             assert unnested == []  # no range: no records to gather
@@ -419,20 +427,9 @@ async def test_a_mark_s_conversations_gathered_first_or_walked_are_the_same(
         monkeypatch.setattr(filters, "GATHERED_ROWS", at_most)
         monkeypatch.setattr(filters, "WALKED_PAGE", page)
         with statements_run() as run:
-            inbox = await repository.list_conversations(
-                ctx.db,
-                member_id=0,
-                query=InboxQuery(conditions=(condition,), limit=200),
-                timezone="Asia/Tokyo",
-                now=NOW,
-            )
-            listed = await contacts_repository.list_contacts(
-                ctx.db, conditions=[condition], member_id=None, timezone="Asia/Tokyo", now=NOW
-            )
-        assert {c.id for c in inbox.conversations} == want, (at_most, page)
-        assert {c.id for c in listed.contacts} == {
-            people[n].conversation.contact_id for n in marked
-        }
+            inbox, listed = await _both_lists(ctx, condition)
+        assert set(inbox) == want, (at_most, page)
+        assert listed == {people[n].conversation.contact_id for n in marked}
         form = "unnest(" if ctx.dialect == "postgresql" else "UNION"
         assert any(form in sql for sql in run) is gathered, (at_most, page)
 
@@ -455,16 +452,9 @@ async def test_a_mark_no_message_carries_drives_the_inbox_by_its_contacts(
     await ctx.db.commit()
 
     async def listed(limit: int = 200) -> tuple[list[int], list[str]]:
-        condition = Condition("mark", "eq", "要アプローチ")
         with statements_run() as run:
-            page = await repository.list_conversations(
-                ctx.db,
-                member_id=0,
-                query=InboxQuery(conditions=(condition,), limit=limit),
-                timezone="Asia/Tokyo",
-                now=NOW,
-            )
-        return [c.id for c in page.conversations], run
+            inbox, _ = await _both_lists(ctx, Condition("mark", "eq", "要アプローチ"), limit=limit)
+        return inbox, run
 
     newest_first = [people[n].conversation.id for n in (6, 4, 1)]
     found, run = await listed()
@@ -538,19 +528,10 @@ async def test_addresses_numbers_and_flags_find_the_same_people_gathered_or_walk
     for at_most in (10_000, -1):
         monkeypatch.setattr(filters, "GATHERED_ROWS", at_most)
         monkeypatch.setattr(filters, "WALKED_PAGE", 10**9)
-        listed = await contacts_repository.list_contacts(
-            ctx.db, conditions=[condition], member_id=None, timezone="Asia/Tokyo", now=NOW
-        )
         with statements_run() as run:
-            inbox = await repository.list_conversations(
-                ctx.db,
-                member_id=0,
-                query=InboxQuery(conditions=(condition,), limit=200),
-                timezone="Asia/Tokyo",
-                now=NOW,
-            )
-        assert {c.id for c in listed.contacts} == want, at_most
-        assert {by_conversation[c.id] for c in inbox.conversations} == want, at_most
+            inbox, listed = await _both_lists(ctx, condition)
+        assert listed == want, at_most
+        assert {by_conversation[i] for i in inbox} == want, at_most
         page = next(sql for sql in run if "ORDER BY" in sql and "LIMIT" in sql)
         if condition.field in ("email", "phone"):
             # Gathered, the page asks for the contacts found, not the text again.

@@ -31,6 +31,7 @@ from madoguchi.demo.salon import (
     SALON_MEMBERS,
     default_status_ids,
     demo_channels,
+    demo_fields,
     salon_zone,
     timeline,
 )
@@ -40,7 +41,6 @@ from madoguchi.demo.script import (
     BROADCASTS,
     CONVERSATION_TAGS,
     CUSTOMERS,
-    FIELDS,
     FORMS,
     MESSAGE_FILTERS,
     POINTS_PER_VISIT,
@@ -155,19 +155,7 @@ async def _set_up_workspace(ctx: Ctx) -> _Workspace:
         folder = await tags.create_folder(ctx, actor=None, name=folder_name)
         for name in names:
             tag_ids[name] = (await tags.create_tag(ctx, actor=None, name=name, folder=folder.id)).id
-    field_folders: dict[str, int] = {}
-    for folder_name, key, label, field_type, options, shown in FIELDS:
-        if folder_name not in field_folders:
-            field_folders[folder_name] = (await fields.create_folder(ctx, name=folder_name)).id
-        await fields.create_field(
-            ctx,
-            key=key,
-            label=label,
-            type=field_type,
-            folder=field_folders[folder_name],
-            options=list(options),
-            show_in_chat=shown,
-        )
+    await demo_fields(ctx)
     for name, book_fields in RECORD_BOOKS:
         await records.create_book(ctx, name=name, fields=book_fields)
     conversation_tags = {

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from madoguchi.channels import service as channels
 from madoguchi.channels.models import Channel, ChannelKind
-from madoguchi.crm import statuses
+from madoguchi.crm import fields, statuses
 from madoguchi.crm.defaults import DEFAULT_STATUSES
+from madoguchi.crm.models import Field
+from madoguchi.demo.script import FIELDS
 from madoguchi.kit.context import Ctx
 from madoguchi.members.models import Member, Role
 
@@ -99,6 +103,28 @@ async def demo_channels(ctx: Ctx) -> dict[str, Channel]:
             found[kind] = await channels.create_channel(
                 ctx, kind=kind, name=name, settings={**settings, "demo": True}
             )
+    return found
+
+
+async def demo_fields(ctx: Ctx, keys: Collection[str] | None = None) -> dict[str, Field]:
+    """The salon's profile fields (``script.FIELDS``, or those of ``keys``) by key, each made
+    in its folder where missing."""
+    found: dict[str, Field] = {}
+    for folder, key, label, kind, choices, shown in FIELDS:
+        if keys is not None and key not in keys:
+            continue
+        field = await ctx.db.scalar(select(Field).where(Field.key == key))
+        if field is None:
+            field = await fields.create_field(
+                ctx,
+                key=key,
+                label=label,
+                type=kind,
+                folder=folder,
+                options=list(choices),
+                show_in_chat=shown,
+            )
+        found[key] = field
     return found
 
 

@@ -85,10 +85,11 @@ from madoguchi.demo.salon import (
     Staff,
     default_status_ids,
     demo_channels,
+    demo_fields,
     salon_zone,
     timeline,
 )
-from madoguchi.demo.script import FIELDS, RECORD_BOOKS, RECORD_MENUS, STAFF_LABELS, TREATMENTS
+from madoguchi.demo.script import RECORD_BOOKS, RECORD_MENUS, STAFF_LABELS, TREATMENTS
 from madoguchi.events import InProcessBus
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database, table_of
@@ -362,27 +363,6 @@ async def _scale_tag_ids(ctx: Ctx) -> dict[str, int]:
     return found
 
 
-async def _profile_fields(ctx: Ctx) -> dict[str, Field]:
-    """The salon's 性別 and 生年月日 fields by key: the demo's, else new ones as it has them."""
-    found = {}
-    for folder, key, label, kind, choices, shown in FIELDS:
-        if key not in ("gender", "birthday"):
-            continue
-        field = await ctx.db.scalar(select(Field).where(Field.key == key))
-        if field is None:
-            field = await fields.create_field(
-                ctx,
-                key=key,
-                label=label,
-                type=kind,
-                folder=folder,
-                options=list(choices),
-                show_in_chat=shown,
-            )
-        found[key] = field
-    return found
-
-
 async def _treatments_book_id(ctx: Ctx) -> int:
     """The salon's 施術履歴 book: the demo's, else a new one with the same fields."""
     found = await ctx.db.scalar(select(RecordBook.id).where(RecordBook.name == TREATMENTS))
@@ -494,7 +474,7 @@ async def _maker(ctx: Ctx, active: list[Member], *, part: int) -> _ScaleMaker:
         book_id=await _treatments_book_id(ctx),
         visit_rng=random.Random(SCALE_VISITS_SEED + part),
         mark_ids=tuple(mark.id for mark in await marks.list_marks(ctx.db)),
-        profile_fields=await _profile_fields(ctx),
+        profile_fields=await demo_fields(ctx, keys=("gender", "birthday")),
         profile_rng=random.Random(SCALE_PROFILE_SEED + part),
     )
 
