@@ -128,6 +128,10 @@ def expected(person: Person, condition: Condition) -> bool:
             return person.points is not None and person.points <= condition.value
         case "field.points", "empty":
             return person.points is None
+        case "field.points", "eq":
+            return person.points == condition.value
+        case "field.points", "ne":
+            return person.points != condition.value
         case "record.施術履歴.newest_at", "between_days_ago":
             low, high = sorted(condition.value)
             return (
@@ -538,3 +542,20 @@ async def test_addresses_numbers_and_flags_find_the_same_people_gathered_or_walk
             assert ("LIKE" in page or "lower(" in page) is (at_most < 0), (at_most, page)
         else:
             assert f"contacts.{condition.field} IS " in page, page
+
+
+async def test_a_field_equal_or_not_to_a_contact_s_value_finds_who_python_says(
+    ctx: Ctx, world: World
+) -> None:
+    """ "Not equal" is every contact without that value, those without any value too (asked as
+    one NOT EXISTS: PostgreSQL hashed every equal value first for the "or" it was)."""
+    by_conversation = {p.conversation_id: p.contact_id for p in world.people}
+    held = sorted({p.points for p in world.people if p.points is not None})
+    assert held and any(p.points is None for p in world.people)
+    for value in (held[0], held[-1], 1001):
+        for op in ("eq", "ne"):
+            condition = Condition("field.points", op, value)
+            want = {p.contact_id for p in world.people if expected(p, condition)}
+            inbox, listed = await _both_lists(ctx, condition)
+            assert listed == want, condition
+            assert {by_conversation[i] for i in inbox} == want, condition

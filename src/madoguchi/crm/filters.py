@@ -620,8 +620,11 @@ async def _field(db: AsyncSession, key: str, op: str, value: Any) -> ColumnEleme
     matching = exists().where(
         FieldValue.contact_id == Contact.id, FieldValue.field_id == field.id, predicate
     )
-    # "Not equal" includes contacts without a value, as a person reading the list expects.
-    return or_(not_(has_value), not_(matching)) if op == "ne" else matching
+    # "Not equal" includes contacts without a value, as a person reading the list expects: no
+    # value equal (a contact has one value a field at most). Asked as "no value, or not this
+    # one", PostgreSQL hashed every contact's equal value first (性別 ≠ 女性 at a million: 280,000
+    # of them, 146 ms for a page of the contact list; 0.25 ms as one NOT EXISTS).
+    return not_(matching) if op == "ne" else matching
 
 
 def _field_predicate(field: Field, op: str, value: Any) -> ColumnElement[bool]:
