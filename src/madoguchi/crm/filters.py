@@ -503,10 +503,15 @@ async def unmessaged_mark(db: AsyncSession, conditions: Sequence[Condition]) -> 
         if condition.field != "mark" or condition.op not in ("eq", "in") or len(given) != 1:
             continue
         mark_id = await _mark_id(db, given[0])
-        marked = select(Message.id).where(Message.mark_id == mark_id)
-        if not await db.scalar(select(exists(marked))):
+        if not await _on_messages(db, [mark_id]):
             return mark_id
     return None
+
+
+async def _on_messages(db: AsyncSession, mark_ids: Sequence[int]) -> bool:
+    """Whether a message carries one of these marks (the partial index of marked messages)."""
+    marked = select(Message.id).where(Message.mark_id.in_(mark_ids))
+    return bool(await db.scalar(select(exists(marked))))
 
 
 async def _mark(db: AsyncSession, op: str, value: Any, context: Context) -> ColumnElement[bool]:
@@ -514,10 +519,10 @@ async def _mark(db: AsyncSession, op: str, value: Any, context: Context) -> Colu
     if op == "empty":
         return Contact.mark_id.is_(None)
     ids = [await _mark_id(db, ref) for ref in _as_list(value)]
-    on_message = select(Message.conversation_id).where(Message.mark_id.in_(ids))
-    if not await db.scalar(select(exists(on_message))):
+    if not await _on_messages(db, ids):
         # No message carries it: the contacts' own mark, which their index serves.
         return Contact.mark_id.in_(ids)
+    on_message = select(Message.conversation_id).where(Message.mark_id.in_(ids))
     if context.scope == Scope.conversation:
         # The inbox walked newest first checks each conversation's contact for the mark (or
         # its messages: two tables, no index serves the "or"), as many as the mark is rare:
