@@ -9,14 +9,18 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from madoguchi.channels.models import Channel
+from madoguchi.contacts import merging
 from madoguchi.contacts import repository as contacts_repository
 from madoguchi.contacts import service as contacts
+from madoguchi.contacts.models import Contact
 from madoguchi.conversations import repository
 from madoguchi.conversations.repository import InboxQuery
 from madoguchi.crm import fields, filters, marks, records, tags
 from madoguchi.crm.filters import Condition, Context, Scope, day_range
+from madoguchi.crm.models import ContactTag
 from madoguchi.crm.statuses import list_statuses
 from madoguchi.kit import pgstats
 from madoguchi.kit.context import Ctx
@@ -559,3 +563,89 @@ async def test_a_field_equal_or_not_to_a_contact_s_value_finds_who_python_says(
             inbox, listed = await _both_lists(ctx, condition)
             assert listed == want, condition
             assert {by_conversation[i] for i in inbox} == want, condition
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        Condition("tag", "eq", "VIP"),
+        Condition("status", "eq", "対応中"),
+        Condition("mark", "eq", "要アプローチ"),
+        Condition("channel", "in", []),
+    ],
+    ids=lambda c: c.field,
+)
+async def test_a_customer_s_two_conversations_are_both_paged_in_a_driven_list(
+    ctx: Ctx, factory: Factory, condition: Condition
+) -> None:
+    """A list driven by a tag, a status or a mark walks the contacts' rows, each with
+    one activity: a customer with two conversations (a LINE friend merged with their e-mail) is
+    two rows of one position in that walk, and a page may end between them. Paged one at a
+    time, every conversation is listed once, newest first, as a single page lists them."""
+    line, mail = await factory.channel(), await factory.channel(kind="api", name="メール")
+    await tags.create_tag(ctx, actor=None, name="VIP")
+    await fields.create_field(ctx, key="points", label="ポイント", type="number")
+    people = [await factory.inbound(line, contact=f"t{n}", name=f"客{n}") for n in range(3)]
+    twin = await factory.inbound(mail, contact="t1-mail", name="客1")
+    # What the merged-away contact held moves to the kept one, and takes its activity.
+    await fields.set_value(ctx, contact_id=twin.conversation.contact_id, key="points", value=50)
+    await tags.add_tag(
+        ctx, contact_id=twin.conversation.contact_id, tag_id=await _tag_id(ctx, "VIP")
+    )
+    await factory.inbound(line, contact="t1", name="客1", text="もう一度")
+    await merging.merge_contacts(
+        ctx,
+        contact_id=people[1].conversation.contact_id,
+        other_id=twin.conversation.contact_id,
+        actor=None,
+    )
+    for person in people:
+        contact_id = person.conversation.contact_id
+        await tags.add_tag(ctx, contact_id=contact_id, tag_id=await _tag_id(ctx, "VIP"))
+        await fields.set_value(ctx, contact_id=contact_id, key="points", value=50)
+        await contacts.update_contact(
+            ctx,
+            contact_id=contact_id,
+            changes=contacts.ContactChanges(
+                status="対応中", set_status=True, mark="要アプローチ", set_mark=True
+            ),
+        )
+    await ctx.db.commit()
+    for model in (ContactTag,):
+        copies = select(model.activity_at, Contact.activity_at).join(
+            Contact, Contact.id == model.contact_id
+        )
+        assert all(copy == activity for copy, activity in await ctx.db.execute(copies))
+    chosen = (
+        (Condition("channel", "in", [line.id, mail.id]),)
+        if condition.field == "channel"
+        else (condition,)
+    )
+    everything = await repository.list_conversations(
+        ctx.db, member_id=0, query=InboxQuery(conditions=chosen, limit=200), now=NOW
+    )
+    listed = [c.id for c in everything.conversations]
+    assert len(listed) == 4 and twin.conversation.id in listed
+    for as_ids in (False, True):
+        paged: list[int] = []
+        cursor = None
+        while True:
+            query = InboxQuery(conditions=chosen, limit=1, cursor=cursor)
+            if as_ids:
+                ids = await repository.list_conversation_ids(
+                    ctx.db, member_id=0, query=query, now=NOW
+                )
+                paged, next_cursor = paged + ids.ids, ids.next_cursor
+            else:
+                page = await repository.list_conversations(
+                    ctx.db, member_id=0, query=query, now=NOW
+                )
+                paged, next_cursor = paged + [c.id for c in page.conversations], page.next_cursor
+            if next_cursor is None:
+                break
+            cursor = repository.Cursor.decode(next_cursor)
+        assert paged == listed, as_ids
+
+
+async def _tag_id(ctx: Ctx, name: str) -> int:
+    return next(tag.id for tag in await tags.list_tags(ctx.db) if tag.name == name)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     exists,
     func,
     literal_column,
+    or_,
     select,
     text,
     tuple_,
@@ -62,22 +63,28 @@ class View(StrEnum):
 
 @dataclass(frozen=True)
 class Cursor:
+    """Where a page ended in the walked index: its activity and its row's id; and, where the
+    index's rows are contacts' (a tag's, a status's...), the conversation among that contact's."""
+
     at: datetime
     id: int
+    conversation_id: int | None = None
 
     def encode(self) -> str:
-        raw = f"{self.at.isoformat()}|{self.id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        parts = [self.at.isoformat(), str(self.id)]
+        if self.conversation_id is not None:
+            parts.append(str(self.conversation_id))
+        return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, value: str) -> Cursor:
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-            at, _, ident = raw.partition("|")
+            at, ident, *rest = raw.split("|")
             parsed = datetime.fromisoformat(at)
-            if parsed.tzinfo is None:
+            if parsed.tzinfo is None or len(rest) > 1:
                 raise ValueError(at)
-            return cls(at=parsed, id=int(ident))
+            return cls(at=parsed, id=int(ident), conversation_id=int(rest[0]) if rest else None)
         except (ValueError, UnicodeDecodeError, binascii.Error):
             raise Invalid("The cursor is not one this server gave out.") from None
 
@@ -136,6 +143,13 @@ class _Listing:
     after: Callable[[Cursor], ColumnElement[bool]] | None = None
     # Entries to read one step at a time until a page is full (search.SearchWalk.steps).
     steps: _Steps | None = None
+
+    @property
+    def by_contact(self) -> bool:
+        """Whether the walked index's rows are contacts' (a tag's, a status's, a mark's): a
+        customer's conversations (two channels, merged) share one position in it, and the page
+        is ordered and cut among them by the conversation's id as well."""
+        return self.ident is ContactTag.contact_id or self.ident is Contact.id
 
 
 class _Steps(NamedTuple):
@@ -466,7 +480,8 @@ async def _page(
     # an ORM result for them.
     reader: AsyncSession | AsyncConnection = db if only is None else await _plain_reader(db)
     # A cursor's position is given as parameters: the statement is the same for every page.
-    params = {} if query.cursor is None else {"at": query.cursor.at, "id": query.cursor.id}
+    cursor = query.cursor
+    params: dict[str, Any] = {} if cursor is None else {"at": cursor.at, "id": cursor.id}
     key = await _plain_page_key(db, member_id=member_id, query=query, only=only)
     kept = _PLAIN_PAGES.get(key) if key is not None else None
     if kept is not None:
@@ -474,27 +489,42 @@ async def _page(
         return found[: query.limit], _cursor_after(found, query.limit)
     listing = await _listing(db, member_id=member_id, query=query, timezone=timezone, now=now)
 
+    # A contact's conversations follow one another in its row's position (Listing.by_contact).
+    within = [Conversation.id] if listing.by_contact else []
+
     def finished(
         statement: AnySelect, order: Sequence[Any], limit: int | ColumnElement[int]
     ) -> AnySelect:
         if only is not None:
             statement = statement.with_only_columns(only, maintain_column_froms=True)
-        return statement.add_columns(listing.activity, listing.ident).order_by(*order).limit(limit)
+        columns = (listing.activity, listing.ident, *within)
+        return statement.add_columns(*columns).order_by(*order).limit(limit)
 
     rows: list[Any] = []
     if listing.steps is None:
         statement: AnySelect = listing.statement
-        if query.cursor is not None:
-            statement = statement.where(
-                listing.after(query.cursor)
-                if listing.after is not None
-                else tuple_(listing.activity, listing.ident)
-                < tuple_(
-                    bindparam("at", type_=listing.activity.type),
-                    bindparam("id", type_=Integer),
-                )
+        if cursor is not None and listing.after is not None:
+            statement = statement.where(listing.after(cursor))
+        elif cursor is not None:
+            walked = tuple_(listing.activity, listing.ident)
+            position = tuple_(
+                bindparam("at", type_=listing.activity.type), bindparam("id", type_=Integer)
             )
-        order = listing.order or (listing.activity.desc(), listing.ident.desc())
+            if within and cursor.conversation_id is not None:
+                # The index is walked from the cursor's row on (<=, its bound), and of that
+                # row's conversations those after the cursor's are left.
+                params["conversation"] = cursor.conversation_id
+                statement = statement.where(
+                    walked <= position,
+                    or_(walked < position, Conversation.id < bindparam("conversation")),
+                )
+            else:
+                statement = statement.where(walked < position)
+        order = listing.order or (
+            listing.activity.desc(),
+            listing.ident.desc(),
+            *(column.desc() for column in within),
+        )
         # The page's size written into the statement (page_size_sql), not a parameter.
         statement = finished(statement, order, page_size_sql(query.limit + 1))
         rows = [
@@ -524,8 +554,10 @@ def _cursor_after(rows: list[tuple[Any, ...]], limit: int) -> str | None:
     for): the walked index's own position of the last (its activity and its row's id)."""
     if len(rows) <= limit:
         return None
-    _last, at, ident = rows[limit - 1]
-    return Cursor(at=at, id=ident).encode()
+    _last, at, ident, *conversation = rows[limit - 1]
+    return Cursor(
+        at=at, id=ident, conversation_id=conversation[0] if conversation else None
+    ).encode()
 
 
 # The unfiltered list's statement, built once for each view, page size and dialect (and
