@@ -68,6 +68,7 @@ class Snapshot:
     notifications: list[Notification]
     members: list[Member]
     tagged: list[ContactTag]
+    valued: list[FieldValue]
     statuses: dict[int, str]
     tag_names: dict[int, str]
 
@@ -117,6 +118,7 @@ async def snapshot(db: AsyncSession) -> Snapshot:
         notifications=list(await db.scalars(select(Notification).order_by(Notification.id))),
         members=list(await db.scalars(select(Member).where(Member.active.is_(True)))),
         tagged=list(await db.scalars(select(ContactTag))),
+        valued=list(await db.scalars(select(FieldValue))),
         statuses={status.id: status.name for status in await db.scalars(select(Status))},
         tag_names={tag.id: tag.name for tag in await db.scalars(select(Tag))},
     )
@@ -135,8 +137,9 @@ def assert_consistent(data: Snapshot) -> None:
         assert contact.activity_at == max(
             c.last_activity_at for c in data.conversations.values() if c.contact_id == contact.id
         )
-    # Each tagging keeps a copy of its contact's latest activity (lists filtered by tag walk it).
-    for row in data.tagged:
+    # Each tagging and profile value keeps a copy of its contact's latest activity (lists
+    # filtered by a tag or a field walk them).
+    for row in (*data.tagged, *data.valued):
         assert row.activity_at == data.contacts[row.contact_id].activity_at
     unread_rows: dict[int, list[ConversationUnread]] = defaultdict(list)
     for row in data.unreads:

@@ -454,3 +454,52 @@ def test_contacts_get_the_signature_of_their_entries_in_the_reading_index(
 
 def _contact_columns(connection: Connection) -> list[dict[str, str]]:
     return list(inspect(connection).get_columns("contacts"))  # type: ignore[arg-type]
+
+
+def test_profile_values_already_there_take_their_contact_s_activity(fresh: Settings) -> None:
+    """0037: each profile value gets a copy of its contact's latest activity (none for a contact
+    that never wrote), as the tag rows have theirs; the inbox filtered by a field walks them in
+    their own index. Run again (0034's VACUUM commits what came before: a run stopped after it
+    takes the later revisions again), it changes nothing; going down takes both out."""
+    if fresh.is_sqlite:
+        fresh.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(fresh), "0036")
+
+    def fill(connection: Connection) -> None:
+        statements = [
+            *_yamada_s_conversation(contact_id=1),
+            "UPDATE contacts SET activity_at = '2026-02-03 04:05:06' WHERE id = 1",
+            "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
+            "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
+            "(2, 1, 'y', '手入力', '手入力', '手入力', false, false, false, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            "INSERT INTO fields (id, key, label, type, options, show_in_chat, position) "
+            "VALUES (1, 'gender', '性別', 'select', '[]', true, 0)",
+            "INSERT INTO field_values (contact_id, field_id, value_text, updated_at) VALUES "
+            "(1, 1, '女性', '2026-01-01 00:00:00'), (2, 1, 'その他', '2026-01-01 00:00:00')",
+        ]
+        for statement in statements:
+            connection.execute(text(statement))
+        connection.commit()
+
+    def copies(connection: Connection) -> dict[int, str | None]:
+        rows = connection.execute(
+            text("SELECT contact_id, activity_at FROM field_values ORDER BY contact_id")
+        )
+        return {contact_id: None if at is None else str(at)[:19] for contact_id, at in rows}
+
+    def indexes_of(connection: Connection) -> set[str]:
+        return {index["name"] for index in inspect(connection).get_indexes("field_values")}
+
+    _run_writing(fresh, fill)
+    upgrade(fresh)
+    want = {1: "2026-02-03 04:05:06", 2: None}
+    assert _run(fresh, copies) == want
+    assert "ix_field_values_field_activity" in _run(fresh, indexes_of)
+    command.stamp(alembic_config(fresh), "0036")
+    upgrade(fresh)
+    assert _run(fresh, copies) == want
+    command.downgrade(alembic_config(fresh), "0036")
+    columns = _run(fresh, lambda c: {col["name"] for col in inspect(c).get_columns("field_values")})
+    assert "activity_at" not in columns
+    assert "ix_field_values_field_activity" not in _run(fresh, indexes_of)

@@ -20,8 +20,8 @@ from madoguchi.conversations import recording, repository, workflow
 from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import Conversation, ConversationUnread, Message
 from madoguchi.conversations.repository import InboxQuery
-from madoguchi.crm import tags
-from madoguchi.crm.models import ContactTag
+from madoguchi.crm import fields, tags
+from madoguchi.crm.models import ContactTag, FieldValue
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import reserve_ids
 from madoguchi.kit.text import grams_of as search_grams_of
@@ -60,6 +60,7 @@ async def _through_services(
     )
     conversation = ingested.conversation
     await tags.add_tag(ctx, contact_id=conversation.contact_id, tag_id=tag_id)
+    await fields.set_value(ctx, contact_id=conversation.contact_id, key="gender", value="女性")
     for kind, body, minutes in THREAD[1:]:
         await _at(ctx, minutes)
         if kind == "inbound":
@@ -107,6 +108,10 @@ async def _in_bulk(ctx: Ctx, channel: Channel, member: Member, tag_id: int) -> C
     ctx.db.add(contact)
     await ctx.db.flush()
     ctx.db.add(ContactTag(contact_id=contact.id, tag_id=tag_id, created_at=START))
+    gender = await fields.field_by_key(ctx.db, "gender")
+    ctx.db.add(
+        FieldValue(contact_id=contact.id, field_id=gender.id, value_text="女性", updated_at=START)
+    )
     conversation = Conversation(
         contact_id=contact.id,
         channel_id=channel.id,
@@ -171,6 +176,12 @@ async def _derived(ctx: Ctx, conversation_id: int) -> dict[str, Any]:
             select(ContactTag.activity_at).where(ContactTag.contact_id == contact.id)
         )
     )
+    value_activity = list(
+        await ctx.db.scalars(
+            select(FieldValue.activity_at).where(FieldValue.contact_id == contact.id)
+        )
+    )
+    assert all(at == contact.activity_at for at in value_activity)
     return {
         "last": (
             conversation.last_activity_at,
@@ -180,6 +191,7 @@ async def _derived(ctx: Ctx, conversation_id: int) -> dict[str, Any]:
         ),
         "contact_activity": contact.activity_at,
         "tag_activity": tag_activity,
+        "value_activity": value_activity,
         "unread": unread,
         "seq": entry.seq >> search.ID_BITS,
         "grams": entry.grams,
@@ -193,6 +205,9 @@ async def test_a_thread_recorded_in_bulk_leaves_what_the_services_leave(
     member = await factory.member(role="owner")
     colleague = await factory.member()
     tag = await tags.create_tag(ctx, actor=None, name="比較")
+    await fields.create_field(
+        ctx, key="gender", label="性別", type="select", options=["女性", "男性"]
+    )
     one_by_one = await _through_services(ctx, channel, member, colleague, tag.id)
     # What a member who replied has read is theirs: the colleague's count is the team's.
     await conversations.mark_read(ctx, conversation_id=one_by_one.id, member=member)
@@ -202,6 +217,8 @@ async def test_a_thread_recorded_in_bulk_leaves_what_the_services_leave(
     services, bulk = await _derived(ctx, one_by_one.id), await _derived(ctx, in_bulk.id)
     assert bulk == services
     assert services["last"][2:] == ("inbound", "📷")
+    # The profile value keeps its contact's activity, as the tag row does.
+    assert services["value_activity"] == [services["contact_activity"]]
     assert [(m, n) for m, n, _ in services["unread"]] == [(colleague.id, 2)]
 
     # Both are found by their words; the system line is not indexed.

@@ -20,7 +20,7 @@ from madoguchi.conversations import repository
 from madoguchi.conversations.repository import InboxQuery
 from madoguchi.crm import fields, filters, marks, records, tags
 from madoguchi.crm.filters import Condition, Context, Scope, day_range
-from madoguchi.crm.models import ContactTag
+from madoguchi.crm.models import ContactTag, FieldValue
 from madoguchi.crm.statuses import list_statuses
 from madoguchi.kit import pgstats
 from madoguchi.kit.context import Ctx
@@ -571,6 +571,7 @@ async def test_a_field_equal_or_not_to_a_contact_s_value_finds_who_python_says(
         Condition("tag", "eq", "VIP"),
         Condition("status", "eq", "対応中"),
         Condition("mark", "eq", "要アプローチ"),
+        Condition("field.points", "gte", 10),
         Condition("channel", "in", []),
     ],
     ids=lambda c: c.field,
@@ -578,7 +579,7 @@ async def test_a_field_equal_or_not_to_a_contact_s_value_finds_who_python_says(
 async def test_a_customer_s_two_conversations_are_both_paged_in_a_driven_list(
     ctx: Ctx, factory: Factory, condition: Condition
 ) -> None:
-    """A list driven by a tag, a status or a mark walks the contacts' rows, each with
+    """A list driven by a tag, a status, a mark or a field walks the contacts' rows, each with
     one activity: a customer with two conversations (a LINE friend merged with their e-mail) is
     two rows of one position in that walk, and a page may end between them. Paged one at a
     time, every conversation is listed once, newest first, as a single page lists them."""
@@ -611,7 +612,7 @@ async def test_a_customer_s_two_conversations_are_both_paged_in_a_driven_list(
             ),
         )
     await ctx.db.commit()
-    for model in (ContactTag,):
+    for model in (ContactTag, FieldValue):
         copies = select(model.activity_at, Contact.activity_at).join(
             Contact, Contact.id == model.contact_id
         )
@@ -649,3 +650,34 @@ async def test_a_customer_s_two_conversations_are_both_paged_in_a_driven_list(
 
 async def _tag_id(ctx: Ctx, name: str) -> int:
     return next(tag.id for tag in await tags.list_tags(ctx.db) if tag.name == name)
+
+
+@pytest.mark.parametrize(
+    ("condition", "walks_values"),
+    [
+        (Condition("field.points", "gt", 500), True),
+        (Condition("field.points", "lte", 300), True),
+        (Condition("field.points", "ne", 10), False),
+        (Condition("field.points", "empty"), False),
+    ],
+    ids=lambda c: getattr(c, "op", ""),
+)
+async def test_a_field_s_value_drives_the_inbox_by_its_values_newest_first(
+    ctx: Ctx, world: World, condition: Condition, walks_values: bool
+) -> None:
+    """A condition only a value meets walks the field's values by their copies of the contacts'
+    activity (ix_field_values_field_activity), newest first, each checked: at a million
+    contacts a rare choice walked ~500 conversations a page of five, looking each contact's
+    value up. "Not equal" and "empty" hold without a value: the conversations are walked."""
+    want = {p.contact_id for p in world.people if expected(p, condition)}
+    by_conversation = {p.conversation_id: p.contact_id for p in world.people}
+    with statements_run() as run:
+        inbox, listed = await _both_lists(ctx, condition)
+    assert listed == want and {by_conversation[i] for i in inbox} == want
+    page = next(sql for sql in run if "ORDER BY" in sql and "LIMIT" in sql)
+    driven = "FROM field_values JOIN conversations" in page
+    assert driven is walks_values, page
+    if walks_values:
+        assert "ORDER BY field_values.activity_at DESC" in page
+        # SQLite is kept off the values' own indexes (it read a range of them and sorted it).
+        assert ("(+ field_values.value_number)" in page) is (ctx.dialect == "sqlite"), page

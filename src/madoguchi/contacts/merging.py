@@ -401,14 +401,15 @@ async def _give_back(ctx: Ctx, model: Any, ids: list[int], kept: int, merged: in
 
 
 async def _follow_activity(ctx: Ctx, contact: Contact) -> None:
-    """Every tag row of the contact holds a copy of its activity (the tag-filtered lists walk
-    it): after a merge and after its undoing."""
-    await ctx.db.execute(
-        update(ContactTag)
-        .where(ContactTag.contact_id == contact.id)
-        .values(activity_at=contact.activity_at)
-        .execution_options(synchronize_session=False)
-    )
+    """Every tag row and profile value of the contact holds a copy of its activity (the lists
+    filtered by a tag or a field walk them): after a merge and after its undoing."""
+    for model in (ContactTag, FieldValue):
+        await ctx.db.execute(
+            update(model)
+            .where(model.contact_id == contact.id)
+            .values(activity_at=contact.activity_at)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def _move_rows(
@@ -457,7 +458,6 @@ async def _move_rows(
         .values(contact_id=this.id)
         .execution_options(synchronize_session=False)
     )
-    await _follow_activity(ctx, this)
 
     # Profile field values: where both have one, the chosen one is kept (the other's stays with
     # the merged-away contact, nothing is deleted).
@@ -481,6 +481,7 @@ async def _move_rows(
                 setattr(mine_row, column, theirs)
                 setattr(row, column, mine)
     await db.flush()
+    await _follow_activity(ctx, this)
 
     # Step enrollments: one active per sequence and contact; a second one stops.
     active_mine = (

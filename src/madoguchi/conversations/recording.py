@@ -34,7 +34,7 @@ from madoguchi.conversations.models import (
     MessageImage,
     MessageKind,
 )
-from madoguchi.crm.models import ContactTag
+from madoguchi.crm.models import ContactTag, FieldValue
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
@@ -175,8 +175,8 @@ async def record_many(
 @dataclass(frozen=True)
 class Placed:
     """Where messages recorded together leave their conversations (the ``last_*`` columns, by
-    conversation id) and their contacts (``activity_at``, by contact id: the contact's and its
-    tag rows')."""
+    conversation id) and their contacts (``activity_at``, by contact id: the contact's, its tag
+    rows' and its profile values')."""
 
     conversations: dict[int, dict[str, Any]]
     contacts: dict[int, datetime]
@@ -323,6 +323,7 @@ class _Moves:
     team_unread: Update
     contact: Update
     tag_rows: Update
+    value_rows: Update
 
 
 @cache
@@ -330,6 +331,7 @@ def _moves() -> _Moves:
     conversations = table_of(Conversation)
     unreads, team_unreads = table_of(ConversationUnread), table_of(ConversationTeamUnread)
     contacts, tag_rows, members = table_of(Contact), table_of(ContactTag), table_of(Member)
+    value_rows = table_of(FieldValue)
     return _Moves(
         conversation=conversations.update().values(
             last_activity_at=bindparam("_at"),
@@ -347,6 +349,7 @@ def _moves() -> _Moves:
         team_unread=team_unreads.update().values(activity_at=bindparam("_at")),
         contact=contacts.update().values(activity_at=bindparam("_at")),
         tag_rows=tag_rows.update().values(activity_at=bindparam("_at")),
+        value_rows=value_rows.update().values(activity_at=bindparam("_at")),
     )
 
 
@@ -391,6 +394,7 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
     activity = {contact_id: {"_at": at} for contact_id, at in contact_activity.items()}
     await _update_each(ctx, moves.contact, table_of(Contact).c.id, activity)
     await _update_each(ctx, moves.tag_rows, table_of(ContactTag).c.contact_id, activity)
+    await _update_each(ctx, moves.value_rows, table_of(FieldValue).c.contact_id, activity)
     # Objects the session holds show what was just stored.
     for cid, new in newest.items():
         _set_loaded(

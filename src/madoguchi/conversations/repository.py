@@ -41,7 +41,7 @@ from madoguchi.conversations.models import (
     ScheduleState,
 )
 from madoguchi.crm import filters, tags
-from madoguchi.crm.models import ContactTag, Mark, Status, Tag
+from madoguchi.crm.models import ContactTag, FieldValue, Mark, Status, Tag
 from madoguchi.kit import pgstats
 from madoguchi.kit.db import AnySelect, in_ids, utcnow
 from madoguchi.kit.errors import Invalid, NotFound
@@ -146,10 +146,11 @@ class _Listing:
 
     @property
     def by_contact(self) -> bool:
-        """Whether the walked index's rows are contacts' (a tag's, a status's, a mark's): a
-        customer's conversations (two channels, merged) share one position in it, and the page
-        is ordered and cut among them by the conversation's id as well."""
-        return self.ident is ContactTag.contact_id or self.ident is Contact.id
+        """Whether the walked index's rows are contacts' (a tag's, a status's, a mark's, a
+        field's): a customer's conversations (two channels, merged) share one position in it,
+        and the page is ordered and cut among them by the conversation's id as well."""
+        held = (ContactTag.contact_id, FieldValue.contact_id, Contact.id)
+        return any(self.ident is column for column in held)
 
 
 class _Steps(NamedTuple):
@@ -174,7 +175,8 @@ async def _listing(
     unread rows on 未確認 (the member's own when the workspace keeps 未確認 per member); else,
     when the conditions name one tag or one status, that tag's or status's rows (each keeps a
     copy of the contact's latest activity), the fewest of them; else one mark's contacts, where
-    no message carries it; else the conversations themselves. A rare filter then costs as
+    no message carries it; else a profile field's values (each keeps that copy too), where a
+    condition asks for a value; else the conversations themselves. A rare filter then costs as
     little as the plain list.
     """
     conditions = query.all_conditions()
@@ -211,10 +213,26 @@ async def _listing(
         if driver is None:
             mark = await filters.unmessaged_mark(db, conditions)
             driver = ("mark", mark) if mark is not None else None
+        walked = None if driver is not None else await filters.walked_values(db, conditions)
         if driver is not None:
             conditions = await filters.without_walked(db, conditions, *driver)
             context = replace(context, walked=True)
-        if driver is not None and driver[0] == "tag":
+        if walked is not None:
+            conditions = walked.left
+            context = replace(context, walked=True)
+            statement = (
+                select(Conversation)
+                .select_from(FieldValue)
+                .join(Conversation, Conversation.contact_id == FieldValue.contact_id)
+                .join(Contact, Contact.id == Conversation.contact_id)
+                .where(
+                    FieldValue.field_id == walked.field_id,
+                    FieldValue.activity_at.is_not(None),
+                    walked.matching,
+                )
+            )
+            activity, ident = FieldValue.activity_at, FieldValue.contact_id
+        elif driver is not None and driver[0] == "tag":
             statement = (
                 select(Conversation)
                 .select_from(ContactTag)

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
+from madoguchi.contacts.models import Contact
 from madoguchi.crm import values
 from madoguchi.crm.contact import get_contact
 from madoguchi.crm.models import Field, FieldFolder, FieldType, FieldValue
@@ -304,7 +305,11 @@ async def write_value(ctx: Ctx, *, contact_id: int, field: Field, raw: Any) -> A
         return None
     columns = stored_columns(field, value)
     if existing is None:
-        existing = FieldValue(contact_id=contact_id, field_id=field.id, **columns)
+        # With a copy of the contact's activity, as a tagging has (the filtered inbox walks it).
+        activity = await ctx.db.scalar(select(Contact.activity_at).where(Contact.id == contact_id))
+        existing = FieldValue(
+            contact_id=contact_id, field_id=field.id, activity_at=activity, **columns
+        )
         ctx.db.add(existing)
     else:
         for name, column_value in columns.items():

@@ -130,6 +130,8 @@ class FieldValue(Base):
         Index("ix_field_values_text", "field_id", "value_text"),
         Index("ix_field_values_number", "field_id", "value_number"),
         Index("ix_field_values_date", "field_id", "value_date"),
+        # The inbox filtered by a field walks this, newest first (see conversations.repository).
+        Index("ix_field_values_field_activity", "field_id", "activity_at", "contact_id"),
     )
 
     contact_id: Mapped[int] = mapped_column(
@@ -143,6 +145,8 @@ class FieldValue(Base):
     value_number: Mapped[float | None] = mapped_column(Float)
     value_date: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A copy of the contact's activity_at, as a tagging keeps one.
+    activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Memo(Base):

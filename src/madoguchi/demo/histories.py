@@ -339,7 +339,7 @@ async def write_histories(
             texts = where.signatures.get(row["id"], 0)
             bits = search.new_entry_signature(row["search_text"], texts)
             row["signature"] = search.stored_signature(bits)
-    for row in tag_rows:
+    for row in (*tag_rows, *value_rows):
         row["activity_at"] = where.contacts.get(row["contact_id"])
     for model, rows in (
         (Contact, contact_rows),
