@@ -37,7 +37,7 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.conversations.service import mentioned_members
 from madoguchi.crm import records
-from madoguchi.crm.models import ContactTag, Field, FieldValue, Record, Status, Tag
+from madoguchi.crm.models import ContactTag, Field, FieldValue, Record, RecordSpan, Status, Tag
 from madoguchi.demo import script as demo_script
 from madoguchi.events import InProcessBus
 from madoguchi.jobs import Worker
@@ -69,6 +69,8 @@ class Snapshot:
     members: list[Member]
     tagged: list[ContactTag]
     valued: list[FieldValue]
+    recorded: list[Record]
+    spans: list[RecordSpan]
     statuses: dict[int, str]
     tag_names: dict[int, str]
 
@@ -119,6 +121,8 @@ async def snapshot(db: AsyncSession) -> Snapshot:
         members=list(await db.scalars(select(Member).where(Member.active.is_(True)))),
         tagged=list(await db.scalars(select(ContactTag))),
         valued=list(await db.scalars(select(FieldValue))),
+        recorded=list(await db.scalars(select(Record))),
+        spans=list(await db.scalars(select(RecordSpan))),
         statuses={status.id: status.name for status in await db.scalars(select(Status))},
         tag_names={tag.id: tag.name for tag in await db.scalars(select(Tag))},
     )
@@ -139,8 +143,15 @@ def assert_consistent(data: Snapshot) -> None:
         )
     # Each tagging and profile value keeps a copy of its contact's latest activity (lists
     # filtered by a tag or a field walk them).
-    for row in (*data.tagged, *data.valued):
+    for row in (*data.tagged, *data.valued, *data.spans):
         assert row.activity_at == data.contacts[row.contact_id].activity_at
+    # Each contact's records of a book summed up: the newest and the oldest (RecordSpan).
+    spans: dict[tuple[int, int], tuple[datetime, datetime]] = {}
+    for record in data.recorded:
+        key = (record.contact_id, record.book_id)
+        newest, oldest = spans.get(key, (record.at, record.at))
+        spans[key] = (max(newest, record.at), min(oldest, record.at))
+    assert {(s.contact_id, s.book_id): (s.newest_at, s.oldest_at) for s in data.spans} == spans
     unread_rows: dict[int, list[ConversationUnread]] = defaultdict(list)
     for row in data.unreads:
         unread_rows[row.conversation_id].append(row)
@@ -899,7 +910,16 @@ async def test_scale_stores_contacts_tags_and_conversations_where_their_messages
     moved = [
         sql
         for sql in written
-        if sql.startswith(("UPDATE conversations ", "UPDATE contacts ", "UPDATE contact_tags "))
+        if sql.startswith(
+            (
+                "UPDATE conversations ",
+                "UPDATE contacts ",
+                "UPDATE contact_tags ",
+                "UPDATE field_values ",
+                "UPDATE record_spans ",
+                "WITH moved AS",  # PostgreSQL's one statement for a contact and its copies
+            )
+        )
     ]
     assert moved == []
     assert any(sql.startswith(("INSERT INTO conversation_unreads", "COPY")) for sql in written)

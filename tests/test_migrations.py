@@ -503,3 +503,56 @@ def test_profile_values_already_there_take_their_contact_s_activity(fresh: Setti
     columns = _run(fresh, lambda c: {col["name"] for col in inspect(c).get_columns("field_values")})
     assert "activity_at" not in columns
     assert "ix_field_values_field_activity" not in _run(fresh, indexes_of)
+
+
+def test_record_spans_sum_up_each_contact_s_records_of_a_book(fresh: Settings) -> None:
+    """0038: one span a contact and book, its newest and oldest record's time and a copy of the
+    contact's activity (none for a contact that never wrote); no span without records. Run
+    again (a run stopped after 0034's VACUUM takes the later revisions again), the same; going
+    down takes the table out."""
+    if fresh.is_sqlite:
+        fresh.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(fresh), "0037")
+
+    def fill(connection: Connection) -> None:
+        statements = [
+            *_yamada_s_conversation(contact_id=1),
+            "UPDATE contacts SET activity_at = '2026-02-03 04:05:06' WHERE id = 1",
+            "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
+            "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
+            "(2, 1, 'y', '手入力', '手入力', '手入力', false, false, false, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            "INSERT INTO record_books (id, name, fields, position) VALUES "
+            "(1, '施術履歴', '[]', 0), (2, '電話', '[]', 1)",
+            'INSERT INTO records (id, book_id, contact_id, at, "values", created_at, '
+            "updated_at) VALUES "
+            "(1, 1, 1, '2026-01-05 01:00:00', '{}', '2026-01-05 01:00:00', '2026-01-05 01:00:00'), "
+            "(2, 1, 1, '2026-01-20 01:00:00', '{}', '2026-01-20 01:00:00', '2026-01-20 01:00:00'), "
+            "(3, 1, 1, '2026-01-10 01:00:00', '{}', '2026-01-10 01:00:00', '2026-01-10 01:00:00'), "
+            "(4, 1, 2, '2026-01-07 01:00:00', '{}', '2026-01-07 01:00:00', '2026-01-07 01:00:00')",
+        ]
+        for statement in statements:
+            connection.execute(text(statement))
+        connection.commit()
+
+    def spans(connection: Connection) -> dict[tuple[int, int], tuple[str, ...]]:
+        rows = connection.execute(
+            text("SELECT contact_id, book_id, newest_at, oldest_at, activity_at FROM record_spans")
+        )
+        return {
+            (contact_id, book_id): tuple(str(at)[:19] for at in times)
+            for contact_id, book_id, *times in rows
+        }
+
+    _run_writing(fresh, fill)
+    upgrade(fresh)
+    want = {
+        (1, 1): ("2026-01-20 01:00:00", "2026-01-05 01:00:00", "2026-02-03 04:05:06"),
+        (2, 1): ("2026-01-07 01:00:00", "2026-01-07 01:00:00", "None"),
+    }
+    assert _run(fresh, spans) == want
+    command.stamp(alembic_config(fresh), "0037")
+    upgrade(fresh)
+    assert _run(fresh, spans) == want
+    command.downgrade(alembic_config(fresh), "0037")
+    assert "record_spans" not in _tables(fresh)

@@ -42,8 +42,9 @@ from tests.fixtures import Factory
 # written as plain rows (issue 14: the ORM's INSERT … RETURNING cost more than the rest of a
 # batch's rows): on SQLite their ids are reserved first, two cheap reads: 38 and 31. A contact's
 # signature (PostgreSQL, migration 0034) is worked out again once its conversation's entry has
-# new bits: 38 and 32. A contact's profile values keep a copy of its activity too (issue 14),
-# which PostgreSQL moves with the contact and its tag rows in one statement: 38 and 31.
+# new bits: 38 and 32. A contact's profile values and record spans keep a copy of its activity
+# too (issue 14), which PostgreSQL moves with the contact and its tag rows in one statement: 38
+# and 31.
 STATEMENTS = {"sqlite": 38, "postgresql": 31}
 
 

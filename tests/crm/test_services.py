@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from madoguchi.contacts import repository
+from madoguchi.contacts import merging, repository
 from madoguchi.contacts import service as contacts
+from madoguchi.contacts.models import Contact, ContactMerge
 from madoguchi.crm import fields, marks, memos, records, statuses, tags
 from madoguchi.crm.filters import Condition
+from madoguchi.crm.models import Record, RecordSpan
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from tests.conftest import RecordingBus
@@ -533,3 +536,71 @@ async def test_hide_and_block_are_published(ctx: Ctx, factory: Factory, bus: Rec
     contact = await contacts.get_contact(ctx.db, contact_id=contact_id)
     assert (contact.hidden, contact.blocked) == (True, True)
     assert await _matching(ctx, Condition("hidden", "eq", True)) == {contact_id}
+
+
+async def test_a_contact_s_record_spans_follow_its_records_a_message_and_a_merge(
+    ctx: Ctx, factory: Factory
+) -> None:
+    """A record span is a contact's records of one book summed up (the newest, the oldest) with
+    a copy of its activity, for the conditions on a last (or first) visit: kept by adding,
+    moving and deleting a record, by a message (the activity), by a merge (the records move to
+    the kept contact) and by its undoing; none where no record is left."""
+    channel = await factory.channel()
+    owner = await factory.member(role="owner")
+    a = (await factory.inbound(channel, contact="s-a", name="甲")).conversation.contact_id
+    b = (await factory.inbound(channel, contact="s-b", name="乙")).conversation.contact_id
+    await records.create_book(ctx, name="施術履歴", fields=[])
+    await records.create_book(ctx, name="電話", fields=[])
+
+    def day(n: int) -> datetime:
+        return datetime(2026, 5, n, 1, 0, tzinfo=UTC)
+
+    async def check() -> dict[tuple[int, int], tuple[datetime, datetime]]:
+        """The spans stored, against the records and the contacts as Python sums them up."""
+        want: dict[tuple[int, int], tuple[datetime, datetime, datetime | None]] = {}
+        activity = dict((await ctx.db.execute(select(Contact.id, Contact.activity_at))).all())
+        for record in await ctx.db.scalars(
+            select(Record).execution_options(populate_existing=True)
+        ):
+            key = (record.contact_id, record.book_id)
+            newest, oldest, _ = want.get(key, (record.at, record.at, None))
+            want[key] = (max(newest, record.at), min(oldest, record.at), activity[key[0]])
+        stored = await ctx.db.execute(
+            select(
+                RecordSpan.contact_id,
+                RecordSpan.book_id,
+                RecordSpan.newest_at,
+                RecordSpan.oldest_at,
+                RecordSpan.activity_at,
+            )
+        )
+        assert {(c, k): (n, o, at) for c, k, n, o, at in stored} == want
+        return {key: (newest, oldest) for key, (newest, oldest, _) in want.items()}
+
+    first = await records.create_record(
+        ctx, contact_id=a, book="施術履歴", at=day(3), values_={}, author=None
+    )
+    await records.create_record(
+        ctx, contact_id=a, book="施術履歴", at=day(9), values_={}, author=None
+    )
+    await records.create_record(ctx, contact_id=a, book="電話", at=day(5), values_={}, author=None)
+    last = await records.create_record(
+        ctx, contact_id=b, book="施術履歴", at=day(20), values_={}, author=None
+    )
+    spans = await check()
+    assert spans[(a, first.book_id)] == (day(9), day(3))
+    await records.update_record(ctx, record_id=first.id, at=day(12), values_=None)
+    assert (await check())[(a, first.book_id)] == (day(12), day(9))
+    await factory.inbound(channel, contact="s-a", name="甲", text="また行きます")
+    await check()
+
+    await merging.merge_contacts(ctx, contact_id=a, other_id=b, actor=owner)
+    spans = await check()
+    assert spans[(a, first.book_id)] == (day(20), day(9)) and (b, first.book_id) not in spans
+    merge_id = await ctx.db.scalar(select(ContactMerge.id).where(ContactMerge.kept_id == a))
+    assert merge_id is not None
+    await merging.undo_merge(ctx, merge_id=merge_id, actor=owner)
+    assert (await check())[(b, first.book_id)] == (day(20), day(20))
+
+    await records.delete_record(ctx, record_id=last.id)
+    assert (b, first.book_id) not in await check()

@@ -25,6 +25,7 @@ from madoguchi.channels.models import VisitorSession
 from madoguchi.contacts import service
 from madoguchi.contacts.models import Contact, ContactMerge
 from madoguchi.conversations.models import Conversation, ScheduledMessage
+from madoguchi.crm import records
 from madoguchi.crm.contact import get_contact
 from madoguchi.crm.models import ContactTag, Field, FieldValue, Mark, Memo, Record, Status
 from madoguchi.events.types import ContactMerged, ContactUnmerged, ConversationUpdated
@@ -49,6 +50,7 @@ TABLES = {
     "field_values": "moves, or stays when the kept contact's value is chosen",
     "memos": "moves (after the kept contact's)",
     "records": "moves",
+    "record_spans": "worked out again for both from their records (crm.records.refresh_spans)",
     "form_answers": "moves",
     "automation_triggers": "moves",
     "rule_runs": "moves",
@@ -196,6 +198,8 @@ async def merge_contacts(
     this.created_at = min(this.created_at, other.created_at)
 
     journal = await _move_rows(ctx, this, other, chosen, differ)
+    # Its records went to the kept contact (whose spans _move_rows worked out again).
+    await records.refresh_spans(ctx.db, [other.id])
 
     # The other stops being a contact of its own: out of the contact index and every list.
     await search.remove(ctx.db, search.CONTACTS, [(other.id, searching.names_text(other))])
@@ -402,7 +406,8 @@ async def _give_back(ctx: Ctx, model: Any, ids: list[int], kept: int, merged: in
 
 async def _follow_activity(ctx: Ctx, contact: Contact) -> None:
     """Every tag row and profile value of the contact holds a copy of its activity (the lists
-    filtered by a tag or a field walk them): after a merge and after its undoing."""
+    filtered by a tag or a field walk them), and its record spans sum its records up with that
+    copy too: after a merge and after its undoing."""
     for model in (ContactTag, FieldValue):
         await ctx.db.execute(
             update(model)
@@ -410,6 +415,7 @@ async def _follow_activity(ctx: Ctx, contact: Contact) -> None:
             .values(activity_at=contact.activity_at)
             .execution_options(synchronize_session=False)
         )
+    await records.refresh_spans(ctx.db, [contact.id])
 
 
 async def _move_rows(

@@ -34,7 +34,7 @@ from madoguchi.conversations.models import (
     MessageImage,
     MessageKind,
 )
-from madoguchi.crm.models import ContactTag, FieldValue
+from madoguchi.crm.models import ContactTag, FieldValue, RecordSpan
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
@@ -176,7 +176,7 @@ async def record_many(
 class Placed:
     """Where messages recorded together leave their conversations (the ``last_*`` columns, by
     conversation id) and their contacts (``activity_at``, by contact id: the contact's, its tag
-    rows' and its profile values')."""
+    rows', its profile values' and its record spans')."""
 
     conversations: dict[int, dict[str, Any]]
     contacts: dict[int, datetime]
@@ -324,6 +324,7 @@ class _Moves:
     contact: Update
     tag_rows: Update
     value_rows: Update
+    span_rows: Update
 
 
 @cache
@@ -331,7 +332,7 @@ def _moves() -> _Moves:
     conversations = table_of(Conversation)
     unreads, team_unreads = table_of(ConversationUnread), table_of(ConversationTeamUnread)
     contacts, tag_rows, members = table_of(Contact), table_of(ContactTag), table_of(Member)
-    value_rows = table_of(FieldValue)
+    value_rows, span_rows = table_of(FieldValue), table_of(RecordSpan)
     return _Moves(
         conversation=conversations.update().values(
             last_activity_at=bindparam("_at"),
@@ -350,6 +351,7 @@ def _moves() -> _Moves:
         contact=contacts.update().values(activity_at=bindparam("_at")),
         tag_rows=tag_rows.update().values(activity_at=bindparam("_at")),
         value_rows=value_rows.update().values(activity_at=bindparam("_at")),
+        span_rows=span_rows.update().values(activity_at=bindparam("_at")),
     )
 
 
@@ -408,10 +410,10 @@ async def _move(ctx: Ctx, newest: dict[int, _Newest]) -> None:
 
 
 async def _move_contacts(ctx: Ctx, activity: dict[int, datetime]) -> None:
-    """The contacts' latest activity, and its copies in their tag rows and profile values (the
-    filtered lists walk them). On PostgreSQL one statement, its updates in CTEs, the contacts
-    and their times given as two arrays: three round trips a message were one each (issue 14).
-    SQLite's statements are calls in process: an executemany each."""
+    """The contacts' latest activity, and its copies in their tag rows, profile values and
+    record spans (the filtered lists walk them). On PostgreSQL one statement, its updates in
+    CTEs, the contacts and their times given as two arrays: four round trips a message were one
+    each (issue 14). SQLite's statements are calls in process: an executemany each."""
     if not activity:
         return
     if ctx.db.get_bind().dialect.name == "postgresql":
@@ -424,6 +426,7 @@ async def _move_contacts(ctx: Ctx, activity: dict[int, datetime]) -> None:
         (moves.contact, table_of(Contact).c.id),
         (moves.tag_rows, table_of(ContactTag).c.contact_id),
         (moves.value_rows, table_of(FieldValue).c.contact_id),
+        (moves.span_rows, table_of(RecordSpan).c.contact_id),
     ):
         await _update_each(ctx, statement, key, rows)
 
@@ -434,7 +437,9 @@ _MOVE_CONTACTS = text(
     "tags AS (UPDATE contact_tags SET activity_at = moved.at FROM moved "
     "WHERE contact_tags.contact_id = moved.id), "
     "field_values AS (UPDATE field_values SET activity_at = moved.at FROM moved "
-    "WHERE field_values.contact_id = moved.id) "
+    "WHERE field_values.contact_id = moved.id), "
+    "spans AS (UPDATE record_spans SET activity_at = moved.at FROM moved "
+    "WHERE record_spans.contact_id = moved.id) "
     "UPDATE contacts SET activity_at = moved.at FROM moved WHERE contacts.id = moved.id"
 )
 

@@ -41,7 +41,7 @@ from madoguchi.conversations.models import (
     ScheduleState,
 )
 from madoguchi.crm import filters, tags
-from madoguchi.crm.models import ContactTag, FieldValue, Mark, Status, Tag
+from madoguchi.crm.models import ContactTag, FieldValue, Mark, RecordSpan, Status, Tag
 from madoguchi.kit import pgstats
 from madoguchi.kit.db import AnySelect, in_ids, utcnow
 from madoguchi.kit.errors import Invalid, NotFound
@@ -149,7 +149,7 @@ class _Listing:
         """Whether the walked index's rows are contacts' (a tag's, a status's, a mark's, a
         field's): a customer's conversations (two channels, merged) share one position in it,
         and the page is ordered and cut among them by the conversation's id as well."""
-        held = (ContactTag.contact_id, FieldValue.contact_id, Contact.id)
+        held = (ContactTag.contact_id, FieldValue.contact_id, RecordSpan.contact_id, Contact.id)
         return any(self.ident is column for column in held)
 
 
@@ -175,8 +175,9 @@ async def _listing(
     unread rows on 未確認 (the member's own when the workspace keeps 未確認 per member); else,
     when the conditions name one tag or one status, that tag's or status's rows (each keeps a
     copy of the contact's latest activity), the fewest of them; else one mark's contacts, where
-    no message carries it; else a profile field's values (each keeps that copy too), where a
-    condition asks for a value; else the conversations themselves. A rare filter then costs as
+    no message carries it; else a profile field's values or a record book's spans (each keeps
+    that copy too), where a condition asks for a value or a contact's newest or oldest record;
+    else the conversations themselves. A rare filter then costs as
     little as the plain list.
     """
     conditions = query.all_conditions()
@@ -213,7 +214,7 @@ async def _listing(
         if driver is None:
             mark = await filters.unmessaged_mark(db, conditions)
             driver = ("mark", mark) if mark is not None else None
-        walked = None if driver is not None else await filters.walked_values(db, conditions)
+        walked = None if driver is not None else await filters.walked_rows(db, conditions, context)
         if driver is not None:
             conditions = await filters.without_walked(db, conditions, *driver)
             context = replace(context, walked=True)
@@ -222,16 +223,12 @@ async def _listing(
             context = replace(context, walked=True)
             statement = (
                 select(Conversation)
-                .select_from(FieldValue)
-                .join(Conversation, Conversation.contact_id == FieldValue.contact_id)
+                .select_from(walked.rows)
+                .join(Conversation, Conversation.contact_id == walked.contact_id)
                 .join(Contact, Contact.id == Conversation.contact_id)
-                .where(
-                    FieldValue.field_id == walked.field_id,
-                    FieldValue.activity_at.is_not(None),
-                    walked.matching,
-                )
+                .where(*walked.where, walked.activity.is_not(None))
             )
-            activity, ident = FieldValue.activity_at, FieldValue.contact_id
+            activity, ident = walked.activity, walked.contact_id
         elif driver is not None and driver[0] == "tag":
             statement = (
                 select(Conversation)

@@ -54,7 +54,16 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations.models import Conversation, Message
 from madoguchi.crm import marks, statuses, tags, values
 from madoguchi.crm.fields import field_by_key
-from madoguchi.crm.models import ContactTag, Field, FieldType, FieldValue, Record, Status, Tag
+from madoguchi.crm.models import (
+    ContactTag,
+    Field,
+    FieldType,
+    FieldValue,
+    Record,
+    RecordSpan,
+    Status,
+    Tag,
+)
 from madoguchi.crm.records import check_record_day, find_book
 from madoguchi.kit import jsonsafe, pgstats
 from madoguchi.kit.errors import Invalid
@@ -377,7 +386,7 @@ async def _compile(db: AsyncSession, condition: Condition, context: Context) -> 
     if field.startswith("field."):
         return await _field(db, field.removeprefix("field."), op, value)
     if field.startswith("record."):
-        return await _record(db, field, op, value, context)
+        return await _record(db, condition, context)
     raise Invalid("Unknown filter field %(field)s.", field=field)
 
 
@@ -622,7 +631,7 @@ _HELD_WITHOUT_VALUE = ("empty", "ne")
 
 async def _field(db: AsyncSession, key: str, op: str, value: Any) -> ColumnElement[bool]:
     field, predicate = await _field_values(db, key, op, value)
-    # Its own values, whatever the list walks (another field's values: walked_values).
+    # Its own values, whatever the list walks (another field's values: walked_rows).
     matching = (
         exists()
         .where(FieldValue.contact_id == Contact.id, FieldValue.field_id == field.id, predicate)
@@ -649,49 +658,77 @@ async def _field_values(
 
 
 @dataclass(frozen=True)
-class WalkedValues:
-    """A profile field's condition that a list may walk the field's values for, newest first
-    (each keeps a copy of its contact's activity, ix_field_values_field_activity): the field,
-    what a walked value must be, and the conditions left to check."""
+class WalkedRows:
+    """Rows of one a contact at most that keep a copy of its activity (a profile field's
+    values, a record book's spans), which a list may walk newest first for a condition, each
+    row checked: the rows (a model), their activity and contact columns, what a row walked
+    must hold, and the conditions left to check."""
 
-    field_id: int
-    matching: ColumnElement[bool]
+    rows: Any
+    activity: InstrumentedAttribute[Any]
+    contact_id: InstrumentedAttribute[int]
+    where: tuple[ColumnElement[bool], ...]
     left: list[Condition]
 
 
-async def walked_values(db: AsyncSession, conditions: Sequence[Condition]) -> WalkedValues | None:
-    """The first condition a contact meets only by a value of the field (not "empty" nor "not
-    equal"), if any. The inbox walked newest first and checking each conversation's contact's
-    value read as many conversations as the value is rare, and each look-up cost more among a
-    million values (性別 その他 in pages of five: 1.51 times the time at a thousand); the
-    field's own values are fewer than the conversations, and each holds what it is checked for.
-    """
+async def walked_rows(
+    db: AsyncSession, conditions: Sequence[Condition], context: Context
+) -> WalkedRows | None:
+    """For the first condition a contact meets only by a value of a field (not "empty" nor "not
+    equal") or by its newest or oldest record of a book, the rows the list may walk, if any.
+    The inbox walked newest first and checking each conversation's contact read as many
+    conversations as the condition is rare, each look-up dearer among a million rows (性別
+    その他 in pages of five: 1.51 times the time at a thousand; the last visit within two
+    months, 1.53); the field's values, or the book's spans, are fewer than the conversations,
+    and each holds what it is checked for. A record range whose spans are few (``_few``: a
+    day's last visits, 2,251 at a million) is gathered instead, the condition's own way: the
+    walk would read about 50 × spans ÷ those (PostgreSQL took the walk, expecting 1,361 where
+    2,251 were: 23,000 spans read, 34 ms)."""
     # SQLite's planner, taking a range of values for few, read them by their own index and
     # sorted them all (born after 1990 at 100,000 contacts: 6,700 values, 38 ms against 4 for
     # the walk): their columns are written so that no index of theirs is chosen, as the
     # conversations' own are where another index is walked. PostgreSQL goes by its statistics.
     unindexed = db.get_bind().dialect.name != "postgresql"
     for n, condition in enumerate(conditions):
+        left = [*conditions[:n], *conditions[n + 1 :]]
         if condition.field.startswith("field.") and condition.op not in _HELD_WITHOUT_VALUE:
             key = condition.field.removeprefix("field.")
             field, matching = await _field_values(
                 db, key, condition.op, condition.value, unindexed=unindexed
             )
-            return WalkedValues(field.id, matching, [*conditions[:n], *conditions[n + 1 :]])
+            where = (FieldValue.field_id == field.id, matching)
+            return WalkedRows(
+                FieldValue, FieldValue.activity_at, FieldValue.contact_id, where, left
+            )
+        if condition.field.startswith("record.") and condition.op != "empty":
+            span = await _record_range(db, condition, context)
+            if span.part == "any_at":
+                continue
+            if await _few(db, span.contacts()):
+                continue
+            where = (RecordSpan.book_id == span.book_id, span.holds(unindexed=unindexed))
+            return WalkedRows(
+                RecordSpan, RecordSpan.activity_at, RecordSpan.contact_id, where, left
+            )
     return None
+
+
+def _unindexed(column: InstrumentedAttribute[Any], unindexed: bool) -> ColumnElement[Any]:
+    """The column, or where ``unindexed`` as SQLite's no-op ``+column``, which keeps its
+    planner off the column's indexes (the value's own, the same to compare)."""
+    element = column.expression
+    if not unindexed:
+        return element
+    return UnaryExpression(element, operator=custom_op("+"), type_=element.type)
 
 
 def _field_predicate(
     field: Field, op: str, value: Any, *, unindexed: bool = False
 ) -> ColumnElement[bool]:
-    """What a field's value must be. ``unindexed``: each column as SQLite's no-op ``+column``,
-    which keeps its planner off the column's indexes (the value's own, the same to compare)."""
+    """What a field's value must be (``unindexed``: see _unindexed)."""
 
     def held(column: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
-        element = column.expression
-        if not unindexed:
-            return element
-        return UnaryExpression(element, operator=custom_op("+"), type_=element.type)
+        return _unindexed(column, unindexed)
 
     label = field.label
     if field.type == FieldType.number:
@@ -747,17 +784,14 @@ def day_range(days_from: int, days_to: int, context: Context) -> tuple[datetime,
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-async def _contacts_recorded(
-    db: AsyncSession, book_id: int, when: ColumnElement[bool]
-) -> ColumnElement[bool]:
-    """A contact has a record of the book ``when``: the records' contacts gathered first where
-    they are few (``_few``), else a subquery, which PostgreSQL's planner may walk the list for
-    (their range is common: a page's matches come soon). SQLite's planner chooses well itself
-    between the two (at 100,000 contacts: 8.7–14.4 ms): it is not asked to count."""
-    recorded = select(Record.contact_id).where(Record.book_id == book_id, when)
-    if db.get_bind().dialect.name == "postgresql" and not await _few(db, recorded):
-        return Contact.id.in_(recorded)
-    return _gathered(db, Contact.id, recorded)
+async def _contacts_among(db: AsyncSession, contacts: Select[Any]) -> ColumnElement[bool]:
+    """A contact is among those ``contacts`` selects (a range's records', or spans'): gathered
+    first where they are few (``_few``), else a subquery, which PostgreSQL's planner may walk
+    the list for (their range is common: a page's matches come soon). SQLite's planner chooses
+    well itself between the two (at 100,000 contacts: 8.7–14.4 ms): it is not asked to count."""
+    if db.get_bind().dialect.name == "postgresql" and not await _few(db, contacts):
+        return Contact.id.in_(contacts)
+    return _gathered(db, Contact.id, contacts)
 
 
 async def _few(db: AsyncSession, *rows: Select[Any]) -> bool:
@@ -815,9 +849,38 @@ def _days(value: Any, op: str) -> tuple[int, int]:
     return low, high
 
 
-async def _record(
-    db: AsyncSession, field: str, op: str, value: Any, context: Context
-) -> ColumnElement[bool]:
+@dataclass(frozen=True)
+class _RecordRange:
+    """A record condition's book, which record (``part``: newest_at, oldest_at, any_at) and
+    the range its time is in (UTC; an open end is None); ``empty``: no record of the book."""
+
+    book_id: int
+    part: str
+    start: datetime | None = None
+    end: datetime | None = None
+    empty: bool = False
+
+    def within(self, column: Any) -> ColumnElement[bool]:
+        bounds = []
+        if self.start is not None:
+            bounds.append(column >= self.start)
+        if self.end is not None:
+            bounds.append(column < self.end)
+        return and_(*bounds)
+
+    def holds(self, *, unindexed: bool = False) -> ColumnElement[bool]:
+        """A contact's span (newest_at, oldest_at) holds the condition."""
+        column = RecordSpan.newest_at if self.part == "newest_at" else RecordSpan.oldest_at
+        return self.within(_unindexed(column, unindexed))
+
+    def contacts(self) -> Select[Any]:
+        """The contacts whose newest (oldest) record is in range, by their spans' index."""
+        return select(RecordSpan.contact_id).where(RecordSpan.book_id == self.book_id, self.holds())
+
+
+async def _record_range(db: AsyncSession, condition: Condition, context: Context) -> _RecordRange:
+    """The record condition's range, checked."""
+    field, op, value = condition.field, condition.op, condition.value
     parts = field.split(".")
     if len(parts) != 3 or parts[2] not in ("newest_at", "oldest_at", "any_at"):
         raise Invalid(
@@ -826,9 +889,8 @@ async def _record(
         )
     _require(op, ("days_ago", "between_days_ago", "before", "after", "empty"), field)
     book = await find_book(db, _ref(parts[1], "record book"))
-    of_contact = and_(Record.contact_id == Contact.id, Record.book_id == book.id)
     if op == "empty":
-        return not_(exists().where(of_contact))
+        return _RecordRange(book.id, parts[2], empty=True)
     if op in ("before", "after"):
         day = check_record_day(values.parse_date(value, field))
         boundary = datetime.combine(
@@ -837,28 +899,22 @@ async def _record(
         start, end = (None, boundary) if op == "before" else (boundary, None)
     else:
         start, end = day_range(*_days(value, op), context)
+    return _RecordRange(book.id, parts[2], start, end)
 
-    def within(column: Any) -> ColumnElement[bool]:
-        bounds = []
-        if start is not None:
-            bounds.append(column >= start)
-        if end is not None:
-            bounds.append(column < end)
-        return and_(*bounds)
 
-    # The contacts with a record in range, as a set worked out once from the book's records by
-    # date (ix_records_book_at), not a question asked of every contact: a segment over 100,000
-    # contacts is counted and paged from the few records of those days.
-    in_range = await _contacts_recorded(db, book.id, within(Record.at))
-    # The newest record is in range when one is and none is later; the oldest when one is and
-    # none is earlier. An open end leaves nothing beyond it.
-    if parts[2] == "any_at":
-        return in_range
-    beyond = (
-        (Record.at >= end if end is not None else None)
-        if parts[2] == "newest_at"
-        else (Record.at < start if start is not None else None)
-    )
-    if beyond is None:
-        return in_range
-    return and_(in_range, not_(exists().where(of_contact, beyond)))
+async def _record(db: AsyncSession, condition: Condition, context: Context) -> ColumnElement[bool]:
+    found = await _record_range(db, condition, context)
+    if found.empty:
+        return not_(
+            exists().where(Record.contact_id == Contact.id, Record.book_id == found.book_id)
+        )
+    if found.part == "any_at":
+        # The contacts with a record in range, as a set worked out once from the book's records
+        # by date (ix_records_book_at), not a question asked of every contact: a segment over
+        # 100,000 contacts is counted and paged from the few records of those days.
+        recorded = select(Record.contact_id).where(
+            Record.book_id == found.book_id, found.within(Record.at)
+        )
+        return await _contacts_among(db, recorded)
+    # The newest (oldest) record in range: one span a contact says it, by its own index.
+    return await _contacts_among(db, found.contacts())

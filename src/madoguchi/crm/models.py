@@ -191,3 +191,28 @@ class Record(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RecordSpan(Base):
+    """A contact's records of one book, summed up: the newest and the oldest one's time, and a
+    copy of the contact's latest activity, as a tagging keeps one. Derived from the records
+    (crm.records.refresh_spans), for the conditions on a contact's newest or oldest record (最終
+    来店日): the inbox filtered by one walks a book's spans newest first, or gathers the few
+    whose record falls in a range, and either reads one row a contact, not its records."""
+
+    __tablename__ = "record_spans"
+    __table_args__ = (
+        Index("ix_record_spans_book_activity", "book_id", "activity_at", "contact_id"),
+        Index("ix_record_spans_book_newest", "book_id", "newest_at"),
+        Index("ix_record_spans_book_oldest", "book_id", "oldest_at"),
+    )
+
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    book_id: Mapped[int] = mapped_column(
+        ForeignKey("record_books.id", ondelete="CASCADE"), primary_key=True
+    )
+    newest_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    oldest_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.audit import service as audit
 from madoguchi.automation import triggers
+from madoguchi.contacts.models import Contact
 from madoguchi.crm import values
 from madoguchi.crm.contact import get_contact
-from madoguchi.crm.models import Record, RecordBook
+from madoguchi.crm.models import Record, RecordBook, RecordSpan
 from madoguchi.events.types import ContactUpdated, RecordBooksChanged
 from madoguchi.kit.clean import clean_name
 from madoguchi.kit.context import Ctx
@@ -237,6 +239,7 @@ async def create_record(
         ctx, triggers.Fact(triggers.RECORD_ADDED, contact_id, subject_id=record_book.id)
     )
     await ctx.db.flush()
+    await refresh_spans(ctx.db, [contact_id])
     audit.record(
         ctx,
         action="record.created",
@@ -265,6 +268,7 @@ async def update_record(
     if values_ is not None:
         record.values = _record_values(await find_book(ctx.db, record.book_id), values_)
     record.updated_at = ctx.now()
+    await refresh_spans(ctx.db, [record.contact_id])
     audit.record_changes(
         ctx,
         action="record.updated",
@@ -288,4 +292,34 @@ async def delete_record(ctx: Ctx, *, record_id: int) -> None:
         before={"at": record.at, "values": record.values},
     )
     await ctx.db.delete(record)
+    await refresh_spans(ctx.db, [contact_id])
     await ctx.commit(ContactUpdated(contact_id=contact_id, part="records"))
+
+
+async def refresh_spans(db: AsyncSession, contact_ids: Collection[int]) -> None:
+    """These contacts' record spans (RecordSpan: each book's newest and oldest record, and a
+    copy of the contact's activity) worked out again from their records: after a record is
+    added, moved in time or deleted, and after a merge moved records between two contacts.
+    What the session holds unwritten is flushed first (the statements read the tables)."""
+    ids = list(contact_ids)
+    if not ids:
+        return
+    await db.execute(
+        delete(RecordSpan)
+        .where(RecordSpan.contact_id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    spans = (
+        select(
+            Record.contact_id,
+            Record.book_id,
+            func.max(Record.at),
+            func.min(Record.at),
+            func.max(Contact.activity_at),
+        )
+        .join(Contact, Contact.id == Record.contact_id)
+        .where(Record.contact_id.in_(ids))
+        .group_by(Record.contact_id, Record.book_id)
+    )
+    columns = ["contact_id", "book_id", "newest_at", "oldest_at", "activity_at"]
+    await db.execute(insert(RecordSpan).from_select(columns, spans))

@@ -23,7 +23,7 @@ from madoguchi.conversations.models import (
 )
 from madoguchi.conversations.service import mentioned_members
 from madoguchi.conversations.workflow import SYSTEM_TEXT
-from madoguchi.crm.models import ContactTag, FieldValue, Record
+from madoguchi.crm.models import ContactTag, FieldValue, Record, RecordSpan
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import bulk_insert, reserve_ids, table_of
 from madoguchi.kit.text import gram_sequence, search_key
@@ -339,13 +339,15 @@ async def write_histories(
             texts = where.signatures.get(row["id"], 0)
             bits = search.new_entry_signature(row["search_text"], texts)
             row["signature"] = search.stored_signature(bits)
-    for row in (*tag_rows, *value_rows):
+    span_rows = _spans(record_rows)
+    for row in (*tag_rows, *value_rows, *span_rows):
         row["activity_at"] = where.contacts.get(row["contact_id"])
     for model, rows in (
         (Contact, contact_rows),
         (Conversation, conversation_rows),
         (ContactTag, tag_rows),
         (Record, record_rows),
+        (RecordSpan, span_rows),
         (FieldValue, value_rows),
     ):
         await bulk_insert(ctx.db, table_of(model), rows)
@@ -363,3 +365,24 @@ async def write_histories(
         contact_ids=tuple(contact_ids),
         conversation_ids=tuple(conversation_ids),
     )
+
+
+def _spans(record_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The new contacts' record spans (each book's newest and oldest record), as
+    crm.records.refresh_spans works them out: the histories' contacts are new, with no other
+    records."""
+    spans: dict[tuple[int, int], dict[str, Any]] = {}
+    for row in record_rows:
+        key = (row["contact_id"], row["book_id"])
+        held = spans.get(key)
+        if held is None:
+            spans[key] = {
+                "contact_id": key[0],
+                "book_id": key[1],
+                "newest_at": row["at"],
+                "oldest_at": row["at"],
+            }
+        else:
+            held["newest_at"] = max(held["newest_at"], row["at"])
+            held["oldest_at"] = min(held["oldest_at"], row["at"])
+    return list(spans.values())

@@ -34,6 +34,7 @@ from madoguchi.crm.models import (
     FieldValue,
     Record,
     RecordBook,
+    RecordSpan,
     Tag,
     TagFolder,
 )
@@ -562,6 +563,7 @@ SCALE_VACUUMED = (Contact, ContactTag, Conversation)
 # Rows written once, whose statistics plans need.
 SCALE_ANALYZED = (
     Record,
+    RecordSpan,
     FieldValue,
     Message,
     ConversationUnread,
