@@ -159,6 +159,26 @@ def _yamada_s_conversation(*, contact_id: int) -> list[str]:
     ]
 
 
+def _one_who_never_wrote(*, contact_id: int) -> str:
+    """SQL for a contact of channel 1 made by hand (手入力), with no conversation."""
+    return (
+        "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
+        "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
+        f"({contact_id}, 1, 'y', '手入力', '手入力', '手入力', false, false, false, "
+        "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+    )
+
+
+def _yamada_and_one_who_never_wrote() -> list[str]:
+    """SQL for 山田 花子 (contact 1, last active at 2026-02-03 04:05:06, her conversation's
+    time) and contact 2, who never wrote: the activity copies a revision gives rows of theirs."""
+    return [
+        *_yamada_s_conversation(contact_id=1),
+        "UPDATE contacts SET activity_at = '2026-02-03 04:05:06' WHERE id = 1",
+        _one_who_never_wrote(contact_id=2),
+    ]
+
+
 def test_conversations_already_there_get_their_search_entries(fresh: Settings) -> None:
     """0009 gives every existing conversation its entry: names and messages (not system
     lines), keyed by its last activity; the inbox search then finds it. On PostgreSQL 0029
@@ -400,10 +420,7 @@ def test_contacts_get_the_signature_of_their_entries_in_the_reading_index(
             "INSERT INTO conversations (id, contact_id, channel_id, state, last_activity_at, "
             "last_message_preview, created_at) VALUES "
             "(8, 9000, 1, 'open', '2026-02-03 04:05:07', '', '2026-01-01 00:00:00')",
-            "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
-            "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
-            "(9001, 1, 'y', '手入力', '手入力', '手入力', false, false, false, "
-            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            _one_who_never_wrote(contact_id=9001),
         ]
         for conversation_id, bits in ((7, with_runs), (8, without_runs)):
             statements.append(
@@ -467,12 +484,7 @@ def test_profile_values_already_there_take_their_contact_s_activity(fresh: Setti
 
     def fill(connection: Connection) -> None:
         statements = [
-            *_yamada_s_conversation(contact_id=1),
-            "UPDATE contacts SET activity_at = '2026-02-03 04:05:06' WHERE id = 1",
-            "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
-            "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
-            "(2, 1, 'y', '手入力', '手入力', '手入力', false, false, false, "
-            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            *_yamada_and_one_who_never_wrote(),
             "INSERT INTO fields (id, key, label, type, options, show_in_chat, position) "
             "VALUES (1, 'gender', '性別', 'select', '[]', true, 0)",
             "INSERT INTO field_values (contact_id, field_id, value_text, updated_at) VALUES "
@@ -516,12 +528,7 @@ def test_record_spans_sum_up_each_contact_s_records_of_a_book(fresh: Settings) -
 
     def fill(connection: Connection) -> None:
         statements = [
-            *_yamada_s_conversation(contact_id=1),
-            "UPDATE contacts SET activity_at = '2026-02-03 04:05:06' WHERE id = 1",
-            "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
-            "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
-            "(2, 1, 'y', '手入力', '手入力', '手入力', false, false, false, "
-            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            *_yamada_and_one_who_never_wrote(),
             "INSERT INTO record_books (id, name, fields, position) VALUES "
             "(1, '施術履歴', '[]', 0), (2, '電話', '[]', 1)",
             'INSERT INTO records (id, book_id, contact_id, at, "values", created_at, '
