@@ -704,7 +704,7 @@ async def walked_rows(
             span = await _record_range(db, condition, context)
             if span.part == "any_at":
                 continue
-            if await _few(db, span.contacts()):
+            if await span.few(db):
                 continue
             where = (RecordSpan.book_id == span.book_id, span.holds(unindexed=unindexed))
             return WalkedRows(
@@ -784,14 +784,21 @@ def day_range(days_from: int, days_to: int, context: Context) -> tuple[datetime,
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-async def _contacts_among(db: AsyncSession, contacts: Select[Any]) -> ColumnElement[bool]:
-    """A contact is among those ``contacts`` selects (a range's records', or spans'): gathered
-    first where they are few (``_few``), else a subquery, which PostgreSQL's planner may walk
-    the list for (their range is common: a page's matches come soon). SQLite's planner chooses
-    well itself between the two (at 100,000 contacts: 8.7–14.4 ms): it is not asked to count."""
-    if db.get_bind().dialect.name == "postgresql" and not await _few(db, contacts):
-        return Contact.id.in_(contacts)
-    return _gathered(db, Contact.id, contacts)
+async def _contacts_among(
+    db: AsyncSession,
+    contacts: Select[Any],
+    few: Callable[[], Awaitable[bool]] | None = None,
+) -> ColumnElement[bool]:
+    """A contact is among those ``contacts`` selects (a range's records, or spans): gathered
+    first where they are few (``few``, or else ``_few`` of them), else a subquery, which
+    PostgreSQL's planner may walk the list for (their range is common: a page's matches come
+    soon). SQLite's planner chooses well itself between the two (at 100,000 contacts:
+    8.7–14.4 ms): it is not asked to count."""
+    if db.get_bind().dialect.name != "postgresql":
+        return _gathered(db, Contact.id, contacts)
+    if await (few() if few is not None else _few(db, contacts)):
+        return _gathered(db, Contact.id, contacts)
+    return Contact.id.in_(contacts)
 
 
 async def _few(db: AsyncSession, *rows: Select[Any]) -> bool:
@@ -877,6 +884,19 @@ class _RecordRange:
         """The contacts whose newest (oldest) record is in range, by their spans' index."""
         return select(RecordSpan.contact_id).where(RecordSpan.book_id == self.book_id, self.holds())
 
+    async def few(self, db: AsyncSession) -> bool:
+        """Whether those contacts are few (``_few``), counted once a session: the inbox asks
+        it to choose its walk, then the condition to choose its form. Only a choice of plans
+        hangs on it (both find the same rows), so a record written since does no harm."""
+        counted: dict[tuple[Any, ...], bool] = db.info.setdefault(FEW_SPANS, {})
+        key = (self, GATHERED_ROWS, WALKED_PAGE)
+        if key not in counted:
+            counted[key] = await _few(db, self.contacts())
+        return counted[key]
+
+
+FEW_SPANS = "madoguchi.few_spans"
+
 
 async def _record_range(db: AsyncSession, condition: Condition, context: Context) -> _RecordRange:
     """The record condition's range, checked."""
@@ -917,4 +937,4 @@ async def _record(db: AsyncSession, condition: Condition, context: Context) -> C
         )
         return await _contacts_among(db, recorded)
     # The newest (oldest) record in range: one span a contact says it, by its own index.
-    return await _contacts_among(db, found.contacts())
+    return await _contacts_among(db, found.contacts(), lambda: found.few(db))
