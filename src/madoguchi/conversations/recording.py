@@ -434,11 +434,11 @@ async def _move_contacts(ctx: Ctx, activity: dict[int, datetime]) -> None:
 _MOVE_CONTACTS = text(
     "WITH moved AS (SELECT * FROM unnest(CAST(:ids AS integer[]), "
     "CAST(:ats AS timestamptz[])) AS m (id, at)), "
-    "tags AS (UPDATE contact_tags SET activity_at = moved.at FROM moved "
+    "tagged AS (UPDATE contact_tags SET activity_at = moved.at FROM moved "
     "WHERE contact_tags.contact_id = moved.id), "
-    "field_values AS (UPDATE field_values SET activity_at = moved.at FROM moved "
+    "valued AS (UPDATE field_values SET activity_at = moved.at FROM moved "
     "WHERE field_values.contact_id = moved.id), "
-    "spans AS (UPDATE record_spans SET activity_at = moved.at FROM moved "
+    "spanned AS (UPDATE record_spans SET activity_at = moved.at FROM moved "
     "WHERE record_spans.contact_id = moved.id) "
     "UPDATE contacts SET activity_at = moved.at FROM moved WHERE contacts.id = moved.id"
 )

@@ -218,6 +218,12 @@ async def _listing(
         if driver is not None:
             conditions = await filters.without_walked(db, conditions, *driver)
             context = replace(context, walked=True)
+        if driver is not None and driver[0] == "tag":
+            # A tag's rows are walked as a field's values are: each keeps the activity's copy.
+            tagged = (ContactTag.tag_id == driver[1],)
+            walked = filters.WalkedRows(
+                ContactTag, ContactTag.activity_at, ContactTag.contact_id, tagged, conditions
+            )
         if walked is not None:
             conditions = walked.left
             context = replace(context, walked=True)
@@ -229,15 +235,6 @@ async def _listing(
                 .where(*walked.where, walked.activity.is_not(None))
             )
             activity, ident = walked.activity, walked.contact_id
-        elif driver is not None and driver[0] == "tag":
-            statement = (
-                select(Conversation)
-                .select_from(ContactTag)
-                .join(Conversation, Conversation.contact_id == ContactTag.contact_id)
-                .join(Contact, Contact.id == Conversation.contact_id)
-                .where(ContactTag.tag_id == driver[1], ContactTag.activity_at.is_not(None))
-            )
-            activity, ident = ContactTag.activity_at, ContactTag.contact_id
         elif driver is not None:
             held = Contact.status_id if driver[0] == "status" else Contact.mark_id
             statement = (

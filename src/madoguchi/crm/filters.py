@@ -659,10 +659,10 @@ async def _field_values(
 
 @dataclass(frozen=True)
 class WalkedRows:
-    """Rows of one a contact at most that keep a copy of its activity (a profile field's
-    values, a record book's spans), which a list may walk newest first for a condition, each
-    row checked: the rows (a model), their activity and contact columns, what a row walked
-    must hold, and the conditions left to check."""
+    """Rows of one a contact at most that keep a copy of its activity (a tag's rows, a profile
+    field's values, a record book's spans), which a list may walk newest first for a
+    condition, each row checked: the rows (a model), their activity and contact columns, what
+    a row walked must hold, and the conditions left to check."""
 
     rows: Any
     activity: InstrumentedAttribute[Any]
