@@ -27,7 +27,16 @@ from madoguchi.contacts.models import Contact, ContactMerge
 from madoguchi.conversations.models import Conversation, ScheduledMessage
 from madoguchi.crm import records
 from madoguchi.crm.contact import get_contact
-from madoguchi.crm.models import ContactTag, Field, FieldValue, Mark, Memo, Record, Status
+from madoguchi.crm.models import (
+    ACTIVITY_COPIES,
+    ContactTag,
+    Field,
+    FieldValue,
+    Mark,
+    Memo,
+    Record,
+    Status,
+)
 from madoguchi.events.types import ContactMerged, ContactUnmerged, ConversationUpdated
 from madoguchi.forms.models import FormAnswer
 from madoguchi.kit.context import Ctx
@@ -405,10 +414,10 @@ async def _give_back(ctx: Ctx, model: Any, ids: list[int], kept: int, merged: in
 
 
 async def _follow_activity(ctx: Ctx, contact: Contact) -> None:
-    """Every tag row and profile value of the contact holds a copy of its activity (the lists
-    filtered by a tag or a field walk them), and its record spans sum its records up with that
-    copy too: after a merge and after its undoing."""
-    for model in (ContactTag, FieldValue):
+    """Every row of the contact that keeps a copy of its activity (ACTIVITY_COPIES: the lists
+    filtered by a tag, a field or a visit walk them) holds it, and its record spans sum its
+    records up again: after a merge and after its undoing."""
+    for model in ACTIVITY_COPIES:
         await ctx.db.execute(
             update(model)
             .where(model.contact_id == contact.id)

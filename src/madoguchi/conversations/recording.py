@@ -20,7 +20,17 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Update, bindparam, delete, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    TextClause,
+    Update,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 
@@ -34,7 +44,7 @@ from madoguchi.conversations.models import (
     MessageImage,
     MessageKind,
 )
-from madoguchi.crm.models import ContactTag, FieldValue, RecordSpan
+from madoguchi.crm.models import ACTIVITY_COPIES
 from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
@@ -322,17 +332,15 @@ class _Moves:
     unread_inactive: Update
     team_unread: Update
     contact: Update
-    tag_rows: Update
-    value_rows: Update
-    span_rows: Update
+    # Each of ACTIVITY_COPIES, with its contact column.
+    copies: tuple[tuple[Update, ColumnElement[Any]], ...]
 
 
 @cache
 def _moves() -> _Moves:
     conversations = table_of(Conversation)
     unreads, team_unreads = table_of(ConversationUnread), table_of(ConversationTeamUnread)
-    contacts, tag_rows, members = table_of(Contact), table_of(ContactTag), table_of(Member)
-    value_rows, span_rows = table_of(FieldValue), table_of(RecordSpan)
+    contacts, members = table_of(Contact), table_of(Member)
     return _Moves(
         conversation=conversations.update().values(
             last_activity_at=bindparam("_at"),
@@ -349,9 +357,10 @@ def _moves() -> _Moves:
         .where(unreads.c.member_id.in_(select(members.c.id).where(members.c.active.is_(False)))),
         team_unread=team_unreads.update().values(activity_at=bindparam("_at")),
         contact=contacts.update().values(activity_at=bindparam("_at")),
-        tag_rows=tag_rows.update().values(activity_at=bindparam("_at")),
-        value_rows=value_rows.update().values(activity_at=bindparam("_at")),
-        span_rows=span_rows.update().values(activity_at=bindparam("_at")),
+        copies=tuple(
+            (table.update().values(activity_at=bindparam("_at")), table.c.contact_id)
+            for table in map(table_of, ACTIVITY_COPIES)
+        ),
     )
 
 
@@ -418,30 +427,31 @@ async def _move_contacts(ctx: Ctx, activity: dict[int, datetime]) -> None:
         return
     if ctx.db.get_bind().dialect.name == "postgresql":
         moved_at = [at.astimezone(UTC) for at in activity.values()]
-        await ctx.db.execute(_MOVE_CONTACTS, {"ids": list(activity), "ats": moved_at})
+        await ctx.db.execute(_move_contacts_sql(), {"ids": list(activity), "ats": moved_at})
         return
     moves = _moves()
     rows = {contact_id: {"_at": at} for contact_id, at in activity.items()}
-    for statement, key in (
-        (moves.contact, table_of(Contact).c.id),
-        (moves.tag_rows, table_of(ContactTag).c.contact_id),
-        (moves.value_rows, table_of(FieldValue).c.contact_id),
-        (moves.span_rows, table_of(RecordSpan).c.contact_id),
-    ):
+    for statement, key in ((moves.contact, table_of(Contact).c.id), *moves.copies):
         await _update_each(ctx, statement, key, rows)
 
 
-_MOVE_CONTACTS = text(
-    "WITH moved AS (SELECT * FROM unnest(CAST(:ids AS integer[]), "
-    "CAST(:ats AS timestamptz[])) AS m (id, at)), "
-    "tagged AS (UPDATE contact_tags SET activity_at = moved.at FROM moved "
-    "WHERE contact_tags.contact_id = moved.id), "
-    "valued AS (UPDATE field_values SET activity_at = moved.at FROM moved "
-    "WHERE field_values.contact_id = moved.id), "
-    "spanned AS (UPDATE record_spans SET activity_at = moved.at FROM moved "
-    "WHERE record_spans.contact_id = moved.id) "
-    "UPDATE contacts SET activity_at = moved.at FROM moved WHERE contacts.id = moved.id"
-)
+@cache
+def _move_contacts_sql() -> TextClause:
+    """PostgreSQL's one statement for _move_contacts: an update of each of ACTIVITY_COPIES in a
+    CTE of its own (named apart from its table), then the contacts'."""
+    ctes = [
+        "moved AS (SELECT * FROM unnest(CAST(:ids AS integer[]), "
+        "CAST(:ats AS timestamptz[])) AS m (id, at))",
+        *(
+            f"copy_{n} AS (UPDATE {table} SET activity_at = moved.at FROM moved "
+            f"WHERE {table}.contact_id = moved.id)"
+            for n, table in enumerate(model.__tablename__ for model in ACTIVITY_COPIES)
+        ),
+    ]
+    return text(
+        f"WITH {', '.join(ctes)} "
+        "UPDATE contacts SET activity_at = moved.at FROM moved WHERE contacts.id = moved.id"
+    )
 
 
 async def _raise(ctx: Ctx, newest: dict[int, _Newest]) -> None:

@@ -216,3 +216,9 @@ class RecordSpan(Base):
     newest_at: Mapped[datetime] = mapped_column(UTCDateTime)
     oldest_at: Mapped[datetime] = mapped_column(UTCDateTime)
     activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# The tables whose rows keep a copy of their contact's activity_at (one row a contact at most
+# for a tag, a field, a book), which the filtered inbox walks newest first: every write of a
+# contact's activity writes them too (conversations.recording, contacts.merging).
+ACTIVITY_COPIES = (ContactTag, FieldValue, RecordSpan)
