@@ -62,8 +62,8 @@ CONTACTS = "/api/v1/contacts"
 UNCOMMON_NAME = "長谷川"
 # The customers whose last visit (the demo's 施術履歴) was this many days ago: one day's visits,
 # about one customer in 450 (2,251 at a million, 1 or 2 at a thousand: the pages differ, and the
-# ratio says what a day's customers cost, not flatness); and within a span of two months, a full
-# page at every size.
+# ratio says what a day's customers cost, not flatness; in pages of one, the same page at both
+# sizes); and within a span of two months, a full page at every size.
 LAST_VISIT = 60
 LAST_VISITS = [30, 90]
 
@@ -229,10 +229,13 @@ def record_scenarios(site: Site) -> list[Scenario]:
         return {"filter": json.dumps([{"field": field, "op": op, "value": value}])}
 
     day, span = last_visit("days_ago", LAST_VISIT), last_visit("between_days_ago", LAST_VISITS)
+    one = {**day, "limit": "1"}
     return [
         Scenario("filter: last visit on a day", PATH, day),
+        Scenario("filter: last visit on a day, 1 per page", PATH, one),
         Scenario("filter: last visit within two months", PATH, span),
         Scenario("contacts: last visit on a day", CONTACTS, day),
+        Scenario("contacts: last visit on a day, 1 per page", CONTACTS, one),
         Scenario("contacts: last visit within two months", CONTACTS, span),
     ]
 

@@ -256,6 +256,7 @@ def test_the_sizes_benchmark_measures_loaded_databases_side_by_side(
         "contacts: by reading + q: uncommon name, 5 per page",
         "contacts: by reading + q: rare full name",
         "filter: last visit on a day",
+        "contacts: last visit on a day, 1 per page",
         "contacts: last visit within two months",
         "filter: mark",
         "contacts: mark, 5 per page",

@@ -563,3 +563,35 @@ def test_record_spans_sum_up_each_contact_s_records_of_a_book(fresh: Settings) -
     assert _run(fresh, spans) == want
     command.downgrade(alembic_config(fresh), "0037")
     assert "record_spans" not in _tables(fresh)
+
+
+def test_the_spans_indexes_of_a_record_s_time_hold_the_contact_and_its_activity(
+    fresh: Settings,
+) -> None:
+    """0039: the indexes of the newest and the oldest record hold each span's contact and
+    activity copy (a range's few spans are read from the index alone); run again, the same;
+    going down, the time alone again."""
+    if fresh.is_sqlite:
+        fresh.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def indexed(connection: Connection) -> dict[str, list[str | None]]:
+        found = inspect(connection).get_indexes("record_spans")
+        return {index["name"]: index["column_names"] for index in found if index["name"]}
+
+    held = ["contact_id", "activity_at"]
+    want = {
+        "ix_record_spans_book_activity": ["book_id", "activity_at", "contact_id"],
+        "ix_record_spans_book_newest": ["book_id", "newest_at", *held],
+        "ix_record_spans_book_oldest": ["book_id", "oldest_at", *held],
+    }
+    upgrade(fresh)
+    assert _run(fresh, indexed) == want
+    command.stamp(alembic_config(fresh), "0038")
+    upgrade(fresh)
+    assert _run(fresh, indexed) == want
+    command.downgrade(alembic_config(fresh), "0038")
+    assert _run(fresh, indexed) == {
+        **want,
+        "ix_record_spans_book_newest": ["book_id", "newest_at"],
+        "ix_record_spans_book_oldest": ["book_id", "oldest_at"],
+    }

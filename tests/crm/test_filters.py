@@ -20,7 +20,7 @@ from madoguchi.conversations import repository
 from madoguchi.conversations.repository import InboxQuery
 from madoguchi.crm import fields, filters, marks, records, tags
 from madoguchi.crm.filters import Condition, Context, Scope, day_range
-from madoguchi.crm.models import ContactTag, FieldValue
+from madoguchi.crm.models import ContactTag, FieldValue, RecordSpan
 from madoguchi.crm.statuses import list_statuses
 from madoguchi.kit import pgstats
 from madoguchi.kit.context import Ctx
@@ -387,14 +387,20 @@ async def test_a_record_range_s_contacts_gathered_first_or_not_are_the_same_peop
     ctx: Ctx, world: World, monkeypatch: pytest.MonkeyPatch, condition: Condition
 ) -> None:
     """On PostgreSQL a range of few records (or spans: the newest, the oldest record) is the set
-    of their contacts worked out first (unnested from an array: the list starts from them, a
-    search checks each row against a hashed set), and a range of more than GATHERED_ROWS a
-    subquery the list may walk for (the planner took a rare day's records as spread evenly and
-    walked the inbox for them: two seconds at a million contacts). Both find the people the
-    visits say, in both lists."""
+    of their contacts worked out first, and a range of more than GATHERED_ROWS a subquery the
+    list may walk for (the planner took a rare day's records as spread evenly and walked the
+    inbox for them: two seconds at a million contacts). The few are gathered in the form each
+    list reads soonest: the contact list, newest first, looks them up in its index's order (=
+    ANY an array); the inbox sorts a newest or oldest record's few spans by the activity they
+    hold and joins them in that order, and starts from a record's contacts (unnested from an
+    array) otherwise. Each way finds the people the visits say, in both lists, and the inbox
+    lists them in one order."""
     want = {p.contact_id for p in world.people if expected(p, condition)}
     by_conversation = {p.conversation_id: p.contact_id for p in world.people}
     postgresql = ctx.dialect == "postgresql"
+    ranged = condition.op != "empty"
+    spanned = ranged and not condition.field.endswith(".any_at")
+    orders = []
     for at_most, gathered in ((10_000, postgresql), (-1, False)):
         monkeypatch.setattr(filters, "GATHERED_ROWS", at_most)
         monkeypatch.setattr(filters, "WALKED_PAGE", 10**9)
@@ -402,15 +408,17 @@ async def test_a_record_range_s_contacts_gathered_first_or_not_are_the_same_peop
             inbox, listed = await _both_lists(ctx, condition)
         assert listed == want, (condition, at_most)
         assert {by_conversation[i] for i in inbox} == want, (condition, at_most)
-        unnested = [sql for sql in run if "unnest(" in sql]
-        if condition.op == "empty":
-            assert unnested == []  # no range: no records to gather
-        else:
-            assert bool(unnested) is gathered, (condition, at_most)
+        orders.append(inbox)
+        unnested = any("unnest(" in sql for sql in run)
+        looked_up = any("= ANY (CAST((SELECT array_agg" in sql for sql in run)
+        sorted_spans = any(") AS few_spans JOIN conversations" in sql for sql in run)
+        assert looked_up is (ranged and gathered), (condition, at_most)
+        assert unnested is (ranged and gathered and not spanned), (condition, at_most)
+        assert sorted_spans is (spanned and gathered), (condition, at_most)
         # A newest or oldest record: the inbox walks the book's spans, where they are not few.
-        spanned = condition.op != "empty" and not condition.field.endswith(".any_at")
         walked = any("FROM record_spans JOIN conversations" in sql for sql in run)
         assert walked is (spanned and at_most < 0), (condition, at_most)
+    assert orders[0] == orders[1], condition
 
 
 @pytest.mark.parametrize("value", ["クレーム", ["クレーム", "要アプローチ"]], ids=["eq", "in"])
@@ -578,23 +586,41 @@ async def test_a_field_equal_or_not_to_a_contact_s_value_finds_who_python_says(
         Condition("mark", "eq", "要アプローチ"),
         Condition("field.points", "gte", 10),
         Condition("channel", "in", []),
+        Condition("record.来店.newest_at", "between_days_ago", [0, 30]),
+        Condition("record.来店.oldest_at", "after", "2026-10-01"),
     ],
-    ids=lambda c: c.field,
+    ids=lambda c: c.field if c.field != "record.来店.oldest_at" else "record gathered",
 )
 async def test_a_customer_s_two_conversations_are_both_paged_in_a_driven_list(
-    ctx: Ctx, factory: Factory, condition: Condition
+    ctx: Ctx, factory: Factory, monkeypatch: pytest.MonkeyPatch, condition: Condition
 ) -> None:
-    """A list driven by a tag, a status, a mark or a field walks the contacts' rows, each with
-    one activity: a customer with two conversations (a LINE friend merged with their e-mail) is
-    two rows of one position in that walk, and a page may end between them. Paged one at a
-    time, every conversation is listed once, newest first, as a single page lists them."""
+    """A list driven by a tag, a status, a mark, a field or a book's spans walks the contacts'
+    rows, each with one activity (or, for a visit of few spans, sorts them by it): a customer
+    with two conversations (a LINE friend merged with their e-mail) is two rows of one position
+    in that walk, and a page may end between them. Paged one at a time, every conversation is
+    listed once, newest first, as a single page lists them."""
+    if condition.field == "record.来店.newest_at":
+        monkeypatch.setattr(filters, "GATHERED_ROWS", -1)  # the spans walked, not gathered
     line, mail = await factory.channel(), await factory.channel(kind="api", name="メール")
     await tags.create_tag(ctx, actor=None, name="VIP")
     await fields.create_field(ctx, key="points", label="ポイント", type="number")
+    await records.create_book(ctx, name="来店", fields=[])
+
+    async def visit(contact_id: int) -> None:
+        await records.create_record(
+            ctx,
+            contact_id=contact_id,
+            book="来店",
+            at=NOW - timedelta(days=2),
+            values_={},
+            author=None,
+        )
+
     people = [await factory.inbound(line, contact=f"t{n}", name=f"客{n}") for n in range(3)]
     twin = await factory.inbound(mail, contact="t1-mail", name="客1")
     # What the merged-away contact held moves to the kept one, and takes its activity.
     await fields.set_value(ctx, contact_id=twin.conversation.contact_id, key="points", value=50)
+    await visit(twin.conversation.contact_id)
     await tags.add_tag(
         ctx, contact_id=twin.conversation.contact_id, tag_id=await _tag_id(ctx, "VIP")
     )
@@ -609,6 +635,8 @@ async def test_a_customer_s_two_conversations_are_both_paged_in_a_driven_list(
         contact_id = person.conversation.contact_id
         await tags.add_tag(ctx, contact_id=contact_id, tag_id=await _tag_id(ctx, "VIP"))
         await fields.set_value(ctx, contact_id=contact_id, key="points", value=50)
+        if person is not people[1]:  # the merged customer has the twin's visit
+            await visit(contact_id)
         await contacts.update_contact(
             ctx,
             contact_id=contact_id,
@@ -617,7 +645,7 @@ async def test_a_customer_s_two_conversations_are_both_paged_in_a_driven_list(
             ),
         )
     await ctx.db.commit()
-    for model in (ContactTag, FieldValue):
+    for model in (ContactTag, FieldValue, RecordSpan):
         copies = select(model.activity_at, Contact.activity_at).join(
             Contact, Contact.id == model.contact_id
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -193,7 +193,8 @@ async def list_contacts(
         and search.signed(db)
     ):
         return await _signed_in_reading_order(db, texts[0], conditions, context, limit, before_id)
-    plan = await filters.compile_conditions(db, conditions, context)
+    listed = replace(context, by_id=sort == ContactSort.newest)
+    plan = await filters.compile_conditions(db, conditions, listed)
     return await _listed(db, plan.where, sort, limit, before_id)
 
 

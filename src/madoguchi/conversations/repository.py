@@ -41,7 +41,7 @@ from madoguchi.conversations.models import (
     ScheduleState,
 )
 from madoguchi.crm import filters, tags
-from madoguchi.crm.models import ContactTag, FieldValue, Mark, RecordSpan, Status, Tag
+from madoguchi.crm.models import ContactTag, Mark, Status, Tag
 from madoguchi.kit import pgstats
 from madoguchi.kit.db import AnySelect, in_ids, utcnow
 from madoguchi.kit.errors import Invalid, NotFound
@@ -143,14 +143,10 @@ class _Listing:
     after: Callable[[Cursor], ColumnElement[bool]] | None = None
     # Entries to read one step at a time until a page is full (search.SearchWalk.steps).
     steps: _Steps | None = None
-
-    @property
-    def by_contact(self) -> bool:
-        """Whether the walked index's rows are contacts' (a tag's, a status's, a mark's, a
-        field's): a customer's conversations (two channels, merged) share one position in it,
-        and the page is ordered and cut among them by the conversation's id as well."""
-        held = (ContactTag.contact_id, FieldValue.contact_id, RecordSpan.contact_id, Contact.id)
-        return any(self.ident is column for column in held)
+    # The walked rows are contacts' (a tag's, a status's, a mark's, a field's, a book's
+    # spans): a customer's conversations (two channels, merged) share one position in them,
+    # and the page is ordered and cut among them by the conversation's id as well.
+    by_contact: bool = False
 
 
 class _Steps(NamedTuple):
@@ -194,6 +190,7 @@ async def _listing(
             return searched
     activity: Any
     ident: Any
+    by_contact = False  # the rows walked are conversations' (see _Listing.by_contact)
     if query.view == View.unread and mode == UnreadMode.team:
         statement: Select[Conversation] = (
             select(Conversation)
@@ -234,7 +231,7 @@ async def _listing(
                 .join(Contact, Contact.id == Conversation.contact_id)
                 .where(*walked.where, walked.activity.is_not(None))
             )
-            activity, ident = walked.activity, walked.contact_id
+            activity, ident, by_contact = walked.activity, walked.contact_id, True
         elif driver is not None:
             held = Contact.status_id if driver[0] == "status" else Contact.mark_id
             statement = (
@@ -243,7 +240,7 @@ async def _listing(
                 .join(Conversation, Conversation.contact_id == Contact.id)
                 .where(held == driver[1], Contact.activity_at.is_not(None))
             )
-            activity, ident = Contact.activity_at, Contact.id
+            activity, ident, by_contact = Contact.activity_at, Contact.id, True
         else:
             statement = select(Conversation).join(Contact, Contact.id == Conversation.contact_id)
             activity, ident = Conversation.last_activity_at, Conversation.id
@@ -267,7 +264,13 @@ async def _listing(
         and query.view in WALKED_VIEWS
         and all(condition.field in walkable for condition in conditions)
     )
-    return _Listing(statement=statement.where(*where), activity=activity, ident=ident, walk=walk)
+    return _Listing(
+        statement=statement.where(*where),
+        activity=activity,
+        ident=ident,
+        walk=walk,
+        by_contact=by_contact,
+    )
 
 
 async def _searched(

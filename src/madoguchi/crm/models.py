@@ -203,8 +203,10 @@ class RecordSpan(Base):
     __tablename__ = "record_spans"
     __table_args__ = (
         Index("ix_record_spans_book_activity", "book_id", "activity_at", "contact_id"),
-        Index("ix_record_spans_book_newest", "book_id", "newest_at"),
-        Index("ix_record_spans_book_oldest", "book_id", "oldest_at"),
+        # The contact and its activity held in the index: a range's few spans are read from it
+        # alone (migration 0039).
+        Index("ix_record_spans_book_newest", "book_id", "newest_at", "contact_id", "activity_at"),
+        Index("ix_record_spans_book_oldest", "book_id", "oldest_at", "contact_id", "activity_at"),
     )
 
     contact_id: Mapped[int] = mapped_column(
