@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -129,21 +129,26 @@ def statements_run() -> Iterator[list[str]]:
 
 
 @contextmanager
-def steps_run() -> Iterator[list[tuple[str, Any]]]:
-    """The steps of a search's walk run meanwhile (the inbox's entries, the contact list's
-    blocks), each (SQL, parameters): statements_run keeps the SQL alone, and a step's plan
-    needs its parameters."""
-    steps: list[tuple[str, Any]] = []
+def parameters_run(marker: str) -> Iterator[list[tuple[str, Any]]]:
+    """The statements run meanwhile whose SQL holds ``marker``, each (SQL, parameters):
+    statements_run keeps the SQL alone, and a statement's plan needs its parameters."""
+    found: list[tuple[str, Any]] = []
 
     def seen(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
-        if ") AS stepped JOIN" in sql:
-            steps.append((sql, parameters))
+        if marker in sql:
+            found.append((sql, parameters))
 
     event.listen(Engine, "before_cursor_execute", seen)
     try:
-        yield steps
+        yield found
     finally:
         event.remove(Engine, "before_cursor_execute", seen)
+
+
+def steps_run() -> AbstractContextManager[list[tuple[str, Any]]]:
+    """The steps of a search's walk run meanwhile (the inbox's entries, the contact list's
+    blocks), each (SQL, parameters)."""
+    return parameters_run(") AS stepped JOIN")
 
 
 def auth(token: str) -> dict[str, str]:

@@ -73,6 +73,7 @@ class Snapshot:
     spans: list[RecordSpan]
     statuses: dict[int, str]
     tag_names: dict[int, str]
+    channel_kinds: dict[int, str]
 
     def tags_of(self, contact_id: int) -> set[int]:
         return {row.tag_id for row in self.tagged if row.contact_id == contact_id}
@@ -125,6 +126,7 @@ async def snapshot(db: AsyncSession) -> Snapshot:
         spans=list(await db.scalars(select(RecordSpan))),
         statuses={status.id: status.name for status in await db.scalars(select(Status))},
         tag_names={tag.id: tag.name for tag in await db.scalars(select(Tag))},
+        channel_kinds={channel.id: channel.kind for channel in await db.scalars(select(Channel))},
     )
     # End the (writer) transaction, which the app under test needs, keeping what was read.
     db.expunge_all()
@@ -141,6 +143,9 @@ def assert_consistent(data: Snapshot) -> None:
         assert contact.activity_at == max(
             c.last_activity_at for c in data.conversations.values() if c.contact_id == contact.id
         )
+        # An e-mail customer's address is its contact's, as the channel's intake sets it.
+        by_mail = contact.channel_id and data.channel_kinds[contact.channel_id] == "email"
+        assert contact.email == (contact.external_id if by_mail else None), contact.id
     # Each tagging and profile value keeps a copy of its contact's latest activity (lists
     # filtered by a tag or a field walk them).
     for row in (*data.tagged, *data.valued, *data.spans):

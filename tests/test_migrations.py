@@ -595,3 +595,59 @@ def test_the_spans_indexes_of_a_record_s_time_hold_the_contact_and_its_activity(
         "ix_record_spans_book_newest": ["book_id", "newest_at"],
         "ix_record_spans_book_oldest": ["book_id", "oldest_at"],
     }
+
+
+_PARTS = {"ix_contacts_email_parts", "ix_contacts_phone_parts"}
+
+
+def _part_indexes(settings: Settings) -> set[str]:
+    def read(connection: Connection) -> set[str]:
+        return {str(index["name"]) for index in inspect(connection).get_indexes("contacts")}
+
+    return _run(settings, read) & _PARTS
+
+
+def test_addresses_and_numbers_get_an_index_of_their_parts(fresh: Settings) -> None:
+    """0040: PostgreSQL indexes the parts (pg_trgm) of each address and number; run again, the
+    same; going down, they go (the extension stays). SQLite has none."""
+    upgrade(fresh)
+    if fresh.is_sqlite:
+        assert _part_indexes(fresh) == set()
+        return
+    assert _part_indexes(fresh) == _PARTS
+    command.stamp(alembic_config(fresh), "0039")
+    upgrade(fresh)
+    assert _part_indexes(fresh) == _PARTS
+    command.downgrade(alembic_config(fresh), "0039")
+    assert _part_indexes(fresh) == set()
+    upgrade(fresh)
+    assert _part_indexes(fresh) == _PARTS
+
+
+def test_a_role_that_may_not_make_pg_trgm_migrates_without_those_indexes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """0040 for a role that owns no database and may not make extensions (its tables in a
+    schema it was given): the migration goes on without the indexes of address parts, and a
+    warning says where to read how to make them later."""
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        pytest.skip("SQLite has no extensions")
+    role = f"madoguchi_plain_{secrets.token_hex(4)}"
+    name = f"madoguchi_granted_{secrets.token_hex(4)}"
+    at = urlsplit(database_url)
+    admin = urlunsplit(at._replace(path=f"/{name}"))
+    url = urlunsplit(at._replace(path=f"/{name}", netloc=f"{role}@{at.hostname}:{at.port or 5432}"))
+    settings = Settings(_env_file=None, data_dir=tmp_path, database_url=url)  # type: ignore[call-arg]
+    _pg_admin(database_url, f"CREATE ROLE {role} LOGIN")
+    try:
+        _pg_admin(database_url, f'CREATE DATABASE "{name}"')
+        _pg_admin(admin, f"GRANT CREATE ON SCHEMA public TO {role}")
+        with caplog.at_level("WARNING"):
+            upgrade(settings)
+        assert _part_indexes(settings) == set()
+        assert "pg_trgm could not be made" in caplog.text
+        assert "docs/deployment.md" in caplog.text
+    finally:
+        _pg_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_admin(database_url, f"DROP ROLE {role}")

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from madoguchi.channels.models import Channel
 from madoguchi.contacts import merging
@@ -25,7 +25,7 @@ from madoguchi.crm.statuses import list_statuses
 from madoguchi.kit import pgstats
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.errors import Invalid
-from tests.fixtures import Factory, statements_run
+from tests.fixtures import Factory, parameters_run, statements_run
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # 12:00 in Japan
 TAGS = ["VIP", "新規", "くせ毛"]
@@ -559,6 +559,64 @@ async def test_addresses_numbers_and_flags_find_the_same_people_gathered_or_walk
             assert ("LIKE" in page or "lower(" in page) is (at_most < 0), (at_most, page)
         else:
             assert f"contacts.{condition.field} IS " in page, page
+
+
+@pytest.mark.parametrize(
+    ("field", "op", "value"),
+    [
+        ("email", "contains", "Nowhere@Exa"),
+        ("email", "eq", "c2@example.jp"),
+        ("phone", "contains", "1234-00"),
+    ],
+)
+async def test_a_part_of_an_address_or_number_is_looked_for_in_its_index(
+    ctx: Ctx, factory: Factory, field: str, op: str, value: str
+) -> None:
+    """PostgreSQL indexes the runs of three characters of each lower-cased address and number
+    (pg_trgm, migration 0040): the contacts holding a text are looked for there, not read one
+    by one (0.18 s with 100,000 addresses among a million contacts; 2 ms). The statement the
+    filter sends is one that index answers, as the planner's choice shows."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("PostgreSQL's index of address parts (SQLite's LIKE reads every row)")
+    # Five thousand other customers with an address and a number, by SQL: with a few, the
+    # planner would read them all rather than any index.
+    await ctx.db.execute(
+        text(
+            "INSERT INTO contacts (channel_name, display_name, search_text, email, phone, "
+            "created_at, updated_at) SELECT 'x', 'x', '', 'x' || g || '@example.com', "
+            "'080-' || g, now(), now() FROM generate_series(1, 5000) AS g"
+        )
+    )
+    await ctx.db.execute(text("ANALYZE contacts"))
+    channel = await factory.channel()
+    for n in range(4):
+        person = await factory.inbound(channel, contact=f"a{n}", name=f"客{n}")
+        await contacts.update_contact(
+            ctx,
+            contact_id=person.conversation.contact_id,
+            changes=contacts.ContactChanges(
+                email=f"c{n}@example.jp", set_email=True, phone=f"090-1234-000{n}", set_phone=True
+            ),
+        )
+    await ctx.db.commit()
+    with parameters_run(f"lower(contacts.{field})") as probes:
+        await contacts_repository.list_contacts(
+            ctx.db,
+            conditions=[Condition(field, op, value)],
+            member_id=None,
+            timezone="Asia/Tokyo",
+            now=NOW,
+        )
+    assert probes
+    indexed = await ctx.db.scalars(
+        text("SELECT indexname FROM pg_indexes WHERE tablename = 'contacts'")
+    )
+    assert f"ix_contacts_{field}_parts" in set(indexed)
+    connection = await ctx.db.connection()
+    for sql, parameters in probes:
+        plan = await connection.exec_driver_sql(f"EXPLAIN {sql}", parameters)
+        lines = [row[0] for row in plan]
+        assert any(f"ix_contacts_{field}_parts" in line for line in lines), lines
 
 
 async def test_a_field_equal_or_not_to_a_contact_s_value_finds_who_python_says(

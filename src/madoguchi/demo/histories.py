@@ -10,7 +10,7 @@ from typing import Any
 
 from madoguchi import search
 from madoguchi.channels import service as channels
-from madoguchi.channels.models import Channel
+from madoguchi.channels.models import Channel, ChannelKind
 from madoguchi.contacts import reading as readings
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import recording
@@ -225,6 +225,9 @@ async def write_histories(
                 "display_name": history.display_name,
                 "reading": reading,
                 "search_text": search_key(names),
+                # An e-mail customer's address is its contact's, as the channel's intake sets it
+                # (contacts.service.find_or_create_contact).
+                "email": history.external_id if channel.kind == ChannelKind.email else None,
                 "status_id": history.status_id,
                 "mark_id": history.mark_id,
                 "created_at": first.at,
