@@ -78,6 +78,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=place)  # stable: each module's tests keep their order
 
 
+def _pg_url(url: str, database: str, role: str | None = None) -> str:
+    """The URL of another database on the server of ``url`` (as ``role``, where given)."""
+    at = urlsplit(url)
+    netloc = at.netloc if role is None else f"{role}@{at.hostname}:{at.port or 5432}"
+    return urlunsplit(at._replace(path=f"/{database}", netloc=netloc))
+
+
 def _pg_admin(url: str, statement: str) -> None:
     import asyncpg
 

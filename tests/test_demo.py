@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -49,7 +48,7 @@ from madoguchi.members import service as members
 from madoguchi.members.models import Member
 from madoguchi.notifications.models import Notification
 from madoguchi.search.conversations import names_text
-from tests.conftest import _pg_admin
+from tests.conftest import _pg_admin, _pg_url
 from tests.fixtures import auth, statements_run
 
 MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
@@ -984,8 +983,7 @@ def test_scale_as_an_owner_not_a_superuser_skips_the_checks_where_it_was_granted
         pytest.skip("SQLite checks no reference the loader would skip")
     role = f"madoguchi_loader_{secrets.token_hex(4)}"
     name = f"madoguchi_owner_{secrets.token_hex(4)}"
-    at = urlsplit(database_url)
-    url = urlunsplit(at._replace(path=f"/{name}", netloc=f"{role}@{at.hostname}:{at.port or 5432}"))
+    url = _pg_url(database_url, name, role)
     settings = Settings(_env_file=None, data_dir=tmp_path, database_url=url)  # type: ignore[call-arg]
 
     async def load() -> list[str]:

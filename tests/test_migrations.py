@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from alembic import command
@@ -21,7 +20,7 @@ from madoguchi import search
 from madoguchi.config import Settings
 from madoguchi.kit.migrate import alembic_config, upgrade
 from madoguchi.search import entries, indexes
-from tests.conftest import _pg_admin
+from tests.conftest import _pg_admin, _pg_url
 
 T = TypeVar("T")
 
@@ -34,7 +33,7 @@ def fresh(tmp_path: Path) -> Iterator[Settings]:
         return
     name = f"madoguchi_migrations_{secrets.token_hex(4)}"
     _pg_admin(database_url, f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+    url = _pg_url(database_url, name)
     try:
         yield Settings(_env_file=None, data_dir=tmp_path, database_url=url)  # type: ignore[call-arg]
     finally:
@@ -635,9 +634,7 @@ def test_a_role_that_may_not_make_pg_trgm_migrates_without_those_indexes(
         pytest.skip("SQLite has no extensions")
     role = f"madoguchi_plain_{secrets.token_hex(4)}"
     name = f"madoguchi_granted_{secrets.token_hex(4)}"
-    at = urlsplit(database_url)
-    admin = urlunsplit(at._replace(path=f"/{name}"))
-    url = urlunsplit(at._replace(path=f"/{name}", netloc=f"{role}@{at.hostname}:{at.port or 5432}"))
+    admin, url = _pg_url(database_url, name), _pg_url(database_url, name, role)
     settings = Settings(_env_file=None, data_dir=tmp_path, database_url=url)  # type: ignore[call-arg]
     _pg_admin(database_url, f"CREATE ROLE {role} LOGIN")
     try:
