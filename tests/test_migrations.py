@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -182,23 +182,17 @@ def test_conversations_already_there_get_their_search_entries(fresh: Settings) -
     """0009 gives every existing conversation its entry: names and messages (not system
     lines), keyed by its last activity; the inbox search then finds it. On PostgreSQL 0029
     gives the entry the signature Python would (search.entries.signature), computed in SQL."""
-    if fresh.is_sqlite:
-        fresh.data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(fresh), "0008")
+    _upgrade_to(fresh, "0008")
 
-    def fill(connection: Connection) -> None:
-        statements = [
-            *_yamada_s_conversation(contact_id=1),
-            "INSERT INTO messages (id, conversation_id, channel_id, kind, text, search_text, "
-            "created_at) VALUES (1, 7, 1, 'inbound', 'カット予約', 'かっと予約', "
-            "'2026-02-03 04:05:06'), (2, 7, 1, 'system', '担当者を変更', '', "
-            "'2026-02-03 04:05:06')",
-        ]
-        for statement in statements:
-            connection.execute(text(statement))
-        connection.commit()
+    statements = [
+        *_yamada_s_conversation(contact_id=1),
+        "INSERT INTO messages (id, conversation_id, channel_id, kind, text, search_text, "
+        "created_at) VALUES (1, 7, 1, 'inbound', 'カット予約', 'かっと予約', "
+        "'2026-02-03 04:05:06'), (2, 7, 1, 'system', '担当者を変更', '', "
+        "'2026-02-03 04:05:06')",
+    ]
 
-    _run_writing(fresh, fill)
+    _fill(fresh, statements)
     upgrade(fresh)
     seq, grams = _run(
         fresh,
@@ -234,7 +228,21 @@ def test_conversations_already_there_get_their_search_entries(fresh: Settings) -
         assert found == [(seq,)]
 
 
-def _run_writing(settings: Settings, write: Callable[[Connection], None]) -> None:
+def _upgrade_to(settings: Settings, revision: str) -> None:
+    """Migrate the database up to ``revision`` (its folder made first, as upgrade makes it)."""
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(settings), revision)
+
+
+def _fill(settings: Settings, statements: Sequence[str]) -> None:
+    """Run these statements on the database, in one committed transaction."""
+
+    def write(connection: Connection) -> None:
+        for statement in statements:
+            connection.execute(text(statement))
+        connection.commit()
+
     async def run() -> None:
         engine = create_async_engine(settings.sqlalchemy_url)
         try:
@@ -250,36 +258,30 @@ def test_a_conversation_unread_for_any_active_member_is_unread_for_the_team(
     fresh: Settings,
 ) -> None:
     """0020: the team's 未確認 starts as what any active member had not read."""
-    if fresh.is_sqlite:
-        fresh.data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(fresh), "0018")
+    _upgrade_to(fresh, "0018")
 
-    def fill(connection: Connection) -> None:
-        at = "'2026-02-03 04:05:06'"
-        statements = [
-            "INSERT INTO channels (id, kind, name, settings, enabled, created_at) "
-            "VALUES (1, 'api', 'API', '{}', true, '2026-01-01 00:00:00')",
-            "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
-            "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
-            "(1, 1, 'x', '山田', '山田 花子', '', false, false, true, "
-            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
-            "INSERT INTO conversations (id, contact_id, channel_id, state, last_activity_at, "
-            f"last_message_preview, created_at) VALUES (7, 1, 1, 'open', {at}, '', {at}), "
-            f"(8, 1, 1, 'open', {at}, '', {at}), (9, 1, 1, 'open', {at}, '', {at})",
-            "INSERT INTO members (id, email, name, role, send_shortcut, language, "
-            "notify_assigned, notify_mentions, active, password_must_change, created_at) VALUES "
-            f"(1, 'a@example.com', 'A', 'owner', 'enter', 'ja', true, true, true, false, {at}), "
-            f"(2, 'b@example.com', 'B', 'agent', 'enter', 'ja', true, true, true, false, {at}), "
-            f"(3, 'c@example.com', 'C', 'agent', 'enter', 'ja', true, true, false, false, {at})",
-            # 7: unread for both active members; 8: only for the one who left; 9: read by all.
-            "INSERT INTO conversation_unreads (member_id, conversation_id, activity_at, count) "
-            f"VALUES (1, 7, {at}, 3), (2, 7, {at}, 1), (3, 8, {at}, 2)",
-        ]
-        for statement in statements:
-            connection.execute(text(statement))
-        connection.commit()
+    at = "'2026-02-03 04:05:06'"
+    statements = [
+        "INSERT INTO channels (id, kind, name, settings, enabled, created_at) "
+        "VALUES (1, 'api', 'API', '{}', true, '2026-01-01 00:00:00')",
+        "INSERT INTO contacts (id, channel_id, external_id, channel_name, display_name, "
+        "search_text, hidden, blocked, mail_opt_in, created_at, updated_at) VALUES "
+        "(1, 1, 'x', '山田', '山田 花子', '', false, false, true, "
+        "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+        "INSERT INTO conversations (id, contact_id, channel_id, state, last_activity_at, "
+        f"last_message_preview, created_at) VALUES (7, 1, 1, 'open', {at}, '', {at}), "
+        f"(8, 1, 1, 'open', {at}, '', {at}), (9, 1, 1, 'open', {at}, '', {at})",
+        "INSERT INTO members (id, email, name, role, send_shortcut, language, "
+        "notify_assigned, notify_mentions, active, password_must_change, created_at) VALUES "
+        f"(1, 'a@example.com', 'A', 'owner', 'enter', 'ja', true, true, true, false, {at}), "
+        f"(2, 'b@example.com', 'B', 'agent', 'enter', 'ja', true, true, true, false, {at}), "
+        f"(3, 'c@example.com', 'C', 'agent', 'enter', 'ja', true, true, false, false, {at})",
+        # 7: unread for both active members; 8: only for the one who left; 9: read by all.
+        "INSERT INTO conversation_unreads (member_id, conversation_id, activity_at, count) "
+        f"VALUES (1, 7, {at}, 3), (2, 7, {at}, 1), (3, 8, {at}, 2)",
+    ]
 
-    _run_writing(fresh, fill)
+    _fill(fresh, statements)
     upgrade(fresh)
     rows = _run(
         fresh,
@@ -332,20 +334,16 @@ def test_contact_block_tokens_are_added_to_what_is_stored_and_taken_out_again(
     down takes the tokens out, the rest in its order."""
     if fresh.is_sqlite:
         pytest.skip("SQLite's indexes have no blocks")
-    command.upgrade(alembic_config(fresh), "0032")
+    _upgrade_to(fresh, "0032")
 
-    def fill(connection: Connection) -> None:
-        statements = [
-            *_yamada_s_conversation(contact_id=9000),
-            "INSERT INTO contact_search (owner_id, grams) VALUES (9000, '{山田,花子}')",
-            "INSERT INTO conversation_search (conversation_id, seq, grams, signature) "
-            "VALUES (7, 1, '{予約,山田,@e5}', B'0'::bit(2048))",
-            "ANALYZE contact_search",
-            "ANALYZE conversation_search",
-        ]
-        for statement in statements:
-            connection.execute(text(statement))
-        connection.commit()
+    statements = [
+        *_yamada_s_conversation(contact_id=9000),
+        "INSERT INTO contact_search (owner_id, grams) VALUES (9000, '{山田,花子}')",
+        "INSERT INTO conversation_search (conversation_id, seq, grams, signature) "
+        "VALUES (7, 1, '{予約,山田,@e5}', B'0'::bit(2048))",
+        "ANALYZE contact_search",
+        "ANALYZE conversation_search",
+    ]
 
     def analysed(connection: Connection) -> list[str]:
         return list(
@@ -372,7 +370,7 @@ def test_contact_block_tokens_are_added_to_what_is_stored_and_taken_out_again(
             .all(),
         )
 
-    _run_writing(fresh, fill)
+    _fill(fresh, statements)
     assert _run(fresh, analysed) == ["contact_search", "conversation_search"]
     upgrade(fresh)
     # The rewrite forgets the grams' statistics, which the search planner reads: analysed again.
@@ -400,9 +398,7 @@ def test_contacts_get_the_signature_of_their_entries_in_the_reading_index(
     has none. The reading index holds it, and the table is vacuumed. Going down takes it out,
     and the index as it was.
     SQLite gets the column, which stays empty."""
-    if fresh.is_sqlite:
-        fresh.data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(fresh), "0033")
+    _upgrade_to(fresh, "0033")
     if fresh.is_sqlite:
         upgrade(fresh)
         assert "signature" in {c["name"] for c in _run(fresh, _contact_columns)}
@@ -413,23 +409,19 @@ def test_contacts_get_the_signature_of_their_entries_in_the_reading_index(
     without_runs = entries.signature(["山田", "花子"])
     assert with_runs & entries.RUNS_HELD and not without_runs & entries.RUNS_HELD
 
-    def fill(connection: Connection) -> None:
-        statements = [
-            *_yamada_s_conversation(contact_id=9000),
-            "INSERT INTO conversations (id, contact_id, channel_id, state, last_activity_at, "
-            "last_message_preview, created_at) VALUES "
-            "(8, 9000, 1, 'open', '2026-02-03 04:05:07', '', '2026-01-01 00:00:00')",
-            _one_who_never_wrote(contact_id=9001),
-        ]
-        for conversation_id, bits in ((7, with_runs), (8, without_runs)):
-            statements.append(
-                "INSERT INTO conversation_search (conversation_id, seq, grams, signature) VALUES "
-                f"({conversation_id}, {conversation_id}, '{{山田}}', "
-                f"'{entries.stored_signature(bits)}'::bit(2048))"
-            )
-        for statement in statements:
-            connection.execute(text(statement))
-        connection.commit()
+    statements = [
+        *_yamada_s_conversation(contact_id=9000),
+        "INSERT INTO conversations (id, contact_id, channel_id, state, last_activity_at, "
+        "last_message_preview, created_at) VALUES "
+        "(8, 9000, 1, 'open', '2026-02-03 04:05:07', '', '2026-01-01 00:00:00')",
+        _one_who_never_wrote(contact_id=9001),
+    ]
+    for conversation_id, bits in ((7, with_runs), (8, without_runs)):
+        statements.append(
+            "INSERT INTO conversation_search (conversation_id, seq, grams, signature) VALUES "
+            f"({conversation_id}, {conversation_id}, '{{山田}}', "
+            f"'{entries.stored_signature(bits)}'::bit(2048))"
+        )
 
     def signatures(connection: Connection) -> dict[int, int | None]:
         rows = connection.execute(text("SELECT id, signature::text FROM contacts ORDER BY id"))
@@ -445,7 +437,7 @@ def test_contacts_get_the_signature_of_their_entries_in_the_reading_index(
             ).scalar_one()
         )
 
-    _run_writing(fresh, fill)
+    _fill(fresh, statements)
     upgrade(fresh)
     assert _run(fresh, signatures) == {
         9000: (with_runs | without_runs) & ~entries.RUNS_HELD,
@@ -477,21 +469,15 @@ def test_profile_values_already_there_take_their_contact_s_activity(fresh: Setti
     that never wrote), as the tag rows have theirs; the inbox filtered by a field walks them in
     their own index. Run again (0034's VACUUM commits what came before: a run stopped after it
     takes the later revisions again), it changes nothing; going down takes both out."""
-    if fresh.is_sqlite:
-        fresh.data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(fresh), "0036")
+    _upgrade_to(fresh, "0036")
 
-    def fill(connection: Connection) -> None:
-        statements = [
-            *_yamada_and_one_who_never_wrote(),
-            "INSERT INTO fields (id, key, label, type, options, show_in_chat, position) "
-            "VALUES (1, 'gender', '性別', 'select', '[]', true, 0)",
-            "INSERT INTO field_values (contact_id, field_id, value_text, updated_at) VALUES "
-            "(1, 1, '女性', '2026-01-01 00:00:00'), (2, 1, 'その他', '2026-01-01 00:00:00')",
-        ]
-        for statement in statements:
-            connection.execute(text(statement))
-        connection.commit()
+    statements = [
+        *_yamada_and_one_who_never_wrote(),
+        "INSERT INTO fields (id, key, label, type, options, show_in_chat, position) "
+        "VALUES (1, 'gender', '性別', 'select', '[]', true, 0)",
+        "INSERT INTO field_values (contact_id, field_id, value_text, updated_at) VALUES "
+        "(1, 1, '女性', '2026-01-01 00:00:00'), (2, 1, 'その他', '2026-01-01 00:00:00')",
+    ]
 
     def copies(connection: Connection) -> dict[int, str | None]:
         rows = connection.execute(
@@ -502,7 +488,7 @@ def test_profile_values_already_there_take_their_contact_s_activity(fresh: Setti
     def indexes_of(connection: Connection) -> set[str]:
         return {index["name"] for index in inspect(connection).get_indexes("field_values")}
 
-    _run_writing(fresh, fill)
+    _fill(fresh, statements)
     upgrade(fresh)
     want = {1: "2026-02-03 04:05:06", 2: None}
     assert _run(fresh, copies) == want
@@ -521,25 +507,19 @@ def test_record_spans_sum_up_each_contact_s_records_of_a_book(fresh: Settings) -
     contact's activity (none for a contact that never wrote); no span without records. Run
     again (a run stopped after 0034's VACUUM takes the later revisions again), the same; going
     down takes the table out."""
-    if fresh.is_sqlite:
-        fresh.data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(fresh), "0037")
+    _upgrade_to(fresh, "0037")
 
-    def fill(connection: Connection) -> None:
-        statements = [
-            *_yamada_and_one_who_never_wrote(),
-            "INSERT INTO record_books (id, name, fields, position) VALUES "
-            "(1, '施術履歴', '[]', 0), (2, '電話', '[]', 1)",
-            'INSERT INTO records (id, book_id, contact_id, at, "values", created_at, '
-            "updated_at) VALUES "
-            "(1, 1, 1, '2026-01-05 01:00:00', '{}', '2026-01-05 01:00:00', '2026-01-05 01:00:00'), "
-            "(2, 1, 1, '2026-01-20 01:00:00', '{}', '2026-01-20 01:00:00', '2026-01-20 01:00:00'), "
-            "(3, 1, 1, '2026-01-10 01:00:00', '{}', '2026-01-10 01:00:00', '2026-01-10 01:00:00'), "
-            "(4, 1, 2, '2026-01-07 01:00:00', '{}', '2026-01-07 01:00:00', '2026-01-07 01:00:00')",
-        ]
-        for statement in statements:
-            connection.execute(text(statement))
-        connection.commit()
+    statements = [
+        *_yamada_and_one_who_never_wrote(),
+        "INSERT INTO record_books (id, name, fields, position) VALUES "
+        "(1, '施術履歴', '[]', 0), (2, '電話', '[]', 1)",
+        'INSERT INTO records (id, book_id, contact_id, at, "values", created_at, '
+        "updated_at) VALUES "
+        "(1, 1, 1, '2026-01-05 01:00:00', '{}', '2026-01-05 01:00:00', '2026-01-05 01:00:00'), "
+        "(2, 1, 1, '2026-01-20 01:00:00', '{}', '2026-01-20 01:00:00', '2026-01-20 01:00:00'), "
+        "(3, 1, 1, '2026-01-10 01:00:00', '{}', '2026-01-10 01:00:00', '2026-01-10 01:00:00'), "
+        "(4, 1, 2, '2026-01-07 01:00:00', '{}', '2026-01-07 01:00:00', '2026-01-07 01:00:00')",
+    ]
 
     def spans(connection: Connection) -> dict[tuple[int, int], tuple[str, ...]]:
         rows = connection.execute(
@@ -550,7 +530,7 @@ def test_record_spans_sum_up_each_contact_s_records_of_a_book(fresh: Settings) -
             for contact_id, book_id, *times in rows
         }
 
-    _run_writing(fresh, fill)
+    _fill(fresh, statements)
     upgrade(fresh)
     want = {
         (1, 1): ("2026-01-20 01:00:00", "2026-01-05 01:00:00", "2026-02-03 04:05:06"),
@@ -570,8 +550,6 @@ def test_the_spans_indexes_of_a_record_s_time_hold_the_contact_and_its_activity(
     """0039: the indexes of the newest and the oldest record hold each span's contact and
     activity copy (a range's few spans are read from the index alone); run again, the same;
     going down, the time alone again."""
-    if fresh.is_sqlite:
-        fresh.data_dir.mkdir(parents=True, exist_ok=True)
 
     def indexed(connection: Connection) -> dict[str, list[str | None]]:
         found = inspect(connection).get_indexes("record_spans")
