@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 
 from madoguchi import search
 from madoguchi.contacts.models import Contact
@@ -114,6 +114,24 @@ async def test_rows_in_bulk_read_back_as_rows_inserted_one_by_one(
         (True, False),
         (False, False),
     }
+
+
+async def test_reserved_ids_are_new_and_never_given_again(ctx: Ctx, factory: Factory) -> None:
+    """Ids reserved for rows written in bulk, and written with them in the transaction, are
+    above every id the table had and all different; a row inserted afterwards (its id from the
+    table's own default) gets none of them, and a second reservation neither."""
+    channel = await factory.channel()
+    ingested = await factory.inbound(channel)
+    highest = await ctx.db.scalar(select(func.max(MESSAGES.c.id)))
+    assert highest is not None
+    first = await reserve_ids(ctx.db, MESSAGES, 2 * COPY_ROWS)
+    assert len(set(first)) == len(first) and min(first) > highest
+    await bulk_insert(ctx.db, MESSAGES, _rows(ingested.conversation.id, channel.id, first))
+    later = await factory.inbound(channel, text="後から")
+    second = await reserve_ids(ctx.db, MESSAGES, 5)
+    assert later.message.id not in first and later.message.id not in second
+    assert not set(first) & set(second) and min(second) > highest
+    assert await reserve_ids(ctx.db, MESSAGES, 0) == []
 
 
 async def test_a_failed_bulk_insert_leaves_nothing_and_the_transaction_rolls_back(
