@@ -626,3 +626,41 @@ def test_a_role_that_may_not_make_pg_trgm_migrates_without_those_indexes(
     finally:
         _pg_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         _pg_admin(database_url, f"DROP ROLE {role}")
+
+
+def _hot_updates(settings: Settings) -> int:
+    """Of 300 day rows each changed once, how many changes stayed on the row's page (a
+    "heap-only" update, no new entry in the primary key's index): counted in the transaction
+    itself, which is rolled back."""
+
+    def change(connection: Connection) -> int:
+        connection.execute(
+            text(
+                "INSERT INTO stats_days (day, channel_id, member_id, messages_in, messages_out) "
+                "SELECT DATE '2026-01-01' + n, 1, 0, 1, 0 FROM generate_series(1, 300) AS n"
+            )
+        )
+        connection.execute(text("UPDATE stats_days SET messages_in = messages_in + 1"))
+        hot = connection.scalar(
+            text("SELECT pg_stat_get_xact_tuples_hot_updated('stats_days'::regclass)")
+        )
+        connection.rollback()
+        return int(hot or 0)
+
+    return _run(settings, change)
+
+
+def test_day_counts_change_beside_themselves(fresh: Settings) -> None:
+    """0041: PostgreSQL fills stats_days's pages to a fifth, so that a day's row changed (every
+    message changes one) stays on its page, where its dead versions are cleared, instead of
+    adding an entry to the primary key's index each time; going down, pages are filled again
+    (and most changes leave their page). SQLite changes rows in place."""
+    upgrade(fresh)
+    if fresh.is_sqlite:
+        return
+    assert _hot_updates(fresh) == 300
+    command.stamp(alembic_config(fresh), "0040")
+    upgrade(fresh)
+    assert _hot_updates(fresh) == 300
+    command.downgrade(alembic_config(fresh), "0040")
+    assert _hot_updates(fresh) < 100
