@@ -1,0 +1,50 @@
+"""Python's cyclic garbage collector, held off while a process makes and drops many objects.
+
+Reference counting frees what holds no cycle the moment it is dropped; the cyclic collector
+exists for the rest, and walks every container object that has lived long enough, again and
+again. A bulk loader keeps a batch's rows (tens of thousands of dicts, lists and dataclasses)
+alive while the batch is made and written, and the reading dictionary (a quarter of a million
+lists) all along: each full collection walked them all, more often as the load went on (a
+million contacts' load spent 350 of its 960 CPU-seconds of Python in the collector: issue 14,
+docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def collector_paused(every: int) -> Iterator[Callable[[], None]]:
+    """The automatic collector off inside (as it was again after), and what the process holds
+    on entering (its modules, a dictionary loaded before) left out of every collection until
+    then (``gc.freeze``). What does make cycles meanwhile (a statement's exception and its
+    traceback, an event loop's callbacks) is collected at every ``every``-th call of the
+    function given, which the caller makes once a unit of its work (a batch) is done: memory
+    stays bounded, and each collection walks only what is new."""
+    if every < 1:
+        raise ValueError("every must be at least 1")
+    was_enabled = gc.isenabled()
+    frozen_before = gc.get_freeze_count()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if done % every == 0:
+            gc.collect()
+
+    try:
+        yield tick
+    finally:
+        if not frozen_before:
+            # A process that froze nothing itself (a serving one freezes what it starts with)
+            # gets everything walked again.
+            gc.unfreeze()
+        if was_enabled:
+            gc.enable()
