@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from madoguchi.kit.collector import collector_paused
+from madoguchi.kit.collector import collector_off, collector_paused
 
 
 class _Node:
@@ -69,3 +69,18 @@ def test_a_collector_already_off_stays_off_and_an_error_passes_through() -> None
 def test_every_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"), collector_paused(0):
         pass
+
+
+def test_the_collector_off_for_a_while_and_as_it_was_after() -> None:
+    """Off inside, on again after only where it was on: the inner of two stays off."""
+    with collector_off():
+        assert not gc.isenabled()
+        cycle = _cycle()
+        garbage = [_cycle() for _ in range(10_000)]
+        assert cycle() is not None and all(node() is not None for node in garbage)
+        with collector_off():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.collect()
+    assert cycle() is None

@@ -15,6 +15,7 @@ from typing import Any
 
 import pykakasi
 
+from madoguchi.kit.collector import collector_off
 from madoguchi.kit.errors import Invalid
 
 MAX_LENGTH = 80
@@ -31,7 +32,11 @@ _KANA = re.compile(r"[\u3041-\u3096\u309d\u309e\u30a1-\u30fa\u30fc-\u30fe]")
 
 @cache
 def _converter() -> Any:
-    return pykakasi.kakasi()  # type: ignore[no-untyped-call]
+    # Its dictionary is half a million lists and tuples read at once, with no cycles among
+    # them: the cyclic collector walked them again and again as they came (0.40 -> 0.16 s;
+    # a serving process's start, three full collections fewer: 0.81 -> 0.44 s in them).
+    with collector_off():
+        return pykakasi.kakasi()  # type: ignore[no-untyped-call]
 
 
 def warm() -> None:

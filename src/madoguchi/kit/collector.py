@@ -17,20 +17,32 @@ from contextlib import contextmanager
 
 
 @contextmanager
+def collector_off() -> Iterator[None]:
+    """The automatic collector off inside, as it was again after (on only if it was on), for
+    a burst of objects made at once that hold no cycles among them (a dictionary read from
+    disk: each collection meanwhile walked what had been read so far)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextmanager
 def collector_paused(every: int) -> Iterator[Callable[[], None]]:
-    """The automatic collector off inside (as it was again after), and what the process holds
-    on entering (its modules, a dictionary loaded before) left out of every collection until
+    """The automatic collector off inside (collector_off), and what the process holds on
+    entering (its modules, a dictionary loaded before) left out of every collection until
     then (``gc.freeze``). What does make cycles meanwhile (a statement's exception and its
     traceback, an event loop's callbacks) is collected at every ``every``-th call of the
     function given, which the caller makes once a unit of its work (a batch) is done: memory
     stays bounded, and each collection walks only what is new."""
     if every < 1:
         raise ValueError("every must be at least 1")
-    was_enabled = gc.isenabled()
     frozen_before = gc.get_freeze_count()
     gc.collect()
     gc.freeze()
-    gc.disable()
     done = 0
 
     def tick() -> None:
@@ -40,11 +52,10 @@ def collector_paused(every: int) -> Iterator[Callable[[], None]]:
             gc.collect()
 
     try:
-        yield tick
+        with collector_off():
+            yield tick
     finally:
         if not frozen_before:
             # A process that froze nothing itself (a serving one freezes what it starts with)
             # gets everything walked again.
             gc.unfreeze()
-        if was_enabled:
-            gc.enable()
