@@ -4,8 +4,8 @@ Reference counting frees what holds no cycle the moment it is dropped; the cycli
 exists for the rest, and walks every container object that has lived long enough, again and
 again. A bulk loader keeps a batch's rows (tens of thousands of dicts, lists and dataclasses)
 alive while the batch is made and written, and the reading dictionary (a quarter of a million
-lists) all along: each full collection walked them all, more often as the load went on (a
-million contacts' load spent 350 of its 960 CPU-seconds of Python in the collector: issue 14,
+lists) all along: each full collection walked them all, more often as the load went on
+(without it, a million contacts' load took 597 CPU-seconds of Python instead of 960: issue 14,
 docs/benchmarks.md).
 """
 
