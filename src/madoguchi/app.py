@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from madoguchi.forms.api import router as forms_router
 from madoguchi.jobs import Worker
 from madoguchi.kit import security
 from madoguchi.kit.apidocs import swagger_page
+from madoguchi.kit.collector import freeze_held
 from madoguchi.kit.db import Database, utcnow
 from madoguchi.kit.errors import DomainError, Invalid
 from madoguchi.kit.headers import DefaultHeaders, add_defaults
@@ -232,13 +232,12 @@ async def _warm(*, freeze: bool) -> None:
     """The reading dictionary loaded and the hash an unknown e-mail's login is checked against
     made (in a thread, not on a first message or login); then, with ``freeze``, everything the
     process holds so far (modules, the app, the dictionary) moved out of the collector's
-    generations (``gc.freeze``): a busy server walked them again at each full collection,
-    ~8 % of its CPU storing messages (issue 14). Garbage made since start is collected first."""
+    generations, its garbage collected first (kit.collector.freeze_held): a busy server walked
+    them again at each full collection, ~8 % of its CPU storing messages (issue 14)."""
     await asyncio.to_thread(readings.warm)
     await asyncio.to_thread(security.warm_dummy_hash)
     if freeze:
-        gc.collect()
-        gc.freeze()
+        freeze_held()
 
 
 def _cursor(since: str | None) -> _Live | str:

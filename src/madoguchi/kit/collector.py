@@ -16,6 +16,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
+def freeze_held() -> None:
+    """Everything the process holds now (its modules, a dictionary loaded, an app built) left
+    out of every later collection (``gc.freeze``), its garbage collected first: what lives as
+    long as the process is walked no more."""
+    gc.collect()
+    gc.freeze()
+
+
 @contextmanager
 def collector_off() -> Iterator[None]:
     """The automatic collector off inside, as it was again after (on only if it was on), for
@@ -34,15 +42,14 @@ def collector_off() -> Iterator[None]:
 def collector_paused(every: int) -> Iterator[Callable[[], None]]:
     """The automatic collector off inside (collector_off), and what the process holds on
     entering (its modules, a dictionary loaded before) left out of every collection until
-    then (``gc.freeze``). What does make cycles meanwhile (a statement's exception and its
+    then (freeze_held). What does make cycles meanwhile (a statement's exception and its
     traceback, an event loop's callbacks) is collected at every ``every``-th call of the
     function given, which the caller makes once a unit of its work (a batch) is done: memory
     stays bounded, and each collection walks only what is new."""
     if every < 1:
         raise ValueError("every must be at least 1")
     frozen_before = gc.get_freeze_count()
-    gc.collect()
-    gc.freeze()
+    freeze_held()
     done = 0
 
     def tick() -> None:
