@@ -5,6 +5,7 @@ every channel goes through it."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,20 +15,23 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine
 
 import madoguchi.channels
 import madoguchi.connectors
 from madoguchi.channels.models import Channel
+from madoguchi.config import Settings
 from madoguchi.connectors import inbound
 from madoguchi.contacts.models import Contact
+from madoguchi.conversations import service as conversations
 from madoguchi.conversations.models import Message
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Invalid, NotFound
 from tests.channels.conftest import Recorder
 from tests.channels.test_line import post, text_event
+from tests.conftest import RecordingBus
 from tests.fixtures import Factory
 
 # The budget for one text message from a new LINE friend, profile asked: what it takes now
@@ -343,3 +347,80 @@ async def test_a_message_of_a_body_refused_for_its_content_costs_the_others_noth
         stored = list(await session.scalars(select(Message.external_id).order_by(Message.id)))
     assert stored == ["7101", "7103"]
     assert f"LINE message {'7' * 300} on channel {channel_id} not stored" in caplog.text
+
+
+async def test_two_batches_making_the_same_people_in_other_orders_both_land(
+    ctx: Ctx,
+    factory: Factory,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two processes' batches with the same new senders at once, in opposite orders
+    (PostgreSQL): each makes its people in one order, so one waits for the other, finds them
+    made and stores its messages with them. In their own orders each made some of them first
+    and waited for a row the other had made: a deadlock (seen in the ingest benchmark). The
+    one that waited reads and locks them together again, before each message takes its own."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns")
+    from madoguchi.contacts import service as contacts
+
+    looked: list[set[str]] = []
+    channel_contacts = contacts.channel_contacts
+
+    async def looked_up(db: Any, *, channel_id: int, external_ids: set[str]) -> Any:
+        looked.append(set(external_ids))
+        return await channel_contacts(db, channel_id=channel_id, external_ids=external_ids)
+
+    monkeypatch.setattr(contacts, "channel_contacts", looked_up)
+    channel_id = (await factory.channel(kind="line", name="LINE")).id
+    await ctx.commit()
+    senders = [f"U{n}" for n in range(1, 7)]
+
+    def batch(name: str, order: list[str]) -> list[inbound.Inbound]:
+        return [
+            inbound.Inbound(
+                channel_id=channel_id,
+                kind="line",
+                sender=sender,
+                message_id=f"{name}-{sender}",
+                text=f"{sender} から",
+                profile=inbound.Profile(f"{sender} さん", None),
+            )
+            for sender in order
+        ]
+
+    async def store(batch: list[inbound.Inbound]) -> list[Any]:
+        async with database.write_sessions() as session:
+            return await inbound.receive_many(
+                Ctx(db=session, bus=RecordingBus(), settings=settings), batch
+            )
+
+    # Each contact row takes a while to write, so that the two statements overlap.
+    async with database.engine.begin() as connection:
+        for statement in SLOW_CONTACTS:
+            await connection.execute(text(statement))
+    try:
+        first, second = await asyncio.gather(
+            store(batch("a", senders)), store(batch("b", senders[::-1]))
+        )
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("DROP TRIGGER test_slow_contact ON contacts"))
+            await connection.execute(text("DROP FUNCTION test_slow_contact()"))
+    assert all(isinstance(one, conversations.Ingested) for one in first + second)
+    # Each batch looked its senders up, and the one that waited looked again.
+    assert looked == [set(senders)] * 3
+    async with database.read_sessions() as session:
+        people = list(await session.scalars(select(Contact.external_id)))
+        stored = list(await session.scalars(select(Message.external_id)))
+    assert sorted(people) == senders
+    assert sorted(stored) == sorted(f"{name}-{sender}" for name in "ab" for sender in senders)
+
+
+SLOW_CONTACTS = (
+    "CREATE FUNCTION test_slow_contact() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END $$",
+    "CREATE TRIGGER test_slow_contact BEFORE INSERT ON contacts "
+    "FOR EACH ROW EXECUTE FUNCTION test_slow_contact()",
+)

@@ -12,7 +12,7 @@ and the events once committed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -365,16 +365,8 @@ def _checked(position: int, inbound: Inbound) -> _Checked:
 async def _add(ctx: Ctx, items: Sequence[_Checked]) -> list[Ingested]:
     """The new messages stored and committed, with their files, contacts and events."""
     message_filters = await filters.list_filters(ctx.db)
-    senders: dict[int, set[str]] = {}
-    for item in items:
-        senders.setdefault(item.inbound.channel_id, set()).add(item.sender)
     known: dict[tuple[int, str], Contact | None] = {}
-    for channel_id, external_ids in senders.items():
-        found = await contacts.channel_contacts(
-            ctx.db, channel_id=channel_id, external_ids=external_ids
-        )
-        for external_id in external_ids:
-            known[(channel_id, external_id)] = found.get(external_id)
+    await _find_people(ctx, {(item.inbound.channel_id, item.sender) for item in items}, known)
     made = await _new_people(ctx, items, known)
     news: list[conversations.NewInbound] = []
     events: list[Event] = []
@@ -459,7 +451,29 @@ async def _new_people(
     try:
         return await contacts.create_contacts(ctx, first.values())
     except IntegrityError:
+        # Made by another request, which has committed: found again, and locked together as
+        # the others were, before each message takes its sender's (one by one in the batch's
+        # order, two batches could each hold a contact the other waits for).
+        await _find_people(ctx, first.keys(), known)
         return {}
+
+
+async def _find_people(
+    ctx: Ctx, identities: Iterable[tuple[int, str]], known: dict[tuple[int, str], Contact | None]
+) -> None:
+    """The contacts of these channel identities (None: none yet) into ``known``, locked: a
+    statement per channel, the channels in one order for every batch, their rows in the order
+    of their ids (``contacts.channel_contacts``)."""
+    senders: dict[int, set[str]] = {}
+    for channel_id, external_id in identities:
+        senders.setdefault(channel_id, set()).add(external_id)
+    for channel_id in sorted(senders):
+        external_ids = senders[channel_id]
+        found = await contacts.channel_contacts(
+            ctx.db, channel_id=channel_id, external_ids=external_ids
+        )
+        for external_id in external_ids:
+            known[(channel_id, external_id)] = found.get(external_id)
 
 
 async def _identity_row(ctx: Ctx, contact: Contact, identity: tuple[int, str]) -> Contact | None:

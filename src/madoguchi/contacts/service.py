@@ -208,7 +208,11 @@ async def create_contacts(
 
     Written as plain rows, the objects made from them (``kit.db.insert_objects``): the ORM's
     INSERT … RETURNING cost a batch more than its messages' rows."""
-    rows = [_new_contact_values(ctx, identity) for identity in identities]
+    # In one order for every batch (PostgreSQL): two batches making the same people in orders
+    # of their own would each wait for a row the other made first (a deadlock, seen in the
+    # ingest benchmark with two processes).
+    ordered = sorted(identities, key=lambda identity: (identity.channel_id, identity.external_id))
+    rows = [_new_contact_values(ctx, identity) for identity in ordered]
     if not rows:
         return {}
     if ctx.db.get_bind().dialect.name == "postgresql":
