@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 from madoguchi import jobs
 from madoguchi.automation import rules, runner, templates, triggers
 from madoguchi.automation.models import Rule, RuleRun, Trigger
+from madoguchi.broadcasts import steps
+from madoguchi.broadcasts.models import EnrollmentState, SequenceEnrollment
 from madoguchi.config import Settings
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import workflow
@@ -29,7 +31,7 @@ from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Conflict, Invalid, NotFound
 from tests.conftest import RecordingBus
-from tests.fixtures import Factory, auth
+from tests.fixtures import Factory, auth, statements_run
 
 
 def worker(settings: Settings, database: Database, **kwargs: object) -> Worker:
@@ -134,9 +136,8 @@ async def test_a_matching_message_is_assigned_tagged_memoed_and_answered_once(
         runs = await rules.list_runs(db, rule_id=rule_id)
         assert [(r.result, r.conversation_id) for r in runs] == [("done", conversation.id)]
         assert "assigned aya" in runs[0].detail and "返品について" in runs[0].detail
-        # What the rule did (a tag added) is noted too; nothing waits for it.
-        left = list(await db.scalars(select(Trigger.kind)))
-        assert left == ["tag.added"]
+        # What the rule did (a tag added) is a fact nothing waits for: not noted.
+        assert list(await db.scalars(select(Trigger.kind))) == []
 
     # A second worker, or a restart, finds nothing left to do.
     again = await worker(settings, database).tick()
@@ -297,6 +298,10 @@ async def test_what_a_rule_causes_carries_its_chain_and_stops_a_few_rules_deep(
     channel = await factory.channel()
     ingested = await factory.inbound(channel, contact="chain", text="こんにちは")
     contact_id = ingested.conversation.contact_id
+    # A rule waits for a tag added (else the facts are not noted).
+    rule = await rules.create_rule(
+        ctx, name="紹介", when="tag.added", conditions=[], actions=[{"type": "close"}]
+    )
     await ctx.db.execute(Trigger.__table__.delete())
     fact = triggers.Fact("tag.added", contact_id, subject_id=tag.id)
     with triggers.caused_by((7, 9)):
@@ -308,9 +313,6 @@ async def test_what_a_rule_causes_carries_its_chain_and_stops_a_few_rules_deep(
     chains = list(await ctx.db.scalars(select(Trigger.chain).order_by(Trigger.id)))
     assert chains == [[7, 9], []]
     # A rule in the chain does not run on it.
-    rule = await rules.create_rule(
-        ctx, name="紹介", when="tag.added", conditions=[], actions=[{"type": "close"}]
-    )
     noted = await ctx.db.scalar(select(Trigger).order_by(Trigger.id).limit(1))
     assert noted is not None
     noted.chain = [rule.id]
@@ -722,3 +724,64 @@ async def test_a_stream_of_messages_runs_the_automation_in_steps_and_loses_no_nu
     assert 2 <= len(starts) <= (last_sent - first_sent) / jobs.AUTOMATE_AT_MOST_EVERY + 2 < 40
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert min(gaps) >= jobs.AUTOMATE_AT_MOST_EVERY * 0.9  # timers may fire a little early
+
+
+async def test_a_fact_nothing_waits_for_is_not_noted_and_costs_the_worker_one_read(
+    ctx: Ctx, factory: Factory, settings: Settings, database: Database
+) -> None:
+    """Without a rule or a step sequence waiting for its kind, a fact writes no row (issue 14:
+    each customer message wrote three, which the worker read again and deleted), and the
+    worker, woken by the message, reads that nothing waits. A rule waiting notes its kind
+    alone; switched off, nothing again. Someone in a sequence that stops on a reply makes
+    every customer message one to note."""
+
+    async def kinds() -> list[str]:
+        async with database.read_sessions() as db:
+            return list(await db.scalars(select(Trigger.kind).order_by(Trigger.id)))
+
+    channel = await factory.channel()
+    await factory.inbound(channel, contact="c1", text="こんにちは")
+    await ctx.db.commit()
+    assert await kinds() == []
+    with statements_run() as run:
+        assert await runner.run_due(worker(settings, database).ctx) == 0
+    assert len([s for s in run if s.startswith("SELECT")]) == 1, run
+
+    rule = await rules.create_rule(
+        ctx, name="初めての方", when="first_message", conditions=[], actions=[{"type": "close"}]
+    )
+    await factory.inbound(channel, contact="c2", text="はじめまして")
+    await ctx.db.commit()
+    assert await kinds() == ["first_message"]
+    await ctx.db.execute(Trigger.__table__.delete())
+    await rules.update_rule(ctx, rule_id=rule.id, changes=rules.RuleChanges(enabled=False))
+    await factory.inbound(channel, contact="c3", text="はじめまして")
+    await ctx.db.commit()
+    assert await kinds() == []
+
+    sequence = await steps.create_sequence(
+        ctx,
+        name="ご来店後",
+        trigger={
+            "type": "tag.added",
+            "tag": (await tags.create_tag(ctx, actor=None, name="来店")).id,
+        },
+        steps=[{"delay_seconds": 3600, "text": "ありがとうございました"}],
+        stop_on_reply=True,
+    )
+    await factory.inbound(channel, contact="c4", text="まだ誰も")
+    await ctx.db.commit()
+    assert await kinds() == []
+    c4 = await ctx.db.scalar(select(Contact.id).where(Contact.external_id == "c4"))
+    ctx.db.add(
+        SequenceEnrollment(
+            sequence_id=sequence.id,
+            contact_id=c4,
+            state=EnrollmentState.active,
+            next_at=ctx.now(),
+        )
+    )
+    await ctx.db.commit()
+    await factory.inbound(channel, contact="c4", text="返信です")
+    await ctx.db.commit()
+    assert await kinds() == ["message.received"]

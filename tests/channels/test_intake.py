@@ -13,7 +13,7 @@ from fastapi import HTTPException
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
-from madoguchi.automation import triggers
+from madoguchi.automation import rules, triggers
 from madoguchi.automation.models import Trigger
 from madoguchi.config import Settings
 from madoguchi.connectors import inbound
@@ -177,6 +177,11 @@ async def test_a_new_person_writing_twice_in_a_batch_is_one_contact_in_one_conve
     intake: Intake, factory: Factory, database: Database
 ) -> None:
     channel = await factory.channel()
+    # Rules wait for each kind of fact a message is (else none is noted).
+    for kind in (triggers.FIRST_MESSAGE, triggers.CONVERSATION_OPENED, triggers.MESSAGE_RECEIVED):
+        await rules.create_rule(
+            factory.ctx, name=kind, when=kind, conditions=[], actions=[{"type": "close"}]
+        )
     await factory.ctx.db.commit()
     one, two = await asyncio.gather(
         intake.receive(_message(channel.id, 1, sender="same", name="初めての 客")),

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from madoguchi.automation import rules
 from madoguchi.automation.models import Trigger
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
@@ -207,6 +208,10 @@ async def test_a_closed_form_and_a_forged_link_are_not_found(ctx: Ctx) -> None:
 
 async def test_an_answer_is_noted_for_automation_in_its_own_transaction(ctx: Ctx) -> None:
     form, _agreed = await _salon_form(ctx)
+    # A rule waits for answers (a fact nothing waits for is not noted).
+    await rules.create_rule(
+        ctx, name="回答", when="form.answered", conditions=[], actions=[{"type": "close"}]
+    )
     answer = await forms.answer_form(ctx, form_id=form.id, given={"name": "鈴木"})
     noted = (
         await ctx.db.execute(

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Select, delete, func, select
 
-from madoguchi.automation import rules
-from madoguchi.automation.models import Rule, Trigger
+from madoguchi.automation import rules, triggers
+from madoguchi.automation.models import Trigger
 from madoguchi.broadcasts import steps
 from madoguchi.kit.context import Ctx
 
@@ -22,21 +22,14 @@ BATCH = 200
 CtxFactory = Callable[[], contextlib.AbstractAsyncContextManager[Ctx]]
 
 
-async def listened(ctx: Ctx) -> set[str]:
-    """The kinds of trigger something waits for: an enabled rule's ``when``, and what the step
-    sequences wait for (``broadcasts.steps.listened``)."""
-    kinds = set(await ctx.db.scalars(select(Rule.when).where(Rule.enabled).distinct()))
-    return kinds | await steps.listened(ctx.db)
-
-
 async def run_due(make_ctx: CtxFactory, *, limit: int = BATCH * 5) -> int:
-    """Act on up to ``limit`` triggers, a batch per transaction; what nothing waits for is
-    dropped in one statement. How many were acted on."""
+    """Act on up to ``limit`` triggers, a batch per transaction; what nothing waits for any
+    more (a rule switched off since) is dropped in one statement. How many were acted on."""
     async with make_ctx() as ctx:
-        kinds = await listened(ctx)
         top = await ctx.db.scalar(select(func.max(Trigger.id)))
         if top is None:
             return 0
+        kinds = set(await ctx.db.scalars(triggers.listening()))
         await ctx.db.execute(
             delete(Trigger).where(Trigger.id <= top, Trigger.kind.not_in(kinds or {""}))
         )

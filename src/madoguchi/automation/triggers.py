@@ -2,7 +2,9 @@
 the same transaction as the fact, by the one service that writes it (a customer's message in
 ``conversations.add_inbound``, a tag in ``crm.tags.attach``, a record, a form's answer). The
 worker acts on them (``automation.runner``): once, across restarts and several processes,
-without depending on the event bus.
+without depending on the event bus. A fact of a kind nothing waits for (``listening``) is not
+noted: the statement that notes it decides, so a salon without rules or step sequences pays no
+row, no worker statement and no deletion for each message (issue 14).
 
 What a rule's actions cause carries the rules that caused it (``chain``): a rule never runs on
 its own change, and two rules cannot set each other off for ever."""
@@ -13,11 +15,15 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Final
+from functools import cache
+from typing import Any, Final
 
-from madoguchi.automation.models import Trigger
+from sqlalchemy import CompoundSelect, Insert, bindparam, exists, insert, literal, select, union
+
+from madoguchi.automation.models import Rule, Trigger
+from madoguchi.broadcasts.models import EnrollmentState, SequenceEnrollment, StepSequence
 from madoguchi.kit.context import Ctx
-from madoguchi.kit.db import insert_into, table_of
+from madoguchi.kit.db import table_of
 
 MESSAGE_RECEIVED: Final = "message.received"
 CONVERSATION_OPENED: Final = "conversation.opened"
@@ -61,13 +67,43 @@ class Fact:
     subject_id: int | None = None
 
 
+def listening() -> CompoundSelect[Any]:
+    """The kinds of trigger something waits for: an enabled rule's ``when``, what an enabled step
+    sequence starts on, and a customer's message while someone is in a sequence that stops on a
+    reply (sequences first: there are few of them, and many people in some)."""
+    replied = exists().where(
+        StepSequence.stop_on_reply,
+        exists().where(
+            SequenceEnrollment.sequence_id == StepSequence.id,
+            SequenceEnrollment.state == EnrollmentState.active,
+        ),
+    )
+    return union(
+        select(Rule.when).where(Rule.enabled),
+        select(StepSequence.trigger_kind).where(StepSequence.enabled),
+        select(literal(MESSAGE_RECEIVED)).where(replied),
+    )
+
+
+@cache
+def _noting() -> Insert:
+    """A fact's row, written only where its kind is listened for (``listening``): built once."""
+    table = table_of(Trigger)
+    names = ("kind", "contact_id", "conversation_id", "message_id", "subject_id", "chain")
+    given = [bindparam(name, type_=table.c[name].type) for name in (*names, "created_at")]
+    return insert(table).from_select(
+        [*names, "created_at"], select(*given).where(given[0].in_(listening()))
+    )
+
+
 async def note(ctx: Ctx, *facts: Fact) -> None:
-    """Note facts for automation in the caller's transaction, in one statement."""
+    """Note facts for automation in the caller's transaction, in one statement (none for a kind
+    nothing waits for)."""
     chain = _cause.get()
     if not facts or len(chain) >= MAX_CHAIN:
         return
     await ctx.db.execute(
-        insert_into(table_of(Trigger)),
+        _noting(),
         [
             {
                 "kind": fact.kind,

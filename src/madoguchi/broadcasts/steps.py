@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -421,28 +421,6 @@ async def active_counts(db: AsyncSession) -> dict[int, int]:
 
 
 # --- enrolling (the runner's part) --------------------------------------------------------------
-
-
-async def listened(db: AsyncSession) -> set[str]:
-    """The trigger kinds the sequences wait for: what enabled ones start on, and a customer's
-    message while someone is in a sequence that stops on a reply."""
-    kinds = set(
-        await db.scalars(select(StepSequence.trigger_kind).where(StepSequence.enabled).distinct())
-    )
-    replies = await db.scalar(
-        select(
-            exists()
-            .where(
-                SequenceEnrollment.state == EnrollmentState.active,
-                SequenceEnrollment.sequence_id == StepSequence.id,
-                StepSequence.stop_on_reply,
-            )
-            .select_from(SequenceEnrollment, StepSequence)
-        )
-    )
-    if replies:
-        kinds.add(triggers.MESSAGE_RECEIVED)
-    return kinds
 
 
 def _matches(sequence: StepSequence, trigger: Trigger) -> bool:
