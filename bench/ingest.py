@@ -26,7 +26,7 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from bench import positive
 from bench.floor import bare_server
 from bench.run import (
     _count,
+    _pg_admin,
     line_text_event,
     scratch_settings,
     server_process,
@@ -117,8 +118,17 @@ class Round:
 
 
 def measure_api(
-    app_urls: Sequence[str], bare_url: str, site: Site, *, messages: int, clients: int, rounds: int
+    app_urls: Sequence[str],
+    bare_url: str,
+    site: Site,
+    *,
+    messages: int,
+    clients: int,
+    rounds: int,
+    settle: Callable[[], None] = lambda: None,
 ) -> list[Round]:
+    """Rounds of bare POSTs, then the app's messages; ``settle`` runs before each of the app's,
+    untimed."""
     path = f"/api/v1/channels/{site.api_channel_id}/inbound"
     # Warm both (imports, caches, the first contact).
     warm = secrets.token_hex(3)
@@ -143,6 +153,7 @@ def measure_api(
         bare = asyncio.run(
             post_all([bare_url], "/inbound", bodies, clients=clients, token=site.token)
         )
+        settle()
         app = asyncio.run(post_all(app_urls, path, bodies, clients=clients, token=site.token))
         found.append(Round(messages / bare, messages / app))
     return found
@@ -227,6 +238,17 @@ def _load() -> str:
     return f"{one:.1f} / {five:.1f}"
 
 
+def analyze(settings: Settings) -> None:
+    """PostgreSQL's statistics brought up to date, as autovacuum keeps them in a running
+    deployment (a table analysed once a tenth of it changed, a minute later at most). A round
+    is quicker than that, and the database is new: the plans of the foreign keys' checks, made
+    while the tables were empty, read every row (each message read every conversation), and
+    each round was slower than the one before (228, 207, 178 messages a second; in eight
+    rounds, PostgreSQL's CPU per message doubled)."""
+    if settings.database_url:
+        _pg_admin(str(settings.database_url), "ANALYZE")
+
+
 @contextlib.contextmanager
 def servers(settings: Settings, processes: int) -> Iterator[list[str]]:
     with contextlib.ExitStack() as stack:
@@ -298,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 messages=options.messages,
                 clients=options.clients,
                 rounds=options.rounds,
+                settle=lambda: analyze(settings),
             )
             webhook = measure_line(
                 settings,
