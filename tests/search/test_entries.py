@@ -4,6 +4,7 @@ inbox search."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy import select, text
 
 from madoguchi import search
+from madoguchi.config import Settings
 from madoguchi.contacts import service as contacts
 from madoguchi.contacts.models import Contact
 from madoguchi.conversations import repository, workflow
@@ -24,9 +26,11 @@ from madoguchi.conversations.repository import Cursor, InboxQuery
 from madoguchi.crm import filters, tags
 from madoguchi.crm.statuses import list_statuses
 from madoguchi.kit.context import Ctx
+from madoguchi.kit.db import Database
 from madoguchi.kit.text import grams_of
 from madoguchi.search import conversations as searching
 from madoguchi.search import entries, indexes, planner
+from tests.conftest import RecordingBus
 from tests.fixtures import Factory, statements_run, steps_run
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -698,3 +702,44 @@ async def test_a_view_holding_many_conversations_searched_walks_the_entries_on_p
         found = await _pages(ctx, InboxQuery(view=view, q=word, limit=1), member_id=me.id)
     assert wanted and found == wanted[::-1]
     assert any(") AS stepped JOIN" in sql for sql in run)
+
+
+@pytest.mark.parametrize("renamed", ["before it starts", "while it writes"])
+async def test_a_conversation_started_for_a_contact_renamed_meanwhile_is_found_by_the_new_name(
+    ctx: Ctx, factory: Factory, database: Database, settings: Settings, renamed: str
+) -> None:
+    """A broadcast starts a conversation (on its e-mail channel) for a contact it read before a
+    member renamed them, or while the rename is under way (PostgreSQL: SQLite's writers take
+    turns): the entry holds the name as it is once both have committed. Written with the name
+    read, it was found by neither name, the rename having rewritten only the entries it saw."""
+    if ctx.dialect != "postgresql":
+        pytest.skip("SQLite's writers take turns")
+    channel = await factory.channel()
+    mail = await factory.channel(kind="email", name="メール")
+    old, new = _word(), _word()
+    written = await factory.inbound(channel, contact="rename-race", text="こんにちは")
+    contact_id = written.conversation.contact_id
+    await contacts.rename_contact(ctx, contact_id=contact_id, display_name=old)
+    async with database.write_sessions() as session:
+        broadcast = Ctx(db=session, bus=RecordingBus(), settings=settings)
+        read = await session.get_one(Contact, contact_id)  # as a broadcast reads its batch
+        assert read.display_name == old
+        if renamed == "before it starts":
+            await contacts.rename_contact(ctx, contact_id=contact_id, display_name=new)
+            started = await conversations.conversation_for(
+                broadcast, contact=read, channel_id=mail.id
+            )
+            await broadcast.commit()
+        else:
+            started = await conversations.conversation_for(
+                broadcast, contact=read, channel_id=mail.id
+            )
+            renaming = asyncio.create_task(
+                contacts.rename_contact(ctx, contact_id=contact_id, display_name=new)
+            )
+            await asyncio.sleep(0.3)
+            assert not renaming.done()  # it waits for the new conversation's lock
+            await broadcast.commit()
+            await renaming
+    assert sorted(await _found(ctx, new)) == sorted([written.conversation.id, started.id])
+    assert await _found(ctx, old) == []

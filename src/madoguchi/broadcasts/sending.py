@@ -495,7 +495,9 @@ async def _prepare(
     key = await workspace.signing_key(ctx.db) if broadcast.via == Via.email else b""
     latest = await _latest_conversations(ctx, list(contacts))
     planned: list[tuple[BroadcastDelivery, Contact, Channel, Conversation, str]] = []
-    for row in rows:
+    # In the contacts' order: a conversation started locks its contact (conversations.
+    # new_conversation), as an inbound batch locks its senders, in the order of their ids.
+    for row in sorted(rows, key=lambda row: row.contact_id):
         contact = contacts.get(row.contact_id)
         if contact is None or contact.blocked:
             settle(row, DeliveryStatus.skipped, SKIP_BLOCKED)

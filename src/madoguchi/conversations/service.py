@@ -94,7 +94,22 @@ async def conversation_for(
 async def new_conversation(
     ctx: Ctx, *, contact: Contact, channel_id: int | None, closed_with: str | None = None
 ) -> Conversation:
-    """A new conversation of the contact on that channel (``conversation_for``), flushed."""
+    """A new conversation of the contact on that channel (``conversation_for``), flushed.
+
+    Its search entry is written with the contact's names as they are now, the row locked until
+    this commits: the caller may have read the contact before a member renamed them (a
+    broadcast's batch), and a rename committing later rewrites the entries it finds, this one
+    among them once it waits for this lock (``contacts.set_names``). Written with the names
+    read, it was found by neither name."""
+    contact = (
+        await ctx.db.scalar(
+            select(Contact)
+            .where(Contact.id == contact.id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+        or contact
+    )
     conversation = Conversation(**_opened(ctx, contact, channel_id))
     if closed_with is not None:
         conversation.state = ConversationState.closed
