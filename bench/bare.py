@@ -1,6 +1,6 @@
 """The reference for the request floor (bench/floor.py) and for ingest (bench/ingest.py): a bare
 FastAPI app with a JSON route and a JSON POST route, served by uvicorn with the options
-``madoguchi serve`` gives it.
+``madoguchi serve`` gives it; and LINE's profile API for the ingest benchmark's LINE channel.
 
     .venv/bin/python -m bench.bare PORT
 """
@@ -25,6 +25,13 @@ async def healthz() -> dict[str, str]:
 async def inbound(body: dict[str, Any]) -> dict[str, Any]:
     """What an ingest request is, without the work: a JSON body read, answered 201 with JSON."""
     return body
+
+
+@app.get("/v2/bot/profile/{user_id}")
+async def line_profile(user_id: str) -> dict[str, str]:
+    """LINE's profile of a new sender, as LINE answers it (bench/ingest.py's LINE channel asks
+    here): the product asks it for every new friend who writes."""
+    return {"userId": user_id, "displayName": f"ベンチ {user_id[-4:]}"}
 
 
 if __name__ == "__main__":

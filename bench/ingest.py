@@ -58,14 +58,15 @@ class Site:
     line_channel_id: int
 
 
-async def _make_site(settings: Settings) -> Site:
+async def _make_site(settings: Settings, line_api: str = "http://127.0.0.1:9") -> Site:
+    """The members, token and channels the benchmark posts with; LINE's API at ``line_api``
+    (by default nowhere: a new sender's name is simply not found, and a warning logged)."""
     async with command_ctx(settings) as ctx:
         owner = await members.create_member(
             ctx, email="bench@example.com", name="ベンチ", role="owner", password="bench-password-1"
         )
         token = await members.create_token(ctx, member=owner, name="bench")
         api = await channels.create_channel(ctx, kind=ChannelKind.api, name="API")
-        # Its profile API points nowhere: a new sender's name is simply not found.
         line = await channels.create_channel(
             ctx,
             kind=ChannelKind.line,
@@ -73,7 +74,7 @@ async def _make_site(settings: Settings) -> Site:
             settings={
                 "channel_secret": LINE_SECRET,
                 "access_token": "bench",
-                "api_base": "http://127.0.0.1:9",
+                "api_base": line_api,
             },
         )
         return Site(token, api.id, line.id)
@@ -310,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         scratch_settings(options.database_url, "ingest") as settings,
         bare_server() as bare_url,
     ):
-        site = asyncio.run(_make_site(settings))
+        # LINE's profile API is the bare app's: it answers each new sender's profile.
+        site = asyncio.run(_make_site(settings, line_api=bare_url))
         with servers(settings, options.processes) as urls:
             print("… measuring", file=sys.stderr, flush=True)
             rounds = measure_api(
