@@ -575,13 +575,13 @@ async def _share(settings: Settings, contacts: int, part: int) -> Written:
 
 
 # Tables the inbox reads by index-only scans: COPY leaves their pages unmarked in the
-# visibility map, so until a VACUUM such a scan visits the table for every row.
-SCALE_VACUUMED = (Contact, ContactTag, Conversation)
+# visibility map, so until a VACUUM such a scan visits the table for every row. With the
+# conversations' search entries (their keys and signatures walked newest first): a day's last
+# visits at a million took 1.6 times a thousand's, a search's walk 1.2 times, with these left
+# to autovacuum (off on this project's CI server), 1.0-1.2 vacuumed (3.8 s more at a million).
+SCALE_VACUUMED = (Contact, ContactTag, Conversation, Record, RecordSpan, FieldValue)
 # Rows written once, whose statistics plans need.
 SCALE_ANALYZED = (
-    Record,
-    RecordSpan,
-    FieldValue,
     Message,
     ConversationUnread,
     ConversationTeamUnread,
@@ -596,9 +596,11 @@ async def _tidy(ctx: Ctx) -> None:
     each row (the inbox filtered by a tag and a status, 9.8 -> 7.8 ms at a million contacts),
     and a plan made without statistics walks the wrong index. VACUUM cannot run in a
     transaction: on a connection of its own."""
-    vacuumed = ", ".join(table_of(model).name for model in SCALE_VACUUMED)
+    vacuumed = ", ".join(
+        [*(table_of(model).name for model in SCALE_VACUUMED), search.CONVERSATIONS]
+    )
     analyzed = [table_of(model).name for model in SCALE_ANALYZED]
-    analyzed += [search.CONTACTS.name, search.MESSAGES.name, search.CONVERSATIONS]
+    analyzed += [search.CONTACTS.name, search.MESSAGES.name]
     engine = ctx.db.bind
     assert isinstance(engine, AsyncEngine)
     async with engine.connect() as connection:
