@@ -8,35 +8,27 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import (
-    Boolean,
-    Column,
     Integer,
-    MetaData,
-    Table,
     Text,
-    bindparam,
     column,
-    func,
-    insert,
     select,
     table,
     text,
-    update,
 )
 from sqlalchemy.exc import IntegrityError
 
-from madoguchi.channels.models import Channel
+from madoguchi.kit import direct
 from madoguchi.kit import sqlite as sqlite_driver
-from madoguchi.kit.db import Database, JSONType, UTCDateTime, in_ids
+from madoguchi.kit.db import Database, in_ids
 from madoguchi.kit.sqlite import PREFETCH
-from tests.fixtures import statements_run
+from tests.test_direct import TYPED, _typed
 
 
 @pytest.fixture
@@ -155,7 +147,7 @@ async def test_a_writer_s_small_statements_run_on_the_loop_while_it_asks(
 
     monkeypatch.setattr(sqlite_driver.QuickConnection, "_execute", counted)
     async with scratch.write_sessions() as session:
-        async with sqlite_driver.inline_writes(session):
+        async with direct.direct_writes(session):
             await session.execute(text("INSERT INTO t (n, label) VALUES (-7, 'inline')"))
             await session.execute(text("UPDATE t SET label = 'moved' WHERE n = -7"))
             assert await session.scalar(text("SELECT label FROM t WHERE n = -7")) == "moved"
@@ -169,7 +161,7 @@ async def test_a_writer_s_small_statements_run_on_the_loop_while_it_asks(
     # What failed inside the block fails as SQLite's own error, and the flag goes back.
     async with scratch.write_sessions() as session:
         with pytest.raises(IntegrityError):
-            async with sqlite_driver.inline_writes(session):
+            async with direct.direct_writes(session):
                 await session.execute(text("INSERT INTO t (n, label) VALUES (-9, 'row 1')"))
         connection = await session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
@@ -179,174 +171,13 @@ async def test_a_writer_s_small_statements_run_on_the_loop_while_it_asks(
     # A reader's session holds no lock: its writes stay in the thread (they may wait there).
     trips.clear()
     async with scratch.read_sessions() as session:
-        async with sqlite_driver.inline_writes(session):
+        async with direct.direct_writes(session):
             await session.execute(text("UPDATE t SET label = 'read' WHERE n = -100"))
         assert trips and trips[-1].startswith("UPDATE")
         await session.rollback()
     async with scratch.read_sessions() as session:
         labels = (await session.execute(text("SELECT label FROM t WHERE n < -6 ORDER BY n"))).all()
         assert [label for (label,) in labels] == ["thread", "moved"]
-
-
-_typed = MetaData()
-TYPED = Table(
-    "typed",
-    _typed,
-    Column("id", Integer, primary_key=True),
-    Column("at", UTCDateTime(), nullable=True),
-    Column("meta", JSONType, nullable=True),
-    Column("flag", Boolean, nullable=False, default=False),
-    Column("label", Text, unique=True),
-)
-
-
-async def _both_ways(
-    database: Database, statement: Any, params: Any = None
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int, int]:
-    """``statement``'s rows and rowcount run straight through SQLite (``run_inline``), and
-    SQLAlchemy's for the same statement on the same data, each in a transaction rolled back."""
-    async with database.write_sessions() as session:
-        async with sqlite_driver.inline_writes(session):
-            ran = await sqlite_driver.run_inline(session, statement, params)
-            assert ran is not None, "not run straight through SQLite"
-            fast_rows = [tuple(row) for row in ran]
-            fast_count = ran.rowcount
-        await session.rollback()
-    async with database.write_sessions() as session:
-        result = await session.execute(statement, params)
-        slow_rows = [tuple(row) for row in result] if result.returns_rows else []
-        slow_count = getattr(result, "rowcount", -1)
-        await session.rollback()
-    return fast_rows, slow_rows, fast_count, slow_count
-
-
-async def test_a_writer_s_plain_statements_run_through_sqlite_give_what_sqlalchemy_gives(
-    tmp_path: Path,
-) -> None:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'typed.db'}")
-    at = datetime(2026, 12, 5, 3, 4, 5, 678000, tzinfo=UTC)
-    async with database.write_sessions() as session:
-        await session.run_sync(lambda sync: _typed.create_all(sync.connection()))
-        async with sqlite_driver.inline_writes(session):
-            # Many rows at once: the types' own binding (a zone-aware time, JSON, a flag).
-            ran = await sqlite_driver.run_inline(
-                session,
-                insert(TYPED),
-                [
-                    {
-                        "id": n,
-                        "at": at,
-                        "meta": {"n": n, "名": "花子"},
-                        "flag": n % 2 == 0,
-                        "label": f"row {n}",
-                    }
-                    for n in range(1, 6)
-                ],
-            )
-            assert ran is not None and ran.rowcount == 5
-        await session.commit()
-    try:
-        by_columns = select(TYPED).where(TYPED.c.id.in_([2, 3, 9])).order_by(TYPED.c.id)
-        fast, slow, _, _ = await _both_ways(database, by_columns)
-        assert (
-            fast
-            == slow
-            == [
-                (2, at, {"n": 2, "名": "花子"}, True, "row 2"),
-                (3, at, {"n": 3, "名": "花子"}, False, "row 3"),
-            ]
-        )
-        by_text = text("SELECT id, label FROM typed WHERE id IN :ids ORDER BY id").bindparams(
-            bindparam("ids", expanding=True)
-        )
-        fast, slow, _, _ = await _both_ways(database, by_text, {"ids": [1, 5]})
-        assert fast == slow == [(1, "row 1"), (5, "row 5")]
-        moved = (
-            update(TYPED)
-            .where(TYPED.c.id == bindparam("_id"))
-            .values(at=bindparam("_at"), flag=True)
-        )
-        later = at + timedelta(hours=1)
-        rows = [{"_id": 1, "_at": later}, {"_id": 3, "_at": later}, {"_id": 99, "_at": later}]
-        _, _, fast_count, slow_count = await _both_ways(database, moved, rows)
-        assert fast_count == slow_count == 2
-        # A failure is SQLAlchemy's error, as the statement would have raised it.
-        async with database.write_sessions() as session:
-            with pytest.raises(IntegrityError):
-                async with sqlite_driver.inline_writes(session):
-                    await session.execute(insert(TYPED), {"id": 50, "label": "row 1"})
-            await session.rollback()
-        # Through the session: a read, a write and its rows as the ORM's callers use them.
-        async with database.write_sessions() as session:
-            async with sqlite_driver.inline_writes(session):
-                await session.execute(moved, rows)
-                found = await session.execute(select(TYPED.c.id, TYPED.c.at).where(TYPED.c.flag))
-                assert [(row.id, row.at) for row in found] == [
-                    (1, later),
-                    (2, at),
-                    (3, later),
-                    (4, at),
-                ]
-                assert await session.scalar(select(func.count()).select_from(TYPED)) == 5
-            await session.commit()
-    finally:
-        await database.dispose()
-
-
-async def test_what_needs_more_than_its_sql_takes_sqlalchemy_s_way(tmp_path: Path) -> None:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'typed.db'}")
-    async with database.write_sessions() as session:
-        await session.run_sync(lambda sync: _typed.create_all(sync.connection()))
-        await session.commit()
-    try:
-        async with database.write_sessions() as session:
-            async with sqlite_driver.inline_writes(session):
-                # A default computed in Python (the flag's), left to SQLAlchemy.
-                assert await sqlite_driver.run_inline(session, insert(TYPED), {"id": 1}) is None
-                # Rows back from several rows of parameters: SQLAlchemy's insertmanyvalues.
-                returning = insert(TYPED).returning(TYPED.c.id)
-                rows = [{"id": n, "flag": True, "label": f"r{n}"} for n in (7, 8)]
-                assert await sqlite_driver.run_inline(session, returning, rows) is None
-                # A statement naming a mapped class goes through the ORM (the session's objects).
-                assert await sqlite_driver.run_inline(session, select(Channel), None) is None
-                # Execution options ask for SQLAlchemy's own handling.
-                streamed = select(TYPED).execution_options(yield_per=10)
-                assert await sqlite_driver.run_inline(session, streamed, None) is None
-                # Anything listening to statements (a test counting them) is told of each.
-                with statements_run() as run:
-                    assert await sqlite_driver.run_inline(session, select(TYPED), None) is None
-                    await session.execute(select(TYPED.c.id))
-                assert run == ["SELECT typed.id FROM typed"]
-            await session.rollback()
-        # Outside a writer's inline block nothing changes.
-        async with database.write_sessions() as session:
-            assert await sqlite_driver.run_inline(session, select(TYPED), None) is None
-            await session.rollback()
-    finally:
-        await database.dispose()
-
-
-async def test_a_savepoint_s_plain_statements_take_sqlalchemy_s_way_and_roll_back_with_it(
-    scratch: Database,
-) -> None:
-    async with scratch.write_sessions() as session:
-        async with sqlite_driver.inline_writes(session):
-            await session.execute(text("INSERT INTO t (n, label) VALUES (-1, 'kept')"))
-            with pytest.raises(IntegrityError):
-                async with session.begin_nested():
-                    # Run straight through SQLite, this would come before the SAVEPOINT the
-                    # session emits on its connection's first use, and outlive its rollback.
-                    assert await sqlite_driver.run_inline(session, text("SELECT 1"), None) is None
-                    await session.execute(
-                        text("INSERT INTO t (n, label) VALUES (:n, :label)"),
-                        [{"n": -2, "label": "gone"}, {"n": -3, "label": "row 1"}],
-                    )
-            # After the savepoint, the block's statements run inline again.
-            assert await sqlite_driver.run_inline(session, text("SELECT 1"), None) is not None
-        await session.commit()
-    async with scratch.read_sessions() as session:
-        labels = await session.scalars(text("SELECT label FROM t WHERE n < 0 ORDER BY n"))
-        assert list(labels) == ["kept"]
 
 
 def _note_commit(threads: list[int], sql: str) -> None:
@@ -369,7 +200,7 @@ async def test_where_checkpoints_are_done_apart_an_inline_writer_commits_on_the_
                 await session.commit()
             committed_in: list[int] = []
             async with database.write_sessions() as session:
-                async with sqlite_driver.inline_writes(session):
+                async with direct.direct_writes(session):
                     raw = (
                         await (await session.connection()).get_raw_connection()
                     ).driver_connection
@@ -428,7 +259,7 @@ async def test_a_checkpoint_copies_the_log_into_the_database_file(tmp_path: Path
 async def test_a_connection_given_back_inside_the_block_writes_inline_no_more(
     scratch: Database,
 ) -> None:
-    async with scratch.write_sessions() as session, sqlite_driver.inline_writes(session):
+    async with scratch.write_sessions() as session, direct.direct_writes(session):
         connection = await session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
         assert isinstance(driver, sqlite_driver.QuickConnection) and driver.inline_writes
@@ -437,7 +268,7 @@ async def test_a_connection_given_back_inside_the_block_writes_inline_no_more(
         await session.rollback()
         assert driver.inline_writes is False
         # The session's next transaction takes SQLAlchemy's way, in the thread.
-        assert await sqlite_driver.run_inline(session, text("SELECT 1"), None) is None
+        assert await direct.run_direct(session, text("SELECT 1"), None) is None
         await session.execute(text("INSERT INTO t (n, label) VALUES (-11, 'after')"))
         await session.commit()
     async with scratch.read_sessions() as session:

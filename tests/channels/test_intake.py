@@ -23,7 +23,7 @@ from madoguchi.contacts.models import Contact
 from madoguchi.conversations import service as conversations_service
 from madoguchi.conversations.models import Conversation, ConversationTeamUnread, Message
 from madoguchi.conversations.service import Ingested
-from madoguchi.kit import sqlite as sqlite_driver
+from madoguchi.kit import direct
 from madoguchi.kit.db import Database
 from madoguchi.kit.errors import Invalid
 from madoguchi.members.dependencies import TokenCaller
@@ -501,24 +501,22 @@ async def test_answers_stay_readable_when_a_batch_meets_a_message_stored_meanwhi
     assert all(a.conversation.id for a in answers)
 
 
-async def test_a_batch_s_plain_statements_run_straight_through_sqlite(
+async def test_a_batch_s_plain_statements_run_straight_through_the_driver(
     intake: Intake, factory: Factory, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if database.dialect != "sqlite":
-        pytest.skip("SQLite's inline writer")
     channel = await factory.channel()
     await factory.ctx.db.commit()
     await intake.receive(_message(channel.id, 0))  # the contact, its conversation
     ran: list[str] = []
-    run_inline = sqlite_driver.run_inline
+    run_direct = direct.run_direct
 
     async def counted(session: Any, statement: Any, params: Any) -> Any:
-        result = await run_inline(session, statement, params)
+        result = await run_direct(session, statement, params)
         if result is not None:
             ran.append(str(statement).split()[0])
         return result
 
-    monkeypatch.setattr(sqlite_driver, "run_inline", counted)
+    monkeypatch.setattr(direct, "run_direct", counted)
     answers = await asyncio.gather(
         *(intake.receive(_message(channel.id, n, sender="c-0")) for n in range(1, 5))
     )

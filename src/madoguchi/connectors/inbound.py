@@ -37,8 +37,8 @@ from madoguchi.files import service as files
 from madoguchi.files.models import StoredFile
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import loaded_objects, table_of
+from madoguchi.kit.direct import direct_writes
 from madoguchi.kit.errors import DomainError, Invalid, NotFound
-from madoguchi.kit.sqlite import inline_writes
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class Seen:
             return
         # A body's statements are small (its messages' rows): on SQLite they run on the loop
         # rather than each in the connection's thread (kit.sqlite).
-        async with inline_writes(ctx.db):
+        async with direct_writes(ctx.db):
             results = await receive_many(ctx, waiting)
         for message, result in zip(waiting, results, strict=True):
             if isinstance(result, DomainError):

@@ -38,8 +38,8 @@ from madoguchi.conversations.service import Ingested
 from madoguchi.events import EventBus
 from madoguchi.kit.context import Ctx
 from madoguchi.kit.db import Database
+from madoguchi.kit.direct import direct_writes
 from madoguchi.kit.errors import DomainError
-from madoguchi.kit.sqlite import inline_writes
 from madoguchi.members.dependencies import TokenCaller
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class Intake:
 
     async def _store(self, batch: Sequence[_Waiting]) -> None:
         try:
-            async with self.database.write_sessions() as session, inline_writes(session):
+            async with self.database.write_sessions() as session, direct_writes(session):
                 # A batch's statements are small (a few rows each, at most MOST messages): on
                 # SQLite they run on the loop, not in the connection's thread (kit.sqlite).
                 ctx = Ctx(db=session, bus=self.bus, settings=self.settings)

@@ -392,7 +392,7 @@ async def stored_inbounds(
     if not external_ids:
         return {}
     # Nearly always none: asked as plain values first (a writer runs that straight through
-    # SQLite, kit.sqlite.run_inline), the objects only for what is there.
+    # the driver, kit.direct.run_direct), the objects only for what is there.
     params = {"channel_id": channel_id, "external_ids": list(external_ids)}
     if not (await db.execute(_any_stored_of(), params)).first():
         return {}

@@ -64,7 +64,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
-from madoguchi.kit import sqlite
+from madoguchi.kit import direct, sqlite
 
 _M = TypeVar("_M")
 log = logging.getLogger(__name__)
@@ -338,8 +338,8 @@ def insert_into(table: Table) -> Insert:
 
 
 class Session(AsyncSession):
-    """The app's session: a writer's plain statements on SQLite run through SQLite directly
-    while it writes inline (``sqlite.run_inline``)."""
+    """The app's session: a writer's plain statements run straight through the driver inside
+    ``kit.direct.direct_writes``."""
 
     async def execute(
         self,
@@ -351,7 +351,7 @@ class Session(AsyncSession):
         **kw: Any,
     ) -> Any:
         if not execution_options and bind_arguments is None and not kw:
-            ran = await sqlite.run_inline(self, statement, params)
+            ran = await direct.run_direct(self, statement, params)
             if ran is not None:
                 return ran
         return await super().execute(
@@ -364,7 +364,7 @@ class Session(AsyncSession):
 
     async def scalar(self, statement: Any, params: Any = None, **kw: Any) -> Any:
         if not kw:
-            ran = await sqlite.run_inline(self, statement, params)
+            ran = await direct.run_direct(self, statement, params)
             if ran is not None:
                 return ran.scalar()
         return await super().scalar(statement, params, **kw)
@@ -609,7 +609,7 @@ async def loaded_objects(
     session's objects in order: one the session holds already is that one, as the ORM answers
     (its values kept, what a rollback expired loaded from the row), the others made as a
     loaded row is (``loaded_object``). A writer on SQLite runs such a select straight through
-    (``kit.sqlite.run_inline``), where a select of the class goes through the ORM (issue 14: a
+    (``kit.direct.run_direct``), where a select of the class goes through the ORM (issue 14: a
     batch's reads of its contacts, conversations, channel and filters cost ~0.3 ms). Nothing
     is flushed first, as the ORM's select would: for a caller whose own unflushed changes
     cannot bear on which rows are read."""

@@ -16,12 +16,13 @@ wait for a lock goes to the thread. Everything else that may wait for a lock or 
 write, ``COMMIT``) still runs in the thread.
 
 A writer that holds SQLite's write lock already (``BEGIN IMMEDIATE`` went through) and
-runs only small statements (the intake's batch of inbound messages: a few rows each) may run its
-statements on the loop too (``inline_writes``): no statement of such a transaction can wait for a
-lock, and the trip to the thread cost more than SQLite's work (~0.1 ms of CPU per statement
-against ~0.03; issue 14's ingest). Its ``COMMIT`` goes to the thread where it may checkpoint
-the log (copy it into the database file); where checkpoints are done apart (``kit.db.Database``
-of the serving process), it only appends to the log, and runs on the loop too.
+runs only small statements (the intake's batch of inbound messages: a few rows each) may run
+its statements on the loop too (``kit.direct.direct_writes``): no statement of such a
+transaction can wait for a lock, and the trip to the thread cost more than SQLite's work
+(~0.1 ms of CPU per statement against ~0.03; issue 14's ingest). Its ``COMMIT`` goes to the
+thread where it may checkpoint the log (copy it into the database file); where checkpoints
+are done apart (``kit.db.Database`` of the serving process), it only appends to the log, and
+runs on the loop too.
 
 SQLAlchemy uses a connection for one thing at a time (its adapter awaits each call under a
 mutex), and SQLite's connections are serialized by SQLite itself, so the two threads never use
@@ -31,18 +32,12 @@ the connection at once, and if they did SQLite would make one wait.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import aiosqlite
 from aiosqlite.context import contextmanager
-from sqlalchemy.engine import Connection
-from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.sql.base import Executable
-from sqlalchemy.sql.compiler import WARN_LINTING, SQLCompiler
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 CHUNK = 64
 # Rows fetched with the statement; a longer result is fetched on as it is read.
@@ -57,8 +52,6 @@ BUSY_TIMEOUT_MS = 30_000
 # Statements seen to take longer than INLINE_STEPS (forgotten all at once when this many).
 LONG_READS_KEPT = 1_000
 _long_reads: set[str] = set()
-# The session's key for its inline writer's connection (``inline_writes``).
-_INLINE = "madoguchi.inline_writes"
 
 
 class _TooLong(Exception):
@@ -70,7 +63,7 @@ def _is_read(sql: str) -> bool:
 
 
 def _is_small_write(sql: str) -> bool:
-    """A statement of a writer's that may run on the loop (``inline_writes``): not a read (a
+    """A statement of a writer's that may run on the loop (``kit.direct``): not a read (a
     read runs there in slices, or in the thread when long), not BEGIN (it waits for the lock),
     not COMMIT (it may checkpoint the log); one that begins with a CTE, in doubt, neither."""
     return not sql.lstrip()[:6].upper().startswith(("SELECT", "WITH", "BEGIN", "COMMIT", "END"))
@@ -183,7 +176,7 @@ class QuickConnection(aiosqlite.Connection):
     """An aiosqlite connection making its cursors, and rolling back, on the loop's thread."""
 
     # Every statement but BEGIN (and COMMIT, unless it cannot checkpoint) on the loop's thread
-    # while set (``inline_writes``).
+    # while set (``kit.direct.direct_writes``).
     inline_writes = False
     # Its commits never checkpoint the log (``kit.db.Database``'s ``checkpoints_apart``).
     checkpoints_apart = False
@@ -257,128 +250,12 @@ def is_sqlite_writer(engine: object) -> bool:
     )
 
 
-@asynccontextmanager
-async def inline_writes(session: AsyncSession) -> AsyncIterator[None]:
-    """Run ``session``'s statements on the loop's thread until the block ends, for a writer
-    transaction of small statements that holds the write lock (see the module; begins it). Does
-    nothing for a reader's session (``Database.read_sessions``), nor on another database."""
-    writer = is_sqlite_writer(session.bind)
-    connection = await session.connection()
-    if not writer:
-        # A reader's write would wait for the lock: on the loop, it would stop everything.
-        yield
-        return
-    driver = (await connection.get_raw_connection()).driver_connection
-    if not isinstance(driver, QuickConnection):
-        yield
-        return
-    driver.inline_writes = True
-    # The transaction's connection, for run_inline: closed once the transaction ends.
-    session.info[_INLINE] = connection.sync_connection
-    try:
-        yield
-    finally:
-        driver.inline_writes = False
-        session.info.pop(_INLINE, None)
-
-
-# --- a writer's plain statements, run straight through SQLite --------------------------------
-
-
-class Ran(IteratorResult[Any]):
-    """A statement's rows as ``run_inline`` read them, and how many rows it changed."""
-
-    rowcount: int = -1
-
-
-def _watched(connection: Connection) -> bool:
-    """Whether anything listens to the connection's statements (a test counting them): then
-    they take SQLAlchemy's way, which tells the listeners."""
-    dispatch = connection.dispatch
-    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute)
-
-
-def _plain(
-    connection: Connection, statement: Any, keys: list[str], many: bool
-) -> tuple[SQLCompiler, Any, Any] | None:
-    """``statement`` compiled as SQLAlchemy compiles it (from the engine's compiled cache),
-    with the values it carries; None when running it needs more than its SQL and parameters: an
-    ORM entity (the session's objects), a default computed in Python, an ``inserted_primary_key``
-    to fill, execution options, an IN list or RETURNING with several rows of parameters."""
-    if not isinstance(statement, Executable) or statement._execution_options:
-        return None
-    if statement._propagate_attrs.get("compile_state_plugin") == "orm":
-        return None
-    compiled, extracted, collected, _hit = statement._compile_w_cache(
-        dialect=connection.dialect,
-        compiled_cache=connection.engine._compiled_cache,
-        column_keys=keys,
-        for_executemany=many,
-        schema_translate_map=None,
-        linting=connection.dialect.compiler_linting | WARN_LINTING,
-    )
-    if not isinstance(compiled, SQLCompiler) or not compiled.positional:
-        return None
-    expands = compiled.literal_execute_params or compiled.post_compile_params
-    if (
-        compiled.insert_prefetch
-        or compiled.update_prefetch
-        or compiled.implicit_returning
-        or compiled.schema_translate_map
-        or (many and (expands or compiled._result_columns))
-    ):
-        return None
-    return compiled, extracted, collected
-
-
-async def run_inline(session: AsyncSession, statement: Any, params: Any) -> Ran | None:
-    """Run a plain statement (no ORM entity) of an inline writer (``inline_writes``) straight
-    through SQLite: compiled and its parameters bound as SQLAlchemy would (its compiled cache,
-    its type processors, its IN-list rendering), its rows typed as SQLAlchemy would, a failure
-    raised as SQLAlchemy's error; None when it is not such a statement, and SQLAlchemy runs it.
-
-    SQLAlchemy's way costs ~50 µs of Python per statement (~150 µs for one naming a mapped
-    class), SQLite's work a few: a batch of inbound messages runs two dozen of them."""
-    connection: Connection | None = session.info.get(_INLINE)
-    # The block's transaction only: once it ended (a rollback inside the block), the session's
-    # next one takes SQLAlchemy's way, in the thread. Inside a savepoint too: the session
-    # begins it on its connection's first use, which a statement run here would skip (the
-    # savepoint's rollback would then leave the statement's rows).
-    if (
-        connection is None
-        or connection.closed
-        or not connection.in_transaction()
-        or session.in_nested_transaction()
-    ):
-        return None
-    driver = connection.connection.driver_connection
-    if not isinstance(driver, QuickConnection) or not driver.inline_writes or _watched(connection):
-        return None
-    given: list[Mapping[str, Any]] = (
-        [] if not params else [params] if isinstance(params, Mapping) else list(params)
-    )
-    many = len(given) > 1
-    plain = _plain(connection, statement, sorted(given[0]) if given else [], many)
-    if plain is None:
-        return None
-    compiled, extracted, collected = plain
-    sql, order = compiled.string, list(compiled.positiontup or ())
-    processors: Mapping[str, Any] = compiled._bind_processors
-    values: list[list[Any]] = []
-    for group, row in enumerate(given or [{}]):
-        bound = compiled.construct_params(
-            row or None,
-            escape_names=False,
-            _group_number=group if many else None,
-            extracted_parameters=extracted,
-            _collected_params=collected,
-        )
-        if compiled.literal_execute_params or compiled.post_compile_params:
-            # An IN list: the SQL as SQLAlchemy renders it for this many values.
-            expanded = compiled._process_parameters_for_postcompile(bound)
-            sql, order = expanded.statement, list(expanded.positiontup or ())
-            processors = {**processors, **expanded.processors}
-        values.append([processors[k](bound[k]) if k in processors else bound[k] for k in order])
+async def execute_inline(
+    driver: QuickConnection, sql: str, values: list[list[Any]], many: bool
+) -> tuple[list[Any], Any, int]:
+    """A statement of an inline writer (``kit.direct``) straight through SQLite, as
+    ``QuickCursor`` runs it: its rows, its description and how many rows it changed; SQLite's
+    own error raised."""
     cursor = QuickCursor(driver, driver._conn.cursor())
     try:
         if many:
@@ -386,25 +263,6 @@ async def run_inline(session: AsyncSession, statement: Any, params: Any) -> Ran 
         else:
             await cursor.execute(sql, values[0])
         rows: list[Any] = list(await cursor.fetchall())
-        description = cursor._cursor.description or ()
-        changed = cursor._cursor.rowcount
-    except sqlite3.Error as error:
-        raise DBAPIError.instance(
-            sql, values, error, sqlite3.Error, dialect=connection.dialect
-        ) from error
+        return rows, cursor._cursor.description, cursor._cursor.rowcount
     finally:
         await cursor.close()
-    keys = [column[0] for column in description]
-    if compiled._result_columns and len(compiled._result_columns) == len(description):
-        typed = [
-            column[3]._cached_result_processor(connection.dialect, None)
-            for column in compiled._result_columns
-        ]
-        if any(typed):
-            rows = [
-                tuple(f(v) if f else v for f, v in zip(typed, row, strict=True)) for row in rows
-            ]
-        keys = [column[0] for column in compiled._result_columns]
-    ran = Ran(SimpleResultMetaData(keys), iter(rows))
-    ran.rowcount = changed
-    return ran

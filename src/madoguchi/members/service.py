@@ -648,8 +648,8 @@ class TokenHolder:
 
 @cache
 def _token_holder() -> Select[Any]:
-    # Plain columns, not the two mapped entities of member_for_token: an inline writer runs it
-    # straight through SQLite (kit.sqlite.run_inline), at a third of the cost.
+    # Plain columns, not the two mapped entities of member_for_token: a writer runs it straight
+    # through the driver (kit.direct.run_direct), at a third of the cost.
     tokens, people = table_of(ApiToken), table_of(Member)
     return (
         select(tokens.c.id, tokens.c.last_used_at, people.c.id, people.c.password_must_change)
