@@ -14,7 +14,7 @@ recording did: only what was indexed is un-indexed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, lru_cache
@@ -578,13 +578,31 @@ async def _add_to_entries(
     if not ids:
         return
     seqs = {cid: search.activity_seq(new.at, cid) for cid, new in newest.items()}
+    # The conversations whose contacts' signatures may change: signed together at the end.
+    resigned: list[int] = []
     found = await search.extend_conversations(
         ctx.db,
         {cid: (seqs.get(cid), grams.get(cid, frozenset()), bits.get(cid, 0)) for cid in ids},
+        resigned=resigned,
     )
     missing = [cid for cid in ids if cid not in found]
-    if not missing:
-        return
+    if missing:
+        resigned.extend(await _start_entries(ctx, missing, seqs, grams, bits, sign=sign))
+    await search.sign_contacts(ctx.db, conversations=resigned)
+
+
+async def _start_entries(
+    ctx: Ctx,
+    missing: Sequence[int],
+    seqs: Mapping[int, int],
+    grams: Mapping[int, frozenset[str]],
+    bits: Mapping[int, int],
+    *,
+    sign: bool,
+) -> list[int]:
+    """The entries of conversations that have none, with their contacts' names; answers those
+    whose contacts' signatures are the caller's to take them (``sign``)."""
+    signed = search.signed(ctx.db)
     rows = await ctx.db.execute(_names_of(), {"ids": missing})
     started = []
     for cid, at, contact_id, names_key in rows:  # none if deleted meanwhile
@@ -598,7 +616,8 @@ async def _add_to_entries(
                 cid, seq, names | grams.get(cid, frozenset()), signature, contact_id
             )
         )
-    await search.write_conversations(ctx.db, started, new=True, sign=sign)
+    await search.write_conversations(ctx.db, started, new=True, sign=False)
+    return [entry.conversation_id for entry in started] if sign else []
 
 
 def _text_bits(body: str) -> int:

@@ -447,14 +447,19 @@ def _signature_of(entry: ConversationEntry) -> int:
 
 
 async def extend_conversations(
-    db: AsyncSession, additions: Mapping[int, tuple[int | None, frozenset[str], int]]
+    db: AsyncSession,
+    additions: Mapping[int, tuple[int | None, frozenset[str], int]],
+    *,
+    resigned: list[int] | None = None,
 ) -> set[int]:
     """Add texts to these conversations' entries, each as (new seq or None where it stays,
     the texts' grams, their signature: text_signature of each text, together), as reading
     them, merging and :func:`write_conversations` would. An entry keeps its grams sorted, so
     the new ones are merged into the stored list rather than the whole set taken apart and
     sorted again (a broadcast extends hundreds of entries with one text's grams). Answers the
-    conversations that have an entry; the others are the caller's to start."""
+    conversations that have an entry; the others are the caller's to start. The contacts of
+    those whose signature changed are signed here, or, given ``resigned``, those conversations
+    are added to it for the caller to sign with others (sign_contacts: one statement)."""
     if not additions:
         return set()
     sqlite = dialect(db) == "sqlite"
@@ -462,7 +467,7 @@ async def extend_conversations(
     found: set[int] = set()
     changed: list[_Row] = []
     # Those whose signature changed: their contacts' may (sign_contacts).
-    resigned: list[int] = []
+    signing = [] if resigned is None else resigned
     for row in rows:
         conversation_id, seq, stored = int(row[0]), int(row[1]), row[2]
         found.add(conversation_id)
@@ -494,9 +499,10 @@ async def extend_conversations(
                 (conversation_id, moved, [*held, *tokens, epoch_token(epoch_of(moved))], bits)
             )
         if bits != stored_bits:
-            resigned.append(conversation_id)
+            signing.append(conversation_id)
     await _write(db, changed, new=False, sign=False)
-    await sign_contacts(db, conversations=resigned)
+    if resigned is None:
+        await sign_contacts(db, conversations=signing)
     return found
 
 

@@ -185,22 +185,40 @@ _FACT_COLUMNS = [field.name for field in dataclasses.fields(Facts)]
 
 @cache
 def _facts_of() -> Select[Any]:
-    """The facts of the conversations given as ``ids``: built once (issue 14's ingest profile
-    found building statements per message costing more than running them)."""
-    table = table_of(ConversationFacts)
-    return select(*(table.c[name] for name in _FACT_COLUMNS)).where(
-        table.c.conversation_id.in_(bindparam("ids", expanding=True))
+    """The facts of the conversations given as ``ids``, with each conversation's channel and
+    assignee (what a new row of facts takes; a row of facts goes with its conversation): one
+    statement, built once (issue 14's ingest profile found building statements per message
+    costing more than running them)."""
+    table, conversations = table_of(ConversationFacts), table_of(Conversation)
+    return (
+        select(
+            conversations.c.id,
+            conversations.c.channel_id,
+            conversations.c.assignee_id,
+            *(table.c[name] for name in _FACT_COLUMNS),
+        )
+        .select_from(conversations)
+        .outerjoin(table, table.c.conversation_id == conversations.c.id)
+        .where(conversations.c.id.in_(bindparam("ids", expanding=True)))
     )
 
 
-async def _load(ctx: Ctx, conversation_ids: Sequence[int]) -> dict[int, Facts]:
+async def _load(
+    ctx: Ctx, conversation_ids: Sequence[int]
+) -> tuple[dict[int, Facts], dict[int, tuple[int, int | None]]]:
+    """The stored facts of these conversations, and where each conversation is (channel,
+    assignee)."""
     found: dict[int, Facts] = {}
+    placed: dict[int, tuple[int, int | None]] = {}
     for start in range(0, len(conversation_ids), _IDS_PER_STATEMENT):
         chunk = conversation_ids[start : start + _IDS_PER_STATEMENT]
         rows = await ctx.db.execute(_facts_of(), {"ids": list(chunk)})
         for row in rows:
-            found[row.conversation_id] = Facts(**row._mapping)
-    return found
+            cid, channel_id, assignee_id, *facts = row
+            placed[cid] = (channel_id, assignee_id)
+            if facts[0] is not None:
+                found[cid] = Facts(**dict(zip(_FACT_COLUMNS, facts, strict=True)))
+    return found, placed
 
 
 async def note(ctx: Ctx, messages: Sequence[Counted]) -> None:
@@ -211,7 +229,7 @@ async def note(ctx: Ctx, messages: Sequence[Counted]) -> None:
     zone = zone_of(ctx)
     hours = await opening_hours(ctx.db) if any(m.needs_hours for m in relevant) else None
     ids = sorted({message.conversation_id for message in relevant})
-    stored = await _load(ctx, ids)
+    stored, placed = await _load(ctx, ids)
     before = {cid: dataclasses.replace(facts) for cid, facts in stored.items()}
     current: dict[int, Facts | None] = dict(stored)
     for message in relevant:
@@ -219,7 +237,9 @@ async def note(ctx: Ctx, messages: Sequence[Counted]) -> None:
             current.get(message.conversation_id), message, hours, zone
         )
     added = [f for cid, f in current.items() if f is not None and cid not in before]
-    await _copy_conversations(ctx, added)
+    for f in added:
+        # New rows take their conversation's channel and assignee.
+        f.channel_id, f.assignee_id = placed.get(f.conversation_id, (0, None))
     changed = [f for cid, f in current.items() if f is not None and cid in before]
     changed = [f for f in changed if f != before[f.conversation_id]]
     await write_facts(ctx, added)
@@ -235,25 +255,6 @@ async def note(ctx: Ctx, messages: Sequence[Counted]) -> None:
             ],
         )
     await add_counts(ctx, tally(relevant, zone))
-
-
-@cache
-def _placed_of() -> Select[Any]:
-    """The channel and assignee of the conversations given as ``ids`` (built once)."""
-    conversations = table_of(Conversation).c
-    return select(conversations.id, conversations.channel_id, conversations.assignee_id).where(
-        conversations.id.in_(bindparam("ids", expanding=True))
-    )
-
-
-async def _copy_conversations(ctx: Ctx, facts: Sequence[Facts]) -> None:
-    """New rows take their conversation's channel and assignee."""
-    if not facts:
-        return
-    rows = await ctx.db.execute(_placed_of(), {"ids": [f.conversation_id for f in facts]})
-    found = {cid: (channel_id, assignee_id) for cid, channel_id, assignee_id in rows}
-    for f in facts:
-        f.channel_id, f.assignee_id = found.get(f.conversation_id, (0, None))
 
 
 async def reassign(ctx: Ctx, *, conversation_id: int, member_id: int | None) -> None:
