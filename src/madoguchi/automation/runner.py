@@ -29,7 +29,7 @@ async def run_due(make_ctx: CtxFactory, *, limit: int = BATCH * 5) -> int:
         top = await ctx.db.scalar(select(func.max(Trigger.id)))
         if top is None:
             return 0
-        kinds = set(await ctx.db.scalars(triggers.listening()))
+        kinds = set(await ctx.db.scalars(triggers.listened()))
         await ctx.db.execute(
             delete(Trigger).where(Trigger.id <= top, Trigger.kind.not_in(kinds or {""}))
         )
