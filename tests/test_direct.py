@@ -227,3 +227,30 @@ async def test_a_savepoint_s_plain_statements_take_sqlalchemy_s_way_and_roll_bac
     async with scratch.read_sessions() as session:
         labels = await session.scalars(text("SELECT label FROM typed WHERE id < 0 ORDER BY id"))
         assert list(labels) == ["kept"]
+
+
+async def test_one_statement_run_on_two_databases_is_compiled_for_each(
+    scratch: Database, tmp_path: Path
+) -> None:
+    """A statement built once (as the services' are) keeps its compiled form per dialect: the
+    same object run on another database (SQLite beside the PostgreSQL leg's) is compiled for
+    that one, not given the first one's SQL."""
+    other = Database(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
+    one = select(TYPED.c.label).where(TYPED.c.id == bindparam("id"))
+    try:
+        async with other.write_sessions() as session:
+            await session.run_sync(lambda sync: _typed.create_all(sync.connection()))
+            await session.commit()
+        for database, label in ((scratch, "here"), (other, "there"), (scratch, "here")):
+            async with database.write_sessions() as session:
+                async with direct.direct_writes(session):
+                    await session.execute(
+                        text("INSERT INTO typed (id, flag, label) VALUES (7, true, :label)"),
+                        {"label": label},
+                    )
+                    ran = await direct.run_direct(session, one, {"id": 7})
+                    assert ran is not None
+                    assert ran.scalar() == label
+                await session.rollback()
+    finally:
+        await other.dispose()

@@ -90,6 +90,32 @@ def _plain(
     with the values it carries; None when running it needs more than its SQL and parameters: an
     ORM entity (the session's objects), a default computed in Python, an ``inserted_primary_key``
     to fill, execution options, an IN list or RETURNING with several rows of parameters."""
+    key = (id(statement), id(connection.dialect), tuple(keys), many)
+    held = _COMPILED.get(key)
+    if held is not None and held[0] is statement and held[1] is connection.dialect:
+        return held[2]
+    plain = _compiled(connection, statement, keys, many)
+    if len(_COMPILED) >= COMPILED_KEPT:
+        _COMPILED.clear()
+    _COMPILED[key] = (statement, connection.dialect, plain)
+    return plain
+
+
+# ``_plain``'s answers by statement object (most are built once: ``functools.cache``), each kept
+# with its statement and dialect so that their ids cannot be others': a statement's cache key,
+# which finding it in SQLAlchemy's compiled cache takes, costs more than running a small
+# statement on SQLite. Forgotten all at once when this many (statements built for each call
+# come and go).
+COMPILED_KEPT = 512
+_COMPILED: dict[
+    tuple[int, int, tuple[str, ...], bool], tuple[Any, Any, tuple[SQLCompiler, Any, Any] | None]
+] = {}
+
+
+def _compiled(
+    connection: Connection, statement: Any, keys: list[str], many: bool
+) -> tuple[SQLCompiler, Any, Any] | None:
+    """``_plain``'s answer, worked out."""
     if not isinstance(statement, Executable) or statement._execution_options:
         return None
     if statement._propagate_attrs.get("compile_state_plugin") == "orm":
