@@ -97,7 +97,12 @@ class QuickCursor(aiosqlite.Cursor):
             return checks < 0
 
         connection.set_progress_handler(spend, STEPS_PER_CHECK)
-        connection.execute("PRAGMA busy_timeout = 0")
+        # An inline writer's transaction (BEGIN IMMEDIATE) holds its snapshot and the write lock
+        # already: none of its reads can wait for a lock, and it is spared the two PRAGMAs (a
+        # batch of inbound messages reads a dozen times).
+        waits = not self._conn.inline_writes  # type: ignore[attr-defined]
+        if waits:
+            connection.execute("PRAGMA busy_timeout = 0")
         try:
             return self._run(sql, parameters)
         except sqlite3.OperationalError as error:
@@ -111,7 +116,8 @@ class QuickCursor(aiosqlite.Cursor):
             raise
         finally:
             connection.set_progress_handler(None, 0)
-            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if waits:
+                connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> QuickCursor:
         if sql == "BEGIN":
