@@ -254,3 +254,40 @@ async def test_one_statement_run_on_two_databases_is_compiled_for_each(
                 await session.rollback()
     finally:
         await other.dispose()
+
+
+async def test_an_in_list_s_sql_kept_by_its_length_binds_each_run_s_own_values(
+    scratch: Database,
+) -> None:
+    """The SQL of a statement with IN lists is rendered once per lengths of its lists, and
+    each run binds its own values (a kept rendering given the values of the run it came from
+    would answer the same rows whatever was asked)."""
+    async with scratch.write_sessions() as session:
+        await session.execute(
+            insert(TYPED), [{"id": n, "flag": n % 2 == 0, "label": f"row {n}"} for n in range(1, 7)]
+        )
+        await session.commit()
+    both = (
+        select(TYPED.c.id)
+        .where(
+            TYPED.c.id.in_(bindparam("ids", expanding=True)),
+            TYPED.c.label.in_(bindparam("labels", expanding=True)),
+        )
+        .order_by(TYPED.c.id)
+    )
+    runs = [
+        ([1, 5], ["row 1", "row 5"]),
+        ([2, 3], ["row 3", "row 2"]),
+        ([2, 3], ["row 2", "row 9"]),
+        ([1, 2, 3], ["row 3"]),
+        ([], ["row 1"]),
+        ([4, 6], ["row 4", "row 6"]),
+    ]
+    for ids, labels in runs:
+        fast, slow, _, _ = await _both_ways(scratch, both, {"ids": ids, "labels": labels})
+        assert fast == slow == [(n,) for n in sorted(ids) if f"row {n}" in labels]
+    # Literal lists (the values in the statement itself), of the same length each time.
+    for wanted in ([2, 4], [5, 6], [1, 3]):
+        literal = select(TYPED.c.id).where(TYPED.c.id.in_(wanted)).order_by(TYPED.c.id)
+        fast, slow, _, _ = await _both_ways(scratch, literal)
+        assert fast == slow == [(n,) for n in wanted]

@@ -23,8 +23,9 @@ statements) takes SQLAlchemy's way, which stays right for everything.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy.dialects.postgresql.asyncpg import (
@@ -193,9 +194,7 @@ async def run_direct(session: AsyncSession, statement: Any, params: Any) -> Ran 
         )
         if compiled.literal_execute_params or compiled.post_compile_params:
             # An IN list: the SQL as SQLAlchemy renders it for this many values.
-            expanded = compiled._process_parameters_for_postcompile(bound)
-            sql, order = expanded.statement, list(expanded.positiontup or ())
-            processors = {**processors, **expanded.processors}
+            sql, order, processors = _expanded(compiled, bound)
         values.append([processors[k](bound[k]) if k in processors else bound[k] for k in order])
     dialect = connection.dialect
     error_class: type[Exception] = dialect.loaded_dbapi.Error
@@ -223,6 +222,78 @@ async def run_direct(session: AsyncSession, statement: Any, params: Any) -> Ran 
     ran = Ran(SimpleResultMetaData(keys), iter(rows))
     ran.rowcount = changed
     return ran
+
+
+# The SQL of statements with IN lists as SQLAlchemy renders them, by the compiled statement and
+# the lists' lengths (the SQL depends on nothing else: rendering it again for each batch was a
+# twentieth of a batch's CPU), each kept with its compiled statement so that its id cannot be
+# another's; forgotten all at once when this many.
+EXPANDED_KEPT = 2048
+_EXPANDED: dict[tuple[int, tuple[int, ...]], tuple[SQLCompiler, _Expansion]] = {}
+# By compiled statement: the names of its IN lists (None: its rendering depends on more than
+# their lengths, a literal or a tuple, and is not kept).
+_EXPANDING: dict[int, tuple[SQLCompiler, tuple[str, ...] | None]] = {}
+
+
+@dataclass(frozen=True)
+class _Expansion:
+    sql: str
+    order: list[str]
+    processors: Mapping[str, Any]
+    # Each IN list's name, and the names its values take.
+    names: Mapping[str, list[str]]
+
+
+def _expanded(compiled: SQLCompiler, bound: MutableMapping[str, Any]) -> tuple[str, list[str], Any]:
+    """The SQL, the order of its parameters and their processors for ``bound`` (its IN lists
+    replaced by their values' own parameters, as SQLAlchemy's expansion does)."""
+    held = _EXPANDING.get(id(compiled))
+    lists = held[1] if held is not None and held[0] is compiled else _lists_of(compiled)
+    key = (
+        (id(compiled), tuple(len(bound[name]) for name in lists))
+        if lists and all(name in bound for name in lists)
+        else None
+    )
+    cached = _EXPANDED.get(key) if key else None
+    if cached is not None and cached[0] is compiled:
+        expansion = cached[1]
+        for name, names in expansion.names.items():
+            bound.update(zip(names, bound.pop(name), strict=True))
+        return expansion.sql, expansion.order, expansion.processors
+    state = compiled._process_parameters_for_postcompile(bound)
+    expansion = _Expansion(
+        state.statement,
+        list(state.positiontup or ()),
+        {**compiled._bind_processors, **state.processors},
+        state.parameter_expansion,
+    )
+    if key is not None and set(expansion.names) == set(lists or ()):
+        if len(_EXPANDED) >= EXPANDED_KEPT:
+            _EXPANDED.clear()
+        _EXPANDED[key] = (compiled, expansion)
+    return expansion.sql, expansion.order, expansion.processors
+
+
+def _lists_of(compiled: SQLCompiler) -> tuple[str, ...] | None:
+    """The names of the compiled statement's IN lists, where its rendering depends on their
+    lengths alone (no literal rendered, no tuple); kept."""
+    plain = not compiled.literal_execute_params and all(
+        not parameter.literal_execute and not parameter.type._is_tuple_type
+        for parameter in compiled.post_compile_params
+    )
+    names = (
+        tuple(
+            name
+            for name, parameter in compiled.binds.items()
+            if parameter in compiled.post_compile_params
+        )
+        if plain
+        else None
+    )
+    if len(_EXPANDING) >= EXPANDED_KEPT:
+        _EXPANDING.clear()
+    _EXPANDING[id(compiled)] = (compiled, names)
+    return names
 
 
 async def _asyncpg(
