@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from madoguchi.channels.models import Channel
 from madoguchi.kit import direct
@@ -291,3 +291,31 @@ async def test_an_in_list_s_sql_kept_by_its_length_binds_each_run_s_own_values(
         literal = select(TYPED.c.id).where(TYPED.c.id.in_(wanted)).order_by(TYPED.c.id)
         fast, slow, _, _ = await _both_ways(scratch, literal)
         assert fast == slow == [(n,) for n in wanted]
+
+
+async def test_a_connection_lost_in_the_block_fails_as_sqlalchemy_s_and_is_not_given_out_again(
+    scratch: Database,
+) -> None:
+    """PostgreSQL ended the connection (a restart, an administrator): the statement run straight
+    through asyncpg fails as SQLAlchemy's own disconnect error, and the pool never hands that
+    connection out again."""
+    if scratch.dialect != "postgresql":
+        pytest.skip("a server's connection")
+    async with scratch.write_sessions() as session:
+        async with direct.direct_writes(session):
+            pid = await session.scalar(text("SELECT pg_backend_pid()"))
+            async with scratch.read_sessions() as other:
+                await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            with pytest.raises(DBAPIError) as failed:
+                await direct.run_direct(session, select(TYPED.c.id), None)
+            assert failed.value.connection_invalidated
+        await session.rollback()
+    # The next sessions are served by live connections.
+    for _ in range(3):
+        async with scratch.write_sessions() as session:
+            async with direct.direct_writes(session):
+                ran = await direct.run_direct(
+                    session, select(func.count()).select_from(TYPED), None
+                )
+                assert ran is not None and ran.scalar() == 0
+            await session.rollback()

@@ -205,9 +205,15 @@ async def run_direct(session: AsyncSession, statement: Any, params: Any) -> Ran 
         else:
             rows, description, changed = await _asyncpg(adapter, sql, values, many)
     except error_class as error:
-        if dialect.is_disconnect(cast(Any, error), adapter, None):
+        # The connection is gone (the server restarted, ended it): as SQLAlchemy does, it is
+        # never handed out again, nor are the pool's connections older than it.
+        lost = dialect.is_disconnect(cast(Any, error), adapter, None)
+        if lost:
+            connection.engine.pool._invalidate(pooled, error)
             connection.invalidate(error)
-        raise DBAPIError.instance(sql, values, error, error_class, dialect=dialect) from error
+        raise DBAPIError.instance(
+            sql, values, error, error_class, dialect=dialect, connection_invalidated=lost
+        ) from error
     keys = [column[0] for column in description or ()]
     if compiled._result_columns and len(compiled._result_columns) == len(keys):
         typed = [
