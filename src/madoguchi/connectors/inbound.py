@@ -201,8 +201,8 @@ class Seen:
         waiting, self.waiting = self.waiting, []
         if not waiting:
             return
-        # A body's statements are small (its messages' rows): on SQLite they run on the loop
-        # rather than each in the connection's thread (kit.sqlite).
+        # A body's statements are small (its messages' rows): they run straight through the
+        # driver (kit.direct), on SQLite on the loop rather than each in the connection's thread.
         async with direct_writes(ctx.db):
             results = await receive_many(ctx, waiting)
         for message, result in zip(waiting, results, strict=True):

@@ -129,8 +129,9 @@ class Intake:
     async def _store(self, batch: Sequence[_Waiting]) -> None:
         try:
             async with self.database.write_sessions() as session, direct_writes(session):
-                # A batch's statements are small (a few rows each, at most MOST messages): on
-                # SQLite they run on the loop, not in the connection's thread (kit.sqlite).
+                # A batch's statements are small (a few rows each, at most MOST messages): they
+                # run straight through the driver (kit.direct), on SQLite on the loop rather than
+                # in the connection's thread.
                 ctx = Ctx(db=session, bus=self.bus, settings=self.settings)
                 refused = await _callers_refused(ctx, batch)
                 admitted = [w for w in batch if id(w) not in refused]

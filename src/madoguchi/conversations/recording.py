@@ -600,8 +600,8 @@ async def _start_entries(
     *,
     sign: bool,
 ) -> list[int]:
-    """The entries of conversations that have none, with their contacts' names; answers those
-    whose contacts' signatures are the caller's to take them (``sign``)."""
+    """The entries of conversations that have none, with their contacts' names; answers the
+    conversations whose contacts the caller is to sign (none unless ``sign``)."""
     signed = search.signed(ctx.db)
     rows = await ctx.db.execute(_names_of(), {"ids": missing})
     started = []
