@@ -4,7 +4,7 @@
 
 import { $, body, clearError, goToLogin, readUnreadTotal, showError, showPane } from "./dom.js";
 import {
-  applyReplyWindow, keepReadingPlace, olderMessagesSwapped, scrollToBottom, tidyThread,
+  applyReplyWindow, keepReadingPlace, olderMessagesSwapped, paneRequestSent, scrollToBottom, tidyThread,
 } from "./conversation.js";
 import { composerHasContent, composerSent } from "./composer.js";
 import {
@@ -51,6 +51,7 @@ export function install() {
     const section = element.closest && element.closest("[data-panel-part]");
     if (section) section.dataset.busy = "true";
     if (target && target.id === "conversation-list") listRequestSent(event.detail.xhr);
+    if (target && target.id === "conversation-pane") paneRequestSent(event.detail);
   });
 
   body.addEventListener("htmx:afterRequest", function (event) {
