@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.async_api import Browser, Error, Page, Route, expect
+from playwright.async_api import Browser, BrowserContext, Error, Page, Route, expect
 
 from tests.browser import sign_in
 from tests.conftest import LiveServer
@@ -72,6 +73,37 @@ async def test_every_view_tab_is_in_sight_and_clickable(
     await context.close()
 
 
+async def _signed_in_page(
+    live_server: LiveServer, browser: Browser, email: str, width: int
+) -> tuple[BrowserContext, Page, list[str]]:
+    """A page signed in at ``width``, and the script errors it will raise."""
+    expect.set_options(timeout=5000)
+    context = await browser.new_context(**_context(width))
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    await sign_in(page, live_server.url, email)
+    return context, page, problems
+
+
+async def _hold_back(page: Page, matches: Callable[[str], bool]) -> asyncio.Event:
+    """Requests whose address ``matches`` answered 0.8 s late (while another is answered); the
+    event is set once the held request has gone on, or the page gave it up."""
+    done = asyncio.Event()
+
+    async def held(route: Route) -> None:
+        try:
+            await asyncio.sleep(0.8)
+            await route.continue_()
+        except Error:
+            pass  # the page gave the request up: what the fix does
+        finally:
+            done.set()
+
+    await page.route(matches, held)
+    return done
+
+
 async def test_a_tab_clicked_last_wins_over_an_earlier_tab_answered_later(
     live_server: LiveServer, factory: Factory, browser: Browser
 ) -> None:
@@ -82,27 +114,11 @@ async def test_a_tab_clicked_last_wins_over_an_earlier_tab_answered_later(
     owner = await factory.member(role="owner", name="店長")
     channel = await factory.channel()
     await factory.inbound(channel, contact="U1", name="佐藤 美咲", text="こんにちは")
-    expect.set_options(timeout=5000)
-    context = await browser.new_context(**_context(390))
-    page = await context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    await sign_in(page, live_server.url, owner.email)
-    slow_done = asyncio.Event()
-
-    async def slow_all(route: Route) -> None:
-        # 「すべて」's answer held back until 「自分」's is in.
-        try:
-            await asyncio.sleep(0.8)
-            await route.continue_()
-        except Error:
-            pass  # the page gave the request up: what the fix does
-        finally:
-            slow_done.set()
-
+    context, page, problems = await _signed_in_page(live_server, browser, owner.email, 390)
     await page.locator("#list-tabs .tab--unread").click()
     await expect(page.locator("#list-tabs .tab--unread")).to_have_attribute("aria-current", "true")
-    await page.route(lambda url: "/ui/list" in url and "view=" not in url, slow_all)
+    # 「すべて」's answer held back until 「自分」's is in.
+    slow_done = await _hold_back(page, lambda url: "/ui/list" in url and "view=" not in url)
     await page.locator("#list-tabs .tab--all").click()
     await page.locator("#list-tabs .tab--mine").click()
     await expect(page.locator("#list-tabs .tab--mine")).to_have_attribute("aria-current", "true")
@@ -126,25 +142,9 @@ async def test_a_conversation_opened_last_wins_over_one_answered_later(
     channel = await factory.channel()
     sato = await factory.inbound(channel, contact="U1", name="佐藤 美咲", text="こんにちは")
     suzuki = await factory.inbound(channel, contact="U2", name="鈴木 一郎", text="予約できますか")
-    expect.set_options(timeout=5000)
-    context = await browser.new_context(**_context(1440))
-    page = await context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    await sign_in(page, live_server.url, owner.email)
-    slow_done = asyncio.Event()
+    context, page, problems = await _signed_in_page(live_server, browser, owner.email, 1440)
     slow_path = f"/ui/conversations/{sato.conversation.id}"
-
-    async def slow_sato(route: Route) -> None:
-        try:
-            await asyncio.sleep(0.8)
-            await route.continue_()
-        except Error:
-            pass  # the page gave the request up: what the fix does
-        finally:
-            slow_done.set()
-
-    await page.route(lambda url: url.endswith(slow_path), slow_sato)
+    slow_done = await _hold_back(page, lambda url: url.endswith(slow_path))
     await page.locator(f"#row-{sato.conversation.id} .row-link").click()
     await page.locator(f"#row-{suzuki.conversation.id} .row-link").click()
     customer = page.locator("#customer-pane")
