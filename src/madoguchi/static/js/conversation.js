@@ -59,18 +59,6 @@ export function applyMessages(content) {
   if (stick) scrollToBottom();
 }
 
-// A conversation opened (a row, the list's keys, a notification): the pane shows the newest one
-// asked for. An older one still on its way is given up: once its pane is replaced, htmx would
-// still swap its customer panel in (out of band) beside the newer conversation, where a tag or a
-// note would go to the wrong customer. A request that changes something (a deletion) is let be.
-let paneRequest = null;
-export function paneRequestSent(detail) {
-  if (detail.requestConfig && detail.requestConfig.verb !== "get") return;
-  const previous = paneRequest;
-  paneRequest = detail.xhr;
-  if (previous && previous !== detail.xhr) previous.abort();
-}
-
 // Older messages go in above: keep what the member is reading where it is.
 let olderAnchor = null;
 export function keepReadingPlace() {

@@ -57,17 +57,12 @@ export function refreshList() {
   }, 150);
 }
 
-// A request for the list went: a pending live refresh is needless, and the one still on its way
-// is given up. Its answer must not come: when a newer answer has replaced the list, htmx tells
-// the old list (no longer in the page, so the check below never hears it) and still swaps the
-// answer's tabs, chips and counts into the page (a tab clicked, then another: the first one's
-// tabs came back last).
+// A request for the list went: a pending live refresh is needless (the one before it is given up:
+// swaps.js, supersede).
 export function listRequestSent(xhr) {
   clearTimeout(listRefreshTimer);
-  const previous = listRequestOpen ? latestListRequest : null;
   latestListRequest = xhr;
   listRequestOpen = true;
-  if (previous && previous !== xhr) previous.abort();
 }
 
 // Its answer came (or failed): live refreshes may ask again.

@@ -4,7 +4,7 @@
 
 import { $, body, clearError, goToLogin, readUnreadTotal, showError, showPane } from "./dom.js";
 import {
-  applyReplyWindow, keepReadingPlace, olderMessagesSwapped, paneRequestSent, scrollToBottom, tidyThread,
+  applyReplyWindow, keepReadingPlace, olderMessagesSwapped, scrollToBottom, tidyThread,
 } from "./conversation.js";
 import { composerHasContent, composerSent } from "./composer.js";
 import {
@@ -24,6 +24,24 @@ function settingsRefusal(target, xhr) {
 function prepareLoaded(root) {
   prepare(root);
   if (root === document.body || $("#reply-window", root) || root.id === "reply-window") applyReplyWindow();
+}
+
+// The parts that several requests replace (the list: tabs, search, filter, live refreshes; the
+// conversation pane: rows, keys, notifications) show the newest one asked for: an older GET for the
+// same part still on its way is given up. Its answer must not come: once a newer answer has
+// replaced the part, htmx tells the old, detached element (so no check on body hears it) and still
+// swaps the answer's out-of-band pieces into the page: the first tab's tabs back after a second
+// tab was clicked, or one customer's panel beside another's conversation, where a tag or a note
+// went to the wrong customer. A request that changes something (a deletion) is let be.
+const SUPERSEDED = new Set(["conversation-list", "conversation-pane"]);
+const onTheirWay = new Map();
+
+function supersede(detail) {
+  const target = detail.target;
+  if (!target || !SUPERSEDED.has(target.id) || detail.requestConfig.verb !== "get") return;
+  const previous = onTheirWay.get(target.id);
+  onTheirWay.set(target.id, detail.xhr);
+  if (previous && previous !== detail.xhr) previous.abort();
 }
 
 export function install() {
@@ -50,8 +68,8 @@ export function install() {
     clearError(element);
     const section = element.closest && element.closest("[data-panel-part]");
     if (section) section.dataset.busy = "true";
+    supersede(event.detail);
     if (target && target.id === "conversation-list") listRequestSent(event.detail.xhr);
-    if (target && target.id === "conversation-pane") paneRequestSent(event.detail);
   });
 
   body.addEventListener("htmx:afterRequest", function (event) {
